@@ -1,0 +1,3 @@
+//! Cisco-style command grammar for Gatehouse.
+
+pub mod config;

@@ -1,0 +1,5 @@
+//! The unified userspace network stack of Gatehouse.
+
+pub mod frame;
+pub mod io;
+pub mod local;

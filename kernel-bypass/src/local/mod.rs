@@ -1,0 +1,1 @@
+//! The appliance's own TCP/UDP sockets: a smoltcp interface on the dataplane.

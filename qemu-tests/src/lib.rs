@@ -1,0 +1,1 @@
+//! Harness for booting the Gatehouse image in QEMU with namespace hosts.

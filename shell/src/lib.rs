@@ -1,0 +1,1 @@
+//! CLI sessions for Gatehouse.
