@@ -3,6 +3,7 @@
 //! As PID 1 of the image it is the init; otherwise the subcommand chooses
 //! the shell on the terminal, a non-interactive CLI run, or hosted mode.
 
+mod appliance;
 mod cli;
 mod hosted;
 mod init;
