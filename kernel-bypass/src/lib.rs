@@ -1,5 +1,8 @@
 //! The unified userspace network stack of Gatehouse.
 
+pub mod counters;
 pub mod frame;
 pub mod io;
+pub mod learned;
 pub mod local;
+pub mod wire;

@@ -1,0 +1,209 @@
+//! Per-worker counters: each worker is the only writer of its own set, so an
+//! increment is a relaxed load and store (no atomic read-modify-write); the
+//! control side sums all workers' sets while traffic runs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Interface ids are indexes into fixed counter arrays; ids are never reused.
+pub const MAX_INTERFACES: usize = 256;
+
+macro_rules! counters {
+    ($($variant:ident => ($node:literal, $name:literal, $drop:literal),)*) => {
+        /// Every event the pipeline counts, grouped by the node that counts it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Counter { $($variant,)* }
+
+        impl Counter {
+            pub const ALL: &'static [Counter] = &[$(Counter::$variant,)*];
+            /// The pipeline node that counts this event.
+            pub fn node(self) -> &'static str {
+                match self { $(Counter::$variant => $node,)* }
+            }
+            pub fn name(self) -> &'static str {
+                match self { $(Counter::$variant => $name,)* }
+            }
+            /// True when the event means a packet was dropped.
+            pub fn is_drop(self) -> bool {
+                match self { $(Counter::$variant => $drop,)* }
+            }
+        }
+    };
+}
+
+counters! {
+    EthernetRunt => ("ethernet-input", "runt", true),
+    EthernetOtherHost => ("ethernet-input", "other-host", true),
+    EthernetOwnSource => ("ethernet-input", "own-source", true),
+    EthernetUnknownVlan => ("ethernet-input", "unknown-vlan", true),
+    EthernetUnknownType => ("ethernet-input", "unknown-ethertype", true),
+    EthernetNoInterface => ("ethernet-input", "no-interface", true),
+    InterfaceDown => ("ethernet-input", "interface-down", true),
+    ArpMalformed => ("arp-input", "malformed", true),
+    ArpNotForUs => ("arp-input", "not-for-us", true),
+    ArpReplySent => ("arp-input", "replies-sent", false),
+    ArpLearned => ("arp-input", "learned", false),
+    Ipv4Malformed => ("ip4-input", "malformed", true),
+    Ipv4BadChecksum => ("ip4-input", "bad-checksum", true),
+    Ipv4NotRoutable => ("ip4-input", "not-routable", true),
+    Ipv4TtlExpired => ("ip4-forward", "ttl-expired", true),
+    Ipv4Forwarded => ("ip4-forward", "forwarded", false),
+    Ipv4NoRoute => ("ip4-lookup", "no-route", true),
+    Ipv4MtuExceeded => ("ip4-output", "mtu-exceeded", true),
+    LocalDelivered => ("ip4-local", "delivered", false),
+    LocalQueueFull => ("ip4-local", "queue-full", true),
+    LocalUnreachable => ("ip4-local", "no-local-stack", true),
+    LocalSent => ("ip4-local", "sent", false),
+    IcmpEchoReplied => ("icmp", "echo-replies", false),
+    IcmpErrorSent => ("icmp", "errors-sent", false),
+    IcmpRateLimited => ("icmp", "errors-rate-limited", false),
+    ArpRequestSent => ("arp-resolve", "requests-sent", false),
+    ArpQueued => ("arp-resolve", "queued", false),
+    ArpReleased => ("arp-resolve", "released", false),
+    ArpQueueFull => ("arp-resolve", "queue-full", true),
+    ArpTimeout => ("arp-resolve", "timeout", true),
+    VxlanDecapsulated => ("vxlan", "decapsulated", false),
+    VxlanEncapsulated => ("vxlan", "encapsulated", false),
+    VxlanFlooded => ("vxlan", "flood-copies", false),
+    VxlanMalformed => ("vxlan", "malformed", true),
+    VxlanUnknownVni => ("vxlan", "unknown-vni", true),
+    VxlanNoRemote => ("vxlan", "no-remote", true),
+    VxlanLoop => ("vxlan", "nested-tunnel", true),
+    TxNoPort => ("interface-output", "no-port", true),
+    TxFull => ("interface-output", "tx-full", true),
+    GeneratedOverflow => ("interface-output", "generated-overflow", true),
+}
+
+/// Traffic of one interface as seen by one worker.
+pub struct InterfaceCounters {
+    pub rx_packets: AtomicU64,
+    pub rx_bytes: AtomicU64,
+    pub tx_packets: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    pub drops: [AtomicU64; Counter::ALL.len()],
+}
+
+/// One worker's counters.
+pub struct WorkerCounters {
+    interfaces: Box<[InterfaceCounters]>,
+    events: [AtomicU64; Counter::ALL.len()],
+}
+
+fn bump(a: &AtomicU64, n: u64) {
+    a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+impl Default for WorkerCounters {
+    fn default() -> Self {
+        WorkerCounters {
+            interfaces: (0..MAX_INTERFACES)
+                .map(|_| InterfaceCounters {
+                    rx_packets: AtomicU64::new(0),
+                    rx_bytes: AtomicU64::new(0),
+                    tx_packets: AtomicU64::new(0),
+                    tx_bytes: AtomicU64::new(0),
+                    drops: std::array::from_fn(|_| AtomicU64::new(0)),
+                })
+                .collect(),
+            events: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl WorkerCounters {
+    /// Counts an event that concerns no interface in particular.
+    pub fn event(&self, c: Counter) {
+        bump(&self.events[c as usize], 1);
+    }
+
+    /// Counts an event, and for drops also charges it to `iface`.
+    pub fn on_interface(&self, iface: u16, c: Counter) {
+        self.event(c);
+        if c.is_drop() {
+            if let Some(i) = self.interfaces.get(usize::from(iface)) {
+                bump(&i.drops[c as usize], 1);
+            }
+        }
+    }
+
+    pub fn rx(&self, iface: u16, bytes: usize) {
+        if let Some(i) = self.interfaces.get(usize::from(iface)) {
+            bump(&i.rx_packets, 1);
+            bump(&i.rx_bytes, bytes as u64);
+        }
+    }
+
+    pub fn tx(&self, iface: u16, bytes: usize) {
+        if let Some(i) = self.interfaces.get(usize::from(iface)) {
+            bump(&i.tx_packets, 1);
+            bump(&i.tx_bytes, bytes as u64);
+        }
+    }
+}
+
+/// Counters of one interface summed over workers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InterfaceTotals {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Non-zero drop counts by reason.
+    pub drops: Vec<(Counter, u64)>,
+}
+
+fn load(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+/// Sums one interface's counters over all workers.
+pub fn interface_totals(workers: &[std::sync::Arc<WorkerCounters>], iface: u16) -> InterfaceTotals {
+    let mut t = InterfaceTotals::default();
+    let mut drops = [0u64; Counter::ALL.len()];
+    for w in workers {
+        let Some(i) = w.interfaces.get(usize::from(iface)) else {
+            continue;
+        };
+        t.rx_packets += load(&i.rx_packets);
+        t.rx_bytes += load(&i.rx_bytes);
+        t.tx_packets += load(&i.tx_packets);
+        t.tx_bytes += load(&i.tx_bytes);
+        for (sum, d) in drops.iter_mut().zip(i.drops.iter()) {
+            *sum += load(d);
+        }
+    }
+    t.drops = Counter::ALL
+        .iter()
+        .zip(drops)
+        .filter(|(_, n)| *n > 0)
+        .map(|(c, n)| (*c, n))
+        .collect();
+    t
+}
+
+/// Sums one event counter over all workers.
+pub fn event_total(workers: &[std::sync::Arc<WorkerCounters>], c: Counter) -> u64 {
+    workers.iter().map(|w| load(&w.events[c as usize])).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn drops_are_summed_per_interface_and_per_node() {
+        let a = Arc::new(WorkerCounters::default());
+        let b = Arc::new(WorkerCounters::default());
+        a.on_interface(3, Counter::Ipv4NoRoute);
+        b.on_interface(3, Counter::Ipv4NoRoute);
+        b.on_interface(3, Counter::Ipv4Forwarded);
+        a.rx(3, 100);
+        let all = [a, b];
+        let t = interface_totals(&all, 3);
+        assert_eq!(t.rx_packets, 1);
+        assert_eq!(t.rx_bytes, 100);
+        assert_eq!(t.drops, vec![(Counter::Ipv4NoRoute, 2)]);
+        assert_eq!(event_total(&all, Counter::Ipv4Forwarded), 1);
+        assert_eq!(interface_totals(&all, 9999), InterfaceTotals::default());
+    }
+}

@@ -1,0 +1,182 @@
+//! A fixed-size table of learned entries (ARP neighbours, VXLAN MAC -> VTEP)
+//! shared by all workers. Readers never lock: each slot is a seqlock, and a
+//! read that races a write retries a few times, then reports a miss. Writers
+//! (rare: only when an entry is new, changed or due for refresh) take a mutex.
+
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Slots probed from a key's home slot before an old entry is evicted.
+const PROBE: usize = 8;
+/// An unchanged entry is re-stamped at most this often (seconds).
+const REFRESH_SECS: u32 = 1;
+/// Marks a slot key as used, so the all-zero key means "empty".
+const USED: u64 = 1 << 63;
+
+struct Slot {
+    seq: AtomicU32,
+    key: AtomicU64,
+    value: AtomicU64,
+    stamp: AtomicU32,
+}
+
+/// A learned value and when it was last confirmed (seconds on the dataplane clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Learned {
+    pub value: u64,
+    pub stamp: u32,
+}
+
+pub struct LearnedTable {
+    slots: Box<[Slot]>,
+    writer: Mutex<()>,
+}
+
+impl LearnedTable {
+    /// A table of `capacity` slots (rounded up to a power of two).
+    pub fn new(capacity: usize) -> LearnedTable {
+        let n = capacity.next_power_of_two().max(PROBE);
+        LearnedTable {
+            slots: (0..n)
+                .map(|_| Slot {
+                    seq: AtomicU32::new(0),
+                    key: AtomicU64::new(0),
+                    value: AtomicU64::new(0),
+                    stamp: AtomicU32::new(0),
+                })
+                .collect(),
+            writer: Mutex::new(()),
+        }
+    }
+
+    fn home(&self, key: u64) -> usize {
+        let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 32) as usize & (self.slots.len() - 1)
+    }
+
+    fn probe(&self, key: u64) -> impl Iterator<Item = &Slot> {
+        let home = self.home(key);
+        (0..PROBE).map(move |i| &self.slots[(home + i) & (self.slots.len() - 1)])
+    }
+
+    /// Reads a slot consistently: (key, value, stamp), or None after repeated races.
+    fn read(slot: &Slot) -> Option<(u64, u64, u32)> {
+        for _ in 0..4 {
+            let before = slot.seq.load(Ordering::Acquire);
+            if before & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let k = slot.key.load(Ordering::Relaxed);
+            let v = slot.value.load(Ordering::Relaxed);
+            let s = slot.stamp.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if slot.seq.load(Ordering::Relaxed) == before {
+                return Some((k, v, s));
+            }
+        }
+        None
+    }
+
+    pub fn get(&self, key: u64) -> Option<Learned> {
+        let key = key | USED;
+        self.probe(key).find_map(|slot| match Self::read(slot) {
+            Some((k, value, stamp)) if k == key => Some(Learned { value, stamp }),
+            _ => None,
+        })
+    }
+
+    /// Records `key -> value` as confirmed at `now`. Cheap when nothing changed.
+    pub fn learn(&self, key: u64, value: u64, now: u32) {
+        if let Some(e) = self.get(key) {
+            if e.value == value && now.wrapping_sub(e.stamp) < REFRESH_SECS {
+                return;
+            }
+        }
+        let key = key | USED;
+        let Ok(_guard) = self.writer.lock() else {
+            return;
+        };
+        let mut target: Option<&Slot> = None;
+        let mut oldest: Option<(&Slot, u32)> = None;
+        for slot in self.probe(key) {
+            let k = slot.key.load(Ordering::Relaxed);
+            if k == key {
+                target = Some(slot);
+                break;
+            }
+            if k == 0 && target.is_none() {
+                target = Some(slot);
+            }
+            let age = now.wrapping_sub(slot.stamp.load(Ordering::Relaxed));
+            if oldest.is_none_or(|(_, a)| age > a) {
+                oldest = Some((slot, age));
+            }
+        }
+        let Some(slot) = target.or(oldest.map(|(s, _)| s)) else {
+            return;
+        };
+        slot.seq.fetch_add(1, Ordering::Acquire);
+        fence(Ordering::Release);
+        slot.key.store(key, Ordering::Relaxed);
+        slot.value.store(value, Ordering::Relaxed);
+        slot.stamp.store(now, Ordering::Relaxed);
+        slot.seq.fetch_add(1, Ordering::Release);
+    }
+
+    /// All entries as (key, learned), for show commands.
+    pub fn entries(&self) -> Vec<(u64, Learned)> {
+        self.slots
+            .iter()
+            .filter_map(Self::read)
+            .filter(|(k, _, _)| *k != 0)
+            .map(|(k, value, stamp)| (k & !USED, Learned { value, stamp }))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn learns_updates_and_evicts_the_oldest_when_full() {
+        let t = LearnedTable::new(8);
+        t.learn(1, 10, 0);
+        assert_eq!(
+            t.get(1),
+            Some(Learned {
+                value: 10,
+                stamp: 0
+            })
+        );
+        t.learn(1, 11, 0);
+        assert_eq!(t.get(1).map(|e| e.value), Some(11));
+        for k in 2..=20u64 {
+            t.learn(k, k * 10, k as u32);
+        }
+        assert_eq!(t.get(20).map(|e| e.value), Some(200));
+        assert!(t.get(1).is_none(), "oldest entry evicted");
+        assert_eq!(t.entries().len(), 8);
+    }
+
+    #[test]
+    fn concurrent_readers_see_whole_entries() {
+        let t = Arc::new(LearnedTable::new(64));
+        let writer = {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                for i in 0..20_000u64 {
+                    t.learn(7, i << 32 | i, i as u32);
+                }
+            })
+        };
+        for _ in 0..20_000 {
+            if let Some(e) = t.get(7) {
+                assert_eq!(e.value >> 32, e.value & 0xffff_ffff, "torn read");
+            }
+        }
+        writer.join().unwrap();
+    }
+}
