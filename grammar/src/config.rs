@@ -39,7 +39,10 @@ pub enum InterfaceKind {
     /// A NIC the dataplane attaches to (`eth0`, or a host interface name in hosted mode).
     Physical,
     /// An 802.1Q sub-interface `PARENT.VLAN`.
-    SubInterface { parent: String, vlan_id_in_name: u32 },
+    SubInterface {
+        parent: String,
+        vlan_id_in_name: u32,
+    },
     /// A VXLAN tunnel interface `vxlanN`.
     Vxlan,
 }
