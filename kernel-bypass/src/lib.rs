@@ -1,6 +1,7 @@
 //! The unified userspace network stack of Gatehouse.
 
 pub mod counters;
+pub mod fib;
 pub mod frame;
 pub mod io;
 pub mod learned;
