@@ -1,8 +1,20 @@
 //! Packet I/O backends behind one small batched trait.
+//!
+//! Every backend allocates its buffers when the port is opened; `recv` and
+//! `send` copy between those and the caller's preallocated `Batch`.
+
+mod af_packet;
+mod sys;
+mod tap;
+
+pub use af_packet::{AfPacketConfig, AfPacketPort};
+pub use tap::TapPort;
 
 use crate::frame::Batch;
+use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::str::FromStr;
 
 /// A NIC (or tap) the dataplane owns. Implementations never allocate per packet.
 pub trait PacketPort: Send {
@@ -15,8 +27,108 @@ pub trait PacketPort: Send {
 
     /// Queues the frames for transmission and kicks the NIC; returns how many
     /// were accepted (the rest are dropped by the caller and counted).
+    /// Frames shorter than an Ethernet header or longer than a buffer are
+    /// not accepted. Never blocks; the iterator is left where the queue
+    /// filled up.
     fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<usize>;
 
     /// A descriptor that polls readable when frames are waiting.
     fn poll_fd(&self) -> RawFd;
+}
+
+/// Which packet I/O mechanism a port uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    AfPacket,
+    AfXdp,
+    Tap,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::AfPacket, Backend::AfXdp, Backend::Tap];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Backend::AfPacket => "af-packet",
+            Backend::AfXdp => "af-xdp",
+            Backend::Tap => "tap",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error of parsing a backend name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownBackend(pub String);
+
+impl fmt::Display for UnknownBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown packet I/O backend '{}' (expected af-packet, af-xdp or tap)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownBackend {}
+
+impl FromStr for Backend {
+    type Err = UnknownBackend;
+
+    fn from_str(s: &str) -> Result<Backend, UnknownBackend> {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.as_str() == s)
+            .ok_or_else(|| UnknownBackend(s.to_owned()))
+    }
+}
+
+/// Opens a port on `ifname` with the backend's default settings and brings
+/// the interface up. Errors name the backend and interface, e.g.
+/// `af-xdp on eth9: no such interface`.
+pub fn open_port(backend: Backend, ifname: &str) -> io::Result<Box<dyn PacketPort>> {
+    let port: io::Result<Box<dyn PacketPort>> = match backend {
+        Backend::AfPacket => {
+            AfPacketPort::open(ifname, AfPacketConfig::default()).map(|p| Box::new(p) as _)
+        }
+        Backend::AfXdp => Err(io::Error::other("not built yet")),
+        Backend::Tap => TapPort::open(ifname).map(|p| Box::new(p) as _),
+    };
+    port.map_err(|e| io::Error::new(e.kind(), format!("{backend} on {ifname}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_round_trip() {
+        for backend in Backend::ALL {
+            assert_eq!(backend.to_string().parse::<Backend>(), Ok(backend));
+        }
+        assert_eq!("af-packet".parse(), Ok(Backend::AfPacket));
+        assert!("afxdp".parse::<Backend>().is_err());
+    }
+
+    #[test]
+    fn missing_interface_is_named_in_the_error() {
+        for backend in [Backend::AfPacket, Backend::AfXdp] {
+            let err = open_port(backend, "ghnosuch0").err().expect("must fail");
+            assert_eq!(
+                err.to_string(),
+                format!("{backend} on ghnosuch0: no such interface")
+            );
+            assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        }
+        let err = open_port(Backend::Tap, "bad/name")
+            .err()
+            .expect("must fail");
+        assert_eq!(err.to_string(), "tap on bad/name: invalid interface name");
+    }
 }

@@ -1,0 +1,212 @@
+//! The same behaviour checks for every packet I/O backend, each against a
+//! Linux host in its own network namespace.
+
+mod io_support;
+
+use io_support::frames::{answer, arp_request, is_arp_reply_from, numbered, sequence};
+use io_support::{is_root, peer_and_port, raw_recv, raw_send, wait_readable, PEER_IP, PORT_IP};
+use kernel_bypass::frame::Batch;
+use kernel_bypass::io::{Backend, PacketPort};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Upper bound for any single exchange, so a broken backend fails instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// Receives until `seen` returns true for a frame or `PATIENCE` runs out.
+fn recv_until(port: &mut dyn PacketPort, mut seen: impl FnMut(&[u8]) -> bool) -> bool {
+    let mut batch = Batch::new(64);
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        batch.clear();
+        port.recv(&mut batch).expect("recv");
+        if batch.frames().iter().any(|f| seen(f.data())) {
+            return true;
+        }
+        wait_readable(port);
+    }
+    false
+}
+
+/// The peer pings the port's address; the test answers ARP and ICMP echo
+/// through the port, so the ping only succeeds if both directions work.
+fn ping_from_peer_is_answered(backend: Backend) {
+    if !is_root() {
+        return;
+    }
+    let (peer, mut port) = peer_and_port(backend);
+    let mut ping = Command::new("ip")
+        .args([
+            "netns", "exec", &peer.ns, "ping", "-c", "2", "-i", "0.2", "-W", "3",
+        ])
+        .arg(io_support::ip_string(PORT_IP))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn ping");
+    let mut batch = Batch::new(64);
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = ping.try_wait().expect("wait ping") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = ping.kill();
+            break None;
+        }
+        batch.clear();
+        port.recv(&mut batch).expect("recv");
+        let replies: Vec<Vec<u8>> = batch
+            .frames()
+            .iter()
+            .filter_map(|f| answer(f.data()))
+            .collect();
+        let sent = port
+            .send(&mut replies.iter().map(Vec::as_slice))
+            .expect("send");
+        assert_eq!(sent, replies.len(), "replies not accepted");
+        wait_readable(port.as_ref());
+    };
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "ping through {backend} failed: {status:?}"
+    );
+}
+
+/// The port asks for the peer's MAC; the peer's kernel answers.
+fn arp_request_is_answered_by_peer(backend: Backend) {
+    if !is_root() {
+        return;
+    }
+    let (_peer, mut port) = peer_and_port(backend);
+    let request = arp_request(PEER_IP);
+    assert_eq!(
+        port.send(&mut std::iter::once(&request[..])).expect("send"),
+        1
+    );
+    assert!(
+        recv_until(port.as_mut(), |f| is_arp_reply_from(f, PEER_IP)),
+        "no ARP reply from the peer via {backend}"
+    );
+}
+
+const BATCH_FRAMES: u32 = 1024;
+const CHUNK: u32 = 64;
+
+/// Many numbered frames each way, paced in chunks so no queue overflows:
+/// every frame arrives exactly once.
+fn batches_arrive_complete(backend: Backend) {
+    if !is_root() {
+        return;
+    }
+    let (peer, mut port) = peer_and_port(backend);
+    let peer_sock = peer.raw_socket();
+
+    // Port -> peer.
+    let mut seen = vec![false; BATCH_FRAMES as usize];
+    let mut buf = [0u8; 2048];
+    for start in (0..BATCH_FRAMES).step_by(CHUNK as usize) {
+        let frames: Vec<[u8; 64]> = (start..start + CHUNK).map(numbered).collect();
+        let mut pending = frames.iter().map(|f| &f[..]).peekable();
+        let deadline = Instant::now() + PATIENCE;
+        while pending.peek().is_some() && Instant::now() < deadline {
+            port.send(&mut pending).expect("send");
+        }
+        let deadline = Instant::now() + PATIENCE;
+        while !seen[start as usize..(start + CHUNK) as usize]
+            .iter()
+            .all(|s| *s)
+            && Instant::now() < deadline
+        {
+            match raw_recv(&peer_sock, &mut buf) {
+                Some(frame) => {
+                    if let Some(seq) = sequence(frame) {
+                        assert!(
+                            !std::mem::replace(&mut seen[seq as usize], true),
+                            "frame {seq} twice"
+                        );
+                    }
+                }
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+    let missing = seen.iter().filter(|s| !**s).count();
+    assert_eq!(missing, 0, "{backend}: frames sent by the port lost");
+
+    // Peer -> port.
+    let mut seen = vec![false; BATCH_FRAMES as usize];
+    let mut batch = Batch::new(64);
+    let mut largest_batch = 0;
+    for start in (0..BATCH_FRAMES).step_by(CHUNK as usize) {
+        for seq in start..start + CHUNK {
+            assert!(raw_send(&peer_sock, &numbered(seq)), "peer send");
+        }
+        let deadline = Instant::now() + PATIENCE;
+        while !seen[start as usize..(start + CHUNK) as usize]
+            .iter()
+            .all(|s| *s)
+            && Instant::now() < deadline
+        {
+            batch.clear();
+            largest_batch = largest_batch.max(port.recv(&mut batch).expect("recv"));
+            for seq in batch.frames().iter().filter_map(|f| sequence(f.data())) {
+                assert!(
+                    !std::mem::replace(&mut seen[seq as usize], true),
+                    "frame {seq} twice"
+                );
+            }
+            wait_readable(port.as_ref());
+        }
+    }
+    let missing = seen.iter().filter(|s| !**s).count();
+    assert_eq!(missing, 0, "{backend}: frames sent by the peer lost");
+    eprintln!("{backend}: largest receive batch {largest_batch}");
+}
+
+/// A port whose interface goes down, then disappears, keeps returning
+/// (values or errors) without panicking or blocking.
+fn survives_link_down_and_removal(backend: Backend) {
+    if !is_root() {
+        return;
+    }
+    let (peer, mut port) = peer_and_port(backend);
+    let mut batch = Batch::new(64);
+    let request = arp_request(PEER_IP);
+    let mut exercise = |port: &mut dyn PacketPort| {
+        for _ in 0..20 {
+            batch.clear();
+            let _ = port.recv(&mut batch);
+            let _ = port.send(&mut std::iter::repeat_n(&request[..], 8));
+        }
+    };
+    peer.port_link_down(backend);
+    exercise(port.as_mut());
+    drop(peer);
+    exercise(port.as_mut());
+}
+
+macro_rules! backend_tests {
+    ($module:ident, $backend:expr) => {
+        mod $module {
+            #[test]
+            fn ping_from_peer_is_answered() {
+                super::ping_from_peer_is_answered($backend);
+            }
+            #[test]
+            fn arp_request_is_answered_by_peer() {
+                super::arp_request_is_answered_by_peer($backend);
+            }
+            #[test]
+            fn batches_arrive_complete() {
+                super::batches_arrive_complete($backend);
+            }
+            #[test]
+            fn survives_link_down_and_removal() {
+                super::survives_link_down_and_removal($backend);
+            }
+        }
+    };
+}
+
+backend_tests!(af_packet, kernel_bypass::io::Backend::AfPacket);
+backend_tests!(tap, kernel_bypass::io::Backend::Tap);

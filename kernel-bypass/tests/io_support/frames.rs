@@ -1,0 +1,106 @@
+//! The few frames the tests speak: ARP, ICMP echo, numbered test frames.
+
+use super::{PORT_IP, PORT_MAC, TEST_ETHERTYPE};
+
+const ETH_ARP: u16 = 0x0806;
+const ETH_IPV4: u16 = 0x0800;
+
+fn ethertype(frame: &[u8]) -> Option<u16> {
+    frame.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]]))
+}
+
+/// An ARP request from the port asking who has `target`.
+pub fn arp_request(target: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(42);
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&PORT_MAC);
+    f.extend_from_slice(&ETH_ARP.to_be_bytes());
+    f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&PORT_MAC);
+    f.extend_from_slice(&PORT_IP);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&target);
+    f
+}
+
+/// If `frame` is an ARP reply telling the port where `sender` is.
+pub fn is_arp_reply_from(frame: &[u8], sender: [u8; 4]) -> bool {
+    ethertype(frame) == Some(ETH_ARP)
+        && frame.len() >= 42
+        && frame[20..22] == [0, 2]
+        && frame[28..32] == sender
+        && frame[32..38] == PORT_MAC
+}
+
+/// The answer of a host owning `PORT_IP` to an ARP request or ICMP echo
+/// request for it; None for any other frame.
+pub fn answer(frame: &[u8]) -> Option<Vec<u8>> {
+    match ethertype(frame)? {
+        ETH_ARP if frame.len() >= 42 && frame[20..22] == [0, 1] && frame[38..42] == PORT_IP => {
+            let mut reply = frame[..42].to_vec();
+            reply[0..6].copy_from_slice(&frame[6..12]);
+            reply[6..12].copy_from_slice(&PORT_MAC);
+            reply[21] = 2;
+            reply[22..28].copy_from_slice(&PORT_MAC);
+            reply[28..32].copy_from_slice(&PORT_IP);
+            reply[32..42].copy_from_slice(&frame[22..32]);
+            Some(reply)
+        }
+        ETH_IPV4 => echo_reply(frame),
+        _ => None,
+    }
+}
+
+fn echo_reply(frame: &[u8]) -> Option<Vec<u8>> {
+    let ihl = usize::from(frame.get(14)? & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]));
+    let icmp = 14 + ihl;
+    let is_echo_to_port = frame.get(23) == Some(&1)
+        && frame.get(30..34) == Some(&PORT_IP[..])
+        && frame.get(icmp) == Some(&8);
+    if !is_echo_to_port || frame.len() < 14 + total || total < ihl + 8 {
+        return None;
+    }
+    let mut reply = frame[..14 + total].to_vec();
+    reply[0..6].copy_from_slice(&frame[6..12]);
+    reply[6..12].copy_from_slice(&PORT_MAC);
+    // Swapping the addresses keeps the IPv4 header checksum valid.
+    reply[26..30].copy_from_slice(&frame[30..34]);
+    reply[30..34].copy_from_slice(&frame[26..30]);
+    reply[icmp] = 0;
+    reply[icmp + 2..icmp + 4].copy_from_slice(&[0, 0]);
+    let sum = checksum(&reply[icmp..]);
+    reply[icmp + 2..icmp + 4].copy_from_slice(&sum.to_be_bytes());
+    Some(reply)
+}
+
+fn checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// A 64-byte broadcast test frame carrying `seq`.
+pub fn numbered(seq: u32) -> [u8; 64] {
+    let mut f = [0u8; 64];
+    f[0..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&PORT_MAC);
+    f[12..14].copy_from_slice(&TEST_ETHERTYPE.to_be_bytes());
+    f[14..18].copy_from_slice(&seq.to_be_bytes());
+    f
+}
+
+/// The sequence number of a test frame, None for other traffic.
+pub fn sequence(frame: &[u8]) -> Option<u32> {
+    if ethertype(frame) != Some(TEST_ETHERTYPE) {
+        return None;
+    }
+    frame
+        .get(14..18)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}

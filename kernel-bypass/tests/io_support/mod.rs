@@ -1,0 +1,229 @@
+//! Test fixtures for the packet I/O backends: a Linux host in a network
+//! namespace wired to the port's interface, removed again on drop.
+
+pub mod frames;
+
+use kernel_bypass::io::{open_port, Backend, PacketPort};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The peer host's address; the port answers for `PORT_IP`.
+pub const PEER_IP: [u8; 4] = [10, 99, 0, 1];
+pub const PORT_IP: [u8; 4] = [10, 99, 0, 2];
+/// A locally administered MAC the tests use for the port.
+pub const PORT_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
+/// IEEE "local experimental" ethertype for test frames.
+pub const TEST_ETHERTYPE: u16 = 0x88b5;
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: needs root for namespaces and raw sockets");
+    }
+    root
+}
+
+/// Runs a command, panicking with its stderr when it fails.
+pub fn run(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Names unique to this process and fixture: `gh<pid><n>`.
+fn unique_prefix() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "gh{}{}",
+        std::process::id() % 1_000_000,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A network namespace holding the peer host, deleted (with its
+/// interfaces) on drop; the port-side link is deleted too if it survives.
+pub struct Peer {
+    pub ns: String,
+    /// The peer host's interface inside `ns`.
+    pub host_if: String,
+    /// The interface the port is opened on (in the test's namespace).
+    pub port_if: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.port_if])
+            .output();
+    }
+}
+
+impl Peer {
+    fn new(prefix: &str, host_if: String, port_if: String) -> Peer {
+        let peer = Peer {
+            ns: prefix.to_owned(),
+            host_if,
+            port_if,
+        };
+        run(&["ip", "netns", "add", &peer.ns]);
+        peer.in_ns(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        peer.in_ns(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        peer
+    }
+
+    /// Puts the host interface into the namespace with `PEER_IP`/24 and
+    /// brings it up.
+    fn configure_host(&self) {
+        run(&["ip", "link", "set", &self.host_if, "netns", &self.ns]);
+        let addr = format!("{}/24", ip_string(PEER_IP));
+        self.in_ns(&["ip", "addr", "add", &addr, "dev", &self.host_if]);
+        self.in_ns(&["ip", "link", "set", &self.host_if, "up"]);
+    }
+
+    /// Runs a command inside the peer's namespace.
+    pub fn in_ns(&self, args: &[&str]) -> String {
+        let mut full = vec!["ip", "netns", "exec", &self.ns];
+        full.extend_from_slice(args);
+        run(&full)
+    }
+
+    /// Sets the port-side interface down (for a tap it lives in the namespace).
+    pub fn port_link_down(&self, backend: Backend) {
+        match backend {
+            Backend::Tap => self.in_ns(&["ip", "link", "set", &self.port_if, "down"]),
+            _ => run(&["ip", "link", "set", &self.port_if, "down"]),
+        };
+    }
+
+    /// A raw AF_PACKET socket on the peer's interface, created inside the
+    /// namespace (a socket keeps the namespace it was created in).
+    pub fn raw_socket(&self) -> OwnedFd {
+        let ns_path = format!("/var/run/netns/{}", self.ns);
+        let host_if = self.host_if.clone();
+        std::thread::spawn(move || {
+            let ns = File::open(&ns_path).expect("open netns");
+            // SAFETY: changes only this short-lived thread's namespace.
+            assert_eq!(
+                unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+                0
+            );
+            raw_socket_on(&host_if).expect("peer raw socket")
+        })
+        .join()
+        .expect("netns thread")
+    }
+}
+
+fn raw_socket_on(ifname: &str) -> io::Result<OwnedFd> {
+    let cname = std::ffi::CString::new(ifname).expect("name");
+    // SAFETY: plain libc calls on values we own.
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK,
+            (libc::ETH_P_ALL as u16).to_be() as i32,
+        );
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = OwnedFd::from_raw_fd(fd);
+        let size: libc::c_int = 16 << 20;
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            4,
+        );
+        let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+        addr.sll_ifindex = libc::if_nametoindex(cname.as_ptr()) as i32;
+        if libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        ) < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+}
+
+/// Sends one frame on a raw socket; false if the socket buffer is full.
+pub fn raw_send(fd: &OwnedFd, frame: &[u8]) -> bool {
+    // SAFETY: frame is a readable buffer of frame.len() bytes.
+    unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) >= 0 }
+}
+
+/// Receives one frame on a non-blocking raw socket, if one is waiting.
+pub fn raw_recv<'a>(fd: &OwnedFd, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    // SAFETY: buf is a writable buffer of buf.len() bytes.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    usize::try_from(n).ok().map(|n| &buf[..n])
+}
+
+pub fn ip_string(ip: [u8; 4]) -> String {
+    format!("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3])
+}
+
+/// A Linux peer wired to a freshly opened port of `backend`.
+///
+/// veth backends: a veth pair, one end in the test's namespace for the port,
+/// the other in the peer's namespace. TAP: the port creates the tap, which
+/// then moves into the peer's namespace (its fd keeps working).
+pub fn peer_and_port(backend: Backend) -> (Peer, Box<dyn PacketPort>) {
+    let prefix = unique_prefix();
+    match backend {
+        Backend::Tap => {
+            let peer = Peer::new(&prefix, format!("{prefix}t"), format!("{prefix}t"));
+            let port = open_port(backend, &peer.port_if).expect("open tap port");
+            peer.configure_host();
+            (peer, port)
+        }
+        Backend::AfPacket | Backend::AfXdp => {
+            let peer = Peer::new(&prefix, format!("{prefix}h"), format!("{prefix}p"));
+            run(&[
+                "ip",
+                "link",
+                "add",
+                &peer.port_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &peer.host_if,
+            ]);
+            // The test's own kernel stays quiet on the port's interface.
+            run(&["ip", "link", "set", &peer.port_if, "addrgenmode", "none"]);
+            peer.configure_host();
+            let port = open_port(backend, &peer.port_if).expect("open port");
+            (peer, port)
+        }
+    }
+}
+
+/// Waits up to 10 ms for the port's descriptor to poll readable.
+pub fn wait_readable(port: &dyn PacketPort) {
+    let mut pfd = libc::pollfd {
+        fd: port.poll_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: pfd is one valid pollfd.
+    unsafe { libc::poll(&mut pfd, 1, 10) };
+}
