@@ -140,6 +140,19 @@ impl Batch {
         self.len += 1;
     }
 
+    /// Copies `bytes` into the next free frame and counts it; false when the
+    /// batch is full or the bytes do not fit a frame.
+    pub fn push_copy(&mut self, bytes: &[u8]) -> bool {
+        match self.next_free() {
+            Some(f) if bytes.len() <= MAX_FRAME => {
+                f.fill_from(bytes);
+                self.push_filled();
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn frames(&self) -> &[Frame] {
         &self.frames[..self.len]
     }

@@ -6,4 +6,6 @@ pub mod frame;
 pub mod io;
 pub mod learned;
 pub mod local;
+pub mod pipeline;
+pub mod snapshot;
 pub mod wire;

@@ -1,0 +1,113 @@
+//! ICMP the pipeline answers itself: echo replies for own addresses, and
+//! rate-limited time-exceeded / destination-unreachable errors.
+
+use super::{Stage, Verdict};
+use crate::counters::Counter;
+use crate::frame::Frame;
+use crate::snapshot::{Iface, Snapshot};
+use crate::wire::*;
+
+/// ICMP errors a worker may send per second (and in a burst).
+const ERRORS_PER_SEC: u64 = 100;
+const ICMP_HEADER: usize = 8;
+
+/// A token bucket refilled from the worker's millisecond clock.
+pub(super) struct TokenBucket {
+    tokens: u64,
+    refilled_ms: u64,
+}
+
+impl TokenBucket {
+    pub(super) fn new() -> TokenBucket {
+        TokenBucket {
+            tokens: ERRORS_PER_SEC,
+            refilled_ms: 0,
+        }
+    }
+
+    fn take(&mut self, now_ms: u64) -> bool {
+        let earned = now_ms.saturating_sub(self.refilled_ms) * ERRORS_PER_SEC / 1000;
+        if earned > 0 {
+            self.tokens = (self.tokens + earned).min(ERRORS_PER_SEC);
+            self.refilled_ms = now_ms;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+impl Stage {
+    /// Turns an echo request for one of our addresses into the reply, in place.
+    pub(super) fn icmp_echo(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, header_len: usize) -> Verdict {
+        let d = frame.data_mut();
+        if d.len() < header_len + ICMP_HEADER {
+            return self.count(iface.id, Counter::Ipv4Malformed);
+        }
+        let (src, dst) = (ipv4_at(d, IPV4_SRC), ipv4_at(d, IPV4_DST));
+        d[IPV4_SRC..IPV4_SRC + 4].copy_from_slice(&dst.octets());
+        d[IPV4_DST..IPV4_DST + 4].copy_from_slice(&src.octets());
+        d[IPV4_TTL] = DEFAULT_TTL;
+        put_be16(d, IPV4_CHECKSUM, 0);
+        let sum = checksum(&d[..header_len]);
+        put_be16(d, IPV4_CHECKSUM, sum);
+        let icmp = &mut d[header_len..];
+        let old = be16(icmp, 0);
+        icmp[0] = ICMP_ECHO_REPLY;
+        let sum = checksum_adjust(be16(icmp, 2), old, be16(icmp, 0));
+        put_be16(icmp, 2, sum);
+        self.counters.event(Counter::IcmpEchoReplied);
+        self.ip_output(snap, frame, 0)
+    }
+
+    /// Replaces a dropped packet with an ICMP error to its sender (RFC 792:
+    /// the original IP header and 8 bytes of payload). Never answers ICMP
+    /// errors, non-first fragments or non-unicast senders.
+    pub(super) fn icmp_error(&mut self, snap: &Snapshot, frame: &mut Frame, ingress: &Iface, kind: u8, code: u8) -> Verdict {
+        let d = frame.data();
+        let header_len = usize::from(d[0] & 0x0f) * 4;
+        let src = ipv4_at(d, IPV4_SRC);
+        let is_error = d[IPV4_PROTOCOL] == PROTO_ICMP
+            && !matches!(d.get(header_len), Some(&ICMP_ECHO_REQUEST) | Some(&ICMP_ECHO_REPLY));
+        let later_fragment = be16(d, 6) & 0x1fff != 0;
+        if is_error || later_fragment || src.is_unspecified() {
+            return Verdict::Done;
+        }
+        let Some(own) = ingress.source_for(src) else {
+            return Verdict::Done;
+        };
+        if !self.icmp_budget.take(self.now_ms) {
+            self.counters.event(Counter::IcmpRateLimited);
+            return Verdict::Done;
+        }
+        let quoted = frame.len().min(header_len + 8);
+        frame.truncate(quoted);
+        let Some(h) = frame.push_front(IPV4_HEADER + ICMP_HEADER) else {
+            return Verdict::Done;
+        };
+        let total = (IPV4_HEADER + ICMP_HEADER + quoted) as u16;
+        write_ipv4_header(h, total, DEFAULT_TTL, PROTO_ICMP, own, src);
+        let icmp = &mut frame.data_mut()[IPV4_HEADER..];
+        icmp[..ICMP_HEADER].copy_from_slice(&[kind, code, 0, 0, 0, 0, 0, 0]);
+        let sum = checksum(icmp);
+        put_be16(icmp, 2, sum);
+        self.counters.event(Counter::IcmpErrorSent);
+        self.ip_output(snap, frame, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenBucket;
+
+    #[test]
+    fn bucket_limits_bursts_and_refills() {
+        let mut b = TokenBucket::new();
+        let sent = (0..1000).filter(|_| b.take(0)).count();
+        assert_eq!(sent, 100);
+        assert!(!b.take(5), "5 ms earn no token at 100/s");
+        assert!(b.take(20));
+    }
+}

@@ -1,0 +1,207 @@
+//! Receive side: Ethernet/802.1Q classification, ARP, IPv4 validation,
+//! local delivery and VXLAN decapsulation.
+
+use super::{neighbor_key, vtep_key, Stage, Verdict};
+use crate::counters::Counter;
+use crate::frame::Frame;
+use crate::snapshot::{Iface, RouteKind, Snapshot};
+use crate::wire::*;
+
+/// An Ethernet header as classified on input.
+struct L2 {
+    dst: Mac,
+    src: Mac,
+    ethertype: u16,
+    header_len: usize,
+}
+
+/// Reads the Ethernet header and an optional 802.1Q tag: (header, VLAN id).
+fn parse_l2(d: &[u8]) -> Option<(L2, Option<u16>)> {
+    if d.len() < ETH_HEADER {
+        return None;
+    }
+    let (dst, src) = (mac_at(d, 0), mac_at(d, 6));
+    let ethertype = be16(d, 12);
+    if ethertype != ETHERTYPE_VLAN {
+        return Some((L2 { dst, src, ethertype, header_len: ETH_HEADER }, None));
+    }
+    if d.len() < ETH_HEADER + VLAN_TAG {
+        return None;
+    }
+    let l2 = L2 {
+        dst,
+        src,
+        ethertype: be16(d, 16),
+        header_len: ETH_HEADER + VLAN_TAG,
+    };
+    Some((l2, Some(be16(d, 14) & 0x0fff)))
+}
+
+impl Stage {
+    /// Entry point for a frame received on `frame.port`.
+    pub(super) fn ethernet_input(&mut self, snap: &Snapshot, frame: &mut Frame) -> Verdict {
+        let Some((l2, vlan)) = parse_l2(frame.data()) else {
+            self.counters.event(Counter::EthernetRunt);
+            return Verdict::Done;
+        };
+        let Some(iface) = snap.ingress(frame.port, vlan).and_then(|id| snap.interface(id)) else {
+            self.counters.event(if vlan.is_some() {
+                Counter::EthernetUnknownVlan
+            } else {
+                Counter::EthernetNoInterface
+            });
+            return Verdict::Done;
+        };
+        self.counters.rx(iface.id, frame.len());
+        self.l2_input(snap, frame, iface, &l2, 0)
+    }
+
+    /// A frame (starting at its Ethernet header) received on `iface`;
+    /// `depth` counts tunnels already removed.
+    fn l2_input(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, l2: &L2, depth: u8) -> Verdict {
+        if l2.src == iface.mac {
+            return self.count(iface.id, Counter::EthernetOwnSource);
+        }
+        if l2.dst != iface.mac && !is_multicast(&l2.dst) {
+            return self.count(iface.id, Counter::EthernetOtherHost);
+        }
+        if !iface.is_up() {
+            return self.count(iface.id, Counter::InterfaceDown);
+        }
+        frame.pull_front(l2.header_len);
+        match l2.ethertype {
+            ETHERTYPE_ARP => self.arp_input(snap, frame, iface, depth),
+            ETHERTYPE_IPV4 => self.ipv4_input(snap, frame, iface, depth),
+            _ => self.count(iface.id, Counter::EthernetUnknownType),
+        }
+    }
+
+    /// Learns the sender of ARP for our addresses and answers requests.
+    fn arp_input(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, depth: u8) -> Verdict {
+        let d = frame.data();
+        if d.len() < ARP_PACKET
+            || be16(d, 0) != 1
+            || be16(d, 2) != ETHERTYPE_IPV4
+            || d[4] != 6
+            || d[5] != 4
+        {
+            return self.count(iface.id, Counter::ArpMalformed);
+        }
+        let op = be16(d, 6);
+        let sender_mac = mac_at(d, ARP_SENDER_MAC);
+        let sender_ip = ipv4_at(d, ARP_SENDER_IP);
+        let target_ip = ipv4_at(d, ARP_TARGET_IP);
+        let for_us = iface.addresses.iter().any(|a| a.addr() == target_ip);
+        let key = neighbor_key(iface.id, sender_ip);
+        let known = self.shared.neighbors.get(key).is_some();
+        if (for_us || known) && !is_multicast(&sender_mac) && !sender_ip.is_unspecified() {
+            self.shared
+                .neighbors
+                .learn(key, mac_to_u64(&sender_mac), self.now_secs);
+            self.counters.event(Counter::ArpLearned);
+        }
+        if !for_us {
+            return self.count(iface.id, Counter::ArpNotForUs);
+        }
+        if op != ARP_REQUEST {
+            return Verdict::Done;
+        }
+        let reply = frame.reset(ARP_PACKET);
+        write_arp(
+            reply,
+            ARP_REPLY,
+            (&iface.mac, target_ip),
+            (&sender_mac, sender_ip),
+        );
+        self.counters.event(Counter::ArpReplySent);
+        self.l2_output(snap, frame, iface, &sender_mac, ETHERTYPE_ARP, depth)
+    }
+
+    /// Validates an IPv4 header, then delivers locally or forwards.
+    fn ipv4_input(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, depth: u8) -> Verdict {
+        let d = frame.data();
+        if d.len() < IPV4_HEADER || d[0] >> 4 != 4 {
+            return self.count(iface.id, Counter::Ipv4Malformed);
+        }
+        let header_len = usize::from(d[0] & 0x0f) * 4;
+        let total_len = usize::from(be16(d, 2));
+        if header_len < IPV4_HEADER || total_len < header_len || total_len > d.len() {
+            return self.count(iface.id, Counter::Ipv4Malformed);
+        }
+        if checksum(&d[..header_len]) != 0 {
+            return self.count(iface.id, Counter::Ipv4BadChecksum);
+        }
+        let (src, dst) = (ipv4_at(d, IPV4_SRC), ipv4_at(d, IPV4_DST));
+        if dst.is_broadcast() || dst.is_multicast() || src.is_multicast() || src.is_broadcast() {
+            return self.count(iface.id, Counter::Ipv4NotRoutable);
+        }
+        // Ethernet pads short frames: the IPv4 length is authoritative.
+        frame.truncate(total_len);
+        match snap.route(dst).map(|r| &r.kind) {
+            Some(RouteKind::Local { .. }) => {
+                self.ip_local(snap, frame, iface, header_len, depth)
+            }
+            _ => self.ip_forward(snap, frame, iface),
+        }
+    }
+
+    /// A packet for one of our addresses: VXLAN, ICMP echo, or the local stack.
+    fn ip_local(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, header_len: usize, depth: u8) -> Verdict {
+        let d = frame.data();
+        let protocol = d[IPV4_PROTOCOL];
+        let first_fragment = be16(d, 6) & 0x1fff == 0;
+        let l4 = &d[header_len..];
+        if protocol == PROTO_UDP
+            && first_fragment
+            && l4.len() >= UDP_HEADER
+            && snap.is_tunnel_port(be16(l4, 2))
+        {
+            return self.vxlan_input(snap, frame, iface, header_len, depth);
+        }
+        if protocol == PROTO_ICMP && first_fragment && l4.first() == Some(&ICMP_ECHO_REQUEST) {
+            return self.icmp_echo(snap, frame, iface, header_len);
+        }
+        let Some(local) = &self.local else {
+            return self.count(iface.id, Counter::LocalUnreachable);
+        };
+        if local.deliver(frame.data()) {
+            self.counters.event(Counter::LocalDelivered);
+            Verdict::Done
+        } else {
+            self.count(iface.id, Counter::LocalQueueFull)
+        }
+    }
+
+    /// Removes the outer headers of a VXLAN packet, learns the sender's VTEP
+    /// and feeds the inner frame to the VXLAN interface.
+    fn vxlan_input(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, header_len: usize, depth: u8) -> Verdict {
+        if depth > 0 {
+            return self.count(iface.id, Counter::VxlanLoop);
+        }
+        let d = frame.data();
+        let vxlan_at = header_len + UDP_HEADER;
+        if d.len() < vxlan_at + VXLAN_HEADER + ETH_HEADER || d[vxlan_at] & 0x08 == 0 {
+            return self.count(iface.id, Counter::VxlanMalformed);
+        }
+        let udp_port = be16(d, header_len + 2);
+        let vni = be32(d, vxlan_at + 4) >> 8;
+        let outer_src = ipv4_at(d, IPV4_SRC);
+        let Some(tunnel) = snap.tunnel(udp_port, vni).and_then(|id| snap.interface(id)) else {
+            return self.count(iface.id, Counter::VxlanUnknownVni);
+        };
+        frame.pull_front(vxlan_at + VXLAN_HEADER);
+        let Some((l2, None)) = parse_l2(frame.data()) else {
+            return self.count(tunnel.id, Counter::VxlanMalformed);
+        };
+        if !is_multicast(&l2.src) {
+            self.shared.vteps.learn(
+                vtep_key(tunnel.id, &l2.src),
+                u64::from(u32::from(outer_src)),
+                self.now_secs,
+            );
+        }
+        self.counters.event(Counter::VxlanDecapsulated);
+        self.counters.rx(tunnel.id, frame.len());
+        self.l2_input(snap, frame, tunnel, &l2, depth + 1)
+    }
+}

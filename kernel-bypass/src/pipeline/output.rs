@@ -1,0 +1,200 @@
+//! Transmit side: TTL and checksum update, route lookup with ECMP,
+//! neighbour resolution, Ethernet/802.1Q rewrite and VXLAN encapsulation.
+
+use super::{Stage, Verdict};
+use crate::counters::Counter;
+use crate::fib::flow_hash;
+use crate::frame::Frame;
+use crate::snapshot::{Hop, Iface, IfaceKind, RouteKind, Snapshot, Tunnel};
+use crate::wire::*;
+use std::net::Ipv4Addr;
+
+/// The 5-tuple hash of an IPv4 packet (ports only for unfragmented TCP/UDP).
+pub(super) fn ipv4_flow_hash(d: &[u8]) -> u32 {
+    if d.len() < IPV4_HEADER {
+        return 0;
+    }
+    let header_len = usize::from(d[0] & 0x0f) * 4;
+    let protocol = d[IPV4_PROTOCOL];
+    let first_fragment = be16(d, 6) & 0x1fff == 0;
+    let (sport, dport) = match (protocol, d.get(header_len..header_len + 4)) {
+        (PROTO_TCP | PROTO_UDP, Some(p)) if first_fragment => (be16(p, 0), be16(p, 2)),
+        _ => (0, 0),
+    };
+    flow_hash(be32(d, IPV4_SRC), be32(d, IPV4_DST), protocol, sport, dport)
+}
+
+/// VXLAN source port from the inner frame's flow (RFC 7348: 49152-65535).
+fn vxlan_source_port(inner: &[u8]) -> u16 {
+    let hash = match inner.get(ETH_HEADER..) {
+        Some(ip) if be16(inner, 12) == ETHERTYPE_IPV4 => ipv4_flow_hash(ip),
+        _ => flow_hash(be32(inner, 2), be32(inner, 8), 0, 0, 0),
+    };
+    49152 | (hash as u16 & 0x3fff)
+}
+
+impl Stage {
+    /// Forwards a received packet: TTL check and decrement, then routing.
+    pub(super) fn ip_forward(&mut self, snap: &Snapshot, frame: &mut Frame, ingress: &Iface) -> Verdict {
+        let d = frame.data_mut();
+        if d[IPV4_TTL] <= 1 {
+            self.counters.on_interface(ingress.id, Counter::Ipv4TtlExpired);
+            return self.icmp_error(snap, frame, ingress, ICMP_TIME_EXCEEDED, 0);
+        }
+        let old = be16(d, IPV4_TTL);
+        d[IPV4_TTL] -= 1;
+        let sum = checksum_adjust(be16(d, IPV4_CHECKSUM), old, be16(d, IPV4_TTL));
+        put_be16(d, IPV4_CHECKSUM, sum);
+        match self.route_hop(snap, frame.data()) {
+            Some((hop, out)) => {
+                self.counters.event(Counter::Ipv4Forwarded);
+                self.neighbor_output(snap, frame, out, hop, 0)
+            }
+            None => {
+                self.counters.on_interface(ingress.id, Counter::Ipv4NoRoute);
+                self.icmp_error(snap, frame, ingress, ICMP_DEST_UNREACHABLE, ICMP_CODE_NET_UNREACHABLE)
+            }
+        }
+    }
+
+    /// Routes a packet the appliance originates (replies, local stack output,
+    /// VXLAN outer headers). `depth` counts encapsulations already applied.
+    pub(super) fn ip_output(&mut self, snap: &Snapshot, frame: &mut Frame, depth: u8) -> Verdict {
+        if frame.len() < IPV4_HEADER {
+            self.counters.event(Counter::Ipv4Malformed);
+            return Verdict::Done;
+        }
+        match self.route_hop(snap, frame.data()) {
+            Some((hop, out)) => self.neighbor_output(snap, frame, out, hop, depth),
+            None => {
+                self.counters.event(Counter::Ipv4NoRoute);
+                Verdict::Done
+            }
+        }
+    }
+
+    /// The next hop and outgoing interface for an IPv4 packet, if routable
+    /// to another host (own addresses are not: nothing loops back).
+    fn route_hop<'s>(&self, snap: &'s Snapshot, d: &[u8]) -> Option<(Ipv4Addr, &'s Iface)> {
+        let dst = ipv4_at(d, IPV4_DST);
+        let hop = match &snap.route(dst)?.kind {
+            RouteKind::Local { .. } => return None,
+            RouteKind::Connected { iface } => Hop { iface: *iface, gateway: None },
+            RouteKind::Static { hops } if hops.len() == 1 => hops.members()[0],
+            RouteKind::Static { hops } => *hops.select(ipv4_flow_hash(d)),
+        };
+        let out = snap.interface(hop.iface).filter(|i| i.is_up())?;
+        Some((hop.gateway.unwrap_or(dst), out))
+    }
+
+    /// Sends an IPv4 packet to `next_hop` on `out`, or parks it until ARP resolves.
+    pub(super) fn neighbor_output(&mut self, snap: &Snapshot, frame: &mut Frame, out: &Iface, next_hop: Ipv4Addr, depth: u8) -> Verdict {
+        if frame.len() > usize::from(out.mtu) {
+            return self.count(out.id, Counter::Ipv4MtuExceeded);
+        }
+        match self.shared.neighbor(out.id, next_hop, self.now_secs) {
+            Some(mac) => self.l2_output(snap, frame, out, &mac, ETHERTYPE_IPV4, depth),
+            None => {
+                let queued = self.pending.park(out.id, next_hop, frame.data(), self.now_ms);
+                let c = if queued { Counter::ArpQueued } else { Counter::ArpQueueFull };
+                self.count(out.id, c)
+            }
+        }
+    }
+
+    /// Adds the L2 header of `out` (Ethernet, 802.1Q, or inner Ethernet plus
+    /// VXLAN encapsulation) in front of a payload and picks the port.
+    pub(super) fn l2_output(&mut self, snap: &Snapshot, frame: &mut Frame, out: &Iface, dst: &Mac, ethertype: u16, depth: u8) -> Verdict {
+        let verdict = match &out.kind {
+            Some(IfaceKind::Port { port }) => match frame.push_front(ETH_HEADER) {
+                Some(h) => {
+                    write_ethernet(h, dst, &out.mac, ethertype);
+                    Verdict::Tx(*port)
+                }
+                None => return self.count(out.id, Counter::GeneratedOverflow),
+            },
+            Some(IfaceKind::Vlan { port, vlan }) => match frame.push_front(ETH_HEADER + VLAN_TAG) {
+                Some(h) => {
+                    write_ethernet(h, dst, &out.mac, ETHERTYPE_VLAN);
+                    put_be16(h, 14, *vlan);
+                    put_be16(h, 16, ethertype);
+                    Verdict::Tx(*port)
+                }
+                None => return self.count(out.id, Counter::GeneratedOverflow),
+            },
+            Some(IfaceKind::Vxlan(tunnel)) => match frame.push_front(ETH_HEADER) {
+                Some(h) => {
+                    write_ethernet(h, dst, &out.mac, ethertype);
+                    self.counters.tx(out.id, frame.len());
+                    return self.vxlan_send(snap, frame, out, tunnel, depth);
+                }
+                None => return self.count(out.id, Counter::GeneratedOverflow),
+            },
+            None => return self.count(out.id, Counter::InterfaceDown),
+        };
+        self.counters.tx(out.id, frame.len());
+        verdict
+    }
+
+    /// Sends an inner Ethernet frame into a tunnel: to the VTEP that owns the
+    /// destination MAC, or to every remote (head-end replication) for
+    /// broadcast, multicast and unknown unicast.
+    fn vxlan_send(&mut self, snap: &Snapshot, frame: &mut Frame, out: &Iface, tunnel: &Tunnel, depth: u8) -> Verdict {
+        if depth > 0 {
+            return self.count(out.id, Counter::VxlanLoop);
+        }
+        let dst = mac_at(frame.data(), 0);
+        let known = match is_multicast(&dst) {
+            true => None,
+            false => self.shared.vtep(out.id, &dst, self.now_secs),
+        };
+        let source_port = vxlan_source_port(frame.data());
+        if let Some(remote) = known {
+            return self.vxlan_encap(snap, frame, tunnel, remote, source_port);
+        }
+        let Some((first, rest)) = tunnel.remotes.split_first() else {
+            return self.count(out.id, Counter::VxlanNoRemote);
+        };
+        for remote in rest {
+            self.flood_copy(snap, frame, out, tunnel, *remote, source_port);
+        }
+        self.vxlan_encap(snap, frame, tunnel, *first, source_port)
+    }
+
+    /// Encapsulates a copy of `frame` towards `remote` in the replica batch.
+    fn flood_copy(&mut self, snap: &Snapshot, frame: &Frame, out: &Iface, tunnel: &Tunnel, remote: Ipv4Addr, source_port: u16) {
+        // The replica batch is moved out while its frame runs through the
+        // stages (which need `self`); an empty batch holds no allocation.
+        let mut replicas = std::mem::replace(&mut self.replicas, crate::frame::Batch::new(0));
+        let copied = replicas.push_copy(frame.data());
+        if let (true, Some(copy)) = (copied, replicas.frames_mut().last_mut()) {
+            let v = self.vxlan_encap(snap, copy, tunnel, remote, source_port);
+            self.replica_verdicts.push(v);
+            self.counters.event(Counter::VxlanFlooded);
+        } else {
+            self.counters.on_interface(out.id, Counter::GeneratedOverflow);
+        }
+        self.replicas = replicas;
+    }
+
+    /// Pushes outer IPv4/UDP/VXLAN headers and routes the result.
+    fn vxlan_encap(&mut self, snap: &Snapshot, frame: &mut Frame, tunnel: &Tunnel, remote: Ipv4Addr, source_port: u16) -> Verdict {
+        let inner_len = frame.len();
+        let Some(h) = frame.push_front(VXLAN_OVERHEAD) else {
+            self.counters.event(Counter::GeneratedOverflow);
+            return Verdict::Done;
+        };
+        let total = (VXLAN_OVERHEAD + inner_len) as u16;
+        write_ipv4_header(h, total, DEFAULT_TTL, PROTO_UDP, tunnel.source, remote);
+        let udp = &mut h[IPV4_HEADER..];
+        put_be16(udp, 0, source_port);
+        put_be16(udp, 2, tunnel.udp_port);
+        put_be16(udp, 4, total - IPV4_HEADER as u16);
+        put_be16(udp, 6, 0);
+        let vxlan = &mut udp[UDP_HEADER..];
+        vxlan[..4].copy_from_slice(&[0x08, 0, 0, 0]);
+        vxlan[4..8].copy_from_slice(&(tunnel.vni << 8).to_be_bytes());
+        self.counters.event(Counter::VxlanEncapsulated);
+        self.ip_output(snap, frame, 1)
+    }
+}

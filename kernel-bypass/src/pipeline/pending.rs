@@ -1,0 +1,113 @@
+//! Packets waiting for ARP: a bounded, preallocated queue per worker.
+//! Each round, waiting packets whose neighbour got resolved are released
+//! into the generated batch, due ARP requests are emitted, and packets that
+//! waited too long are dropped.
+
+use super::{Generated, Stage};
+use crate::counters::Counter;
+use crate::frame::{Batch, MAX_FRAME};
+use crate::snapshot::{IfaceId, Snapshot};
+use crate::wire::{write_arp, ARP_PACKET, ARP_REQUEST};
+use std::net::Ipv4Addr;
+
+/// Packets one worker keeps waiting for resolution.
+const CAPACITY: usize = 64;
+/// ARP requests for one neighbour are repeated this often (ms)...
+const RETRY_MS: u64 = 1000;
+/// ...until its waiting packets are dropped (ms).
+const GIVE_UP_MS: u64 = 3000;
+
+struct Waiting {
+    used: bool,
+    iface: IfaceId,
+    next_hop: Ipv4Addr,
+    since_ms: u64,
+    requested_ms: Option<u64>,
+    len: usize,
+    bytes: Box<[u8; MAX_FRAME]>,
+}
+
+pub(super) struct Pending {
+    slots: Box<[Waiting]>,
+}
+
+impl Pending {
+    pub(super) fn new() -> Pending {
+        Pending {
+            slots: (0..CAPACITY)
+                .map(|_| Waiting {
+                    used: false,
+                    iface: 0,
+                    next_hop: Ipv4Addr::UNSPECIFIED,
+                    since_ms: 0,
+                    requested_ms: None,
+                    len: 0,
+                    bytes: Box::new([0; MAX_FRAME]),
+                })
+                .collect(),
+        }
+    }
+
+    /// Copies an IPv4 packet into a free slot; false when all are taken.
+    pub(super) fn park(&mut self, iface: IfaceId, next_hop: Ipv4Addr, packet: &[u8], now_ms: u64) -> bool {
+        let Some(slot) = self.slots.iter_mut().find(|s| !s.used) else {
+            return false;
+        };
+        let len = packet.len().min(MAX_FRAME);
+        slot.bytes[..len].copy_from_slice(&packet[..len]);
+        slot.used = true;
+        slot.iface = iface;
+        slot.next_hop = next_hop;
+        slot.since_ms = now_ms;
+        slot.requested_ms = None;
+        slot.len = len;
+        true
+    }
+}
+
+impl Stage {
+    /// Releases, re-requests or expires waiting packets (see module doc).
+    pub(super) fn service_pending(&mut self, snap: &Snapshot, generated: &mut Batch, kinds: &mut Vec<Generated>) {
+        for i in 0..self.pending.slots.len() {
+            let slot = &self.pending.slots[i];
+            if !slot.used {
+                continue;
+            }
+            let (iface, next_hop) = (slot.iface, slot.next_hop);
+            if self.shared.neighbor(iface, next_hop, self.now_secs).is_some() {
+                if !generated.push_copy(&slot.bytes[..slot.len]) {
+                    // No room this round: try again next round.
+                    continue;
+                }
+                kinds.push(Generated::Route);
+                self.counters.event(Counter::ArpReleased);
+                self.pending.slots[i].used = false;
+            } else if self.now_ms.saturating_sub(slot.since_ms) > GIVE_UP_MS {
+                self.pending.slots[i].used = false;
+                self.counters.on_interface(iface, Counter::ArpTimeout);
+            } else if slot
+                .requested_ms
+                .is_none_or(|t| self.now_ms.saturating_sub(t) >= RETRY_MS)
+            {
+                self.request(snap, iface, next_hop, generated, kinds);
+            }
+        }
+    }
+
+    /// Emits one ARP request and marks every packet waiting for the same
+    /// neighbour as requested.
+    fn request(&mut self, snap: &Snapshot, iface: IfaceId, next_hop: Ipv4Addr, generated: &mut Batch, kinds: &mut Vec<Generated>) {
+        let Some(out) = snap.interface(iface) else { return };
+        let Some(own) = out.source_for(next_hop) else { return };
+        let Some(f) = generated.next_free() else { return };
+        write_arp(f.reset(ARP_PACKET), ARP_REQUEST, (&out.mac, own), (&[0; 6], next_hop));
+        generated.push_filled();
+        kinds.push(Generated::ArpRequest(iface));
+        self.counters.event(Counter::ArpRequestSent);
+        for s in self.pending.slots.iter_mut() {
+            if s.used && s.iface == iface && s.next_hop == next_hop {
+                s.requested_ms = Some(self.now_ms);
+            }
+        }
+    }
+}

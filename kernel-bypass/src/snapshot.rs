@@ -1,0 +1,374 @@
+//! Compiles a committed `Config` into the immutable tables the workers read:
+//! interfaces (with their ports, VLANs and tunnels), own addresses, and the
+//! FIB with local, connected and static routes. A snapshot is never changed
+//! after it is built; a commit publishes a new one.
+
+use crate::counters::MAX_INTERFACES;
+use crate::fib::{EcmpGroup, Lpm};
+use crate::wire::Mac;
+use grammar::config::{Config, InterfaceKind, NextHop};
+use ipnet::Ipv4Net;
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+/// Index of an interface in the snapshot and in the counter arrays.
+pub type IfaceId = u16;
+/// Index of an attached port (NIC queue) in a worker's port list.
+pub type PortId = u16;
+
+const DEFAULT_MTU: u16 = 1500;
+/// Linux's default for VXLAN devices: 1500 minus the 50 bytes of encapsulation.
+const DEFAULT_VXLAN_MTU: u16 = 1450;
+
+/// VXLAN tunnel parameters of an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tunnel {
+    pub vni: u32,
+    pub source: Ipv4Addr,
+    pub remotes: Vec<Ipv4Addr>,
+    pub udp_port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IfaceKind {
+    Port { port: PortId },
+    Vlan { port: PortId, vlan: u16 },
+    Vxlan(Tunnel),
+}
+
+#[derive(Clone, Debug)]
+pub struct Iface {
+    pub id: IfaceId,
+    pub name: String,
+    /// None while the interface cannot carry traffic (see `down_reason`).
+    pub kind: Option<IfaceKind>,
+    pub mac: Mac,
+    pub addresses: Vec<Ipv4Net>,
+    pub mtu: u16,
+    /// Why the interface is down ("administratively down", ...), None when up.
+    pub down_reason: Option<&'static str>,
+}
+
+impl Iface {
+    pub fn is_up(&self) -> bool {
+        self.down_reason.is_none()
+    }
+
+    /// The address to use as source when talking to `peer` from this interface.
+    pub fn source_for(&self, peer: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.addresses
+            .iter()
+            .find(|a| a.contains(&peer))
+            .or(self.addresses.first())
+            .map(|a| a.addr())
+    }
+}
+
+/// One way out for a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hop {
+    pub iface: IfaceId,
+    /// The neighbour to send to; None means the destination itself is on-link.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    /// One of the appliance's own addresses.
+    Local { iface: IfaceId },
+    Connected { iface: IfaceId },
+    /// Static route; several hops at the best distance mean ECMP.
+    Static { hops: EcmpGroup<Hop> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub prefix: Ipv4Net,
+    pub distance: u8,
+    pub kind: RouteKind,
+}
+
+/// Interfaces reached through one port: the untagged one and its VLANs.
+#[derive(Clone, Debug, Default)]
+struct PortBinding {
+    untagged: Option<IfaceId>,
+    vlans: Vec<(u16, IfaceId)>,
+}
+
+/// Stable interface ids across commits, so counters keep their meaning.
+#[derive(Default)]
+pub struct InterfaceIds {
+    ids: HashMap<String, IfaceId>,
+}
+
+impl InterfaceIds {
+    fn id_of(&mut self, name: &str) -> Result<IfaceId, String> {
+        if let Some(id) = self.ids.get(name) {
+            return Ok(*id);
+        }
+        let id = self.ids.len();
+        if id >= MAX_INTERFACES {
+            return Err(format!("{name}: more than {MAX_INTERFACES} interfaces"));
+        }
+        self.ids.insert(name.to_string(), id as IfaceId);
+        Ok(id as IfaceId)
+    }
+}
+
+/// The immutable tables of one committed configuration.
+pub struct Snapshot {
+    /// Indexed by `IfaceId`; None for ids of interfaces no longer configured.
+    pub interfaces: Vec<Option<Iface>>,
+    ports: Vec<PortBinding>,
+    tunnels: Vec<(u16, u32, IfaceId)>,
+    /// Indexed by the FIB's values.
+    pub routes: Vec<Route>,
+    fib: Lpm,
+}
+
+/// A locally administered MAC derived from the interface name, so it is
+/// stable across restarts and distinct from the host's own MAC on that link.
+pub fn mac_for(name: &str) -> Mac {
+    let h = name
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let b = h.to_be_bytes();
+    [0x02, 0x47, b[0], b[1], b[2], b[3]]
+}
+
+impl Snapshot {
+    /// A snapshot with no interfaces and no routes.
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            interfaces: Vec::new(),
+            ports: Vec::new(),
+            tunnels: Vec::new(),
+            routes: Vec::new(),
+            fib: Lpm::new(),
+        }
+    }
+
+    /// Builds the tables for `config`. `port_of` gives the attached port of a
+    /// physical interface (None: not attached, the interface is down).
+    pub fn compile(
+        config: &Config,
+        ids: &mut InterfaceIds,
+        port_of: &dyn Fn(&str) -> Option<PortId>,
+    ) -> Result<Snapshot, String> {
+        let mut snap = Snapshot::empty();
+        for (name, conf) in &config.interfaces {
+            let id = ids.id_of(name)?;
+            let (kind, mut down) = match InterfaceKind::of(name) {
+                InterfaceKind::Physical => match port_of(name) {
+                    Some(port) => (Some(IfaceKind::Port { port }), None),
+                    None => (None, Some("not attached")),
+                },
+                InterfaceKind::SubInterface { parent, .. } => {
+                    let parent_conf = config.interfaces.get(&parent);
+                    match (parent_conf, conf.dot1q, port_of(&parent)) {
+                        (None, _, _) => (None, Some("parent not configured")),
+                        (_, None, _) => (None, Some("no encapsulation dot1q")),
+                        (Some(p), _, _) if p.shutdown => (None, Some("parent down")),
+                        (_, _, None) => (None, Some("parent not attached")),
+                        (Some(_), Some(vlan), Some(port)) => {
+                            (Some(IfaceKind::Vlan { port, vlan }), None)
+                        }
+                    }
+                }
+                InterfaceKind::Vxlan => match tunnel_of(config, name) {
+                    Ok(t) => (Some(IfaceKind::Vxlan(t)), None),
+                    Err(why) => (None, Some(why)),
+                },
+            };
+            if conf.shutdown {
+                down = Some("administratively down");
+            }
+            let mac = match InterfaceKind::of(name) {
+                InterfaceKind::SubInterface { parent, .. } => mac_for(&parent),
+                _ => mac_for(name),
+            };
+            let default_mtu = match kind {
+                Some(IfaceKind::Vxlan(_)) => DEFAULT_VXLAN_MTU,
+                _ => DEFAULT_MTU,
+            };
+            let iface = Iface {
+                id,
+                name: name.clone(),
+                kind: if down.is_none() { kind } else { None },
+                mac,
+                addresses: conf.ipv4_addresses.iter().copied().collect(),
+                mtu: conf.mtu.unwrap_or(default_mtu),
+                down_reason: down,
+            };
+            snap.bind(&iface);
+            let slot = usize::from(id);
+            if snap.interfaces.len() <= slot {
+                snap.interfaces.resize(slot + 1, None);
+            }
+            snap.interfaces[slot] = Some(iface);
+        }
+        snap.build_routes(config)?;
+        Ok(snap)
+    }
+
+    /// Records how received traffic finds this interface.
+    fn bind(&mut self, iface: &Iface) {
+        let port = match &iface.kind {
+            Some(IfaceKind::Port { port }) | Some(IfaceKind::Vlan { port, .. }) => *port,
+            Some(IfaceKind::Vxlan(t)) => {
+                self.tunnels.push((t.udp_port, t.vni, iface.id));
+                return;
+            }
+            None => return,
+        };
+        let slot = usize::from(port);
+        if self.ports.len() <= slot {
+            self.ports.resize(slot + 1, PortBinding::default());
+        }
+        match &iface.kind {
+            Some(IfaceKind::Vlan { vlan, .. }) => self.ports[slot].vlans.push((*vlan, iface.id)),
+            _ => self.ports[slot].untagged = Some(iface.id),
+        }
+    }
+
+    fn up_interfaces(&self) -> impl Iterator<Item = &Iface> {
+        self.interfaces.iter().flatten().filter(|i| i.is_up())
+    }
+
+    fn build_routes(&mut self, config: &Config) -> Result<(), String> {
+        let mut table: BTreeMap<Ipv4Net, Route> = BTreeMap::new();
+        let mut statics: BTreeMap<Ipv4Net, (u8, Vec<Hop>)> = BTreeMap::new();
+        for iface in self.up_interfaces() {
+            for a in &iface.addresses {
+                let host = Ipv4Net::new(a.addr(), 32).unwrap_or(*a);
+                table.entry(host).or_insert(Route {
+                    prefix: host,
+                    distance: 0,
+                    kind: RouteKind::Local { iface: iface.id },
+                });
+                if a.prefix_len() < 32 {
+                    table.entry(a.trunc()).or_insert(Route {
+                        prefix: a.trunc(),
+                        distance: 0,
+                        kind: RouteKind::Connected { iface: iface.id },
+                    });
+                }
+            }
+        }
+        let connected: Vec<(Ipv4Net, IfaceId)> = table
+            .values()
+            .filter_map(|r| match r.kind {
+                RouteKind::Connected { iface } => Some((r.prefix, iface)),
+                _ => None,
+            })
+            .collect();
+        for s in &config.routes {
+            let hop = match &s.next_hop {
+                NextHop::Address(gw) => connected
+                    .iter()
+                    .filter(|(p, _)| p.contains(gw))
+                    .max_by_key(|(p, _)| p.prefix_len())
+                    .map(|(_, iface)| Hop { iface: *iface, gateway: Some(*gw) }),
+                NextHop::Interface(name) => self
+                    .up_interfaces()
+                    .find(|i| &i.name == name)
+                    .map(|i| Hop { iface: i.id, gateway: None }),
+            };
+            let Some(hop) = hop else { continue };
+            let (distance, hops) = statics.entry(s.prefix).or_insert((s.distance, Vec::new()));
+            if s.distance < *distance {
+                hops.clear();
+                *distance = s.distance;
+            }
+            if s.distance == *distance && !hops.contains(&hop) {
+                hops.push(hop);
+            }
+        }
+        for (prefix, (distance, hops)) in statics {
+            let Ok(hops) = EcmpGroup::new(hops) else { continue };
+            table.entry(prefix).or_insert(Route {
+                prefix,
+                distance,
+                kind: RouteKind::Static { hops },
+            });
+        }
+        self.routes = table.into_values().collect();
+        for (i, r) in self.routes.iter().enumerate() {
+            self.fib
+                .insert(r.prefix, i as u32)
+                .map_err(|e| format!("route {}: {e}", r.prefix))?;
+        }
+        Ok(())
+    }
+
+    pub fn interface(&self, id: IfaceId) -> Option<&Iface> {
+        self.interfaces.get(usize::from(id)).and_then(|i| i.as_ref())
+    }
+
+    /// The interface a frame received on `port` with optional VLAN tag belongs to.
+    pub fn ingress(&self, port: PortId, vlan: Option<u16>) -> Option<IfaceId> {
+        let b = self.ports.get(usize::from(port))?;
+        match vlan {
+            None => b.untagged,
+            Some(v) => b.vlans.iter().find(|(tag, _)| *tag == v).map(|(_, id)| *id),
+        }
+    }
+
+    /// The VXLAN interface terminating `vni` on UDP port `udp_port`.
+    pub fn tunnel(&self, udp_port: u16, vni: u32) -> Option<IfaceId> {
+        self.tunnels
+            .iter()
+            .find(|(p, v, _)| *p == udp_port && *v == vni)
+            .map(|(_, _, id)| *id)
+    }
+
+    /// True when some tunnel listens on this UDP port.
+    pub fn is_tunnel_port(&self, udp_port: u16) -> bool {
+        self.tunnels.iter().any(|(p, _, _)| *p == udp_port)
+    }
+
+    /// Longest-prefix match.
+    pub fn route(&self, dst: Ipv4Addr) -> Option<&Route> {
+        self.fib
+            .lookup(u32::from(dst))
+            .and_then(|i| self.routes.get(i as usize))
+    }
+
+    /// Every own address, for the local stack.
+    pub fn own_addresses(&self) -> Vec<Ipv4Net> {
+        self.up_interfaces()
+            .flat_map(|i| i.addresses.iter().copied())
+            .collect()
+    }
+
+    /// Names of the physical interfaces a config attaches (not shut down).
+    pub fn attached_names(config: &Config) -> Vec<String> {
+        config
+            .interfaces
+            .iter()
+            .filter(|(name, conf)| InterfaceKind::of(name) == InterfaceKind::Physical && !conf.shutdown)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+fn tunnel_of(config: &Config, name: &str) -> Result<Tunnel, &'static str> {
+    let v = config
+        .interfaces
+        .get(name)
+        .and_then(|i| i.vxlan.as_ref())
+        .ok_or("no vxlan settings")?;
+    let vni = v.vni.ok_or("no vni")?;
+    let source_name = v.source_interface.as_ref().ok_or("no source-interface")?;
+    let source = config
+        .interfaces
+        .get(source_name)
+        .and_then(|i| i.ipv4_addresses.iter().next())
+        .ok_or("source-interface has no address")?;
+    Ok(Tunnel {
+        vni,
+        source: source.addr(),
+        remotes: v.remotes.iter().copied().collect(),
+        udp_port: v.udp_port,
+    })
+}
