@@ -1,13 +1,28 @@
-//! Cisco-style command grammar for Gatehouse: commands are defined once as
-//! syntax strings with help text ([`syntax`]), gathered in per-mode trees
-//! ([`tree`]) that match typed lines, answer `?` and complete words.
+//! Cisco-style command grammar for Gatehouse.
+//!
+//! Commands are defined once as syntax strings with help text ([`syntax`]),
+//! gathered in per-mode trees ([`tree`]) that match typed lines, answer `?`
+//! and complete words. The configuration commands ([`commands`]) edit the
+//! typed model ([`config`]), which [`render`] writes back as running-config
+//! text and [`validate`] checks as a whole.
 
+pub mod commands;
 pub mod config;
+pub mod editor;
 pub mod element;
+pub mod error;
+pub mod password;
+pub mod render;
 pub mod syntax;
 pub mod tokens;
 pub mod tree;
+pub mod validate;
 
+pub use commands::{CommandDef, ConfigCommand, ConfigContext};
+pub use editor::{apply_line, apply_text, parse_config, parse_in_modes, LineError};
 pub use element::Value;
+pub use error::CliError;
+pub use render::{diff, render};
 pub use syntax::SyntaxError;
 pub use tree::{format_help, Args, CommandTree, HelpItem, Matched, ParseError};
+pub use validate::validate;

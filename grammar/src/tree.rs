@@ -41,8 +41,14 @@ pub struct Args {
 }
 
 impl Args {
+    /// The value named `name`; an argument named like the keyword before
+    /// it (`vni <1-16777215>$vni`) wins over the keyword.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()

@@ -1,0 +1,445 @@
+//! The configuration commands: each is one [`CommandDef`] (syntax, help,
+//! handler) in [`GLOBAL_COMMANDS`] or [`INTERFACE_COMMANDS`]; every one gets
+//! a `no` form. Handlers edit the typed [`Config`].
+
+use crate::config::{
+    Config, Interface, InterfaceKind, NextHop, PasswordHash, StaticRoute, User, Vxlan,
+    STATIC_DEFAULT_DISTANCE, VXLAN_DEFAULT_PORT,
+};
+use crate::syntax::SyntaxError;
+use crate::tree::{Args, CommandTree};
+
+/// Where configuration commands are typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigContext {
+    Global,
+    Interface(String),
+}
+
+/// What a handler works on.
+pub struct Edit<'a> {
+    pub config: &'a mut Config,
+    pub context: &'a ConfigContext,
+    pub args: &'a Args,
+    /// The command was typed with `no`.
+    pub negated: bool,
+    /// Set by commands that enter a sub-mode (`interface`).
+    pub enter: Option<ConfigContext>,
+}
+
+/// Applies one command; errors are `%` messages.
+pub type Handler = fn(&mut Edit<'_>) -> Result<(), String>;
+
+/// A matched configuration command: its handler and whether `no` was typed.
+#[derive(Clone, Copy, Debug)]
+pub struct ConfigCommand {
+    pub handler: Handler,
+    pub negated: bool,
+}
+
+/// One configuration command definition.
+pub struct CommandDef {
+    pub syntax: &'static str,
+    pub help: &'static [&'static str],
+    pub handler: Handler,
+}
+
+pub const GLOBAL_COMMANDS: &[CommandDef] = &[
+    CommandDef {
+        syntax: "hostname WORD$name",
+        help: &[
+            "Set the system's network name",
+            "This system's network name",
+        ],
+        handler: hostname,
+    },
+    CommandDef {
+        syntax: "banner motd LINE$text",
+        help: &[
+            "Define a login banner",
+            "Message of the day banner",
+            "Banner text",
+        ],
+        handler: banner_motd,
+    },
+    CommandDef {
+        syntax: "interface IFNAME$name",
+        help: &[
+            "Select an interface to configure",
+            "Interface name (eth0, eth0.100, vxlan10)",
+        ],
+        handler: interface,
+    },
+    CommandDef {
+        syntax: "ip route A.B.C.D/M$prefix (A.B.C.D$via|IFNAME$dev) [<1-255>$distance]",
+        help: &[
+            "Global IP configuration",
+            "Establish static routes",
+            "Destination prefix",
+            "Forwarding router's address",
+            "Outgoing interface",
+            "Administrative distance",
+        ],
+        handler: ip_route,
+    },
+    CommandDef {
+        syntax: "username WORD$name [privilege <0-15>$level] secret LINE$secret",
+        help: &[
+            "Establish a user name",
+            "User name",
+            "Set the user's privilege level",
+            "Privilege level (1 read-only, 15 full)",
+            "Set the user's secret",
+            "The secret (stored only as a salted hash)",
+        ],
+        handler: username,
+    },
+];
+
+pub const INTERFACE_COMMANDS: &[CommandDef] = &[
+    CommandDef {
+        syntax: "description LINE$text",
+        help: &["Interface specific description", "Up to 240 characters"],
+        handler: description,
+    },
+    CommandDef {
+        syntax: "shutdown",
+        help: &["Shut down the selected interface"],
+        handler: shutdown,
+    },
+    CommandDef {
+        syntax: "mtu <68-65535>$bytes",
+        help: &["Set the interface MTU", "MTU in bytes"],
+        handler: mtu,
+    },
+    CommandDef {
+        syntax: "ip address A.B.C.D/M$address",
+        help: &[
+            "Interface IP configuration",
+            "Set an IP address",
+            "Address and prefix length",
+        ],
+        handler: ip_address,
+    },
+    CommandDef {
+        syntax: "ipv6 address X:X::X:X/M$address",
+        help: &[
+            "Interface IPv6 configuration",
+            "Set an IPv6 address",
+            "Address and prefix length",
+        ],
+        handler: ipv6_address,
+    },
+    CommandDef {
+        syntax: "encapsulation dot1q <1-4094>$vlan",
+        help: &[
+            "Set the encapsulation of a sub-interface",
+            "IEEE 802.1Q VLAN",
+            "VLAN id",
+        ],
+        handler: encapsulation,
+    },
+    CommandDef {
+        syntax: "vni <1-16777215>$vni",
+        help: &["VXLAN network identifier", "VNI"],
+        handler: vni,
+    },
+    CommandDef {
+        syntax: "source-interface IFNAME$source",
+        help: &[
+            "Interface whose address is the VXLAN source",
+            "Interface name",
+        ],
+        handler: source_interface,
+    },
+    CommandDef {
+        syntax: "remote A.B.C.D$peer",
+        help: &["Add a remote VTEP", "Remote VTEP address"],
+        handler: remote,
+    },
+    CommandDef {
+        syntax: "udp-port <1-65535>$port",
+        help: &["VXLAN UDP destination port", "Port (default 4789)"],
+        handler: udp_port,
+    },
+];
+
+/// Adds `defs` (and their `no` forms) to `tree`, wrapping each matched
+/// command as the tree's action type.
+pub fn add_commands<A: Clone>(
+    tree: &mut CommandTree<A>,
+    defs: &[CommandDef],
+    wrap: impl Fn(ConfigCommand) -> A,
+) -> Result<(), SyntaxError> {
+    for def in defs {
+        tree.add_with_no(def.syntax, def.help, |negated| {
+            wrap(ConfigCommand {
+                handler: def.handler,
+                negated,
+            })
+        })?;
+    }
+    Ok(())
+}
+
+const INCOMPLETE: &str = "% Incomplete command.";
+
+fn required<'a>(args: &'a Args, text: &str) -> Result<&'a str, String> {
+    args.text(text).ok_or_else(|| INCOMPLETE.to_string())
+}
+
+fn hostname(edit: &mut Edit<'_>) -> Result<(), String> {
+    if edit.negated {
+        edit.config.hostname = None;
+        return Ok(());
+    }
+    let name = required(edit.args, "name")?;
+    let valid = name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !valid {
+        return Err(format!(
+            "% Invalid hostname \"{name}\": letters, digits and '-', starting with a letter"
+        ));
+    }
+    edit.config.hostname = Some(name.to_string());
+    Ok(())
+}
+
+fn banner_motd(edit: &mut Edit<'_>) -> Result<(), String> {
+    edit.config.banner_motd = match edit.negated {
+        true => None,
+        false => Some(required(edit.args, "text")?.to_string()),
+    };
+    Ok(())
+}
+
+fn interface(edit: &mut Edit<'_>) -> Result<(), String> {
+    let name = required(edit.args, "name")?;
+    if edit.negated {
+        if edit.config.interfaces.remove(name).is_none() {
+            return Err(format!("% Interface {name} is not configured"));
+        }
+        return Ok(());
+    }
+    let kind = InterfaceKind::of(name);
+    if let InterfaceKind::SubInterface {
+        vlan_id_in_name, ..
+    } = kind
+    {
+        if !(1..=4094).contains(&vlan_id_in_name) {
+            return Err(format!("% Sub-interface number of {name} must be 1-4094"));
+        }
+    }
+    let entry = edit.config.interfaces.entry(name.to_string()).or_default();
+    if kind == InterfaceKind::Vxlan && entry.vxlan.is_none() {
+        entry.vxlan = Some(Vxlan::default());
+    }
+    edit.enter = Some(ConfigContext::Interface(name.to_string()));
+    Ok(())
+}
+
+fn ip_route(edit: &mut Edit<'_>) -> Result<(), String> {
+    let prefix = edit
+        .args
+        .ipv4_prefix("prefix")
+        .ok_or_else(|| INCOMPLETE.to_string())?
+        .trunc();
+    let next_hop = match (edit.args.ipv4("via"), edit.args.text("dev")) {
+        (Some(via), _) => Some(NextHop::Address(via)),
+        (None, Some(dev)) => Some(NextHop::Interface(dev.to_string())),
+        (None, None) => None,
+    };
+    let distance = edit.args.number("distance").map(|d| d as u8);
+    if edit.negated {
+        let before = edit.config.routes.len();
+        edit.config.routes.retain(|r| {
+            let same = r.prefix == prefix
+                && next_hop.as_ref().is_none_or(|nh| *nh == r.next_hop)
+                && distance.is_none_or(|d| d == r.distance);
+            !same
+        });
+        if edit.config.routes.len() == before {
+            return Err(format!("% No such static route to {prefix}"));
+        }
+        return Ok(());
+    }
+    let next_hop = next_hop.ok_or_else(|| INCOMPLETE.to_string())?;
+    // One route per prefix and next hop: typing it again changes its distance.
+    edit.config
+        .routes
+        .retain(|r| !(r.prefix == prefix && r.next_hop == next_hop));
+    edit.config.routes.insert(StaticRoute {
+        prefix,
+        next_hop,
+        distance: distance.unwrap_or(STATIC_DEFAULT_DISTANCE),
+    });
+    Ok(())
+}
+
+fn username(edit: &mut Edit<'_>) -> Result<(), String> {
+    let name = required(edit.args, "name")?;
+    if edit.negated {
+        if edit.config.users.remove(name).is_none() {
+            return Err(format!("% User {name} does not exist"));
+        }
+        return Ok(());
+    }
+    let secret = required(edit.args, "secret")?;
+    let secret = match PasswordHash::parse(secret) {
+        Some(hash) => hash,
+        None => PasswordHash::from_clear(secret)?,
+    };
+    let privilege = edit.args.number("level").map_or(15, |l| l as u8);
+    edit.config
+        .users
+        .insert(name.to_string(), User { privilege, secret });
+    Ok(())
+}
+
+/// The interface the current sub-mode configures.
+fn current_interface<'c>(edit: &'c mut Edit<'_>) -> Result<(&'c str, &'c mut Interface), String> {
+    match edit.context {
+        ConfigContext::Interface(name) => Ok((
+            name.as_str(),
+            edit.config.interfaces.entry(name.clone()).or_default(),
+        )),
+        ConfigContext::Global => Err("% Not in interface configuration mode".to_string()),
+    }
+}
+
+fn description(edit: &mut Edit<'_>) -> Result<(), String> {
+    let text = match edit.negated {
+        true => None,
+        false => Some(required(edit.args, "text")?.to_string()),
+    };
+    if text.as_ref().is_some_and(|t| t.len() > 240) {
+        return Err("% Description is longer than 240 characters".to_string());
+    }
+    current_interface(edit)?.1.description = text;
+    Ok(())
+}
+
+fn shutdown(edit: &mut Edit<'_>) -> Result<(), String> {
+    let down = !edit.negated;
+    current_interface(edit)?.1.shutdown = down;
+    Ok(())
+}
+
+fn mtu(edit: &mut Edit<'_>) -> Result<(), String> {
+    let mtu = match edit.negated {
+        true => None,
+        false => Some(edit.args.number("bytes").ok_or(INCOMPLETE)? as u16),
+    };
+    current_interface(edit)?.1.mtu = mtu;
+    Ok(())
+}
+
+fn ip_address(edit: &mut Edit<'_>) -> Result<(), String> {
+    let address = edit.args.ipv4_prefix("address");
+    let negated = edit.negated;
+    let (name, interface) = current_interface(edit)?;
+    match (negated, address) {
+        (true, None) => interface.ipv4_addresses.clear(),
+        (true, Some(a)) => {
+            if !interface.ipv4_addresses.remove(&a) {
+                return Err(format!("% {a} is not an address of {name}"));
+            }
+        }
+        (false, None) => return Err(INCOMPLETE.to_string()),
+        (false, Some(a)) => {
+            if a.prefix_len() < 31 && (a.addr() == a.network() || a.addr() == a.broadcast()) {
+                return Err(format!("% {a} is not a host address in its subnet"));
+            }
+            interface.ipv4_addresses.insert(a);
+        }
+    }
+    Ok(())
+}
+
+fn ipv6_address(edit: &mut Edit<'_>) -> Result<(), String> {
+    let address = edit.args.ipv6_prefix("address");
+    let negated = edit.negated;
+    let (name, interface) = current_interface(edit)?;
+    match (negated, address) {
+        (true, None) => interface.ipv6_addresses.clear(),
+        (true, Some(a)) => {
+            if !interface.ipv6_addresses.remove(&a) {
+                return Err(format!("% {a} is not an address of {name}"));
+            }
+        }
+        (false, None) => return Err(INCOMPLETE.to_string()),
+        (false, Some(a)) => {
+            interface.ipv6_addresses.insert(a);
+        }
+    }
+    Ok(())
+}
+
+fn encapsulation(edit: &mut Edit<'_>) -> Result<(), String> {
+    let vlan = match edit.negated {
+        true => None,
+        false => Some(edit.args.number("vlan").ok_or(INCOMPLETE)? as u16),
+    };
+    let (name, interface) = current_interface(edit)?;
+    if !matches!(InterfaceKind::of(name), InterfaceKind::SubInterface { .. }) {
+        return Err(format!("% {name} is not a sub-interface (NAME.VLAN)"));
+    }
+    interface.dot1q = vlan;
+    Ok(())
+}
+
+/// The VXLAN settings of the current interface, refusing non-VXLAN ones.
+fn current_vxlan<'c>(edit: &'c mut Edit<'_>) -> Result<&'c mut Vxlan, String> {
+    let (name, interface) = current_interface(edit)?;
+    if InterfaceKind::of(name) != InterfaceKind::Vxlan {
+        return Err(format!("% {name} is not a VXLAN interface (vxlanN)"));
+    }
+    Ok(interface.vxlan.get_or_insert_with(Vxlan::default))
+}
+
+fn vni(edit: &mut Edit<'_>) -> Result<(), String> {
+    let vni = match edit.negated {
+        true => None,
+        false => Some(edit.args.number("vni").ok_or(INCOMPLETE)? as u32),
+    };
+    current_vxlan(edit)?.vni = vni;
+    Ok(())
+}
+
+fn source_interface(edit: &mut Edit<'_>) -> Result<(), String> {
+    let source = match edit.negated {
+        true => None,
+        false => Some(required(edit.args, "source")?.to_string()),
+    };
+    current_vxlan(edit)?.source_interface = source;
+    Ok(())
+}
+
+fn remote(edit: &mut Edit<'_>) -> Result<(), String> {
+    let peer = edit.args.ipv4("peer");
+    let negated = edit.negated;
+    let vxlan = current_vxlan(edit)?;
+    match (negated, peer) {
+        (true, None) => vxlan.remotes.clear(),
+        (true, Some(p)) => {
+            if !vxlan.remotes.remove(&p) {
+                return Err(format!("% {p} is not a remote VTEP here"));
+            }
+        }
+        (false, None) => return Err(INCOMPLETE.to_string()),
+        (false, Some(p)) => {
+            vxlan.remotes.insert(p);
+        }
+    }
+    Ok(())
+}
+
+fn udp_port(edit: &mut Edit<'_>) -> Result<(), String> {
+    let port = match edit.negated {
+        true => VXLAN_DEFAULT_PORT,
+        false => edit.args.number("port").ok_or(INCOMPLETE)? as u16,
+    };
+    current_vxlan(edit)?.udp_port = port;
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! Applying configuration lines to a [`Config`]: the global and interface
+//! command trees, the fallback from a sub-mode to its parent, and parsing a
+//! whole configuration text (a startup file, a pasted block).
+
+use crate::commands::{
+    add_commands, ConfigCommand, ConfigContext, Edit, GLOBAL_COMMANDS, INTERFACE_COMMANDS,
+};
+use crate::config::Config;
+use crate::error::CliError;
+use crate::tree::{CommandTree, Matched, ParseError};
+use std::sync::OnceLock;
+
+/// The configuration commands of each mode.
+pub struct ConfigTrees {
+    pub global: CommandTree<ConfigCommand>,
+    pub interface: CommandTree<ConfigCommand>,
+}
+
+/// The trees, built once from the command definitions.
+pub fn config_trees() -> &'static ConfigTrees {
+    static TREES: OnceLock<ConfigTrees> = OnceLock::new();
+    TREES.get_or_init(|| {
+        let mut global = CommandTree::new();
+        let mut interface = CommandTree::new();
+        // The definitions are constants checked by the tests below.
+        add_commands(&mut global, GLOBAL_COMMANDS, |c| c).expect("global commands are valid");
+        add_commands(&mut interface, INTERFACE_COMMANDS, |c| c)
+            .expect("interface commands are valid");
+        ConfigTrees { global, interface }
+    })
+}
+
+/// Matches `line` in the first tree that accepts it (a sub-mode, then its
+/// parents); returns the match and the index of the tree. On failure the
+/// error that got furthest into the line is reported.
+pub fn parse_in_modes<'t, A: Clone>(
+    trees: &[&'t CommandTree<A>],
+    line: &str,
+) -> Result<(Matched<'t, A>, usize), ParseError> {
+    let mut best: Option<ParseError> = None;
+    for (level, tree) in trees.iter().enumerate() {
+        match tree.parse(line) {
+            Ok(matched) => return Ok((matched, level)),
+            Err(error) => {
+                if best.as_ref().is_none_or(|b| progress(&error) > progress(b)) {
+                    best = Some(error);
+                }
+            }
+        }
+    }
+    Err(best.unwrap_or(ParseError::Empty))
+}
+
+fn progress(error: &ParseError) -> usize {
+    match error {
+        ParseError::Empty => 0,
+        ParseError::Invalid { column } => *column,
+        ParseError::Incomplete | ParseError::Ambiguous { .. } => usize::MAX,
+    }
+}
+
+/// Runs a matched configuration command; on success returns the context the
+/// next line is typed in.
+pub fn run_command(
+    config: &mut Config,
+    context: &ConfigContext,
+    matched: &Matched<'_, ConfigCommand>,
+) -> Result<Option<ConfigContext>, CliError> {
+    let mut edit = Edit {
+        config,
+        context,
+        args: &matched.args,
+        negated: matched.action.negated,
+        enter: None,
+    };
+    (matched.action.handler)(&mut edit)?;
+    Ok(edit.enter)
+}
+
+/// The trees searched in `context`, innermost first.
+pub fn trees_for(context: &ConfigContext) -> Vec<&'static CommandTree<ConfigCommand>> {
+    let trees = config_trees();
+    match context {
+        ConfigContext::Global => vec![&trees.global],
+        ConfigContext::Interface(_) => vec![&trees.interface, &trees.global],
+    }
+}
+
+/// Applies one configuration line in `context`, moving `context` to the
+/// sub-mode a command enters or to the parent mode a fallback matched in.
+pub fn apply_line(
+    config: &mut Config,
+    context: &mut ConfigContext,
+    line: &str,
+) -> Result<(), CliError> {
+    let (matched, level) = parse_in_modes(&trees_for(context), line)?;
+    let effective = if level == 0 {
+        context.clone()
+    } else {
+        ConfigContext::Global
+    };
+    let next = run_command(config, &effective, &matched)?;
+    *context = next.unwrap_or(effective);
+    Ok(())
+}
+
+/// An error on one line of a configuration text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based.
+    pub line_number: usize,
+    pub line: String,
+    pub error: CliError,
+}
+
+/// Parses a configuration text (running-config format). Blank lines, `!`
+/// comments and `end` are skipped; bad lines are reported and the good ones
+/// still applied.
+pub fn parse_config(text: &str) -> (Config, Vec<LineError>) {
+    let mut config = Config::default();
+    let errors = apply_text(&mut config, text);
+    (config, errors)
+}
+
+/// Applies a configuration text on top of `config`.
+pub fn apply_text(config: &mut Config, text: &str) -> Vec<LineError> {
+    let mut context = ConfigContext::Global;
+    let mut errors = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('!') || trimmed == "end" {
+            continue;
+        }
+        if let Err(error) = apply_line(config, &mut context, line) {
+            errors.push(LineError {
+                line_number: index + 1,
+                line: line.to_string(),
+                error,
+            });
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{InterfaceKind, NextHop};
+
+    #[test]
+    fn command_definitions_build() {
+        let trees = config_trees();
+        assert!(trees.global.parse("hostname r1").is_ok());
+        assert!(trees.interface.parse("no shutdown").is_ok());
+    }
+
+    #[test]
+    fn parses_a_configuration_with_sub_modes_and_fallback() {
+        let (config, errors) = parse_config(
+            "hostname edge1\ninterface eth0\n ip address 10.0.0.1/24\n mtu 9000\n\
+             ip route 0.0.0.0/0 10.0.0.254\ninterface eth0.100\n encapsulation dot1q 100\n\
+             interface vxlan7\n vni 7\n remote 10.0.0.9\n",
+        );
+        assert_eq!(errors, []);
+        assert_eq!(config.hostname.as_deref(), Some("edge1"));
+        assert_eq!(config.interfaces["eth0"].mtu, Some(9000));
+        assert_eq!(config.interfaces["eth0.100"].dot1q, Some(100));
+        let route = config.routes.iter().next().unwrap();
+        assert_eq!(
+            route.next_hop,
+            NextHop::Address("10.0.0.254".parse().unwrap())
+        );
+        assert_eq!(InterfaceKind::of("vxlan7"), InterfaceKind::Vxlan);
+        assert_eq!(
+            config.interfaces["vxlan7"].vxlan.as_ref().unwrap().vni,
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_reported_and_good_lines_kept() {
+        let (config, errors) =
+            parse_config("hostname r1\nhostnme r2\ninterface eth1\n mtu 10\n shutdown\n");
+        assert_eq!(errors.len(), 2);
+        assert_eq!((errors[0].line_number, errors[0].error.caret), (2, Some(0)));
+        assert_eq!((errors[1].line_number, errors[1].error.caret), (4, Some(5)));
+        assert_eq!(config.hostname.as_deref(), Some("r1"));
+        assert!(config.interfaces["eth1"].shutdown);
+    }
+
+    #[test]
+    fn sub_mode_commands_are_refused_on_the_wrong_interface_kind() {
+        let (_, errors) = parse_config("interface eth0\n vni 5\n encapsulation dot1q 5\n");
+        assert_eq!(errors.len(), 2);
+        assert!(errors[0].error.message.contains("not a VXLAN interface"));
+        assert!(errors[1].error.message.contains("not a sub-interface"));
+    }
+
+    #[test]
+    fn no_forms_undo_commands() {
+        let mut config = Config::default();
+        let errors = apply_text(
+            &mut config,
+            "hostname r1\nno hostname\ninterface eth0\n ip address 10.0.0.1/24\n \
+             no ip address 10.0.0.1/24\n shutdown\n no shutdown\n\
+             ip route 10.1.0.0/16 eth0\nno ip route 10.1.0.0/16\n",
+        );
+        assert_eq!(errors, []);
+        assert_eq!(config.hostname, None);
+        assert!(config.interfaces["eth0"].ipv4_addresses.is_empty());
+        assert!(!config.interfaces["eth0"].shutdown);
+        assert!(config.routes.is_empty());
+    }
+
+    #[test]
+    fn usernames_store_only_a_hash() {
+        let (config, errors) = parse_config("username admin secret hunter2\n");
+        assert_eq!(errors, []);
+        let user = &config.users["admin"];
+        assert_eq!(user.privilege, 15);
+        assert!(!user.secret.0.contains("hunter2") && user.secret.verify("hunter2"));
+    }
+}
