@@ -75,10 +75,16 @@ pub struct Hop {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteKind {
     /// One of the appliance's own addresses.
-    Local { iface: IfaceId },
-    Connected { iface: IfaceId },
+    Local {
+        iface: IfaceId,
+    },
+    Connected {
+        iface: IfaceId,
+    },
     /// Static route; several hops at the best distance mean ECMP.
-    Static { hops: EcmpGroup<Hop> },
+    Static {
+        hops: EcmpGroup<Hop>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,9 +135,9 @@ pub struct Snapshot {
 /// A locally administered MAC derived from the interface name, so it is
 /// stable across restarts and distinct from the host's own MAC on that link.
 pub fn mac_for(name: &str) -> Mac {
-    let h = name
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     let b = h.to_be_bytes();
     [0x02, 0x47, b[0], b[1], b[2], b[3]]
 }
@@ -268,11 +274,16 @@ impl Snapshot {
                     .iter()
                     .filter(|(p, _)| p.contains(gw))
                     .max_by_key(|(p, _)| p.prefix_len())
-                    .map(|(_, iface)| Hop { iface: *iface, gateway: Some(*gw) }),
-                NextHop::Interface(name) => self
-                    .up_interfaces()
-                    .find(|i| &i.name == name)
-                    .map(|i| Hop { iface: i.id, gateway: None }),
+                    .map(|(_, iface)| Hop {
+                        iface: *iface,
+                        gateway: Some(*gw),
+                    }),
+                NextHop::Interface(name) => {
+                    self.up_interfaces().find(|i| &i.name == name).map(|i| Hop {
+                        iface: i.id,
+                        gateway: None,
+                    })
+                }
             };
             let Some(hop) = hop else { continue };
             let (distance, hops) = statics.entry(s.prefix).or_insert((s.distance, Vec::new()));
@@ -285,7 +296,9 @@ impl Snapshot {
             }
         }
         for (prefix, (distance, hops)) in statics {
-            let Ok(hops) = EcmpGroup::new(hops) else { continue };
+            let Ok(hops) = EcmpGroup::new(hops) else {
+                continue;
+            };
             table.entry(prefix).or_insert(Route {
                 prefix,
                 distance,
@@ -302,7 +315,9 @@ impl Snapshot {
     }
 
     pub fn interface(&self, id: IfaceId) -> Option<&Iface> {
-        self.interfaces.get(usize::from(id)).and_then(|i| i.as_ref())
+        self.interfaces
+            .get(usize::from(id))
+            .and_then(|i| i.as_ref())
     }
 
     /// The interface a frame received on `port` with optional VLAN tag belongs to.
@@ -346,7 +361,9 @@ impl Snapshot {
         config
             .interfaces
             .iter()
-            .filter(|(name, conf)| InterfaceKind::of(name) == InterfaceKind::Physical && !conf.shutdown)
+            .filter(|(name, conf)| {
+                InterfaceKind::of(name) == InterfaceKind::Physical && !conf.shutdown
+            })
             .map(|(name, _)| name.clone())
             .collect()
     }

@@ -41,7 +41,13 @@ impl TokenBucket {
 
 impl Stage {
     /// Turns an echo request for one of our addresses into the reply, in place.
-    pub(super) fn icmp_echo(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, header_len: usize) -> Verdict {
+    pub(super) fn icmp_echo(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        iface: &Iface,
+        header_len: usize,
+    ) -> Verdict {
         let d = frame.data_mut();
         if d.len() < header_len + ICMP_HEADER {
             return self.count(iface.id, Counter::Ipv4Malformed);
@@ -65,12 +71,22 @@ impl Stage {
     /// Replaces a dropped packet with an ICMP error to its sender (RFC 792:
     /// the original IP header and 8 bytes of payload). Never answers ICMP
     /// errors, non-first fragments or non-unicast senders.
-    pub(super) fn icmp_error(&mut self, snap: &Snapshot, frame: &mut Frame, ingress: &Iface, kind: u8, code: u8) -> Verdict {
+    pub(super) fn icmp_error(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        ingress: &Iface,
+        kind: u8,
+        code: u8,
+    ) -> Verdict {
         let d = frame.data();
         let header_len = usize::from(d[0] & 0x0f) * 4;
         let src = ipv4_at(d, IPV4_SRC);
         let is_error = d[IPV4_PROTOCOL] == PROTO_ICMP
-            && !matches!(d.get(header_len), Some(&ICMP_ECHO_REQUEST) | Some(&ICMP_ECHO_REPLY));
+            && !matches!(
+                d.get(header_len),
+                Some(&ICMP_ECHO_REQUEST) | Some(&ICMP_ECHO_REPLY)
+            );
         let later_fragment = be16(d, 6) & 0x1fff != 0;
         if is_error || later_fragment || src.is_unspecified() {
             return Verdict::Done;

@@ -23,7 +23,15 @@ fn parse_l2(d: &[u8]) -> Option<(L2, Option<u16>)> {
     let (dst, src) = (mac_at(d, 0), mac_at(d, 6));
     let ethertype = be16(d, 12);
     if ethertype != ETHERTYPE_VLAN {
-        return Some((L2 { dst, src, ethertype, header_len: ETH_HEADER }, None));
+        return Some((
+            L2 {
+                dst,
+                src,
+                ethertype,
+                header_len: ETH_HEADER,
+            },
+            None,
+        ));
     }
     if d.len() < ETH_HEADER + VLAN_TAG {
         return None;
@@ -44,7 +52,10 @@ impl Stage {
             self.counters.event(Counter::EthernetRunt);
             return Verdict::Done;
         };
-        let Some(iface) = snap.ingress(frame.port, vlan).and_then(|id| snap.interface(id)) else {
+        let Some(iface) = snap
+            .ingress(frame.port, vlan)
+            .and_then(|id| snap.interface(id))
+        else {
             self.counters.event(if vlan.is_some() {
                 Counter::EthernetUnknownVlan
             } else {
@@ -58,7 +69,14 @@ impl Stage {
 
     /// A frame (starting at its Ethernet header) received on `iface`;
     /// `depth` counts tunnels already removed.
-    fn l2_input(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, l2: &L2, depth: u8) -> Verdict {
+    fn l2_input(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        iface: &Iface,
+        l2: &L2,
+        depth: u8,
+    ) -> Verdict {
         if l2.src == iface.mac {
             return self.count(iface.id, Counter::EthernetOwnSource);
         }
@@ -77,7 +95,13 @@ impl Stage {
     }
 
     /// Learns the sender of ARP for our addresses and answers requests.
-    fn arp_input(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, depth: u8) -> Verdict {
+    fn arp_input(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        iface: &Iface,
+        depth: u8,
+    ) -> Verdict {
         let d = frame.data();
         if d.len() < ARP_PACKET
             || be16(d, 0) != 1
@@ -118,7 +142,13 @@ impl Stage {
     }
 
     /// Validates an IPv4 header, then delivers locally or forwards.
-    fn ipv4_input(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, depth: u8) -> Verdict {
+    fn ipv4_input(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        iface: &Iface,
+        depth: u8,
+    ) -> Verdict {
         let d = frame.data();
         if d.len() < IPV4_HEADER || d[0] >> 4 != 4 {
             return self.count(iface.id, Counter::Ipv4Malformed);
@@ -138,15 +168,20 @@ impl Stage {
         // Ethernet pads short frames: the IPv4 length is authoritative.
         frame.truncate(total_len);
         match snap.route(dst).map(|r| &r.kind) {
-            Some(RouteKind::Local { .. }) => {
-                self.ip_local(snap, frame, iface, header_len, depth)
-            }
+            Some(RouteKind::Local { .. }) => self.ip_local(snap, frame, iface, header_len, depth),
             _ => self.ip_forward(snap, frame, iface),
         }
     }
 
     /// A packet for one of our addresses: VXLAN, ICMP echo, or the local stack.
-    fn ip_local(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, header_len: usize, depth: u8) -> Verdict {
+    fn ip_local(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        iface: &Iface,
+        header_len: usize,
+        depth: u8,
+    ) -> Verdict {
         let d = frame.data();
         let protocol = d[IPV4_PROTOCOL];
         let first_fragment = be16(d, 6) & 0x1fff == 0;
@@ -174,7 +209,14 @@ impl Stage {
 
     /// Removes the outer headers of a VXLAN packet, learns the sender's VTEP
     /// and feeds the inner frame to the VXLAN interface.
-    fn vxlan_input(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface, header_len: usize, depth: u8) -> Verdict {
+    fn vxlan_input(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        iface: &Iface,
+        header_len: usize,
+        depth: u8,
+    ) -> Verdict {
         if depth > 0 {
             return self.count(iface.id, Counter::VxlanLoop);
         }

@@ -218,7 +218,10 @@ impl Pipeline {
         flush(
             &self.stage.counters,
             ports,
-            &[(&self.rx, &self.rx_verdicts), (&self.stage.replicas, &self.stage.replica_verdicts)],
+            &[
+                (&self.rx, &self.rx_verdicts),
+                (&self.stage.replicas, &self.stage.replica_verdicts),
+            ],
         );
         self.stage.replicas.clear();
         self.stage.replica_verdicts.clear();
@@ -226,7 +229,11 @@ impl Pipeline {
 
     /// Routes the local stack's output and packets waiting for ARP that are
     /// now resolved, and sends due ARP requests.
-    fn run_generated(&mut self, snap: &Snapshot, ports: &mut [Option<Box<dyn PacketPort>>]) -> bool {
+    fn run_generated(
+        &mut self,
+        snap: &Snapshot,
+        ports: &mut [Option<Box<dyn PacketPort>>],
+    ) -> bool {
         self.generated.clear();
         self.generated_kinds.clear();
         let stage = &mut self.stage;
@@ -248,7 +255,12 @@ impl Pipeline {
             return false;
         }
         self.generated_verdicts.clear();
-        for (frame, kind) in self.generated.frames_mut().iter_mut().zip(&self.generated_kinds) {
+        for (frame, kind) in self
+            .generated
+            .frames_mut()
+            .iter_mut()
+            .zip(&self.generated_kinds)
+        {
             let v = self.stage.generated_input(snap, frame, *kind);
             self.generated_verdicts.push(v);
         }

@@ -35,10 +35,16 @@ fn vxlan_source_port(inner: &[u8]) -> u16 {
 
 impl Stage {
     /// Forwards a received packet: TTL check and decrement, then routing.
-    pub(super) fn ip_forward(&mut self, snap: &Snapshot, frame: &mut Frame, ingress: &Iface) -> Verdict {
+    pub(super) fn ip_forward(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        ingress: &Iface,
+    ) -> Verdict {
         let d = frame.data_mut();
         if d[IPV4_TTL] <= 1 {
-            self.counters.on_interface(ingress.id, Counter::Ipv4TtlExpired);
+            self.counters
+                .on_interface(ingress.id, Counter::Ipv4TtlExpired);
             return self.icmp_error(snap, frame, ingress, ICMP_TIME_EXCEEDED, 0);
         }
         let old = be16(d, IPV4_TTL);
@@ -52,7 +58,13 @@ impl Stage {
             }
             None => {
                 self.counters.on_interface(ingress.id, Counter::Ipv4NoRoute);
-                self.icmp_error(snap, frame, ingress, ICMP_DEST_UNREACHABLE, ICMP_CODE_NET_UNREACHABLE)
+                self.icmp_error(
+                    snap,
+                    frame,
+                    ingress,
+                    ICMP_DEST_UNREACHABLE,
+                    ICMP_CODE_NET_UNREACHABLE,
+                )
             }
         }
     }
@@ -79,7 +91,10 @@ impl Stage {
         let dst = ipv4_at(d, IPV4_DST);
         let hop = match &snap.route(dst)?.kind {
             RouteKind::Local { .. } => return None,
-            RouteKind::Connected { iface } => Hop { iface: *iface, gateway: None },
+            RouteKind::Connected { iface } => Hop {
+                iface: *iface,
+                gateway: None,
+            },
             RouteKind::Static { hops } if hops.len() == 1 => hops.members()[0],
             RouteKind::Static { hops } => *hops.select(ipv4_flow_hash(d)),
         };
@@ -88,15 +103,28 @@ impl Stage {
     }
 
     /// Sends an IPv4 packet to `next_hop` on `out`, or parks it until ARP resolves.
-    pub(super) fn neighbor_output(&mut self, snap: &Snapshot, frame: &mut Frame, out: &Iface, next_hop: Ipv4Addr, depth: u8) -> Verdict {
+    pub(super) fn neighbor_output(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        out: &Iface,
+        next_hop: Ipv4Addr,
+        depth: u8,
+    ) -> Verdict {
         if frame.len() > usize::from(out.mtu) {
             return self.count(out.id, Counter::Ipv4MtuExceeded);
         }
         match self.shared.neighbor(out.id, next_hop, self.now_secs) {
             Some(mac) => self.l2_output(snap, frame, out, &mac, ETHERTYPE_IPV4, depth),
             None => {
-                let queued = self.pending.park(out.id, next_hop, frame.data(), self.now_ms);
-                let c = if queued { Counter::ArpQueued } else { Counter::ArpQueueFull };
+                let queued = self
+                    .pending
+                    .park(out.id, next_hop, frame.data(), self.now_ms);
+                let c = if queued {
+                    Counter::ArpQueued
+                } else {
+                    Counter::ArpQueueFull
+                };
                 self.count(out.id, c)
             }
         }
@@ -104,7 +132,15 @@ impl Stage {
 
     /// Adds the L2 header of `out` (Ethernet, 802.1Q, or inner Ethernet plus
     /// VXLAN encapsulation) in front of a payload and picks the port.
-    pub(super) fn l2_output(&mut self, snap: &Snapshot, frame: &mut Frame, out: &Iface, dst: &Mac, ethertype: u16, depth: u8) -> Verdict {
+    pub(super) fn l2_output(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        out: &Iface,
+        dst: &Mac,
+        ethertype: u16,
+        depth: u8,
+    ) -> Verdict {
         let verdict = match &out.kind {
             Some(IfaceKind::Port { port }) => match frame.push_front(ETH_HEADER) {
                 Some(h) => {
@@ -139,7 +175,14 @@ impl Stage {
     /// Sends an inner Ethernet frame into a tunnel: to the VTEP that owns the
     /// destination MAC, or to every remote (head-end replication) for
     /// broadcast, multicast and unknown unicast.
-    fn vxlan_send(&mut self, snap: &Snapshot, frame: &mut Frame, out: &Iface, tunnel: &Tunnel, depth: u8) -> Verdict {
+    fn vxlan_send(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        out: &Iface,
+        tunnel: &Tunnel,
+        depth: u8,
+    ) -> Verdict {
         if depth > 0 {
             return self.count(out.id, Counter::VxlanLoop);
         }
@@ -162,7 +205,15 @@ impl Stage {
     }
 
     /// Encapsulates a copy of `frame` towards `remote` in the replica batch.
-    fn flood_copy(&mut self, snap: &Snapshot, frame: &Frame, out: &Iface, tunnel: &Tunnel, remote: Ipv4Addr, source_port: u16) {
+    fn flood_copy(
+        &mut self,
+        snap: &Snapshot,
+        frame: &Frame,
+        out: &Iface,
+        tunnel: &Tunnel,
+        remote: Ipv4Addr,
+        source_port: u16,
+    ) {
         // The replica batch is moved out while its frame runs through the
         // stages (which need `self`); an empty batch holds no allocation.
         let mut replicas = std::mem::replace(&mut self.replicas, crate::frame::Batch::new(0));
@@ -172,13 +223,21 @@ impl Stage {
             self.replica_verdicts.push(v);
             self.counters.event(Counter::VxlanFlooded);
         } else {
-            self.counters.on_interface(out.id, Counter::GeneratedOverflow);
+            self.counters
+                .on_interface(out.id, Counter::GeneratedOverflow);
         }
         self.replicas = replicas;
     }
 
     /// Pushes outer IPv4/UDP/VXLAN headers and routes the result.
-    fn vxlan_encap(&mut self, snap: &Snapshot, frame: &mut Frame, tunnel: &Tunnel, remote: Ipv4Addr, source_port: u16) -> Verdict {
+    fn vxlan_encap(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        tunnel: &Tunnel,
+        remote: Ipv4Addr,
+        source_port: u16,
+    ) -> Verdict {
         let inner_len = frame.len();
         let Some(h) = frame.push_front(VXLAN_OVERHEAD) else {
             self.counters.event(Counter::GeneratedOverflow);

@@ -49,7 +49,13 @@ impl Pending {
     }
 
     /// Copies an IPv4 packet into a free slot; false when all are taken.
-    pub(super) fn park(&mut self, iface: IfaceId, next_hop: Ipv4Addr, packet: &[u8], now_ms: u64) -> bool {
+    pub(super) fn park(
+        &mut self,
+        iface: IfaceId,
+        next_hop: Ipv4Addr,
+        packet: &[u8],
+        now_ms: u64,
+    ) -> bool {
         let Some(slot) = self.slots.iter_mut().find(|s| !s.used) else {
             return false;
         };
@@ -67,14 +73,23 @@ impl Pending {
 
 impl Stage {
     /// Releases, re-requests or expires waiting packets (see module doc).
-    pub(super) fn service_pending(&mut self, snap: &Snapshot, generated: &mut Batch, kinds: &mut Vec<Generated>) {
+    pub(super) fn service_pending(
+        &mut self,
+        snap: &Snapshot,
+        generated: &mut Batch,
+        kinds: &mut Vec<Generated>,
+    ) {
         for i in 0..self.pending.slots.len() {
             let slot = &self.pending.slots[i];
             if !slot.used {
                 continue;
             }
             let (iface, next_hop) = (slot.iface, slot.next_hop);
-            if self.shared.neighbor(iface, next_hop, self.now_secs).is_some() {
+            if self
+                .shared
+                .neighbor(iface, next_hop, self.now_secs)
+                .is_some()
+            {
                 if !generated.push_copy(&slot.bytes[..slot.len]) {
                     // No room this round: try again next round.
                     continue;
@@ -96,11 +111,29 @@ impl Stage {
 
     /// Emits one ARP request and marks every packet waiting for the same
     /// neighbour as requested.
-    fn request(&mut self, snap: &Snapshot, iface: IfaceId, next_hop: Ipv4Addr, generated: &mut Batch, kinds: &mut Vec<Generated>) {
-        let Some(out) = snap.interface(iface) else { return };
-        let Some(own) = out.source_for(next_hop) else { return };
-        let Some(f) = generated.next_free() else { return };
-        write_arp(f.reset(ARP_PACKET), ARP_REQUEST, (&out.mac, own), (&[0; 6], next_hop));
+    fn request(
+        &mut self,
+        snap: &Snapshot,
+        iface: IfaceId,
+        next_hop: Ipv4Addr,
+        generated: &mut Batch,
+        kinds: &mut Vec<Generated>,
+    ) {
+        let Some(out) = snap.interface(iface) else {
+            return;
+        };
+        let Some(own) = out.source_for(next_hop) else {
+            return;
+        };
+        let Some(f) = generated.next_free() else {
+            return;
+        };
+        write_arp(
+            f.reset(ARP_PACKET),
+            ARP_REQUEST,
+            (&out.mac, own),
+            (&[0; 6], next_hop),
+        );
         generated.push_filled();
         kinds.push(Generated::ArpRequest(iface));
         self.counters.event(Counter::ArpRequestSent);

@@ -1,0 +1,192 @@
+//! The dataplane as the rest of the binary sees it: start it on a config,
+//! apply committed configs (validated, compiled, published without stopping
+//! traffic), read show output, reach the appliance's own sockets, stop it.
+
+use crate::counters::WorkerCounters;
+use crate::io::{self, Backend};
+use crate::local::{self, LocalStack};
+use crate::pipeline::{Pipeline, Shared};
+use crate::show;
+use crate::snapshot::{InterfaceIds, PortId, Snapshot};
+use crate::worker::Worker;
+use arc_swap::ArcSwap;
+use grammar::config::Config;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Copy, Debug)]
+pub struct DataplaneOptions {
+    pub backend: Backend,
+    /// Worker threads; only 1 is supported until ports can share an
+    /// interface's receive queue between workers.
+    pub workers: usize,
+}
+
+impl Default for DataplaneOptions {
+    fn default() -> Self {
+        DataplaneOptions {
+            backend: Backend::AfPacket,
+            workers: 1,
+        }
+    }
+}
+
+/// Control-side state, changed only under the lock by `apply`.
+struct Control {
+    ids: InterfaceIds,
+    /// Attached physical interfaces and their port index (never reused).
+    ports: BTreeMap<String, PortId>,
+    next_port: usize,
+}
+
+pub struct Dataplane {
+    backend: Backend,
+    control: Mutex<Control>,
+    snapshots: Arc<ArcSwap<Snapshot>>,
+    shared: Arc<Shared>,
+    workers: Vec<Worker>,
+    stop: Arc<AtomicBool>,
+    local: LocalStack,
+}
+
+impl Dataplane {
+    /// Validates the config, opens a port for every physical interface it
+    /// names (not shut down) and starts the workers.
+    pub fn start(
+        config: &Config,
+        options: DataplaneOptions,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Dataplane, String> {
+        if options.workers != 1 {
+            return Err(format!(
+                "{} workers requested: only 1 is supported for now",
+                options.workers
+            ));
+        }
+        let (local, local_port) = local::local_stack(runtime)
+            .map_err(|e| format!("cannot start the local stack: {e}"))?;
+        let snapshots = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
+        let shared = Arc::new(Shared::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(WorkerCounters::default());
+        let pipeline = Pipeline::new(shared.clone(), counters.clone(), Some(local_port));
+        let worker = Worker::spawn(0, pipeline, counters, snapshots.clone(), stop.clone())
+            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
+        let dataplane = Dataplane {
+            backend: options.backend,
+            control: Mutex::new(Control {
+                ids: InterfaceIds::default(),
+                ports: BTreeMap::new(),
+                next_port: 0,
+            }),
+            snapshots,
+            shared,
+            workers: vec![worker],
+            stop,
+            local,
+        };
+        dataplane.apply(config)?;
+        Ok(dataplane)
+    }
+
+    /// Applies a committed config: opens ports for newly named physical
+    /// interfaces, compiles the snapshot and publishes it; workers switch
+    /// between batches. On Err nothing changed.
+    pub fn apply(&self, config: &Config) -> Result<(), String> {
+        let mut control = self
+            .control
+            .lock()
+            .map_err(|_| "dataplane control poisoned".to_string())?;
+        let wanted = Snapshot::attached_names(config);
+        let mut opened = Vec::new();
+        for name in wanted.iter().filter(|n| !control.ports.contains_key(*n)) {
+            let port = io::open_port(self.backend, name).map_err(|e| e.to_string())?;
+            let index = PortId::try_from(control.next_port + opened.len())
+                .map_err(|_| "too many ports opened".to_string())?;
+            opened.push((name.clone(), index, port));
+        }
+        let mut port_ids = control.ports.clone();
+        port_ids.extend(opened.iter().map(|(name, index, _)| (name.clone(), *index)));
+        let port_of = |name: &str| port_ids.get(name).copied();
+        let compiled = Snapshot::compile(config, &mut control.ids, &port_of);
+        let snap = compiled?;
+        // Committed from here on: ports first, so a worker that sees the
+        // new snapshot also finds its ports.
+        let stale: Vec<String> = control
+            .ports
+            .keys()
+            .filter(|n| !wanted.contains(n))
+            .cloned()
+            .collect();
+        for name in stale {
+            if let Some(index) = control.ports.remove(&name) {
+                self.workers
+                    .iter()
+                    .for_each(|w| w.change_port((index, None)));
+            }
+        }
+        control.next_port += opened.len();
+        for (name, index, port) in opened {
+            control.ports.insert(name, index);
+            if let Some(w) = self.workers.first() {
+                w.change_port((index, Some(port)));
+            }
+        }
+        self.local.set_addresses(&snap.own_addresses());
+        self.snapshots.store(Arc::new(snap));
+        Ok(())
+    }
+
+    fn counters(&self) -> Vec<Arc<WorkerCounters>> {
+        self.workers.iter().map(|w| w.counters.clone()).collect()
+    }
+
+    /// `show interfaces`: state, addresses, traffic and drops by reason.
+    pub fn show_interfaces(&self) -> String {
+        show::interfaces(&self.snapshots.load(), &self.counters())
+    }
+
+    /// `show ip route`.
+    pub fn show_ip_route(&self) -> String {
+        show::ip_route(&self.snapshots.load())
+    }
+
+    /// `show arp`.
+    pub fn show_arp(&self) -> String {
+        show::arp(&self.snapshots.load(), &self.shared)
+    }
+
+    /// `show vxlan`: tunnels, remotes and learned MACs.
+    pub fn show_vxlan(&self) -> String {
+        show::vxlan(&self.snapshots.load(), &self.shared)
+    }
+
+    /// `show counters`: non-zero per-node counters summed over workers.
+    pub fn show_counters(&self) -> String {
+        show::counters(&self.counters())
+    }
+
+    /// The appliance's own sockets on this dataplane.
+    pub fn local_stack(&self) -> LocalStack {
+        self.local.clone()
+    }
+
+    /// Stops the workers and closes every port.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in self.workers.drain(..) {
+            w.join();
+        }
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
