@@ -1,0 +1,79 @@
+//! The worker side of the local stack: how the forwarding pipeline hands
+//! packets for the appliance's own addresses in, and takes the stack's
+//! output back to route it.
+
+use super::link::{Link, QUEUE_PACKETS};
+use std::net::Ipv4Addr;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+/// Used by the forwarding pipeline between batches. `Send`, one per dataplane.
+pub struct LocalPort {
+    link: Arc<Link>,
+}
+
+impl LocalPort {
+    pub(super) fn new(link: Arc<Link>) -> LocalPort {
+        LocalPort { link }
+    }
+
+    /// Queues an IPv4 packet (no L2 header) addressed to one of the
+    /// appliance's own addresses. The bytes are copied. Returns false when
+    /// the packet is dropped: queue full, larger than the stack's MTU, or not
+    /// a plausible IPv4 packet from a unicast source.
+    pub fn deliver(&self, ipv4_packet: &[u8]) -> bool {
+        if !from_unicast_source(ipv4_packet) {
+            return false;
+        }
+        match self.link.inbound.push(ipv4_packet) {
+            Some(was_empty) => {
+                if was_empty {
+                    self.link.poll_needed.notify_one();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Hands each IPv4 packet the stack wants to send to `f`, which routes it
+    /// like a received packet. Returns how many packets were handed over.
+    pub fn drain_outgoing(&self, f: &mut dyn FnMut(&[u8])) -> usize {
+        // Clear before draining: output queued from here on signals again.
+        self.link.outgoing_ready.clear();
+        // At most one queue's worth per call, so a busy stack cannot keep
+        // the worker here; anything left signals the fd again.
+        let mut count = 0;
+        while count < QUEUE_PACKETS {
+            let Some(packet) = self.link.outbound.pop() else {
+                break;
+            };
+            f(packet.data());
+            self.link.outbound.recycle(packet);
+            count += 1;
+        }
+        if !self.link.outbound.is_empty() {
+            self.link.outgoing_ready.signal();
+        }
+        if count > 0 {
+            self.link.release_tx();
+        }
+        count
+    }
+
+    /// Readable (an eventfd) while outgoing packets may wait, so a worker
+    /// idle in poll() wakes up to call `drain_outgoing`.
+    pub fn wake_fd(&self) -> RawFd {
+        self.link.outgoing_ready.raw_fd()
+    }
+}
+
+/// The stack must never see a reply address it cannot route to.
+fn from_unicast_source(packet: &[u8]) -> bool {
+    let Some(source) = packet.get(12..16) else {
+        return false;
+    };
+    let source = Ipv4Addr::new(source[0], source[1], source[2], source[3]);
+    packet[0] >> 4 == 4
+        && !(source.is_unspecified() || source.is_multicast() || source.is_broadcast())
+}

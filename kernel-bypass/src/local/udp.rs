@@ -1,0 +1,102 @@
+//! UDP on the local stack: a socket bound to one port of every own address.
+
+use super::link::IP_MTU;
+use super::stack::{endpoint, is_unicast, socket_addr, Shared};
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::udp::{self, UdpMetadata};
+use smoltcp::wire::IpAddress;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+use std::task::Poll;
+
+/// Largest datagram payload: the stack does not fragment.
+const MAX_PAYLOAD: usize = IP_MTU - 20 - 8;
+
+pub struct UdpSocket {
+    shared: Arc<Shared>,
+    handle: SocketHandle,
+    port: u16,
+}
+
+impl UdpSocket {
+    pub(super) fn new(shared: Arc<Shared>, handle: SocketHandle, port: u16) -> UdpSocket {
+        UdpSocket {
+            shared,
+            handle,
+            port,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Sends one datagram from the own address that suits `target`; waits
+    /// while the send buffer is full.
+    pub async fn send_to(&self, data: &[u8], target: SocketAddrV4) -> io::Result<usize> {
+        if data.len() > MAX_PAYLOAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "datagram larger than the MTU",
+            ));
+        }
+        if target.port() == 0 || !is_unicast(*target.ip()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a unicast address and port",
+            ));
+        }
+        poll_fn(|cx| {
+            let mut core = self.shared.lock();
+            let source = core.source_for(*target.ip())?;
+            let socket = core.sockets.get_mut::<udp::Socket>(self.handle);
+            let meta = UdpMetadata {
+                local_address: Some(IpAddress::Ipv4(source)),
+                ..endpoint(target).into()
+            };
+            match socket.send_slice(data, meta) {
+                Ok(()) => {
+                    drop(core);
+                    self.shared.wake_driver();
+                    Poll::Ready(Ok(data.len()))
+                }
+                Err(udp::SendError::BufferFull) => {
+                    socket.register_send_waker(cx.waker());
+                    Poll::Pending
+                }
+                Err(udp::SendError::Unaddressable) => {
+                    Poll::Ready(Err(io::ErrorKind::AddrNotAvailable.into()))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Receives one datagram; a datagram longer than `buf` is truncated.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+        poll_fn(|cx| {
+            let mut core = self.shared.lock();
+            let socket = core.sockets.get_mut::<udp::Socket>(self.handle);
+            match socket.recv() {
+                Ok((payload, meta)) => {
+                    let len = payload.len().min(buf.len());
+                    buf[..len].copy_from_slice(&payload[..len]);
+                    Poll::Ready(Ok((len, socket_addr(meta.endpoint))))
+                }
+                Err(_) => {
+                    socket.register_recv_waker(cx.waker());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        self.shared.lock().remove_udp_socket(self.handle, self.port);
+    }
+}
