@@ -4,7 +4,9 @@
 mod io_support;
 
 use io_support::frames::{answer, arp_request, is_arp_reply_from, numbered, sequence};
-use io_support::{is_root, peer_and_port, raw_recv, raw_send, wait_readable, PEER_IP, PORT_IP};
+use io_support::{
+    is_root, peer_and_port, raw_recv, raw_send, run, wait_readable, PEER_IP, PORT_IP,
+};
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::{Backend, PacketPort};
 use std::process::{Command, Stdio};
@@ -209,4 +211,22 @@ macro_rules! backend_tests {
 }
 
 backend_tests!(af_packet, kernel_bypass::io::Backend::AfPacket);
+backend_tests!(af_xdp, kernel_bypass::io::Backend::AfXdp);
 backend_tests!(tap, kernel_bypass::io::Backend::Tap);
+
+/// The AF_XDP port attaches its program while open and detaches it on drop.
+#[test]
+fn af_xdp_program_is_attached_only_while_open() {
+    if !is_root() {
+        return;
+    }
+    let (peer, port) = peer_and_port(Backend::AfXdp);
+    let shown = run(&["ip", "link", "show", "dev", &peer.port_if]);
+    assert!(
+        shown.contains("prog/xdp id"),
+        "no XDP program attached: {shown}"
+    );
+    drop(port);
+    let shown = run(&["ip", "link", "show", "dev", &peer.port_if]);
+    assert!(!shown.contains("xdp"), "XDP program left attached: {shown}");
+}

@@ -4,11 +4,15 @@
 //! `send` copy between those and the caller's preallocated `Batch`.
 
 mod af_packet;
+mod af_xdp;
 mod sys;
 mod tap;
+mod xdp_prog;
 
 pub use af_packet::{AfPacketConfig, AfPacketPort};
+pub use af_xdp::{AfXdpConfig, AfXdpPort};
 pub use tap::TapPort;
+pub use xdp_prog::XdpMode;
 
 use crate::frame::Batch;
 use std::fmt;
@@ -97,7 +101,7 @@ pub fn open_port(backend: Backend, ifname: &str) -> io::Result<Box<dyn PacketPor
         Backend::AfPacket => {
             AfPacketPort::open(ifname, AfPacketConfig::default()).map(|p| Box::new(p) as _)
         }
-        Backend::AfXdp => Err(io::Error::other("not built yet")),
+        Backend::AfXdp => AfXdpPort::open(ifname, AfXdpConfig::default()).map(|p| Box::new(p) as _),
         Backend::Tap => TapPort::open(ifname).map(|p| Box::new(p) as _),
     };
     port.map_err(|e| io::Error::new(e.kind(), format!("{backend} on {ifname}: {e}")))

@@ -1,0 +1,388 @@
+//! AF_XDP port: one XDP socket on one rx queue of an interface, with its
+//! UMEM (packet memory shared with the kernel) and the four rings: fill
+//! (buffers we lend for receiving), rx, tx and completion (sent buffers
+//! coming back). The redirect program is loaded and attached by the port.
+
+use super::sys::{self, Mmap};
+use super::xdp_prog::{XdpMode, XdpRedirect};
+use super::PacketPort;
+use crate::frame::Batch;
+use std::io;
+use std::marker::PhantomData;
+use std::mem::size_of;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Bytes per UMEM buffer: one frame each.
+const FRAME_SIZE: u32 = 2048;
+/// Shortest frame worth sending: an Ethernet header.
+const MIN_FRAME: usize = 14;
+
+#[derive(Clone, Copy, Debug)]
+pub struct AfXdpConfig {
+    /// The rx queue the socket serves (frames of other queues go to the kernel).
+    pub queue: u32,
+    pub mode: XdpMode,
+    /// Ask for zero-copy (fails if the driver cannot); otherwise copy mode.
+    pub zero_copy: bool,
+    /// Entries per ring, a power of two. The UMEM holds twice this many
+    /// buffers: one half lent for receiving, the other for sending.
+    pub ring_size: u32,
+}
+
+impl Default for AfXdpConfig {
+    fn default() -> Self {
+        AfXdpConfig {
+            queue: 0,
+            mode: XdpMode::Auto,
+            zero_copy: false,
+            ring_size: 2048,
+        }
+    }
+}
+
+/// A single-producer single-consumer ring shared with the kernel; we own
+/// one of its two counters depending on the direction.
+struct Ring<T> {
+    map: Mmap,
+    producer: usize,
+    consumer: usize,
+    flags: usize,
+    descs: usize,
+    size: u32,
+    entry: PhantomData<T>,
+}
+
+impl<T: Copy> Ring<T> {
+    fn map(
+        fd: RawFd,
+        size: u32,
+        offsets: &libc::xdp_ring_offset,
+        pgoff: u64,
+    ) -> io::Result<Ring<T>> {
+        let len = offsets.desc as usize + size as usize * size_of::<T>();
+        Ok(Ring {
+            map: Mmap::of_fd(fd, len, pgoff as libc::off_t)?,
+            producer: offsets.producer as usize,
+            consumer: offsets.consumer as usize,
+            flags: offsets.flags as usize,
+            descs: offsets.desc as usize,
+            size,
+            entry: PhantomData,
+        })
+    }
+
+    fn word(&self, offset: usize) -> &AtomicU32 {
+        // SAFETY: the kernel's offsets point at aligned u32s inside the
+        // mapping, which both sides update concurrently.
+        unsafe { AtomicU32::from_ptr(self.map.as_ptr().add(offset).cast()) }
+    }
+
+    fn slot(&self, index: u32) -> *mut T {
+        let at = self.descs + (index & (self.size - 1)) as usize * size_of::<T>();
+        // SAFETY: masked indices stay inside the descriptor array.
+        unsafe { self.map.as_ptr().add(at).cast() }
+    }
+
+    fn needs_wakeup(&self) -> bool {
+        self.word(self.flags).load(Ordering::Relaxed) & libc::XDP_RING_NEED_WAKEUP != 0
+    }
+
+    // Producer side (fill, tx).
+
+    fn free(&self) -> u32 {
+        let prod = self.word(self.producer).load(Ordering::Relaxed);
+        let cons = self.word(self.consumer).load(Ordering::Acquire);
+        self.size - prod.wrapping_sub(cons)
+    }
+
+    /// Writes the `i`-th entry after the producer position (not yet visible).
+    fn put(&self, i: u32, value: T) {
+        let prod = self.word(self.producer).load(Ordering::Relaxed);
+        // SAFETY: the caller checked `free`, so the slot is ours.
+        unsafe { self.slot(prod.wrapping_add(i)).write(value) };
+    }
+
+    fn submit(&self, n: u32) {
+        let prod = self.word(self.producer);
+        prod.store(
+            prod.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Release,
+        );
+    }
+
+    // Consumer side (rx, completion).
+
+    fn ready(&self) -> u32 {
+        let prod = self.word(self.producer).load(Ordering::Acquire);
+        prod.wrapping_sub(self.word(self.consumer).load(Ordering::Relaxed))
+    }
+
+    /// Reads the `i`-th entry after the consumer position.
+    fn get(&self, i: u32) -> T {
+        let cons = self.word(self.consumer).load(Ordering::Relaxed);
+        // SAFETY: the caller checked `ready`, so the kernel wrote the slot.
+        unsafe { self.slot(cons.wrapping_add(i)).read() }
+    }
+
+    fn release(&self, n: u32) {
+        let cons = self.word(self.consumer);
+        cons.store(
+            cons.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Release,
+        );
+    }
+}
+
+pub struct AfXdpPort {
+    name: String,
+    // Field order is drop order: detach the program, unmap the rings,
+    // close the socket, then free the packet memory.
+    _xdp: XdpRedirect,
+    fill: Ring<u64>,
+    rx: Ring<libc::xdp_desc>,
+    tx: Ring<libc::xdp_desc>,
+    completion: Ring<u64>,
+    fd: OwnedFd,
+    umem: Mmap,
+    /// UMEM buffers available for sending (preallocated, never grows).
+    tx_free: Vec<u64>,
+    /// In copy mode the kernel sends only when asked.
+    always_kick_tx: bool,
+}
+
+impl AfXdpPort {
+    /// Opens the port on `ifname`, brings the interface up and attaches the
+    /// redirect program (detached again when the port is dropped).
+    pub fn open(ifname: &str, config: AfXdpConfig) -> io::Result<AfXdpPort> {
+        let ifindex = sys::ifindex(ifname)?;
+        let size = config.ring_size;
+        if !size.is_power_of_two() || !(64..=1 << 16).contains(&size) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "AF_XDP ring size must be a power of two between 64 and 65536",
+            ));
+        }
+        sys::set_link_up(ifname)?;
+        // SAFETY: plain socket creation.
+        let fd = sys::owned_fd(unsafe {
+            libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
+        })?;
+        let raw = fd.as_raw_fd();
+        let frames = 2 * size;
+        let umem = Mmap::anonymous(frames as usize * FRAME_SIZE as usize)?;
+        let reg = libc::xdp_umem_reg {
+            addr: umem.as_ptr() as u64,
+            len: umem.len() as u64,
+            chunk_size: FRAME_SIZE,
+            headroom: 0,
+            flags: 0,
+            tx_metadata_len: 0,
+        };
+        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg)?;
+        for ring in [
+            libc::XDP_UMEM_FILL_RING,
+            libc::XDP_UMEM_COMPLETION_RING,
+            libc::XDP_RX_RING,
+            libc::XDP_TX_RING,
+        ] {
+            sys::setsockopt(raw, libc::SOL_XDP, ring, &size)?;
+        }
+        // SAFETY: plain old data; the kernel fills it.
+        let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
+        sys::getsockopt(raw, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS, &mut off)?;
+
+        let fill: Ring<u64> = Ring::map(raw, size, &off.fr, libc::XDP_UMEM_PGOFF_FILL_RING)?;
+        let rx = Ring::map(raw, size, &off.rx, libc::XDP_PGOFF_RX_RING as u64)?;
+        let tx = Ring::map(raw, size, &off.tx, libc::XDP_PGOFF_TX_RING as u64)?;
+        let completion = Ring::map(raw, size, &off.cr, libc::XDP_UMEM_PGOFF_COMPLETION_RING)?;
+
+        // The first half of the UMEM is lent to the kernel for receiving;
+        // it returns through rx and goes straight back to fill.
+        for i in 0..size {
+            fill.put(i, u64::from(i * FRAME_SIZE));
+        }
+        fill.submit(size);
+
+        let copy_flag = if config.zero_copy {
+            libc::XDP_ZEROCOPY
+        } else {
+            libc::XDP_COPY
+        };
+        let addr = libc::sockaddr_xdp {
+            sxdp_family: libc::AF_XDP as u16,
+            sxdp_flags: copy_flag | libc::XDP_USE_NEED_WAKEUP,
+            sxdp_ifindex: ifindex,
+            sxdp_queue_id: config.queue,
+            sxdp_shared_umem_fd: 0,
+        };
+        // SAFETY: addr is a valid sockaddr_xdp of the stated length.
+        sys::check(unsafe {
+            libc::bind(
+                raw,
+                (&addr as *const libc::sockaddr_xdp).cast(),
+                size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+            )
+        })
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("binding the XDP socket to queue {}: {e}", config.queue),
+            )
+        })?;
+
+        let mode = if config.zero_copy {
+            XdpMode::Driver
+        } else {
+            config.mode
+        };
+        let xdp = XdpRedirect::attach(ifindex, mode)?;
+        xdp.register(config.queue, raw)?;
+        Ok(AfXdpPort {
+            name: ifname.to_owned(),
+            _xdp: xdp,
+            fill,
+            rx,
+            tx,
+            completion,
+            fd,
+            umem,
+            tx_free: (size..frames).map(|i| u64::from(i * FRAME_SIZE)).collect(),
+            always_kick_tx: !config.zero_copy,
+        })
+    }
+
+    /// The UMEM bytes a descriptor points at, or None if it points outside.
+    fn umem_bytes(&self, addr: u64, len: u32) -> Option<&[u8]> {
+        let start = usize::try_from(addr).ok()?;
+        let end = start.checked_add(len as usize)?;
+        if end > self.umem.len() {
+            return None;
+        }
+        // SAFETY: start..end lies inside the UMEM (checked above).
+        Some(unsafe { std::slice::from_raw_parts(self.umem.as_ptr().add(start), end - start) })
+    }
+
+    /// Moves the buffers the kernel finished sending back to the free list.
+    fn reclaim_sent(&mut self) {
+        let done = self.completion.ready();
+        for i in 0..done {
+            let addr = self.completion.get(i);
+            // The list has room for every tx buffer, so this never reallocates.
+            if self.tx_free.len() < self.tx_free.capacity() {
+                self.tx_free.push(frame_base(addr));
+            }
+        }
+        self.completion.release(done);
+    }
+
+    /// Asks the kernel to send what the tx ring holds. In copy mode each
+    /// call sends only a small budget of frames, so it repeats while the
+    /// kernel makes progress and frames are left.
+    fn kick_tx(&self) -> io::Result<()> {
+        if !self.always_kick_tx && !self.tx.needs_wakeup() {
+            return Ok(());
+        }
+        let mut left = self.tx.size - self.tx.free();
+        while left > 0 {
+            sys::kick_tx(self.fd.as_raw_fd())?;
+            let now = self.tx.size - self.tx.free();
+            if now >= left {
+                break;
+            }
+            left = now;
+        }
+        Ok(())
+    }
+
+    /// A zero-length receive that makes the kernel refill from the fill ring.
+    fn wake_rx(&self) {
+        // SAFETY: a zero-length receive into no buffer.
+        unsafe {
+            libc::recvfrom(
+                self.fd.as_raw_fd(),
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+    }
+}
+
+/// The start of the UMEM buffer holding `addr` (descriptors may carry an
+/// offset into their buffer).
+fn frame_base(addr: u64) -> u64 {
+    addr & !u64::from(FRAME_SIZE - 1)
+}
+
+impl PacketPort for AfXdpPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn recv(&mut self, batch: &mut Batch) -> io::Result<usize> {
+        let room = (batch.capacity() - batch.len()) as u32;
+        let n = self.rx.ready().min(room).min(self.fill.free());
+        let mut added = 0;
+        for i in 0..n {
+            let desc = self.rx.get(i);
+            if let (Some(bytes), Some(frame)) =
+                (self.umem_bytes(desc.addr, desc.len), batch.next_free())
+            {
+                if frame.fill_from(bytes) {
+                    batch.push_filled();
+                    added += 1;
+                }
+            }
+            self.fill.put(i, frame_base(desc.addr));
+        }
+        self.rx.release(n);
+        self.fill.submit(n);
+        if self.fill.needs_wakeup() {
+            self.wake_rx();
+        }
+        Ok(added)
+    }
+
+    fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<usize> {
+        self.reclaim_sent();
+        let room = self.tx.free();
+        let mut queued = 0;
+        while queued < room && !self.tx_free.is_empty() {
+            let Some(frame) = frames.next() else { break };
+            if frame.len() < MIN_FRAME || frame.len() > FRAME_SIZE as usize {
+                continue;
+            }
+            let Some(addr) = self.tx_free.pop() else {
+                break;
+            };
+            // SAFETY: addr is the start of a free FRAME_SIZE buffer inside the
+            // UMEM and the frame fits in it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    frame.as_ptr(),
+                    self.umem.as_ptr().add(addr as usize),
+                    frame.len(),
+                );
+            }
+            let desc = libc::xdp_desc {
+                addr,
+                len: frame.len() as u32,
+                options: 0,
+            };
+            self.tx.put(queued, desc);
+            queued += 1;
+        }
+        self.tx.submit(queued);
+        if queued > 0 {
+            self.kick_tx()?;
+        }
+        Ok(queued as usize)
+    }
+
+    fn poll_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
