@@ -1,0 +1,205 @@
+//! The dataplane forwarding between Linux hosts in network namespaces:
+//!
+//! ```text
+//!  h1 10.77.1.2 --- [p1 10.77.1.1  dataplane  10.77.2.1 p2] --- 10.77.2.2 h2 10.77.3.1 --- 10.77.3.2 h3
+//! ```
+//! h3 is reached through a static route via h2 (which forwards in its kernel).
+
+mod dataplane_support;
+
+use dataplane_support::{is_root, run, unique, Netns, Veth};
+use grammar::config::{Config, Interface, NextHop, StaticRoute};
+use kernel_bypass::io::Backend;
+use kernel_bypass::{Dataplane, DataplaneOptions};
+use std::time::{Duration, Instant};
+
+const SETTLE: Duration = Duration::from_secs(5);
+
+pub fn interface(addresses: &[&str]) -> Interface {
+    Interface {
+        ipv4_addresses: addresses
+            .iter()
+            .map(|a| a.parse().expect("address"))
+            .collect(),
+        ..Interface::default()
+    }
+}
+
+/// Three hosts around a running dataplane; everything is torn down on drop.
+struct Site {
+    dataplane: Dataplane,
+    h1: Netns,
+    h2: Netns,
+    _h3: Netns,
+    _links: Vec<Veth>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn site(backend: Backend) -> Site {
+    let (h1, h2, h3) = (Netns::new(), Netns::new(), Netns::new());
+    let mut links = Vec::new();
+    // The hosts' ends of the dataplane's two links.
+    let (p1, p2, h1_if, h2_if) = match backend {
+        Backend::Tap => {
+            let (t1, t2) = (unique("t"), unique("t"));
+            (t1.clone(), t2.clone(), t1, t2)
+        }
+        _ => {
+            let (v1, v2) = (Veth::into_ns(&h1), Veth::into_ns(&h2));
+            let names = (
+                v1.outer.clone(),
+                v2.outer.clone(),
+                v1.inner.clone(),
+                v2.inner.clone(),
+            );
+            links.extend([v1, v2]);
+            names
+        }
+    };
+    let mut config = Config::default();
+    config
+        .interfaces
+        .insert(p1.clone(), interface(&["10.77.1.1/24"]));
+    config
+        .interfaces
+        .insert(p2.clone(), interface(&["10.77.2.1/24"]));
+    config.routes.insert(StaticRoute {
+        prefix: "10.77.3.0/24".parse().unwrap(),
+        next_hop: NextHop::Address("10.77.2.2".parse().unwrap()),
+        distance: 1,
+    });
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let options = DataplaneOptions {
+        backend,
+        workers: 1,
+    };
+    let dataplane = Dataplane::start(&config, options, runtime.handle().clone())
+        .unwrap_or_else(|e| panic!("start on {backend}: {e}"));
+    if backend == Backend::Tap {
+        // The dataplane created the taps; the hosts get the kernel side.
+        run(&["ip", "link", "set", &p1, "netns", &h1.name]);
+        run(&["ip", "link", "set", &p2, "netns", &h2.name]);
+    }
+    h1.configure(&h1_if, "10.77.1.2/24", Some("10.77.1.1"));
+    h2.configure(&h2_if, "10.77.2.2/24", Some("10.77.2.1"));
+    let behind = Veth::into_ns(&h3);
+    run(&["ip", "link", "set", &behind.outer, "netns", &h2.name]);
+    h2.configure(&behind.outer, "10.77.3.1/24", None);
+    h2.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+    h3.configure(&behind.inner, "10.77.3.2/24", Some("10.77.3.1"));
+    links.push(behind);
+    Site {
+        dataplane,
+        h1,
+        h2,
+        _h3: h3,
+        _links: links,
+        _runtime: runtime,
+    }
+}
+
+/// The checks every backend must pass: the appliance answers ping, routes
+/// between its links and via a static route, and reports TTL expiry.
+fn ping_paths(s: &Site, backend: Backend) {
+    assert!(
+        s.h1.ping_ok("10.77.1.1", SETTLE),
+        "{backend}: appliance address\n{}",
+        s.dataplane.show_counters()
+    );
+    assert!(
+        s.h1.ping_ok("10.77.2.2", SETTLE),
+        "{backend}: h1 -> h2\n{}",
+        s.dataplane.show_counters()
+    );
+    assert!(s.h2.ping_ok("10.77.1.2", SETTLE), "{backend}: h2 -> h1");
+    assert!(
+        s.h1.ping_ok("10.77.3.2", SETTLE),
+        "{backend}: static route to h3\n{}",
+        s.dataplane.show_ip_route()
+    );
+    let out =
+        s.h1.output(&["ping", "-c", "1", "-W", "2", "-t", "1", "10.77.3.2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Time to live exceeded") && text.contains("10.77.1.1"),
+        "{backend}: ttl 1 must give time exceeded from the appliance: {text}"
+    );
+    assert!(s.dataplane.show_arp().contains("10.77.1.2"));
+}
+
+#[test]
+fn af_packet_forwards_pings_http_and_iperf() {
+    if !is_root() {
+        return;
+    }
+    let s = site(Backend::AfPacket);
+    ping_paths(&s, Backend::AfPacket);
+
+    let _web = s.h2.spawn(&[
+        "python3",
+        "-m",
+        "http.server",
+        "8080",
+        "--bind",
+        "10.77.2.2",
+    ]);
+    let deadline = Instant::now() + SETTLE;
+    let page = loop {
+        let out =
+            s.h1.output(&["curl", "-sf", "-m", "2", "http://10.77.2.2:8080/"]);
+        if out.status.success() || Instant::now() > deadline {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(page.contains("Directory listing"), "curl across: {page:?}");
+
+    let _iperf = s.h2.spawn(&["iperf3", "-s", "-B", "10.77.2.2", "-1"]);
+    let deadline = Instant::now() + SETTLE;
+    let report = loop {
+        let out = s.h1.output(&["iperf3", "-c", "10.77.2.2", "-t", "2", "-J"]);
+        if out.status.success() || Instant::now() > deadline {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(received_bytes(&report) > 0, "iperf3 across: {report}");
+
+    let shown = s.dataplane.show_interfaces();
+    assert!(shown.contains("Internet address 10.77.1.1/24"), "{shown}");
+    assert!(!shown.contains("rx 0 packets"), "{shown}");
+}
+
+/// `end.sum_received.bytes` of an iperf3 JSON report (0 if absent).
+fn received_bytes(report: &str) -> u64 {
+    let Some(at) = report.find("\"sum_received\"") else {
+        return 0;
+    };
+    let rest = &report[at..];
+    let Some(b) = rest.find("\"bytes\":") else {
+        return 0;
+    };
+    rest[b + 8..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn af_xdp_forwards_pings() {
+    if !is_root() {
+        return;
+    }
+    ping_paths(&site(Backend::AfXdp), Backend::AfXdp);
+}
+
+#[test]
+fn tap_forwards_pings() {
+    if !is_root() {
+        return;
+    }
+    ping_paths(&site(Backend::Tap), Backend::Tap);
+}
