@@ -5,10 +5,14 @@
 //! system partition with systemd-boot and boot slots A and B, and the
 //! persistent config partition). See README.md for the slot layout.
 
+pub mod appliance_binary;
 pub mod cpio;
+pub mod disk;
 pub mod esp;
 pub mod gpt;
+pub mod image;
 pub mod initramfs;
 pub mod kernel;
 pub mod modinfo;
 pub mod modules;
+pub mod qemu;
