@@ -7,23 +7,13 @@
 
 mod dataplane_support;
 
-use dataplane_support::{is_root, run, unique, Netns, Veth};
-use grammar::config::{Config, Interface, NextHop, StaticRoute};
+use dataplane_support::{interface, is_root, run, unique, Netns, Veth};
+use grammar::config::{Config, NextHop, StaticRoute};
 use kernel_bypass::io::Backend;
 use kernel_bypass::{Dataplane, DataplaneOptions};
 use std::time::{Duration, Instant};
 
 const SETTLE: Duration = Duration::from_secs(5);
-
-pub fn interface(addresses: &[&str]) -> Interface {
-    Interface {
-        ipv4_addresses: addresses
-            .iter()
-            .map(|a| a.parse().expect("address"))
-            .collect(),
-        ..Interface::default()
-    }
-}
 
 /// Three hosts around a running dataplane; everything is torn down on drop.
 struct Site {

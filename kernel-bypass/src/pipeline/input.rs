@@ -88,20 +88,14 @@ impl Stage {
         }
         frame.pull_front(l2.header_len);
         match l2.ethertype {
-            ETHERTYPE_ARP => self.arp_input(snap, frame, iface, depth),
+            ETHERTYPE_ARP => self.arp_input(snap, frame, iface),
             ETHERTYPE_IPV4 => self.ipv4_input(snap, frame, iface, depth),
             _ => self.count(iface.id, Counter::EthernetUnknownType),
         }
     }
 
     /// Learns the sender of ARP for our addresses and answers requests.
-    fn arp_input(
-        &mut self,
-        snap: &Snapshot,
-        frame: &mut Frame,
-        iface: &Iface,
-        depth: u8,
-    ) -> Verdict {
+    fn arp_input(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface) -> Verdict {
         let d = frame.data();
         if d.len() < ARP_PACKET
             || be16(d, 0) != 1
@@ -138,7 +132,8 @@ impl Stage {
             (&sender_mac, sender_ip),
         );
         self.counters.event(Counter::ArpReplySent);
-        self.l2_output(snap, frame, iface, &sender_mac, ETHERTYPE_ARP, depth)
+        // The reply is a new packet: no encapsulation applied yet.
+        self.l2_output(snap, frame, iface, &sender_mac, ETHERTYPE_ARP, 0)
     }
 
     /// Validates an IPv4 header, then delivers locally or forwards.

@@ -1,9 +1,21 @@
 //! Fixtures for dataplane tests against real Linux hosts: network namespaces
 //! and links with unique names, removed on drop even when a test fails.
 
+use grammar::config::Interface;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+/// An interface config with these IPv4 addresses (`10.0.0.1/24`).
+pub fn interface(addresses: &[&str]) -> Interface {
+    Interface {
+        ipv4_addresses: addresses
+            .iter()
+            .map(|a| a.parse().expect("address"))
+            .collect(),
+        ..Interface::default()
+    }
+}
 
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

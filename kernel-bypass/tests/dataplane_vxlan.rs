@@ -1,0 +1,97 @@
+//! VXLAN interop with the Linux kernel's vxlan device:
+//!
+//! ```text
+//!  h1: vx0 10.78.100.2 (VNI 42) over 10.78.1.2 --- [p1 10.78.1.1, vxlan42 10.78.100.1  dataplane  10.78.2.1 p2] --- 10.78.2.2 h2
+//! ```
+//! h1 reaches h2 only through the overlay, and h2 reaches h1's overlay address.
+
+mod dataplane_support;
+
+use dataplane_support::{interface, is_root, Netns, Veth};
+use grammar::config::{Config, Vxlan};
+use kernel_bypass::io::Backend;
+use kernel_bypass::snapshot::mac_for;
+use kernel_bypass::wire::format_mac;
+use kernel_bypass::{Dataplane, DataplaneOptions};
+use std::time::Duration;
+
+const SETTLE: Duration = Duration::from_secs(5);
+
+#[test]
+fn linux_vxlan_peer_reaches_routed_host_both_ways() {
+    if !is_root() {
+        return;
+    }
+    let (h1, h2) = (Netns::new(), Netns::new());
+    let (v1, v2) = (Veth::into_ns(&h1), Veth::into_ns(&h2));
+
+    let mut config = Config::default();
+    config
+        .interfaces
+        .insert(v1.outer.clone(), interface(&["10.78.1.1/24"]));
+    config
+        .interfaces
+        .insert(v2.outer.clone(), interface(&["10.78.2.1/24"]));
+    let mut tunnel = interface(&["10.78.100.1/24"]);
+    tunnel.vxlan = Some(Vxlan {
+        vni: Some(42),
+        source_interface: Some(v1.outer.clone()),
+        remotes: ["10.78.1.2".parse().unwrap()].into(),
+        ..Vxlan::default()
+    });
+    config.interfaces.insert("vxlan42".into(), tunnel);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let dataplane = Dataplane::start(
+        &config,
+        DataplaneOptions {
+            backend: Backend::AfPacket,
+            workers: 1,
+        },
+        runtime.handle().clone(),
+    )
+    .expect("start");
+
+    h1.configure(&v1.inner, "10.78.1.2/24", None);
+    h1.run(&[
+        "ip",
+        "link",
+        "add",
+        "vx0",
+        "type",
+        "vxlan",
+        "id",
+        "42",
+        "local",
+        "10.78.1.2",
+        "remote",
+        "10.78.1.1",
+        "dstport",
+        "4789",
+        "dev",
+        &v1.inner,
+    ]);
+    h1.configure("vx0", "10.78.100.2/24", None);
+    h1.run(&["ip", "route", "add", "10.78.2.0/24", "via", "10.78.100.1"]);
+    h2.configure(&v2.inner, "10.78.2.2/24", Some("10.78.2.1"));
+
+    assert!(
+        h1.ping_ok("10.78.100.1", SETTLE),
+        "appliance over the overlay\n{}",
+        dataplane.show_counters()
+    );
+    assert!(
+        h1.ping_ok("10.78.2.2", SETTLE),
+        "overlay to routed host\n{}",
+        dataplane.show_counters()
+    );
+    assert!(h2.ping_ok("10.78.100.2", SETTLE), "routed host to overlay");
+
+    let neigh = h1.run(&["ip", "neigh", "show", "10.78.100.1", "dev", "vx0"]);
+    let mac = format_mac(&mac_for("vxlan42"));
+    assert!(neigh.contains(&mac), "h1 learned {neigh:?}, expected {mac}");
+    let shown = dataplane.show_vxlan();
+    assert!(
+        shown.contains("VNI 42") && shown.contains("via VTEP 10.78.1.2"),
+        "{shown}"
+    );
+}
