@@ -7,7 +7,7 @@ use crate::commands::{
 };
 use crate::config::Config;
 use crate::error::CliError;
-use crate::tree::{CommandTree, Matched, ParseError};
+use crate::tree::{Args, CommandTree, Matched, ParseError};
 use std::sync::OnceLock;
 
 /// The configuration commands of each mode.
@@ -64,16 +64,17 @@ fn progress(error: &ParseError) -> usize {
 pub fn run_command(
     config: &mut Config,
     context: &ConfigContext,
-    matched: &Matched<'_, ConfigCommand>,
+    command: ConfigCommand,
+    args: &Args,
 ) -> Result<Option<ConfigContext>, CliError> {
     let mut edit = Edit {
         config,
         context,
-        args: &matched.args,
-        negated: matched.action.negated,
+        args,
+        negated: command.negated,
         enter: None,
     };
-    (matched.action.handler)(&mut edit)?;
+    (command.handler)(&mut edit)?;
     Ok(edit.enter)
 }
 
@@ -99,7 +100,7 @@ pub fn apply_line(
     } else {
         ConfigContext::Global
     };
-    let next = run_command(config, &effective, &matched)?;
+    let next = run_command(config, &effective, *matched.action, &matched.args)?;
     *context = next.unwrap_or(effective);
     Ok(())
 }

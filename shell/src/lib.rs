@@ -1,1 +1,18 @@
 //! CLI sessions for Gatehouse.
+//!
+//! A [`Shell`] (built with [`ShellBuilder`]) holds what all sessions share:
+//! the running configuration, the commit history, the startup file, the
+//! embedder's [`CommitHook`] and its extra commands. Each [`Session`] has a
+//! mode, a prompt and its own candidate configuration. Front ends run a
+//! session on a terminal ([`terminal`]), a byte stream ([`stream`]) or a list
+//! of lines ([`script`]).
+
+pub mod actions;
+pub mod engine;
+pub mod filter;
+pub mod session;
+pub mod startup;
+
+pub use engine::{CommitHook, CommitRecord, Shell, ShellBuilder};
+pub use grammar::{Args, CliError};
+pub use session::{Mode, Reply, Session};

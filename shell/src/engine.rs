@@ -1,0 +1,393 @@
+//! The state all sessions share: the running configuration, the commit
+//! history, the startup file, the embedder's commit hook and commands.
+//! Commits are serialised by one lock; a commit made on a candidate that was
+//! started before another session's commit is refused, never merged.
+
+use crate::actions::{Action, ModeKind, Trees, SHOW_HELP};
+use crate::startup;
+use grammar::config::Config;
+use grammar::{render, validate, Args, CliError, SyntaxError};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+/// Implemented by the appliance to apply configurations to the dataplane.
+pub trait CommitHook: Send + Sync {
+    /// Called with the complete new configuration after it passed
+    /// validation (and once at start with the startup configuration).
+    /// `Err(message)` refuses it: nothing changes and the user sees it.
+    fn apply(&self, config: &Config) -> Result<(), String>;
+}
+
+impl<F: Fn(&Config) -> Result<(), String> + Send + Sync> CommitHook for F {
+    fn apply(&self, config: &Config) -> Result<(), String> {
+        self(config)
+    }
+}
+
+/// One entry of the commit history.
+#[derive(Clone, Debug)]
+pub struct CommitRecord {
+    pub id: u64,
+    pub at: Instant,
+    pub by: String,
+    /// What it did: `commit`, `commit confirmed 5`, `rollback 2`, ...
+    pub label: String,
+    /// The running configuration before this commit.
+    pub previous: Arc<Config>,
+}
+
+struct PendingConfirm {
+    commit_id: u64,
+    previous: Arc<Config>,
+}
+
+struct State {
+    running: Arc<Config>,
+    /// Counts changes of the running configuration (stale candidate check).
+    generation: u64,
+    next_commit_id: u64,
+    /// Newest first, at most `history_depth` entries.
+    history: VecDeque<CommitRecord>,
+    pending_confirm: Option<PendingConfirm>,
+}
+
+/// The shared CLI engine; sessions hold an `Arc` to it.
+pub struct Shell {
+    pub(crate) trees: Trees,
+    state: Mutex<State>,
+    hook: Option<Box<dyn CommitHook>>,
+    startup_path: Option<PathBuf>,
+    history_depth: usize,
+    confirm_minute: Duration,
+    pub(crate) version: String,
+    pub(crate) started: Instant,
+    myself: Weak<Shell>,
+}
+
+/// Builds a [`Shell`]: the embedder registers its hook and commands here.
+pub struct ShellBuilder {
+    trees: Trees,
+    hook: Option<Box<dyn CommitHook>>,
+    startup_path: Option<PathBuf>,
+    history_depth: usize,
+    confirm_minute: Duration,
+    version: String,
+}
+
+impl Default for ShellBuilder {
+    fn default() -> Self {
+        ShellBuilder {
+            trees: Trees::with_builtins().expect("built-in command syntax is valid"),
+            hook: None,
+            startup_path: None,
+            history_depth: 20,
+            confirm_minute: Duration::from_secs(60),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+impl ShellBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Where `write memory` saves and where the configuration is loaded from.
+    pub fn startup_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.startup_path = Some(path.into());
+        self
+    }
+
+    pub fn hook(mut self, hook: impl CommitHook + 'static) -> Self {
+        self.hook = Some(Box::new(hook));
+        self
+    }
+
+    /// How many earlier configurations `rollback` can return to.
+    pub fn history_depth(mut self, depth: usize) -> Self {
+        self.history_depth = depth.max(1);
+        self
+    }
+
+    /// The length of a "minute" of `commit confirmed` (tests shorten it).
+    pub fn confirm_minute(mut self, minute: Duration) -> Self {
+        self.confirm_minute = minute;
+        self
+    }
+
+    /// The version `show version` reports.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// Adds `show SYNTAX` in the EXEC and configuration modes; `help` has
+    /// one text per token of `syntax` (which excludes `show`).
+    pub fn show(
+        mut self,
+        syntax: &str,
+        help: &[&str],
+        handler: impl Fn(&Args) -> String + Send + Sync + 'static,
+    ) -> Result<Self, SyntaxError> {
+        let help: Vec<&str> = std::iter::once(SHOW_HELP)
+            .chain(help.iter().copied())
+            .collect();
+        self.trees.add(
+            &[ModeKind::User, ModeKind::Privileged, ModeKind::Config],
+            &format!("show {syntax}"),
+            &help,
+            Action::Show(Arc::new(handler)),
+        )?;
+        Ok(self)
+    }
+
+    /// Adds a privileged EXEC command (`reload`, `poweroff`, ...), also
+    /// reachable with `do` from configuration modes.
+    pub fn exec(
+        mut self,
+        syntax: &str,
+        help: &[&str],
+        handler: impl Fn(&Args) -> Result<String, String> + Send + Sync + 'static,
+    ) -> Result<Self, SyntaxError> {
+        self.trees.add(
+            &[ModeKind::Privileged],
+            syntax,
+            help,
+            Action::Exec(Arc::new(handler)),
+        )?;
+        Ok(self)
+    }
+
+    /// Loads the startup configuration (if a path was given), hands it to
+    /// the hook, and returns the shell with a report of any problems.
+    pub fn build(self) -> (Arc<Shell>, Vec<String>) {
+        let (mut config, mut report) = match &self.startup_path {
+            Some(path) => {
+                let loaded = startup::load(path);
+                (loaded.config, loaded.report)
+            }
+            None => (Config::default(), Vec::new()),
+        };
+        if let Some(hook) = &self.hook {
+            if let Err(reason) = hook.apply(&config) {
+                report.push(format!(
+                    "% The startup configuration was refused: {reason}; starting with the default configuration"
+                ));
+                config = Config::default();
+                if let Err(reason) = hook.apply(&config) {
+                    report.push(format!(
+                        "% The default configuration was refused too: {reason}"
+                    ));
+                }
+            }
+        }
+        let shell = Arc::new_cyclic(|myself| Shell {
+            trees: self.trees,
+            state: Mutex::new(State {
+                running: Arc::new(config),
+                generation: 0,
+                next_commit_id: 1,
+                history: VecDeque::new(),
+                pending_confirm: None,
+            }),
+            hook: self.hook,
+            startup_path: self.startup_path,
+            history_depth: self.history_depth,
+            confirm_minute: self.confirm_minute,
+            version: self.version,
+            started: Instant::now(),
+            myself: myself.clone(),
+        });
+        (shell, report)
+    }
+}
+
+impl Shell {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves consistent data
+        // (every update is a single assignment), so keep going.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The running configuration.
+    pub fn running(&self) -> Arc<Config> {
+        self.lock().running.clone()
+    }
+
+    /// The running configuration and its generation (for candidates).
+    pub(crate) fn running_with_generation(&self) -> (Arc<Config>, u64) {
+        let state = self.lock();
+        (state.running.clone(), state.generation)
+    }
+
+    /// The commit history, newest first.
+    pub fn history(&self) -> Vec<CommitRecord> {
+        self.lock().history.iter().cloned().collect()
+    }
+
+    /// Whether a `commit confirmed` is waiting for its confirmation.
+    pub fn confirmation_pending(&self) -> bool {
+        self.lock().pending_confirm.is_some()
+    }
+
+    /// Validates `candidate` and makes it the running configuration, if
+    /// the running configuration is still the one it was based on
+    /// (`base_generation`) and the hook accepts it.
+    pub fn commit(
+        &self,
+        candidate: Arc<Config>,
+        base_generation: u64,
+        by: &str,
+        confirm_minutes: Option<u64>,
+    ) -> Result<String, CliError> {
+        let mut state = self.lock();
+        if state.generation != base_generation {
+            return Err(CliError::new(
+                "% Commit refused: another session changed the running configuration since \
+                 this candidate was started; 'abort' and enter the changes again",
+            ));
+        }
+        let problems = validate(&candidate);
+        if !problems.is_empty() {
+            return Err(CliError::new(format!(
+                "% Commit failed, nothing was changed:\n{}",
+                problems.join("\n")
+            )));
+        }
+        if *candidate == *state.running {
+            return Ok(match (state.pending_confirm.take(), confirm_minutes) {
+                (Some(_), None) => "Commit confirmed.\n".to_string(),
+                _ => "% No configuration changes to commit.\n".to_string(),
+            });
+        }
+        let label = match confirm_minutes {
+            Some(m) => format!("commit confirmed {m}"),
+            None => "commit".to_string(),
+        };
+        let id = self.install(&mut state, candidate, by, label)?;
+        let Some(minutes) = confirm_minutes else {
+            state.pending_confirm = None;
+            return Ok(String::new());
+        };
+        let previous = state
+            .pending_confirm
+            .take()
+            .map(|p| p.previous)
+            .or_else(|| state.history.front().map(|r| r.previous.clone()))
+            .unwrap_or_default();
+        state.pending_confirm = Some(PendingConfirm {
+            commit_id: id,
+            previous,
+        });
+        self.arm_confirm_timer(id, self.confirm_minute * minutes as u32);
+        Ok(format!(
+            "Commit {id} will be rolled back in {minutes} minute(s) unless confirmed with 'commit'.\n"
+        ))
+    }
+
+    /// Hands `config` to the hook and, if accepted, makes it the running
+    /// configuration and records the commit; returns its id.
+    fn install(
+        &self,
+        state: &mut State,
+        config: Arc<Config>,
+        by: &str,
+        label: String,
+    ) -> Result<u64, CliError> {
+        if let Some(hook) = &self.hook {
+            hook.apply(&config).map_err(|reason| {
+                CliError::new(format!("% Commit refused by the system: {reason}"))
+            })?;
+        }
+        let previous = std::mem::replace(&mut state.running, config);
+        state.generation += 1;
+        let id = state.next_commit_id;
+        state.next_commit_id += 1;
+        state.history.push_front(CommitRecord {
+            id,
+            at: Instant::now(),
+            by: by.to_string(),
+            label,
+            previous,
+        });
+        state.history.truncate(self.history_depth);
+        Ok(id)
+    }
+
+    fn arm_confirm_timer(&self, commit_id: u64, after: Duration) {
+        let shell = self.myself.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            if let Some(shell) = shell.upgrade() {
+                shell.expire_confirmation(commit_id);
+            }
+        });
+    }
+
+    /// Reverts the `commit confirmed` with this id if it is still
+    /// unconfirmed. Returns whether it reverted.
+    pub fn expire_confirmation(&self, commit_id: u64) -> bool {
+        let mut state = self.lock();
+        match &state.pending_confirm {
+            Some(p) if p.commit_id == commit_id => {}
+            _ => return false,
+        }
+        let Some(pending) = state.pending_confirm.take() else {
+            return false;
+        };
+        let label = format!("revert of unconfirmed commit {commit_id}");
+        self.install(&mut state, pending.previous, "system", label)
+            .is_ok()
+    }
+
+    /// Returns to the configuration from before the last `count` commits,
+    /// as a new commit.
+    pub fn rollback(&self, count: usize, by: &str) -> Result<String, CliError> {
+        let mut state = self.lock();
+        let Some(record) = state.history.get(count.saturating_sub(1)) else {
+            return Err(CliError::new(format!(
+                "% Only {} commit(s) in the history",
+                state.history.len()
+            )));
+        };
+        let target = record.previous.clone();
+        let problems = validate(&target);
+        if !problems.is_empty() {
+            return Err(CliError::new(format!(
+                "% Rollback failed, nothing was changed:\n{}",
+                problems.join("\n")
+            )));
+        }
+        let id = self.install(&mut state, target, by, format!("rollback {count}"))?;
+        state.pending_confirm = None;
+        Ok(format!("Rolled back {count} commit(s) as commit {id}.\n"))
+    }
+
+    /// Saves the running configuration to the startup file.
+    pub fn save_startup(&self) -> Result<String, CliError> {
+        let path = self.startup_path.as_ref().ok_or_else(|| {
+            CliError::new("% No startup-config file: start with --startup FILE to save")
+        })?;
+        let text = render(&self.running());
+        startup::save(path, &text)
+            .map_err(|e| CliError::new(format!("% Cannot write {}: {e}", path.display())))?;
+        Ok(format!(
+            "Building configuration...\n[OK] saved to {}\n",
+            path.display()
+        ))
+    }
+
+    /// The text of the startup file.
+    pub fn startup_text(&self) -> Result<String, CliError> {
+        let path = self
+            .startup_path
+            .as_ref()
+            .ok_or_else(|| CliError::new("% No startup-config file"))?;
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::new(format!("% Cannot read {}: {e}", path.display())))
+    }
+}

@@ -1,0 +1,416 @@
+//! One CLI session (console, SSH, script): its mode and prompt, its own
+//! candidate configuration, and the execution of typed lines.
+
+use crate::actions::{Action, Builtin};
+use crate::engine::Shell;
+use crate::filter::{filter_tree, parse_filter, split_pipe};
+use grammar::config::Config;
+use grammar::editor::run_command;
+use grammar::render::{blocks, render_blocks};
+use grammar::tokens::{column_of, split_words};
+use grammar::{
+    diff, format_help, parse_in_modes, render, Args, CliError, CommandTree, ConfigCommand,
+    ConfigContext, ParseError,
+};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Where the session is, as on IOS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `host>`
+    User,
+    /// `host#`
+    Privileged,
+    /// `host(config)#`, `host(config-if)#`
+    Config(ConfigContext),
+}
+
+/// The outcome of one line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reply {
+    pub output: String,
+    pub error: Option<CliError>,
+    /// The session has ended (`exit` from EXEC mode).
+    pub quit: bool,
+}
+
+/// Changes this session made, not yet committed.
+struct Candidate {
+    /// The running configuration it started from, and its generation.
+    base: Arc<Config>,
+    base_generation: u64,
+    config: Arc<Config>,
+}
+
+const HISTORY_LINES: usize = 200;
+
+pub struct Session {
+    shell: Arc<Shell>,
+    user: String,
+    mode: Mode,
+    candidate: Option<Candidate>,
+    history: VecDeque<String>,
+    closed: bool,
+}
+
+/// The trees searched in `mode`, innermost first.
+fn trees_for<'s>(shell: &'s Shell, mode: &Mode) -> Vec<&'s CommandTree<Action>> {
+    let t = &shell.trees;
+    match mode {
+        Mode::User => vec![&t.user],
+        Mode::Privileged => vec![&t.privileged],
+        Mode::Config(ConfigContext::Global) => vec![&t.config],
+        Mode::Config(ConfigContext::Interface(_)) => vec![&t.interface, &t.config],
+    }
+}
+
+/// `?` help for `line` typed in `mode`: the formatted list, or the error.
+pub fn help_in(shell: &Shell, mode: &Mode, line: &str) -> Result<String, CliError> {
+    let items = match split_pipe(line) {
+        (_, Some(at)) => filter_tree()
+            .help(&line[at..])
+            .map_err(|e| shift(e.into(), line, at)),
+        (_, None) => {
+            let mut first_error = None;
+            let mut found = None;
+            for tree in trees_for(shell, mode) {
+                match tree.help(line) {
+                    Ok(items) => {
+                        found = Some(items);
+                        break;
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            found.ok_or_else(|| CliError::from(first_error.unwrap_or(ParseError::Empty)))
+        }
+    }?;
+    Ok(format_help(&items))
+}
+
+/// Tab completion of `line` in `mode`: where the word starts and the
+/// keywords it may complete to.
+pub fn complete_in(shell: &Shell, mode: &Mode, line: &str) -> (usize, Vec<String>) {
+    if let (_, Some(at)) = split_pipe(line) {
+        let (start, words) = filter_tree().complete(&line[at..]);
+        return (at + start, words);
+    }
+    trees_for(shell, mode)
+        .into_iter()
+        .map(|tree| tree.complete(line))
+        .find(|(_, words)| !words.is_empty())
+        .unwrap_or((line.len(), Vec::new()))
+}
+
+/// Moves a caret from a column of `line[at..]` to a column of `line`.
+fn shift(mut error: CliError, line: &str, at: usize) -> CliError {
+    error.caret = error.caret.map(|c| c + column_of(line, at));
+    error
+}
+
+impl Session {
+    /// A session for `user`, starting in privileged EXEC mode or in user
+    /// EXEC mode.
+    pub fn new(shell: Arc<Shell>, user: impl Into<String>, privileged: bool) -> Session {
+        Session {
+            shell,
+            user: user.into(),
+            mode: if privileged {
+                Mode::Privileged
+            } else {
+                Mode::User
+            },
+            candidate: None,
+            history: VecDeque::new(),
+            closed: false,
+        }
+    }
+
+    pub fn shell(&self) -> &Arc<Shell> {
+        &self.shell
+    }
+
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    pub fn prompt(&self) -> String {
+        let running = self.shell.running();
+        let host = running.hostname_or_default();
+        match &self.mode {
+            Mode::User => format!("{host}>"),
+            Mode::Privileged => format!("{host}#"),
+            Mode::Config(ConfigContext::Global) => format!("{host}(config)#"),
+            Mode::Config(ConfigContext::Interface(_)) => format!("{host}(config-if)#"),
+        }
+    }
+
+    /// The message of the day, to show when the session starts.
+    pub fn banner(&self) -> Option<String> {
+        self.shell.running().banner_motd.clone()
+    }
+
+    /// Whether this session's candidate differs from what it started from.
+    pub fn has_uncommitted_changes(&self) -> bool {
+        self.candidate.as_ref().is_some_and(|c| c.config != c.base)
+    }
+
+    pub fn help(&self, line: &str) -> Result<String, CliError> {
+        help_in(&self.shell, &self.mode, line)
+    }
+
+    pub fn complete(&self, line: &str) -> (usize, Vec<String>) {
+        complete_in(&self.shell, &self.mode, line)
+    }
+
+    /// Ctrl-Z: leaves configuration mode, like `end`.
+    pub fn ctrl_z(&mut self) -> Reply {
+        match self.mode {
+            Mode::Config(_) => {
+                let output = self.leave_config();
+                self.reply(Ok(output))
+            }
+            _ => Reply::default(),
+        }
+    }
+
+    /// Runs one typed line.
+    pub fn execute(&mut self, line: &str) -> Reply {
+        if !line.trim().is_empty() {
+            if self.history.len() == HISTORY_LINES {
+                self.history.pop_front();
+            }
+            self.history.push_back(line.trim().to_string());
+        }
+        let result = self.run(line);
+        self.reply(result)
+    }
+
+    fn reply(&self, result: Result<String, CliError>) -> Reply {
+        match result {
+            Ok(output) => Reply {
+                output,
+                error: None,
+                quit: self.closed,
+            },
+            Err(error) => Reply {
+                output: String::new(),
+                error: Some(error),
+                quit: self.closed,
+            },
+        }
+    }
+
+    fn run(&mut self, line: &str) -> Result<String, CliError> {
+        let shell = self.shell.clone();
+        let trees = trees_for(&shell, &self.mode);
+        let (command, pipe) = split_pipe(line);
+        let (matched, level) = match parse_in_modes(&trees, command) {
+            Err(ParseError::Empty) if pipe.is_none() => return Ok(String::new()),
+            Err(ParseError::Empty) => return Err(CliError::new("% Incomplete command.")),
+            other => other?,
+        };
+        match (pipe, matched.action) {
+            (Some(at), action) if action.is_filterable() => {
+                let filter = parse_filter(&line[at..]).map_err(|e| shift(e, line, at))?;
+                let output = self.run_action(matched.action, &matched.args, level, line)?;
+                Ok(filter.apply(&output))
+            }
+            (Some(_), Action::Builtin(Builtin::Do)) | (None, _) => {
+                self.run_action(matched.action, &matched.args, level, line)
+            }
+            // The bar belongs to the command (a description, a banner).
+            (Some(_), _) => {
+                let (matched, level) = parse_in_modes(&trees, line)?;
+                self.run_action(matched.action, &matched.args, level, line)
+            }
+        }
+    }
+
+    fn run_action(
+        &mut self,
+        action: &Action,
+        args: &Args,
+        level: usize,
+        line: &str,
+    ) -> Result<String, CliError> {
+        match action {
+            Action::Config(command) => self.configure(*command, args, level),
+            Action::Builtin(builtin) => self.builtin(*builtin, args, line),
+            Action::Show(handler) => Ok(handler(args)),
+            Action::Exec(handler) => handler(args).map_err(CliError::new),
+        }
+    }
+
+    /// Applies a configuration command to the candidate. A command found in
+    /// the parent mode (`level` > 0) moves the session there.
+    fn configure(
+        &mut self,
+        command: ConfigCommand,
+        args: &Args,
+        level: usize,
+    ) -> Result<String, CliError> {
+        let Mode::Config(context) = &self.mode else {
+            return Err(CliError::new("% Not in configuration mode"));
+        };
+        let context = if level == 0 {
+            context.clone()
+        } else {
+            ConfigContext::Global
+        };
+        let shell = &self.shell;
+        let candidate = self.candidate.get_or_insert_with(|| {
+            let (running, generation) = shell.running_with_generation();
+            Candidate {
+                base: running.clone(),
+                base_generation: generation,
+                config: running,
+            }
+        });
+        let next = run_command(
+            Arc::make_mut(&mut candidate.config),
+            &context,
+            command,
+            args,
+        )?;
+        self.mode = Mode::Config(next.unwrap_or(context));
+        Ok(String::new())
+    }
+
+    fn leave_config(&mut self) -> String {
+        self.mode = Mode::Privileged;
+        if self.has_uncommitted_changes() {
+            "% Uncommitted changes are kept in this session: 'commit' or 'abort' them in configuration mode\n".into()
+        } else {
+            self.candidate = None;
+            String::new()
+        }
+    }
+
+    fn builtin(&mut self, builtin: Builtin, args: &Args, line: &str) -> Result<String, CliError> {
+        match builtin {
+            Builtin::Enable => {
+                self.mode = Mode::Privileged;
+                Ok(String::new())
+            }
+            Builtin::Disable => {
+                self.mode = Mode::User;
+                Ok(String::new())
+            }
+            Builtin::Configure => {
+                self.mode = Mode::Config(ConfigContext::Global);
+                Ok(String::new())
+            }
+            Builtin::Exit => Ok(match &self.mode {
+                Mode::User | Mode::Privileged => {
+                    self.closed = true;
+                    String::new()
+                }
+                Mode::Config(ConfigContext::Interface(_)) => {
+                    self.mode = Mode::Config(ConfigContext::Global);
+                    String::new()
+                }
+                Mode::Config(ConfigContext::Global) => self.leave_config(),
+            }),
+            Builtin::End => Ok(self.leave_config()),
+            Builtin::Do => self.run_as_exec(line),
+            Builtin::Commit => self.commit(args.number("minutes")),
+            Builtin::Abort => {
+                self.candidate = None;
+                self.mode = Mode::Privileged;
+                Ok(String::new())
+            }
+            Builtin::ShowVersion => Ok(self.version()),
+            Builtin::ShowHistory => Ok(self.history.iter().map(|l| format!("  {l}\n")).collect()),
+            Builtin::ShowRunning => {
+                let running = self.shell.running();
+                Ok(match args.text("section") {
+                    None => render(&running),
+                    Some(section) => {
+                        let wanted: Vec<_> = blocks(&running)
+                            .into_iter()
+                            .filter(|b| b.header.starts_with(section))
+                            .collect();
+                        render_blocks(&wanted)
+                    }
+                })
+            }
+            Builtin::ShowStartup => self.shell.startup_text(),
+            Builtin::ShowCandidate => Ok(self
+                .candidate
+                .as_ref()
+                .map(|c| diff(&c.base, &c.config))
+                .unwrap_or_default()),
+            Builtin::ShowCommitList => Ok(self.commit_list()),
+            Builtin::WriteMemory => self.shell.save_startup(),
+            Builtin::Rollback => {
+                if self.has_uncommitted_changes() {
+                    return Err(CliError::new(
+                        "% This session has uncommitted changes: 'commit' or 'abort' them first",
+                    ));
+                }
+                let count = args.number("count").unwrap_or(1) as usize;
+                self.shell.rollback(count, &self.user)
+            }
+        }
+    }
+
+    /// `do COMMAND`: runs the rest of the line in privileged EXEC mode.
+    fn run_as_exec(&mut self, line: &str) -> Result<String, CliError> {
+        let words = split_words(line).unwrap_or_default();
+        let Some(first) = words.first() else {
+            return Err(CliError::new("% Incomplete command."));
+        };
+        let inner = &line[first.end..];
+        let saved = std::mem::replace(&mut self.mode, Mode::Privileged);
+        let result = self.run(inner).map_err(|e| shift(e, line, first.end));
+        if !self.closed {
+            self.mode = saved;
+        }
+        result
+    }
+
+    fn commit(&mut self, minutes: Option<u64>) -> Result<String, CliError> {
+        let (config, base_generation) = match &self.candidate {
+            Some(c) if c.config != c.base => (c.config.clone(), c.base_generation),
+            _ => {
+                self.candidate = None;
+                self.shell.running_with_generation()
+            }
+        };
+        let output = self
+            .shell
+            .commit(config, base_generation, &self.user, minutes)?;
+        self.candidate = None;
+        Ok(output)
+    }
+
+    fn version(&self) -> String {
+        let up = self.shell.started.elapsed().as_secs();
+        format!(
+            "Gatehouse edge gateway, version {}\nUptime: {}d {:02}:{:02}:{:02}\n",
+            self.shell.version,
+            up / 86_400,
+            up / 3600 % 24,
+            up / 60 % 60,
+            up % 60
+        )
+    }
+
+    fn commit_list(&self) -> String {
+        let mut out = String::from("  ID  Label                          By          Age\n");
+        for record in self.shell.history() {
+            out.push_str(&format!(
+                "{:>4}  {:<30} {:<11} {}s\n",
+                record.id,
+                record.label,
+                record.by,
+                record.at.elapsed().as_secs()
+            ));
+        }
+        out
+    }
+}
