@@ -15,6 +15,7 @@ mod services;
 mod stack;
 mod tcp;
 mod udp;
+mod wire;
 
 pub use link::IP_MTU;
 pub use port::LocalPort;
@@ -22,3 +23,4 @@ pub use services::{serve_echo, serve_status};
 pub use stack::{local_stack, LocalStack};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
+pub use wire::BackToBack;

@@ -1,0 +1,187 @@
+//! Two local stacks joined back to back (no root, no kernel): the socket API
+//! semantics that the TUN tests do not reach.
+
+use kernel_bypass::local::{local_stack, serve_echo, BackToBack, LocalStack};
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const A: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
+/// Hang guard only.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+struct Pair {
+    _wire: BackToBack,
+    a: LocalStack,
+    b: LocalStack,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (a, port_a) = local_stack(runtime.handle().clone()).unwrap();
+        let (b, port_b) = local_stack(runtime.handle().clone()).unwrap();
+        a.set_addresses(&[format!("{A}/24").parse().unwrap()]);
+        b.set_addresses(&[format!("{B}/24").parse().unwrap()]);
+        Pair {
+            _wire: BackToBack::join(port_a, port_b),
+            a,
+            b,
+            runtime,
+        }
+    }
+}
+
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn megabytes_cross_an_echo_intact_both_ways() {
+    let pair = Pair::new();
+    pair.runtime.spawn(serve_echo(pair.b.clone(), 7));
+    let a = pair.a.clone();
+    pair.runtime.block_on(async move {
+        let stream = a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
+        assert_eq!(stream.peer_addr(), SocketAddrV4::new(B, 7));
+        let payload: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let sent = payload.clone();
+        let writing = tokio::spawn(async move {
+            writer.write_all(&sent).await.unwrap();
+            writer.shutdown().await.unwrap();
+        });
+        let mut echoed = Vec::new();
+        reader.read_to_end(&mut echoed).await.unwrap();
+        assert!(echoed == payload, "echo differs from what was sent");
+        writing.await.unwrap();
+    });
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_refused() {
+    let pair = Pair::new();
+    let a = pair.a.clone();
+    let error = pair
+        .runtime
+        .block_on(a.tcp_connect(SocketAddrV4::new(B, 4444)))
+        .err()
+        .expect("nothing listens there");
+    assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
+    pair.runtime.block_on(eventually("the socket freed", || {
+        pair.a.socket_count() == 0
+    }));
+}
+
+#[test]
+fn connecting_without_an_address_fails_cleanly() {
+    let pair = Pair::new();
+    pair.a.set_addresses(&[]);
+    let error = pair
+        .runtime
+        .block_on(pair.a.tcp_connect(SocketAddrV4::new(B, 7)))
+        .err()
+        .unwrap();
+    assert_eq!(error.kind(), ErrorKind::AddrNotAvailable);
+    let multicast = pair
+        .runtime
+        .block_on(
+            pair.a
+                .tcp_connect(SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 1), 7)),
+        )
+        .err()
+        .unwrap();
+    assert_eq!(multicast.kind(), ErrorKind::InvalidInput);
+    assert_eq!(pair.a.socket_count(), 0);
+}
+
+#[test]
+fn ports_are_exclusive_until_released() {
+    let pair = Pair::new();
+    pair.runtime.block_on(async {
+        let listener = pair.b.tcp_listen(22).await.unwrap();
+        let again = pair.b.tcp_listen(22).await.err().unwrap();
+        assert_eq!(again.kind(), ErrorKind::AddrInUse);
+        drop(listener);
+        eventually("the pool freed", || pair.b.socket_count() == 0).await;
+        drop(pair.b.tcp_listen(22).await.unwrap());
+
+        let udp = pair.b.udp_bind(53).await.unwrap();
+        assert_eq!(
+            pair.b.udp_bind(53).await.err().unwrap().kind(),
+            ErrorKind::AddrInUse
+        );
+        drop(udp);
+        pair.b.udp_bind(53).await.unwrap();
+    });
+}
+
+#[test]
+fn udp_round_trip_with_ephemeral_port() {
+    let pair = Pair::new();
+    pair.runtime.block_on(async {
+        let server = pair.b.udp_bind(53).await.unwrap();
+        let client = pair.a.udp_bind(0).await.unwrap();
+        assert!(client.port() >= 49152);
+        client
+            .send_to(b"question", SocketAddrV4::new(B, 53))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (len, from) = server.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..len], b"question");
+        assert_eq!(from, SocketAddrV4::new(A, client.port()));
+        server.send_to(b"answer", from).await.unwrap();
+        // A short buffer gets the start of the datagram, like a kernel socket.
+        let mut short = [0u8; 3];
+        let (len, from) = client.recv_from(&mut short).await.unwrap();
+        assert_eq!(
+            (&short[..len], from),
+            (&b"ans"[..], SocketAddrV4::new(B, 53))
+        );
+        let too_big = vec![0u8; 1500];
+        let error = client.send_to(&too_big, from).await.err().unwrap();
+        assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    });
+}
+
+#[test]
+fn dropped_connections_are_freed_on_both_sides() {
+    let pair = Pair::new();
+    pair.runtime.spawn(serve_echo(pair.b.clone(), 7));
+    pair.runtime.block_on(async {
+        eventually("the listener", || pair.b.socket_count() > 0).await;
+        let baseline = pair.b.socket_count();
+        let mut streams = Vec::new();
+        for _ in 0..20 {
+            let mut stream = pair.a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
+            stream.write_all(b"x").await.unwrap();
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.unwrap();
+            streams.push(stream);
+        }
+        assert_eq!(pair.a.socket_count(), 20);
+        assert_eq!(pair.b.socket_count(), baseline + 20);
+        // Half close gracefully, half reset.
+        for (i, stream) in streams.into_iter().enumerate() {
+            if i % 2 == 0 {
+                drop(stream);
+            } else {
+                stream.abort();
+            }
+        }
+        eventually("client sockets freed", || pair.a.socket_count() == 0).await;
+        eventually("server sockets freed", || pair.b.socket_count() == baseline).await;
+    });
+}
