@@ -41,6 +41,7 @@ counters! {
     ArpMalformed => ("arp-input", "malformed", true),
     ArpNotForUs => ("arp-input", "not-for-us", true),
     ArpReplySent => ("arp-input", "replies-sent", false),
+    ArpReplyReceived => ("arp-input", "replies-received", false),
     ArpLearned => ("arp-input", "learned", false),
     Ipv4Malformed => ("ip4-input", "malformed", true),
     Ipv4BadChecksum => ("ip4-input", "bad-checksum", true),

@@ -122,6 +122,7 @@ impl Stage {
             return self.count(iface.id, Counter::ArpNotForUs);
         }
         if op != ARP_REQUEST {
+            self.counters.event(Counter::ArpReplyReceived);
             return Verdict::Done;
         }
         let reply = frame.reset(ARP_PACKET);

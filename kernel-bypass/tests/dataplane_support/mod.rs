@@ -1,6 +1,11 @@
 //! Fixtures for dataplane tests against real Linux hosts: network namespaces
 //! and links with unique names, removed on drop even when a test fails.
 
+// Each test binary uses a different part of these fixtures.
+#![allow(dead_code)]
+
+pub mod packets;
+
 use grammar::config::Interface;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};

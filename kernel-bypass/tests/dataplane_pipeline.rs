@@ -1,0 +1,333 @@
+//! The pipeline fed in memory: header rewriting, VLANs, ECMP, VXLAN
+//! flooding, and random/malformed frames (never a panic; always counted).
+
+mod dataplane_support;
+
+use dataplane_support::interface;
+use dataplane_support::packets::*;
+use grammar::config::{Config, NextHop, StaticRoute, Vxlan, VXLAN_DEFAULT_PORT};
+use kernel_bypass::counters::{event_total, Counter, WorkerCounters};
+use kernel_bypass::frame::Batch;
+use kernel_bypass::pipeline::{neighbor_key, Pipeline, Shared, Verdict};
+use kernel_bypass::snapshot::{mac_for, IfaceId, InterfaceIds, Snapshot};
+use kernel_bypass::wire::*;
+use proptest::prelude::*;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+const HOST: Mac = [0x02, 0, 0, 0, 0, 0x10];
+const ROUTER_A: Mac = [0x02, 0, 0, 0, 0, 0xa];
+const ROUTER_B: Mac = [0x02, 0, 0, 0, 0, 0xb];
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// eth0 (port 0) 10.1.0.1/24 with eth0.100 10.100.0.1/24, eth1 (port 1)
+/// 10.2.0.1/24, vxlan7 10.7.0.1/24 over eth0 to two remotes, and
+/// 10.9.0.0/16 via two routers on eth1 (ECMP).
+fn config() -> Config {
+    let mut c = Config::default();
+    c.interfaces
+        .insert("eth0".into(), interface(&["10.1.0.1/24"]));
+    c.interfaces
+        .insert("eth1".into(), interface(&["10.2.0.1/24"]));
+    let mut sub = interface(&["10.100.0.1/24"]);
+    sub.dot1q = Some(100);
+    c.interfaces.insert("eth0.100".into(), sub);
+    let mut tunnel = interface(&["10.7.0.1/24"]);
+    tunnel.vxlan = Some(Vxlan {
+        vni: Some(7),
+        source_interface: Some("eth0".into()),
+        remotes: [ip("10.1.0.50"), ip("10.1.0.51")].into(),
+        ..Vxlan::default()
+    });
+    c.interfaces.insert("vxlan7".into(), tunnel);
+    for router in ["10.2.0.2", "10.2.0.3"] {
+        c.routes.insert(StaticRoute {
+            prefix: "10.9.0.0/16".parse().unwrap(),
+            next_hop: NextHop::Address(ip(router)),
+            distance: 1,
+        });
+    }
+    c
+}
+
+struct Harness {
+    snap: Snapshot,
+    shared: Arc<Shared>,
+    counters: Arc<WorkerCounters>,
+    pipeline: Pipeline,
+    batch: Batch,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let snap = Snapshot::compile(
+            &config(),
+            &mut InterfaceIds::default(),
+            &|name| match name {
+                "eth0" => Some(0),
+                "eth1" => Some(1),
+                _ => None,
+            },
+        )
+        .expect("compile");
+        let shared = Arc::new(Shared::default());
+        let counters = Arc::new(WorkerCounters::default());
+        let pipeline = Pipeline::new(shared.clone(), counters.clone(), None);
+        let h = Harness {
+            snap,
+            shared,
+            counters,
+            pipeline,
+            batch: Batch::new(64),
+        };
+        h.learn("eth0", "10.1.0.2", HOST);
+        h.learn("eth0", "10.1.0.50", ROUTER_A);
+        h.learn("eth0", "10.1.0.51", ROUTER_B);
+        h.learn("eth1", "10.2.0.2", ROUTER_A);
+        h.learn("eth1", "10.2.0.3", ROUTER_B);
+        h
+    }
+
+    fn id(&self, name: &str) -> IfaceId {
+        self.snap
+            .interfaces
+            .iter()
+            .flatten()
+            .find(|i| i.name == name)
+            .map(|i| i.id)
+            .unwrap()
+    }
+
+    fn learn(&self, iface: &str, addr: &str, mac: Mac) {
+        let key = neighbor_key(self.id(iface), ip(addr));
+        self.shared.neighbors.learn(key, mac_to_u64(&mac), 0);
+    }
+
+    /// Runs frames received on `port` through the pipeline; returns each
+    /// verdict with the frame's bytes afterwards.
+    fn feed(&mut self, port: u16, frames: &[Vec<u8>]) -> Vec<(Verdict, Vec<u8>)> {
+        self.batch.clear();
+        for f in frames {
+            assert!(self.batch.push_copy(f));
+        }
+        let verdicts = self
+            .pipeline
+            .process(&self.snap, port, &mut self.batch)
+            .to_vec();
+        verdicts
+            .into_iter()
+            .zip(self.batch.frames())
+            .map(|(v, f)| (v, f.data().to_vec()))
+            .collect()
+    }
+
+    fn total(&self, c: Counter) -> u64 {
+        event_total(&[self.counters.clone()], c)
+    }
+}
+
+#[test]
+fn forwarding_rewrites_macs_decrements_ttl_and_keeps_the_checksum_valid() {
+    let mut h = Harness::new();
+    let eth0 = mac_for("eth0");
+    let packet = udp_packet(ip("10.1.0.2"), ip("10.2.0.2"), 1000, 53, b"q");
+    let out = h.feed(0, &[ethernet(eth0, HOST, ETHERTYPE_IPV4, &packet)]);
+    assert_eq!(out[0].0, Verdict::Tx(1));
+    let f = &out[0].1;
+    assert_eq!(mac_at(f, 0), ROUTER_A);
+    assert_eq!(mac_at(f, 6), mac_for("eth1"));
+    let ip_header = &f[ETH_HEADER..ETH_HEADER + IPV4_HEADER];
+    assert_eq!(ip_header[IPV4_TTL], 63);
+    assert_eq!(checksum(ip_header), 0);
+}
+
+#[test]
+fn echo_on_a_vlan_subinterface_is_answered_with_the_same_tag() {
+    let mut h = Harness::new();
+    h.learn("eth0.100", "10.100.0.2", HOST);
+    let request = echo_request(ip("10.100.0.2"), ip("10.100.0.1"), 64);
+    let frame = tagged(mac_for("eth0"), HOST, 100, ETHERTYPE_IPV4, &request);
+    let out = h.feed(0, &[frame]);
+    assert_eq!(out[0].0, Verdict::Tx(0));
+    let f = &out[0].1;
+    assert_eq!(be16(f, 12), ETHERTYPE_VLAN);
+    assert_eq!(be16(f, 14), 100);
+    let reply = &f[ETH_HEADER + VLAN_TAG..];
+    assert_eq!(ipv4_at(reply, IPV4_DST), ip("10.100.0.2"));
+    assert_eq!(reply[IPV4_HEADER], ICMP_ECHO_REPLY);
+    assert_eq!(checksum(&reply[IPV4_HEADER..]), 0);
+    let unknown = tagged(
+        mac_for("eth0"),
+        HOST,
+        200,
+        ETHERTYPE_IPV4,
+        &echo_request(ip("10.100.0.2"), ip("10.100.0.1"), 64),
+    );
+    assert_eq!(h.feed(0, &[unknown])[0].0, Verdict::Done);
+    assert_eq!(h.total(Counter::EthernetUnknownVlan), 1);
+}
+
+#[test]
+fn ecmp_spreads_flows_over_both_next_hops_and_keeps_each_flow_on_one() {
+    let mut h = Harness::new();
+    let mut seen = std::collections::HashSet::new();
+    for sport in 0..64u16 {
+        let packet = udp_packet(ip("10.1.0.2"), ip("10.9.1.1"), 1000 + sport, 80, b"x");
+        let frame = ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet);
+        let out = h.feed(0, &[frame.clone(), frame]);
+        assert_eq!(out[0].1[..6], out[1].1[..6], "one flow, one next hop");
+        seen.insert(mac_at(&out[0].1, 0));
+    }
+    assert_eq!(seen, [ROUTER_A, ROUTER_B].into());
+}
+
+#[test]
+fn unknown_unicast_into_vxlan_is_replicated_to_every_remote() {
+    let mut h = Harness::new();
+    h.learn("vxlan7", "10.7.0.9", [0x02, 0, 0, 0, 0, 0x79]);
+    let packet = udp_packet(ip("10.1.0.2"), ip("10.7.0.9"), 1, 2, b"overlay");
+    let out = h.feed(
+        0,
+        &[ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet)],
+    );
+    let (replicas, replica_verdicts) = h.pipeline.replicas();
+    assert_eq!(out[0].0, Verdict::Tx(0));
+    assert_eq!(replica_verdicts, &[Verdict::Tx(0)]);
+    let mut remotes = vec![ipv4_at(&out[0].1, ETH_HEADER + IPV4_DST)];
+    remotes.push(ipv4_at(replicas[0].data(), ETH_HEADER + IPV4_DST));
+    remotes.sort();
+    assert_eq!(remotes, vec![ip("10.1.0.50"), ip("10.1.0.51")]);
+    let outer = &out[0].1[ETH_HEADER..];
+    assert_eq!(be16(outer, IPV4_HEADER + 2), VXLAN_DEFAULT_PORT);
+    assert_eq!(be32(outer, IPV4_HEADER + UDP_HEADER + 4) >> 8, 7);
+    let inner = &outer[VXLAN_OVERHEAD..];
+    assert_eq!(ipv4_at(inner, ETH_HEADER + IPV4_DST), ip("10.7.0.9"));
+    assert_eq!(h.total(Counter::VxlanFlooded), 1);
+}
+
+#[test]
+fn decapsulated_frames_teach_the_vtep_so_replies_go_unicast() {
+    let mut h = Harness::new();
+    let remote_host: Mac = [0x02, 0, 0, 0, 0, 0x77];
+    let inner = ethernet(
+        mac_for("vxlan7"),
+        remote_host,
+        ETHERTYPE_IPV4,
+        &echo_request(ip("10.7.0.9"), ip("10.7.0.1"), 64),
+    );
+    let outer = udp_packet(
+        ip("10.1.0.51"),
+        ip("10.1.0.1"),
+        50000,
+        VXLAN_DEFAULT_PORT,
+        &vxlan(7, &inner),
+    );
+    h.learn("vxlan7", "10.7.0.9", remote_host);
+    let out = h.feed(
+        0,
+        &[ethernet(mac_for("eth0"), ROUTER_B, ETHERTYPE_IPV4, &outer)],
+    );
+    assert_eq!(out[0].0, Verdict::Tx(0));
+    assert!(
+        h.pipeline.replicas().0.is_empty(),
+        "learned VTEP: no flooding"
+    );
+    assert_eq!(ipv4_at(&out[0].1, ETH_HEADER + IPV4_DST), ip("10.1.0.51"));
+    assert_eq!(h.total(Counter::VxlanDecapsulated), 1);
+    assert_eq!(h.total(Counter::IcmpEchoReplied), 1);
+}
+
+#[test]
+fn ttl_expiry_and_missing_routes_become_icmp_errors_to_the_sender() {
+    let mut h = Harness::new();
+    let expiring = echo_request(ip("10.1.0.2"), ip("10.2.0.2"), 1);
+    let unroutable = echo_request(ip("10.1.0.2"), ip("192.0.2.1"), 64);
+    let frames: Vec<_> = [expiring, unroutable]
+        .iter()
+        .map(|p| ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, p))
+        .collect();
+    let out = h.feed(0, &frames);
+    for ((verdict, f), kind) in out.iter().zip([ICMP_TIME_EXCEEDED, ICMP_DEST_UNREACHABLE]) {
+        assert_eq!(*verdict, Verdict::Tx(0));
+        let icmp = &f[ETH_HEADER..];
+        assert_eq!(ipv4_at(icmp, IPV4_SRC), ip("10.1.0.1"));
+        assert_eq!(ipv4_at(icmp, IPV4_DST), ip("10.1.0.2"));
+        assert_eq!(icmp[IPV4_HEADER], kind);
+        assert_eq!(checksum(&icmp[IPV4_HEADER..]), 0);
+    }
+}
+
+/// Frames built to reach deep into the pipeline, then cut or corrupted.
+fn hostile_frame() -> impl Strategy<Value = Vec<u8>> {
+    let targets = prop_oneof![
+        Just(ip("10.1.0.1")),
+        Just(ip("10.2.0.2")),
+        Just(ip("10.9.3.4")),
+        Just(ip("10.7.0.9")),
+        any::<u32>().prop_map(Ipv4Addr::from),
+    ];
+    let shaped = (
+        targets,
+        any::<u8>(),
+        any::<u8>(),
+        prop::collection::vec(any::<u8>(), 0..64),
+        0usize..4,
+    )
+        .prop_map(|(dst, ttl, proto, payload, shape)| {
+            let packet = match shape {
+                0 => ipv4(ip("10.1.0.2"), dst, proto, ttl, &payload),
+                1 => udp_packet(
+                    ip("10.1.0.2"),
+                    dst,
+                    9,
+                    VXLAN_DEFAULT_PORT,
+                    &vxlan(7, &payload),
+                ),
+                2 => payload.clone(),
+                _ => echo_request(ip("10.1.0.2"), dst, ttl),
+            };
+            let ethertype = if shape == 2 {
+                ETHERTYPE_ARP
+            } else {
+                ETHERTYPE_IPV4
+            };
+            ethernet(mac_for("eth0"), HOST, ethertype, &packet)
+        });
+    let mutated = (
+        shaped,
+        any::<prop::sample::Index>(),
+        any::<u8>(),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(mut f, at, byte, cut)| {
+            let i = at.index(f.len());
+            f[i] ^= byte;
+            f.truncate(cut.index(f.len() + 1));
+            f
+        });
+    prop_oneof![prop::collection::vec(any::<u8>(), 0..2200), mutated,]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn any_bytes_are_forwarded_or_counted_never_a_panic(frames in prop::collection::vec(hostile_frame(), 1..48)) {
+        let mut h = Harness::new();
+        let frames: Vec<Vec<u8>> = frames.into_iter().map(|mut f| { f.truncate(kernel_bypass::frame::MAX_FRAME); f }).collect();
+        let out = h.feed(0, &frames);
+        prop_assert_eq!(out.len(), frames.len());
+        let done = out.iter().filter(|(v, _)| *v == Verdict::Done).count() as u64;
+        let accounted: u64 = Counter::ALL
+            .iter()
+            .filter(|c| c.is_drop() || matches!(c, Counter::ArpQueued | Counter::LocalDelivered | Counter::ArpReplyReceived))
+            .map(|c| h.total(*c))
+            .sum();
+        prop_assert!(done <= accounted, "{} frames consumed, {} counted", done, accounted);
+        for (v, _) in &out {
+            prop_assert!(matches!(v, Verdict::Done | Verdict::Tx(0) | Verdict::Tx(1)));
+        }
+    }
+}
