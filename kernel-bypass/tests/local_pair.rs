@@ -1,7 +1,7 @@
 //! Two local stacks joined back to back (no root, no kernel): the socket API
 //! semantics that the TUN tests do not reach.
 
-use kernel_bypass::local::{local_stack, serve_echo, BackToBack, LocalStack};
+use kernel_bypass::local::{local_stack, serve_echo, BackToBack, Liveness, LocalStack};
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ const B: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
 const PATIENCE: Duration = Duration::from_secs(20);
 
 struct Pair {
-    _wire: BackToBack,
+    wire: BackToBack,
     a: LocalStack,
     b: LocalStack,
     runtime: tokio::runtime::Runtime,
@@ -31,7 +31,7 @@ impl Pair {
         a.set_addresses(&[format!("{A}/24").parse().unwrap()]);
         b.set_addresses(&[format!("{B}/24").parse().unwrap()]);
         Pair {
-            _wire: BackToBack::join(port_a, port_b),
+            wire: BackToBack::join(port_a, port_b),
             a,
             b,
             runtime,
@@ -181,6 +181,37 @@ fn dropped_connections_are_freed_on_both_sides() {
                 stream.abort();
             }
         }
+        eventually("client sockets freed", || pair.a.socket_count() == 0).await;
+        eventually("server sockets freed", || pair.b.socket_count() == baseline).await;
+    });
+}
+
+#[test]
+fn a_vanished_peer_is_detected_and_freed() {
+    let pair = Pair::new();
+    let quick = Liveness {
+        keep_alive: Duration::from_millis(200),
+        peer_timeout: Duration::from_secs(1),
+        orphan_linger: Duration::from_secs(1),
+    };
+    pair.a.set_liveness(quick);
+    pair.b.set_liveness(quick);
+    pair.runtime.spawn(serve_echo(pair.b.clone(), 7));
+    pair.runtime.block_on(async {
+        eventually("the listener", || pair.b.socket_count() > 0).await;
+        let baseline = pair.b.socket_count();
+        let mut idle = pair.a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
+        let mut closed = pair.a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
+        eventually("both accepted", || pair.b.socket_count() == baseline + 2).await;
+        pair.wire.set_cut(true);
+        // One side waits idle for data that never comes; the other was
+        // closed by its owner and cannot finish the close handshake.
+        closed.write_all(b"lost").await.unwrap();
+        drop(closed);
+        let mut byte = [0u8; 1];
+        let error = idle.read(&mut byte).await.err().expect("the peer is gone");
+        assert_eq!(error.kind(), ErrorKind::ConnectionReset);
+        drop(idle);
         eventually("client sockets freed", || pair.a.socket_count() == 0).await;
         eventually("server sockets freed", || pair.b.socket_count() == baseline).await;
     });

@@ -20,7 +20,7 @@ mod wire;
 pub use link::IP_MTU;
 pub use port::LocalPort;
 pub use services::{serve_echo, serve_status};
-pub use stack::{local_stack, LocalStack};
+pub use stack::{local_stack, Liveness, LocalStack};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use wire::BackToBack;

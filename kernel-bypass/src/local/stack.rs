@@ -25,13 +25,6 @@ const TCP_BUFFER: usize = 32 * 1024;
 /// Listening sockets kept per port: how many handshakes can be in progress
 /// at once before further SYNs are refused.
 const LISTEN_BACKLOG: usize = 32;
-/// Idle connections probe their peer this often...
-const KEEP_ALIVE: Duration = Duration::from_secs(10);
-/// ...and are reset when the peer stays silent this long (also bounds connect).
-const PEER_TIMEOUT: Duration = Duration::from_secs(30);
-/// A connection its owner dropped gets this long to finish closing before
-/// it is reset and freed.
-const ORPHAN_LINGER: Duration = Duration::from_secs(30);
 /// Datagrams and payload bytes buffered per UDP socket and direction.
 const UDP_PACKETS: usize = 64;
 const UDP_BUFFER: usize = 64 * 1024;
@@ -39,6 +32,30 @@ const UDP_BUFFER: usize = 64 * 1024;
 const EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 /// The driver polls at least this often, so it notices when the stack is gone.
 const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// How the stack notices TCP peers that went away. Applies to connections
+/// opened after it is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    /// An idle connection probes its peer this often...
+    pub keep_alive: Duration,
+    /// ...and is reset when the peer stays silent this long (this also
+    /// bounds an outgoing connect).
+    pub peer_timeout: Duration,
+    /// A connection whose owner dropped it gets this long to finish closing
+    /// before it is reset and freed.
+    pub orphan_linger: Duration,
+}
+
+impl Default for Liveness {
+    fn default() -> Liveness {
+        Liveness {
+            keep_alive: Duration::from_secs(10),
+            peer_timeout: Duration::from_secs(30),
+            orphan_linger: Duration::from_secs(30),
+        }
+    }
+}
 
 /// A connection whose owner is gone, kept until its close completes.
 struct Orphan {
@@ -54,6 +71,7 @@ pub(super) struct Core {
     clock: std::time::Instant,
     /// The appliance's own addresses; used to pick source addresses.
     addresses: Vec<Ipv4Net>,
+    liveness: Liveness,
     /// Listening socket pool of each listened TCP port.
     pub(super) listeners: HashMap<u16, Vec<SocketHandle>>,
     udp_ports: HashSet<u16>,
@@ -86,6 +104,7 @@ impl Core {
             sockets: SocketSet::new(Vec::new()),
             clock,
             addresses: Vec::new(),
+            liveness: Liveness::default(),
             listeners: HashMap::new(),
             udp_ports: HashSet::new(),
             orphans: Vec::new(),
@@ -145,7 +164,7 @@ impl Core {
             deadline
         } else {
             socket.close();
-            deadline + ORPHAN_LINGER
+            deadline + self.liveness.orphan_linger
         };
         self.orphans.push(Orphan { handle, deadline });
     }
@@ -156,8 +175,8 @@ impl Core {
             tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
             tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
         );
-        socket.set_keep_alive(Some(KEEP_ALIVE.into()));
-        socket.set_timeout(Some(PEER_TIMEOUT.into()));
+        socket.set_keep_alive(Some(self.liveness.keep_alive.into()));
+        socket.set_timeout(Some(self.liveness.peer_timeout.into()));
         // Writers hand over whole messages (SSH packets, HTTP responses),
         // so holding back small segments would only add latency.
         socket.set_nagle_enabled(false);
@@ -325,6 +344,11 @@ impl LocalStack {
     /// the pipeline delivers.
     pub fn set_addresses(&self, addrs: &[Ipv4Net]) {
         self.shared.lock().addresses = addrs.to_vec();
+    }
+
+    /// Sets how dead peers are detected, for connections opened from now on.
+    pub fn set_liveness(&self, liveness: Liveness) {
+        self.shared.lock().liveness = liveness;
     }
 
     /// Listens on TCP `port` of every own address.

@@ -13,6 +13,7 @@ const STOP_CHECK_MS: i32 = 50;
 /// The running wire; dropping it stops the thread.
 pub struct BackToBack {
     stop: Arc<AtomicBool>,
+    cut: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -21,7 +22,8 @@ impl BackToBack {
     /// Packets a full queue refuses are lost, as on a real link.
     pub fn join(a: LocalPort, b: LocalPort) -> BackToBack {
         let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
+        let cut = Arc::new(AtomicBool::new(false));
+        let (stopped, dropping) = (stop.clone(), cut.clone());
         let thread = std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
                 let mut fds = [a.wake_fd(), b.wake_fd()].map(|fd| libc::pollfd {
@@ -31,18 +33,29 @@ impl BackToBack {
                 });
                 // SAFETY: two valid pollfds for the duration of the call.
                 unsafe { libc::poll(fds.as_mut_ptr(), 2, STOP_CHECK_MS) };
+                let lose = dropping.load(Ordering::Relaxed);
                 a.drain_outgoing(&mut |packet| {
-                    b.deliver(packet);
+                    if !lose {
+                        b.deliver(packet);
+                    }
                 });
                 b.drain_outgoing(&mut |packet| {
-                    a.deliver(packet);
+                    if !lose {
+                        a.deliver(packet);
+                    }
                 });
             }
         });
         BackToBack {
             stop,
+            cut,
             thread: Some(thread),
         }
+    }
+
+    /// Cuts the wire (every packet is lost) or mends it.
+    pub fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::Relaxed);
     }
 }
 
