@@ -209,7 +209,7 @@ fn a_vanished_peer_is_detected_and_freed() {
         closed.write_all(b"lost").await.unwrap();
         drop(closed);
         let mut byte = [0u8; 1];
-        let error = idle.read(&mut byte).await.err().expect("the peer is gone");
+        let error = idle.read(&mut byte).await.expect_err("the peer is gone");
         assert_eq!(error.kind(), ErrorKind::ConnectionReset);
         drop(idle);
         eventually("client sockets freed", || pair.a.socket_count() == 0).await;
