@@ -7,18 +7,20 @@
 //! dozen /24 routes costs about two hundred bytes where DIR-24-8 spends 1 KiB
 //! of tbl24 per touched /16 (and 64 MiB once routes are spread everywhere).
 //!
-//! Everything lives in one `[u32]` buffer so a lookup touches one allocation:
+//! Everything lives in one `[u32]` buffer so a lookup touches one allocation,
+//! and the common case (no /25-/32 under the /24) reads one aligned 16-byte
+//! group of the root plus one leaf:
 //!
 //! ```text
-//! root:      leaf set (LEAF_SET_WORDS) | child bitmap (8) | child ranks (2) | first child
-//! children:  one leaf set each, in the order of their /24
-//! leaves:    the root's leaf runs, then each child's leaf runs
-//! leaf set:  run-start bitmap (8) | run ranks (2) | offset of the first leaf
+//! root:         8 groups of 4 words, group w covers /24 slots 32w..32w+32:
+//!               run-start bits | child bits | runs before | children before, offset of child table
+//! root leaves:  one value per run of equal consecutive leaf slots
+//! child table:  offset of each child, in the order of their /24
+//! each child:   8 groups of 2 words (run-start bits | runs before), then its leaves
 //! ```
 //!
-//! Ranks hold, for each 32-bit bitmap word, the number of bits set in the
-//! words before it, packed as four bytes per `u32` (at most 224, so a byte
-//! suffices); a rank query is then one byte extract and one popcount.
+//! "Runs before" counts the run starts in earlier groups (at most 224), so the
+//! leaf of slot s is the (runs before + set run-start bits up to s)-th leaf.
 
 use std::sync::Arc;
 
@@ -26,13 +28,11 @@ use std::sync::Arc;
 pub(super) const NO_VALUE: u32 = u32::MAX;
 
 const ENTRIES: usize = 256;
-const BITMAP_WORDS: usize = ENTRIES / 32;
-const RANK_WORDS: usize = BITMAP_WORDS / 4;
-const LEAF_SET_WORDS: usize = BITMAP_WORDS + RANK_WORDS + 1;
-const CHILD_BITMAP_AT: usize = LEAF_SET_WORDS;
-const CHILD_RANKS_AT: usize = CHILD_BITMAP_AT + BITMAP_WORDS;
-const FIRST_CHILD_AT: usize = CHILD_RANKS_AT + RANK_WORDS;
-const ROOT_WORDS: usize = FIRST_CHILD_AT + 1;
+const GROUPS: usize = ENTRIES / 32;
+const ROOT_GROUP_WORDS: usize = 4;
+const ROOT_WORDS: usize = GROUPS * ROOT_GROUP_WORDS;
+const CHILD_GROUP_WORDS: usize = 2;
+const CHILD_HEADER_WORDS: usize = GROUPS * CHILD_GROUP_WORDS;
 
 /// A route longer than /16, relative to its block, ordered by (address, length)
 /// which is also the order `show ip route` lists them in.
@@ -73,27 +73,40 @@ pub(super) fn encode(routes: &[LongRoute]) -> Option<Arc<[u32]>> {
     paint(&mut root_entries, routes, 17..=24, |r| {
         (usize::from(r.low_bits() >> 8), 24 - r.prefix_len())
     });
-
     let children = child_ranges(routes);
-    let mut child_bits = [0u32; BITMAP_WORDS];
+    let mut child_bits = [0u32; GROUPS];
     for &(slot, _) in &children {
-        set_bit(&mut child_bits, slot);
+        child_bits[slot / 32] |= 1 << (slot % 32);
     }
 
-    let mut buf = vec![0u32; ROOT_WORDS + children.len() * LEAF_SET_WORDS];
-    buf[CHILD_BITMAP_AT..CHILD_RANKS_AT].copy_from_slice(&child_bits);
-    buf[CHILD_RANKS_AT..FIRST_CHILD_AT].copy_from_slice(&ranks(&child_bits));
-    buf[FIRST_CHILD_AT] = ROOT_WORDS as u32;
-    write_leaf_set(&mut buf, 0, &root_entries, &child_bits);
+    let mut buf = vec![0u32; ROOT_WORDS];
+    let run_starts = push_leaves(&mut buf, &root_entries, &child_bits);
+    let child_table = buf.len();
+    let (run_ranks, child_ranks) = (ranks(&run_starts), ranks(&child_bits));
+    for group in 0..GROUPS {
+        buf[group * ROOT_GROUP_WORDS..(group + 1) * ROOT_GROUP_WORDS].copy_from_slice(&[
+            run_starts[group],
+            child_bits[group],
+            run_ranks[group] | (child_ranks[group] << 16),
+            child_table as u32,
+        ]);
+    }
 
-    for (index, &(slot, ref range)) in children.iter().enumerate() {
+    buf.resize(child_table + children.len(), 0);
+    for (index, (slot, range)) in children.into_iter().enumerate() {
+        buf[child_table + index] = buf.len() as u32;
         // Addresses of the /24 not covered by a /25-/32 take its /17-/24 route.
         let mut entries = [root_entries[slot]; ENTRIES];
-        paint(&mut entries, &routes[range.clone()], 25..=32, |r| {
+        paint(&mut entries, &routes[range], 25..=32, |r| {
             (usize::from(r.low_bits() & 0xff), 32 - r.prefix_len())
         });
-        let at = ROOT_WORDS + index * LEAF_SET_WORDS;
-        write_leaf_set(&mut buf, at, &entries, &[0; BITMAP_WORDS]);
+        let header = buf.len();
+        buf.resize(header + CHILD_HEADER_WORDS, 0);
+        let run_starts = push_leaves(&mut buf, &entries, &[0; GROUPS]);
+        for (group, (bits, rank)) in run_starts.iter().zip(ranks(&run_starts)).enumerate() {
+            let at = header + group * CHILD_GROUP_WORDS;
+            buf[at..at + CHILD_GROUP_WORDS].copy_from_slice(&[*bits, rank]);
+        }
     }
     Some(buf.into())
 }
@@ -101,38 +114,51 @@ pub(super) fn encode(routes: &[LongRoute]) -> Option<Arc<[u32]>> {
 /// The value of the longest route in the block covering `low_bits`, or `NO_VALUE`.
 #[inline(always)]
 pub(super) fn lookup(block: &[u32], low_bits: u16) -> u32 {
+    block[leaf_index(block, low_bits)]
+}
+
+/// Address of the root group `lookup` reads first, for prefetching.
+#[inline(always)]
+pub(super) fn root_group_ptr(block: &[u32], low_bits: u16) -> *const u32 {
+    block[usize::from(low_bits >> 13) * ROOT_GROUP_WORDS..].as_ptr()
+}
+
+/// Address of the leaf `lookup` returns, for prefetching.
+#[inline(always)]
+pub(super) fn leaf_ptr(block: &[u32], low_bits: u16) -> *const u32 {
+    block[leaf_index(block, low_bits)..].as_ptr()
+}
+
+#[inline(always)]
+fn leaf_index(block: &[u32], low_bits: u16) -> usize {
     let slot = usize::from(low_bits >> 8);
-    let (word, bit) = (slot / 32, slot % 32);
-    let child_word = block[CHILD_BITMAP_AT + word];
-    if (child_word >> bit) & 1 == 0 {
-        return leaf(block, 0, slot);
+    let (group, bit) = (slot / 32, slot % 32);
+    let at = group * ROOT_GROUP_WORDS;
+    let (run_starts, child_bits, ranks) = (block[at], block[at + 1], block[at + 2]);
+    if (child_bits >> bit) & 1 == 0 {
+        let runs = (ranks & 0xffff) + (run_starts & up_to(bit)).count_ones();
+        // Every leaf slot lies in a run whose start bit is set, so `runs >= 1`.
+        return ROOT_WORDS + runs as usize - 1;
     }
-    let earlier = rank_before_word(block, CHILD_RANKS_AT, word)
-        + (child_word & ((1u32 << bit) - 1)).count_ones();
-    let child = block[FIRST_CHILD_AT] as usize + earlier as usize * LEAF_SET_WORDS;
-    leaf(block, child, usize::from(low_bits & 0xff))
+    let earlier_children = (ranks >> 16) + (child_bits & below(bit)).count_ones();
+    let child = block[block[at + 3] as usize + earlier_children as usize] as usize;
+    let slot = usize::from(low_bits & 0xff);
+    let (group, bit) = (slot / 32, slot % 32);
+    let at = child + group * CHILD_GROUP_WORDS;
+    let runs = block[at + 1] + (block[at] & up_to(bit)).count_ones();
+    child + CHILD_HEADER_WORDS + runs as usize - 1
 }
 
-/// Address of the root node's first cache line, for prefetching.
+/// Mask of bits 0..=bit.
 #[inline(always)]
-pub(super) fn root_ptr(block: &[u32]) -> *const u32 {
-    block.as_ptr()
+fn up_to(bit: usize) -> u32 {
+    u32::MAX >> (31 - bit)
 }
 
-/// Leaf value of entry `slot` in the leaf set at `at`: the run it belongs to
-/// is the last run start at or before `slot`.
+/// Mask of bits 0..bit.
 #[inline(always)]
-fn leaf(block: &[u32], at: usize, slot: usize) -> u32 {
-    let (word, bit) = (slot / 32, slot % 32);
-    let runs = rank_before_word(block, at + BITMAP_WORDS, word)
-        + (block[at + word] & (u32::MAX >> (31 - bit))).count_ones();
-    // Every leaf entry is in a run whose start bit is set, so `runs >= 1`.
-    block[block[at + BITMAP_WORDS + RANK_WORDS] as usize + runs as usize - 1]
-}
-
-#[inline(always)]
-fn rank_before_word(block: &[u32], ranks_at: usize, word: usize) -> u32 {
-    (block[ranks_at + word / 4] >> ((word % 4) * 8)) & 0xff
+fn below(bit: usize) -> u32 {
+    (1u32 << bit) - 1
 }
 
 /// Paints routes with lengths in `lengths`, shortest first so that longer
@@ -166,45 +192,35 @@ fn child_ranges(routes: &[LongRoute]) -> Vec<(usize, std::ops::Range<usize>)> {
     children
 }
 
-/// Writes the leaf set of `entries` (skipping child slots) at `at`, appending
-/// one leaf per run of equal consecutive values.
-fn write_leaf_set(
+/// Appends one leaf per run of equal consecutive values of `entries`
+/// (child slots break runs and have no leaf); returns the run-start bits.
+fn push_leaves(
     buf: &mut Vec<u32>,
-    at: usize,
     entries: &[u32; ENTRIES],
-    child_bits: &[u32; BITMAP_WORDS],
-) {
-    let first_leaf = buf.len() as u32;
-    let mut run_starts = [0u32; BITMAP_WORDS];
+    child_bits: &[u32; GROUPS],
+) -> [u32; GROUPS] {
+    let mut run_starts = [0u32; GROUPS];
     let mut previous = None;
     for (slot, &value) in entries.iter().enumerate() {
         if (child_bits[slot / 32] >> (slot % 32)) & 1 == 1 {
             previous = None;
-            continue;
-        }
-        if previous != Some(value) {
-            set_bit(&mut run_starts, slot);
+        } else if previous != Some(value) {
+            run_starts[slot / 32] |= 1 << (slot % 32);
             buf.push(value);
             previous = Some(value);
         }
     }
-    buf[at..at + BITMAP_WORDS].copy_from_slice(&run_starts);
-    buf[at + BITMAP_WORDS..at + BITMAP_WORDS + RANK_WORDS].copy_from_slice(&ranks(&run_starts));
-    buf[at + BITMAP_WORDS + RANK_WORDS] = first_leaf;
+    run_starts
 }
 
-fn set_bit(bits: &mut [u32; BITMAP_WORDS], slot: usize) {
-    bits[slot / 32] |= 1 << (slot % 32);
-}
-
-fn ranks(bits: &[u32; BITMAP_WORDS]) -> [u32; RANK_WORDS] {
-    let mut packed = [0u32; RANK_WORDS];
-    let mut before = 0u32;
-    for (word, bitmap) in bits.iter().enumerate() {
-        packed[word / 4] |= before << ((word % 4) * 8);
-        before += bitmap.count_ones();
-    }
-    packed
+/// For each group, the number of bits set in the groups before it.
+fn ranks(bits: &[u32; GROUPS]) -> [u32; GROUPS] {
+    let mut before = 0;
+    bits.map(|word| {
+        let rank = before;
+        before += word.count_ones();
+        rank
+    })
 }
 
 #[cfg(test)]
@@ -259,6 +275,7 @@ mod tests {
             .collect();
         let block = encode(&routes).unwrap();
         assert_eq!(block.len(), ROOT_WORDS + 256);
+        assert_eq!(block[ROOT_WORDS..ROOT_WORDS + 2], [0, 1]);
         for slot in 0..=255u16 {
             assert_eq!(lookup(&block, (slot << 8) | 0x42), u32::from(slot % 2));
         }

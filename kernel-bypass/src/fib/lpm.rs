@@ -25,9 +25,10 @@ use super::block::{self, LongRoute, NO_VALUE};
 const BLOCKS: usize = 1 << 16;
 /// `cover_len` of a block that no /0-/16 route covers.
 const UNCOVERED: u8 = u8::MAX;
-/// How far ahead `lookup_batch` prefetches a block, and then its node.
-const PREFETCH_BLOCK_AHEAD: usize = 8;
-const PREFETCH_NODE_AHEAD: usize = 4;
+/// How many addresses ahead `lookup_batch` prefetches each step of a lookup.
+const PREFETCH_BLOCK_AHEAD: usize = 12;
+const PREFETCH_GROUP_AHEAD: usize = 8;
+const PREFETCH_LEAF_AHEAD: usize = 4;
 
 /// Largest value a route can map to; `u32::MAX` is reserved for "no route".
 pub const MAX_ROUTE_VALUE: u32 = u32::MAX - 1;
@@ -193,17 +194,23 @@ impl Lpm {
         (value != NO_VALUE).then_some(value)
     }
 
-    /// Looks up `addrs[i]` into `out[i]` for the common length of both,
-    /// prefetching the blocks and nodes of later addresses so their cache
-    /// misses overlap.
+    /// Looks up `addrs[i]` into `out[i]` for the common length of both.
+    /// A software pipeline prefetches, for addresses further ahead, the
+    /// block entry, then the node group, then the leaf, so the cache misses
+    /// of several lookups overlap instead of following one another.
     pub fn lookup_batch(&self, addrs: &[u32], out: &mut [Option<u32>]) {
         for (i, (&addr, result)) in addrs.iter().zip(out.iter_mut()).enumerate() {
             if let Some(&ahead) = addrs.get(i + PREFETCH_BLOCK_AHEAD) {
                 prefetch(&self.blocks[block_index(ahead)]);
             }
-            if let Some(&ahead) = addrs.get(i + PREFETCH_NODE_AHEAD) {
+            if let Some(&ahead) = addrs.get(i + PREFETCH_GROUP_AHEAD) {
                 if let Some(tree) = &self.blocks[block_index(ahead)].tree {
-                    prefetch(block::root_ptr(tree));
+                    prefetch(block::root_group_ptr(tree, ahead as u16));
+                }
+            }
+            if let Some(&ahead) = addrs.get(i + PREFETCH_LEAF_AHEAD) {
+                if let Some(tree) = &self.blocks[block_index(ahead)].tree {
+                    prefetch(block::leaf_ptr(tree, ahead as u16));
                 }
             }
             *result = self.lookup(addr);

@@ -1,0 +1,276 @@
+//! Route table figures: load time, memory and lookup rate of `Lpm` for a
+//! million random routes, next to a plain binary trie.
+//!
+//! Run with `cargo bench -p kernel-bypass --bench fib`.
+
+use std::collections::HashSet;
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use ipnet::Ipv4Net;
+use kernel_bypass::fib::{flow_hash, EcmpGroup, Lpm};
+
+const ROUTES: usize = 1_000_000;
+const LOOKUPS: usize = 2_000_000;
+const TRIE_LOOKUPS: usize = 250_000;
+const BATCH: usize = 64;
+
+/// SplitMix64: a small deterministic generator so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, bound: u32) -> u32 {
+        ((self.next() >> 32) * u64::from(bound) >> 32) as u32
+    }
+}
+
+/// `count` distinct prefixes in a realistic length mix: 85% /24,
+/// 10% /16-/23, 5% /25-/32.
+fn random_routes(rng: &mut Rng, count: usize) -> Vec<(Ipv4Net, u32)> {
+    let mut seen = HashSet::with_capacity(count);
+    let mut routes = Vec::with_capacity(count);
+    while routes.len() < count {
+        let len = match rng.below(100) {
+            0..=84 => 24,
+            85..=94 => 16 + rng.below(8) as u8,
+            _ => 25 + rng.below(8) as u8,
+        };
+        let addr = Ipv4Addr::from(rng.next() as u32);
+        let prefix = Ipv4Net::new(addr, len).expect("length below 33").trunc();
+        if seen.insert(prefix) {
+            routes.push((prefix, rng.below(1 << 16)));
+        }
+    }
+    routes
+}
+
+/// The textbook baseline: one node per prefix bit.
+struct BinaryTrie {
+    /// Children (0 = none) and value (`u32::MAX` = none) of each node.
+    nodes: Vec<([u32; 2], u32)>,
+}
+
+impl BinaryTrie {
+    fn new() -> BinaryTrie {
+        BinaryTrie {
+            nodes: vec![([0, 0], u32::MAX)],
+        }
+    }
+
+    fn insert(&mut self, prefix: Ipv4Net, value: u32) {
+        let addr = u32::from(prefix.network());
+        let mut node = 0;
+        for depth in 0..prefix.prefix_len() {
+            let bit = ((addr >> (31 - depth)) & 1) as usize;
+            if self.nodes[node].0[bit] == 0 {
+                self.nodes[node].0[bit] = self.nodes.len() as u32;
+                self.nodes.push(([0, 0], u32::MAX));
+            }
+            node = self.nodes[node].0[bit] as usize;
+        }
+        self.nodes[node].1 = value;
+    }
+
+    fn lookup(&self, addr: u32) -> Option<u32> {
+        let mut best = None;
+        let mut node = 0;
+        for depth in 0..=32 {
+            let (children, value) = self.nodes[node];
+            if value != u32::MAX {
+                best = Some(value);
+            }
+            if depth == 32 {
+                break;
+            }
+            match children[((addr >> (31 - depth)) & 1) as usize] {
+                0 => break,
+                child => node = child as usize,
+            }
+        }
+        best
+    }
+}
+
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn rate(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64() / 1e6
+}
+
+fn time<T>(work: impl FnOnce() -> T) -> (T, Duration) {
+    let start = Instant::now();
+    let result = work();
+    (result, start.elapsed())
+}
+
+/// Loads `routes` in one `insert_many` and reports time and memory.
+fn load(label: &str, routes: &[(Ipv4Net, u32)]) -> Lpm {
+    let before = resident_bytes();
+    let (lpm, elapsed) = time(|| {
+        let mut lpm = Lpm::new();
+        lpm.insert_many(routes.iter().copied())
+            .expect("no route limit");
+        lpm
+    });
+    println!(
+        "fib: {label}: {} routes loaded in {:.3} s, memory_bytes {:.1} MiB, RSS delta {:.1} MiB",
+        lpm.len(),
+        elapsed.as_secs_f64(),
+        mib(lpm.memory_bytes()),
+        mib(resident_bytes().saturating_sub(before)),
+    );
+    lpm
+}
+
+/// Lookups per second (millions) of the best of three passes over `addrs`,
+/// and how many of them found a route.
+fn best_rate(addrs: &[u32], mut pass: impl FnMut(&[u32]) -> usize) -> (f64, usize) {
+    let mut best = Duration::MAX;
+    let mut found = 0;
+    for _ in 0..3 {
+        let (count, elapsed) = time(|| pass(addrs));
+        best = best.min(elapsed);
+        found = count;
+    }
+    (rate(addrs.len(), best), found)
+}
+
+fn lookup_rates(lpm: &Lpm, trie: &BinaryTrie, label: &str, addrs: &[u32]) {
+    let (single, found) = best_rate(addrs, |addrs| {
+        addrs.iter().filter(|&&a| lpm.lookup(a).is_some()).count()
+    });
+    let mut out = vec![None; BATCH];
+    let (batched, batched_found) = best_rate(addrs, |addrs| {
+        let mut found = 0;
+        for chunk in addrs.chunks(BATCH) {
+            lpm.lookup_batch(chunk, &mut out);
+            found += out[..chunk.len()].iter().filter(|v| v.is_some()).count();
+        }
+        found
+    });
+    assert_eq!(found, batched_found);
+    // The trie is slow: time it on a slice so the bench stays short.
+    let sample = &addrs[..TRIE_LOOKUPS];
+    let (baseline, _) = best_rate(sample, |addrs| {
+        addrs.iter().filter(|&&a| trie.lookup(a).is_some()).count()
+    });
+    let lpm_on_sample = sample.iter().filter(|&&a| lpm.lookup(a).is_some()).count();
+    let trie_on_sample = sample.iter().filter(|&&a| trie.lookup(a).is_some()).count();
+    assert_eq!(lpm_on_sample, trie_on_sample);
+    println!(
+        "fib: {} routes, {label}: lookups {single:.1} M/s, lookup_batch {batched:.1} M/s \
+         (trie baseline {baseline:.1} M/s, {:.1}x / {:.1}x), {:.0}% matched, memory {:.0} MiB",
+        lpm.len(),
+        single / baseline,
+        batched / baseline,
+        100.0 * found as f64 / addrs.len() as f64,
+        mib(lpm.memory_bytes()),
+    );
+}
+
+/// `count` random addresses, each inside one of `routes`.
+fn addresses_inside(rng: &mut Rng, routes: &[(Ipv4Net, u32)], count: usize) -> Vec<u32> {
+    (0..count)
+        .map(|_| {
+            let (prefix, _) = routes[rng.below(routes.len() as u32) as usize];
+            let host_bits = u32::MAX
+                .checked_shr(u32::from(prefix.prefix_len()))
+                .unwrap_or(0);
+            u32::from(prefix.network()) | (rng.next() as u32 & host_bits)
+        })
+        .collect()
+}
+
+fn trie_of(routes: &[(Ipv4Net, u32)]) -> BinaryTrie {
+    let mut trie = BinaryTrie::new();
+    for &(prefix, value) in routes {
+        trie.insert(prefix, value);
+    }
+    trie
+}
+
+fn main() {
+    let mut rng = Rng(0x6761_7465_686f_7573);
+    let routes = random_routes(&mut rng, ROUTES);
+
+    // Kept alive so each RSS delta only counts its own table.
+    let _empty = load("empty", &[]);
+    let small = load("1k", &routes[..1000]);
+    let lpm = load("1M bulk", &routes);
+
+    let (single, elapsed) = time(|| {
+        let mut lpm = Lpm::new();
+        for &(prefix, value) in &routes {
+            lpm.insert(prefix, value).expect("no route limit");
+        }
+        lpm
+    });
+    println!("fib: 1M single inserts in {:.3} s", elapsed.as_secs_f64());
+    drop(single);
+
+    let (snapshot, elapsed) = time(|| lpm.clone());
+    println!(
+        "fib: clone of the 1M table (snapshot for publishing) {:.1} ms",
+        elapsed.as_secs_f64() * 1e3
+    );
+    let (removed, elapsed) = time(|| {
+        let mut copy = snapshot;
+        routes[..100_000]
+            .iter()
+            .filter(|&&(prefix, _)| copy.remove(prefix))
+            .count()
+    });
+    println!(
+        "fib: {removed} single removes from the 1M table in {:.3} s",
+        elapsed.as_secs_f64()
+    );
+
+    let (trie, elapsed) = time(|| trie_of(&routes));
+    println!(
+        "fib: trie baseline loaded in {:.3} s, {:.1} MiB of nodes",
+        elapsed.as_secs_f64(),
+        mib(trie.nodes.len() * std::mem::size_of::<([u32; 2], u32)>())
+    );
+
+    let uniform: Vec<u32> = (0..LOOKUPS).map(|_| rng.next() as u32).collect();
+    let inside = addresses_inside(&mut rng, &routes, LOOKUPS);
+    lookup_rates(&lpm, &trie, "uniform random addresses", &uniform);
+    lookup_rates(&lpm, &trie, "addresses inside routes", &inside);
+    let small_inside = addresses_inside(&mut rng, &routes[..1000], LOOKUPS);
+    lookup_rates(
+        &small,
+        &trie_of(&routes[..1000]),
+        "addresses inside routes",
+        &small_inside,
+    );
+
+    let group = EcmpGroup::new((0..8u32).collect()).expect("non-empty");
+    let (flows_per_second, _) = best_rate(&uniform, |addrs| {
+        let picks = addrs
+            .iter()
+            .map(|&a| *group.select(flow_hash(a, 0x0a00_0001, 6, a as u16, 443)) as usize);
+        black_box(picks.sum())
+    });
+    println!("fib: flow_hash + 8-way ECMP select {flows_per_second:.1} M/s");
+}
