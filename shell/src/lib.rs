@@ -10,9 +10,15 @@
 pub mod actions;
 pub mod engine;
 pub mod filter;
+pub mod script;
 pub mod session;
 pub mod startup;
+pub mod stream;
+pub mod terminal;
 
 pub use engine::{CommitHook, CommitRecord, Shell, ShellBuilder};
 pub use grammar::{Args, CliError};
+pub use script::{run_lines, Failure};
 pub use session::{Mode, Reply, Session};
+pub use stream::run_stream;
+pub use terminal::run_terminal;

@@ -185,6 +185,10 @@ impl Session {
             }
             self.history.push_back(line.trim().to_string());
         }
+        // `!` starts a comment line, as in saved configurations.
+        if line.trim_start().starts_with('!') {
+            return self.reply(Ok(String::new()));
+        }
         let result = self.run(line);
         self.reply(result)
     }
