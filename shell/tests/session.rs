@@ -1,0 +1,522 @@
+//! The shell driven through its non-interactive and byte-stream entry
+//! points: modes, transactional configuration, filters, startup file,
+//! embedder hooks and commands.
+
+use grammar::config::Config;
+use shell::{run_lines, run_stream, Failure, Mode, Session, Shell, ShellBuilder};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn plain_shell() -> Arc<Shell> {
+    ShellBuilder::new().build().0
+}
+
+/// Runs lines; returns the transcript and the failures.
+fn run(session: &mut Session, lines: &[&str]) -> (String, Vec<Failure>) {
+    let mut out = Vec::new();
+    let failures = run_lines(session, lines, &mut out).unwrap();
+    (String::from_utf8(out).unwrap(), failures)
+}
+
+/// Runs lines that must all succeed; returns the output.
+fn ok(session: &mut Session, lines: &[&str]) -> String {
+    let (out, failures) = run(session, lines);
+    assert_eq!(failures, [], "transcript:\n{out}");
+    out
+}
+
+/// A scratch directory removed on drop, even when the test fails.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("gh-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn modes_and_prompts_follow_ios() {
+    let mut s = Session::new(plain_shell(), "t", false);
+    let mut prompts = vec![s.prompt()];
+    for line in [
+        "enable",
+        "configure terminal",
+        "interface eth0",
+        "exit",
+        "int eth0",
+    ] {
+        assert_eq!(s.execute(line).error, None, "{line}");
+        prompts.push(s.prompt());
+    }
+    s.ctrl_z();
+    prompts.push(s.prompt());
+    for line in ["conf t", "end", "disable"] {
+        s.execute(line);
+        prompts.push(s.prompt());
+    }
+    assert_eq!(
+        prompts,
+        [
+            "gatehouse>",
+            "gatehouse#",
+            "gatehouse(config)#",
+            "gatehouse(config-if)#",
+            "gatehouse(config)#",
+            "gatehouse(config-if)#",
+            "gatehouse#",
+            "gatehouse(config)#",
+            "gatehouse#",
+            "gatehouse>",
+        ]
+    );
+    assert!(
+        s.execute("configure terminal").error.is_some(),
+        "not in user mode"
+    );
+    assert!(s.execute("exit").quit);
+}
+
+#[test]
+fn parent_mode_commands_work_from_a_sub_mode_and_do_runs_exec_commands() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    ok(&mut s, &["conf t", "interface eth0", "hostname r9"]);
+    assert_eq!(*s.mode(), Mode::Config(grammar::ConfigContext::Global));
+    ok(
+        &mut s,
+        &["interface eth0", "ip address 10.0.0.1/24", "commit"],
+    );
+    assert_eq!(s.prompt(), "r9(config-if)#");
+    let out = ok(&mut s, &["do show running-config | include address"]);
+    assert_eq!(out, " ip address 10.0.0.1/24\n");
+    assert_eq!(s.prompt(), "r9(config-if)#", "do keeps the mode");
+}
+
+#[test]
+fn commit_validates_the_whole_candidate_and_abort_discards_it() {
+    let shell = plain_shell();
+    let mut s = Session::new(shell.clone(), "t", true);
+    let (out, failures) = run(
+        &mut s,
+        &[
+            "configure terminal",
+            "interface eth0",
+            "ip address 10.0.0.1/16",
+            "interface eth1",
+            "ip address 10.0.5.1/24",
+            "ip route 10.9.0.0/16 eth7",
+            "commit",
+        ],
+    );
+    assert_eq!(failures.len(), 1, "{out}");
+    assert!(out.contains("% Commit failed, nothing was changed:"));
+    assert!(out.contains("% 10.0.5.1/24 on eth1 overlaps 10.0.0.1/16 on eth0"));
+    assert!(out.contains("% ip route 10.9.0.0/16: interface eth7 is not configured"));
+    assert_eq!(*shell.running(), Config::default());
+    let diff = ok(&mut s, &["show configuration"]);
+    assert!(
+        diff.contains("+ interface eth1\n+  ip address 10.0.5.1/24\n"),
+        "{diff}"
+    );
+    ok(&mut s, &["abort"]);
+    assert_eq!(*s.mode(), Mode::Privileged);
+    assert_eq!(ok(&mut s, &["show configuration"]), "");
+    ok(
+        &mut s,
+        &[
+            "conf t",
+            "interface eth0",
+            "ip address 10.0.0.1/16",
+            "commit",
+        ],
+    );
+    assert_eq!(
+        shell.running().interfaces.len(),
+        1,
+        "the aborted eth1 is gone"
+    );
+}
+
+#[test]
+fn rollback_returns_to_earlier_commits() {
+    let shell = plain_shell();
+    let mut s = Session::new(shell.clone(), "t", true);
+    ok(
+        &mut s,
+        &[
+            "conf t",
+            "hostname a",
+            "commit",
+            "hostname b",
+            "commit",
+            "hostname c",
+            "commit",
+            "end",
+        ],
+    );
+    ok(&mut s, &["rollback configuration last 2"]);
+    assert_eq!(shell.running().hostname.as_deref(), Some("a"));
+    let list = ok(&mut s, &["show configuration commit list"]);
+    assert!(list.contains("rollback 2"), "{list}");
+    assert_eq!(shell.history().len(), 4);
+    let (out, failures) = run(&mut s, &["rollback configuration last 9"]);
+    assert_eq!(failures.len(), 1);
+    assert!(out.contains("% Only 4 commit(s) in the history"), "{out}");
+}
+
+#[test]
+fn a_commit_on_a_stale_candidate_is_refused() {
+    let shell = plain_shell();
+    let mut a = Session::new(shell.clone(), "a", true);
+    let mut b = Session::new(shell.clone(), "b", true);
+    ok(&mut a, &["conf t", "hostname from-a"]);
+    ok(&mut b, &["conf t", "interface eth0", "commit"]);
+    let (out, failures) = run(&mut a, &["commit"]);
+    assert_eq!(failures.len(), 1);
+    assert!(
+        out.contains("another session changed the running configuration"),
+        "{out}"
+    );
+    assert_eq!(shell.running().hostname, None);
+    ok(&mut a, &["abort", "conf t", "hostname from-a", "commit"]);
+    assert_eq!(shell.running().hostname.as_deref(), Some("from-a"));
+    assert!(
+        shell.running().interfaces.contains_key("eth0"),
+        "b's commit is kept"
+    );
+}
+
+#[test]
+fn the_hook_sees_every_configuration_and_may_refuse_one() {
+    let seen = Arc::new(Mutex::new(Vec::<Option<String>>::new()));
+    let log = seen.clone();
+    let (shell, report) = ShellBuilder::new()
+        .hook(move |c: &Config| {
+            log.lock().unwrap().push(c.hostname.clone());
+            match c.hostname.as_deref() {
+                Some("forbidden") => Err("that name is reserved".to_string()),
+                _ => Ok(()),
+            }
+        })
+        .build();
+    assert_eq!(report, Vec::<String>::new());
+    let mut s = Session::new(shell.clone(), "t", true);
+    let (out, failures) = run(&mut s, &["conf t", "hostname forbidden", "commit"]);
+    assert_eq!(failures.len(), 1);
+    assert!(
+        out.contains("% Commit refused by the system: that name is reserved"),
+        "{out}"
+    );
+    assert_eq!(shell.running().hostname, None);
+    ok(&mut s, &["hostname fine", "commit"]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [None, Some("forbidden".into()), Some("fine".into())],
+        "start, refused commit, accepted commit"
+    );
+}
+
+#[test]
+fn commit_confirmed_reverts_unless_confirmed() {
+    let shell = ShellBuilder::new()
+        .confirm_minute(Duration::from_millis(20))
+        .build()
+        .0;
+    let mut s = Session::new(shell.clone(), "t", true);
+    ok(&mut s, &["conf t", "hostname keep", "commit"]);
+    let out = ok(&mut s, &["hostname trial", "commit confirmed 1"]);
+    assert!(out.contains("rolled back in 1 minute(s)"), "{out}");
+    assert!(shell.confirmation_pending());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shell.running().hostname.as_deref() != Some("keep") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(shell.running().hostname.as_deref(), Some("keep"));
+    assert!(!shell.confirmation_pending());
+
+    let slow = ShellBuilder::new().build().0;
+    let mut s = Session::new(slow.clone(), "t", true);
+    ok(&mut s, &["conf t", "hostname trial", "commit confirmed 5"]);
+    assert_eq!(ok(&mut s, &["commit"]), "Commit confirmed.\n");
+    let id = slow.history()[0].id;
+    assert!(!slow.expire_confirmation(id), "a confirmed commit stays");
+    assert_eq!(slow.running().hostname.as_deref(), Some("trial"));
+}
+
+#[test]
+fn output_filters_apply_to_show_commands_only() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    ok(
+        &mut s,
+        &[
+            "conf t",
+            "hostname f1",
+            "interface eth0",
+            "description a | b",
+            "ip address 192.0.2.1/24",
+            "interface eth1",
+            "shutdown",
+            "commit",
+            "end",
+        ],
+    );
+    assert_eq!(
+        ok(&mut s, &["show running-config | include ^interface"]),
+        "interface eth0\ninterface eth1\n"
+    );
+    assert_eq!(
+        ok(&mut s, &["show running-config | exclude ^[! ]"]),
+        "hostname f1\ninterface eth0\ninterface eth1\nend\n"
+    );
+    assert_eq!(
+        ok(&mut s, &["sh run | begin eth1"]),
+        "interface eth1\n shutdown\n!\nend\n"
+    );
+    assert_eq!(
+        ok(&mut s, &["show run | count"]),
+        "Number of lines which match regexp = 11\n"
+    );
+    assert!(ok(&mut s, &["show running-config"]).contains(" description a | b\n"));
+    assert_eq!(
+        ok(&mut s, &["show running-config interface eth1"]),
+        "!\ninterface eth1\n shutdown\n!\nend\n"
+    );
+    let (out, failures) = run(&mut s, &["show run | include (", "show run | sort"]);
+    assert_eq!(failures.len(), 2);
+    assert!(out.contains("% Invalid regular expression \"(\""), "{out}");
+    assert!(
+        out.contains("f1#show run | sort\n              ^\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn errors_are_ios_style() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    let (out, failures) = run(
+        &mut s,
+        &[
+            "c",
+            "conf t",
+            "ip route 10.0.0.0/8",
+            "interface eth0",
+            "mtu 9",
+            "vni 3",
+        ],
+    );
+    let messages: Vec<_> = failures.iter().map(|f| f.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "% Ambiguous command: \"c\"",
+            "% Incomplete command.",
+            "% Invalid input detected at '^' marker.",
+            "% eth0 is not a VXLAN interface (vxlanN)",
+        ]
+    );
+    let caret = format!("gatehouse(config-if)#mtu 9\n{}^\n", " ".repeat(25));
+    assert!(out.contains(&caret), "{out}");
+    assert_eq!(
+        failures[2].summary(),
+        "% line 5 \"mtu 9\": Invalid input detected at '^' marker."
+    );
+}
+
+#[test]
+fn help_and_completion_come_from_the_definitions() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    let help = s.help("show ").unwrap();
+    assert!(help.contains("  running-config"), "{help}");
+    assert!(help.contains("Current operating configuration"));
+    assert_eq!(
+        s.help("write ").unwrap(),
+        "  memory  To the startup configuration file\n"
+    );
+    assert_eq!(
+        s.complete("sh run"),
+        (3, vec!["running-config".to_string()])
+    );
+    ok(&mut s, &["conf t", "interface vxlan1"]);
+    let help = s.help("").unwrap();
+    for word in ["vni", "remote", "no", "commit", "exit"] {
+        assert!(
+            help.contains(&format!("  {word} ")),
+            "{word} missing from {help}"
+        );
+    }
+    assert!(s.help("ip address ").unwrap().contains("A.B.C.D/M"));
+    assert!(s.help("show run | ").unwrap().contains("include"));
+    assert_eq!(s.help("bogus ").unwrap_err().caret, Some(0));
+}
+
+#[test]
+fn embedder_commands_are_registered_with_help() {
+    let reloads = Arc::new(AtomicUsize::new(0));
+    let counter = reloads.clone();
+    let builder = ShellBuilder::new()
+        .show(
+            "interfaces [IFNAME$name]",
+            &["Interface status", "One interface"],
+            |args| format!("status of {}\n", args.text("name").unwrap_or("all")),
+        )
+        .unwrap()
+        .exec("reload", &["Restart the appliance"], move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok("Reloading...\n".into())
+        })
+        .unwrap();
+    let builder = match builder.show("version", &["again"], |_| String::new()) {
+        Err(e) => {
+            assert!(e.0.contains("already defined"));
+            ShellBuilder::new()
+        }
+        Ok(_) => panic!("a second `show version` must be refused"),
+    };
+    drop(builder);
+    let mut s = Session::new(plain_shell(), "t", true);
+    assert!(
+        s.execute("reload").error.is_some(),
+        "not registered on this shell"
+    );
+
+    let shell = ShellBuilder::new()
+        .show(
+            "interfaces [IFNAME$name]",
+            &["Interface status", "One interface"],
+            |args| format!("status of {}\n", args.text("name").unwrap_or("all")),
+        )
+        .unwrap()
+        .exec("reload", &["Restart the appliance"], {
+            let counter = reloads.clone();
+            move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok("Reloading...\n".into())
+            }
+        })
+        .unwrap()
+        .build()
+        .0;
+    let mut s = Session::new(shell, "t", false);
+    assert_eq!(ok(&mut s, &["sh int eth0"]), "status of eth0\n");
+    assert!(
+        s.execute("reload").error.is_some(),
+        "exec commands need enable"
+    );
+    ok(&mut s, &["enable", "reload", "conf t", "do reload"]);
+    assert_eq!(reloads.load(Ordering::SeqCst), 2);
+    assert!(s.help("do show ").is_ok());
+    assert!(Session::new(s.shell().clone(), "u", true)
+        .help("show ")
+        .unwrap()
+        .contains("  interfaces      Interface status\n"));
+}
+
+#[test]
+fn startup_file_errors_are_reported_and_good_lines_applied() {
+    let dir = TempDir::new("startup");
+    let path = dir.0.join("startup-config");
+    let original = "hostname edge\ninterface eth0\n ip address 10.0.0.1/24\n mtu 99999\nip route 0.0.0.0/0 10.0.0.254\nbogus line\n";
+    std::fs::write(&path, original).unwrap();
+    let (shell, report) = ShellBuilder::new().startup_path(&path).build();
+    assert_eq!(report.len(), 2, "{report:?}");
+    assert!(report[0].contains("line 4: \"mtu 99999\""), "{report:?}");
+    assert!(report[1].contains("line 6: \"bogus line\""), "{report:?}");
+    let running = shell.running();
+    assert_eq!(running.hostname.as_deref(), Some("edge"));
+    assert_eq!(running.routes.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        original,
+        "not overwritten"
+    );
+
+    let mut s = Session::new(shell.clone(), "t", true);
+    assert_eq!(ok(&mut s, &["show startup-config"]), original);
+    ok(&mut s, &["write memory"]);
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(saved, grammar::render(&running));
+    assert_eq!(
+        std::fs::read_dir(&dir.0).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+    let (again, report) = ShellBuilder::new().startup_path(&path).build();
+    assert_eq!(report, Vec::<String>::new());
+    assert_eq!(*again.running(), *running);
+}
+
+#[test]
+fn an_invalid_startup_configuration_is_not_applied() {
+    let dir = TempDir::new("badstartup");
+    let path = dir.0.join("startup-config");
+    std::fs::write(
+        &path,
+        "interface eth0\n ip address 10.0.0.1/8\ninterface eth1\n ip address 10.1.0.1/16\n",
+    )
+    .unwrap();
+    let (shell, report) = ShellBuilder::new().startup_path(&path).build();
+    assert!(report.iter().any(|l| l.contains("overlaps")), "{report:?}");
+    assert_eq!(*shell.running(), Config::default());
+    let mut s = Session::new(shell, "t", true);
+    assert!(s
+        .execute("copy running-config startup-config")
+        .error
+        .is_none());
+}
+
+#[test]
+fn write_memory_without_a_startup_path_is_an_error() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    let reply = s.execute("write memory");
+    assert!(reply
+        .error
+        .unwrap()
+        .message
+        .contains("No startup-config file"));
+}
+
+#[test]
+fn the_byte_stream_front_end_handles_help_line_ends_and_control_keys() {
+    let mut s = Session::new(plain_shell(), "t", false);
+    let input: &[u8] = b"enable\r\nshow ?\nversion\r\nconf t\rhostname s1\r\ninterface eth0\x1acommit\nconfigure terminal\nhostnaXX\x08\x08me s2\x03\x1aexit\n";
+    let mut output = Vec::new();
+    run_stream(&mut s, input, &mut output).unwrap();
+    let text = String::from_utf8(output).unwrap();
+    assert!(text.contains("\r\n  version "), "help was shown: {text}");
+    assert!(
+        text.contains("Gatehouse edge gateway, version"),
+        "show + version ran: {text}"
+    );
+    assert!(
+        text.contains("% Invalid input detected"),
+        "commit outside config mode: {text}"
+    );
+    assert!(text.ends_with("gatehouse#"), "{text:?}");
+    assert!(
+        !text.contains("\n\n") && !text.replace("\r\n", "").contains('\n'),
+        "CRLF only"
+    );
+    assert!(
+        s.has_uncommitted_changes(),
+        "hostname s1 is pending, s2 was dropped by Ctrl-C"
+    );
+    assert_eq!(s.shell().running().hostname, None);
+}
+
+#[test]
+fn sessions_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Session>();
+    assert_send::<Arc<Shell>>();
+}
