@@ -1,12 +1,78 @@
 //! The appliance init: what the binary does as PID 1 of the image.
+//! Mounts the kernel filesystems, takes the serial console, loads the
+//! modules the devices need, mounts the config partition, reaps orphans,
+//! then runs the appliance on the console for ever (PID 1 must not exit).
 
+mod console;
+mod modules;
+mod mounts;
+mod power;
+mod reaper;
+
+use crate::appliance::{self, ConsoleOptions};
 use clap::Args;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Args, Default)]
 pub struct InitArgs {}
 
+const MODULES_DIR: &str = "/lib/modules";
+/// Pause before restarting a console session that ended, so a console
+/// that keeps failing does not spin.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
 pub fn main(_args: InitArgs) -> ExitCode {
-    eprintln!("gatehouse: init is not built yet");
-    ExitCode::FAILURE
+    if std::process::id() != 1 {
+        eprintln!("gatehouse: init runs only as PID 1 (the image's /init)");
+        return ExitCode::FAILURE;
+    }
+    reaper::block_sigchld();
+    let mut messages: Vec<String> = mounts::mount_kernel_filesystems();
+    if let Err(problem) = console::attach() {
+        messages.push(format!("console: {problem}"));
+    }
+    let (loaded, problems) = modules::load_for_devices(Path::new(MODULES_DIR));
+    messages.extend(problems);
+    let config = mounts::mount_config();
+    messages.push(config.message());
+    if let Err(error) = reaper::spawn() {
+        messages.push(format!("could not start the zombie reaper: {error}"));
+    }
+    messages.push(format!(
+        "modules: {}; up {:.2} s",
+        if loaded.is_empty() {
+            "none".into()
+        } else {
+            loaded.join(" ")
+        },
+        uptime_seconds().unwrap_or_default()
+    ));
+    let mut messages: Vec<String> = messages
+        .into_iter()
+        .map(|m| format!("gatehouse: {m}"))
+        .collect();
+    loop {
+        let options = ConsoleOptions {
+            startup_config: Path::new(mounts::CONFIG_DIR).join("startup-config"),
+            boot_messages: std::mem::take(&mut messages),
+            power: Some(power::control()),
+        };
+        // A panic has already been printed by the hook; the console comes back.
+        if panic::catch_unwind(AssertUnwindSafe(|| appliance::run_console(options))).is_err() {
+            println!("gatehouse: the console session failed; starting a new one");
+        }
+        std::thread::sleep(RESTART_PAUSE);
+    }
+}
+
+fn uptime_seconds() -> Option<f64> {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
