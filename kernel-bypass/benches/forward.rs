@@ -1,0 +1,240 @@
+//! Forwarding benchmark, printing figures (about half a minute):
+//! 1. the pipeline alone, 64-byte UDP frames fed in memory, on one core;
+//! 2. through veth between two namespaces: the dataplane on each backend
+//!    versus the Linux kernel forwarding the same traffic (ip_forward in a
+//!    router namespace), load from an AF_PACKET generator in this process.
+
+#[path = "../tests/dataplane_support/mod.rs"]
+mod support;
+
+use grammar::config::Config;
+use kernel_bypass::counters::WorkerCounters;
+use kernel_bypass::frame::Batch;
+use kernel_bypass::io::Backend;
+use kernel_bypass::pipeline::{neighbor_key, Pipeline, Shared, Verdict};
+use kernel_bypass::snapshot::{mac_for, InterfaceIds, Snapshot};
+use kernel_bypass::wire::{mac_to_u64, Mac, ETHERTYPE_IPV4};
+use kernel_bypass::{Dataplane, DataplaneOptions};
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::packets::{ethernet, udp_packet};
+use support::{interface, Netns, Veth};
+
+const RUN: Duration = Duration::from_secs(3);
+const SENDER: Ipv4Addr = Ipv4Addr::new(10, 80, 1, 2);
+const SINK: Ipv4Addr = Ipv4Addr::new(10, 80, 2, 2);
+
+/// A 60-byte frame (64 on the wire with the FCS): UDP with 18 payload bytes.
+fn frame_to(dst_mac: Mac, sport: u16) -> Vec<u8> {
+    let packet = udp_packet(SENDER, SINK, sport, 9, &[0; 18]);
+    ethernet(dst_mac, [0x02, 0, 0, 0, 0, 1], ETHERTYPE_IPV4, &packet)
+}
+
+fn router_config(a: &str, b: &str) -> Config {
+    let mut c = Config::default();
+    c.interfaces.insert(a.into(), interface(&["10.80.1.1/24"]));
+    c.interfaces.insert(b.into(), interface(&["10.80.2.1/24"]));
+    c
+}
+
+fn in_memory() -> f64 {
+    let snap = Snapshot::compile(
+        &router_config("eth0", "eth1"),
+        &mut InterfaceIds::default(),
+        &|n| (n == "eth0").then_some(0).or((n == "eth1").then_some(1)),
+    )
+    .expect("compile");
+    let shared = Arc::new(Shared::default());
+    let eth1 = snap
+        .interfaces
+        .iter()
+        .flatten()
+        .find(|i| i.name == "eth1")
+        .map(|i| i.id);
+    shared.neighbors.learn(
+        neighbor_key(eth1.unwrap_or(0), SINK),
+        mac_to_u64(&[2, 0, 0, 0, 0, 2]),
+        0,
+    );
+    let mut pipeline = Pipeline::new(shared, Arc::new(WorkerCounters::default()), None);
+    let templates: Vec<Vec<u8>> = (0..64)
+        .map(|i| frame_to(mac_for("eth0"), 1000 + i))
+        .collect();
+    let mut batch = Batch::new(templates.len());
+    let start = Instant::now();
+    let mut forwarded = 0u64;
+    while start.elapsed() < RUN {
+        for _ in 0..1000 {
+            batch.clear();
+            for t in &templates {
+                batch.push_copy(t);
+            }
+            let verdicts = pipeline.process(&snap, 0, &mut batch);
+            forwarded += verdicts.iter().filter(|v| **v == Verdict::Tx(1)).count() as u64;
+        }
+    }
+    forwarded as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Blasts `frame` out of `ifname` in namespace `ns` for `RUN` with sendmmsg
+/// on an AF_PACKET socket; returns frames sent.
+fn blast(ns: &str, ifname: &str, frame: &[u8]) -> u64 {
+    let ns_file = File::open(format!("/var/run/netns/{ns}")).expect("netns");
+    let ifname = std::ffi::CString::new(ifname).expect("name");
+    let frame = frame.to_vec();
+    std::thread::spawn(move || {
+        // SAFETY: plain syscalls on descriptors this thread owns; the
+        // message array points at `frame` and `iov`, alive for the loop.
+        unsafe {
+            if libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                return 0;
+            }
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+            let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+            addr.sll_family = libc::AF_PACKET as u16;
+            addr.sll_ifindex = libc::if_nametoindex(ifname.as_ptr()) as i32;
+            let bound = libc::bind(
+                fd,
+                &addr as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            );
+            if fd < 0 || bound != 0 {
+                return 0;
+            }
+            let one: libc::c_int = 1;
+            libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_QDISC_BYPASS,
+                &one as *const _ as *const libc::c_void,
+                4,
+            );
+            let mut iov = libc::iovec {
+                iov_base: frame.as_ptr() as *mut libc::c_void,
+                iov_len: frame.len(),
+            };
+            let mut msgs: Vec<libc::mmsghdr> = (0..64)
+                .map(|_| {
+                    let mut m: libc::mmsghdr = std::mem::zeroed();
+                    m.msg_hdr.msg_iov = &mut iov;
+                    m.msg_hdr.msg_iovlen = 1;
+                    m
+                })
+                .collect();
+            let start = Instant::now();
+            let mut sent = 0u64;
+            while start.elapsed() < RUN {
+                let n = libc::sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as u32, 0);
+                if n > 0 {
+                    sent += n as u64;
+                }
+            }
+            libc::close(fd);
+            sent
+        }
+    })
+    .join()
+    .unwrap_or(0)
+}
+
+fn rx_packets(ns: &Netns, ifname: &str) -> u64 {
+    ns.run(&[
+        "cat",
+        &format!("/sys/class/net/{ifname}/statistics/rx_packets"),
+    ])
+    .trim()
+    .parse()
+    .unwrap_or(0)
+}
+
+/// Forwarded packets per second from `sender` to `sink` through a router
+/// whose MAC on the sender's link is `router_mac`.
+fn measure(
+    sender: &Netns,
+    sender_if: &str,
+    sink: &Netns,
+    sink_if: &str,
+    router_mac: Mac,
+) -> (f64, f64) {
+    // Let the router resolve the sink before counting.
+    sink.ping_ok("10.80.2.1", Duration::from_secs(5));
+    let before = rx_packets(sink, sink_if);
+    let sent = blast(&sender.name, sender_if, &frame_to(router_mac, 1000));
+    std::thread::sleep(Duration::from_millis(100));
+    let received = rx_packets(sink, sink_if).saturating_sub(before);
+    let secs = RUN.as_secs_f64();
+    (sent as f64 / secs, received as f64 / secs)
+}
+
+/// Sender and sink namespaces, each on a veth whose other end is returned.
+fn hosts() -> (Netns, Veth, Netns, Veth) {
+    let (sender, sink) = (Netns::new(), Netns::new());
+    let (a, b) = (Veth::into_ns(&sender), Veth::into_ns(&sink));
+    sender.configure(&a.inner, "10.80.1.2/24", Some("10.80.1.1"));
+    sink.configure(&b.inner, "10.80.2.2/24", Some("10.80.2.1"));
+    (sender, a, sink, b)
+}
+
+fn through_dataplane(backend: Backend) -> Result<(f64, f64), String> {
+    let (sender, a, sink, b) = hosts();
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let options = DataplaneOptions {
+        backend,
+        workers: 1,
+    };
+    let dataplane = Dataplane::start(
+        &router_config(&a.outer, &b.outer),
+        options,
+        runtime.handle().clone(),
+    )?;
+    let figures = measure(&sender, &a.inner, &sink, &b.inner, mac_for(&a.outer));
+    dataplane.stop();
+    Ok(figures)
+}
+
+fn through_kernel() -> (f64, f64) {
+    let (sender, a, sink, b) = hosts();
+    let router = Netns::new();
+    for (end, address) in [(&a.outer, "10.80.1.1/24"), (&b.outer, "10.80.2.1/24")] {
+        support::run(&["ip", "link", "set", end, "netns", &router.name]);
+        router.configure(end, address, None);
+    }
+    router.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+    let text = router.run(&["cat", &format!("/sys/class/net/{}/address", a.outer)]);
+    let mut mac = [0u8; 6];
+    for (m, part) in mac.iter_mut().zip(text.trim().split(':')) {
+        *m = u8::from_str_radix(part, 16).unwrap_or(0);
+    }
+    measure(&sender, &a.inner, &sink, &b.inner, mac)
+}
+
+fn main() {
+    let pps = in_memory();
+    println!(
+        "pipeline in-memory: {:.2} Mpps/core (64-byte frames, batch 64)",
+        pps / 1e6
+    );
+    if !support::is_root() {
+        return;
+    }
+    let (kernel_offered, kernel) = through_kernel();
+    println!(
+        "veth kernel ip_forward: {:.3} Mpps forwarded ({:.3} Mpps offered)",
+        kernel / 1e6,
+        kernel_offered / 1e6
+    );
+    for backend in [Backend::AfPacket, Backend::AfXdp] {
+        match through_dataplane(backend) {
+            Ok((offered, forwarded)) => println!(
+                "veth {backend}: {:.3} Mpps forwarded ({:.3} Mpps offered), ratio to kernel {:.2}",
+                forwarded / 1e6,
+                offered / 1e6,
+                forwarded / kernel.max(1.0)
+            ),
+            Err(e) => println!("veth {backend}: not measured: {e}"),
+        }
+    }
+}
