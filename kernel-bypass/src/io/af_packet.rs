@@ -272,15 +272,18 @@ impl PacketPort for AfPacketPort {
     fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<usize> {
         let capacity = SLOT_SIZE as usize - TX_DATA_OFFSET;
         let mut queued = 0;
-        for frame in frames {
+        let mut ring_full = false;
+        loop {
             let slot = self.tx_slot(self.tx.next);
             let hdr = slot.cast::<libc::tpacket3_hdr>();
             // SAFETY: the slot header is aligned and mapped; the kernel writes
             // the status concurrently.
             let status = unsafe { AtomicU32::from_ptr(&raw mut (*hdr).tp_status) };
             if status.load(Ordering::Acquire) != libc::TP_STATUS_AVAILABLE {
+                ring_full = true;
                 break;
             }
+            let Some(frame) = frames.next() else { break };
             if frame.len() < MIN_FRAME || frame.len() > capacity {
                 continue;
             }
@@ -299,7 +302,9 @@ impl PacketPort for AfPacketPort {
             self.tx.next = (self.tx.next + 1) % self.tx.slots;
             queued += 1;
         }
-        if queued > 0 {
+        // A full ring may hold frames an earlier kick left behind (the
+        // device queue was full then): kick for those too.
+        if queued > 0 || ring_full {
             sys::kick_tx(self.fd.as_raw_fd())?;
         }
         Ok(queued)

@@ -350,14 +350,15 @@ impl PacketPort for AfXdpPort {
         self.reclaim_sent();
         let room = self.tx.free();
         let mut queued = 0;
-        while queued < room && !self.tx_free.is_empty() {
+        while queued < room {
+            let Some(&addr) = self.tx_free.last() else {
+                break;
+            };
             let Some(frame) = frames.next() else { break };
             if frame.len() < MIN_FRAME || frame.len() > FRAME_SIZE as usize {
                 continue;
             }
-            let Some(addr) = self.tx_free.pop() else {
-                break;
-            };
+            self.tx_free.pop();
             // SAFETY: addr is the start of a free FRAME_SIZE buffer inside the
             // UMEM and the frame fits in it.
             unsafe {
@@ -376,9 +377,8 @@ impl PacketPort for AfXdpPort {
             queued += 1;
         }
         self.tx.submit(queued);
-        if queued > 0 {
-            self.kick_tx()?;
-        }
+        // Also kicks for frames an earlier, busy kick left in the ring.
+        self.kick_tx()?;
         Ok(queued as usize)
     }
 

@@ -9,6 +9,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// The peer host's address; the port answers for `PORT_IP`.
 pub const PEER_IP: [u8; 4] = [10, 99, 0, 1];
@@ -91,6 +92,23 @@ impl Peer {
         let addr = format!("{}/24", ip_string(PEER_IP));
         self.in_ns(&["ip", "addr", "add", &addr, "dev", &self.host_if]);
         self.in_ns(&["ip", "link", "set", &self.host_if, "up"]);
+    }
+
+    /// Waits (bounded) until the kernel reports the host's link
+    /// operationally up: before that its replies go to a qdisc that drops.
+    fn wait_host_link_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let shown = self.in_ns(&["ip", "link", "show", "dev", &self.host_if]);
+            // A tap has no operational state of its own: UNKNOWN with carrier.
+            if shown.contains("LOWER_UP")
+                && (shown.contains("state UP") || shown.contains("state UNKNOWN"))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{} in {} never came up", self.host_if, self.ns);
     }
 
     /// Runs a command inside the peer's namespace.
@@ -193,6 +211,7 @@ pub fn peer_and_port(backend: Backend) -> (Peer, Box<dyn PacketPort>) {
             let peer = Peer::new(&prefix, format!("{prefix}t"), format!("{prefix}t"));
             let port = open_port(backend, &peer.port_if).expect("open tap port");
             peer.configure_host();
+            peer.wait_host_link_up();
             (peer, port)
         }
         Backend::AfPacket | Backend::AfXdp => {
@@ -212,6 +231,7 @@ pub fn peer_and_port(backend: Backend) -> (Peer, Box<dyn PacketPort>) {
             run(&["ip", "link", "set", &peer.port_if, "addrgenmode", "none"]);
             peer.configure_host();
             let port = open_port(backend, &peer.port_if).expect("open port");
+            peer.wait_host_link_up();
             (peer, port)
         }
     }
