@@ -123,14 +123,9 @@ pub(super) fn root_group_ptr(block: &[u32], low_bits: u16) -> *const u32 {
     block[usize::from(low_bits >> 13) * ROOT_GROUP_WORDS..].as_ptr()
 }
 
-/// Address of the leaf `lookup` returns, for prefetching.
+/// Index in `block` of the leaf `lookup` returns.
 #[inline(always)]
-pub(super) fn leaf_ptr(block: &[u32], low_bits: u16) -> *const u32 {
-    block[leaf_index(block, low_bits)..].as_ptr()
-}
-
-#[inline(always)]
-fn leaf_index(block: &[u32], low_bits: u16) -> usize {
+pub(super) fn leaf_index(block: &[u32], low_bits: u16) -> usize {
     let slot = usize::from(low_bits >> 8);
     let (group, bit) = (slot / 32, slot % 32);
     let at = group * ROOT_GROUP_WORDS;

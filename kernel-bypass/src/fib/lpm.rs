@@ -8,6 +8,12 @@
 //! kept so removals restore exactly the covering route and `iter` can list
 //! the table.
 //!
+//! There is no fixed pool of second-level nodes (unlike DIR-24-8's tbl8
+//! groups), so nothing can run out but memory; `with_max_routes` bounds that
+//! and reports `LpmError::Full`. An insert or remove of a /17-/32 route costs
+//! time proportional to the routes of its /16; load large tables with
+//! `insert_many`, which rebuilds each touched /16 once.
+//!
 //! Cloning is cheap for the lookup part (block encodings are shared through
 //! `Arc` and replaced, never mutated), so the control plane can clone, update
 //! and publish a new snapshot behind an `Arc<Lpm>`.
@@ -25,10 +31,9 @@ use super::block::{self, LongRoute, NO_VALUE};
 const BLOCKS: usize = 1 << 16;
 /// `cover_len` of a block that no /0-/16 route covers.
 const UNCOVERED: u8 = u8::MAX;
-/// How many addresses ahead `lookup_batch` prefetches each step of a lookup.
-const PREFETCH_BLOCK_AHEAD: usize = 12;
-const PREFETCH_GROUP_AHEAD: usize = 8;
-const PREFETCH_LEAF_AHEAD: usize = 4;
+/// Addresses `lookup_batch` walks through a lookup step together: enough
+/// misses in flight to hide memory latency, few enough to stay in L1.
+const GROUP: usize = 16;
 
 /// Largest value a route can map to; `u32::MAX` is reserved for "no route".
 pub const MAX_ROUTE_VALUE: u32 = u32::MAX - 1;
@@ -66,6 +71,19 @@ struct Block {
     cover_len: u8,
     /// Encoded /17-/32 routes of the block.
     tree: Option<Arc<[u32]>>,
+}
+
+impl Block {
+    /// The answer for an address of this block whose /17-/32 leaf (if the
+    /// block has such routes) is `leaf`.
+    #[inline(always)]
+    fn resolve(&self, leaf: Option<u32>) -> Option<u32> {
+        let value = match leaf {
+            Some(NO_VALUE) | None => self.default,
+            Some(value) => value,
+        };
+        (value != NO_VALUE).then_some(value)
+    }
 }
 
 /// IPv4 longest-prefix-match table mapping prefixes to values in
@@ -146,6 +164,8 @@ impl Lpm {
             }
         }
         for (block, _) in dirty.iter().enumerate().filter(|(_, &d)| d) {
+            // Bulk loads leave doubling slack in the lists; give it back.
+            self.long_routes[block].shrink_to_fit();
             self.rebuild(block);
         }
         outcome
@@ -184,36 +204,45 @@ impl Lpm {
     #[inline]
     pub fn lookup(&self, addr: u32) -> Option<u32> {
         let block = &self.blocks[block_index(addr)];
-        let value = match &block.tree {
-            Some(tree) => match block::lookup(tree, addr as u16) {
-                NO_VALUE => block.default,
-                value => value,
-            },
-            None => block.default,
-        };
-        (value != NO_VALUE).then_some(value)
+        block.resolve(
+            block
+                .tree
+                .as_ref()
+                .map(|tree| block::lookup(tree, addr as u16)),
+        )
     }
 
     /// Looks up `addrs[i]` into `out[i]` for the common length of both.
-    /// A software pipeline prefetches, for addresses further ahead, the
-    /// block entry, then the node group, then the leaf, so the cache misses
-    /// of several lookups overlap instead of following one another.
+    /// Works on groups of addresses one step at a time (block entry, node
+    /// group, leaf), prefetching each step for the whole group before using
+    /// it, so the cache misses of a group overlap instead of following one
+    /// another.
     pub fn lookup_batch(&self, addrs: &[u32], out: &mut [Option<u32>]) {
-        for (i, (&addr, result)) in addrs.iter().zip(out.iter_mut()).enumerate() {
-            if let Some(&ahead) = addrs.get(i + PREFETCH_BLOCK_AHEAD) {
-                prefetch(&self.blocks[block_index(ahead)]);
+        let len = addrs.len().min(out.len());
+        for (addrs, out) in addrs[..len].chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+            self.lookup_group(addrs, out);
+        }
+    }
+
+    fn lookup_group(&self, addrs: &[u32], out: &mut [Option<u32>]) {
+        for &addr in addrs {
+            prefetch(&self.blocks[block_index(addr)]);
+        }
+        for &addr in addrs {
+            if let Some(tree) = &self.blocks[block_index(addr)].tree {
+                prefetch(block::root_group_ptr(tree, addr as u16));
             }
-            if let Some(&ahead) = addrs.get(i + PREFETCH_GROUP_AHEAD) {
-                if let Some(tree) = &self.blocks[block_index(ahead)].tree {
-                    prefetch(block::root_group_ptr(tree, ahead as u16));
-                }
+        }
+        let mut leaves = [0usize; GROUP];
+        for (&addr, leaf) in addrs.iter().zip(&mut leaves) {
+            if let Some(tree) = &self.blocks[block_index(addr)].tree {
+                *leaf = block::leaf_index(tree, addr as u16);
+                prefetch(&tree[*leaf]);
             }
-            if let Some(&ahead) = addrs.get(i + PREFETCH_LEAF_AHEAD) {
-                if let Some(tree) = &self.blocks[block_index(ahead)].tree {
-                    prefetch(block::leaf_ptr(tree, ahead as u16));
-                }
-            }
-            *result = self.lookup(addr);
+        }
+        for ((&addr, &leaf), result) in addrs.iter().zip(&leaves).zip(out) {
+            let block = &self.blocks[block_index(addr)];
+            *result = block.resolve(block.tree.as_ref().map(|tree| tree[leaf]));
         }
     }
 
