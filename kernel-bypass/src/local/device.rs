@@ -35,6 +35,12 @@ impl LinkDevice {
         exhausted && !self.link.inbound.is_empty()
     }
 
+    /// Whether output waits for the worker to drain the outbound queue (it
+    /// wakes the driver when it does).
+    pub fn tx_blocked(&self) -> bool {
+        self.link.is_tx_blocked()
+    }
+
     fn has_tx_room(&self) -> bool {
         let room = self.link.outbound.has_room();
         if !room {

@@ -42,27 +42,31 @@ impl EventFd {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn readable(fd: &EventFd) -> bool {
+impl EventFd {
+    /// Whether the fd is readable right now.
+    pub fn is_readable(&self) -> bool {
         let mut pfd = libc::pollfd {
-            fd: fd.raw_fd(),
+            fd: self.raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
         // SAFETY: one valid pollfd, zero timeout.
         unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn signal_then_clear() {
         let fd = EventFd::new().unwrap();
-        assert!(!readable(&fd));
+        assert!(!fd.is_readable());
         fd.signal();
         fd.signal();
-        assert!(readable(&fd));
+        assert!(fd.is_readable());
         fd.clear();
-        assert!(!readable(&fd));
+        assert!(!fd.is_readable());
     }
 }

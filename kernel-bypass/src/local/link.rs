@@ -41,6 +41,10 @@ impl Link {
         self.tx_blocked.store(true, Ordering::Release);
     }
 
+    pub fn is_tx_blocked(&self) -> bool {
+        self.tx_blocked.load(Ordering::Acquire)
+    }
+
     /// Called after the worker made room in `outbound`: restarts held-back output.
     pub fn release_tx(&self) {
         if self.tx_blocked.swap(false, Ordering::AcqRel) {

@@ -39,12 +39,18 @@ impl LocalPort {
     /// Hands each IPv4 packet the stack wants to send to `f`, which routes it
     /// like a received packet. Returns how many packets were handed over.
     pub fn drain_outgoing(&self, f: &mut dyn FnMut(&[u8])) -> usize {
+        self.drain_outgoing_max(QUEUE_PACKETS, f)
+    }
+
+    /// Like `drain_outgoing`, but hands over at most `max` packets (the room
+    /// left in the caller's batch). Packets left behind keep `wake_fd`
+    /// readable.
+    pub fn drain_outgoing_max(&self, max: usize, f: &mut dyn FnMut(&[u8])) -> usize {
         // Clear before draining: output queued from here on signals again.
         self.link.outgoing_ready.clear();
-        // At most one queue's worth per call, so a busy stack cannot keep
-        // the worker here; anything left signals the fd again.
+        // Bounded, so a busy stack cannot keep the worker here.
         let mut count = 0;
-        while count < QUEUE_PACKETS {
+        while count < max {
             let Some(packet) = self.link.outbound.pop() else {
                 break;
             };
@@ -76,4 +82,53 @@ fn from_unicast_source(packet: &[u8]) -> bool {
     let source = Ipv4Addr::new(source[0], source[1], source[2], source[3]);
     packet[0] >> 4 == 4
         && !(source.is_unspecified() || source.is_multicast() || source.is_broadcast())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ipv4_from(source: [u8; 4]) -> [u8; 20] {
+        let mut packet = [0u8; 20];
+        packet[0] = 0x45;
+        packet[12..16].copy_from_slice(&source);
+        packet
+    }
+
+    #[test]
+    fn refuses_what_the_stack_must_not_answer() {
+        let port = LocalPort::new(Arc::new(Link::new().unwrap()));
+        assert!(port.deliver(&ipv4_from([10, 0, 0, 2])));
+        assert!(
+            !port.deliver(&ipv4_from([224, 0, 0, 5])),
+            "multicast source"
+        );
+        assert!(
+            !port.deliver(&ipv4_from([255, 255, 255, 255])),
+            "broadcast source"
+        );
+        assert!(
+            !port.deliver(&ipv4_from([0, 0, 0, 0])),
+            "unspecified source"
+        );
+        assert!(!port.deliver(&[0x45, 0, 0]), "truncated");
+        assert!(!port.deliver(&[0x60; 40]), "IPv6");
+        assert!(!port.deliver(&[0x45; 1501]), "over the MTU");
+    }
+
+    #[test]
+    fn partial_drain_keeps_the_worker_awake() {
+        let link = Arc::new(Link::new().unwrap());
+        let port = LocalPort::new(link.clone());
+        for i in 0..3u8 {
+            link.outbound.push(&[i]);
+        }
+        link.outgoing_ready.signal();
+        let mut seen = Vec::new();
+        assert_eq!(port.drain_outgoing_max(2, &mut |p| seen.push(p[0])), 2);
+        assert!(link.outgoing_ready.is_readable(), "one packet still waits");
+        assert_eq!(port.drain_outgoing(&mut |p| seen.push(p[0])), 1);
+        assert!(!link.outgoing_ready.is_readable());
+        assert_eq!(seen, [0, 1, 2]);
+    }
 }

@@ -123,6 +123,10 @@ impl Core {
         let now = self.now();
         self.iface.poll(now, &mut self.device, &mut self.sockets);
         self.reap_orphans();
+        if self.device.tx_blocked() {
+            // Polling again before the worker drains would only spin.
+            return IDLE_TICK;
+        }
         if more_input {
             return Duration::ZERO;
         }

@@ -158,6 +158,9 @@ impl AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         let mut core = self.shared.lock();
         let socket = core.sockets.get_mut::<tcp::Socket>(self.handle);
         match socket.recv_slice(buf.initialize_unfilled()) {
