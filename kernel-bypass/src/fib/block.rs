@@ -4,8 +4,8 @@
 //! over address bits 16..24 and, only for the /24s that hold /25-/32 routes, a
 //! child node over bits 24..32. Each node stores its 256 entries Poptrie-style
 //! as bitmaps plus the distinct runs of equal leaf values, so a block with a
-//! dozen /24 routes costs about two hundred bytes where DIR-24-8 spends 1 KiB
-//! of tbl24 per touched /16 (and 64 MiB once routes are spread everywhere).
+//! dozen /24 routes costs about 250 bytes where DIR-24-8 spends 1 KiB of
+//! tbl24 per touched /16 (and 64 MiB once routes are spread everywhere).
 //!
 //! Everything lives in one `[u32]` buffer so a lookup touches one allocation,
 //! and the common case (no /25-/32 under the /24) reads one aligned 16-byte
@@ -13,7 +13,8 @@
 //!
 //! ```text
 //! root:         8 groups of 4 words, group w covers /24 slots 32w..32w+32:
-//!               run-start bits | child bits | runs before | children before, offset of child table
+//!               run-start bits | child bits | runs before (low 16 bits) and
+//!               children before (high 16 bits) | offset of the child table
 //! root leaves:  one value per run of equal consecutive leaf slots
 //! child table:  offset of each child, in the order of their /24
 //! each child:   8 groups of 2 words (run-start bits | runs before), then its leaves
