@@ -125,7 +125,7 @@ impl Harness {
     }
 
     fn total(&self, c: Counter) -> u64 {
-        event_total(&[self.counters.clone()], c)
+        event_total(std::slice::from_ref(&self.counters), c)
     }
 }
 
