@@ -265,6 +265,49 @@ fn memory_grows_with_routes() {
     assert!(lpm.memory_bytes() > empty);
 }
 
+#[test]
+fn thousands_of_routes_then_half_removed_match_reference() {
+    let mut state = 0x1234_5678_9abc_def0u64;
+    let mut next = move || {
+        // xorshift64: deterministic, so a failure reproduces.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let routes: Vec<(Ipv4Net, u32)> = (0..4000)
+        .map(|_| {
+            let bits = next();
+            // Addresses confined to 10.0.0.0/12 so /16 blocks hold many routes.
+            let addr = 0x0a00_0000 | (bits as u32 & 0x000f_ffff);
+            let len = 12 + (bits >> 40) as u8 % 21;
+            let prefix = Ipv4Net::new(Ipv4Addr::from(addr), len).unwrap().trunc();
+            (prefix, (bits >> 48) as u32)
+        })
+        .collect();
+    let mut lpm = Lpm::new();
+    let mut reference = Reference::default();
+    lpm.insert_many(routes.iter().copied()).unwrap();
+    for &(prefix, value) in &routes {
+        reference.insert(prefix, value);
+    }
+    // Every eighth boundary probe keeps the linear-scan reference quick.
+    let addrs: Vec<u32> = probes(routes.iter().map(|&(prefix, _)| prefix))
+        .into_iter()
+        .step_by(8)
+        .collect();
+    assert_same(&lpm, &reference, &addrs);
+    for &(prefix, _) in routes.iter().step_by(2) {
+        assert_eq!(lpm.remove(prefix), reference.remove(prefix));
+    }
+    assert_same(&lpm, &reference, &addrs);
+    for &(prefix, _) in &routes {
+        lpm.remove(prefix);
+    }
+    assert!(lpm.is_empty());
+    assert_eq!(lpm.lookup(0x0a01_0203), None);
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Insert(Ipv4Net, u32),
