@@ -8,7 +8,7 @@ use io_support::{
     is_root, peer_and_port, raw_recv, raw_send, run, wait_readable, PEER_IP, PORT_IP,
 };
 use kernel_bypass::frame::Batch;
-use kernel_bypass::io::{Backend, PacketPort};
+use kernel_bypass::io::{open_port, AfXdpConfig, AfXdpPort, Backend, PacketPort};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -229,4 +229,54 @@ fn af_xdp_program_is_attached_only_while_open() {
     drop(port);
     let shown = run(&["ip", "link", "show", "dev", &peer.port_if]);
     assert!(!shown.contains("xdp"), "XDP program left attached: {shown}");
+    // The queue is free again for a new port, which works as the first did.
+    let mut port = open_port(Backend::AfXdp, &peer.port_if).expect("reopen");
+    let request = arp_request(PEER_IP);
+    assert_eq!(
+        port.send(&mut std::iter::once(&request[..])).expect("send"),
+        1
+    );
+    assert!(recv_until(port.as_mut(), |f| is_arp_reply_from(f, PEER_IP)));
+}
+
+/// A second port cannot take the queue an open port serves, and says why.
+#[test]
+fn af_xdp_queue_in_use_is_refused_clearly() {
+    if !is_root() {
+        return;
+    }
+    let (peer, _port) = peer_and_port(Backend::AfXdp);
+    let err = open_port(Backend::AfXdp, &peer.port_if)
+        .err()
+        .expect("second port on the queue");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "af-xdp on {}: binding an XDP socket to queue 0: in use by another AF_XDP socket",
+            peer.port_if
+        )
+    );
+}
+
+/// veth has no zero-copy AF_XDP: asking for it fails with a reason.
+#[test]
+fn af_xdp_zero_copy_on_veth_is_refused_clearly() {
+    if !is_root() {
+        return;
+    }
+    // Only the fixture's veth wire is needed, not its port.
+    let (peer, port) = peer_and_port(Backend::AfPacket);
+    drop(port);
+    let config = AfXdpConfig {
+        zero_copy: true,
+        ..AfXdpConfig::default()
+    };
+    let err = AfXdpPort::open(&peer.port_if, config)
+        .err()
+        .expect("zero-copy on veth");
+    assert!(
+        err.to_string()
+            .ends_with("the driver does not support zero-copy"),
+        "{err}"
+    );
 }

@@ -12,6 +12,7 @@ use std::marker::PhantomData;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// Bytes per UMEM buffer: one frame each.
 const FRAME_SIZE: u32 = 2048;
@@ -216,18 +217,17 @@ impl AfXdpPort {
             sxdp_queue_id: config.queue,
             sxdp_shared_umem_fd: 0,
         };
-        // SAFETY: addr is a valid sockaddr_xdp of the stated length.
-        sys::check(unsafe {
-            libc::bind(
-                raw,
-                (&addr as *const libc::sockaddr_xdp).cast(),
-                size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-            )
-        })
-        .map_err(|e| {
+        bind_queue(raw, &addr).map_err(|e| {
+            let why = match e.raw_os_error() {
+                Some(libc::EBUSY) => "in use by another AF_XDP socket".to_owned(),
+                Some(libc::EOPNOTSUPP) if config.zero_copy => {
+                    "the driver does not support zero-copy".to_owned()
+                }
+                _ => e.to_string(),
+            };
             io::Error::new(
                 e.kind(),
-                format!("binding the XDP socket to queue {}: {e}", config.queue),
+                format!("binding an XDP socket to queue {}: {why}", config.queue),
             )
         })?;
 
@@ -308,6 +308,32 @@ impl AfXdpPort {
                 std::ptr::null_mut(),
             )
         };
+    }
+}
+
+/// How long `bind_queue` keeps retrying a busy queue.
+const BIND_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Binds the socket to its queue. The kernel frees a closed socket's hold on
+/// a queue in deferred work, so a port reopened right after being dropped
+/// can find the queue busy for a moment: retry briefly before giving up.
+fn bind_queue(fd: RawFd, addr: &libc::sockaddr_xdp) -> io::Result<()> {
+    let deadline = Instant::now() + BIND_PATIENCE;
+    loop {
+        // SAFETY: addr is a valid sockaddr_xdp of the stated length.
+        let bound = sys::check(unsafe {
+            libc::bind(
+                fd,
+                (addr as *const libc::sockaddr_xdp).cast(),
+                size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+            )
+        });
+        match bound {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other.map(drop),
+        }
     }
 }
 
