@@ -3,6 +3,7 @@
 
 use crate::config::{Config, InterfaceKind, NextHop};
 use std::collections::BTreeMap;
+use std::fmt::Display;
 
 /// Every problem of `config`, one `%` message each; empty when it is valid.
 pub fn validate(config: &Config) -> Vec<String> {
@@ -52,34 +53,50 @@ fn check_sub_interfaces(config: &Config, problems: &mut Vec<String>) {
 /// subnet would make forwarding ambiguous). Sorting by first address makes
 /// this linear after the sort.
 fn check_overlaps(config: &Config, problems: &mut Vec<String>) {
-    let mut v4: Vec<(u32, u32, String)> = Vec::new();
-    let mut v6: Vec<(u128, u128, String)> = Vec::new();
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
     for (name, interface) in &config.interfaces {
         for a in &interface.ipv4_addresses {
-            let (lo, hi) = (u32::from(a.network()), u32::from(a.broadcast()));
-            v4.push((lo, hi, format!("{a} on {name}")));
+            v4.push((
+                u32::from(a.network()),
+                u32::from(a.broadcast()),
+                a,
+                name.as_str(),
+            ));
         }
         for a in &interface.ipv6_addresses {
-            let (lo, hi) = (u128::from(a.network()), u128::from(a.broadcast()));
-            v6.push((lo, hi, format!("{a} on {name}")));
+            v6.push((
+                u128::from(a.network()),
+                u128::from(a.broadcast()),
+                a,
+                name.as_str(),
+            ));
         }
     }
     report_overlaps(v4, problems);
     report_overlaps(v6, problems);
 }
 
-fn report_overlaps<T: Ord + Copy>(mut ranges: Vec<(T, T, String)>, problems: &mut Vec<String>) {
+/// `ranges` are (first, last, address, interface); reports each range that
+/// starts inside the widest range seen before it.
+fn report_overlaps<T: Ord + Copy, A: Ord + Display>(
+    mut ranges: Vec<(T, T, A, &str)>,
+    problems: &mut Vec<String>,
+) {
     ranges.sort();
-    let mut widest: Option<(T, &str)> = None;
-    for (lo, hi, what) in &ranges {
+    let mut widest: Option<(T, usize)> = None;
+    for (i, (lo, hi, address, name)) in ranges.iter().enumerate() {
         match widest {
-            Some((end, other)) if *lo <= end => {
-                problems.push(format!("% {what} overlaps {other}"));
+            Some((end, w)) if *lo <= end => {
+                let (_, _, other, other_name) = &ranges[w];
+                problems.push(format!(
+                    "% {address} on {name} overlaps {other} on {other_name}"
+                ));
                 if *hi > end {
-                    widest = Some((*hi, what));
+                    widest = Some((*hi, i));
                 }
             }
-            _ => widest = Some((*hi, what)),
+            _ => widest = Some((*hi, i)),
         }
     }
 }
