@@ -20,8 +20,6 @@ pub struct Options {
     pub cmdline: String,
     /// A factory startup config to put on the config partition.
     pub startup_config: Option<PathBuf>,
-    /// An already built appliance binary (skips cargo).
-    pub appliance_binary: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -35,7 +33,6 @@ impl Default for Options {
             compression: Compression::Gzip,
             cmdline: DEFAULT_CMDLINE.to_string(),
             startup_config: None,
-            appliance_binary: None,
         }
     }
 }
@@ -64,10 +61,7 @@ pub fn build(options: &Options) -> Result<Image> {
     fs::create_dir_all(&out)?;
     let _lock = lock(&out.join(".lock"))?;
 
-    let binary = match &options.appliance_binary {
-        Some(path) => path.clone(),
-        None => appliance_binary::build(&repo_root())?,
-    };
+    let binary = appliance_binary::build(&repo_root())?;
     let kernel = kernel::fetch(&options.kernel_package, &cache.join("kernel"))?;
     let modules = modules::select(&kernel.modules_dir, &options.modules)?;
     if !modules.missing.is_empty() {
@@ -77,7 +71,7 @@ pub fn build(options: &Options) -> Result<Image> {
             modules.missing.join(", ")
         );
     }
-    let init = fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
+    let init = without_debug_info(&binary, &out)?;
     let initramfs = initramfs::build(init, &modules, options.compression)?;
     let vmlinuz = fs::read(&kernel.vmlinuz)?;
 
@@ -123,6 +117,23 @@ pub fn build(options: &Options) -> Result<Image> {
     replace_if_changed(&image.initramfs, &initramfs)?;
     disk::write(&image.disk, &layout, &esp_image, &config)?;
     Ok(image)
+}
+
+/// The binary without its debug sections (a quarter of the size; panic
+/// messages keep their file:line, which is not debug info).
+fn without_debug_info(binary: &Path, scratch: &Path) -> Result<Vec<u8>> {
+    let stripped = scratch.join("init.stripped");
+    crate::kernel::run(
+        std::process::Command::new("strip")
+            .arg("--strip-debug")
+            .arg("-o")
+            .arg(&stripped)
+            .arg(binary),
+    )
+    .context("stripping the appliance binary (apt-get install binutils)")?;
+    let bytes = fs::read(&stripped)?;
+    fs::remove_file(&stripped)?;
+    Ok(bytes)
 }
 
 /// Writes via a temporary file and rename, so readers never see half a file.
