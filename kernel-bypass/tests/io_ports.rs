@@ -5,10 +5,13 @@ mod io_support;
 
 use io_support::frames::{answer, arp_request, is_arp_reply_from, numbered, sequence};
 use io_support::{
-    is_root, peer_and_port, raw_recv, raw_send, run, wait_readable, PEER_IP, PORT_IP,
+    is_root, peer_and_port, peer_and_port_with, raw_recv, raw_send, run, wait_readable, Peer,
+    PEER_IP, PORT_IP,
 };
 use kernel_bypass::frame::Batch;
-use kernel_bypass::io::{open_port, AfXdpConfig, AfXdpPort, Backend, PacketPort};
+use kernel_bypass::io::{
+    open_port, AfPacketConfig, AfPacketPort, AfXdpConfig, AfXdpPort, Backend, PacketPort,
+};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -100,7 +103,38 @@ fn batches_arrive_complete(backend: Backend) {
     if !is_root() {
         return;
     }
-    let (peer, mut port) = peer_and_port(backend);
+    let (peer, port) = peer_and_port(backend);
+    exchange_numbered_frames(backend, &peer, port);
+}
+
+/// Ports with small rings wrap around them many times in the batch exchange.
+#[test]
+fn small_rings_wrap_without_loss() {
+    if !is_root() {
+        return;
+    }
+    let small_packet_rings = AfPacketConfig {
+        rx_block_size: 4096,
+        rx_blocks: 4,
+        tx_slots: 64,
+        ..AfPacketConfig::default()
+    };
+    let (peer, port) = peer_and_port_with(Backend::AfPacket, |ifname| {
+        AfPacketPort::open(ifname, small_packet_rings).map(|p| Box::new(p) as _)
+    });
+    exchange_numbered_frames(Backend::AfPacket, &peer, port);
+
+    let small_xdp_rings = AfXdpConfig {
+        ring_size: 64,
+        ..AfXdpConfig::default()
+    };
+    let (peer, port) = peer_and_port_with(Backend::AfXdp, |ifname| {
+        AfXdpPort::open(ifname, small_xdp_rings).map(|p| Box::new(p) as _)
+    });
+    exchange_numbered_frames(Backend::AfXdp, &peer, port);
+}
+
+fn exchange_numbered_frames(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
     let peer_sock = peer.raw_socket();
 
     // Port -> peer.

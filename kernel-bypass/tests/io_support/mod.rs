@@ -205,36 +205,40 @@ pub fn ip_string(ip: [u8; 4]) -> String {
 /// the other in the peer's namespace. TAP: the port creates the tap, which
 /// then moves into the peer's namespace (its fd keeps working).
 pub fn peer_and_port(backend: Backend) -> (Peer, Box<dyn PacketPort>) {
+    peer_and_port_with(backend, |ifname| open_port(backend, ifname))
+}
+
+/// Like `peer_and_port`, with the port opened by `open` (for non-default
+/// settings).
+pub fn peer_and_port_with(
+    backend: Backend,
+    open: impl FnOnce(&str) -> io::Result<Box<dyn PacketPort>>,
+) -> (Peer, Box<dyn PacketPort>) {
     let prefix = unique_prefix();
-    match backend {
-        Backend::Tap => {
-            let peer = Peer::new(&prefix, format!("{prefix}t"), format!("{prefix}t"));
-            let port = open_port(backend, &peer.port_if).expect("open tap port");
-            peer.configure_host();
-            peer.wait_host_link_up();
-            (peer, port)
-        }
+    let peer = match backend {
+        Backend::Tap => Peer::new(&prefix, format!("{prefix}t"), format!("{prefix}t")),
         Backend::AfPacket | Backend::AfXdp => {
             let peer = Peer::new(&prefix, format!("{prefix}h"), format!("{prefix}p"));
+            let (port_if, host_if) = (&peer.port_if, &peer.host_if);
             run(&[
-                "ip",
-                "link",
-                "add",
-                &peer.port_if,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &peer.host_if,
+                "ip", "link", "add", port_if, "type", "veth", "peer", "name", host_if,
             ]);
             // The test's own kernel stays quiet on the port's interface.
-            run(&["ip", "link", "set", &peer.port_if, "addrgenmode", "none"]);
-            peer.configure_host();
-            let port = open_port(backend, &peer.port_if).expect("open port");
-            peer.wait_host_link_up();
-            (peer, port)
+            run(&["ip", "link", "set", port_if, "addrgenmode", "none"]);
+            peer
         }
-    }
+    };
+    // A tap exists only once its port created it, and then moves to the peer.
+    let port = if backend == Backend::Tap {
+        let port = open(&peer.port_if).expect("open port");
+        peer.configure_host();
+        port
+    } else {
+        peer.configure_host();
+        open(&peer.port_if).expect("open port")
+    };
+    peer.wait_host_link_up();
+    (peer, port)
 }
 
 /// Waits up to 10 ms for the port's descriptor to poll readable.
