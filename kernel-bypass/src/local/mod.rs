@@ -6,7 +6,9 @@
 //! [`LocalStack`] to listen, connect and bind; streams implement tokio's
 //! `AsyncRead`/`AsyncWrite`.
 
+mod addr;
 mod device;
+mod engine;
 mod eventfd;
 mod link;
 mod port;
@@ -17,10 +19,11 @@ mod tcp;
 mod udp;
 mod wire;
 
+pub use engine::Liveness;
 pub use link::IP_MTU;
 pub use port::LocalPort;
 pub use services::{serve_echo, serve_status};
-pub use stack::{local_stack, Liveness, LocalStack};
+pub use stack::{local_stack, LocalStack};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use wire::BackToBack;

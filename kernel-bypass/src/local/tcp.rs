@@ -2,7 +2,8 @@
 //! pool of listening sockets, and streams implementing AsyncRead/AsyncWrite
 //! whose wakers are registered with their smoltcp socket.
 
-use super::stack::{socket_addr, Shared};
+use super::addr::socket_addr;
+use super::stack::Shared;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, RecvError, State};
 use std::future::poll_fn;
@@ -37,13 +38,13 @@ impl TcpListener {
 
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddrV4)>> {
         let mut guard = self.shared.lock();
-        let core = &mut *guard;
-        let Some(pool) = core.listeners.get_mut(&self.port) else {
+        let engine = &mut *guard;
+        let Some(pool) = engine.listeners.get_mut(&self.port) else {
             return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
         };
         let mut ready = None;
         for (index, &handle) in pool.iter().enumerate() {
-            let socket = core.sockets.get_mut::<tcp::Socket>(handle);
+            let socket = engine.sockets.get_mut::<tcp::Socket>(handle);
             match socket.state() {
                 State::Established | State::CloseWait => {
                     ready = Some(index);
@@ -63,15 +64,15 @@ impl TcpListener {
             return Poll::Pending;
         };
         let handle = pool.swap_remove(index);
-        let replacement = core.add_listening_socket(self.port);
-        if let Some(pool) = core.listeners.get_mut(&self.port) {
+        let replacement = engine.add_listening_socket(self.port);
+        if let Some(pool) = engine.listeners.get_mut(&self.port) {
             pool.push(replacement);
         }
-        let socket = core.sockets.get::<tcp::Socket>(handle);
+        let socket = engine.sockets.get::<tcp::Socket>(handle);
         let (Some(local), Some(remote)) = (socket.local_endpoint(), socket.remote_endpoint())
         else {
             // Established sockets always know both ends; free it rather than trust that.
-            core.orphan(handle, true);
+            engine.orphan(handle, true);
             return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
         };
         let peer = socket_addr(remote);
@@ -83,11 +84,11 @@ impl TcpListener {
 
 impl Drop for TcpListener {
     fn drop(&mut self) {
-        let mut core = self.shared.lock();
-        for handle in core.listeners.remove(&self.port).unwrap_or_default() {
-            core.orphan(handle, true);
+        let mut engine = self.shared.lock();
+        for handle in engine.listeners.remove(&self.port).unwrap_or_default() {
+            engine.orphan(handle, true);
         }
-        drop(core);
+        drop(engine);
         self.shared.wake_driver();
     }
 }
@@ -130,8 +131,8 @@ impl TcpStream {
     /// it is refused or times out.
     pub(super) async fn established(&self) -> io::Result<()> {
         poll_fn(|cx| {
-            let mut core = self.shared.lock();
-            let socket = core.sockets.get_mut::<tcp::Socket>(self.handle);
+            let mut engine = self.shared.lock();
+            let socket = engine.sockets.get_mut::<tcp::Socket>(self.handle);
             match socket.state() {
                 State::SynSent | State::SynReceived => {
                     socket.register_send_waker(cx.waker());
@@ -161,8 +162,8 @@ impl AsyncRead for TcpStream {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        let mut core = self.shared.lock();
-        let socket = core.sockets.get_mut::<tcp::Socket>(self.handle);
+        let mut engine = self.shared.lock();
+        let socket = engine.sockets.get_mut::<tcp::Socket>(self.handle);
         match socket.recv_slice(buf.initialize_unfilled()) {
             Ok(0) => {
                 socket.register_recv_waker(cx.waker());
@@ -170,7 +171,7 @@ impl AsyncRead for TcpStream {
             }
             Ok(read) => {
                 buf.advance(read);
-                drop(core);
+                drop(engine);
                 // The receive window grew: the peer may be waiting to hear so.
                 self.shared.wake_driver();
                 Poll::Ready(Ok(()))
@@ -190,15 +191,15 @@ impl AsyncWrite for TcpStream {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let mut core = self.shared.lock();
-        let socket = core.sockets.get_mut::<tcp::Socket>(self.handle);
+        let mut engine = self.shared.lock();
+        let socket = engine.sockets.get_mut::<tcp::Socket>(self.handle);
         match socket.send_slice(data) {
             Ok(0) => {
                 socket.register_send_waker(cx.waker());
                 Poll::Pending
             }
             Ok(written) => {
-                drop(core);
+                drop(engine);
                 self.shared.wake_driver();
                 Poll::Ready(Ok(written))
             }

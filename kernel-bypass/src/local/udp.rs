@@ -1,7 +1,8 @@
 //! UDP on the local stack: a socket bound to one port of every own address.
 
+use super::addr::{endpoint, is_unicast, socket_addr};
 use super::link::IP_MTU;
-use super::stack::{endpoint, is_unicast, socket_addr, Shared};
+use super::stack::Shared;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp::{self, UdpMetadata};
 use smoltcp::wire::IpAddress;
@@ -49,16 +50,16 @@ impl UdpSocket {
             ));
         }
         poll_fn(|cx| {
-            let mut core = self.shared.lock();
-            let source = core.source_for(*target.ip())?;
-            let socket = core.sockets.get_mut::<udp::Socket>(self.handle);
+            let mut engine = self.shared.lock();
+            let source = engine.source_for(*target.ip())?;
+            let socket = engine.sockets.get_mut::<udp::Socket>(self.handle);
             let meta = UdpMetadata {
                 local_address: Some(IpAddress::Ipv4(source)),
                 ..endpoint(target).into()
             };
             match socket.send_slice(data, meta) {
                 Ok(()) => {
-                    drop(core);
+                    drop(engine);
                     self.shared.wake_driver();
                     Poll::Ready(Ok(data.len()))
                 }
@@ -77,8 +78,8 @@ impl UdpSocket {
     /// Receives one datagram; a datagram longer than `buf` is truncated.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
         poll_fn(|cx| {
-            let mut core = self.shared.lock();
-            let socket = core.sockets.get_mut::<udp::Socket>(self.handle);
+            let mut engine = self.shared.lock();
+            let socket = engine.sockets.get_mut::<udp::Socket>(self.handle);
             match socket.recv() {
                 Ok((payload, meta)) => {
                     let len = payload.len().min(buf.len());

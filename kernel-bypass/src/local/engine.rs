@@ -1,0 +1,291 @@
+//! The smoltcp interface and every socket of the local stack, with the
+//! bookkeeping around them: listening pools, ports in use, source address
+//! choice, and connections whose owners are gone. Always used under the
+//! stack's lock.
+
+use super::addr::endpoint;
+use super::device::LinkDevice;
+use super::link::Link;
+use ipnet::Ipv4Net;
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::socket::{tcp, udp, Socket};
+use smoltcp::wire::HardwareAddress;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Receive and send buffer of each TCP connection.
+const TCP_BUFFER: usize = 32 * 1024;
+/// Listening sockets kept per port: how many handshakes can be in progress
+/// at once before further SYNs are refused.
+const LISTEN_BACKLOG: usize = 32;
+/// Datagrams and payload bytes buffered per UDP socket and direction.
+const UDP_PACKETS: usize = 64;
+const UDP_BUFFER: usize = 64 * 1024;
+/// Local ports for outgoing connections and unbound UDP sockets.
+const EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
+/// The driver polls at least this often, so it notices when the stack is gone.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// How the stack notices TCP peers that went away. Applies to connections
+/// opened after it is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    /// An idle connection probes its peer this often...
+    pub keep_alive: Duration,
+    /// ...and is reset when the peer stays silent this long (this also
+    /// bounds an outgoing connect).
+    pub peer_timeout: Duration,
+    /// A connection whose owner dropped it gets this long to finish closing
+    /// before it is reset and freed.
+    pub orphan_linger: Duration,
+}
+
+impl Default for Liveness {
+    fn default() -> Liveness {
+        Liveness {
+            keep_alive: Duration::from_secs(10),
+            peer_timeout: Duration::from_secs(30),
+            orphan_linger: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A connection whose owner is gone, kept until its close completes.
+struct Orphan {
+    handle: SocketHandle,
+    deadline: std::time::Instant,
+}
+
+/// Everything the stack's lock protects.
+pub(super) struct Engine {
+    iface: Interface,
+    device: LinkDevice,
+    pub(super) sockets: SocketSet<'static>,
+    clock: std::time::Instant,
+    /// The appliance's own addresses; used to pick source addresses.
+    pub(super) addresses: Vec<Ipv4Net>,
+    pub(super) liveness: Liveness,
+    /// Listening socket pool of each listened TCP port.
+    pub(super) listeners: HashMap<u16, Vec<SocketHandle>>,
+    udp_ports: HashSet<u16>,
+    orphans: Vec<Orphan>,
+    next_ephemeral: u16,
+}
+
+impl Engine {
+    pub(super) fn new(link: Arc<Link>) -> Engine {
+        let mut device = LinkDevice::new(link);
+        let clock = std::time::Instant::now();
+        let seed = RandomState::new().hash_one(clock);
+        let mut config = Config::new(HardwareAddress::Ip);
+        config.random_seed = seed;
+        let mut iface = Interface::new(config, &mut device, smoltcp::time::Instant::ZERO);
+        // The pipeline only hands over packets for the appliance's own
+        // addresses, so accept every destination, and send everything back
+        // to the pipeline, which does the real routing.
+        iface.set_any_ip(true);
+        // A gateway is required by smoltcp's route table; with an IP medium
+        // it is never used to address anything.
+        let _ = iface
+            .routes_mut()
+            .add_default_ipv4_route(Ipv4Addr::new(0, 0, 0, 1));
+        let start = *EPHEMERAL_PORTS.start();
+        let spread = (seed % EPHEMERAL_PORTS.len() as u64) as u16;
+        Engine {
+            iface,
+            device,
+            sockets: SocketSet::new(Vec::new()),
+            clock,
+            addresses: Vec::new(),
+            liveness: Liveness::default(),
+            listeners: HashMap::new(),
+            udp_ports: HashSet::new(),
+            orphans: Vec::new(),
+            next_ephemeral: start + spread,
+        }
+    }
+
+    fn now(&self) -> smoltcp::time::Instant {
+        smoltcp::time::Instant::from_micros(self.clock.elapsed().as_micros() as i64)
+    }
+
+    /// Moves packets both ways and runs socket timers. Returns how long the
+    /// driver may sleep if nothing else happens.
+    pub(super) fn poll(&mut self) -> Duration {
+        let more_input = self.device.start_round();
+        let now = self.now();
+        self.iface.poll(now, &mut self.device, &mut self.sockets);
+        self.reap_orphans();
+        if self.device.tx_blocked() {
+            // Polling again before the worker drains would only spin.
+            return IDLE_TICK;
+        }
+        if more_input {
+            return Duration::ZERO;
+        }
+        self.iface
+            .poll_delay(self.now(), &self.sockets)
+            .map_or(IDLE_TICK, |delay| {
+                Duration::from_micros(delay.total_micros()).min(IDLE_TICK)
+            })
+    }
+
+    fn reap_orphans(&mut self) {
+        let now = std::time::Instant::now();
+        let sockets = &mut self.sockets;
+        self.orphans.retain(|orphan| {
+            let socket = sockets.get_mut::<tcp::Socket>(orphan.handle);
+            match socket.state() {
+                tcp::State::Closed | tcp::State::TimeWait => {
+                    sockets.remove(orphan.handle);
+                    false
+                }
+                _ => {
+                    if now >= orphan.deadline {
+                        // Sends a reset on the next poll; removed once closed.
+                        socket.abort();
+                    }
+                    true
+                }
+            }
+        })
+    }
+
+    /// Hands a TCP socket to the reaper: closed gracefully, or reset right
+    /// away when `abort`. The caller wakes the driver.
+    pub(super) fn orphan(&mut self, handle: SocketHandle, abort: bool) {
+        let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+        let deadline = std::time::Instant::now();
+        let deadline = if abort {
+            socket.abort();
+            deadline
+        } else {
+            socket.close();
+            deadline + self.liveness.orphan_linger
+        };
+        self.orphans.push(Orphan { handle, deadline });
+    }
+
+    /// A TCP socket with the appliance's buffers and liveness settings.
+    pub(super) fn add_tcp_socket(&mut self) -> SocketHandle {
+        let mut socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
+            tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
+        );
+        socket.set_keep_alive(Some(self.liveness.keep_alive.into()));
+        socket.set_timeout(Some(self.liveness.peer_timeout.into()));
+        // Writers hand over whole messages (SSH packets, HTTP responses),
+        // so holding back small segments would only add latency.
+        socket.set_nagle_enabled(false);
+        self.sockets.add(socket)
+    }
+
+    /// Starts listening on `port` with a full pool of listening sockets.
+    pub(super) fn add_listener(&mut self, port: u16) -> io::Result<()> {
+        if self.listeners.contains_key(&port) {
+            return Err(io::ErrorKind::AddrInUse.into());
+        }
+        let pool = (0..LISTEN_BACKLOG)
+            .map(|_| self.add_listening_socket(port))
+            .collect();
+        self.listeners.insert(port, pool);
+        Ok(())
+    }
+
+    /// A listening TCP socket for the pool of `port`.
+    pub(super) fn add_listening_socket(&mut self, port: u16) -> SocketHandle {
+        let handle = self.add_tcp_socket();
+        // Cannot fail: the socket is new (closed) and the port is non-zero.
+        let _ = self.sockets.get_mut::<tcp::Socket>(handle).listen(port);
+        handle
+    }
+
+    /// The own address to send to `destination` from: one in the same
+    /// subnet, otherwise the first configured one.
+    pub(super) fn source_for(&self, destination: Ipv4Addr) -> io::Result<Ipv4Addr> {
+        self.addresses
+            .iter()
+            .find(|net| net.contains(&destination))
+            .or(self.addresses.first())
+            .map(Ipv4Net::addr)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    "the appliance has no IPv4 address",
+                )
+            })
+    }
+
+    fn tcp_port_in_use(&self, port: u16) -> bool {
+        self.listeners.contains_key(&port)
+            || self.sockets.iter().any(|(_, socket)| match socket {
+                Socket::Tcp(tcp) => tcp.local_endpoint().is_some_and(|ep| ep.port == port),
+                _ => false,
+            })
+    }
+
+    /// A free ephemeral port for TCP (`tcp`) or UDP.
+    pub(super) fn ephemeral_port(&mut self, tcp: bool) -> io::Result<u16> {
+        for _ in EPHEMERAL_PORTS {
+            let port = self.next_ephemeral;
+            self.next_ephemeral = if port == *EPHEMERAL_PORTS.end() {
+                *EPHEMERAL_PORTS.start()
+            } else {
+                port + 1
+            };
+            let in_use = if tcp {
+                self.tcp_port_in_use(port)
+            } else {
+                self.udp_ports.contains(&port)
+            };
+            if !in_use {
+                return Ok(port);
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "no free ephemeral port",
+        ))
+    }
+
+    /// A TCP socket connecting from `local` to `remote`.
+    pub(super) fn add_connecting_socket(
+        &mut self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> io::Result<SocketHandle> {
+        let handle = self.add_tcp_socket();
+        let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+        if let Err(e) = socket.connect(self.iface.context(), endpoint(remote), endpoint(local)) {
+            self.sockets.remove(handle);
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()));
+        }
+        Ok(handle)
+    }
+
+    pub(super) fn add_udp_socket(&mut self, port: u16) -> io::Result<SocketHandle> {
+        if !self.udp_ports.insert(port) {
+            return Err(io::ErrorKind::AddrInUse.into());
+        }
+        let buffer = || {
+            udp::PacketBuffer::new(
+                vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
+                vec![0; UDP_BUFFER],
+            )
+        };
+        let mut socket = udp::Socket::new(buffer(), buffer());
+        // Cannot fail: the socket is new and the port is non-zero.
+        let _ = socket.bind(port);
+        Ok(self.sockets.add(socket))
+    }
+
+    pub(super) fn remove_udp_socket(&mut self, handle: SocketHandle, port: u16) {
+        self.sockets.remove(handle);
+        self.udp_ports.remove(&port);
+    }
+}
