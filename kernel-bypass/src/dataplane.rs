@@ -3,9 +3,10 @@
 //! traffic), read show output, reach the appliance's own sockets, stop it.
 
 use crate::counters::WorkerCounters;
-use crate::io::{self, Backend};
+use crate::fanout;
+use crate::io::{self, Backend, PacketPort};
 use crate::local::{self, LocalStack};
-use crate::pipeline::{Pipeline, Shared};
+use crate::pipeline::{LocalHandle, Pipeline, Shared};
 use crate::show;
 use crate::snapshot::{InterfaceIds, PortId, Snapshot};
 use crate::worker::Worker;
@@ -18,8 +19,9 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone, Copy, Debug)]
 pub struct DataplaneOptions {
     pub backend: Backend,
-    /// Worker threads; only 1 is supported until ports can share an
-    /// interface's receive queue between workers.
+    /// Worker threads, each with its own port on every interface. More than
+    /// one needs the af-packet backend (the workers share an interface's
+    /// traffic through an AF_PACKET fanout group).
     pub workers: usize,
 }
 
@@ -58,21 +60,39 @@ impl Dataplane {
         options: DataplaneOptions,
         runtime: tokio::runtime::Handle,
     ) -> Result<Dataplane, String> {
-        if options.workers != 1 {
+        if options.workers == 0 {
+            return Err("at least one worker is needed".to_string());
+        }
+        if options.workers > 1 && options.backend != Backend::AfPacket {
             return Err(format!(
-                "{} workers requested: only 1 is supported for now",
-                options.workers
+                "{} workers need the af-packet backend ({} cannot share an interface)",
+                options.workers, options.backend
             ));
         }
         let (local, local_port) = local::local_stack(runtime)
             .map_err(|e| format!("cannot start the local stack: {e}"))?;
+        let local_port = Arc::new(local_port);
         let snapshots = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
         let shared = Arc::new(Shared::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(WorkerCounters::default());
-        let pipeline = Pipeline::new(shared.clone(), counters.clone(), Some(local_port));
-        let worker = Worker::spawn(0, pipeline, counters, snapshots.clone(), stop.clone())
-            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
+        let mut workers = Vec::with_capacity(options.workers);
+        for index in 0..options.workers {
+            let counters = Arc::new(WorkerCounters::default());
+            let handle = LocalHandle {
+                port: local_port.clone(),
+                drains: index == 0,
+            };
+            let pipeline = Pipeline::new(shared.clone(), counters.clone(), Some(handle));
+            let spawned = Worker::spawn(index, pipeline, counters, snapshots.clone(), stop.clone());
+            match spawned {
+                Ok(w) => workers.push(w),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    workers.into_iter().for_each(Worker::join);
+                    return Err(format!("cannot start a worker thread: {e}"));
+                }
+            }
+        }
         let dataplane = Dataplane {
             backend: options.backend,
             control: Mutex::new(Control {
@@ -82,7 +102,7 @@ impl Dataplane {
             }),
             snapshots,
             shared,
-            workers: vec![worker],
+            workers,
             stop,
             local,
         };
@@ -101,10 +121,9 @@ impl Dataplane {
         let wanted = Snapshot::attached_names(config);
         let mut opened = Vec::new();
         for name in wanted.iter().filter(|n| !control.ports.contains_key(*n)) {
-            let port = io::open_port(self.backend, name).map_err(|e| e.to_string())?;
             let index = PortId::try_from(control.next_port + opened.len())
                 .map_err(|_| "too many ports opened".to_string())?;
-            opened.push((name.clone(), index, port));
+            opened.push((name.clone(), index, self.open_ports(name, index)?));
         }
         let mut port_ids = control.ports.clone();
         port_ids.extend(opened.iter().map(|(name, index, _)| (name.clone(), *index)));
@@ -127,15 +146,34 @@ impl Dataplane {
             }
         }
         control.next_port += opened.len();
-        for (name, index, port) in opened {
+        for (name, index, ports) in opened {
             control.ports.insert(name, index);
-            if let Some(w) = self.workers.first() {
+            for (w, port) in self.workers.iter().zip(ports) {
                 w.change_port((index, Some(port)));
             }
         }
         self.local.set_addresses(&snap.own_addresses());
         self.snapshots.store(Arc::new(snap));
         Ok(())
+    }
+
+    /// One port on `name` per worker; with several workers they form a
+    /// fanout group so each frame reaches exactly one worker.
+    fn open_ports(&self, name: &str, index: PortId) -> Result<Vec<Box<dyn PacketPort>>, String> {
+        let mut ports = Vec::with_capacity(self.workers.len());
+        // Fanout group ids are per network namespace: mix in the process id.
+        let group = (std::process::id() as u16)
+            .wrapping_mul(251)
+            .wrapping_add(index);
+        for _ in 0..self.workers.len() {
+            let port = io::open_port(self.backend, name).map_err(|e| e.to_string())?;
+            if self.workers.len() > 1 {
+                fanout::join(port.poll_fd(), group)
+                    .map_err(|e| format!("{name}: cannot share between workers: {e}"))?;
+            }
+            ports.push(port);
+        }
+        Ok(ports)
     }
 
     fn counters(&self) -> Vec<Arc<WorkerCounters>> {

@@ -2,6 +2,7 @@
 
 pub mod counters;
 pub mod dataplane;
+mod fanout;
 pub mod fib;
 pub mod frame;
 pub mod io;

@@ -26,7 +26,7 @@ struct Site {
     _runtime: tokio::runtime::Runtime,
 }
 
-fn site(backend: Backend) -> Site {
+fn site(backend: Backend, workers: usize) -> Site {
     let (h1, h2, h3) = (Netns::new(), Netns::new(), Netns::new());
     let mut links = Vec::new();
     // The hosts' ends of the dataplane's two links.
@@ -60,10 +60,7 @@ fn site(backend: Backend) -> Site {
         distance: 1,
     });
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let options = DataplaneOptions {
-        backend,
-        workers: 1,
-    };
+    let options = DataplaneOptions { backend, workers };
     let dataplane = Dataplane::start(&config, options, runtime.handle().clone())
         .unwrap_or_else(|e| panic!("start on {backend}: {e}"));
     if backend == Backend::Tap {
@@ -124,7 +121,7 @@ fn af_packet_forwards_pings_http_and_iperf() {
     if !is_root() {
         return;
     }
-    let s = site(Backend::AfPacket);
+    let s = site(Backend::AfPacket, 1);
     ping_paths(&s, Backend::AfPacket);
 
     let _web = s.h2.spawn(&[
@@ -190,7 +187,7 @@ fn apply_refuses_unknown_interfaces_and_publishes_changes_live() {
     if !is_root() {
         return;
     }
-    let s = site(Backend::AfPacket);
+    let s = site(Backend::AfPacket, 1);
     assert!(s.h1.ping_ok("10.77.2.2", SETTLE));
     let mut config = s.config.clone();
     config
@@ -240,7 +237,7 @@ fn af_xdp_forwards_pings() {
     if !is_root() {
         return;
     }
-    ping_paths(&site(Backend::AfXdp), Backend::AfXdp);
+    ping_paths(&site(Backend::AfXdp, 1), Backend::AfXdp);
 }
 
 #[test]
@@ -248,5 +245,17 @@ fn tap_forwards_pings() {
     if !is_root() {
         return;
     }
-    ping_paths(&site(Backend::Tap), Backend::Tap);
+    ping_paths(&site(Backend::Tap, 1), Backend::Tap);
+}
+
+#[test]
+fn two_af_packet_workers_share_the_traffic() {
+    if !is_root() {
+        return;
+    }
+    let s = site(Backend::AfPacket, 2);
+    ping_paths(&s, Backend::AfPacket);
+    // Each frame reaches exactly one worker: no duplicates, no losses.
+    let out = s.h1.run(&["ping", "-c", "5", "-i", "0.2", "10.77.2.2"]);
+    assert!(out.contains("5 received") && !out.contains("DUP!"), "{out}");
 }

@@ -195,7 +195,7 @@ impl Stage {
         let Some(local) = &self.local else {
             return self.count(iface.id, Counter::LocalUnreachable);
         };
-        if local.deliver(frame.data()) {
+        if local.port.deliver(frame.data()) {
             self.counters.event(Counter::LocalDelivered);
             Verdict::Done
         } else {

@@ -111,11 +111,18 @@ enum Generated {
     ArpRequest(IfaceId),
 }
 
+/// A worker's access to the local stack: every worker delivers to it, one
+/// worker also routes its output (and polls its wake-up descriptor).
+pub struct LocalHandle {
+    pub port: Arc<LocalPort>,
+    pub drains: bool,
+}
+
 /// Everything the stages need except the batch being processed.
 struct Stage {
     shared: Arc<Shared>,
     counters: Arc<WorkerCounters>,
-    local: Option<LocalPort>,
+    local: Option<LocalHandle>,
     pending: Pending,
     replicas: Batch,
     replica_verdicts: Vec<Verdict>,
@@ -138,7 +145,7 @@ impl Pipeline {
     pub fn new(
         shared: Arc<Shared>,
         counters: Arc<WorkerCounters>,
-        local: Option<LocalPort>,
+        local: Option<LocalHandle>,
     ) -> Pipeline {
         Pipeline {
             stage: Stage {
@@ -160,9 +167,13 @@ impl Pipeline {
         }
     }
 
-    /// The local stack's wake-up descriptor, for the idle poll set.
+    /// The local stack's wake-up descriptor, for the idle poll set of the
+    /// worker that drains it.
     pub fn local_wake_fd(&self) -> Option<std::os::fd::RawFd> {
-        self.stage.local.as_ref().map(LocalPort::wake_fd)
+        match &self.stage.local {
+            Some(l) if l.drains => Some(l.port.wake_fd()),
+            _ => None,
+        }
     }
 
     /// One round: a batch from every port, then generated packets. Returns
@@ -239,9 +250,9 @@ impl Pipeline {
         let stage = &mut self.stage;
         let generated = &mut self.generated;
         let kinds = &mut self.generated_kinds;
-        if let Some(local) = &stage.local {
+        if let Some(local) = stage.local.as_ref().filter(|l| l.drains) {
             let counters = &stage.counters;
-            local.drain_outgoing(&mut |packet| {
+            local.port.drain_outgoing(&mut |packet| {
                 if generated.push_copy(packet) {
                     kinds.push(Generated::Route);
                     counters.event(Counter::LocalSent);

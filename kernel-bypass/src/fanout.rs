@@ -1,0 +1,32 @@
+//! Sharing one interface between workers: each worker opens its own
+//! AF_PACKET port on it, and the sockets join one fanout group so the
+//! kernel spreads received frames over them by flow hash.
+
+use std::io;
+use std::os::fd::RawFd;
+
+/// The kernel reassembles IP fragments before hashing, so a datagram's
+/// fragments reach the same worker.
+const FLAG_DEFRAG: u32 = 0x8000;
+
+/// Joins the AF_PACKET socket `fd` (an AF_PACKET port's poll descriptor is
+/// its socket) to fanout group `group`; every socket of the group must be
+/// bound to the same interface.
+pub fn join(fd: RawFd, group: u16) -> io::Result<()> {
+    let arg: u32 = u32::from(group) | ((libc::PACKET_FANOUT_HASH | FLAG_DEFRAG) << 16);
+    // SAFETY: `arg` outlives the call and its size is passed along.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_FANOUT,
+            &arg as *const u32 as *const libc::c_void,
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
