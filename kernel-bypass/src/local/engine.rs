@@ -289,3 +289,45 @@ impl Engine {
         self.udp_ports.remove(&port);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        Engine::new(Arc::new(Link::new().unwrap()))
+    }
+
+    #[test]
+    fn source_is_in_the_destination_subnet_or_the_first_address() {
+        let mut engine = engine();
+        let no_address = engine.source_for(Ipv4Addr::new(192, 0, 2, 9)).unwrap_err();
+        assert_eq!(no_address.kind(), io::ErrorKind::AddrNotAvailable);
+        engine.addresses = vec![
+            "10.0.0.1/24".parse().unwrap(),
+            "192.0.2.1/28".parse().unwrap(),
+        ];
+        let source = |dst: [u8; 4]| engine.source_for(dst.into()).unwrap();
+        assert_eq!(source([192, 0, 2, 9]), Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(source([10, 0, 0, 200]), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(source([8, 8, 8, 8]), Ipv4Addr::new(10, 0, 0, 1));
+    }
+
+    #[test]
+    fn ephemeral_ports_skip_ports_in_use() {
+        let mut engine = engine();
+        let first = engine.ephemeral_port(false).unwrap();
+        assert!(EPHEMERAL_PORTS.contains(&first));
+        engine.add_udp_socket(first).unwrap();
+        // Wind the counter back to the port just taken: it must be skipped.
+        engine.next_ephemeral = first;
+        assert_ne!(engine.ephemeral_port(false).unwrap(), first);
+        engine.add_listener(first).unwrap();
+        engine.next_ephemeral = first;
+        assert_ne!(engine.ephemeral_port(true).unwrap(), first);
+        assert_eq!(
+            engine.add_listener(first).unwrap_err().kind(),
+            io::ErrorKind::AddrInUse
+        );
+    }
+}

@@ -5,10 +5,13 @@ use super::stack::LocalStack;
 use super::tcp::TcpStream;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest HTTP request head the status server reads.
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// A client gets this long to send its request head.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Echoes every byte back on TCP `port`, one task per connection. Returns
 /// only if the port cannot be listened on.
@@ -56,7 +59,8 @@ async fn answer_status(
     mut stream: TcpStream,
     status: &(dyn Fn() -> String + Sync),
 ) -> io::Result<()> {
-    if !read_request_head(&mut stream).await? {
+    let head = tokio::time::timeout(REQUEST_TIMEOUT, read_request_head(&mut stream)).await;
+    if !matches!(head, Ok(Ok(true))) {
         return Ok(());
     }
     let body = status();
