@@ -41,6 +41,9 @@ pub fn main(_args: InitArgs) -> ExitCode {
     if let Err(error) = reaper::spawn() {
         messages.push(format!("could not start the zombie reaper: {error}"));
     }
+    if let Some(slot) = boot_slot() {
+        messages.push(format!("booted from slot {}", slot.to_uppercase()));
+    }
     messages.push(format!(
         "modules: {}; up {:.2} s",
         if loaded.is_empty() {
@@ -66,6 +69,15 @@ pub fn main(_args: InitArgs) -> ExitCode {
         }
         std::thread::sleep(RESTART_PAUSE);
     }
+}
+
+/// The A/B slot systemd-boot started (`gatehouse.slot=` in the entry's options).
+fn boot_slot() -> Option<String> {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").ok()?;
+    cmdline
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("gatehouse.slot="))
+        .map(str::to_string)
 }
 
 fn uptime_seconds() -> Option<f64> {

@@ -1,0 +1,175 @@
+//! The serial console driven like a person: a reader thread collects
+//! everything QEMU prints; callers wait for a pattern, type a line, and
+//! read what came back up to the next prompt.
+
+use anyhow::{bail, Result};
+use regex::Regex;
+use std::io::{Read, Write};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Any CLI prompt: `gatehouse>`, `gatehouse#`, `gatehouse(config-if)#`.
+pub const PROMPT: &str = r"gatehouse(\([a-z0-9-]+\))?[>#] ?$";
+
+#[derive(Default)]
+struct Log {
+    bytes: Vec<u8>,
+    closed: bool,
+}
+
+pub struct Console {
+    log: Arc<(Mutex<Log>, Condvar)>,
+    input: Box<dyn Write + Send>,
+    /// How far expect() has consumed the log.
+    cursor: usize,
+}
+
+impl Console {
+    pub fn new(output: impl Read + Send + 'static, input: impl Write + Send + 'static) -> Self {
+        let log = Arc::new((Mutex::new(Log::default()), Condvar::new()));
+        let writer = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut output = output;
+            let mut buffer = [0u8; 4096];
+            loop {
+                let read = output.read(&mut buffer).unwrap_or(0);
+                let (lock, signal) = &*writer;
+                let mut log = lock.lock().unwrap_or_else(|e| e.into_inner());
+                if read == 0 {
+                    log.closed = true;
+                } else {
+                    log.bytes.extend_from_slice(&buffer[..read]);
+                }
+                signal.notify_all();
+                if read == 0 {
+                    return;
+                }
+            }
+        });
+        Console {
+            log,
+            input: Box::new(input),
+            cursor: 0,
+        }
+    }
+
+    /// Everything the console printed so far (carriage returns removed).
+    pub fn transcript(&self) -> String {
+        let log = self.log.0.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&log.bytes).replace('\r', "")
+    }
+
+    /// Waits until `pattern` appears after what was already consumed;
+    /// returns the text before the match and consumes through it.
+    pub fn expect(&mut self, pattern: &str, timeout: Duration) -> Result<String> {
+        let regex = Regex::new(&format!("(?m){pattern}"))?;
+        let deadline = Instant::now() + timeout;
+        let (lock, signal) = &*self.log;
+        let mut log = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let text = String::from_utf8_lossy(&log.bytes[self.cursor..]).replace('\r', "");
+            if let Some(found) = regex.find(&text) {
+                let before = text[..found.start()].to_string();
+                // Advance in raw bytes: count what the cleaned prefix covers.
+                self.cursor += raw_length(&log.bytes[self.cursor..], found.end());
+                return Ok(before);
+            }
+            let now = Instant::now();
+            if log.closed {
+                bail!("console closed (QEMU exited) before /{pattern}/ appeared");
+            }
+            if now >= deadline {
+                bail!("/{pattern}/ did not appear within {timeout:?}");
+            }
+            log = signal
+                .wait_timeout(log, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    pub fn send_line(&mut self, line: &str) -> Result<()> {
+        self.input.write_all(format!("{line}\r").as_bytes())?;
+        self.input.flush()?;
+        Ok(())
+    }
+
+    /// Types a command and returns its output (without the echo) up to the next prompt.
+    pub fn command(&mut self, line: &str, timeout: Duration) -> Result<String> {
+        self.send_line(line)?;
+        let output = self.expect(PROMPT, timeout)?;
+        let output = output.strip_prefix(line).unwrap_or(&output);
+        Ok(output.trim_matches('\n').to_string())
+    }
+
+    /// Waits for the console to close (QEMU exiting).
+    pub fn wait_closed(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let (lock, signal) = &*self.log;
+        let mut log = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while !log.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                bail!("QEMU still running after {timeout:?}");
+            }
+            log = signal
+                .wait_timeout(log, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+}
+
+/// How many raw bytes (which may hold `\r`) make `clean_length` cleaned characters.
+fn raw_length(raw: &[u8], clean_length: usize) -> usize {
+    let mut clean = 0;
+    for (index, &byte) in raw.iter().enumerate() {
+        if clean == clean_length {
+            return index;
+        }
+        if byte != b'\r' {
+            clean += 1;
+        }
+    }
+    raw.len()
+}
+
+/// Signs that something crashed: a Rust panic or a kernel panic/oops.
+pub fn crash_lines(transcript: &str) -> Vec<&str> {
+    transcript
+        .lines()
+        .filter(|line| {
+            line.contains("panicked at")
+                || line.contains("Kernel panic")
+                || line.contains("Oops:")
+                || line.contains("BUG:")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn expect_consumes_and_command_strips_the_echo() {
+        let output =
+            Cursor::new(b"boot\r\nmsg\r\ngatehouse>show x\r\nx is 1\r\ngatehouse#".to_vec());
+        let mut console = Console::new(output, Vec::new());
+        let boot = console.expect(PROMPT, Duration::from_secs(5)).unwrap();
+        assert_eq!(boot, "boot\nmsg\n");
+        let answer = console.command("show x", Duration::from_secs(5)).unwrap();
+        assert_eq!(answer, "x is 1");
+        assert!(console.expect("never", Duration::from_millis(50)).is_err());
+    }
+
+    #[test]
+    fn finds_crashes() {
+        let log =
+            "ok\nthread 'main' panicked at src/x.rs:1:1:\n[ 1.0] Kernel panic - not syncing\n";
+        assert_eq!(crash_lines(log).len(), 2);
+        assert!(crash_lines("gatehouse>").is_empty());
+    }
+}
