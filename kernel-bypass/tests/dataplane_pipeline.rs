@@ -145,6 +145,15 @@ fn forwarding_rewrites_macs_decrements_ttl_and_keeps_the_checksum_valid() {
 }
 
 #[test]
+fn directed_broadcasts_are_not_forwarded() {
+    let mut h = Harness::new();
+    let packet = udp_packet(ip("10.1.0.2"), ip("10.2.0.255"), 1000, 53, b"q");
+    let out = h.feed(0, &[ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet)]);
+    assert_eq!(out[0].0, Verdict::Done);
+    assert_eq!(h.total(Counter::Ipv4NotRoutable), 1);
+}
+
+#[test]
 fn echo_on_a_vlan_subinterface_is_answered_with_the_same_tag() {
     let mut h = Harness::new();
     h.learn("eth0.100", "10.100.0.2", HOST);

@@ -163,8 +163,16 @@ impl Stage {
         }
         // Ethernet pads short frames: the IPv4 length is authoritative.
         frame.truncate(total_len);
-        match snap.route(dst).map(|r| &r.kind) {
-            Some(RouteKind::Local { .. }) => self.ip_local(snap, frame, iface, header_len, depth),
+        match snap.route(dst).map(|r| (&r.kind, r.prefix)) {
+            Some((RouteKind::Local { .. }, _)) => {
+                self.ip_local(snap, frame, iface, header_len, depth)
+            }
+            // Directed broadcasts are not forwarded (RFC 2644).
+            Some((RouteKind::Connected { .. }, net))
+                if net.prefix_len() < 31 && dst == net.broadcast() =>
+            {
+                self.count(iface.id, Counter::Ipv4NotRoutable)
+            }
             _ => self.ip_forward(snap, frame, iface),
         }
     }
