@@ -216,3 +216,28 @@ fn a_vanished_peer_is_detected_and_freed() {
         eventually("server sockets freed", || pair.b.socket_count() == baseline).await;
     });
 }
+
+#[test]
+fn show_lists_listeners_and_connections() {
+    let pair = Pair::new();
+    pair.runtime.spawn(serve_echo(pair.b.clone(), 7));
+    pair.runtime.block_on(async {
+        eventually("the listener", || pair.b.socket_count() > 0).await;
+        let _udp = pair.b.udp_bind(53).await.unwrap();
+        let stream = pair.a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
+        let client = stream.local_addr().to_string();
+        let has = |words: &[&str]| {
+            let shown = pair.b.show_sockets();
+            assert!(shown.starts_with("Proto"), "{shown}");
+            shown.lines().any(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.starts_with(words)
+            })
+        };
+        assert!(has(&["tcp", "*:7", "*", "LISTEN"]));
+        assert!(has(&["udp", "*:53", "*"]));
+        // The server side learns of the handshake's last ACK a moment later.
+        let established = ["tcp", "10.1.0.2:7", &client, "ESTABLISHED"];
+        eventually("the connection listed", || has(&established)).await;
+    });
+}

@@ -14,6 +14,7 @@ mod link;
 mod port;
 mod queue;
 mod services;
+mod show;
 mod stack;
 mod tcp;
 mod udp;

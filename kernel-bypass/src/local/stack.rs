@@ -6,6 +6,7 @@ use super::addr::is_unicast;
 use super::engine::{Engine, Liveness};
 use super::link::Link;
 use super::port::LocalPort;
+use super::show;
 use super::tcp::{TcpListener, TcpStream};
 use super::udp::UdpSocket;
 use ipnet::Ipv4Net;
@@ -134,6 +135,12 @@ impl LocalStack {
         };
         let handle = engine.add_udp_socket(port)?;
         Ok(UdpSocket::new(self.shared.clone(), handle, port))
+    }
+
+    /// The socket table for `show`: protocol, local and remote address,
+    /// TCP state; each listened port's pool on one line.
+    pub fn show_sockets(&self) -> String {
+        show::sockets(&self.shared.lock())
     }
 
     /// How many sockets the stack holds (listening pools included); lets
