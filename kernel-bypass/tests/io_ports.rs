@@ -3,7 +3,7 @@
 
 mod io_support;
 
-use io_support::frames::{answer, arp_request, is_arp_reply_from, numbered, sequence};
+use io_support::frames::{answer, arp_request, is_arp_reply_from, numbered, sequence, with_vlan};
 use io_support::{
     is_root, peer_and_port, peer_and_port_with, raw_recv, raw_send, run, wait_readable, Peer,
     PEER_IP, PORT_IP,
@@ -91,6 +91,22 @@ fn arp_request_is_answered_by_peer(backend: Backend) {
     assert!(
         recv_until(port.as_mut(), |f| is_arp_reply_from(f, PEER_IP)),
         "no ARP reply from the peer via {backend}"
+    );
+}
+
+/// An 802.1Q-tagged frame from the peer arrives with its tag in the frame
+/// (the kernel moves tags out of the data before packet sockets see them).
+fn vlan_tags_arrive_in_frames(backend: Backend) {
+    if !is_root() {
+        return;
+    }
+    let (peer, mut port) = peer_and_port(backend);
+    let peer_sock = peer.raw_socket();
+    let tagged = with_vlan(&numbered(7), 7);
+    assert!(raw_send(&peer_sock, &tagged), "peer send");
+    assert!(
+        recv_until(port.as_mut(), |f| f == &tagged[..]),
+        "tagged frame not received intact via {backend}"
     );
 }
 
@@ -235,6 +251,10 @@ macro_rules! backend_tests {
             #[test]
             fn batches_arrive_complete() {
                 super::batches_arrive_complete($backend);
+            }
+            #[test]
+            fn vlan_tags_arrive_in_frames() {
+                super::vlan_tags_arrive_in_frames($backend);
             }
             #[test]
             fn survives_link_down_and_removal() {

@@ -4,7 +4,7 @@
 
 use super::sys::{self, Mmap};
 use super::PacketPort;
-use crate::frame::Batch;
+use crate::frame::{Batch, Frame, MAX_FRAME};
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -42,9 +42,31 @@ const TX_BLOCK_SIZE: u32 = 1 << 16;
 const TX_DATA_OFFSET: usize = align16(size_of::<libc::tpacket3_hdr>());
 /// Shortest frame the kernel accepts from a transmit ring: an Ethernet header.
 const MIN_FRAME: usize = 14;
+/// Length of the destination and source MAC addresses, where a VLAN tag follows.
+const MAC_ADDRS: usize = 12;
+/// The VLAN tag protocol id when the kernel does not report one.
+const ETH_P_8021Q: u16 = 0x8100;
 
 const fn align16(n: usize) -> usize {
     (n + 15) & !15
+}
+
+/// Copies a received packet into `frame`, putting back the 802.1Q tag the
+/// kernel moved out of the data (it always does, before packet sockets see
+/// a frame); false if the result does not fit.
+fn fill_with_tag(frame: &mut Frame, packet: &[u8], tag: Option<[u8; 4]>) -> bool {
+    let Some(tag) = tag else {
+        return frame.fill_from(packet);
+    };
+    if packet.len() < MAC_ADDRS || packet.len() + tag.len() > MAX_FRAME {
+        frame.reset(0);
+        return false;
+    }
+    let buf = frame.reset(packet.len() + tag.len());
+    buf[..MAC_ADDRS].copy_from_slice(&packet[..MAC_ADDRS]);
+    buf[MAC_ADDRS..MAC_ADDRS + tag.len()].copy_from_slice(&tag);
+    buf[MAC_ADDRS + tag.len()..].copy_from_slice(&packet[MAC_ADDRS..]);
+    true
 }
 
 pub struct AfPacketPort {
@@ -202,9 +224,10 @@ impl AfPacketPort {
         self.rx.block = (self.rx.block + 1) % self.rx.blocks;
     }
 
-    /// The next packet of the held block, or None if the kernel's offsets
-    /// point outside the block (then the rest of the block is skipped).
-    fn next_packet(&mut self) -> Option<&[u8]> {
+    /// The next packet of the held block with the VLAN tag the kernel took
+    /// out of it, or None if the kernel's offsets point outside the block
+    /// (then the rest of the block is skipped).
+    fn next_packet(&mut self) -> Option<(&[u8], Option<[u8; 4]>)> {
         let block_size = self.rx.block_size;
         let offset = self.rx.offset;
         if offset + size_of::<libc::tpacket3_hdr>() > block_size {
@@ -219,10 +242,23 @@ impl AfPacketPort {
             return None;
         }
         self.rx.offset += hdr.tp_next_offset as usize;
+        let tag = (hdr.tp_status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
+            let tpid = if hdr.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                hdr.hv1.tp_vlan_tpid
+            } else {
+                ETH_P_8021Q
+            };
+            let tci = hdr.hv1.tp_vlan_tci as u16;
+            let mut tag = [0; 4];
+            tag[..2].copy_from_slice(&tpid.to_be_bytes());
+            tag[2..].copy_from_slice(&tci.to_be_bytes());
+            tag
+        });
         // SAFETY: start..end lies inside the held block (checked above).
-        Some(unsafe {
+        let bytes = unsafe {
             std::slice::from_raw_parts(self.block_ptr().cast::<u8>().add(start), end - start)
-        })
+        };
+        Some((bytes, tag))
     }
 
     fn tx_slot(&self, index: usize) -> *mut u8 {
@@ -250,13 +286,13 @@ impl PacketPort for AfPacketPort {
                 self.release_block();
                 continue;
             }
-            let Some(packet) = self.next_packet() else {
+            let Some((packet, tag)) = self.next_packet() else {
                 self.release_block();
                 continue;
             };
             // Frames larger than a batch buffer (jumbo) are dropped here.
             if let Some(frame) = batch.next_free() {
-                if frame.fill_from(packet) {
+                if fill_with_tag(frame, packet, tag) {
                     batch.push_filled();
                     added += 1;
                 }
@@ -312,5 +348,40 @@ impl PacketPort for AfPacketPort {
 
     fn poll_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vlan_tag_goes_back_after_the_mac_addresses() {
+        let mut batch = Batch::new(1);
+        let frame = batch.next_free().unwrap();
+        let packet: Vec<u8> = (0..20).collect();
+        assert!(fill_with_tag(
+            frame,
+            &packet,
+            Some([0x81, 0x00, 0x00, 0x07])
+        ));
+        assert_eq!(&frame.data()[..12], &packet[..12]);
+        assert_eq!(&frame.data()[12..16], &[0x81, 0x00, 0x00, 0x07]);
+        assert_eq!(&frame.data()[16..], &packet[12..]);
+        assert!(fill_with_tag(frame, &packet, None));
+        assert_eq!(frame.data(), &packet[..]);
+    }
+
+    #[test]
+    fn tagged_packets_that_cannot_hold_the_tag_are_refused() {
+        let mut batch = Batch::new(1);
+        let frame = batch.next_free().unwrap();
+        assert!(!fill_with_tag(frame, &[0; 11], Some([0x81, 0, 0, 1])));
+        assert!(!fill_with_tag(
+            frame,
+            &vec![0; MAX_FRAME - 3],
+            Some([0x81, 0, 0, 1])
+        ));
+        assert!(frame.is_empty());
     }
 }

@@ -104,3 +104,12 @@ pub fn sequence(frame: &[u8]) -> Option<u32> {
         .get(14..18)
         .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
+
+/// `frame` with an 802.1Q tag for `vid` after the MAC addresses.
+pub fn with_vlan(frame: &[u8], vid: u16) -> Vec<u8> {
+    let mut tagged = frame[..12].to_vec();
+    tagged.extend_from_slice(&0x8100u16.to_be_bytes());
+    tagged.extend_from_slice(&vid.to_be_bytes());
+    tagged.extend_from_slice(&frame[12..]);
+    tagged
+}
