@@ -178,7 +178,8 @@ fn hosts() -> (Netns, Veth, Netns, Veth) {
     (sender, a, sink, b)
 }
 
-fn through_dataplane(backend: Backend) -> Result<(f64, f64), String> {
+/// Forwarding figures plus where the dataplane dropped packets.
+fn through_dataplane(backend: Backend) -> Result<(f64, f64, String), String> {
     let (sender, a, sink, b) = hosts();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let options = DataplaneOptions {
@@ -190,9 +191,15 @@ fn through_dataplane(backend: Backend) -> Result<(f64, f64), String> {
         options,
         runtime.handle().clone(),
     )?;
-    let figures = measure(&sender, &a.inner, &sink, &b.inner, mac_for(&a.outer));
+    let (offered, forwarded) = measure(&sender, &a.inner, &sink, &b.inner, mac_for(&a.outer));
+    let drops: Vec<String> = dataplane
+        .show_counters()
+        .lines()
+        .filter(|l| l.ends_with("(drop)"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     dataplane.stop();
-    Ok(figures)
+    Ok((offered, forwarded, drops.join("; ")))
 }
 
 fn through_kernel() -> (f64, f64) {
@@ -228,11 +235,12 @@ fn main() {
     );
     for backend in [Backend::AfPacket, Backend::AfXdp] {
         match through_dataplane(backend) {
-            Ok((offered, forwarded)) => println!(
-                "veth {backend}: {:.3} Mpps forwarded ({:.3} Mpps offered), ratio to kernel {:.2}",
+            Ok((offered, forwarded, drops)) => println!(
+                "veth {backend}: {:.3} Mpps forwarded ({:.3} Mpps offered), ratio to kernel {:.2}; pipeline drops: {}",
                 forwarded / 1e6,
                 offered / 1e6,
-                forwarded / kernel.max(1.0)
+                forwarded / kernel.max(1.0),
+                if drops.is_empty() { "none" } else { &drops }
             ),
             Err(e) => println!("veth {backend}: not measured: {e}"),
         }
