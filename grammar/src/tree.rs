@@ -316,6 +316,14 @@ impl<A: Clone> CommandTree<A> {
         if (partial.is_none() || at_line_argument) && self.nodes[node].action.is_some() {
             push(END_OF_LINE, "");
         }
+        // As on IOS: keywords in alphabetical order, then arguments, then <cr>.
+        items.sort_by_key(|i| {
+            (
+                i.label == END_OF_LINE,
+                !is_keyword_label(&i.label),
+                i.label.clone(),
+            )
+        });
         if items.is_empty() {
             let column = partial.map_or(line.len(), |p| p.start);
             return Err(ParseError::Invalid {
@@ -346,6 +354,11 @@ impl<A: Clone> CommandTree<A> {
             .collect();
         (start, keywords)
     }
+}
+
+/// Argument labels are upper case (`WORD`, `A.B.C.D`) or ranges (`<1-10>`).
+fn is_keyword_label(label: &str) -> bool {
+    label.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
 fn words_of(line: &str) -> Result<Vec<Word<'_>>, ParseError> {
@@ -481,7 +494,7 @@ mod tests {
             |line| -> Vec<String> { t.help(line).unwrap().into_iter().map(|i| i.label).collect() };
         assert_eq!(labels("show "), ["interfaces", "ip"]);
         assert_eq!(labels("show interfaces "), ["IFNAME", "<cr>"]);
-        assert_eq!(labels("s"), ["show", "save"]);
+        assert_eq!(labels("s"), ["save", "show"]);
         assert_eq!(labels("show ip route "), ["<cr>"]);
         assert_eq!(labels("mtu "), ["<68-9216>"]);
         assert!(t.help("show bogus ").is_err());
