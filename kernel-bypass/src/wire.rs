@@ -15,6 +15,10 @@ pub const ETH_HEADER: usize = 14;
 pub const VLAN_TAG: usize = 4;
 
 pub const IPV4_HEADER: usize = 20;
+pub const IPV4_FLAGS: usize = 6;
+/// Don't Fragment, in the flags/fragment-offset word.
+pub const IPV4_DF: u16 = 0x4000;
+pub const IPV4_FRAGMENT_OFFSET: u16 = 0x1fff;
 pub const IPV4_TTL: usize = 8;
 pub const IPV4_PROTOCOL: usize = 9;
 pub const IPV4_CHECKSUM: usize = 10;
@@ -36,7 +40,7 @@ pub const ICMP_DEST_UNREACHABLE: u8 = 3;
 pub const ICMP_ECHO_REQUEST: u8 = 8;
 pub const ICMP_TIME_EXCEEDED: u8 = 11;
 pub const ICMP_CODE_NET_UNREACHABLE: u8 = 0;
-pub const ICMP_CODE_HOST_UNREACHABLE: u8 = 1;
+pub const ICMP_CODE_FRAGMENTATION_NEEDED: u8 = 4;
 
 /// ARP for IPv4 over Ethernet: the only kind the pipeline speaks.
 pub const ARP_PACKET: usize = 28;

@@ -145,10 +145,40 @@ fn forwarding_rewrites_macs_decrements_ttl_and_keeps_the_checksum_valid() {
 }
 
 #[test]
+fn too_big_with_dont_fragment_tells_the_sender_the_mtu() {
+    let mut h = Harness::new();
+    h.learn("vxlan7", "10.7.0.9", [0x02, 0, 0, 0, 0, 0x79]);
+    let mut packet = udp_packet(ip("10.1.0.2"), ip("10.7.0.9"), 1, 2, &[0; 1460]);
+    packet[IPV4_FLAGS] |= 0x40;
+    let sum = checksum_adjust(be16(&packet, IPV4_CHECKSUM), 0, IPV4_DF);
+    put_be16(&mut packet, IPV4_CHECKSUM, sum);
+    let out = h.feed(
+        0,
+        &[ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet)],
+    );
+    assert_eq!(out[0].0, Verdict::Tx(0));
+    let icmp = &out[0].1[ETH_HEADER..];
+    assert_eq!(ipv4_at(icmp, IPV4_DST), ip("10.1.0.2"));
+    assert_eq!(
+        icmp[IPV4_HEADER..IPV4_HEADER + 2],
+        [ICMP_DEST_UNREACHABLE, ICMP_CODE_FRAGMENTATION_NEEDED]
+    );
+    assert_eq!(
+        be16(icmp, IPV4_HEADER + 6),
+        1450,
+        "the VXLAN interface's MTU"
+    );
+    assert_eq!(h.total(Counter::Ipv4MtuExceeded), 1);
+}
+
+#[test]
 fn directed_broadcasts_are_not_forwarded() {
     let mut h = Harness::new();
     let packet = udp_packet(ip("10.1.0.2"), ip("10.2.0.255"), 1000, 53, b"q");
-    let out = h.feed(0, &[ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet)]);
+    let out = h.feed(
+        0,
+        &[ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet)],
+    );
     assert_eq!(out[0].0, Verdict::Done);
     assert_eq!(h.total(Counter::Ipv4NotRoutable), 1);
 }

@@ -11,6 +11,49 @@ use crate::wire::*;
 const ERRORS_PER_SEC: u64 = 100;
 const ICMP_HEADER: usize = 8;
 
+/// The ICMP errors the pipeline sends.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum IcmpError {
+    TimeExceeded,
+    NetUnreachable,
+    /// Too big for the next hop's MTU with DF set (path MTU discovery).
+    FragmentationNeeded {
+        mtu: u16,
+    },
+}
+
+impl IcmpError {
+    /// Type, code, checksum placeholder and the type-specific word.
+    fn header(self) -> [u8; ICMP_HEADER] {
+        match self {
+            IcmpError::TimeExceeded => [ICMP_TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0],
+            IcmpError::NetUnreachable => [
+                ICMP_DEST_UNREACHABLE,
+                ICMP_CODE_NET_UNREACHABLE,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
+            IcmpError::FragmentationNeeded { mtu } => {
+                let [hi, lo] = mtu.to_be_bytes();
+                [
+                    ICMP_DEST_UNREACHABLE,
+                    ICMP_CODE_FRAGMENTATION_NEEDED,
+                    0,
+                    0,
+                    0,
+                    0,
+                    hi,
+                    lo,
+                ]
+            }
+        }
+    }
+}
+
 /// A token bucket refilled from the worker's millisecond clock.
 pub(super) struct TokenBucket {
     tokens: u64,
@@ -76,8 +119,7 @@ impl Stage {
         snap: &Snapshot,
         frame: &mut Frame,
         ingress: &Iface,
-        kind: u8,
-        code: u8,
+        error: IcmpError,
     ) -> Verdict {
         let d = frame.data();
         let header_len = usize::from(d[0] & 0x0f) * 4;
@@ -87,7 +129,7 @@ impl Stage {
                 d.get(header_len),
                 Some(&ICMP_ECHO_REQUEST) | Some(&ICMP_ECHO_REPLY)
             );
-        let later_fragment = be16(d, 6) & 0x1fff != 0;
+        let later_fragment = be16(d, IPV4_FLAGS) & IPV4_FRAGMENT_OFFSET != 0;
         if is_error || later_fragment || src.is_unspecified() {
             return Verdict::Done;
         }
@@ -106,7 +148,7 @@ impl Stage {
         let total = (IPV4_HEADER + ICMP_HEADER + quoted) as u16;
         write_ipv4_header(h, total, DEFAULT_TTL, PROTO_ICMP, own, src);
         let icmp = &mut frame.data_mut()[IPV4_HEADER..];
-        icmp[..ICMP_HEADER].copy_from_slice(&[kind, code, 0, 0, 0, 0, 0, 0]);
+        icmp[..ICMP_HEADER].copy_from_slice(&error.header());
         let sum = checksum(icmp);
         put_be16(icmp, 2, sum);
         self.counters.event(Counter::IcmpErrorSent);

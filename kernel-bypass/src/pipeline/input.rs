@@ -188,7 +188,7 @@ impl Stage {
     ) -> Verdict {
         let d = frame.data();
         let protocol = d[IPV4_PROTOCOL];
-        let first_fragment = be16(d, 6) & 0x1fff == 0;
+        let first_fragment = be16(d, IPV4_FLAGS) & IPV4_FRAGMENT_OFFSET == 0;
         let l4 = &d[header_len..];
         if protocol == PROTO_UDP
             && first_fragment

@@ -1,6 +1,7 @@
 //! Transmit side: TTL and checksum update, route lookup with ECMP,
 //! neighbour resolution, Ethernet/802.1Q rewrite and VXLAN encapsulation.
 
+use super::icmp::IcmpError;
 use super::{Stage, Verdict};
 use crate::counters::Counter;
 use crate::fib::flow_hash;
@@ -16,7 +17,7 @@ pub(super) fn ipv4_flow_hash(d: &[u8]) -> u32 {
     }
     let header_len = usize::from(d[0] & 0x0f) * 4;
     let protocol = d[IPV4_PROTOCOL];
-    let first_fragment = be16(d, 6) & 0x1fff == 0;
+    let first_fragment = be16(d, IPV4_FLAGS) & IPV4_FRAGMENT_OFFSET == 0;
     let (sport, dport) = match (protocol, d.get(header_len..header_len + 4)) {
         (PROTO_TCP | PROTO_UDP, Some(p)) if first_fragment => (be16(p, 0), be16(p, 2)),
         _ => (0, 0),
@@ -45,26 +46,30 @@ impl Stage {
         if d[IPV4_TTL] <= 1 {
             self.counters
                 .on_interface(ingress.id, Counter::Ipv4TtlExpired);
-            return self.icmp_error(snap, frame, ingress, ICMP_TIME_EXCEEDED, 0);
+            return self.icmp_error(snap, frame, ingress, IcmpError::TimeExceeded);
         }
         let old = be16(d, IPV4_TTL);
         d[IPV4_TTL] -= 1;
         let sum = checksum_adjust(be16(d, IPV4_CHECKSUM), old, be16(d, IPV4_TTL));
         put_be16(d, IPV4_CHECKSUM, sum);
         match self.route_hop(snap, frame.data()) {
+            // No fragmentation: too-big packets are dropped, and with DF
+            // the sender learns the MTU.
+            Some((_, out)) if frame.len() > usize::from(out.mtu) => {
+                self.counters.on_interface(out.id, Counter::Ipv4MtuExceeded);
+                if be16(frame.data(), IPV4_FLAGS) & IPV4_DF == 0 {
+                    return Verdict::Done;
+                }
+                let error = IcmpError::FragmentationNeeded { mtu: out.mtu };
+                self.icmp_error(snap, frame, ingress, error)
+            }
             Some((hop, out)) => {
                 self.counters.event(Counter::Ipv4Forwarded);
                 self.neighbor_output(snap, frame, out, hop, 0)
             }
             None => {
                 self.counters.on_interface(ingress.id, Counter::Ipv4NoRoute);
-                self.icmp_error(
-                    snap,
-                    frame,
-                    ingress,
-                    ICMP_DEST_UNREACHABLE,
-                    ICMP_CODE_NET_UNREACHABLE,
-                )
+                self.icmp_error(snap, frame, ingress, IcmpError::NetUnreachable)
             }
         }
     }
