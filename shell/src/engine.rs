@@ -226,6 +226,14 @@ impl Shell {
         (state.running.clone(), state.generation)
     }
 
+    /// Checks a login against the `username` entries of the running
+    /// configuration; returns the user's privilege level.
+    pub fn authenticate(&self, user: &str, password: &str) -> Option<u8> {
+        let running = self.running();
+        let entry = running.users.get(user)?;
+        entry.secret.verify(password).then_some(entry.privilege)
+    }
+
     /// The commit history, newest first.
     pub fn history(&self) -> Vec<CommitRecord> {
         self.lock().history.iter().cloned().collect()

@@ -20,5 +20,5 @@ pub use engine::{CommitHook, CommitRecord, Shell, ShellBuilder};
 pub use grammar::{Args, CliError};
 pub use script::{run_lines, Failure};
 pub use session::{Mode, Reply, Session};
-pub use stream::run_stream;
+pub use stream::{run_stream, run_stream_with, StreamOptions};
 pub use terminal::run_terminal;

@@ -45,9 +45,14 @@ struct Candidate {
 
 const HISTORY_LINES: usize = 200;
 
+/// The privilege level that may use privileged EXEC and configuration.
+pub const FULL_PRIVILEGE: u8 = 15;
+
 pub struct Session {
     shell: Arc<Shell>,
     user: String,
+    /// The user's privilege level: below [`FULL_PRIVILEGE`], `enable` is refused.
+    privilege: u8,
     mode: Mode,
     candidate: Option<Candidate>,
     history: VecDeque<String>,
@@ -118,6 +123,7 @@ impl Session {
         Session {
             shell,
             user: user.into(),
+            privilege: FULL_PRIVILEGE,
             mode: if privileged {
                 Mode::Privileged
             } else {
@@ -127,6 +133,15 @@ impl Session {
             history: VecDeque::new(),
             closed: false,
         }
+    }
+
+    /// A session for a logged-in user (see [`Shell::authenticate`]): full
+    /// privilege starts in privileged EXEC mode, lower levels stay in user
+    /// EXEC mode.
+    pub fn for_user(shell: Arc<Shell>, user: impl Into<String>, privilege: u8) -> Session {
+        let mut session = Session::new(shell, user, privilege >= FULL_PRIVILEGE);
+        session.privilege = privilege;
+        session
     }
 
     pub fn shell(&self) -> &Arc<Shell> {
@@ -296,6 +311,10 @@ impl Session {
 
     fn builtin(&mut self, builtin: Builtin, args: &Args, line: &str) -> Result<String, CliError> {
         match builtin {
+            Builtin::Enable if self.privilege < FULL_PRIVILEGE => Err(CliError::new(format!(
+                "% Access denied: {} has privilege level {}",
+                self.user, self.privilege
+            ))),
             Builtin::Enable => {
                 self.mode = Mode::Privileged;
                 Ok(String::new())

@@ -1,8 +1,9 @@
 //! The CLI over a plain byte stream (a serial console without a terminal,
 //! an SSH channel): lines end with CR, LF or CRLF; `?` prints help for the
 //! line so far and keeps it; Tab completes a unique keyword; Backspace,
-//! Ctrl-C (drop the line) and Ctrl-Z (`end`) work. Typed characters are not
-//! echoed: the far end (a tty in canonical mode) does that.
+//! Ctrl-C (drop the line) and Ctrl-Z (`end`) work. Typed characters are
+//! echoed only if asked: a tty in canonical mode echoes them itself, an SSH
+//! channel with a pty does not.
 
 use crate::session::Session;
 use std::io::{self, Read, Write};
@@ -25,12 +26,27 @@ fn write_crlf(out: &mut dyn Write, text: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// How the stream behaves.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StreamOptions {
+    /// Echo typed characters back (for raw channels).
+    pub echo: bool,
+}
+
+/// Runs `session` without echo until `exit`, Ctrl-D on an empty line or
+/// end of input.
+pub fn run_stream(session: &mut Session, input: impl Read, output: impl Write) -> io::Result<()> {
+    run_stream_with(session, input, output, StreamOptions::default())
+}
+
 /// Runs `session` until `exit`, Ctrl-D on an empty line or end of input.
-pub fn run_stream(
+pub fn run_stream_with(
     session: &mut Session,
     mut input: impl Read,
     mut output: impl Write,
+    options: StreamOptions,
 ) -> io::Result<()> {
+    let echo = options.echo;
     let out: &mut dyn Write = &mut output;
     if let Some(banner) = session.banner() {
         write_crlf(out, &format!("{banner}\n"))?;
@@ -57,13 +73,19 @@ pub fn run_stream(
                 b'\r' | b'\n' if help_in_this_read => help_in_this_read = false,
                 b'\r' | b'\n' => {
                     line.clear();
+                    if echo {
+                        out.write_all(b"\r\n")?;
+                    }
                     let reply = session.execute(&text);
-                    if !show_reply(out, session, &text, reply)? {
+                    if !show_reply(out, session, &text, reply, echo)? {
                         return Ok(());
                     }
                 }
                 b'?' => {
                     help_in_this_read = true;
+                    if echo {
+                        out.write_all(b"?")?;
+                    }
                     let help = session
                         .help(&text)
                         .unwrap_or_else(|e| e.render(session.prompt().chars().count()));
@@ -80,21 +102,34 @@ pub fn run_stream(
                     write_crlf(out, &format!("\n{}{shown}", session.prompt()))?;
                 }
                 BACKSPACE | DELETE => {
-                    line.pop();
+                    if line.pop().is_some() && echo {
+                        out.write_all(b"\x08 \x08")?;
+                    }
                 }
                 CTRL_C => {
                     line.clear();
+                    if echo {
+                        out.write_all(b"^C")?;
+                    }
                     write_crlf(out, &format!("\n{}", session.prompt()))?;
                 }
                 CTRL_Z => {
                     line.clear();
+                    if echo {
+                        out.write_all(b"^Z\r\n")?;
+                    }
                     let reply = session.ctrl_z();
-                    if !show_reply(out, session, "", reply)? {
+                    if !show_reply(out, session, "", reply, echo)? {
                         return Ok(());
                     }
                 }
                 CTRL_D if line.is_empty() => return Ok(()),
-                _ => line.push(byte),
+                _ => {
+                    line.push(byte);
+                    if echo {
+                        out.write_all(&[byte])?;
+                    }
+                }
             }
             previous = byte;
         }
@@ -108,12 +143,13 @@ fn show_reply(
     session: &Session,
     line: &str,
     reply: crate::session::Reply,
+    echoed: bool,
 ) -> io::Result<bool> {
     write_crlf(out, &reply.output)?;
     if let Some(error) = &reply.error {
         // Without echo the line is not on screen: show it for the caret.
         let prompt = session.prompt();
-        let echo = if error.caret.is_some() {
+        let echo = if error.caret.is_some() && !echoed {
             format!("{prompt}{line}\n")
         } else {
             String::new()

@@ -520,3 +520,51 @@ fn sessions_can_move_between_threads() {
     assert_send::<Session>();
     assert_send::<Arc<Shell>>();
 }
+
+#[test]
+fn logins_are_checked_against_hashed_secrets_and_privilege_levels() {
+    let shell = plain_shell();
+    let mut admin = Session::new(shell.clone(), "setup", true);
+    ok(
+        &mut admin,
+        &[
+            "conf t",
+            "username oper privilege 1 secret look only",
+            "username root secret \"all powers\"",
+            "commit",
+        ],
+    );
+    assert_eq!(shell.authenticate("oper", "look only"), Some(1));
+    assert_eq!(shell.authenticate("root", "all powers"), Some(15));
+    assert_eq!(shell.authenticate("root", "all power"), None);
+    assert_eq!(shell.authenticate("nobody", ""), None);
+    let mut oper = Session::for_user(shell.clone(), "oper", 1);
+    assert_eq!(oper.prompt(), "gatehouse>");
+    let denied = oper.execute("enable").error.unwrap();
+    assert_eq!(
+        denied.message,
+        "% Access denied: oper has privilege level 1"
+    );
+    assert_eq!(Session::for_user(shell, "root", 15).prompt(), "gatehouse#");
+}
+
+#[test]
+fn the_byte_stream_can_echo_for_raw_channels() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    let mut output = Vec::new();
+    let options = shell::StreamOptions { echo: true };
+    shell::run_stream_with(
+        &mut s,
+        &b"shoX\x7fw ver\rsh ip\rexit\r"[..],
+        &mut output,
+        options,
+    )
+    .unwrap();
+    let text = String::from_utf8(output).unwrap();
+    assert!(
+        text.starts_with("gatehouse#shoX\x08 \x08w ver\r\nGatehouse edge gateway"),
+        "{text:?}"
+    );
+    let caret = format!("gatehouse#sh ip\r\n{}^\r\n% Invalid", " ".repeat(13));
+    assert!(text.contains(&caret), "{text:?}");
+}
