@@ -5,10 +5,17 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Runs `cargo build --release` for the `gatehouse` binary in `repo`.
-/// Selecting the whole workspace keeps the feature set the same as
-/// `cargo test --release --workspace`, so CI reuses that build.
+/// Names a prebuilt appliance binary to use instead of building one.
+pub const OVERRIDE_VARIABLE: &str = "GATEHOUSE_BINARY";
+
+/// Runs `cargo build --release` for the `gatehouse` binary in `repo`
+/// (unless $GATEHOUSE_BINARY names one). Selecting the whole workspace
+/// keeps the feature set the same as `cargo test --release --workspace`,
+/// so CI reuses that build.
 pub fn build(repo: &Path) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(OVERRIDE_VARIABLE) {
+        return Ok(PathBuf::from(path));
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .args(["build", "--release", "--workspace", "--bin", "gatehouse"])

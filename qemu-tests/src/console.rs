@@ -8,8 +8,9 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// Any CLI prompt: `gatehouse>`, `gatehouse#`, `gatehouse(config-if)#`.
-pub const PROMPT: &str = r"gatehouse(\([a-z0-9-]+\))?[>#] ?$";
+/// Any CLI prompt at the start of a line: `gatehouse>`, `gatehouse#`,
+/// `gatehouse(config-if)#`.
+pub const PROMPT: &str = r"^gatehouse(\([a-z0-9-]+\))?[>#] ?";
 
 #[derive(Default)]
 struct Log {
@@ -98,7 +99,8 @@ impl Console {
     pub fn command(&mut self, line: &str, timeout: Duration) -> Result<String> {
         self.send_line(line)?;
         let output = self.expect(PROMPT, timeout)?;
-        let output = output.strip_prefix(line).unwrap_or(&output);
+        let output = output.trim_start_matches(' ');
+        let output = output.strip_prefix(line).unwrap_or(output);
         Ok(output.trim_matches('\n').to_string())
     }
 
