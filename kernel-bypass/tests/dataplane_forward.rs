@@ -7,7 +7,7 @@
 
 mod dataplane_support;
 
-use dataplane_support::{interface, is_root, run, unique, Netns, Veth};
+use dataplane_support::{interface, is_root, received_bytes, run, unique, Netns, Veth};
 use grammar::config::{Config, NextHop, StaticRoute};
 use kernel_bypass::io::Backend;
 use kernel_bypass::{Dataplane, DataplaneOptions};
@@ -212,24 +212,6 @@ fn apply_refuses_unknown_interfaces_and_publishes_changes_live() {
     assert!(text.contains("Destination Net Unreachable"), "{text}");
     assert!(s.h1.ping_ok("10.77.2.2", SETTLE));
     assert!(!s.dataplane.show_ip_route().contains("10.77.3.0/24"));
-}
-
-/// `end.sum_received.bytes` of an iperf3 JSON report (0 if absent).
-fn received_bytes(report: &str) -> u64 {
-    let Some(at) = report.find("\"sum_received\"") else {
-        return 0;
-    };
-    let rest = &report[at..];
-    let Some(b) = rest.find("\"bytes\":") else {
-        return 0;
-    };
-    rest[b + 8..]
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap_or(0)
 }
 
 #[test]

@@ -7,13 +7,13 @@
 
 mod dataplane_support;
 
-use dataplane_support::{interface, is_root, Netns, Veth};
+use dataplane_support::{interface, is_root, received_bytes, Netns, Veth};
 use grammar::config::{Config, Vxlan};
 use kernel_bypass::io::Backend;
 use kernel_bypass::snapshot::mac_for;
 use kernel_bypass::wire::format_mac;
 use kernel_bypass::{Dataplane, DataplaneOptions};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -85,6 +85,26 @@ fn linux_vxlan_peer_reaches_routed_host_both_ways() {
         dataplane.show_counters()
     );
     assert!(h2.ping_ok("10.78.100.2", SETTLE), "routed host to overlay");
+
+    // TCP both ways across the overlay: iperf3 from the routed host to the
+    // overlay host, with the reverse direction (-R) too.
+    let _server = h1.spawn(&["iperf3", "-s", "-B", "10.78.100.2"]);
+    for direction in [None, Some("-R")] {
+        let mut args = vec!["iperf3", "-c", "10.78.100.2", "-t", "1", "-J"];
+        args.extend(direction);
+        let deadline = Instant::now() + SETTLE;
+        let report = loop {
+            let text = String::from_utf8_lossy(&h2.output(&args).stdout).into_owned();
+            if received_bytes(&text) > 0 || Instant::now() > deadline {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(
+            received_bytes(&report) > 0,
+            "iperf3 {direction:?} over VXLAN: {report}"
+        );
+    }
 
     let neigh = h1.run(&["ip", "neigh", "show", "10.78.100.1", "dev", "vx0"]);
     let mac = format_mac(&mac_for("vxlan42"));

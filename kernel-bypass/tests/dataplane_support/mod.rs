@@ -175,6 +175,24 @@ impl Drop for Veth {
     }
 }
 
+/// `end.sum_received.bytes` of an iperf3 JSON report (0 if absent).
+pub fn received_bytes(report: &str) -> u64 {
+    let Some(at) = report.find("\"sum_received\"") else {
+        return 0;
+    };
+    let rest = &report[at..];
+    let Some(b) = rest.find("\"bytes\":") else {
+        return 0;
+    };
+    rest[b + 8..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or(0)
+}
+
 /// A background process killed on drop.
 pub struct Child(pub std::process::Child);
 
