@@ -3,7 +3,7 @@
 //! the line entry point or the byte-stream front end.
 
 use proptest::prelude::*;
-use shell::{run_stream, Session, ShellBuilder};
+use shell::{run_stream_with, Session, ShellBuilder, StreamOptions};
 
 const SOUP: &[&str] = &[
     "enable",
@@ -89,10 +89,14 @@ proptest! {
     }
 
     #[test]
-    fn the_byte_stream_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+    fn the_byte_stream_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..400),
+        echo in any::<bool>(),
+    ) {
         let shell = ShellBuilder::new().build().0;
         let mut session = Session::new(shell, "fuzz", false);
         let mut output = Vec::new();
-        prop_assert!(run_stream(&mut session, bytes.as_slice(), &mut output).is_ok());
+        let options = StreamOptions { echo };
+        prop_assert!(run_stream_with(&mut session, bytes.as_slice(), &mut output, options).is_ok());
     }
 }
