@@ -51,8 +51,9 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 fn megabytes_cross_an_echo_intact_both_ways() {
     let pair = Pair::new();
     pair.runtime.spawn(serve_echo(pair.b.clone(), 7));
-    let a = pair.a.clone();
+    let (a, b) = (pair.a.clone(), pair.b.clone());
     pair.runtime.block_on(async move {
+        eventually("the listener", || b.socket_count() > 0).await;
         let stream = a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
         assert_eq!(stream.peer_addr(), SocketAddrV4::new(B, 7));
         let payload: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
