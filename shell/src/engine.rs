@@ -59,6 +59,9 @@ struct State {
 pub struct Shell {
     pub(crate) trees: Trees,
     state: Mutex<State>,
+    /// A copy of `state.running` for readers (prompts, show commands), so
+    /// they do not wait while a commit runs the hook under `state`.
+    published: Mutex<Arc<Config>>,
     hook: Option<Box<dyn CommitHook>>,
     startup_path: Option<PathBuf>,
     history_depth: usize,
@@ -185,10 +188,12 @@ impl ShellBuilder {
                 }
             }
         }
+        let config = Arc::new(config);
         let shell = Arc::new_cyclic(|myself| Shell {
             trees: self.trees,
+            published: Mutex::new(config.clone()),
             state: Mutex::new(State {
-                running: Arc::new(config),
+                running: config,
                 generation: 0,
                 next_commit_id: 1,
                 history: VecDeque::new(),
@@ -217,7 +222,8 @@ impl Shell {
 
     /// The running configuration.
     pub fn running(&self) -> Arc<Config> {
-        self.lock().running.clone()
+        let published = self.published.lock();
+        published.unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The running configuration and its generation (for candidates).
@@ -313,6 +319,7 @@ impl Shell {
                 CliError::new(format!("% Commit refused by the system: {reason}"))
             })?;
         }
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
         let previous = std::mem::replace(&mut state.running, config);
         state.generation += 1;
         let id = state.next_commit_id;
