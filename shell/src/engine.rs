@@ -17,8 +17,8 @@ pub trait CommitHook: Send + Sync {
     /// Called with the complete new configuration after it passed
     /// validation (and once at start with the startup configuration).
     /// `Err(message)` refuses it: nothing changes and the user sees it.
-    /// Commits are serialised around this call, so it must not call back
-    /// into the [`Shell`] (it would wait for itself).
+    /// Commits are serialised around this call, so it must not commit or
+    /// roll back itself (it would wait for itself); `Shell::running` is fine.
     fn apply(&self, config: &Config) -> Result<(), String>;
 }
 
