@@ -3,7 +3,9 @@
 
 mod io_support;
 
-use io_support::frames::{answer, arp_request, is_arp_reply_from, numbered, sequence, with_vlan};
+use io_support::frames::{
+    answer, arp_request, is_arp_reply_from, numbered, sequence, udp_checksum_ok, with_vlan,
+};
 use io_support::{
     is_root, peer_and_port, peer_and_port_with, raw_recv, raw_send, run, wait_readable, Peer,
     PEER_IP, PORT_IP,
@@ -18,10 +20,14 @@ use std::time::{Duration, Instant};
 /// Upper bound for any single exchange, so a broken backend fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(5);
 
-/// Receives until `seen` returns true for a frame or `PATIENCE` runs out.
-fn recv_until(port: &mut dyn PacketPort, mut seen: impl FnMut(&[u8]) -> bool) -> bool {
+/// Receives until `seen` returns true for a frame or `patience` runs out.
+fn recv_until(
+    port: &mut dyn PacketPort,
+    patience: Duration,
+    mut seen: impl FnMut(&[u8]) -> bool,
+) -> bool {
     let mut batch = Batch::new(64);
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + patience;
     while Instant::now() < deadline {
         batch.clear();
         port.recv(&mut batch).expect("recv");
@@ -89,7 +95,7 @@ fn arp_request_is_answered_by_peer(backend: Backend) {
         1
     );
     assert!(
-        recv_until(port.as_mut(), |f| is_arp_reply_from(f, PEER_IP)),
+        recv_until(port.as_mut(), PATIENCE, |f| is_arp_reply_from(f, PEER_IP)),
         "no ARP reply from the peer via {backend}"
     );
 }
@@ -105,9 +111,41 @@ fn vlan_tags_arrive_in_frames(backend: Backend) {
     let tagged = with_vlan(&numbered(7), 7);
     assert!(raw_send(&peer_sock, &tagged), "peer send");
     assert!(
-        recv_until(port.as_mut(), |f| f == &tagged[..]),
+        recv_until(port.as_mut(), PATIENCE, |f| f == &tagged[..]),
         "tagged frame not received intact via {backend}"
     );
+}
+
+/// A UDP datagram from the peer's stack, whose veth leaves the checksum to
+/// "hardware", arrives with a checksum that verifies.
+fn udp_from_peer_stack_has_valid_checksum(backend: Backend) {
+    if !is_root() {
+        return;
+    }
+    let (peer, mut port) = peer_and_port(backend);
+    let port_ip = io_support::ip_string(PORT_IP);
+    let lladdr = "02:00:00:00:00:02";
+    peer.in_ns(&[
+        "ip",
+        "neigh",
+        "replace",
+        &port_ip,
+        "lladdr",
+        lladdr,
+        "dev",
+        &peer.host_if,
+    ]);
+    let send = format!("echo checksum-me > /dev/udp/{port_ip}/9999");
+    let mut verdict = None;
+    let deadline = Instant::now() + PATIENCE;
+    while verdict.is_none() && Instant::now() < deadline {
+        peer.in_ns(&["bash", "-c", &send]);
+        recv_until(port.as_mut(), Duration::from_millis(200), |f| {
+            verdict = udp_checksum_ok(f);
+            verdict.is_some()
+        });
+    }
+    assert_eq!(verdict, Some(true), "UDP checksum via {backend}");
 }
 
 const BATCH_FRAMES: u32 = 1024;
@@ -268,6 +306,18 @@ backend_tests!(af_packet, kernel_bypass::io::Backend::AfPacket);
 backend_tests!(af_xdp, kernel_bypass::io::Backend::AfXdp);
 backend_tests!(tap, kernel_bypass::io::Backend::Tap);
 
+// AF_XDP has no metadata saying a checksum is partial, so it passes such
+// frames on as they are; the other two backends complete them.
+#[test]
+fn af_packet_udp_from_peer_stack_has_valid_checksum() {
+    udp_from_peer_stack_has_valid_checksum(Backend::AfPacket);
+}
+
+#[test]
+fn tap_udp_from_peer_stack_has_valid_checksum() {
+    udp_from_peer_stack_has_valid_checksum(Backend::Tap);
+}
+
 /// The AF_XDP port attaches its program while open and detaches it on drop.
 #[test]
 fn af_xdp_program_is_attached_only_while_open() {
@@ -290,7 +340,9 @@ fn af_xdp_program_is_attached_only_while_open() {
         port.send(&mut std::iter::once(&request[..])).expect("send"),
         1
     );
-    assert!(recv_until(port.as_mut(), |f| is_arp_reply_from(f, PEER_IP)));
+    assert!(recv_until(port.as_mut(), PATIENCE, |f| is_arp_reply_from(
+        f, PEER_IP
+    )));
 }
 
 /// A second port cannot take the queue an open port serves, and says why.

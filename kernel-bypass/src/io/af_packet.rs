@@ -2,6 +2,7 @@
 //! (the kernel fills whole blocks, we hand them back when read) and a V3
 //! transmit ring of fixed slots that bypasses the qdisc layer.
 
+use super::checksum;
 use super::sys::{self, Mmap};
 use super::PacketPort;
 use crate::frame::{Batch, Frame, MAX_FRAME};
@@ -49,6 +50,15 @@ const ETH_P_8021Q: u16 = 0x8100;
 
 const fn align16(n: usize) -> usize {
     (n + 15) & !15
+}
+
+/// A packet in the receive ring and what the kernel says about it.
+struct Received<'a> {
+    bytes: &'a [u8],
+    /// The 802.1Q tag the kernel took out of the data.
+    vlan_tag: Option<[u8; 4]>,
+    /// The TCP/UDP checksum still holds only the pseudo-header sum.
+    checksum_partial: bool,
 }
 
 /// Copies a received packet into `frame`, putting back the 802.1Q tag the
@@ -224,10 +234,9 @@ impl AfPacketPort {
         self.rx.block = (self.rx.block + 1) % self.rx.blocks;
     }
 
-    /// The next packet of the held block with the VLAN tag the kernel took
-    /// out of it, or None if the kernel's offsets point outside the block
-    /// (then the rest of the block is skipped).
-    fn next_packet(&mut self) -> Option<(&[u8], Option<[u8; 4]>)> {
+    /// The next packet of the held block, or None if the kernel's offsets
+    /// point outside the block (then the rest of the block is skipped).
+    fn next_packet(&mut self) -> Option<Received<'_>> {
         let block_size = self.rx.block_size;
         let offset = self.rx.offset;
         if offset + size_of::<libc::tpacket3_hdr>() > block_size {
@@ -242,7 +251,7 @@ impl AfPacketPort {
             return None;
         }
         self.rx.offset += hdr.tp_next_offset as usize;
-        let tag = (hdr.tp_status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
+        let vlan_tag = (hdr.tp_status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
             let tpid = if hdr.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
                 hdr.hv1.tp_vlan_tpid
             } else {
@@ -258,7 +267,11 @@ impl AfPacketPort {
         let bytes = unsafe {
             std::slice::from_raw_parts(self.block_ptr().cast::<u8>().add(start), end - start)
         };
-        Some((bytes, tag))
+        Some(Received {
+            bytes,
+            vlan_tag,
+            checksum_partial: hdr.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0,
+        })
     }
 
     fn tx_slot(&self, index: usize) -> *mut u8 {
@@ -286,13 +299,16 @@ impl PacketPort for AfPacketPort {
                 self.release_block();
                 continue;
             }
-            let Some((packet, tag)) = self.next_packet() else {
+            let Some(packet) = self.next_packet() else {
                 self.release_block();
                 continue;
             };
             // Frames larger than a batch buffer (jumbo) are dropped here.
             if let Some(frame) = batch.next_free() {
-                if fill_with_tag(frame, packet, tag) {
+                if fill_with_tag(frame, packet.bytes, packet.vlan_tag) {
+                    if packet.checksum_partial {
+                        checksum::complete_l4_checksum(frame.data_mut());
+                    }
                     batch.push_filled();
                     added += 1;
                 }

@@ -2,6 +2,11 @@
 //! UMEM (packet memory shared with the kernel) and the four rings: fill
 //! (buffers we lend for receiving), rx, tx and completion (sent buffers
 //! coming back). The redirect program is loaded and attached by the port.
+//!
+//! XDP sees frames before the kernel's metadata exists, so unlike AF_PACKET
+//! this port cannot tell a TCP/UDP checksum left partial by a local sender
+//! on a virtual device (veth with tx offload on): such peers must turn
+//! checksum offload off. Frames from real wires are complete.
 
 use super::sys::{self, Mmap};
 use super::xdp_prog::{XdpMode, XdpRedirect};

@@ -5,6 +5,7 @@
 
 mod af_packet;
 mod af_xdp;
+mod checksum;
 mod sys;
 mod tap;
 mod xdp_prog;

@@ -113,3 +113,21 @@ pub fn with_vlan(frame: &[u8], vid: u16) -> Vec<u8> {
     tagged.extend_from_slice(&frame[12..]);
     tagged
 }
+
+/// If `frame` is an IPv4 UDP datagram whose checksum verifies (or is unset).
+pub fn udp_checksum_ok(frame: &[u8]) -> Option<bool> {
+    if ethertype(frame)? != ETH_IPV4 || *frame.get(23)? != 17 {
+        return None;
+    }
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+    let udp = frame.get(14 + ihl..14 + total)?;
+    if udp.get(6..8)? == [0, 0] {
+        return Some(true);
+    }
+    let mut pseudo = frame[26..34].to_vec();
+    pseudo.extend_from_slice(&[0, 17]);
+    pseudo.extend_from_slice(&(udp.len() as u16).to_be_bytes());
+    pseudo.extend_from_slice(udp);
+    Some(checksum(&pseudo) == 0)
+}
