@@ -1,8 +1,19 @@
-//! The appliance itself: the CLI on the console wired to the dataplane.
-//! Used by the image's init and by hosted mode.
+//! The appliance itself: the shell engine wired to the dataplane, with the
+//! CLI on the console. Used by the image's init and by hosted mode.
 
-use std::io::{BufRead, Write};
+use grammar::config::Config;
+use kernel_bypass::io::Backend;
+use kernel_bypass::local::{serve_echo, serve_status};
+use kernel_bypass::{Dataplane, DataplaneOptions};
+use shell::{run_stream, run_terminal, Session, Shell, ShellBuilder};
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// TCP port of the built-in status page on the appliance's own addresses.
+pub const STATUS_PORT: u16 = 80;
+/// TCP port of the built-in echo service.
+pub const ECHO_PORT: u16 = 7;
 
 /// What the host system lets the CLI do besides configuring it.
 pub struct PowerControl {
@@ -10,35 +21,160 @@ pub struct PowerControl {
     pub poweroff: Box<dyn Fn() + Send + Sync>,
 }
 
-pub struct ConsoleOptions {
+pub struct ApplianceOptions {
     /// Where `write memory` saves and the startup config is read from.
+    pub startup_config: PathBuf,
+    pub backend: Backend,
+    pub power: Option<PowerControl>,
+}
+
+/// A running appliance: the dataplane, the shell all sessions share, and
+/// the async runtime its own services (status, echo) run on.
+pub struct Appliance {
+    shell: Arc<Shell>,
+    _dataplane: Arc<Dataplane>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Appliance {
+    /// Starts the dataplane, loads the startup config into it through the
+    /// shell's commit hook, and starts the built-in services. Returns the
+    /// appliance and the startup report (problems to show the operator).
+    pub fn start(options: ApplianceOptions) -> Result<(Appliance, Vec<String>), String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("gatehouse-ctl")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the control runtime: {e}"))?;
+        let dataplane = Arc::new(Dataplane::start(
+            &Config::default(),
+            DataplaneOptions {
+                backend: options.backend,
+                workers: 1,
+            },
+            runtime.handle().clone(),
+        )?);
+        let (shell, report) = build_shell(&dataplane, options)
+            .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
+        let stack = dataplane.local_stack();
+        let status_shell = Arc::downgrade(&shell);
+        runtime.spawn(serve_echo(stack.clone(), ECHO_PORT));
+        runtime.spawn(serve_status(stack, STATUS_PORT, move || {
+            status_shell
+                .upgrade()
+                .map(|shell| status_page(&shell))
+                .unwrap_or_default()
+        }));
+        let appliance = Appliance {
+            shell,
+            _dataplane: dataplane,
+            _runtime: runtime,
+        };
+        Ok((appliance, report))
+    }
+
+    /// Runs one CLI session on this process's standard input and output:
+    /// with line editing on a terminal, as a plain byte stream otherwise.
+    pub fn console_session(&self, plain: bool) -> io::Result<()> {
+        let mut session = Session::new(self.shell.clone(), "console", false);
+        if !plain && io::stdin().is_terminal() {
+            run_terminal(&mut session).map_err(io::Error::other)
+        } else {
+            run_stream(&mut session, io::stdin(), io::stdout())
+        }
+    }
+}
+
+fn build_shell(
+    dataplane: &Arc<Dataplane>,
+    options: ApplianceOptions,
+) -> Result<(Arc<Shell>, Vec<String>), grammar::SyntaxError> {
+    let dp = dataplane.clone();
+    let mut builder = ShellBuilder::new()
+        .startup_path(options.startup_config)
+        .hook(move |config: &Config| dp.apply(config));
+    let shows: [(&str, &[&str], fn(&Dataplane) -> String); 5] = [
+        (
+            "interfaces",
+            &["Interface status, addresses and counters"],
+            Dataplane::show_interfaces,
+        ),
+        (
+            "ip route",
+            &["IP information", "IP routing table"],
+            Dataplane::show_ip_route,
+        ),
+        ("arp", &["ARP table"], Dataplane::show_arp),
+        ("vxlan", &["VXLAN tunnels and learned MACs"], Dataplane::show_vxlan),
+        ("counters", &["Dataplane node counters"], Dataplane::show_counters),
+    ];
+    for (syntax, help, show) in shows {
+        let dp = dataplane.clone();
+        builder = builder.show(syntax, help, move |_| show(&dp))?;
+    }
+    if let Some(power) = options.power {
+        let PowerControl { reload, poweroff } = power;
+        builder = builder
+            .exec("reload", &["Halt and perform a cold restart"], move |_| {
+                reload();
+                Ok(String::new())
+            })?
+            .exec("poweroff", &["Halt the appliance and power it off"], move |_| {
+                poweroff();
+                Ok(String::new())
+            })?;
+    }
+    Ok(builder.build())
+}
+
+/// The text of the built-in status page.
+fn status_page(shell: &Shell) -> String {
+    let running = shell.running();
+    format!(
+        "gatehouse {}\nhostname {}\ninterfaces {}\n",
+        env!("CARGO_PKG_VERSION"),
+        running.hostname_or_default(),
+        running.interfaces.len()
+    )
+}
+
+/// What the image's init hands to [`run_console`].
+pub struct ConsoleOptions {
     pub startup_config: PathBuf,
     /// Messages to show before the first prompt (e.g. a config partition that failed to mount).
     pub boot_messages: Vec<String>,
     pub power: Option<PowerControl>,
 }
 
-/// Runs the CLI on stdin/stdout until the console session ends.
-/// Placeholder until the shell engine lands: shows a prompt and refuses every line.
+/// Starts the appliance and runs console sessions one after another for
+/// ever; returns only if the appliance cannot start. `TERM=dumb` (settable on
+/// the kernel command line) gives a plain byte-stream console without line
+/// editing, which is what scripts driving the serial console want.
 pub fn run_console(options: ConsoleOptions) {
     for message in &options.boot_messages {
         println!("{message}");
     }
-    let stdin = std::io::stdin();
-    let mut stdout = std::io::stdout();
-    loop {
-        let _ = write!(stdout, "gatehouse>");
-        let _ = stdout.flush();
-        let mut line = String::new();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+    let started = Appliance::start(ApplianceOptions {
+        startup_config: options.startup_config,
+        backend: Backend::AfPacket,
+        power: options.power,
+    });
+    let appliance = match started {
+        Ok((appliance, report)) => {
+            report.iter().for_each(|line| println!("{line}"));
+            appliance
         }
-        match (line.trim(), &options.power) {
-            ("reload", Some(power)) => (power.reload)(),
-            ("poweroff", Some(power)) => (power.poweroff)(),
-            ("", _) => {}
-            _ => println!("% Invalid input detected"),
+        Err(e) => {
+            println!("% gatehouse: {e}");
+            return;
+        }
+    };
+    let plain = std::env::var("TERM").is_ok_and(|term| term == "dumb");
+    loop {
+        if let Err(e) = appliance.console_session(plain) {
+            println!("% console: {e}");
+            std::thread::sleep(std::time::Duration::from_secs(1));
         }
     }
 }
