@@ -94,6 +94,7 @@ fn run(
     }
 }
 
+/// Sleeps until a port or the local stack has work, or the idle period ends.
 fn idle(poll_set: &mut [libc::pollfd]) {
     // SAFETY: the pointer and length describe a live, exclusively borrowed slice.
     unsafe {
@@ -102,5 +103,11 @@ fn idle(poll_set: &mut [libc::pollfd]) {
             poll_set.len() as libc::nfds_t,
             IDLE_POLL_MS,
         );
+    }
+    // A port whose interface vanished polls as failed at once: sleep the
+    // idle period instead of spinning until the config drops it.
+    let failed = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
+    if poll_set.iter().any(|p| p.revents & failed != 0) {
+        std::thread::sleep(std::time::Duration::from_millis(IDLE_POLL_MS as u64));
     }
 }
