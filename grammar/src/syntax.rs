@@ -78,6 +78,18 @@ pub fn expand(syntax: &str, help: &[&str]) -> Result<Vec<Vec<Element>>, SyntaxEr
     for (element, text) in elements.iter_mut().zip(help) {
         element.help = text.to_string();
     }
+    let unknown = elements.iter().find(|e| match &e.kind {
+        Kind::Keyword(k) => !k
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+        _ => false,
+    });
+    if let Some(element) = unknown {
+        return Err(SyntaxError(format!(
+            "{syntax:?}: {:?} is neither a lower-case keyword nor an argument type",
+            element.label
+        )));
+    }
     if paths.iter().any(Vec::is_empty) {
         return Err(SyntaxError(format!("{syntax:?} allows an empty command")));
     }
@@ -175,5 +187,7 @@ mod tests {
         assert!(expand("ip (route", &["a", "b"]).is_err());
         assert!(expand("ip route", &["a"]).is_err());
         assert!(expand("[ip]", &["a"]).is_err());
+        assert!(expand("username NAME", &["a", "b"]).is_err());
+        assert!(expand("mtu <1-x>", &["a", "b"]).is_err());
     }
 }
