@@ -100,6 +100,28 @@ fn arp_request_is_answered_by_peer(backend: Backend) {
     );
 }
 
+/// Opening a port turns receive coalescing off, so frames stay wire-sized.
+fn receive_coalescing_is_off(backend: Backend) {
+    if !is_root() {
+        return;
+    }
+    // veth starts with GRO off: switch it on so the port has work to do.
+    let (peer, _port) = peer_and_port_with(backend, |ifname| {
+        run(&["ethtool", "-K", ifname, "gro", "on"]);
+        open_port(backend, ifname)
+    });
+    let features = run(&["ethtool", "-k", &peer.port_if]);
+    for feature in ["generic-receive-offload", "large-receive-offload"] {
+        let line = features
+            .lines()
+            .find(|l| l.starts_with(&format!("{feature}:")));
+        assert!(
+            line.is_some_and(|l| l.contains(": off")),
+            "{backend}: {feature} not off: {line:?}"
+        );
+    }
+}
+
 /// An 802.1Q-tagged frame from the peer arrives with its tag in the frame
 /// (the kernel moves tags out of the data before packet sockets see them).
 fn vlan_tags_arrive_in_frames(backend: Backend) {
@@ -305,6 +327,16 @@ macro_rules! backend_tests {
 backend_tests!(af_packet, kernel_bypass::io::Backend::AfPacket);
 backend_tests!(af_xdp, kernel_bypass::io::Backend::AfXdp);
 backend_tests!(tap, kernel_bypass::io::Backend::Tap);
+
+#[test]
+fn af_packet_turns_receive_coalescing_off() {
+    receive_coalescing_is_off(Backend::AfPacket);
+}
+
+#[test]
+fn af_xdp_turns_receive_coalescing_off() {
+    receive_coalescing_is_off(Backend::AfXdp);
+}
 
 // AF_XDP has no metadata saying a checksum is partial, so it passes such
 // frames on as they are; the other two backends complete them.

@@ -3,6 +3,7 @@
 //! transmit ring of fixed slots that bypasses the qdisc layer.
 
 use super::checksum;
+use super::offload;
 use super::sys::{self, Mmap};
 use super::PacketPort;
 use crate::frame::{Batch, Frame, MAX_FRAME};
@@ -106,10 +107,12 @@ struct TxCursor {
 }
 
 impl AfPacketPort {
-    /// Opens the port on `ifname` and brings the interface up.
+    /// Opens the port on `ifname`, brings the interface up and turns its
+    /// receive coalescing (GRO, LRO) off for good.
     pub fn open(ifname: &str, config: AfPacketConfig) -> io::Result<AfPacketPort> {
         let ifindex = sys::ifindex(ifname)?;
         sys::set_link_up(ifname)?;
+        offload::disable_receive_coalescing(ifname)?;
         // Protocol 0: nothing is queued to the socket before it is bound to
         // the one interface.
         // SAFETY: plain socket creation.

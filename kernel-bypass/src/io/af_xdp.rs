@@ -8,6 +8,7 @@
 //! on a virtual device (veth with tx offload on): such peers must turn
 //! checksum offload off. Frames from real wires are complete.
 
+use super::offload;
 use super::sys::{self, Mmap};
 use super::xdp_prog::{XdpMode, XdpRedirect};
 use super::PacketPort;
@@ -158,8 +159,9 @@ pub struct AfXdpPort {
 }
 
 impl AfXdpPort {
-    /// Opens the port on `ifname`, brings the interface up and attaches the
-    /// redirect program (detached again when the port is dropped).
+    /// Opens the port on `ifname`, brings the interface up, turns its receive
+    /// coalescing (GRO, LRO) off for good and attaches the redirect program
+    /// (detached again when the port is dropped).
     pub fn open(ifname: &str, config: AfXdpConfig) -> io::Result<AfXdpPort> {
         let ifindex = sys::ifindex(ifname)?;
         let size = config.ring_size;
@@ -170,6 +172,7 @@ impl AfXdpPort {
             ));
         }
         sys::set_link_up(ifname)?;
+        offload::disable_receive_coalescing(ifname)?;
         // SAFETY: plain socket creation.
         let fd = sys::owned_fd(unsafe {
             libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)

@@ -6,6 +6,7 @@
 mod af_packet;
 mod af_xdp;
 mod checksum;
+mod offload;
 mod sys;
 mod tap;
 mod xdp_prog;
