@@ -111,6 +111,17 @@ impl AfPacketPort {
     /// receive coalescing (GRO, LRO) off for good.
     pub fn open(ifname: &str, config: AfPacketConfig) -> io::Result<AfPacketPort> {
         let ifindex = sys::ifindex(ifname)?;
+        let slots_per_block = TX_BLOCK_SIZE / SLOT_SIZE;
+        let tx_blocks = config.tx_slots.div_ceil(slots_per_block).max(1);
+        let rx_frames = (config.rx_block_size / SLOT_SIZE).checked_mul(config.rx_blocks);
+        let tx_frames = tx_blocks.checked_mul(slots_per_block);
+        // The kernel takes zero blocks as "no ring" rather than an error.
+        let (Some(rx_frames @ 1..), Some(tx_frames)) = (rx_frames, tx_frames) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "AF_PACKET ring sizes out of range",
+            ));
+        };
         sys::set_link_up(ifname)?;
         offload::disable_receive_coalescing(ifname)?;
         // Protocol 0: nothing is queued to the socket before it is bound to
@@ -137,7 +148,6 @@ impl AfPacketPort {
         // Frames other senders put on the wire are not input to the pipeline.
         sys::setsockopt(raw, sol, libc::PACKET_IGNORE_OUTGOING, &1 as &libc::c_int)?;
 
-        let rx_frames = config.rx_block_size / SLOT_SIZE * config.rx_blocks;
         let rx_req = libc::tpacket_req3 {
             tp_block_size: config.rx_block_size,
             tp_block_nr: config.rx_blocks,
@@ -148,13 +158,11 @@ impl AfPacketPort {
             tp_feature_req_word: 0,
         };
         sys::setsockopt(raw, sol, libc::PACKET_RX_RING, &rx_req)?;
-        let slots_per_block = TX_BLOCK_SIZE / SLOT_SIZE;
-        let tx_blocks = config.tx_slots.div_ceil(slots_per_block).max(1);
         let tx_req = libc::tpacket_req3 {
             tp_block_size: TX_BLOCK_SIZE,
             tp_block_nr: tx_blocks,
             tp_frame_size: SLOT_SIZE,
-            tp_frame_nr: tx_blocks * slots_per_block,
+            tp_frame_nr: tx_frames,
             tp_retire_blk_tov: 0,
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
@@ -389,6 +397,24 @@ mod tests {
         assert_eq!(&frame.data()[16..], &packet[12..]);
         assert!(fill_with_tag(frame, &packet, None));
         assert_eq!(frame.data(), &packet[..]);
+    }
+
+    #[test]
+    fn empty_or_oversized_rings_are_refused() {
+        for config in [
+            AfPacketConfig {
+                rx_blocks: 0,
+                ..AfPacketConfig::default()
+            },
+            AfPacketConfig {
+                rx_block_size: 1 << 30,
+                rx_blocks: 1 << 20,
+                ..AfPacketConfig::default()
+            },
+        ] {
+            let err = AfPacketPort::open("lo", config).err().expect("refused");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
     }
 
     #[test]
