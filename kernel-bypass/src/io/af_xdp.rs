@@ -10,7 +10,7 @@
 
 use super::offload;
 use super::sys::{self, Mmap};
-use super::xdp_prog::{XdpMode, XdpRedirect};
+use super::xdp_prog::{XdpMode, XdpRedirect, MAX_QUEUES};
 use super::PacketPort;
 use crate::frame::Batch;
 use std::io;
@@ -169,6 +169,12 @@ impl AfXdpPort {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "AF_XDP ring size must be a power of two between 64 and 65536",
+            ));
+        }
+        if config.queue >= MAX_QUEUES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("AF_XDP serves rx queues 0 to {}", MAX_QUEUES - 1),
             ));
         }
         sys::set_link_up(ifname)?;
@@ -418,5 +424,31 @@ impl PacketPort for AfXdpPort {
 
     fn poll_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_ring_sizes_and_queues_are_refused() {
+        for config in [
+            AfXdpConfig {
+                ring_size: 1000,
+                ..AfXdpConfig::default()
+            },
+            AfXdpConfig {
+                ring_size: 32,
+                ..AfXdpConfig::default()
+            },
+            AfXdpConfig {
+                queue: MAX_QUEUES,
+                ..AfXdpConfig::default()
+            },
+        ] {
+            let err = AfXdpPort::open("lo", config).err().expect("refused");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        }
     }
 }
