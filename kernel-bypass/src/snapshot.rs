@@ -389,3 +389,98 @@ fn tunnel_of(config: &Config, name: &str) -> Result<Tunnel, &'static str> {
         udp_port: v.udp_port,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use grammar::config::{Interface, StaticRoute};
+
+    fn with_addresses(addresses: &[&str]) -> Interface {
+        Interface {
+            ipv4_addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
+            ..Interface::default()
+        }
+    }
+
+    fn route(prefix: &str, via: &str, distance: u8) -> StaticRoute {
+        StaticRoute {
+            prefix: prefix.parse().unwrap(),
+            next_hop: NextHop::Address(via.parse().unwrap()),
+            distance,
+        }
+    }
+
+    fn compile(config: &Config) -> Snapshot {
+        Snapshot::compile(config, &mut InterfaceIds::default(), &|name| {
+            (name == "eth0").then_some(0)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn best_distance_wins_and_unresolvable_next_hops_are_ignored() {
+        let mut c = Config::default();
+        c.interfaces
+            .insert("eth0".into(), with_addresses(&["10.0.0.1/24"]));
+        c.routes.insert(route("10.5.0.0/16", "10.0.0.2", 5));
+        c.routes.insert(route("10.5.0.0/16", "10.0.0.3", 1));
+        c.routes.insert(route("10.6.0.0/16", "192.0.2.1", 1));
+        c.routes.insert(route("10.0.0.0/24", "10.0.0.9", 1));
+        let s = compile(&c);
+        let r = s.route("10.5.1.1".parse().unwrap()).unwrap();
+        assert_eq!(r.distance, 1);
+        let RouteKind::Static { hops } = &r.kind else {
+            panic!("static expected: {r:?}")
+        };
+        assert_eq!(hops.members()[0].gateway, Some("10.0.0.3".parse().unwrap()));
+        assert!(
+            s.route("10.6.0.1".parse().unwrap()).is_none(),
+            "next hop not on a connected network"
+        );
+        let connected = s.route("10.0.0.9".parse().unwrap()).unwrap();
+        assert!(
+            matches!(connected.kind, RouteKind::Connected { .. }),
+            "connected beats static"
+        );
+        let own = s.route("10.0.0.1".parse().unwrap()).unwrap();
+        assert!(matches!(own.kind, RouteKind::Local { .. }));
+    }
+
+    #[test]
+    fn interfaces_that_cannot_carry_traffic_say_why() {
+        let mut c = Config::default();
+        c.interfaces
+            .insert("eth0".into(), with_addresses(&["10.0.0.1/24"]));
+        c.interfaces.insert("eth9".into(), Interface::default());
+        c.interfaces.insert("eth0.7".into(), Interface::default());
+        c.interfaces
+            .insert("vxlan3".into(), with_addresses(&["10.3.0.1/24"]));
+        let mut down = with_addresses(&["10.4.0.1/24"]);
+        down.shutdown = true;
+        c.interfaces.insert(
+            "eth0.8".into(),
+            Interface {
+                dot1q: Some(8),
+                ..down
+            },
+        );
+        let s = compile(&c);
+        let reason = |name: &str| {
+            s.interfaces
+                .iter()
+                .flatten()
+                .find(|i| i.name == name)
+                .and_then(|i| i.down_reason)
+        };
+        assert_eq!(reason("eth0"), None);
+        assert_eq!(reason("eth9"), Some("not attached"));
+        assert_eq!(reason("eth0.7"), Some("no encapsulation dot1q"));
+        assert_eq!(reason("vxlan3"), Some("no vxlan settings"));
+        assert_eq!(reason("eth0.8"), Some("administratively down"));
+        assert!(
+            s.route("10.4.0.1".parse().unwrap()).is_none(),
+            "no routes of down interfaces"
+        );
+        assert_eq!(s.ingress(0, Some(8)), None);
+    }
+}
