@@ -1,4 +1,14 @@
 //! The unified userspace network stack of Gatehouse.
+//!
+//! [`Dataplane`] is the entry point: it opens a port ([`io`]) on every
+//! physical interface of the config, compiles the config into an immutable
+//! [`snapshot`] (interfaces, own addresses, [`fib`] routes) published with
+//! arc-swap, and runs worker threads. Each worker owns its ports and a
+//! [`pipeline`] that takes batches ([`frame`]) through Ethernet/802.1Q, ARP,
+//! IPv4, ICMP and VXLAN, hands packets for the appliance's own TCP/UDP
+//! sockets to the [`local`] stack and routes that stack's output back out.
+//! Neighbours and VXLAN MAC -> VTEP entries live in [`learned`] tables shared
+//! lock-free by the workers; each worker writes its own [`counters`].
 
 pub mod counters;
 pub mod dataplane;
