@@ -141,3 +141,116 @@ fn the_shell_runs_on_a_plain_byte_stream_when_stdin_is_not_a_terminal() {
         "{stdout:?}"
     );
 }
+
+/// A child process killed on drop, so a failing test leaves nothing behind.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Output read from a pty master in the background.
+struct Screen {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    checked: usize,
+}
+
+impl Screen {
+    fn start(master: std::fs::File) -> Screen {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let mut master = master;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut master, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Screen { seen, checked: 0 }
+    }
+
+    /// Waits until `text` appears after what earlier waits matched.
+    fn wait_for(&mut self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let seen = text_of(&self.seen.lock().unwrap());
+            if let Some(at) = seen.get(self.checked..).and_then(|s| s.find(text)) {
+                self.checked += at + text.len();
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{text:?} never came; screen:\n{seen}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_shell_on_a_terminal_has_help_completion_and_ctrl_z() {
+    use std::os::fd::FromRawFd;
+    let (mut master_fd, mut slave_fd) = (0, 0);
+    let no_name = std::ptr::null_mut();
+    let (default_termios, default_size) = (std::ptr::null(), std::ptr::null());
+    // SAFETY: openpty writes two new descriptors into the integers given;
+    // the null pointers ask for no name and default settings.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master_fd,
+            &mut slave_fd,
+            no_name,
+            default_termios,
+            default_size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty failed");
+    // SAFETY: both descriptors were just opened and are owned here only.
+    let (master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master_fd),
+            std::fs::File::from_raw_fd(slave_fd),
+        )
+    };
+    let child = Command::new(BIN)
+        .arg("shell")
+        .env("TERM", "xterm")
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let mut child = Child(child);
+    let mut keyboard = master.try_clone().unwrap();
+    let mut screen = Screen::start(master);
+    let mut type_keys = |keys: &str| keyboard.write_all(keys.as_bytes()).unwrap();
+
+    screen.wait_for("gatehouse>");
+    type_keys("en\r");
+    screen.wait_for("gatehouse#");
+    type_keys("sh ?");
+    screen.wait_for("running-config  Current operating configuration");
+    screen.wait_for("gatehouse#sh ");
+    type_keys("ver\r");
+    screen.wait_for("Gatehouse edge gateway, version");
+    type_keys("conf t\r");
+    screen.wait_for("gatehouse(config)#");
+    type_keys("int\t");
+    screen.wait_for("interface ");
+    type_keys("eth0\r");
+    screen.wait_for("gatehouse(config-if)#");
+    type_keys("\x1a");
+    screen.wait_for("gatehouse#");
+    type_keys("exit\r");
+    assert!(child.0.wait().unwrap().success());
+}
