@@ -242,3 +242,29 @@ fn show_lists_listeners_and_connections() {
         eventually("the connection listed", || has(&established)).await;
     });
 }
+
+#[test]
+fn connect_from_a_chosen_own_address() {
+    let pair = Pair::new();
+    let second = Ipv4Addr::new(192, 0, 2, 1);
+    pair.a.set_addresses(&[
+        format!("{A}/24").parse().unwrap(),
+        format!("{second}/24").parse().unwrap(),
+    ]);
+    pair.runtime.block_on(async {
+        let listener = pair.b.tcp_listen(179).await.unwrap();
+        let target = SocketAddrV4::new(B, 179);
+        let stream = pair.a.tcp_connect_from(second, target).await.unwrap();
+        assert_eq!(stream.local_addr().ip(), &second);
+        let (_accepted, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer, stream.local_addr());
+        let foreign = Ipv4Addr::new(198, 51, 100, 1);
+        let error = pair
+            .a
+            .tcp_connect_from(foreign, target)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(error.kind(), ErrorKind::AddrNotAvailable);
+    });
+}

@@ -221,6 +221,18 @@ impl Engine {
             })
     }
 
+    /// `address` if it is one of the appliance's own.
+    pub(super) fn own_address(&self, address: Ipv4Addr) -> io::Result<Ipv4Addr> {
+        if self.addresses.iter().any(|net| net.addr() == address) {
+            Ok(address)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("{address} is not an address of the appliance"),
+            ))
+        }
+    }
+
     fn tcp_port_in_use(&self, port: u16) -> bool {
         self.listeners.contains_key(&port)
             || self.sockets.iter().any(|(_, socket)| match socket {

@@ -11,7 +11,7 @@ use super::tcp::{TcpListener, TcpStream};
 use super::udp::UdpSocket;
 use ipnet::Ipv4Net;
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::runtime::Handle;
 
@@ -102,8 +102,27 @@ impl LocalStack {
         Ok(TcpListener::new(self.shared.clone(), port))
     }
 
-    /// Opens a TCP connection from an own address; resolves once established.
+    /// Opens a TCP connection from the own address that suits `remote`
+    /// (same subnet, else the first); resolves once established.
     pub async fn tcp_connect(&self, remote: SocketAddrV4) -> io::Result<TcpStream> {
+        self.connect(None, remote).await
+    }
+
+    /// Opens a TCP connection from the own address `source` (as BGP's
+    /// update-source needs); resolves once established.
+    pub async fn tcp_connect_from(
+        &self,
+        source: Ipv4Addr,
+        remote: SocketAddrV4,
+    ) -> io::Result<TcpStream> {
+        self.connect(Some(source), remote).await
+    }
+
+    async fn connect(
+        &self,
+        source: Option<Ipv4Addr>,
+        remote: SocketAddrV4,
+    ) -> io::Result<TcpStream> {
         let destination = *remote.ip();
         if remote.port() == 0 || !is_unicast(destination) {
             return Err(io::Error::new(
@@ -113,7 +132,10 @@ impl LocalStack {
         }
         let (handle, local) = {
             let mut engine = self.shared.lock();
-            let source = engine.source_for(destination)?;
+            let source = match source {
+                Some(source) => engine.own_address(source)?,
+                None => engine.source_for(destination)?,
+            };
             let local = SocketAddrV4::new(source, engine.ephemeral_port(true)?);
             (engine.add_connecting_socket(local, remote)?, local)
         };
