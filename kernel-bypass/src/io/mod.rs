@@ -132,9 +132,20 @@ mod tests {
             );
             assert_eq!(err.kind(), io::ErrorKind::NotFound);
         }
-        let err = open_port(Backend::Tap, "bad/name")
-            .err()
-            .expect("must fail");
-        assert_eq!(err.to_string(), "tap on bad/name: invalid interface name");
+        for bad in [
+            "bad/name",
+            "",
+            "a:b",
+            "x y",
+            "..",
+            "nul\0",
+            "sixteen-chars-xx",
+        ] {
+            let err = open_port(Backend::Tap, bad).err().expect("must fail");
+            assert_eq!(
+                err.to_string(),
+                format!("tap on {bad}: invalid interface name")
+            );
+        }
     }
 }

@@ -24,14 +24,18 @@ pub fn owned_fd(ret: libc::c_int) -> io::Result<OwnedFd> {
 
 /// Validates an interface name the way the kernel would, as a C string.
 pub fn ifname_cstring(name: &str) -> io::Result<CString> {
-    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(['/', ' ']) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "invalid interface name",
-        ));
+    let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "invalid interface name");
+    let forbidden = |c: char| c == '/' || c == ':' || c.is_whitespace();
+    if name.is_empty()
+        || name.len() >= libc::IFNAMSIZ
+        || name.contains(forbidden)
+        || name == "."
+        || name == ".."
+    {
+        return Err(invalid());
     }
-    CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid interface name"))
+    // Also refuses an embedded NUL.
+    CString::new(name).map_err(|_| invalid())
 }
 
 /// The kernel's index of the named interface.
