@@ -45,12 +45,16 @@ pub struct Image {
     pub cmdline: String,
 }
 
-/// The repository this builder belongs to.
+/// The repository: the parent of the crate cargo is running (`cargo run`,
+/// `cargo test` set CARGO_MANIFEST_DIR), else of this crate's source.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
-        .expect("image-builder lives inside the repository")
-        .to_path_buf()
+        .map(Path::to_path_buf)
+        .unwrap_or(manifest_dir)
 }
 
 /// Builds (or refreshes) the image under `.cache/image/<kernel package>/`.

@@ -96,7 +96,12 @@ impl Machine {
             command.args(["-netdev", &netdev]);
             command.args([
                 "-device",
-                &format!("virtio-net-pci,netdev=n{index},mac={}", mac_address(index)),
+                // No option ROM: nothing boots from the network, and SeaBIOS/OVMF
+                // would spend TCG time loading iPXE.
+                &format!(
+                    "virtio-net-pci,netdev=n{index},mac={},romfile=",
+                    mac_address(index)
+                ),
             ]);
         }
         if !self.allow_reboot {
