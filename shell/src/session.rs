@@ -110,6 +110,19 @@ pub fn complete_in(shell: &Shell, mode: &Mode, line: &str) -> (usize, Vec<String
         .unwrap_or((line.len(), Vec::new()))
 }
 
+/// The line as `show history` keeps it: a clear-text secret typed after a
+/// `secret` keyword is not kept.
+fn redact_secret(line: &str) -> String {
+    let words = split_words(line).unwrap_or_default();
+    match words
+        .iter()
+        .position(|w| "secret".starts_with(w.text) && w.text.len() >= 3)
+    {
+        Some(i) if i + 1 < words.len() => format!("{} <removed>", &line[..words[i].end]),
+        _ => line.to_string(),
+    }
+}
+
 /// Moves a caret from a column of `line[at..]` to a column of `line`.
 fn shift(mut error: CliError, line: &str, at: usize) -> CliError {
     error.caret = error.caret.map(|c| c + column_of(line, at));
@@ -198,7 +211,7 @@ impl Session {
             if self.history.len() == HISTORY_LINES {
                 self.history.pop_front();
             }
-            self.history.push_back(line.trim().to_string());
+            self.history.push_back(redact_secret(line.trim()));
         }
         // `!` starts a comment line, as in saved configurations.
         if line.trim_start().starts_with('!') {

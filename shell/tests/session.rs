@@ -546,6 +546,15 @@ fn logins_are_checked_against_hashed_secrets_and_privilege_levels() {
         "% Access denied: oper has privilege level 1"
     );
     assert_eq!(Session::for_user(shell, "root", 15).prompt(), "gatehouse#");
+    let history = ok(&mut admin, &["show history"]);
+    assert!(
+        history.contains("  username oper privilege 1 secret <removed>\n"),
+        "{history}"
+    );
+    assert!(
+        !history.contains("look only") && !history.contains("all powers"),
+        "{history}"
+    );
 }
 
 #[test]
