@@ -96,20 +96,78 @@ pub(super) fn encode(routes: &[LongRoute]) -> Option<Arc<[u32]>> {
     buf.resize(child_table + children.len(), 0);
     for (index, (slot, range)) in children.into_iter().enumerate() {
         buf[child_table + index] = buf.len() as u32;
-        // Addresses of the /24 not covered by a /25-/32 take its /17-/24 route.
-        let mut entries = [root_entries[slot]; ENTRIES];
-        paint(&mut entries, &routes[range], 25..=32, |r| {
-            (usize::from(r.low_bits() & 0xff), 32 - r.prefix_len())
-        });
-        let header = buf.len();
-        buf.resize(header + CHILD_HEADER_WORDS, 0);
-        let run_starts = push_leaves(&mut buf, &entries, &[0; GROUPS]);
-        for (group, (bits, rank)) in run_starts.iter().zip(ranks(&run_starts)).enumerate() {
-            let at = header + group * CHILD_GROUP_WORDS;
-            buf[at..at + CHILD_GROUP_WORDS].copy_from_slice(&[*bits, rank]);
-        }
+        push_child(&mut buf, &routes[range], root_entries[slot]);
     }
     Some(buf.into())
+}
+
+/// Re-encodes a block whose only change is to the /25-/32 routes of the /24
+/// holding `low_bits`, reusing everything of `old` but that /24's child node.
+/// `None` when the change adds or removes the child (the root changes too):
+/// then the block needs `encode`.
+pub(super) fn reencode_child(
+    old: &[u32],
+    routes: &[LongRoute],
+    low_bits: u16,
+) -> Option<Arc<[u32]>> {
+    let slot = usize::from(low_bits >> 8);
+    let (group, bit) = (slot / 32, slot % 32);
+    let at = group * ROOT_GROUP_WORDS;
+    let (child_bits, ranks, child_table) = (old[at + 1], old[at + 2], old[at + 3] as usize);
+    let first = routes.partition_point(|r| usize::from(r.low_bits() >> 8) < slot);
+    let end = routes.partition_point(|r| usize::from(r.low_bits() >> 8) <= slot);
+    let in_slot = &routes[first..end];
+    if (child_bits >> bit) & 1 == 0 || in_slot.iter().all(|r| r.prefix_len() <= 24) {
+        return None;
+    }
+    // The child table ends where the first child begins.
+    let table_end = old[child_table] as usize;
+    let index = child_table + ((ranks >> 16) + (child_bits & below(bit)).count_ones()) as usize;
+    let start = old[index] as usize;
+    let old_end = if index + 1 < table_end {
+        old[index + 1] as usize
+    } else {
+        old.len()
+    };
+
+    let mut buf = Vec::with_capacity(old.len() + CHILD_HEADER_WORDS + ENTRIES);
+    buf.extend_from_slice(&old[..start]);
+    push_child(&mut buf, in_slot, cover(routes, slot));
+    let shift = (buf.len() as u32).wrapping_sub(old_end as u32);
+    buf.extend_from_slice(&old[old_end..]);
+    for later_child in &mut buf[index + 1..table_end] {
+        *later_child = later_child.wrapping_add(shift);
+    }
+    Some(buf.into())
+}
+
+/// Appends the child node of a /24 from its routes; addresses no /25-/32
+/// covers take `cover`, the /24's own /17-/24 route.
+fn push_child(buf: &mut Vec<u32>, routes: &[LongRoute], cover: u32) {
+    let mut entries = [cover; ENTRIES];
+    paint(&mut entries, routes, 25..=32, |r| {
+        (usize::from(r.low_bits() & 0xff), 32 - r.prefix_len())
+    });
+    let header = buf.len();
+    buf.resize(header + CHILD_HEADER_WORDS, 0);
+    let run_starts = push_leaves(buf, &entries, &[0; GROUPS]);
+    for (group, (bits, rank)) in run_starts.iter().zip(ranks(&run_starts)).enumerate() {
+        let at = header + group * CHILD_GROUP_WORDS;
+        buf[at..at + CHILD_GROUP_WORDS].copy_from_slice(&[*bits, rank]);
+    }
+}
+
+/// Value of the longest /17-/24 route covering /24 `slot`, or `NO_VALUE`.
+fn cover(routes: &[LongRoute], slot: usize) -> u32 {
+    (17..=24u8)
+        .rev()
+        .find_map(|len| {
+            let low_bits = ((slot as u16) << 8) & (u16::MAX << (32 - len));
+            let key = LongRoute::new(low_bits, len, 0).key();
+            let position = routes.binary_search_by_key(&key, LongRoute::key).ok()?;
+            Some(routes[position].value)
+        })
+        .unwrap_or(NO_VALUE)
 }
 
 /// The value of the longest route in the block covering `low_bits`, or `NO_VALUE`.

@@ -139,7 +139,7 @@ impl Lpm {
     /// Adds `prefix` (host bits ignored) or replaces its value.
     pub fn insert(&mut self, prefix: Ipv4Net, value: u32) -> Result<(), LpmError> {
         if let Some(block) = self.stage(prefix, value)? {
-            self.rebuild(block);
+            self.refresh(block, prefix);
         }
         Ok(())
     }
@@ -194,7 +194,7 @@ impl Lpm {
                 Ok(position) => routes.remove(position),
                 Err(_) => return false,
             };
-            self.rebuild(index);
+            self.refresh(index, prefix);
         }
         self.len -= 1;
         true
@@ -365,6 +365,21 @@ impl Lpm {
 
     fn rebuild(&mut self, index: usize) {
         self.blocks[index].tree = block::encode(&self.long_routes[index]);
+    }
+
+    /// Re-encodes block `index` after a change of `changed`'s route: only
+    /// the affected /24's node when the route is a /25-/32, so that blocks
+    /// dense with host routes stay cheap to update one route at a time.
+    fn refresh(&mut self, index: usize, changed: Ipv4Net) {
+        let routes = &self.long_routes[index];
+        let tree = &mut self.blocks[index].tree;
+        let patched = match tree {
+            Some(old) if changed.prefix_len() > 24 => {
+                block::reencode_child(old, routes, u32::from(changed.network()) as u16)
+            }
+            _ => None,
+        };
+        *tree = patched.or_else(|| block::encode(routes));
     }
 
     /// The blocks covered by a /0-/16 prefix.
