@@ -10,9 +10,10 @@
 //!
 //! There is no fixed pool of second-level nodes (unlike DIR-24-8's tbl8
 //! groups), so nothing can run out but memory; `with_max_routes` bounds that
-//! and reports `LpmError::Full`. An insert or remove of a /17-/32 route costs
-//! time proportional to the routes of its /16; load large tables with
-//! `insert_many`, which rebuilds each touched /16 once.
+//! and reports `LpmError::Full`. Changing a /17-/24 route re-encodes its /16
+//! from the /16's routes; changing a /25-/32 route re-encodes only its /24
+//! and copies the rest of the /16's encoding. Load large tables with
+//! `insert_many`, which encodes each touched /16 once.
 //!
 //! Cloning is cheap for the lookup part (block encodings are shared through
 //! `Arc` and replaced, never mutated), so the control plane can clone, update
