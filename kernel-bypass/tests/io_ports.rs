@@ -106,7 +106,7 @@ fn receive_coalescing_is_off(backend: Backend) {
         return;
     }
     // veth starts with GRO off: switch it on so the port has work to do.
-    let (peer, _port) = peer_and_port_with(backend, |ifname| {
+    let (peer, _port) = peer_and_port_with(backend, 1, |ifname| {
         run(&["ethtool", "-K", ifname, "gro", "on"]);
         open_port(backend, ifname)
     });
@@ -195,7 +195,7 @@ fn small_rings_wrap_without_loss() {
         tx_slots: 64,
         ..AfPacketConfig::default()
     };
-    let (peer, port) = peer_and_port_with(Backend::AfPacket, |ifname| {
+    let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, |ifname| {
         AfPacketPort::open(ifname, small_packet_rings).map(|p| Box::new(p) as _)
     });
     exchange_numbered_frames(Backend::AfPacket, &peer, port);
@@ -204,7 +204,7 @@ fn small_rings_wrap_without_loss() {
         ring_size: 64,
         ..AfXdpConfig::default()
     };
-    let (peer, port) = peer_and_port_with(Backend::AfXdp, |ifname| {
+    let (peer, port) = peer_and_port_with(Backend::AfXdp, 1, |ifname| {
         AfXdpPort::open(ifname, small_xdp_rings).map(|p| Box::new(p) as _)
     });
     exchange_numbered_frames(Backend::AfXdp, &peer, port);
@@ -375,6 +375,25 @@ fn af_xdp_program_is_attached_only_while_open() {
     assert!(recv_until(port.as_mut(), PATIENCE, |f| is_arp_reply_from(
         f, PEER_IP
     )));
+}
+
+/// On a NIC with several receive queues the AF_XDP port folds them into
+/// the one it serves, so it still sees every frame.
+#[test]
+fn af_xdp_on_a_multiqueue_nic_sees_all_frames() {
+    if !is_root() {
+        return;
+    }
+    let (peer, port) = peer_and_port_with(Backend::AfXdp, 4, |ifname| {
+        open_port(Backend::AfXdp, ifname)
+    });
+    let channels = run(&["ethtool", "-l", &peer.port_if]);
+    let current = channels
+        .split("Current hardware settings:")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(current.contains("RX:\t\t1"), "{channels}");
+    exchange_numbered_frames(Backend::AfXdp, &peer, port);
 }
 
 /// A second port cannot take the queue an open port serves, and says why.

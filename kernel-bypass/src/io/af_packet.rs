@@ -3,7 +3,7 @@
 //! transmit ring of fixed slots that bypasses the qdisc layer.
 
 use super::checksum;
-use super::offload;
+use super::nic;
 use super::sys::{self, Mmap};
 use super::PacketPort;
 use crate::frame::{Batch, Frame, MAX_FRAME};
@@ -123,7 +123,7 @@ impl AfPacketPort {
             ));
         };
         sys::set_link_up(ifname)?;
-        offload::disable_receive_coalescing(ifname)?;
+        nic::disable_receive_coalescing(ifname)?;
         // Protocol 0: nothing is queued to the socket before it is bound to
         // the one interface.
         // SAFETY: plain socket creation.

@@ -8,7 +8,7 @@
 //! on a virtual device (veth with tx offload on): such peers must turn
 //! checksum offload off. Frames from real wires are complete.
 
-use super::offload;
+use super::nic;
 use super::sys::{self, Mmap};
 use super::xdp_prog::{XdpMode, XdpRedirect, MAX_QUEUES};
 use super::PacketPort;
@@ -27,7 +27,8 @@ const MIN_FRAME: usize = 14;
 
 #[derive(Clone, Copy, Debug)]
 pub struct AfXdpConfig {
-    /// The rx queue the socket serves (frames of other queues go to the kernel).
+    /// The rx queue the socket serves; frames of other queues go to the
+    /// kernel. On queue 0 the port reduces the NIC to one receive queue.
     pub queue: u32,
     pub mode: XdpMode,
     /// Ask for zero-copy (fails if the driver cannot); otherwise copy mode.
@@ -160,8 +161,9 @@ pub struct AfXdpPort {
 
 impl AfXdpPort {
     /// Opens the port on `ifname`, brings the interface up, turns its receive
-    /// coalescing (GRO, LRO) off for good and attaches the redirect program
-    /// (detached again when the port is dropped).
+    /// coalescing (GRO, LRO) off (and, on queue 0, its receive queues down to
+    /// one) for good, and attaches the redirect program (detached again when
+    /// the port is dropped).
     pub fn open(ifname: &str, config: AfXdpConfig) -> io::Result<AfXdpPort> {
         let ifindex = sys::ifindex(ifname)?;
         let size = config.ring_size;
@@ -178,7 +180,12 @@ impl AfXdpPort {
             ));
         }
         sys::set_link_up(ifname)?;
-        offload::disable_receive_coalescing(ifname)?;
+        nic::disable_receive_coalescing(ifname)?;
+        // On queue 0 (the default) the port wants all traffic; serving
+        // another queue means the operator steers frames to it.
+        if config.queue == 0 {
+            nic::use_one_receive_queue(ifname)?;
+        }
         // SAFETY: plain socket creation.
         let fd = sys::owned_fd(unsafe {
             libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)

@@ -6,7 +6,7 @@
 mod af_packet;
 mod af_xdp;
 mod checksum;
-mod offload;
+mod nic;
 mod sys;
 mod tap;
 mod xdp_prog;

@@ -205,13 +205,14 @@ pub fn ip_string(ip: [u8; 4]) -> String {
 /// the other in the peer's namespace. TAP: the port creates the tap, which
 /// then moves into the peer's namespace (its fd keeps working).
 pub fn peer_and_port(backend: Backend) -> (Peer, Box<dyn PacketPort>) {
-    peer_and_port_with(backend, |ifname| open_port(backend, ifname))
+    peer_and_port_with(backend, 1, |ifname| open_port(backend, ifname))
 }
 
-/// Like `peer_and_port`, with the port opened by `open` (for non-default
-/// settings).
+/// Like `peer_and_port`, with `queues` rx and tx queues on each veth end and
+/// the port opened by `open` (for non-default settings).
 pub fn peer_and_port_with(
     backend: Backend,
+    queues: u32,
     open: impl FnOnce(&str) -> io::Result<Box<dyn PacketPort>>,
 ) -> (Peer, Box<dyn PacketPort>) {
     let prefix = unique_prefix();
@@ -220,9 +221,13 @@ pub fn peer_and_port_with(
         Backend::AfPacket | Backend::AfXdp => {
             let peer = Peer::new(&prefix, format!("{prefix}h"), format!("{prefix}p"));
             let (port_if, host_if) = (&peer.port_if, &peer.host_if);
-            run(&[
-                "ip", "link", "add", port_if, "type", "veth", "peer", "name", host_if,
-            ]);
+            let q = queues.to_string();
+            let queue_args = ["numrxqueues", &q, "numtxqueues", &q];
+            let mut add = vec!["ip", "link", "add", port_if];
+            add.extend(queue_args);
+            add.extend(["type", "veth", "peer", "name", host_if]);
+            add.extend(queue_args);
+            run(&add);
             // The test's own kernel stays quiet on the port's interface.
             run(&["ip", "link", "set", port_if, "addrgenmode", "none"]);
             peer
