@@ -2,6 +2,11 @@
 //!
 //! Every backend allocates its buffers when the port is opened; `recv` and
 //! `send` copy between those and the caller's preallocated `Batch`.
+//!
+//! Received frames are as they were on the wire: 802.1Q tags in place, no
+//! coalesced super-packets (ports turn GRO/LRO off), and TCP/UDP checksums
+//! complete. The one exception: AF_XDP cannot see that a local sender on a
+//! virtual device (veth with tx offload) left a checksum partial.
 
 mod af_packet;
 mod af_xdp;
@@ -95,9 +100,11 @@ impl FromStr for Backend {
     }
 }
 
-/// Opens a port on `ifname` with the backend's default settings and brings
-/// the interface up. Errors name the backend and interface, e.g.
-/// `af-xdp on eth9: no such interface`.
+/// Opens a port on `ifname` with the backend's default settings. The port
+/// brings the interface up and, for AF_PACKET and AF_XDP, turns receive
+/// coalescing off (AF_XDP also reduces the NIC to one receive queue); these
+/// settings stay after the port closes. Errors name the backend and
+/// interface, e.g. `af-xdp on eth9: no such interface`.
 pub fn open_port(backend: Backend, ifname: &str) -> io::Result<Box<dyn PacketPort>> {
     let port: io::Result<Box<dyn PacketPort>> = match backend {
         Backend::AfPacket => {
