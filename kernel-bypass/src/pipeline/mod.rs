@@ -192,12 +192,9 @@ impl Pipeline {
                 continue;
             }
             busy = true;
-            self.rx_verdicts.clear();
-            for frame in self.rx.frames_mut() {
-                frame.port = index as PortId;
-                let v = self.stage.ethernet_input(snap, frame);
-                self.rx_verdicts.push(v);
-            }
+            let port = index as PortId;
+            self.stage
+                .input_batch(snap, port, &mut self.rx, &mut self.rx_verdicts);
             self.flush_rx(ports);
         }
         busy |= self.run_generated(snap, ports);
@@ -209,14 +206,10 @@ impl Pipeline {
     pub fn process(&mut self, snap: &Snapshot, port: PortId, batch: &mut Batch) -> &[Verdict] {
         self.stage.now_ms = self.stage.shared.now_ms();
         self.stage.now_secs = self.stage.shared.now_secs();
-        self.rx_verdicts.clear();
         self.stage.replicas.clear();
         self.stage.replica_verdicts.clear();
-        for frame in batch.frames_mut() {
-            frame.port = port;
-            let v = self.stage.ethernet_input(snap, frame);
-            self.rx_verdicts.push(v);
-        }
+        self.stage
+            .input_batch(snap, port, batch, &mut self.rx_verdicts);
         &self.rx_verdicts
     }
 
@@ -321,6 +314,21 @@ fn flush(
 }
 
 impl Stage {
+    /// Runs every frame of a batch received on `port` through the pipeline.
+    fn input_batch(
+        &mut self,
+        snap: &Snapshot,
+        port: PortId,
+        batch: &mut Batch,
+        verdicts: &mut Vec<Verdict>,
+    ) {
+        verdicts.clear();
+        for frame in batch.frames_mut() {
+            frame.port = port;
+            verdicts.push(self.ethernet_input(snap, frame));
+        }
+    }
+
     fn generated_input(&mut self, snap: &Snapshot, frame: &mut Frame, kind: Generated) -> Verdict {
         match kind {
             Generated::Route => self.ip_output(snap, frame, 0),
