@@ -210,6 +210,60 @@ fn small_rings_wrap_without_loss() {
     exchange_numbered_frames(Backend::AfXdp, &peer, port);
 }
 
+/// A port that does not read while the peer sends more than its ring
+/// holds: every frame is either received later or counted as dropped.
+#[test]
+fn full_rings_count_their_drops() {
+    if !is_root() {
+        return;
+    }
+    // Fewer than veth's own 256-frame queue, so only the port's ring drops.
+    const SENT: u32 = 200;
+    let small_packet_rings = AfPacketConfig {
+        rx_block_size: 4096,
+        rx_blocks: 2,
+        ..AfPacketConfig::default()
+    };
+    let small_xdp_rings = AfXdpConfig {
+        ring_size: 64,
+        ..AfXdpConfig::default()
+    };
+    let ports: [(Backend, OpenFn); 2] = [
+        (
+            Backend::AfPacket,
+            Box::new(move |n| AfPacketPort::open(n, small_packet_rings).map(|p| Box::new(p) as _)),
+        ),
+        (
+            Backend::AfXdp,
+            Box::new(move |n| AfXdpPort::open(n, small_xdp_rings).map(|p| Box::new(p) as _)),
+        ),
+    ];
+    for (backend, open) in ports {
+        let (peer, mut port) = peer_and_port_with(backend, 1, open);
+        let peer_sock = peer.raw_socket();
+        for seq in 0..SENT {
+            assert!(raw_send(&peer_sock, &numbered(seq)), "peer send");
+        }
+        let mut received = 0;
+        recv_until(port.as_mut(), Duration::from_millis(500), |f| {
+            received += u32::from(sequence(f).is_some());
+            false
+        });
+        let dropped = port.rx_ring_drops();
+        assert!(
+            dropped > 0,
+            "{backend}: nothing dropped, received {received}"
+        );
+        assert_eq!(
+            u64::from(received) + dropped,
+            u64::from(SENT),
+            "{backend}: received {received}"
+        );
+    }
+}
+
+type OpenFn = Box<dyn FnOnce(&str) -> std::io::Result<Box<dyn PacketPort>>>;
+
 fn exchange_numbered_frames(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
     let peer_sock = peer.raw_socket();
 

@@ -87,6 +87,8 @@ pub struct AfPacketPort {
     fd: OwnedFd,
     rx: RxCursor,
     tx: TxCursor,
+    /// Ring-full drops read so far (reading the kernel's count resets it).
+    rx_drops: u64,
 }
 
 /// Position in the receive ring: the block being read and, while one is
@@ -210,6 +212,7 @@ impl AfPacketPort {
                 slots: tx_len / SLOT_SIZE as usize,
                 next: 0,
             },
+            rx_drops: 0,
         })
     }
 
@@ -375,6 +378,27 @@ impl PacketPort for AfPacketPort {
 
     fn poll_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    fn rx_ring_drops(&mut self) -> u64 {
+        let mut stats = libc::tpacket_stats_v3 {
+            tp_packets: 0,
+            tp_drops: 0,
+            tp_freeze_q_cnt: 0,
+        };
+        let sol = libc::SOL_PACKET;
+        // A socket that cannot report (it always can) just adds nothing.
+        if sys::getsockopt(
+            self.fd.as_raw_fd(),
+            sol,
+            libc::PACKET_STATISTICS,
+            &mut stats,
+        )
+        .is_ok()
+        {
+            self.rx_drops += u64::from(stats.tp_drops);
+        }
+        self.rx_drops
     }
 }
 

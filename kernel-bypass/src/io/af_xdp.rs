@@ -432,6 +432,21 @@ impl PacketPort for AfXdpPort {
     fn poll_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+
+    fn rx_ring_drops(&mut self) -> u64 {
+        // SAFETY: plain old data; the kernel fills it.
+        let mut stats: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+        match sys::getsockopt(
+            self.fd.as_raw_fd(),
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+            &mut stats,
+        ) {
+            // rx_dropped also counts frames that found the fill ring empty.
+            Ok(()) => stats.rx_dropped + stats.rx_ring_full,
+            Err(_) => 0,
+        }
+    }
 }
 
 #[cfg(test)]
