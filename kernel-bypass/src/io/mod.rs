@@ -47,9 +47,11 @@ pub trait PacketPort: Send {
     fn poll_fd(&self) -> RawFd;
 
     /// Frames the kernel dropped since the port opened because the port's
-    /// receive ring was full (the worker fell behind). TAP ports report 0:
-    /// the tap device counts those as its own tx drops.
-    fn rx_ring_drops(&mut self) -> u64;
+    /// receive ring was full (the worker fell behind). Ports that cannot
+    /// tell report 0; a TAP device counts those as its own tx drops.
+    fn rx_ring_drops(&mut self) -> u64 {
+        0
+    }
 }
 
 /// Which packet I/O mechanism a port uses.

@@ -95,8 +95,4 @@ impl PacketPort for TapPort {
     fn poll_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
-
-    fn rx_ring_drops(&mut self) -> u64 {
-        0
-    }
 }
