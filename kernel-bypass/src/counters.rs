@@ -69,6 +69,7 @@ counters! {
     VxlanUnknownVni => ("vxlan", "unknown-vni", true),
     VxlanNoRemote => ("vxlan", "no-remote", true),
     VxlanLoop => ("vxlan", "nested-tunnel", true),
+    RxRingFull => ("interface-input", "rx-ring-full", true),
     TxNoPort => ("interface-output", "no-port", true),
     TxFull => ("interface-output", "tx-full", true),
     GeneratedOverflow => ("interface-output", "generated-overflow", true),
@@ -124,6 +125,18 @@ impl WorkerCounters {
                 bump(&i.drops[c as usize], 1);
             }
         }
+    }
+
+    /// Records a drop count kept elsewhere (a port's own cumulative count)
+    /// as `iface`'s count of `c`, adding the increase to the node total.
+    pub fn set_drops(&self, iface: u16, c: Counter, total: u64) {
+        let Some(i) = self.interfaces.get(usize::from(iface)) else {
+            return;
+        };
+        let previous = i.drops[c as usize].swap(total, Ordering::Relaxed);
+        // A smaller total means a newly opened port counting from zero.
+        let increase = total.checked_sub(previous).unwrap_or(total);
+        bump(&self.events[c as usize], increase);
     }
 
     pub fn rx(&self, iface: u16, bytes: usize) {
@@ -199,11 +212,17 @@ mod tests {
         b.on_interface(3, Counter::Ipv4NoRoute);
         b.on_interface(3, Counter::Ipv4Forwarded);
         a.rx(3, 100);
+        a.set_drops(3, Counter::RxRingFull, 5);
+        a.set_drops(3, Counter::RxRingFull, 7);
         let all = [a, b];
         let t = interface_totals(&all, 3);
         assert_eq!(t.rx_packets, 1);
         assert_eq!(t.rx_bytes, 100);
-        assert_eq!(t.drops, vec![(Counter::Ipv4NoRoute, 2)]);
+        assert_eq!(
+            t.drops,
+            vec![(Counter::Ipv4NoRoute, 2), (Counter::RxRingFull, 7)]
+        );
+        assert_eq!(event_total(&all, Counter::RxRingFull), 7);
         assert_eq!(event_total(&all, Counter::Ipv4Forwarded), 1);
         assert_eq!(interface_totals(&all, 9999), InterfaceTotals::default());
     }

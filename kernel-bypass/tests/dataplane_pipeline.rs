@@ -8,12 +8,14 @@ use dataplane_support::packets::*;
 use grammar::config::{Config, NextHop, StaticRoute, Vxlan, VXLAN_DEFAULT_PORT};
 use kernel_bypass::counters::{event_total, Counter, WorkerCounters};
 use kernel_bypass::frame::Batch;
+use kernel_bypass::io::PacketPort;
 use kernel_bypass::pipeline::{neighbor_key, Pipeline, Shared, Verdict};
 use kernel_bypass::snapshot::{mac_for, IfaceId, InterfaceIds, Snapshot};
 use kernel_bypass::wire::*;
 use proptest::prelude::*;
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 const HOST: Mac = [0x02, 0, 0, 0, 0, 0x10];
 const ROUTER_A: Mac = [0x02, 0, 0, 0, 0, 0xa];
@@ -297,6 +299,96 @@ fn ttl_expiry_and_missing_routes_become_icmp_errors_to_the_sender() {
         assert_eq!(icmp[IPV4_HEADER], kind);
         assert_eq!(checksum(&icmp[IPV4_HEADER..]), 0);
     }
+}
+
+/// An in-memory port: frames queued in `incoming` are received, frames
+/// sent are recorded in `sent`.
+#[derive(Default)]
+struct MemoryPort {
+    incoming: VecDeque<Vec<u8>>,
+    sent: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl PacketPort for MemoryPort {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    fn recv(&mut self, batch: &mut Batch) -> std::io::Result<usize> {
+        let mut n = 0;
+        while !batch.is_full() {
+            let Some(f) = self.incoming.pop_front() else {
+                break;
+            };
+            batch.push_copy(&f);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> std::io::Result<usize> {
+        let mut sent = self.sent.lock().unwrap();
+        let before = sent.len();
+        sent.extend(frames.map(<[u8]>::to_vec));
+        Ok(sent.len() - before)
+    }
+
+    fn poll_fd(&self) -> std::os::fd::RawFd {
+        -1
+    }
+
+    fn rx_ring_drops(&mut self) -> u64 {
+        0
+    }
+}
+
+#[test]
+fn unresolved_next_hops_park_a_bounded_queue_and_release_it_on_arp_reply() {
+    let mut h = Harness::new();
+    let mut eth0 = MemoryPort::default();
+    let eth1 = MemoryPort::default();
+    let (sent0, sent1) = (eth0.sent.clone(), eth1.sent.clone());
+    for i in 0..100u16 {
+        let packet = udp_packet(ip("10.1.0.2"), ip("10.2.0.77"), i, 9, b"wait");
+        eth0.incoming
+            .push_back(ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet));
+    }
+    let mut ports: Vec<Option<Box<dyn PacketPort>>> =
+        vec![Some(Box::new(eth0)), Some(Box::new(eth1))];
+    while h.pipeline.run_once(&h.snap, &mut ports) {}
+    assert!(sent0.lock().unwrap().is_empty());
+    let requests = std::mem::take(&mut *sent1.lock().unwrap());
+    assert_eq!(requests.len(), 1, "one ARP request for all waiting packets");
+    assert_eq!(be16(&requests[0], 12), ETHERTYPE_ARP);
+    assert_eq!(
+        ipv4_at(&requests[0], ETH_HEADER + ARP_TARGET_IP),
+        ip("10.2.0.77")
+    );
+    let parked = h.total(Counter::ArpQueued);
+    assert_eq!(parked + h.total(Counter::ArpQueueFull), 100);
+    assert!(parked > 0 && parked < 100, "bounded queue: {parked} parked");
+
+    let resolved: Mac = [0x02, 0, 0, 0, 0, 0x77];
+    let mut reply = vec![0; ARP_PACKET];
+    write_arp(
+        &mut reply,
+        ARP_REPLY,
+        (&resolved, ip("10.2.0.77")),
+        (&mac_for("eth1"), ip("10.2.0.1")),
+    );
+    let mut eth1_in = MemoryPort {
+        sent: sent1.clone(),
+        ..MemoryPort::default()
+    };
+    eth1_in
+        .incoming
+        .push_back(ethernet(mac_for("eth1"), resolved, ETHERTYPE_ARP, &reply));
+    ports[1] = Some(Box::new(eth1_in));
+    while h.pipeline.run_once(&h.snap, &mut ports) {}
+    let released = sent1.lock().unwrap();
+    assert_eq!(released.len() as u64, parked);
+    assert!(released.iter().all(|f| mac_at(f, 0) == resolved));
+    assert_eq!(h.total(Counter::ArpReleased), parked);
 }
 
 /// Frames built to reach deep into the pipeline, then cut or corrupted.

@@ -27,6 +27,8 @@ use std::time::Instant;
 pub const ARP_MAX_AGE_SECS: u32 = 300;
 /// VXLAN MAC -> VTEP entries older than this are flooded again (seconds).
 pub const VTEP_MAX_AGE_SECS: u32 = 300;
+/// How often a worker collects its ports' receive-ring drop counts (ms).
+const RING_DROPS_EVERY_MS: u64 = 500;
 /// Capacity of the generated and replica batches.
 const GENERATED_CAPACITY: usize = 256;
 
@@ -139,6 +141,7 @@ pub struct Pipeline {
     generated: Batch,
     generated_kinds: Vec<Generated>,
     generated_verdicts: Vec<Verdict>,
+    ring_drops_due_ms: u64,
 }
 
 impl Pipeline {
@@ -164,6 +167,7 @@ impl Pipeline {
             generated: Batch::new(GENERATED_CAPACITY),
             generated_kinds: Vec::with_capacity(GENERATED_CAPACITY),
             generated_verdicts: Vec::with_capacity(GENERATED_CAPACITY),
+            ring_drops_due_ms: 0,
         }
     }
 
@@ -198,7 +202,24 @@ impl Pipeline {
             self.flush_rx(ports);
         }
         busy |= self.run_generated(snap, ports);
+        if self.stage.now_ms >= self.ring_drops_due_ms {
+            self.ring_drops_due_ms = self.stage.now_ms + RING_DROPS_EVERY_MS;
+            self.collect_ring_drops(snap, ports);
+        }
         busy
+    }
+
+    /// Charges frames the kernel dropped in front of each port (the worker
+    /// fell behind) to the port's interface.
+    fn collect_ring_drops(&mut self, snap: &Snapshot, ports: &mut [Option<Box<dyn PacketPort>>]) {
+        for (index, slot) in ports.iter_mut().enumerate() {
+            let iface = snap.ingress(index as PortId, None);
+            if let (Some(port), Some(iface)) = (slot.as_mut(), iface) {
+                self.stage
+                    .counters
+                    .set_drops(iface, Counter::RxRingFull, port.rx_ring_drops());
+            }
+        }
     }
 
     /// Feeds one batch of frames received on `port` through the pipeline and
