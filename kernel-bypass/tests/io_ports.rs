@@ -122,6 +122,35 @@ fn receive_coalescing_is_off(backend: Backend) {
     }
 }
 
+/// The poll descriptor wakes an idle worker when a frame arrives, and the
+/// frame is then there to receive.
+fn poll_fd_wakes_on_arrival(backend: Backend) {
+    if !is_root() {
+        return;
+    }
+    let (peer, mut port) = peer_and_port(backend);
+    let peer_sock = peer.raw_socket();
+    let mut batch = Batch::new(64);
+    while port.recv(&mut batch).expect("drain") > 0 {
+        batch.clear();
+    }
+    assert!(raw_send(&peer_sock, &numbered(1)), "peer send");
+    let mut pfd = libc::pollfd {
+        fd: port.poll_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: pfd is one valid pollfd.
+    let ready = unsafe { libc::poll(&mut pfd, 1, PATIENCE.as_millis() as i32) };
+    assert_eq!(ready, 1, "{backend}: poll did not wake");
+    batch.clear();
+    port.recv(&mut batch).expect("recv");
+    assert!(
+        batch.frames().iter().any(|f| sequence(f.data()) == Some(1)),
+        "{backend}: woken but the frame is not there"
+    );
+}
+
 /// An 802.1Q-tagged frame from the peer arrives with its tag in the frame
 /// (the kernel moves tags out of the data before packet sockets see them).
 fn vlan_tags_arrive_in_frames(backend: Backend) {
@@ -369,6 +398,10 @@ macro_rules! backend_tests {
             #[test]
             fn vlan_tags_arrive_in_frames() {
                 super::vlan_tags_arrive_in_frames($backend);
+            }
+            #[test]
+            fn poll_fd_wakes_on_arrival() {
+                super::poll_fd_wakes_on_arrival($backend);
             }
             #[test]
             fn survives_link_down_and_removal() {
