@@ -30,6 +30,7 @@ pub struct AfXdpConfig {
     /// The rx queue the socket serves; frames of other queues go to the
     /// kernel. On queue 0 the port reduces the NIC to one receive queue.
     pub queue: u32,
+    /// How the redirect program is attached.
     pub mode: XdpMode,
     /// Ask for zero-copy (fails if the driver cannot); otherwise copy mode.
     pub zero_copy: bool,
@@ -259,6 +260,9 @@ impl AfXdpPort {
         };
         let xdp = XdpRedirect::attach(ifindex, mode)?;
         xdp.register(config.queue, raw)?;
+        // The second half of the UMEM is ours for sending.
+        let mut tx_free = Vec::with_capacity(size as usize);
+        tx_free.extend((size..frames).map(|i| u64::from(i * FRAME_SIZE)));
         Ok(AfXdpPort {
             name: ifname.to_owned(),
             _xdp: xdp,
@@ -268,7 +272,7 @@ impl AfXdpPort {
             completion,
             fd,
             umem,
-            tx_free: (size..frames).map(|i| u64::from(i * FRAME_SIZE)).collect(),
+            tx_free,
             always_kick_tx: !config.zero_copy,
         })
     }
