@@ -194,6 +194,7 @@ fn a_vanished_peer_is_detected_and_freed() {
         keep_alive: Duration::from_millis(200),
         peer_timeout: Duration::from_secs(1),
         orphan_linger: Duration::from_secs(1),
+        handshake_timeout: Duration::from_secs(1),
     };
     pair.a.set_liveness(quick);
     pair.b.set_liveness(quick);

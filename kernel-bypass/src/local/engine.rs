@@ -43,6 +43,10 @@ pub struct Liveness {
     /// A connection whose owner dropped it gets this long to finish closing
     /// before it is reset and freed.
     pub orphan_linger: Duration,
+    /// A half-open incoming connection is dropped when the peer stays
+    /// silent this long, so a SYN flood cannot hold a listening pool for
+    /// long. Applies to listeners opened after it is set.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for Liveness {
@@ -51,6 +55,7 @@ impl Default for Liveness {
             keep_alive: Duration::from_secs(10),
             peer_timeout: Duration::from_secs(30),
             orphan_linger: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -171,18 +176,23 @@ impl Engine {
         self.orphans.push(Orphan { handle, deadline });
     }
 
-    /// A TCP socket with the appliance's buffers and liveness settings.
-    pub(super) fn add_tcp_socket(&mut self) -> SocketHandle {
+    /// A TCP socket with the appliance's buffers.
+    fn add_tcp_socket(&mut self) -> SocketHandle {
         let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
             tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
         );
-        socket.set_keep_alive(Some(self.liveness.keep_alive.into()));
-        socket.set_timeout(Some(self.liveness.peer_timeout.into()));
         // Writers hand over whole messages (SSH packets, HTTP responses),
         // so holding back small segments would only add latency.
         socket.set_nagle_enabled(false);
         self.sockets.add(socket)
+    }
+
+    /// Gives a connection its keep-alive and peer timeout.
+    pub(super) fn watch_liveness(&mut self, handle: SocketHandle) {
+        let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+        socket.set_keep_alive(Some(self.liveness.keep_alive.into()));
+        socket.set_timeout(Some(self.liveness.peer_timeout.into()));
     }
 
     /// Starts listening on `port` with a full pool of listening sockets.
@@ -200,8 +210,10 @@ impl Engine {
     /// A listening TCP socket for the pool of `port`.
     pub(super) fn add_listening_socket(&mut self, port: u16) -> SocketHandle {
         let handle = self.add_tcp_socket();
+        let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+        socket.set_timeout(Some(self.liveness.handshake_timeout.into()));
         // Cannot fail: the socket is new (closed) and the port is non-zero.
-        let _ = self.sockets.get_mut::<tcp::Socket>(handle).listen(port);
+        let _ = socket.listen(port);
         handle
     }
 
@@ -272,6 +284,7 @@ impl Engine {
         remote: SocketAddrV4,
     ) -> io::Result<SocketHandle> {
         let handle = self.add_tcp_socket();
+        self.watch_liveness(handle);
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
         if let Err(e) = socket.connect(self.iface.context(), endpoint(remote), endpoint(local)) {
             self.sockets.remove(handle);

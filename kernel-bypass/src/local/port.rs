@@ -2,6 +2,7 @@
 //! packets for the appliance's own addresses in, and takes the stack's
 //! output back to route it.
 
+use super::addr::is_unicast;
 use super::link::{Link, QUEUE_PACKETS};
 use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
@@ -20,9 +21,9 @@ impl LocalPort {
     /// Queues an IPv4 packet (no L2 header) addressed to one of the
     /// appliance's own addresses. The bytes are copied. Returns false when
     /// the packet is dropped: queue full, larger than the stack's MTU, or not
-    /// a plausible IPv4 packet from a unicast source.
+    /// a plausible IPv4 packet between unicast addresses.
     pub fn deliver(&self, ipv4_packet: &[u8]) -> bool {
-        if !from_unicast_source(ipv4_packet) {
+        if !plausible_for_stack(ipv4_packet) {
             return false;
         }
         match self.link.inbound.push(ipv4_packet) {
@@ -74,25 +75,30 @@ impl LocalPort {
     }
 }
 
-/// The stack must never see a reply address it cannot route to.
-fn from_unicast_source(packet: &[u8]) -> bool {
-    let Some(source) = packet.get(12..16) else {
+/// The stack must never answer from or to an address it cannot route
+/// (smoltcp assumes unicast peers), so such packets stop here.
+fn plausible_for_stack(packet: &[u8]) -> bool {
+    let (Some(source), Some(destination)) = (packet.get(12..16), packet.get(16..20)) else {
         return false;
     };
-    let source = Ipv4Addr::new(source[0], source[1], source[2], source[3]);
-    packet[0] >> 4 == 4
-        && !(source.is_unspecified() || source.is_multicast() || source.is_broadcast())
+    let unicast = |a: &[u8]| is_unicast(Ipv4Addr::new(a[0], a[1], a[2], a[3]));
+    packet[0] >> 4 == 4 && unicast(source) && unicast(destination)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ipv4_from(source: [u8; 4]) -> [u8; 20] {
+    fn ipv4(source: [u8; 4], destination: [u8; 4]) -> [u8; 20] {
         let mut packet = [0u8; 20];
         packet[0] = 0x45;
         packet[12..16].copy_from_slice(&source);
+        packet[16..20].copy_from_slice(&destination);
         packet
+    }
+
+    fn ipv4_from(source: [u8; 4]) -> [u8; 20] {
+        ipv4(source, [10, 0, 0, 1])
     }
 
     #[test]

@@ -64,6 +64,7 @@ impl TcpListener {
             return Poll::Pending;
         };
         let handle = pool.swap_remove(index);
+        engine.watch_liveness(handle);
         let replacement = engine.add_listening_socket(self.port);
         if let Some(pool) = engine.listeners.get_mut(&self.port) {
             pool.push(replacement);
