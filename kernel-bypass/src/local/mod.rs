@@ -2,9 +2,33 @@
 //!
 //! The forwarding pipeline hands packets for the appliance's own addresses
 //! to [`LocalPort::deliver`] and routes what [`LocalPort::drain_outgoing`]
-//! returns, so the appliance answers on any interface. Tokio tasks use
-//! [`LocalStack`] to listen, connect and bind; streams implement tokio's
-//! `AsyncRead`/`AsyncWrite`.
+//! returns, so the appliance answers on any interface (VXLAN included).
+//! Tokio tasks use [`LocalStack`] to listen, connect and bind; streams
+//! implement tokio's `AsyncRead`/`AsyncWrite`.
+//!
+//! Inside: the worker and the stack exchange bare IPv4 packets through two
+//! bounded queues of preallocated buffers (`link`, `queue`); smoltcp reads
+//! and writes them as a `Medium::Ip` device (`device`). The interface and
+//! all sockets sit behind one lock (`engine`); a driver task (`stack`)
+//! polls them when packets arrive, when sockets have output, and when a
+//! smoltcp timer is due. Socket futures register their wakers with the
+//! smoltcp sockets (`tcp`, `udp`).
+//!
+//! ```no_run
+//! # async fn example(runtime: tokio::runtime::Handle) -> std::io::Result<()> {
+//! use kernel_bypass::local::{local_stack, serve_echo};
+//! let (stack, port) = local_stack(runtime.clone())?;
+//! stack.set_addresses(&["192.0.2.1/24".parse().unwrap()]);
+//! // Worker thread: port.deliver(packet) for own addresses; between batches
+//! // port.drain_outgoing_max(room, &mut |packet| route(packet)); add
+//! // port.wake_fd() to the idle poll set.
+//! runtime.spawn(serve_echo(stack.clone(), 7));
+//! let listener = stack.tcp_listen(22).await?;
+//! let (stream, peer) = listener.accept().await?;
+//! # drop((port, stream, peer));
+//! # Ok(())
+//! # }
+//! ```
 
 mod addr;
 mod device;
