@@ -8,7 +8,7 @@ pub const HEADROOM: usize = 128;
 /// Largest frame a buffer holds after the headroom (MTU 9000 is not supported yet).
 pub const MAX_FRAME: usize = 2048 - HEADROOM;
 /// Default number of frames per batch.
-pub const BATCH_SIZE: usize = 64;
+pub const BATCH_SIZE: usize = 256;
 
 /// One packet buffer.
 pub struct Frame {
