@@ -74,9 +74,15 @@ fn download_and_unpack(package: &str, cache: &Path, unpacked: &Path) -> Result<(
     eprintln!("gatehouse-image: fetching {package}");
     let downloads = cache.join("downloads");
     fs::create_dir_all(&downloads)?;
-    run(Command::new("apt-get")
+    let mut download = Command::new("apt-get");
+    download
         .args(["download", "-qq", package])
-        .current_dir(&downloads))?;
+        .current_dir(&downloads);
+    if unsafe { libc::geteuid() } == 0 {
+        // Root's cache folder is not writable by apt's sandbox user `_apt`.
+        download.args(["-o", "APT::Sandbox::User=root"]);
+    }
+    run(&mut download)?;
     let deb = fs::read_dir(&downloads)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .find(|path| {

@@ -26,6 +26,9 @@ pub const DEFAULT_MODULES: &[&str] = &[
     "nvme",
     "ahci",
     "sd_mod",
+    // The config partition's filesystem, where it is a module (generic kernel).
+    "crc32c_generic",
+    "ext4",
 ];
 
 #[derive(Debug, Default)]

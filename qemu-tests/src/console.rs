@@ -12,10 +12,43 @@ use std::time::{Duration, Instant};
 /// `gatehouse(config-if)#`.
 pub const PROMPT: &str = r"^gatehouse(\([a-z0-9-]+\))?[>#] ?";
 
+/// What the console printed, as a person would read it: carriage returns
+/// and terminal escape sequences (rustyline's cursor moves, bracketed
+/// paste, the firmware's screen clears) removed as the bytes arrive.
 #[derive(Default)]
 struct Log {
     bytes: Vec<u8>,
+    escape: Escape,
     closed: bool,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    #[default]
+    None,
+    /// After ESC.
+    Start,
+    /// Inside a CSI sequence (ESC [ params final).
+    Csi,
+}
+
+impl Log {
+    fn push(&mut self, input: &[u8]) {
+        for &byte in input {
+            self.escape = match (self.escape, byte) {
+                (Escape::None, 0x1b) => Escape::Start,
+                (Escape::None, b'\r') => Escape::None,
+                (Escape::None, _) => {
+                    self.bytes.push(byte);
+                    Escape::None
+                }
+                (Escape::Start, b'[') => Escape::Csi,
+                (Escape::Start, _) => Escape::None,
+                (Escape::Csi, 0x40..=0x7e) => Escape::None,
+                (Escape::Csi, _) => Escape::Csi,
+            };
+        }
+    }
 }
 
 pub struct Console {
@@ -39,7 +72,7 @@ impl Console {
                 if read == 0 {
                     log.closed = true;
                 } else {
-                    log.bytes.extend_from_slice(&buffer[..read]);
+                    log.push(&buffer[..read]);
                 }
                 signal.notify_all();
                 if read == 0 {
@@ -54,10 +87,10 @@ impl Console {
         }
     }
 
-    /// Everything the console printed so far (carriage returns removed).
+    /// Everything the console printed so far.
     pub fn transcript(&self) -> String {
         let log = self.log.0.lock().unwrap_or_else(|e| e.into_inner());
-        String::from_utf8_lossy(&log.bytes).replace('\r', "")
+        String::from_utf8_lossy(&log.bytes).into_owned()
     }
 
     /// Waits until `pattern` appears after what was already consumed;
@@ -68,11 +101,11 @@ impl Console {
         let (lock, signal) = &*self.log;
         let mut log = lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            let text = String::from_utf8_lossy(&log.bytes[self.cursor..]).replace('\r', "");
+            let text = String::from_utf8_lossy(&log.bytes[self.cursor..]);
             if let Some(found) = regex.find(&text) {
                 let before = text[..found.start()].to_string();
-                // Advance in raw bytes: count what the cleaned prefix covers.
-                self.cursor += raw_length(&log.bytes[self.cursor..], found.end());
+                // Lossy text may be longer than the bytes (replacement characters).
+                self.cursor = (self.cursor + found.end()).min(log.bytes.len());
                 return Ok(before);
             }
             let now = Instant::now();
@@ -121,20 +154,6 @@ impl Console {
         }
         Ok(())
     }
-}
-
-/// How many raw bytes (which may hold `\r`) make `clean_length` cleaned characters.
-fn raw_length(raw: &[u8], clean_length: usize) -> usize {
-    let mut clean = 0;
-    for (index, &byte) in raw.iter().enumerate() {
-        if clean == clean_length {
-            return index;
-        }
-        if byte != b'\r' {
-            clean += 1;
-        }
-    }
-    raw.len()
 }
 
 /// Signs that something crashed: a Rust panic or a kernel panic/oops.

@@ -13,6 +13,16 @@ fn boot(options: BootOptions) -> Appliance {
     Appliance::boot(options).expect("starting QEMU")
 }
 
+/// `reload` and `poweroff` are privileged EXEC commands: enable, then type it.
+fn power(appliance: &mut Appliance, command: &str, announcement: &str) {
+    appliance.command("enable").unwrap();
+    appliance.console.send_line(command).unwrap();
+    appliance
+        .console
+        .expect(announcement, COMMAND_TIMEOUT)
+        .unwrap();
+}
+
 #[test]
 fn boots_to_the_prompt_and_powers_off_cleanly() {
     // One NIC, so the virtio_net chain must be found and loaded.
@@ -25,11 +35,7 @@ fn boots_to_the_prompt_and_powers_off_cleanly() {
     assert!(messages.contains(MOUNTED), "boot messages: {messages}");
     assert!(messages.contains("virtio_net"), "boot messages: {messages}");
 
-    appliance.console.send_line("poweroff").unwrap();
-    appliance
-        .console
-        .expect("powering off", COMMAND_TIMEOUT)
-        .unwrap();
+    power(&mut appliance, "poweroff", "powering off");
     assert!(appliance.wait_for_exit(EXIT_TIMEOUT).unwrap());
     assert!(
         appliance.config_partition().is_clean().unwrap(),
@@ -48,15 +54,11 @@ fn reload_reboots_and_keeps_the_config_partition() {
     let (first, _) = appliance.wait_for_prompt().unwrap();
     assert!(first.contains(MOUNTED), "boot messages: {first}");
 
-    appliance.console.send_line("reload").unwrap();
-    appliance
-        .console
-        .expect("rebooting", COMMAND_TIMEOUT)
-        .unwrap();
+    power(&mut appliance, "reload", "rebooting");
     let (second, _) = appliance.wait_for_prompt().unwrap();
     assert!(second.contains(MOUNTED), "second boot: {second}");
 
-    appliance.console.send_line("poweroff").unwrap();
+    power(&mut appliance, "poweroff", "powering off");
     assert!(appliance.wait_for_exit(EXIT_TIMEOUT).unwrap());
     let partition = appliance.config_partition();
     assert!(partition.is_clean().unwrap());
@@ -182,17 +184,13 @@ fn write_memory_then_reload_comes_back_with_the_same_running_config() {
     assert!(before.contains("ip address 10.1.0.1/24"), "{before}");
     configure(&mut appliance, &["write memory"]);
 
-    appliance.console.send_line("reload").unwrap();
-    appliance
-        .console
-        .expect("rebooting", COMMAND_TIMEOUT)
-        .unwrap();
+    power(&mut appliance, "reload", "rebooting");
     appliance.wait_for_prompt().unwrap();
     configure(&mut appliance, &["enable"]);
     let after = appliance.command("show running-config").unwrap();
     assert_eq!(before, after);
 
-    appliance.console.send_line("poweroff").unwrap();
+    power(&mut appliance, "poweroff", "powering off");
     assert!(appliance.wait_for_exit(EXIT_TIMEOUT).unwrap());
     let saved = appliance.config_partition().file("startup-config").unwrap();
     assert!(saved.is_some_and(|text| text.contains("ip address 10.1.0.1/24")));

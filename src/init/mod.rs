@@ -34,8 +34,22 @@ pub fn main(_args: InitArgs) -> ExitCode {
     if let Err(problem) = console::attach() {
         messages.push(format!("console: {problem}"));
     }
-    let (loaded, problems) = modules::load_for_devices(Path::new(MODULES_DIR));
-    messages.extend(problems);
+    let loaded = match modules::Loader::open(Path::new(MODULES_DIR)) {
+        Ok(mut loader) => {
+            loader.load_for_devices();
+            // No device selects a filesystem, and there is no modprobe for
+            // the kernel to ask: load ext4 (and the checksum it needs) by name.
+            for module in mounts::CONFIG_FILESYSTEM_MODULES {
+                loader.load(module);
+            }
+            messages.append(&mut loader.problems);
+            loader.loaded
+        }
+        Err(problem) => {
+            messages.push(problem);
+            Vec::new()
+        }
+    };
     let config = mounts::mount_config();
     messages.push(config.message());
     if let Err(error) = reaper::spawn() {

@@ -134,48 +134,70 @@ fn device_modaliases() -> Vec<String> {
     found
 }
 
-/// Loads the modules for the devices present; returns the names loaded and
-/// messages for the ones that failed.
-pub fn load_for_devices(dir: &Path) -> (Vec<String>, Vec<String>) {
-    let mut loaded = Vec::new();
-    let mut problems = Vec::new();
-    let index = match ModuleIndex::load(dir) {
-        Ok(index) => index,
-        Err(error) => {
-            problems.push(format!("no module index in {}: {error}", dir.display()));
-            return (loaded, problems);
-        }
-    };
-    let mut attempted = BTreeSet::new();
-    for _ in 0..MAX_ROUNDS {
-        let wanted: BTreeSet<String> = device_modaliases()
-            .iter()
-            .flat_map(|alias| {
-                index
-                    .modules_for(alias)
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .filter(|module| !attempted.contains(module))
-            .collect();
-        if wanted.is_empty() {
-            break;
-        }
-        for module in wanted {
-            let mut order = Vec::new();
-            index.load_order(&module, &mut order);
-            for name in order {
-                if !attempted.insert(name.clone()) {
-                    continue;
-                }
-                match insert_module(&index.dir.join(format!("{name}.ko"))) {
-                    Ok(()) => loaded.push(name),
-                    Err(error) => problems.push(format!("module {name} failed to load: {error}")),
-                }
+/// Loads modules from the index, each at most once, dependencies first;
+/// collects what was loaded and what failed.
+pub struct Loader {
+    index: ModuleIndex,
+    attempted: BTreeSet<String>,
+    pub loaded: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+impl Loader {
+    pub fn open(dir: &Path) -> Result<Self, String> {
+        let index = ModuleIndex::load(dir)
+            .map_err(|error| format!("no module index in {}: {error}", dir.display()))?;
+        Ok(Loader {
+            index,
+            attempted: BTreeSet::new(),
+            loaded: Vec::new(),
+            problems: Vec::new(),
+        })
+    }
+
+    /// Loads the modules for the devices present, rescanning while new
+    /// devices keep selecting new modules.
+    pub fn load_for_devices(&mut self) {
+        for _ in 0..MAX_ROUNDS {
+            let wanted: BTreeSet<String> = device_modaliases()
+                .iter()
+                .flat_map(|alias| {
+                    self.index
+                        .modules_for(alias)
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .filter(|module| !self.attempted.contains(module))
+                .collect();
+            if wanted.is_empty() {
+                break;
+            }
+            for module in wanted {
+                self.load(&module);
             }
         }
     }
-    (loaded, problems)
+
+    /// Loads `module` after its dependencies; a module the image does not
+    /// carry (built into this kernel) is skipped quietly.
+    pub fn load(&mut self, module: &str) {
+        if !self.index.dependencies.contains_key(module) {
+            return;
+        }
+        let mut order = Vec::new();
+        self.index.load_order(module, &mut order);
+        for name in order {
+            if !self.attempted.insert(name.clone()) {
+                continue;
+            }
+            match insert_module(&self.index.dir.join(format!("{name}.ko"))) {
+                Ok(()) => self.loaded.push(name),
+                Err(error) => self
+                    .problems
+                    .push(format!("module {name} failed to load: {error}")),
+            }
+        }
+    }
 }
 
 fn insert_module(path: &Path) -> std::io::Result<()> {

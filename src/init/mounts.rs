@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 pub const CONFIG_DIR: &str = "/config";
 /// The GPT partition name the image builder gives the config partition.
 pub const CONFIG_PARTITION_NAME: &str = "gatehouse-config";
+/// Modules the config partition's filesystem needs where it is not built
+/// in (the generic Debian kernel); the cloud kernel has ext4 built in.
+pub const CONFIG_FILESYSTEM_MODULES: [&str; 2] = ["crc32c_generic", "ext4"];
 /// How long to wait for the disk's partitions to show up after its driver loads.
 const PARTITION_WAIT: Duration = Duration::from_secs(1);
 
