@@ -358,8 +358,9 @@ fn exchange_numbered_frames(backend: Backend, peer: &Peer, mut port: Box<dyn Pac
     eprintln!("{backend}: largest receive batch {largest_batch}");
 }
 
-/// A port whose interface goes down, then disappears, keeps returning
-/// (values or errors) without panicking or blocking.
+/// A port whose interface goes down, comes back, then disappears keeps
+/// returning (values or errors) without panicking or blocking, and works
+/// again once its link is back.
 fn survives_link_down_and_removal(backend: Backend) {
     if !is_root() {
         return;
@@ -374,8 +375,17 @@ fn survives_link_down_and_removal(backend: Backend) {
             let _ = port.send(&mut std::iter::repeat_n(&request[..], 8));
         }
     };
-    peer.port_link_down(backend);
+    peer.set_port_link(backend, "down");
     exercise(port.as_mut());
+    // A flapping link must not leave a dead port behind.
+    peer.set_port_link(backend, "up");
+    let answered = (0..10).any(|_| {
+        port.send(&mut std::iter::once(&request[..])).expect("send");
+        recv_until(port.as_mut(), Duration::from_millis(500), |f| {
+            is_arp_reply_from(f, PEER_IP)
+        })
+    });
+    assert!(answered, "{backend}: port dead after the link came back");
     drop(peer);
     exercise(port.as_mut());
 }

@@ -40,7 +40,8 @@ pub trait PacketPort: Send {
     /// were accepted (the rest are dropped by the caller and counted).
     /// Frames shorter than an Ethernet header or longer than a buffer are
     /// not accepted. Never blocks; the iterator is left where the queue
-    /// filled up.
+    /// filled up. While the link is down the ring backends return an error
+    /// (`NetworkDown`); frames they queued leave once the link is back.
     fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<usize>;
 
     /// A descriptor that polls readable when frames are waiting.

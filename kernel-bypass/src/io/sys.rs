@@ -111,7 +111,14 @@ pub fn getsockopt<T: Copy>(
 
 /// `sendto(fd, NULL, 0, MSG_DONTWAIT)`: tells the kernel a tx ring has work.
 /// A full device queue is not an error: the frames stay queued in the ring.
+/// A socket reports an earlier event (its link went down) once, on the next
+/// send, even when the link is back: a failed kick is retried once so such a
+/// stale error does not fail a healthy port.
 pub fn kick_tx(fd: RawFd) -> io::Result<()> {
+    kick_once(fd).or_else(|_| kick_once(fd))
+}
+
+fn kick_once(fd: RawFd) -> io::Result<()> {
     // SAFETY: a zero-length send with no address reads no user memory.
     let ret = unsafe {
         libc::sendto(

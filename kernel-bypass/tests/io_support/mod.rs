@@ -96,7 +96,7 @@ impl Peer {
 
     /// Waits (bounded) until the kernel reports the host's link
     /// operationally up: before that its replies go to a qdisc that drops.
-    fn wait_host_link_up(&self) {
+    pub fn wait_host_link_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             let shown = self.in_ns(&["ip", "link", "show", "dev", &self.host_if]);
@@ -118,12 +118,17 @@ impl Peer {
         run(&full)
     }
 
-    /// Sets the port-side interface down (for a tap it lives in the namespace).
-    pub fn port_link_down(&self, backend: Backend) {
+    /// Sets the port-side interface "up" or "down" (for a tap it lives in
+    /// the namespace); returns once the peer sees an "up" link.
+    pub fn set_port_link(&self, backend: Backend, state: &str) {
+        let args = ["ip", "link", "set", &self.port_if, state];
         match backend {
-            Backend::Tap => self.in_ns(&["ip", "link", "set", &self.port_if, "down"]),
-            _ => run(&["ip", "link", "set", &self.port_if, "down"]),
+            Backend::Tap => self.in_ns(&args),
+            _ => run(&args),
         };
+        if state == "up" {
+            self.wait_host_link_up();
+        }
     }
 
     /// A raw AF_PACKET socket on the peer's interface, created inside the
