@@ -228,3 +228,36 @@ impl Drop for Dataplane {
         self.shutdown();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataplane_is_shareable_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Dataplane>();
+    }
+
+    #[test]
+    fn worker_counts_the_backend_cannot_serve_are_refused() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let start = |backend, workers| {
+            Dataplane::start(
+                &Config::default(),
+                DataplaneOptions { backend, workers },
+                runtime.handle().clone(),
+            )
+            .err()
+        };
+        assert!(start(Backend::AfPacket, 0).is_some());
+        let err = start(Backend::Tap, 2).expect("refused");
+        assert!(err.contains("af-packet"), "{err}");
+        assert!(
+            start(Backend::AfPacket, 2).is_none(),
+            "an empty config needs no port"
+        );
+    }
+}
