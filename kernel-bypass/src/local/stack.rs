@@ -37,9 +37,9 @@ impl Shared {
 }
 
 /// Creates the local stack: `LocalStack` for tokio tasks, `LocalPort` for
-/// the dataplane worker. The driver task runs on `runtime` until every
-/// `LocalStack` clone and socket is dropped. Fails only if the kernel
-/// refuses an eventfd.
+/// the dataplane worker. The driver task runs on `runtime` (which needs its
+/// time driver: `enable_all`) until every `LocalStack` clone and socket is
+/// dropped. Fails only if the kernel refuses an eventfd.
 pub fn local_stack(runtime: Handle) -> io::Result<(LocalStack, LocalPort)> {
     let link = Arc::new(Link::new()?);
     let shared = Arc::new(Shared {
