@@ -391,6 +391,38 @@ fn unresolved_next_hops_park_a_bounded_queue_and_release_it_on_arp_reply() {
     assert_eq!(h.total(Counter::ArpReleased), parked);
 }
 
+#[test]
+fn old_neighbours_in_use_are_asked_again_before_they_expire() {
+    let mut h = Harness::new();
+    let key = neighbor_key(h.id("eth1"), ip("10.2.0.2"));
+    h.shared
+        .neighbors
+        .learn(key, mac_to_u64(&ROUTER_A), 0u32.wrapping_sub(250));
+    let mut eth0 = MemoryPort::default();
+    let eth1 = MemoryPort::default();
+    let sent1 = eth1.sent.clone();
+    for _ in 0..3 {
+        let packet = udp_packet(ip("10.1.0.2"), ip("10.2.0.2"), 7, 9, b"busy");
+        eth0.incoming
+            .push_back(ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet));
+    }
+    let mut ports: Vec<Option<Box<dyn PacketPort>>> =
+        vec![Some(Box::new(eth0)), Some(Box::new(eth1))];
+    while h.pipeline.run_once(&h.snap, &mut ports) {}
+    let sent = sent1.lock().unwrap();
+    let arp: Vec<_> = sent
+        .iter()
+        .filter(|f| be16(f, 12) == ETHERTYPE_ARP)
+        .collect();
+    assert_eq!(
+        sent.len() - arp.len(),
+        3,
+        "traffic keeps flowing on the old entry"
+    );
+    assert_eq!(arp.len(), 1, "one refresh request");
+    assert_eq!(ipv4_at(arp[0], ETH_HEADER + ARP_TARGET_IP), ip("10.2.0.2"));
+}
+
 /// Frames built to reach deep into the pipeline, then cut or corrupted.
 fn hostile_frame() -> impl Strategy<Value = Vec<u8>> {
     let targets = prop_oneof![

@@ -25,6 +25,9 @@ use std::time::Instant;
 
 /// ARP entries older than this are resolved again (seconds).
 pub const ARP_MAX_AGE_SECS: u32 = 300;
+/// Entries in use and older than this are re-requested before they expire,
+/// so busy flows never wait for resolution (seconds).
+pub const ARP_REFRESH_SECS: u32 = 240;
 /// VXLAN MAC -> VTEP entries older than this are flooded again (seconds).
 pub const VTEP_MAX_AGE_SECS: u32 = 300;
 /// How often a worker collects its ports' receive-ring drop counts (ms).
@@ -80,11 +83,11 @@ impl Shared {
         self.epoch.elapsed().as_secs() as u32
     }
 
-    fn neighbor(&self, iface: IfaceId, ip: Ipv4Addr, now: u32) -> Option<Mac> {
-        self.neighbors
-            .get(neighbor_key(iface, ip))
-            .filter(|e| now.wrapping_sub(e.stamp) <= ARP_MAX_AGE_SECS)
-            .map(|e| mac_from_u64(e.value))
+    /// The neighbour's MAC and the entry's age in seconds, unless expired.
+    fn neighbor(&self, iface: IfaceId, ip: Ipv4Addr, now: u32) -> Option<(Mac, u32)> {
+        let e = self.neighbors.get(neighbor_key(iface, ip))?;
+        let age = now.wrapping_sub(e.stamp);
+        (age <= ARP_MAX_AGE_SECS).then(|| (mac_from_u64(e.value), age))
     }
 
     fn vtep(&self, iface: IfaceId, mac: &Mac, now: u32) -> Option<Ipv4Addr> {
@@ -276,6 +279,7 @@ impl Pipeline {
             });
         }
         stage.service_pending(snap, generated, kinds);
+        stage.service_refresh(snap, generated, kinds);
         if self.generated.is_empty() {
             return false;
         }

@@ -2,7 +2,7 @@
 //! neighbour resolution, Ethernet/802.1Q rewrite and VXLAN encapsulation.
 
 use super::icmp::IcmpError;
-use super::{Stage, Verdict};
+use super::{Stage, Verdict, ARP_REFRESH_SECS};
 use crate::counters::Counter;
 use crate::fib::flow_hash;
 use crate::frame::Frame;
@@ -120,7 +120,12 @@ impl Stage {
             return self.count(out.id, Counter::Ipv4MtuExceeded);
         }
         match self.shared.neighbor(out.id, next_hop, self.now_secs) {
-            Some(mac) => self.l2_output(snap, frame, out, &mac, ETHERTYPE_IPV4, depth),
+            Some((mac, age)) => {
+                if age >= ARP_REFRESH_SECS {
+                    self.pending.refresh(out.id, next_hop);
+                }
+                self.l2_output(snap, frame, out, &mac, ETHERTYPE_IPV4, depth)
+            }
             None => {
                 let queued = self
                     .pending

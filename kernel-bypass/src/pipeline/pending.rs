@@ -1,9 +1,10 @@
 //! Packets waiting for ARP: a bounded, preallocated queue per worker.
 //! Each round, waiting packets whose neighbour got resolved are released
 //! into the generated batch, due ARP requests are emitted, and packets that
-//! waited too long are dropped.
+//! waited too long are dropped. Neighbours in use whose entries near expiry
+//! are requested again while their entry still serves traffic.
 
-use super::{Generated, Stage};
+use super::{Generated, Stage, ARP_REFRESH_SECS};
 use crate::counters::Counter;
 use crate::frame::{Batch, MAX_FRAME};
 use crate::snapshot::{IfaceId, Snapshot};
@@ -12,6 +13,8 @@ use std::net::Ipv4Addr;
 
 /// Packets one worker keeps waiting for resolution.
 const CAPACITY: usize = 64;
+/// Neighbours one worker refreshes at the same time.
+const REFRESH_CAPACITY: usize = 16;
 /// ARP requests for one neighbour are repeated this often (ms)...
 const RETRY_MS: u64 = 1000;
 /// ...until its waiting packets are dropped (ms).
@@ -27,8 +30,17 @@ struct Waiting {
     bytes: Box<[u8; MAX_FRAME]>,
 }
 
+/// A neighbour in use whose entry is old enough to be asked again.
+#[derive(Clone, Copy)]
+struct Refresh {
+    iface: IfaceId,
+    next_hop: Ipv4Addr,
+    requested_ms: Option<u64>,
+}
+
 pub(super) struct Pending {
     slots: Box<[Waiting]>,
+    refreshing: [Option<Refresh>; REFRESH_CAPACITY],
 }
 
 impl Pending {
@@ -45,6 +57,22 @@ impl Pending {
                     bytes: Box::new([0; MAX_FRAME]),
                 })
                 .collect(),
+            refreshing: [None; REFRESH_CAPACITY],
+        }
+    }
+
+    /// Notes that an old entry is in use; the next round re-requests it.
+    pub(super) fn refresh(&mut self, iface: IfaceId, next_hop: Ipv4Addr) {
+        let same = |r: &Option<Refresh>| matches!(r, Some(r) if r.iface == iface && r.next_hop == next_hop);
+        if self.refreshing.iter().any(same) {
+            return;
+        }
+        if let Some(free) = self.refreshing.iter_mut().find(|r| r.is_none()) {
+            *free = Some(Refresh {
+                iface,
+                next_hop,
+                requested_ms: None,
+            });
         }
     }
 
@@ -105,6 +133,37 @@ impl Stage {
                 .is_none_or(|t| self.now_ms.saturating_sub(t) >= RETRY_MS)
             {
                 self.request(snap, iface, next_hop, generated, kinds);
+            }
+        }
+    }
+
+    /// Re-requests old neighbours in use until a reply renews them (or they
+    /// expire and ordinary resolution takes over).
+    pub(super) fn service_refresh(
+        &mut self,
+        snap: &Snapshot,
+        generated: &mut Batch,
+        kinds: &mut Vec<Generated>,
+    ) {
+        for i in 0..REFRESH_CAPACITY {
+            let Some(r) = self.pending.refreshing[i] else {
+                continue;
+            };
+            let renewed = match self.shared.neighbor(r.iface, r.next_hop, self.now_secs) {
+                Some((_, age)) => age < ARP_REFRESH_SECS,
+                None => true,
+            };
+            if renewed {
+                self.pending.refreshing[i] = None;
+            } else if r
+                .requested_ms
+                .is_none_or(|t| self.now_ms.saturating_sub(t) >= RETRY_MS)
+            {
+                self.request(snap, r.iface, r.next_hop, generated, kinds);
+                self.pending.refreshing[i] = Some(Refresh {
+                    requested_ms: Some(self.now_ms),
+                    ..r
+                });
             }
         }
     }
