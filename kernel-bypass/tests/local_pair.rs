@@ -269,3 +269,28 @@ fn connect_from_a_chosen_own_address() {
         assert_eq!(error.kind(), ErrorKind::AddrNotAvailable);
     });
 }
+
+#[test]
+fn datagrams_sent_just_before_drop_still_leave() {
+    let pair = Pair::new();
+    pair.runtime.block_on(async {
+        let server = pair.b.udp_bind(514).await.unwrap();
+        for i in 0..10u8 {
+            let once = pair.a.udp_bind(0).await.unwrap();
+            once.send_to(&[i], SocketAddrV4::new(B, 514)).await.unwrap();
+        }
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8];
+        let receiving = async {
+            while got.len() < 10 {
+                let (len, _) = server.recv_from(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..len]);
+            }
+        };
+        tokio::time::timeout(PATIENCE, receiving)
+            .await
+            .unwrap_or_else(|_| panic!("datagrams lost"));
+        got.sort();
+        assert_eq!(got, (0..10).collect::<Vec<u8>>());
+    });
+}

@@ -309,7 +309,14 @@ impl Engine {
         Ok(self.sockets.add(socket))
     }
 
+    /// Frees a UDP socket once the datagrams it queued are handed to the
+    /// link (unless the link is full), as a kernel socket would.
     pub(super) fn remove_udp_socket(&mut self, handle: SocketHandle, port: u16) {
+        if self.sockets.get::<udp::Socket>(handle).send_queue() > 0 {
+            let now = self.now();
+            self.iface
+                .poll_egress(now, &mut self.device, &mut self.sockets);
+        }
         self.sockets.remove(handle);
         self.udp_ports.remove(&port);
     }
