@@ -114,6 +114,10 @@ impl Dataplane {
     /// interfaces, compiles the snapshot and publishes it; workers switch
     /// between batches. On Err nothing changed.
     pub fn apply(&self, config: &Config) -> Result<(), String> {
+        let problems = grammar::validate(config);
+        if !problems.is_empty() {
+            return Err(problems.join("\n"));
+        }
         let mut control = self
             .control
             .lock()
@@ -259,5 +263,27 @@ mod tests {
             start(Backend::AfPacket, 2).is_none(),
             "an empty config needs no port"
         );
+    }
+
+    #[test]
+    fn invalid_configs_are_refused_before_any_port_opens() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let dataplane = Dataplane::start(
+            &Config::default(),
+            DataplaneOptions::default(),
+            runtime.handle().clone(),
+        )
+        .expect("empty config");
+        let mut config = Config::default();
+        for name in ["ghnope0", "ghnope1"] {
+            let mut i = grammar::config::Interface::default();
+            i.ipv4_addresses.insert("10.0.0.1/24".parse().unwrap());
+            config.interfaces.insert(name.into(), i);
+        }
+        let err = dataplane.apply(&config).expect_err("overlapping subnets");
+        assert!(err.contains("overlaps"), "{err}");
+        assert!(dataplane.show_interfaces().is_empty());
     }
 }

@@ -169,11 +169,19 @@ impl Snapshot {
                     Some(port) => (Some(IfaceKind::Port { port }), None),
                     None => (None, Some("not attached")),
                 },
-                InterfaceKind::SubInterface { parent, .. } => {
+                InterfaceKind::SubInterface {
+                    parent,
+                    vlan_id_in_name,
+                } => {
                     let parent_conf = config.interfaces.get(&parent);
-                    match (parent_conf, conf.dot1q, port_of(&parent)) {
+                    // Without `encapsulation dot1q` the name's number is the VLAN.
+                    let vlan = conf
+                        .dot1q
+                        .or_else(|| u16::try_from(vlan_id_in_name).ok())
+                        .filter(|v| (1..=4094).contains(v));
+                    match (parent_conf, vlan, port_of(&parent)) {
                         (None, _, _) => (None, Some("parent not configured")),
-                        (_, None, _) => (None, Some("no encapsulation dot1q")),
+                        (_, None, _) => (None, Some("VLAN id out of range")),
                         (Some(p), _, _) if p.shutdown => (None, Some("parent down")),
                         (_, _, None) => (None, Some("parent not attached")),
                         (Some(_), Some(vlan), Some(port)) => {
@@ -454,6 +462,8 @@ mod tests {
         c.interfaces.insert("eth9".into(), Interface::default());
         c.interfaces.insert("eth0.7".into(), Interface::default());
         c.interfaces
+            .insert("eth0.5000".into(), Interface::default());
+        c.interfaces
             .insert("vxlan3".into(), with_addresses(&["10.3.0.1/24"]));
         let mut down = with_addresses(&["10.4.0.1/24"]);
         down.shutdown = true;
@@ -474,7 +484,9 @@ mod tests {
         };
         assert_eq!(reason("eth0"), None);
         assert_eq!(reason("eth9"), Some("not attached"));
-        assert_eq!(reason("eth0.7"), Some("no encapsulation dot1q"));
+        assert_eq!(reason("eth0.7"), None, "VLAN 7 from the name");
+        assert_eq!(reason("eth0.5000"), Some("VLAN id out of range"));
+        assert!(s.ingress(0, Some(7)).is_some());
         assert_eq!(reason("vxlan3"), Some("no vxlan settings"));
         assert_eq!(reason("eth0.8"), Some("administratively down"));
         assert!(
