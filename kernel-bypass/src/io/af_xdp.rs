@@ -167,19 +167,7 @@ impl AfXdpPort {
     /// the port is dropped).
     pub fn open(ifname: &str, config: AfXdpConfig) -> io::Result<AfXdpPort> {
         let ifindex = sys::ifindex(ifname)?;
-        let size = config.ring_size;
-        if !size.is_power_of_two() || !(64..=1 << 16).contains(&size) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "AF_XDP ring size must be a power of two between 64 and 65536",
-            ));
-        }
-        if config.queue >= MAX_QUEUES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("AF_XDP serves rx queues 0 to {}", MAX_QUEUES - 1),
-            ));
-        }
+        validate(&config)?;
         sys::set_link_up(ifname)?;
         nic::disable_receive_coalescing(ifname)?;
         // On queue 0 (the default) the port wants all traffic; serving
@@ -187,34 +175,12 @@ impl AfXdpPort {
         if config.queue == 0 {
             nic::use_one_receive_queue(ifname)?;
         }
-        // SAFETY: plain socket creation.
-        let fd = sys::owned_fd(unsafe {
-            libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
-        })?;
+        let size = config.ring_size;
+        let (fd, umem) = socket_with_umem(size)?;
         let raw = fd.as_raw_fd();
-        let frames = 2 * size;
-        let umem = Mmap::anonymous(frames as usize * FRAME_SIZE as usize)?;
-        let reg = libc::xdp_umem_reg {
-            addr: umem.as_ptr() as u64,
-            len: umem.len() as u64,
-            chunk_size: FRAME_SIZE,
-            headroom: 0,
-            flags: 0,
-            tx_metadata_len: 0,
-        };
-        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg)?;
-        for ring in [
-            libc::XDP_UMEM_FILL_RING,
-            libc::XDP_UMEM_COMPLETION_RING,
-            libc::XDP_RX_RING,
-            libc::XDP_TX_RING,
-        ] {
-            sys::setsockopt(raw, libc::SOL_XDP, ring, &size)?;
-        }
         // SAFETY: plain old data; the kernel fills it.
         let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
         sys::getsockopt(raw, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS, &mut off)?;
-
         let fill: Ring<u64> = Ring::map(raw, size, &off.fr, libc::XDP_UMEM_PGOFF_FILL_RING)?;
         let rx = Ring::map(raw, size, &off.rx, libc::XDP_PGOFF_RX_RING as u64)?;
         let tx = Ring::map(raw, size, &off.tx, libc::XDP_PGOFF_TX_RING as u64)?;
@@ -226,32 +192,7 @@ impl AfXdpPort {
             fill.put(i, u64::from(i * FRAME_SIZE));
         }
         fill.submit(size);
-
-        let copy_flag = if config.zero_copy {
-            libc::XDP_ZEROCOPY
-        } else {
-            libc::XDP_COPY
-        };
-        let addr = libc::sockaddr_xdp {
-            sxdp_family: libc::AF_XDP as u16,
-            sxdp_flags: copy_flag | libc::XDP_USE_NEED_WAKEUP,
-            sxdp_ifindex: ifindex,
-            sxdp_queue_id: config.queue,
-            sxdp_shared_umem_fd: 0,
-        };
-        bind_queue(raw, &addr).map_err(|e| {
-            let why = match e.raw_os_error() {
-                Some(libc::EBUSY) => "in use by another AF_XDP socket".to_owned(),
-                Some(libc::EOPNOTSUPP) if config.zero_copy => {
-                    "the driver does not support zero-copy".to_owned()
-                }
-                _ => e.to_string(),
-            };
-            io::Error::new(
-                e.kind(),
-                format!("binding an XDP socket to queue {}: {why}", config.queue),
-            )
-        })?;
+        bind_queue(raw, ifindex, &config)?;
 
         let mode = if config.zero_copy {
             XdpMode::Driver
@@ -262,7 +203,7 @@ impl AfXdpPort {
         xdp.register(config.queue, raw)?;
         // The second half of the UMEM is ours for sending.
         let mut tx_free = Vec::with_capacity(size as usize);
-        tx_free.extend((size..frames).map(|i| u64::from(i * FRAME_SIZE)));
+        tx_free.extend((size..2 * size).map(|i| u64::from(i * FRAME_SIZE)));
         Ok(AfXdpPort {
             name: ifname.to_owned(),
             _xdp: xdp,
@@ -336,20 +277,78 @@ impl AfXdpPort {
     }
 }
 
+fn validate(config: &AfXdpConfig) -> io::Result<()> {
+    let size = config.ring_size;
+    if !size.is_power_of_two() || !(64..=1 << 16).contains(&size) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "AF_XDP ring size must be a power of two between 64 and 65536",
+        ));
+    }
+    if config.queue >= MAX_QUEUES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("AF_XDP serves rx queues 0 to {}", MAX_QUEUES - 1),
+        ));
+    }
+    Ok(())
+}
+
+/// An XDP socket with its UMEM of `2 * ring_size` buffers registered and
+/// its four rings sized.
+fn socket_with_umem(ring_size: u32) -> io::Result<(OwnedFd, Mmap)> {
+    // SAFETY: plain socket creation.
+    let fd = sys::owned_fd(unsafe {
+        libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
+    })?;
+    let raw = fd.as_raw_fd();
+    let umem = Mmap::anonymous(2 * ring_size as usize * FRAME_SIZE as usize)?;
+    let reg = libc::xdp_umem_reg {
+        addr: umem.as_ptr() as u64,
+        len: umem.len() as u64,
+        chunk_size: FRAME_SIZE,
+        headroom: 0,
+        flags: 0,
+        tx_metadata_len: 0,
+    };
+    sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg)?;
+    for ring in [
+        libc::XDP_UMEM_FILL_RING,
+        libc::XDP_UMEM_COMPLETION_RING,
+        libc::XDP_RX_RING,
+        libc::XDP_TX_RING,
+    ] {
+        sys::setsockopt(raw, libc::SOL_XDP, ring, &ring_size)?;
+    }
+    Ok((fd, umem))
+}
+
 /// How long `bind_queue` keeps retrying a busy queue.
 const BIND_PATIENCE: Duration = Duration::from_secs(1);
 
-/// Binds the socket to its queue. The kernel frees a closed socket's hold on
-/// a queue in deferred work, so a port reopened right after being dropped
-/// can find the queue busy for a moment: retry briefly before giving up.
-fn bind_queue(fd: RawFd, addr: &libc::sockaddr_xdp) -> io::Result<()> {
+/// Binds the socket to its interface queue. The kernel frees a closed
+/// socket's hold on a queue in deferred work, so a port reopened right after
+/// being dropped can find the queue busy for a moment: retry briefly.
+fn bind_queue(fd: RawFd, ifindex: u32, config: &AfXdpConfig) -> io::Result<()> {
+    let copy_flag = if config.zero_copy {
+        libc::XDP_ZEROCOPY
+    } else {
+        libc::XDP_COPY
+    };
+    let addr = libc::sockaddr_xdp {
+        sxdp_family: libc::AF_XDP as u16,
+        sxdp_flags: copy_flag | libc::XDP_USE_NEED_WAKEUP,
+        sxdp_ifindex: ifindex,
+        sxdp_queue_id: config.queue,
+        sxdp_shared_umem_fd: 0,
+    };
     let deadline = Instant::now() + BIND_PATIENCE;
-    loop {
+    let bound = loop {
         // SAFETY: addr is a valid sockaddr_xdp of the stated length.
         let bound = sys::check(unsafe {
             libc::bind(
                 fd,
-                (addr as *const libc::sockaddr_xdp).cast(),
+                (&addr as *const libc::sockaddr_xdp).cast(),
                 size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
             )
         });
@@ -357,9 +356,22 @@ fn bind_queue(fd: RawFd, addr: &libc::sockaddr_xdp) -> io::Result<()> {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            other => return other.map(drop),
+            other => break other,
         }
-    }
+    };
+    bound.map(drop).map_err(|e| {
+        let why = match e.raw_os_error() {
+            Some(libc::EBUSY) => "in use by another AF_XDP socket".to_owned(),
+            Some(libc::EOPNOTSUPP) if config.zero_copy => {
+                "the driver does not support zero-copy".to_owned()
+            }
+            _ => e.to_string(),
+        };
+        io::Error::new(
+            e.kind(),
+            format!("binding an XDP socket to queue {}: {why}", config.queue),
+        )
+    })
 }
 
 /// The start of the UMEM buffer holding `addr` (descriptors may carry an
