@@ -113,89 +113,17 @@ impl AfPacketPort {
     /// receive coalescing (GRO, LRO) off for good.
     pub fn open(ifname: &str, config: AfPacketConfig) -> io::Result<AfPacketPort> {
         let ifindex = sys::ifindex(ifname)?;
-        let slots_per_block = TX_BLOCK_SIZE / SLOT_SIZE;
-        let tx_blocks = config.tx_slots.div_ceil(slots_per_block).max(1);
-        let rx_frames = (config.rx_block_size / SLOT_SIZE).checked_mul(config.rx_blocks);
-        let tx_frames = tx_blocks.checked_mul(slots_per_block);
-        // The kernel takes zero blocks as "no ring" rather than an error.
-        let (Some(rx_frames @ 1..), Some(tx_frames)) = (rx_frames, tx_frames) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "AF_PACKET ring sizes out of range",
-            ));
-        };
+        let geometry = RingGeometry::of(&config)?;
         sys::set_link_up(ifname)?;
         nic::disable_receive_coalescing(ifname)?;
-        // Protocol 0: nothing is queued to the socket before it is bound to
-        // the one interface.
-        // SAFETY: plain socket creation.
-        let fd = sys::owned_fd(unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        })?;
+        let fd = configured_socket()?;
         let raw = fd.as_raw_fd();
-        let sol = libc::SOL_PACKET;
-        sys::setsockopt(
-            raw,
-            sol,
-            libc::PACKET_VERSION,
-            &(libc::tpacket_versions::TPACKET_V3 as libc::c_int),
-        )?;
-        sys::setsockopt(raw, sol, libc::PACKET_QDISC_BYPASS, &1 as &libc::c_int)?;
-        // Malformed transmit slots are skipped instead of stalling the ring.
-        sys::setsockopt(raw, sol, libc::PACKET_LOSS, &1 as &libc::c_int)?;
-        // Frames other senders put on the wire are not input to the pipeline.
-        sys::setsockopt(raw, sol, libc::PACKET_IGNORE_OUTGOING, &1 as &libc::c_int)?;
-
-        let rx_req = libc::tpacket_req3 {
-            tp_block_size: config.rx_block_size,
-            tp_block_nr: config.rx_blocks,
-            tp_frame_size: SLOT_SIZE,
-            tp_frame_nr: rx_frames,
-            tp_retire_blk_tov: config.rx_block_timeout_ms,
-            tp_sizeof_priv: 0,
-            tp_feature_req_word: 0,
-        };
-        sys::setsockopt(raw, sol, libc::PACKET_RX_RING, &rx_req)?;
-        let tx_req = libc::tpacket_req3 {
-            tp_block_size: TX_BLOCK_SIZE,
-            tp_block_nr: tx_blocks,
-            tp_frame_size: SLOT_SIZE,
-            tp_frame_nr: tx_frames,
-            tp_retire_blk_tov: 0,
-            tp_sizeof_priv: 0,
-            tp_feature_req_word: 0,
-        };
-        sys::setsockopt(raw, sol, libc::PACKET_TX_RING, &tx_req)?;
-
-        let rx_len = config.rx_block_size as usize * config.rx_blocks as usize;
-        let tx_len = TX_BLOCK_SIZE as usize * tx_blocks as usize;
+        sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &geometry.rx)?;
+        sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_TX_RING, &geometry.tx)?;
+        let rx_len = geometry.rx.tp_block_size as usize * geometry.rx.tp_block_nr as usize;
+        let tx_len = geometry.tx.tp_block_size as usize * geometry.tx.tp_block_nr as usize;
         let ring = Mmap::of_fd(raw, rx_len + tx_len, 0)?;
-
-        // SAFETY: sockaddr_ll is plain old data.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-        addr.sll_ifindex = ifindex as i32;
-        // SAFETY: addr is a valid sockaddr_ll of the stated length.
-        sys::check(unsafe {
-            libc::bind(
-                raw,
-                (&addr as *const libc::sockaddr_ll).cast(),
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
-        let promisc = libc::packet_mreq {
-            mr_ifindex: ifindex as i32,
-            mr_type: libc::PACKET_MR_PROMISC as u16,
-            mr_alen: 0,
-            mr_address: [0; 8],
-        };
-        sys::setsockopt(raw, sol, libc::PACKET_ADD_MEMBERSHIP, &promisc)?;
-
+        bind_promiscuous(raw, ifindex)?;
         Ok(AfPacketPort {
             name: ifname.to_owned(),
             ring,
@@ -296,6 +224,95 @@ impl AfPacketPort {
                 .add(self.tx.base + index * SLOT_SIZE as usize)
         }
     }
+}
+
+/// The kernel's description of the two rings.
+struct RingGeometry {
+    rx: libc::tpacket_req3,
+    tx: libc::tpacket_req3,
+}
+
+impl RingGeometry {
+    fn of(config: &AfPacketConfig) -> io::Result<RingGeometry> {
+        let slots_per_block = TX_BLOCK_SIZE / SLOT_SIZE;
+        let tx_blocks = config.tx_slots.div_ceil(slots_per_block).max(1);
+        let rx_frames = (config.rx_block_size / SLOT_SIZE).checked_mul(config.rx_blocks);
+        let tx_frames = tx_blocks.checked_mul(slots_per_block);
+        // The kernel takes zero blocks as "no ring" rather than an error.
+        let (Some(rx_frames @ 1..), Some(tx_frames)) = (rx_frames, tx_frames) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "AF_PACKET ring sizes out of range",
+            ));
+        };
+        let ring = |block_size, blocks, frames, timeout| libc::tpacket_req3 {
+            tp_block_size: block_size,
+            tp_block_nr: blocks,
+            tp_frame_size: SLOT_SIZE,
+            tp_frame_nr: frames,
+            tp_retire_blk_tov: timeout,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        Ok(RingGeometry {
+            rx: ring(
+                config.rx_block_size,
+                config.rx_blocks,
+                rx_frames,
+                config.rx_block_timeout_ms,
+            ),
+            // A transmit ring takes no block timeout.
+            tx: ring(TX_BLOCK_SIZE, tx_blocks, tx_frames, 0),
+        })
+    }
+}
+
+/// A non-blocking TPACKET_V3 packet socket, bound to nothing yet: with
+/// protocol 0 nothing is queued to it before it is bound to its interface.
+fn configured_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket creation.
+    let fd = sys::owned_fd(unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    let raw = fd.as_raw_fd();
+    let sol = libc::SOL_PACKET;
+    let version = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
+    sys::setsockopt(raw, sol, libc::PACKET_VERSION, &version)?;
+    sys::setsockopt(raw, sol, libc::PACKET_QDISC_BYPASS, &1 as &libc::c_int)?;
+    // Malformed transmit slots are skipped instead of stalling the ring.
+    sys::setsockopt(raw, sol, libc::PACKET_LOSS, &1 as &libc::c_int)?;
+    // Frames other senders put on the wire are not input to the pipeline.
+    sys::setsockopt(raw, sol, libc::PACKET_IGNORE_OUTGOING, &1 as &libc::c_int)?;
+    Ok(fd)
+}
+
+/// Binds the socket to every protocol on `ifindex` and makes the
+/// interface promiscuous for as long as the socket lives.
+fn bind_promiscuous(fd: RawFd, ifindex: u32) -> io::Result<()> {
+    // SAFETY: sockaddr_ll is plain old data.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    addr.sll_ifindex = ifindex as i32;
+    // SAFETY: addr is a valid sockaddr_ll of the stated length.
+    sys::check(unsafe {
+        libc::bind(
+            fd,
+            (&addr as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })?;
+    let promisc = libc::packet_mreq {
+        mr_ifindex: ifindex as i32,
+        mr_type: libc::PACKET_MR_PROMISC as u16,
+        mr_alen: 0,
+        mr_address: [0; 8],
+    };
+    sys::setsockopt(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &promisc)
 }
 
 impl PacketPort for AfPacketPort {
