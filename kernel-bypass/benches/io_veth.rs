@@ -6,7 +6,10 @@
 //! `GH_BENCH_SECS` sets the seconds per measurement (default 2).
 
 use kernel_bypass::frame::Batch;
-use kernel_bypass::io::{open_port, AfPacketConfig, AfPacketPort, Backend, PacketPort};
+use kernel_bypass::io::{
+    open_port, AfPacketConfig, AfPacketPort, AfXdpConfig, AfXdpPort, Backend, PacketPort, XdpMode,
+};
+use std::io;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -173,17 +176,38 @@ fn main() {
         .unwrap_or(2.0);
     let duration = Duration::from_secs_f64(secs);
     println!("io_veth: {FRAME_LEN}-byte frames, bursts of {BURST}, {secs} s per figure");
-    for backend in Backend::ALL {
+    for (label, backend, open) in cases() {
         let wire = Wire::new(backend);
-        let mut port = match open_port(backend, &wire.port_if) {
+        let mut port = match open(&wire.port_if) {
             Ok(port) => port,
             Err(e) => {
-                println!("{backend:>9}: {e}");
+                println!("{label:>14}: {e}");
                 continue;
             }
         };
         let rx = bench_rx(port.as_mut(), &wire, duration);
         let tx = bench_tx(port.as_mut(), &wire, duration);
-        println!("{backend:>9}: {rx}; {tx}");
+        println!("{label:>14}: {rx}; {tx}");
     }
+}
+
+type Open = fn(&str) -> io::Result<Box<dyn PacketPort>>;
+
+/// What is measured: every backend as `open_port` makes it, plus AF_XDP
+/// with the program in generic (SKB) mode, as on drivers without native XDP.
+fn cases() -> [(&'static str, Backend, Open); 4] {
+    [
+        ("af-packet", Backend::AfPacket, |n| {
+            open_port(Backend::AfPacket, n)
+        }),
+        ("af-xdp", Backend::AfXdp, |n| open_port(Backend::AfXdp, n)),
+        ("af-xdp generic", Backend::AfXdp, |n| {
+            let config = AfXdpConfig {
+                mode: XdpMode::Generic,
+                ..AfXdpConfig::default()
+            };
+            AfXdpPort::open(n, config).map(|p| Box::new(p) as _)
+        }),
+        ("tap", Backend::Tap, |n| open_port(Backend::Tap, n)),
+    ]
 }
