@@ -147,7 +147,17 @@ fn af_packet_forwards_pings_http_and_iperf() {
     let deadline = Instant::now() + SETTLE;
     // iperf3 may exit 0 with an error in its report: retry until bytes flowed.
     let report = loop {
-        let out = s.h1.output(&["iperf3", "-c", "10.77.2.2", "-t", "2", "-J"]);
+        // Bounded: a broken path must fail the test, not hang it.
+        let out = s.h1.output(&[
+            "timeout",
+            "15",
+            "iperf3",
+            "-c",
+            "10.77.2.2",
+            "-t",
+            "2",
+            "-J",
+        ]);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         if received_bytes(&text) > 0 || Instant::now() > deadline {
             break text;

@@ -90,7 +90,17 @@ fn linux_vxlan_peer_reaches_routed_host_both_ways() {
     // overlay host, with the reverse direction (-R) too.
     let _server = h1.spawn(&["iperf3", "-s", "-B", "10.78.100.2"]);
     for direction in [None, Some("-R")] {
-        let mut args = vec!["iperf3", "-c", "10.78.100.2", "-t", "1", "-J"];
+        // Bounded: a broken path must fail the test, not hang it.
+        let mut args = vec![
+            "timeout",
+            "15",
+            "iperf3",
+            "-c",
+            "10.78.100.2",
+            "-t",
+            "1",
+            "-J",
+        ];
         args.extend(direction);
         let deadline = Instant::now() + SETTLE;
         let report = loop {

@@ -108,7 +108,8 @@ impl Netns {
     pub fn configure(&self, iface: &str, address: &str, gateway: Option<&str>) {
         self.run(&["ip", "addr", "add", address, "dev", iface]);
         self.run(&["ip", "link", "set", iface, "up"]);
-        // Not every device has every offload: best effort.
+        // ethtool must exist (spawning it panics otherwise); not every
+        // device has every offload, so its result is not checked.
         let _ = self.output(&[
             "ethtool", "-K", iface, "tx", "off", "tso", "off", "gso", "off",
         ]);
