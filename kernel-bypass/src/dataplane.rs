@@ -127,7 +127,7 @@ impl Dataplane {
         for name in wanted.iter().filter(|n| !control.ports.contains_key(*n)) {
             let index = PortId::try_from(control.next_port + opened.len())
                 .map_err(|_| "too many ports opened".to_string())?;
-            opened.push((name.clone(), index, self.open_ports(name, index)?));
+            opened.push((name.clone(), index, self.open_ports(name)?));
         }
         let mut port_ids = control.ports.clone();
         port_ids.extend(opened.iter().map(|(name, index, _)| (name.clone(), *index)));
@@ -163,12 +163,9 @@ impl Dataplane {
 
     /// One port on `name` per worker; with several workers they form a
     /// fanout group so each frame reaches exactly one worker.
-    fn open_ports(&self, name: &str, index: PortId) -> Result<Vec<Box<dyn PacketPort>>, String> {
+    fn open_ports(&self, name: &str) -> Result<Vec<Box<dyn PacketPort>>, String> {
         let mut ports = Vec::with_capacity(self.workers.len());
-        // Fanout group ids are per network namespace: mix in the process id.
-        let group = (std::process::id() as u16)
-            .wrapping_mul(251)
-            .wrapping_add(index);
+        let group = fanout::new_group();
         for _ in 0..self.workers.len() {
             let port = io::open_port(self.backend, name).map_err(|e| e.to_string())?;
             if self.workers.len() > 1 {

@@ -4,10 +4,20 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 /// The kernel reassembles IP fragments before hashing, so a datagram's
 /// fragments reach the same worker.
 const FLAG_DEFRAG: u32 = 0x8000;
+
+/// A fanout group id not used before by this process. Ids are shared by
+/// the whole network namespace, so the process id is mixed in too.
+pub fn new_group() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let pid = std::process::id() as u16;
+    pid.wrapping_mul(1021)
+        .wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
+}
 
 /// Joins the AF_PACKET socket `fd` (an AF_PACKET port's poll descriptor is
 /// its socket) to fanout group `group`; every socket of the group must be
