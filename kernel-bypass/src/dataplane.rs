@@ -9,7 +9,7 @@ use crate::local::{self, LocalStack};
 use crate::pipeline::{LocalHandle, Pipeline, Shared};
 use crate::show;
 use crate::snapshot::{InterfaceIds, PortId, Snapshot};
-use crate::worker::Worker;
+use crate::worker::{self, Worker};
 use arc_swap::ArcSwap;
 use grammar::config::Config;
 use std::collections::BTreeMap;
@@ -76,14 +76,29 @@ impl Dataplane {
         let shared = Arc::new(Shared::default());
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::with_capacity(options.workers);
+        // Several workers get a CPU each (round robin over the allowed ones);
+        // a single worker is left to the scheduler, next to everything else.
+        let cpus = if options.workers > 1 {
+            worker::allowed_cpus()
+        } else {
+            Vec::new()
+        };
         for index in 0..options.workers {
+            let cpu = (!cpus.is_empty()).then(|| cpus[index % cpus.len()]);
             let counters = Arc::new(WorkerCounters::default());
             let handle = LocalHandle {
                 port: local_port.clone(),
                 drains: index == 0,
             };
             let pipeline = Pipeline::new(shared.clone(), counters.clone(), Some(handle));
-            let spawned = Worker::spawn(index, pipeline, counters, snapshots.clone(), stop.clone());
+            let spawned = Worker::spawn(
+                index,
+                cpu,
+                pipeline,
+                counters,
+                snapshots.clone(),
+                stop.clone(),
+            );
             match spawned {
                 Ok(w) => workers.push(w),
                 Err(e) => {

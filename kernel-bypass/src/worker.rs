@@ -25,9 +25,10 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker thread running `pipeline` on the published snapshots.
+    /// Starts a worker thread, pinned to `cpu` when given.
     pub fn spawn(
         index: usize,
+        cpu: Option<usize>,
         pipeline: Pipeline,
         counters: Arc<WorkerCounters>,
         snapshots: Arc<ArcSwap<Snapshot>>,
@@ -36,7 +37,12 @@ impl Worker {
         let (tx, rx) = channel();
         let thread = std::thread::Builder::new()
             .name(format!("dataplane-{index}"))
-            .spawn(move || run(pipeline, rx, &snapshots, &stop))?;
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    pin_to(cpu);
+                }
+                run(pipeline, rx, &snapshots, &stop)
+            })?;
         Ok(Worker {
             thread,
             ports: tx,
@@ -52,6 +58,31 @@ impl Worker {
 
     pub fn join(self) {
         let _ = self.thread.join();
+    }
+}
+
+/// The CPUs this process may run on, in order.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; the kernel fills at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|cpu| libc::CPU_ISSET(*cpu, &set))
+            .collect()
+    }
+}
+
+/// Keeps the calling thread on one CPU. Best effort: a worker that cannot
+/// be pinned still works, only with less predictable caches.
+fn pin_to(cpu: usize) {
+    // SAFETY: as above; `cpu` is below CPU_SETSIZE (it came from allowed_cpus).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }
 
