@@ -107,7 +107,7 @@ fn own_services_answer_on_physical_and_vxlan_interfaces() {
 
     // Outgoing over the overlay: the source must be the tunnel's address.
     let _listener = h1.spawn(&["sh", "-c", "echo from-h1 | nc -N -l 10.79.100.2 7001"]);
-    let received = runtime.block_on(async {
+    let exchange = async {
         let target = SocketAddrV4::new("10.79.100.2".parse().unwrap(), 7001);
         let deadline = Instant::now() + PATIENCE;
         let mut stream = loop {
@@ -125,7 +125,10 @@ fn own_services_answer_on_physical_and_vxlan_interfaces() {
         let mut received = String::new();
         stream.read_to_string(&mut received).await.unwrap();
         received
-    });
+    };
+    let received = runtime
+        .block_on(async { tokio::time::timeout(2 * PATIENCE, exchange).await })
+        .expect("the exchange hung");
     assert_eq!(received, "from-h1\n");
     dataplane.stop();
 }

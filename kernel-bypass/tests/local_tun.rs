@@ -355,7 +355,7 @@ fn stack_connects_out_to_a_host_listener() {
     let bench = Bench::new();
     let listener = bench.nc(&["-N", "-l", HOST_ADDR, "7000"], b"from host\n");
     let stack = bench.stack.clone();
-    let received = bench.runtime.block_on(async move {
+    let exchange = async move {
         let target = SocketAddrV4::new(HOST_ADDR.parse().unwrap(), 7000);
         let deadline = Instant::now() + PATIENCE;
         // nc may not be listening yet: a refused attempt is retried.
@@ -375,7 +375,11 @@ fn stack_connects_out_to_a_host_listener() {
         let mut received = String::new();
         stream.read_to_string(&mut received).await.unwrap();
         received
-    });
+    };
+    let received = bench
+        .runtime
+        .block_on(async { tokio::time::timeout(2 * PATIENCE, exchange).await })
+        .expect("the exchange hung");
     assert_eq!(received, "from host\n");
     assert_eq!(
         stdout_of(listener.wait_with_output().unwrap()),
