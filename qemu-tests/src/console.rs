@@ -8,9 +8,9 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// Any CLI prompt at the start of a line: `gatehouse>`, `gatehouse#`,
-/// `gatehouse(config-if)#`.
-pub const PROMPT: &str = r"^gatehouse(\([a-z0-9-]+\))?[>#] ?";
+/// Any CLI prompt at the start of a line: the hostname (`gatehouse` until
+/// the config names another) then `>`, `#`, or a mode: `(config-if)#`.
+pub const PROMPT: &str = r"^[A-Za-z0-9][A-Za-z0-9.-]*(\([a-z0-9-]+\))?[>#] ?";
 
 /// What the console printed, as a person would read it: carriage returns
 /// and terminal escape sequences (rustyline's cursor moves, bracketed
@@ -184,6 +184,10 @@ mod tests {
         let answer = console.command("show x", Duration::from_secs(5)).unwrap();
         assert_eq!(answer, "x is 1");
         assert!(console.expect("never", Duration::from_millis(50)).is_err());
+        let renamed = Cursor::new(b"gatehouse: note\r\nedge-a(config-if)#".to_vec());
+        let mut console = Console::new(renamed, Vec::new());
+        let before = console.expect(PROMPT, Duration::from_secs(5)).unwrap();
+        assert_eq!(before, "gatehouse: note\n");
     }
 
     #[test]

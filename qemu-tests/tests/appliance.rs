@@ -1,6 +1,6 @@
-//! The image booted in QEMU (TCG): boot, power, the config partition, and
-//! (once the shell and dataplane are wired into appliance.rs) forwarding
-//! between namespace hosts and a saved config surviving `reload`.
+//! The image booted in QEMU (TCG): boot, power, the config partition, UEFI
+//! boot of slot A, forwarding between namespace hosts configured at the
+//! console, and a saved config surviving `reload`.
 //! Every Appliance checks on drop that its console never showed a panic.
 
 use qemu_tests::{Appliance, BootOptions, ConfigDisk, COMMAND_TIMEOUT};
@@ -57,6 +57,16 @@ fn reload_reboots_and_keeps_the_config_partition() {
     power(&mut appliance, "reload", "rebooting");
     let (second, _) = appliance.wait_for_prompt().unwrap();
     assert!(second.contains(MOUNTED), "second boot: {second}");
+    // The startup config was read again: its hostname is the prompt.
+    assert!(
+        appliance
+            .console
+            .transcript()
+            .trim_end()
+            .ends_with("edge-a>"),
+        "{}",
+        appliance.console.transcript()
+    );
 
     power(&mut appliance, "poweroff", "powering off");
     assert!(appliance.wait_for_exit(EXIT_TIMEOUT).unwrap());
@@ -114,7 +124,6 @@ fn configure(appliance: &mut Appliance, lines: &[&str]) {
 }
 
 #[test]
-#[ignore = "needs the shell and dataplane wiring"]
 fn committed_console_config_routes_between_two_hosts() {
     let mut appliance = boot(BootOptions {
         hosts: 2,
@@ -160,9 +169,9 @@ fn committed_console_config_routes_between_two_hosts() {
 }
 
 #[test]
-#[ignore = "needs the shell and dataplane wiring"]
 fn write_memory_then_reload_comes_back_with_the_same_running_config() {
     let mut appliance = boot(BootOptions {
+        hosts: 1,
         allow_reboot: true,
         ..BootOptions::default()
     });
