@@ -36,6 +36,7 @@ counters! {
     EthernetOwnSource => ("ethernet-input", "own-source", true),
     EthernetUnknownVlan => ("ethernet-input", "unknown-vlan", true),
     EthernetUnknownType => ("ethernet-input", "unknown-ethertype", true),
+    EthernetIpv6 => ("ethernet-input", "ipv6-not-supported", true),
     EthernetNoInterface => ("ethernet-input", "no-interface", true),
     InterfaceDown => ("ethernet-input", "interface-down", true),
     ArpMalformed => ("arp-input", "malformed", true),

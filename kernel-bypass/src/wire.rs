@@ -10,6 +10,7 @@ pub const BROADCAST_MAC: Mac = [0xff; 6];
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_ARP: u16 = 0x0806;
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 pub const ETH_HEADER: usize = 14;
 pub const VLAN_TAG: usize = 4;

@@ -90,6 +90,7 @@ impl Stage {
         match l2.ethertype {
             ETHERTYPE_ARP => self.arp_input(snap, frame, iface),
             ETHERTYPE_IPV4 => self.ipv4_input(snap, frame, iface, depth),
+            ETHERTYPE_IPV6 => self.count(iface.id, Counter::EthernetIpv6),
             _ => self.count(iface.id, Counter::EthernetUnknownType),
         }
     }
