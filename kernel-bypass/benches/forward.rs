@@ -233,6 +233,10 @@ fn main() {
         kernel / 1e6,
         kernel_offered / 1e6
     );
+    println!(
+        "  (kernel: forwards in the generator's softirq, no extra core; dataplane: one busy-polling worker \
+         on the other core; offered load is what the generator reached while competing)"
+    );
     for backend in [Backend::AfPacket, Backend::AfXdp] {
         match through_dataplane(backend) {
             Ok((offered, forwarded, drops)) => println!(
