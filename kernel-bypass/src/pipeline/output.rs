@@ -11,7 +11,7 @@ use crate::wire::*;
 use std::net::Ipv4Addr;
 
 /// The 5-tuple hash of an IPv4 packet (ports only for unfragmented TCP/UDP).
-pub(super) fn ipv4_flow_hash(d: &[u8]) -> u32 {
+fn ipv4_flow_hash(d: &[u8]) -> u32 {
     if d.len() < IPV4_HEADER {
         return 0;
     }
@@ -108,7 +108,7 @@ impl Stage {
     }
 
     /// Sends an IPv4 packet to `next_hop` on `out`, or parks it until ARP resolves.
-    pub(super) fn neighbor_output(
+    fn neighbor_output(
         &mut self,
         snap: &Snapshot,
         frame: &mut Frame,
