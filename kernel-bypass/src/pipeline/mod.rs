@@ -202,7 +202,7 @@ impl Pipeline {
             let port = index as PortId;
             self.stage
                 .input_batch(snap, port, &mut self.rx, &mut self.rx_verdicts);
-            self.flush_rx(ports);
+            send(&mut self.stage, ports, &self.rx, &self.rx_verdicts);
         }
         busy |= self.run_generated(snap, ports);
         if self.stage.now_ms >= self.ring_drops_due_ms {
@@ -240,19 +240,6 @@ impl Pipeline {
     /// Frames replicated during the last `process` call (VXLAN flooding).
     pub fn replicas(&self) -> (&[Frame], &[Verdict]) {
         (self.stage.replicas.frames(), &self.stage.replica_verdicts)
-    }
-
-    fn flush_rx(&mut self, ports: &mut [Option<Box<dyn PacketPort>>]) {
-        flush(
-            &self.stage.counters,
-            ports,
-            &[
-                (&self.rx, &self.rx_verdicts),
-                (&self.stage.replicas, &self.stage.replica_verdicts),
-            ],
-        );
-        self.stage.replicas.clear();
-        self.stage.replica_verdicts.clear();
     }
 
     /// Routes the local stack's output and packets waiting for ARP that are
@@ -293,18 +280,34 @@ impl Pipeline {
             let v = self.stage.generated_input(snap, frame, *kind);
             self.generated_verdicts.push(v);
         }
-        flush(
-            &self.stage.counters,
+        send(
+            &mut self.stage,
             ports,
-            &[
-                (&self.generated, &self.generated_verdicts),
-                (&self.stage.replicas, &self.stage.replica_verdicts),
-            ],
+            &self.generated,
+            &self.generated_verdicts,
         );
-        self.stage.replicas.clear();
-        self.stage.replica_verdicts.clear();
         true
     }
+}
+
+/// Sends a processed batch and the replicas it produced, then empties the
+/// replica batch for the next one.
+fn send(
+    stage: &mut Stage,
+    ports: &mut [Option<Box<dyn PacketPort>>],
+    batch: &Batch,
+    verdicts: &Vec<Verdict>,
+) {
+    flush(
+        &stage.counters,
+        ports,
+        &[
+            (batch, verdicts),
+            (&stage.replicas, &stage.replica_verdicts),
+        ],
+    );
+    stage.replicas.clear();
+    stage.replica_verdicts.clear();
 }
 
 /// Hands every frame with a `Tx` verdict to its port, one send per port.
