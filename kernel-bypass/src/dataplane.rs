@@ -147,8 +147,7 @@ impl Dataplane {
         let mut port_ids = control.ports.clone();
         port_ids.extend(opened.iter().map(|(name, index, _)| (name.clone(), *index)));
         let port_of = |name: &str| port_ids.get(name).copied();
-        let compiled = Snapshot::compile(config, &mut control.ids, &port_of);
-        let snap = compiled?;
+        let snap = Snapshot::compile(config, &mut control.ids, &port_of)?;
         // Committed from here on: ports first, so a worker that sees the
         // new snapshot also finds its ports.
         let stale: Vec<String> = control
