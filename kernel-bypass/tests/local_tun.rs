@@ -168,15 +168,15 @@ impl Drop for Adapter {
 
 /// A local stack wired to a host in a fresh namespace. Field order is drop
 /// order: stop the adapter, then delete the namespace, then the runtime.
-struct Bench {
+struct Testbed {
     _adapter: Adapter,
     ns: Netns,
     stack: LocalStack,
     runtime: tokio::runtime::Runtime,
 }
 
-impl Bench {
-    fn new() -> Bench {
+impl Testbed {
+    fn new() -> Testbed {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -191,7 +191,7 @@ impl Bench {
         ns.ip(&["addr", "add", &format!("{HOST_ADDR}/24"), "dev", &tun_name]);
         ns.ip(&["link", "set", &tun_name, "up"]);
         ns.ip(&["link", "set", "lo", "up"]);
-        Bench {
+        Testbed {
             _adapter: Adapter::start(tun, port),
             ns,
             stack,
@@ -233,9 +233,11 @@ fn stdout_of(output: Output) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-fn start_echo(bench: &Bench, port: u16) {
-    bench.runtime.spawn(serve_echo(bench.stack.clone(), port));
-    bench.wait_until("the echo listener", || bench.stack.socket_count() > 0);
+fn start_echo(testbed: &Testbed, port: u16) {
+    testbed
+        .runtime
+        .spawn(serve_echo(testbed.stack.clone(), port));
+    testbed.wait_until("the echo listener", || testbed.stack.socket_count() > 0);
 }
 
 #[test]
@@ -244,9 +246,9 @@ fn nc_gets_its_bytes_echoed() {
         eprintln!("skipped: needs root");
         return;
     }
-    let bench = Bench::new();
-    start_echo(&bench, 7);
-    let reply = bench.nc(&["-N", "-w", "10", "10.99.0.1", "7"], b"hello gatehouse\n");
+    let testbed = Testbed::new();
+    start_echo(&testbed, 7);
+    let reply = testbed.nc(&["-N", "-w", "10", "10.99.0.1", "7"], b"hello gatehouse\n");
     assert_eq!(
         stdout_of(reply.wait_with_output().unwrap()),
         "hello gatehouse\n"
@@ -259,11 +261,11 @@ fn echo_carries_a_large_transfer_intact() {
         eprintln!("skipped: needs root");
         return;
     }
-    let bench = Bench::new();
-    start_echo(&bench, 7);
+    let testbed = Testbed::new();
+    start_echo(&testbed, 7);
     // Larger than both socket buffers, so flow control must work both ways.
     let payload: String = (0..20_000).map(|i| format!("{i:07}\n")).collect();
-    let reply = bench.nc(&["-N", "-w", "10", "10.99.0.1", "7"], payload.as_bytes());
+    let reply = testbed.nc(&["-N", "-w", "10", "10.99.0.1", "7"], payload.as_bytes());
     assert_eq!(stdout_of(reply.wait_with_output().unwrap()), payload);
 }
 
@@ -273,14 +275,14 @@ fn curl_gets_the_status_page() {
         eprintln!("skipped: needs root");
         return;
     }
-    let bench = Bench::new();
-    bench
+    let testbed = Testbed::new();
+    testbed
         .runtime
-        .spawn(serve_status(bench.stack.clone(), 8080, || {
+        .spawn(serve_status(testbed.stack.clone(), 8080, || {
             "gatehouse: all good\n".to_string()
         }));
-    bench.wait_until("the status listener", || bench.stack.socket_count() > 0);
-    let output = bench
+    testbed.wait_until("the status listener", || testbed.stack.socket_count() > 0);
+    let output = testbed
         .ns
         .command("curl")
         .args(["-sS", "-m", "10", "http://10.99.0.1:8080/status"])
@@ -295,21 +297,21 @@ fn twenty_concurrent_connections_all_echo() {
         eprintln!("skipped: needs root");
         return;
     }
-    let bench = Bench::new();
-    start_echo(&bench, 7);
-    let baseline = bench.stack.socket_count();
+    let testbed = Testbed::new();
+    start_echo(&testbed, 7);
+    let baseline = testbed.stack.socket_count();
     let clients: Vec<(String, Child)> = (0..20)
         .map(|i| {
             let line = format!("client {i} says hi\n");
-            let child = bench.nc(&["-N", "-w", "10", "10.99.0.1", "7"], line.as_bytes());
+            let child = testbed.nc(&["-N", "-w", "10", "10.99.0.1", "7"], line.as_bytes());
             (line, child)
         })
         .collect();
     for (line, child) in clients {
         assert_eq!(stdout_of(child.wait_with_output().unwrap()), line);
     }
-    bench.wait_until("all connections freed", || {
-        bench.stack.socket_count() == baseline
+    testbed.wait_until("all connections freed", || {
+        testbed.stack.socket_count() == baseline
     });
 }
 
@@ -319,9 +321,9 @@ fn udp_datagram_is_answered() {
         eprintln!("skipped: needs root");
         return;
     }
-    let bench = Bench::new();
-    let stack = bench.stack.clone();
-    bench.runtime.spawn(async move {
+    let testbed = Testbed::new();
+    let stack = testbed.stack.clone();
+    testbed.runtime.spawn(async move {
         let socket = stack.udp_bind(9000).await.unwrap();
         let mut buf = [0u8; 1500];
         loop {
@@ -331,13 +333,13 @@ fn udp_datagram_is_answered() {
             socket.send_to(&reply, from).await.unwrap();
         }
     });
-    bench.wait_until("the UDP socket", || bench.stack.socket_count() > 0);
+    testbed.wait_until("the UDP socket", || testbed.stack.socket_count() > 0);
     let script = "import socket\n\
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
         s.settimeout(10)\n\
         s.sendto(b'ping', ('10.99.0.1', 9000))\n\
         print(s.recvfrom(2000)[0].decode())\n";
-    let output = bench
+    let output = testbed
         .ns
         .command("python3")
         .args(["-c", script])
@@ -352,9 +354,9 @@ fn stack_connects_out_to_a_host_listener() {
         eprintln!("skipped: needs root");
         return;
     }
-    let bench = Bench::new();
-    let listener = bench.nc(&["-N", "-l", HOST_ADDR, "7000"], b"from host\n");
-    let stack = bench.stack.clone();
+    let testbed = Testbed::new();
+    let listener = testbed.nc(&["-N", "-l", HOST_ADDR, "7000"], b"from host\n");
+    let stack = testbed.stack.clone();
     let exchange = async move {
         let target = SocketAddrV4::new(HOST_ADDR.parse().unwrap(), 7000);
         let deadline = Instant::now() + PATIENCE;
@@ -376,7 +378,7 @@ fn stack_connects_out_to_a_host_listener() {
         stream.read_to_string(&mut received).await.unwrap();
         received
     };
-    let received = bench
+    let received = testbed
         .runtime
         .block_on(async { tokio::time::timeout(2 * PATIENCE, exchange).await })
         .expect("the exchange hung");
@@ -393,10 +395,10 @@ fn killed_client_leaves_no_socket_behind() {
         eprintln!("skipped: needs root");
         return;
     }
-    let bench = Bench::new();
-    start_echo(&bench, 7);
-    let baseline = bench.stack.socket_count();
-    let mut client = bench
+    let testbed = Testbed::new();
+    start_echo(&testbed, 7);
+    let baseline = testbed.stack.socket_count();
+    let mut client = testbed
         .ns
         .command("nc")
         .args(["10.99.0.1", "7"])
@@ -406,12 +408,12 @@ fn killed_client_leaves_no_socket_behind() {
         .unwrap();
     // Keep stdin open so the connection stays up until the kill.
     let _stdin = client.stdin.take();
-    bench.wait_until("the connection to be accepted", || {
-        bench.stack.socket_count() > baseline
+    testbed.wait_until("the connection to be accepted", || {
+        testbed.stack.socket_count() > baseline
     });
     client.kill().unwrap();
     client.wait().unwrap();
-    bench.wait_until("the connection to be freed", || {
-        bench.stack.socket_count() == baseline
+    testbed.wait_until("the connection to be freed", || {
+        testbed.stack.socket_count() == baseline
     });
 }
