@@ -20,6 +20,9 @@ pub struct AfPacketConfig {
     pub rx_block_size: u32,
     pub rx_blocks: u32,
     /// Milliseconds after which a partly filled block is handed over anyway.
+    /// This is the added latency when traffic is light: the kernel rounds it
+    /// up to a timer tick (4 ms at HZ=250); measured on veth, ping through
+    /// the port averages 1.1 ms against 0.12 ms with AF_XDP or TAP.
     pub rx_block_timeout_ms: u32,
     /// Number of transmit slots (rounded to whole blocks).
     pub tx_slots: u32,
