@@ -160,7 +160,7 @@ fn measure(
     router_mac: Mac,
 ) -> (f64, f64) {
     // Let the router resolve the sink before counting.
-    sink.ping_ok("10.80.2.1", Duration::from_secs(5));
+    sink.ping_ok("10.80.2.1");
     let before = rx_packets(sink, sink_if);
     let sent = blast(&sender.name, sender_if, &frame_to(router_mac, 1000));
     std::thread::sleep(Duration::from_millis(100));

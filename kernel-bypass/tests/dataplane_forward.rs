@@ -11,9 +11,7 @@ use dataplane_support::{interface, is_root, received_bytes, run, unique, Netns, 
 use grammar::config::{Config, NextHop, StaticRoute};
 use kernel_bypass::io::Backend;
 use kernel_bypass::{Dataplane, DataplaneOptions};
-use std::time::{Duration, Instant};
-
-const SETTLE: Duration = Duration::from_secs(5);
+use std::time::Duration;
 
 /// Three hosts around a running dataplane; everything is torn down on drop.
 struct Site {
@@ -91,24 +89,25 @@ fn site(backend: Backend, workers: usize) -> Site {
 /// between its links and via a static route, and reports TTL expiry.
 fn ping_paths(s: &Site, backend: Backend) {
     assert!(
-        s.h1.ping_ok("10.77.1.1", SETTLE),
+        s.h1.ping_ok("10.77.1.1"),
         "{backend}: appliance address\n{}",
         s.dataplane.show_counters()
     );
     assert!(
-        s.h1.ping_ok("10.77.2.2", SETTLE),
+        s.h1.ping_ok("10.77.2.2"),
         "{backend}: h1 -> h2\n{}",
         s.dataplane.show_counters()
     );
-    assert!(s.h2.ping_ok("10.77.1.2", SETTLE), "{backend}: h2 -> h1");
+    assert!(s.h2.ping_ok("10.77.1.2"), "{backend}: h2 -> h1");
     assert!(
-        s.h1.ping_ok("10.77.3.2", SETTLE),
+        s.h1.ping_ok("10.77.3.2"),
         "{backend}: static route to h3\n{}",
         s.dataplane.show_ip_route()
     );
-    let out =
-        s.h1.output(&["ping", "-c", "1", "-W", "2", "-t", "1", "10.77.3.2"]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = s.h1.stdout_until(
+        &["ping", "-c", "1", "-W", "2", "-t", "1", "10.77.3.2"],
+        |t| t.contains("Time to live exceeded"),
+    );
     assert!(
         text.contains("Time to live exceeded") && text.contains("10.77.1.1"),
         "{backend}: ttl 1 must give time exceeded from the appliance: {text}"
@@ -132,23 +131,17 @@ fn af_packet_forwards_pings_http_and_iperf() {
         "--bind",
         "10.77.2.2",
     ]);
-    let deadline = Instant::now() + SETTLE;
-    let page = loop {
-        let out =
-            s.h1.output(&["curl", "-sf", "-m", "2", "http://10.77.2.2:8080/"]);
-        if out.status.success() || Instant::now() > deadline {
-            break String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let page =
+        s.h1.stdout_until(&["curl", "-sf", "-m", "2", "http://10.77.2.2:8080/"], |t| {
+            t.contains("Directory listing")
+        });
     assert!(page.contains("Directory listing"), "curl across: {page:?}");
 
     let _iperf = s.h2.spawn(&["iperf3", "-s", "-B", "10.77.2.2", "-1"]);
-    let deadline = Instant::now() + SETTLE;
-    // iperf3 may exit 0 with an error in its report: retry until bytes flowed.
-    let report = loop {
-        // Bounded: a broken path must fail the test, not hang it.
-        let out = s.h1.output(&[
+    // iperf3 may exit 0 with an error in its report: retry until bytes
+    // flowed; `timeout` bounds a broken path.
+    let report = s.h1.stdout_until(
+        &[
             "timeout",
             "15",
             "iperf3",
@@ -157,13 +150,9 @@ fn af_packet_forwards_pings_http_and_iperf() {
             "-t",
             "2",
             "-J",
-        ]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if received_bytes(&text) > 0 || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+        ],
+        |t| received_bytes(t) > 0,
+    );
     assert!(received_bytes(&report) > 0, "iperf3 across: {report}");
 
     // The appliance's own TCP service, over the local stack.
@@ -171,16 +160,10 @@ fn af_packet_forwards_pings_http_and_iperf() {
         s.dataplane.local_stack(),
         7,
     ));
-    let deadline = Instant::now() + SETTLE;
-    let echoed = loop {
-        let out =
-            s.h1.output(&["sh", "-c", "echo gatehouse-echo | nc -N -w 2 10.77.1.1 7"]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if text.contains("gatehouse-echo") || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let echoed = s.h1.stdout_until(
+        &["sh", "-c", "echo gatehouse-echo | nc -N -w 2 10.77.1.1 7"],
+        |t| t.contains("gatehouse-echo"),
+    );
     assert!(
         echoed.contains("gatehouse-echo"),
         "echo service: {echoed:?}\n{}",
@@ -198,7 +181,7 @@ fn apply_refuses_unknown_interfaces_and_publishes_changes_live() {
         return;
     }
     let s = site(Backend::AfPacket, 1);
-    assert!(s.h1.ping_ok("10.77.2.2", SETTLE));
+    assert!(s.h1.ping_ok("10.77.2.2"));
     let mut config = s.config.clone();
     config
         .interfaces
@@ -235,10 +218,12 @@ fn apply_refuses_unknown_interfaces_and_publishes_changes_live() {
     let mut config = s.config.clone();
     config.routes.clear();
     s.dataplane.apply(&config).expect("apply");
-    let out = s.h1.output(&["ping", "-c", "1", "-W", "2", "10.77.3.2"]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text =
+        s.h1.stdout_until(&["ping", "-c", "1", "-W", "2", "10.77.3.2"], |t| {
+            t.contains("Destination Net Unreachable")
+        });
     assert!(text.contains("Destination Net Unreachable"), "{text}");
-    assert!(s.h1.ping_ok("10.77.2.2", SETTLE));
+    assert!(s.h1.ping_ok("10.77.2.2"));
     assert!(!s.dataplane.show_ip_route().contains("10.77.3.0/24"));
 }
 

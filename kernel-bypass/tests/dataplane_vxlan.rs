@@ -13,9 +13,6 @@ use kernel_bypass::io::Backend;
 use kernel_bypass::snapshot::mac_for;
 use kernel_bypass::wire::format_mac;
 use kernel_bypass::{Dataplane, DataplaneOptions};
-use std::time::{Duration, Instant};
-
-const SETTLE: Duration = Duration::from_secs(5);
 
 #[test]
 fn linux_vxlan_peer_reaches_routed_host_both_ways() {
@@ -75,16 +72,16 @@ fn linux_vxlan_peer_reaches_routed_host_both_ways() {
     h2.configure(&v2.inner, "10.78.2.2/24", Some("10.78.2.1"));
 
     assert!(
-        h1.ping_ok("10.78.100.1", SETTLE),
+        h1.ping_ok("10.78.100.1"),
         "appliance over the overlay\n{}",
         dataplane.show_counters()
     );
     assert!(
-        h1.ping_ok("10.78.2.2", SETTLE),
+        h1.ping_ok("10.78.2.2"),
         "overlay to routed host\n{}",
         dataplane.show_counters()
     );
-    assert!(h2.ping_ok("10.78.100.2", SETTLE), "routed host to overlay");
+    assert!(h2.ping_ok("10.78.100.2"), "routed host to overlay");
 
     // TCP both ways across the overlay: iperf3 from the routed host to the
     // overlay host, with the reverse direction (-R) too.
@@ -102,14 +99,7 @@ fn linux_vxlan_peer_reaches_routed_host_both_ways() {
             "-J",
         ];
         args.extend(direction);
-        let deadline = Instant::now() + SETTLE;
-        let report = loop {
-            let text = String::from_utf8_lossy(&h2.output(&args).stdout).into_owned();
-            if received_bytes(&text) > 0 || Instant::now() > deadline {
-                break text;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        let report = h2.stdout_until(&args, |t| received_bytes(t) > 0);
         assert!(
             received_bytes(&report) > 0,
             "iperf3 {direction:?} over VXLAN: {report}"

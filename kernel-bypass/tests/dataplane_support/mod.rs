@@ -11,6 +11,10 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// The longest a test waits for something that should happen at once:
+/// generous, so a loaded CI machine is slow rather than failing.
+pub const SETTLE: Duration = Duration::from_secs(15);
+
 /// An interface config with these IPv4 addresses (`10.0.0.1/24`).
 pub fn interface(addresses: &[&str]) -> Interface {
     Interface {
@@ -118,10 +122,10 @@ impl Netns {
         }
     }
 
-    /// Polls `ping` until it succeeds or the time is up (ARP and the
+    /// Polls `ping` until it succeeds or `SETTLE` passes (ARP and the
     /// dataplane's first snapshot may take a moment).
-    pub fn ping_ok(&self, target: &str, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
+    pub fn ping_ok(&self, target: &str) -> bool {
+        let deadline = Instant::now() + SETTLE;
         while Instant::now() < deadline {
             let out = self.output(&["ping", "-c", "1", "-W", "1", target]);
             if out.status.success() {
@@ -129,6 +133,19 @@ impl Netns {
             }
         }
         false
+    }
+
+    /// Runs a command until its stdout satisfies `done` or `SETTLE` passes
+    /// (servers start, paths come up); returns the last stdout.
+    pub fn stdout_until(&self, args: &[&str], done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let text = String::from_utf8_lossy(&self.output(args).stdout).into_owned();
+            if done(&text) || Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 
