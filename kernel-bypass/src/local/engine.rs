@@ -60,6 +60,11 @@ impl Default for Liveness {
     }
 }
 
+/// Picks the source address for a destination, as the dataplane's routing
+/// knows it (the egress interface's address); `None` leaves the choice to
+/// the stack.
+pub type SourceSelector = Arc<dyn Fn(Ipv4Addr) -> Option<Ipv4Addr> + Send + Sync>;
+
 /// A connection whose owner is gone, kept until its close completes.
 struct Orphan {
     handle: SocketHandle,
@@ -75,6 +80,7 @@ pub(super) struct Engine {
     /// The appliance's own addresses; used to pick source addresses.
     pub(super) addresses: Vec<Ipv4Net>,
     pub(super) liveness: Liveness,
+    pub(super) source_selector: Option<SourceSelector>,
     /// Listening socket pool of each listened TCP port.
     pub(super) listeners: HashMap<u16, Vec<SocketHandle>>,
     udp_ports: HashSet<u16>,
@@ -108,6 +114,7 @@ impl Engine {
             clock,
             addresses: Vec::new(),
             liveness: Liveness::default(),
+            source_selector: None,
             listeners: HashMap::new(),
             udp_ports: HashSet::new(),
             orphans: Vec::new(),
@@ -217,9 +224,13 @@ impl Engine {
         handle
     }
 
-    /// The own address to send to `destination` from: one in the same
-    /// subnet, otherwise the first configured one.
+    /// The own address to send to `destination` from: the selector's
+    /// choice if it has one, else one in the same subnet, else the first.
     pub(super) fn source_for(&self, destination: Ipv4Addr) -> io::Result<Ipv4Addr> {
+        let selected = self.source_selector.as_ref().and_then(|f| f(destination));
+        if let Some(source) = selected {
+            return self.own_address(source);
+        }
         self.addresses
             .iter()
             .find(|net| net.contains(&destination))
@@ -343,6 +354,15 @@ mod tests {
         assert_eq!(source([192, 0, 2, 9]), Ipv4Addr::new(192, 0, 2, 1));
         assert_eq!(source([10, 0, 0, 200]), Ipv4Addr::new(10, 0, 0, 1));
         assert_eq!(source([8, 8, 8, 8]), Ipv4Addr::new(10, 0, 0, 1));
+        engine.source_selector = Some(Arc::new(|dst: Ipv4Addr| {
+            (dst.octets()[0] == 8).then_some(Ipv4Addr::new(192, 0, 2, 1))
+        }));
+        let source = |dst: [u8; 4]| engine.source_for(dst.into()).unwrap();
+        assert_eq!(source([8, 8, 8, 8]), Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(source([9, 9, 9, 9]), Ipv4Addr::new(10, 0, 0, 1));
+        engine.source_selector = Some(Arc::new(|_| Some(Ipv4Addr::new(198, 51, 100, 7))));
+        let foreign = engine.source_for(Ipv4Addr::new(8, 8, 8, 8)).unwrap_err();
+        assert_eq!(foreign.kind(), io::ErrorKind::AddrNotAvailable);
     }
 
     #[test]

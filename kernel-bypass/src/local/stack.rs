@@ -3,7 +3,7 @@
 //! interface.
 
 use super::addr::is_unicast;
-use super::engine::{Engine, Liveness};
+use super::engine::{Engine, Liveness, SourceSelector};
 use super::link::Link;
 use super::port::LocalPort;
 use super::show;
@@ -83,6 +83,14 @@ impl LocalStack {
     /// the pipeline delivers.
     pub fn set_addresses(&self, addrs: &[Ipv4Net]) {
         self.shared.lock().addresses = addrs.to_vec();
+    }
+
+    /// Lets the dataplane choose source addresses by its routes (the
+    /// egress interface's address), so connections and datagrams to
+    /// networks behind a gateway leave from the right address. It runs
+    /// under the stack's lock: it must be quick and must not use the stack.
+    pub fn set_source_selector(&self, selector: SourceSelector) {
+        self.shared.lock().source_selector = Some(selector);
     }
 
     /// Sets how dead peers are detected, for connections opened from now on.
