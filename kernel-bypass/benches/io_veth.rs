@@ -7,7 +7,8 @@
 
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::{
-    open_port, AfPacketConfig, AfPacketPort, AfXdpConfig, AfXdpPort, Backend, PacketPort, XdpMode,
+    open_port, AfPacketConfig, AfPacketPort, AfXdpConfig, AfXdpPort, Backend, PacketPort,
+    TpacketVersion, XdpMode,
 };
 use std::io;
 use std::process::Command;
@@ -193,12 +194,20 @@ fn main() {
 
 type Open = fn(&str) -> io::Result<Box<dyn PacketPort>>;
 
-/// What is measured: every backend as `open_port` makes it, plus AF_XDP
-/// with the program in generic (SKB) mode, as on drivers without native XDP.
-fn cases() -> [(&'static str, Backend, Open); 4] {
+/// What is measured: every backend as `open_port` makes it, plus AF_PACKET
+/// with per-frame (V2) rings and AF_XDP with the program in generic (SKB)
+/// mode, as on drivers without native XDP.
+fn cases() -> [(&'static str, Backend, Open); 5] {
     [
         ("af-packet", Backend::AfPacket, |n| {
             open_port(Backend::AfPacket, n)
+        }),
+        ("af-packet v2", Backend::AfPacket, |n| {
+            let config = AfPacketConfig {
+                version: TpacketVersion::V2,
+                ..AfPacketConfig::default()
+            };
+            AfPacketPort::open(n, config).map(|p| Box::new(p) as _)
         }),
         ("af-xdp", Backend::AfXdp, |n| open_port(Backend::AfXdp, n)),
         ("af-xdp generic", Backend::AfXdp, |n| {

@@ -13,6 +13,7 @@ use io_support::{
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::{
     open_port, AfPacketConfig, AfPacketPort, AfXdpConfig, AfXdpPort, Backend, PacketPort,
+    TpacketVersion,
 };
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -157,7 +158,11 @@ fn vlan_tags_arrive_in_frames(backend: Backend) {
     if !is_root() {
         return;
     }
-    let (peer, mut port) = peer_and_port(backend);
+    let (peer, port) = peer_and_port(backend);
+    vlan_tag_arrives(backend, &peer, port);
+}
+
+fn vlan_tag_arrives(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
     let peer_sock = peer.raw_socket();
     let tagged = with_vlan(&numbered(7), 7);
     assert!(raw_send(&peer_sock, &tagged), "peer send");
@@ -173,7 +178,11 @@ fn udp_from_peer_stack_has_valid_checksum(backend: Backend) {
     if !is_root() {
         return;
     }
-    let (peer, mut port) = peer_and_port(backend);
+    let (peer, port) = peer_and_port(backend);
+    udp_checksum_arrives_valid(backend, &peer, port);
+}
+
+fn udp_checksum_arrives_valid(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
     let port_ip = io_support::ip_string(PORT_IP);
     let lladdr = "02:00:00:00:00:02";
     peer.in_ns(&[
@@ -229,6 +238,19 @@ fn small_rings_wrap_without_loss() {
     });
     exchange_numbered_frames(Backend::AfPacket, &peer, port);
 
+    // 128 one-frame slots.
+    let small_frame_rings = AfPacketConfig {
+        version: TpacketVersion::V2,
+        rx_block_size: 1 << 16,
+        rx_blocks: 4,
+        tx_slots: 64,
+        ..AfPacketConfig::default()
+    };
+    let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, |ifname| {
+        AfPacketPort::open(ifname, small_frame_rings).map(|p| Box::new(p) as _)
+    });
+    exchange_numbered_frames(Backend::AfPacket, &peer, port);
+
     let small_xdp_rings = AfXdpConfig {
         ring_size: 64,
         ..AfXdpConfig::default()
@@ -237,6 +259,26 @@ fn small_rings_wrap_without_loss() {
         AfXdpPort::open(ifname, small_xdp_rings).map(|p| Box::new(p) as _)
     });
     exchange_numbered_frames(Backend::AfXdp, &peer, port);
+}
+
+/// AF_PACKET with per-frame (TPACKET_V2) rings passes the exchanges the
+/// block-based default does.
+#[test]
+fn af_packet_v2_rings_pass_the_same_exchanges() {
+    if !is_root() {
+        return;
+    }
+    let v2 = AfPacketConfig {
+        version: TpacketVersion::V2,
+        ..AfPacketConfig::default()
+    };
+    let open = |ifname: &str| AfPacketPort::open(ifname, v2).map(|p| Box::new(p) as _);
+    let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, open);
+    exchange_numbered_frames(Backend::AfPacket, &peer, port);
+    let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, open);
+    vlan_tag_arrives(Backend::AfPacket, &peer, port);
+    let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, open);
+    udp_checksum_arrives_valid(Backend::AfPacket, &peer, port);
 }
 
 /// A port that does not read while the peer sends more than its ring

@@ -12,17 +12,31 @@ use std::mem::size_of;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// The ring layout, a trade between throughput and latency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TpacketVersion {
+    /// Received frames are handed over a block at a time: fewer wake-ups
+    /// and the highest rates, but at light load a frame waits for its block
+    /// to fill or time out.
+    V3,
+    /// Every received frame has its own slot, visible at once: the lowest
+    /// latency, at more cost per frame.
+    V2,
+}
+
 /// Ring geometry; the defaults hold a few milliseconds of line rate on a
 /// 10G port while staying small enough for many ports in 256 MB of RAM.
 #[derive(Clone, Copy, Debug)]
 pub struct AfPacketConfig {
+    pub version: TpacketVersion,
     /// Bytes per receive block (a power-of-two number of pages).
     pub rx_block_size: u32,
     pub rx_blocks: u32,
-    /// Milliseconds after which a partly filled block is handed over anyway.
+    /// Milliseconds after which a partly filled block is handed over anyway
+    /// (V3 only).
     /// This is the added latency when traffic is light: the kernel rounds it
     /// up to a timer tick (4 ms at HZ=250); measured on veth, ping through
-    /// the port averages 1.1 ms against 0.12 ms with AF_XDP or TAP.
+    /// the port averages 1.1-1.3 ms with V3 against 0.12 ms with V2.
     pub rx_block_timeout_ms: u32,
     /// Number of transmit slots (rounded to whole blocks).
     pub tx_slots: u32,
@@ -31,6 +45,7 @@ pub struct AfPacketConfig {
 impl Default for AfPacketConfig {
     fn default() -> Self {
         AfPacketConfig {
+            version: TpacketVersion::V3,
             rx_block_size: 1 << 18,
             rx_blocks: 16,
             rx_block_timeout_ms: 1,
@@ -43,8 +58,6 @@ impl Default for AfPacketConfig {
 const SLOT_SIZE: u32 = 2048;
 /// Transmit ring block size: a page multiple holding whole slots.
 const TX_BLOCK_SIZE: u32 = 1 << 16;
-/// Where packet bytes start in a transmit slot (after the aligned V3 header).
-const TX_DATA_OFFSET: usize = align16(size_of::<libc::tpacket3_hdr>());
 /// Shortest frame the kernel accepts from a transmit ring: an Ethernet header.
 const MIN_FRAME: usize = 14;
 /// Length of the destination and source MAC addresses, where a VLAN tag follows.
@@ -56,13 +69,63 @@ const fn align16(n: usize) -> usize {
     (n + 15) & !15
 }
 
+/// Where packet bytes start in a transmit slot: after the aligned header.
+fn tx_data_offset(version: TpacketVersion) -> usize {
+    match version {
+        TpacketVersion::V3 => align16(size_of::<libc::tpacket3_hdr>()),
+        TpacketVersion::V2 => align16(size_of::<libc::tpacket2_hdr>()),
+    }
+}
+
 /// A packet in the receive ring and what the kernel says about it.
 struct Received<'a> {
     bytes: &'a [u8],
+    /// The packet was cut to fit its slot.
+    truncated: bool,
     /// The 802.1Q tag the kernel took out of the data.
     vlan_tag: Option<[u8; 4]>,
     /// The TCP/UDP checksum still holds only the pseudo-header sum.
     checksum_partial: bool,
+}
+
+impl<'a> Received<'a> {
+    /// From a ring header's fields (V2 and V3 share their meaning).
+    fn new(bytes: &'a [u8], wire_len: u32, status: u32, tci: u16, tpid: u16) -> Received<'a> {
+        let vlan_tag = (status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
+            let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                tpid
+            } else {
+                ETH_P_8021Q
+            };
+            let mut tag = [0; 4];
+            tag[..2].copy_from_slice(&tpid.to_be_bytes());
+            tag[2..].copy_from_slice(&tci.to_be_bytes());
+            tag
+        });
+        Received {
+            bytes,
+            truncated: (bytes.len() as u64) < u64::from(wire_len),
+            vlan_tag,
+            checksum_partial: status & libc::TP_STATUS_CSUMNOTREADY != 0,
+        }
+    }
+
+    /// Appends the packet to `batch` as it was on the wire; false if it is
+    /// dropped instead (truncated, or too large for a batch buffer).
+    fn deliver(&self, batch: &mut Batch) -> bool {
+        let Some(frame) = batch.next_free() else {
+            return false;
+        };
+        let whole = !self.truncated && !self.bytes.is_empty();
+        if !whole || !fill_with_tag(frame, self.bytes, self.vlan_tag) {
+            return false;
+        }
+        if self.checksum_partial {
+            checksum::complete_l4_checksum(frame.data_mut());
+        }
+        batch.push_filled();
+        true
+    }
 }
 
 /// Copies a received packet into `frame`, putting back the 802.1Q tag the
@@ -85,6 +148,7 @@ fn fill_with_tag(frame: &mut Frame, packet: &[u8], tag: Option<[u8; 4]>) -> bool
 
 pub struct AfPacketPort {
     name: String,
+    version: TpacketVersion,
     // Declared before `fd` so the rings are unmapped before the socket closes.
     ring: Mmap,
     fd: OwnedFd,
@@ -94,14 +158,17 @@ pub struct AfPacketPort {
     rx_drops: u64,
 }
 
-/// Position in the receive ring: the block being read and, while one is
-/// held, the packets left in it and the offset of the next one.
+/// Position in the receive ring. V3: the block being read and, while one is
+/// held, the packets left in it and the offset of the next one. V2: the
+/// next frame slot.
 struct RxCursor {
     block_size: usize,
     blocks: usize,
     block: usize,
     remaining: u32,
     offset: usize,
+    slots: usize,
+    slot: usize,
 }
 
 /// Next transmit slot to fill; slots start after the receive blocks.
@@ -119,7 +186,7 @@ impl AfPacketPort {
         let geometry = RingGeometry::of(&config)?;
         sys::set_link_up(ifname)?;
         nic::disable_receive_coalescing(ifname)?;
-        let fd = configured_socket()?;
+        let fd = configured_socket(config.version)?;
         let raw = fd.as_raw_fd();
         sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &geometry.rx)?;
         sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_TX_RING, &geometry.tx)?;
@@ -129,6 +196,7 @@ impl AfPacketPort {
         bind_promiscuous(raw, ifindex)?;
         Ok(AfPacketPort {
             name: ifname.to_owned(),
+            version: config.version,
             ring,
             fd,
             rx: RxCursor {
@@ -137,6 +205,8 @@ impl AfPacketPort {
                 block: 0,
                 remaining: 0,
                 offset: 0,
+                slots: rx_len / SLOT_SIZE as usize,
+                slot: 0,
             },
             tx: TxCursor {
                 base: rx_len,
@@ -196,27 +266,93 @@ impl AfPacketPort {
             return None;
         }
         self.rx.offset += hdr.tp_next_offset as usize;
-        let vlan_tag = (hdr.tp_status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
-            let tpid = if hdr.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
-                hdr.hv1.tp_vlan_tpid
-            } else {
-                ETH_P_8021Q
-            };
-            let tci = hdr.hv1.tp_vlan_tci as u16;
-            let mut tag = [0; 4];
-            tag[..2].copy_from_slice(&tpid.to_be_bytes());
-            tag[2..].copy_from_slice(&tci.to_be_bytes());
-            tag
-        });
         // SAFETY: start..end lies inside the held block (checked above).
         let bytes = unsafe {
             std::slice::from_raw_parts(self.block_ptr().cast::<u8>().add(start), end - start)
         };
-        Some(Received {
+        let (tci, tpid) = (hdr.hv1.tp_vlan_tci as u16, hdr.hv1.tp_vlan_tpid);
+        Some(Received::new(bytes, hdr.tp_len, hdr.tp_status, tci, tpid))
+    }
+
+    /// The header of the current V2 receive slot.
+    fn rx_slot(&self) -> *mut libc::tpacket2_hdr {
+        // SAFETY: slot < slots, so the slot lies inside the receive area.
+        unsafe { self.ring.as_ptr().add(self.rx.slot * SLOT_SIZE as usize) }.cast()
+    }
+
+    /// The status word of the current V2 receive slot, shared with the kernel.
+    fn rx_slot_status(&self) -> &AtomicU32 {
+        // SAFETY: the slot header is aligned and mapped; the kernel updates
+        // this u32 concurrently.
+        unsafe { AtomicU32::from_ptr(&raw mut (*self.rx_slot()).tp_status) }
+    }
+
+    /// The frame in the current V2 slot if the kernel has filled it; None
+    /// if the slot is still the kernel's. A slot whose offsets point outside
+    /// it yields an empty packet (dropped).
+    fn slot_packet(&self) -> Option<Received<'_>> {
+        let status = self.rx_slot_status().load(Ordering::Acquire);
+        if status & libc::TP_STATUS_USER == 0 {
+            return None;
+        }
+        // SAFETY: the slot is ours until handed back; its header is mapped.
+        let hdr = unsafe { &*self.rx_slot() };
+        let start = hdr.tp_mac as usize;
+        let end = (start + hdr.tp_snaplen as usize).min(SLOT_SIZE as usize);
+        // SAFETY: start..end lies inside the slot (clamped above).
+        let bytes = unsafe {
+            let base = self.rx_slot().cast::<u8>();
+            std::slice::from_raw_parts(base.add(start.min(end)), end - start.min(end))
+        };
+        Some(Received::new(
             bytes,
-            vlan_tag,
-            checksum_partial: hdr.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0,
-        })
+            hdr.tp_len,
+            status,
+            hdr.tp_vlan_tci,
+            hdr.tp_vlan_tpid,
+        ))
+    }
+
+    /// Gives the current V2 slot back to the kernel and moves to the next.
+    fn release_slot(&mut self) {
+        self.rx_slot_status()
+            .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        self.rx.slot = (self.rx.slot + 1) % self.rx.slots;
+    }
+
+    fn recv_blocks(&mut self, batch: &mut Batch) -> usize {
+        let mut added = 0;
+        while !batch.is_full() {
+            if self.rx.remaining == 0 && !self.acquire_block() {
+                break;
+            }
+            if self.rx.remaining == 0 {
+                self.release_block();
+                continue;
+            }
+            let Some(packet) = self.next_packet() else {
+                self.release_block();
+                continue;
+            };
+            added += usize::from(packet.deliver(batch));
+            self.rx.remaining -= 1;
+            if self.rx.remaining == 0 {
+                self.release_block();
+            }
+        }
+        added
+    }
+
+    fn recv_frames(&mut self, batch: &mut Batch) -> usize {
+        let mut added = 0;
+        while !batch.is_full() {
+            let Some(packet) = self.slot_packet() else {
+                break;
+            };
+            added += usize::from(packet.deliver(batch));
+            self.release_slot();
+        }
+        added
     }
 
     fn tx_slot(&self, index: usize) -> *mut u8 {
@@ -270,9 +406,10 @@ impl RingGeometry {
     }
 }
 
-/// A non-blocking TPACKET_V3 packet socket, bound to nothing yet: with
-/// protocol 0 nothing is queued to it before it is bound to its interface.
-fn configured_socket() -> io::Result<OwnedFd> {
+/// A non-blocking packet socket with rings of `version`, bound to nothing
+/// yet: with protocol 0 nothing is queued to it before it is bound to its
+/// interface.
+fn configured_socket(version: TpacketVersion) -> io::Result<OwnedFd> {
     // SAFETY: plain socket creation.
     let fd = sys::owned_fd(unsafe {
         libc::socket(
@@ -283,7 +420,10 @@ fn configured_socket() -> io::Result<OwnedFd> {
     })?;
     let raw = fd.as_raw_fd();
     let sol = libc::SOL_PACKET;
-    let version = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
+    let version = match version {
+        TpacketVersion::V3 => libc::tpacket_versions::TPACKET_V3,
+        TpacketVersion::V2 => libc::tpacket_versions::TPACKET_V2,
+    } as libc::c_int;
     sys::setsockopt(raw, sol, libc::PACKET_VERSION, &version)?;
     sys::setsockopt(raw, sol, libc::PACKET_QDISC_BYPASS, &1 as &libc::c_int)?;
     // Malformed transmit slots are skipped instead of stalling the ring.
@@ -324,47 +464,31 @@ impl PacketPort for AfPacketPort {
     }
 
     fn recv(&mut self, batch: &mut Batch) -> io::Result<usize> {
-        let mut added = 0;
-        while !batch.is_full() {
-            if self.rx.remaining == 0 && !self.acquire_block() {
-                break;
-            }
-            if self.rx.remaining == 0 {
-                self.release_block();
-                continue;
-            }
-            let Some(packet) = self.next_packet() else {
-                self.release_block();
-                continue;
-            };
-            // Frames larger than a batch buffer (jumbo) are dropped here.
-            if let Some(frame) = batch.next_free() {
-                if fill_with_tag(frame, packet.bytes, packet.vlan_tag) {
-                    if packet.checksum_partial {
-                        checksum::complete_l4_checksum(frame.data_mut());
-                    }
-                    batch.push_filled();
-                    added += 1;
-                }
-            }
-            self.rx.remaining -= 1;
-            if self.rx.remaining == 0 {
-                self.release_block();
-            }
-        }
-        Ok(added)
+        Ok(match self.version {
+            TpacketVersion::V3 => self.recv_blocks(batch),
+            TpacketVersion::V2 => self.recv_frames(batch),
+        })
     }
 
     fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<usize> {
-        let capacity = SLOT_SIZE as usize - TX_DATA_OFFSET;
+        let data_offset = tx_data_offset(self.version);
+        let capacity = SLOT_SIZE as usize - data_offset;
         let mut queued = 0;
         let mut ring_full = false;
         loop {
             let slot = self.tx_slot(self.tx.next);
-            let hdr = slot.cast::<libc::tpacket3_hdr>();
+            let (v3, v2) = (
+                slot.cast::<libc::tpacket3_hdr>(),
+                slot.cast::<libc::tpacket2_hdr>(),
+            );
             // SAFETY: the slot header is aligned and mapped; the kernel writes
             // the status concurrently.
-            let status = unsafe { AtomicU32::from_ptr(&raw mut (*hdr).tp_status) };
+            let status = unsafe {
+                AtomicU32::from_ptr(match self.version {
+                    TpacketVersion::V3 => &raw mut (*v3).tp_status,
+                    TpacketVersion::V2 => &raw mut (*v2).tp_status,
+                })
+            };
             if status.load(Ordering::Acquire) != libc::TP_STATUS_AVAILABLE {
                 ring_full = true;
                 break;
@@ -373,16 +497,21 @@ impl PacketPort for AfPacketPort {
             if frame.len() < MIN_FRAME || frame.len() > capacity {
                 continue;
             }
+            let len = frame.len() as u32;
             // SAFETY: the slot is ours while AVAILABLE; the copy stays inside it.
             unsafe {
-                std::ptr::copy_nonoverlapping(
-                    frame.as_ptr(),
-                    slot.add(TX_DATA_OFFSET),
-                    frame.len(),
-                );
-                (*hdr).tp_len = frame.len() as u32;
-                (*hdr).tp_snaplen = frame.len() as u32;
-                (*hdr).tp_next_offset = 0;
+                std::ptr::copy_nonoverlapping(frame.as_ptr(), slot.add(data_offset), frame.len());
+                match self.version {
+                    TpacketVersion::V3 => {
+                        (*v3).tp_len = len;
+                        (*v3).tp_snaplen = len;
+                        (*v3).tp_next_offset = 0;
+                    }
+                    TpacketVersion::V2 => {
+                        (*v2).tp_len = len;
+                        (*v2).tp_snaplen = len;
+                    }
+                }
             }
             status.store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
             self.tx.next = (self.tx.next + 1) % self.tx.slots;

@@ -16,7 +16,7 @@ mod sys;
 mod tap;
 mod xdp_prog;
 
-pub use af_packet::{AfPacketConfig, AfPacketPort};
+pub use af_packet::{AfPacketConfig, AfPacketPort, TpacketVersion};
 pub use af_xdp::{AfXdpConfig, AfXdpPort};
 pub use tap::TapPort;
 pub use xdp_prog::XdpMode;
