@@ -2,8 +2,8 @@
 //! and the persistent config partition (ext4, built into the cloud kernel),
 //! made from files without root or loop mounts (`mkfs.ext4 -d`).
 
+use crate::command::run;
 use crate::gpt;
-use crate::kernel::run;
 use anyhow::{Context, Result};
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};

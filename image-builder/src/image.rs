@@ -127,7 +127,7 @@ pub fn build(options: &Options) -> Result<Image> {
 /// messages keep their file:line, which is not debug info).
 fn without_debug_info(binary: &Path, scratch: &Path) -> Result<Vec<u8>> {
     let stripped = scratch.join("init.stripped");
-    crate::kernel::run(
+    crate::command::run(
         std::process::Command::new("strip")
             .arg("--strip-debug")
             .arg("-o")

@@ -2,6 +2,7 @@
 //! `apt-get download` into the cache and unpacked with `dpkg-deb -x`
 //! (no installation, no root needed once apt's lists are present).
 
+use crate::command::run;
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -113,14 +114,4 @@ fn locate(package: &str, unpacked: &Path) -> Result<Kernel> {
         vmlinuz,
         modules_dir,
     })
-}
-
-pub(crate) fn run(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("running {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} failed ({status})");
-    }
-    Ok(())
 }

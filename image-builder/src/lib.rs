@@ -6,6 +6,7 @@
 //! persistent config partition). See README.md for the slot layout.
 
 pub mod appliance_binary;
+pub mod command;
 pub mod cpio;
 pub mod disk;
 pub mod esp;

@@ -144,7 +144,7 @@ pub fn ensure_installed(uefi: bool) -> Result<()> {
             missing.join(" ")
         );
     }
-    crate::kernel::run(
+    crate::command::run(
         Command::new("apt-get")
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(&missing)

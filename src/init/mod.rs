@@ -34,22 +34,7 @@ pub fn main(_args: InitArgs) -> ExitCode {
     if let Err(problem) = console::attach() {
         messages.push(format!("console: {problem}"));
     }
-    let loaded = match modules::Loader::open(Path::new(MODULES_DIR)) {
-        Ok(mut loader) => {
-            loader.load_for_devices();
-            // No device selects a filesystem, and there is no modprobe for
-            // the kernel to ask: load ext4 (and the checksum it needs) by name.
-            for module in mounts::CONFIG_FILESYSTEM_MODULES {
-                loader.load(module);
-            }
-            messages.append(&mut loader.problems);
-            loader.loaded
-        }
-        Err(problem) => {
-            messages.push(problem);
-            Vec::new()
-        }
-    };
+    let loaded = load_modules(&mut messages);
     let config = mounts::mount_config();
     messages.push(config.message());
     if let Err(error) = reaper::spawn() {
@@ -82,6 +67,26 @@ pub fn main(_args: InitArgs) -> ExitCode {
             println!("gatehouse: the console session failed; starting a new one");
         }
         std::thread::sleep(RESTART_PAUSE);
+    }
+}
+
+/// Loads the drivers of the devices present, then the config partition's
+/// filesystem (no device selects a filesystem, and there is no modprobe for
+/// the kernel to ask). Returns the modules loaded.
+fn load_modules(messages: &mut Vec<String>) -> Vec<String> {
+    match modules::Loader::open(Path::new(MODULES_DIR)) {
+        Ok(mut loader) => {
+            loader.load_for_devices();
+            for module in mounts::CONFIG_FILESYSTEM_MODULES {
+                loader.load(module);
+            }
+            messages.append(&mut loader.problems);
+            loader.loaded
+        }
+        Err(problem) => {
+            messages.push(problem);
+            Vec::new()
+        }
     }
 }
 
