@@ -1,5 +1,7 @@
 //! Forwarding benchmark, printing figures (about half a minute):
-//! 1. the pipeline alone, 64-byte UDP frames fed in memory, on one core;
+//! 1. the pipeline alone, 64-byte UDP frames fed in memory, on one core:
+//!    plain forwarding, routed into VXLAN, and with a 1M-route table (plus
+//!    how long compiling that table into a snapshot takes);
 //! 2. through veth between two namespaces: the dataplane on each backend
 //!    versus the Linux kernel forwarding the same traffic (ip_forward in a
 //!    router namespace), load from an AF_PACKET generator in this process.
@@ -7,7 +9,8 @@
 #[path = "../tests/dataplane_support/mod.rs"]
 mod support;
 
-use grammar::config::Config;
+use grammar::config::{Config, NextHop, StaticRoute, Vxlan};
+use ipnet::Ipv4Net;
 use kernel_bypass::counters::WorkerCounters;
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::Backend;
@@ -28,8 +31,8 @@ const SENDER: Ipv4Addr = Ipv4Addr::new(10, 80, 1, 2);
 const SINK: Ipv4Addr = Ipv4Addr::new(10, 80, 2, 2);
 
 /// A 60-byte frame (64 on the wire with the FCS): UDP with 18 payload bytes.
-fn frame_to(dst_mac: Mac, sport: u16) -> Vec<u8> {
-    let packet = udp_packet(SENDER, SINK, sport, 9, &[0; 18]);
+fn frame(dst_mac: Mac, dst: Ipv4Addr, sport: u16) -> Vec<u8> {
+    let packet = udp_packet(SENDER, dst, sport, 9, &[0; 18]);
     ethernet(dst_mac, [0x02, 0, 0, 0, 0, 1], ETHERTYPE_IPV4, &packet)
 }
 
@@ -40,43 +43,121 @@ fn router_config(a: &str, b: &str) -> Config {
     c
 }
 
-fn in_memory() -> f64 {
-    let snap = Snapshot::compile(
-        &router_config("eth0", "eth1"),
-        &mut InterfaceIds::default(),
-        &|n| (n == "eth0").then_some(0).or((n == "eth1").then_some(1)),
-    )
+/// The interface ids of eth0 (port 0) and eth1 (port 1) in `snap`.
+fn eth_ids(snap: &Snapshot) -> (u16, u16) {
+    let id = |name: &str| {
+        snap.interfaces
+            .iter()
+            .flatten()
+            .find(|i| i.name == name)
+            .map_or(0, |i| i.id)
+    };
+    (id("eth0"), id("eth1"))
+}
+
+/// Compiles `config` with eth0/eth1 on ports 0/1; returns the snapshot and
+/// how long the commit took.
+fn compile(config: &Config) -> (Snapshot, Duration) {
+    let start = Instant::now();
+    let snap = Snapshot::compile(config, &mut InterfaceIds::default(), &|n| {
+        (n == "eth0").then_some(0).or((n == "eth1").then_some(1))
+    })
     .expect("compile");
+    (snap, start.elapsed())
+}
+
+/// Packets per second one pipeline forwards out of port 1, fed 64-frame
+/// batches of `frames` received on port 0; `neighbors` are pre-resolved.
+fn in_memory(snap: &Snapshot, neighbors: &[(u16, Ipv4Addr)], frames: &[Vec<u8>]) -> f64 {
     let shared = Arc::new(Shared::default());
-    let eth1 = snap
-        .interfaces
-        .iter()
-        .flatten()
-        .find(|i| i.name == "eth1")
-        .map(|i| i.id);
-    shared.neighbors.learn(
-        neighbor_key(eth1.unwrap_or(0), SINK),
-        mac_to_u64(&[2, 0, 0, 0, 0, 2]),
-        0,
-    );
+    for (iface, ip) in neighbors {
+        let mac = mac_to_u64(&[2, 0, 0, 0, 0, 2]);
+        shared.neighbors.learn(neighbor_key(*iface, *ip), mac, 0);
+    }
     let mut pipeline = Pipeline::new(shared, Arc::new(WorkerCounters::default()), None);
-    let templates: Vec<Vec<u8>> = (0..64)
-        .map(|i| frame_to(mac_for("eth0"), 1000 + i))
-        .collect();
-    let mut batch = Batch::new(templates.len());
+    let mut batch = Batch::new(frames.len());
     let start = Instant::now();
     let mut forwarded = 0u64;
     while start.elapsed() < RUN {
         for _ in 0..1000 {
             batch.clear();
-            for t in &templates {
-                batch.push_copy(t);
+            for f in frames {
+                batch.push_copy(f);
             }
-            let verdicts = pipeline.process(&snap, 0, &mut batch);
+            let verdicts = pipeline.process(snap, 0, &mut batch);
             forwarded += verdicts.iter().filter(|v| **v == Verdict::Tx(1)).count() as u64;
         }
     }
     forwarded as f64 / start.elapsed().as_secs_f64()
+}
+
+/// 64 frames to eth0 of distinct flows towards `dsts`.
+fn frames_to(dsts: impl Iterator<Item = Ipv4Addr>) -> Vec<Vec<u8>> {
+    dsts.take(64)
+        .enumerate()
+        .map(|(i, dst)| frame(mac_for("eth0"), dst, 1000 + i as u16))
+        .collect()
+}
+
+fn in_memory_plain() -> f64 {
+    let (snap, _) = compile(&router_config("eth0", "eth1"));
+    let (_, eth1) = eth_ids(&snap);
+    in_memory(&snap, &[(eth1, SINK)], &frames_to(std::iter::repeat(SINK)))
+}
+
+/// `n` static /24 routes spread over the address space, ECMP over two next hops.
+fn full_table(n: u32) -> Config {
+    let mut c = router_config("eth0", "eth1");
+    let hops = [SINK, Ipv4Addr::new(10, 80, 2, 3)];
+    for i in 0..n {
+        let network = i.wrapping_mul(2_654_435_761) & 0xffff_ff00;
+        for hop in hops {
+            c.routes.insert(StaticRoute {
+                prefix: Ipv4Net::new(Ipv4Addr::from(network), 24).expect("prefix"),
+                next_hop: NextHop::Address(hop),
+                distance: 1,
+            });
+        }
+    }
+    c
+}
+
+fn in_memory_full_table() -> (usize, Duration, f64) {
+    let config = full_table(1_000_000);
+    let (snap, took) = compile(&config);
+    let (_, eth1) = eth_ids(&snap);
+    let dsts = config
+        .routes
+        .iter()
+        .step_by(30_011)
+        .map(|r| Ipv4Addr::from(u32::from(r.prefix.network()) + 1));
+    let neighbors = [(eth1, SINK), (eth1, Ipv4Addr::new(10, 80, 2, 3))];
+    let rate = in_memory(&snap, &neighbors, &frames_to(dsts.cycle()));
+    (snap.routes.len(), took, rate)
+}
+
+/// Routed into a VXLAN interface (VNI 7) whose remote VTEP is behind eth1.
+fn in_memory_vxlan_encap() -> f64 {
+    let mut c = router_config("eth0", "eth1");
+    let mut tunnel = interface(&["10.7.0.1/24"]);
+    tunnel.vxlan = Some(Vxlan {
+        vni: Some(7),
+        source_interface: Some("eth1".into()),
+        remotes: [SINK].into(),
+        ..Vxlan::default()
+    });
+    c.interfaces.insert("vxlan7".into(), tunnel);
+    let (snap, _) = compile(&c);
+    let (_, eth1) = eth_ids(&snap);
+    let vxlan = snap
+        .interfaces
+        .iter()
+        .flatten()
+        .find(|i| i.name == "vxlan7")
+        .map_or(0, |i| i.id);
+    let inner_host = Ipv4Addr::new(10, 7, 0, 9);
+    let neighbors = [(eth1, SINK), (vxlan, inner_host)];
+    in_memory(&snap, &neighbors, &frames_to(std::iter::repeat(inner_host)))
 }
 
 /// Blasts `frame` out of `ifname` in namespace `ns` for `RUN` with sendmmsg
@@ -162,7 +243,7 @@ fn measure(
     // Let the router resolve the sink before counting.
     sink.ping_ok("10.80.2.1");
     let before = rx_packets(sink, sink_if);
-    let sent = blast(&sender.name, sender_if, &frame_to(router_mac, 1000));
+    let sent = blast(&sender.name, sender_if, &frame(router_mac, SINK, 1000));
     std::thread::sleep(Duration::from_millis(100));
     let received = rx_packets(sink, sink_if).saturating_sub(before);
     let secs = RUN.as_secs_f64();
@@ -219,10 +300,21 @@ fn through_kernel() -> (f64, f64) {
 }
 
 fn main() {
-    let pps = in_memory();
+    let pps = in_memory_plain();
     println!(
         "pipeline in-memory: {:.2} Mpps/core (64-byte frames, batch 64)",
         pps / 1e6
+    );
+    let pps = in_memory_vxlan_encap();
+    println!(
+        "pipeline in-memory, routed into VXLAN (encap): {:.2} Mpps/core",
+        pps / 1e6
+    );
+    let (routes, commit, pps) = in_memory_full_table();
+    println!(
+        "pipeline in-memory, {routes} routes (ECMP x2): {:.2} Mpps/core; commit (snapshot build) {:.2} s",
+        pps / 1e6,
+        commit.as_secs_f64()
     );
     if !support::is_root() {
         return;

@@ -314,11 +314,15 @@ impl Snapshot {
             });
         }
         self.routes = table.into_values().collect();
-        for (i, r) in self.routes.iter().enumerate() {
-            self.fib
-                .insert(r.prefix, i as u32)
-                .map_err(|e| format!("route {}: {e}", r.prefix))?;
-        }
+        // One bulk load: each touched block of the table is rebuilt once.
+        self.fib
+            .insert_many(
+                self.routes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.prefix, i as u32)),
+            )
+            .map_err(|e| format!("routes: {e}"))?;
         Ok(())
     }
 
