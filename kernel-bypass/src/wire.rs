@@ -41,6 +41,7 @@ pub const ICMP_DEST_UNREACHABLE: u8 = 3;
 pub const ICMP_ECHO_REQUEST: u8 = 8;
 pub const ICMP_TIME_EXCEEDED: u8 = 11;
 pub const ICMP_CODE_NET_UNREACHABLE: u8 = 0;
+pub const ICMP_CODE_HOST_UNREACHABLE: u8 = 1;
 pub const ICMP_CODE_FRAGMENTATION_NEEDED: u8 = 4;
 
 /// ARP for IPv4 over Ethernet: the only kind the pipeline speaks.

@@ -155,6 +155,16 @@ fn af_packet_forwards_pings_http_and_iperf() {
     );
     assert!(received_bytes(&report) > 0, "iperf3 across: {report}");
 
+    // A neighbour that never answers ARP: the sender hears so from the appliance.
+    let text =
+        s.h1.stdout_until(&["ping", "-c", "1", "-W", "6", "10.77.2.99"], |t| {
+            t.contains("Destination Host Unreachable")
+        });
+    assert!(
+        text.contains("From 10.77.1.1") && text.contains("Destination Host Unreachable"),
+        "{text}"
+    );
+
     // The appliance's own TCP service, over the local stack.
     s._runtime.spawn(kernel_bypass::local::serve_echo(
         s.dataplane.local_stack(),

@@ -16,6 +16,8 @@ const ICMP_HEADER: usize = 8;
 pub(super) enum IcmpError {
     TimeExceeded,
     NetUnreachable,
+    /// The next hop did not answer ARP.
+    HostUnreachable,
     /// Too big for the next hop's MTU with DF set (path MTU discovery).
     FragmentationNeeded {
         mtu: u16,
@@ -30,6 +32,16 @@ impl IcmpError {
             IcmpError::NetUnreachable => [
                 ICMP_DEST_UNREACHABLE,
                 ICMP_CODE_NET_UNREACHABLE,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
+            IcmpError::HostUnreachable => [
+                ICMP_DEST_UNREACHABLE,
+                ICMP_CODE_HOST_UNREACHABLE,
                 0,
                 0,
                 0,

@@ -17,7 +17,7 @@ use crate::io::PacketPort;
 use crate::learned::LearnedTable;
 use crate::local::LocalPort;
 use crate::snapshot::{IfaceId, PortId, Snapshot};
-use crate::wire::{mac_from_u64, mac_to_u64, Mac, BROADCAST_MAC, ETHERTYPE_ARP};
+use crate::wire::{ipv4_at, mac_from_u64, mac_to_u64, Mac, BROADCAST_MAC, ETHERTYPE_ARP, IPV4_SRC};
 use pending::Pending;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -114,6 +114,8 @@ enum Generated {
     Route,
     /// An ARP request payload to broadcast on an interface.
     ArpRequest(IfaceId),
+    /// An IPv4 packet whose next hop never answered ARP: its sender is told.
+    Unresolved,
 }
 
 /// A worker's access to the local stack: every worker delivers to it, one
@@ -364,6 +366,16 @@ impl Stage {
                 Some(out) => self.l2_output(snap, frame, out, &BROADCAST_MAC, ETHERTYPE_ARP, 0),
                 None => Verdict::Done,
             },
+            Generated::Unresolved => {
+                let src = ipv4_at(frame.data(), IPV4_SRC);
+                match output::interface_towards(snap, src) {
+                    Some(back) => {
+                        self.icmp_error(snap, frame, back, icmp::IcmpError::HostUnreachable)
+                    }
+                    // Our own packet (the local stack's): nobody to tell.
+                    None => Verdict::Done,
+                }
+            }
         }
     }
 

@@ -34,6 +34,17 @@ fn vxlan_source_port(inner: &[u8]) -> u16 {
     49152 | (hash as u16 & 0x3fff)
 }
 
+/// The interface through which `addr` is reached, unless it is one of
+/// our own addresses (chooses the source address of ICMP errors).
+pub(super) fn interface_towards(snap: &Snapshot, addr: Ipv4Addr) -> Option<&Iface> {
+    let iface = match &snap.route(addr)?.kind {
+        RouteKind::Local { .. } => return None,
+        RouteKind::Connected { iface } => *iface,
+        RouteKind::Static { hops } => hops.members()[0].iface,
+    };
+    snap.interface(iface)
+}
+
 impl Stage {
     /// Forwards a received packet: TTL check and decrement, then routing.
     pub(super) fn ip_forward(

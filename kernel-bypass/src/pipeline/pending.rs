@@ -126,8 +126,11 @@ impl Stage {
                 self.counters.event(Counter::ArpReleased);
                 self.pending.slots[i].used = false;
             } else if self.now_ms.saturating_sub(slot.since_ms) > GIVE_UP_MS {
-                self.pending.slots[i].used = false;
                 self.counters.on_interface(iface, Counter::ArpTimeout);
+                if generated.push_copy(&slot.bytes[..slot.len]) {
+                    kinds.push(Generated::Unresolved);
+                }
+                self.pending.slots[i].used = false;
             } else if slot
                 .requested_ms
                 .is_none_or(|t| self.now_ms.saturating_sub(t) >= RETRY_MS)
