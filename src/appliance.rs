@@ -86,6 +86,41 @@ impl Appliance {
     }
 }
 
+/// A `show` command whose text the dataplane renders.
+struct DataplaneShow {
+    syntax: &'static str,
+    help: &'static [&'static str],
+    render: fn(&Dataplane) -> String,
+}
+
+const DATAPLANE_SHOWS: [DataplaneShow; 5] = [
+    DataplaneShow {
+        syntax: "interfaces",
+        help: &["Interface status, addresses and counters"],
+        render: Dataplane::show_interfaces,
+    },
+    DataplaneShow {
+        syntax: "ip route",
+        help: &["IP information", "IP routing table"],
+        render: Dataplane::show_ip_route,
+    },
+    DataplaneShow {
+        syntax: "arp",
+        help: &["ARP table"],
+        render: Dataplane::show_arp,
+    },
+    DataplaneShow {
+        syntax: "vxlan",
+        help: &["VXLAN tunnels and learned MACs"],
+        render: Dataplane::show_vxlan,
+    },
+    DataplaneShow {
+        syntax: "counters",
+        help: &["Dataplane node counters"],
+        render: Dataplane::show_counters,
+    },
+];
+
 fn build_shell(
     dataplane: &Arc<Dataplane>,
     options: ApplianceOptions,
@@ -94,24 +129,9 @@ fn build_shell(
     let mut builder = ShellBuilder::new()
         .startup_path(options.startup_config)
         .hook(move |config: &Config| dp.apply(config));
-    let shows: [(&str, &[&str], fn(&Dataplane) -> String); 5] = [
-        (
-            "interfaces",
-            &["Interface status, addresses and counters"],
-            Dataplane::show_interfaces,
-        ),
-        (
-            "ip route",
-            &["IP information", "IP routing table"],
-            Dataplane::show_ip_route,
-        ),
-        ("arp", &["ARP table"], Dataplane::show_arp),
-        ("vxlan", &["VXLAN tunnels and learned MACs"], Dataplane::show_vxlan),
-        ("counters", &["Dataplane node counters"], Dataplane::show_counters),
-    ];
-    for (syntax, help, show) in shows {
+    for show in DATAPLANE_SHOWS {
         let dp = dataplane.clone();
-        builder = builder.show(syntax, help, move |_| show(&dp))?;
+        builder = builder.show(show.syntax, show.help, move |_| (show.render)(&dp))?;
     }
     if let Some(power) = options.power {
         let PowerControl { reload, poweroff } = power;
@@ -120,10 +140,14 @@ fn build_shell(
                 reload();
                 Ok(String::new())
             })?
-            .exec("poweroff", &["Halt the appliance and power it off"], move |_| {
-                poweroff();
-                Ok(String::new())
-            })?;
+            .exec(
+                "poweroff",
+                &["Halt the appliance and power it off"],
+                move |_| {
+                    poweroff();
+                    Ok(String::new())
+                },
+            )?;
     }
     Ok(builder.build())
 }

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "gatehouse", version, about = "Gatehouse edge gateway appliance")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse edge gateway appliance"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,
