@@ -6,10 +6,10 @@
 //!    versus the Linux kernel forwarding the same traffic (ip_forward in a
 //!    router namespace), load from an AF_PACKET generator in this process.
 
-#[path = "../tests/dataplane_support/mod.rs"]
+#[path = "../tests/support/mod.rs"]
 mod support;
 
-use grammar::config::{Config, NextHop, StaticRoute, Vxlan};
+use grammar::config::{Config, NextHop, StaticRoute};
 use ipnet::Ipv4Net;
 use kernel_bypass::counters::WorkerCounters;
 use kernel_bypass::frame::Batch;
@@ -18,13 +18,12 @@ use kernel_bypass::pipeline::{neighbor_key, Pipeline, Shared, Verdict};
 use kernel_bypass::snapshot::{mac_for, InterfaceIds, Snapshot};
 use kernel_bypass::wire::{mac_to_u64, Mac, ETHERTYPE_IPV4};
 use kernel_bypass::{Dataplane, DataplaneOptions};
-use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::dataplane::{interface, vxlan_interface};
+use support::netns::{is_root, run, Netns, Veth};
 use support::packets::{ethernet, udp_packet};
-use support::{interface, Netns, Veth};
 
 const RUN: Duration = Duration::from_secs(3);
 const SENDER: Ipv4Addr = Ipv4Addr::new(10, 80, 1, 2);
@@ -43,16 +42,18 @@ fn router_config(a: &str, b: &str) -> Config {
     c
 }
 
+/// The id of interface `name` in `snap` (0 if it has none).
+fn iface_id(snap: &Snapshot, name: &str) -> u16 {
+    snap.interfaces
+        .iter()
+        .flatten()
+        .find(|i| i.name == name)
+        .map_or(0, |i| i.id)
+}
+
 /// The interface ids of eth0 (port 0) and eth1 (port 1) in `snap`.
 fn eth_ids(snap: &Snapshot) -> (u16, u16) {
-    let id = |name: &str| {
-        snap.interfaces
-            .iter()
-            .flatten()
-            .find(|i| i.name == name)
-            .map_or(0, |i| i.id)
-    };
-    (id("eth0"), id("eth1"))
+    (iface_id(snap, "eth0"), iface_id(snap, "eth1"))
 }
 
 /// Compiles `config` with eth0/eth1 on ports 0/1; returns the snapshot and
@@ -139,22 +140,13 @@ fn in_memory_full_table() -> (usize, Duration, f64) {
 /// Routed into a VXLAN interface (VNI 7) whose remote VTEP is behind eth1.
 fn in_memory_vxlan_encap() -> f64 {
     let mut c = router_config("eth0", "eth1");
-    let mut tunnel = interface(&["10.7.0.1/24"]);
-    tunnel.vxlan = Some(Vxlan {
-        vni: Some(7),
-        source_interface: Some("eth1".into()),
-        remotes: [SINK].into(),
-        ..Vxlan::default()
-    });
-    c.interfaces.insert("vxlan7".into(), tunnel);
+    c.interfaces.insert(
+        "vxlan7".into(),
+        vxlan_interface("10.7.0.1/24", 7, "eth1", &SINK.to_string()),
+    );
     let (snap, _) = compile(&c);
     let (_, eth1) = eth_ids(&snap);
-    let vxlan = snap
-        .interfaces
-        .iter()
-        .flatten()
-        .find(|i| i.name == "vxlan7")
-        .map_or(0, |i| i.id);
+    let vxlan = iface_id(&snap, "vxlan7");
     let inner_host = Ipv4Addr::new(10, 7, 0, 9);
     let neighbors = [(eth1, SINK), (vxlan, inner_host)];
     in_memory(&snap, &neighbors, &frames_to(std::iter::repeat(inner_host)))
@@ -162,17 +154,13 @@ fn in_memory_vxlan_encap() -> f64 {
 
 /// Blasts `frame` out of `ifname` in namespace `ns` for `RUN` with sendmmsg
 /// on an AF_PACKET socket; returns frames sent.
-fn blast(ns: &str, ifname: &str, frame: &[u8]) -> u64 {
-    let ns_file = File::open(format!("/var/run/netns/{ns}")).expect("netns");
+fn blast(ns: &Netns, ifname: &str, frame: &[u8]) -> u64 {
     let ifname = std::ffi::CString::new(ifname).expect("name");
     let frame = frame.to_vec();
-    std::thread::spawn(move || {
+    ns.in_thread(move || {
         // SAFETY: plain syscalls on descriptors this thread owns; the
         // message array points at `frame` and `iov`, alive for the loop.
         unsafe {
-            if libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-                return 0;
-            }
             let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
             let mut addr: libc::sockaddr_ll = std::mem::zeroed();
             addr.sll_family = libc::AF_PACKET as u16;
@@ -217,8 +205,6 @@ fn blast(ns: &str, ifname: &str, frame: &[u8]) -> u64 {
             sent
         }
     })
-    .join()
-    .unwrap_or(0)
 }
 
 fn rx_packets(ns: &Netns, ifname: &str) -> u64 {
@@ -243,7 +229,7 @@ fn measure(
     // Let the router resolve the sink before counting.
     sink.ping_ok("10.80.2.1");
     let before = rx_packets(sink, sink_if);
-    let sent = blast(&sender.name, sender_if, &frame(router_mac, SINK, 1000));
+    let sent = blast(sender, sender_if, &frame(router_mac, SINK, 1000));
     std::thread::sleep(Duration::from_millis(100));
     let received = rx_packets(sink, sink_if).saturating_sub(before);
     let secs = RUN.as_secs_f64();
@@ -287,7 +273,7 @@ fn through_kernel() -> (f64, f64) {
     let (sender, a, sink, b) = hosts();
     let router = Netns::new();
     for (end, address) in [(&a.outer, "10.80.1.1/24"), (&b.outer, "10.80.2.1/24")] {
-        support::run(&["ip", "link", "set", end, "netns", &router.name]);
+        run(&["ip", "link", "set", end, "netns", &router.name]);
         router.configure(end, address, None);
     }
     router.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
@@ -316,7 +302,7 @@ fn main() {
         pps / 1e6,
         commit.as_secs_f64()
     );
-    if !support::is_root() {
+    if !is_root() {
         return;
     }
     let (kernel_offered, kernel) = through_kernel();

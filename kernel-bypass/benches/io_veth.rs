@@ -5,24 +5,24 @@
 //! the frames the kernel counts arriving at the other end. Needs root.
 //! `GH_BENCH_SECS` sets the seconds per measurement (default 2).
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::{
     open_port, AfPacketConfig, AfPacketPort, AfXdpConfig, AfXdpPort, Backend, PacketPort,
     TpacketVersion, XdpMode,
 };
 use std::io;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::frames::numbered;
+use support::netns::{is_root, output, run, unique};
+use support::ports::wait_readable;
 
 const FRAME_LEN: usize = 64;
 const BURST: usize = 64;
-
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().expect("run ip");
-    assert!(status.success(), "ip {args:?} failed");
-}
 
 /// The two interfaces of one measurement, removed on drop.
 struct Wire {
@@ -34,7 +34,7 @@ struct Wire {
 
 impl Wire {
     fn new(backend: Backend) -> Wire {
-        let base = format!("ghb{}{}", std::process::id() % 100_000, backend as u8);
+        let base = unique("b");
         if backend == Backend::Tap {
             // The tap port creates its own interface; the generator uses its
             // kernel side.
@@ -48,7 +48,8 @@ impl Wire {
             port_if: format!("{base}a"),
             far_if: format!("{base}b"),
         };
-        ip(&[
+        run(&[
+            "ip",
             "link",
             "add",
             &wire.port_if,
@@ -59,8 +60,8 @@ impl Wire {
             &wire.far_if,
         ]);
         for name in [&wire.port_if, &wire.far_if] {
-            ip(&["link", "set", name, "addrgenmode", "none"]);
-            ip(&["link", "set", name, "up"]);
+            run(&["ip", "link", "set", name, "addrgenmode", "none"]);
+            run(&["ip", "link", "set", name, "up"]);
         }
         wire
     }
@@ -76,19 +77,13 @@ impl Wire {
 
 impl Drop for Wire {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.port_if])
-            .output();
+        let _ = output(&["ip", "link", "del", &self.port_if]);
     }
 }
 
 /// A broadcast frame of an experimental ethertype no stack handles.
 fn test_frame() -> [u8; FRAME_LEN] {
-    let mut frame = [0u8; FRAME_LEN];
-    frame[0..6].copy_from_slice(&[0xff; 6]);
-    frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
-    frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
-    frame
+    numbered(0)
 }
 
 fn mpps(packets: u64, elapsed: Duration) -> f64 {
@@ -110,17 +105,6 @@ fn spawn_generator(ifname: String, stop: Arc<AtomicBool>) -> std::thread::JoinHa
     })
 }
 
-/// Waits up to 1 ms for the port to poll readable.
-fn wait_readable(port: &dyn PacketPort) {
-    let mut pfd = libc::pollfd {
-        fd: port.poll_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: pfd is one valid pollfd.
-    unsafe { libc::poll(&mut pfd, 1, 1) };
-}
-
 fn bench_rx(port: &mut dyn PacketPort, wire: &Wire, duration: Duration) -> String {
     let stop = Arc::new(AtomicBool::new(false));
     let generator = spawn_generator(wire.far_if.clone(), stop.clone());
@@ -133,7 +117,7 @@ fn bench_rx(port: &mut dyn PacketPort, wire: &Wire, duration: Duration) -> Strin
             Ok(n) if n > 0 => received += n as u64,
             // Idle like a worker does, leaving the core to the kernel's
             // delivery work (on veth that runs on the same two cores).
-            _ => wait_readable(port),
+            _ => wait_readable(port, Duration::from_millis(1)),
         }
     }
     let elapsed = start.elapsed();
@@ -166,8 +150,7 @@ fn bench_tx(port: &mut dyn PacketPort, wire: &Wire, duration: Duration) -> Strin
 }
 
 fn main() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         println!("io_veth: skipped, needs root");
         return;
     }

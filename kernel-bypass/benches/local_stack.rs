@@ -2,9 +2,13 @@
 //! this measures the stack itself (smoltcp, queues, driver, async glue),
 //! not a NIC. Run with `cargo bench -p kernel-bypass --bench local_stack`.
 
-use kernel_bypass::local::{local_stack, serve_echo, BackToBack, LocalStack};
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use kernel_bypass::local::{serve_echo, BackToBack, LocalStack};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
+use support::local::{runtime, stack_at};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
@@ -14,15 +18,9 @@ const CONNECTIONS: usize = 500;
 const ROUND_TRIPS: usize = 10_000;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let (a, port_a) = local_stack(runtime.handle().clone()).expect("stack a");
-    let (b, port_b) = local_stack(runtime.handle().clone()).expect("stack b");
-    a.set_addresses(&[format!("{A}/24").parse().expect("address")]);
-    b.set_addresses(&[format!("{B}/24").parse().expect("address")]);
+    let runtime = runtime();
+    let (a, port_a) = stack_at(&runtime, A);
+    let (b, port_b) = stack_at(&runtime, B);
     let _wire = BackToBack::join(port_a, port_b);
     runtime.spawn(serve_echo(b.clone(), 7));
     runtime.block_on(async {

@@ -5,13 +5,14 @@
 //! ```
 //! h3 is reached through a static route via h2 (which forwards in its kernel).
 
-mod dataplane_support;
+mod support;
 
-use dataplane_support::{interface, is_root, received_bytes, run, unique, Netns, Veth};
 use grammar::config::{Config, NextHop, StaticRoute};
 use kernel_bypass::io::Backend;
-use kernel_bypass::{Dataplane, DataplaneOptions};
+use kernel_bypass::Dataplane;
 use std::time::Duration;
+use support::dataplane::{interface, received_bytes, start};
+use support::netns::{is_root, run, unique, Netns, Veth};
 
 /// Three hosts around a running dataplane; everything is torn down on drop.
 struct Site {
@@ -21,7 +22,7 @@ struct Site {
     h2: Netns,
     _h3: Netns,
     _links: Vec<Veth>,
-    _runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
 }
 
 fn site(backend: Backend, workers: usize) -> Site {
@@ -57,10 +58,7 @@ fn site(backend: Backend, workers: usize) -> Site {
         next_hop: NextHop::Address("10.77.2.2".parse().unwrap()),
         distance: 1,
     });
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let options = DataplaneOptions { backend, workers };
-    let dataplane = Dataplane::start(&config, options, runtime.handle().clone())
-        .unwrap_or_else(|e| panic!("start on {backend}: {e}"));
+    let (runtime, dataplane) = start(&config, backend, workers);
     if backend == Backend::Tap {
         // The dataplane created the taps; the hosts get the kernel side.
         run(&["ip", "link", "set", &p1, "netns", &h1.name]);
@@ -81,7 +79,7 @@ fn site(backend: Backend, workers: usize) -> Site {
         h2,
         _h3: h3,
         _links: links,
-        _runtime: runtime,
+        runtime,
     }
 }
 
@@ -166,7 +164,7 @@ fn af_packet_forwards_pings_http_and_iperf() {
     );
 
     // The appliance's own TCP service, over the local stack.
-    s._runtime.spawn(kernel_bypass::local::serve_echo(
+    s.runtime.spawn(kernel_bypass::local::serve_echo(
         s.dataplane.local_stack(),
         7,
     ));

@@ -1,10 +1,8 @@
 //! The pipeline fed in memory: header rewriting, VLANs, ECMP, VXLAN
 //! flooding, and random/malformed frames (never a panic; always counted).
 
-mod dataplane_support;
+mod support;
 
-use dataplane_support::interface;
-use dataplane_support::packets::*;
 use grammar::config::{Config, NextHop, StaticRoute, Vxlan, VXLAN_DEFAULT_PORT};
 use kernel_bypass::counters::{event_total, Counter, WorkerCounters};
 use kernel_bypass::frame::Batch;
@@ -16,6 +14,8 @@ use proptest::prelude::*;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
+use support::dataplane::interface;
+use support::packets::*;
 
 const HOST: Mac = [0x02, 0, 0, 0, 0, 0x10];
 const ROUTER_A: Mac = [0x02, 0, 0, 0, 0, 0xa];

@@ -5,14 +5,14 @@
 //! ```
 //! h1 reaches h2 only through the overlay, and h2 reaches h1's overlay address.
 
-mod dataplane_support;
+mod support;
 
-use dataplane_support::{interface, is_root, received_bytes, Netns, Veth};
-use grammar::config::{Config, Vxlan};
+use grammar::config::Config;
 use kernel_bypass::io::Backend;
 use kernel_bypass::snapshot::mac_for;
 use kernel_bypass::wire::format_mac;
-use kernel_bypass::{Dataplane, DataplaneOptions};
+use support::dataplane::{interface, kernel_vxlan, received_bytes, start, vxlan_interface};
+use support::netns::{is_root, Netns, Veth};
 
 #[test]
 fn linux_vxlan_peer_reaches_routed_host_both_ways() {
@@ -29,45 +29,21 @@ fn linux_vxlan_peer_reaches_routed_host_both_ways() {
     config
         .interfaces
         .insert(v2.outer.clone(), interface(&["10.78.2.1/24"]));
-    let mut tunnel = interface(&["10.78.100.1/24"]);
-    tunnel.vxlan = Some(Vxlan {
-        vni: Some(42),
-        source_interface: Some(v1.outer.clone()),
-        remotes: ["10.78.1.2".parse().unwrap()].into(),
-        ..Vxlan::default()
-    });
-    config.interfaces.insert("vxlan42".into(), tunnel);
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let dataplane = Dataplane::start(
-        &config,
-        DataplaneOptions {
-            backend: Backend::AfPacket,
-            workers: 1,
-        },
-        runtime.handle().clone(),
-    )
-    .expect("start");
+    config.interfaces.insert(
+        "vxlan42".into(),
+        vxlan_interface("10.78.100.1/24", 42, &v1.outer, "10.78.1.2"),
+    );
+    let (_runtime, dataplane) = start(&config, Backend::AfPacket, 1);
 
     h1.configure(&v1.inner, "10.78.1.2/24", None);
-    h1.run(&[
-        "ip",
-        "link",
-        "add",
-        "vx0",
-        "type",
-        "vxlan",
-        "id",
-        "42",
-        "local",
-        "10.78.1.2",
-        "remote",
-        "10.78.1.1",
-        "dstport",
-        "4789",
-        "dev",
+    kernel_vxlan(
+        &h1,
         &v1.inner,
-    ]);
-    h1.configure("vx0", "10.78.100.2/24", None);
+        42,
+        "10.78.1.2",
+        "10.78.1.1",
+        "10.78.100.2/24",
+    );
     h1.run(&["ip", "route", "add", "10.78.2.0/24", "via", "10.78.100.1"]);
     h2.configure(&v2.inner, "10.78.2.2/24", Some("10.78.2.1"));
 

@@ -1,25 +1,28 @@
 //! The same behaviour checks for every packet I/O backend, each against a
 //! Linux host in its own network namespace.
 
-mod io_support;
+mod support;
 
-use io_support::frames::{
-    answer, arp_request, is_arp_reply_from, numbered, sequence, udp_checksum_ok, with_vlan,
-};
-use io_support::{
-    is_root, peer_and_port, peer_and_port_with, raw_recv, raw_send, run, wait_readable, Peer,
-    PEER_IP, PORT_IP,
-};
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::{
     open_port, AfPacketConfig, AfPacketPort, AfXdpConfig, AfXdpPort, Backend, PacketPort,
     TpacketVersion,
 };
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+use support::frames::{
+    answer, arp_request, is_arp_reply_from, numbered, sequence, udp_checksum_ok, with_vlan,
+};
+use support::netns::{is_root, run};
+use support::ports::{
+    ip_string, peer_and_port, peer_and_port_with, raw_recv, raw_send, wait_readable, Peer, PEER_IP,
+    PORT_IP,
+};
 
 /// Upper bound for any single exchange, so a broken backend fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(5);
+/// How long an idle receive loop sleeps in poll before looking again.
+const IDLE: Duration = Duration::from_millis(10);
 
 /// Receives until `seen` returns true for a frame or `patience` runs out.
 fn recv_until(
@@ -35,23 +38,30 @@ fn recv_until(
         if batch.frames().iter().any(|f| seen(f.data())) {
             return true;
         }
-        wait_readable(port);
+        wait_readable(port, IDLE);
     }
     false
 }
 
-/// The peer pings the port's address; the test answers ARP and ICMP echo
-/// through the port, so the ping only succeeds if both directions work.
-fn ping_from_peer_is_answered(backend: Backend) {
+/// One behaviour check on a port wired to a peer host.
+type Check = fn(Backend, &Peer, Box<dyn PacketPort>);
+
+/// Runs `check` on a fresh default port of `backend` (skipped unless root).
+fn on_fresh_port(backend: Backend, check: Check) {
     if !is_root() {
         return;
     }
-    let (peer, mut port) = peer_and_port(backend);
-    let mut ping = Command::new("ip")
-        .args([
-            "netns", "exec", &peer.ns, "ping", "-c", "2", "-i", "0.2", "-W", "3",
-        ])
-        .arg(io_support::ip_string(PORT_IP))
+    let (peer, port) = peer_and_port(backend);
+    check(backend, &peer, port);
+}
+
+/// The peer pings the port's address; the test answers ARP and ICMP echo
+/// through the port, so the ping only succeeds if both directions work.
+fn ping_from_peer_is_answered(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
+    let mut ping = peer
+        .ns
+        .command("ping")
+        .args(["-c", "2", "-i", "0.2", "-W", "3", &ip_string(PORT_IP)])
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn ping");
@@ -76,7 +86,7 @@ fn ping_from_peer_is_answered(backend: Backend) {
             .send(&mut replies.iter().map(Vec::as_slice))
             .expect("send");
         assert_eq!(sent, replies.len(), "replies not accepted");
-        wait_readable(port.as_ref());
+        wait_readable(port.as_ref(), IDLE);
     };
     assert!(
         status.is_some_and(|s| s.success()),
@@ -85,11 +95,7 @@ fn ping_from_peer_is_answered(backend: Backend) {
 }
 
 /// The port asks for the peer's MAC; the peer's kernel answers.
-fn arp_request_is_answered_by_peer(backend: Backend) {
-    if !is_root() {
-        return;
-    }
-    let (_peer, mut port) = peer_and_port(backend);
+fn arp_request_is_answered_by_peer(backend: Backend, _peer: &Peer, mut port: Box<dyn PacketPort>) {
     let request = arp_request(PEER_IP);
     assert_eq!(
         port.send(&mut std::iter::once(&request[..])).expect("send"),
@@ -125,11 +131,7 @@ fn receive_coalescing_is_off(backend: Backend) {
 
 /// The poll descriptor wakes an idle worker when a frame arrives, and the
 /// frame is then there to receive.
-fn poll_fd_wakes_on_arrival(backend: Backend) {
-    if !is_root() {
-        return;
-    }
-    let (peer, mut port) = peer_and_port(backend);
+fn poll_fd_wakes_on_arrival(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
     let peer_sock = peer.raw_socket();
     let mut batch = Batch::new(64);
     while port.recv(&mut batch).expect("drain") > 0 {
@@ -154,14 +156,6 @@ fn poll_fd_wakes_on_arrival(backend: Backend) {
 
 /// An 802.1Q-tagged frame from the peer arrives with its tag in the frame
 /// (the kernel moves tags out of the data before packet sockets see them).
-fn vlan_tags_arrive_in_frames(backend: Backend) {
-    if !is_root() {
-        return;
-    }
-    let (peer, port) = peer_and_port(backend);
-    vlan_tag_arrives(backend, &peer, port);
-}
-
 fn vlan_tag_arrives(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
     let peer_sock = peer.raw_socket();
     let tagged = with_vlan(&numbered(7), 7);
@@ -174,18 +168,10 @@ fn vlan_tag_arrives(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>
 
 /// A UDP datagram from the peer's stack, whose veth leaves the checksum to
 /// "hardware", arrives with a checksum that verifies.
-fn udp_from_peer_stack_has_valid_checksum(backend: Backend) {
-    if !is_root() {
-        return;
-    }
-    let (peer, port) = peer_and_port(backend);
-    udp_checksum_arrives_valid(backend, &peer, port);
-}
-
 fn udp_checksum_arrives_valid(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
-    let port_ip = io_support::ip_string(PORT_IP);
+    let port_ip = ip_string(PORT_IP);
     let lladdr = "02:00:00:00:00:02";
-    peer.in_ns(&[
+    peer.ns.run(&[
         "ip",
         "neigh",
         "replace",
@@ -199,7 +185,7 @@ fn udp_checksum_arrives_valid(backend: Backend, peer: &Peer, mut port: Box<dyn P
     let mut verdict = None;
     let deadline = Instant::now() + PATIENCE;
     while verdict.is_none() && Instant::now() < deadline {
-        peer.in_ns(&["bash", "-c", &send]);
+        peer.ns.run(&["bash", "-c", &send]);
         recv_until(port.as_mut(), Duration::from_millis(200), |f| {
             verdict = udp_checksum_ok(f);
             verdict.is_some()
@@ -210,16 +196,6 @@ fn udp_checksum_arrives_valid(backend: Backend, peer: &Peer, mut port: Box<dyn P
 
 const BATCH_FRAMES: u32 = 1024;
 const CHUNK: u32 = 64;
-
-/// Many numbered frames each way, paced in chunks so no queue overflows:
-/// every frame arrives exactly once.
-fn batches_arrive_complete(backend: Backend) {
-    if !is_root() {
-        return;
-    }
-    let (peer, port) = peer_and_port(backend);
-    exchange_numbered_frames(backend, &peer, port);
-}
 
 /// Ports with small rings wrap around them many times in the batch exchange.
 #[test]
@@ -233,11 +209,6 @@ fn small_rings_wrap_without_loss() {
         tx_slots: 64,
         ..AfPacketConfig::default()
     };
-    let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, |ifname| {
-        AfPacketPort::open(ifname, small_packet_rings).map(|p| Box::new(p) as _)
-    });
-    exchange_numbered_frames(Backend::AfPacket, &peer, port);
-
     // 128 one-frame slots.
     let small_frame_rings = AfPacketConfig {
         version: TpacketVersion::V2,
@@ -246,19 +217,28 @@ fn small_rings_wrap_without_loss() {
         tx_slots: 64,
         ..AfPacketConfig::default()
     };
-    let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, |ifname| {
-        AfPacketPort::open(ifname, small_frame_rings).map(|p| Box::new(p) as _)
-    });
-    exchange_numbered_frames(Backend::AfPacket, &peer, port);
-
     let small_xdp_rings = AfXdpConfig {
         ring_size: 64,
         ..AfXdpConfig::default()
     };
-    let (peer, port) = peer_and_port_with(Backend::AfXdp, 1, |ifname| {
-        AfXdpPort::open(ifname, small_xdp_rings).map(|p| Box::new(p) as _)
-    });
-    exchange_numbered_frames(Backend::AfXdp, &peer, port);
+    let ports: [(Backend, OpenFn); 3] = [
+        (
+            Backend::AfPacket,
+            Box::new(move |n| AfPacketPort::open(n, small_packet_rings).map(|p| Box::new(p) as _)),
+        ),
+        (
+            Backend::AfPacket,
+            Box::new(move |n| AfPacketPort::open(n, small_frame_rings).map(|p| Box::new(p) as _)),
+        ),
+        (
+            Backend::AfXdp,
+            Box::new(move |n| AfXdpPort::open(n, small_xdp_rings).map(|p| Box::new(p) as _)),
+        ),
+    ];
+    for (backend, open) in ports {
+        let (peer, port) = peer_and_port_with(backend, 1, open);
+        exchange_numbered_frames(backend, &peer, port);
+    }
 }
 
 /// AF_PACKET with per-frame (TPACKET_V2) rings passes the exchanges the
@@ -273,12 +253,15 @@ fn af_packet_v2_rings_pass_the_same_exchanges() {
         ..AfPacketConfig::default()
     };
     let open = |ifname: &str| AfPacketPort::open(ifname, v2).map(|p| Box::new(p) as _);
-    let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, open);
-    exchange_numbered_frames(Backend::AfPacket, &peer, port);
-    let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, open);
-    vlan_tag_arrives(Backend::AfPacket, &peer, port);
-    let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, open);
-    udp_checksum_arrives_valid(Backend::AfPacket, &peer, port);
+    let checks: [Check; 3] = [
+        exchange_numbered_frames,
+        vlan_tag_arrives,
+        udp_checksum_arrives_valid,
+    ];
+    for check in checks {
+        let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, open);
+        check(Backend::AfPacket, &peer, port);
+    }
 }
 
 /// A port that does not read while the peer sends more than its ring
@@ -335,6 +318,8 @@ fn full_rings_count_their_drops() {
 
 type OpenFn = Box<dyn FnOnce(&str) -> std::io::Result<Box<dyn PacketPort>>>;
 
+/// Many numbered frames each way, paced in chunks so no queue overflows:
+/// every frame arrives exactly once.
 fn exchange_numbered_frames(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
     let peer_sock = peer.raw_socket();
 
@@ -392,7 +377,7 @@ fn exchange_numbered_frames(backend: Backend, peer: &Peer, mut port: Box<dyn Pac
                     "frame {seq} twice"
                 );
             }
-            wait_readable(port.as_ref());
+            wait_readable(port.as_ref(), IDLE);
         }
     }
     let missing = seen.iter().filter(|s| !**s).count();
@@ -437,23 +422,23 @@ macro_rules! backend_tests {
         mod $module {
             #[test]
             fn ping_from_peer_is_answered() {
-                super::ping_from_peer_is_answered($backend);
+                super::on_fresh_port($backend, super::ping_from_peer_is_answered);
             }
             #[test]
             fn arp_request_is_answered_by_peer() {
-                super::arp_request_is_answered_by_peer($backend);
+                super::on_fresh_port($backend, super::arp_request_is_answered_by_peer);
             }
             #[test]
             fn batches_arrive_complete() {
-                super::batches_arrive_complete($backend);
+                super::on_fresh_port($backend, super::exchange_numbered_frames);
             }
             #[test]
             fn vlan_tags_arrive_in_frames() {
-                super::vlan_tags_arrive_in_frames($backend);
+                super::on_fresh_port($backend, super::vlan_tag_arrives);
             }
             #[test]
             fn poll_fd_wakes_on_arrival() {
-                super::poll_fd_wakes_on_arrival($backend);
+                super::on_fresh_port($backend, super::poll_fd_wakes_on_arrival);
             }
             #[test]
             fn survives_link_down_and_removal() {
@@ -481,12 +466,12 @@ fn af_xdp_turns_receive_coalescing_off() {
 // frames on as they are; the other two backends complete them.
 #[test]
 fn af_packet_udp_from_peer_stack_has_valid_checksum() {
-    udp_from_peer_stack_has_valid_checksum(Backend::AfPacket);
+    on_fresh_port(Backend::AfPacket, udp_checksum_arrives_valid);
 }
 
 #[test]
 fn tap_udp_from_peer_stack_has_valid_checksum() {
-    udp_from_peer_stack_has_valid_checksum(Backend::Tap);
+    on_fresh_port(Backend::Tap, udp_checksum_arrives_valid);
 }
 
 /// The AF_XDP port attaches its program while open and detaches it on drop.

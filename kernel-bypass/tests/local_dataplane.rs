@@ -7,36 +7,20 @@
 //!  h1: veth 10.79.1.2, vx0 10.79.100.2 (VNI 77) --- [p 10.79.1.1, vxlan77 10.79.100.1  dataplane + local stack]
 //! ```
 
-mod dataplane_support;
+mod support;
 
-use dataplane_support::{interface, is_root, Netns, Veth};
-use grammar::config::{Config, Vxlan};
+use grammar::config::Config;
 use kernel_bypass::io::Backend;
 use kernel_bypass::local::{serve_echo, serve_status};
-use kernel_bypass::{Dataplane, DataplaneOptions};
 use std::net::SocketAddrV4;
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Hang guard only: how long to retry while ARP and the overlay settle.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// Runs `attempt` until it returns Some or patience runs out.
-fn retry<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = attempt() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "gave up on {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use support::dataplane::{interface, kernel_vxlan, start, vxlan_interface};
+use support::local::tcp_exchange;
+use support::netns::{is_root, Netns, Veth};
+use support::retry;
 
 #[test]
 fn own_services_answer_on_physical_and_vxlan_interfaces() {
     if !is_root() {
-        eprintln!("skipped: needs root");
         return;
     }
     let h1 = Netns::new();
@@ -45,24 +29,11 @@ fn own_services_answer_on_physical_and_vxlan_interfaces() {
     config
         .interfaces
         .insert(veth.outer.clone(), interface(&["10.79.1.1/24"]));
-    let mut tunnel = interface(&["10.79.100.1/24"]);
-    tunnel.vxlan = Some(Vxlan {
-        vni: Some(77),
-        source_interface: Some(veth.outer.clone()),
-        remotes: ["10.79.1.2".parse().unwrap()].into(),
-        ..Vxlan::default()
-    });
-    config.interfaces.insert("vxlan77".into(), tunnel);
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let dataplane = Dataplane::start(
-        &config,
-        DataplaneOptions {
-            backend: Backend::AfPacket,
-            workers: 1,
-        },
-        runtime.handle().clone(),
-    )
-    .expect("start");
+    config.interfaces.insert(
+        "vxlan77".into(),
+        vxlan_interface("10.79.100.1/24", 77, &veth.outer, "10.79.1.2"),
+    );
+    let (runtime, dataplane) = start(&config, Backend::AfPacket, 1);
     let stack = dataplane.local_stack();
     runtime.spawn(serve_echo(stack.clone(), 7));
     runtime.spawn(serve_status(stack.clone(), 8080, || {
@@ -70,25 +41,14 @@ fn own_services_answer_on_physical_and_vxlan_interfaces() {
     }));
 
     h1.configure(&veth.inner, "10.79.1.2/24", None);
-    h1.run(&[
-        "ip",
-        "link",
-        "add",
-        "vx0",
-        "type",
-        "vxlan",
-        "id",
-        "77",
-        "local",
-        "10.79.1.2",
-        "remote",
-        "10.79.1.1",
-        "dstport",
-        "4789",
-        "dev",
+    kernel_vxlan(
+        &h1,
         &veth.inner,
-    ]);
-    h1.configure("vx0", "10.79.100.2/24", None);
+        77,
+        "10.79.1.2",
+        "10.79.1.1",
+        "10.79.100.2/24",
+    );
 
     let echoed = retry("echo on the physical interface", || {
         let out = h1.output(&["sh", "-c", "echo via-veth | nc -N -w 3 10.79.1.1 7"]);
@@ -107,28 +67,9 @@ fn own_services_answer_on_physical_and_vxlan_interfaces() {
 
     // Outgoing over the overlay: the source must be the tunnel's address.
     let _listener = h1.spawn(&["sh", "-c", "echo from-h1 | nc -N -l 10.79.100.2 7001"]);
-    let exchange = async {
-        let target = SocketAddrV4::new("10.79.100.2".parse().unwrap(), 7001);
-        let deadline = Instant::now() + PATIENCE;
-        let mut stream = loop {
-            match stack.tcp_connect(target).await {
-                Ok(stream) => break stream,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "connect: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        };
-        assert_eq!(stream.local_addr().ip().to_string(), "10.79.100.1");
-        stream.write_all(b"from appliance\n").await.unwrap();
-        stream.shutdown().await.unwrap();
-        let mut received = String::new();
-        stream.read_to_string(&mut received).await.unwrap();
-        received
-    };
-    let received = runtime
-        .block_on(async { tokio::time::timeout(2 * PATIENCE, exchange).await })
-        .expect("the exchange hung");
+    let target = SocketAddrV4::new("10.79.100.2".parse().unwrap(), 7001);
+    let (local, received) = tcp_exchange(&runtime, &stack, target, b"from appliance\n");
+    assert_eq!(local.ip().to_string(), "10.79.100.1");
     assert_eq!(received, "from-h1\n");
     dataplane.stop();
 }

@@ -2,14 +2,17 @@
 //! TCP/UDP/IPv4 packets are fed to a stack with live services; afterwards
 //! it must still answer a proper SYN (nothing panicked, nothing wedged).
 
-use kernel_bypass::local::{local_stack, serve_echo, Liveness, LocalPort, LocalStack};
+mod support;
+
+use kernel_bypass::local::{serve_echo, Liveness, LocalPort, LocalStack};
 use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, TcpPacket, TcpSeqNumber, UdpPacket};
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::local::{runtime, stack_at};
+use support::wait_until;
 
 const STACK: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
 const PACKETS: usize = 30_000;
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// xorshift64*: reproducible noise without a dependency.
 struct Noise(u64);
@@ -162,13 +165,8 @@ fn drain(port: &LocalPort) -> bool {
 
 /// A stack with a TCP echo on port 80 and a UDP echo on port 53.
 fn stack_with_services(liveness: Liveness) -> (tokio::runtime::Runtime, LocalStack, LocalPort) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (stack, port) = local_stack(runtime.handle().clone()).unwrap();
-    stack.set_addresses(&[format!("{STACK}/24").parse().unwrap()]);
+    let runtime = runtime();
+    let (stack, port) = stack_at(&runtime, STACK);
     stack.set_liveness(liveness);
     runtime.spawn(serve_echo(stack.clone(), 80));
     let udp_stack = stack.clone();
@@ -179,26 +177,18 @@ fn stack_with_services(liveness: Liveness) -> (tokio::runtime::Runtime, LocalSta
             let _ = socket.send_to(&buf[..len], from).await;
         }
     });
-    let deadline = Instant::now() + PATIENCE;
-    while stack.socket_count() < 2 {
-        assert!(Instant::now() < deadline, "services did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("the services to start", || stack.socket_count() >= 2);
     (runtime, stack, port)
 }
 
 /// Sends a proper SYN until its SYN-ACK comes back.
 fn assert_answers_a_syn(port: &LocalPort) {
     let probe = syn(50_000);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    wait_until("a SYN-ACK", || {
         port.deliver(&probe);
         std::thread::sleep(Duration::from_millis(20));
-        if drain(port) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no SYN-ACK");
-    }
+        drain(port)
+    });
 }
 
 #[test]
@@ -235,10 +225,8 @@ fn a_syn_flood_holds_the_port_only_until_handshakes_time_out() {
         drain(&port);
         std::thread::sleep(Duration::from_millis(1));
     }
-    let deadline = Instant::now() + PATIENCE;
-    while !stack.show_sockets().contains("SYN-RECEIVED") {
-        assert!(Instant::now() < deadline, "the flood did not arrive");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("the flood to arrive", || {
+        stack.show_sockets().contains("SYN-RECEIVED")
+    });
     assert_answers_a_syn(&port);
 }

@@ -1,16 +1,18 @@
 //! Two local stacks joined back to back (no root, no kernel): the socket API
 //! semantics that the TUN tests do not reach.
 
-use kernel_bypass::local::{local_stack, serve_echo, BackToBack, Liveness, LocalStack};
+mod support;
+
+use kernel_bypass::local::{serve_echo, BackToBack, Liveness, LocalStack};
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
+use support::local::{runtime, stack_at};
+use support::PATIENCE;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
-/// Hang guard only.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 struct Pair {
     wire: BackToBack,
@@ -28,15 +30,9 @@ impl Pair {
     }
 
     fn new() -> Pair {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (a, port_a) = local_stack(runtime.handle().clone()).unwrap();
-        let (b, port_b) = local_stack(runtime.handle().clone()).unwrap();
-        a.set_addresses(&[format!("{A}/24").parse().unwrap()]);
-        b.set_addresses(&[format!("{B}/24").parse().unwrap()]);
+        let runtime = runtime();
+        let (a, port_a) = stack_at(&runtime, A);
+        let (b, port_b) = stack_at(&runtime, B);
         Pair {
             wire: BackToBack::join(port_a, port_b),
             a,

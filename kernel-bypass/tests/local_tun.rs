@@ -3,74 +3,22 @@
 //! `nc`, `curl` and python in that namespace talk to the stack's sockets.
 //! Needs root; skipped otherwise.
 
-use kernel_bypass::local::{local_stack, serve_echo, serve_status, LocalPort, LocalStack};
+mod support;
+
+use kernel_bypass::local::{serve_echo, serve_status, LocalPort, LocalStack};
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::process::{Child, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::local::{runtime, stack_at, tcp_exchange};
+use support::netns::{is_root, run, unique, Netns};
+use support::wait_until;
 
 const STACK_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const HOST_ADDR: &str = "10.99.0.2";
-/// Upper bound for anything to happen; only a hang guard, never a measurement.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// A name unique to this process and call, short enough for an interface.
-fn unique_name(prefix: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}{}x{n}", std::process::id() % 100_000)
-}
-
-fn run(args: &[&str]) {
-    let status = Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(status.success(), "{args:?} failed: {status}");
-}
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        let name = unique_name("ghl");
-        run(&["ip", "netns", "add", &name]);
-        Netns { name }
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.name, program]);
-        command
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut full = vec!["ip", "netns", "exec", &self.name, "ip"];
-        full.extend_from_slice(args);
-        run(&full);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
 
 /// A TUN device without packet information headers; it vanishes when the
 /// fd closes.
@@ -176,27 +124,24 @@ struct Testbed {
 }
 
 impl Testbed {
-    fn new() -> Testbed {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (stack, port) = local_stack(runtime.handle().clone()).unwrap();
-        stack.set_addresses(&[format!("{STACK_ADDR}/24").parse().unwrap()]);
+    /// A testbed, or None (the test is skipped) when not root.
+    fn new() -> Option<Testbed> {
+        if !is_root() {
+            return None;
+        }
+        let runtime = runtime();
+        let (stack, port) = stack_at(&runtime, STACK_ADDR);
         let ns = Netns::new();
-        let tun_name = unique_name("ght");
+        let tun_name = unique("t");
         let tun = open_tun(&tun_name);
         run(&["ip", "link", "set", &tun_name, "netns", &ns.name]);
-        ns.ip(&["addr", "add", &format!("{HOST_ADDR}/24"), "dev", &tun_name]);
-        ns.ip(&["link", "set", &tun_name, "up"]);
-        ns.ip(&["link", "set", "lo", "up"]);
-        Testbed {
+        ns.configure(&tun_name, &format!("{HOST_ADDR}/24"), None);
+        Some(Testbed {
             _adapter: Adapter::start(tun, port),
             ns,
             stack,
             runtime,
-        }
+        })
     }
 
     /// Runs `nc` in the namespace with `input` on stdin (closed afterwards).
@@ -214,12 +159,9 @@ impl Testbed {
         child
     }
 
-    fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        while !done() {
-            assert!(Instant::now() < deadline, "gave up waiting for {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    /// Waits until the stack has more sockets than `baseline`.
+    fn wait_for_sockets_above(&self, what: &str, baseline: usize) {
+        wait_until(what, || self.stack.socket_count() > baseline);
     }
 }
 
@@ -237,16 +179,14 @@ fn start_echo(testbed: &Testbed, port: u16) {
     testbed
         .runtime
         .spawn(serve_echo(testbed.stack.clone(), port));
-    testbed.wait_until("the echo listener", || testbed.stack.socket_count() > 0);
+    testbed.wait_for_sockets_above("the echo listener", 0);
 }
 
 #[test]
 fn nc_gets_its_bytes_echoed() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    let Some(testbed) = Testbed::new() else {
         return;
-    }
-    let testbed = Testbed::new();
+    };
     start_echo(&testbed, 7);
     let reply = testbed.nc(&["-N", "-w", "10", "10.99.0.1", "7"], b"hello gatehouse\n");
     assert_eq!(
@@ -257,11 +197,9 @@ fn nc_gets_its_bytes_echoed() {
 
 #[test]
 fn echo_carries_a_large_transfer_intact() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    let Some(testbed) = Testbed::new() else {
         return;
-    }
-    let testbed = Testbed::new();
+    };
     start_echo(&testbed, 7);
     // Larger than both socket buffers, so flow control must work both ways.
     let payload: String = (0..20_000).map(|i| format!("{i:07}\n")).collect();
@@ -271,17 +209,15 @@ fn echo_carries_a_large_transfer_intact() {
 
 #[test]
 fn curl_gets_the_status_page() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    let Some(testbed) = Testbed::new() else {
         return;
-    }
-    let testbed = Testbed::new();
+    };
     testbed
         .runtime
         .spawn(serve_status(testbed.stack.clone(), 8080, || {
             "gatehouse: all good\n".to_string()
         }));
-    testbed.wait_until("the status listener", || testbed.stack.socket_count() > 0);
+    testbed.wait_for_sockets_above("the status listener", 0);
     let output = testbed
         .ns
         .command("curl")
@@ -293,11 +229,9 @@ fn curl_gets_the_status_page() {
 
 #[test]
 fn twenty_concurrent_connections_all_echo() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    let Some(testbed) = Testbed::new() else {
         return;
-    }
-    let testbed = Testbed::new();
+    };
     start_echo(&testbed, 7);
     let baseline = testbed.stack.socket_count();
     let clients: Vec<(String, Child)> = (0..20)
@@ -310,18 +244,16 @@ fn twenty_concurrent_connections_all_echo() {
     for (line, child) in clients {
         assert_eq!(stdout_of(child.wait_with_output().unwrap()), line);
     }
-    testbed.wait_until("all connections freed", || {
+    wait_until("all connections freed", || {
         testbed.stack.socket_count() == baseline
     });
 }
 
 #[test]
 fn udp_datagram_is_answered() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    let Some(testbed) = Testbed::new() else {
         return;
-    }
-    let testbed = Testbed::new();
+    };
     let stack = testbed.stack.clone();
     testbed.runtime.spawn(async move {
         let socket = stack.udp_bind(9000).await.unwrap();
@@ -333,7 +265,7 @@ fn udp_datagram_is_answered() {
             socket.send_to(&reply, from).await.unwrap();
         }
     });
-    testbed.wait_until("the UDP socket", || testbed.stack.socket_count() > 0);
+    testbed.wait_for_sockets_above("the UDP socket", 0);
     let script = "import socket\n\
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
         s.settimeout(10)\n\
@@ -350,38 +282,13 @@ fn udp_datagram_is_answered() {
 
 #[test]
 fn stack_connects_out_to_a_host_listener() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    let Some(testbed) = Testbed::new() else {
         return;
-    }
-    let testbed = Testbed::new();
-    let listener = testbed.nc(&["-N", "-l", HOST_ADDR, "7000"], b"from host\n");
-    let stack = testbed.stack.clone();
-    let exchange = async move {
-        let target = SocketAddrV4::new(HOST_ADDR.parse().unwrap(), 7000);
-        let deadline = Instant::now() + PATIENCE;
-        // nc may not be listening yet: a refused attempt is retried.
-        let mut stream = loop {
-            match stack.tcp_connect(target).await {
-                Ok(stream) => break stream,
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("connect: {e}, retrying");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("connect: {e}"),
-            }
-        };
-        assert_eq!(stream.local_addr().ip(), &STACK_ADDR);
-        stream.write_all(b"from stack\n").await.unwrap();
-        stream.shutdown().await.unwrap();
-        let mut received = String::new();
-        stream.read_to_string(&mut received).await.unwrap();
-        received
     };
-    let received = testbed
-        .runtime
-        .block_on(async { tokio::time::timeout(2 * PATIENCE, exchange).await })
-        .expect("the exchange hung");
+    let listener = testbed.nc(&["-N", "-l", HOST_ADDR, "7000"], b"from host\n");
+    let target = SocketAddrV4::new(HOST_ADDR.parse().unwrap(), 7000);
+    let (local, received) = tcp_exchange(&testbed.runtime, &testbed.stack, target, b"from stack\n");
+    assert_eq!(local.ip(), &STACK_ADDR);
     assert_eq!(received, "from host\n");
     assert_eq!(
         stdout_of(listener.wait_with_output().unwrap()),
@@ -391,11 +298,9 @@ fn stack_connects_out_to_a_host_listener() {
 
 #[test]
 fn killed_client_leaves_no_socket_behind() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    let Some(testbed) = Testbed::new() else {
         return;
-    }
-    let testbed = Testbed::new();
+    };
     start_echo(&testbed, 7);
     let baseline = testbed.stack.socket_count();
     let mut client = testbed
@@ -408,12 +313,10 @@ fn killed_client_leaves_no_socket_behind() {
         .unwrap();
     // Keep stdin open so the connection stays up until the kill.
     let _stdin = client.stdin.take();
-    testbed.wait_until("the connection to be accepted", || {
-        testbed.stack.socket_count() > baseline
-    });
+    testbed.wait_for_sockets_above("the connection to be accepted", baseline);
     client.kill().unwrap();
     client.wait().unwrap();
-    testbed.wait_until("the connection to be freed", || {
+    wait_until("the connection to be freed", || {
         testbed.stack.socket_count() == baseline
     });
 }

@@ -1,6 +1,6 @@
 //! The few frames the tests speak: ARP, ICMP echo, numbered test frames.
 
-use super::{PORT_IP, PORT_MAC, TEST_ETHERTYPE};
+use super::ports::{PORT_IP, PORT_MAC, TEST_ETHERTYPE};
 
 const ETH_ARP: u16 = 0x0806;
 const ETH_IPV4: u16 = 0x0800;

@@ -1,14 +1,11 @@
-//! Test fixtures for the packet I/O backends: a Linux host in a network
-//! namespace wired to the port's interface, removed again on drop.
+//! Fixtures for the packet I/O backends: a Linux host in a network
+//! namespace wired to the port's interface, plus raw sockets to speak
+//! through that host.
 
-pub mod frames;
-
+use super::netns::{run, unique, Netns};
 use kernel_bypass::io::{open_port, Backend, PacketPort};
-use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The peer host's address; the port answers for `PORT_IP`.
@@ -19,44 +16,10 @@ pub const PORT_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
 /// IEEE "local experimental" ethertype for test frames.
 pub const TEST_ETHERTYPE: u16 = 0x88b5;
 
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped: needs root for namespaces and raw sockets");
-    }
-    root
-}
-
-/// Runs a command, panicking with its stderr when it fails.
-pub fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Names unique to this process and fixture: `gh<pid><n>`.
-fn unique_prefix() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "gh{}{}",
-        std::process::id() % 1_000_000,
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A network namespace holding the peer host, deleted (with its
-/// interfaces) on drop; the port-side link is deleted too if it survives.
+/// The peer host's namespace; on drop the namespace goes (with its
+/// interfaces), and the port-side link too if it survives.
 pub struct Peer {
-    pub ns: String,
+    pub ns: Netns,
     /// The peer host's interface inside `ns`.
     pub host_if: String,
     /// The interface the port is opened on (in the test's namespace).
@@ -65,33 +28,32 @@ pub struct Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.port_if])
-            .output();
+        let _ = super::netns::output(&["ip", "link", "del", &self.port_if]);
     }
 }
 
 impl Peer {
     fn new(prefix: &str, host_if: String, port_if: String) -> Peer {
         let peer = Peer {
-            ns: prefix.to_owned(),
+            ns: Netns::named(prefix.to_owned()),
             host_if,
             port_if,
         };
-        run(&["ip", "netns", "add", &peer.ns]);
-        peer.in_ns(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-        peer.in_ns(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        peer.ns
+            .run(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        peer.ns
+            .run(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
         peer
     }
 
     /// Puts the host interface into the namespace with `PEER_IP`/24 and
     /// brings it up.
     fn configure_host(&self) {
-        run(&["ip", "link", "set", &self.host_if, "netns", &self.ns]);
+        run(&["ip", "link", "set", &self.host_if, "netns", &self.ns.name]);
         let addr = format!("{}/24", ip_string(PEER_IP));
-        self.in_ns(&["ip", "addr", "add", &addr, "dev", &self.host_if]);
-        self.in_ns(&["ip", "link", "set", &self.host_if, "up"]);
+        self.ns
+            .run(&["ip", "addr", "add", &addr, "dev", &self.host_if]);
+        self.ns.run(&["ip", "link", "set", &self.host_if, "up"]);
     }
 
     /// Waits (bounded) until the kernel reports the host's link
@@ -99,7 +61,7 @@ impl Peer {
     pub fn wait_host_link_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            let shown = self.in_ns(&["ip", "link", "show", "dev", &self.host_if]);
+            let shown = self.ns.run(&["ip", "link", "show", "dev", &self.host_if]);
             // A tap has no operational state of its own: UNKNOWN with carrier.
             if shown.contains("LOWER_UP")
                 && (shown.contains("state UP") || shown.contains("state UNKNOWN"))
@@ -108,14 +70,7 @@ impl Peer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("{} in {} never came up", self.host_if, self.ns);
-    }
-
-    /// Runs a command inside the peer's namespace.
-    pub fn in_ns(&self, args: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", &self.ns];
-        full.extend_from_slice(args);
-        run(&full)
+        panic!("{} in {} never came up", self.host_if, self.ns.name);
     }
 
     /// Sets the port-side interface "up" or "down" (for a tap it lives in
@@ -123,7 +78,7 @@ impl Peer {
     pub fn set_port_link(&self, backend: Backend, state: &str) {
         let args = ["ip", "link", "set", &self.port_if, state];
         match backend {
-            Backend::Tap => self.in_ns(&args),
+            Backend::Tap => self.ns.run(&args),
             _ => run(&args),
         };
         if state == "up" {
@@ -132,21 +87,11 @@ impl Peer {
     }
 
     /// A raw AF_PACKET socket on the peer's interface, created inside the
-    /// namespace (a socket keeps the namespace it was created in).
+    /// namespace.
     pub fn raw_socket(&self) -> OwnedFd {
-        let ns_path = format!("/var/run/netns/{}", self.ns);
         let host_if = self.host_if.clone();
-        std::thread::spawn(move || {
-            let ns = File::open(&ns_path).expect("open netns");
-            // SAFETY: changes only this short-lived thread's namespace.
-            assert_eq!(
-                unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-                0
-            );
-            raw_socket_on(&host_if).expect("peer raw socket")
-        })
-        .join()
-        .expect("netns thread")
+        self.ns
+            .in_thread(move || raw_socket_on(&host_if).expect("peer raw socket"))
     }
 }
 
@@ -220,7 +165,7 @@ pub fn peer_and_port_with(
     queues: u32,
     open: impl FnOnce(&str) -> io::Result<Box<dyn PacketPort>>,
 ) -> (Peer, Box<dyn PacketPort>) {
-    let prefix = unique_prefix();
+    let prefix = unique("");
     let peer = match backend {
         Backend::Tap => Peer::new(&prefix, format!("{prefix}t"), format!("{prefix}t")),
         Backend::AfPacket | Backend::AfXdp => {
@@ -251,13 +196,13 @@ pub fn peer_and_port_with(
     (peer, port)
 }
 
-/// Waits up to 10 ms for the port's descriptor to poll readable.
-pub fn wait_readable(port: &dyn PacketPort) {
+/// Waits up to `timeout` for the port's descriptor to poll readable.
+pub fn wait_readable(port: &dyn PacketPort, timeout: Duration) {
     let mut pfd = libc::pollfd {
         fd: port.poll_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
     // SAFETY: pfd is one valid pollfd.
-    unsafe { libc::poll(&mut pfd, 1, 10) };
+    unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
 }

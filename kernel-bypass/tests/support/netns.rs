@@ -1,13 +1,9 @@
-//! Fixtures for dataplane tests against real Linux hosts: network namespaces
-//! and links with unique names, removed on drop even when a test fails.
+//! Commands, unique names, and Linux hosts in network namespaces wired to
+//! the test by veth pairs; namespaces, links and processes go away on drop.
 
-// Each test binary uses a different part of these fixtures.
-#![allow(dead_code)]
-
-pub mod packets;
-
-use grammar::config::Interface;
-use std::process::{Command, Output};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,27 +11,17 @@ use std::time::{Duration, Instant};
 /// generous, so a loaded CI machine is slow rather than failing.
 pub const SETTLE: Duration = Duration::from_secs(15);
 
-/// An interface config with these IPv4 addresses (`10.0.0.1/24`).
-pub fn interface(addresses: &[&str]) -> Interface {
-    Interface {
-        ipv4_addresses: addresses
-            .iter()
-            .map(|a| a.parse().expect("address"))
-            .collect(),
-        ..Interface::default()
-    }
-}
-
+/// Whether we may create namespaces and raw sockets; says so when not.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("skipped: needs root for namespaces");
+        eprintln!("skipped: needs root for namespaces and raw sockets");
     }
     root
 }
 
-/// Runs a command and returns its output (never panics on failure).
+/// Runs a command and returns its output (panics only if it cannot start).
 pub fn output(args: &[&str]) -> Output {
     Command::new(args[0])
         .args(&args[1..])
@@ -43,7 +29,7 @@ pub fn output(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("{}: {e}", args[0]))
 }
 
-/// Runs a command, panicking with its stderr when it fails.
+/// Runs a command, panicking with its output when it fails.
 pub fn run(args: &[&str]) -> String {
     let out = output(args);
     assert!(
@@ -55,7 +41,8 @@ pub fn run(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A short name unique to this process and call: `gh<pid><n><tag>` (<= 15 chars).
+/// A short name unique to this process and call: `gh<pid><n><tag>` (<= 15
+/// chars, leaving room for a one-letter suffix).
 pub fn unique(tag: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let name = format!(
@@ -63,22 +50,48 @@ pub fn unique(tag: &str) -> String {
         std::process::id() % 100_000,
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    assert!(name.len() <= 15, "{name} too long for an interface name");
+    assert!(name.len() < 15, "{name} too long for an interface name");
     name
 }
 
-/// A network namespace, deleted with everything in it on drop.
+/// A network namespace with its loopback up, deleted with everything in it
+/// on drop.
 pub struct Netns {
     pub name: String,
 }
 
 impl Netns {
     pub fn new() -> Netns {
-        let name = unique("n");
+        Netns::named(unique("n"))
+    }
+
+    /// A namespace called `name` (which must be unique).
+    pub fn named(name: String) -> Netns {
         run(&["ip", "netns", "add", &name]);
         let ns = Netns { name };
         ns.run(&["ip", "link", "set", "lo", "up"]);
         ns
+    }
+
+    /// `program` set up to run inside this namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
+        command
+    }
+
+    /// Runs `work` on a fresh thread that has entered this namespace:
+    /// sockets it creates keep the namespace they were created in.
+    pub fn in_thread<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        let ns = File::open(format!("/var/run/netns/{}", self.name)).expect("open netns");
+        std::thread::spawn(move || {
+            // SAFETY: changes only this short-lived thread's namespace.
+            let entered = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
+            work()
+        })
+        .join()
+        .expect("netns thread")
     }
 
     fn exec_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
@@ -95,12 +108,13 @@ impl Netns {
         output(&self.exec_args(args))
     }
 
+    /// Starts a background process in this namespace, killed on drop.
     pub fn spawn(&self, args: &[&str]) -> Child {
-        let all = self.exec_args(args);
-        let child = Command::new(all[0])
-            .args(&all[1..])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+        let child = self
+            .command(args[0])
+            .args(&args[1..])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
         Child(child)
@@ -112,11 +126,7 @@ impl Netns {
     pub fn configure(&self, iface: &str, address: &str, gateway: Option<&str>) {
         self.run(&["ip", "addr", "add", address, "dev", iface]);
         self.run(&["ip", "link", "set", iface, "up"]);
-        // ethtool must exist (spawning it panics otherwise); not every
-        // device has every offload, so its result is not checked.
-        let _ = self.output(&[
-            "ethtool", "-K", iface, "tx", "off", "tso", "off", "gso", "off",
-        ]);
+        let _ = self.output(&offloads_off(iface));
         if let Some(gw) = gateway {
             self.run(&["ip", "route", "add", "default", "via", gw]);
         }
@@ -155,6 +165,15 @@ impl Drop for Netns {
     }
 }
 
+/// The ethtool call that turns transmit checksum and segmentation offload
+/// off. ethtool must exist (spawning it panics otherwise); not every device
+/// has every offload, so callers do not check its result.
+fn offloads_off(iface: &str) -> [&str; 9] {
+    [
+        "ethtool", "-K", iface, "tx", "off", "tso", "off", "gso", "off",
+    ]
+}
+
 /// A veth pair: `outer` stays in the root namespace (for the dataplane),
 /// `inner` goes into `ns`. Deleted on drop.
 pub struct Veth {
@@ -172,17 +191,7 @@ impl Veth {
         let veth = Veth { outer, inner };
         run(&["ip", "link", "set", &veth.inner, "netns", &ns.name]);
         run(&["ip", "link", "set", &veth.outer, "up"]);
-        let _ = output(&[
-            "ethtool",
-            "-K",
-            &veth.outer,
-            "tx",
-            "off",
-            "tso",
-            "off",
-            "gso",
-            "off",
-        ]);
+        let _ = output(&offloads_off(&veth.outer));
         veth
     }
 }
@@ -191,24 +200,6 @@ impl Drop for Veth {
     fn drop(&mut self) {
         let _ = output(&["ip", "link", "del", &self.outer]);
     }
-}
-
-/// `end.sum_received.bytes` of an iperf3 JSON report (0 if absent).
-pub fn received_bytes(report: &str) -> u64 {
-    let Some(at) = report.find("\"sum_received\"") else {
-        return 0;
-    };
-    let rest = &report[at..];
-    let Some(b) = rest.find("\"bytes\":") else {
-        return 0;
-    };
-    rest[b + 8..]
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap_or(0)
 }
 
 /// A background process killed on drop.
