@@ -8,8 +8,9 @@ pub mod netns;
 
 use anyhow::{Context, Result};
 use console::{Console, PROMPT};
+use image_builder::disk::{write_sparse, Extent};
 use image_builder::image::{self, Image};
-use image_builder::qemu;
+use image_builder::{esp, qemu};
 use netns::Host;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -51,6 +52,10 @@ pub struct BootOptions {
     pub allow_reboot: bool,
     /// Boot the disk through OVMF and systemd-boot instead of -kernel.
     pub uefi: bool,
+    /// Install a newer slot B with one boot try whose initramfs is junk
+    /// (the kernel panics): an upgrade that fails, for systemd-boot to
+    /// fall back from.
+    pub failing_slot_b: bool,
 }
 
 impl Default for BootOptions {
@@ -60,6 +65,7 @@ impl Default for BootOptions {
             config: ConfigDisk::Factory,
             allow_reboot: false,
             uefi: false,
+            failing_slot_b: false,
         }
     }
 }
@@ -73,6 +79,8 @@ pub struct Appliance {
     qemu: Child,
     dir: PathBuf,
     started: Instant,
+    /// Transcript offset from which crashes fail the test.
+    crash_check_from: usize,
 }
 
 impl Appliance {
@@ -90,6 +98,9 @@ impl Appliance {
             ConfigDisk::Factory => {}
             ConfigDisk::WithStartupConfig(text) => partition.put_file("startup-config", text)?,
             ConfigDisk::Corrupted => partition.corrupt()?,
+        }
+        if options.failing_slot_b {
+            install_failing_slot_b(&disk, image)?;
         }
         let taps: Vec<String> = (0..options.hosts).map(|n| format!("{tag}t{n}")).collect();
         let boot = if options.uefi {
@@ -134,6 +145,7 @@ impl Appliance {
             qemu,
             dir,
             started: Instant::now(),
+            crash_check_from: 0,
         };
         for (n, tap) in taps.iter().enumerate() {
             appliance
@@ -160,6 +172,17 @@ impl Appliance {
         Ok(self.qemu.wait()?.success())
     }
 
+    /// The console output so far showed an expected crash (a failing slot).
+    pub fn accept_crashes_so_far(&mut self) {
+        self.crash_check_from = self.console.transcript().len();
+    }
+
+    /// The ESP's boot entry names (read after QEMU exits).
+    pub fn boot_entries(&self) -> Result<Vec<String>> {
+        let mut esp = read_extent(&self.disk, image().layout.esp)?;
+        esp::boot_entries(&mut esp)
+    }
+
     /// The config partition of this machine's disk (read it after QEMU exits).
     pub fn config_partition(&self) -> config_partition::ConfigPartition {
         config_partition::ConfigPartition::new(&self.disk, image().layout.config)
@@ -176,11 +199,35 @@ impl Drop for Appliance {
         if std::thread::panicking() {
             eprintln!("---- console log ----\n{transcript}\n---- end of console log ----");
         } else {
-            let crashes = console::crash_lines(&transcript);
+            let crashes = console::crash_lines(&transcript[self.crash_check_from..]);
             assert!(
                 crashes.is_empty(),
                 "the console shows a crash: {crashes:?}\n---- console log ----\n{transcript}"
             );
         }
     }
+}
+
+fn read_extent(disk: &std::path::Path, extent: Extent) -> Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(disk)?;
+    file.seek(SeekFrom::Start(extent.offset))?;
+    let mut bytes = vec![0u8; extent.size as usize];
+    file.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn install_failing_slot_b(disk: &std::path::Path, image: &Image) -> Result<()> {
+    let extent = image.layout.esp;
+    let mut partition = read_extent(disk, extent)?;
+    let kernel = std::fs::read(&image.kernel)?;
+    let junk = vec![0x5a; 4096];
+    let contents = esp::SlotContents {
+        kernel: &kernel,
+        initramfs: &junk,
+        cmdline: &image.cmdline,
+    };
+    esp::install_slot(&mut partition, 'b', 2, Some(1), &contents)?;
+    let mut file = std::fs::OpenOptions::new().write(true).open(disk)?;
+    write_sparse(&mut file, extent, &partition)
 }

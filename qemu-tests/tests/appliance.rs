@@ -115,6 +115,34 @@ fn uefi_firmware_boots_slot_a_from_the_disk() {
     assert!(messages.contains(MOUNTED), "boot messages: {messages}");
 }
 
+#[test]
+fn uefi_falls_back_to_slot_a_when_a_newer_slot_b_fails() {
+    let mut appliance = boot(BootOptions {
+        uefi: true,
+        allow_reboot: true,
+        failing_slot_b: true,
+        ..BootOptions::default()
+    });
+    // systemd-boot tries the newer slot B once; its kernel finds no init.
+    appliance
+        .console
+        .expect("Kernel panic", qemu_tests::BOOT_TIMEOUT)
+        .unwrap();
+    appliance.accept_crashes_so_far();
+    let (messages, _) = appliance.wait_for_prompt().unwrap();
+    assert!(
+        messages.contains("gatehouse: booted from slot A"),
+        "boot messages: {messages}"
+    );
+    power(&mut appliance, "poweroff", "powering off");
+    assert!(appliance.wait_for_exit(EXIT_TIMEOUT).unwrap());
+    // The try was counted: slot B's entry is now marked bad.
+    assert_eq!(
+        appliance.boot_entries().unwrap(),
+        ["gatehouse-a.conf", "gatehouse-b+0-1.conf"]
+    );
+}
+
 /// Types the lines one by one; none may be refused.
 fn configure(appliance: &mut Appliance, lines: &[&str]) {
     for line in lines {
