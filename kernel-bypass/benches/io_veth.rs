@@ -10,16 +10,14 @@ mod support;
 
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::{
-    open_port, AfPacketConfig, AfPacketPort, AfXdpConfig, AfXdpPort, Backend, PacketPort,
-    TpacketVersion, XdpMode,
+    AfPacketConfig, AfPacketPort, AfXdpConfig, Backend, PacketPort, TpacketVersion, XdpMode,
 };
-use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::frames::numbered;
 use support::netns::{is_root, output, run, unique};
-use support::ports::wait_readable;
+use support::ports::{wait_readable, PortKind};
 
 const FRAME_LEN: usize = 64;
 const BURST: usize = 64;
@@ -160,9 +158,9 @@ fn main() {
         .unwrap_or(2.0);
     let duration = Duration::from_secs_f64(secs);
     println!("io_veth: {FRAME_LEN}-byte frames, bursts of {BURST}, {secs} s per figure");
-    for (label, backend, open) in cases() {
-        let wire = Wire::new(backend);
-        let mut port = match open(&wire.port_if) {
+    for (label, kind) in cases() {
+        let wire = Wire::new(kind.backend());
+        let mut port = match kind.open(&wire.port_if) {
             Ok(port) => port,
             Err(e) => {
                 println!("{label:>14}: {e}");
@@ -175,31 +173,23 @@ fn main() {
     }
 }
 
-type Open = fn(&str) -> io::Result<Box<dyn PacketPort>>;
-
 /// What is measured: every backend as `open_port` makes it, plus AF_PACKET
 /// with per-frame (V2) rings and AF_XDP with the program in generic (SKB)
 /// mode, as on drivers without native XDP.
-fn cases() -> [(&'static str, Backend, Open); 5] {
+fn cases() -> [(&'static str, PortKind); 5] {
+    let v2 = AfPacketConfig {
+        version: TpacketVersion::V2,
+        ..AfPacketConfig::default()
+    };
+    let generic = AfXdpConfig {
+        mode: XdpMode::Generic,
+        ..AfXdpConfig::default()
+    };
     [
-        ("af-packet", Backend::AfPacket, |n| {
-            open_port(Backend::AfPacket, n)
-        }),
-        ("af-packet v2", Backend::AfPacket, |n| {
-            let config = AfPacketConfig {
-                version: TpacketVersion::V2,
-                ..AfPacketConfig::default()
-            };
-            AfPacketPort::open(n, config).map(|p| Box::new(p) as _)
-        }),
-        ("af-xdp", Backend::AfXdp, |n| open_port(Backend::AfXdp, n)),
-        ("af-xdp generic", Backend::AfXdp, |n| {
-            let config = AfXdpConfig {
-                mode: XdpMode::Generic,
-                ..AfXdpConfig::default()
-            };
-            AfXdpPort::open(n, config).map(|p| Box::new(p) as _)
-        }),
-        ("tap", Backend::Tap, |n| open_port(Backend::Tap, n)),
+        ("af-packet", PortKind::Default(Backend::AfPacket)),
+        ("af-packet v2", PortKind::AfPacket(v2)),
+        ("af-xdp", PortKind::Default(Backend::AfXdp)),
+        ("af-xdp generic", PortKind::AfXdp(generic)),
+        ("tap", PortKind::Default(Backend::Tap)),
     ]
 }

@@ -113,13 +113,22 @@ fn ping_paths(s: &Site, backend: Backend) {
     assert!(s.dataplane.show_arp().contains("10.77.1.2"));
 }
 
+/// A site on `backend` that has passed `ping_paths`; None (the test is
+/// skipped) unless root.
+fn forwarding_site(backend: Backend, workers: usize) -> Option<Site> {
+    if !is_root() {
+        return None;
+    }
+    let s = site(backend, workers);
+    ping_paths(&s, backend);
+    Some(s)
+}
+
 #[test]
 fn af_packet_forwards_pings_http_and_iperf() {
-    if !is_root() {
+    let Some(s) = forwarding_site(Backend::AfPacket, 1) else {
         return;
-    }
-    let s = site(Backend::AfPacket, 1);
-    ping_paths(&s, Backend::AfPacket);
+    };
 
     let _web = s.h2.spawn(&[
         "python3",
@@ -237,27 +246,19 @@ fn apply_refuses_unknown_interfaces_and_publishes_changes_live() {
 
 #[test]
 fn af_xdp_forwards_pings() {
-    if !is_root() {
-        return;
-    }
-    ping_paths(&site(Backend::AfXdp, 1), Backend::AfXdp);
+    forwarding_site(Backend::AfXdp, 1);
 }
 
 #[test]
 fn tap_forwards_pings() {
-    if !is_root() {
-        return;
-    }
-    ping_paths(&site(Backend::Tap, 1), Backend::Tap);
+    forwarding_site(Backend::Tap, 1);
 }
 
 #[test]
 fn two_af_packet_workers_share_the_traffic() {
-    if !is_root() {
+    let Some(s) = forwarding_site(Backend::AfPacket, 2) else {
         return;
-    }
-    let s = site(Backend::AfPacket, 2);
-    ping_paths(&s, Backend::AfPacket);
+    };
     // Each frame reaches exactly one worker: no duplicates, no losses.
     let out = s.h1.run(&["ping", "-c", "5", "-i", "0.2", "10.77.2.2"]);
     assert!(out.contains("5 received") && !out.contains("DUP!"), "{out}");

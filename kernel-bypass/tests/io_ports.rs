@@ -5,8 +5,7 @@ mod support;
 
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::{
-    open_port, AfPacketConfig, AfPacketPort, AfXdpConfig, AfXdpPort, Backend, PacketPort,
-    TpacketVersion,
+    open_port, AfPacketConfig, AfXdpConfig, AfXdpPort, Backend, PacketPort, TpacketVersion,
 };
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -15,8 +14,8 @@ use support::frames::{
 };
 use support::netns::{is_root, run};
 use support::ports::{
-    ip_string, peer_and_port, peer_and_port_with, raw_recv, raw_send, wait_readable, Peer, PEER_IP,
-    PORT_IP,
+    ip_string, peer_and_port, peer_and_port_of, peer_and_port_with, raw_recv, raw_send,
+    wait_readable, Peer, PortKind, PEER_IP, PORT_IP,
 };
 
 /// Upper bound for any single exchange, so a broken backend fails instead of hanging.
@@ -221,23 +220,13 @@ fn small_rings_wrap_without_loss() {
         ring_size: 64,
         ..AfXdpConfig::default()
     };
-    let ports: [(Backend, OpenFn); 3] = [
-        (
-            Backend::AfPacket,
-            Box::new(move |n| AfPacketPort::open(n, small_packet_rings).map(|p| Box::new(p) as _)),
-        ),
-        (
-            Backend::AfPacket,
-            Box::new(move |n| AfPacketPort::open(n, small_frame_rings).map(|p| Box::new(p) as _)),
-        ),
-        (
-            Backend::AfXdp,
-            Box::new(move |n| AfXdpPort::open(n, small_xdp_rings).map(|p| Box::new(p) as _)),
-        ),
-    ];
-    for (backend, open) in ports {
-        let (peer, port) = peer_and_port_with(backend, 1, open);
-        exchange_numbered_frames(backend, &peer, port);
+    for kind in [
+        PortKind::AfPacket(small_packet_rings),
+        PortKind::AfPacket(small_frame_rings),
+        PortKind::AfXdp(small_xdp_rings),
+    ] {
+        let (peer, port) = peer_and_port_of(kind);
+        exchange_numbered_frames(kind.backend(), &peer, port);
     }
 }
 
@@ -252,14 +241,13 @@ fn af_packet_v2_rings_pass_the_same_exchanges() {
         version: TpacketVersion::V2,
         ..AfPacketConfig::default()
     };
-    let open = |ifname: &str| AfPacketPort::open(ifname, v2).map(|p| Box::new(p) as _);
     let checks: [Check; 3] = [
         exchange_numbered_frames,
         vlan_tag_arrives,
         udp_checksum_arrives_valid,
     ];
     for check in checks {
-        let (peer, port) = peer_and_port_with(Backend::AfPacket, 1, open);
+        let (peer, port) = peer_and_port_of(PortKind::AfPacket(v2));
         check(Backend::AfPacket, &peer, port);
     }
 }
@@ -282,18 +270,12 @@ fn full_rings_count_their_drops() {
         ring_size: 64,
         ..AfXdpConfig::default()
     };
-    let ports: [(Backend, OpenFn); 2] = [
-        (
-            Backend::AfPacket,
-            Box::new(move |n| AfPacketPort::open(n, small_packet_rings).map(|p| Box::new(p) as _)),
-        ),
-        (
-            Backend::AfXdp,
-            Box::new(move |n| AfXdpPort::open(n, small_xdp_rings).map(|p| Box::new(p) as _)),
-        ),
-    ];
-    for (backend, open) in ports {
-        let (peer, mut port) = peer_and_port_with(backend, 1, open);
+    for kind in [
+        PortKind::AfPacket(small_packet_rings),
+        PortKind::AfXdp(small_xdp_rings),
+    ] {
+        let backend = kind.backend();
+        let (peer, mut port) = peer_and_port_of(kind);
         let peer_sock = peer.raw_socket();
         for seq in 0..SENT {
             assert!(raw_send(&peer_sock, &numbered(seq)), "peer send");
@@ -315,8 +297,6 @@ fn full_rings_count_their_drops() {
         );
     }
 }
-
-type OpenFn = Box<dyn FnOnce(&str) -> std::io::Result<Box<dyn PacketPort>>>;
 
 /// Many numbered frames each way, paced in chunks so no queue overflows:
 /// every frame arrives exactly once.

@@ -22,6 +22,14 @@ struct Pair {
 }
 
 impl Pair {
+    /// Starts a TCP echo on B port 7 and waits until it listens; returns
+    /// B's socket count then (the listener's share).
+    fn serve_echo(&self) -> usize {
+        self.runtime.spawn(serve_echo(self.b.clone(), 7));
+        self.run(eventually("the listener", || self.b.socket_count() > 0));
+        self.b.socket_count()
+    }
+
     /// Runs `test` on the pair's runtime; a hang fails instead of blocking.
     fn run<T>(&self, test: impl std::future::Future<Output = T>) -> T {
         self.runtime
@@ -53,10 +61,9 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 #[test]
 fn megabytes_cross_an_echo_intact_both_ways() {
     let pair = Pair::new();
-    pair.runtime.spawn(serve_echo(pair.b.clone(), 7));
-    let (a, b) = (pair.a.clone(), pair.b.clone());
+    pair.serve_echo();
+    let a = pair.a.clone();
     pair.run(async move {
-        eventually("the listener", || b.socket_count() > 0).await;
         let stream = a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
         assert_eq!(stream.peer_addr(), SocketAddrV4::new(B, 7));
         let payload: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
@@ -163,10 +170,8 @@ fn udp_round_trip_with_ephemeral_port() {
 #[test]
 fn dropped_connections_are_freed_on_both_sides() {
     let pair = Pair::new();
-    pair.runtime.spawn(serve_echo(pair.b.clone(), 7));
+    let baseline = pair.serve_echo();
     pair.run(async {
-        eventually("the listener", || pair.b.socket_count() > 0).await;
-        let baseline = pair.b.socket_count();
         let mut streams = Vec::new();
         for _ in 0..20 {
             let mut stream = pair.a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
@@ -201,10 +206,8 @@ fn a_vanished_peer_is_detected_and_freed() {
     };
     pair.a.set_liveness(quick);
     pair.b.set_liveness(quick);
-    pair.runtime.spawn(serve_echo(pair.b.clone(), 7));
+    let baseline = pair.serve_echo();
     pair.run(async {
-        eventually("the listener", || pair.b.socket_count() > 0).await;
-        let baseline = pair.b.socket_count();
         let mut idle = pair.a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
         let mut closed = pair.a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
         eventually("both accepted", || pair.b.socket_count() == baseline + 2).await;
@@ -225,9 +228,8 @@ fn a_vanished_peer_is_detected_and_freed() {
 #[test]
 fn show_lists_listeners_and_connections() {
     let pair = Pair::new();
-    pair.runtime.spawn(serve_echo(pair.b.clone(), 7));
+    pair.serve_echo();
     pair.run(async {
-        eventually("the listener", || pair.b.socket_count() > 0).await;
         let _udp = pair.b.udp_bind(53).await.unwrap();
         let stream = pair.a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
         let client = stream.local_addr().to_string();

@@ -175,36 +175,36 @@ fn stdout_of(output: Output) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-fn start_echo(testbed: &Testbed, port: u16) {
-    testbed
-        .runtime
-        .spawn(serve_echo(testbed.stack.clone(), port));
+/// A testbed whose stack runs a TCP echo on port 7; None unless root.
+fn echo_testbed() -> Option<Testbed> {
+    let testbed = Testbed::new()?;
+    testbed.runtime.spawn(serve_echo(testbed.stack.clone(), 7));
     testbed.wait_for_sockets_above("the echo listener", 0);
+    Some(testbed)
+}
+
+/// `nc` arguments sending stdin to the stack's echo port.
+const NC_TO_ECHO: [&str; 5] = ["-N", "-w", "10", "10.99.0.1", "7"];
+
+/// `payload` sent through `nc` to the echo comes back unchanged.
+fn assert_echoed(payload: &str) {
+    let Some(testbed) = echo_testbed() else {
+        return;
+    };
+    let reply = testbed.nc(&NC_TO_ECHO, payload.as_bytes());
+    assert_eq!(stdout_of(reply.wait_with_output().unwrap()), payload);
 }
 
 #[test]
 fn nc_gets_its_bytes_echoed() {
-    let Some(testbed) = Testbed::new() else {
-        return;
-    };
-    start_echo(&testbed, 7);
-    let reply = testbed.nc(&["-N", "-w", "10", "10.99.0.1", "7"], b"hello gatehouse\n");
-    assert_eq!(
-        stdout_of(reply.wait_with_output().unwrap()),
-        "hello gatehouse\n"
-    );
+    assert_echoed("hello gatehouse\n");
 }
 
 #[test]
 fn echo_carries_a_large_transfer_intact() {
-    let Some(testbed) = Testbed::new() else {
-        return;
-    };
-    start_echo(&testbed, 7);
     // Larger than both socket buffers, so flow control must work both ways.
     let payload: String = (0..20_000).map(|i| format!("{i:07}\n")).collect();
-    let reply = testbed.nc(&["-N", "-w", "10", "10.99.0.1", "7"], payload.as_bytes());
-    assert_eq!(stdout_of(reply.wait_with_output().unwrap()), payload);
+    assert_echoed(&payload);
 }
 
 #[test]
@@ -229,15 +229,14 @@ fn curl_gets_the_status_page() {
 
 #[test]
 fn twenty_concurrent_connections_all_echo() {
-    let Some(testbed) = Testbed::new() else {
+    let Some(testbed) = echo_testbed() else {
         return;
     };
-    start_echo(&testbed, 7);
     let baseline = testbed.stack.socket_count();
     let clients: Vec<(String, Child)> = (0..20)
         .map(|i| {
             let line = format!("client {i} says hi\n");
-            let child = testbed.nc(&["-N", "-w", "10", "10.99.0.1", "7"], line.as_bytes());
+            let child = testbed.nc(&NC_TO_ECHO, line.as_bytes());
             (line, child)
         })
         .collect();
@@ -298,10 +297,9 @@ fn stack_connects_out_to_a_host_listener() {
 
 #[test]
 fn killed_client_leaves_no_socket_behind() {
-    let Some(testbed) = Testbed::new() else {
+    let Some(testbed) = echo_testbed() else {
         return;
     };
-    start_echo(&testbed, 7);
     let baseline = testbed.stack.socket_count();
     let mut client = testbed
         .ns

@@ -3,7 +3,9 @@
 //! through that host.
 
 use super::netns::{run, unique, Netns};
-use kernel_bypass::io::{open_port, Backend, PacketPort};
+use kernel_bypass::io::{
+    open_port, AfPacketConfig, AfPacketPort, AfXdpConfig, AfXdpPort, Backend, PacketPort,
+};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -149,13 +151,45 @@ pub fn ip_string(ip: [u8; 4]) -> String {
     format!("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3])
 }
 
+/// How a port is opened: as `open_port` makes it for a backend, or with
+/// non-default settings.
+#[derive(Clone, Copy)]
+pub enum PortKind {
+    Default(Backend),
+    AfPacket(AfPacketConfig),
+    AfXdp(AfXdpConfig),
+}
+
+impl PortKind {
+    pub fn backend(self) -> Backend {
+        match self {
+            PortKind::Default(backend) => backend,
+            PortKind::AfPacket(_) => Backend::AfPacket,
+            PortKind::AfXdp(_) => Backend::AfXdp,
+        }
+    }
+
+    pub fn open(self, ifname: &str) -> io::Result<Box<dyn PacketPort>> {
+        match self {
+            PortKind::Default(backend) => open_port(backend, ifname),
+            PortKind::AfPacket(config) => Ok(Box::new(AfPacketPort::open(ifname, config)?)),
+            PortKind::AfXdp(config) => Ok(Box::new(AfXdpPort::open(ifname, config)?)),
+        }
+    }
+}
+
 /// A Linux peer wired to a freshly opened port of `backend`.
 ///
 /// veth backends: a veth pair, one end in the test's namespace for the port,
 /// the other in the peer's namespace. TAP: the port creates the tap, which
 /// then moves into the peer's namespace (its fd keeps working).
 pub fn peer_and_port(backend: Backend) -> (Peer, Box<dyn PacketPort>) {
-    peer_and_port_with(backend, 1, |ifname| open_port(backend, ifname))
+    peer_and_port_of(PortKind::Default(backend))
+}
+
+/// Like `peer_and_port`, with the port opened as `kind` says.
+pub fn peer_and_port_of(kind: PortKind) -> (Peer, Box<dyn PacketPort>) {
+    peer_and_port_with(kind.backend(), 1, |ifname| kind.open(ifname))
 }
 
 /// Like `peer_and_port`, with `queues` rx and tx queues on each veth end and
