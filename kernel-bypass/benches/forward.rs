@@ -21,7 +21,7 @@ use kernel_bypass::{Dataplane, DataplaneOptions};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::dataplane::{interface, vxlan_interface};
+use support::dataplane::{config_of, interface, vxlan_interface};
 use support::netns::{is_root, run, Netns, Veth};
 use support::packets::{ethernet, udp_packet};
 
@@ -36,10 +36,10 @@ fn frame(dst_mac: Mac, dst: Ipv4Addr, sport: u16) -> Vec<u8> {
 }
 
 fn router_config(a: &str, b: &str) -> Config {
-    let mut c = Config::default();
-    c.interfaces.insert(a.into(), interface(&["10.80.1.1/24"]));
-    c.interfaces.insert(b.into(), interface(&["10.80.2.1/24"]));
-    c
+    config_of([
+        (a, interface(&["10.80.1.1/24"])),
+        (b, interface(&["10.80.2.1/24"])),
+    ])
 }
 
 /// The id of interface `name` in `snap` (0 if it has none).
@@ -142,7 +142,7 @@ fn in_memory_vxlan_encap() -> f64 {
     let mut c = router_config("eth0", "eth1");
     c.interfaces.insert(
         "vxlan7".into(),
-        vxlan_interface("10.7.0.1/24", 7, "eth1", &SINK.to_string()),
+        vxlan_interface("10.7.0.1/24", 7, "eth1", &[&SINK.to_string()]),
     );
     let (snap, _) = compile(&c);
     let (_, eth1) = eth_ids(&snap);

@@ -11,7 +11,7 @@ use grammar::config::{Config, NextHop, StaticRoute};
 use kernel_bypass::io::Backend;
 use kernel_bypass::Dataplane;
 use std::time::Duration;
-use support::dataplane::{interface, received_bytes, start};
+use support::dataplane::{config_of, interface, received_bytes, start};
 use support::netns::{is_root, run, unique, Netns, Veth};
 
 /// Three hosts around a running dataplane; everything is torn down on drop.
@@ -46,13 +46,10 @@ fn site(backend: Backend, workers: usize) -> Site {
             names
         }
     };
-    let mut config = Config::default();
-    config
-        .interfaces
-        .insert(p1.clone(), interface(&["10.77.1.1/24"]));
-    config
-        .interfaces
-        .insert(p2.clone(), interface(&["10.77.2.1/24"]));
+    let mut config = config_of([
+        (p1.as_str(), interface(&["10.77.1.1/24"])),
+        (&p2, interface(&["10.77.2.1/24"])),
+    ]);
     config.routes.insert(StaticRoute {
         prefix: "10.77.3.0/24".parse().unwrap(),
         next_hop: NextHop::Address("10.77.2.2".parse().unwrap()),

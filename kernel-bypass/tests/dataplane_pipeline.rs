@@ -3,7 +3,7 @@
 
 mod support;
 
-use grammar::config::{Config, NextHop, StaticRoute, Vxlan, VXLAN_DEFAULT_PORT};
+use grammar::config::{Config, NextHop, StaticRoute, VXLAN_DEFAULT_PORT};
 use kernel_bypass::counters::{event_total, Counter, WorkerCounters};
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::PacketPort;
@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
-use support::dataplane::interface;
+use support::dataplane::{config_of, interface, vxlan_interface};
 use support::packets::*;
 
 const HOST: Mac = [0x02, 0, 0, 0, 0, 0x10];
@@ -29,22 +29,17 @@ fn ip(s: &str) -> Ipv4Addr {
 /// 10.2.0.1/24, vxlan7 10.7.0.1/24 over eth0 to two remotes, and
 /// 10.9.0.0/16 via two routers on eth1 (ECMP).
 fn config() -> Config {
-    let mut c = Config::default();
-    c.interfaces
-        .insert("eth0".into(), interface(&["10.1.0.1/24"]));
-    c.interfaces
-        .insert("eth1".into(), interface(&["10.2.0.1/24"]));
     let mut sub = interface(&["10.100.0.1/24"]);
     sub.dot1q = Some(100);
-    c.interfaces.insert("eth0.100".into(), sub);
-    let mut tunnel = interface(&["10.7.0.1/24"]);
-    tunnel.vxlan = Some(Vxlan {
-        vni: Some(7),
-        source_interface: Some("eth0".into()),
-        remotes: [ip("10.1.0.50"), ip("10.1.0.51")].into(),
-        ..Vxlan::default()
-    });
-    c.interfaces.insert("vxlan7".into(), tunnel);
+    let mut c = config_of([
+        ("eth0", interface(&["10.1.0.1/24"])),
+        ("eth1", interface(&["10.2.0.1/24"])),
+        ("eth0.100", sub),
+        (
+            "vxlan7",
+            vxlan_interface("10.7.0.1/24", 7, "eth0", &["10.1.0.50", "10.1.0.51"]),
+        ),
+    ]);
     for router in ["10.2.0.2", "10.2.0.3"] {
         c.routes.insert(StaticRoute {
             prefix: "10.9.0.0/16".parse().unwrap(),

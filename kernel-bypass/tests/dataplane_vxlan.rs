@@ -7,11 +7,12 @@
 
 mod support;
 
-use grammar::config::Config;
 use kernel_bypass::io::Backend;
 use kernel_bypass::snapshot::mac_for;
 use kernel_bypass::wire::format_mac;
-use support::dataplane::{interface, kernel_vxlan, received_bytes, start, vxlan_interface};
+use support::dataplane::{
+    config_of, interface, kernel_vxlan, received_bytes, start, vxlan_interface,
+};
 use support::netns::{is_root, Netns, Veth};
 
 #[test]
@@ -22,17 +23,14 @@ fn linux_vxlan_peer_reaches_routed_host_both_ways() {
     let (h1, h2) = (Netns::new(), Netns::new());
     let (v1, v2) = (Veth::into_ns(&h1), Veth::into_ns(&h2));
 
-    let mut config = Config::default();
-    config
-        .interfaces
-        .insert(v1.outer.clone(), interface(&["10.78.1.1/24"]));
-    config
-        .interfaces
-        .insert(v2.outer.clone(), interface(&["10.78.2.1/24"]));
-    config.interfaces.insert(
-        "vxlan42".into(),
-        vxlan_interface("10.78.100.1/24", 42, &v1.outer, "10.78.1.2"),
-    );
+    let config = config_of([
+        (v1.outer.as_str(), interface(&["10.78.1.1/24"])),
+        (&v2.outer, interface(&["10.78.2.1/24"])),
+        (
+            "vxlan42",
+            vxlan_interface("10.78.100.1/24", 42, &v1.outer, &["10.78.1.2"]),
+        ),
+    ]);
     let (_runtime, dataplane) = start(&config, Backend::AfPacket, 1);
 
     h1.configure(&v1.inner, "10.78.1.2/24", None);

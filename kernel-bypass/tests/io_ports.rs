@@ -43,7 +43,7 @@ fn recv_until(
 }
 
 /// One behaviour check on a port wired to a peer host.
-type Check = fn(Backend, &Peer, Box<dyn PacketPort>);
+type Check = fn(Backend, Peer, Box<dyn PacketPort>);
 
 /// Runs `check` on a fresh default port of `backend` (skipped unless root).
 fn on_fresh_port(backend: Backend, check: Check) {
@@ -51,12 +51,12 @@ fn on_fresh_port(backend: Backend, check: Check) {
         return;
     }
     let (peer, port) = peer_and_port(backend);
-    check(backend, &peer, port);
+    check(backend, peer, port);
 }
 
 /// The peer pings the port's address; the test answers ARP and ICMP echo
 /// through the port, so the ping only succeeds if both directions work.
-fn ping_from_peer_is_answered(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
+fn ping_from_peer_is_answered(backend: Backend, peer: Peer, mut port: Box<dyn PacketPort>) {
     let mut ping = peer
         .ns
         .command("ping")
@@ -94,7 +94,7 @@ fn ping_from_peer_is_answered(backend: Backend, peer: &Peer, mut port: Box<dyn P
 }
 
 /// The port asks for the peer's MAC; the peer's kernel answers.
-fn arp_request_is_answered_by_peer(backend: Backend, _peer: &Peer, mut port: Box<dyn PacketPort>) {
+fn arp_request_is_answered_by_peer(backend: Backend, _peer: Peer, mut port: Box<dyn PacketPort>) {
     let request = arp_request(PEER_IP);
     assert_eq!(
         port.send(&mut std::iter::once(&request[..])).expect("send"),
@@ -130,7 +130,7 @@ fn receive_coalescing_is_off(backend: Backend) {
 
 /// The poll descriptor wakes an idle worker when a frame arrives, and the
 /// frame is then there to receive.
-fn poll_fd_wakes_on_arrival(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
+fn poll_fd_wakes_on_arrival(backend: Backend, peer: Peer, mut port: Box<dyn PacketPort>) {
     let peer_sock = peer.raw_socket();
     let mut batch = Batch::new(64);
     while port.recv(&mut batch).expect("drain") > 0 {
@@ -155,7 +155,7 @@ fn poll_fd_wakes_on_arrival(backend: Backend, peer: &Peer, mut port: Box<dyn Pac
 
 /// An 802.1Q-tagged frame from the peer arrives with its tag in the frame
 /// (the kernel moves tags out of the data before packet sockets see them).
-fn vlan_tag_arrives(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
+fn vlan_tag_arrives(backend: Backend, peer: Peer, mut port: Box<dyn PacketPort>) {
     let peer_sock = peer.raw_socket();
     let tagged = with_vlan(&numbered(7), 7);
     assert!(raw_send(&peer_sock, &tagged), "peer send");
@@ -167,7 +167,7 @@ fn vlan_tag_arrives(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>
 
 /// A UDP datagram from the peer's stack, whose veth leaves the checksum to
 /// "hardware", arrives with a checksum that verifies.
-fn udp_checksum_arrives_valid(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
+fn udp_checksum_arrives_valid(backend: Backend, peer: Peer, mut port: Box<dyn PacketPort>) {
     let port_ip = ip_string(PORT_IP);
     let lladdr = "02:00:00:00:00:02";
     peer.ns.run(&[
@@ -226,7 +226,7 @@ fn small_rings_wrap_without_loss() {
         PortKind::AfXdp(small_xdp_rings),
     ] {
         let (peer, port) = peer_and_port_of(kind);
-        exchange_numbered_frames(kind.backend(), &peer, port);
+        exchange_numbered_frames(kind.backend(), peer, port);
     }
 }
 
@@ -248,7 +248,7 @@ fn af_packet_v2_rings_pass_the_same_exchanges() {
     ];
     for check in checks {
         let (peer, port) = peer_and_port_of(PortKind::AfPacket(v2));
-        check(Backend::AfPacket, &peer, port);
+        check(Backend::AfPacket, peer, port);
     }
 }
 
@@ -300,7 +300,7 @@ fn full_rings_count_their_drops() {
 
 /// Many numbered frames each way, paced in chunks so no queue overflows:
 /// every frame arrives exactly once.
-fn exchange_numbered_frames(backend: Backend, peer: &Peer, mut port: Box<dyn PacketPort>) {
+fn exchange_numbered_frames(backend: Backend, peer: Peer, mut port: Box<dyn PacketPort>) {
     let peer_sock = peer.raw_socket();
 
     // Port -> peer.
@@ -368,11 +368,7 @@ fn exchange_numbered_frames(backend: Backend, peer: &Peer, mut port: Box<dyn Pac
 /// A port whose interface goes down, comes back, then disappears keeps
 /// returning (values or errors) without panicking or blocking, and works
 /// again once its link is back.
-fn survives_link_down_and_removal(backend: Backend) {
-    if !is_root() {
-        return;
-    }
-    let (peer, mut port) = peer_and_port(backend);
+fn survives_link_down_and_removal(backend: Backend, peer: Peer, mut port: Box<dyn PacketPort>) {
     let mut batch = Batch::new(64);
     let request = arp_request(PEER_IP);
     let mut exercise = |port: &mut dyn PacketPort| {
@@ -397,40 +393,33 @@ fn survives_link_down_and_removal(backend: Backend) {
     exercise(port.as_mut());
 }
 
-macro_rules! backend_tests {
-    ($module:ident, $backend:expr) => {
-        mod $module {
-            #[test]
-            fn ping_from_peer_is_answered() {
-                super::on_fresh_port($backend, super::ping_from_peer_is_answered);
-            }
-            #[test]
-            fn arp_request_is_answered_by_peer() {
-                super::on_fresh_port($backend, super::arp_request_is_answered_by_peer);
-            }
-            #[test]
-            fn batches_arrive_complete() {
-                super::on_fresh_port($backend, super::exchange_numbered_frames);
-            }
-            #[test]
-            fn vlan_tags_arrive_in_frames() {
-                super::on_fresh_port($backend, super::vlan_tag_arrives);
-            }
-            #[test]
-            fn poll_fd_wakes_on_arrival() {
-                super::on_fresh_port($backend, super::poll_fd_wakes_on_arrival);
-            }
-            #[test]
-            fn survives_link_down_and_removal() {
-                super::survives_link_down_and_removal($backend);
-            }
+/// Tests that run a check on a fresh default port of `$backend`.
+macro_rules! port_tests {
+    ($backend:ident: $($test:ident => $check:ident),* $(,)?) => {$(
+        #[test]
+        fn $test() {
+            crate::on_fresh_port(kernel_bypass::io::Backend::$backend, crate::$check);
         }
-    };
+    )*};
 }
 
-backend_tests!(af_packet, kernel_bypass::io::Backend::AfPacket);
-backend_tests!(af_xdp, kernel_bypass::io::Backend::AfXdp);
-backend_tests!(tap, kernel_bypass::io::Backend::Tap);
+/// The checks every backend passes, in a module per backend.
+macro_rules! backend_tests {
+    ($($module:ident: $backend:ident),* $(,)?) => {$(
+        mod $module {
+            port_tests! { $backend:
+                ping_from_peer_is_answered => ping_from_peer_is_answered,
+                arp_request_is_answered_by_peer => arp_request_is_answered_by_peer,
+                batches_arrive_complete => exchange_numbered_frames,
+                vlan_tags_arrive_in_frames => vlan_tag_arrives,
+                poll_fd_wakes_on_arrival => poll_fd_wakes_on_arrival,
+                survives_link_down_and_removal => survives_link_down_and_removal,
+            }
+        }
+    )*};
+}
+
+backend_tests!(af_packet: AfPacket, af_xdp: AfXdp, tap: Tap);
 
 #[test]
 fn af_packet_turns_receive_coalescing_off() {
@@ -444,15 +433,8 @@ fn af_xdp_turns_receive_coalescing_off() {
 
 // AF_XDP has no metadata saying a checksum is partial, so it passes such
 // frames on as they are; the other two backends complete them.
-#[test]
-fn af_packet_udp_from_peer_stack_has_valid_checksum() {
-    on_fresh_port(Backend::AfPacket, udp_checksum_arrives_valid);
-}
-
-#[test]
-fn tap_udp_from_peer_stack_has_valid_checksum() {
-    on_fresh_port(Backend::Tap, udp_checksum_arrives_valid);
-}
+port_tests! { AfPacket: af_packet_udp_from_peer_stack_has_valid_checksum => udp_checksum_arrives_valid }
+port_tests! { Tap: tap_udp_from_peer_stack_has_valid_checksum => udp_checksum_arrives_valid }
 
 /// The AF_XDP port attaches its program while open and detaches it on drop.
 #[test]
@@ -497,7 +479,7 @@ fn af_xdp_on_a_multiqueue_nic_sees_all_frames() {
         .nth(1)
         .unwrap_or_default();
     assert!(current.contains("RX:\t\t1"), "{channels}");
-    exchange_numbered_frames(Backend::AfXdp, &peer, port);
+    exchange_numbered_frames(Backend::AfXdp, peer, port);
 }
 
 /// A second port cannot take the queue an open port serves, and says why.

@@ -9,11 +9,10 @@
 
 mod support;
 
-use grammar::config::Config;
 use kernel_bypass::io::Backend;
 use kernel_bypass::local::{serve_echo, serve_status};
 use std::net::SocketAddrV4;
-use support::dataplane::{interface, kernel_vxlan, start, vxlan_interface};
+use support::dataplane::{config_of, interface, kernel_vxlan, start, vxlan_interface};
 use support::local::tcp_exchange;
 use support::netns::{is_root, Netns, Veth};
 use support::retry;
@@ -25,14 +24,13 @@ fn own_services_answer_on_physical_and_vxlan_interfaces() {
     }
     let h1 = Netns::new();
     let veth = Veth::into_ns(&h1);
-    let mut config = Config::default();
-    config
-        .interfaces
-        .insert(veth.outer.clone(), interface(&["10.79.1.1/24"]));
-    config.interfaces.insert(
-        "vxlan77".into(),
-        vxlan_interface("10.79.100.1/24", 77, &veth.outer, "10.79.1.2"),
-    );
+    let config = config_of([
+        (veth.outer.as_str(), interface(&["10.79.1.1/24"])),
+        (
+            "vxlan77",
+            vxlan_interface("10.79.100.1/24", 77, &veth.outer, &["10.79.1.2"]),
+        ),
+    ]);
     let (runtime, dataplane) = start(&config, Backend::AfPacket, 1);
     let stack = dataplane.local_stack();
     runtime.spawn(serve_echo(stack.clone(), 7));

@@ -18,16 +18,30 @@ pub fn interface(addresses: &[&str]) -> Interface {
 }
 
 /// A VXLAN interface config: `address` on VNI `vni`, sourced from
-/// `source_interface`, with one static remote VTEP.
-pub fn vxlan_interface(address: &str, vni: u32, source_interface: &str, remote: &str) -> Interface {
+/// `source_interface`, with these static remote VTEPs.
+pub fn vxlan_interface(
+    address: &str,
+    vni: u32,
+    source_interface: &str,
+    remotes: &[&str],
+) -> Interface {
     let mut tunnel = interface(&[address]);
     tunnel.vxlan = Some(Vxlan {
         vni: Some(vni),
         source_interface: Some(source_interface.to_owned()),
-        remotes: [remote.parse().expect("remote")].into(),
+        remotes: remotes.iter().map(|r| r.parse().expect("remote")).collect(),
         ..Vxlan::default()
     });
     tunnel
+}
+
+/// A config with just these interfaces, by name.
+pub fn config_of<'a>(interfaces: impl IntoIterator<Item = (&'a str, Interface)>) -> Config {
+    let mut config = Config::default();
+    for (name, iface) in interfaces {
+        config.interfaces.insert(name.to_owned(), iface);
+    }
+    config
 }
 
 /// Starts a dataplane for `config` on its own runtime (kept alive by the
