@@ -9,9 +9,7 @@
 mod support;
 
 use kernel_bypass::frame::Batch;
-use kernel_bypass::io::{
-    AfPacketConfig, AfPacketPort, AfXdpConfig, Backend, PacketPort, TpacketVersion, XdpMode,
-};
+use kernel_bypass::io::{AfPacketConfig, AfPacketPort, AfXdpConfig, Backend, PacketPort, XdpMode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -177,17 +175,13 @@ fn main() {
 /// with per-frame (V2) rings and AF_XDP with the program in generic (SKB)
 /// mode, as on drivers without native XDP.
 fn cases() -> [(&'static str, PortKind); 5] {
-    let v2 = AfPacketConfig {
-        version: TpacketVersion::V2,
-        ..AfPacketConfig::default()
-    };
     let generic = AfXdpConfig {
         mode: XdpMode::Generic,
         ..AfXdpConfig::default()
     };
     [
         ("af-packet", PortKind::Default(Backend::AfPacket)),
-        ("af-packet v2", PortKind::AfPacket(v2)),
+        ("af-packet v2", PortKind::af_packet_v2()),
         ("af-xdp", PortKind::Default(Backend::AfXdp)),
         ("af-xdp generic", PortKind::AfXdp(generic)),
         ("tap", PortKind::Default(Backend::Tap)),

@@ -196,6 +196,14 @@ fn udp_checksum_arrives_valid(backend: Backend, peer: Peer, mut port: Box<dyn Pa
 const BATCH_FRAMES: u32 = 1024;
 const CHUNK: u32 = 64;
 
+/// An AF_XDP port whose rings hold only 64 frames.
+fn small_xdp_rings() -> PortKind {
+    PortKind::AfXdp(AfXdpConfig {
+        ring_size: 64,
+        ..AfXdpConfig::default()
+    })
+}
+
 /// Ports with small rings wrap around them many times in the batch exchange.
 #[test]
 fn small_rings_wrap_without_loss() {
@@ -216,14 +224,10 @@ fn small_rings_wrap_without_loss() {
         tx_slots: 64,
         ..AfPacketConfig::default()
     };
-    let small_xdp_rings = AfXdpConfig {
-        ring_size: 64,
-        ..AfXdpConfig::default()
-    };
     for kind in [
         PortKind::AfPacket(small_packet_rings),
         PortKind::AfPacket(small_frame_rings),
-        PortKind::AfXdp(small_xdp_rings),
+        small_xdp_rings(),
     ] {
         let (peer, port) = peer_and_port_of(kind);
         exchange_numbered_frames(kind.backend(), peer, port);
@@ -237,17 +241,13 @@ fn af_packet_v2_rings_pass_the_same_exchanges() {
     if !is_root() {
         return;
     }
-    let v2 = AfPacketConfig {
-        version: TpacketVersion::V2,
-        ..AfPacketConfig::default()
-    };
     let checks: [Check; 3] = [
         exchange_numbered_frames,
         vlan_tag_arrives,
         udp_checksum_arrives_valid,
     ];
     for check in checks {
-        let (peer, port) = peer_and_port_of(PortKind::AfPacket(v2));
+        let (peer, port) = peer_and_port_of(PortKind::af_packet_v2());
         check(Backend::AfPacket, peer, port);
     }
 }
@@ -266,14 +266,7 @@ fn full_rings_count_their_drops() {
         rx_blocks: 2,
         ..AfPacketConfig::default()
     };
-    let small_xdp_rings = AfXdpConfig {
-        ring_size: 64,
-        ..AfXdpConfig::default()
-    };
-    for kind in [
-        PortKind::AfPacket(small_packet_rings),
-        PortKind::AfXdp(small_xdp_rings),
-    ] {
+    for kind in [PortKind::AfPacket(small_packet_rings), small_xdp_rings()] {
         let backend = kind.backend();
         let (peer, mut port) = peer_and_port_of(kind);
         let peer_sock = peer.raw_socket();

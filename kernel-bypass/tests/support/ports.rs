@@ -5,6 +5,7 @@
 use super::netns::{run, unique, Netns};
 use kernel_bypass::io::{
     open_port, AfPacketConfig, AfPacketPort, AfXdpConfig, AfXdpPort, Backend, PacketPort,
+    TpacketVersion,
 };
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -161,6 +162,15 @@ pub enum PortKind {
 }
 
 impl PortKind {
+    /// AF_PACKET with per-frame (TPACKET_V2) rings instead of the default
+    /// block-based ones.
+    pub fn af_packet_v2() -> PortKind {
+        PortKind::AfPacket(AfPacketConfig {
+            version: TpacketVersion::V2,
+            ..AfPacketConfig::default()
+        })
+    }
+
     pub fn backend(self) -> Backend {
         match self {
             PortKind::Default(backend) => backend,
