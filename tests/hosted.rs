@@ -1,0 +1,185 @@
+//! `gatehouse run`, the real binary in hosted mode, between Linux hosts in
+//! network namespaces: the config file drives the dataplane, the CLI on
+//! standard input shows and changes it, and the status page answers curl.
+
+// The namespace helpers of the dataplane tests, shared rather than copied.
+#[path = "../kernel-bypass/tests/support/netns.rs"]
+#[allow(dead_code)]
+mod netns;
+
+use netns::{is_root, unique, Child, Netns, Veth};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// Two hosts, each on a veth to the appliance, and the config naming them.
+struct Site {
+    left: Netns,
+    right: Netns,
+    left_link: Veth,
+    right_link: Veth,
+    config: ConfigFile,
+}
+
+/// A config file removed on drop.
+struct ConfigFile(PathBuf);
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl Site {
+    /// `left` is 10.<net>.1.0/24, `right` 10.<net>.2.0/24; the appliance is .1 on both.
+    fn new(net: u8) -> Site {
+        let left = Netns::new();
+        let right = Netns::new();
+        let left_link = Veth::into_ns(&left);
+        let right_link = Veth::into_ns(&right);
+        left.configure(
+            &left_link.inner,
+            &format!("10.{net}.1.2/24"),
+            Some(&format!("10.{net}.1.1")),
+        );
+        right.configure(
+            &right_link.inner,
+            &format!("10.{net}.2.2/24"),
+            Some(&format!("10.{net}.2.1")),
+        );
+        let path = std::env::temp_dir().join(format!("{}.cfg", unique("c")));
+        let text = format!(
+            "hostname edge-hosted\ninterface {}\n ip address 10.{net}.1.1/24\ninterface {}\n ip address 10.{net}.2.1/24\n",
+            left_link.outer, right_link.outer
+        );
+        std::fs::write(&path, text).unwrap();
+        Site {
+            left,
+            right,
+            left_link,
+            right_link,
+            config: ConfigFile(path),
+        }
+    }
+
+    fn run(&self, extra: &[&str], stdin: Stdio) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .arg("run")
+            .arg("--config")
+            .arg(&self.config.0)
+            .args(extra)
+            .env("TERM", "dumb")
+            .stdin(stdin);
+        command
+    }
+}
+
+#[test]
+fn hosted_mode_forwards_and_serves_its_status_page() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(93);
+    let _appliance = Child(
+        site.run(&["--no-console"], Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        site.left.ping_ok("10.93.2.2"),
+        "host to host through the appliance"
+    );
+    assert!(site.right.ping_ok("10.93.1.2"), "and back");
+    assert!(
+        site.left.ping_ok("10.93.1.1"),
+        "the appliance's own address"
+    );
+    let page = site
+        .left
+        .stdout_until(&["curl", "-s", "-m", "3", "http://10.93.2.1/"], |text| {
+            text.contains("edge-hosted")
+        });
+    assert!(
+        page.contains("hostname edge-hosted"),
+        "status page: {page:?}"
+    );
+}
+
+#[test]
+fn hosted_cli_shows_the_dataplane_and_commits_a_route() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(94);
+    // A third network behind the right host, reached by a static route typed at the CLI.
+    site.right
+        .run(&["ip", "addr", "add", "10.94.3.1/32", "dev", "lo"]);
+    let mut appliance = site
+        .run(&[], Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = [
+        "enable",
+        "configure terminal",
+        "ip route 10.94.3.0/24 10.94.2.2",
+        "commit",
+        "end",
+        "show ip route",
+        "show interfaces",
+    ];
+    let mut stdin = appliance.stdin.take().unwrap();
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    assert!(
+        site.left.ping_ok("10.94.3.1"),
+        "static route committed at the CLI"
+    );
+    writeln!(stdin, "exit").unwrap();
+    drop(stdin);
+    let out = appliance.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit status {:?}: {text}", out.status);
+    assert!(
+        text.contains("edge-hosted#"),
+        "prompt with the config's hostname: {text}"
+    );
+    assert!(
+        text.contains("10.94.3.0/24"),
+        "show ip route lists the static route: {text}"
+    );
+    assert!(
+        text.contains("10.94.1.0/24"),
+        "and the connected one: {text}"
+    );
+    assert!(
+        text.contains(&site.left_link.outer),
+        "show interfaces: {text}"
+    );
+    assert!(
+        text.contains(&site.right_link.outer),
+        "show interfaces: {text}"
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_one_line_and_a_failure() {
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--config",
+            "/nonexistent/gatehouse.cfg",
+            "--no-console",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no such file"), "{err}");
+}
