@@ -61,11 +61,20 @@ pub struct SlotContents<'a> {
 /// The loader picks the newest good entry matching the glob (see README.md).
 const LOADER_CONF: &str = "default gatehouse-*\ntimeout 0\neditor no\n";
 
-fn entry(slot: char, version: u32, cmdline: &str) -> String {
+/// On the command line of an entry with boot counting: /init marks the
+/// entry good (drops the counter and this flag) once the slot has booted.
+pub const TRIAL_FLAG: &str = "gatehouse.trial";
+
+fn entry(slot: char, version: u32, trial: bool, cmdline: &str) -> String {
+    let trial = if trial {
+        format!(" {TRIAL_FLAG}")
+    } else {
+        String::new()
+    };
     format!(
         "title Gatehouse (slot {upper})\nversion {version}\nsort-key gatehouse\n\
          linux /gatehouse/slot-{slot}/vmlinuz\ninitrd /gatehouse/slot-{slot}/initrd.img\n\
-         options {cmdline} gatehouse.slot={slot}\n",
+         options {cmdline} gatehouse.slot={slot}{trial}\n",
         upper = slot.to_ascii_uppercase()
     )
 }
@@ -153,7 +162,7 @@ fn write_slot<T: fatfs::ReadWriteSeek>(
         Some(tries) => format!("gatehouse-{slot}+{tries}.conf"),
         None => format!("gatehouse-{slot}.conf"),
     };
-    let text = entry(slot, version, contents.cmdline);
+    let text = entry(slot, version, tries.is_some(), contents.cmdline);
     write_file(root, &format!("loader/entries/{name}"), text.as_bytes())
 }
 
@@ -262,6 +271,7 @@ mod tests {
             boot_entries(&mut image).unwrap(),
             ["gatehouse-a.conf", "gatehouse-b+3.conf"]
         );
+        assert!(entry('b', 2, true, "x").contains("options x gatehouse.slot=b gatehouse.trial\n"));
         install_slot(&mut image, 'b', 3, None, &new).unwrap();
         assert_eq!(
             boot_entries(&mut image).unwrap(),

@@ -52,10 +52,16 @@ pub struct BootOptions {
     pub allow_reboot: bool,
     /// Boot the disk through OVMF and systemd-boot instead of -kernel.
     pub uefi: bool,
-    /// Install a newer slot B with one boot try whose initramfs is junk
-    /// (the kernel panics): an upgrade that fails, for systemd-boot to
-    /// fall back from.
-    pub failing_slot_b: bool,
+    /// Install a newer slot B on trial before boot (an upgrade).
+    pub new_slot_b: Option<NewSlot>,
+}
+
+pub enum NewSlot {
+    /// The same image, three tries: it should boot and mark itself good.
+    Working,
+    /// One try and a junk initramfs: the kernel panics, and systemd-boot
+    /// must fall back to slot A.
+    Failing,
 }
 
 impl Default for BootOptions {
@@ -65,7 +71,7 @@ impl Default for BootOptions {
             config: ConfigDisk::Factory,
             allow_reboot: false,
             uefi: false,
-            failing_slot_b: false,
+            new_slot_b: None,
         }
     }
 }
@@ -99,8 +105,8 @@ impl Appliance {
             ConfigDisk::WithStartupConfig(text) => partition.put_file("startup-config", text)?,
             ConfigDisk::Corrupted => partition.corrupt()?,
         }
-        if options.failing_slot_b {
-            install_failing_slot_b(&disk, image)?;
+        if let Some(slot) = &options.new_slot_b {
+            install_slot_b(&disk, image, slot)?;
         }
         let taps: Vec<String> = (0..options.hosts).map(|n| format!("{tag}t{n}")).collect();
         let boot = if options.uefi {
@@ -217,17 +223,20 @@ fn read_extent(disk: &std::path::Path, extent: Extent) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn install_failing_slot_b(disk: &std::path::Path, image: &Image) -> Result<()> {
+fn install_slot_b(disk: &std::path::Path, image: &Image, slot: &NewSlot) -> Result<()> {
     let extent = image.layout.esp;
     let mut partition = read_extent(disk, extent)?;
     let kernel = std::fs::read(&image.kernel)?;
-    let junk = vec![0x5a; 4096];
+    let (initramfs, tries) = match slot {
+        NewSlot::Working => (std::fs::read(&image.initramfs)?, 3),
+        NewSlot::Failing => (vec![0x5a; 4096], 1),
+    };
     let contents = esp::SlotContents {
         kernel: &kernel,
-        initramfs: &junk,
+        initramfs: &initramfs,
         cmdline: &image.cmdline,
     };
-    esp::install_slot(&mut partition, 'b', 2, Some(1), &contents)?;
+    esp::install_slot(&mut partition, 'b', 2, Some(tries), &contents)?;
     let mut file = std::fs::OpenOptions::new().write(true).open(disk)?;
     write_sparse(&mut file, extent, &partition)
 }

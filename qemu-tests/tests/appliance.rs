@@ -3,7 +3,7 @@
 //! console, and a saved config surviving `reload`.
 //! Every Appliance checks on drop that its console never showed a panic.
 
-use qemu_tests::{Appliance, BootOptions, ConfigDisk, COMMAND_TIMEOUT};
+use qemu_tests::{Appliance, BootOptions, ConfigDisk, NewSlot, COMMAND_TIMEOUT};
 use std::time::Duration;
 
 const MOUNTED: &str = "gatehouse: config partition /dev/vda2 mounted on /config";
@@ -120,7 +120,7 @@ fn uefi_falls_back_to_slot_a_when_a_newer_slot_b_fails() {
     let mut appliance = boot(BootOptions {
         uefi: true,
         allow_reboot: true,
-        failing_slot_b: true,
+        new_slot_b: Some(NewSlot::Failing),
         ..BootOptions::default()
     });
     // systemd-boot tries the newer slot B once; its kernel finds no init.
@@ -140,6 +140,30 @@ fn uefi_falls_back_to_slot_a_when_a_newer_slot_b_fails() {
     assert_eq!(
         appliance.boot_entries().unwrap(),
         ["gatehouse-a.conf", "gatehouse-b+0-1.conf"]
+    );
+}
+
+#[test]
+fn uefi_boots_a_newer_slot_b_on_trial_and_marks_it_good() {
+    let mut appliance = boot(BootOptions {
+        uefi: true,
+        new_slot_b: Some(NewSlot::Working),
+        ..BootOptions::default()
+    });
+    let (messages, _) = appliance.wait_for_prompt().unwrap();
+    assert!(
+        messages.contains("gatehouse: booted from slot B"),
+        "boot messages: {messages}"
+    );
+    assert!(
+        messages.contains("slot B passed its trial boot: gatehouse-b+2-1.conf marked good"),
+        "boot messages: {messages}"
+    );
+    power(&mut appliance, "poweroff", "powering off");
+    assert!(appliance.wait_for_exit(EXIT_TIMEOUT).unwrap());
+    assert_eq!(
+        appliance.boot_entries().unwrap(),
+        ["gatehouse-a.conf", "gatehouse-b.conf"]
     );
 }
 

@@ -3,6 +3,7 @@
 //! modules the devices need, mounts the config partition, reaps orphans,
 //! then runs the appliance on the console for ever (PID 1 must not exit).
 
+mod boot_slots;
 mod console;
 mod modules;
 mod mounts;
@@ -34,15 +35,18 @@ pub fn main(_args: InitArgs) -> ExitCode {
     if let Err(problem) = console::attach() {
         messages.push(format!("console: {problem}"));
     }
-    let loaded = load_modules(&mut messages);
+    let mut loader = load_modules(&mut messages);
     let config = mounts::mount_config();
     messages.push(config.message());
     if let Err(error) = reaper::spawn() {
         messages.push(format!("could not start the zombie reaper: {error}"));
     }
-    if let Some(slot) = boot_slot() {
-        messages.push(format!("booted from slot {}", slot.to_uppercase()));
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    if let Some(slot) = boot_slots::booted_slot(&cmdline) {
+        messages.push(format!("booted from slot {}", slot.to_ascii_uppercase()));
     }
+    messages.extend(boot_slots::confirm_trial_boot(&cmdline, loader.as_mut()));
+    let loaded = loader.map(|loader| loader.loaded).unwrap_or_default();
     messages.push(format!(
         "modules: {}; up {:.2} s",
         if loaded.is_empty() {
@@ -72,8 +76,8 @@ pub fn main(_args: InitArgs) -> ExitCode {
 
 /// Loads the drivers of the devices present, then the config partition's
 /// filesystem (no device selects a filesystem, and there is no modprobe for
-/// the kernel to ask). Returns the modules loaded.
-fn load_modules(messages: &mut Vec<String>) -> Vec<String> {
+/// the kernel to ask). Returns the loader for later needs.
+fn load_modules(messages: &mut Vec<String>) -> Option<modules::Loader> {
     match modules::Loader::open(Path::new(MODULES_DIR)) {
         Ok(mut loader) => {
             loader.load_for_devices();
@@ -81,22 +85,13 @@ fn load_modules(messages: &mut Vec<String>) -> Vec<String> {
                 loader.load(module);
             }
             messages.append(&mut loader.problems);
-            loader.loaded
+            Some(loader)
         }
         Err(problem) => {
             messages.push(problem);
-            Vec::new()
+            None
         }
     }
-}
-
-/// The A/B slot systemd-boot started (`gatehouse.slot=` in the entry's options).
-fn boot_slot() -> Option<String> {
-    let cmdline = std::fs::read_to_string("/proc/cmdline").ok()?;
-    cmdline
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("gatehouse.slot="))
-        .map(str::to_string)
 }
 
 fn uptime_seconds() -> Option<f64> {
