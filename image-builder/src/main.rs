@@ -116,19 +116,16 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         .join(&args.build.kernel_package);
     fs::create_dir_all(&state)?;
     let disk = state_disk(&image, &state.join("disk.img"), args.fresh)?;
-    let boot = if args.uefi {
+    let uefi_vars = if args.uefi {
         let vars = state.join("OVMF_VARS.fd");
         if !vars.exists() || args.fresh {
             fs::copy(qemu::OVMF_VARS, &vars).context("copying the OVMF variables")?;
         }
-        qemu::Boot::Uefi { vars }
+        Some(vars)
     } else {
-        qemu::Boot::Kernel {
-            kernel: image.kernel.clone(),
-            initramfs: image.initramfs.clone(),
-            cmdline: image.cmdline.clone(),
-        }
+        None
     };
+    let boot = qemu::Boot::of(&image, uefi_vars);
     let machine = qemu::Machine {
         boot,
         disk: Some(disk),

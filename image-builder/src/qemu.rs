@@ -21,6 +21,21 @@ pub enum Boot {
     Uefi { vars: PathBuf },
 }
 
+impl Boot {
+    /// Boots `image` through the firmware when given a writable copy of
+    /// OVMF_VARS.fd, else straight into its kernel.
+    pub fn of(image: &crate::image::Image, uefi_vars: Option<PathBuf>) -> Boot {
+        match uefi_vars {
+            Some(vars) => Boot::Uefi { vars },
+            None => Boot::Kernel {
+                kernel: image.kernel.clone(),
+                initramfs: image.initramfs.clone(),
+                cmdline: image.cmdline.clone(),
+            },
+        }
+    }
+}
+
 pub enum Nic {
     /// User-mode networking with host TCP port forwards (host, guest); no root needed.
     User { forwards: Vec<(u16, u16)> },

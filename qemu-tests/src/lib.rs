@@ -109,18 +109,15 @@ impl Appliance {
             install_slot_b(&disk, image, slot)?;
         }
         let taps: Vec<String> = (0..options.hosts).map(|n| format!("{tag}t{n}")).collect();
-        let boot = if options.uefi {
+        let uefi_vars = if options.uefi {
             let vars = dir.join("OVMF_VARS.fd");
             std::fs::copy(qemu::OVMF_VARS, &vars)
                 .context("copying OVMF_VARS (apt-get install ovmf)")?;
-            qemu::Boot::Uefi { vars }
+            Some(vars)
         } else {
-            qemu::Boot::Kernel {
-                kernel: image.kernel.clone(),
-                initramfs: image.initramfs.clone(),
-                cmdline: image.cmdline.clone(),
-            }
+            None
         };
+        let boot = qemu::Boot::of(image, uefi_vars);
         let machine = qemu::Machine {
             boot,
             disk: Some(disk.clone()),
