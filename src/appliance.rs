@@ -1,13 +1,15 @@
 //! The appliance itself: the shell engine wired to the dataplane, with the
-//! CLI on the console. Used by the image's init and by hosted mode.
+//! CLI on the console and over SSH. Used by the image's init and by hosted mode.
 
+use crate::ssh;
 use grammar::config::Config;
 use kernel_bypass::io::Backend;
 use kernel_bypass::local::{serve_echo, serve_status};
 use kernel_bypass::{Dataplane, DataplaneOptions};
+use russh::keys::PrivateKey;
 use shell::{run_stream, run_terminal, Session, Shell, ShellBuilder};
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// TCP port of the built-in status page on the appliance's own addresses.
@@ -38,9 +40,11 @@ pub struct Appliance {
 
 impl Appliance {
     /// Starts the dataplane, loads the startup config into it through the
-    /// shell's commit hook, and starts the built-in services. Returns the
-    /// appliance and the startup report (problems to show the operator).
+    /// shell's commit hook, and starts the built-in services and the SSH
+    /// server. Returns the appliance and the startup report (problems to
+    /// show the operator).
     pub fn start(options: ApplianceOptions) -> Result<(Appliance, Vec<String>), String> {
+        let (host_key, key_problem) = host_key(&options.startup_config)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("gatehouse-ctl")
@@ -55,11 +59,19 @@ impl Appliance {
             },
             runtime.handle().clone(),
         )?);
-        let (shell, report) = build_shell(&dataplane, options)
+        let fingerprint = ssh::fingerprint(&host_key);
+        let (shell, mut report) = build_shell(&dataplane, options, fingerprint)
             .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
+        report.extend(key_problem);
         let stack = dataplane.local_stack();
         let status_shell = Arc::downgrade(&shell);
         runtime.spawn(serve_echo(stack.clone(), ECHO_PORT));
+        runtime.spawn(ssh::serve(
+            stack.clone(),
+            ssh::SSH_PORT,
+            shell.clone(),
+            host_key,
+        ));
         runtime.spawn(serve_status(stack, STATUS_PORT, move || {
             status_shell
                 .upgrade()
@@ -121,14 +133,39 @@ const DATAPLANE_SHOWS: [DataplaneShow; 5] = [
     },
 ];
 
+/// The SSH host key kept beside the startup config; if it cannot be read or
+/// saved, a key for this run only and the problem to report.
+fn host_key(startup: &Path) -> Result<(PrivateKey, Option<String>), String> {
+    match ssh::load_or_create(&ssh::host_key_path(startup)) {
+        Ok(key) => Ok((key, None)),
+        Err(problem) => {
+            let key = ssh::random_key()?;
+            Ok((
+                key,
+                Some(format!("% {problem}: using a key for this run only")),
+            ))
+        }
+    }
+}
+
 fn build_shell(
     dataplane: &Arc<Dataplane>,
     options: ApplianceOptions,
+    host_key_fingerprint: String,
 ) -> Result<(Arc<Shell>, Vec<String>), grammar::SyntaxError> {
     let dp = dataplane.clone();
     let mut builder = ShellBuilder::new()
         .startup_path(options.startup_config)
-        .hook(move |config: &Config| dp.apply(config));
+        .hook(move |config: &Config| dp.apply(config))
+        .show(
+            "ssh host-key fingerprint",
+            &[
+                "SSH server",
+                "The server's host key",
+                "Its SHA256 fingerprint",
+            ],
+            move |_| format!("{host_key_fingerprint}\n"),
+        )?;
     for show in DATAPLANE_SHOWS {
         let dp = dataplane.clone();
         builder = builder.show(show.syntax, show.help, move |_| (show.render)(&dp))?;

@@ -7,6 +7,7 @@ mod appliance;
 mod cli;
 mod hosted;
 mod init;
+mod ssh;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

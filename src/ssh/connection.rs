@@ -1,0 +1,136 @@
+//! One SSH connection: password login against the config's users, then
+//! session channels that become CLI sessions (shell, with or without a PTY)
+//! or non-interactive runs (exec).
+
+use super::channel_io;
+use russh::server::{Auth, ChannelOpenHandle, Handler, Msg, Session};
+use russh::{Channel, ChannelId, Pty};
+use shell::{Shell, StreamOptions};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Who logged in on this connection.
+struct Login {
+    user: String,
+    privilege: u8,
+}
+
+pub struct Connection {
+    shell: Arc<Shell>,
+    login: Option<Login>,
+    /// Channels opened but not yet given a shell or a command.
+    opened: HashMap<ChannelId, Channel<Msg>>,
+    /// Channels that asked for a PTY: the client's terminal is raw, so we echo.
+    with_pty: HashSet<ChannelId>,
+}
+
+impl Connection {
+    pub fn new(shell: Arc<Shell>) -> Connection {
+        Connection {
+            shell,
+            login: None,
+            opened: HashMap::new(),
+            with_pty: HashSet::new(),
+        }
+    }
+
+    /// The CLI session for a channel that asked to start, if it was opened
+    /// by a logged-in user.
+    fn start(&mut self, channel: ChannelId) -> Option<(Channel<Msg>, shell::Session)> {
+        let login = self.login.as_ref()?;
+        let opened = self.opened.remove(&channel)?;
+        let session = shell::Session::for_user(self.shell.clone(), &login.user, login.privilege);
+        Some((opened, session))
+    }
+}
+
+impl Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        // Password hashing is deliberately slow: keep it off the runtime's worker.
+        let shell = self.shell.clone();
+        let (name, secret) = (user.to_string(), password.to_string());
+        let privilege = tokio::task::spawn_blocking(move || shell.authenticate(&name, &secret))
+            .await
+            .ok()
+            .flatten();
+        Ok(match privilege {
+            Some(privilege) => {
+                self.login = Some(Login {
+                    user: user.to_string(),
+                    privilege,
+                });
+                Auth::Accept
+            }
+            None => Auth::reject(),
+        })
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.opened.insert(channel.id(), channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _columns: u32,
+        _rows: u32,
+        _pixel_width: u32,
+        _pixel_height: u32,
+        _modes: &[(Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.with_pty.insert(channel);
+        session.channel_success(channel)
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some((opened, cli)) = self.start(channel) else {
+            return session.channel_failure(channel);
+        };
+        let options = StreamOptions {
+            echo: self.with_pty.contains(&channel),
+        };
+        session.channel_success(channel)?;
+        tokio::spawn(channel_io::interactive(opened, cli, options));
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        command: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some((opened, cli)) = self.start(channel) else {
+            return session.channel_failure(channel);
+        };
+        let command = String::from_utf8_lossy(command).into_owned();
+        session.channel_success(channel)?;
+        tokio::spawn(channel_io::exec(opened, cli, command));
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.opened.remove(&channel);
+        self.with_pty.remove(&channel);
+        Ok(())
+    }
+}

@@ -1,0 +1,63 @@
+//! SSH access to the CLI, served on the appliance's own addresses through
+//! the userspace stack (not the kernel's sockets). Each shell channel runs
+//! the same CLI engine as the console; exec channels run their lines
+//! non-interactively.
+
+mod channel_io;
+mod connection;
+mod host_key;
+
+pub use host_key::{fingerprint, host_key_path, load_or_create, random_key};
+
+use connection::Connection;
+use kernel_bypass::local::LocalStack;
+use russh::keys::PrivateKey;
+use russh::server::Config;
+use russh::{MethodKind, MethodSet};
+use shell::Shell;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// TCP port of the SSH server.
+pub const SSH_PORT: u16 = 22;
+
+/// Sessions without any traffic for this long are closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Accepts SSH connections on `port` of the stack's addresses for ever,
+/// each served by its own task.
+pub async fn serve(
+    stack: LocalStack,
+    port: u16,
+    shell: Arc<Shell>,
+    host_key: PrivateKey,
+) -> io::Result<()> {
+    let config = Arc::new(server_config(host_key));
+    let listener = stack.tcp_listen(port).await?;
+    loop {
+        let (stream, _peer) = listener.accept().await?;
+        let handler = Connection::new(shell.clone());
+        let config = config.clone();
+        tokio::spawn(async move {
+            // A failed handshake or a dropped client only ends this connection.
+            if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
+                let _ = running.await;
+            }
+        });
+    }
+}
+
+fn server_config(host_key: PrivateKey) -> Config {
+    Config {
+        server_id: russh::SshId::Standard(
+            concat!("SSH-2.0-Gatehouse_", env!("CARGO_PKG_VERSION")).into(),
+        ),
+        methods: MethodSet::from(&[MethodKind::Password][..]),
+        keys: vec![host_key],
+        // Clients probe with "none" first to learn the methods: no delay for that.
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        inactivity_timeout: Some(IDLE_TIMEOUT),
+        ..Config::default()
+    }
+}

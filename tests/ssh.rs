@@ -1,0 +1,301 @@
+//! SSH access to the CLI: OpenSSH's `ssh` client in a namespace host logs in
+//! to `gatehouse run --no-console` over the appliance's userspace stack.
+
+// The namespace helpers of the dataplane tests, shared rather than copied.
+#[path = "../kernel-bypass/tests/support/netns.rs"]
+#[allow(dead_code)]
+mod netns;
+
+use netns::{is_root, unique, Child, Netns, Veth, SETTLE};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+const ADMIN_PASSWORD: &str = "s3cret-admin";
+const VIEWER_PASSWORD: &str = "just-looking";
+
+/// A directory for the config, the host key and the askpass helper,
+/// removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The appliance on one veth to a host namespace, with two users: `admin`
+/// (privilege 15) and `viewer` (privilege 1).
+struct Site {
+    host: Netns,
+    _link: Veth,
+    dir: Scratch,
+    address: String,
+}
+
+impl Site {
+    /// The host is 10.<net>.1.2/24, the appliance 10.<net>.1.1.
+    fn new(net: u8) -> Site {
+        let host = Netns::new();
+        let link = Veth::into_ns(&host);
+        host.configure(&link.inner, &format!("10.{net}.1.2/24"), None);
+        let dir = Scratch(std::env::temp_dir().join(unique("ssh")));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let config = format!(
+            "hostname edge-ssh\nusername admin privilege 15 secret {ADMIN_PASSWORD}\n\
+             username viewer privilege 1 secret {VIEWER_PASSWORD}\n\
+             interface {}\n ip address 10.{net}.1.1/24\n",
+            link.outer
+        );
+        std::fs::write(dir.0.join("startup-config"), config).unwrap();
+        // ssh asks this program for the password (no terminal in tests).
+        let askpass = dir.0.join("askpass");
+        std::fs::write(&askpass, "#!/bin/sh\nprintf '%s\\n' \"$GH_SSH_PASSWORD\"\n").unwrap();
+        std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Site {
+            host,
+            _link: link,
+            dir,
+            address: format!("10.{net}.1.1"),
+        }
+    }
+
+    fn start(&self) -> Child {
+        Child(
+            Command::new(BIN)
+                .arg("run")
+                .arg("--config")
+                .arg(self.dir.0.join("startup-config"))
+                .arg("--no-console")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn key_file(&self) -> PathBuf {
+        self.dir.0.join("ssh_host_ed25519_key")
+    }
+
+    /// `ssh user@appliance [options] [command]` from the host, with the
+    /// password given through SSH_ASKPASS and no controlling terminal.
+    fn ssh(&self, user: &str, password: &str, options: &[&str], command: Option<&str>) -> Command {
+        let mut ssh = self.host.command("setsid");
+        ssh.args(["-w", "ssh"])
+            .args(["-o", "StrictHostKeyChecking=no"])
+            .args(["-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "PubkeyAuthentication=no"])
+            .args(["-o", "PreferredAuthentications=password"])
+            .args(["-o", "NumberOfPasswordPrompts=1"])
+            .args(["-o", "ConnectTimeout=5"])
+            .args(options)
+            .arg(format!("{user}@{}", self.address))
+            .args(command)
+            .env("SSH_ASKPASS", askpass_path(&self.dir.0))
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("GH_SSH_PASSWORD", password)
+            .stdin(Stdio::null());
+        ssh
+    }
+
+    /// Runs `command` as admin in exec mode.
+    fn exec(&self, command: &str) -> Output {
+        self.ssh(
+            "admin",
+            ADMIN_PASSWORD,
+            &["-o", "LogLevel=ERROR"],
+            Some(command),
+        )
+        .output()
+        .unwrap()
+    }
+
+    /// Waits until the appliance answers SSH (the dataplane and the stack
+    /// take a moment to come up); returns the host key fingerprint it shows.
+    fn wait_ready(&self) -> String {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let out = self.exec("show ssh host-key fingerprint");
+            if out.status.success() || Instant::now() > deadline {
+                return text(&out);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+fn askpass_path(dir: &Path) -> PathBuf {
+    dir.join("askpass")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn exec_mode_runs_lines_and_reports_failures_in_the_exit_status() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(81);
+    let _appliance = site.start();
+    let fingerprint = site.wait_ready();
+    assert!(fingerprint.starts_with("ED25519 SHA256:"), "{fingerprint}");
+    let out = site.exec("show running-config");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let config = text(&out);
+    assert!(config.contains("hostname edge-ssh"), "{config}");
+    assert!(config.contains("username viewer privilege 1"), "{config}");
+    let out = site.exec("show no-such-thing");
+    assert_eq!(out.status.code(), Some(1), "a failing line: {}", text(&out));
+    assert!(
+        text(&out).contains('%'),
+        "the error is shown: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_wrong_password_is_refused() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(82);
+    let _appliance = site.start();
+    site.wait_ready();
+    let out = site
+        .ssh(
+            "admin",
+            "not-the-password",
+            &[],
+            Some("show running-config"),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Permission denied"),
+        "refused: {}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("hostname edge-ssh"));
+    let out = site
+        .ssh("nobody", ADMIN_PASSWORD, &[], Some("show running-config"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "unknown user: {}", text(&out));
+}
+
+#[test]
+fn a_config_change_over_ssh_is_committed_and_a_viewer_cannot_configure() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(83);
+    let _appliance = site.start();
+    site.wait_ready();
+    let out = site.exec("configure terminal\nhostname via-exec\ncommit\nend");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = site.exec("show running-config");
+    assert!(text(&out).contains("hostname via-exec"), "{}", text(&out));
+
+    let viewer = site
+        .ssh(
+            "viewer",
+            VIEWER_PASSWORD,
+            &["-o", "LogLevel=ERROR"],
+            Some("configure terminal\nhostname nope\ncommit"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(viewer.status.code(), Some(1), "{}", text(&viewer));
+    let out = site.exec("show running-config");
+    assert!(!text(&out).contains("hostname nope"), "{}", text(&out));
+}
+
+#[test]
+fn an_interactive_session_with_a_pty_echoes_helps_and_commits() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(84);
+    let _appliance = site.start();
+    site.wait_ready();
+    let mut client = site
+        .ssh(
+            "admin",
+            ADMIN_PASSWORD,
+            &["-tt", "-o", "LogLevel=ERROR"],
+            None,
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = client.stdin.take().unwrap();
+    // `show ?` lists the show commands and keeps the line; Ctrl-C drops it.
+    input
+        .write_all(b"configure terminal\rhostname via-pty\rcommit\rend\rshow running-config\rshow ?\r\x03exit\r")
+        .unwrap();
+    drop(input);
+    let out = client.wait_with_output().unwrap();
+    let screen = text(&out);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("edge-ssh(config)#"),
+        "config mode prompt: {screen}"
+    );
+    assert!(screen.contains("hostname via-pty"), "committed: {screen}");
+    assert!(
+        screen.contains("via-pty#"),
+        "new hostname in the prompt: {screen}"
+    );
+    assert!(screen.contains("SSH server"), "help for `show ?`: {screen}");
+    assert!(screen.contains("\r\n"), "CRLF line ends on a pty: {screen}");
+}
+
+#[test]
+fn the_host_key_is_created_once_and_kept_across_restarts() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(85);
+    let first = {
+        let _appliance = site.start();
+        site.wait_ready()
+    };
+    let mode = std::fs::metadata(site.key_file())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "host key file mode");
+    let _appliance = site.start();
+    let second = site.wait_ready();
+    assert_eq!(first, second, "fingerprint after a restart");
+    // The client sees the same key the CLI shows.
+    let out = site
+        .ssh(
+            "admin",
+            ADMIN_PASSWORD,
+            &["-v"],
+            Some("show running-config"),
+        )
+        .output()
+        .unwrap();
+    let shown = first.split_whitespace().nth(1).unwrap_or("?").to_string();
+    let debug = text(&out);
+    assert!(
+        debug.contains(&format!("Server host key: ssh-ed25519 {shown}")),
+        "client view of {shown}: {debug}"
+    );
+}
