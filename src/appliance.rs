@@ -60,7 +60,8 @@ impl Appliance {
             runtime.handle().clone(),
         )?);
         let fingerprint = ssh::fingerprint(&host_key);
-        let (shell, mut report) = build_shell(&dataplane, options, fingerprint)
+        let ssh_sessions = ssh::Sessions::default();
+        let (shell, mut report) = build_shell(&dataplane, options, fingerprint, &ssh_sessions)
             .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
         report.extend(key_problem);
         let stack = dataplane.local_stack();
@@ -71,6 +72,7 @@ impl Appliance {
             ssh::SSH_PORT,
             shell.clone(),
             host_key,
+            ssh_sessions,
         ));
         runtime.spawn(serve_status(stack, STATUS_PORT, move || {
             status_shell
@@ -152,7 +154,9 @@ fn build_shell(
     dataplane: &Arc<Dataplane>,
     options: ApplianceOptions,
     host_key_fingerprint: String,
+    ssh_sessions: &ssh::Sessions,
 ) -> Result<(Arc<Shell>, Vec<String>), grammar::SyntaxError> {
+    let sessions = ssh_sessions.clone();
     let dp = dataplane.clone();
     let mut builder = ShellBuilder::new()
         .startup_path(options.startup_config)
@@ -165,7 +169,10 @@ fn build_shell(
                 "Its SHA256 fingerprint",
             ],
             move |_| format!("{host_key_fingerprint}\n"),
-        )?;
+        )?
+        .show("users", &["Users logged in over SSH"], move |_| {
+            sessions.render()
+        })?;
     for show in DATAPLANE_SHOWS {
         let dp = dataplane.clone();
         builder = builder.show(show.syntax, show.help, move |_| (show.render)(&dp))?;

@@ -299,3 +299,93 @@ fn the_host_key_is_created_once_and_kept_across_restarts() {
         "client view of {shown}: {debug}"
     );
 }
+
+/// An interactive client kept open (its input stays open) until dropped,
+/// once it shows its prompt; None if it never does.
+fn hold_session(site: &Site) -> Option<Child> {
+    let mut client = Child(
+        site.ssh(
+            "admin",
+            ADMIN_PASSWORD,
+            &["-tt", "-o", "LogLevel=ERROR"],
+            None,
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let mut screen = client.0.stdout.take().unwrap();
+    let (prompted, prompt) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 256];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut screen, &mut chunk) {
+            seen.extend_from_slice(&chunk[..n]);
+            if seen.ends_with(b"edge-ssh#") {
+                let _ = prompted.send(());
+            }
+        }
+    });
+    prompt.recv_timeout(SETTLE).ok().map(|()| client)
+}
+
+/// [`hold_session`], retried a few times: the slot of a session that just
+/// ended is freed a moment after its client exits.
+fn hold_session_retrying(site: &Site) -> Option<Child> {
+    (0..5).find_map(|_| {
+        hold_session(site).or_else(|| {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            None
+        })
+    })
+}
+
+/// How many logged-in `admin` lines `show users` lists, once it lists `want`
+/// (or whatever it lists when `SETTLE` passes); None if exec failed.
+fn admin_sessions_until(site: &Site, want: usize) -> Option<usize> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let out = site.exec("show users");
+        let count = out
+            .status
+            .success()
+            .then(|| text(&out).lines().filter(|l| l.contains(" admin ")).count());
+        if count == Some(want) || Instant::now() > deadline {
+            return count;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn twenty_sessions_at_once_the_next_is_refused_and_dropped_clients_free_their_slots() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(86);
+    let _appliance = site.start();
+    site.wait_ready();
+    let mut held: Vec<Child> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..20)
+            .map(|_| scope.spawn(|| hold_session_retrying(&site)))
+            .collect();
+        clients
+            .into_iter()
+            .filter_map(|client| client.join().unwrap())
+            .collect()
+    });
+    assert_eq!(held.len(), 20, "sessions at their prompt");
+    let refused = site.exec("show users");
+    assert!(
+        !refused.status.success(),
+        "a 21st session: {}",
+        text(&refused)
+    );
+    // Clients killed mid-session (no exit, no EOF) leave no session behind.
+    held.truncate(10);
+    assert_eq!(admin_sessions_until(&site, 11), Some(11));
+    held.clear();
+    assert_eq!(admin_sessions_until(&site, 1), Some(1));
+}

@@ -3,6 +3,7 @@
 //! or non-interactive runs (exec).
 
 use super::channel_io;
+use super::sessions::Slot;
 use russh::server::{Auth, ChannelOpenHandle, Handler, Msg, Session};
 use russh::{Channel, ChannelId, Pty};
 use shell::{Shell, StreamOptions};
@@ -17,6 +18,8 @@ struct Login {
 
 pub struct Connection {
     shell: Arc<Shell>,
+    /// This connection's entry in the session table, freed when it ends.
+    slot: Slot,
     login: Option<Login>,
     /// Channels opened but not yet given a shell or a command.
     opened: HashMap<ChannelId, Channel<Msg>>,
@@ -25,9 +28,10 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(shell: Arc<Shell>) -> Connection {
+    pub fn new(shell: Arc<Shell>, slot: Slot) -> Connection {
         Connection {
             shell,
+            slot,
             login: None,
             opened: HashMap::new(),
             with_pty: HashSet::new(),
@@ -57,6 +61,7 @@ impl Handler for Connection {
             .flatten();
         Ok(match privilege {
             Some(privilege) => {
+                self.slot.logged_in(user);
                 self.login = Some(Login {
                     user: user.to_string(),
                     privilege,

@@ -6,8 +6,10 @@
 mod channel_io;
 mod connection;
 mod host_key;
+mod sessions;
 
 pub use host_key::{fingerprint, host_key_path, load_or_create, random_key};
+pub use sessions::Sessions;
 
 use connection::Connection;
 use kernel_bypass::local::LocalStack;
@@ -26,18 +28,23 @@ pub const SSH_PORT: u16 = 22;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Accepts SSH connections on `port` of the stack's addresses for ever,
-/// each served by its own task.
+/// each served by its own task and recorded in `sessions`; connections
+/// beyond [`sessions::MAX_SESSIONS`] are closed at once.
 pub async fn serve(
     stack: LocalStack,
     port: u16,
     shell: Arc<Shell>,
     host_key: PrivateKey,
+    sessions: Sessions,
 ) -> io::Result<()> {
     let config = Arc::new(server_config(host_key));
     let listener = stack.tcp_listen(port).await?;
     loop {
-        let (stream, _peer) = listener.accept().await?;
-        let handler = Connection::new(shell.clone());
+        let (stream, peer) = listener.accept().await?;
+        let Some(slot) = sessions.open(peer) else {
+            continue;
+        };
+        let handler = Connection::new(shell.clone(), slot);
         let config = config.clone();
         tokio::spawn(async move {
             // A failed handshake or a dropped client only ends this connection.

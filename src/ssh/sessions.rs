@@ -1,0 +1,142 @@
+//! The SSH connections in progress: how many may be open at once, who is
+//! logged in on each (for `show users`). A connection holds a [`Slot`]
+//! whose drop frees it, so a client that vanishes leaves nothing behind.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::SocketAddrV4;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// At most this many SSH connections at once (logged in or not).
+pub const MAX_SESSIONS: usize = 20;
+
+struct Entry {
+    peer: SocketAddrV4,
+    user: Option<String>,
+    since: Instant,
+}
+
+#[derive(Default)]
+struct Table {
+    next_id: u64,
+    entries: BTreeMap<u64, Entry>,
+}
+
+/// The table of connections, shared by the SSH server and `show users`.
+#[derive(Clone, Default)]
+pub struct Sessions(Arc<Mutex<Table>>);
+
+impl Sessions {
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A slot for a connection from `peer`, or None when all are taken.
+    pub fn open(&self, peer: SocketAddrV4) -> Option<Slot> {
+        let mut table = self.lock();
+        if table.entries.len() >= MAX_SESSIONS {
+            return None;
+        }
+        table.next_id += 1;
+        let id = table.next_id;
+        table.entries.insert(
+            id,
+            Entry {
+                peer,
+                user: None,
+                since: Instant::now(),
+            },
+        );
+        Some(Slot {
+            sessions: self.clone(),
+            id,
+        })
+    }
+
+    /// The `show users` table.
+    pub fn render(&self) -> String {
+        let table = self.lock();
+        let mut text = format!(
+            "{:<6} {:<16} {:<22} {}\n",
+            "Line", "User", "From", "Connected"
+        );
+        for (id, entry) in &table.entries {
+            let seconds = entry.since.elapsed().as_secs();
+            let _ = writeln!(
+                text,
+                "{:<6} {:<16} {:<22} {:02}:{:02}:{:02}",
+                format!("ssh {id}"),
+                entry.user.as_deref().unwrap_or("(login)"),
+                entry.peer.to_string(),
+                seconds / 3600,
+                seconds / 60 % 60,
+                seconds % 60
+            );
+        }
+        text
+    }
+}
+
+/// One connection's place in [`Sessions`]; freed on drop.
+pub struct Slot {
+    sessions: Sessions,
+    id: u64,
+}
+
+impl Slot {
+    /// Records who logged in on this connection.
+    pub fn logged_in(&self, user: &str) {
+        if let Some(entry) = self.sessions.lock().entries.get_mut(&self.id) {
+            entry.user = Some(user.to_string());
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.sessions.lock().entries.remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new([192, 0, 2, 7].into(), port)
+    }
+
+    #[test]
+    fn slots_are_limited_and_freed_on_drop() {
+        let sessions = Sessions::default();
+        let mut slots: Vec<Slot> = (0..MAX_SESSIONS)
+            .map(|n| sessions.open(peer(1000 + n as u16)).unwrap())
+            .collect();
+        assert!(sessions.open(peer(1)).is_none(), "over the limit");
+        slots.pop();
+        assert!(sessions.open(peer(2)).is_some(), "a freed slot is reusable");
+    }
+
+    #[test]
+    fn the_table_names_logged_in_users_and_their_source() {
+        let sessions = Sessions::default();
+        let first = sessions.open(peer(40000)).unwrap();
+        let _second = sessions.open(peer(40001)).unwrap();
+        first.logged_in("admin");
+        let text = sessions.render();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            text.contains("admin") && text.contains("192.0.2.7:40000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(login)") && text.contains("192.0.2.7:40001"),
+            "{text}"
+        );
+        drop(first);
+        assert!(!sessions.render().contains("admin"));
+    }
+}
