@@ -389,3 +389,32 @@ fn twenty_sessions_at_once_the_next_is_refused_and_dropped_clients_free_their_sl
     held.clear();
     assert_eq!(admin_sessions_until(&site, 1), Some(1));
 }
+
+#[test]
+fn a_source_that_keeps_guessing_is_refused_even_with_the_right_password() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(87);
+    let _appliance = site.start();
+    site.wait_ready();
+    // Five wrong guesses at once (each is refused after russh's delay).
+    std::thread::scope(|scope| {
+        for _ in 0..5 {
+            scope.spawn(|| {
+                let out = site
+                    .ssh("admin", "guess", &[], Some("show users"))
+                    .output()
+                    .unwrap();
+                assert!(!out.status.success(), "{}", text(&out));
+            });
+        }
+    });
+    let out = site.exec("show running-config");
+    assert!(
+        !out.status.success(),
+        "right password after the guesses: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("Permission denied"), "{}", text(&out));
+}

@@ -3,12 +3,15 @@
 //! or non-interactive runs (exec).
 
 use super::channel_io;
+use super::login_limit::LoginLimit;
 use super::sessions::Slot;
 use russh::server::{Auth, ChannelOpenHandle, Handler, Msg, Session};
 use russh::{Channel, ChannelId, Pty};
 use shell::{Shell, StreamOptions};
 use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Who logged in on this connection.
 struct Login {
@@ -20,6 +23,8 @@ pub struct Connection {
     shell: Arc<Shell>,
     /// This connection's entry in the session table, freed when it ends.
     slot: Slot,
+    source: Ipv4Addr,
+    login_limit: LoginLimit,
     login: Option<Login>,
     /// Channels opened but not yet given a shell or a command.
     opened: HashMap<ChannelId, Channel<Msg>>,
@@ -28,10 +33,17 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(shell: Arc<Shell>, slot: Slot) -> Connection {
+    pub fn new(
+        shell: Arc<Shell>,
+        slot: Slot,
+        source: Ipv4Addr,
+        login_limit: LoginLimit,
+    ) -> Connection {
         Connection {
             shell,
             slot,
+            source,
+            login_limit,
             login: None,
             opened: HashMap::new(),
             with_pty: HashSet::new(),
@@ -52,6 +64,9 @@ impl Handler for Connection {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        if !self.login_limit.allows(self.source, Instant::now()) {
+            return Ok(Auth::reject());
+        }
         // Password hashing is deliberately slow: keep it off the runtime's worker.
         let shell = self.shell.clone();
         let (name, secret) = (user.to_string(), password.to_string());
@@ -68,7 +83,10 @@ impl Handler for Connection {
                 });
                 Auth::Accept
             }
-            None => Auth::reject(),
+            None => {
+                self.login_limit.failed(self.source, Instant::now());
+                Auth::reject()
+            }
         })
     }
 

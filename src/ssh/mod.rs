@@ -1,11 +1,13 @@
 //! SSH access to the CLI, served on the appliance's own addresses through
 //! the userspace stack (not the kernel's sockets). Each shell channel runs
 //! the same CLI engine as the console; exec channels run their lines
-//! non-interactively.
+//! non-interactively. Connections are limited in number, and password
+//! guessing per source address.
 
 mod channel_io;
 mod connection;
 mod host_key;
+mod login_limit;
 mod sessions;
 
 pub use host_key::{fingerprint, host_key_path, load_or_create, random_key};
@@ -13,6 +15,7 @@ pub use sessions::Sessions;
 
 use connection::Connection;
 use kernel_bypass::local::LocalStack;
+use login_limit::LoginLimit;
 use russh::keys::PrivateKey;
 use russh::server::Config;
 use russh::{MethodKind, MethodSet};
@@ -39,12 +42,13 @@ pub async fn serve(
 ) -> io::Result<()> {
     let config = Arc::new(server_config(host_key));
     let listener = stack.tcp_listen(port).await?;
+    let login_limit = LoginLimit::default();
     loop {
         let (stream, peer) = listener.accept().await?;
         let Some(slot) = sessions.open(peer) else {
             continue;
         };
-        let handler = Connection::new(shell.clone(), slot);
+        let handler = Connection::new(shell.clone(), slot, *peer.ip(), login_limit.clone());
         let config = config.clone();
         tokio::spawn(async move {
             // A failed handshake or a dropped client only ends this connection.
