@@ -156,7 +156,7 @@ fn build_shell(
     host_key_fingerprint: String,
     ssh_sessions: &ssh::Sessions,
 ) -> Result<(Arc<Shell>, Vec<String>), grammar::SyntaxError> {
-    let sessions = ssh_sessions.clone();
+    let (sessions, clearable) = (ssh_sessions.clone(), ssh_sessions.clone());
     let dp = dataplane.clone();
     let mut builder = ShellBuilder::new()
         .startup_path(options.startup_config)
@@ -172,7 +172,19 @@ fn build_shell(
         )?
         .show("users", &["Users logged in over SSH"], move |_| {
             sessions.render()
-        })?;
+        })?
+        .exec(
+            "clear line <1-4294967295>$line",
+            &[
+                "Reset functions",
+                "End an SSH session",
+                "Its line (from show users)",
+            ],
+            move |args| match args.number("line") {
+                Some(line) if clearable.clear(line) => Ok(String::new()),
+                _ => Err("% No such line (see show users)".to_string()),
+            },
+        )?;
     for show in DATAPLANE_SHOWS {
         let dp = dataplane.clone();
         builder = builder.show(show.syntax, show.help, move |_| (show.render)(&dp))?;

@@ -418,3 +418,36 @@ fn a_source_that_keeps_guessing_is_refused_even_with_the_right_password() {
     );
     assert!(text(&out).contains("Permission denied"), "{}", text(&out));
 }
+
+#[test]
+fn clear_line_ends_another_session() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(88);
+    let _appliance = site.start();
+    site.wait_ready();
+    let mut held = hold_session_retrying(&site).expect("a session at its prompt");
+    // Once the earlier exec's line is gone, the held session has the lowest line.
+    assert_eq!(admin_sessions_until(&site, 2), Some(2));
+    let users = text(&site.exec("show users"));
+    let line = users
+        .lines()
+        .filter(|l| l.contains(" admin "))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .min()
+        .expect("a line number");
+    let out = site.exec(&format!("clear line {line}"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let deadline = Instant::now() + SETTLE;
+    while held.0.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        held.0.try_wait().unwrap().is_some(),
+        "the cleared client ended"
+    );
+    assert_eq!(admin_sessions_until(&site, 1), Some(1));
+    let out = site.exec("clear line 4000000");
+    assert_eq!(out.status.code(), Some(1), "no such line: {}", text(&out));
+}

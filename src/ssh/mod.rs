@@ -18,7 +18,7 @@ use kernel_bypass::local::LocalStack;
 use login_limit::LoginLimit;
 use russh::keys::PrivateKey;
 use russh::server::Config;
-use russh::{MethodKind, MethodSet};
+use russh::{Disconnect, MethodKind, MethodSet};
 use shell::Shell;
 use std::io;
 use std::sync::Arc;
@@ -48,12 +48,21 @@ pub async fn serve(
         let Some(slot) = sessions.open(peer) else {
             continue;
         };
+        let cleared = slot.cleared();
         let handler = Connection::new(shell.clone(), slot, *peer.ip(), login_limit.clone());
         let config = config.clone();
         tokio::spawn(async move {
             // A failed handshake or a dropped client only ends this connection.
-            if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
-                let _ = running.await;
+            let Ok(running) = russh::server::run_stream(config, stream, handler).await else {
+                return;
+            };
+            let handle = running.handle();
+            tokio::select! {
+                _ = running => {}
+                () = cleared.notified() => {
+                    let reason = "line cleared by an operator".to_string();
+                    let _ = handle.disconnect(Disconnect::ByApplication, reason, String::new()).await;
+                }
             }
         });
     }

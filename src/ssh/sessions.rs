@@ -1,12 +1,14 @@
 //! The SSH connections in progress: how many may be open at once, who is
-//! logged in on each (for `show users`). A connection holds a [`Slot`]
-//! whose drop frees it, so a client that vanishes leaves nothing behind.
+//! logged in on each (for `show users`), and `clear line` to end one. A
+//! connection holds a [`Slot`] whose drop frees it, so a client that
+//! vanishes leaves nothing behind.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
+use tokio::sync::Notify;
 
 /// At most this many SSH connections at once (logged in or not).
 pub const MAX_SESSIONS: usize = 20;
@@ -15,6 +17,8 @@ struct Entry {
     peer: SocketAddrV4,
     user: Option<String>,
     since: Instant,
+    /// Notified by `clear line`.
+    cleared: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -48,12 +52,21 @@ impl Sessions {
                 peer,
                 user: None,
                 since: Instant::now(),
+                cleared: Arc::new(Notify::new()),
             },
         );
         Some(Slot {
             sessions: self.clone(),
             id,
         })
+    }
+
+    /// Asks the connection on `line` (as `show users` numbers them) to
+    /// end; false if there is none.
+    pub fn clear(&self, line: u64) -> bool {
+        let table = self.lock();
+        let entry = table.entries.get(&line);
+        entry.inspect(|entry| entry.cleared.notify_one()).is_some()
     }
 
     /// The `show users` table.
@@ -87,6 +100,14 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// Notified when an operator clears this connection's line (a
+    /// notification sent before anyone waits is kept).
+    pub fn cleared(&self) -> Arc<Notify> {
+        let table = self.sessions.lock();
+        let entry = table.entries.get(&self.id);
+        entry.map_or_else(|| Arc::new(Notify::new()), |entry| entry.cleared.clone())
+    }
+
     /// Records who logged in on this connection.
     pub fn logged_in(&self, user: &str) {
         if let Some(entry) = self.sessions.lock().entries.get_mut(&self.id) {
@@ -118,6 +139,22 @@ mod tests {
         assert!(sessions.open(peer(1)).is_none(), "over the limit");
         slots.pop();
         assert!(sessions.open(peer(2)).is_some(), "a freed slot is reusable");
+    }
+
+    #[tokio::test]
+    async fn clearing_a_line_notifies_its_connection_only() {
+        let sessions = Sessions::default();
+        let first = sessions.open(peer(1)).unwrap();
+        let second = sessions.open(peer(2)).unwrap();
+        assert!(sessions.clear(1));
+        assert!(!sessions.clear(99), "no such line");
+        first.cleared().notified().await;
+        let second_cleared = second.cleared();
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            second_cleared.notified(),
+        );
+        assert!(waited.await.is_err(), "line 2 was not cleared");
     }
 
     #[test]
