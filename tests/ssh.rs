@@ -300,40 +300,84 @@ fn the_host_key_is_created_once_and_kept_across_restarts() {
     );
 }
 
-/// An interactive client kept open (its input stays open) until dropped,
-/// once it shows its prompt; None if it never does.
-fn hold_session(site: &Site) -> Option<Child> {
-    let mut client = Child(
-        site.ssh(
-            "admin",
-            ADMIN_PASSWORD,
-            &["-tt", "-o", "LogLevel=ERROR"],
-            None,
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
-    );
-    let mut screen = client.0.stdout.take().unwrap();
-    let (prompted, prompt) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        let mut chunk = [0u8; 256];
-        while let Ok(n @ 1..) = std::io::Read::read(&mut screen, &mut chunk) {
-            seen.extend_from_slice(&chunk[..n]);
-            if seen.ends_with(b"edge-ssh#") {
-                let _ = prompted.send(());
+/// An interactive client (`ssh -tt`) whose input stays open until dropped,
+/// and everything it has shown so far.
+struct Interactive {
+    client: Child,
+    input: std::process::ChildStdin,
+    screen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Interactive {
+    fn open(site: &Site) -> Interactive {
+        let mut client = Child(
+            site.ssh(
+                "admin",
+                ADMIN_PASSWORD,
+                &["-tt", "-o", "LogLevel=ERROR"],
+                None,
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        );
+        let input = client.0.stdin.take().unwrap();
+        let mut output = client.0.stdout.take().unwrap();
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shown = screen.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 256];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut output, &mut chunk) {
+                shown.lock().unwrap().extend_from_slice(&chunk[..n]);
             }
+        });
+        Interactive {
+            client,
+            input,
+            screen,
         }
-    });
-    prompt.recv_timeout(SETTLE).ok().map(|()| client)
+    }
+
+    fn shown(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the screen shows `text` `times` times (false if it
+    /// does not within `SETTLE` or the client exits).
+    fn wait_for(&mut self, text: &str, times: usize) -> bool {
+        let deadline = Instant::now() + SETTLE;
+        while Instant::now() < deadline {
+            if self.shown().matches(text).count() >= times {
+                return true;
+            }
+            if self.client.0.try_wait().unwrap().is_some() {
+                return self.shown().matches(text).count() >= times;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
+
+    fn type_line(&mut self, line: &str) {
+        self.input
+            .write_all(format!("{line}\r").as_bytes())
+            .unwrap();
+        self.input.flush().unwrap();
+    }
+}
+
+/// An interactive client at its prompt, kept open until dropped; None if
+/// it never shows the prompt.
+fn hold_session(site: &Site) -> Option<Interactive> {
+    let mut session = Interactive::open(site);
+    session.wait_for("edge-ssh#", 1).then_some(session)
 }
 
 /// [`hold_session`], retried a few times: the slot of a session that just
 /// ended is freed a moment after its client exits.
-fn hold_session_retrying(site: &Site) -> Option<Child> {
+fn hold_session_retrying(site: &Site) -> Option<Interactive> {
     (0..5).find_map(|_| {
         hold_session(site).or_else(|| {
             std::thread::sleep(std::time::Duration::from_millis(200));
@@ -367,7 +411,7 @@ fn twenty_sessions_at_once_the_next_is_refused_and_dropped_clients_free_their_sl
     let site = Site::new(86);
     let _appliance = site.start();
     site.wait_ready();
-    let mut held: Vec<Child> = std::thread::scope(|scope| {
+    let mut held: Vec<Interactive> = std::thread::scope(|scope| {
         let clients: Vec<_> = (0..20)
             .map(|_| scope.spawn(|| hold_session_retrying(&site)))
             .collect();
@@ -440,14 +484,41 @@ fn clear_line_ends_another_session() {
     let out = site.exec(&format!("clear line {line}"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let deadline = Instant::now() + SETTLE;
-    while held.0.try_wait().unwrap().is_none() && Instant::now() < deadline {
+    while held.client.0.try_wait().unwrap().is_none() && Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(
-        held.0.try_wait().unwrap().is_some(),
+        held.client.0.try_wait().unwrap().is_some(),
         "the cleared client ended"
     );
     assert_eq!(admin_sessions_until(&site, 1), Some(1));
     let out = site.exec("clear line 4000000");
     assert_eq!(out.status.code(), Some(1), "no such line: {}", text(&out));
+}
+
+#[test]
+fn a_commit_from_a_stale_ssh_session_is_refused_and_the_other_commit_kept() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(89);
+    let _appliance = site.start();
+    site.wait_ready();
+    let mut first = Interactive::open(&site);
+    assert!(first.wait_for("edge-ssh#", 1), "{}", first.shown());
+    first.type_line("configure terminal");
+    first.type_line("hostname from-first");
+    assert!(first.wait_for("edge-ssh(config)#", 2), "{}", first.shown());
+    // Another session commits while the first one's candidate is open.
+    let out = site.exec("configure terminal\nhostname from-second\ncommit");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    first.type_line("commit");
+    assert!(
+        first.wait_for("another session changed the running configuration", 1),
+        "{}",
+        first.shown()
+    );
+    let running = text(&site.exec("show running-config"));
+    assert!(running.contains("hostname from-second"), "{running}");
+    assert!(!running.contains("from-first"), "{running}");
 }
