@@ -522,3 +522,31 @@ fn a_commit_from_a_stale_ssh_session_is_refused_and_the_other_commit_kept() {
     assert!(running.contains("hostname from-second"), "{running}");
     assert!(!running.contains("from-first"), "{running}");
 }
+
+#[test]
+fn subsystems_such_as_sftp_are_refused_at_once() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(90);
+    let _appliance = site.start();
+    site.wait_ready();
+    let mut sftp = site.host.command("setsid");
+    // `timeout` only guards against a hang; the message decides.
+    sftp.args(["-w", "timeout", "30", "sftp"])
+        .args(["-o", "StrictHostKeyChecking=no"])
+        .args(["-o", "UserKnownHostsFile=/dev/null"])
+        .args(["-o", "PreferredAuthentications=password"])
+        .arg(format!("admin@{}", site.address))
+        .env("SSH_ASKPASS", askpass_path(&site.dir.0))
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("GH_SSH_PASSWORD", ADMIN_PASSWORD)
+        .stdin(Stdio::null());
+    let out = sftp.output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("subsystem request failed"),
+        "{}",
+        text(&out)
+    );
+}

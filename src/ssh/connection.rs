@@ -147,6 +147,17 @@ impl Handler for Connection {
         Ok(())
     }
 
+    /// No subsystems (sftp, ...): refusing at once keeps clients from
+    /// waiting for an answer that never comes.
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+
     async fn channel_close(
         &mut self,
         channel: ChannelId,
