@@ -10,6 +10,8 @@ pub const BROADCAST_MAC: Mac = [0xff; 6];
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_ARP: u16 = 0x0806;
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// 802.1ad service tag (outer tag of Q-in-Q).
+pub const ETHERTYPE_QINQ: u16 = 0x88a8;
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 pub const ETH_HEADER: usize = 14;
@@ -26,6 +28,8 @@ pub const IPV4_CHECKSUM: usize = 10;
 pub const IPV4_SRC: usize = 12;
 pub const IPV4_DST: usize = 16;
 pub const DEFAULT_TTL: u8 = 64;
+
+pub const IPV6_HEADER: usize = 40;
 
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_TCP: u8 = 6;
@@ -101,8 +105,9 @@ pub fn write_ethernet(b: &mut [u8], dst: &Mac, src: &Mac, ethertype: u16) {
     put_be16(b, 12, ethertype);
 }
 
-/// One's-complement sum of 16-bit words, not yet folded.
-fn ones_sum(data: &[u8], mut sum: u32) -> u32 {
+/// One's-complement sum of 16-bit words (odd length padded with zero) onto
+/// `sum`, not yet folded: a u32 holds the sum of any 64 KiB packet.
+pub fn ones_sum(data: &[u8], mut sum: u32) -> u32 {
     let mut chunks = data.chunks_exact(2);
     for c in &mut chunks {
         sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
@@ -113,7 +118,8 @@ fn ones_sum(data: &[u8], mut sum: u32) -> u32 {
     sum
 }
 
-fn fold(mut sum: u32) -> u16 {
+/// Folds the carries of a `ones_sum` into 16 bits.
+pub fn fold(mut sum: u32) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }

@@ -7,6 +7,7 @@ use super::nic;
 use super::sys::{self, Mmap};
 use super::PacketPort;
 use crate::frame::{Batch, Frame, MAX_FRAME};
+use crate::wire::{ETHERTYPE_VLAN, ETH_HEADER};
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -59,11 +60,9 @@ const SLOT_SIZE: u32 = 2048;
 /// Transmit ring block size: a page multiple holding whole slots.
 const TX_BLOCK_SIZE: u32 = 1 << 16;
 /// Shortest frame the kernel accepts from a transmit ring: an Ethernet header.
-const MIN_FRAME: usize = 14;
+const MIN_FRAME: usize = ETH_HEADER;
 /// Length of the destination and source MAC addresses, where a VLAN tag follows.
 const MAC_ADDRS: usize = 12;
-/// The VLAN tag protocol id when the kernel does not report one.
-const ETH_P_8021Q: u16 = 0x8100;
 
 const fn align16(n: usize) -> usize {
     (n + 15) & !15
@@ -92,10 +91,11 @@ impl<'a> Received<'a> {
     /// From a ring header's fields (V2 and V3 share their meaning).
     fn new(bytes: &'a [u8], wire_len: u32, status: u32, tci: u16, tpid: u16) -> Received<'a> {
         let vlan_tag = (status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
+            // The kernel reports no tag protocol id for plain 802.1Q.
             let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
                 tpid
             } else {
-                ETH_P_8021Q
+                ETHERTYPE_VLAN
             };
             let mut tag = [0; 4];
             tag[..2].copy_from_slice(&tpid.to_be_bytes());

@@ -6,40 +6,19 @@
 //! that way, and a forwarder that passes it on would emit a corrupt packet,
 //! so the port finishes the checksum before handing the frame up.
 
-const ETH_HEADER: usize = 14;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
-const IPV6_HEADER: usize = 40;
+use crate::wire::{
+    fold, ones_sum, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN, ETH_HEADER,
+    IPV4_FLAGS, IPV4_HEADER, IPV4_PROTOCOL, IPV4_SRC, IPV6_HEADER, PROTO_TCP, PROTO_UDP,
+};
+
 /// Offset of the checksum field in the TCP and UDP headers.
 const TCP_CHECKSUM: usize = 16;
 const UDP_CHECKSUM: usize = 6;
 
+/// A big-endian u16 at `at`, if the frame holds it (frames here are
+/// unvalidated, unlike the pipeline's).
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-}
-
-/// One's-complement sum of `bytes` (odd length padded with zero) onto `sum`.
-fn add_words(mut sum: u32, bytes: &[u8]) -> u32 {
-    let mut words = bytes.chunks_exact(2);
-    for w in &mut words {
-        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [last] = words.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    // One fold per call: even a 64 KiB input stays far from overflowing.
-    (sum & 0xffff) + (sum >> 16)
-}
-
-fn fold(mut sum: u32) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 /// Recomputes the TCP or UDP checksum of the Ethernet frame (802.1Q/802.1ad
@@ -71,9 +50,9 @@ pub fn complete_l4_checksum(frame: &mut [u8]) -> bool {
         return false;
     }
     frame[field..field + 2].fill(0);
-    let sum = add_words(
-        pseudo + (end - l4) as u32 + u32::from(proto),
+    let sum = ones_sum(
         &frame[l4..end],
+        pseudo + (end - l4) as u32 + u32::from(proto),
     );
     let mut checksum = !fold(sum);
     // In UDP an all-zero checksum means "none"; the same value is all ones.
@@ -90,16 +69,17 @@ type Located = (usize, usize, u8, u32);
 fn locate_ipv4(frame: &[u8], l3: usize) -> Option<Located> {
     let header_len = usize::from(frame.get(l3)? & 0x0f) * 4;
     let total = usize::from(be16(frame, l3 + 2)?);
-    let fragment = be16(frame, l3 + 6)? & 0x3fff;
-    let proto = *frame.get(l3 + 9)?;
+    // More-fragments flag and fragment offset.
+    let fragment = be16(frame, l3 + IPV4_FLAGS)? & 0x3fff;
+    let proto = *frame.get(l3 + IPV4_PROTOCOL)?;
     let end = l3 + total;
-    if header_len < 20 || total < header_len || end > frame.len() || fragment != 0 {
+    if header_len < IPV4_HEADER || total < header_len || end > frame.len() || fragment != 0 {
         return None;
     }
     if proto != PROTO_TCP && proto != PROTO_UDP {
         return None;
     }
-    let addresses = add_words(0, frame.get(l3 + 12..l3 + 20)?);
+    let addresses = ones_sum(frame.get(l3 + IPV4_SRC..l3 + IPV4_HEADER)?, 0);
     Some((l3 + header_len, end, proto, addresses))
 }
 
@@ -113,7 +93,7 @@ fn locate_ipv6(frame: &[u8], l3: usize) -> Option<Located> {
     if end > frame.len() || (proto != PROTO_TCP && proto != PROTO_UDP) {
         return None;
     }
-    let addresses = add_words(0, frame.get(l3 + 8..l4)?);
+    let addresses = ones_sum(frame.get(l3 + 8..l4)?, 0);
     Some((l4, end, proto, addresses))
 }
 
@@ -138,9 +118,9 @@ mod tests {
     /// pseudo-header and segment including the checksum is all ones.
     fn verifies(frame: &[u8], l4: usize, proto: u8, addrs: std::ops::Range<usize>) -> bool {
         let len = (frame.len() - l4) as u32;
-        let sum = add_words(
-            add_words(0, &frame[addrs]) + len + u32::from(proto),
+        let sum = ones_sum(
             &frame[l4..],
+            ones_sum(&frame[addrs], 0) + len + u32::from(proto),
         );
         fold(sum) == 0xffff
     }
