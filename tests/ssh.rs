@@ -155,6 +155,22 @@ fn exec_mode_runs_lines_and_reports_failures_in_the_exit_status() {
     let config = text(&out);
     assert!(config.contains("hostname edge-ssh"), "{config}");
     assert!(config.contains("username viewer privilege 1"), "{config}");
+    // With a PTY (a raw terminal) lines end with CRLF.
+    let out = site
+        .ssh(
+            "admin",
+            ADMIN_PASSWORD,
+            &["-tt", "-o", "LogLevel=ERROR"],
+            Some("show running-config"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        text(&out).contains("hostname edge-ssh\r\n"),
+        "{:?}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("\r\r\n"), "{:?}", text(&out));
     let out = site.exec("show no-such-thing");
     assert_eq!(out.status.code(), Some(1), "a failing line: {}", text(&out));
     assert!(

@@ -60,8 +60,9 @@ pub async fn interactive(channel: Channel<Msg>, mut session: Session, options: S
 }
 
 /// Runs the command's lines (one per line of `command`) and sends their
-/// output; exit status 1 if any line failed.
-pub async fn exec(channel: Channel<Msg>, mut session: Session, command: String) {
+/// output, with CRLF line ends for a PTY (`ssh -t`, a raw terminal); exit
+/// status 1 if any line failed.
+pub async fn exec(channel: Channel<Msg>, mut session: Session, command: String, pty: bool) {
     let ran = tokio::task::spawn_blocking(move || {
         let mut output = Vec::new();
         let failures = run_lines(&mut session, command.lines(), &mut output);
@@ -72,6 +73,13 @@ pub async fn exec(channel: Channel<Msg>, mut session: Session, command: String) 
         Ok((output, Ok(failures))) => (output, u32::from(!failures.is_empty())),
         Ok((output, Err(_))) => (output, 1),
         Err(_) => (Vec::new(), 1),
+    };
+    let output = if pty {
+        String::from_utf8_lossy(&output)
+            .replace('\n', "\r\n")
+            .into_bytes()
+    } else {
+        output
     };
     let (_, to_client) = channel.split();
     let _ = to_client.data(&output[..]).await;

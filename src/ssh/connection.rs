@@ -143,7 +143,8 @@ impl Handler for Connection {
         };
         let command = String::from_utf8_lossy(command).into_owned();
         session.channel_success(channel)?;
-        tokio::spawn(channel_io::exec(opened, cli, command));
+        let pty = self.with_pty.contains(&channel);
+        tokio::spawn(channel_io::exec(opened, cli, command, pty));
         Ok(())
     }
 
