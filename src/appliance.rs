@@ -59,9 +59,8 @@ impl Appliance {
             },
             runtime.handle().clone(),
         )?);
-        let fingerprint = ssh::fingerprint(&host_key);
         let ssh_sessions = ssh::Sessions::default();
-        let (shell, mut report) = build_shell(&dataplane, options, fingerprint, &ssh_sessions)
+        let (shell, mut report) = build_shell(&dataplane, options, &host_key, &ssh_sessions)
             .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
         report.extend(key_problem);
         let stack = dataplane.local_stack();
@@ -153,38 +152,14 @@ fn host_key(startup: &Path) -> Result<(PrivateKey, Option<String>), String> {
 fn build_shell(
     dataplane: &Arc<Dataplane>,
     options: ApplianceOptions,
-    host_key_fingerprint: String,
+    host_key: &PrivateKey,
     ssh_sessions: &ssh::Sessions,
 ) -> Result<(Arc<Shell>, Vec<String>), grammar::SyntaxError> {
-    let (sessions, clearable) = (ssh_sessions.clone(), ssh_sessions.clone());
     let dp = dataplane.clone();
     let mut builder = ShellBuilder::new()
         .startup_path(options.startup_config)
-        .hook(move |config: &Config| dp.apply(config))
-        .show(
-            "ssh host-key fingerprint",
-            &[
-                "SSH server",
-                "The server's host key",
-                "Its SHA256 fingerprint",
-            ],
-            move |_| format!("{host_key_fingerprint}\n"),
-        )?
-        .show("users", &["Users logged in over SSH"], move |_| {
-            sessions.render()
-        })?
-        .exec(
-            "clear line <1-4294967295>$line",
-            &[
-                "Reset functions",
-                "End an SSH session",
-                "Its line (from show users)",
-            ],
-            move |args| match args.number("line") {
-                Some(line) if clearable.clear(line) => Ok(String::new()),
-                _ => Err("% No such line (see show users)".to_string()),
-            },
-        )?;
+        .hook(move |config: &Config| dp.apply(config));
+    builder = ssh::register_commands(builder, host_key, ssh_sessions)?;
     for show in DATAPLANE_SHOWS {
         let dp = dataplane.clone();
         builder = builder.show(show.syntax, show.help, move |_| (show.render)(&dp))?;

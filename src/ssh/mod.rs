@@ -5,12 +5,14 @@
 //! guessing per source address.
 
 mod channel_io;
+mod commands;
 mod connection;
 mod host_key;
 mod login_limit;
 mod sessions;
 
-pub use host_key::{fingerprint, host_key_path, load_or_create, random_key};
+pub use commands::register as register_commands;
+pub use host_key::{host_key_path, load_or_create, random_key};
 pub use sessions::Sessions;
 
 use connection::Connection;
