@@ -2,6 +2,7 @@
 //! AF_PACKET port on it, and the sockets join one fanout group so the
 //! kernel spreads received frames over them by flow hash.
 
+use crate::io::sys;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -24,19 +25,5 @@ pub fn new_group() -> u16 {
 /// bound to the same interface.
 pub fn join(fd: RawFd, group: u16) -> io::Result<()> {
     let arg: u32 = u32::from(group) | ((libc::PACKET_FANOUT_HASH | FLAG_DEFRAG) << 16);
-    // SAFETY: `arg` outlives the call and its size is passed along.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_PACKET,
-            libc::PACKET_FANOUT,
-            &arg as *const u32 as *const libc::c_void,
-            std::mem::size_of::<u32>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    sys::setsockopt(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)
 }

@@ -12,7 +12,7 @@ mod af_packet;
 mod af_xdp;
 mod checksum;
 mod nic;
-mod sys;
+pub(crate) mod sys;
 mod tap;
 mod xdp_prog;
 

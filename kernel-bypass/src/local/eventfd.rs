@@ -1,8 +1,9 @@
 //! A non-blocking Linux eventfd: lets the local stack wake a worker that
 //! sleeps in poll() when it has packets for the dataplane.
 
+use crate::io::sys;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 pub struct EventFd {
     fd: OwnedFd,
@@ -10,15 +11,10 @@ pub struct EventFd {
 
 impl EventFd {
     pub fn new() -> io::Result<EventFd> {
-        // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we own.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a freshly created descriptor owned by nobody else.
-        Ok(EventFd {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        // SAFETY: eventfd takes no pointers.
+        let fd =
+            sys::owned_fd(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+        Ok(EventFd { fd })
     }
 
     /// Makes the fd readable.
