@@ -4,7 +4,7 @@
 
 use super::addr::is_unicast;
 use super::link::{Link, QUEUE_PACKETS};
-use std::net::Ipv4Addr;
+use crate::wire::{ipv4_at, IPV4_DST, IPV4_HEADER, IPV4_SRC};
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
@@ -78,11 +78,10 @@ impl LocalPort {
 /// The stack must never answer from or to an address it cannot route
 /// (smoltcp assumes unicast peers), so such packets stop here.
 fn plausible_for_stack(packet: &[u8]) -> bool {
-    let (Some(source), Some(destination)) = (packet.get(12..16), packet.get(16..20)) else {
-        return false;
-    };
-    let unicast = |a: &[u8]| is_unicast(Ipv4Addr::new(a[0], a[1], a[2], a[3]));
-    packet[0] >> 4 == 4 && unicast(source) && unicast(destination)
+    packet.len() >= IPV4_HEADER
+        && packet[0] >> 4 == 4
+        && is_unicast(ipv4_at(packet, IPV4_SRC))
+        && is_unicast(ipv4_at(packet, IPV4_DST))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use super::addr::{endpoint, is_unicast, socket_addr};
 use super::link::IP_MTU;
 use super::stack::Shared;
+use crate::wire::{IPV4_HEADER, UDP_HEADER};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp::{self, UdpMetadata};
 use smoltcp::wire::IpAddress;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 /// Largest datagram payload: the stack does not fragment.
-const MAX_PAYLOAD: usize = IP_MTU - 20 - 8;
+const MAX_PAYLOAD: usize = IP_MTU - IPV4_HEADER - UDP_HEADER;
 
 pub struct UdpSocket {
     shared: Arc<Shared>,
