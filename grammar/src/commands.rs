@@ -8,6 +8,7 @@ use crate::config::{
 };
 use crate::syntax::SyntaxError;
 use crate::tree::{Args, CommandTree};
+use std::collections::BTreeSet;
 
 /// Where configuration commands are typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -339,38 +340,43 @@ fn ip_address(edit: &mut Edit<'_>) -> Result<(), String> {
     let address = edit.args.ipv4_prefix("address");
     let negated = edit.negated;
     let (name, interface) = current_interface(edit)?;
-    match (negated, address) {
-        (true, None) => interface.ipv4_addresses.clear(),
-        (true, Some(a)) => {
-            if !interface.ipv4_addresses.remove(&a) {
-                return Err(format!("% {a} is not an address of {name}"));
-            }
-        }
-        (false, None) => return Err(INCOMPLETE.to_string()),
-        (false, Some(a)) => {
-            if a.prefix_len() < 31 && (a.addr() == a.network() || a.addr() == a.broadcast()) {
-                return Err(format!("% {a} is not a host address in its subnet"));
-            }
-            interface.ipv4_addresses.insert(a);
+    if let (false, Some(a)) = (negated, address) {
+        if a.prefix_len() < 31 && (a.addr() == a.network() || a.addr() == a.broadcast()) {
+            return Err(format!("% {a} is not a host address in its subnet"));
         }
     }
-    Ok(())
+    edit_set(&mut interface.ipv4_addresses, negated, address, |a| {
+        format!("% {a} is not an address of {name}")
+    })
 }
 
 fn ipv6_address(edit: &mut Edit<'_>) -> Result<(), String> {
     let address = edit.args.ipv6_prefix("address");
     let negated = edit.negated;
     let (name, interface) = current_interface(edit)?;
-    match (negated, address) {
-        (true, None) => interface.ipv6_addresses.clear(),
-        (true, Some(a)) => {
-            if !interface.ipv6_addresses.remove(&a) {
-                return Err(format!("% {a} is not an address of {name}"));
+    edit_set(&mut interface.ipv6_addresses, negated, address, |a| {
+        format!("% {a} is not an address of {name}")
+    })
+}
+
+/// Applies a list command to its set: `X v` adds v, `no X v` removes it
+/// (`not_there` words the error when it is absent), `no X` empties the set.
+fn edit_set<T: Ord>(
+    set: &mut BTreeSet<T>,
+    negated: bool,
+    value: Option<T>,
+    not_there: impl FnOnce(&T) -> String,
+) -> Result<(), String> {
+    match (negated, value) {
+        (true, None) => set.clear(),
+        (true, Some(v)) => {
+            if !set.remove(&v) {
+                return Err(not_there(&v));
             }
         }
         (false, None) => return Err(INCOMPLETE.to_string()),
-        (false, Some(a)) => {
-            interface.ipv6_addresses.insert(a);
+        (false, Some(v)) => {
+            set.insert(v);
         }
     }
     Ok(())
@@ -419,20 +425,9 @@ fn source_interface(edit: &mut Edit<'_>) -> Result<(), String> {
 fn remote(edit: &mut Edit<'_>) -> Result<(), String> {
     let peer = edit.args.ipv4("peer");
     let negated = edit.negated;
-    let vxlan = current_vxlan(edit)?;
-    match (negated, peer) {
-        (true, None) => vxlan.remotes.clear(),
-        (true, Some(p)) => {
-            if !vxlan.remotes.remove(&p) {
-                return Err(format!("% {p} is not a remote VTEP here"));
-            }
-        }
-        (false, None) => return Err(INCOMPLETE.to_string()),
-        (false, Some(p)) => {
-            vxlan.remotes.insert(p);
-        }
-    }
-    Ok(())
+    edit_set(&mut current_vxlan(edit)?.remotes, negated, peer, |p| {
+        format!("% {p} is not a remote VTEP here")
+    })
 }
 
 fn udp_port(edit: &mut Edit<'_>) -> Result<(), String> {
