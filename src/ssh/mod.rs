@@ -31,6 +31,8 @@ pub const SSH_PORT: u16 = 22;
 
 /// Sessions without any traffic for this long are closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Connections not logged in this long after connecting are closed.
+const LOGIN_GRACE: Duration = Duration::from_secs(30);
 
 /// Accepts SSH connections on `port` of the stack's addresses for ever,
 /// each served by its own task and recorded in `sessions`; connections
@@ -51,21 +53,31 @@ pub async fn serve(
             continue;
         };
         let cleared = slot.cleared();
+        let line = slot.line();
         let handler = Connection::new(shell.clone(), slot, *peer.ip(), login_limit.clone());
-        let config = config.clone();
+        let (config, sessions) = (config.clone(), sessions.clone());
         tokio::spawn(async move {
             // A failed handshake or a dropped client only ends this connection.
-            let Ok(running) = russh::server::run_stream(config, stream, handler).await else {
+            let started = russh::server::run_stream(config, stream, handler);
+            let Ok(Ok(running)) = tokio::time::timeout(LOGIN_GRACE, started).await else {
                 return;
             };
             let handle = running.handle();
-            tokio::select! {
-                _ = running => {}
-                () = cleared.notified() => {
-                    let reason = "line cleared by an operator".to_string();
-                    let _ = handle.disconnect(Disconnect::ByApplication, reason, String::new()).await;
+            // Connections that never log in must not keep their slot.
+            let login_time_up = async {
+                tokio::time::sleep(LOGIN_GRACE).await;
+                if sessions.logged_in(line) {
+                    std::future::pending::<()>().await;
                 }
-            }
+            };
+            let reason = tokio::select! {
+                _ = running => return,
+                () = cleared.notified() => "line cleared by an operator",
+                () = login_time_up => "login time is up",
+            };
+            let _ = handle
+                .disconnect(Disconnect::ByApplication, reason.to_string(), String::new())
+                .await;
         });
     }
 }

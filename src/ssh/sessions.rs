@@ -69,6 +69,15 @@ impl Sessions {
         entry.inspect(|entry| entry.cleared.notify_one()).is_some()
     }
 
+    /// Whether someone has logged in on the connection `line`.
+    pub fn logged_in(&self, line: u64) -> bool {
+        let table = self.lock();
+        table
+            .entries
+            .get(&line)
+            .is_some_and(|entry| entry.user.is_some())
+    }
+
     /// The `show users` table.
     pub fn render(&self) -> String {
         let table = self.lock();
@@ -100,6 +109,11 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The line number `show users` gives this connection.
+    pub fn line(&self) -> u64 {
+        self.id
+    }
+
     /// Notified when an operator clears this connection's line (a
     /// notification sent before anyone waits is kept).
     pub fn cleared(&self) -> Arc<Notify> {
@@ -163,6 +177,8 @@ mod tests {
         let first = sessions.open(peer(40000)).unwrap();
         let _second = sessions.open(peer(40001)).unwrap();
         first.logged_in("admin");
+        assert!(sessions.logged_in(first.line()));
+        assert!(!sessions.logged_in(_second.line()));
         let text = sessions.render();
         assert_eq!(text.lines().count(), 3, "{text}");
         assert!(
