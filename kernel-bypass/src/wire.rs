@@ -69,6 +69,17 @@ pub fn put_be16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
 
+/// Length in bytes of the IPv4 header starting at `b[0]` (its IHL field).
+pub fn ipv4_header_len(b: &[u8]) -> usize {
+    usize::from(b[0] & 0x0f) * 4
+}
+
+/// True unless the IPv4 packet is a later fragment (non-zero offset), so
+/// its transport header, if any, follows the IP header.
+pub fn is_first_fragment(ipv4: &[u8]) -> bool {
+    be16(ipv4, IPV4_FLAGS) & IPV4_FRAGMENT_OFFSET == 0
+}
+
 pub fn ipv4_at(b: &[u8], at: usize) -> Ipv4Addr {
     Ipv4Addr::from(be32(b, at))
 }

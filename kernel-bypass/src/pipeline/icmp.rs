@@ -134,14 +134,14 @@ impl Stage {
         error: IcmpError,
     ) -> Verdict {
         let d = frame.data();
-        let header_len = usize::from(d[0] & 0x0f) * 4;
+        let header_len = ipv4_header_len(d);
         let src = ipv4_at(d, IPV4_SRC);
         let is_error = d[IPV4_PROTOCOL] == PROTO_ICMP
             && !matches!(
                 d.get(header_len),
                 Some(&ICMP_ECHO_REQUEST) | Some(&ICMP_ECHO_REPLY)
             );
-        let later_fragment = be16(d, IPV4_FLAGS) & IPV4_FRAGMENT_OFFSET != 0;
+        let later_fragment = !is_first_fragment(d);
         if is_error || later_fragment || src.is_unspecified() {
             return Verdict::Done;
         }

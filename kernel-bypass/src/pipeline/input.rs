@@ -150,7 +150,7 @@ impl Stage {
         if d.len() < IPV4_HEADER || d[0] >> 4 != 4 {
             return self.count(iface.id, Counter::Ipv4Malformed);
         }
-        let header_len = usize::from(d[0] & 0x0f) * 4;
+        let header_len = ipv4_header_len(d);
         let total_len = usize::from(be16(d, 2));
         if header_len < IPV4_HEADER || total_len < header_len || total_len > d.len() {
             return self.count(iface.id, Counter::Ipv4Malformed);
@@ -189,7 +189,7 @@ impl Stage {
     ) -> Verdict {
         let d = frame.data();
         let protocol = d[IPV4_PROTOCOL];
-        let first_fragment = be16(d, IPV4_FLAGS) & IPV4_FRAGMENT_OFFSET == 0;
+        let first_fragment = is_first_fragment(d);
         let l4 = &d[header_len..];
         if protocol == PROTO_UDP
             && first_fragment

@@ -15,11 +15,10 @@ fn ipv4_flow_hash(d: &[u8]) -> u32 {
     if d.len() < IPV4_HEADER {
         return 0;
     }
-    let header_len = usize::from(d[0] & 0x0f) * 4;
+    let header_len = ipv4_header_len(d);
     let protocol = d[IPV4_PROTOCOL];
-    let first_fragment = be16(d, IPV4_FLAGS) & IPV4_FRAGMENT_OFFSET == 0;
     let (sport, dport) = match (protocol, d.get(header_len..header_len + 4)) {
-        (PROTO_TCP | PROTO_UDP, Some(p)) if first_fragment => (be16(p, 0), be16(p, 2)),
+        (PROTO_TCP | PROTO_UDP, Some(p)) if is_first_fragment(d) => (be16(p, 0), be16(p, 2)),
         _ => (0, 0),
     };
     flow_hash(be32(d, IPV4_SRC), be32(d, IPV4_DST), protocol, sport, dport)
