@@ -23,12 +23,25 @@ struct Site {
     config: ConfigFile,
 }
 
-/// A config file removed on drop.
+/// A config file in a directory of its own (the appliance keeps its SSH
+/// host key beside it), removed on drop.
 struct ConfigFile(PathBuf);
+
+impl ConfigFile {
+    fn new(text: &str) -> ConfigFile {
+        let dir = std::env::temp_dir().join(unique("c"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = ConfigFile(dir.join("startup-config"));
+        std::fs::write(&file.0, text).unwrap();
+        file
+    }
+}
 
 impl Drop for ConfigFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -49,18 +62,16 @@ impl Site {
             &format!("10.{net}.2.2/24"),
             Some(&format!("10.{net}.2.1")),
         );
-        let path = std::env::temp_dir().join(format!("{}.cfg", unique("c")));
         let text = format!(
             "hostname edge-hosted\ninterface {}\n ip address 10.{net}.1.1/24\ninterface {}\n ip address 10.{net}.2.1/24\n",
             left_link.outer, right_link.outer
         );
-        std::fs::write(&path, text).unwrap();
         Site {
             left,
             right,
             left_link,
             right_link,
-            config: ConfigFile(path),
+            config: ConfigFile::new(&text),
         }
     }
 
