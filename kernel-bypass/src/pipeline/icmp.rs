@@ -25,44 +25,19 @@ pub(super) enum IcmpError {
 }
 
 impl IcmpError {
-    /// Type, code, checksum placeholder and the type-specific word.
+    /// Type, code, checksum placeholder and the type-specific word (the
+    /// next-hop MTU for fragmentation needed, else unused and zero).
     fn header(self) -> [u8; ICMP_HEADER] {
-        match self {
-            IcmpError::TimeExceeded => [ICMP_TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0],
-            IcmpError::NetUnreachable => [
-                ICMP_DEST_UNREACHABLE,
-                ICMP_CODE_NET_UNREACHABLE,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-            ],
-            IcmpError::HostUnreachable => [
-                ICMP_DEST_UNREACHABLE,
-                ICMP_CODE_HOST_UNREACHABLE,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-            ],
+        let (kind, code, mtu) = match self {
+            IcmpError::TimeExceeded => (ICMP_TIME_EXCEEDED, 0, 0),
+            IcmpError::NetUnreachable => (ICMP_DEST_UNREACHABLE, ICMP_CODE_NET_UNREACHABLE, 0),
+            IcmpError::HostUnreachable => (ICMP_DEST_UNREACHABLE, ICMP_CODE_HOST_UNREACHABLE, 0),
             IcmpError::FragmentationNeeded { mtu } => {
-                let [hi, lo] = mtu.to_be_bytes();
-                [
-                    ICMP_DEST_UNREACHABLE,
-                    ICMP_CODE_FRAGMENTATION_NEEDED,
-                    0,
-                    0,
-                    0,
-                    0,
-                    hi,
-                    lo,
-                ]
+                (ICMP_DEST_UNREACHABLE, ICMP_CODE_FRAGMENTATION_NEEDED, mtu)
             }
-        }
+        };
+        let [hi, lo] = mtu.to_be_bytes();
+        [kind, code, 0, 0, 0, 0, hi, lo]
     }
 }
 
