@@ -20,29 +20,22 @@ fn parse_l2(d: &[u8]) -> Option<(L2, Option<u16>)> {
     if d.len() < ETH_HEADER {
         return None;
     }
-    let (dst, src) = (mac_at(d, 0), mac_at(d, 6));
-    let ethertype = be16(d, 12);
-    if ethertype != ETHERTYPE_VLAN {
-        return Some((
-            L2 {
-                dst,
-                src,
-                ethertype,
-                header_len: ETH_HEADER,
-            },
-            None,
-        ));
-    }
-    if d.len() < ETH_HEADER + VLAN_TAG {
-        return None;
-    }
-    let l2 = L2 {
-        dst,
-        src,
-        ethertype: be16(d, 16),
-        header_len: ETH_HEADER + VLAN_TAG,
+    let (ethertype, header_len, vlan) = match be16(d, 12) {
+        ETHERTYPE_VLAN if d.len() < ETH_HEADER + VLAN_TAG => return None,
+        ETHERTYPE_VLAN => (
+            be16(d, 16),
+            ETH_HEADER + VLAN_TAG,
+            Some(be16(d, 14) & 0x0fff),
+        ),
+        ethertype => (ethertype, ETH_HEADER, None),
     };
-    Some((l2, Some(be16(d, 14) & 0x0fff)))
+    let l2 = L2 {
+        dst: mac_at(d, 0),
+        src: mac_at(d, 6),
+        ethertype,
+        header_len,
+    };
+    Some((l2, vlan))
 }
 
 impl Stage {
