@@ -5,9 +5,9 @@
 use super::checksum;
 use super::nic;
 use super::sys::{self, Mmap};
-use super::PacketPort;
+use super::{PacketPort, MIN_TX_FRAME};
 use crate::frame::{Batch, Frame, MAX_FRAME};
-use crate::wire::{ETHERTYPE_VLAN, ETH_HEADER};
+use crate::wire::ETHERTYPE_VLAN;
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -59,8 +59,6 @@ impl Default for AfPacketConfig {
 const SLOT_SIZE: u32 = 2048;
 /// Transmit ring block size: a page multiple holding whole slots.
 const TX_BLOCK_SIZE: u32 = 1 << 16;
-/// Shortest frame the kernel accepts from a transmit ring: an Ethernet header.
-const MIN_FRAME: usize = ETH_HEADER;
 /// Length of the destination and source MAC addresses, where a VLAN tag follows.
 const MAC_ADDRS: usize = 12;
 
@@ -494,7 +492,7 @@ impl PacketPort for AfPacketPort {
                 break;
             }
             let Some(frame) = frames.next() else { break };
-            if frame.len() < MIN_FRAME || frame.len() > capacity {
+            if frame.len() < MIN_TX_FRAME || frame.len() > capacity {
                 continue;
             }
             let len = frame.len() as u32;

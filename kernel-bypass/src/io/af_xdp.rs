@@ -11,7 +11,7 @@
 use super::nic;
 use super::sys::{self, Mmap};
 use super::xdp_prog::{XdpMode, XdpRedirect, MAX_QUEUES};
-use super::PacketPort;
+use super::{PacketPort, MIN_TX_FRAME};
 use crate::frame::Batch;
 use std::io;
 use std::marker::PhantomData;
@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 
 /// Bytes per UMEM buffer: one frame each.
 const FRAME_SIZE: u32 = 2048;
-/// Shortest frame worth sending: an Ethernet header.
-const MIN_FRAME: usize = 14;
 
 #[derive(Clone, Copy, Debug)]
 pub struct AfXdpConfig {
@@ -418,7 +416,7 @@ impl PacketPort for AfXdpPort {
                 break;
             };
             let Some(frame) = frames.next() else { break };
-            if frame.len() < MIN_FRAME || frame.len() > FRAME_SIZE as usize {
+            if frame.len() < MIN_TX_FRAME || frame.len() > FRAME_SIZE as usize {
                 continue;
             }
             self.tx_free.pop();

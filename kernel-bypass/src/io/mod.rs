@@ -22,10 +22,15 @@ pub use tap::TapPort;
 pub use xdp_prog::XdpMode;
 
 use crate::frame::Batch;
+use crate::wire::ETH_HEADER;
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
 use std::str::FromStr;
+
+/// Shortest frame a port sends (see `PacketPort::send`): an Ethernet header,
+/// the least the kernel accepts from a transmit ring.
+const MIN_TX_FRAME: usize = ETH_HEADER;
 
 /// A NIC (or tap) the dataplane owns. Implementations never allocate per packet.
 pub trait PacketPort: Send {
