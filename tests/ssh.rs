@@ -246,27 +246,14 @@ fn an_interactive_session_with_a_pty_echoes_helps_and_commits() {
     let site = Site::new(84);
     let _appliance = site.start();
     site.wait_ready();
-    let mut client = site
-        .ssh(
-            "admin",
-            ADMIN_PASSWORD,
-            &["-tt", "-o", "LogLevel=ERROR"],
-            None,
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = client.stdin.take().unwrap();
+    let mut client = Interactive::open(&site);
     // `show ?` lists the show commands and keeps the line; Ctrl-C drops it.
-    input
+    client
+        .input
         .write_all(b"configure terminal\rhostname via-pty\rcommit\rend\rshow running-config\rshow ?\r\x03exit\r")
         .unwrap();
-    drop(input);
-    let out = client.wait_with_output().unwrap();
-    let screen = text(&out);
-    assert!(out.status.success(), "{screen}");
+    let (status, screen) = client.finish();
+    assert!(status.success(), "{screen}");
     assert!(
         screen.contains("edge-ssh(config)#"),
         "config mode prompt: {screen}"
@@ -322,6 +309,7 @@ struct Interactive {
     client: Child,
     input: std::process::ChildStdin,
     screen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: std::thread::JoinHandle<()>,
 }
 
 impl Interactive {
@@ -343,7 +331,7 @@ impl Interactive {
         let mut output = client.0.stdout.take().unwrap();
         let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let shown = screen.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut chunk = [0u8; 256];
             while let Ok(n @ 1..) = std::io::Read::read(&mut output, &mut chunk) {
                 shown.lock().unwrap().extend_from_slice(&chunk[..n]);
@@ -353,7 +341,18 @@ impl Interactive {
             client,
             input,
             screen,
+            reader,
         }
+    }
+
+    /// Closes the input, waits for the client to exit and returns its exit
+    /// status and everything it showed.
+    fn finish(mut self) -> (std::process::ExitStatus, String) {
+        drop(self.input);
+        let status = self.client.0.wait().unwrap();
+        let _ = self.reader.join();
+        let screen = String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned();
+        (status, screen)
     }
 
     fn shown(&self) -> String {
