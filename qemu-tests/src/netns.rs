@@ -40,10 +40,16 @@ impl Host {
         ip(&all)
     }
 
+    /// A program to run inside the namespace (add arguments, environment).
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.namespace, program]);
+        command
+    }
+
     /// Runs a program inside the namespace.
     pub fn run(&self, program: &str, args: &[&str]) -> Result<Output> {
-        Command::new("ip")
-            .args(["netns", "exec", &self.namespace, program])
+        self.command(program)
             .args(args)
             .output()
             .with_context(|| format!("running {program} in {}", self.namespace))

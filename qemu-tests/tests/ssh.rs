@@ -1,0 +1,152 @@
+//! SSH into the image booted in QEMU (TCG): a user and an address typed at
+//! the console, then OpenSSH's `ssh` client in a namespace host logs in
+//! over the appliance's userspace stack, reads and changes the config, and
+//! the console sees the change. The Appliance checks its console for
+//! panics on drop.
+
+use qemu_tests::netns::Host;
+use qemu_tests::{Appliance, BootOptions};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "qemu-s3cret";
+/// The first key exchange under TCG is slow; the deadline is generous and
+/// only bounds how long a broken server can hold the test.
+const SSH_READY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A directory holding the askpass helper, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = std::env::temp_dir().join(format!("gh{}-qemu-ssh", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // ssh asks this program for the password (there is no terminal).
+        let askpass = dir.join("askpass");
+        std::fs::write(&askpass, "#!/bin/sh\nprintf '%s\\n' \"$GH_SSH_PASSWORD\"\n").unwrap();
+        std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// OpenSSH's client in `host`, logging in with a password.
+struct Client<'a> {
+    host: &'a Host,
+    scratch: Scratch,
+    address: &'a str,
+}
+
+impl Client<'_> {
+    /// `ssh user@address command` in exec mode.
+    fn exec(&self, user: &str, password: &str, command: &str) -> Output {
+        let mut ssh = self.host.command("setsid");
+        ssh.args(["-w", "ssh"])
+            .args(["-o", "StrictHostKeyChecking=no"])
+            .args(["-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "PubkeyAuthentication=no"])
+            .args(["-o", "PreferredAuthentications=password"])
+            .args(["-o", "NumberOfPasswordPrompts=1"])
+            .args(["-o", "ConnectTimeout=20"])
+            .args(["-o", "LogLevel=ERROR"])
+            .arg(format!("{user}@{}", self.address))
+            .arg(command)
+            .env("SSH_ASKPASS", self.scratch.0.join("askpass"))
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("GH_SSH_PASSWORD", password)
+            .stdin(Stdio::null());
+        ssh.output().expect("running ssh")
+    }
+
+    fn admin(&self, command: &str) -> Output {
+        self.exec("admin", PASSWORD, command)
+    }
+
+    /// Retries a harmless command until the server answers or the
+    /// deadline passes; returns the last attempt.
+    fn wait_ready(&self) -> Output {
+        let deadline = Instant::now() + SSH_READY_DEADLINE;
+        loop {
+            let out = self.admin("show running-config");
+            if out.status.success() || Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn ssh_from_a_host_reads_and_changes_the_console_made_config() {
+    let mut appliance = Appliance::boot(BootOptions {
+        hosts: 1,
+        ..BootOptions::default()
+    })
+    .expect("starting QEMU");
+    appliance.hosts[0]
+        .configure("10.1.0.2/24", "10.1.0.1")
+        .unwrap();
+    appliance.wait_for_prompt().unwrap();
+    let admin_line = format!("username admin privilege 15 secret {PASSWORD}");
+    for line in [
+        "enable",
+        "configure terminal",
+        "interface eth0",
+        "ip address 10.1.0.1/24",
+        "exit",
+        &admin_line,
+        "commit",
+        "end",
+    ] {
+        let output = appliance.command(line).unwrap();
+        assert!(!output.contains('%'), "`{line}` was refused: {output}");
+    }
+
+    let started = Instant::now();
+    let client = Client {
+        host: &appliance.hosts[0],
+        scratch: Scratch::new(),
+        address: "10.1.0.1",
+    };
+    let out = client.wait_ready();
+    eprintln!(
+        "SSH answered {:.2} s after the config was committed",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let config = text(&out);
+    assert!(config.contains("ip address 10.1.0.1/24"), "{config}");
+    assert!(config.contains("username admin privilege 15"), "{config}");
+
+    let out = client.admin("configure terminal\nhostname via-ssh\ncommit");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = client.exec("admin", "not-the-password", "show running-config");
+    assert!(!out.status.success(), "a wrong password: {}", text(&out));
+    assert!(!text(&out).contains("ip address"), "{}", text(&out));
+    drop(client);
+
+    let console_config = appliance.command("show running-config").unwrap();
+    assert!(
+        console_config.contains("hostname via-ssh"),
+        "{console_config}"
+    );
+    // The prompt after that command already carries the new hostname.
+    let transcript = appliance.console.transcript();
+    assert!(transcript.trim_end().ends_with("via-ssh#"), "{transcript}");
+}
