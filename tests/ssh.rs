@@ -565,3 +565,75 @@ fn subsystems_such_as_sftp_are_refused_at_once() {
         text(&out)
     );
 }
+
+/// A fresh ed25519 key pair in the site's scratch directory; returns the
+/// private key's path (the public key is beside it, `.pub`).
+fn new_key(site: &Site, name: &str) -> PathBuf {
+    let path = site.dir.0.join(name);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "tester@host", "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ssh-keygen: {}", text(&out));
+    path
+}
+
+/// `ssh -i KEY user@appliance command`, offering only that key.
+fn ssh_with_key(site: &Site, user: &str, key: &Path, command: &str) -> Output {
+    site.host
+        .command("setsid")
+        .args(["-w", "ssh", "-i"])
+        .arg(key)
+        .args(["-o", "IdentitiesOnly=yes"])
+        .args(["-o", "PreferredAuthentications=publickey"])
+        .args(["-o", "BatchMode=yes"])
+        .args(["-o", "StrictHostKeyChecking=no"])
+        .args(["-o", "UserKnownHostsFile=/dev/null"])
+        .args(["-o", "ConnectTimeout=5"])
+        .args(["-o", "LogLevel=ERROR"])
+        .arg(format!("{user}@{}", site.address))
+        .arg(command)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_configured_public_key_logs_in_and_another_key_is_refused() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(91);
+    let key = new_key(&site, "id");
+    let stranger = new_key(&site, "stranger");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let mut startup = std::fs::OpenOptions::new()
+        .append(true)
+        .open(site.dir.0.join("startup-config"))
+        .unwrap();
+    writeln!(
+        startup,
+        "username keyuser privilege 15 ssh-key {}",
+        public.trim()
+    )
+    .unwrap();
+    drop(startup);
+    let _appliance = site.start();
+    site.wait_ready();
+
+    let out = ssh_with_key(&site, "keyuser", &key, "show running-config");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let line = format!("username keyuser privilege 15 ssh-key {}", public.trim());
+    assert!(text(&out).contains(&line), "{}", text(&out));
+
+    let out = ssh_with_key(&site, "keyuser", &stranger, "show running-config");
+    assert!(!out.status.success(), "another key: {}", text(&out));
+    assert!(text(&out).contains("Permission denied"), "{}", text(&out));
+    let out = ssh_with_key(&site, "admin", &key, "show running-config");
+    assert!(
+        !out.status.success(),
+        "the key of another user: {}",
+        text(&out)
+    );
+}

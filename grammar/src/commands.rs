@@ -3,7 +3,7 @@
 //! a `no` form. Handlers edit the typed [`Config`].
 
 use crate::config::{
-    Config, Interface, InterfaceKind, NextHop, PasswordHash, StaticRoute, User, Vxlan,
+    Config, Interface, InterfaceKind, NextHop, PasswordHash, SshKey, StaticRoute, User, Vxlan,
     STATIC_DEFAULT_DISTANCE, VXLAN_DEFAULT_PORT,
 };
 use crate::syntax::SyntaxError;
@@ -94,6 +94,21 @@ pub const GLOBAL_COMMANDS: &[CommandDef] = &[
             "The secret (stored only as a salted hash)",
         ],
         handler: username,
+    },
+    CommandDef {
+        syntax:
+            "username WORD$name [privilege <0-15>$level] ssh-key WORD$type WORD$key [LINE$comment]",
+        help: &[
+            "Establish a user name",
+            "User name",
+            "Set the user's privilege level",
+            "Privilege level (1 read-only, 15 full)",
+            "Add a public key for SSH login",
+            "Key type (ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ...)",
+            "The key in base64, as in authorized_keys",
+            "Comment (often user@host)",
+        ],
+        handler: username_ssh_key,
     },
 ];
 
@@ -291,10 +306,68 @@ fn username(edit: &mut Edit<'_>) -> Result<(), String> {
         Some(hash) => hash,
         None => PasswordHash::from_clear(secret)?,
     };
-    let privilege = edit.args.number("level").map_or(15, |l| l as u8);
-    edit.config
+    let user = user_entry(edit, name);
+    user.secret = Some(secret);
+    Ok(())
+}
+
+/// The user `name`, created if new; the privilege is updated when given.
+fn user_entry<'a>(edit: &'a mut Edit<'_>, name: &str) -> &'a mut User {
+    let level = edit.args.number("level").map(|l| l as u8);
+    let user = edit
+        .config
         .users
-        .insert(name.to_string(), User { privilege, secret });
+        .entry(name.to_string())
+        .or_insert_with(|| User {
+            privilege: level.unwrap_or(15),
+            secret: None,
+            ssh_keys: BTreeSet::new(),
+        });
+    if let Some(level) = level {
+        user.privilege = level;
+    }
+    user
+}
+
+fn username_ssh_key(edit: &mut Edit<'_>) -> Result<(), String> {
+    let name = required(edit.args, "name")?;
+    if edit.negated {
+        return remove_ssh_keys(edit.config, name, edit.args);
+    }
+    let key = SshKey::parse(
+        required(edit.args, "type")?,
+        required(edit.args, "key")?,
+        edit.args.text("comment"),
+    )?;
+    let user = user_entry(edit, name);
+    // A key typed again with another comment replaces the old entry.
+    user.ssh_keys
+        .retain(|k| !k.same_key(&key.algorithm, &key.base64));
+    user.ssh_keys.insert(key);
+    Ok(())
+}
+
+/// `no username NAME ssh-key [TYPE BASE64]`: one key, or all of them when
+/// none is named. A user left with neither password nor key is removed.
+fn remove_ssh_keys(config: &mut Config, name: &str, args: &Args) -> Result<(), String> {
+    let user = config
+        .users
+        .get_mut(name)
+        .ok_or_else(|| format!("% User {name} does not exist"))?;
+    match (args.text("type"), args.text("key")) {
+        (Some(algorithm), Some(base64)) => {
+            let before = user.ssh_keys.len();
+            user.ssh_keys.retain(|k| !k.same_key(algorithm, base64));
+            if user.ssh_keys.len() == before {
+                return Err(format!("% User {name} has no such key"));
+            }
+        }
+        (Some(_), None) => return Err(INCOMPLETE.to_string()),
+        (None, _) => user.ssh_keys.clear(),
+    }
+    if user.secret.is_none() && user.ssh_keys.is_empty() {
+        config.users.remove(name);
+    }
     Ok(())
 }
 

@@ -121,13 +121,25 @@ pub enum NextHop {
     Interface(String),
 }
 
-/// `username NAME [privilege N] secret ...`.
+/// `username NAME [privilege N] secret ...` and
+/// `username NAME [privilege N] ssh-key TYPE BASE64 [COMMENT]`: a user has a
+/// password, public keys, or both.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     /// 1 = read-only (cannot enter config mode), 15 = full.
     pub privilege: u8,
     /// Salted PBKDF2 hash, never the clear-text password.
-    pub secret: PasswordHash,
+    pub secret: Option<PasswordHash>,
+    /// Keys accepted for SSH public-key login.
+    pub ssh_keys: BTreeSet<SshKey>,
+}
+
+/// One public key in OpenSSH authorized_keys form: `TYPE BASE64 [COMMENT]`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SshKey {
+    pub algorithm: String,
+    pub base64: String,
+    pub comment: Option<String>,
 }
 
 /// A salted PBKDF2-HMAC-SHA256 password hash, rendered as

@@ -219,6 +219,57 @@ mod tests {
         assert_eq!(errors, []);
         let user = &config.users["admin"];
         assert_eq!(user.privilege, 15);
-        assert!(!user.secret.0.contains("hunter2") && user.secret.verify("hunter2"));
+        let secret = user.secret.as_ref().unwrap();
+        assert!(!secret.0.contains("hunter2") && secret.verify("hunter2"));
+    }
+
+    const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIDSMDafHdxbQG4k09b/vKCVbGmVRGNYVty/R38Xyr3UK";
+
+    #[test]
+    fn ssh_keys_are_added_rendered_and_removed_one_at_a_time() {
+        let other = KEY.replace("VbGmV", "VbGmW");
+        let text = format!(
+            "username ops privilege 1 ssh-key ssh-ed25519 {KEY} ops@laptop\n\
+             username ops ssh-key ssh-ed25519 {other}\n"
+        );
+        let (mut config, errors) = parse_config(&text);
+        assert_eq!(errors, []);
+        let user = &config.users["ops"];
+        assert_eq!((user.privilege, user.secret.is_none()), (1, true));
+        assert_eq!(user.ssh_keys.len(), 2);
+        let rendered = crate::render(&config);
+        assert!(
+            rendered.contains(&format!(
+                "username ops privilege 1 ssh-key ssh-ed25519 {KEY} ops@laptop\n"
+            )),
+            "{rendered}"
+        );
+        assert_eq!(parse_config(&rendered), (config.clone(), vec![]));
+
+        let no_key = |key: &str| format!("no username ops ssh-key ssh-ed25519 {key}\n");
+        assert_eq!(apply_text(&mut config, &no_key(KEY)), []);
+        let keys = &config.users["ops"].ssh_keys;
+        assert_eq!(keys.iter().map(|k| &k.base64).collect::<Vec<_>>(), [&other]);
+        assert_eq!(apply_text(&mut config, &no_key(&other)), []);
+        assert!(
+            config.users.is_empty(),
+            "a user with no way to log in is gone"
+        );
+    }
+
+    #[test]
+    fn a_key_that_is_not_base64_of_its_type_is_refused() {
+        let (config, errors) = parse_config("username ops ssh-key ssh-ed25519 AAAA%%%%\n");
+        assert!(config.users.is_empty());
+        assert_eq!(errors.len(), 1);
+        assert!(
+            format!("{errors:?}").contains("% The key is not valid base64"),
+            "{errors:?}"
+        );
+        let (_, errors) = parse_config(&format!("username ops ssh-key ssh-rsa {KEY}\n"));
+        assert!(
+            format!("{errors:?}").contains("not a well-formed ssh-rsa key"),
+            "{errors:?}"
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod element;
 pub mod error;
 pub mod password;
 pub mod render;
+pub mod ssh_key;
 pub mod syntax;
 pub mod tokens;
 pub mod tree;

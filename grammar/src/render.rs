@@ -31,10 +31,20 @@ pub fn blocks(config: &Config) -> Vec<Block> {
         blocks.push(Block::line(format!("banner motd {text}")));
     }
     for (name, user) in &config.users {
-        blocks.push(Block::line(format!(
-            "username {name} privilege {} secret {}",
-            user.privilege, user.secret.0
-        )));
+        let prefix = format!("username {name} privilege {}", user.privilege);
+        if let Some(secret) = &user.secret {
+            blocks.push(Block::line(format!("{prefix} secret {}", secret.0)));
+        }
+        for key in &user.ssh_keys {
+            let comment = key
+                .comment
+                .as_deref()
+                .map_or(String::new(), |c| format!(" {c}"));
+            blocks.push(Block::line(format!(
+                "{prefix} ssh-key {} {}{comment}",
+                key.algorithm, key.base64
+            )));
+        }
     }
     for (name, interface) in &config.interfaces {
         blocks.push(Block {

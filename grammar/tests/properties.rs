@@ -1,7 +1,7 @@
 //! Property tests: generated models survive render -> parse unchanged, and
 //! no line (random bytes or a soup of real tokens) makes the parser panic.
 
-use grammar::config::{Config, Interface, NextHop, PasswordHash, StaticRoute, User, Vxlan};
+use grammar::config::{Config, Interface, NextHop, PasswordHash, SshKey, StaticRoute, User, Vxlan};
 use grammar::editor::config_trees;
 use grammar::{apply_line, parse_config, render, ConfigContext};
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -99,11 +99,57 @@ fn route() -> impl Strategy<Value = StaticRoute> {
         })
 }
 
+/// Well-formed ed25519 key blobs in base64: the type prefix plus 32 key bytes.
+fn ssh_key() -> impl Strategy<Value = SshKey> {
+    (
+        proptest::collection::vec(any::<u8>(), 32),
+        proptest::option::of("[a-z]{1,8}@[a-z]{1,8}"),
+    )
+        .prop_map(|(point, comment)| {
+            let mut blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20".to_vec();
+            blob.extend_from_slice(&point);
+            SshKey {
+                algorithm: "ssh-ed25519".to_string(),
+                base64: base64(&blob),
+                comment,
+            }
+        })
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let mut group = [0u8; 3];
+        group[..chunk.len()].copy_from_slice(chunk);
+        let n = u32::from_be_bytes([0, group[0], group[1], group[2]]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                DIGITS[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// A user has a password, keys, or both.
 fn user() -> impl Strategy<Value = User> {
-    (0u8..=15, "[0-9a-f]{32}", "[0-9a-f]{64}").prop_map(|(privilege, salt, hash)| User {
-        privilege,
-        secret: PasswordHash(format!("$pbkdf2-sha256$1000${salt}${hash}")),
-    })
+    (
+        0u8..=15,
+        proptest::option::of(("[0-9a-f]{32}", "[0-9a-f]{64}")),
+        proptest::collection::btree_set(ssh_key(), 0..3),
+    )
+        .prop_filter("a user needs a way to log in", |(_, secret, keys)| {
+            secret.is_some() || !keys.is_empty()
+        })
+        .prop_map(|(privilege, secret, ssh_keys)| User {
+            privilege,
+            secret: secret
+                .map(|(salt, hash)| PasswordHash(format!("$pbkdf2-sha256$1000${salt}${hash}"))),
+            ssh_keys,
+        })
 }
 
 fn config() -> impl Strategy<Value = Config> {
@@ -157,6 +203,9 @@ const SOUP: &[&str] = &[
     "motd",
     "username",
     "secret",
+    "ssh-key",
+    "ssh-ed25519",
+    "AAAAC3NzaC1lZDI1NTE5AAAAIDSMDafHdxbQG4k09b/vKCVbGmVRGNYVty/R38Xyr3UK",
     "privilege",
     "encapsulation",
     "dot1q",

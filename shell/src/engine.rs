@@ -237,7 +237,20 @@ impl Shell {
     pub fn authenticate(&self, user: &str, password: &str) -> Option<u8> {
         let running = self.running();
         let entry = running.users.get(user)?;
-        entry.secret.verify(password).then_some(entry.privilege)
+        let secret = entry.secret.as_ref()?;
+        secret.verify(password).then_some(entry.privilege)
+    }
+
+    /// Checks a public key (its SSH wire blob) offered by `user` against the
+    /// user's `ssh-key` entries; returns the user's privilege level.
+    pub fn authorize_key(&self, user: &str, blob: &[u8]) -> Option<u8> {
+        let running = self.running();
+        let entry = running.users.get(user)?;
+        let known = entry
+            .ssh_keys
+            .iter()
+            .any(|k| k.blob().as_deref() == Some(blob));
+        known.then_some(entry.privilege)
     }
 
     /// The commit history, newest first.

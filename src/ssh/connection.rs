@@ -1,11 +1,15 @@
-//! One SSH connection: password login against the config's users, then
+//! One SSH connection: password or public-key login against the config's
+//! users, then
 //! session channels that become CLI sessions (shell, with or without a PTY)
 //! or non-interactive runs (exec).
 
 use super::channel_io;
 use super::login_limit::LoginLimit;
 use super::sessions::Slot;
-use russh::server::{Auth, ChannelOpenHandle, Handler, Msg, Session};
+use russh::keys::PublicKey;
+use russh::server::{
+    Auth, ChannelOpenHandle, Handler, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelId, Pty};
 use shell::{Shell, StreamOptions};
 use std::collections::{HashMap, HashSet};
@@ -58,6 +62,29 @@ impl Connection {
         let session = shell::Session::for_user(self.shell.clone(), &login.user, login.privilege);
         Some((opened, session))
     }
+
+    fn privilege_for_key(&self, user: &str, key: &PublicKey) -> Option<u8> {
+        let blob = key.to_bytes().ok()?;
+        self.shell.authorize_key(user, &blob)
+    }
+
+    /// Records the outcome of a login attempt: the user's privilege, or a failure.
+    fn conclude(&mut self, user: &str, privilege: Option<u8>) -> Auth {
+        match privilege {
+            Some(privilege) => {
+                self.slot.logged_in(user);
+                self.login = Some(Login {
+                    user: user.to_string(),
+                    privilege,
+                });
+                Auth::Accept
+            }
+            None => {
+                self.login_limit.failed(self.source, Instant::now());
+                Auth::reject()
+            }
+        }
+    }
 }
 
 impl Handler for Connection {
@@ -74,20 +101,34 @@ impl Handler for Connection {
             .await
             .ok()
             .flatten();
-        Ok(match privilege {
-            Some(privilege) => {
-                self.slot.logged_in(user);
-                self.login = Some(Login {
-                    user: user.to_string(),
-                    privilege,
-                });
-                Auth::Accept
-            }
-            None => {
-                self.login_limit.failed(self.source, Instant::now());
-                Auth::reject()
-            }
+        Ok(self.conclude(user, privilege))
+    }
+
+    /// Keys the user does not have are refused before the client signs with
+    /// them: a client trying its several keys in turn is not a failed login.
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(match self.privilege_for_key(user, offer.public_key) {
+            Some(_) => Auth::Accept,
+            None => Auth::reject(),
         })
+    }
+
+    /// Called once russh has checked the client's signature, i.e. that the
+    /// client holds the private half of `key`.
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        if !self.login_limit.allows(self.source, Instant::now()) {
+            return Ok(Auth::reject());
+        }
+        let privilege = self.privilege_for_key(user, key.public_key);
+        Ok(self.conclude(user, privilege))
     }
 
     async fn channel_open_session(

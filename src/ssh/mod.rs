@@ -87,7 +87,7 @@ fn server_config(host_key: PrivateKey) -> Config {
         server_id: russh::SshId::Standard(
             concat!("SSH-2.0-Gatehouse_", env!("CARGO_PKG_VERSION")).into(),
         ),
-        methods: MethodSet::from(&[MethodKind::Password][..]),
+        methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..]),
         keys: vec![host_key],
         // Clients probe with "none" first to learn the methods: no delay for that.
         auth_rejection_time_initial: Some(Duration::ZERO),
