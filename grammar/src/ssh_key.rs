@@ -62,37 +62,8 @@ fn blob_type(blob: &[u8]) -> Option<&str> {
 
 /// Standard base64 with the padding OpenSSH writes; `None` for anything else.
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    fn sextet(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    let bytes = text.as_bytes();
-    if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
-        return None;
-    }
-    let padding = bytes.iter().rev().take_while(|&&c| c == b'=').count();
-    if padding > 2 {
-        return None;
-    }
-    let digits = &bytes[..bytes.len() - padding];
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    for chunk in digits.chunks(4) {
-        let mut group = 0u32;
-        for &c in chunk {
-            group = group << 6 | sextet(c)?;
-        }
-        // A short last chunk of n digits carries n - 1 bytes.
-        group <<= 6 * (4 - chunk.len() as u32);
-        let carried = if chunk.len() == 4 { 3 } else { chunk.len() - 1 };
-        out.extend_from_slice(&group.to_be_bytes()[1..1 + carried]);
-    }
-    Some(out)
+    use base64ct::Encoding;
+    base64ct::Base64::decode_vec(text).ok()
 }
 
 #[cfg(test)]
