@@ -1,13 +1,13 @@
 //! SSH into the image booted in QEMU (TCG): a user and an address typed at
 //! the console, then OpenSSH's `ssh` client in a namespace host logs in
 //! over the appliance's userspace stack, reads and changes the config, and
-//! the console sees the change. The Appliance checks its console for
-//! panics on drop.
+//! the console sees the change; a key typed at the console logs in. The
+//! Appliance checks its console for panics on drop.
 
 use qemu_tests::netns::Host;
 use qemu_tests::{Appliance, BootOptions};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ const PASSWORD: &str = "qemu-s3cret";
 /// only bounds how long a broken server can hold the test.
 const SSH_READY_DEADLINE: Duration = Duration::from_secs(60);
 
-/// A directory holding the askpass helper, removed on drop.
+/// A directory holding the askpass helper and key pairs, removed on drop.
 struct Scratch(PathBuf);
 
 impl Scratch {
@@ -29,6 +29,19 @@ impl Scratch {
         std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
         Scratch(dir)
     }
+
+    /// A fresh ed25519 key pair; returns the private key's path (the
+    /// public key is beside it, `.pub`).
+    fn new_key(&self, name: &str) -> PathBuf {
+        let path = self.0.join(name);
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&path)
+            .output()
+            .expect("running ssh-keygen");
+        assert!(out.status.success(), "ssh-keygen: {}", text(&out));
+        path
+    }
 }
 
 impl Drop for Scratch {
@@ -37,7 +50,14 @@ impl Drop for Scratch {
     }
 }
 
-/// OpenSSH's client in `host`, logging in with a password.
+/// How the client proves who it is.
+enum Login<'a> {
+    Password(&'a str),
+    /// The path of a private key, the only one offered.
+    Key(&'a Path),
+}
+
+/// OpenSSH's client in `host`.
 struct Client<'a> {
     host: &'a Host,
     scratch: Scratch,
@@ -46,27 +66,36 @@ struct Client<'a> {
 
 impl Client<'_> {
     /// `ssh user@address command` in exec mode.
-    fn exec(&self, user: &str, password: &str, command: &str) -> Output {
+    fn exec(&self, user: &str, login: Login, command: &str) -> Output {
         let mut ssh = self.host.command("setsid");
         ssh.args(["-w", "ssh"])
             .args(["-o", "StrictHostKeyChecking=no"])
             .args(["-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", "PubkeyAuthentication=no"])
-            .args(["-o", "PreferredAuthentications=password"])
-            .args(["-o", "NumberOfPasswordPrompts=1"])
             .args(["-o", "ConnectTimeout=20"])
-            .args(["-o", "LogLevel=ERROR"])
-            .arg(format!("{user}@{}", self.address))
+            .args(["-o", "LogLevel=ERROR"]);
+        match login {
+            Login::Password(password) => ssh
+                .args(["-o", "PubkeyAuthentication=no"])
+                .args(["-o", "PreferredAuthentications=password"])
+                .args(["-o", "NumberOfPasswordPrompts=1"])
+                .env("SSH_ASKPASS", self.scratch.0.join("askpass"))
+                .env("SSH_ASKPASS_REQUIRE", "force")
+                .env("GH_SSH_PASSWORD", password),
+            Login::Key(key) => ssh
+                .arg("-i")
+                .arg(key)
+                .args(["-o", "IdentitiesOnly=yes"])
+                .args(["-o", "PreferredAuthentications=publickey"])
+                .args(["-o", "BatchMode=yes"]),
+        };
+        ssh.arg(format!("{user}@{}", self.address))
             .arg(command)
-            .env("SSH_ASKPASS", self.scratch.0.join("askpass"))
-            .env("SSH_ASKPASS_REQUIRE", "force")
-            .env("GH_SSH_PASSWORD", password)
             .stdin(Stdio::null());
         ssh.output().expect("running ssh")
     }
 
     fn admin(&self, command: &str) -> Output {
-        self.exec("admin", PASSWORD, command)
+        self.exec("admin", Login::Password(PASSWORD), command)
     }
 
     /// Retries a harmless command until the server answers or the
@@ -103,6 +132,11 @@ fn ssh_from_a_host_reads_and_changes_the_console_made_config() {
         .unwrap();
     appliance.wait_for_prompt().unwrap();
     let admin_line = format!("username admin privilege 15 secret {PASSWORD}");
+    let scratch = Scratch::new();
+    let key = scratch.new_key("id");
+    let stranger = scratch.new_key("stranger");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let key_line = format!("username operator privilege 15 ssh-key {}", public.trim());
     for line in [
         "enable",
         "configure terminal",
@@ -110,6 +144,7 @@ fn ssh_from_a_host_reads_and_changes_the_console_made_config() {
         "ip address 10.1.0.1/24",
         "exit",
         &admin_line,
+        &key_line,
         "commit",
         "end",
     ] {
@@ -120,7 +155,7 @@ fn ssh_from_a_host_reads_and_changes_the_console_made_config() {
     let started = Instant::now();
     let client = Client {
         host: &appliance.hosts[0],
-        scratch: Scratch::new(),
+        scratch,
         address: "10.1.0.1",
     };
     let out = client.wait_ready();
@@ -136,9 +171,20 @@ fn ssh_from_a_host_reads_and_changes_the_console_made_config() {
     let out = client.admin("configure terminal\nhostname via-ssh\ncommit");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
-    let out = client.exec("admin", "not-the-password", "show running-config");
+    let out = client.exec(
+        "admin",
+        Login::Password("not-the-password"),
+        "show running-config",
+    );
     assert!(!out.status.success(), "a wrong password: {}", text(&out));
     assert!(!text(&out).contains("ip address"), "{}", text(&out));
+
+    // The key typed at the console logs its user in; another key does not.
+    let out = client.exec("operator", Login::Key(&key), "show users");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("operator"), "{}", text(&out));
+    let out = client.exec("operator", Login::Key(&stranger), "show users");
+    assert!(!out.status.success(), "another key: {}", text(&out));
     drop(client);
 
     let console_config = appliance.command("show running-config").unwrap();
