@@ -27,6 +27,8 @@ pub struct ApplianceOptions {
     /// Where `write memory` saves and the startup config is read from.
     pub startup_config: PathBuf,
     pub backend: Backend,
+    /// Forwarding worker threads.
+    pub workers: usize,
     pub power: Option<PowerControl>,
 }
 
@@ -55,7 +57,7 @@ impl Appliance {
             &Config::default(),
             DataplaneOptions {
                 backend: options.backend,
-                workers: 1,
+                workers: options.workers,
             },
             runtime.handle().clone(),
         )?);
@@ -213,6 +215,9 @@ pub fn run_console(options: ConsoleOptions) {
     let started = Appliance::start(ApplianceOptions {
         startup_config: options.startup_config,
         backend: Backend::AfPacket,
+        // The appliance owns the machine: a forwarding worker per CPU (idle
+        // workers sleep in poll(), so the control plane still gets its turn).
+        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         power: options.power,
     });
     let appliance = match started {

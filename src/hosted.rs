@@ -15,6 +15,10 @@ pub struct RunArgs {
     /// Packet I/O backend for the interfaces: af-packet, af-xdp or tap.
     #[arg(long, default_value = "af-packet")]
     backend: Backend,
+    /// Forwarding threads, each busy-polling on a CPU of its own; more than
+    /// one needs af-packet (the kernel spreads flows over them by hash).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
     /// Run without a CLI on this terminal, until killed (for services and tests).
     #[arg(long)]
     no_console: bool,
@@ -28,6 +32,7 @@ pub fn main(args: RunArgs) -> ExitCode {
     let started = Appliance::start(ApplianceOptions {
         startup_config: args.config,
         backend: args.backend,
+        workers: args.workers.into(),
         power: None,
     });
     let (appliance, report) = match started {

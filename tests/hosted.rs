@@ -89,13 +89,13 @@ impl Site {
 }
 
 #[test]
-fn hosted_mode_forwards_and_serves_its_status_page() {
+fn hosted_mode_with_two_workers_forwards_and_serves_its_status_page() {
     if !is_root() {
         return;
     }
     let site = Site::new(93);
     let _appliance = Child(
-        site.run(&["--no-console"], Stdio::null())
+        site.run(&["--no-console", "--workers", "2"], Stdio::null())
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
@@ -176,6 +176,23 @@ fn hosted_cli_shows_the_dataplane_and_commits_a_route() {
         text.contains(&site.right_link.outer),
         "show interfaces: {text}"
     );
+}
+
+#[test]
+fn several_workers_on_a_backend_that_cannot_share_is_one_line_and_a_failure() {
+    let site_config = ConfigFile::new("hostname edge\n");
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg("--config")
+        .arg(&site_config.0)
+        .args(["--backend", "tap", "--workers", "2", "--no-console"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("need the af-packet backend"), "{err}");
 }
 
 #[test]
