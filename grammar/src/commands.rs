@@ -9,6 +9,7 @@ use crate::config::{
 use crate::syntax::SyntaxError;
 use crate::tree::{Args, CommandTree};
 use std::collections::BTreeSet;
+use std::fmt::Display;
 
 /// Where configuration commands are typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +83,18 @@ pub const GLOBAL_COMMANDS: &[CommandDef] = &[
             "Administrative distance",
         ],
         handler: ip_route,
+    },
+    CommandDef {
+        syntax: "ipv6 route X:X::X:X/M$prefix (X:X::X:X$via|IFNAME$dev) [<1-255>$distance]",
+        help: &[
+            "Global IPv6 configuration",
+            "Establish static routes",
+            "Destination prefix",
+            "Forwarding router's global address",
+            "Outgoing interface",
+            "Administrative distance",
+        ],
+        handler: ipv6_route,
     },
     CommandDef {
         syntax: "username WORD$name [privilege <0-15>$level] secret LINE$secret",
@@ -256,36 +269,66 @@ fn interface(edit: &mut Edit<'_>) -> Result<(), String> {
 }
 
 fn ip_route(edit: &mut Edit<'_>) -> Result<(), String> {
-    let prefix = edit
-        .args
-        .ipv4_prefix("prefix")
-        .ok_or_else(|| INCOMPLETE.to_string())?
-        .trunc();
-    let next_hop = match (edit.args.ipv4("via"), edit.args.text("dev")) {
+    let prefix = edit.args.ipv4_prefix("prefix").map(|p| p.trunc());
+    let via = edit.args.ipv4("via");
+    let route = route_args(edit.args, prefix, via)?;
+    edit_routes(&mut edit.config.routes, edit.negated, route)
+}
+
+fn ipv6_route(edit: &mut Edit<'_>) -> Result<(), String> {
+    let prefix = edit.args.ipv6_prefix("prefix").map(|p| p.trunc());
+    let via = edit.args.ipv6("via");
+    // fe80::/10 addresses mean nothing without their link, and the syntax
+    // takes an address or an interface, not both.
+    if let Some(v) = via.filter(|v| v.is_unicast_link_local() || v.is_multicast()) {
+        return Err(format!(
+            "% {v} is not a global unicast address: give a global next hop or an interface"
+        ));
+    }
+    let route = route_args(edit.args, prefix, via)?;
+    edit_routes(&mut edit.config.ipv6_routes, edit.negated, route)
+}
+
+/// A route command's words: prefix, optional next hop, optional distance.
+type RouteArgs<P, A> = (P, Option<NextHop<A>>, Option<u8>);
+
+fn route_args<P, A>(
+    args: &Args,
+    prefix: Option<P>,
+    via: Option<A>,
+) -> Result<RouteArgs<P, A>, String> {
+    let prefix = prefix.ok_or_else(|| INCOMPLETE.to_string())?;
+    let next_hop = match (via, args.text("dev")) {
         (Some(via), _) => Some(NextHop::Address(via)),
         (None, Some(dev)) => Some(NextHop::Interface(dev.to_string())),
         (None, None) => None,
     };
-    let distance = edit.args.number("distance").map(|d| d as u8);
-    if edit.negated {
-        let before = edit.config.routes.len();
-        edit.config.routes.retain(|r| {
+    Ok((prefix, next_hop, args.number("distance").map(|d| d as u8)))
+}
+
+/// Adds a static route, or with `no` removes those matching what was typed.
+fn edit_routes<P: Ord + Copy + Display, A: Ord>(
+    routes: &mut BTreeSet<StaticRoute<P, A>>,
+    negated: bool,
+    (prefix, next_hop, distance): RouteArgs<P, A>,
+) -> Result<(), String> {
+    if negated {
+        let before = routes.len();
+        routes.retain(|r| {
             let same = r.prefix == prefix
                 && next_hop.as_ref().is_none_or(|nh| *nh == r.next_hop)
                 && distance.is_none_or(|d| d == r.distance);
             !same
         });
-        if edit.config.routes.len() == before {
+        if routes.len() == before {
             return Err(format!("% No such static route to {prefix}"));
         }
         return Ok(());
     }
     let next_hop = next_hop.ok_or_else(|| INCOMPLETE.to_string())?;
     // One route per prefix and next hop: typing it again changes its distance.
-    edit.config
-        .routes
-        .retain(|r| !(r.prefix == prefix && r.next_hop == next_hop));
-    edit.config.routes.insert(StaticRoute {
+    routes.retain(|r| !(r.prefix == prefix && r.next_hop == next_hop));
+    routes.insert(StaticRoute {
         prefix,
         next_hop,
         distance: distance.unwrap_or(STATIC_DEFAULT_DISTANCE),

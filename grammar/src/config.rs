@@ -6,7 +6,7 @@
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Default UDP port of VXLAN (IANA).
 pub const VXLAN_DEFAULT_PORT: u16 = 4789;
@@ -22,6 +22,7 @@ pub struct Config {
     /// Keyed by interface name (`eth0`, `eth0.100`, `vxlan10`).
     pub interfaces: BTreeMap<String, Interface>,
     pub routes: BTreeSet<StaticRoute>,
+    pub ipv6_routes: BTreeSet<Ipv6Route>,
     /// Keyed by user name.
     pub users: BTreeMap<String, User>,
 }
@@ -105,19 +106,24 @@ impl Default for Vxlan {
     }
 }
 
-/// `ip route PREFIX NEXTHOP [DISTANCE]`.
+/// `ip route PREFIX NEXTHOP [DISTANCE]`; with IPv6 types, `ipv6 route`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StaticRoute {
+pub struct StaticRoute<P = Ipv4Net, A = Ipv4Addr> {
     /// Always stored truncated to the network address.
-    pub prefix: Ipv4Net,
-    pub next_hop: NextHop,
+    pub prefix: P,
+    pub next_hop: NextHop<A>,
     pub distance: u8,
 }
 
+/// `ipv6 route PREFIX NEXTHOP [DISTANCE]`. Next hops are global addresses:
+/// a link-local one would need an interface too, which the syntax has no
+/// room for, so the command refuses it.
+pub type Ipv6Route = StaticRoute<Ipv6Net, Ipv6Addr>;
+
 /// Where a static route points.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum NextHop {
-    Address(Ipv4Addr),
+pub enum NextHop<A = Ipv4Addr> {
+    Address(A),
     Interface(String),
 }
 

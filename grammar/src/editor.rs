@@ -204,13 +204,31 @@ mod tests {
             &mut config,
             "hostname r1\nno hostname\ninterface eth0\n ip address 10.0.0.1/24\n \
              no ip address 10.0.0.1/24\n shutdown\n no shutdown\n\
-             ip route 10.1.0.0/16 eth0\nno ip route 10.1.0.0/16\n",
+             ip route 10.1.0.0/16 eth0\nno ip route 10.1.0.0/16\n\
+             ipv6 route 2001:db8:1::/48 eth0\nipv6 route 2001:db8:1::1/48 2001:db8::2 5\n\
+             no ipv6 route 2001:db8:1::/48 eth0\n",
         );
         assert_eq!(errors, []);
         assert_eq!(config.hostname, None);
         assert!(config.interfaces["eth0"].ipv4_addresses.is_empty());
         assert!(!config.interfaces["eth0"].shutdown);
         assert!(config.routes.is_empty());
+        let left: Vec<_> = config.ipv6_routes.iter().map(|r| &r.next_hop).collect();
+        assert_eq!(left, [&NextHop::Address("2001:db8::2".parse().unwrap())]);
+    }
+
+    #[test]
+    fn ipv6_routes_refuse_link_local_next_hops() {
+        let (config, errors) = parse_config(
+            "ipv6 route ::/0 fe80::1
+",
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].error.message,
+            "% fe80::1 is not a global unicast address: give a global next hop or an interface"
+        );
+        assert!(config.ipv6_routes.is_empty());
     }
 
     #[test]

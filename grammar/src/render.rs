@@ -3,6 +3,7 @@
 
 use crate::config::{Config, Interface, NextHop, StaticRoute, VXLAN_DEFAULT_PORT};
 use std::collections::HashMap;
+use std::fmt::Display;
 
 /// A top-level line and its indented sub-mode lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +22,7 @@ impl Block {
 }
 
 /// The configuration as blocks: system settings, users, interfaces (by
-/// name), static routes.
+/// name), static IPv4 routes, static IPv6 routes.
 pub fn blocks(config: &Config) -> Vec<Block> {
     let mut blocks = Vec::new();
     if let Some(name) = &config.hostname {
@@ -52,7 +53,18 @@ pub fn blocks(config: &Config) -> Vec<Block> {
             body: interface_lines(interface),
         });
     }
-    blocks.extend(config.routes.iter().map(|r| Block::line(route_line(r))));
+    blocks.extend(
+        config
+            .routes
+            .iter()
+            .map(|r| Block::line(route_line("ip", r))),
+    );
+    blocks.extend(
+        config
+            .ipv6_routes
+            .iter()
+            .map(|r| Block::line(route_line("ipv6", r))),
+    );
     blocks
 }
 
@@ -97,14 +109,16 @@ fn interface_lines(interface: &Interface) -> Vec<String> {
     lines
 }
 
-fn route_line(route: &StaticRoute) -> String {
+/// `ip route ...` or `ipv6 route ...` (`family` is the first word).
+fn route_line<P: Display, A: Display>(family: &str, route: &StaticRoute<P, A>) -> String {
     let next_hop = match &route.next_hop {
         NextHop::Address(a) => a.to_string(),
         NextHop::Interface(name) => name.clone(),
     };
-    match route.distance {
-        crate::config::STATIC_DEFAULT_DISTANCE => format!("ip route {} {next_hop}", route.prefix),
-        d => format!("ip route {} {next_hop} {d}", route.prefix),
+    let (prefix, distance) = (&route.prefix, route.distance);
+    match distance {
+        crate::config::STATIC_DEFAULT_DISTANCE => format!("{family} route {prefix} {next_hop}"),
+        d => format!("{family} route {prefix} {next_hop} {d}"),
     }
 }
 
@@ -183,7 +197,8 @@ mod tests {
     const TEXT: &str =
         "hostname r1\ninterface eth0\n description uplink\n ip address 10.0.0.1/24\n\
         interface vxlan5\n vni 5\n source-interface eth0\n remote 10.0.0.2\n udp-port 8472\n\
-        ip route 10.9.0.0/16 10.0.0.2 20\nip route 0.0.0.0/0 eth0\n";
+        ip route 10.9.0.0/16 10.0.0.2 20\nip route 0.0.0.0/0 eth0\n\
+        ipv6 route 2001:db8:9::/48 2001:db8::2 20\nipv6 route ::/0 eth0\n";
 
     #[test]
     fn renders_in_canonical_order() {
@@ -193,7 +208,8 @@ mod tests {
             render(&config),
             "!\nhostname r1\n!\ninterface eth0\n description uplink\n ip address 10.0.0.1/24\n\
              !\ninterface vxlan5\n vni 5\n source-interface eth0\n remote 10.0.0.2\n udp-port 8472\n\
-             !\nip route 0.0.0.0/0 eth0\nip route 10.9.0.0/16 10.0.0.2 20\n!\nend\n"
+             !\nip route 0.0.0.0/0 eth0\nip route 10.9.0.0/16 10.0.0.2 20\n\
+             ipv6 route ::/0 eth0\nipv6 route 2001:db8:9::/48 2001:db8::2 20\n!\nend\n"
         );
     }
 

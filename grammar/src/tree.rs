@@ -7,7 +7,7 @@ use crate::syntax::{expand, SyntaxError};
 use crate::tokens::{column_of, rest_of_line, split_words, Word};
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Why a line does not match any command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +74,12 @@ impl Args {
     pub fn ipv4_prefix(&self, name: &str) -> Option<Ipv4Net> {
         match self.get(name)? {
             Value::Ipv4Prefix(p) => Some(*p),
+            _ => None,
+        }
+    }
+    pub fn ipv6(&self, name: &str) -> Option<Ipv6Addr> {
+        match self.get(name)? {
+            Value::Ipv6(a) => Some(*a),
             _ => None,
         }
     }

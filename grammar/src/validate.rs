@@ -11,17 +11,30 @@ pub fn validate(config: &Config) -> Vec<String> {
     check_sub_interfaces(config, &mut problems);
     check_overlaps(config, &mut problems);
     check_vxlan(config, &mut problems);
-    for route in &config.routes {
-        if let NextHop::Interface(name) = &route.next_hop {
-            if !config.interfaces.contains_key(name) {
-                problems.push(format!(
-                    "% ip route {}: interface {name} is not configured",
-                    route.prefix
-                ));
-            }
-        }
+    for r in &config.routes {
+        check_route_interface(config, "ip", &r.prefix, &r.next_hop, &mut problems);
+    }
+    for r in &config.ipv6_routes {
+        check_route_interface(config, "ipv6", &r.prefix, &r.next_hop, &mut problems);
     }
     problems
+}
+
+/// A route through an interface needs that interface configured.
+fn check_route_interface<A>(
+    config: &Config,
+    family: &str,
+    prefix: &dyn Display,
+    next_hop: &NextHop<A>,
+    problems: &mut Vec<String>,
+) {
+    if let NextHop::Interface(name) = next_hop {
+        if !config.interfaces.contains_key(name) {
+            problems.push(format!(
+                "% {family} route {prefix}: interface {name} is not configured"
+            ));
+        }
+    }
 }
 
 fn check_sub_interfaces(config: &Config, problems: &mut Vec<String>) {
@@ -173,7 +186,7 @@ mod tests {
             "interface eth0.5\ninterface eth1\ninterface eth1.5\ninterface eth1.6\n \
              encapsulation dot1q 5\ninterface vxlan1\n vni 9\n source-interface eth9\n\
              interface vxlan2\n vni 9\n source-interface eth1\ninterface vxlan3\n\
-             ip route 10.0.0.0/8 eth7\n",
+             ip route 10.0.0.0/8 eth7\nipv6 route 2001:db8::/32 eth8\n",
         );
         assert_eq!(
             p,
@@ -185,6 +198,7 @@ mod tests {
                 "% vxlan2: source-interface eth1 has no IPv4 address",
                 "% vxlan3: no vni configured",
                 "% ip route 10.0.0.0/8: interface eth7 is not configured",
+                "% ipv6 route 2001:db8::/32: interface eth8 is not configured",
             ]
         );
     }

@@ -1,7 +1,9 @@
 //! Property tests: generated models survive render -> parse unchanged, and
 //! no line (random bytes or a soup of real tokens) makes the parser panic.
 
-use grammar::config::{Config, Interface, NextHop, PasswordHash, SshKey, StaticRoute, User, Vxlan};
+use grammar::config::{
+    Config, Interface, Ipv6Route, NextHop, PasswordHash, SshKey, StaticRoute, User, Vxlan,
+};
 use grammar::editor::config_trees;
 use grammar::{apply_line, parse_config, render, ConfigContext};
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -82,21 +84,41 @@ fn interfaces() -> impl Strategy<Value = Vec<(String, Interface)>> {
     })
 }
 
+/// A static route of either family from its prefix and address strategies.
+fn static_route<P: std::fmt::Debug, A: std::fmt::Debug + Clone + 'static>(
+    prefix: impl Strategy<Value = P>,
+    via: impl Strategy<Value = A> + 'static,
+) -> impl Strategy<Value = StaticRoute<P, A>> {
+    let next_hop = prop_oneof![
+        via.prop_map(NextHop::Address),
+        "[a-z][a-z0-9]{0,6}".prop_map(NextHop::Interface),
+    ];
+    (prefix, next_hop, 1u8..=255).prop_map(|(prefix, next_hop, distance)| StaticRoute {
+        prefix,
+        next_hop,
+        distance,
+    })
+}
+
 fn route() -> impl Strategy<Value = StaticRoute> {
-    (
+    static_route(
         (any::<u32>(), 0u8..=32)
             .prop_map(|(a, l)| Ipv4Net::new(Ipv4Addr::from(a), l).unwrap().trunc()),
-        prop_oneof![
-            any::<u32>().prop_map(|a| NextHop::Address(Ipv4Addr::from(a))),
-            "[a-z][a-z0-9]{0,6}".prop_map(NextHop::Interface),
-        ],
-        1u8..=255,
+        any::<u32>().prop_map(Ipv4Addr::from),
     )
-        .prop_map(|(prefix, next_hop, distance)| StaticRoute {
-            prefix,
-            next_hop,
-            distance,
-        })
+}
+
+/// Next hops are never link-local or multicast (the command refuses those).
+fn ipv6_route() -> impl Strategy<Value = Ipv6Route> {
+    static_route(
+        (any::<u128>(), 0u8..=128)
+            .prop_map(|(a, l)| Ipv6Net::new(Ipv6Addr::from(a), l).unwrap().trunc()),
+        any::<u128>()
+            .prop_map(Ipv6Addr::from)
+            .prop_filter("global next hop", |a| {
+                !a.is_unicast_link_local() && !a.is_multicast()
+            }),
+    )
 }
 
 /// Well-formed ed25519 key blobs in base64: the type prefix plus 32 key bytes.
@@ -158,14 +180,16 @@ fn config() -> impl Strategy<Value = Config> {
         proptest::option::of(text()),
         interfaces(),
         proptest::collection::btree_set(route(), 0..4),
+        proptest::collection::btree_set(ipv6_route(), 0..4),
         proptest::collection::btree_map("[a-z][a-z0-9]{0,8}", user(), 0..3),
     )
         .prop_map(
-            |(hostname, banner_motd, interfaces, routes, users)| Config {
+            |(hostname, banner_motd, interfaces, routes, ipv6_routes, users)| Config {
                 hostname,
                 banner_motd,
                 interfaces: interfaces.into_iter().collect(),
                 routes,
+                ipv6_routes,
                 users,
             },
         )
@@ -191,6 +215,8 @@ const SOUP: &[&str] = &[
     "10.0.0.1/24",
     "10.0.0.1",
     "::1/128",
+    "2001:db8::1",
+    "fe80::1",
     "vni",
     "remote",
     "udp-port",
