@@ -198,7 +198,7 @@ fn text_of(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn the_shell_on_a_terminal_has_help_completion_and_ctrl_z() {
+fn the_shell_on_a_terminal_has_help_completion_ctrl_z_and_takes_pasted_blocks() {
     use std::os::fd::FromRawFd;
     let (mut master_fd, mut slave_fd) = (0, 0);
     let no_name = std::ptr::null_mut();
@@ -251,6 +251,14 @@ fn the_shell_on_a_terminal_has_help_completion_and_ctrl_z() {
     screen.wait_for("gatehouse(config-if)#");
     type_keys("\x1a");
     screen.wait_for("gatehouse#");
+    // A block pasted at once: every line runs, none is lost to type-ahead.
+    type_keys("conf t\rhostname pasted\rcommit\rend\rshow running-config | include host\r");
+    // (rustyline moves the cursor between a prompt and its line.)
+    for text in ["pasted(config)#", "end", "pasted#", "| include host"] {
+        screen.wait_for(text);
+    }
+    screen.wait_for("hostname pasted");
+    screen.wait_for("pasted#");
     type_keys("exit\r");
     assert!(child.0.wait().unwrap().success());
 }
