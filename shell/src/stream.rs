@@ -3,7 +3,7 @@
 //! line so far and keeps it; Tab completes a unique keyword; Backspace,
 //! Ctrl-C (drop the line) and Ctrl-Z (`end`) work. Typed characters are
 //! echoed only if asked: a tty in canonical mode echoes them itself, an SSH
-//! channel with a pty does not.
+//! channel with a pty does not. A line over MAX_LINE bytes is refused whole.
 
 use crate::session::Session;
 use std::io::{self, Read, Write};
@@ -14,6 +14,9 @@ const BACKSPACE: u8 = 0x08;
 const TAB: u8 = b'\t';
 const CTRL_Z: u8 = 0x1a;
 const DELETE: u8 = 0x7f;
+/// The longest line kept, in bytes: far above any command, and a bound on
+/// what a client can make the appliance buffer.
+pub const MAX_LINE: usize = 4096;
 
 /// Writes `text` with LF turned into CRLF, for raw terminals.
 fn write_crlf(out: &mut dyn Write, text: &str) -> io::Result<()> {
@@ -54,6 +57,8 @@ pub fn run_stream_with(
     write_crlf(out, &session.prompt())?;
     out.flush()?;
     let mut line: Vec<u8> = Vec::new();
+    // Set when the line outgrew MAX_LINE: the rest of it is dropped.
+    let mut too_long = false;
     let mut chunk = [0u8; 512];
     let mut previous = 0u8;
     loop {
@@ -63,43 +68,56 @@ pub fn run_stream_with(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        // A line end arriving in the same read as `?` was only typed to
-        // send the `?` (a canonical tty): it does not run the line.
-        let mut help_in_this_read = false;
-        for &byte in &chunk[..n] {
-            let text = String::from_utf8_lossy(&line).into_owned();
+        let received = &chunk[..n];
+        for (at, &byte) in received.iter().enumerate() {
             match byte {
                 b'\n' if previous == b'\r' => {}
-                b'\r' | b'\n' if help_in_this_read => help_in_this_read = false,
+                // `?` and Enter ending one read is how a canonical tty sends
+                // `?`: the line is kept. In pasted text (more follows in the
+                // same read) or on a raw terminal (Enter comes in a read of
+                // its own) the line end runs the line as usual.
+                b'\r' | b'\n'
+                    if at > 0 && previous == b'?' && only_line_ends(&received[at + 1..]) => {}
                 b'\r' | b'\n' => {
+                    let text = lossy(&line);
                     line.clear();
                     if echo {
                         out.write_all(b"\r\n")?;
                     }
-                    let reply = session.execute(&text);
-                    if !show_reply(out, session, &text, reply, echo)? {
-                        return Ok(());
+                    if std::mem::take(&mut too_long) {
+                        write_crlf(
+                            out,
+                            &format!(
+                                "% Line too long (over {MAX_LINE} bytes): ignored\n{}",
+                                session.prompt()
+                            ),
+                        )?;
+                    } else {
+                        let reply = session.execute(&text);
+                        if !show_reply(out, session, &text, reply, echo)? {
+                            return Ok(());
+                        }
                     }
                 }
+                _ if too_long => {}
                 b'?' => {
-                    help_in_this_read = true;
                     if echo {
                         out.write_all(b"?")?;
                     }
+                    let text = lossy(&line);
                     let help = session
                         .help(&text)
                         .unwrap_or_else(|e| e.render(session.prompt().chars().count()));
                     write_crlf(out, &format!("\n{help}{}{text}", session.prompt()))?;
                 }
                 TAB => {
-                    let (start, words) = session.complete(&text);
+                    let (start, words) = session.complete(&lossy(&line));
                     if let [word] = words.as_slice() {
                         line.truncate(start);
                         line.extend_from_slice(word.as_bytes());
                         line.push(b' ');
                     }
-                    let shown = String::from_utf8_lossy(&line).into_owned();
-                    write_crlf(out, &format!("\n{}{shown}", session.prompt()))?;
+                    write_crlf(out, &format!("\n{}{}", session.prompt(), lossy(&line)))?;
                 }
                 BACKSPACE | DELETE => {
                     if line.pop().is_some() && echo {
@@ -124,6 +142,10 @@ pub fn run_stream_with(
                     }
                 }
                 CTRL_D if line.is_empty() => return Ok(()),
+                _ if line.len() == MAX_LINE => {
+                    line.clear();
+                    too_long = true;
+                }
                 _ => {
                     line.push(byte);
                     if echo {
@@ -135,6 +157,15 @@ pub fn run_stream_with(
         }
         out.flush()?;
     }
+}
+
+fn lossy(line: &[u8]) -> String {
+    String::from_utf8_lossy(line).into_owned()
+}
+
+/// True when `rest` holds nothing but line-end bytes.
+fn only_line_ends(rest: &[u8]) -> bool {
+    rest.iter().all(|&b| b == b'\r' || b == b'\n')
 }
 
 /// Prints a reply and the next prompt; false when the session ended.

@@ -489,7 +489,12 @@ fn write_memory_without_a_startup_path_is_an_error() {
 #[test]
 fn the_byte_stream_front_end_handles_help_line_ends_and_control_keys() {
     let mut s = Session::new(plain_shell(), "t", false);
-    let input: &[u8] = b"enable\r\nshow ?\nversion\r\nconf t\rhostname s1\r\ninterface eth0\x1acommit\nconfigure terminal\nhostnaXX\x08\x08me s2\x03\x1aexit\n";
+    // As a canonical tty delivers it: `show ?` and Enter in a read of their own.
+    let input = Reads(vec![
+        b"enable\r\n",
+        b"show ?\n",
+        b"version\r\nconf t\rhostname s1\r\ninterface eth0\x1acommit\nconfigure terminal\nhostnaXX\x08\x08me s2\x03\x1aexit\n",
+    ]);
     let mut output = Vec::new();
     run_stream(&mut s, input, &mut output).unwrap();
     let text = String::from_utf8(output).unwrap();
@@ -512,6 +517,47 @@ fn the_byte_stream_front_end_handles_help_line_ends_and_control_keys() {
         "hostname s1 is pending, s2 was dropped by Ctrl-C"
     );
     assert_eq!(s.shell().running().hostname, None);
+}
+
+/// A reader that returns its pieces one read at a time.
+struct Reads(Vec<&'static [u8]>);
+
+impl std::io::Read for Reads {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0.is_empty() {
+            return Ok(0);
+        }
+        let piece = self.0.remove(0);
+        let n = piece.len().min(buf.len());
+        buf[..n].copy_from_slice(&piece[..n]);
+        if n < piece.len() {
+            self.0.insert(0, &piece[n..]);
+        }
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_pasted_block_keeps_its_lines_apart_and_an_endless_line_is_refused() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    let endless = format!("{}\n", "x".repeat(100_000));
+    let input = [
+        "conf t\r\ninterface eth0\r\ndescription uplink?\r\nshutdown\r\n",
+        &endless,
+        "do show version\n",
+    ]
+    .concat();
+    let mut output = Vec::new();
+    run_stream(&mut s, input.as_bytes(), &mut output).unwrap();
+    let text = String::from_utf8(output).unwrap();
+    let pending = s.execute("show configuration").output;
+    assert!(pending.contains(" description uplink\n"), "{pending}");
+    assert!(pending.contains(" shutdown\n"), "{pending}");
+    assert!(
+        text.contains("% Line too long (over 4096 bytes): ignored"),
+        "{text}"
+    );
+    assert!(text.contains("Gatehouse edge gateway, version"), "{text}");
 }
 
 #[test]
