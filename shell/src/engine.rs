@@ -43,6 +43,8 @@ pub struct CommitRecord {
 struct PendingConfirm {
     commit_id: u64,
     previous: Arc<Config>,
+    /// When it reverts; a `commit confirmed` without changes moves it.
+    deadline: Instant,
 }
 
 struct State {
@@ -288,9 +290,19 @@ impl Shell {
             )));
         }
         if *candidate == *state.running {
-            return Ok(match (state.pending_confirm.take(), confirm_minutes) {
-                (Some(_), None) => "Commit confirmed.\n".to_string(),
-                _ => "% No configuration changes to commit.\n".to_string(),
+            return Ok(match (state.pending_confirm.as_mut(), confirm_minutes) {
+                (Some(_), None) => {
+                    state.pending_confirm = None;
+                    "Commit confirmed.\n".to_string()
+                }
+                (Some(pending), Some(minutes)) => {
+                    pending.deadline = self.arm_confirm_timer(minutes);
+                    format!(
+                        "Commit {} will now be rolled back in {minutes} minute(s) unless confirmed with 'commit'.\n",
+                        pending.commit_id
+                    )
+                }
+                (None, _) => "% No configuration changes to commit.\n".to_string(),
             });
         }
         let label = match confirm_minutes {
@@ -311,8 +323,8 @@ impl Shell {
         state.pending_confirm = Some(PendingConfirm {
             commit_id: id,
             previous,
+            deadline: self.arm_confirm_timer(minutes),
         });
-        self.arm_confirm_timer(id, self.confirm_minute * minutes as u32);
         Ok(format!(
             "Commit {id} will be rolled back in {minutes} minute(s) unless confirmed with 'commit'.\n"
         ))
@@ -348,30 +360,45 @@ impl Shell {
         Ok(id)
     }
 
-    fn arm_confirm_timer(&self, commit_id: u64, after: Duration) {
+    /// Starts a timer that reverts the pending commit when it is due;
+    /// returns the deadline. (Timers made obsolete by a later deadline or a
+    /// confirmation find nothing due and do nothing.)
+    fn arm_confirm_timer(&self, minutes: u64) -> Instant {
+        let after = self.confirm_minute * minutes.try_into().unwrap_or(u32::MAX);
         let shell = self.myself.clone();
         std::thread::spawn(move || {
             std::thread::sleep(after);
             if let Some(shell) = shell.upgrade() {
-                shell.expire_confirmation(commit_id);
+                shell.revert_if_due();
             }
         });
+        Instant::now() + after
     }
 
-    /// Reverts the `commit confirmed` with this id if it is still
-    /// unconfirmed. Returns whether it reverted.
-    pub fn expire_confirmation(&self, commit_id: u64) -> bool {
+    /// Reverts the pending `commit confirmed` if its deadline has passed.
+    /// Returns whether it reverted.
+    pub fn revert_if_due(&self) -> bool {
         let mut state = self.lock();
-        match &state.pending_confirm {
-            Some(p) if p.commit_id == commit_id => {}
-            _ => return false,
+        if !matches!(&state.pending_confirm, Some(p) if p.deadline <= Instant::now()) {
+            return false;
         }
         let Some(pending) = state.pending_confirm.take() else {
             return false;
         };
-        let label = format!("revert of unconfirmed commit {commit_id}");
-        self.install(&mut state, pending.previous, "system", label)
-            .is_ok()
+        let label = format!("revert of unconfirmed commit {}", pending.commit_id);
+        match self.install(&mut state, pending.previous, "system", label) {
+            Ok(_) => true,
+            Err(error) => {
+                // No session is waiting for this answer: the console (the
+                // process's standard error) is where an operator sees it.
+                eprintln!(
+                    "% Could not revert unconfirmed commit {}: {}",
+                    pending.commit_id,
+                    error.message.trim_start_matches("% ")
+                );
+                false
+            }
+        }
     }
 
     /// Returns to the configuration from before the last `count` commits,

@@ -248,9 +248,17 @@ fn commit_confirmed_reverts_unless_confirmed() {
     let slow = ShellBuilder::new().build().0;
     let mut s = Session::new(slow.clone(), "t", true);
     ok(&mut s, &["conf t", "hostname trial", "commit confirmed 5"]);
+    // Asking again without changes moves the deadline, the revert stays armed.
+    let out = ok(&mut s, &["commit confirmed 30"]);
+    assert!(
+        out.contains("will now be rolled back in 30 minute(s)"),
+        "{out}"
+    );
+    assert!(slow.confirmation_pending());
+    assert!(!slow.revert_if_due(), "not due yet");
     assert_eq!(ok(&mut s, &["commit"]), "Commit confirmed.\n");
-    let id = slow.history()[0].id;
-    assert!(!slow.expire_confirmation(id), "a confirmed commit stays");
+    assert!(!slow.confirmation_pending());
+    assert!(!slow.revert_if_due(), "a confirmed commit stays");
     assert_eq!(slow.running().hostname.as_deref(), Some("trial"));
 }
 
