@@ -3,7 +3,7 @@
 //! rename, fsync of the directory), so a crash never leaves half a file.
 
 use grammar::config::Config;
-use grammar::{parse_config, validate};
+use grammar::{apply_text, validate};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
@@ -16,8 +16,9 @@ pub struct Loaded {
 }
 
 /// Reads and parses the startup file. A missing file gives the default
-/// configuration; bad lines are reported and skipped; a configuration that
-/// fails the commit checks is reported and not used.
+/// configuration; bad lines are reported and skipped; blocks (an
+/// `interface` with its lines, a route, ...) that make the configuration
+/// fail the commit checks are reported and left out, the rest is used.
 pub fn load(path: &Path) -> Loaded {
     let text = match fs::read(path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -37,32 +38,116 @@ pub fn load(path: &Path) -> Loaded {
             }
         }
     };
-    let (config, errors) = parse_config(&text);
-    let mut report: Vec<String> = errors
-        .iter()
-        .map(|e| {
-            format!(
+    let blocks = blocks(&text);
+    let mut report = Vec::new();
+    let mut parsed = Config::default();
+    for block in &blocks {
+        for e in apply_text(&mut parsed, &block.text) {
+            report.push(format!(
                 "% {} line {}: \"{}\": {}",
                 path.display(),
-                e.line_number,
+                block.first_line + e.line_number - 1,
                 e.line.trim(),
                 e.error.message.trim_start_matches("% ")
-            )
-        })
-        .collect();
-    let problems = validate(&config);
-    if !problems.is_empty() {
-        report.push(format!(
-            "% {} is not a valid configuration; starting with the default configuration:",
-            path.display()
-        ));
-        report.extend(problems);
+            ));
+        }
+    }
+    if validate(&parsed).is_empty() {
         return Loaded {
-            config: Config::default(),
+            config: parsed,
             report,
         };
     }
+    let mut config = Config::default();
+    for block in keep_valid_blocks(&mut config, &blocks) {
+        report.push(format!(
+            "% {} line {}: \"{}\": left out, it fails the commit checks: {}",
+            path.display(),
+            block.first_line,
+            block.header,
+            validate(&with_block(&config, block))
+                .iter()
+                .map(|problem| problem.trim_start_matches("% "))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
     Loaded { config, report }
+}
+
+/// A top-level line of a configuration text with its indented lines.
+struct Block<'t> {
+    /// 1-based line number of the header.
+    first_line: usize,
+    header: &'t str,
+    text: String,
+}
+
+/// Splits a configuration text into blocks. Each is applied from the
+/// global mode, so a refused `interface` line cannot hand its indented
+/// lines to the interface before it.
+fn blocks(text: &str) -> Vec<Block<'_>> {
+    let mut blocks: Vec<Block<'_>> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let indented = line.starts_with([' ', '\t']);
+        match blocks.last_mut() {
+            Some(block) if indented => {
+                block.text.push_str(line);
+                block.text.push('\n');
+            }
+            _ => blocks.push(Block {
+                first_line: index + 1,
+                header: line.trim(),
+                text: format!("{line}\n"),
+            }),
+        }
+    }
+    blocks
+}
+
+fn with_block(config: &Config, block: &Block<'_>) -> Config {
+    let mut trial = config.clone();
+    apply_text(&mut trial, &block.text);
+    trial
+}
+
+/// Adds to `config` every block it can take while passing the commit
+/// checks, and returns the ones refused. Blocks are tried in groups, halved
+/// on failure, so a few bad blocks cost a few checks each; refused blocks
+/// are tried again while that helps (a VXLAN interface may come before the
+/// source interface it names).
+fn keep_valid_blocks<'b, 't>(config: &mut Config, blocks: &'b [Block<'t>]) -> Vec<&'b Block<'t>> {
+    let mut waiting: Vec<&Block<'_>> = blocks.iter().collect();
+    loop {
+        let mut refused = Vec::new();
+        add_valid(config, &waiting, &mut refused);
+        if refused.is_empty() || refused.len() == waiting.len() {
+            return refused;
+        }
+        waiting = refused;
+    }
+}
+
+fn add_valid<'b, 't>(
+    config: &mut Config,
+    group: &[&'b Block<'t>],
+    refused: &mut Vec<&'b Block<'t>>,
+) {
+    let mut trial = config.clone();
+    for block in group {
+        apply_text(&mut trial, &block.text);
+    }
+    if validate(&trial).is_empty() {
+        *config = trial;
+        return;
+    }
+    if let [one] = group {
+        refused.push(one);
+        return;
+    }
+    let (first, second) = group.split_at(group.len() / 2);
+    add_valid(config, first, refused);
+    add_valid(config, second, refused);
 }
 
 /// Writes `text` to `path` atomically.

@@ -465,22 +465,52 @@ fn startup_file_errors_are_reported_and_good_lines_applied() {
 }
 
 #[test]
-fn an_invalid_startup_configuration_is_not_applied() {
+fn startup_blocks_that_fail_the_commit_checks_are_left_out_and_the_rest_applied() {
     let dir = TempDir::new("badstartup");
     let path = dir.0.join("startup-config");
-    std::fs::write(
-        &path,
-        "interface eth0\n ip address 10.0.0.1/8\ninterface eth1\n ip address 10.1.0.1/16\n",
-    )
-    .unwrap();
+    let text = [
+        "hostname edge",
+        "interface eth0",
+        " ip address 10.0.0.1/8",
+        // Overlaps eth0: left out.
+        "interface eth1",
+        " ip address 10.1.0.1/16",
+        // Its source interface comes later in the file: kept all the same.
+        "interface vxlan1",
+        " vni 100",
+        " source-interface wan0",
+        "interface wan0",
+        " ip address 192.0.2.1/24",
+        // A refused header: its lines must not land on wan0.
+        "interface ge-0/0/1",
+        " shutdown",
+        "username admin secret keep-me",
+    ]
+    .join("\n");
+    std::fs::write(&path, &text).unwrap();
     let (shell, report) = ShellBuilder::new().startup_path(&path).build();
-    assert!(report.iter().any(|l| l.contains("overlaps")), "{report:?}");
-    assert_eq!(*shell.running(), Config::default());
-    let mut s = Session::new(shell, "t", true);
-    assert!(s
-        .execute("copy running-config startup-config")
-        .error
-        .is_none());
+    let running = shell.running();
+    assert_eq!(running.hostname.as_deref(), Some("edge"));
+    let names: Vec<&str> = running.interfaces.keys().map(String::as_str).collect();
+    assert_eq!(names, ["eth0", "vxlan1", "wan0"], "{report:?}");
+    assert!(!running.interfaces["wan0"].shutdown, "{report:?}");
+    assert!(running.users.contains_key("admin"), "{report:?}");
+    assert!(
+        report
+            .iter()
+            .any(|l| l.contains("line 4: \"interface eth1\": left out") && l.contains("overlaps")),
+        "{report:?}"
+    );
+    assert!(
+        report.iter().any(|l| l.contains("line 12: \"shutdown\"")),
+        "{report:?}"
+    );
+    assert_eq!(report.len(), 3, "{report:?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text,
+        "not overwritten"
+    );
 }
 
 #[test]
