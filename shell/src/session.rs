@@ -111,12 +111,13 @@ pub fn complete_in(shell: &Shell, mode: &Mode, line: &str) -> (usize, Vec<String
 }
 
 /// The line as `show history` keeps it: a clear-text secret typed after a
-/// `secret` keyword is not kept.
+/// `secret` keyword (`se` is already a unique abbreviation of it after
+/// `username NAME`) is not kept. Erring towards hiding costs nothing here.
 fn redact_secret(line: &str) -> String {
     let words = split_words(line).unwrap_or_default();
     match words
         .iter()
-        .position(|w| "secret".starts_with(w.text) && w.text.len() >= 3)
+        .position(|w| "secret".starts_with(w.text) && w.text.len() >= 2)
     {
         Some(i) if i + 1 < words.len() => format!("{} <removed>", &line[..words[i].end]),
         _ => line.to_string(),

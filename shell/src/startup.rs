@@ -7,6 +7,7 @@ use grammar::{apply_text, validate};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The result of reading a startup file.
 pub struct Loaded {
@@ -159,10 +160,14 @@ pub fn save(path: &Path, text: &str) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    // A name of its own per save, so two sessions saving at once never
+    // write into each other's temporary file.
+    static SAVES: AtomicU64 = AtomicU64::new(0);
     let temp = dir.join(format!(
-        ".{}.tmp{}",
+        ".{}.tmp{}-{}",
         name.to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        SAVES.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
         let mut file = File::create(&temp)?;

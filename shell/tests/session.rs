@@ -615,6 +615,7 @@ fn logins_are_checked_against_hashed_secrets_and_privilege_levels() {
             "conf t",
             "username oper privilege 1 secret look only",
             "username root secret \"all powers\"",
+            "username short se abbreviated-s3cret",
             "commit",
         ],
     );
@@ -636,7 +637,9 @@ fn logins_are_checked_against_hashed_secrets_and_privilege_levels() {
         "{history}"
     );
     assert!(
-        !history.contains("look only") && !history.contains("all powers"),
+        !history.contains("look only")
+            && !history.contains("all powers")
+            && !history.contains("abbreviated-s3cret"),
         "{history}"
     );
 }
