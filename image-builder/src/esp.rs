@@ -183,7 +183,7 @@ fn entry_names<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<T>) -> Result<Vec<Stri
 fn entry_slot(name: &str) -> Option<char> {
     let rest = name.strip_prefix("gatehouse-")?;
     let slot = rest.chars().next()?;
-    matches!(rest[1..].chars().next(), Some('.' | '+')).then_some(slot)
+    matches!(rest[slot.len_utf8()..].chars().next(), Some('.' | '+')).then_some(slot)
 }
 
 /// Opens an ESP image for `work` and writes it back.
@@ -279,6 +279,7 @@ mod tests {
         );
         assert_eq!(entry_slot("gatehouse-b+0-3.conf"), Some('b'));
         assert_eq!(entry_slot("gatehouse-bx.conf"), None);
+        assert_eq!(entry_slot("gatehouse-é.conf"), Some('é'));
     }
 
     #[test]

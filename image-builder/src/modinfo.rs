@@ -20,10 +20,14 @@ pub fn parse(elf: &[u8]) -> Result<ModuleInfo> {
     let count = read_u16(elf, 0x3c)? as usize;
     let names_index = read_u16(elf, 0x3e)? as usize;
     let section = |index: usize| -> Result<(u32, &[u8])> {
-        let header = section_table + index * entry_size;
+        // Offsets come from the file: checked, so a crafted one is an error.
+        let header = index
+            .checked_mul(entry_size)
+            .and_then(|at| at.checked_add(section_table))
+            .context("section header outside the file")?;
         let name = read_u32(elf, header)?;
-        let offset = read_u64(elf, header + 24)? as usize;
-        let size = read_u64(elf, header + 32)? as usize;
+        let offset = read_u64(elf, header.saturating_add(24))? as usize;
+        let size = read_u64(elf, header.saturating_add(32))? as usize;
         let data = elf
             .get(offset..offset.saturating_add(size))
             .context("section outside the file")?;
@@ -66,7 +70,7 @@ fn parse_fields(data: &[u8]) -> ModuleInfo {
 }
 
 fn read_bytes<const N: usize>(data: &[u8], offset: usize) -> Result<[u8; N]> {
-    data.get(offset..offset + N)
+    data.get(offset..offset.saturating_add(N))
         .and_then(|bytes| bytes.try_into().ok())
         .context("ELF header truncated")
 }
@@ -134,5 +138,9 @@ pub(crate) mod tests {
         let mut truncated = fake_module(b"name=x\0");
         truncated.truncate(100);
         assert!(parse(&truncated).is_err());
+        // A section table offset near the top of the address space.
+        let mut crafted = fake_module(b"name=x\0");
+        crafted[0x28..0x30].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(parse(&crafted).is_err());
     }
 }
