@@ -53,14 +53,22 @@ pub fn load(path: &Path) -> Loaded {
             ));
         }
     }
-    if validate(&parsed).is_empty() {
-        return Loaded {
-            config: parsed,
-            report,
-        };
+    let config = if validate(&parsed).is_empty() {
+        parsed
+    } else {
+        keep_valid_parts(path, &blocks, &mut report)
+    };
+    if !report.is_empty() {
+        report.push(keep_original(path, &text));
     }
+    Loaded { config, report }
+}
+
+/// The configuration made of the blocks that pass the commit checks; the
+/// others are reported.
+fn keep_valid_parts(path: &Path, blocks: &[Block<'_>], report: &mut Vec<String>) -> Config {
     let mut config = Config::default();
-    for block in keep_valid_blocks(&mut config, &blocks) {
+    for block in keep_valid_blocks(&mut config, blocks) {
         report.push(format!(
             "% {} line {}: \"{}\": left out, it fails the commit checks: {}",
             path.display(),
@@ -73,7 +81,24 @@ pub fn load(path: &Path) -> Loaded {
                 .join("; ")
         ));
     }
-    Loaded { config, report }
+    config
+}
+
+/// Saves the file as read beside it, since the next `write memory` will
+/// replace it without the lines that were refused; returns the line to
+/// report.
+fn keep_original(path: &Path, text: &str) -> String {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".rejected");
+    let copy = path.with_file_name(name);
+    match save(&copy, text) {
+        Ok(()) => format!(
+            "% The file as read is kept as {}; 'write memory' replaces {}",
+            copy.display(),
+            path.display()
+        ),
+        Err(e) => format!("% Cannot keep a copy as {}: {e}", copy.display()),
+    }
 }
 
 /// A top-level line of a configuration text with its indented lines.

@@ -437,9 +437,13 @@ fn startup_file_errors_are_reported_and_good_lines_applied() {
     let original = "hostname edge\ninterface eth0\n ip address 10.0.0.1/24\n mtu 99999\nip route 0.0.0.0/0 10.0.0.254\nbogus line\n";
     std::fs::write(&path, original).unwrap();
     let (shell, report) = ShellBuilder::new().startup_path(&path).build();
-    assert_eq!(report.len(), 2, "{report:?}");
+    assert_eq!(report.len(), 3, "{report:?}");
     assert!(report[0].contains("line 4: \"mtu 99999\""), "{report:?}");
     assert!(report[1].contains("line 6: \"bogus line\""), "{report:?}");
+    assert!(report[2].contains("startup-config.rejected"), "{report:?}");
+    let kept = dir.0.join("startup-config.rejected");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), original);
+    std::fs::remove_file(kept).unwrap();
     let running = shell.running();
     assert_eq!(running.hostname.as_deref(), Some("edge"));
     assert_eq!(running.routes.len(), 1);
@@ -505,7 +509,7 @@ fn startup_blocks_that_fail_the_commit_checks_are_left_out_and_the_rest_applied(
         report.iter().any(|l| l.contains("line 12: \"shutdown\"")),
         "{report:?}"
     );
-    assert_eq!(report.len(), 3, "{report:?}");
+    assert_eq!(report.len(), 4, "{report:?}");
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         text,
