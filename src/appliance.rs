@@ -108,7 +108,7 @@ struct DataplaneShow {
     render: fn(&Dataplane) -> String,
 }
 
-const DATAPLANE_SHOWS: [DataplaneShow; 5] = [
+const DATAPLANE_SHOWS: [DataplaneShow; 7] = [
     DataplaneShow {
         syntax: "interfaces",
         help: &["Interface status, addresses and counters"],
@@ -118,6 +118,16 @@ const DATAPLANE_SHOWS: [DataplaneShow; 5] = [
         syntax: "ip route",
         help: &["IP information", "IP routing table"],
         render: Dataplane::show_ip_route,
+    },
+    DataplaneShow {
+        syntax: "ipv6 route",
+        help: &["IPv6 information", "IPv6 routing table"],
+        render: Dataplane::show_ipv6_route,
+    },
+    DataplaneShow {
+        syntax: "ipv6 neighbors",
+        help: &["IPv6 information", "IPv6 neighbours (Neighbour Discovery)"],
+        render: Dataplane::show_ipv6_neighbors,
     },
     DataplaneShow {
         syntax: "arp",

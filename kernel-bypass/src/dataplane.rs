@@ -205,6 +205,16 @@ impl Dataplane {
         show::ip_route(&self.snapshots.load())
     }
 
+    /// `show ipv6 route`.
+    pub fn show_ipv6_route(&self) -> String {
+        show::ipv6_route(&self.snapshots.load())
+    }
+
+    /// `show ipv6 neighbors`.
+    pub fn show_ipv6_neighbors(&self) -> String {
+        show::ipv6_neighbors(&self.snapshots.load(), &self.shared)
+    }
+
     /// `show arp`.
     pub fn show_arp(&self) -> String {
         show::arp(&self.snapshots.load(), &self.shared)

@@ -1,5 +1,6 @@
-//! A fixed-size table of learned entries (ARP neighbours, VXLAN MAC -> VTEP)
-//! shared by all workers. Readers never lock: each slot is a seqlock, and a
+//! A fixed-size table of learned entries (ARP and IPv6 neighbours, VXLAN
+//! MAC -> VTEP) shared by all workers. Keys are `W` 64-bit words (one for
+//! IPv4 neighbours and VTEPs, three for interface + IPv6 address). Readers never lock: each slot is a seqlock, and a
 //! read that races a write retries a few times, then reports a miss. Writers
 //! (rare: only when an entry is new, changed or due for refresh) take a mutex.
 
@@ -10,12 +11,13 @@ use std::sync::Mutex;
 const PROBE: usize = 8;
 /// An unchanged entry is re-stamped at most this often (seconds).
 const REFRESH_SECS: u32 = 1;
-/// Marks a slot key as used, so the all-zero key means "empty".
+/// Marks a slot key as used (in its first word), so the all-zero key
+/// means "empty".
 const USED: u64 = 1 << 63;
 
-struct Slot {
+struct Slot<const W: usize> {
     seq: AtomicU32,
-    key: AtomicU64,
+    key: [AtomicU64; W],
     value: AtomicU64,
     stamp: AtomicU32,
 }
@@ -27,20 +29,30 @@ pub struct Learned {
     pub stamp: u32,
 }
 
-pub struct LearnedTable {
-    slots: Box<[Slot]>,
+pub struct LearnedTable<const W: usize = 1> {
+    slots: Box<[Slot<W>]>,
     writer: Mutex<()>,
 }
 
-impl LearnedTable {
+/// The key as stored: the first word marked used.
+fn used<const W: usize>(mut key: [u64; W]) -> [u64; W] {
+    key[0] |= USED;
+    key
+}
+
+fn load_key<const W: usize>(slot: &Slot<W>) -> [u64; W] {
+    std::array::from_fn(|i| slot.key[i].load(Ordering::Relaxed))
+}
+
+impl<const W: usize> LearnedTable<W> {
     /// A table of `capacity` slots (rounded up to a power of two).
-    pub fn new(capacity: usize) -> LearnedTable {
+    pub fn new(capacity: usize) -> LearnedTable<W> {
         let n = capacity.next_power_of_two().max(PROBE);
         LearnedTable {
             slots: (0..n)
                 .map(|_| Slot {
                     seq: AtomicU32::new(0),
-                    key: AtomicU64::new(0),
+                    key: std::array::from_fn(|_| AtomicU64::new(0)),
                     value: AtomicU64::new(0),
                     stamp: AtomicU32::new(0),
                 })
@@ -49,25 +61,27 @@ impl LearnedTable {
         }
     }
 
-    fn home(&self, key: u64) -> usize {
-        let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fn home(&self, key: &[u64; W]) -> usize {
+        let h = key.iter().fold(0u64, |h, w| {
+            (h.rotate_left(23) ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        });
         (h >> 32) as usize & (self.slots.len() - 1)
     }
 
-    fn probe(&self, key: u64) -> impl Iterator<Item = &Slot> {
+    fn probe(&self, key: &[u64; W]) -> impl Iterator<Item = &Slot<W>> {
         let home = self.home(key);
         (0..PROBE).map(move |i| &self.slots[(home + i) & (self.slots.len() - 1)])
     }
 
     /// Reads a slot consistently: (key, value, stamp), or None after repeated races.
-    fn read(slot: &Slot) -> Option<(u64, u64, u32)> {
+    fn read(slot: &Slot<W>) -> Option<([u64; W], u64, u32)> {
         for _ in 0..4 {
             let before = slot.seq.load(Ordering::Acquire);
             if before & 1 == 1 {
                 std::hint::spin_loop();
                 continue;
             }
-            let k = slot.key.load(Ordering::Relaxed);
+            let k = load_key(slot);
             let v = slot.value.load(Ordering::Relaxed);
             let s = slot.stamp.load(Ordering::Relaxed);
             fence(Ordering::Acquire);
@@ -78,34 +92,34 @@ impl LearnedTable {
         None
     }
 
-    pub fn get(&self, key: u64) -> Option<Learned> {
-        let key = key | USED;
-        self.probe(key).find_map(|slot| match Self::read(slot) {
+    pub fn get(&self, key: [u64; W]) -> Option<Learned> {
+        let key = used(key);
+        self.probe(&key).find_map(|slot| match Self::read(slot) {
             Some((k, value, stamp)) if k == key => Some(Learned { value, stamp }),
             _ => None,
         })
     }
 
     /// Records `key -> value` as confirmed at `now`. Cheap when nothing changed.
-    pub fn learn(&self, key: u64, value: u64, now: u32) {
+    pub fn learn(&self, key: [u64; W], value: u64, now: u32) {
         if let Some(e) = self.get(key) {
             if e.value == value && now.wrapping_sub(e.stamp) < REFRESH_SECS {
                 return;
             }
         }
-        let key = key | USED;
+        let key = used(key);
         let Ok(_guard) = self.writer.lock() else {
             return;
         };
-        let mut target: Option<&Slot> = None;
-        let mut oldest: Option<(&Slot, u32)> = None;
-        for slot in self.probe(key) {
-            let k = slot.key.load(Ordering::Relaxed);
+        let mut target: Option<&Slot<W>> = None;
+        let mut oldest: Option<(&Slot<W>, u32)> = None;
+        for slot in self.probe(&key) {
+            let k = load_key(slot);
             if k == key {
                 target = Some(slot);
                 break;
             }
-            if k == 0 && target.is_none() {
+            if k[0] == 0 && target.is_none() {
                 target = Some(slot);
             }
             let age = now.wrapping_sub(slot.stamp.load(Ordering::Relaxed));
@@ -118,19 +132,24 @@ impl LearnedTable {
         };
         slot.seq.fetch_add(1, Ordering::Acquire);
         fence(Ordering::Release);
-        slot.key.store(key, Ordering::Relaxed);
+        for (word, k) in slot.key.iter().zip(key) {
+            word.store(k, Ordering::Relaxed);
+        }
         slot.value.store(value, Ordering::Relaxed);
         slot.stamp.store(now, Ordering::Relaxed);
         slot.seq.fetch_add(1, Ordering::Release);
     }
 
     /// All entries as (key, learned), for show commands.
-    pub fn entries(&self) -> Vec<(u64, Learned)> {
+    pub fn entries(&self) -> Vec<([u64; W], Learned)> {
         self.slots
             .iter()
             .filter_map(Self::read)
-            .filter(|(k, _, _)| *k != 0)
-            .map(|(k, value, stamp)| (k & !USED, Learned { value, stamp }))
+            .filter(|(k, _, _)| k[0] != 0)
+            .map(|(mut k, value, stamp)| {
+                k[0] &= !USED;
+                (k, Learned { value, stamp })
+            })
             .collect()
     }
 }
@@ -142,38 +161,51 @@ mod tests {
 
     #[test]
     fn learns_updates_and_evicts_the_oldest_when_full() {
-        let t = LearnedTable::new(8);
-        t.learn(1, 10, 0);
+        let t: LearnedTable = LearnedTable::new(8);
+        t.learn([1], 10, 0);
         assert_eq!(
-            t.get(1),
+            t.get([1]),
             Some(Learned {
                 value: 10,
                 stamp: 0
             })
         );
-        t.learn(1, 11, 0);
-        assert_eq!(t.get(1).map(|e| e.value), Some(11));
+        t.learn([1], 11, 0);
+        assert_eq!(t.get([1]).map(|e| e.value), Some(11));
         for k in 2..=20u64 {
-            t.learn(k, k * 10, k as u32);
+            t.learn([k], k * 10, k as u32);
         }
-        assert_eq!(t.get(20).map(|e| e.value), Some(200));
-        assert!(t.get(1).is_none(), "oldest entry evicted");
+        assert_eq!(t.get([20]).map(|e| e.value), Some(200));
+        assert!(t.get([1]).is_none(), "oldest entry evicted");
         assert_eq!(t.entries().len(), 8);
     }
 
     #[test]
+    fn wide_keys_differ_in_any_word() {
+        let t = LearnedTable::<3>::new(64);
+        t.learn([1, 2, 3], 10, 0);
+        t.learn([1, 2, 4], 11, 0);
+        assert_eq!(t.get([1, 2, 3]).map(|e| e.value), Some(10));
+        assert_eq!(t.get([1, 2, 4]).map(|e| e.value), Some(11));
+        assert!(t.get([0, 2, 3]).is_none());
+        let mut keys: Vec<_> = t.entries().into_iter().map(|(k, _)| k).collect();
+        keys.sort();
+        assert_eq!(keys, [[1, 2, 3], [1, 2, 4]]);
+    }
+
+    #[test]
     fn concurrent_readers_see_whole_entries() {
-        let t = Arc::new(LearnedTable::new(64));
+        let t = Arc::new(LearnedTable::<1>::new(64));
         let writer = {
             let t = t.clone();
             std::thread::spawn(move || {
                 for i in 0..20_000u64 {
-                    t.learn(7, i << 32 | i, i as u32);
+                    t.learn([7], i << 32 | i, i as u32);
                 }
             })
         };
         for _ in 0..20_000 {
-            if let Some(e) = t.get(7) {
+            if let Some(e) = t.get([7]) {
                 assert_eq!(e.value >> 32, e.value & 0xffff_ffff, "torn read");
             }
         }

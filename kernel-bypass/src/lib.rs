@@ -5,9 +5,10 @@
 //! [`snapshot`] (interfaces, own addresses, [`fib`] routes) published with
 //! arc-swap, and runs worker threads. Each worker owns its ports and a
 //! [`pipeline`] that takes batches ([`frame`]) through Ethernet/802.1Q, ARP,
-//! IPv4, ICMP and VXLAN, hands packets for the appliance's own TCP/UDP
-//! sockets to the [`local`] stack and routes that stack's output back out.
-//! Neighbours and VXLAN MAC -> VTEP entries live in [`learned`] tables shared
+//! IPv4, ICMP, IPv6 (Neighbour Discovery, ICMPv6) and VXLAN, hands IPv4
+//! packets for the appliance's own TCP/UDP sockets to the [`local`] stack
+//! and routes that stack's output back out. ARP and IPv6 neighbours and
+//! VXLAN MAC -> VTEP entries live in [`learned`] tables shared
 //! lock-free by the workers; each worker writes its own [`counters`].
 
 pub mod counters;
@@ -19,6 +20,7 @@ pub mod io;
 pub mod learned;
 pub mod local;
 pub mod pipeline;
+mod routes;
 mod show;
 pub mod snapshot;
 pub mod wire;

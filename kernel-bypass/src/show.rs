@@ -2,10 +2,11 @@
 //! learned tables and the workers' counters (read while traffic runs).
 
 use crate::counters::{event_total, interface_totals, Counter, WorkerCounters};
-use crate::pipeline::{split_neighbor_key, split_vtep_key, Shared};
-use crate::snapshot::{IfaceKind, RouteKind, Snapshot};
+use crate::learned::Learned;
+use crate::pipeline::{split_neighbor6_key, split_neighbor_key, split_vtep_key, Shared};
+use crate::snapshot::{IfaceId, IfaceKind, Route, RouteKind, Snapshot};
 use crate::wire::{format_mac, mac_from_u64};
-use std::fmt::Write;
+use std::fmt::{Display, Write};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -37,6 +38,10 @@ pub fn interfaces(snap: &Snapshot, workers: &[Arc<WorkerCounters>]) -> String {
         for a in &iface.addresses {
             let _ = writeln!(out, "  Internet address {a}");
         }
+        let _ = writeln!(out, "  IPv6 link-local address {}", iface.link_local);
+        for a in &iface.ipv6_addresses {
+            let _ = writeln!(out, "  IPv6 address {a}");
+        }
         let t = interface_totals(workers, iface.id);
         let _ = writeln!(
             out,
@@ -54,8 +59,17 @@ pub fn interfaces(snap: &Snapshot, workers: &[Arc<WorkerCounters>]) -> String {
 }
 
 pub fn ip_route(snap: &Snapshot) -> String {
+    route_table(snap, &snap.routes)
+}
+
+/// `show ipv6 route`: link-local subnets are per interface and not listed.
+pub fn ipv6_route(snap: &Snapshot) -> String {
+    route_table(snap, &snap.routes6)
+}
+
+fn route_table<P: Display, A: Display>(snap: &Snapshot, routes: &[Route<P, A>]) -> String {
     let mut out = String::from("Codes: L - local, C - connected, S - static\n\n");
-    for r in &snap.routes {
+    for r in routes {
         match &r.kind {
             RouteKind::Local { iface } | RouteKind::Connected { iface } => {
                 let code = if matches!(r.kind, RouteKind::Local { .. }) {
@@ -79,6 +93,7 @@ pub fn ip_route(snap: &Snapshot) -> String {
                     };
                     let via = hop
                         .gateway
+                        .as_ref()
                         .map_or_else(|| "directly connected".to_string(), |g| format!("via {g}"));
                     let _ = writeln!(
                         out,
@@ -94,22 +109,39 @@ pub fn ip_route(snap: &Snapshot) -> String {
 }
 
 pub fn arp(snap: &Snapshot, shared: &Shared) -> String {
+    let rows = shared.neighbors.entries().into_iter();
+    neighbor_table(snap, shared, rows.map(|(k, e)| (split_neighbor_key(k), e)))
+}
+
+/// `show ipv6 neighbors`.
+pub fn ipv6_neighbors(snap: &Snapshot, shared: &Shared) -> String {
+    let rows = shared.neighbors6.entries().into_iter();
+    neighbor_table(snap, shared, rows.map(|(k, e)| (split_neighbor6_key(k), e)))
+}
+
+/// Neighbours sorted by interface and address, with their ages and MACs.
+fn neighbor_table<A: Ord + Display>(
+    snap: &Snapshot,
+    shared: &Shared,
+    rows: impl Iterator<Item = ((IfaceId, A), Learned)>,
+) -> String {
     let now = shared.now_secs();
-    let mut rows: Vec<_> = shared
-        .neighbors
-        .entries()
-        .into_iter()
-        .map(|(k, e)| (split_neighbor_key(k), e))
-        .collect();
-    rows.sort_by_key(|((iface, ip), _)| (*iface, *ip));
+    let mut rows: Vec<_> = rows.collect();
+    rows.sort_by(|(a, _), (b, _)| a.cmp(b));
+    let width = rows
+        .iter()
+        .map(|((_, ip), _)| ip.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     let mut out = format!(
-        "{:<16} {:>9}  {:<17}  Interface\n",
+        "{:<width$} {:>9}  {:<17}  Interface\n",
         "Address", "Age (sec)", "Hardware Addr"
     );
     for ((iface, ip), e) in rows {
         let _ = writeln!(
             out,
-            "{:<16} {:>9}  {:<17}  {}",
+            "{:<width$} {:>9}  {:<17}  {}",
             ip.to_string(),
             now.wrapping_sub(e.stamp),
             format_mac(&mac_from_u64(e.value)),

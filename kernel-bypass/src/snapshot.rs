@@ -1,15 +1,17 @@
 //! Compiles a committed `Config` into the immutable tables the workers read:
 //! interfaces (with their ports, VLANs and tunnels), own addresses, and the
-//! FIB with local, connected and static routes. A snapshot is never changed
-//! after it is built; a commit publishes a new one.
+//! IPv4 and IPv6 FIBs with local, connected and static routes. A snapshot is
+//! never changed after it is built; a commit publishes a new one.
 
 use crate::counters::MAX_INTERFACES;
-use crate::fib::{EcmpGroup, Lpm};
-use crate::wire::Mac;
-use grammar::config::{Config, InterfaceKind, NextHop};
-use ipnet::Ipv4Net;
-use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use crate::fib::{Lpm, Lpm6};
+use crate::routes;
+pub use crate::routes::{Hop, Route, Route6, RouteKind};
+use crate::wire::{link_local_for, Mac};
+use grammar::config::{Config, InterfaceKind};
+use ipnet::{Ipv4Net, Ipv6Net};
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Index of an interface in the snapshot and in the counter arrays.
 pub type IfaceId = u16;
@@ -44,6 +46,10 @@ pub struct Iface {
     pub kind: Option<IfaceKind>,
     pub mac: Mac,
     pub addresses: Vec<Ipv4Net>,
+    /// Configured IPv6 addresses (link-local ones included).
+    pub ipv6_addresses: Vec<Ipv6Net>,
+    /// The automatic link-local address (EUI-64 from the MAC).
+    pub link_local: Ipv6Addr,
     pub mtu: u16,
     /// Why the interface is down ("administratively down", ...), None when up.
     pub down_reason: Option<&'static str>,
@@ -62,36 +68,23 @@ impl Iface {
             .or(self.addresses.first())
             .map(|a| a.addr())
     }
-}
 
-/// One way out for a route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Hop {
-    pub iface: IfaceId,
-    /// The neighbour to send to; None means the destination itself is on-link.
-    pub gateway: Option<Ipv4Addr>,
-}
+    /// True when `addr` is one of this interface's IPv6 addresses.
+    pub fn has_ipv6(&self, addr: Ipv6Addr) -> bool {
+        addr == self.link_local || self.ipv6_addresses.iter().any(|a| a.addr() == addr)
+    }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RouteKind {
-    /// One of the appliance's own addresses.
-    Local {
-        iface: IfaceId,
-    },
-    Connected {
-        iface: IfaceId,
-    },
-    /// Static route; several hops at the best distance mean ECMP.
-    Static {
-        hops: EcmpGroup<Hop>,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
-    pub prefix: Ipv4Net,
-    pub distance: u8,
-    pub kind: RouteKind,
+    /// The IPv6 source for talking to `peer` from this interface: an
+    /// address of its subnet, else a global one, else the link-local one.
+    pub fn source_for_ipv6(&self, peer: Ipv6Addr) -> Ipv6Addr {
+        let global = |a: &&Ipv6Net| !a.addr().is_unicast_link_local();
+        self.ipv6_addresses
+            .iter()
+            .find(|a| a.contains(&peer))
+            .or(self.ipv6_addresses.iter().find(global))
+            .filter(|_| !peer.is_unicast_link_local())
+            .map_or(self.link_local, |a| a.addr())
+    }
 }
 
 /// Interfaces reached through one port: the untagged one and its VLANs.
@@ -130,6 +123,9 @@ pub struct Snapshot {
     /// Indexed by the FIB's values.
     pub routes: Vec<Route>,
     fib: Lpm,
+    /// Indexed by the IPv6 FIB's values.
+    pub routes6: Vec<Route6>,
+    fib6: Lpm6,
 }
 
 /// A locally administered MAC derived from the interface name, so it is
@@ -151,6 +147,8 @@ impl Snapshot {
             tunnels: Vec::new(),
             routes: Vec::new(),
             fib: Lpm::new(),
+            routes6: Vec::new(),
+            fib6: Lpm6::new(),
         }
     }
 
@@ -211,6 +209,8 @@ impl Snapshot {
                 kind: if down.is_none() { kind } else { None },
                 mac,
                 addresses: conf.ipv4_addresses.iter().copied().collect(),
+                ipv6_addresses: conf.ipv6_addresses.iter().copied().collect(),
+                link_local: link_local_for(&mac),
                 mtu: conf.mtu.unwrap_or(default_mtu),
                 down_reason: down,
             };
@@ -249,71 +249,27 @@ impl Snapshot {
         self.interfaces.iter().flatten().filter(|i| i.is_up())
     }
 
+    /// (interface, address) of every up interface, from `of`.
+    fn addresses_of<P: Copy>(&self, of: impl Fn(&Iface) -> &[P]) -> Vec<(IfaceId, P)> {
+        self.up_interfaces()
+            .flat_map(|i| of(i).iter().map(|a| (i.id, *a)))
+            .collect()
+    }
+
+    fn up_interface_named(&self, name: &str) -> Option<IfaceId> {
+        self.up_interfaces().find(|i| i.name == name).map(|i| i.id)
+    }
+
     fn build_routes(&mut self, config: &Config) -> Result<(), String> {
-        let mut table: BTreeMap<Ipv4Net, Route> = BTreeMap::new();
-        let mut statics: BTreeMap<Ipv4Net, (u8, Vec<Hop>)> = BTreeMap::new();
-        for iface in self.up_interfaces() {
-            for a in &iface.addresses {
-                let host = Ipv4Net::new(a.addr(), 32).unwrap_or(*a);
-                table.entry(host).or_insert(Route {
-                    prefix: host,
-                    distance: 0,
-                    kind: RouteKind::Local { iface: iface.id },
-                });
-                if a.prefix_len() < 32 {
-                    table.entry(a.trunc()).or_insert(Route {
-                        prefix: a.trunc(),
-                        distance: 0,
-                        kind: RouteKind::Connected { iface: iface.id },
-                    });
-                }
-            }
-        }
-        let connected: Vec<(Ipv4Net, IfaceId)> = table
-            .values()
-            .filter_map(|r| match r.kind {
-                RouteKind::Connected { iface } => Some((r.prefix, iface)),
-                _ => None,
-            })
-            .collect();
-        for s in &config.routes {
-            let hop = match &s.next_hop {
-                NextHop::Address(gw) => connected
-                    .iter()
-                    .filter(|(p, _)| p.contains(gw))
-                    .max_by_key(|(p, _)| p.prefix_len())
-                    .map(|(_, iface)| Hop {
-                        iface: *iface,
-                        gateway: Some(*gw),
-                    }),
-                NextHop::Interface(name) => {
-                    self.up_interfaces().find(|i| &i.name == name).map(|i| Hop {
-                        iface: i.id,
-                        gateway: None,
-                    })
-                }
-            };
-            let Some(hop) = hop else { continue };
-            let (distance, hops) = statics.entry(s.prefix).or_insert((s.distance, Vec::new()));
-            if s.distance < *distance {
-                hops.clear();
-                *distance = s.distance;
-            }
-            if s.distance == *distance && !hops.contains(&hop) {
-                hops.push(hop);
-            }
-        }
-        for (prefix, (distance, hops)) in statics {
-            let Ok(hops) = EcmpGroup::new(hops) else {
-                continue;
-            };
-            table.entry(prefix).or_insert(Route {
-                prefix,
-                distance,
-                kind: RouteKind::Static { hops },
-            });
-        }
-        self.routes = table.into_values().collect();
+        let v4 = self.addresses_of(|i| &i.addresses);
+        self.routes = routes::build(&v4, config.routes.iter(), &|n| self.up_interface_named(n));
+        // Link-local subnets exist on every link: they are answered per
+        // interface (ND, own addresses) and never routed (RFC 4291 2.5.6).
+        let mut v6 = self.addresses_of(|i| &i.ipv6_addresses);
+        v6.retain(|(_, a)| !a.addr().is_unicast_link_local());
+        self.routes6 = routes::build(&v6, config.ipv6_routes.iter(), &|n| {
+            self.up_interface_named(n)
+        });
         // One bulk load: each touched block of the table is rebuilt once.
         self.fib
             .insert_many(
@@ -323,6 +279,8 @@ impl Snapshot {
                     .map(|(i, r)| (r.prefix, i as u32)),
             )
             .map_err(|e| format!("routes: {e}"))?;
+        let indexed = self.routes6.iter().enumerate();
+        self.fib6 = Lpm6::from_routes(indexed.map(|(i, r)| (r.prefix, i as u32)));
         Ok(())
     }
 
@@ -361,7 +319,14 @@ impl Snapshot {
             .and_then(|i| self.routes.get(i as usize))
     }
 
-    /// Every own address, for the local stack.
+    /// Longest-prefix match for IPv6 (link-local destinations are not in it).
+    pub fn route6(&self, dst: Ipv6Addr) -> Option<&Route6> {
+        self.fib6
+            .lookup(u128::from(dst))
+            .and_then(|i| self.routes6.get(i as usize))
+    }
+
+    /// Every own IPv4 address, for the local stack (which speaks IPv4 only).
     pub fn own_addresses(&self) -> Vec<Ipv4Net> {
         self.up_interfaces()
             .flat_map(|i| i.addresses.iter().copied())
@@ -405,7 +370,7 @@ fn tunnel_of(config: &Config, name: &str) -> Result<Tunnel, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use grammar::config::{Interface, StaticRoute};
+    use grammar::config::{Interface, NextHop, StaticRoute};
 
     fn with_addresses(addresses: &[&str]) -> Interface {
         Interface {
@@ -456,6 +421,48 @@ mod tests {
         );
         let own = s.route("10.0.0.1".parse().unwrap()).unwrap();
         assert!(matches!(own.kind, RouteKind::Local { .. }));
+    }
+
+    #[test]
+    fn ipv6_routes_resolve_like_ipv4_and_link_local_stays_off_the_fib() {
+        let mut c = Config::default();
+        let mut eth0 = with_addresses(&[]);
+        eth0.ipv6_addresses = ["2001:db8::1/64", "fe80::1/64"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        c.interfaces.insert("eth0".into(), eth0);
+        for (via, distance) in [("2001:db8::2", 5), ("2001:db8::3", 1), ("2001:db8:5::1", 1)] {
+            c.ipv6_routes.insert(StaticRoute {
+                prefix: "2001:db8:9::/48".parse().unwrap(),
+                next_hop: NextHop::Address(via.parse().unwrap()),
+                distance,
+            });
+        }
+        let s = compile(&c);
+        let r = s.route6("2001:db8:9::7".parse().unwrap()).unwrap();
+        let RouteKind::Static { hops } = &r.kind else {
+            panic!("static expected: {r:?}")
+        };
+        let gateways: Vec<_> = hops.members().iter().map(|h| h.gateway).collect();
+        assert_eq!(gateways, [Some("2001:db8::3".parse().unwrap())]);
+        let own = s.route6("2001:db8::1".parse().unwrap()).unwrap();
+        assert!(matches!(own.kind, RouteKind::Local { .. }));
+        assert!(s.route6("fe80::1".parse().unwrap()).is_none());
+        let eth0 = s.interfaces.iter().flatten().next().unwrap();
+        assert_eq!(
+            eth0.link_local,
+            crate::wire::link_local_for(&mac_for("eth0"))
+        );
+        assert!(eth0.has_ipv6("fe80::1".parse().unwrap()));
+        assert_eq!(
+            eth0.source_for_ipv6("fe80::9".parse().unwrap()),
+            eth0.link_local
+        );
+        assert_eq!(
+            eth0.source_for_ipv6("2001:db8:77::1".parse().unwrap()),
+            "2001:db8::1".parse::<Ipv6Addr>().unwrap()
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! builds. Every reader takes offsets the caller has bounds-checked; the
 //! pipeline checks lengths once per header, then reads fields directly.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub type Mac = [u8; 6];
 pub const BROADCAST_MAC: Mac = [0xff; 6];
@@ -30,10 +30,20 @@ pub const IPV4_DST: usize = 16;
 pub const DEFAULT_TTL: u8 = 64;
 
 pub const IPV6_HEADER: usize = 40;
+pub const IPV6_PAYLOAD_LEN: usize = 4;
+pub const IPV6_NEXT_HEADER: usize = 6;
+pub const IPV6_HOP_LIMIT: usize = 7;
+pub const IPV6_SRC: usize = 8;
+pub const IPV6_DST: usize = 24;
+/// The minimum IPv6 MTU: ICMPv6 errors never exceed it (RFC 4443 2.4).
+pub const IPV6_MIN_MTU: usize = 1280;
+/// Neighbour Discovery packets must arrive with this hop limit (RFC 4861).
+pub const ND_HOP_LIMIT: u8 = 255;
 
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ICMPV6: u8 = 58;
 
 pub const UDP_HEADER: usize = 8;
 pub const VXLAN_HEADER: usize = 8;
@@ -47,6 +57,31 @@ pub const ICMP_TIME_EXCEEDED: u8 = 11;
 pub const ICMP_CODE_NET_UNREACHABLE: u8 = 0;
 pub const ICMP_CODE_HOST_UNREACHABLE: u8 = 1;
 pub const ICMP_CODE_FRAGMENTATION_NEEDED: u8 = 4;
+
+pub const ICMPV6_DEST_UNREACHABLE: u8 = 1;
+pub const ICMPV6_PACKET_TOO_BIG: u8 = 2;
+pub const ICMPV6_TIME_EXCEEDED: u8 = 3;
+pub const ICMPV6_ECHO_REQUEST: u8 = 128;
+pub const ICMPV6_ECHO_REPLY: u8 = 129;
+pub const ICMPV6_NEIGHBOR_SOLICIT: u8 = 135;
+pub const ICMPV6_NEIGHBOR_ADVERT: u8 = 136;
+/// Error messages have types below 128 (RFC 4443 2.1).
+pub const ICMPV6_INFORMATIONAL: u8 = 128;
+pub const ICMPV6_CODE_NO_ROUTE: u8 = 0;
+pub const ICMPV6_CODE_ADDRESS_UNREACHABLE: u8 = 3;
+
+/// Neighbour solicitation/advertisement: ICMPv6 header, flags, target.
+pub const ND_TARGET: usize = 8;
+pub const ND_OPTIONS: usize = 24;
+/// One link-layer address option for Ethernet (type, length 1, MAC).
+pub const ND_LINK_OPTION: usize = 8;
+pub const ND_OPTION_SOURCE_LINK: u8 = 1;
+pub const ND_OPTION_TARGET_LINK: u8 = 2;
+/// Advertisement flags.
+pub const ND_FLAG_ROUTER: u8 = 0x80;
+pub const ND_FLAG_SOLICITED: u8 = 0x40;
+pub const ND_FLAG_OVERRIDE: u8 = 0x20;
+pub const IPV6_ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 /// ARP for IPv4 over Ethernet: the only kind the pipeline speaks.
 pub const ARP_PACKET: usize = 28;
@@ -82,6 +117,50 @@ pub fn is_first_fragment(ipv4: &[u8]) -> bool {
 
 pub fn ipv4_at(b: &[u8], at: usize) -> Ipv4Addr {
     Ipv4Addr::from(be32(b, at))
+}
+
+pub fn ipv6_at(b: &[u8], at: usize) -> Ipv6Addr {
+    let mut a = [0; 16];
+    a.copy_from_slice(&b[at..at + 16]);
+    Ipv6Addr::from(a)
+}
+
+/// The EUI-64 link-local address of an interface with this MAC (RFC 4291
+/// appendix A: universal/local bit flipped, ff:fe in the middle).
+pub fn link_local_for(mac: &Mac) -> Ipv6Addr {
+    let [a, b, c, d, e, f] = *mac;
+    Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        a ^ 0x02,
+        b,
+        c,
+        0xff,
+        0xfe,
+        d,
+        e,
+        f,
+    ])
+}
+
+/// The solicited-node multicast group of `addr` (ff02::1:ffXX:XXXX).
+pub fn solicited_node(addr: Ipv6Addr) -> Ipv6Addr {
+    let o = addr.octets();
+    Ipv6Addr::from([
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
+    ])
+}
+
+/// The Ethernet group address of an IPv6 multicast address (RFC 2464 7).
+pub fn multicast_mac(group: Ipv6Addr) -> Mac {
+    let o = group.octets();
+    [0x33, 0x33, o[12], o[13], o[14], o[15]]
 }
 
 pub fn mac_at(b: &[u8], at: usize) -> Mac {
@@ -172,6 +251,34 @@ pub fn write_ipv4_header(
     put_be16(b, IPV4_CHECKSUM, c);
 }
 
+/// Fills a 40-byte IPv6 header (traffic class and flow label zero).
+pub fn write_ipv6_header(
+    b: &mut [u8],
+    payload_len: u16,
+    next_header: u8,
+    hop_limit: u8,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+) {
+    b[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+    put_be16(b, IPV6_PAYLOAD_LEN, payload_len);
+    b[IPV6_NEXT_HEADER] = next_header;
+    b[IPV6_HOP_LIMIT] = hop_limit;
+    b[IPV6_SRC..IPV6_SRC + 16].copy_from_slice(&src.octets());
+    b[IPV6_DST..IPV6_DST + 16].copy_from_slice(&dst.octets());
+}
+
+/// The upper-layer checksum of an IPv6 packet whose payload directly
+/// follows its header: the payload plus the pseudo-header (RFC 8200 8.1).
+/// Over a payload with a correct checksum in place it is zero.
+pub fn ipv6_payload_checksum(packet: &[u8]) -> u16 {
+    let payload = &packet[IPV6_HEADER..];
+    let pseudo = ones_sum(&packet[IPV6_SRC..IPV6_HEADER], 0)
+        + payload.len() as u32
+        + u32::from(packet[IPV6_NEXT_HEADER]);
+    !fold(ones_sum(payload, pseudo))
+}
+
 /// Writes an ARP packet (28 bytes) for IPv4 over Ethernet.
 pub fn write_arp(b: &mut [u8], op: u16, sender: (&Mac, Ipv4Addr), target: (&Mac, Ipv4Addr)) {
     put_be16(b, 0, 1);
@@ -207,6 +314,30 @@ mod tests {
         let adjusted = checksum_adjust(be16(&h, IPV4_CHECKSUM), old, new);
         put_be16(&mut h, IPV4_CHECKSUM, adjusted);
         assert_eq!(checksum(&h), 0);
+    }
+
+    #[test]
+    fn ipv6_checksum_matches_a_known_echo_request() {
+        // Echo request fe80::2 -> fe80::1, id 0x1234 seq 1, no data; 0x7083
+        // was summed by hand over the RFC 8200 pseudo-header layout.
+        let mut p = [0u8; 48];
+        let (src, dst) = ("fe80::2".parse().unwrap(), "fe80::1".parse().unwrap());
+        write_ipv6_header(&mut p, 8, PROTO_ICMPV6, 64, src, dst);
+        p[40..48].copy_from_slice(&[ICMPV6_ECHO_REQUEST, 0, 0, 0, 0x12, 0x34, 0, 1]);
+        let sum = ipv6_payload_checksum(&p);
+        assert_eq!(sum, 0x7083);
+        put_be16(&mut p, 42, sum);
+        assert_eq!(ipv6_payload_checksum(&p), 0);
+    }
+
+    #[test]
+    fn link_local_and_solicited_node_addresses() {
+        let mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+        let ll = link_local_for(&mac);
+        assert_eq!(ll, "fe80::5054:ff:fe12:3456".parse::<Ipv6Addr>().unwrap());
+        let group = solicited_node("2001:db8::aa:bbcc:ddee".parse().unwrap());
+        assert_eq!(group, "ff02::1:ffcc:ddee".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(multicast_mac(group), [0x33, 0x33, 0xff, 0xcc, 0xdd, 0xee]);
     }
 
     #[test]

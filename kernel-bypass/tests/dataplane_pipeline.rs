@@ -1,18 +1,19 @@
 //! The pipeline fed in memory: header rewriting, VLANs, ECMP, VXLAN
-//! flooding, and random/malformed frames (never a panic; always counted).
+//! flooding, IPv6 (forwarding, Neighbour Discovery, ICMPv6), and
+//! random/malformed frames (never a panic; always counted).
 
 mod support;
 
-use grammar::config::{Config, NextHop, StaticRoute, VXLAN_DEFAULT_PORT};
+use grammar::config::{Config, Ipv6Route, NextHop, StaticRoute, VXLAN_DEFAULT_PORT};
 use kernel_bypass::counters::{event_total, Counter, WorkerCounters};
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::PacketPort;
-use kernel_bypass::pipeline::{neighbor_key, Pipeline, Shared, Verdict};
+use kernel_bypass::pipeline::{neighbor6_key, neighbor_key, Pipeline, Shared, Verdict};
 use kernel_bypass::snapshot::{mac_for, IfaceId, InterfaceIds, Snapshot};
 use kernel_bypass::wire::*;
 use proptest::prelude::*;
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use support::dataplane::{config_of, interface, vxlan_interface};
 use support::packets::*;
@@ -25,25 +26,44 @@ fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
 
-/// eth0 (port 0) 10.1.0.1/24 with eth0.100 10.100.0.1/24, eth1 (port 1)
-/// 10.2.0.1/24, vxlan7 10.7.0.1/24 over eth0 to two remotes, and
-/// 10.9.0.0/16 via two routers on eth1 (ECMP).
+fn ip6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+/// An interface config with one IPv4 and one IPv6 address.
+fn dual(v4: &str, v6: &str) -> grammar::config::Interface {
+    let mut i = interface(&[v4]);
+    i.ipv6_addresses.insert(v6.parse().unwrap());
+    i
+}
+
+/// eth0 (port 0) 10.1.0.1/24 + 2001:db8:1::1/64 with eth0.100
+/// 10.100.0.1/24 + 2001:db8:100::1/64, eth1 (port 1) 10.2.0.1/24 +
+/// 2001:db8:2::1/64, vxlan7 10.7.0.1/24 + 2001:db8:7::1/64 over eth0 to two
+/// remotes, and 10.9.0.0/16 and 2001:db8:9::/48 via two routers on eth1
+/// (ECMP).
 fn config() -> Config {
-    let mut sub = interface(&["10.100.0.1/24"]);
+    let mut sub = dual("10.100.0.1/24", "2001:db8:100::1/64");
     sub.dot1q = Some(100);
+    let mut tunnel = vxlan_interface("10.7.0.1/24", 7, "eth0", &["10.1.0.50", "10.1.0.51"]);
+    tunnel
+        .ipv6_addresses
+        .insert("2001:db8:7::1/64".parse().unwrap());
     let mut c = config_of([
-        ("eth0", interface(&["10.1.0.1/24"])),
-        ("eth1", interface(&["10.2.0.1/24"])),
+        ("eth0", dual("10.1.0.1/24", "2001:db8:1::1/64")),
+        ("eth1", dual("10.2.0.1/24", "2001:db8:2::1/64")),
         ("eth0.100", sub),
-        (
-            "vxlan7",
-            vxlan_interface("10.7.0.1/24", 7, "eth0", &["10.1.0.50", "10.1.0.51"]),
-        ),
+        ("vxlan7", tunnel),
     ]);
-    for router in ["10.2.0.2", "10.2.0.3"] {
+    for (router, router6) in [("10.2.0.2", "2001:db8:2::2"), ("10.2.0.3", "2001:db8:2::3")] {
         c.routes.insert(StaticRoute {
             prefix: "10.9.0.0/16".parse().unwrap(),
             next_hop: NextHop::Address(ip(router)),
+            distance: 1,
+        });
+        c.ipv6_routes.insert(Ipv6Route {
+            prefix: "2001:db8:9::/48".parse().unwrap(),
+            next_hop: NextHop::Address(ip6(router6)),
             distance: 1,
         });
     }
@@ -85,6 +105,9 @@ impl Harness {
         h.learn("eth0", "10.1.0.51", ROUTER_B);
         h.learn("eth1", "10.2.0.2", ROUTER_A);
         h.learn("eth1", "10.2.0.3", ROUTER_B);
+        h.learn6("eth0", "2001:db8:1::2", HOST);
+        h.learn6("eth1", "2001:db8:2::2", ROUTER_A);
+        h.learn6("eth1", "2001:db8:2::3", ROUTER_B);
         h
     }
 
@@ -101,6 +124,11 @@ impl Harness {
     fn learn(&self, iface: &str, addr: &str, mac: Mac) {
         let key = neighbor_key(self.id(iface), ip(addr));
         self.shared.neighbors.learn(key, mac_to_u64(&mac), 0);
+    }
+
+    fn learn6(&self, iface: &str, addr: &str, mac: Mac) {
+        let key = neighbor6_key(self.id(iface), ip6(addr));
+        self.shared.neighbors6.learn(key, mac_to_u64(&mac), 0);
     }
 
     /// Runs frames received on `port` through the pipeline; returns each
@@ -304,6 +332,17 @@ struct MemoryPort {
     sent: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
+impl MemoryPort {
+    /// A port that receives `frame` and records what it sends in `sent`
+    /// (the record of the port it replaces).
+    fn answering(sent: &Arc<Mutex<Vec<Vec<u8>>>>, frame: Vec<u8>) -> MemoryPort {
+        MemoryPort {
+            incoming: [frame].into(),
+            sent: sent.clone(),
+        }
+    }
+}
+
 impl PacketPort for MemoryPort {
     fn name(&self) -> &str {
         "memory"
@@ -359,8 +398,8 @@ fn unresolved_next_hops_park_a_bounded_queue_and_release_it_on_arp_reply() {
         ipv4_at(&requests[0], ETH_HEADER + ARP_TARGET_IP),
         ip("10.2.0.77")
     );
-    let parked = h.total(Counter::ArpQueued);
-    assert_eq!(parked + h.total(Counter::ArpQueueFull), 100);
+    let parked = h.total(Counter::NeighborQueued);
+    assert_eq!(parked + h.total(Counter::NeighborQueueFull), 100);
     assert!(parked > 0 && parked < 100, "bounded queue: {parked} parked");
 
     let resolved: Mac = [0x02, 0, 0, 0, 0, 0x77];
@@ -371,19 +410,13 @@ fn unresolved_next_hops_park_a_bounded_queue_and_release_it_on_arp_reply() {
         (&resolved, ip("10.2.0.77")),
         (&mac_for("eth1"), ip("10.2.0.1")),
     );
-    let mut eth1_in = MemoryPort {
-        sent: sent1.clone(),
-        ..MemoryPort::default()
-    };
-    eth1_in
-        .incoming
-        .push_back(ethernet(mac_for("eth1"), resolved, ETHERTYPE_ARP, &reply));
-    ports[1] = Some(Box::new(eth1_in));
+    let answer = ethernet(mac_for("eth1"), resolved, ETHERTYPE_ARP, &reply);
+    ports[1] = Some(Box::new(MemoryPort::answering(&sent1, answer)));
     while h.pipeline.run_once(&h.snap, &mut ports) {}
     let released = sent1.lock().unwrap();
     assert_eq!(released.len() as u64, parked);
     assert!(released.iter().all(|f| mac_at(f, 0) == resolved));
-    assert_eq!(h.total(Counter::ArpReleased), parked);
+    assert_eq!(h.total(Counter::NeighborReleased), parked);
 }
 
 #[test]
@@ -418,6 +451,180 @@ fn old_neighbours_in_use_are_asked_again_before_they_expire() {
     assert_eq!(ipv4_at(arp[0], ETH_HEADER + ARP_TARGET_IP), ip("10.2.0.2"));
 }
 
+fn on_eth0_v6(packet: &[u8]) -> Vec<u8> {
+    ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV6, packet)
+}
+
+#[test]
+fn ipv6_forwarding_decrements_the_hop_limit_and_spreads_flows_over_ecmp() {
+    let mut h = Harness::new();
+    let mut seen = std::collections::HashSet::new();
+    for sport in 0..64u16 {
+        let packet = udp6_packet(ip6("2001:db8:1::2"), ip6("2001:db8:9::5"), sport, b"x");
+        let frame = on_eth0_v6(&packet);
+        let out = h.feed(0, &[frame.clone(), frame]);
+        assert_eq!(out[0].0, Verdict::Tx(1));
+        assert_eq!(out[0].1[..6], out[1].1[..6], "one flow, one next hop");
+        let f = &out[0].1;
+        assert_eq!(mac_at(f, 6), mac_for("eth1"));
+        assert_eq!(be16(f, 12), ETHERTYPE_IPV6);
+        assert_eq!(f[ETH_HEADER + IPV6_HOP_LIMIT], 63);
+        seen.insert(mac_at(f, 0));
+    }
+    assert_eq!(seen, [ROUTER_A, ROUTER_B].into());
+    assert_eq!(h.total(Counter::Ipv6Forwarded), 128);
+}
+
+#[test]
+fn solicitations_for_our_addresses_are_answered_and_teach_the_sender() {
+    let mut h = Harness::new();
+    let host2: Mac = [0x02, 0, 0, 0, 0, 0x22];
+    let link_local = link_local_for(&mac_for("eth0"));
+    let solicit = |target| {
+        let ns = neighbor_solicit(ip6("2001:db8:1::5"), host2, target);
+        let group = ipv6_at(&ns, IPV6_DST);
+        ethernet(multicast_mac(group), host2, ETHERTYPE_IPV6, &ns)
+    };
+    let frames = [
+        solicit(ip6("2001:db8:1::1")),
+        solicit(link_local),
+        solicit(ip6("2001:db8:1::9")),
+    ];
+    let out = h.feed(0, &frames);
+    for ((verdict, f), target) in out.iter().zip([ip6("2001:db8:1::1"), link_local]) {
+        assert_eq!(*verdict, Verdict::Tx(0));
+        assert_eq!(
+            mac_at(f, 0),
+            host2,
+            "answered to the source link-layer option"
+        );
+        let na = &f[ETH_HEADER..];
+        assert_eq!(ipv6_at(na, IPV6_SRC), target);
+        assert_eq!(ipv6_at(na, IPV6_DST), ip6("2001:db8:1::5"));
+        assert_eq!(na[IPV6_HOP_LIMIT], ND_HOP_LIMIT);
+        assert_eq!(na[IPV6_HEADER], ICMPV6_NEIGHBOR_ADVERT);
+        assert_eq!(
+            na[IPV6_HEADER + 4],
+            ND_FLAG_ROUTER | ND_FLAG_SOLICITED | ND_FLAG_OVERRIDE
+        );
+        assert_eq!(ipv6_at(na, IPV6_HEADER + ND_TARGET), target);
+        let option = &na[IPV6_HEADER + ND_OPTIONS..];
+        assert_eq!(option[..2], [ND_OPTION_TARGET_LINK, 1]);
+        assert_eq!(mac_at(option, 2), mac_for("eth0"));
+        assert_eq!(ipv6_payload_checksum(na), 0);
+    }
+    assert_eq!(out[2].0, Verdict::Done);
+    assert_eq!(
+        h.total(Counter::Ipv6NotRoutable),
+        1,
+        "another host's solicited-node group"
+    );
+    let learned = h
+        .shared
+        .neighbors6
+        .get(neighbor6_key(h.id("eth0"), ip6("2001:db8:1::5")));
+    assert_eq!(learned.map(|e| e.value), Some(mac_to_u64(&host2)));
+
+    let echo = on_eth0_v6(&echo6_request(
+        ip6("2001:db8:1::2"),
+        ip6("2001:db8:1::1"),
+        64,
+    ));
+    let out = h.feed(0, &[echo]);
+    assert_eq!(out[0].0, Verdict::Tx(0));
+    let reply = &out[0].1[ETH_HEADER..];
+    assert_eq!(ipv6_at(reply, IPV6_SRC), ip6("2001:db8:1::1"));
+    assert_eq!(ipv6_at(reply, IPV6_DST), ip6("2001:db8:1::2"));
+    assert_eq!(reply[IPV6_HEADER], ICMPV6_ECHO_REPLY);
+    assert_eq!(ipv6_payload_checksum(reply), 0);
+}
+
+#[test]
+fn hop_limit_expiry_missing_routes_and_too_big_become_icmpv6_errors() {
+    let mut h = Harness::new();
+    let sender = ip6("2001:db8:1::2");
+    let expiring = echo6_request(sender, ip6("2001:db8:9::5"), 1);
+    let unroutable = echo6_request(sender, ip6("2001:db8:ffff::1"), 64);
+    let too_big = udp6_packet(sender, ip6("2001:db8:9::5"), 7, &[0; 1600]);
+    let frames: Vec<_> = [expiring, unroutable, too_big.clone()]
+        .iter()
+        .map(|p| on_eth0_v6(p))
+        .collect();
+    let out = h.feed(0, &frames);
+    let expected = [
+        (ICMPV6_TIME_EXCEEDED, 0),
+        (ICMPV6_DEST_UNREACHABLE, ICMPV6_CODE_NO_ROUTE),
+        (ICMPV6_PACKET_TOO_BIG, 0),
+    ];
+    for ((verdict, f), (kind, code)) in out.iter().zip(expected) {
+        assert_eq!(*verdict, Verdict::Tx(0));
+        let error = &f[ETH_HEADER..];
+        assert_eq!(ipv6_at(error, IPV6_SRC), ip6("2001:db8:1::1"));
+        assert_eq!(ipv6_at(error, IPV6_DST), sender);
+        assert_eq!(error[IPV6_HEADER..IPV6_HEADER + 2], [kind, code]);
+        assert_eq!(ipv6_payload_checksum(error), 0);
+        assert!(error.len() <= IPV6_MIN_MTU);
+    }
+    let too_big_error = &out[2].1[ETH_HEADER..];
+    assert_eq!(be32(too_big_error, IPV6_HEADER + 4), 1500, "eth1's MTU");
+    assert_eq!(
+        too_big_error.len(),
+        IPV6_MIN_MTU,
+        "quoted up to the minimum MTU"
+    );
+    assert_eq!(
+        too_big_error[IPV6_HEADER + 8..],
+        too_big[..IPV6_MIN_MTU - IPV6_HEADER - 8]
+    );
+    assert_eq!(h.total(Counter::Ipv6HopLimitExpired), 1);
+    assert_eq!(h.total(Counter::Ipv6NoRoute), 1);
+    assert_eq!(h.total(Counter::Ipv6MtuExceeded), 1);
+    // An error about an error is never sent.
+    let mut error_in = out[0].1[ETH_HEADER..].to_vec();
+    error_in[IPV6_SRC..IPV6_DST].copy_from_slice(&sender.octets());
+    error_in[IPV6_DST..IPV6_DST + 16].copy_from_slice(&ip6("2001:db8:ffff::1").octets());
+    assert_eq!(h.feed(0, &[on_eth0_v6(&error_in)])[0].0, Verdict::Done);
+}
+
+#[test]
+fn unresolved_ipv6_next_hops_are_solicited_and_released_on_advertisement() {
+    let mut h = Harness::new();
+    let mut eth0 = MemoryPort::default();
+    let eth1 = MemoryPort::default();
+    let sent1 = eth1.sent.clone();
+    let waiting = ip6("2001:db8:2::77");
+    for sport in 0..3 {
+        let packet = udp6_packet(ip6("2001:db8:1::2"), waiting, sport, b"wait");
+        eth0.incoming.push_back(on_eth0_v6(&packet));
+    }
+    let mut ports: Vec<Option<Box<dyn PacketPort>>> =
+        vec![Some(Box::new(eth0)), Some(Box::new(eth1))];
+    while h.pipeline.run_once(&h.snap, &mut ports) {}
+    let solicitations = std::mem::take(&mut *sent1.lock().unwrap());
+    assert_eq!(
+        solicitations.len(),
+        1,
+        "one solicitation for all waiting packets"
+    );
+    let ns = &solicitations[0];
+    assert_eq!(mac_at(ns, 0), [0x33, 0x33, 0xff, 0, 0, 0x77]);
+    assert_eq!(ipv6_at(ns, ETH_HEADER + IPV6_DST), solicited_node(waiting));
+    assert_eq!(ipv6_at(ns, ETH_HEADER + IPV6_SRC), ip6("2001:db8:2::1"));
+    assert_eq!(ipv6_at(ns, ETH_HEADER + IPV6_HEADER + ND_TARGET), waiting);
+    assert_eq!(ipv6_payload_checksum(&ns[ETH_HEADER..]), 0);
+    assert_eq!(h.total(Counter::NeighborQueued), 3);
+
+    let resolved: Mac = [0x02, 0, 0, 0, 0, 0x77];
+    let na = neighbor_advert(waiting, resolved, ip6("2001:db8:2::1"));
+    let answer = ethernet(mac_for("eth1"), resolved, ETHERTYPE_IPV6, &na);
+    ports[1] = Some(Box::new(MemoryPort::answering(&sent1, answer)));
+    while h.pipeline.run_once(&h.snap, &mut ports) {}
+    let released = sent1.lock().unwrap();
+    assert_eq!(released.len(), 3);
+    assert!(released.iter().all(|f| mac_at(f, 0) == resolved));
+    assert_eq!(h.total(Counter::NeighborReleased), 3);
+}
+
 /// Frames built to reach deep into the pipeline, then cut or corrupted.
 fn hostile_frame() -> impl Strategy<Value = Vec<u8>> {
     let targets = prop_oneof![
@@ -427,14 +634,24 @@ fn hostile_frame() -> impl Strategy<Value = Vec<u8>> {
         Just(ip("10.7.0.9")),
         any::<u32>().prop_map(Ipv4Addr::from),
     ];
+    let targets6 = prop_oneof![
+        Just(ip6("2001:db8:1::1")),
+        Just(ip6("2001:db8:2::2")),
+        Just(ip6("2001:db8:9::4")),
+        Just(link_local_for(&mac_for("eth0"))),
+        Just(ip6("ff02::1")),
+        Just(solicited_node(ip6("2001:db8:1::1"))),
+        any::<u128>().prop_map(Ipv6Addr::from),
+    ];
     let shaped = (
-        targets,
+        (targets, targets6),
         any::<u8>(),
         any::<u8>(),
         prop::collection::vec(any::<u8>(), 0..64),
-        0usize..4,
+        0usize..8,
     )
-        .prop_map(|(dst, ttl, proto, payload, shape)| {
+        .prop_map(|((dst, dst6), ttl, proto, payload, shape)| {
+            let src6 = ip6("2001:db8:1::2");
             let packet = match shape {
                 0 => ipv4(ip("10.1.0.2"), dst, proto, ttl, &payload),
                 1 => udp_packet(
@@ -445,12 +662,16 @@ fn hostile_frame() -> impl Strategy<Value = Vec<u8>> {
                     &vxlan(7, &payload),
                 ),
                 2 => payload.clone(),
-                _ => echo_request(ip("10.1.0.2"), dst, ttl),
+                3 => echo_request(ip("10.1.0.2"), dst, ttl),
+                4 => ipv6(src6, dst6, proto, ttl, &payload),
+                5 => echo6_request(src6, dst6, ttl),
+                6 => neighbor_solicit(src6, HOST, dst6),
+                _ => neighbor_advert(dst6, HOST, src6),
             };
-            let ethertype = if shape == 2 {
-                ETHERTYPE_ARP
-            } else {
-                ETHERTYPE_IPV4
+            let ethertype = match shape {
+                2 => ETHERTYPE_ARP,
+                0 | 1 | 3 => ETHERTYPE_IPV4,
+                _ => ETHERTYPE_IPV6,
             };
             ethernet(mac_for("eth0"), HOST, ethertype, &packet)
         });
@@ -480,7 +701,7 @@ proptest! {
         let done = out.iter().filter(|(v, _)| *v == Verdict::Done).count() as u64;
         let accounted: u64 = Counter::ALL
             .iter()
-            .filter(|c| c.is_drop() || matches!(c, Counter::ArpQueued | Counter::LocalDelivered | Counter::ArpReplyReceived))
+            .filter(|c| c.is_drop() || matches!(c, Counter::NeighborQueued | Counter::LocalDelivered | Counter::ArpReplyReceived | Counter::NdAdvertReceived))
             .map(|c| h.total(*c))
             .sum();
         prop_assert!(done <= accounted, "{} frames consumed, {} counted", done, accounted);

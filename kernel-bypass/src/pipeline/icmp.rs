@@ -7,9 +7,10 @@ use crate::frame::Frame;
 use crate::snapshot::{Iface, Snapshot};
 use crate::wire::*;
 
-/// ICMP errors a worker may send per second (and in a burst).
+/// ICMP and ICMPv6 errors a worker may send per second (and in a burst).
 const ERRORS_PER_SEC: u64 = 100;
-const ICMP_HEADER: usize = 8;
+/// ICMP and ICMPv6 headers: type, code, checksum and one 32-bit word.
+pub(super) const ICMP_HEADER: usize = 8;
 
 /// The ICMP errors the pipeline sends.
 #[derive(Clone, Copy, Debug)]
@@ -55,7 +56,7 @@ impl TokenBucket {
         }
     }
 
-    fn take(&mut self, now_ms: u64) -> bool {
+    pub(super) fn take(&mut self, now_ms: u64) -> bool {
         let earned = now_ms.saturating_sub(self.refilled_ms) * ERRORS_PER_SEC / 1000;
         if earned > 0 {
             self.tokens = (self.tokens + earned).min(ERRORS_PER_SEC);

@@ -83,7 +83,7 @@ impl Stage {
         match l2.ethertype {
             ETHERTYPE_ARP => self.arp_input(snap, frame, iface),
             ETHERTYPE_IPV4 => self.ipv4_input(snap, frame, iface, depth),
-            ETHERTYPE_IPV6 => self.count(iface.id, Counter::EthernetIpv6),
+            ETHERTYPE_IPV6 => self.ipv6_input(snap, frame, iface),
             _ => self.count(iface.id, Counter::EthernetUnknownType),
         }
     }

@@ -1,13 +1,17 @@
 //! The forwarding pipeline: each received batch runs to completion through
-//! Ethernet/VLAN input, ARP, IPv4 (local delivery, ICMP, forwarding), VXLAN
-//! decap/encap and neighbour resolution, and leaves with one verdict per
-//! frame: dropped (and counted) or queued on a port. Packets the pipeline
-//! itself creates (ARP requests, packets released after resolution, the
-//! local stack's output) go through a second "generated" batch; VXLAN
+//! Ethernet/VLAN input, ARP, IPv4 (local delivery, ICMP, forwarding), IPv6
+//! (Neighbour Discovery, ICMPv6, forwarding), VXLAN decap/encap and
+//! neighbour resolution, and leaves with one verdict per frame: dropped (and
+//! counted) or queued on a port. Packets the pipeline itself creates (ARP
+//! requests, neighbour solicitations, packets released after resolution,
+//! the local stack's output) go through a second "generated" batch; VXLAN
 //! head-end replicas through a third. All three are allocated once.
 
 mod icmp;
+mod icmp6;
 mod input;
+mod ipv6;
+mod nd;
 mod output;
 mod pending;
 
@@ -17,13 +21,16 @@ use crate::io::PacketPort;
 use crate::learned::LearnedTable;
 use crate::local::LocalPort;
 use crate::snapshot::{IfaceId, PortId, Snapshot};
-use crate::wire::{ipv4_at, mac_from_u64, mac_to_u64, Mac, BROADCAST_MAC, ETHERTYPE_ARP, IPV4_SRC};
+use crate::wire::{
+    ipv4_at, ipv6_at, mac_from_u64, mac_to_u64, multicast_mac, Mac, BROADCAST_MAC, ETHERTYPE_ARP,
+    ETHERTYPE_IPV6, IPV4_SRC, IPV6_DST, IPV6_HEADER,
+};
 use pending::Pending;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// ARP entries older than this are resolved again (seconds).
+/// ARP and IPv6 neighbour entries older than this are resolved again (seconds).
 pub const ARP_MAX_AGE_SECS: u32 = 300;
 /// Entries in use and older than this are re-requested before they expire,
 /// so busy flows never wait for resolution (seconds).
@@ -39,6 +46,8 @@ const GENERATED_CAPACITY: usize = 256;
 pub struct Shared {
     /// (interface, IPv4) -> MAC.
     pub neighbors: LearnedTable,
+    /// (interface, IPv6) -> MAC.
+    pub neighbors6: LearnedTable<3>,
     /// (VXLAN interface, inner MAC) -> remote VTEP address.
     pub vteps: LearnedTable,
     epoch: Instant,
@@ -48,6 +57,7 @@ impl Default for Shared {
     fn default() -> Self {
         Shared {
             neighbors: LearnedTable::new(16384),
+            neighbors6: LearnedTable::new(4096),
             vteps: LearnedTable::new(16384),
             epoch: Instant::now(),
         }
@@ -55,20 +65,31 @@ impl Default for Shared {
 }
 
 /// Key of a neighbour entry; the inverse is `split_neighbor_key`.
-pub fn neighbor_key(iface: IfaceId, ip: Ipv4Addr) -> u64 {
-    u64::from(iface) << 32 | u64::from(u32::from(ip))
+pub fn neighbor_key(iface: IfaceId, ip: Ipv4Addr) -> [u64; 1] {
+    [u64::from(iface) << 32 | u64::from(u32::from(ip))]
 }
 
-pub fn split_neighbor_key(key: u64) -> (IfaceId, Ipv4Addr) {
+pub fn split_neighbor_key([key]: [u64; 1]) -> (IfaceId, Ipv4Addr) {
     ((key >> 32) as IfaceId, Ipv4Addr::from(key as u32))
 }
 
-/// Key of a VTEP entry; the inverse is `split_vtep_key`.
-pub fn vtep_key(iface: IfaceId, mac: &Mac) -> u64 {
-    u64::from(iface) << 48 | mac_to_u64(mac)
+/// Key of an IPv6 neighbour entry; the inverse is `split_neighbor6_key`.
+pub fn neighbor6_key(iface: IfaceId, ip: Ipv6Addr) -> [u64; 3] {
+    let a = u128::from(ip);
+    [u64::from(iface), (a >> 64) as u64, a as u64]
 }
 
-pub fn split_vtep_key(key: u64) -> (IfaceId, Mac) {
+pub fn split_neighbor6_key([iface, hi, lo]: [u64; 3]) -> (IfaceId, Ipv6Addr) {
+    let a = u128::from(hi) << 64 | u128::from(lo);
+    (iface as IfaceId, Ipv6Addr::from(a))
+}
+
+/// Key of a VTEP entry; the inverse is `split_vtep_key`.
+pub fn vtep_key(iface: IfaceId, mac: &Mac) -> [u64; 1] {
+    [u64::from(iface) << 48 | mac_to_u64(mac)]
+}
+
+pub fn split_vtep_key([key]: [u64; 1]) -> (IfaceId, Mac) {
     ((key >> 48) as IfaceId, mac_from_u64(key & 0xffff_ffff_ffff))
 }
 
@@ -84,8 +105,11 @@ impl Shared {
     }
 
     /// The neighbour's MAC and the entry's age in seconds, unless expired.
-    fn neighbor(&self, iface: IfaceId, ip: Ipv4Addr, now: u32) -> Option<(Mac, u32)> {
-        let e = self.neighbors.get(neighbor_key(iface, ip))?;
+    fn neighbor(&self, iface: IfaceId, ip: IpAddr, now: u32) -> Option<(Mac, u32)> {
+        let e = match ip {
+            IpAddr::V4(ip) => self.neighbors.get(neighbor_key(iface, ip)),
+            IpAddr::V6(ip) => self.neighbors6.get(neighbor6_key(iface, ip)),
+        }?;
         let age = now.wrapping_sub(e.stamp);
         (age <= ARP_MAX_AGE_SECS).then(|| (mac_from_u64(e.value), age))
     }
@@ -110,11 +134,15 @@ pub enum Verdict {
 /// What a frame of the generated batch holds.
 #[derive(Clone, Copy, Debug)]
 enum Generated {
-    /// An IPv4 packet to route.
+    /// An IPv4 packet of the local stack to route.
     Route,
+    /// A packet whose next hop on this interface got resolved.
+    Released(IfaceId),
     /// An ARP request payload to broadcast on an interface.
     ArpRequest(IfaceId),
-    /// An IPv4 packet whose next hop never answered ARP: its sender is told.
+    /// A neighbour solicitation (IPv6 packet) to multicast on an interface.
+    NeighborSolicit(IfaceId),
+    /// A packet whose next hop never answered ARP or ND: its sender is told.
     Unresolved,
 }
 
@@ -360,12 +388,25 @@ impl Stage {
     }
 
     fn generated_input(&mut self, snap: &Snapshot, frame: &mut Frame, kind: Generated) -> Verdict {
+        let is_ipv6 = frame.data().first().is_some_and(|b| b >> 4 == 6);
         match kind {
-            Generated::Route => self.ip_output(snap, frame, 0),
+            Generated::Released(iface) if is_ipv6 => {
+                self.ip6_output(snap, frame, snap.interface(iface))
+            }
+            Generated::Route | Generated::Released(_) => self.ip_output(snap, frame, 0),
             Generated::ArpRequest(iface) => match snap.interface(iface) {
                 Some(out) => self.l2_output(snap, frame, out, &BROADCAST_MAC, ETHERTYPE_ARP, 0),
                 None => Verdict::Done,
             },
+            Generated::NeighborSolicit(iface) if frame.len() >= IPV6_HEADER => {
+                let group = multicast_mac(ipv6_at(frame.data(), IPV6_DST));
+                match snap.interface(iface) {
+                    Some(out) => self.l2_output(snap, frame, out, &group, ETHERTYPE_IPV6, 0),
+                    None => Verdict::Done,
+                }
+            }
+            Generated::NeighborSolicit(_) => Verdict::Done,
+            Generated::Unresolved if is_ipv6 => self.icmp6_unresolved(snap, frame),
             Generated::Unresolved => {
                 let src = ipv4_at(frame.data(), IPV4_SRC);
                 match output::interface_towards(snap, src) {

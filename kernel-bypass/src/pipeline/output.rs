@@ -8,7 +8,7 @@ use crate::fib::flow_hash;
 use crate::frame::Frame;
 use crate::snapshot::{Hop, Iface, IfaceKind, RouteKind, Snapshot, Tunnel};
 use crate::wire::*;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The 5-tuple hash of an IPv4 packet (ports only for unfragmented TCP/UDP).
 fn ipv4_flow_hash(d: &[u8]) -> u32 {
@@ -36,12 +36,39 @@ fn vxlan_source_port(inner: &[u8]) -> u16 {
 /// The interface through which `addr` is reached, unless it is one of
 /// our own addresses (chooses the source address of ICMP errors).
 pub(super) fn interface_towards(snap: &Snapshot, addr: Ipv4Addr) -> Option<&Iface> {
-    let iface = match &snap.route(addr)?.kind {
+    egress(snap, &snap.route(addr)?.kind)
+}
+
+/// The (first) interface a route leads out of; None for own addresses.
+pub(super) fn egress<'s, A>(snap: &'s Snapshot, kind: &RouteKind<A>) -> Option<&'s Iface> {
+    let iface = match kind {
         RouteKind::Local { .. } => return None,
         RouteKind::Connected { iface } => *iface,
         RouteKind::Static { hops } => hops.members()[0].iface,
     };
     snap.interface(iface)
+}
+
+/// Where a route sends a flow (its hash computed only for ECMP) and the
+/// up interface it leaves by: (next hop, interface). None for own
+/// addresses: nothing loops back.
+pub(super) fn next_hop<'s, A: Copy>(
+    snap: &'s Snapshot,
+    kind: &RouteKind<A>,
+    dst: A,
+    hash: impl FnOnce() -> u32,
+) -> Option<(A, &'s Iface)> {
+    let hop = match kind {
+        RouteKind::Local { .. } => return None,
+        RouteKind::Connected { iface } => Hop {
+            iface: *iface,
+            gateway: None,
+        },
+        RouteKind::Static { hops } if hops.len() == 1 => hops.members()[0],
+        RouteKind::Static { hops } => *hops.select(hash()),
+    };
+    let out = snap.interface(hop.iface).filter(|i| i.is_up())?;
+    Some((hop.gateway.unwrap_or(dst), out))
 }
 
 impl Stage {
@@ -75,7 +102,7 @@ impl Stage {
             }
             Some((hop, out)) => {
                 self.counters.event(Counter::Ipv4Forwarded);
-                self.neighbor_output(snap, frame, out, hop, 0)
+                self.neighbor_output(snap, frame, out, IpAddr::V4(hop), 0)
             }
             None => {
                 self.counters.on_interface(ingress.id, Counter::Ipv4NoRoute);
@@ -92,7 +119,7 @@ impl Stage {
             return Verdict::Done;
         }
         match self.route_hop(snap, frame.data()) {
-            Some((hop, out)) => self.neighbor_output(snap, frame, out, hop, depth),
+            Some((hop, out)) => self.neighbor_output(snap, frame, out, IpAddr::V4(hop), depth),
             None => {
                 self.counters.event(Counter::Ipv4NoRoute);
                 Verdict::Done
@@ -104,46 +131,41 @@ impl Stage {
     /// to another host (own addresses are not: nothing loops back).
     fn route_hop<'s>(&self, snap: &'s Snapshot, d: &[u8]) -> Option<(Ipv4Addr, &'s Iface)> {
         let dst = ipv4_at(d, IPV4_DST);
-        let hop = match &snap.route(dst)?.kind {
-            RouteKind::Local { .. } => return None,
-            RouteKind::Connected { iface } => Hop {
-                iface: *iface,
-                gateway: None,
-            },
-            RouteKind::Static { hops } if hops.len() == 1 => hops.members()[0],
-            RouteKind::Static { hops } => *hops.select(ipv4_flow_hash(d)),
-        };
-        let out = snap.interface(hop.iface).filter(|i| i.is_up())?;
-        Some((hop.gateway.unwrap_or(dst), out))
+        next_hop(snap, &snap.route(dst)?.kind, dst, || ipv4_flow_hash(d))
     }
 
-    /// Sends an IPv4 packet to `next_hop` on `out`, or parks it until ARP resolves.
-    fn neighbor_output(
+    /// Sends an IP packet to `next_hop` on `out`, or parks it until ARP
+    /// (IPv4) or Neighbour Discovery (IPv6) resolves it.
+    pub(super) fn neighbor_output(
         &mut self,
         snap: &Snapshot,
         frame: &mut Frame,
         out: &Iface,
-        next_hop: Ipv4Addr,
+        next_hop: IpAddr,
         depth: u8,
     ) -> Verdict {
+        let (ethertype, too_big) = match next_hop {
+            IpAddr::V4(_) => (ETHERTYPE_IPV4, Counter::Ipv4MtuExceeded),
+            IpAddr::V6(_) => (ETHERTYPE_IPV6, Counter::Ipv6MtuExceeded),
+        };
         if frame.len() > usize::from(out.mtu) {
-            return self.count(out.id, Counter::Ipv4MtuExceeded);
+            return self.count(out.id, too_big);
         }
         match self.shared.neighbor(out.id, next_hop, self.now_secs) {
             Some((mac, age)) => {
                 if age >= ARP_REFRESH_SECS {
                     self.pending.refresh(out.id, next_hop);
                 }
-                self.l2_output(snap, frame, out, &mac, ETHERTYPE_IPV4, depth)
+                self.l2_output(snap, frame, out, &mac, ethertype, depth)
             }
             None => {
                 let queued = self
                     .pending
                     .park(out.id, next_hop, frame.data(), self.now_ms);
                 let c = if queued {
-                    Counter::ArpQueued
+                    Counter::NeighborQueued
                 } else {
-                    Counter::ArpQueueFull
+                    Counter::NeighborQueueFull
                 };
                 self.count(out.id, c)
             }

@@ -1,21 +1,23 @@
-//! Packets waiting for ARP: a bounded, preallocated queue per worker.
+//! Packets waiting for neighbour resolution (ARP for IPv4, Neighbour
+//! Discovery for IPv6): a bounded, preallocated queue per worker.
 //! Each round, waiting packets whose neighbour got resolved are released
-//! into the generated batch, due ARP requests are emitted, and packets that
-//! waited too long are dropped. Neighbours in use whose entries near expiry
-//! are requested again while their entry still serves traffic.
+//! into the generated batch, due ARP requests or neighbour solicitations are
+//! emitted, and packets that waited too long are dropped. Neighbours in use
+//! whose entries near expiry are requested again while their entry still
+//! serves traffic.
 
 use super::{Generated, Stage, ARP_REFRESH_SECS};
 use crate::counters::Counter;
 use crate::frame::{Batch, MAX_FRAME};
 use crate::snapshot::{IfaceId, Snapshot};
 use crate::wire::{write_arp, ARP_PACKET, ARP_REQUEST};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Packets one worker keeps waiting for resolution.
 const CAPACITY: usize = 64;
 /// Neighbours one worker refreshes at the same time.
 const REFRESH_CAPACITY: usize = 16;
-/// ARP requests for one neighbour are repeated this often (ms)...
+/// Requests for one neighbour are repeated this often (ms)...
 const RETRY_MS: u64 = 1000;
 /// ...until its waiting packets are dropped (ms).
 const GIVE_UP_MS: u64 = 3000;
@@ -23,7 +25,7 @@ const GIVE_UP_MS: u64 = 3000;
 struct Waiting {
     used: bool,
     iface: IfaceId,
-    next_hop: Ipv4Addr,
+    next_hop: IpAddr,
     since_ms: u64,
     requested_ms: Option<u64>,
     len: usize,
@@ -34,7 +36,7 @@ struct Waiting {
 #[derive(Clone, Copy)]
 struct Refresh {
     iface: IfaceId,
-    next_hop: Ipv4Addr,
+    next_hop: IpAddr,
     requested_ms: Option<u64>,
 }
 
@@ -50,7 +52,7 @@ impl Pending {
                 .map(|_| Waiting {
                     used: false,
                     iface: 0,
-                    next_hop: Ipv4Addr::UNSPECIFIED,
+                    next_hop: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                     since_ms: 0,
                     requested_ms: None,
                     len: 0,
@@ -62,7 +64,7 @@ impl Pending {
     }
 
     /// Notes that an old entry is in use; the next round re-requests it.
-    pub(super) fn refresh(&mut self, iface: IfaceId, next_hop: Ipv4Addr) {
+    pub(super) fn refresh(&mut self, iface: IfaceId, next_hop: IpAddr) {
         let same = |r: &Option<Refresh>| matches!(r, Some(r) if r.iface == iface && r.next_hop == next_hop);
         if self.refreshing.iter().any(same) {
             return;
@@ -76,11 +78,11 @@ impl Pending {
         }
     }
 
-    /// Copies an IPv4 packet into a free slot; false when all are taken.
+    /// Copies a packet into a free slot; false when all are taken.
     pub(super) fn park(
         &mut self,
         iface: IfaceId,
-        next_hop: Ipv4Addr,
+        next_hop: IpAddr,
         packet: &[u8],
         now_ms: u64,
     ) -> bool {
@@ -122,11 +124,11 @@ impl Stage {
                     // No room this round: try again next round.
                     continue;
                 }
-                kinds.push(Generated::Route);
-                self.counters.event(Counter::ArpReleased);
+                kinds.push(Generated::Released(iface));
+                self.counters.event(Counter::NeighborReleased);
                 self.pending.slots[i].used = false;
             } else if self.now_ms.saturating_sub(slot.since_ms) > GIVE_UP_MS {
-                self.counters.on_interface(iface, Counter::ArpTimeout);
+                self.counters.on_interface(iface, Counter::NeighborTimeout);
                 if generated.push_copy(&slot.bytes[..slot.len]) {
                     kinds.push(Generated::Unresolved);
                 }
@@ -171,34 +173,43 @@ impl Stage {
         }
     }
 
-    /// Emits one ARP request and marks every packet waiting for the same
-    /// neighbour as requested.
+    /// Emits one ARP request or neighbour solicitation and marks every
+    /// packet waiting for the same neighbour as requested.
     fn request(
         &mut self,
         snap: &Snapshot,
         iface: IfaceId,
-        next_hop: Ipv4Addr,
+        next_hop: IpAddr,
         generated: &mut Batch,
         kinds: &mut Vec<Generated>,
     ) {
         let Some(out) = snap.interface(iface) else {
             return;
         };
-        let Some(own) = out.source_for(next_hop) else {
-            return;
-        };
         let Some(f) = generated.next_free() else {
             return;
         };
-        write_arp(
-            f.reset(ARP_PACKET),
-            ARP_REQUEST,
-            (&out.mac, own),
-            (&[0; 6], next_hop),
-        );
+        match next_hop {
+            IpAddr::V4(next_hop) => {
+                let Some(own) = out.source_for(next_hop) else {
+                    return;
+                };
+                write_arp(
+                    f.reset(ARP_PACKET),
+                    ARP_REQUEST,
+                    (&out.mac, own),
+                    (&[0; 6], next_hop),
+                );
+                kinds.push(Generated::ArpRequest(iface));
+                self.counters.event(Counter::ArpRequestSent);
+            }
+            IpAddr::V6(next_hop) => {
+                super::nd::write_solicitation(f, out, next_hop);
+                kinds.push(Generated::NeighborSolicit(iface));
+                self.counters.event(Counter::NdSolicitSent);
+            }
+        }
         generated.push_filled();
-        kinds.push(Generated::ArpRequest(iface));
-        self.counters.event(Counter::ArpRequestSent);
         for s in self.pending.slots.iter_mut() {
             if s.used && s.iface == iface && s.next_hop == next_hop {
                 s.requested_ms = Some(self.now_ms);

@@ -123,17 +123,23 @@ impl Netns {
     /// Addresses `iface` (already in this namespace), brings it up, turns
     /// off checksum offload (frames cross a userspace forwarder, which
     /// must see complete checksums) and optionally sets the default route.
+    /// IPv6 addresses skip duplicate address detection, which would hold
+    /// them back for seconds.
     pub fn configure(&self, iface: &str, address: &str, gateway: Option<&str>) {
-        self.run(&["ip", "addr", "add", address, "dev", iface]);
+        let mut add = vec!["ip", "addr", "add", address, "dev", iface];
+        if address.contains(':') {
+            add.push("nodad");
+        }
+        self.run(&add);
         self.run(&["ip", "link", "set", iface, "up"]);
         let _ = self.output(&offloads_off(iface));
         if let Some(gw) = gateway {
-            self.run(&["ip", "route", "add", "default", "via", gw]);
+            self.run(&["ip", "route", "add", "default", "via", gw, "dev", iface]);
         }
     }
 
-    /// Polls `ping` until it succeeds or `SETTLE` passes (ARP and the
-    /// dataplane's first snapshot may take a moment).
+    /// Polls `ping` until it succeeds or `SETTLE` passes (ARP or ND and
+    /// the dataplane's first snapshot may take a moment); IPv6 targets too.
     pub fn ping_ok(&self, target: &str) -> bool {
         let deadline = Instant::now() + SETTLE;
         while Instant::now() < deadline {

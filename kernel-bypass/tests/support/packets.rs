@@ -1,9 +1,11 @@
 //! Hand-built frames for feeding the pipeline in memory.
 
 use kernel_bypass::wire::{
-    checksum, write_ethernet, write_ipv4_header, Mac, PROTO_ICMP, PROTO_UDP,
+    checksum, ipv6_payload_checksum, put_be16, solicited_node, write_ethernet, write_ipv4_header,
+    write_ipv6_header, Mac, ICMPV6_ECHO_REQUEST, ICMPV6_NEIGHBOR_ADVERT, ICMPV6_NEIGHBOR_SOLICIT,
+    IPV6_HEADER, ND_HOP_LIMIT, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP,
 };
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub fn ethernet(dst: Mac, src: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0; 14];
@@ -56,4 +58,49 @@ pub fn vxlan(vni: u32, inner: &[u8]) -> Vec<u8> {
     v.extend_from_slice(&(vni << 8).to_be_bytes());
     v.extend_from_slice(inner);
     v
+}
+
+pub fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0; IPV6_HEADER];
+    write_ipv6_header(&mut p, payload.len() as u16, next, hop_limit, src, dst);
+    p.extend_from_slice(payload);
+    p
+}
+
+/// An ICMPv6 message (type, code, body) in an IPv6 packet, checksummed.
+pub fn icmp6(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, message: &[u8]) -> Vec<u8> {
+    let mut p = ipv6(src, dst, PROTO_ICMPV6, hop_limit, message);
+    let sum = ipv6_payload_checksum(&p);
+    put_be16(&mut p, IPV6_HEADER + 2, sum);
+    p
+}
+
+/// UDP over IPv6 (checksum left zero: the pipeline does not look).
+pub fn udp6_packet(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, payload: &[u8]) -> Vec<u8> {
+    ipv6(src, dst, PROTO_UDP, 64, &udp(sport, 9, payload))
+}
+
+pub fn echo6_request(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8) -> Vec<u8> {
+    let mut message = vec![ICMPV6_ECHO_REQUEST, 0, 0, 0, 0x12, 0x34, 0, 1];
+    message.extend_from_slice(b"gatehouse");
+    icmp6(src, dst, hop_limit, &message)
+}
+
+/// A neighbour solicitation for `target` from `src` (with its link-layer
+/// address `mac`) to the target's solicited-node group.
+pub fn neighbor_solicit(src: Ipv6Addr, mac: Mac, target: Ipv6Addr) -> Vec<u8> {
+    let mut message = vec![ICMPV6_NEIGHBOR_SOLICIT, 0, 0, 0, 0, 0, 0, 0];
+    message.extend_from_slice(&target.octets());
+    message.extend_from_slice(&[1, 1]);
+    message.extend_from_slice(&mac);
+    icmp6(src, solicited_node(target), ND_HOP_LIMIT, &message)
+}
+
+/// A solicited advertisement: `target` is at `mac`, sent to `dst`.
+pub fn neighbor_advert(target: Ipv6Addr, mac: Mac, dst: Ipv6Addr) -> Vec<u8> {
+    let mut message = vec![ICMPV6_NEIGHBOR_ADVERT, 0, 0, 0, 0x60, 0, 0, 0];
+    message.extend_from_slice(&target.octets());
+    message.extend_from_slice(&[2, 1]);
+    message.extend_from_slice(&mac);
+    icmp6(target, dst, ND_HOP_LIMIT, &message)
 }

@@ -1,0 +1,166 @@
+//! IPv6 receive, forward and output: header validation, own addresses
+//! (Neighbour Discovery, ICMPv6 echo), hop limit, route lookup with ECMP,
+//! and the egress MTU (routers never fragment IPv6: too-big packets become
+//! ICMPv6 packet-too-big). Extension headers are not parsed; packets for
+//! our addresses that are not ICMPv6 are counted as unreachable, because the
+//! local stack (smoltcp) speaks IPv4 only for now.
+
+use super::icmp::ICMP_HEADER;
+use super::icmp6::Icmp6Error;
+use super::output::next_hop;
+use super::{Stage, Verdict};
+use crate::counters::Counter;
+use crate::fib::flow_hash;
+use crate::frame::Frame;
+use crate::snapshot::{Iface, RouteKind, Snapshot};
+use crate::wire::*;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// An IPv6 address folded to 32 bits for the flow hash.
+fn fold_address(d: &[u8], at: usize) -> u32 {
+    (0..4).fold(0, |h, i| h ^ be32(d, at + 4 * i))
+}
+
+/// The 5-tuple hash of an IPv6 packet (ports only for TCP/UDP right after
+/// the fixed header).
+fn ipv6_flow_hash(d: &[u8]) -> u32 {
+    let next = d[IPV6_NEXT_HEADER];
+    let (sport, dport) = match (next, d.get(IPV6_HEADER..IPV6_HEADER + 4)) {
+        (PROTO_TCP | PROTO_UDP, Some(p)) => (be16(p, 0), be16(p, 2)),
+        _ => (0, 0),
+    };
+    let (src, dst) = (fold_address(d, IPV6_SRC), fold_address(d, IPV6_DST));
+    flow_hash(src, dst, next, sport, dport)
+}
+
+/// True for the multicast groups an interface listens to: all-nodes and
+/// the solicited-node groups of its addresses.
+fn is_member(iface: &Iface, group: Ipv6Addr) -> bool {
+    group == IPV6_ALL_NODES
+        || group == solicited_node(iface.link_local)
+        || iface
+            .ipv6_addresses
+            .iter()
+            .any(|a| group == solicited_node(a.addr()))
+}
+
+impl Stage {
+    /// Validates an IPv6 header, then delivers locally or forwards.
+    pub(super) fn ipv6_input(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        iface: &Iface,
+    ) -> Verdict {
+        let d = frame.data();
+        if d.len() < IPV6_HEADER || d[0] >> 4 != 6 {
+            return self.count(iface.id, Counter::Ipv6Malformed);
+        }
+        let total = IPV6_HEADER + usize::from(be16(d, IPV6_PAYLOAD_LEN));
+        if total > d.len() {
+            return self.count(iface.id, Counter::Ipv6Malformed);
+        }
+        let (src, dst) = (ipv6_at(d, IPV6_SRC), ipv6_at(d, IPV6_DST));
+        // Ethernet pads short frames: the payload length is authoritative.
+        frame.truncate(total);
+        if src.is_multicast() {
+            return self.count(iface.id, Counter::Ipv6NotRoutable);
+        }
+        if dst.is_multicast() {
+            return match is_member(iface, dst) {
+                true => self.ip6_local(snap, frame, iface),
+                false => self.count(iface.id, Counter::Ipv6NotRoutable),
+            };
+        }
+        if iface.has_ipv6(dst) {
+            return self.ip6_local(snap, frame, iface);
+        }
+        // Link-local packets never leave their link (RFC 4291 2.5.6).
+        if dst.is_unicast_link_local() || src.is_unicast_link_local() || src.is_unspecified() {
+            return self.count(iface.id, Counter::Ipv6NotRoutable);
+        }
+        match snap.route6(dst).map(|r| &r.kind) {
+            Some(RouteKind::Local { .. }) => self.ip6_local(snap, frame, iface),
+            _ => self.ip6_forward(snap, frame, iface),
+        }
+    }
+
+    /// A packet for one of our addresses or groups: ND and echo are
+    /// answered here; nothing else has a listener.
+    fn ip6_local(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface) -> Verdict {
+        let d = frame.data();
+        if d[IPV6_NEXT_HEADER] != PROTO_ICMPV6 {
+            return self.count(iface.id, Counter::Ipv6LocalUnreachable);
+        }
+        if d.len() < IPV6_HEADER + ICMP_HEADER || ipv6_payload_checksum(d) != 0 {
+            return self.count(iface.id, Counter::Icmp6Malformed);
+        }
+        let unicast = !ipv6_at(d, IPV6_DST).is_multicast();
+        match d[IPV6_HEADER] {
+            ICMPV6_ECHO_REQUEST if unicast => self.icmp6_echo(snap, frame, iface),
+            ICMPV6_NEIGHBOR_SOLICIT | ICMPV6_NEIGHBOR_ADVERT => self.nd_input(snap, frame, iface),
+            _ => self.count(iface.id, Counter::Ipv6LocalUnreachable),
+        }
+    }
+
+    /// Forwards a received packet: hop limit check and decrement (IPv6 has
+    /// no header checksum), then routing.
+    fn ip6_forward(&mut self, snap: &Snapshot, frame: &mut Frame, ingress: &Iface) -> Verdict {
+        if frame.data()[IPV6_HOP_LIMIT] <= 1 {
+            self.counters
+                .on_interface(ingress.id, Counter::Ipv6HopLimitExpired);
+            return self.icmp6_error(snap, frame, ingress, Icmp6Error::TimeExceeded);
+        }
+        match route_hop6(snap, frame.data()) {
+            Some((_, out)) if frame.len() > usize::from(out.mtu) => {
+                self.counters.on_interface(out.id, Counter::Ipv6MtuExceeded);
+                let error = Icmp6Error::PacketTooBig { mtu: out.mtu };
+                self.icmp6_error(snap, frame, ingress, error)
+            }
+            Some((hop, out)) => {
+                // Decremented only now, so errors quote the packet as sent.
+                frame.data_mut()[IPV6_HOP_LIMIT] -= 1;
+                self.counters.event(Counter::Ipv6Forwarded);
+                self.neighbor_output(snap, frame, out, IpAddr::V6(hop), 0)
+            }
+            None => {
+                self.counters.on_interface(ingress.id, Counter::Ipv6NoRoute);
+                self.icmp6_error(snap, frame, ingress, Icmp6Error::NoRoute)
+            }
+        }
+    }
+
+    /// Sends an IPv6 packet the appliance originates (replies, errors,
+    /// packets released after resolution). Link-local destinations are
+    /// on `link`, the interface the exchange happens on.
+    pub(super) fn ip6_output(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        link: Option<&Iface>,
+    ) -> Verdict {
+        if frame.len() < IPV6_HEADER {
+            self.counters.event(Counter::Ipv6Malformed);
+            return Verdict::Done;
+        }
+        let dst = ipv6_at(frame.data(), IPV6_DST);
+        let hop = match link {
+            Some(out) if dst.is_unicast_link_local() && out.is_up() => Some((dst, out)),
+            _ => route_hop6(snap, frame.data()),
+        };
+        match hop {
+            Some((hop, out)) => self.neighbor_output(snap, frame, out, IpAddr::V6(hop), 0),
+            None => {
+                self.counters.event(Counter::Ipv6NoRoute);
+                Verdict::Done
+            }
+        }
+    }
+}
+
+/// The next hop and outgoing interface for an IPv6 packet, if routable to
+/// another host.
+fn route_hop6<'s>(snap: &'s Snapshot, d: &[u8]) -> Option<(Ipv6Addr, &'s Iface)> {
+    let dst = ipv6_at(d, IPV6_DST);
+    next_hop(snap, &snap.route6(dst)?.kind, dst, || ipv6_flow_hash(d))
+}
