@@ -313,8 +313,9 @@ struct Interactive {
 }
 
 impl Interactive {
-    fn open(site: &Site) -> Interactive {
-        let mut client = Child(
+    /// `ssh -tt` as admin with its input and output piped.
+    fn spawn(site: &Site) -> Child {
+        Child(
             site.ssh(
                 "admin",
                 ADMIN_PASSWORD,
@@ -326,7 +327,11 @@ impl Interactive {
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
-        );
+        )
+    }
+
+    fn open(site: &Site) -> Interactive {
+        let mut client = Interactive::spawn(site);
         let input = client.0.stdin.take().unwrap();
         let mut output = client.0.stdout.take().unwrap();
         let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -478,6 +483,16 @@ fn a_source_that_keeps_guessing_is_refused_even_with_the_right_password() {
     assert!(text(&out).contains("Permission denied"), "{}", text(&out));
 }
 
+/// The lowest `show users` line of a logged-in admin.
+fn oldest_admin_line(site: &Site) -> Option<u64> {
+    let users = text(&site.exec("show users"));
+    users
+        .lines()
+        .filter(|l| l.contains(" admin "))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .min()
+}
+
 #[test]
 fn clear_line_ends_another_session() {
     if !is_root() {
@@ -489,13 +504,7 @@ fn clear_line_ends_another_session() {
     let mut held = hold_session_retrying(&site).expect("a session at its prompt");
     // Once the earlier exec's line is gone, the held session has the lowest line.
     assert_eq!(admin_sessions_until(&site, 2), Some(2));
-    let users = text(&site.exec("show users"));
-    let line = users
-        .lines()
-        .filter(|l| l.contains(" admin "))
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .min()
-        .expect("a line number");
+    let line = oldest_admin_line(&site).expect("a line number");
     let out = site.exec(&format!("clear line {line}"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let deadline = Instant::now() + SETTLE;
@@ -636,4 +645,152 @@ fn a_configured_public_key_logs_in_and_another_key_is_refused() {
         "the key of another user: {}",
         text(&out)
     );
+}
+
+/// Accepts whatever host key the appliance shows (a fresh one per test).
+struct AnyHostKey;
+
+impl russh::client::Handler for AnyHostKey {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+/// A russh client in the site's host namespace, driven by its own runtime
+/// so a test can send what OpenSSH's client never would.
+struct RawClient {
+    runtime: tokio::runtime::Runtime,
+    handle: russh::client::Handle<AnyHostKey>,
+    /// Its address as `show users` shows it.
+    from: String,
+}
+
+impl RawClient {
+    /// Connects and logs in as admin.
+    fn login(site: &Site) -> RawClient {
+        let address = format!("{}:22", site.address);
+        // The socket is made in the namespace and keeps it.
+        let stream = site
+            .host
+            .in_thread(move || std::net::TcpStream::connect(address).unwrap());
+        let from = stream.local_addr().unwrap().to_string();
+        stream.set_nonblocking(true).unwrap();
+        // A worker of its own keeps the connection served between calls.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let stream = {
+            let _entered = runtime.enter();
+            tokio::net::TcpStream::from_std(stream).unwrap()
+        };
+        let config = std::sync::Arc::new(russh::client::Config::default());
+        let connecting = russh::client::connect_stream(config, stream, AnyHostKey);
+        let mut handle = runtime.block_on(connecting).unwrap();
+        let auth = runtime.block_on(handle.authenticate_password("admin", ADMIN_PASSWORD));
+        assert!(auth.unwrap().success(), "raw client login");
+        RawClient {
+            runtime,
+            handle,
+            from,
+        }
+    }
+
+    /// Runs `work` on the client's runtime, giving up after `SETTLE`.
+    fn run<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        self.runtime
+            .block_on(async { tokio::time::timeout(SETTLE, work).await.ok() })
+    }
+
+    /// Output and exit status of `command` run on a new channel, if it
+    /// finishes within `SETTLE`.
+    fn exec(&self, command: &str) -> Option<(String, Option<u32>)> {
+        self.run(async {
+            let mut channel = self.handle.channel_open_session().await.ok()?;
+            channel.exec(true, command).await.ok()?;
+            let (mut output, mut status) = (Vec::new(), None);
+            while let Some(message) = channel.wait().await {
+                match message {
+                    russh::ChannelMsg::Data { data } => output.extend_from_slice(&data),
+                    russh::ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                    _ => {}
+                }
+            }
+            Some((String::from_utf8_lossy(&output).into_owned(), status))
+        })
+        .flatten()
+    }
+}
+
+/// The `show users` line of the connection from `from`.
+fn line_of(site: &Site, from: &str) -> Option<u64> {
+    let users = text(&site.exec("show users"));
+    let line = users.lines().find(|l| l.contains(from))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_channel_nobody_starts_cannot_stall_its_connection() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(92);
+    let _appliance = site.start();
+    site.wait_ready();
+    let client = RawClient::login(&site);
+    // Far more messages than russh queues for a channel, on a channel that
+    // never asks for a shell or a command.
+    let sent = client.run(async {
+        let channel = client.handle.channel_open_session().await.unwrap();
+        for _ in 0..1000 {
+            channel.data(&b"show users\n"[..]).await.unwrap();
+        }
+        channel
+    });
+    assert!(sent.is_some(), "the data was sent");
+    let (users, status) = client
+        .exec("show users")
+        .expect("the connection still answers");
+    assert_eq!(status, Some(0), "{users}");
+    assert!(users.contains(&client.from), "{users}");
+    let line = line_of(&site, &client.from).expect("the raw client's line");
+    let out = site.exec(&format!("clear line {line}"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(admin_sessions_until(&site, 1), Some(1));
+}
+
+#[test]
+fn a_client_that_stops_reading_output_and_keeps_typing_can_be_cleared() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(93);
+    let _appliance = site.start();
+    site.wait_ready();
+    // Its output is never read: once the client's window is full, output
+    // waits; what it types (echoed, so output) keeps coming.
+    let mut client = Interactive::spawn(&site);
+    let mut input = client.0.stdin.take().unwrap();
+    // Bounded, so a server that queues it all stays small; blocks (until
+    // the client is killed) if the client stops taking it.
+    let typist = std::thread::spawn(move || {
+        for _ in 0..400_000 {
+            if input.write_all(b"show running-config\r").is_err() {
+                return;
+            }
+        }
+    });
+    assert_eq!(admin_sessions_until(&site, 2), Some(2));
+    let line = oldest_admin_line(&site).expect("the typing client's line");
+    let out = site.exec(&format!("clear line {line}"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(admin_sessions_until(&site, 1), Some(1));
+    drop(client);
+    let _ = typist.join();
 }

@@ -1,19 +1,98 @@
 //! Runs the (blocking) CLI engine on an SSH channel: a blocking task owns
 //! the session and talks to the channel's async side through queues.
+//!
+//! russh hands each channel's messages to its reader through a bounded
+//! queue and, when that is full, waits inside the connection's only loop:
+//! idle timeout, `clear line` and window updates then stall for good. So a
+//! channel's task reads it from the moment it opens to its end, also while
+//! waiting for a shell or command and while output waits for the client.
 
-use russh::server::Msg;
-use russh::{Channel, ChannelMsg, ChannelWriteHalf};
+use russh::server::{Handle, Msg};
+use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
 use shell::{run_lines, run_stream_with, Session, StreamOptions};
 use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
 use std::sync::mpsc;
-use tokio::sync::mpsc as async_mpsc;
+use tokio::sync::{mpsc as async_mpsc, oneshot};
 
-/// Runs an interactive CLI session on `channel` until the user exits or the
-/// client goes away; either way the blocking task ends.
-pub async fn interactive(channel: Channel<Msg>, mut session: Session, options: StreamOptions) {
+/// Output the client has not accepted for this long (Ctrl-S, or a client
+/// that stopped reading) counts as a gone client, like an idle one.
+const OUTPUT_STALL: std::time::Duration = super::IDLE_TIMEOUT;
+
+/// What a channel's client asked to run.
+pub enum Start {
+    Shell(Session, StreamOptions),
+    /// The command, and whether the channel has a PTY.
+    Exec(Session, String, bool),
+}
+
+/// The connection a channel belongs to, ended as a whole when its client
+/// misbehaves.
+#[derive(Clone)]
+pub struct Owner {
+    handle: Handle,
+    source: Ipv4Addr,
+}
+
+impl Owner {
+    pub fn new(handle: Handle, source: Ipv4Addr) -> Owner {
+        Owner { handle, source }
+    }
+
+    async fn drop_connection(&self, reason: &str) {
+        eprintln!("ssh from {}: {reason}: connection dropped", self.source);
+        let _ = self
+            .handle
+            .disconnect(Disconnect::ByApplication, reason.to_string(), String::new())
+            .await;
+    }
+}
+
+/// Serves a new channel: reads it until the client asks for a shell or a
+/// command (what it sends before that has no reader and is dropped), then
+/// runs that. Channels not started within the login grace are closed.
+pub async fn serve(channel: Channel<Msg>, mut started: oneshot::Receiver<Start>, owner: Owner) {
     let (mut from_client, to_client) = channel.split();
+    let waiting = async {
+        loop {
+            tokio::select! {
+                // First: data after the request belongs to the shell or command.
+                biased;
+                start = &mut started => return start.ok(),
+                message = from_client.wait() => {
+                    if matches!(message, Some(ChannelMsg::Close) | None) {
+                        return None;
+                    }
+                }
+            }
+        }
+    };
+    match tokio::time::timeout(super::LOGIN_GRACE, waiting).await {
+        Ok(Some(Start::Shell(cli, options))) => {
+            interactive(from_client, to_client, cli, options, owner).await
+        }
+        Ok(Some(Start::Exec(cli, command, pty))) => {
+            exec(from_client, to_client, cli, command, pty, owner).await
+        }
+        Ok(None) => {}
+        Err(_) => {
+            drop(from_client);
+            let _ = to_client.close().await;
+        }
+    }
+}
+
+/// Runs an interactive CLI session until the user exits or the client goes
+/// away; either way the blocking task ends.
+async fn interactive(
+    from_client: ChannelReadHalf,
+    to_client: ChannelWriteHalf<Msg>,
+    mut session: Session,
+    options: StreamOptions,
+    owner: Owner,
+) {
     let (input, input_queue) = mpsc::channel();
-    let (output_queue, mut output) = async_mpsc::unbounded_channel();
+    let (output_queue, output) = async_mpsc::unbounded_channel();
     let cli = tokio::task::spawn_blocking(move || {
         let input = ChannelInput {
             queue: input_queue,
@@ -25,33 +104,7 @@ pub async fn interactive(channel: Channel<Msg>, mut session: Session, options: S
         };
         run_stream_with(&mut session, input, output, options)
     });
-    let mut input = Some(input);
-    loop {
-        tokio::select! {
-            bytes = output.recv() => match bytes {
-                Some(bytes) => {
-                    if to_client.data(&bytes[..]).await.is_err() {
-                        break;
-                    }
-                }
-                // The CLI session ended (`exit`, Ctrl-D).
-                None => break,
-            },
-            message = from_client.wait(), if input.is_some() => match message {
-                Some(ChannelMsg::Data { data }) => {
-                    if let Some(queue) = &input {
-                        let _ = queue.send(data.to_vec());
-                    }
-                }
-                // End of input ends the CLI session, which ends the loop.
-                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => input = None,
-                Some(_) => {}
-            },
-        }
-    }
-    // Unblock the CLI task if it is still reading or writing.
-    drop(input);
-    drop(output);
+    relay(from_client, &to_client, Some(input), output, &owner).await;
     let status = match cli.await {
         Ok(Ok(())) => 0,
         _ => 1,
@@ -62,28 +115,74 @@ pub async fn interactive(channel: Channel<Msg>, mut session: Session, options: S
 /// Runs the command's lines (one per line of `command`) and sends their
 /// output, with CRLF line ends for a PTY (`ssh -t`, a raw terminal); exit
 /// status 1 if any line failed.
-pub async fn exec(channel: Channel<Msg>, mut session: Session, command: String, pty: bool) {
+async fn exec(
+    from_client: ChannelReadHalf,
+    to_client: ChannelWriteHalf<Msg>,
+    mut session: Session,
+    command: String,
+    pty: bool,
+    owner: Owner,
+) {
+    let (output_queue, output) = async_mpsc::unbounded_channel();
     let ran = tokio::task::spawn_blocking(move || {
         let mut output = Vec::new();
         let failures = run_lines(&mut session, command.lines(), &mut output);
-        (output, failures)
-    })
-    .await;
-    let (output, status) = match ran {
-        Ok((output, Ok(failures))) => (output, u32::from(!failures.is_empty())),
-        Ok((output, Err(_))) => (output, 1),
-        Err(_) => (Vec::new(), 1),
+        let output = if pty {
+            String::from_utf8_lossy(&output)
+                .replace('\n', "\r\n")
+                .into_bytes()
+        } else {
+            output
+        };
+        let _ = output_queue.send(output);
+        failures
+    });
+    relay(from_client, &to_client, None, output, &owner).await;
+    let status = match ran.await {
+        Ok(Ok(failures)) => u32::from(!failures.is_empty()),
+        _ => 1,
     };
-    let output = if pty {
-        String::from_utf8_lossy(&output)
-            .replace('\n', "\r\n")
-            .into_bytes()
-    } else {
-        output
-    };
-    let (_, to_client) = channel.split();
-    let _ = to_client.data(&output[..]).await;
     finish(&to_client, status).await;
+}
+
+/// Sends `output` to the client until it ends while reading what the
+/// client sends into `input` (dropped if None), so that waiting for the
+/// client to accept output never stops the reading. Returns when the
+/// output ends, or the client closes the channel or goes away; dropping
+/// `input` and `output` then unblocks the CLI's task.
+async fn relay(
+    mut from_client: ChannelReadHalf,
+    to_client: &ChannelWriteHalf<Msg>,
+    mut input: Option<mpsc::Sender<Vec<u8>>>,
+    mut output: async_mpsc::UnboundedReceiver<Vec<u8>>,
+    owner: &Owner,
+) {
+    let writing = async {
+        while let Some(bytes) = output.recv().await {
+            match tokio::time::timeout(OUTPUT_STALL, to_client.data(&bytes[..])).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return,
+                Err(_) => return owner.drop_connection("output not read").await,
+            }
+        }
+    };
+    tokio::pin!(writing);
+    loop {
+        tokio::select! {
+            () = &mut writing => return,
+            message = from_client.wait() => match message {
+                Some(ChannelMsg::Data { data }) => {
+                    if let Some(queue) = &input {
+                        let _ = queue.send(data.to_vec());
+                    }
+                }
+                // End of input ends the CLI session, and so its output.
+                Some(ChannelMsg::Eof) => input = None,
+                Some(ChannelMsg::Close) | None => return,
+                Some(_) => {}
+            },
+        }
+    }
 }
 
 async fn finish(channel: &ChannelWriteHalf<Msg>, status: u32) {

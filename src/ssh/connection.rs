@@ -3,7 +3,7 @@
 //! session channels that become CLI sessions (shell, with or without a PTY)
 //! or non-interactive runs (exec).
 
-use super::channel_io;
+use super::channel_io::{self, Owner, Start};
 use super::login_limit::LoginLimit;
 use super::sessions::Slot;
 use russh::keys::PublicKey;
@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::oneshot;
 
 /// Who logged in on this connection.
 struct Login {
@@ -30,8 +31,9 @@ pub struct Connection {
     source: Ipv4Addr,
     login_limit: LoginLimit,
     login: Option<Login>,
-    /// Channels opened but not yet given a shell or a command.
-    opened: HashMap<ChannelId, Channel<Msg>>,
+    /// Channels opened but not yet given a shell or a command: their
+    /// tasks read them meanwhile and wait for what to run.
+    opened: HashMap<ChannelId, oneshot::Sender<Start>>,
     /// Channels that asked for a PTY: the client's terminal is raw, so we echo.
     with_pty: HashSet<ChannelId>,
 }
@@ -54,9 +56,9 @@ impl Connection {
         }
     }
 
-    /// The CLI session for a channel that asked to start, if it was opened
-    /// by a logged-in user.
-    fn start(&mut self, channel: ChannelId) -> Option<(Channel<Msg>, shell::Session)> {
+    /// The task of a channel that asked to start and a CLI session for it,
+    /// if it was opened by a logged-in user.
+    fn start(&mut self, channel: ChannelId) -> Option<(oneshot::Sender<Start>, shell::Session)> {
         let login = self.login.as_ref()?;
         let opened = self.opened.remove(&channel)?;
         let session = shell::Session::for_user(self.shell.clone(), &login.user, login.privilege);
@@ -135,10 +137,13 @@ impl Handler for Connection {
         &mut self,
         channel: Channel<Msg>,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.opened.insert(channel.id(), channel);
+        let (start, started) = oneshot::channel();
+        self.opened.insert(channel.id(), start);
         reply.accept().await;
+        let owner = Owner::new(session.handle(), self.source);
+        tokio::spawn(channel_io::serve(channel, started, owner));
         Ok(())
     }
 
@@ -162,14 +167,14 @@ impl Handler for Connection {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let Some((opened, cli)) = self.start(channel) else {
+        let Some((start, cli)) = self.start(channel) else {
             return session.channel_failure(channel);
         };
         let options = StreamOptions {
             echo: self.with_pty.contains(&channel),
         };
         session.channel_success(channel)?;
-        tokio::spawn(channel_io::interactive(opened, cli, options));
+        let _ = start.send(Start::Shell(cli, options));
         Ok(())
     }
 
@@ -179,13 +184,13 @@ impl Handler for Connection {
         command: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let Some((opened, cli)) = self.start(channel) else {
+        let Some((start, cli)) = self.start(channel) else {
             return session.channel_failure(channel);
         };
         let command = String::from_utf8_lossy(command).into_owned();
         session.channel_success(channel)?;
         let pty = self.with_pty.contains(&channel);
-        tokio::spawn(channel_io::exec(opened, cli, command, pty));
+        let _ = start.send(Start::Exec(cli, command, pty));
         Ok(())
     }
 
