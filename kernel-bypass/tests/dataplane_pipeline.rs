@@ -540,6 +540,54 @@ fn solicitations_for_our_addresses_are_answered_and_teach_the_sender() {
 }
 
 #[test]
+fn ipv6_echo_is_answered_on_vlan_and_vxlan_interfaces() {
+    let mut h = Harness::new();
+    h.learn6("eth0.100", "2001:db8:100::2", HOST);
+    let request = echo6_request(ip6("2001:db8:100::2"), ip6("2001:db8:100::1"), 64);
+    let out = h.feed(
+        0,
+        &[tagged(mac_for("eth0"), HOST, 100, ETHERTYPE_IPV6, &request)],
+    );
+    assert_eq!(out[0].0, Verdict::Tx(0));
+    let f = &out[0].1;
+    assert_eq!(
+        (be16(f, 12), be16(f, 14), be16(f, 16)),
+        (ETHERTYPE_VLAN, 100, ETHERTYPE_IPV6)
+    );
+    let reply = &f[ETH_HEADER + VLAN_TAG..];
+    assert_eq!(ipv6_at(reply, IPV6_DST), ip6("2001:db8:100::2"));
+    assert_eq!(ipv6_payload_checksum(reply), 0);
+
+    let remote_host: Mac = [0x02, 0, 0, 0, 0, 0x77];
+    h.learn6("vxlan7", "2001:db8:7::9", remote_host);
+    let request = echo6_request(ip6("2001:db8:7::9"), ip6("2001:db8:7::1"), 64);
+    let inner = ethernet(mac_for("vxlan7"), remote_host, ETHERTYPE_IPV6, &request);
+    let outer = udp_packet(
+        ip("10.1.0.51"),
+        ip("10.1.0.1"),
+        50000,
+        VXLAN_DEFAULT_PORT,
+        &vxlan(7, &inner),
+    );
+    let out = h.feed(
+        0,
+        &[ethernet(mac_for("eth0"), ROUTER_B, ETHERTYPE_IPV4, &outer)],
+    );
+    assert_eq!(out[0].0, Verdict::Tx(0));
+    assert_eq!(ipv4_at(&out[0].1, ETH_HEADER + IPV4_DST), ip("10.1.0.51"));
+    let inner = &out[0].1[ETH_HEADER + VXLAN_OVERHEAD..];
+    assert_eq!(
+        (mac_at(inner, 0), be16(inner, 12)),
+        (remote_host, ETHERTYPE_IPV6)
+    );
+    let reply = &inner[ETH_HEADER..];
+    assert_eq!(ipv6_at(reply, IPV6_DST), ip6("2001:db8:7::9"));
+    assert_eq!(reply[IPV6_HEADER], ICMPV6_ECHO_REPLY);
+    assert_eq!(ipv6_payload_checksum(reply), 0);
+    assert_eq!(h.total(Counter::Icmp6EchoReplied), 2);
+}
+
+#[test]
 fn hop_limit_expiry_missing_routes_and_too_big_become_icmpv6_errors() {
     let mut h = Harness::new();
     let sender = ip6("2001:db8:1::2");

@@ -117,13 +117,14 @@ impl Stage {
             }
             return Verdict::Done;
         }
+        // Solicitations for other targets are discarded (RFC 4861 7.2.3).
+        if !iface.has_ipv6(message.target) {
+            return self.count(iface.id, Counter::NdNotForUs);
+        }
         // A solicitation from an unspecified source is a duplicate address
         // probe: nothing to learn, and the answer goes to all nodes.
         if !src.is_unspecified() {
             self.learn6(iface, src, message.link);
-        }
-        if !iface.has_ipv6(message.target) {
-            return self.count(iface.id, Counter::NdNotForUs);
         }
         let flags = ND_FLAG_ROUTER | ND_FLAG_OVERRIDE;
         let (to, l2_dst, flags) = match src.is_unspecified() {
