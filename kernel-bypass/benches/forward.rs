@@ -1,10 +1,12 @@
-//! Forwarding benchmark, printing figures (about half a minute):
+//! Forwarding benchmark, printing figures (about a minute):
 //! 1. the pipeline alone, 64-byte UDP frames fed in memory, on one core:
 //!    plain forwarding, routed into VXLAN, and with a 1M-route table (plus
-//!    how long compiling that table into a snapshot takes);
+//!    how long compiling that table into a snapshot takes); IPv6 with the
+//!    smallest UDP frames (78 bytes);
 //! 2. through veth between two namespaces: the dataplane on each backend
-//!    versus the Linux kernel forwarding the same traffic (ip_forward in a
-//!    router namespace), load from an AF_PACKET generator in this process.
+//!    versus the Linux kernel forwarding the same traffic (forwarding in a
+//!    router namespace), IPv4 and IPv6, load from an AF_PACKET generator in
+//!    this process.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -14,32 +16,49 @@ use ipnet::Ipv4Net;
 use kernel_bypass::counters::WorkerCounters;
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::Backend;
-use kernel_bypass::pipeline::{neighbor_key, Pipeline, Shared, Verdict};
+use kernel_bypass::pipeline::{neighbor6_key, neighbor_key, Pipeline, Shared, Verdict};
 use kernel_bypass::snapshot::{mac_for, InterfaceIds, Snapshot};
-use kernel_bypass::wire::{mac_to_u64, Mac, ETHERTYPE_IPV4};
+use kernel_bypass::wire::{mac_to_u64, Mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use kernel_bypass::{Dataplane, DataplaneOptions};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::dataplane::{config_of, interface, vxlan_interface};
 use support::netns::{is_root, run, Netns, Veth};
-use support::packets::{ethernet, udp_packet};
+use support::packets::{ethernet, udp6_packet, udp_packet};
 
 const RUN: Duration = Duration::from_secs(3);
 const SENDER: Ipv4Addr = Ipv4Addr::new(10, 80, 1, 2);
 const SINK: Ipv4Addr = Ipv4Addr::new(10, 80, 2, 2);
+const SENDER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x80, 1, 0, 0, 0, 2);
+const SINK6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x80, 2, 0, 0, 0, 2);
+const SENDER_MAC: Mac = [0x02, 0, 0, 0, 0, 1];
 
 /// A 60-byte frame (64 on the wire with the FCS): UDP with 18 payload bytes.
 fn frame(dst_mac: Mac, dst: Ipv4Addr, sport: u16) -> Vec<u8> {
     let packet = udp_packet(SENDER, dst, sport, 9, &[0; 18]);
-    ethernet(dst_mac, [0x02, 0, 0, 0, 0, 1], ETHERTYPE_IPV4, &packet)
+    ethernet(dst_mac, SENDER_MAC, ETHERTYPE_IPV4, &packet)
 }
 
+/// The smallest IPv6 UDP frame worth sending: 78 bytes (Ethernet, IPv6,
+/// UDP and 16 payload bytes), 82 on the wire.
+fn frame6(dst_mac: Mac, dst: Ipv6Addr, sport: u16) -> Vec<u8> {
+    let packet = udp6_packet(SENDER6, dst, sport, &[0; 16]);
+    ethernet(dst_mac, SENDER_MAC, ETHERTYPE_IPV6, &packet)
+}
+
+/// Both links with an IPv4 and an IPv6 subnet.
 fn router_config(a: &str, b: &str) -> Config {
-    config_of([
+    let mut c = config_of([
         (a, interface(&["10.80.1.1/24"])),
         (b, interface(&["10.80.2.1/24"])),
-    ])
+    ]);
+    for (name, address) in [(a, "2001:db8:80:1::1/64"), (b, "2001:db8:80:2::1/64")] {
+        if let Some(i) = c.interfaces.get_mut(name) {
+            i.ipv6_addresses.insert(address.parse().expect("address"));
+        }
+    }
+    c
 }
 
 /// The id of interface `name` in `snap` (0 if it has none).
@@ -69,11 +88,14 @@ fn compile(config: &Config) -> (Snapshot, Duration) {
 
 /// Packets per second one pipeline forwards out of port 1, fed 64-frame
 /// batches of `frames` received on port 0; `neighbors` are pre-resolved.
-fn in_memory(snap: &Snapshot, neighbors: &[(u16, Ipv4Addr)], frames: &[Vec<u8>]) -> f64 {
+fn in_memory(snap: &Snapshot, neighbors: &[(u16, IpAddr)], frames: &[Vec<u8>]) -> f64 {
     let shared = Arc::new(Shared::default());
+    let mac = mac_to_u64(&[2, 0, 0, 0, 0, 2]);
     for (iface, ip) in neighbors {
-        let mac = mac_to_u64(&[2, 0, 0, 0, 0, 2]);
-        shared.neighbors.learn(neighbor_key(*iface, *ip), mac, 0);
+        match ip {
+            IpAddr::V4(ip) => shared.neighbors.learn(neighbor_key(*iface, *ip), mac, 0),
+            IpAddr::V6(ip) => shared.neighbors6.learn(neighbor6_key(*iface, *ip), mac, 0),
+        }
     }
     let mut pipeline = Pipeline::new(shared, Arc::new(WorkerCounters::default()), None);
     let mut batch = Batch::new(frames.len());
@@ -103,7 +125,20 @@ fn frames_to(dsts: impl Iterator<Item = Ipv4Addr>) -> Vec<Vec<u8>> {
 fn in_memory_plain() -> f64 {
     let (snap, _) = compile(&router_config("eth0", "eth1"));
     let (_, eth1) = eth_ids(&snap);
-    in_memory(&snap, &[(eth1, SINK)], &frames_to(std::iter::repeat(SINK)))
+    in_memory(
+        &snap,
+        &[(eth1, SINK.into())],
+        &frames_to(std::iter::repeat(SINK)),
+    )
+}
+
+fn in_memory_ipv6() -> f64 {
+    let (snap, _) = compile(&router_config("eth0", "eth1"));
+    let (_, eth1) = eth_ids(&snap);
+    let frames: Vec<_> = (0..64)
+        .map(|i| frame6(mac_for("eth0"), SINK6, 1000 + i))
+        .collect();
+    in_memory(&snap, &[(eth1, SINK6.into())], &frames)
 }
 
 /// `n` static /24 routes spread over the address space, ECMP over two next hops.
@@ -132,7 +167,10 @@ fn in_memory_full_table() -> (usize, Duration, f64) {
         .iter()
         .step_by(30_011)
         .map(|r| Ipv4Addr::from(u32::from(r.prefix.network()) + 1));
-    let neighbors = [(eth1, SINK), (eth1, Ipv4Addr::new(10, 80, 2, 3))];
+    let neighbors = [
+        (eth1, SINK.into()),
+        (eth1, Ipv4Addr::new(10, 80, 2, 3).into()),
+    ];
     let rate = in_memory(&snap, &neighbors, &frames_to(dsts.cycle()));
     (snap.routes.len(), took, rate)
 }
@@ -148,7 +186,7 @@ fn in_memory_vxlan_encap() -> f64 {
     let (_, eth1) = eth_ids(&snap);
     let vxlan = iface_id(&snap, "vxlan7");
     let inner_host = Ipv4Addr::new(10, 7, 0, 9);
-    let neighbors = [(eth1, SINK), (vxlan, inner_host)];
+    let neighbors = [(eth1, SINK.into()), (vxlan, inner_host.into())];
     in_memory(&snap, &neighbors, &frames_to(std::iter::repeat(inner_host)))
 }
 
@@ -217,19 +255,51 @@ fn rx_packets(ns: &Netns, ifname: &str) -> u64 {
     .unwrap_or(0)
 }
 
+/// The traffic of a veth run.
+#[derive(Clone, Copy)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    const ALL: [Family; 2] = [Family::V4, Family::V6];
+
+    fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+
+    /// The router's address on the sink's link.
+    fn router_on_sink_link(self) -> &'static str {
+        match self {
+            Family::V4 => "10.80.2.1",
+            Family::V6 => "2001:db8:80:2::1",
+        }
+    }
+
+    fn frame(self, router_mac: Mac) -> Vec<u8> {
+        match self {
+            Family::V4 => frame(router_mac, SINK, 1000),
+            Family::V6 => frame6(router_mac, SINK6, 1000),
+        }
+    }
+}
+
 /// Forwarded packets per second from `sender` to `sink` through a router
-/// whose MAC on the sender's link is `router_mac`.
+/// whose MAC on the sender's link is `router_mac`: (offered, forwarded).
 fn measure(
-    sender: &Netns,
-    sender_if: &str,
-    sink: &Netns,
-    sink_if: &str,
+    (sender, sender_if): (&Netns, &str),
+    (sink, sink_if): (&Netns, &str),
     router_mac: Mac,
+    family: Family,
 ) -> (f64, f64) {
     // Let the router resolve the sink before counting.
-    sink.ping_ok("10.80.2.1");
+    sink.ping_ok(family.router_on_sink_link());
     let before = rx_packets(sink, sink_if);
-    let sent = blast(sender, sender_if, &frame(router_mac, SINK, 1000));
+    let sent = blast(sender, sender_if, &family.frame(router_mac));
     std::thread::sleep(Duration::from_millis(100));
     let received = rx_packets(sink, sink_if).saturating_sub(before);
     let secs = RUN.as_secs_f64();
@@ -242,11 +312,13 @@ fn hosts() -> (Netns, Veth, Netns, Veth) {
     let (a, b) = (Veth::into_ns(&sender), Veth::into_ns(&sink));
     sender.configure(&a.inner, "10.80.1.2/24", Some("10.80.1.1"));
     sink.configure(&b.inner, "10.80.2.2/24", Some("10.80.2.1"));
+    sender.configure(&a.inner, "2001:db8:80:1::2/64", Some("2001:db8:80:1::1"));
+    sink.configure(&b.inner, "2001:db8:80:2::2/64", Some("2001:db8:80:2::1"));
     (sender, a, sink, b)
 }
 
-/// Forwarding figures plus where the dataplane dropped packets.
-fn through_dataplane(backend: Backend) -> Result<(f64, f64, String), String> {
+/// (offered, forwarded) per family, plus where the dataplane dropped packets.
+fn through_dataplane(backend: Backend) -> Result<(Vec<(f64, f64)>, String), String> {
     let (sender, a, sink, b) = hosts();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let options = DataplaneOptions {
@@ -258,7 +330,11 @@ fn through_dataplane(backend: Backend) -> Result<(f64, f64, String), String> {
         options,
         runtime.handle().clone(),
     )?;
-    let (offered, forwarded) = measure(&sender, &a.inner, &sink, &b.inner, mac_for(&a.outer));
+    let ends = ((&sender, a.inner.as_str()), (&sink, b.inner.as_str()));
+    let rates = Family::ALL
+        .iter()
+        .map(|f| measure(ends.0, ends.1, mac_for(&a.outer), *f))
+        .collect();
     let drops: Vec<String> = dataplane
         .show_counters()
         .lines()
@@ -266,29 +342,45 @@ fn through_dataplane(backend: Backend) -> Result<(f64, f64, String), String> {
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
     dataplane.stop();
-    Ok((offered, forwarded, drops.join("; ")))
+    Ok((rates, drops.join("; ")))
 }
 
-fn through_kernel() -> (f64, f64) {
+/// (offered, forwarded) per family with a Linux router namespace.
+fn through_kernel() -> Vec<(f64, f64)> {
     let (sender, a, sink, b) = hosts();
     let router = Netns::new();
-    for (end, address) in [(&a.outer, "10.80.1.1/24"), (&b.outer, "10.80.2.1/24")] {
+    let addresses = [
+        (&a.outer, "10.80.1.1/24", "2001:db8:80:1::1/64"),
+        (&b.outer, "10.80.2.1/24", "2001:db8:80:2::1/64"),
+    ];
+    for (end, v4, v6) in addresses {
         run(&["ip", "link", "set", end, "netns", &router.name]);
-        router.configure(end, address, None);
+        router.configure(end, v4, None);
+        router.configure(end, v6, None);
     }
     router.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+    router.run(&["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
     let text = router.run(&["cat", &format!("/sys/class/net/{}/address", a.outer)]);
     let mut mac = [0u8; 6];
     for (m, part) in mac.iter_mut().zip(text.trim().split(':')) {
         *m = u8::from_str_radix(part, 16).unwrap_or(0);
     }
-    measure(&sender, &a.inner, &sink, &b.inner, mac)
+    let ends = ((&sender, a.inner.as_str()), (&sink, b.inner.as_str()));
+    Family::ALL
+        .iter()
+        .map(|f| measure(ends.0, ends.1, mac, *f))
+        .collect()
 }
 
 fn main() {
     let pps = in_memory_plain();
     println!(
         "pipeline in-memory: {:.2} Mpps/core (64-byte frames, batch 64)",
+        pps / 1e6
+    );
+    let pps = in_memory_ipv6();
+    println!(
+        "pipeline in-memory, IPv6: {:.2} Mpps/core (78-byte frames, batch 64)",
         pps / 1e6
     );
     let pps = in_memory_vxlan_encap();
@@ -305,26 +397,41 @@ fn main() {
     if !is_root() {
         return;
     }
-    let (kernel_offered, kernel) = through_kernel();
-    println!(
-        "veth kernel ip_forward: {:.3} Mpps forwarded ({:.3} Mpps offered)",
-        kernel / 1e6,
-        kernel_offered / 1e6
-    );
+    let kernel = through_kernel();
+    for (family, (offered, forwarded)) in Family::ALL.iter().zip(&kernel) {
+        println!(
+            "veth kernel forwarding, {}: {:.3} Mpps forwarded ({:.3} Mpps offered)",
+            family.name(),
+            forwarded / 1e6,
+            offered / 1e6
+        );
+    }
     println!(
         "  (kernel: forwards in the generator's softirq, no extra core; dataplane: one busy-polling worker \
          on the other core; offered load is what the generator reached while competing)"
     );
     for backend in [Backend::AfPacket, Backend::AfXdp] {
-        match through_dataplane(backend) {
-            Ok((offered, forwarded, drops)) => println!(
-                "veth {backend}: {:.3} Mpps forwarded ({:.3} Mpps offered), ratio to kernel {:.2}; pipeline drops: {}",
+        let (rates, drops) = match through_dataplane(backend) {
+            Ok(measured) => measured,
+            Err(e) => {
+                println!("veth {backend}: not measured: {e}");
+                continue;
+            }
+        };
+        for ((family, (offered, forwarded)), (_, kernel)) in
+            Family::ALL.iter().zip(rates).zip(&kernel)
+        {
+            println!(
+                "veth {backend}, {}: {:.3} Mpps forwarded ({:.3} Mpps offered), ratio to kernel {:.2}",
+                family.name(),
                 forwarded / 1e6,
                 offered / 1e6,
                 forwarded / kernel.max(1.0),
-                if drops.is_empty() { "none" } else { &drops }
-            ),
-            Err(e) => println!("veth {backend}: not measured: {e}"),
+            );
         }
+        println!(
+            "  pipeline drops: {}",
+            if drops.is_empty() { "none" } else { &drops }
+        );
     }
 }
