@@ -272,28 +272,26 @@ fn unknown_unicast_into_vxlan_is_replicated_to_every_remote() {
     assert_eq!(h.total(Counter::VxlanFlooded), 1);
 }
 
-#[test]
-fn decapsulated_frames_teach_the_vtep_so_replies_go_unicast() {
-    let mut h = Harness::new();
-    let remote_host: Mac = [0x02, 0, 0, 0, 0, 0x77];
-    let inner = ethernet(
-        mac_for("vxlan7"),
-        remote_host,
-        ETHERTYPE_IPV4,
-        &echo_request(ip("10.7.0.9"), ip("10.7.0.1"), 64),
-    );
+/// `inner` on VNI 7 from the remote VTEP 10.1.0.51, received on eth0.
+fn from_remote_vtep(inner: &[u8]) -> Vec<u8> {
     let outer = udp_packet(
         ip("10.1.0.51"),
         ip("10.1.0.1"),
         50000,
         VXLAN_DEFAULT_PORT,
-        &vxlan(7, &inner),
+        &vxlan(7, inner),
     );
+    ethernet(mac_for("eth0"), ROUTER_B, ETHERTYPE_IPV4, &outer)
+}
+
+#[test]
+fn decapsulated_frames_teach_the_vtep_so_replies_go_unicast() {
+    let mut h = Harness::new();
+    let remote_host: Mac = [0x02, 0, 0, 0, 0, 0x77];
+    let request = echo_request(ip("10.7.0.9"), ip("10.7.0.1"), 64);
+    let inner = ethernet(mac_for("vxlan7"), remote_host, ETHERTYPE_IPV4, &request);
     h.learn("vxlan7", "10.7.0.9", remote_host);
-    let out = h.feed(
-        0,
-        &[ethernet(mac_for("eth0"), ROUTER_B, ETHERTYPE_IPV4, &outer)],
-    );
+    let out = h.feed(0, &[from_remote_vtep(&inner)]);
     assert_eq!(out[0].0, Verdict::Tx(0));
     assert!(
         h.pipeline.replicas().0.is_empty(),
@@ -562,17 +560,7 @@ fn ipv6_echo_is_answered_on_vlan_and_vxlan_interfaces() {
     h.learn6("vxlan7", "2001:db8:7::9", remote_host);
     let request = echo6_request(ip6("2001:db8:7::9"), ip6("2001:db8:7::1"), 64);
     let inner = ethernet(mac_for("vxlan7"), remote_host, ETHERTYPE_IPV6, &request);
-    let outer = udp_packet(
-        ip("10.1.0.51"),
-        ip("10.1.0.1"),
-        50000,
-        VXLAN_DEFAULT_PORT,
-        &vxlan(7, &inner),
-    );
-    let out = h.feed(
-        0,
-        &[ethernet(mac_for("eth0"), ROUTER_B, ETHERTYPE_IPV4, &outer)],
-    );
+    let out = h.feed(0, &[from_remote_vtep(&inner)]);
     assert_eq!(out[0].0, Verdict::Tx(0));
     assert_eq!(ipv4_at(&out[0].1, ETH_HEADER + IPV4_DST), ip("10.1.0.51"));
     let inner = &out[0].1[ETH_HEADER + VXLAN_OVERHEAD..];
