@@ -31,7 +31,7 @@ impl Drop for Scratch {
 /// (privilege 15) and `viewer` (privilege 1).
 struct Site {
     host: Netns,
-    _link: Veth,
+    link: Veth,
     dir: Scratch,
     address: String,
 }
@@ -57,7 +57,7 @@ impl Site {
         std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
         Site {
             host,
-            _link: link,
+            link,
             dir,
             address: format!("10.{net}.1.1"),
         }
@@ -431,15 +431,10 @@ fn twenty_sessions_at_once_the_next_is_refused_and_dropped_clients_free_their_sl
     let site = Site::new(86);
     let _appliance = site.start();
     site.wait_ready();
-    let mut held: Vec<Interactive> = std::thread::scope(|scope| {
-        let clients: Vec<_> = (0..20)
-            .map(|_| scope.spawn(|| hold_session_retrying(&site)))
-            .collect();
-        clients
-            .into_iter()
-            .filter_map(|client| client.join().unwrap())
-            .collect()
-    });
+    // One after another: a host may only have a few logins in progress.
+    let mut held: Vec<Interactive> = (0..20)
+        .filter_map(|_| hold_session_retrying(&site))
+        .collect();
     assert_eq!(held.len(), 20, "sessions at their prompt");
     let refused = site.exec("show users");
     assert!(
@@ -462,18 +457,15 @@ fn a_source_that_keeps_guessing_is_refused_even_with_the_right_password() {
     let site = Site::new(87);
     let _appliance = site.start();
     site.wait_ready();
-    // Five wrong guesses at once (each is refused after russh's delay).
-    std::thread::scope(|scope| {
-        for _ in 0..5 {
-            scope.spawn(|| {
-                let out = site
-                    .ssh("admin", "guess", &[], Some("show users"))
-                    .output()
-                    .unwrap();
-                assert!(!out.status.success(), "{}", text(&out));
-            });
-        }
-    });
+    // Five wrong guesses, one after another (a host may only have a few
+    // logins in progress); each is refused after russh's delay.
+    for _ in 0..5 {
+        let out = site
+            .ssh("admin", "guess", &[], Some("show users"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{}", text(&out));
+    }
     let out = site.exec("show running-config");
     assert!(
         !out.status.success(),
@@ -793,4 +785,57 @@ fn a_client_that_stops_reading_output_and_keeps_typing_can_be_cleared() {
     assert_eq!(admin_sessions_until(&site, 1), Some(1));
     drop(client);
     let _ = typist.join();
+}
+
+#[test]
+fn a_host_holding_connections_at_the_login_prompt_locks_nobody_out() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(94);
+    let _appliance = site.start();
+    site.wait_ready();
+    // A second address on the host: the connections that never log in.
+    let squatter = "10.94.1.3";
+    let prefixed = format!("{squatter}/24");
+    site.host
+        .run(&["ip", "addr", "add", &prefixed, "dev", &site.link.inner]);
+    let server = std::net::SocketAddr::from(([10, 94, 1, 1], 22));
+    let source = std::net::SocketAddr::from(([10, 94, 1, 3], 0));
+    // Each sends its banner and nothing more.
+    let held: Vec<std::net::TcpStream> = site.host.in_thread(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let connect = || async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(source)?;
+            let stream = socket.connect(server).await?.into_std()?;
+            stream.set_nonblocking(false)?;
+            (&stream).write_all(b"SSH-2.0-Squatter\r\n")?;
+            Ok::<_, std::io::Error>(stream)
+        };
+        (0..10)
+            .map(|_| runtime.block_on(connect()).unwrap())
+            .collect()
+    });
+    let answered = held
+        .iter()
+        .filter(|stream| {
+            let mut stream: &std::net::TcpStream = stream;
+            stream.set_read_timeout(Some(SETTLE)).unwrap();
+            let mut banner = [0u8; 17];
+            std::io::Read::read_exact(&mut stream, &mut banner).is_ok()
+                && banner.starts_with(b"SSH-2.0-Gatehouse")
+        })
+        .count();
+    assert_eq!(answered, 4, "connections from one host logging in at once");
+    // Another host logs in while those wait.
+    let out = site.exec("show users");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let users = text(&out);
+    let waiting = users.lines().filter(|l| l.contains("(login)"));
+    assert_eq!(waiting.count(), 4, "{users}");
+    assert!(users.contains(" admin "), "{users}");
 }

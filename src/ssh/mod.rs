@@ -36,7 +36,7 @@ const LOGIN_GRACE: Duration = Duration::from_secs(30);
 
 /// Accepts SSH connections on `port` of the stack's addresses for ever,
 /// each served by its own task and recorded in `sessions`; connections
-/// beyond [`sessions::MAX_SESSIONS`] are closed at once.
+/// beyond its limits ([`Sessions::open`]) are closed at once.
 pub async fn serve(
     stack: LocalStack,
     port: u16,

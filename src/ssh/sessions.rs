@@ -12,6 +12,14 @@ use tokio::sync::Notify;
 
 /// At most this many SSH connections at once (logged in or not).
 pub const MAX_SESSIONS: usize = 20;
+/// At most this many of them not logged in yet (for up to the login
+/// grace): whoever connects without logging in leaves the other half to
+/// logged-in sessions.
+pub const MAX_LOGINS: usize = MAX_SESSIONS / 2;
+/// At most this many not logged in from one source address: one host
+/// cannot take all of [`MAX_LOGINS`], while a few logins at once (an
+/// operator's scripts) still get through.
+pub const MAX_LOGINS_PER_SOURCE: usize = 4;
 
 struct Entry {
     peer: SocketAddrV4,
@@ -38,10 +46,22 @@ impl Sessions {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A slot for a connection from `peer`, or None when all are taken.
+    /// A slot for a connection from `peer`, or None when all are taken or
+    /// too many connections are logging in (from anywhere or from `peer`'s
+    /// address).
     pub fn open(&self, peer: SocketAddrV4) -> Option<Slot> {
         let mut table = self.lock();
-        if table.entries.len() >= MAX_SESSIONS {
+        let logging_in = table.entries.values().filter(|entry| entry.user.is_none());
+        let (all, from_peer) = logging_in.fold((0, 0), |(all, from_peer), entry| {
+            (
+                all + 1,
+                from_peer + usize::from(entry.peer.ip() == peer.ip()),
+            )
+        });
+        if table.entries.len() >= MAX_SESSIONS
+            || all >= MAX_LOGINS
+            || from_peer >= MAX_LOGINS_PER_SOURCE
+        {
             return None;
         }
         table.next_id += 1;
@@ -144,15 +164,39 @@ mod tests {
         SocketAddrV4::new([192, 0, 2, 7].into(), port)
     }
 
+    /// A logged-in slot from `peer`.
+    fn logged_in(sessions: &Sessions, peer: SocketAddrV4) -> Slot {
+        let slot = sessions.open(peer).unwrap();
+        slot.logged_in("admin");
+        slot
+    }
+
     #[test]
     fn slots_are_limited_and_freed_on_drop() {
         let sessions = Sessions::default();
         let mut slots: Vec<Slot> = (0..MAX_SESSIONS)
-            .map(|n| sessions.open(peer(1000 + n as u16)).unwrap())
+            .map(|n| logged_in(&sessions, peer(1000 + n as u16)))
             .collect();
         assert!(sessions.open(peer(1)).is_none(), "over the limit");
         slots.pop();
         assert!(sessions.open(peer(2)).is_some(), "a freed slot is reusable");
+    }
+
+    #[test]
+    fn connections_logging_in_are_limited_per_source_and_in_all() {
+        let sessions = Sessions::default();
+        let from = |host: u8, port: u16| SocketAddrV4::new([192, 0, 2, host].into(), port);
+        let mut held: Vec<Slot> = (0..MAX_LOGINS_PER_SOURCE as u16)
+            .map(|port| sessions.open(from(1, port)).unwrap())
+            .collect();
+        assert!(sessions.open(from(1, 99)).is_none(), "one source's share");
+        held[0].logged_in("admin");
+        assert!(sessions.open(from(1, 99)).is_some(), "a login frees it");
+        held.extend((2..).map_while(|host| sessions.open(from(host, 1))));
+        let logging_in = held.iter().filter(|slot| !sessions.logged_in(slot.line()));
+        assert_eq!(logging_in.count(), MAX_LOGINS, "all sources' share");
+        held.pop();
+        assert!(sessions.open(from(99, 1)).is_some(), "a freed share");
     }
 
     #[tokio::test]
