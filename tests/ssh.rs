@@ -839,3 +839,28 @@ fn a_host_holding_connections_at_the_login_prompt_locks_nobody_out() {
     assert_eq!(waiting.count(), 4, "{users}");
     assert!(users.contains(" admin "), "{users}");
 }
+
+#[test]
+fn a_connection_has_at_most_four_channels_at_once() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(95);
+    let _appliance = site.start();
+    site.wait_ready();
+    let client = RawClient::login(&site);
+    let opened = client.run(async {
+        let mut opened = Vec::new();
+        for _ in 0..4 {
+            opened.push(client.handle.channel_open_session().await.unwrap());
+        }
+        opened
+    });
+    let opened = opened.expect("four channels");
+    assert_eq!(client.exec("show users"), None, "a fifth channel");
+    client.run(opened[0].close()).unwrap().unwrap();
+    let (users, status) = client
+        .exec("show users")
+        .expect("a channel once one closed");
+    assert_eq!(status, Some(0), "{users}");
+}

@@ -10,13 +10,19 @@ use russh::keys::PublicKey;
 use russh::server::{
     Auth, ChannelOpenHandle, Handler, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
 };
-use russh::{Channel, ChannelId, Pty};
+use russh::{Channel, ChannelId, ChannelOpenFailure, Pty};
 use shell::{Shell, StreamOptions};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
+
+/// Channels one connection may have open at once. Each shell holds one of
+/// tokio's 512 blocking threads for its life, which password checks need
+/// too: 20 connections hold at most 80. Four still lets an operator
+/// multiplex a few sessions over one connection (OpenSSH ControlMaster).
+const MAX_CHANNELS: usize = 4;
 
 /// Who logged in on this connection.
 struct Login {
@@ -31,6 +37,8 @@ pub struct Connection {
     source: Ipv4Addr,
     login_limit: LoginLimit,
     login: Option<Login>,
+    /// Channels open, started or not.
+    channels: HashSet<ChannelId>,
     /// Channels opened but not yet given a shell or a command: their
     /// tasks read them meanwhile and wait for what to run.
     opened: HashMap<ChannelId, oneshot::Sender<Start>>,
@@ -51,6 +59,7 @@ impl Connection {
             source,
             login_limit,
             login: None,
+            channels: HashSet::new(),
             opened: HashMap::new(),
             with_pty: HashSet::new(),
         }
@@ -139,6 +148,11 @@ impl Handler for Connection {
         reply: ChannelOpenHandle,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.channels.len() >= MAX_CHANNELS {
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        self.channels.insert(channel.id());
         let (start, started) = oneshot::channel();
         self.opened.insert(channel.id(), start);
         reply.accept().await;
@@ -210,6 +224,7 @@ impl Handler for Connection {
         channel: ChannelId,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
+        self.channels.remove(&channel);
         self.opened.remove(&channel);
         self.with_pty.remove(&channel);
         Ok(())
