@@ -12,12 +12,26 @@ use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
 use shell::{run_lines, run_stream_with, Session, StreamOptions};
 use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use tokio::sync::{mpsc as async_mpsc, oneshot};
 
 /// Output the client has not accepted for this long (Ctrl-S, or a client
 /// that stopped reading) counts as a gone client, like an idle one.
 const OUTPUT_STALL: std::time::Duration = super::IDLE_TIMEOUT;
+/// Bytes a client may type or paste ahead of its CLI session: thousands of
+/// lines (a line is at most 4096 bytes), while 80 channels hold 20 MiB at
+/// most. Only a client that sends on while its output waits (it does not
+/// read it) gets this far; its connection is dropped.
+const MAX_INPUT_BACKLOG: usize = 256 * 1024;
+/// Flushes (prompts, a command's output) the CLI may run ahead of the
+/// client; then it waits, and what the client sends waits in the backlog.
+const OUTPUT_QUEUE: usize = 4;
+/// Bytes of output one command run (exec) collects before it is sent: a
+/// 10,000-line configuration fits three times over, while 80 channels hold
+/// 80 MiB at most. Longer output ends with [`TRUNCATED`].
+const MAX_EXEC_OUTPUT: usize = 1024 * 1024;
+const TRUNCATED: &str = "% Output truncated\n";
 
 /// What a channel's client asked to run.
 pub enum Start {
@@ -92,11 +106,17 @@ async fn interactive(
     owner: Owner,
 ) {
     let (input, input_queue) = mpsc::channel();
-    let (output_queue, output) = async_mpsc::unbounded_channel();
+    let backlog = Arc::new(AtomicUsize::new(0));
+    let (output_queue, output) = async_mpsc::channel(OUTPUT_QUEUE);
+    let input = Input {
+        queue: input,
+        backlog: backlog.clone(),
+    };
     let cli = tokio::task::spawn_blocking(move || {
         let input = ChannelInput {
             queue: input_queue,
             pending: Vec::new(),
+            backlog,
         };
         let output = ChannelOutput {
             queue: output_queue,
@@ -114,7 +134,8 @@ async fn interactive(
 
 /// Runs the command's lines (one per line of `command`) and sends their
 /// output, with CRLF line ends for a PTY (`ssh -t`, a raw terminal); exit
-/// status 1 if any line failed.
+/// status 1 if any line failed or the output was cut at
+/// [`MAX_EXEC_OUTPUT`].
 async fn exec(
     from_client: ChannelReadHalf,
     to_client: ChannelWriteHalf<Msg>,
@@ -123,10 +144,11 @@ async fn exec(
     pty: bool,
     owner: Owner,
 ) {
-    let (output_queue, output) = async_mpsc::unbounded_channel();
+    let (output_queue, output) = async_mpsc::channel(1);
     let ran = tokio::task::spawn_blocking(move || {
-        let mut output = Vec::new();
+        let mut output = Capped::default();
         let failures = run_lines(&mut session, command.lines(), &mut output);
+        let (output, truncated) = output.finish();
         let output = if pty {
             String::from_utf8_lossy(&output)
                 .replace('\n', "\r\n")
@@ -134,12 +156,12 @@ async fn exec(
         } else {
             output
         };
-        let _ = output_queue.send(output);
-        failures
+        let _ = output_queue.blocking_send(output);
+        failures.map(|failures| !failures.is_empty() || truncated)
     });
     relay(from_client, &to_client, None, output, &owner).await;
     let status = match ran.await {
-        Ok(Ok(failures)) => u32::from(!failures.is_empty()),
+        Ok(Ok(failed)) => u32::from(failed),
         _ => 1,
     };
     finish(&to_client, status).await;
@@ -148,13 +170,14 @@ async fn exec(
 /// Sends `output` to the client until it ends while reading what the
 /// client sends into `input` (dropped if None), so that waiting for the
 /// client to accept output never stops the reading. Returns when the
-/// output ends, or the client closes the channel or goes away; dropping
-/// `input` and `output` then unblocks the CLI's task.
+/// output ends, the client closes the channel or goes away, or its
+/// connection is dropped; dropping `input` and `output` then unblocks the
+/// CLI's task.
 async fn relay(
     mut from_client: ChannelReadHalf,
     to_client: &ChannelWriteHalf<Msg>,
-    mut input: Option<mpsc::Sender<Vec<u8>>>,
-    mut output: async_mpsc::UnboundedReceiver<Vec<u8>>,
+    mut input: Option<Input>,
+    mut output: async_mpsc::Receiver<Vec<u8>>,
     owner: &Owner,
 ) {
     let writing = async {
@@ -172,8 +195,8 @@ async fn relay(
             () = &mut writing => return,
             message = from_client.wait() => match message {
                 Some(ChannelMsg::Data { data }) => {
-                    if let Some(queue) = &input {
-                        let _ = queue.send(data.to_vec());
+                    if input.as_ref().is_some_and(|input| !input.push(&data)) {
+                        return owner.drop_connection("input not read").await;
                     }
                 }
                 // End of input ends the CLI session, and so its output.
@@ -191,18 +214,43 @@ async fn finish(channel: &ChannelWriteHalf<Msg>, status: u32) {
     let _ = channel.close().await;
 }
 
+/// What the client typed, on its way to the CLI: [`MAX_INPUT_BACKLOG`]
+/// bytes at most.
+struct Input {
+    queue: mpsc::Sender<Vec<u8>>,
+    /// Bytes queued, not yet taken by [`ChannelInput`].
+    backlog: Arc<AtomicUsize>,
+}
+
+impl Input {
+    /// Queues `bytes`; false if that would exceed the backlog.
+    fn push(&self, bytes: &[u8]) -> bool {
+        // Only the CLI takes from the backlog meanwhile, so it cannot grow.
+        if self.backlog.load(Ordering::Relaxed) + bytes.len() > MAX_INPUT_BACKLOG {
+            return false;
+        }
+        self.backlog.fetch_add(bytes.len(), Ordering::Relaxed);
+        let _ = self.queue.send(bytes.to_vec());
+        true
+    }
+}
+
 /// What the client typed, as a blocking reader; end of input once the
 /// async side drops its sender.
 struct ChannelInput {
     queue: mpsc::Receiver<Vec<u8>>,
     pending: Vec<u8>,
+    backlog: Arc<AtomicUsize>,
 }
 
 impl Read for ChannelInput {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pending.is_empty() {
             match self.queue.recv() {
-                Ok(bytes) => self.pending = bytes,
+                Ok(bytes) => {
+                    self.backlog.fetch_sub(bytes.len(), Ordering::Relaxed);
+                    self.pending = bytes;
+                }
                 Err(_) => return Ok(0),
             }
         }
@@ -215,7 +263,7 @@ impl Read for ChannelInput {
 
 /// The CLI's output, collected until a flush sends it as one message.
 struct ChannelOutput {
-    queue: async_mpsc::UnboundedSender<Vec<u8>>,
+    queue: async_mpsc::Sender<Vec<u8>>,
     buffer: Vec<u8>,
 }
 
@@ -230,7 +278,7 @@ impl Write for ChannelOutput {
             return Ok(());
         }
         self.queue
-            .send(std::mem::take(&mut self.buffer))
+            .blocking_send(std::mem::take(&mut self.buffer))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the SSH channel closed"))
     }
 }
@@ -238,5 +286,77 @@ impl Write for ChannelOutput {
 impl Drop for ChannelOutput {
     fn drop(&mut self) {
         let _ = self.flush();
+    }
+}
+
+/// A command run's output, kept up to [`MAX_EXEC_OUTPUT`] bytes.
+#[derive(Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+impl Capped {
+    /// The output, ending with [`TRUNCATED`] on a line of its own if it was
+    /// cut, and whether it was.
+    fn finish(mut self) -> (Vec<u8>, bool) {
+        if self.truncated {
+            if self.bytes.last() != Some(&b'\n') {
+                self.bytes.push(b'\n');
+            }
+            self.bytes.extend_from_slice(TRUNCATED.as_bytes());
+        }
+        (self.bytes, self.truncated)
+    }
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = MAX_EXEC_OUTPUT - self.bytes.len();
+        self.truncated |= buf.len() > room;
+        self.bytes.extend_from_slice(&buf[..buf.len().min(room)]);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_output_is_cut_at_its_limit() {
+        let mut output = Capped::default();
+        output.write_all(&[b'x'; MAX_EXEC_OUTPUT - 1]).unwrap();
+        assert!(!output.truncated);
+        output.write_all(b"yz").unwrap();
+        assert!(output.truncated);
+        assert_eq!(output.bytes.len(), MAX_EXEC_OUTPUT);
+        let (bytes, truncated) = output.finish();
+        assert!(truncated);
+        assert!(bytes.ends_with(format!("y\n{TRUNCATED}").as_bytes()));
+    }
+
+    #[test]
+    fn input_beyond_the_backlog_is_refused_until_the_cli_reads() {
+        let (queue, received) = mpsc::channel();
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let input = Input {
+            queue,
+            backlog: backlog.clone(),
+        };
+        let mut cli = ChannelInput {
+            queue: received,
+            pending: Vec::new(),
+            backlog,
+        };
+        assert!(input.push(&[b'a'; MAX_INPUT_BACKLOG]));
+        assert!(!input.push(b"b"), "over the backlog");
+        let mut buf = [0u8; 16];
+        assert_eq!(cli.read(&mut buf).unwrap(), 16);
+        assert!(input.push(b"c"), "room once the CLI has read");
     }
 }
