@@ -1,5 +1,5 @@
 //! Receive side: Ethernet/802.1Q classification, ARP, IPv4 validation,
-//! local delivery and VXLAN decapsulation.
+//! local delivery and VXLAN decapsulation (IPv6 continues in `ipv6`).
 
 use super::{neighbor_key, vtep_key, Stage, Verdict};
 use crate::counters::Counter;
