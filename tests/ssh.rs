@@ -572,9 +572,23 @@ fn subsystems_such_as_sftp_are_refused_at_once() {
 /// A fresh ed25519 key pair in the site's scratch directory; returns the
 /// private key's path (the public key is beside it, `.pub`).
 fn new_key(site: &Site, name: &str) -> PathBuf {
+    new_key_with_passphrase(site, name, "")
+}
+
+/// [`new_key`], its private key encrypted with `passphrase` (unless empty).
+fn new_key_with_passphrase(site: &Site, name: &str, passphrase: &str) -> PathBuf {
     let path = site.dir.0.join(name);
     let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "tester@host", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            passphrase,
+            "-C",
+            "tester@host",
+            "-f",
+        ])
         .arg(&path)
         .output()
         .unwrap();
@@ -891,4 +905,29 @@ fn exec_output_beyond_its_limit_is_cut_with_a_line_saying_so() {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.ends_with("\n% Output truncated\n"), "{}", shown.len());
     assert!(shown.len() < routes.len() * 10, "{}", shown.len());
+}
+
+#[test]
+fn an_encrypted_host_key_file_is_kept_and_a_key_for_this_run_used() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(97);
+    let key = new_key_with_passphrase(&site, "ssh_host_ed25519_key", "not-given");
+    assert_eq!(key, site.key_file());
+    let before = std::fs::read(&key).unwrap();
+    let _appliance = site.start();
+    let fingerprint = site.wait_ready();
+    assert!(fingerprint.starts_with("ED25519 SHA256:"), "{fingerprint}");
+    let listed = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key.with_extension("pub"))
+        .output()
+        .unwrap();
+    let file_key = text(&listed).split_whitespace().nth(1).unwrap().to_string();
+    assert!(
+        !fingerprint.contains(&file_key),
+        "{fingerprint} is not {file_key}"
+    );
+    assert_eq!(std::fs::read(&key).unwrap(), before, "the key file is kept");
 }

@@ -18,12 +18,18 @@ pub fn host_key_path(startup: &Path) -> PathBuf {
 }
 
 /// Reads the key at `path`, or creates and saves a new one if there is no
-/// file. A file that exists but does not parse is an error, never replaced:
-/// it may be the operator's key.
+/// file. A file that exists but does not parse, or holds a key encrypted
+/// with a passphrase (which nobody is there to give), is an error, never
+/// replaced: it may be the operator's key.
 pub fn load_or_create(path: &Path) -> Result<PrivateKey, String> {
     match fs::read(path) {
-        Ok(text) => PrivateKey::from_openssh(text)
-            .map_err(|e| format!("SSH host key {}: {e}", path.display())),
+        Ok(text) => match PrivateKey::from_openssh(text) {
+            Ok(key) if key.is_encrypted() => Err(format!(
+                "SSH host key {}: encrypted with a passphrase",
+                path.display()
+            )),
+            loaded => loaded.map_err(|e| format!("SSH host key {}: {e}", path.display())),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = random_key()?;
             save(&key, path).map_err(|e| format!("SSH host key {}: {e}", path.display()))?;
@@ -98,16 +104,38 @@ mod tests {
         assert!(fingerprint(&first).starts_with("ED25519 SHA256:"));
     }
 
-    #[test]
-    fn a_corrupt_key_file_is_an_error_and_kept() {
-        let dir = std::env::temp_dir().join(format!("gh-badkey-{}", std::process::id()));
+    /// Asserts that a key file holding `text` is an error and kept.
+    fn refused_and_kept(dir: &str, text: &str) {
+        let dir = std::env::temp_dir().join(format!("{dir}-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join(FILE_NAME);
-        fs::write(&path, "not a key").unwrap();
+        fs::write(&path, text).unwrap();
         let loaded = load_or_create(&path);
         let kept = fs::read_to_string(&path).unwrap();
         let _ = fs::remove_dir_all(&dir);
         assert!(loaded.is_err());
-        assert_eq!(kept, "not a key");
+        assert_eq!(kept, text);
     }
+
+    #[test]
+    fn a_corrupt_key_file_is_an_error_and_kept() {
+        refused_and_kept("gh-badkey", "not a key");
+    }
+
+    #[test]
+    fn an_encrypted_key_file_is_an_error_and_kept() {
+        // `ssh-keygen -t ed25519 -N not-given`
+        refused_and_kept("gh-enckey", ENCRYPTED_KEY);
+    }
+
+    const ENCRYPTED_KEY: &str = "\
+-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0AAAAGAAAABDU461W8F
+nII6NZagNklmaVAAAAEAAAAAEAAAAzAAAAC3NzaC1lZDI1NTE5AAAAIGbnr6vTBLZmXCsf
+UTz2VDZVNdDn+MhL/64R0dSr4uQAAAAAkDwzY1Z4WL07hanZgsuJ28oStx/PIxXutrIImx
+p6uKQoYFrZsj3iMKmAgQgKsyxmoAtNpLd40r0dIF8NClJaHvhuHFjkHbCO5Vgr8y1VqIZ4
+s1CLIH3/0x6RPX6m8TxLc0RvjYy4k8tunAq9vbIXMu+tZZXhVGAvgukDVlNO2SbcXJdkZq
+GTKM/p9gCCcdwI9A==
+-----END OPENSSH PRIVATE KEY-----
+";
 }
