@@ -179,6 +179,38 @@ fn hosted_cli_shows_the_dataplane_and_commits_a_route() {
 }
 
 #[test]
+fn a_startup_config_naming_an_absent_nic_still_brings_up_the_rest() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(95);
+    let mut startup = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&site.config.0)
+        .unwrap();
+    writeln!(startup, "interface gh-absent0\n ip address 10.95.9.1/24").unwrap();
+    drop(startup);
+    let mut appliance = Child(
+        site.run(&["--no-console"], Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        site.left.ping_ok("10.95.2.2"),
+        "the interfaces that exist forward"
+    );
+    let _ = appliance.0.kill();
+    let mut report = String::new();
+    std::io::Read::read_to_string(&mut appliance.0.stderr.take().unwrap(), &mut report).unwrap();
+    assert!(
+        report.contains("\"interface gh-absent0\": left out"),
+        "{report}"
+    );
+}
+
+#[test]
 fn several_workers_on_a_backend_that_cannot_share_is_one_line_and_a_failure() {
     let site_config = ConfigFile::new("hostname edge\n");
     let out = Command::new(BIN)

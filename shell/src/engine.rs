@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 /// Implemented by the appliance to apply configurations to the dataplane.
 pub trait CommitHook: Send + Sync {
     /// Called with the complete new configuration after it passed
-    /// validation (and once at start with the startup configuration).
+    /// validation (and at start with the startup configuration: when that
+    /// is refused, again with parts of it, to keep what can be kept).
     /// `Err(message)` refuses it: nothing changes and the user sees it.
     /// Commits are serialised around this call, so it must not commit or
     /// roll back itself (it would wait for itself); `Shell::running` is fine.
@@ -170,24 +171,25 @@ impl ShellBuilder {
     /// Loads the startup configuration (if a path was given), hands it to
     /// the hook, and returns the shell with a report of any problems.
     pub fn build(self) -> (Arc<Shell>, Vec<String>) {
-        let (mut config, mut report) = match &self.startup_path {
+        let check = |config: &Config| -> Vec<String> {
+            let problems = validate(config);
+            match &self.hook {
+                Some(hook) if problems.is_empty() => hook.apply(config).err().into_iter().collect(),
+                _ => problems,
+            }
+        };
+        let (config, mut report) = match &self.startup_path {
             Some(path) => {
-                let loaded = startup::load(path);
+                let loaded = startup::load(path, &check);
                 (loaded.config, loaded.report)
             }
             None => (Config::default(), Vec::new()),
         };
-        if let Some(hook) = &self.hook {
-            if let Err(reason) = hook.apply(&config) {
-                report.push(format!(
-                    "% The startup configuration was refused: {reason}; starting with the default configuration"
-                ));
-                config = Config::default();
-                if let Err(reason) = hook.apply(&config) {
-                    report.push(format!(
-                        "% The default configuration was refused too: {reason}"
-                    ));
-                }
+        // A configuration from a file was applied by `check`; the default
+        // one (no file, or nothing in it accepted) is applied here.
+        if config == Config::default() {
+            for reason in check(&config) {
+                report.push(format!("% The default configuration was refused: {reason}"));
             }
         }
         let config = Arc::new(config);

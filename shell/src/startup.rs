@@ -16,11 +16,18 @@ pub struct Loaded {
     pub report: Vec<String>,
 }
 
+/// Checks a configuration as a commit would, the system's own check
+/// included (which applies the configuration when it passes); returns the
+/// problems, none when accepted.
+pub type Check<'c> = &'c dyn Fn(&Config) -> Vec<String>;
+
 /// Reads and parses the startup file. A missing file gives the default
 /// configuration; bad lines are reported and skipped; blocks (an
 /// `interface` with its lines, a route, ...) that make the configuration
-/// fail the commit checks are reported and left out, the rest is used.
-pub fn load(path: &Path) -> Loaded {
+/// fail `check` (a commit check, or a NIC that is not there) are reported
+/// and left out, the rest is used. The configuration returned from a
+/// file has passed `check`.
+pub fn load(path: &Path, check: Check<'_>) -> Loaded {
     let text = match fs::read(path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -53,10 +60,10 @@ pub fn load(path: &Path) -> Loaded {
             ));
         }
     }
-    let config = if validate(&parsed).is_empty() {
+    let config = if check(&parsed).is_empty() {
         parsed
     } else {
-        keep_valid_parts(path, &blocks, &mut report)
+        keep_valid_parts(path, &blocks, check, &mut report)
     };
     if !report.is_empty() {
         report.push(keep_original(path, &text));
@@ -66,15 +73,20 @@ pub fn load(path: &Path) -> Loaded {
 
 /// The configuration made of the blocks that pass the commit checks; the
 /// others are reported.
-fn keep_valid_parts(path: &Path, blocks: &[Block<'_>], report: &mut Vec<String>) -> Config {
+fn keep_valid_parts(
+    path: &Path,
+    blocks: &[Block<'_>],
+    check: Check<'_>,
+    report: &mut Vec<String>,
+) -> Config {
     let mut config = Config::default();
-    for block in keep_valid_blocks(&mut config, blocks) {
+    for block in keep_valid_blocks(&mut config, blocks, check) {
         report.push(format!(
-            "% {} line {}: \"{}\": left out, it fails the commit checks: {}",
+            "% {} line {}: \"{}\": left out: {}",
             path.display(),
             block.first_line,
             block.header,
-            validate(&with_block(&config, block))
+            refusal(&with_block(&config, block), check)
                 .iter()
                 .map(|problem| problem.trim_start_matches("% "))
                 .collect::<Vec<_>>()
@@ -131,22 +143,37 @@ fn blocks(text: &str) -> Vec<Block<'_>> {
     blocks
 }
 
+/// Why `config` is refused: the commit checks' problems, else the system's
+/// (asked only then, since asking applies what it accepts).
+fn refusal(config: &Config, check: Check<'_>) -> Vec<String> {
+    let problems = validate(config);
+    if problems.is_empty() {
+        check(config)
+    } else {
+        problems
+    }
+}
+
 fn with_block(config: &Config, block: &Block<'_>) -> Config {
     let mut trial = config.clone();
     apply_text(&mut trial, &block.text);
     trial
 }
 
-/// Adds to `config` every block it can take while passing the commit
-/// checks, and returns the ones refused. Blocks are tried in groups, halved
+/// Adds to `config` every block it can take while passing `check`, and
+/// returns the ones refused. Blocks are tried in groups, halved
 /// on failure, so a few bad blocks cost a few checks each; refused blocks
 /// are tried again while that helps (a VXLAN interface may come before the
 /// source interface it names).
-fn keep_valid_blocks<'b, 't>(config: &mut Config, blocks: &'b [Block<'t>]) -> Vec<&'b Block<'t>> {
+fn keep_valid_blocks<'b, 't>(
+    config: &mut Config,
+    blocks: &'b [Block<'t>],
+    check: Check<'_>,
+) -> Vec<&'b Block<'t>> {
     let mut waiting: Vec<&Block<'_>> = blocks.iter().collect();
     loop {
         let mut refused = Vec::new();
-        add_valid(config, &waiting, &mut refused);
+        add_valid(config, &waiting, check, &mut refused);
         if refused.is_empty() || refused.len() == waiting.len() {
             return refused;
         }
@@ -157,13 +184,14 @@ fn keep_valid_blocks<'b, 't>(config: &mut Config, blocks: &'b [Block<'t>]) -> Ve
 fn add_valid<'b, 't>(
     config: &mut Config,
     group: &[&'b Block<'t>],
+    check: Check<'_>,
     refused: &mut Vec<&'b Block<'t>>,
 ) {
     let mut trial = config.clone();
     for block in group {
         apply_text(&mut trial, &block.text);
     }
-    if validate(&trial).is_empty() {
+    if check(&trial).is_empty() {
         *config = trial;
         return;
     }
@@ -172,8 +200,8 @@ fn add_valid<'b, 't>(
         return;
     }
     let (first, second) = group.split_at(group.len() / 2);
-    add_valid(config, first, refused);
-    add_valid(config, second, refused);
+    add_valid(config, first, check, refused);
+    add_valid(config, second, check, refused);
 }
 
 /// Writes `text` to `path` atomically.

@@ -518,6 +518,47 @@ fn startup_blocks_that_fail_the_commit_checks_are_left_out_and_the_rest_applied(
 }
 
 #[test]
+fn a_startup_interface_the_system_refuses_is_left_out_with_what_depends_on_it() {
+    let dir = TempDir::new("absentnic");
+    let path = dir.0.join("startup-config");
+    let text = "interface eth0\n ip address 10.0.0.1/24\ninterface ghost0\n ip address 10.9.0.1/24\nip route 10.99.0.0/16 ghost0\nusername admin secret keep-me\n";
+    std::fs::write(&path, text).unwrap();
+    let applied = Arc::new(Mutex::new(Config::default()));
+    let system = applied.clone();
+    let (shell, report) = ShellBuilder::new()
+        .startup_path(&path)
+        .hook(move |c: &Config| {
+            if c.interfaces.contains_key("ghost0") {
+                return Err("ghost0: No such device".to_string());
+            }
+            *system.lock().unwrap() = c.clone();
+            Ok(())
+        })
+        .build();
+    let running = shell.running();
+    assert!(running.interfaces.contains_key("eth0"), "{report:?}");
+    assert!(running.users.contains_key("admin"), "{report:?}");
+    assert!(running.routes.is_empty(), "{report:?}");
+    assert_eq!(
+        *applied.lock().unwrap(),
+        *running,
+        "the system has what runs"
+    );
+    assert!(
+        report
+            .iter()
+            .any(|l| l.contains("line 3: \"interface ghost0\": left out: ghost0: No such device")),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .iter()
+            .any(|l| l.contains("line 5: \"ip route 10.99.0.0/16 ghost0\": left out")),
+        "{report:?}"
+    );
+}
+
+#[test]
 fn write_memory_without_a_startup_path_is_an_error() {
     let mut s = Session::new(plain_shell(), "t", true);
     let reply = s.execute("write memory");
