@@ -681,6 +681,26 @@ struct RawClient {
 impl RawClient {
     /// Connects and logs in as admin.
     fn login(site: &Site) -> RawClient {
+        // A worker of its own keeps the connection served between calls.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        RawClient::login_on(site, runtime)
+    }
+
+    /// Connects and logs in as admin, then does nothing between calls: it
+    /// does not even close the connection when told to disconnect.
+    fn login_deaf(site: &Site) -> RawClient {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        RawClient::login_on(site, runtime)
+    }
+
+    fn login_on(site: &Site, runtime: tokio::runtime::Runtime) -> RawClient {
         let address = format!("{}:22", site.address);
         // The socket is made in the namespace and keeps it.
         let stream = site
@@ -688,12 +708,6 @@ impl RawClient {
             .in_thread(move || std::net::TcpStream::connect(address).unwrap());
         let from = stream.local_addr().unwrap().to_string();
         stream.set_nonblocking(true).unwrap();
-        // A worker of its own keeps the connection served between calls.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let stream = {
             let _entered = runtime.enter();
             tokio::net::TcpStream::from_std(stream).unwrap()
@@ -736,11 +750,17 @@ impl RawClient {
     }
 }
 
-/// The `show users` line of the connection from `from`.
-fn line_of(site: &Site, from: &str) -> Option<u64> {
+/// Clears the `show users` line of the connection from `from` and waits
+/// until only the admin session asking is left.
+fn clear_line_of(site: &Site, from: &str) {
     let users = text(&site.exec("show users"));
-    let line = users.lines().find(|l| l.contains(from))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let line = users.lines().find(|l| l.contains(from));
+    let line = line
+        .and_then(|l| l.split_whitespace().nth(1))
+        .expect(&users);
+    let out = site.exec(&format!("clear line {line}"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(admin_sessions_until(site, 1), Some(1), "line {line} freed");
 }
 
 #[test]
@@ -767,10 +787,7 @@ fn a_channel_nobody_starts_cannot_stall_its_connection() {
         .expect("the connection still answers");
     assert_eq!(status, Some(0), "{users}");
     assert!(users.contains(&client.from), "{users}");
-    let line = line_of(&site, &client.from).expect("the raw client's line");
-    let out = site.exec(&format!("clear line {line}"));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(admin_sessions_until(&site, 1), Some(1));
+    clear_line_of(&site, &client.from);
 }
 
 #[test]
@@ -930,4 +947,16 @@ fn an_encrypted_host_key_file_is_kept_and_a_key_for_this_run_used() {
         "{fingerprint} is not {file_key}"
     );
     assert_eq!(std::fs::read(&key).unwrap(), before, "the key file is kept");
+}
+
+#[test]
+fn a_cleared_client_that_never_closes_its_side_still_frees_its_line() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(98);
+    let _appliance = site.start();
+    site.wait_ready();
+    let client = RawClient::login_deaf(&site);
+    clear_line_of(&site, &client.from);
 }

@@ -7,8 +7,8 @@
 //! channel's task reads it from the moment it opens to its end, also while
 //! waiting for a shell or command and while output waits for the client.
 
-use russh::server::{Handle, Msg};
-use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use shell::{run_lines, run_stream_with, Session, StreamOptions};
 use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
@@ -42,23 +42,20 @@ pub enum Start {
 
 /// The connection a channel belongs to, ended as a whole when its client
 /// misbehaves.
-#[derive(Clone)]
 pub struct Owner {
-    handle: Handle,
+    /// Read by the task serving the connection.
+    ending: async_mpsc::UnboundedSender<&'static str>,
     source: Ipv4Addr,
 }
 
 impl Owner {
-    pub fn new(handle: Handle, source: Ipv4Addr) -> Owner {
-        Owner { handle, source }
+    pub fn new(ending: async_mpsc::UnboundedSender<&'static str>, source: Ipv4Addr) -> Owner {
+        Owner { ending, source }
     }
 
-    async fn drop_connection(&self, reason: &str) {
+    fn drop_connection(&self, reason: &'static str) {
         eprintln!("ssh from {}: {reason}: connection dropped", self.source);
-        let _ = self
-            .handle
-            .disconnect(Disconnect::ByApplication, reason.to_string(), String::new())
-            .await;
+        let _ = self.ending.send(reason);
     }
 }
 
@@ -185,7 +182,7 @@ async fn relay(
             match tokio::time::timeout(OUTPUT_STALL, to_client.data(&bytes[..])).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
-                Err(_) => return owner.drop_connection("output not read").await,
+                Err(_) => return owner.drop_connection("output not read"),
             }
         }
     };
@@ -196,7 +193,7 @@ async fn relay(
             message = from_client.wait() => match message {
                 Some(ChannelMsg::Data { data }) => {
                     if input.as_ref().is_some_and(|input| !input.push(&data)) {
-                        return owner.drop_connection("input not read").await;
+                        return owner.drop_connection("input not read");
                     }
                 }
                 // End of input ends the CLI session, and so its output.

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// Channels one connection may have open at once. Each shell holds one of
 /// tokio's 512 blocking threads for its life, which password checks need
@@ -36,6 +36,8 @@ pub struct Connection {
     slot: Slot,
     source: Ipv4Addr,
     login_limit: LoginLimit,
+    /// Where its channels ask for the connection to end (and why).
+    ending: mpsc::UnboundedSender<&'static str>,
     login: Option<Login>,
     /// Channels open, started or not.
     channels: HashSet<ChannelId>,
@@ -52,12 +54,14 @@ impl Connection {
         slot: Slot,
         source: Ipv4Addr,
         login_limit: LoginLimit,
+        ending: mpsc::UnboundedSender<&'static str>,
     ) -> Connection {
         Connection {
             shell,
             slot,
             source,
             login_limit,
+            ending,
             login: None,
             channels: HashSet::new(),
             opened: HashMap::new(),
@@ -146,7 +150,7 @@ impl Handler for Connection {
         &mut self,
         channel: Channel<Msg>,
         reply: ChannelOpenHandle,
-        session: &mut Session,
+        _session: &mut Session,
     ) -> Result<(), Self::Error> {
         if self.channels.len() >= MAX_CHANNELS {
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
@@ -156,7 +160,7 @@ impl Handler for Connection {
         let (start, started) = oneshot::channel();
         self.opened.insert(channel.id(), start);
         reply.accept().await;
-        let owner = Owner::new(session.handle(), self.source);
+        let owner = Owner::new(self.ending.clone(), self.source);
         tokio::spawn(channel_io::serve(channel, started, owner));
         Ok(())
     }

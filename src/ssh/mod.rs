@@ -7,6 +7,7 @@
 mod channel_io;
 mod commands;
 mod connection;
+mod cut;
 mod host_key;
 mod login_limit;
 mod sessions;
@@ -33,6 +34,10 @@ pub const SSH_PORT: u16 = 22;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Connections not logged in this long after connecting are closed.
 const LOGIN_GRACE: Duration = Duration::from_secs(30);
+/// A client told to disconnect has this long to close its side; then the
+/// server ends the connection itself (russh would wait for the idle
+/// timeout, keeping the slot). Ample for the message to go out.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Accepts SSH connections on `port` of the stack's addresses for ever,
 /// each served by its own task and recorded in `sessions`; connections
@@ -54,12 +59,15 @@ pub async fn serve(
         };
         let cleared = slot.cleared();
         let line = slot.line();
-        let handler = Connection::new(shell.clone(), slot, *peer.ip(), login_limit.clone());
+        // Its channels ask for the connection to end through `ends`.
+        let (ending, mut ends) = tokio::sync::mpsc::unbounded_channel();
+        let handler = Connection::new(shell.clone(), slot, *peer.ip(), login_limit.clone(), ending);
         let (config, sessions) = (config.clone(), sessions.clone());
         tokio::spawn(async move {
+            let (stream, cut) = cut::cuttable(stream);
             // A failed handshake or a dropped client only ends this connection.
             let started = russh::server::run_stream(config, stream, handler);
-            let Ok(Ok(running)) = tokio::time::timeout(LOGIN_GRACE, started).await else {
+            let Ok(Ok(mut running)) = tokio::time::timeout(LOGIN_GRACE, started).await else {
                 return;
             };
             let handle = running.handle();
@@ -71,13 +79,17 @@ pub async fn serve(
                 }
             };
             let reason = tokio::select! {
-                _ = running => return,
+                _ = &mut running => return,
                 () = cleared.notified() => "line cleared by an operator",
                 () = login_time_up => "login time is up",
+                Some(reason) = ends.recv() => reason,
             };
             let _ = handle
                 .disconnect(Disconnect::ByApplication, reason.to_string(), String::new())
                 .await;
+            if tokio::time::timeout(CLOSE_GRACE, running).await.is_err() {
+                let _ = cut.send(());
+            }
         });
     }
 }
