@@ -37,17 +37,19 @@ struct Site {
 }
 
 impl Site {
-    /// The host is 10.<net>.1.2/24, the appliance 10.<net>.1.1.
+    /// The host is 10.<net>.1.2/24 and 2001:db8:<net>::2/64, the appliance
+    /// 10.<net>.1.1 (the address `ssh` uses) and 2001:db8:<net>::1.
     fn new(net: u8) -> Site {
         let host = Netns::new();
         let link = Veth::into_ns(&host);
         host.configure(&link.inner, &format!("10.{net}.1.2/24"), None);
+        host.configure(&link.inner, &format!("2001:db8:{net}::2/64"), None);
         let dir = Scratch(std::env::temp_dir().join(unique("ssh")));
         std::fs::create_dir_all(&dir.0).unwrap();
         let config = format!(
             "hostname edge-ssh\nusername admin privilege 15 secret {ADMIN_PASSWORD}\n\
              username viewer privilege 1 secret {VIEWER_PASSWORD}\n\
-             interface {}\n ip address 10.{net}.1.1/24\n",
+             interface {}\n ip address 10.{net}.1.1/24\n ipv6 address 2001:db8:{net}::1/64\n",
             link.outer
         );
         std::fs::write(dir.0.join("startup-config"), config).unwrap();
@@ -959,4 +961,23 @@ fn a_cleared_client_that_never_closes_its_side_still_frees_its_line() {
     site.wait_ready();
     let client = RawClient::login_deaf(&site);
     clear_line_of(&site, &client.from);
+}
+
+#[test]
+fn ssh_over_ipv6_logs_in_and_show_users_lists_the_ipv6_source() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::new(99);
+    site.address = "2001:db8:99::1".into();
+    let _appliance = site.start();
+    site.wait_ready();
+    let out = site.exec("show users");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let users = text(&out);
+    let line = users.lines().find(|line| line.contains("admin"));
+    assert!(
+        line.is_some_and(|line| line.contains("2001:db8:99::2")),
+        "the session's IPv6 source: {users}"
+    );
 }

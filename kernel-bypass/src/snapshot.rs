@@ -9,7 +9,7 @@ use crate::routes;
 pub use crate::routes::{Hop, Route, Route6, RouteKind};
 use crate::wire::{link_local_for, Mac};
 use grammar::config::{Config, InterfaceKind};
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -326,10 +326,16 @@ impl Snapshot {
             .and_then(|i| self.routes6.get(i as usize))
     }
 
-    /// Every own IPv4 address, for the local stack (which speaks IPv4 only).
-    pub fn own_addresses(&self) -> Vec<Ipv4Net> {
+    /// Every own address for the local stack: IPv4, IPv6 and each
+    /// interface's automatic link-local address.
+    pub fn own_addresses(&self) -> Vec<IpNet> {
         self.up_interfaces()
-            .flat_map(|i| i.addresses.iter().copied())
+            .flat_map(|i| {
+                let link_local = Ipv6Net::new(i.link_local, 64).ok().map(IpNet::V6);
+                let v4 = i.addresses.iter().copied().map(IpNet::V4);
+                let v6 = i.ipv6_addresses.iter().copied().map(IpNet::V6);
+                v4.chain(v6).chain(link_local)
+            })
             .collect()
     }
 

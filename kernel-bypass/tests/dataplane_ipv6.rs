@@ -14,15 +14,8 @@ use grammar::config::{Ipv6Route, NextHop};
 use kernel_bypass::io::Backend;
 use kernel_bypass::snapshot::mac_for;
 use kernel_bypass::wire::link_local_for;
-use support::dataplane::{config_of, start};
+use support::dataplane::{config_of, start, v6_interface};
 use support::netns::{is_root, run, Netns, Veth};
-
-fn v6_interface(address: &str) -> grammar::config::Interface {
-    grammar::config::Interface {
-        ipv6_addresses: [address.parse().expect("address")].into(),
-        ..Default::default()
-    }
-}
 
 #[test]
 fn hosts_ping_each_other_the_appliance_and_a_static_route_over_ipv6() {

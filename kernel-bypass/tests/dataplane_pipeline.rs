@@ -8,12 +8,14 @@ use grammar::config::{Config, Ipv6Route, NextHop, StaticRoute, VXLAN_DEFAULT_POR
 use kernel_bypass::counters::{event_total, Counter, WorkerCounters};
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::PacketPort;
-use kernel_bypass::pipeline::{neighbor6_key, neighbor_key, Pipeline, Shared, Verdict};
+use kernel_bypass::pipeline::{
+    neighbor6_key, neighbor_key, LocalHandle, Pipeline, Shared, Verdict,
+};
 use kernel_bypass::snapshot::{mac_for, IfaceId, InterfaceIds, Snapshot};
 use kernel_bypass::wire::*;
 use proptest::prelude::*;
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use support::dataplane::{config_of, interface, vxlan_interface};
 use support::packets::*;
@@ -80,6 +82,11 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
+        Harness::with_local(None)
+    }
+
+    /// A harness whose pipeline delivers to and routes for `local`.
+    fn with_local(local: Option<LocalHandle>) -> Harness {
         let snap = Snapshot::compile(
             &config(),
             &mut InterfaceIds::default(),
@@ -92,7 +99,7 @@ impl Harness {
         .expect("compile");
         let shared = Arc::new(Shared::default());
         let counters = Arc::new(WorkerCounters::default());
-        let pipeline = Pipeline::new(shared.clone(), counters.clone(), None);
+        let pipeline = Pipeline::new(shared.clone(), counters.clone(), local);
         let h = Harness {
             snap,
             shared,
@@ -661,6 +668,45 @@ fn unresolved_ipv6_next_hops_are_solicited_and_released_on_advertisement() {
     assert_eq!(h.total(Counter::NeighborReleased), 3);
 }
 
+/// eth0 and eth0.100 share one MAC and so one link-local address: a
+/// datagram of the local stack to a link-local peer leaves on the one of
+/// them where the peer is a neighbour.
+#[test]
+fn local_stack_output_to_a_link_local_peer_leaves_on_the_peers_link() {
+    let runtime = support::local::runtime();
+    let (stack, port) = kernel_bypass::local::local_stack(runtime.handle().clone()).unwrap();
+    let local = LocalHandle {
+        port: Arc::new(port),
+        drains: true,
+    };
+    let mut h = Harness::with_local(Some(local));
+    stack.set_addresses(&h.snap.own_addresses());
+    h.learn6("eth0.100", "fe80::9", HOST);
+    let peer = SocketAddr::new(ip6("fe80::9").into(), 9);
+    let socket = runtime.block_on(async {
+        let socket = stack.udp_bind(0).await.unwrap();
+        socket.send_to(b"on-link", peer).await.unwrap();
+        socket
+    });
+    let eth0 = MemoryPort::default();
+    let sent = eth0.sent.clone();
+    let mut ports: Vec<Option<Box<dyn PacketPort>>> =
+        vec![Some(Box::new(eth0)), Some(Box::new(MemoryPort::default()))];
+    let is_ours = |f: &Vec<u8>| f.ends_with(b"on-link");
+    support::wait_until("the datagram on eth0", || {
+        h.pipeline.run_once(&h.snap, &mut ports);
+        sent.lock().unwrap().iter().any(is_ours)
+    });
+    let frames = sent.lock().unwrap();
+    let frame = frames.iter().find(|f| is_ours(f)).unwrap();
+    assert_eq!(mac_at(frame, 0), HOST);
+    assert_eq!(be16(frame, 12), ETHERTYPE_VLAN, "tagged for eth0.100");
+    assert_eq!(be16(frame, 14) & 0x0fff, 100);
+    let packet = &frame[ETH_HEADER + VLAN_TAG..];
+    assert_eq!(ipv6_at(packet, IPV6_SRC), link_local_for(&mac_for("eth0")));
+    drop(socket);
+}
+
 /// Frames built to reach deep into the pipeline, then cut or corrupted.
 fn hostile_frame() -> impl Strategy<Value = Vec<u8>> {
     let targets = prop_oneof![
@@ -684,10 +730,11 @@ fn hostile_frame() -> impl Strategy<Value = Vec<u8>> {
         any::<u8>(),
         any::<u8>(),
         prop::collection::vec(any::<u8>(), 0..64),
-        0usize..8,
+        0usize..10,
     )
         .prop_map(|((dst, dst6), ttl, proto, payload, shape)| {
             let src6 = ip6("2001:db8:1::2");
+            let link_local_src = ip6("fe80::2");
             let packet = match shape {
                 0 => ipv4(ip("10.1.0.2"), dst, proto, ttl, &payload),
                 1 => udp_packet(
@@ -702,7 +749,10 @@ fn hostile_frame() -> impl Strategy<Value = Vec<u8>> {
                 4 => ipv6(src6, dst6, proto, ttl, &payload),
                 5 => echo6_request(src6, dst6, ttl),
                 6 => neighbor_solicit(src6, HOST, dst6),
-                _ => neighbor_advert(dst6, HOST, src6),
+                7 => neighbor_advert(dst6, HOST, src6),
+                // TCP and UDP for the local stack, from global and link-local peers.
+                8 => udp6_packet(src6, dst6, 7, &payload),
+                _ => ipv6(link_local_src, dst6, PROTO_TCP, ttl, &payload),
             };
             let ethertype = match shape {
                 2 => ETHERTYPE_ARP,

@@ -1,17 +1,20 @@
 //! Hostile input: tens of thousands of malformed and random-but-checksummed
-//! TCP/UDP/IPv4 packets are fed to a stack with live services; afterwards
+//! TCP/UDP over IPv4 and IPv6 packets are fed to a stack with live services; afterwards
 //! it must still answer a proper SYN (nothing panicked, nothing wedged).
 
 mod support;
 
 use kernel_bypass::local::{serve_echo, Liveness, LocalPort, LocalStack};
-use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, TcpPacket, TcpSeqNumber, UdpPacket};
-use std::net::Ipv4Addr;
+use smoltcp::wire::{
+    IpAddress, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, TcpSeqNumber, UdpPacket,
+};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 use support::local::{runtime, stack_at};
 use support::wait_until;
 
 const STACK: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
+const STACK6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
 const PACKETS: usize = 30_000;
 
 /// xorshift64*: reproducible noise without a dependency.
@@ -66,7 +69,44 @@ fn ipv4(noise: &mut Noise, protocol: IpProtocol, l4_len: usize) -> Vec<u8> {
     bytes
 }
 
+/// An IPv6 packet with a `l4_len`-byte payload area, mostly well formed,
+/// from global and link-local peers.
+fn ipv6(noise: &mut Noise, protocol: IpProtocol, l4_len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; 40 + l4_len];
+    let mut ip = Ipv6Packet::new_unchecked(&mut bytes);
+    ip.set_version(6);
+    ip.set_payload_len(if noise.chance(20) {
+        noise.below(2000) as u16
+    } else {
+        l4_len as u16
+    });
+    ip.set_hop_limit(noise.below(256) as u8);
+    ip.set_next_header(protocol);
+    let prefix = if noise.chance(4) { 0xfe80 } else { 0x2001 };
+    let host = 2 + noise.below(4) as u16;
+    ip.set_src_addr(Ipv6Addr::new(prefix, 0xdb8, 2, 0, 0, 0, 0, host));
+    ip.set_dst_addr(if noise.chance(10) {
+        Ipv6Addr::from(u128::from(noise.next()) << 64 | u128::from(noise.next()))
+    } else {
+        STACK6
+    });
+    bytes
+}
+
+/// An IPv4 or IPv6 packet and its header length.
+fn ip(noise: &mut Noise, protocol: IpProtocol, l4_len: usize) -> (Vec<u8>, usize) {
+    if noise.chance(2) {
+        (ipv6(noise, protocol, l4_len), 40)
+    } else {
+        (ipv4(noise, protocol, l4_len), 20)
+    }
+}
+
 fn addresses(bytes: &[u8]) -> (IpAddress, IpAddress) {
+    if bytes[0] >> 4 == 6 {
+        let ip = Ipv6Packet::new_unchecked(bytes);
+        return (ip.src_addr().into(), ip.dst_addr().into());
+    }
     let ip = Ipv4Packet::new_unchecked(bytes);
     (ip.src_addr().into(), ip.dst_addr().into())
 }
@@ -74,10 +114,10 @@ fn addresses(bytes: &[u8]) -> (IpAddress, IpAddress) {
 fn tcp(noise: &mut Noise) -> Vec<u8> {
     let options = 4 * noise.below(11) as usize;
     let payload = noise.below(300) as usize;
-    let mut bytes = ipv4(noise, IpProtocol::Tcp, 20 + options + payload);
+    let (mut bytes, header) = ip(noise, IpProtocol::Tcp, 20 + options + payload);
     let (src, dst) = addresses(&bytes);
-    noise.fill(&mut bytes[20..]);
-    let mut tcp = TcpPacket::new_unchecked(&mut bytes[20..]);
+    noise.fill(&mut bytes[header..]);
+    let mut tcp = TcpPacket::new_unchecked(&mut bytes[header..]);
     tcp.set_src_port(40_000 + noise.below(4) as u16);
     tcp.set_dst_port(if noise.chance(8) { 81 } else { 80 });
     tcp.set_seq_number(TcpSeqNumber(noise.below(4096) as i32));
@@ -95,10 +135,10 @@ fn tcp(noise: &mut Noise) -> Vec<u8> {
 
 fn udp(noise: &mut Noise) -> Vec<u8> {
     let payload = noise.below(600) as usize;
-    let mut bytes = ipv4(noise, IpProtocol::Udp, 8 + payload);
+    let (mut bytes, header) = ip(noise, IpProtocol::Udp, 8 + payload);
     let (src, dst) = addresses(&bytes);
-    noise.fill(&mut bytes[20..]);
-    let mut udp = UdpPacket::new_unchecked(&mut bytes[20..]);
+    noise.fill(&mut bytes[header..]);
+    let mut udp = UdpPacket::new_unchecked(&mut bytes[header..]);
     udp.set_src_port(noise.below(65536) as u16);
     udp.set_dst_port(if noise.chance(4) { 54 } else { 53 });
     udp.set_len((8 + payload) as u16);
@@ -112,8 +152,9 @@ fn udp(noise: &mut Noise) -> Vec<u8> {
 fn garbage(noise: &mut Noise) -> Vec<u8> {
     let mut bytes = vec![0u8; noise.below(1600) as usize];
     noise.fill(&mut bytes);
+    let version = if noise.chance(2) { 0x40 } else { 0x60 };
     if let Some(first) = bytes.first_mut() {
-        *first = 0x40 | (*first & 0x0f);
+        *first = version | (*first & 0x0f);
     }
     bytes
 }
@@ -167,6 +208,8 @@ fn drain(port: &LocalPort) -> bool {
 fn stack_with_services(liveness: Liveness) -> (tokio::runtime::Runtime, LocalStack, LocalPort) {
     let runtime = runtime();
     let (stack, port) = stack_at(&runtime, STACK);
+    let own = [format!("{STACK}/24"), format!("{STACK6}/64")];
+    stack.set_addresses(&own.map(|net| net.parse().unwrap()));
     stack.set_liveness(liveness);
     runtime.spawn(serve_echo(stack.clone(), 80));
     let udp_stack = stack.clone();

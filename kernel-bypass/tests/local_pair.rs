@@ -5,7 +5,7 @@ mod support;
 
 use kernel_bypass::local::{serve_echo, BackToBack, Liveness, LocalStack};
 use std::io::ErrorKind;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 use support::local::{runtime, stack_at};
 use support::PATIENCE;
@@ -65,7 +65,7 @@ fn megabytes_cross_an_echo_intact_both_ways() {
     let a = pair.a.clone();
     pair.run(async move {
         let stream = a.tcp_connect(SocketAddrV4::new(B, 7)).await.unwrap();
-        assert_eq!(stream.peer_addr(), SocketAddrV4::new(B, 7));
+        assert_eq!(stream.peer_addr(), SocketAddrV4::new(B, 7).into());
         let payload: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
         let (mut reader, mut writer) = tokio::io::split(stream);
         let sent = payload.clone();
@@ -152,14 +152,14 @@ fn udp_round_trip_with_ephemeral_port() {
         let mut buf = [0u8; 64];
         let (len, from) = server.recv_from(&mut buf).await.unwrap();
         assert_eq!(&buf[..len], b"question");
-        assert_eq!(from, SocketAddrV4::new(A, client.port()));
+        assert_eq!(from, SocketAddrV4::new(A, client.port()).into());
         server.send_to(b"answer", from).await.unwrap();
         // A short buffer gets the start of the datagram, like a kernel socket.
         let mut short = [0u8; 3];
         let (len, from) = client.recv_from(&mut short).await.unwrap();
         assert_eq!(
             (&short[..len], from),
-            (&b"ans"[..], SocketAddrV4::new(B, 53))
+            (&b"ans"[..], SocketAddrV4::new(B, 53).into())
         );
         let too_big = vec![0u8; 1500];
         let error = client.send_to(&too_big, from).await.err().unwrap();
@@ -261,7 +261,7 @@ fn connect_from_a_chosen_own_address() {
         let listener = pair.b.tcp_listen(179).await.unwrap();
         let target = SocketAddrV4::new(B, 179);
         let stream = pair.a.tcp_connect_from(second, target).await.unwrap();
-        assert_eq!(stream.local_addr().ip(), &second);
+        assert_eq!(stream.local_addr().ip(), second);
         let (_accepted, peer) = listener.accept().await.unwrap();
         assert_eq!(peer, stream.local_addr());
         let foreign = Ipv4Addr::new(198, 51, 100, 1);
@@ -295,5 +295,46 @@ fn datagrams_sent_just_before_drop_still_leave() {
         receiving.await;
         got.sort();
         assert_eq!(got, (0..10).collect::<Vec<u8>>());
+    });
+}
+
+#[test]
+fn tcp_and_udp_over_ipv6_global_and_link_local() {
+    let pair = Pair::new();
+    let (a, b) = (
+        ["2001:db8:1::1/64", "fe80::a/64"],
+        ["2001:db8:1::2/64", "fe80::b/64"],
+    );
+    pair.a.set_addresses(&a.map(|net| net.parse().unwrap()));
+    pair.b.set_addresses(&b.map(|net| net.parse().unwrap()));
+    pair.serve_echo();
+    pair.run(async {
+        let server = pair.b.udp_bind(53).await.unwrap();
+        for (from, to) in [("2001:db8:1::1", "2001:db8:1::2"), ("fe80::a", "fe80::b")] {
+            let echo: SocketAddr = format!("[{to}]:7").parse().unwrap();
+            let mut stream = pair.a.tcp_connect(echo).await.unwrap();
+            assert_eq!(stream.local_addr().ip().to_string(), from, "source address");
+            stream.write_all(b"over ipv6").await.unwrap();
+            let mut buf = [0u8; 9];
+            stream.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"over ipv6");
+
+            let client = pair.a.udp_bind(0).await.unwrap();
+            let dns: SocketAddr = format!("[{to}]:53").parse().unwrap();
+            client.send_to(b"question", dns).await.unwrap();
+            let (len, peer) = server.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..len], b"question");
+            assert_eq!(peer, format!("[{from}]:{}", client.port()).parse().unwrap());
+            server.send_to(b"answer", peer).await.unwrap();
+            let (len, answered_by) = client.recv_from(&mut buf).await.unwrap();
+            assert_eq!((&buf[..len], answered_by), (&b"answer"[..], dns));
+            // The IPv6 header is 20 bytes longer than the IPv4 one.
+            let error = client.send_to(&[0; 1500 - 40 - 8 + 1], dns).await;
+            assert_eq!(error.err().unwrap().kind(), ErrorKind::InvalidInput);
+            client.send_to(&[7; 1500 - 40 - 8], dns).await.unwrap();
+            let mut largest = [0u8; 1500];
+            let (len, _) = server.recv_from(&mut largest).await.unwrap();
+            assert_eq!(len, 1500 - 40 - 8, "the largest datagram arrives whole");
+        }
     });
 }

@@ -287,7 +287,7 @@ fn stack_connects_out_to_a_host_listener() {
     let listener = testbed.nc(&["-N", "-l", HOST_ADDR, "7000"], b"from host\n");
     let target = SocketAddrV4::new(HOST_ADDR.parse().unwrap(), 7000);
     let (local, received) = tcp_exchange(&testbed.runtime, &testbed.stack, target, b"from stack\n");
-    assert_eq!(local.ip(), &STACK_ADDR);
+    assert_eq!(local.ip(), STACK_ADDR);
     assert_eq!(received, "from host\n");
     assert_eq!(
         stdout_of(listener.wait_with_output().unwrap()),

@@ -11,7 +11,7 @@ use russh::server::Msg;
 use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use shell::{run_lines, run_stream_with, Session, StreamOptions};
 use std::io::{self, Read, Write};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use tokio::sync::{mpsc as async_mpsc, oneshot};
@@ -45,11 +45,11 @@ pub enum Start {
 pub struct Owner {
     /// Read by the task serving the connection.
     ending: async_mpsc::UnboundedSender<&'static str>,
-    source: Ipv4Addr,
+    source: IpAddr,
 }
 
 impl Owner {
-    pub fn new(ending: async_mpsc::UnboundedSender<&'static str>, source: Ipv4Addr) -> Owner {
+    pub fn new(ending: async_mpsc::UnboundedSender<&'static str>, source: IpAddr) -> Owner {
         Owner { ending, source }
     }
 

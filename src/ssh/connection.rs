@@ -13,7 +13,7 @@ use russh::server::{
 use russh::{Channel, ChannelId, ChannelOpenFailure, Pty};
 use shell::{Shell, StreamOptions};
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -34,7 +34,7 @@ pub struct Connection {
     shell: Arc<Shell>,
     /// This connection's entry in the session table, freed when it ends.
     slot: Slot,
-    source: Ipv4Addr,
+    source: IpAddr,
     login_limit: LoginLimit,
     /// Where its channels ask for the connection to end (and why).
     ending: mpsc::UnboundedSender<&'static str>,
@@ -52,7 +52,7 @@ impl Connection {
     pub fn new(
         shell: Arc<Shell>,
         slot: Slot,
-        source: Ipv4Addr,
+        source: IpAddr,
         login_limit: LoginLimit,
         ending: mpsc::UnboundedSender<&'static str>,
     ) -> Connection {

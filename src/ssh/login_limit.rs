@@ -3,7 +3,7 @@
 //! checking the password) until the oldest failure leaves the window.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -15,17 +15,17 @@ const MAX_SOURCES: usize = 4096;
 
 /// Recent failures per source, shared by all connections.
 #[derive(Clone, Default)]
-pub struct LoginLimit(Arc<Mutex<HashMap<Ipv4Addr, VecDeque<Instant>>>>);
+pub struct LoginLimit(Arc<Mutex<HashMap<IpAddr, VecDeque<Instant>>>>);
 
 impl LoginLimit {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Ipv4Addr, VecDeque<Instant>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether `source` may try a password at `now`.
-    pub fn allows(&self, source: Ipv4Addr, now: Instant) -> bool {
+    pub fn allows(&self, source: IpAddr, now: Instant) -> bool {
         self.lock().get(&source).is_none_or(|failures| {
             failures
                 .iter()
@@ -36,7 +36,7 @@ impl LoginLimit {
     }
 
     /// Records a failed login from `source` at `now`.
-    pub fn failed(&self, source: Ipv4Addr, now: Instant) {
+    pub fn failed(&self, source: IpAddr, now: Instant) {
         let mut table = self.lock();
         table.retain(|_, failures| {
             failures.retain(|at| now.duration_since(*at) < WINDOW);
@@ -63,18 +63,19 @@ mod tests {
 
     #[test]
     fn a_source_is_refused_after_its_failures_until_they_age_out() {
-        let limit = LoginLimit::default();
-        let guesser = Ipv4Addr::new(192, 0, 2, 9);
-        let other = Ipv4Addr::new(192, 0, 2, 10);
-        let start = Instant::now();
-        for n in 0..MAX_FAILURES {
-            assert!(limit.allows(guesser, start), "attempt {n}");
-            limit.failed(guesser, start);
+        for (guesser, other) in [("192.0.2.9", "192.0.2.10"), ("2001:db8::9", "2001:db8::a")] {
+            let limit = LoginLimit::default();
+            let (guesser, other) = (guesser.parse().unwrap(), other.parse().unwrap());
+            let start = Instant::now();
+            for n in 0..MAX_FAILURES {
+                assert!(limit.allows(guesser, start), "{guesser} attempt {n}");
+                limit.failed(guesser, start);
+            }
+            assert!(!limit.allows(guesser, start));
+            assert!(!limit.allows(guesser, start + WINDOW / 2));
+            assert!(limit.allows(other, start), "other sources are not affected");
+            assert!(limit.allows(guesser, start + WINDOW), "failures age out");
         }
-        assert!(!limit.allows(guesser, start));
-        assert!(!limit.allows(guesser, start + WINDOW / 2));
-        assert!(limit.allows(other, start), "other sources are not affected");
-        assert!(limit.allows(guesser, start + WINDOW), "failures age out");
     }
 
     #[test]
@@ -82,7 +83,7 @@ mod tests {
         let limit = LoginLimit::default();
         let now = Instant::now();
         for n in 0..(MAX_SOURCES as u32 + 10) {
-            limit.failed(Ipv4Addr::from(0x0a00_0000 + n), now);
+            limit.failed(std::net::Ipv4Addr::from(0x0a00_0000 + n).into(), now);
         }
         assert!(limit.lock().len() <= MAX_SOURCES);
     }

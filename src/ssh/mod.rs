@@ -61,7 +61,7 @@ pub async fn serve(
         let line = slot.line();
         // Its channels ask for the connection to end through `ends`.
         let (ending, mut ends) = tokio::sync::mpsc::unbounded_channel();
-        let handler = Connection::new(shell.clone(), slot, *peer.ip(), login_limit.clone(), ending);
+        let handler = Connection::new(shell.clone(), slot, peer.ip(), login_limit.clone(), ending);
         let (config, sessions) = (config.clone(), sessions.clone());
         tokio::spawn(async move {
             let (stream, cut) = cut::cuttable(stream);

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -22,7 +22,7 @@ pub const MAX_LOGINS: usize = MAX_SESSIONS / 2;
 pub const MAX_LOGINS_PER_SOURCE: usize = 4;
 
 struct Entry {
-    peer: SocketAddrV4,
+    peer: SocketAddr,
     user: Option<String>,
     since: Instant,
     /// Notified by `clear line`.
@@ -49,7 +49,7 @@ impl Sessions {
     /// A slot for a connection from `peer`, or None when all are taken or
     /// too many connections are logging in (from anywhere or from `peer`'s
     /// address).
-    pub fn open(&self, peer: SocketAddrV4) -> Option<Slot> {
+    pub fn open(&self, peer: SocketAddr) -> Option<Slot> {
         let mut table = self.lock();
         let logging_in = table.entries.values().filter(|entry| entry.user.is_none());
         let (all, from_peer) = logging_in.fold((0, 0), |(all, from_peer), entry| {
@@ -160,12 +160,12 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
-    fn peer(port: u16) -> SocketAddrV4 {
-        SocketAddrV4::new([192, 0, 2, 7].into(), port)
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::new([192, 0, 2, 7].into(), port)
     }
 
     /// A logged-in slot from `peer`.
-    fn logged_in(sessions: &Sessions, peer: SocketAddrV4) -> Slot {
+    fn logged_in(sessions: &Sessions, peer: SocketAddr) -> Slot {
         let slot = sessions.open(peer).unwrap();
         slot.logged_in("admin");
         slot
@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn connections_logging_in_are_limited_per_source_and_in_all() {
         let sessions = Sessions::default();
-        let from = |host: u8, port: u16| SocketAddrV4::new([192, 0, 2, host].into(), port);
+        let from = |host: u8, port: u16| SocketAddr::new([192, 0, 2, host].into(), port);
         let mut held: Vec<Slot> = (0..MAX_LOGINS_PER_SOURCE as u16)
             .map(|port| sessions.open(from(1, port)).unwrap())
             .collect();

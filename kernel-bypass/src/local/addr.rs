@@ -1,21 +1,22 @@
 //! Conversions between std socket addresses and smoltcp endpoints.
 
 use smoltcp::wire::{IpAddress, IpEndpoint};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
-pub(super) fn is_unicast(addr: Ipv4Addr) -> bool {
-    !(addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast())
+/// True for an address a socket may talk to: not unspecified, multicast or
+/// (IPv4) broadcast.
+pub(super) fn is_unicast(addr: IpAddr) -> bool {
+    let broadcast = matches!(addr, IpAddr::V4(v4) if v4.is_broadcast());
+    !(addr.is_unspecified() || addr.is_multicast() || broadcast)
 }
 
-pub(super) fn endpoint(addr: SocketAddrV4) -> IpEndpoint {
-    IpEndpoint::new(IpAddress::Ipv4(*addr.ip()), addr.port())
+pub(super) fn endpoint(addr: SocketAddr) -> IpEndpoint {
+    IpEndpoint::new(IpAddress::from(addr.ip()), addr.port())
 }
 
-/// The IPv4 socket address of a smoltcp endpoint. The stack only ever sees
-/// IPv4 packets, so another family cannot occur.
-pub(super) fn socket_addr(endpoint: IpEndpoint) -> SocketAddrV4 {
-    match endpoint.addr {
-        IpAddress::Ipv4(addr) => SocketAddrV4::new(addr, endpoint.port),
-        IpAddress::Ipv6(_) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, endpoint.port),
-    }
+/// The socket address of a smoltcp endpoint. A link-local IPv6 peer gets no
+/// scope id: the dataplane finds its link by itself (see the pipeline's
+/// IPv6 output).
+pub(super) fn socket_addr(endpoint: IpEndpoint) -> SocketAddr {
+    SocketAddr::new(IpAddr::from(endpoint.addr), endpoint.port)
 }

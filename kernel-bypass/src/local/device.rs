@@ -1,4 +1,4 @@
-//! The smoltcp `Device` of the local stack: bare IPv4 packets read from the
+//! The smoltcp `Device` of the local stack: bare IPv4 and IPv6 packets read from the
 //! link's inbound queue and written to its outbound queue.
 
 use super::link::{Link, IP_MTU};

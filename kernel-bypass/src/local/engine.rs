@@ -6,7 +6,7 @@
 use super::addr::endpoint;
 use super::device::LinkDevice;
 use super::link::Link;
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::{tcp, udp, Socket};
 use smoltcp::wire::HardwareAddress;
@@ -14,7 +14,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,8 +77,9 @@ pub(super) struct Engine {
     device: LinkDevice,
     pub(super) sockets: SocketSet<'static>,
     clock: std::time::Instant,
-    /// The appliance's own addresses; used to pick source addresses.
-    pub(super) addresses: Vec<Ipv4Net>,
+    /// The appliance's own addresses (IPv4, IPv6 and link-local); used to
+    /// pick source addresses.
+    pub(super) addresses: Vec<IpNet>,
     pub(super) liveness: Liveness,
     pub(super) source_selector: Option<SourceSelector>,
     /// Listening socket pool of each listened TCP port.
@@ -102,9 +103,9 @@ impl Engine {
         iface.set_any_ip(true);
         // A gateway is required by smoltcp's route table; with an IP medium
         // it is never used to address anything.
-        let _ = iface
-            .routes_mut()
-            .add_default_ipv4_route(Ipv4Addr::new(0, 0, 0, 1));
+        let routes = iface.routes_mut();
+        let _ = routes.add_default_ipv4_route(Ipv4Addr::new(0, 0, 0, 1));
+        let _ = routes.add_default_ipv6_route(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1));
         let start = *EPHEMERAL_PORTS.start();
         let spread = (seed % EPHEMERAL_PORTS.len() as u64) as u16;
         Engine {
@@ -225,27 +226,36 @@ impl Engine {
     }
 
     /// The own address to send to `destination` from: the selector's
-    /// choice if it has one, else one in the same subnet, else the first.
-    pub(super) fn source_for(&self, destination: Ipv4Addr) -> io::Result<Ipv4Addr> {
-        let selected = self.source_selector.as_ref().and_then(|f| f(destination));
+    /// choice if it has one (IPv4), else one in the same subnet, else the
+    /// first of the same family and scope (link-local or not).
+    pub(super) fn source_for(&self, destination: IpAddr) -> io::Result<IpAddr> {
+        let selected = match destination {
+            IpAddr::V4(v4) => self.source_selector.as_ref().and_then(|f| f(v4)),
+            IpAddr::V6(_) => None,
+        };
         if let Some(source) = selected {
-            return self.own_address(source);
+            return self.own_address(source.into());
         }
+        let link_local = |ip: IpAddr| matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local());
+        let same_kind = |net: &&IpNet| {
+            net.addr().is_ipv4() == destination.is_ipv4()
+                && link_local(net.addr()) == link_local(destination)
+        };
         self.addresses
             .iter()
             .find(|net| net.contains(&destination))
-            .or(self.addresses.first())
-            .map(Ipv4Net::addr)
+            .or(self.addresses.iter().find(same_kind))
+            .map(IpNet::addr)
             .ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::AddrNotAvailable,
-                    "the appliance has no IPv4 address",
+                    format!("the appliance has no address to reach {destination} from"),
                 )
             })
     }
 
     /// `address` if it is one of the appliance's own.
-    pub(super) fn own_address(&self, address: Ipv4Addr) -> io::Result<Ipv4Addr> {
+    pub(super) fn own_address(&self, address: IpAddr) -> io::Result<IpAddr> {
         if self.addresses.iter().any(|net| net.addr() == address) {
             Ok(address)
         } else {
@@ -291,8 +301,8 @@ impl Engine {
     /// A TCP socket connecting from `local` to `remote`.
     pub(super) fn add_connecting_socket(
         &mut self,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
     ) -> io::Result<SocketHandle> {
         let handle = self.add_tcp_socket();
         self.watch_liveness(handle);
@@ -344,25 +354,42 @@ mod tests {
     #[test]
     fn source_is_in_the_destination_subnet_or_the_first_address() {
         let mut engine = engine();
-        let no_address = engine.source_for(Ipv4Addr::new(192, 0, 2, 9)).unwrap_err();
+        let no_address = engine.source_for([192, 0, 2, 9].into()).unwrap_err();
         assert_eq!(no_address.kind(), io::ErrorKind::AddrNotAvailable);
-        engine.addresses = vec![
-            "10.0.0.1/24".parse().unwrap(),
-            "192.0.2.1/28".parse().unwrap(),
-        ];
-        let source = |dst: [u8; 4]| engine.source_for(dst.into()).unwrap();
-        assert_eq!(source([192, 0, 2, 9]), Ipv4Addr::new(192, 0, 2, 1));
-        assert_eq!(source([10, 0, 0, 200]), Ipv4Addr::new(10, 0, 0, 1));
-        assert_eq!(source([8, 8, 8, 8]), Ipv4Addr::new(10, 0, 0, 1));
+        engine.addresses = [
+            "10.0.0.1/24",
+            "192.0.2.1/28",
+            "fe80::1/64",
+            "2001:db8::1/64",
+        ]
+        .map(|net| net.parse().unwrap())
+        .to_vec();
+        let source = |engine: &Engine, dst: &str| {
+            engine.source_for(dst.parse().unwrap()).unwrap().to_string()
+        };
+        assert_eq!(source(&engine, "192.0.2.9"), "192.0.2.1");
+        assert_eq!(source(&engine, "10.0.0.200"), "10.0.0.1");
+        assert_eq!(source(&engine, "8.8.8.8"), "10.0.0.1");
+        assert_eq!(source(&engine, "2001:db8::9"), "2001:db8::1");
+        assert_eq!(
+            source(&engine, "2001:db8:1::9"),
+            "2001:db8::1",
+            "not link-local"
+        );
+        assert_eq!(source(&engine, "fe80::9"), "fe80::1");
         engine.source_selector = Some(Arc::new(|dst: Ipv4Addr| {
             (dst.octets()[0] == 8).then_some(Ipv4Addr::new(192, 0, 2, 1))
         }));
-        let source = |dst: [u8; 4]| engine.source_for(dst.into()).unwrap();
-        assert_eq!(source([8, 8, 8, 8]), Ipv4Addr::new(192, 0, 2, 1));
-        assert_eq!(source([9, 9, 9, 9]), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(source(&engine, "8.8.8.8"), "192.0.2.1");
+        assert_eq!(source(&engine, "9.9.9.9"), "10.0.0.1");
         engine.source_selector = Some(Arc::new(|_| Some(Ipv4Addr::new(198, 51, 100, 7))));
-        let foreign = engine.source_for(Ipv4Addr::new(8, 8, 8, 8)).unwrap_err();
+        let foreign = engine.source_for([8, 8, 8, 8].into()).unwrap_err();
         assert_eq!(foreign.kind(), io::ErrorKind::AddrNotAvailable);
+        engine.addresses.truncate(1);
+        let no_ipv6 = engine
+            .source_for("2001:db8::9".parse().unwrap())
+            .unwrap_err();
+        assert_eq!(no_ipv6.kind(), io::ErrorKind::AddrNotAvailable);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
 
-/// Largest IPv4 packet the local stack sends or accepts (its interface MTU).
+/// Largest IP packet the local stack sends or accepts (its interface MTU).
 pub const IP_MTU: usize = 1500;
 /// Packets each direction can hold before the producer sees "full".
 pub const QUEUE_PACKETS: usize = 512;

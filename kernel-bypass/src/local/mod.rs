@@ -6,7 +6,7 @@
 //! Tokio tasks use [`LocalStack`] to listen, connect and bind; streams
 //! implement tokio's `AsyncRead`/`AsyncWrite`.
 //!
-//! Inside: the worker and the stack exchange bare IPv4 packets through two
+//! Inside: the worker and the stack exchange bare IPv4 and IPv6 packets through two
 //! bounded queues of preallocated buffers (`link`, `queue`); smoltcp reads
 //! and writes them as a `Medium::Ip` device (`device`). The interface and
 //! all sockets sit behind one lock (`engine`); a driver task (`stack`)

@@ -4,7 +4,10 @@
 
 use super::addr::is_unicast;
 use super::link::{Link, QUEUE_PACKETS};
-use crate::wire::{ipv4_at, IPV4_DST, IPV4_HEADER, IPV4_SRC};
+use crate::wire::{
+    ipv4_at, ipv6_at, IPV4_DST, IPV4_HEADER, IPV4_SRC, IPV6_DST, IPV6_HEADER, IPV6_SRC,
+};
+use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
@@ -18,15 +21,15 @@ impl LocalPort {
         LocalPort { link }
     }
 
-    /// Queues an IPv4 packet (no L2 header) addressed to one of the
+    /// Queues an IPv4 or IPv6 packet (no L2 header) addressed to one of the
     /// appliance's own addresses. The bytes are copied. Returns false when
     /// the packet is dropped: queue full, larger than the stack's MTU, or not
-    /// a plausible IPv4 packet between unicast addresses.
-    pub fn deliver(&self, ipv4_packet: &[u8]) -> bool {
-        if !plausible_for_stack(ipv4_packet) {
+    /// a plausible IP packet between unicast addresses.
+    pub fn deliver(&self, ip_packet: &[u8]) -> bool {
+        if !plausible_for_stack(ip_packet) {
             return false;
         }
-        match self.link.inbound.push(ipv4_packet) {
+        match self.link.inbound.push(ip_packet) {
             Some(was_empty) => {
                 if was_empty {
                     self.link.poll_needed.notify_one();
@@ -37,7 +40,7 @@ impl LocalPort {
         }
     }
 
-    /// Hands each IPv4 packet the stack wants to send to `f`, which routes it
+    /// Hands each IP packet the stack wants to send to `f`, which routes it
     /// like a received packet. Returns how many packets were handed over.
     pub fn drain_outgoing(&self, f: &mut dyn FnMut(&[u8])) -> usize {
         self.drain_outgoing_max(QUEUE_PACKETS, f)
@@ -78,10 +81,18 @@ impl LocalPort {
 /// The stack must never answer from or to an address it cannot route
 /// (smoltcp assumes unicast peers), so such packets stop here.
 fn plausible_for_stack(packet: &[u8]) -> bool {
-    packet.len() >= IPV4_HEADER
-        && packet[0] >> 4 == 4
-        && is_unicast(ipv4_at(packet, IPV4_SRC))
-        && is_unicast(ipv4_at(packet, IPV4_DST))
+    let unicast = |src: IpAddr, dst: IpAddr| is_unicast(src) && is_unicast(dst);
+    match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= IPV4_HEADER => unicast(
+            ipv4_at(packet, IPV4_SRC).into(),
+            ipv4_at(packet, IPV4_DST).into(),
+        ),
+        Some(6) if packet.len() >= IPV6_HEADER => unicast(
+            ipv6_at(packet, IPV6_SRC).into(),
+            ipv6_at(packet, IPV6_DST).into(),
+        ),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +109,17 @@ mod tests {
 
     fn ipv4_from(source: [u8; 4]) -> [u8; 20] {
         ipv4(source, [10, 0, 0, 1])
+    }
+
+    /// An IPv6 header from `source` to 2001:db8::1.
+    fn ipv6_from(source: &str) -> [u8; 40] {
+        let mut packet = [0u8; 40];
+        packet[0] = 0x60;
+        let source: std::net::Ipv6Addr = source.parse().unwrap();
+        packet[IPV6_SRC..IPV6_DST].copy_from_slice(&source.octets());
+        packet[IPV6_DST..IPV6_DST + 2].copy_from_slice(&[0x20, 0x01]);
+        packet[39] = 1;
+        packet
     }
 
     #[test]
@@ -117,8 +139,12 @@ mod tests {
             "unspecified source"
         );
         assert!(!port.deliver(&[0x45, 0, 0]), "truncated");
-        assert!(!port.deliver(&[0x60; 40]), "IPv6");
         assert!(!port.deliver(&[0x45; 1501]), "over the MTU");
+        assert!(port.deliver(&ipv6_from("2001:db8::2")));
+        assert!(port.deliver(&ipv6_from("fe80::2")), "link-local source");
+        assert!(!port.deliver(&ipv6_from("ff02::1")), "multicast source");
+        assert!(!port.deliver(&ipv6_from("::")), "unspecified source");
+        assert!(!port.deliver(&[0x60; 39]), "truncated IPv6");
     }
 
     #[test]

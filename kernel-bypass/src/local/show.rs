@@ -1,6 +1,7 @@
 //! The `show` view of the local stack's sockets, one line per connection
 //! and one per listened port (its pool of listening sockets folded).
 
+use super::addr::socket_addr;
 use super::engine::Engine;
 use smoltcp::socket::{tcp, Socket};
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
@@ -11,13 +12,14 @@ const ANY: &str = "*";
 
 fn listen_text(endpoint: IpListenEndpoint) -> String {
     match endpoint.addr {
-        Some(addr) => format!("{addr}:{}", endpoint.port),
+        Some(addr) => endpoint_text(Some(IpEndpoint::new(addr, endpoint.port))),
         None => format!("{ANY}:{}", endpoint.port),
     }
 }
 
+/// As std writes socket addresses: IPv6 ones in brackets.
 fn endpoint_text(endpoint: Option<IpEndpoint>) -> String {
-    endpoint.map_or_else(|| ANY.to_string(), |ep| format!("{}:{}", ep.addr, ep.port))
+    endpoint.map_or_else(|| ANY.to_string(), |ep| socket_addr(ep).to_string())
 }
 
 /// Renders the socket table of `engine`.

@@ -9,9 +9,9 @@ use super::port::LocalPort;
 use super::show;
 use super::tcp::{TcpListener, TcpStream};
 use super::udp::UdpSocket;
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::runtime::Handle;
 
@@ -77,11 +77,11 @@ pub struct LocalStack {
 }
 
 impl LocalStack {
-    /// Sets the appliance's own addresses (from the interfaces of the
-    /// committed config). They choose the source address of outgoing
+    /// Sets the appliance's own addresses, IPv4 and IPv6 (from the
+    /// interfaces of the committed config). They choose the source address of outgoing
     /// connections and datagrams; incoming packets are accepted for whatever
     /// the pipeline delivers.
-    pub fn set_addresses(&self, addrs: &[Ipv4Net]) {
+    pub fn set_addresses(&self, addrs: &[IpNet]) {
         self.shared.lock().addresses = addrs.to_vec();
     }
 
@@ -112,26 +112,22 @@ impl LocalStack {
 
     /// Opens a TCP connection from the own address that suits `remote`
     /// (same subnet, else the first); resolves once established.
-    pub async fn tcp_connect(&self, remote: SocketAddrV4) -> io::Result<TcpStream> {
-        self.connect(None, remote).await
+    pub async fn tcp_connect(&self, remote: impl Into<SocketAddr>) -> io::Result<TcpStream> {
+        self.connect(None, remote.into()).await
     }
 
     /// Opens a TCP connection from the own address `source` (as BGP's
     /// update-source needs); resolves once established.
     pub async fn tcp_connect_from(
         &self,
-        source: Ipv4Addr,
-        remote: SocketAddrV4,
+        source: impl Into<IpAddr>,
+        remote: impl Into<SocketAddr>,
     ) -> io::Result<TcpStream> {
-        self.connect(Some(source), remote).await
+        self.connect(Some(source.into()), remote.into()).await
     }
 
-    async fn connect(
-        &self,
-        source: Option<Ipv4Addr>,
-        remote: SocketAddrV4,
-    ) -> io::Result<TcpStream> {
-        let destination = *remote.ip();
+    async fn connect(&self, source: Option<IpAddr>, remote: SocketAddr) -> io::Result<TcpStream> {
+        let destination = remote.ip();
         if remote.port() == 0 || !is_unicast(destination) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -144,7 +140,7 @@ impl LocalStack {
                 Some(source) => engine.own_address(source)?,
                 None => engine.source_for(destination)?,
             };
-            let local = SocketAddrV4::new(source, engine.ephemeral_port(true)?);
+            let local = SocketAddr::new(source, engine.ephemeral_port(true)?);
             (engine.add_connecting_socket(local, remote)?, local)
         };
         // The stream owns the socket from here, so it is freed even if the

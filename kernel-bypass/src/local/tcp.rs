@@ -8,7 +8,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, RecvError, State};
 use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -32,11 +32,11 @@ impl TcpListener {
 
     /// Waits for an established connection. Meant for one accepting task
     /// per listener (only the latest waiting task is woken).
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddrV4)> {
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
 
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddrV4)>> {
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let mut guard = self.shared.lock();
         let engine = &mut *guard;
         let Some(pool) = engine.listeners.get_mut(&self.port) else {
@@ -99,8 +99,8 @@ impl Drop for TcpListener {
 pub struct TcpStream {
     shared: Arc<Shared>,
     handle: SocketHandle,
-    local: SocketAddrV4,
-    peer: SocketAddrV4,
+    local: SocketAddr,
+    peer: SocketAddr,
     reset_on_drop: bool,
 }
 
@@ -108,8 +108,8 @@ impl TcpStream {
     pub(super) fn new(
         shared: Arc<Shared>,
         handle: SocketHandle,
-        local: SocketAddrV4,
-        peer: SocketAddrV4,
+        local: SocketAddr,
+        peer: SocketAddr,
     ) -> TcpStream {
         TcpStream {
             shared,
@@ -120,11 +120,11 @@ impl TcpStream {
         }
     }
 
-    pub fn local_addr(&self) -> SocketAddrV4 {
+    pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
 
-    pub fn peer_addr(&self) -> SocketAddrV4 {
+    pub fn peer_addr(&self) -> SocketAddr {
         self.peer
     }
 

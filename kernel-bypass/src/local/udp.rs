@@ -3,18 +3,25 @@
 use super::addr::{endpoint, is_unicast, socket_addr};
 use super::link::IP_MTU;
 use super::stack::Shared;
-use crate::wire::{IPV4_HEADER, UDP_HEADER};
+use crate::wire::{IPV4_HEADER, IPV6_HEADER, UDP_HEADER};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp::{self, UdpMetadata};
 use smoltcp::wire::IpAddress;
 use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 
-/// Largest datagram payload: the stack does not fragment.
-const MAX_PAYLOAD: usize = IP_MTU - IPV4_HEADER - UDP_HEADER;
+/// Largest datagram payload to `target`: the stack does not fragment.
+fn max_payload(target: SocketAddr) -> usize {
+    let ip_header = if target.is_ipv4() {
+        IPV4_HEADER
+    } else {
+        IPV6_HEADER
+    };
+    IP_MTU - ip_header - UDP_HEADER
+}
 
 pub struct UdpSocket {
     shared: Arc<Shared>,
@@ -37,14 +44,15 @@ impl UdpSocket {
 
     /// Sends one datagram from the own address that suits `target`; waits
     /// while the send buffer is full.
-    pub async fn send_to(&self, data: &[u8], target: SocketAddrV4) -> io::Result<usize> {
-        if data.len() > MAX_PAYLOAD {
+    pub async fn send_to(&self, data: &[u8], target: impl Into<SocketAddr>) -> io::Result<usize> {
+        let target = target.into();
+        if data.len() > max_payload(target) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "datagram larger than the MTU",
             ));
         }
-        if target.port() == 0 || !is_unicast(*target.ip()) {
+        if target.port() == 0 || !is_unicast(target.ip()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "not a unicast address and port",
@@ -52,10 +60,10 @@ impl UdpSocket {
         }
         poll_fn(|cx| {
             let mut engine = self.shared.lock();
-            let source = engine.source_for(*target.ip())?;
+            let source = engine.source_for(target.ip())?;
             let socket = engine.sockets.get_mut::<udp::Socket>(self.handle);
             let meta = UdpMetadata {
-                local_address: Some(IpAddress::Ipv4(source)),
+                local_address: Some(IpAddress::from(source)),
                 ..endpoint(target).into()
             };
             match socket.send_slice(data, meta) {
@@ -77,7 +85,7 @@ impl UdpSocket {
     }
 
     /// Receives one datagram; a datagram longer than `buf` is truncated.
-    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         poll_fn(|cx| {
             let mut engine = self.shared.lock();
             let socket = engine.sockets.get_mut::<udp::Socket>(self.handle);

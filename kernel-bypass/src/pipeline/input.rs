@@ -194,6 +194,11 @@ impl Stage {
         if protocol == PROTO_ICMP && first_fragment && l4.first() == Some(&ICMP_ECHO_REQUEST) {
             return self.icmp_echo(snap, frame, iface, header_len);
         }
+        self.local_deliver(frame, iface)
+    }
+
+    /// Hands an IPv4 or IPv6 packet for one of our addresses to the local stack.
+    pub(super) fn local_deliver(&mut self, frame: &Frame, iface: &Iface) -> Verdict {
         let Some(local) = &self.local else {
             return self.count(iface.id, Counter::LocalUnreachable);
         };

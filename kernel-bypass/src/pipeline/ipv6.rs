@@ -1,9 +1,9 @@
 //! IPv6 receive, forward and output: header validation, own addresses
 //! (Neighbour Discovery, ICMPv6 echo), hop limit, route lookup with ECMP,
 //! and the egress MTU (routers never fragment IPv6: too-big packets become
-//! ICMPv6 packet-too-big). Extension headers are not parsed; packets for
-//! our addresses that are not ICMPv6 are counted as unreachable, because the
-//! local stack (smoltcp) speaks IPv4 only for now.
+//! ICMPv6 packet-too-big). Extension headers are not parsed: TCP and UDP
+//! right after the fixed header go to the local stack (smoltcp), other
+//! packets for our addresses are counted as unreachable.
 
 use super::icmp::ICMP_HEADER;
 use super::icmp6::Icmp6Error;
@@ -86,16 +86,20 @@ impl Stage {
     }
 
     /// A packet for one of our addresses or groups: ND and echo are
-    /// answered here; nothing else has a listener.
+    /// answered here, unicast TCP and UDP go to the local stack.
     fn ip6_local(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface) -> Verdict {
         let d = frame.data();
-        if d[IPV6_NEXT_HEADER] != PROTO_ICMPV6 {
-            return self.count(iface.id, Counter::Ipv6LocalUnreachable);
+        // The stack must not answer a multicast or an unspecified address.
+        let unicast =
+            !ipv6_at(d, IPV6_DST).is_multicast() && !ipv6_at(d, IPV6_SRC).is_unspecified();
+        match d[IPV6_NEXT_HEADER] {
+            PROTO_TCP | PROTO_UDP if unicast => return self.local_deliver(frame, iface),
+            PROTO_ICMPV6 => {}
+            _ => return self.count(iface.id, Counter::Ipv6LocalUnreachable),
         }
         if d.len() < IPV6_HEADER + ICMP_HEADER || ipv6_payload_checksum(d) != 0 {
             return self.count(iface.id, Counter::Icmp6Malformed);
         }
-        let unicast = !ipv6_at(d, IPV6_DST).is_multicast();
         match d[IPV6_HEADER] {
             ICMPV6_ECHO_REQUEST if unicast => self.icmp6_echo(snap, frame, iface),
             ICMPV6_NEIGHBOR_SOLICIT | ICMPV6_NEIGHBOR_ADVERT => self.nd_input(snap, frame, iface),
@@ -155,6 +159,29 @@ impl Stage {
                 Verdict::Done
             }
         }
+    }
+
+    /// Routes an IPv6 packet of the local stack. smoltcp has one interface
+    /// for every link, so a packet to a link-local peer does not say which
+    /// link: it leaves on the interface owning its source address, the
+    /// address the peer used, so the link the exchange came in on. VLAN
+    /// sub-interfaces share their NIC's MAC and so its link-local address:
+    /// among them, the one that knows the peer as a neighbour wins (the
+    /// peer resolved us there before it could send).
+    pub(super) fn local6_output(&mut self, snap: &Snapshot, frame: &mut Frame) -> Verdict {
+        let d = frame.data();
+        if d.len() < IPV6_HEADER || !ipv6_at(d, IPV6_DST).is_unicast_link_local() {
+            return self.ip6_output(snap, frame, None);
+        }
+        let (src, dst) = (ipv6_at(d, IPV6_SRC), ipv6_at(d, IPV6_DST));
+        let mut owners = snap.interfaces.iter().flatten().filter(|i| i.has_ipv6(src));
+        let first = owners.clone().next();
+        let knows_peer = |i: &&Iface| {
+            let now = self.now_secs;
+            self.shared.neighbor(i.id, IpAddr::V6(dst), now).is_some()
+        };
+        let link = owners.find(knows_peer).or(first);
+        self.ip6_output(snap, frame, link)
     }
 }
 

@@ -134,7 +134,7 @@ pub enum Verdict {
 /// What a frame of the generated batch holds.
 #[derive(Clone, Copy, Debug)]
 enum Generated {
-    /// An IPv4 packet of the local stack to route.
+    /// An IPv4 or IPv6 packet of the local stack to route.
     Route,
     /// A packet whose next hop on this interface got resolved.
     Released(IfaceId),
@@ -393,6 +393,7 @@ impl Stage {
             Generated::Released(iface) if is_ipv6 => {
                 self.ip6_output(snap, frame, snap.interface(iface))
             }
+            Generated::Route if is_ipv6 => self.local6_output(snap, frame),
             Generated::Route | Generated::Released(_) => self.ip_output(snap, frame, 0),
             Generated::ArpRequest(iface) => match snap.interface(iface) {
                 Some(out) => self.l2_output(snap, frame, out, &BROADCAST_MAC, ETHERTYPE_ARP, 0),

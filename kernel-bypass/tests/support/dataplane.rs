@@ -17,6 +17,14 @@ pub fn interface(addresses: &[&str]) -> Interface {
     }
 }
 
+/// An interface with one IPv6 address.
+pub fn v6_interface(address: &str) -> Interface {
+    Interface {
+        ipv6_addresses: [address.parse().expect("address")].into(),
+        ..Default::default()
+    }
+}
+
 /// A VXLAN interface config: `address` on VNI `vni`, sourced from
 /// `source_interface`, with these static remote VTEPs.
 pub fn vxlan_interface(

@@ -3,7 +3,7 @@
 
 use super::PATIENCE;
 use kernel_bypass::local::{local_stack, LocalPort, LocalStack};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -29,9 +29,10 @@ pub fn stack_at(runtime: &tokio::runtime::Runtime, address: Ipv4Addr) -> (LocalS
 pub fn tcp_exchange(
     runtime: &tokio::runtime::Runtime,
     stack: &LocalStack,
-    target: SocketAddrV4,
+    target: impl Into<SocketAddr>,
     message: &[u8],
-) -> (SocketAddrV4, String) {
+) -> (SocketAddr, String) {
+    let target = target.into();
     let exchange = async {
         let deadline = Instant::now() + PATIENCE;
         let mut stream = loop {
