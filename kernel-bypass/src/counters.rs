@@ -50,6 +50,12 @@ counters! {
     Ipv4Forwarded => ("ip4-forward", "forwarded", false),
     Ipv4NoRoute => ("ip4-lookup", "no-route", true),
     Ipv4MtuExceeded => ("ip4-output", "mtu-exceeded", true),
+    Ipv4Fragmented => ("ip4-fragment", "packets-fragmented", false),
+    Ipv4FragmentsCreated => ("ip4-fragment", "fragments-created", false),
+    // The packet's fragments did not all fit the preallocated frames.
+    Ipv4FragmentNoBuffer => ("ip4-fragment", "no-buffer", true),
+    // Options whose lengths overrun the header, or an offset past 64 KiB.
+    Ipv4FragmentMalformed => ("ip4-fragment", "malformed", true),
     LocalDelivered => ("ip4-local", "delivered", false),
     LocalQueueFull => ("ip4-local", "queue-full", true),
     LocalUnreachable => ("ip4-local", "no-local-stack", true),

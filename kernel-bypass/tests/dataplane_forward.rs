@@ -4,6 +4,8 @@
 //!  h1 10.77.1.2 --- [p1 10.77.1.1  dataplane  10.77.2.1 p2] --- 10.77.2.2 h2 10.77.3.1 --- 10.77.3.2 h3
 //! ```
 //! h3 is reached through a static route via h2 (which forwards in its kernel).
+//! With p2's MTU lowered, h1's big pings are fragmented (DF clear) or
+//! refused with fragmentation needed (DF set).
 
 mod support;
 
@@ -259,4 +261,37 @@ fn two_af_packet_workers_share_the_traffic() {
     // Each frame reaches exactly one worker: no duplicates, no losses.
     let out = s.h1.run(&["ping", "-c", "5", "-i", "0.2", "10.77.2.2"]);
     assert!(out.contains("5 received") && !out.contains("DUP!"), "{out}");
+}
+
+#[test]
+fn big_pings_are_fragmented_without_df_and_refused_with_df() {
+    let Some(s) = forwarding_site(Backend::AfPacket, 1) else {
+        return;
+    };
+    let mut config = s.config.clone();
+    let p2 = config
+        .interfaces
+        .values_mut()
+        .find(|i| i.ipv4_addresses.contains(&"10.77.2.1/24".parse().unwrap()))
+        .expect("p2");
+    p2.mtu = Some(1280);
+    s.dataplane.apply(&config).expect("apply");
+    // 1428-byte packets: h2 reassembles the fragments and its replies
+    // come back through p1's MTU of 1500 whole.
+    let ping = |df| s.h1.ping_sized("10.77.2.2", 1400, df);
+    let fragmented = support::retry("a reply to a fragmented ping", || {
+        Some(ping("dont")).filter(|t| t.contains("1 received"))
+    });
+    assert!(fragmented.contains("bytes from 10.77.2.2"), "{fragmented}");
+    let counters = s.dataplane.show_counters();
+    assert!(counters.contains("fragments-created"), "{counters}");
+    // With DF the appliance reports the MTU; once h1's kernel has learnt
+    // it, ping fails locally with "message too long".
+    let refused = support::retry("fragmentation needed", || {
+        Some(ping("do")).filter(|t| t.contains("mtu = 1280") || t.contains("mtu=1280"))
+    });
+    assert!(
+        refused.contains("Frag needed") || refused.contains("message too long"),
+        "{refused}"
+    );
 }

@@ -1,6 +1,6 @@
 //! The pipeline fed in memory: header rewriting, VLANs, ECMP, VXLAN
-//! flooding, IPv6 (forwarding, Neighbour Discovery, ICMPv6), and
-//! random/malformed frames (never a panic; always counted).
+//! flooding, IPv4 fragmentation, IPv6 (forwarding, Neighbour Discovery,
+//! ICMPv6), and random/malformed frames (never a panic; always counted).
 
 mod support;
 
@@ -14,7 +14,7 @@ use kernel_bypass::pipeline::{
 use kernel_bypass::snapshot::{mac_for, IfaceId, InterfaceIds, Snapshot};
 use kernel_bypass::wire::*;
 use proptest::prelude::*;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use support::dataplane::{config_of, interface, vxlan_interface};
@@ -82,20 +82,17 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        Harness::with_local(None)
+        Harness::with(config(), None)
     }
 
-    /// A harness whose pipeline delivers to and routes for `local`.
-    fn with_local(local: Option<LocalHandle>) -> Harness {
-        let snap = Snapshot::compile(
-            &config(),
-            &mut InterfaceIds::default(),
-            &|name| match name {
-                "eth0" => Some(0),
-                "eth1" => Some(1),
-                _ => None,
-            },
-        )
+    /// A harness on `config` (interfaces named as in `config()`) whose
+    /// pipeline delivers to and routes for `local`.
+    fn with(config: Config, local: Option<LocalHandle>) -> Harness {
+        let snap = Snapshot::compile(&config, &mut InterfaceIds::default(), &|name| match name {
+            "eth0" => Some(0),
+            "eth1" => Some(1),
+            _ => None,
+        })
         .expect("compile");
         let shared = Arc::new(Shared::default());
         let counters = Arc::new(WorkerCounters::default());
@@ -679,7 +676,7 @@ fn local_stack_output_to_a_link_local_peer_leaves_on_the_peers_link() {
         port: Arc::new(port),
         drains: true,
     };
-    let mut h = Harness::with_local(Some(local));
+    let mut h = Harness::with(config(), Some(local));
     stack.set_addresses(&h.snap.own_addresses());
     h.learn6("eth0.100", "fe80::9", HOST);
     let peer = SocketAddr::new(ip6("fe80::9").into(), 9);
@@ -705,6 +702,230 @@ fn local_stack_output_to_a_link_local_peer_leaves_on_the_peers_link() {
     let packet = &frame[ETH_HEADER + VLAN_TAG..];
     assert_eq!(ipv6_at(packet, IPV6_SRC), link_local_for(&mac_for("eth0")));
     drop(socket);
+}
+
+/// `config()` with these interface MTUs.
+fn config_with_mtus(mtus: &[(&str, u16)]) -> Config {
+    let mut c = config();
+    for (name, mtu) in mtus {
+        c.interfaces.get_mut(*name).expect("interface").mtu = Some(*mtu);
+    }
+    c
+}
+
+/// An IPv4 packet's (identification, fragment offset in bytes, MF).
+fn fragment_fields(packet: &[u8]) -> (u16, usize, bool) {
+    let word = be16(packet, IPV4_FLAGS);
+    let offset = usize::from(word & IPV4_FRAGMENT_OFFSET) * 8;
+    (be16(packet, 4), offset, word & 0x2000 != 0)
+}
+
+/// `packet` (20-byte header) with this identification, fragment word and
+/// options, checksummed.
+fn with_header(packet: &[u8], id: u16, word: u16, options: &[u8]) -> Vec<u8> {
+    let header_len = IPV4_HEADER + options.len();
+    let mut p = packet[..IPV4_HEADER].to_vec();
+    p.extend_from_slice(options);
+    p.extend_from_slice(&packet[IPV4_HEADER..]);
+    p[0] = 0x40 | (header_len / 4) as u8;
+    let total = p.len() as u16;
+    put_be16(&mut p, 2, total);
+    put_be16(&mut p, 4, id);
+    put_be16(&mut p, IPV4_FLAGS, word);
+    put_be16(&mut p, IPV4_CHECKSUM, 0);
+    let sum = checksum(&p[..header_len]);
+    put_be16(&mut p, IPV4_CHECKSUM, sum);
+    p
+}
+
+/// Checks that `pieces` are fragments of one packet, each valid and no
+/// larger than `mtu`, together covering its data without gap or overlap;
+/// returns (offset of the first, MF of the last, the data reassembled).
+fn reassemble(pieces: &[Vec<u8>], mtu: usize) -> (usize, bool, Vec<u8>) {
+    let mut sorted: Vec<&Vec<u8>> = pieces.iter().collect();
+    sorted.sort_by_key(|p| fragment_fields(p).1);
+    let (id, first_offset, _) = fragment_fields(sorted[0]);
+    let mut data = Vec::new();
+    for (i, p) in sorted.iter().enumerate() {
+        let header_len = ipv4_header_len(p);
+        assert!(p.len() <= mtu, "{} bytes over MTU {mtu}", p.len());
+        assert_eq!(usize::from(be16(p, 2)), p.len(), "total length");
+        assert_eq!(checksum(&p[..header_len]), 0, "header checksum");
+        let (piece_id, offset, more) = fragment_fields(p);
+        assert_eq!(piece_id, id, "one identification");
+        assert_eq!(offset, first_offset + data.len(), "contiguous offsets");
+        if i + 1 < sorted.len() {
+            assert!(more, "MF on all but the last");
+            assert_eq!((p.len() - header_len) % 8, 0, "data in 8-byte units");
+            assert_eq!(be16(p, IPV4_FLAGS) & IPV4_DF, 0);
+        }
+        data.extend_from_slice(&p[header_len..]);
+    }
+    let (_, _, last_more) = fragment_fields(sorted[sorted.len() - 1]);
+    (first_offset, last_more, data)
+}
+
+/// Every IPv4 packet the last `feed` sent out of `port` (the batch, its
+/// replicas and its fragments), without Ethernet header, by identification.
+fn sent_by_id(h: &Harness, out: &[(Verdict, Vec<u8>)], port: u16) -> BTreeMap<u16, Vec<Vec<u8>>> {
+    let (replicas, replica_verdicts) = h.pipeline.replicas();
+    let batch = out.iter().map(|(v, f)| (*v, f.as_slice()));
+    let replicas = replica_verdicts
+        .iter()
+        .zip(replicas)
+        .map(|(v, f)| (*v, f.data()));
+    let fragments = h.pipeline.fragments().map(|(f, v)| (*v, f.data()));
+    let mut by_id: BTreeMap<u16, Vec<Vec<u8>>> = BTreeMap::new();
+    for (_, f) in batch
+        .chain(replicas)
+        .chain(fragments)
+        .filter(|(v, _)| *v == Verdict::Tx(port))
+    {
+        let packet = &f[ETH_HEADER..];
+        by_id
+            .entry(fragment_fields(packet).0)
+            .or_default()
+            .push(packet.to_vec());
+    }
+    by_id
+}
+
+#[test]
+fn too_big_without_dont_fragment_leaves_as_fragments_that_reassemble() {
+    let mut h = Harness::with(config_with_mtus(&[("eth1", 1280)]), None);
+    let payload: Vec<u8> = (0..1472u32).map(|i| (i * 7) as u8).collect();
+    let packet = udp_packet(ip("10.1.0.2"), ip("10.2.0.2"), 1000, 53, &payload);
+    let out = h.feed(
+        0,
+        &[ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet)],
+    );
+    assert_eq!(out[0].0, Verdict::Tx(1));
+    let mut frames = vec![out[0].1.clone()];
+    frames.extend(h.pipeline.fragments().map(|(f, v)| {
+        assert_eq!(*v, Verdict::Tx(1));
+        f.data().to_vec()
+    }));
+    assert_eq!(frames.len(), 2, "1500 bytes into 1280: two fragments");
+    for f in &frames {
+        assert_eq!((mac_at(f, 0), mac_at(f, 6)), (ROUTER_A, mac_for("eth1")));
+        assert_eq!(f[ETH_HEADER + IPV4_TTL], 63);
+    }
+    let pieces: Vec<Vec<u8>> = frames.iter().map(|f| f[ETH_HEADER..].to_vec()).collect();
+    assert_eq!(pieces[0].len(), 20 + 1256, "the most 8-byte units that fit");
+    let (offset, more, data) = reassemble(&pieces, 1280);
+    assert_eq!((offset, more), (0, false));
+    assert_eq!(data, packet[IPV4_HEADER..]);
+    assert_eq!(h.total(Counter::Ipv4Fragmented), 1);
+    assert_eq!(h.total(Counter::Ipv4FragmentsCreated), 2);
+    assert_eq!(h.total(Counter::Ipv4MtuExceeded), 0);
+}
+
+#[test]
+fn fragments_are_fragmented_again_and_only_copied_options_repeat() {
+    let mut h = Harness::with(config_with_mtus(&[("eth1", 576)]), None);
+    let data: Vec<u8> = (0..1400u32).map(|i| (i % 251) as u8).collect();
+    let plain = ipv4(ip("10.1.0.2"), ip("10.2.0.2"), PROTO_UDP, 64, &data);
+    // NOP, record route (not copied), a copied 3-byte option, end of list.
+    let options = [1, 7, 7, 4, 0, 0, 0, 0, 0x82, 3, 9, 0];
+    // A middle fragment (MF, offset 800) with options, and a last one.
+    let middle = with_header(&plain, 1, 0x2000 | 100, &options);
+    let last = with_header(&plain, 2, 200, &[]);
+    let frames = [&middle, &last].map(|p| ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, p));
+    let out = h.feed(0, &frames);
+    let sent = sent_by_id(&h, &out, 1);
+    let (offset, more, reassembled) = reassemble(&sent[&1], 576);
+    assert_eq!((offset, more), (800, true), "the last piece keeps MF");
+    assert_eq!(reassembled, data);
+    assert_eq!(sent[&1].len(), 3);
+    for piece in &sent[&1] {
+        let options_sent = &piece[IPV4_HEADER..ipv4_header_len(piece)];
+        match fragment_fields(piece).1 {
+            800 => assert_eq!(options_sent, options, "the first keeps all"),
+            _ => assert_eq!(options_sent, [0x82, 3, 9, 0], "copied ones only"),
+        }
+    }
+    let (offset, more, reassembled) = reassemble(&sent[&2], 576);
+    assert_eq!((offset, more, reassembled), (1600, false, data));
+}
+
+#[test]
+fn fragments_beyond_the_preallocated_frames_drop_whole_packets_and_are_counted() {
+    // 1500 bytes into an MTU of 68: 31 fragments each.
+    let mut h = Harness::with(config_with_mtus(&[("eth1", 68)]), None);
+    let frames: Vec<_> = (0..64u16)
+        .map(|id| {
+            let plain = udp_packet(ip("10.1.0.2"), ip("10.2.0.2"), 1, 2, &[id as u8; 1472]);
+            let packet = with_header(&plain, id, 0, &[]);
+            ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet)
+        })
+        .collect();
+    let out = h.feed(0, &frames);
+    let sent = out.iter().filter(|(v, _)| *v == Verdict::Tx(1)).count() as u64;
+    let dropped = h.total(Counter::Ipv4FragmentNoBuffer);
+    assert!(sent > 0 && dropped > 0, "{sent} sent, {dropped} dropped");
+    assert_eq!(sent + dropped, 64);
+    let by_id = sent_by_id(&h, &out, 1);
+    assert_eq!(by_id.len() as u64, sent, "no piece of a dropped packet");
+    for (id, pieces) in &by_id {
+        assert_eq!(pieces.len(), 31);
+        let (_, _, data) = reassemble(pieces, 68);
+        assert_eq!(data[UDP_HEADER..], [*id as u8; 1472]);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn oversized_packets_are_fragmented_or_counted_and_always_reassemble(
+        mtu in 68u16..1600,
+        packets in prop::collection::vec(
+            (0usize..1840, any::<bool>(), any::<bool>(), 0u16..0x400, prop::collection::vec(any::<u8>(), 0..=40)),
+            1..64,
+        ),
+    ) {
+        let mut h = Harness::with(config_with_mtus(&[("eth1", mtu)]), None);
+        let mut originals = Vec::new();
+        let frames: Vec<_> = packets
+            .iter()
+            .enumerate()
+            .map(|(id, (len, df, mf, offset, options))| {
+                let data: Vec<u8> = (0..*len).map(|i| (i * 31 + id) as u8).collect();
+                let plain = ipv4(ip("10.1.0.2"), ip("10.2.0.2"), PROTO_UDP, 64, &data);
+                let word = u16::from(*df) << 14 | u16::from(*mf) << 13 | offset;
+                let options = &options[..options.len() / 4 * 4];
+                let packet = with_header(&plain, id as u16, word, options);
+                originals.push((packet.clone(), data));
+                ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet)
+            })
+            .collect();
+        let out = h.feed(0, &frames);
+        let sent = sent_by_id(&h, &out, 1);
+        let mtu = usize::from(mtu);
+        for (id, ((verdict, _), (packet, data))) in out.iter().zip(&originals).enumerate() {
+            let too_big = packet.len() > mtu;
+            let df = be16(packet, IPV4_FLAGS) & IPV4_DF != 0;
+            match verdict {
+                Verdict::Tx(1) => {
+                    prop_assert!(!too_big || !df);
+                    let (offset, more, reassembled) = reassemble(&sent[&(id as u16)], mtu);
+                    let (_, original_offset, original_more) = fragment_fields(packet);
+                    prop_assert_eq!((offset, more), (original_offset, original_more));
+                    prop_assert_eq!(&reassembled, data);
+                }
+                Verdict::Tx(0) => prop_assert!(too_big && df, "only fragmentation needed goes back"),
+                Verdict::Done => prop_assert!(too_big && !sent.contains_key(&(id as u16))),
+                Verdict::Tx(_) => prop_assert!(false, "{:?}", verdict),
+            }
+        }
+        let sent_packets = out.iter().filter(|(v, _)| *v == Verdict::Tx(1)).count();
+        prop_assert_eq!(sent.len(), sent_packets, "no piece of a dropped packet");
+        let done = out.iter().filter(|(v, _)| *v == Verdict::Done).count() as u64;
+        let counted = h.total(Counter::Ipv4FragmentNoBuffer)
+            + h.total(Counter::Ipv4FragmentMalformed)
+            + h.total(Counter::Ipv4MtuExceeded)
+            - h.total(Counter::IcmpErrorSent);
+        prop_assert_eq!(done, counted, "every packet not sent is counted");
+    }
 }
 
 /// Frames built to reach deep into the pipeline, then cut or corrupted.

@@ -5,8 +5,10 @@
 //! counted) or queued on a port. Packets the pipeline itself creates (ARP
 //! requests, neighbour solicitations, packets released after resolution,
 //! the local stack's output) go through a second "generated" batch; VXLAN
-//! head-end replicas through a third. All three are allocated once.
+//! head-end replicas through a third, IPv4 fragments through a fourth and
+//! fifth (see `fragment`). All are allocated once.
 
+mod fragment;
 mod icmp;
 mod icmp6;
 mod input;
@@ -161,6 +163,7 @@ struct Stage {
     pending: Pending,
     replicas: Batch,
     replica_verdicts: Vec<Verdict>,
+    fragments: [fragment::Fragments; 2],
     icmp_budget: icmp::TokenBucket,
     now_ms: u64,
     now_secs: u32,
@@ -191,6 +194,7 @@ impl Pipeline {
                 pending: Pending::new(),
                 replicas: Batch::new(GENERATED_CAPACITY),
                 replica_verdicts: Vec::with_capacity(GENERATED_CAPACITY),
+                fragments: fragment::sets(),
                 icmp_budget: icmp::TokenBucket::new(),
                 now_ms: 0,
                 now_secs: 0,
@@ -262,6 +266,7 @@ impl Pipeline {
         self.stage.now_secs = self.stage.shared.now_secs();
         self.stage.replicas.clear();
         self.stage.replica_verdicts.clear();
+        self.stage.fragments.iter_mut().for_each(|f| f.clear());
         self.stage
             .input_batch(snap, port, batch, &mut self.rx_verdicts);
         &self.rx_verdicts
@@ -270,6 +275,15 @@ impl Pipeline {
     /// Frames replicated during the last `process` call (VXLAN flooding).
     pub fn replicas(&self) -> (&[Frame], &[Verdict]) {
         (self.stage.replicas.frames(), &self.stage.replica_verdicts)
+    }
+
+    /// IPv4 fragments made during the last `process` call, after the first
+    /// of each packet (which takes the packet's place in the batch).
+    pub fn fragments(&self) -> impl Iterator<Item = (&Frame, &Verdict)> {
+        self.stage
+            .fragments
+            .iter()
+            .flat_map(|f| f.frames.frames().iter().zip(&f.verdicts))
     }
 
     /// Routes the local stack's output and packets waiting for ARP that are
@@ -320,8 +334,8 @@ impl Pipeline {
     }
 }
 
-/// Sends a processed batch and the replicas it produced, then empties the
-/// replica batch for the next one.
+/// Sends a processed batch and the replicas and fragments it produced, then
+/// empties those for the next one.
 fn send(
     stage: &mut Stage,
     ports: &mut [Option<Box<dyn PacketPort>>],
@@ -334,10 +348,13 @@ fn send(
         &[
             (batch, verdicts),
             (&stage.replicas, &stage.replica_verdicts),
+            (&stage.fragments[0].frames, &stage.fragments[0].verdicts),
+            (&stage.fragments[1].frames, &stage.fragments[1].verdicts),
         ],
     );
     stage.replicas.clear();
     stage.replica_verdicts.clear();
+    stage.fragments.iter_mut().for_each(|f| f.clear());
 }
 
 /// Hands every frame with a `Tx` verdict to its port, one send per port.

@@ -1,5 +1,6 @@
 //! Transmit side: TTL and checksum update, route lookup with ECMP,
-//! neighbour resolution, Ethernet/802.1Q rewrite and VXLAN encapsulation.
+//! neighbour resolution, IPv4 fragmentation (in `fragment`), Ethernet/802.1Q
+//! rewrite and VXLAN encapsulation.
 
 use super::icmp::IcmpError;
 use super::{Stage, Verdict, ARP_REFRESH_SECS};
@@ -22,6 +23,11 @@ fn ipv4_flow_hash(d: &[u8]) -> u32 {
         _ => (0, 0),
     };
     flow_hash(be32(d, IPV4_SRC), be32(d, IPV4_DST), protocol, sport, dport)
+}
+
+/// Whether an IPv4 packet (its header length checked) has DF set.
+fn dont_fragment(frame: &Frame) -> bool {
+    be16(frame.data(), IPV4_FLAGS) & IPV4_DF != 0
 }
 
 /// VXLAN source port from the inner frame's flow (RFC 7348: 49152-65535).
@@ -90,13 +96,10 @@ impl Stage {
         let sum = checksum_adjust(be16(d, IPV4_CHECKSUM), old, be16(d, IPV4_TTL));
         put_be16(d, IPV4_CHECKSUM, sum);
         match self.route_hop(snap, frame.data()) {
-            // No fragmentation: too-big packets are dropped, and with DF
-            // the sender learns the MTU.
-            Some((_, out)) if frame.len() > usize::from(out.mtu) => {
+            // Too big with DF: the sender learns the MTU (without DF the
+            // packet is fragmented on output).
+            Some((_, out)) if frame.len() > usize::from(out.mtu) && dont_fragment(frame) => {
                 self.counters.on_interface(out.id, Counter::Ipv4MtuExceeded);
-                if be16(frame.data(), IPV4_FLAGS) & IPV4_DF == 0 {
-                    return Verdict::Done;
-                }
                 let error = IcmpError::FragmentationNeeded { mtu: out.mtu };
                 self.icmp_error(snap, frame, ingress, error)
             }
@@ -148,13 +151,18 @@ impl Stage {
             IpAddr::V4(_) => (ETHERTYPE_IPV4, Counter::Ipv4MtuExceeded),
             IpAddr::V6(_) => (ETHERTYPE_IPV6, Counter::Ipv6MtuExceeded),
         };
-        if frame.len() > usize::from(out.mtu) {
+        let fits = frame.len() <= usize::from(out.mtu);
+        // Routers fragment IPv4 without DF only (IPv6: the sender does).
+        if !fits && (ethertype == ETHERTYPE_IPV6 || dont_fragment(frame)) {
             return self.count(out.id, too_big);
         }
         match self.shared.neighbor(out.id, next_hop, self.now_secs) {
             Some((mac, age)) => {
                 if age >= ARP_REFRESH_SECS {
                     self.pending.refresh(out.id, next_hop);
+                }
+                if !fits {
+                    return self.fragment_output(snap, frame, out, &mac, depth);
                 }
                 self.l2_output(snap, frame, out, &mac, ethertype, depth)
             }

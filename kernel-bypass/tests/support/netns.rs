@@ -151,6 +151,17 @@ impl Netns {
         false
     }
 
+    /// One ping of `size` data bytes, with DF set (`pmtudisc` "do") or
+    /// clear ("dont"); its stdout and stderr (where local errors go).
+    pub fn ping_sized(&self, target: &str, size: usize, pmtudisc: &str) -> String {
+        let size = size.to_string();
+        let args = [
+            "ping", "-c", "1", "-W", "2", "-M", pmtudisc, "-s", &size, target,
+        ];
+        let out = self.output(&args);
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+
     /// Runs a command until its stdout satisfies `done` or `SETTLE` passes
     /// (servers start, paths come up); returns the last stdout.
     pub fn stdout_until(&self, args: &[&str], done: impl Fn(&str) -> bool) -> String {
