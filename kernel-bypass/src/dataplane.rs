@@ -74,6 +74,11 @@ impl Dataplane {
         let local_port = Arc::new(local_port);
         let snapshots = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
         let shared = Arc::new(Shared::default());
+        // Quick and lock-free, as the stack requires of its selector.
+        let (routes, neighbors) = (snapshots.clone(), shared.clone());
+        local.set_source_selector(Arc::new(move |dst| {
+            neighbors.local_source(&routes.load(), dst)
+        }));
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::with_capacity(options.workers);
         // Several workers get a CPU each (round robin over the allowed ones);

@@ -665,6 +665,31 @@ fn unresolved_ipv6_next_hops_are_solicited_and_released_on_advertisement() {
     assert_eq!(h.total(Counter::NeighborReleased), 3);
 }
 
+#[test]
+fn the_local_stack_sources_from_the_egress_interface_or_the_peers_link() {
+    let h = Harness::new();
+    h.learn6("eth1", "fe80::9", ROUTER_A);
+    let source = |dst: &str| {
+        let source = h.shared.local_source(&h.snap, dst.parse().unwrap());
+        source.map(|s| s.to_string())
+    };
+    assert_eq!(
+        source("10.9.1.1").as_deref(),
+        Some("10.2.0.1"),
+        "static route"
+    );
+    assert_eq!(source("10.1.0.7").as_deref(), Some("10.1.0.1"), "connected");
+    assert_eq!(source("2001:db8:9::1").as_deref(), Some("2001:db8:2::1"));
+    assert_eq!(
+        source("2001:db8:100::7").as_deref(),
+        Some("2001:db8:100::1")
+    );
+    let eth1_link_local = link_local_for(&mac_for("eth1")).to_string();
+    assert_eq!(source("fe80::9"), Some(eth1_link_local), "the peer's link");
+    assert_eq!(source("fe80::8"), None, "an unknown link-local peer");
+    assert_eq!(source("2001:db8:99::1"), None, "no route");
+}
+
 /// eth0 and eth0.100 share one MAC and so one link-local address: a
 /// datagram of the local stack to a link-local peer leaves on the one of
 /// them where the peer is a neighbour.

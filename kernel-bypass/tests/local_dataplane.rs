@@ -20,16 +20,15 @@ use std::net::{SocketAddr, SocketAddrV4};
 use support::dataplane::{
     config_of, interface, kernel_vxlan, start, v6_interface, vxlan_interface,
 };
-use support::local::tcp_exchange;
+use support::local::{tcp_exchange, udp_echo};
 use support::netns::{is_root, Netns, Veth};
 use support::retry;
 
-/// TCP echo on port 7, the status page on 8080.
+/// TCP and UDP echo on port 7, the status page on 80.
 fn serve(runtime: &tokio::runtime::Runtime, stack: &LocalStack) {
     runtime.spawn(serve_echo(stack.clone(), 7));
-    runtime.spawn(serve_status(stack.clone(), 8080, || {
-        "gatehouse ok\n".into()
-    }));
+    runtime.spawn(udp_echo(stack.clone(), 7));
+    runtime.spawn(serve_status(stack.clone(), 80, || "gatehouse ok\n".into()));
 }
 
 #[test]
@@ -68,7 +67,7 @@ fn own_services_answer_on_physical_and_vxlan_interfaces() {
     assert_eq!(echoed, "via-veth\n");
 
     let page = retry("status page over VXLAN", || {
-        let out = h1.output(&["curl", "-sS", "-m", "3", "http://10.79.100.1:8080/"]);
+        let out = h1.output(&["curl", "-sS", "-m", "3", "http://10.79.100.1/"]);
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
@@ -118,15 +117,23 @@ fn own_services_answer_over_ipv6_on_global_and_link_local_addresses() {
         (text == "via-v6\n").then_some(text)
     });
     assert_eq!(echoed, "via-v6\n");
-    let url = "http://[2001:db8:79::1]:8080/";
+    let url = "http://[2001:db8:79::1]/";
     assert_eq!(page(&h2, url), "gatehouse ok\n");
     // Each host on its own link, so a reply leaving on the wrong interface
     // never arrives. The hosts' link-local sources stay tentative for a
     // moment (DAD): `page` retries.
     for (host, veth) in [(&h2, &v2), (&h3, &v3)] {
         let link_local = link_local_for(&mac_for(&veth.outer));
-        let on_link = format!("http://[{link_local}%25{}]:8080/", veth.inner);
+        let on_link = format!("http://[{link_local}%25{}]/", veth.inner);
         assert_eq!(page(host, &on_link), "gatehouse ok\n", "{on_link}");
+        // A datagram's answer comes from the address asked, on the same link.
+        let udp = format!("echo on-link | nc -6 -u -w 1 {link_local}%{} 7", veth.inner);
+        let echoed = retry("UDP echo over link-local", || {
+            let out = host.output(&["sh", "-c", &udp]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            (text == "on-link\n").then_some(text)
+        });
+        assert_eq!(echoed, "on-link\n");
     }
 
     // Outgoing: the appliance connects to the host from its global address.
@@ -135,5 +142,10 @@ fn own_services_answer_over_ipv6_on_global_and_link_local_addresses() {
     let (local, received) = tcp_exchange(&runtime, &stack, target, b"from appliance\n");
     assert_eq!(local.ip().to_string(), "2001:db8:79::1");
     assert_eq!(received, "from-h2\n");
+    let counters = dataplane.show_counters();
+    assert!(
+        !counters.contains("no-route"),
+        "all output routed: {counters}"
+    );
     dataplane.stop();
 }

@@ -10,7 +10,7 @@ use smoltcp::wire::{
 };
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
-use support::local::{runtime, stack_at};
+use support::local::{runtime, stack_at, udp_echo};
 use support::wait_until;
 
 const STACK: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
@@ -212,14 +212,7 @@ fn stack_with_services(liveness: Liveness) -> (tokio::runtime::Runtime, LocalSta
     stack.set_addresses(&own.map(|net| net.parse().unwrap()));
     stack.set_liveness(liveness);
     runtime.spawn(serve_echo(stack.clone(), 80));
-    let udp_stack = stack.clone();
-    runtime.spawn(async move {
-        let socket = udp_stack.udp_bind(53).await.unwrap();
-        let mut buf = [0u8; 2048];
-        while let Ok((len, from)) = socket.recv_from(&mut buf).await {
-            let _ = socket.send_to(&buf[..len], from).await;
-        }
-    });
+    runtime.spawn(udp_echo(stack.clone(), 53));
     wait_until("the services to start", || stack.socket_count() >= 2);
     (runtime, stack, port)
 }

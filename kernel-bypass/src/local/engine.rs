@@ -61,9 +61,9 @@ impl Default for Liveness {
 }
 
 /// Picks the source address for a destination, as the dataplane's routing
-/// knows it (the egress interface's address); `None` leaves the choice to
-/// the stack.
-pub type SourceSelector = Arc<dyn Fn(Ipv4Addr) -> Option<Ipv4Addr> + Send + Sync>;
+/// knows it (the egress interface's address; for a link-local peer, the
+/// address of its link); `None` leaves the choice to the stack.
+pub type SourceSelector = Arc<dyn Fn(IpAddr) -> Option<IpAddr> + Send + Sync>;
 
 /// A connection whose owner is gone, kept until its close completes.
 struct Orphan {
@@ -226,15 +226,12 @@ impl Engine {
     }
 
     /// The own address to send to `destination` from: the selector's
-    /// choice if it has one (IPv4), else one in the same subnet, else the
-    /// first of the same family and scope (link-local or not).
+    /// choice if it has one, else one in the same subnet, else the first of
+    /// the same family and scope (link-local or not).
     pub(super) fn source_for(&self, destination: IpAddr) -> io::Result<IpAddr> {
-        let selected = match destination {
-            IpAddr::V4(v4) => self.source_selector.as_ref().and_then(|f| f(v4)),
-            IpAddr::V6(_) => None,
-        };
+        let selected = self.source_selector.as_ref().and_then(|f| f(destination));
         if let Some(source) = selected {
-            return self.own_address(source.into());
+            return self.own_address(source);
         }
         let link_local = |ip: IpAddr| matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local());
         let same_kind = |net: &&IpNet| {
@@ -377,12 +374,12 @@ mod tests {
             "not link-local"
         );
         assert_eq!(source(&engine, "fe80::9"), "fe80::1");
-        engine.source_selector = Some(Arc::new(|dst: Ipv4Addr| {
-            (dst.octets()[0] == 8).then_some(Ipv4Addr::new(192, 0, 2, 1))
+        engine.source_selector = Some(Arc::new(|dst: IpAddr| {
+            (dst == IpAddr::from([8, 8, 8, 8])).then_some([192, 0, 2, 1].into())
         }));
         assert_eq!(source(&engine, "8.8.8.8"), "192.0.2.1");
         assert_eq!(source(&engine, "9.9.9.9"), "10.0.0.1");
-        engine.source_selector = Some(Arc::new(|_| Some(Ipv4Addr::new(198, 51, 100, 7))));
+        engine.source_selector = Some(Arc::new(|_| Some([198, 51, 100, 7].into())));
         let foreign = engine.source_for([8, 8, 8, 8].into()).unwrap_err();
         assert_eq!(foreign.kind(), io::ErrorKind::AddrNotAvailable);
         engine.addresses.truncate(1);

@@ -78,16 +78,17 @@ pub struct LocalStack {
 
 impl LocalStack {
     /// Sets the appliance's own addresses, IPv4 and IPv6 (from the
-    /// interfaces of the committed config). They choose the source address of outgoing
-    /// connections and datagrams; incoming packets are accepted for whatever
-    /// the pipeline delivers.
+    /// interfaces of the committed config). They choose the source address
+    /// of outgoing connections and datagrams; incoming packets are accepted
+    /// for whatever the pipeline delivers.
     pub fn set_addresses(&self, addrs: &[IpNet]) {
         self.shared.lock().addresses = addrs.to_vec();
     }
 
     /// Lets the dataplane choose source addresses by its routes (the
     /// egress interface's address), so connections and datagrams to
-    /// networks behind a gateway leave from the right address. It runs
+    /// networks behind a gateway leave from the right address, and those to
+    /// a link-local peer from the address of the peer's link. It runs
     /// under the stack's lock: it must be quick and must not use the stack.
     pub fn set_source_selector(&self, selector: SourceSelector) {
         self.shared.lock().source_selector = Some(selector);
@@ -111,7 +112,8 @@ impl LocalStack {
     }
 
     /// Opens a TCP connection from the own address that suits `remote`
-    /// (same subnet, else the first); resolves once established.
+    /// (the source selector's, else one in the same subnet, else the first
+    /// of its family and scope); resolves once established.
     pub async fn tcp_connect(&self, remote: impl Into<SocketAddr>) -> io::Result<TcpStream> {
         self.connect(None, remote.into()).await
     }

@@ -55,3 +55,12 @@ pub fn tcp_exchange(
         .block_on(async { tokio::time::timeout(2 * PATIENCE, exchange).await })
         .expect("the exchange hung")
 }
+
+/// Echoes every datagram on UDP `port` of `stack` back to its sender.
+pub async fn udp_echo(stack: LocalStack, port: u16) {
+    let socket = stack.udp_bind(port).await.expect("udp bind");
+    let mut buf = [0u8; 2048];
+    while let Ok((len, from)) = socket.recv_from(&mut buf).await {
+        let _ = socket.send_to(&buf[..len], from).await;
+    }
+}
