@@ -874,6 +874,40 @@ fn fragments_are_fragmented_again_and_only_copied_options_repeat() {
 }
 
 #[test]
+fn vxlan_packets_too_big_for_the_underlay_are_fragmented_as_outer_packets() {
+    // The tunnel admits 1500-byte inner packets: with 50 bytes of
+    // encapsulation they no longer fit eth0's 1500.
+    let mut h = Harness::with(config_with_mtus(&[("vxlan7", 1500)]), None);
+    let remote_host: Mac = [0x02, 0, 0, 0, 0, 0x79];
+    h.learn("vxlan7", "10.7.0.9", remote_host);
+    let packet = udp_packet(ip("10.1.0.2"), ip("10.7.0.9"), 1, 2, &[0x5a; 1472]);
+    // The inner MAC has no VTEP yet: a copy to each remote, each fragmented.
+    let out = h.feed(
+        0,
+        &[ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &packet)],
+    );
+    let sent = sent_by_id(&h, &out, 0);
+    let mut remotes = Vec::new();
+    for pieces in sent.values() {
+        assert_eq!(pieces.len(), 2);
+        let (offset, more, outer) = reassemble(pieces, 1500);
+        assert_eq!((offset, more), (0, false));
+        remotes.push(ipv4_at(&pieces[0], IPV4_DST));
+        assert_eq!(be16(&outer, 2), VXLAN_DEFAULT_PORT);
+        assert_eq!(be32(&outer, UDP_HEADER + 4) >> 8, 7);
+        let inner = &outer[UDP_HEADER + VXLAN_HEADER..];
+        assert_eq!(mac_at(inner, 0), remote_host);
+        let inner_ip = &inner[ETH_HEADER..];
+        assert_eq!(inner_ip[IPV4_TTL], 63);
+        assert_eq!(inner_ip[IPV4_HEADER..], packet[IPV4_HEADER..]);
+        assert_eq!(be16(inner_ip, IPV4_FLAGS), 0, "the inner packet is whole");
+    }
+    remotes.sort();
+    assert_eq!(remotes, vec![ip("10.1.0.50"), ip("10.1.0.51")]);
+    assert_eq!(h.total(Counter::Ipv4Fragmented), 2);
+}
+
+#[test]
 fn fragments_beyond_the_preallocated_frames_drop_whole_packets_and_are_counted() {
     // 1500 bytes into an MTU of 68: 31 fragments each.
     let mut h = Harness::with(config_with_mtus(&[("eth1", 68)]), None);

@@ -4,6 +4,8 @@
 //!  h1: vx0 10.78.100.2 (VNI 42) over 10.78.1.2 --- [p1 10.78.1.1, vxlan42 10.78.100.1  dataplane  10.78.2.1 p2] --- 10.78.2.2 h2
 //! ```
 //! h1 reaches h2 only through the overlay, and h2 reaches h1's overlay address.
+//! With the tunnel's MTU raised to the underlay's, outer packets too big for
+//! the underlay are fragmented and h1's kernel reassembles them.
 
 mod support;
 
@@ -88,4 +90,16 @@ fn linux_vxlan_peer_reaches_routed_host_both_ways() {
         shown.contains("VNI 42") && shown.contains("via VTEP 10.78.1.2"),
         "{shown}"
     );
+
+    let mut config = config;
+    config.interfaces.get_mut("vxlan42").expect("vxlan42").mtu = Some(1500);
+    dataplane.apply(&config).expect("apply");
+    // 1488-byte inner packets fit the tunnel; encapsulated they are 1538.
+    let reply = support::retry("a reply over fragmented VXLAN", || {
+        let text = h2.ping_sized("10.78.100.2", 1460, "dont");
+        text.contains("1 received").then_some(text)
+    });
+    assert!(reply.contains("bytes from 10.78.100.2"), "{reply}");
+    let counters = dataplane.show_counters();
+    assert!(counters.contains("packets-fragmented"), "{counters}");
 }

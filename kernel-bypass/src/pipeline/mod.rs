@@ -190,6 +190,8 @@ struct Stage {
     replicas: Batch,
     replica_verdicts: Vec<Verdict>,
     fragments: [fragment::Fragments; 2],
+    /// Identification of the next VXLAN outer packet, which may be fragmented.
+    next_ip_id: u16,
     icmp_budget: icmp::TokenBucket,
     now_ms: u64,
     now_secs: u32,
@@ -221,6 +223,12 @@ impl Pipeline {
                 replicas: Batch::new(GENERATED_CAPACITY),
                 replica_verdicts: Vec::with_capacity(GENERATED_CAPACITY),
                 fragments: fragment::sets(),
+                // Random per worker, so that workers sending to the same
+                // remote VTEP rarely reuse each other's identifications.
+                next_ip_id: std::hash::BuildHasher::hash_one(
+                    &std::collections::hash_map::RandomState::new(),
+                    0,
+                ) as u16,
                 icmp_budget: icmp::TokenBucket::new(),
                 now_ms: 0,
                 now_secs: 0,

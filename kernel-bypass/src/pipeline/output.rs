@@ -1,6 +1,15 @@
 //! Transmit side: TTL and checksum update, route lookup with ECMP,
 //! neighbour resolution, IPv4 fragmentation (in `fragment`), Ethernet/802.1Q
 //! rewrite and VXLAN encapsulation.
+//!
+//! A VXLAN packet too big for the underlay is fragmented as an outer IPv4
+//! packet (DF clear), as Linux's vxlan does by default, rather than by
+//! fragmenting the inner packet before encapsulation: it works for every
+//! inner payload (IPv6, ARP, inner IPv4 with DF set that fit the tunnel's
+//! MTU), keeps one fragmentation path, and leaves the tunnel's MTU what was
+//! configured. The remote VTEP must reassemble: Linux does, this appliance
+//! does not (see `fragment`). Keeping the tunnel's MTU at the underlay's
+//! minus 50 (the default) avoids the fragments.
 
 use super::icmp::IcmpError;
 use super::{Stage, Verdict, ARP_REFRESH_SECS};
@@ -295,6 +304,12 @@ impl Stage {
         };
         let total = (VXLAN_OVERHEAD + inner_len) as u16;
         write_ipv4_header(h, total, DEFAULT_TTL, PROTO_UDP, tunnel.source, remote);
+        // DF is clear: the outer packet may be fragmented, and its
+        // fragments are told apart from other packets' by this (RFC 6864).
+        self.next_ip_id = self.next_ip_id.wrapping_add(1);
+        put_be16(h, 4, self.next_ip_id);
+        let sum = checksum_adjust(be16(h, IPV4_CHECKSUM), 0, self.next_ip_id);
+        put_be16(h, IPV4_CHECKSUM, sum);
         let udp = &mut h[IPV4_HEADER..];
         put_be16(udp, 0, source_port);
         put_be16(udp, 2, tunnel.udp_port);
