@@ -8,6 +8,7 @@ use grammar::config::{Config, Ipv6Route, NextHop, StaticRoute, VXLAN_DEFAULT_POR
 use kernel_bypass::counters::{event_total, Counter, WorkerCounters};
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::PacketPort;
+use kernel_bypass::local::{LocalStack, UdpSocket};
 use kernel_bypass::pipeline::{
     neighbor6_key, neighbor_key, LocalHandle, Pipeline, Shared, Verdict,
 };
@@ -690,26 +691,44 @@ fn the_local_stack_sources_from_the_egress_interface_or_the_peers_link() {
     assert_eq!(source("2001:db8:99::1"), None, "no route");
 }
 
-/// eth0 and eth0.100 share one MAC and so one link-local address: a
-/// datagram of the local stack to a link-local peer leaves on the one of
-/// them where the peer is a neighbour.
-#[test]
-fn local_stack_output_to_a_link_local_peer_leaves_on_the_peers_link() {
+/// A harness on `config` whose pipeline delivers to and routes for a local
+/// stack owning the config's addresses; the stack's tasks run on the runtime.
+fn with_local_stack(config: Config) -> (tokio::runtime::Runtime, LocalStack, Harness) {
     let runtime = support::local::runtime();
     let (stack, port) = kernel_bypass::local::local_stack(runtime.handle().clone()).unwrap();
     let local = LocalHandle {
         port: Arc::new(port),
         drains: true,
     };
-    let mut h = Harness::with(config(), Some(local));
+    let h = Harness::with(config, Some(local));
     stack.set_addresses(&h.snap.own_addresses());
-    h.learn6("eth0.100", "fe80::9", HOST);
-    let peer = SocketAddr::new(ip6("fe80::9").into(), 9);
-    let socket = runtime.block_on(async {
+    (runtime, stack, h)
+}
+
+/// A UDP socket of `stack` that sent `payload` to `peer` (kept open so the
+/// datagram is not dropped with it).
+fn sent_datagram(
+    runtime: &tokio::runtime::Runtime,
+    stack: &LocalStack,
+    peer: &str,
+    payload: &[u8],
+) -> UdpSocket {
+    let peer: SocketAddr = peer.parse().unwrap();
+    runtime.block_on(async {
         let socket = stack.udp_bind(0).await.unwrap();
-        socket.send_to(b"on-link", peer).await.unwrap();
+        socket.send_to(payload, peer).await.unwrap();
         socket
-    });
+    })
+}
+
+/// eth0 and eth0.100 share one MAC and so one link-local address: a
+/// datagram of the local stack to a link-local peer leaves on the one of
+/// them where the peer is a neighbour.
+#[test]
+fn local_stack_output_to_a_link_local_peer_leaves_on_the_peers_link() {
+    let (runtime, stack, mut h) = with_local_stack(config());
+    h.learn6("eth0.100", "fe80::9", HOST);
+    let _socket = sent_datagram(&runtime, &stack, "[fe80::9]:9", b"on-link");
     let eth0 = MemoryPort::default();
     let sent = eth0.sent.clone();
     let mut ports: Vec<Option<Box<dyn PacketPort>>> =
@@ -726,7 +745,29 @@ fn local_stack_output_to_a_link_local_peer_leaves_on_the_peers_link() {
     assert_eq!(be16(frame, 14) & 0x0fff, 100);
     let packet = &frame[ETH_HEADER + VLAN_TAG..];
     assert_eq!(ipv6_at(packet, IPV6_SRC), link_local_for(&mac_for("eth0")));
-    drop(socket);
+}
+
+/// The local stack does not fragment IPv6: a datagram over the egress MTU
+/// is dropped and counted, never sent oversized.
+#[test]
+fn local_stack_ipv6_output_over_the_egress_mtu_is_counted_not_sent() {
+    let (runtime, stack, mut h) = with_local_stack(config_with_mtus(&[("eth1", 1280)]));
+    let _big = sent_datagram(&runtime, &stack, "[2001:db8:2::2]:9", &[7; 1300]);
+    let _small = sent_datagram(&runtime, &stack, "[2001:db8:2::2]:9", b"fits");
+    let eth1 = MemoryPort::default();
+    let sent = eth1.sent.clone();
+    let mut ports: Vec<Option<Box<dyn PacketPort>>> =
+        vec![Some(Box::new(MemoryPort::default())), Some(Box::new(eth1))];
+    support::wait_until("both datagrams handled", || {
+        h.pipeline.run_once(&h.snap, &mut ports);
+        h.total(Counter::Ipv6MtuExceeded) == 1 && !sent.lock().unwrap().is_empty()
+    });
+    let frames = sent.lock().unwrap();
+    assert!(
+        frames.iter().all(|f| f.len() <= ETH_HEADER + 1280),
+        "nothing oversized"
+    );
+    assert!(frames.iter().any(|f| f.ends_with(b"fits")));
 }
 
 /// `config()` with these interface MTUs.

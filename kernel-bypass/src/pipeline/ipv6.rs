@@ -135,8 +135,10 @@ impl Stage {
     }
 
     /// Sends an IPv6 packet the appliance originates (replies, errors,
-    /// packets released after resolution). Link-local destinations are
-    /// on `link`, the interface the exchange happens on.
+    /// packets released after resolution, the local stack's). Link-local
+    /// destinations are on `link`, the interface the exchange happens on.
+    /// A packet over the egress MTU is dropped: it would be lost further on
+    /// (the local stack's datagrams are not fragmented).
     pub(super) fn ip6_output(
         &mut self,
         snap: &Snapshot,
@@ -153,6 +155,9 @@ impl Stage {
             _ => route_hop6(snap, frame.data()),
         };
         match hop {
+            Some((_, out)) if frame.len() > usize::from(out.mtu) => {
+                self.count(out.id, Counter::Ipv6MtuExceeded)
+            }
             Some((hop, out)) => self.neighbor_output(snap, frame, out, IpAddr::V6(hop), 0),
             None => {
                 self.counters.event(Counter::Ipv6NoRoute);
