@@ -56,10 +56,13 @@ counters! {
     Ipv4FragmentNoBuffer => ("ip4-fragment", "no-buffer", true),
     // Options whose lengths overrun the header, or an offset past 64 KiB.
     Ipv4FragmentMalformed => ("ip4-fragment", "malformed", true),
-    LocalDelivered => ("ip4-local", "delivered", false),
-    LocalQueueFull => ("ip4-local", "queue-full", true),
-    LocalUnreachable => ("ip4-local", "no-local-stack", true),
-    LocalSent => ("ip4-local", "sent", false),
+    // Both families: packets to and from the local stack (smoltcp).
+    LocalDelivered => ("local", "delivered", false),
+    LocalQueueFull => ("local", "queue-full", true),
+    LocalUnreachable => ("local", "no-local-stack", true),
+    LocalSent => ("local", "sent", false),
+    // A fragment for one of our addresses: there is no reassembly.
+    LocalFragment => ("ip4-local", "fragment-not-reassembled", true),
     IcmpEchoReplied => ("icmp", "echo-replies", false),
     IcmpErrorSent => ("icmp", "errors-sent", false),
     IcmpRateLimited => ("icmp", "errors-rate-limited", false),
@@ -76,8 +79,9 @@ counters! {
     Ipv6Forwarded => ("ip6-forward", "forwarded", false),
     Ipv6NoRoute => ("ip6-lookup", "no-route", true),
     Ipv6MtuExceeded => ("ip6-output", "mtu-exceeded", true),
-    // The local stack (smoltcp) speaks IPv4 only for now.
-    Ipv6LocalUnreachable => ("ip6-local", "no-local-stack", true),
+    // Neither TCP, UDP nor ICMPv6 the pipeline answers (extension headers
+    // included: they are not parsed).
+    Ipv6LocalUnhandled => ("ip6-local", "unhandled", true),
     Icmp6EchoReplied => ("icmp6", "echo-replies", false),
     Icmp6ErrorSent => ("icmp6", "errors-sent", false),
     Icmp6RateLimited => ("icmp6", "errors-rate-limited", false),

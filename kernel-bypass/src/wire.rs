@@ -21,6 +21,8 @@ pub const IPV4_HEADER: usize = 20;
 pub const IPV4_FLAGS: usize = 6;
 /// Don't Fragment, in the flags/fragment-offset word.
 pub const IPV4_DF: u16 = 0x4000;
+/// More Fragments, in the same word.
+pub const IPV4_MF: u16 = 0x2000;
 pub const IPV4_FRAGMENT_OFFSET: u16 = 0x1fff;
 pub const IPV4_TTL: usize = 8;
 pub const IPV4_PROTOCOL: usize = 9;
@@ -113,6 +115,11 @@ pub fn ipv4_header_len(b: &[u8]) -> usize {
 /// its transport header, if any, follows the IP header.
 pub fn is_first_fragment(ipv4: &[u8]) -> bool {
     be16(ipv4, IPV4_FLAGS) & IPV4_FRAGMENT_OFFSET == 0
+}
+
+/// True for any piece of a fragmented packet, the first one included.
+pub fn is_fragment(ipv4: &[u8]) -> bool {
+    be16(ipv4, IPV4_FLAGS) & (IPV4_MF | IPV4_FRAGMENT_OFFSET) != 0
 }
 
 pub fn ipv4_at(b: &[u8], at: usize) -> Ipv4Addr {

@@ -290,6 +290,31 @@ fn from_remote_vtep(inner: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn pieces_of_packets_for_us_are_counted_not_answered_or_decapsulated() {
+    let mut h = Harness::new();
+    h.learn("eth0", "10.1.0.2", HOST);
+    let more_fragments = 0x2000;
+    let echo = with_header(
+        &echo_request(ip("10.1.0.2"), ip("10.1.0.1"), 64),
+        1,
+        more_fragments,
+        &[],
+    );
+    let inner = ethernet(mac_for("vxlan7"), HOST, ETHERTYPE_IPV4, &echo);
+    let tunnelled = from_remote_vtep(&inner);
+    let outer = with_header(&tunnelled[ETH_HEADER..], 2, more_fragments, &[]);
+    let frames = [
+        ethernet(mac_for("eth0"), HOST, ETHERTYPE_IPV4, &echo),
+        ethernet(mac_for("eth0"), ROUTER_B, ETHERTYPE_IPV4, &outer),
+    ];
+    let out = h.feed(0, &frames);
+    assert!(out.iter().all(|(v, _)| *v == Verdict::Done), "{out:?}");
+    assert_eq!(h.total(Counter::LocalFragment), 2);
+    assert_eq!(h.total(Counter::IcmpEchoReplied), 0);
+    assert_eq!(h.total(Counter::VxlanDecapsulated), 0);
+}
+
+#[test]
 fn decapsulated_frames_teach_the_vtep_so_replies_go_unicast() {
     let mut h = Harness::new();
     let remote_host: Mac = [0x02, 0, 0, 0, 0, 0x77];

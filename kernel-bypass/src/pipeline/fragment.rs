@@ -15,8 +15,6 @@ use crate::frame::{Batch, Frame};
 use crate::snapshot::{Iface, Snapshot};
 use crate::wire::*;
 
-/// More Fragments, in the flags/fragment-offset word.
-const IPV4_MF: u16 = 0x2000;
 /// The copied flag of an option type: the option goes into every fragment.
 const OPTION_COPIED: u8 = 0x80;
 const OPTION_END: u8 = 0;

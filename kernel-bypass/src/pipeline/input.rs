@@ -181,17 +181,17 @@ impl Stage {
         depth: u8,
     ) -> Verdict {
         let d = frame.data();
+        // There is no reassembly: a piece of a packet can be neither
+        // decapsulated, answered nor handed to the local stack.
+        if is_fragment(d) {
+            return self.count(iface.id, Counter::LocalFragment);
+        }
         let protocol = d[IPV4_PROTOCOL];
-        let first_fragment = is_first_fragment(d);
         let l4 = &d[header_len..];
-        if protocol == PROTO_UDP
-            && first_fragment
-            && l4.len() >= UDP_HEADER
-            && snap.is_tunnel_port(be16(l4, 2))
-        {
+        if protocol == PROTO_UDP && l4.len() >= UDP_HEADER && snap.is_tunnel_port(be16(l4, 2)) {
             return self.vxlan_input(snap, frame, iface, header_len, depth);
         }
-        if protocol == PROTO_ICMP && first_fragment && l4.first() == Some(&ICMP_ECHO_REQUEST) {
+        if protocol == PROTO_ICMP && l4.first() == Some(&ICMP_ECHO_REQUEST) {
             return self.icmp_echo(snap, frame, iface, header_len);
         }
         self.local_deliver(frame, iface)

@@ -95,7 +95,7 @@ impl Stage {
         match d[IPV6_NEXT_HEADER] {
             PROTO_TCP | PROTO_UDP if unicast => return self.local_deliver(frame, iface),
             PROTO_ICMPV6 => {}
-            _ => return self.count(iface.id, Counter::Ipv6LocalUnreachable),
+            _ => return self.count(iface.id, Counter::Ipv6LocalUnhandled),
         }
         if d.len() < IPV6_HEADER + ICMP_HEADER || ipv6_payload_checksum(d) != 0 {
             return self.count(iface.id, Counter::Icmp6Malformed);
@@ -103,7 +103,7 @@ impl Stage {
         match d[IPV6_HEADER] {
             ICMPV6_ECHO_REQUEST if unicast => self.icmp6_echo(snap, frame, iface),
             ICMPV6_NEIGHBOR_SOLICIT | ICMPV6_NEIGHBOR_ADVERT => self.nd_input(snap, frame, iface),
-            _ => self.count(iface.id, Counter::Ipv6LocalUnreachable),
+            _ => self.count(iface.id, Counter::Ipv6LocalUnhandled),
         }
     }
 
