@@ -1,6 +1,7 @@
 //! Password guessing is slowed per source address: after a few failed
 //! logins from one address, further attempts from it are refused (without
-//! checking the password) until the oldest failure leaves the window.
+//! checking the password) until the oldest failure leaves the window. An
+//! IPv6 source counts as its /64 (see [`origin`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -12,6 +13,19 @@ pub const MAX_FAILURES: usize = 5;
 pub const WINDOW: Duration = Duration::from_secs(60);
 /// Sources remembered at most; the ones whose last failure is oldest go first.
 const MAX_SOURCES: usize = 4096;
+
+/// What the per-source limits count as one source: an IPv4 address, or the
+/// /64 of an IPv6 one, since a host usually holds a whole /64 and can
+/// rotate through it.
+pub fn origin(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !(u128::from(u64::MAX));
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
+    }
+}
 
 /// Recent failures per source, shared by all connections.
 #[derive(Clone, Default)]
@@ -26,7 +40,7 @@ impl LoginLimit {
 
     /// Whether `source` may try a password at `now`.
     pub fn allows(&self, source: IpAddr, now: Instant) -> bool {
-        self.lock().get(&source).is_none_or(|failures| {
+        self.lock().get(&origin(source)).is_none_or(|failures| {
             failures
                 .iter()
                 .filter(|at| now.duration_since(**at) < WINDOW)
@@ -37,6 +51,7 @@ impl LoginLimit {
 
     /// Records a failed login from `source` at `now`.
     pub fn failed(&self, source: IpAddr, now: Instant) {
+        let source = origin(source);
         let mut table = self.lock();
         table.retain(|_, failures| {
             failures.retain(|at| now.duration_since(*at) < WINDOW);
@@ -63,7 +78,10 @@ mod tests {
 
     #[test]
     fn a_source_is_refused_after_its_failures_until_they_age_out() {
-        for (guesser, other) in [("192.0.2.9", "192.0.2.10"), ("2001:db8::9", "2001:db8::a")] {
+        for (guesser, other) in [
+            ("192.0.2.9", "192.0.2.10"),
+            ("2001:db8::9", "2001:db8:0:1::9"),
+        ] {
             let limit = LoginLimit::default();
             let (guesser, other) = (guesser.parse().unwrap(), other.parse().unwrap());
             let start = Instant::now();
@@ -72,6 +90,11 @@ mod tests {
                 limit.failed(guesser, start);
             }
             assert!(!limit.allows(guesser, start));
+            let neighbour = match guesser {
+                IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) + 1).into()),
+                v4 => v4,
+            };
+            assert!(!limit.allows(neighbour, start), "the same /64");
             assert!(!limit.allows(guesser, start + WINDOW / 2));
             assert!(limit.allows(other, start), "other sources are not affected");
             assert!(limit.allows(guesser, start + WINDOW), "failures age out");

@@ -3,6 +3,7 @@
 //! connection holds a [`Slot`] whose drop frees it, so a client that
 //! vanishes leaves nothing behind.
 
+use super::login_limit::origin;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -16,7 +17,8 @@ pub const MAX_SESSIONS: usize = 20;
 /// grace): whoever connects without logging in leaves the other half to
 /// logged-in sessions.
 pub const MAX_LOGINS: usize = MAX_SESSIONS / 2;
-/// At most this many not logged in from one source address: one host
+/// At most this many not logged in from one source address (an IPv6 /64,
+/// see [`origin`]): one host
 /// cannot take all of [`MAX_LOGINS`], while a few logins at once (an
 /// operator's scripts) still get through.
 pub const MAX_LOGINS_PER_SOURCE: usize = 4;
@@ -55,7 +57,7 @@ impl Sessions {
         let (all, from_peer) = logging_in.fold((0, 0), |(all, from_peer), entry| {
             (
                 all + 1,
-                from_peer + usize::from(entry.peer.ip() == peer.ip()),
+                from_peer + usize::from(origin(entry.peer.ip()) == origin(peer.ip())),
             )
         });
         if table.entries.len() >= MAX_SESSIONS
@@ -197,6 +199,18 @@ mod tests {
         assert_eq!(logging_in.count(), MAX_LOGINS, "all sources' share");
         held.pop();
         assert!(sessions.open(from(99, 1)).is_some(), "a freed share");
+    }
+
+    #[test]
+    fn ipv6_sources_in_one_64_share_a_source_s_logins() {
+        let sessions = Sessions::default();
+        let in_64 = |host: u16| SocketAddr::new([0x2001, 0xdb8, 0, 0, 0, 0, 0, host].into(), 22);
+        let _held: Vec<Slot> = (1..=MAX_LOGINS_PER_SOURCE as u16)
+            .map(|host| sessions.open(in_64(host)).unwrap())
+            .collect();
+        assert!(sessions.open(in_64(999)).is_none(), "the same /64");
+        let next_64 = SocketAddr::new([0x2001, 0xdb8, 0, 1, 0, 0, 0, 1].into(), 22);
+        assert!(sessions.open(next_64).is_some(), "another /64");
     }
 
     #[tokio::test]
