@@ -131,6 +131,18 @@ impl Site {
     }
 }
 
+/// As root, a site whose appliance is started and answers SSH; None (the
+/// test has nothing to run) otherwise.
+fn running_site(net: u8) -> Option<(Site, Child)> {
+    if !is_root() {
+        return None;
+    }
+    let site = Site::new(net);
+    let appliance = site.start();
+    site.wait_ready();
+    Some((site, appliance))
+}
+
 fn askpass_path(dir: &Path) -> PathBuf {
     dir.join("askpass")
 }
@@ -184,12 +196,9 @@ fn exec_mode_runs_lines_and_reports_failures_in_the_exit_status() {
 
 #[test]
 fn a_wrong_password_is_refused() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(82) else {
         return;
-    }
-    let site = Site::new(82);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     let out = site
         .ssh(
             "admin",
@@ -215,12 +224,9 @@ fn a_wrong_password_is_refused() {
 
 #[test]
 fn a_config_change_over_ssh_is_committed_and_a_viewer_cannot_configure() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(83) else {
         return;
-    }
-    let site = Site::new(83);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     let out = site.exec("configure terminal\nhostname via-exec\ncommit\nend");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = site.exec("show running-config");
@@ -242,12 +248,9 @@ fn a_config_change_over_ssh_is_committed_and_a_viewer_cannot_configure() {
 
 #[test]
 fn an_interactive_session_with_a_pty_echoes_helps_and_commits() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(84) else {
         return;
-    }
-    let site = Site::new(84);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     let mut client = Interactive::open(&site);
     // `show ?` lists the show commands and keeps the line; Ctrl-C drops it.
     client
@@ -427,12 +430,9 @@ fn admin_sessions_until(site: &Site, want: usize) -> Option<usize> {
 
 #[test]
 fn twenty_sessions_at_once_the_next_is_refused_and_dropped_clients_free_their_slots() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(86) else {
         return;
-    }
-    let site = Site::new(86);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     // One after another: a host may only have a few logins in progress.
     let mut held: Vec<Interactive> = (0..20)
         .filter_map(|_| hold_session_retrying(&site))
@@ -453,12 +453,9 @@ fn twenty_sessions_at_once_the_next_is_refused_and_dropped_clients_free_their_sl
 
 #[test]
 fn a_source_that_keeps_guessing_is_refused_even_with_the_right_password() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(87) else {
         return;
-    }
-    let site = Site::new(87);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     // Five wrong guesses, one after another (a host may only have a few
     // logins in progress); each is refused after russh's delay.
     for _ in 0..5 {
@@ -498,12 +495,9 @@ fn oldest_admin_line(site: &Site) -> Option<u64> {
 
 #[test]
 fn clear_line_ends_another_session() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(88) else {
         return;
-    }
-    let site = Site::new(88);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     let mut held = hold_session_retrying(&site).expect("a session at its prompt");
     // Once the earlier exec's line is gone, the held session has the lowest line.
     assert_eq!(admin_sessions_until(&site, 2), Some(2));
@@ -518,12 +512,9 @@ fn clear_line_ends_another_session() {
 
 #[test]
 fn a_commit_from_a_stale_ssh_session_is_refused_and_the_other_commit_kept() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(89) else {
         return;
-    }
-    let site = Site::new(89);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     let mut first = Interactive::open(&site);
     assert!(first.wait_for("edge-ssh#", 1), "{}", first.shown());
     first.type_line("configure terminal");
@@ -545,12 +536,9 @@ fn a_commit_from_a_stale_ssh_session_is_refused_and_the_other_commit_kept() {
 
 #[test]
 fn subsystems_such_as_sftp_are_refused_at_once() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(90) else {
         return;
-    }
-    let site = Site::new(90);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     let mut sftp = site.host.command("setsid");
     // `timeout` only guards against a hang; the message decides.
     sftp.args(["-w", "timeout", "30", "sftp"])
@@ -767,12 +755,9 @@ fn clear_line_of(site: &Site, from: &str) {
 
 #[test]
 fn a_channel_nobody_starts_cannot_stall_its_connection() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(92) else {
         return;
-    }
-    let site = Site::new(92);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     let client = RawClient::login(&site);
     // Far more messages than russh queues for a channel, on a channel that
     // never asks for a shell or a command.
@@ -794,12 +779,9 @@ fn a_channel_nobody_starts_cannot_stall_its_connection() {
 
 #[test]
 fn a_client_that_stops_reading_output_and_keeps_typing_is_dropped() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(93) else {
         return;
-    }
-    let site = Site::new(93);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     // Its output is never read: once the client's window is full, output
     // waits; what it types (echoed, so output) keeps coming.
     let mut client = Interactive::spawn(&site);
@@ -822,12 +804,9 @@ fn a_client_that_stops_reading_output_and_keeps_typing_is_dropped() {
 
 #[test]
 fn a_host_holding_connections_at_the_login_prompt_locks_nobody_out() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(94) else {
         return;
-    }
-    let site = Site::new(94);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     // A second address on the host: the connections that never log in.
     let squatter = "10.94.1.3";
     let prefixed = format!("{squatter}/24");
@@ -875,12 +854,9 @@ fn a_host_holding_connections_at_the_login_prompt_locks_nobody_out() {
 
 #[test]
 fn a_connection_has_at_most_four_channels_at_once() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(95) else {
         return;
-    }
-    let site = Site::new(95);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     let client = RawClient::login(&site);
     let opened = client.run(async {
         let mut opened = Vec::new();
@@ -953,12 +929,9 @@ fn an_encrypted_host_key_file_is_kept_and_a_key_for_this_run_used() {
 
 #[test]
 fn a_cleared_client_that_never_closes_its_side_still_frees_its_line() {
-    if !is_root() {
+    let Some((site, _appliance)) = running_site(98) else {
         return;
-    }
-    let site = Site::new(98);
-    let _appliance = site.start();
-    site.wait_ready();
+    };
     let client = RawClient::login_deaf(&site);
     clear_line_of(&site, &client.from);
 }
