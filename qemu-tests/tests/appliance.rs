@@ -1,6 +1,6 @@
 //! The image booted in QEMU (TCG): boot, power, the config partition, UEFI
-//! boot of slot A, forwarding between namespace hosts configured at the
-//! console, and a saved config surviving `reload`.
+//! boot of slot A, IPv4 and IPv6 forwarding between namespace hosts
+//! configured at the console, and a saved config surviving `reload`.
 //! Every Appliance checks on drop that its console never showed a panic.
 
 use qemu_tests::{Appliance, BootOptions, ConfigDisk, NewSlot, COMMAND_TIMEOUT};
@@ -176,17 +176,19 @@ fn configure(appliance: &mut Appliance, lines: &[&str]) {
 }
 
 #[test]
-fn committed_console_config_routes_between_two_hosts() {
+fn committed_console_config_routes_ipv4_and_ipv6_between_two_hosts() {
     let mut appliance = boot(BootOptions {
         hosts: 2,
         ..BootOptions::default()
     });
-    appliance.hosts[0]
-        .configure("10.1.0.2/24", "10.1.0.1")
-        .unwrap();
-    appliance.hosts[1]
-        .configure("10.2.0.2/24", "10.2.0.1")
-        .unwrap();
+    for (host, address, gateway) in [
+        (0, "10.1.0.2/24", "10.1.0.1"),
+        (1, "10.2.0.2/24", "10.2.0.1"),
+        (0, "2001:db8:1::2/64", "2001:db8:1::1"),
+        (1, "2001:db8:2::2/64", "2001:db8:2::1"),
+    ] {
+        appliance.hosts[host].configure(address, gateway).unwrap();
+    }
     // A network behind host 1, reached through the appliance's static route.
     appliance.hosts[1]
         .ip(&["addr", "add", "10.3.0.1/32", "dev", "lo"])
@@ -199,16 +201,25 @@ fn committed_console_config_routes_between_two_hosts() {
             "configure terminal",
             "interface eth0",
             "ip address 10.1.0.1/24",
+            "ipv6 address 2001:db8:1::1/64",
             "exit",
             "interface eth1",
             "ip address 10.2.0.1/24",
+            "ipv6 address 2001:db8:2::1/64",
             "exit",
             "ip route 10.3.0.0/24 10.2.0.2",
             "commit",
             "end",
         ],
     );
-    for (from, to) in [(0, "10.2.0.2"), (0, "10.3.0.1"), (1, "10.1.0.2")] {
+    // (A host's IPv6 address may still be tentative at first: ping retries.)
+    for (from, to) in [
+        (0, "10.2.0.2"),
+        (0, "10.3.0.1"),
+        (1, "10.1.0.2"),
+        (0, "2001:db8:2::2"),
+        (1, "2001:db8:1::1"),
+    ] {
         let ping = appliance.hosts[from]
             .run("ping", &["-c", "1", "-w", "15", to])
             .unwrap();
