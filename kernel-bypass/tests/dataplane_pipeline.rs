@@ -484,6 +484,33 @@ fn on_eth0_v6(packet: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn loopback_mapped_and_unspecified_addresses_are_never_routed_or_answered() {
+    let mut c = config();
+    c.ipv6_routes.insert(Ipv6Route {
+        prefix: "::/0".parse().unwrap(),
+        next_hop: NextHop::Address(ip6("2001:db8:2::2")),
+        distance: 1,
+    });
+    let mut h = Harness::with(c, None);
+    let host = ip6("2001:db8:1::2");
+    let frames: Vec<Vec<u8>> = [
+        (host, ip6("::1")),
+        (host, ip6("::ffff:192.0.2.1")),
+        (host, ip6("::")),
+        (ip6("::1"), ip6("2001:db8:1::1")),
+        (ip6("::ffff:10.1.0.2"), ip6("2001:db8:9::5")),
+    ]
+    .iter()
+    .map(|(src, dst)| on_eth0_v6(&echo6_request(*src, *dst, 64)))
+    .collect();
+    let out = h.feed(0, &frames);
+    assert!(out.iter().all(|(v, _)| *v == Verdict::Done), "{out:?}");
+    assert_eq!(h.total(Counter::Ipv6NotRoutable), 5);
+    assert_eq!(h.total(Counter::Icmp6EchoReplied), 0);
+    assert_eq!(h.total(Counter::Ipv6Forwarded), 0);
+}
+
+#[test]
 fn ipv6_forwarding_decrements_the_hop_limit_and_spreads_flows_over_ecmp() {
     let mut h = Harness::new();
     let mut seen = std::collections::HashSet::new();

@@ -33,6 +33,10 @@ fn ipv6_flow_hash(d: &[u8]) -> u32 {
     flow_hash(src, dst, next, sport, dport)
 }
 
+fn off_the_wire(address: Ipv6Addr) -> bool {
+    address.is_loopback() || address.to_ipv4_mapped().is_some()
+}
+
 /// True for the multicast groups an interface listens to: all-nodes and
 /// the solicited-node groups of its addresses.
 fn is_member(iface: &Iface, group: Ipv6Addr) -> bool {
@@ -63,7 +67,10 @@ impl Stage {
         let (src, dst) = (ipv6_at(d, IPV6_SRC), ipv6_at(d, IPV6_DST));
         // Ethernet pads short frames: the payload length is authoritative.
         frame.truncate(total);
-        if src.is_multicast() {
+        // Loopback and IPv4-mapped addresses never belong on a wire, nor
+        // does an unspecified destination (RFC 4291 2.5.2-2.5.5): neither
+        // forwarded nor answered. (An unspecified source is a DAD probe.)
+        if src.is_multicast() || off_the_wire(src) || off_the_wire(dst) || dst.is_unspecified() {
             return self.count(iface.id, Counter::Ipv6NotRoutable);
         }
         if dst.is_multicast() {
