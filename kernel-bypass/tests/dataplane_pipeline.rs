@@ -546,6 +546,18 @@ fn solicitations_for_our_addresses_are_answered_and_teach_the_sender() {
         solicit(ip6("2001:db8:1::9")),
     ];
     let out = h.feed(0, &frames);
+    // A group address as the sender's link-layer address is not used.
+    let group_mac: Mac = [0x33, 0x33, 0, 0, 0, 1];
+    let ns = neighbor_solicit(ip6("2001:db8:1::6"), group_mac, ip6("2001:db8:1::1"));
+    let group = ipv6_at(&ns, IPV6_DST);
+    let spoofed = h.feed(
+        0,
+        &[ethernet(multicast_mac(group), host2, ETHERTYPE_IPV6, &ns)],
+    );
+    assert!(
+        spoofed.iter().all(|(_, f)| mac_at(f, 0) != group_mac),
+        "{spoofed:?}"
+    );
     for ((verdict, f), target) in out.iter().zip([ip6("2001:db8:1::1"), link_local]) {
         assert_eq!(*verdict, Verdict::Tx(0));
         assert_eq!(

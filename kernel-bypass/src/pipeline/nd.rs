@@ -121,15 +121,21 @@ impl Stage {
         if !iface.has_ipv6(message.target) {
             return self.count(iface.id, Counter::NdNotForUs);
         }
+        // A duplicate address probe carries no link-layer address (7.1.1).
+        if src.is_unspecified() && message.link.is_some() {
+            return self.count(iface.id, Counter::NdMalformed);
+        }
         // A solicitation from an unspecified source is a duplicate address
         // probe: nothing to learn, and the answer goes to all nodes.
         if !src.is_unspecified() {
             self.learn6(iface, src, message.link);
         }
         let flags = ND_FLAG_ROUTER | ND_FLAG_OVERRIDE;
+        // A group address given as the sender's own is not answered to.
+        let sender_mac = message.link.filter(|m| !is_multicast(m));
         let (to, l2_dst, flags) = match src.is_unspecified() {
             true => (IPV6_ALL_NODES, Some(multicast_mac(IPV6_ALL_NODES)), flags),
-            false => (src, message.link, flags | ND_FLAG_SOLICITED),
+            false => (src, sender_mac, flags | ND_FLAG_SOLICITED),
         };
         let reply = frame.reset(ND_PACKET);
         let addresses = (message.target, to);
