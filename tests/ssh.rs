@@ -5,8 +5,12 @@
 #[path = "../kernel-bypass/tests/support/netns.rs"]
 #[allow(dead_code)]
 mod netns;
+// What the QEMU SSH test uses too.
+#[path = "support/openssh.rs"]
+mod openssh;
 
 use netns::{is_root, unique, Child, Netns, Veth, SETTLE};
+use openssh::{give_password, new_key, output_text as text, write_askpass};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -33,6 +37,7 @@ struct Site {
     host: Netns,
     link: Veth,
     dir: Scratch,
+    askpass: PathBuf,
     address: String,
 }
 
@@ -54,13 +59,12 @@ impl Site {
         );
         std::fs::write(dir.0.join("startup-config"), config).unwrap();
         // ssh asks this program for the password (no terminal in tests).
-        let askpass = dir.0.join("askpass");
-        std::fs::write(&askpass, "#!/bin/sh\nprintf '%s\\n' \"$GH_SSH_PASSWORD\"\n").unwrap();
-        std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let askpass = write_askpass(&dir.0);
         Site {
             host,
             link,
             dir,
+            askpass,
             address: format!("10.{net}.1.1"),
         }
     }
@@ -98,10 +102,8 @@ impl Site {
             .args(options)
             .arg(format!("{user}@{}", self.address))
             .args(command)
-            .env("SSH_ASKPASS", askpass_path(&self.dir.0))
-            .env("SSH_ASKPASS_REQUIRE", "force")
-            .env("GH_SSH_PASSWORD", password)
             .stdin(Stdio::null());
+        give_password(&mut ssh, &self.askpass, password);
         ssh
     }
 
@@ -141,18 +143,6 @@ fn running_site(net: u8) -> Option<(Site, Child)> {
     let appliance = site.start();
     site.wait_ready();
     Some((site, appliance))
-}
-
-fn askpass_path(dir: &Path) -> PathBuf {
-    dir.join("askpass")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
@@ -546,10 +536,8 @@ fn subsystems_such_as_sftp_are_refused_at_once() {
         .args(["-o", "UserKnownHostsFile=/dev/null"])
         .args(["-o", "PreferredAuthentications=password"])
         .arg(format!("admin@{}", site.address))
-        .env("SSH_ASKPASS", askpass_path(&site.dir.0))
-        .env("SSH_ASKPASS_REQUIRE", "force")
-        .env("GH_SSH_PASSWORD", ADMIN_PASSWORD)
         .stdin(Stdio::null());
+    give_password(&mut sftp, &site.askpass, ADMIN_PASSWORD);
     let out = sftp.output().unwrap();
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
@@ -557,33 +545,6 @@ fn subsystems_such_as_sftp_are_refused_at_once() {
         "{}",
         text(&out)
     );
-}
-
-/// A fresh ed25519 key pair in the site's scratch directory; returns the
-/// private key's path (the public key is beside it, `.pub`).
-fn new_key(site: &Site, name: &str) -> PathBuf {
-    new_key_with_passphrase(site, name, "")
-}
-
-/// [`new_key`], its private key encrypted with `passphrase` (unless empty).
-fn new_key_with_passphrase(site: &Site, name: &str, passphrase: &str) -> PathBuf {
-    let path = site.dir.0.join(name);
-    let out = Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            passphrase,
-            "-C",
-            "tester@host",
-            "-f",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ssh-keygen: {}", text(&out));
-    path
 }
 
 /// `ssh -i KEY user@appliance command`, offering only that key.
@@ -612,8 +573,8 @@ fn a_configured_public_key_logs_in_and_another_key_is_refused() {
         return;
     }
     let site = Site::new(91);
-    let key = new_key(&site, "id");
-    let stranger = new_key(&site, "stranger");
+    let key = new_key(&site.dir.0, "id", "");
+    let stranger = new_key(&site.dir.0, "stranger", "");
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let mut startup = std::fs::OpenOptions::new()
         .append(true)
@@ -908,7 +869,7 @@ fn an_encrypted_host_key_file_is_kept_and_a_key_for_this_run_used() {
         return;
     }
     let site = Site::new(97);
-    let key = new_key_with_passphrase(&site, "ssh_host_ed25519_key", "not-given");
+    let key = new_key(&site.dir.0, "ssh_host_ed25519_key", "not-given");
     assert_eq!(key, site.key_file());
     let before = std::fs::read(&key).unwrap();
     let _appliance = site.start();

@@ -4,9 +4,13 @@
 //! the console sees the change; a key typed at the console logs in. The
 //! Appliance checks its console for panics on drop.
 
+// What the hosted SSH tests use too.
+#[path = "../../tests/support/openssh.rs"]
+mod openssh;
+
+use openssh::{give_password, new_key, output_text as text, write_askpass};
 use qemu_tests::netns::Host;
 use qemu_tests::{Appliance, BootOptions};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -17,36 +21,28 @@ const PASSWORD: &str = "qemu-s3cret";
 const SSH_READY_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A directory holding the askpass helper and key pairs, removed on drop.
-struct Scratch(PathBuf);
+struct Scratch {
+    dir: PathBuf,
+    askpass: PathBuf,
+}
 
 impl Scratch {
     fn new() -> Scratch {
         let dir = std::env::temp_dir().join(format!("gh{}-qemu-ssh", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         // ssh asks this program for the password (there is no terminal).
-        let askpass = dir.join("askpass");
-        std::fs::write(&askpass, "#!/bin/sh\nprintf '%s\\n' \"$GH_SSH_PASSWORD\"\n").unwrap();
-        std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Scratch(dir)
+        let askpass = write_askpass(&dir);
+        Scratch { dir, askpass }
     }
 
-    /// A fresh ed25519 key pair; returns the private key's path (the
-    /// public key is beside it, `.pub`).
     fn new_key(&self, name: &str) -> PathBuf {
-        let path = self.0.join(name);
-        let out = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&path)
-            .output()
-            .expect("running ssh-keygen");
-        assert!(out.status.success(), "ssh-keygen: {}", text(&out));
-        path
+        new_key(&self.dir, name, "")
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -74,20 +70,20 @@ impl Client<'_> {
             .args(["-o", "ConnectTimeout=20"])
             .args(["-o", "LogLevel=ERROR"]);
         match login {
-            Login::Password(password) => ssh
-                .args(["-o", "PubkeyAuthentication=no"])
-                .args(["-o", "PreferredAuthentications=password"])
-                .args(["-o", "NumberOfPasswordPrompts=1"])
-                .env("SSH_ASKPASS", self.scratch.0.join("askpass"))
-                .env("SSH_ASKPASS_REQUIRE", "force")
-                .env("GH_SSH_PASSWORD", password),
-            Login::Key(key) => ssh
-                .arg("-i")
-                .arg(key)
-                .args(["-o", "IdentitiesOnly=yes"])
-                .args(["-o", "PreferredAuthentications=publickey"])
-                .args(["-o", "BatchMode=yes"]),
-        };
+            Login::Password(password) => {
+                ssh.args(["-o", "PubkeyAuthentication=no"])
+                    .args(["-o", "PreferredAuthentications=password"])
+                    .args(["-o", "NumberOfPasswordPrompts=1"]);
+                give_password(&mut ssh, &self.scratch.askpass, password);
+            }
+            Login::Key(key) => {
+                ssh.arg("-i")
+                    .arg(key)
+                    .args(["-o", "IdentitiesOnly=yes"])
+                    .args(["-o", "PreferredAuthentications=publickey"])
+                    .args(["-o", "BatchMode=yes"]);
+            }
+        }
         ssh.arg(format!("{user}@{}", self.address))
             .arg(command)
             .stdin(Stdio::null());
@@ -110,14 +106,6 @@ impl Client<'_> {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
