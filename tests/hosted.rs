@@ -221,10 +221,7 @@ fn several_workers_on_a_backend_that_cannot_share_is_one_line_and_a_failure() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("need the af-packet backend"), "{err}");
+    assert_one_line_failure(&out, "need the af-packet backend");
 }
 
 #[test]
@@ -238,8 +235,13 @@ fn a_missing_config_file_is_one_line_and_a_failure() {
         ])
         .output()
         .unwrap();
+    assert_one_line_failure(&out, "no such file");
+}
+
+/// A refusal on the command line: a failure status and one line saying why.
+fn assert_one_line_failure(out: &std::process::Output, why: &str) {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("no such file"), "{err}");
+    assert!(err.contains(why), "{err}");
 }
