@@ -2,8 +2,8 @@
 //! keeping the good ones) and saving it atomically (temporary file, fsync,
 //! rename, fsync of the directory), so a crash never leaves half a file.
 
+use grammar::apply_text;
 use grammar::config::Config;
-use grammar::{apply_text, validate};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
@@ -16,8 +16,9 @@ pub struct Loaded {
     pub report: Vec<String>,
 }
 
-/// Checks a configuration as a commit would, the system's own check
-/// included (which applies the configuration when it passes); returns the
+/// Checks a configuration as a commit would: the commit checks first, then
+/// the system's own check, which applies the configuration when it passes
+/// (so asking again about a refused one changes nothing); returns the
 /// problems, none when accepted.
 pub type Check<'c> = &'c dyn Fn(&Config) -> Vec<String>;
 
@@ -86,7 +87,7 @@ fn keep_valid_parts(
             path.display(),
             block.first_line,
             block.header,
-            refusal(&with_block(&config, block), check)
+            check(&with_block(&config, block))
                 .iter()
                 .map(|problem| problem.trim_start_matches("% "))
                 .collect::<Vec<_>>()
@@ -141,17 +142,6 @@ fn blocks(text: &str) -> Vec<Block<'_>> {
         }
     }
     blocks
-}
-
-/// Why `config` is refused: the commit checks' problems, else the system's
-/// (asked only then, since asking applies what it accepts).
-fn refusal(config: &Config, check: Check<'_>) -> Vec<String> {
-    let problems = validate(config);
-    if problems.is_empty() {
-        check(config)
-    } else {
-        problems
-    }
 }
 
 fn with_block(config: &Config, block: &Block<'_>) -> Config {
