@@ -101,51 +101,6 @@ impl Appliance {
     }
 }
 
-/// A `show` command whose text the dataplane renders.
-struct DataplaneShow {
-    syntax: &'static str,
-    help: &'static [&'static str],
-    render: fn(&Dataplane) -> String,
-}
-
-const DATAPLANE_SHOWS: [DataplaneShow; 7] = [
-    DataplaneShow {
-        syntax: "interfaces",
-        help: &["Interface status, addresses and counters"],
-        render: Dataplane::show_interfaces,
-    },
-    DataplaneShow {
-        syntax: "ip route",
-        help: &["IP information", "IP routing table"],
-        render: Dataplane::show_ip_route,
-    },
-    DataplaneShow {
-        syntax: "ipv6 route",
-        help: &["IPv6 information", "IPv6 routing table"],
-        render: Dataplane::show_ipv6_route,
-    },
-    DataplaneShow {
-        syntax: "ipv6 neighbors",
-        help: &["IPv6 information", "IPv6 neighbours (Neighbour Discovery)"],
-        render: Dataplane::show_ipv6_neighbors,
-    },
-    DataplaneShow {
-        syntax: "arp",
-        help: &["ARP table"],
-        render: Dataplane::show_arp,
-    },
-    DataplaneShow {
-        syntax: "vxlan",
-        help: &["VXLAN tunnels and learned MACs"],
-        render: Dataplane::show_vxlan,
-    },
-    DataplaneShow {
-        syntax: "counters",
-        help: &["Dataplane node counters"],
-        render: Dataplane::show_counters,
-    },
-];
-
 /// The SSH host key kept beside the startup config; if it cannot be read or
 /// saved, a key for this run only and the problem to report.
 fn host_key(startup: &Path) -> Result<(PrivateKey, Option<String>), String> {
@@ -172,9 +127,9 @@ fn build_shell(
         .startup_path(options.startup_config)
         .hook(move |config: &Config| dp.apply(config));
     builder = ssh::register_commands(builder, host_key, ssh_sessions)?;
-    for show in DATAPLANE_SHOWS {
+    for show in kernel_bypass::commands::SHOWS {
         let dp = dataplane.clone();
-        builder = builder.show(show.syntax, show.help, move |_| (show.render)(&dp))?;
+        builder = builder.show(show.syntax, show.help, move |args| (show.render)(&dp, args))?;
     }
     if let Some(power) = options.power {
         let PowerControl { reload, poweroff } = power;

@@ -1,33 +1,60 @@
-//! Applying configuration lines to a [`Config`]: the global and interface
-//! command trees, the fallback from a sub-mode to its parent, and parsing a
-//! whole configuration text (a startup file, a pasted block).
+//! Applying configuration lines to a [`Config`]: the global and sub-mode
+//! command trees (built from every element's definitions), the fallback
+//! from a sub-mode to the global mode, and parsing a whole configuration
+//! text (a startup file, a pasted block).
 
-use crate::commands::{
-    add_commands, ConfigCommand, ConfigContext, Edit, GLOBAL_COMMANDS, INTERFACE_COMMANDS,
-};
-use crate::config::Config;
+use crate::commands::{add_commands, ConfigCommand, ConfigContext, Edit, Mode, SubMode};
+use crate::config::{sub_modes, Config, ELEMENTS};
 use crate::error::CliError;
+use crate::syntax::SyntaxError;
 use crate::tree::{Args, CommandTree, Matched, ParseError};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 /// The configuration commands of each mode.
-pub struct ConfigTrees {
-    pub global: CommandTree<ConfigCommand>,
-    pub interface: CommandTree<ConfigCommand>,
+pub struct ConfigTrees<A> {
+    pub global: CommandTree<A>,
+    /// Keyed by the sub-mode's prompt.
+    pub sub: BTreeMap<&'static str, CommandTree<A>>,
+}
+
+impl<A: Clone> ConfigTrees<A> {
+    /// Every element's commands, wrapped as the trees' action type.
+    pub fn build(wrap: impl Fn(ConfigCommand) -> A + Copy) -> Result<Self, SyntaxError> {
+        let commands = || ELEMENTS.iter().flat_map(|e| e.declaration().commands);
+        let mut global = CommandTree::new();
+        add_commands(&mut global, commands(), Mode::Global, wrap)?;
+        let mut sub = BTreeMap::new();
+        for mode in sub_modes() {
+            let mut tree = CommandTree::new();
+            add_commands(&mut tree, commands(), Mode::Sub(mode), wrap)?;
+            sub.insert(mode.prompt, tree);
+        }
+        Ok(ConfigTrees { global, sub })
+    }
+
+    /// The trees searched in `context`, innermost first.
+    pub fn for_context(&self, context: &ConfigContext) -> Vec<&CommandTree<A>> {
+        match context {
+            ConfigContext::Global => vec![&self.global],
+            ConfigContext::Sub(mode, _) => self.sub_then_global(mode),
+        }
+    }
+
+    fn sub_then_global(&self, mode: &SubMode) -> Vec<&CommandTree<A>> {
+        self.sub
+            .get(mode.prompt)
+            .into_iter()
+            .chain([&self.global])
+            .collect()
+    }
 }
 
 /// The trees, built once from the command definitions.
-pub fn config_trees() -> &'static ConfigTrees {
-    static TREES: OnceLock<ConfigTrees> = OnceLock::new();
-    TREES.get_or_init(|| {
-        let mut global = CommandTree::new();
-        let mut interface = CommandTree::new();
-        // The definitions are constants checked by the tests below.
-        add_commands(&mut global, GLOBAL_COMMANDS, |c| c).expect("global commands are valid");
-        add_commands(&mut interface, INTERFACE_COMMANDS, |c| c)
-            .expect("interface commands are valid");
-        ConfigTrees { global, interface }
-    })
+pub fn config_trees() -> &'static ConfigTrees<ConfigCommand> {
+    static TREES: OnceLock<ConfigTrees<ConfigCommand>> = OnceLock::new();
+    // The definitions are constants checked by the tests below.
+    TREES.get_or_init(|| ConfigTrees::build(|c| c).expect("configuration commands are valid"))
 }
 
 /// Matches `line` in the first tree that accepts it (a sub-mode, then its
@@ -59,32 +86,35 @@ fn progress(error: &ParseError) -> usize {
     }
 }
 
-/// Runs a matched configuration command; on success returns the context the
-/// next line is typed in.
+/// What a configuration command did besides changing the configuration.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The sub-mode it entered, if any.
+    pub enter: Option<ConfigContext>,
+    /// `%` notes for the user.
+    pub notes: Vec<String>,
+}
+
+/// Runs a matched configuration command.
 pub fn run_command(
     config: &mut Config,
     context: &ConfigContext,
     command: ConfigCommand,
     args: &Args,
-) -> Result<Option<ConfigContext>, CliError> {
+) -> Result<Outcome, CliError> {
     let mut edit = Edit {
         config,
         context,
         args,
         negated: command.negated,
         enter: None,
+        notes: Vec::new(),
     };
     (command.handler)(&mut edit)?;
-    Ok(edit.enter)
-}
-
-/// The trees searched in `context`, innermost first.
-pub fn trees_for(context: &ConfigContext) -> Vec<&'static CommandTree<ConfigCommand>> {
-    let trees = config_trees();
-    match context {
-        ConfigContext::Global => vec![&trees.global],
-        ConfigContext::Interface(_) => vec![&trees.interface, &trees.global],
-    }
+    Ok(Outcome {
+        enter: edit.enter,
+        notes: edit.notes,
+    })
 }
 
 /// Applies one configuration line in `context`, moving `context` to the
@@ -94,14 +124,14 @@ pub fn apply_line(
     context: &mut ConfigContext,
     line: &str,
 ) -> Result<(), CliError> {
-    let (matched, level) = parse_in_modes(&trees_for(context), line)?;
+    let (matched, level) = parse_in_modes(&config_trees().for_context(context), line)?;
     let effective = if level == 0 {
         context.clone()
     } else {
         ConfigContext::Global
     };
-    let next = run_command(config, &effective, *matched.action, &matched.args)?;
-    *context = next.unwrap_or(effective);
+    let outcome = run_command(config, &effective, *matched.action, &matched.args)?;
+    *context = outcome.enter.unwrap_or(effective);
     Ok(())
 }
 
@@ -152,7 +182,8 @@ mod tests {
     fn command_definitions_build() {
         let trees = config_trees();
         assert!(trees.global.parse("hostname r1").is_ok());
-        assert!(trees.interface.parse("no shutdown").is_ok());
+        assert!(trees.sub["if"].parse("no shutdown").is_ok());
+        assert!(trees.sub["vrf"].parse("rd 65000:1").is_ok());
     }
 
     #[test]
@@ -163,10 +194,10 @@ mod tests {
              interface vxlan7\n vni 7\n remote 10.0.0.9\n",
         );
         assert_eq!(errors, []);
-        assert_eq!(config.hostname.as_deref(), Some("edge1"));
+        assert_eq!(config.system.hostname.as_deref(), Some("edge1"));
         assert_eq!(config.interfaces["eth0"].mtu, Some(9000));
         assert_eq!(config.interfaces["eth0.100"].dot1q, Some(100));
-        let route = config.routes.iter().next().unwrap();
+        let route = config.routes.global_ipv4().next().unwrap();
         assert_eq!(
             route.next_hop,
             NextHop::Address("10.0.0.254".parse().unwrap())
@@ -185,7 +216,7 @@ mod tests {
         assert_eq!(errors.len(), 2);
         assert_eq!((errors[0].line_number, errors[0].error.caret), (2, Some(0)));
         assert_eq!((errors[1].line_number, errors[1].error.caret), (4, Some(5)));
-        assert_eq!(config.hostname.as_deref(), Some("r1"));
+        assert_eq!(config.system.hostname.as_deref(), Some("r1"));
         assert!(config.interfaces["eth1"].shutdown);
     }
 
@@ -209,12 +240,12 @@ mod tests {
              no ipv6 route 2001:db8:1::/48 eth0\n",
         );
         assert_eq!(errors, []);
-        assert_eq!(config.hostname, None);
+        assert_eq!(config.system.hostname, None);
         assert!(config.interfaces["eth0"].ipv4_addresses.is_empty());
         assert!(!config.interfaces["eth0"].shutdown);
-        assert!(config.routes.is_empty());
-        let left: Vec<_> = config.ipv6_routes.iter().map(|r| &r.next_hop).collect();
-        assert_eq!(left, [&NextHop::Address("2001:db8::2".parse().unwrap())]);
+        assert!(config.routes.global_ipv4().next().is_none());
+        let left: Vec<_> = config.routes.global_ipv6().map(|r| r.next_hop).collect();
+        assert_eq!(left, [NextHop::Address("2001:db8::2".parse().unwrap())]);
     }
 
     #[test]
@@ -228,7 +259,7 @@ mod tests {
             errors[0].error.message,
             "% fe80::1 is not a global unicast address: give a global next hop or an interface"
         );
-        assert!(config.ipv6_routes.is_empty());
+        assert!(config.routes.global_ipv6().next().is_none());
     }
 
     #[test]

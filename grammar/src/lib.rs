@@ -2,14 +2,17 @@
 //!
 //! Commands are defined once as syntax strings with help text ([`syntax`]),
 //! gathered in per-mode trees ([`tree`]) that match typed lines, answer `?`
-//! and complete words. The configuration commands ([`commands`]) edit the
-//! typed model ([`config`]), which [`render`] writes back as running-config
+//! and complete words. Each network element ([`elements`]) owns its part of
+//! the typed model, its configuration commands ([`commands`]), its
+//! running-config lines and its commit checks; [`config`] is the registry
+//! that puts them together, which [`render`] writes back as running-config
 //! text and [`validate`] checks as a whole.
 
 pub mod commands;
 pub mod config;
 pub mod editor;
 pub mod element;
+pub mod elements;
 pub mod error;
 pub mod password;
 pub mod render;
@@ -26,4 +29,4 @@ pub use error::CliError;
 pub use render::{diff, render};
 pub use syntax::SyntaxError;
 pub use tree::{format_help, Args, CommandTree, HelpItem, Matched, ParseError};
-pub use validate::validate;
+pub use validate::{validate, validate_change};

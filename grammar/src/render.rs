@@ -1,9 +1,8 @@
-//! Writes a [`Config`] back as running-config text in a canonical order,
-//! and compares two configurations block by block.
+//! Writes a [`Config`] back as running-config text in a canonical order
+//! (each element writes its own section), and compares two configurations block by block.
 
-use crate::config::{Config, Interface, NextHop, StaticRoute, VXLAN_DEFAULT_PORT};
+use crate::config::{Config, ELEMENTS};
 use std::collections::HashMap;
-use std::fmt::Display;
 
 /// A top-level line and its indented sub-mode lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,7 +12,8 @@ pub struct Block {
 }
 
 impl Block {
-    fn line(header: String) -> Block {
+    /// A top-level line without sub-mode lines.
+    pub fn line(header: String) -> Block {
         Block {
             header,
             body: Vec::new(),
@@ -21,105 +21,13 @@ impl Block {
     }
 }
 
-/// The configuration as blocks: system settings, users, interfaces (by
-/// name), static IPv4 routes, static IPv6 routes.
+/// The configuration as blocks, each element's in the registry's order.
 pub fn blocks(config: &Config) -> Vec<Block> {
     let mut blocks = Vec::new();
-    if let Some(name) = &config.hostname {
-        blocks.push(Block::line(format!("hostname {name}")));
+    for element in ELEMENTS {
+        element.blocks(config, &mut blocks);
     }
-    if let Some(text) = &config.banner_motd {
-        blocks.push(Block::line(format!("banner motd {text}")));
-    }
-    for (name, user) in &config.users {
-        let prefix = format!("username {name} privilege {}", user.privilege);
-        if let Some(secret) = &user.secret {
-            blocks.push(Block::line(format!("{prefix} secret {}", secret.0)));
-        }
-        for key in &user.ssh_keys {
-            let comment = key
-                .comment
-                .as_deref()
-                .map_or(String::new(), |c| format!(" {c}"));
-            blocks.push(Block::line(format!(
-                "{prefix} ssh-key {} {}{comment}",
-                key.algorithm, key.base64
-            )));
-        }
-    }
-    for (name, interface) in &config.interfaces {
-        blocks.push(Block {
-            header: format!("interface {name}"),
-            body: interface_lines(interface),
-        });
-    }
-    blocks.extend(
-        config
-            .routes
-            .iter()
-            .map(|r| Block::line(route_line("ip", r))),
-    );
-    blocks.extend(
-        config
-            .ipv6_routes
-            .iter()
-            .map(|r| Block::line(route_line("ipv6", r))),
-    );
     blocks
-}
-
-fn interface_lines(interface: &Interface) -> Vec<String> {
-    let mut lines = Vec::new();
-    if let Some(text) = &interface.description {
-        lines.push(format!("description {text}"));
-    }
-    if let Some(vlan) = interface.dot1q {
-        lines.push(format!("encapsulation dot1q {vlan}"));
-    }
-    if let Some(vxlan) = &interface.vxlan {
-        if let Some(vni) = vxlan.vni {
-            lines.push(format!("vni {vni}"));
-        }
-        if let Some(source) = &vxlan.source_interface {
-            lines.push(format!("source-interface {source}"));
-        }
-        lines.extend(vxlan.remotes.iter().map(|r| format!("remote {r}")));
-        if vxlan.udp_port != VXLAN_DEFAULT_PORT {
-            lines.push(format!("udp-port {}", vxlan.udp_port));
-        }
-    }
-    if let Some(mtu) = interface.mtu {
-        lines.push(format!("mtu {mtu}"));
-    }
-    lines.extend(
-        interface
-            .ipv4_addresses
-            .iter()
-            .map(|a| format!("ip address {a}")),
-    );
-    lines.extend(
-        interface
-            .ipv6_addresses
-            .iter()
-            .map(|a| format!("ipv6 address {a}")),
-    );
-    if interface.shutdown {
-        lines.push("shutdown".to_string());
-    }
-    lines
-}
-
-/// `ip route ...` or `ipv6 route ...` (`family` is the first word).
-fn route_line<P: Display, A: Display>(family: &str, route: &StaticRoute<P, A>) -> String {
-    let next_hop = match &route.next_hop {
-        NextHop::Address(a) => a.to_string(),
-        NextHop::Interface(name) => name.clone(),
-    };
-    let (prefix, distance) = (&route.prefix, route.distance);
-    match distance {
-        crate::config::STATIC_DEFAULT_DISTANCE => format!("{family} route {prefix} {next_hop}"),
-        d => format!("{family} route {prefix} {next_hop} {d}"),
-    }
 }
 
 /// Running-config text: blocks separated by `!`, ending with `end`.
@@ -218,7 +126,7 @@ mod tests {
         let (old, _) = parse_config(TEXT);
         let (new, _) = parse_config(&TEXT.replace("uplink", "wan").replace("hostname r1\n", ""));
         let mut new = new;
-        new.hostname = Some("r2".into());
+        std::sync::Arc::make_mut(&mut new.system).hostname = Some("r2".into());
         assert_eq!(
             diff(&old, &new),
             "+ hostname r2\n  interface eth0\n-  description uplink\n+  description wan\n- hostname r1\n"

@@ -18,7 +18,7 @@ use kernel_bypass::counters::WorkerCounters;
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::Backend;
 use kernel_bypass::pipeline::{neighbor6_key, neighbor_key, Pipeline, Shared, Verdict};
-use kernel_bypass::snapshot::{mac_for, InterfaceIds, Snapshot};
+use kernel_bypass::snapshot::{mac_for, InterfaceIds, Snapshot, GLOBAL_TABLE};
 use kernel_bypass::wire::{mac_to_u64, Mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use kernel_bypass::{Dataplane, DataplaneOptions};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -55,7 +55,7 @@ fn router_config(a: &str, b: &str) -> Config {
         (b, interface(&["10.80.2.1/24"])),
     ]);
     for (name, address) in [(a, "2001:db8:80:1::1/64"), (b, "2001:db8:80:2::1/64")] {
-        if let Some(i) = c.interfaces.get_mut(name) {
+        if let Some(i) = c.interfaces_mut().get_mut(name) {
             i.ipv6_addresses.insert(address.parse().expect("address"));
         }
     }
@@ -149,7 +149,7 @@ fn full_table(n: u32) -> Config {
     for i in 0..n {
         let network = i.wrapping_mul(2_654_435_761) & 0xffff_ff00;
         for hop in hops {
-            c.routes.insert(StaticRoute {
+            c.routes_mut().add_ipv4(StaticRoute {
                 prefix: Ipv4Net::new(Ipv4Addr::from(network), 24).expect("prefix"),
                 next_hop: NextHop::Address(hop),
                 distance: 1,
@@ -165,22 +165,23 @@ fn in_memory_full_table() -> (usize, Duration, f64) {
     let (_, eth1) = eth_ids(&snap);
     let dsts = config
         .routes
-        .iter()
+        .global_ipv4()
         .step_by(30_011)
-        .map(|r| Ipv4Addr::from(u32::from(r.prefix.network()) + 1));
+        .map(|r| Ipv4Addr::from(u32::from(r.prefix.network()) + 1))
+        .collect::<Vec<_>>();
     let neighbors = [
         (eth1, SINK.into()),
         (eth1, Ipv4Addr::new(10, 80, 2, 3).into()),
     ];
-    let rate = in_memory(&snap, &neighbors, &frames_to(dsts.cycle()));
-    (snap.routes.len(), took, rate)
+    let rate = in_memory(&snap, &neighbors, &frames_to(dsts.into_iter().cycle()));
+    (snap.table(GLOBAL_TABLE).routes.len(), took, rate)
 }
 
 /// 1500-byte IPv4 packets (DF clear) out of eth1 with an MTU of 1280: each
 /// leaves as two fragments. Packets (not fragments) per second.
 fn in_memory_fragmenting() -> f64 {
     let mut c = router_config("eth0", "eth1");
-    if let Some(eth1) = c.interfaces.get_mut("eth1") {
+    if let Some(eth1) = c.interfaces_mut().get_mut("eth1") {
         eth1.mtu = Some(1280);
     }
     let (snap, _) = compile(&c);
@@ -197,7 +198,7 @@ fn in_memory_fragmenting() -> f64 {
 /// Routed into a VXLAN interface (VNI 7) whose remote VTEP is behind eth1.
 fn in_memory_vxlan_encap() -> f64 {
     let mut c = router_config("eth0", "eth1");
-    c.interfaces.insert(
+    c.interfaces_mut().insert(
         "vxlan7".into(),
         vxlan_interface("10.7.0.1/24", 7, "eth1", &[&SINK.to_string()]),
     );

@@ -60,6 +60,11 @@ counters! {
     LocalDelivered => ("local", "delivered", false),
     LocalQueueFull => ("local", "queue-full", true),
     LocalUnreachable => ("local", "no-local-stack", true),
+    // A network element's node at a feature point dropped it (its own
+    // counters say why).
+    FeatureDropped => ("feature", "dropped", true),
+    // The appliance's own services answer in the global table only.
+    LocalOtherVrf => ("local", "not-in-global-table", true),
     LocalSent => ("local", "sent", false),
     // A fragment for one of our addresses: there is no reassembly.
     LocalFragment => ("ip4-local", "fragment-not-reassembled", true),

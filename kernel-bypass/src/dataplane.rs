@@ -40,6 +40,8 @@ struct Control {
     /// Attached physical interfaces and their port index (never reused).
     ports: BTreeMap<String, PortId>,
     next_port: usize,
+    /// The configuration of the published snapshot (it passed the checks).
+    applied: Config,
 }
 
 pub struct Dataplane {
@@ -119,6 +121,7 @@ impl Dataplane {
                 ids: InterfaceIds::default(),
                 ports: BTreeMap::new(),
                 next_port: 0,
+                applied: Config::default(),
             }),
             snapshots,
             shared,
@@ -134,14 +137,16 @@ impl Dataplane {
     /// interfaces, compiles the snapshot and publishes it; workers switch
     /// between batches. On Err nothing changed.
     pub fn apply(&self, config: &Config) -> Result<(), String> {
-        let problems = grammar::validate(config);
-        if !problems.is_empty() {
-            return Err(problems.join("\n"));
-        }
         let mut control = self
             .control
             .lock()
             .map_err(|_| "dataplane control poisoned".to_string())?;
+        // Only what changed since the last applied configuration is checked
+        // again, and its route tables are kept when their inputs are the same.
+        let problems = grammar::validate_change(&control.applied, config);
+        if !problems.is_empty() {
+            return Err(problems.join("\n"));
+        }
         let wanted = Snapshot::attached_names(config);
         let mut opened = Vec::new();
         for name in wanted.iter().filter(|n| !control.ports.contains_key(*n)) {
@@ -152,7 +157,14 @@ impl Dataplane {
         let mut port_ids = control.ports.clone();
         port_ids.extend(opened.iter().map(|(name, index, _)| (name.clone(), *index)));
         let port_of = |name: &str| port_ids.get(name).copied();
-        let snap = Snapshot::compile(config, &mut control.ids, &port_of)?;
+        let previous = self.snapshots.load();
+        let control = &mut *control;
+        let snap = Snapshot::compile_after(
+            config,
+            &mut control.ids,
+            &port_of,
+            Some((&control.applied, &previous)),
+        )?;
         // Committed from here on: ports first, so a worker that sees the
         // new snapshot also finds its ports.
         let stale: Vec<String> = control
@@ -177,6 +189,7 @@ impl Dataplane {
         }
         self.local.set_addresses(&snap.own_addresses());
         self.snapshots.store(Arc::new(snap));
+        control.applied = config.clone();
         Ok(())
     }
 
@@ -205,14 +218,24 @@ impl Dataplane {
         show::interfaces(&self.snapshots.load(), &self.counters())
     }
 
-    /// `show ip route`.
-    pub fn show_ip_route(&self) -> String {
-        show::ip_route(&self.snapshots.load())
+    /// `show ip route [vrf NAME]`.
+    pub fn show_ip_route(&self, vrf: Option<&str>) -> String {
+        show::ip_route(&self.snapshots.load(), vrf)
     }
 
-    /// `show ipv6 route`.
-    pub fn show_ipv6_route(&self) -> String {
-        show::ipv6_route(&self.snapshots.load())
+    /// `show ipv6 route [vrf NAME]`.
+    pub fn show_ipv6_route(&self, vrf: Option<&str>) -> String {
+        show::ipv6_route(&self.snapshots.load(), vrf)
+    }
+
+    /// `show features`.
+    pub fn show_features(&self) -> String {
+        self.snapshots.load().features.describe()
+    }
+
+    /// `show vrf`.
+    pub fn show_vrf(&self) -> String {
+        show::vrfs(&self.snapshots.load())
     }
 
     /// `show ipv6 neighbors`.
@@ -306,7 +329,7 @@ mod tests {
         for name in ["ghnope0", "ghnope1"] {
             let mut i = grammar::config::Interface::default();
             i.ipv4_addresses.insert("10.0.0.1/24".parse().unwrap());
-            config.interfaces.insert(name.into(), i);
+            config.interfaces_mut().insert(name.into(), i);
         }
         let err = dataplane.apply(&config).expect_err("overlapping subnets");
         assert!(err.contains("overlaps"), "{err}");

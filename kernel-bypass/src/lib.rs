@@ -10,10 +10,14 @@
 //! and routes that stack's output back out. ARP and IPv6 neighbours and
 //! VXLAN MAC -> VTEP entries live in [`learned`] tables shared
 //! lock-free by the workers; each worker writes its own [`counters`].
+//! Network elements hook into the IPv4 and IPv6 paths at the named
+//! [`features`] points.
 
+pub mod commands;
 pub mod counters;
 pub mod dataplane;
 mod fanout;
+pub mod features;
 pub mod fib;
 pub mod frame;
 pub mod io;

@@ -85,9 +85,9 @@ type Candidates<A> = (u8, Vec<Hop<A>>);
 /// The route table, sorted by prefix, from the up interfaces' addresses
 /// and the configured static routes. `interface` finds an up interface by
 /// name.
-pub fn build<'c, P: Prefix + 'c>(
+pub fn build<P: Prefix>(
     addresses: &[(IfaceId, P)],
-    statics: impl Iterator<Item = &'c StaticRoute<P, P::Addr>>,
+    statics: impl Iterator<Item = StaticRoute<P, P::Addr>>,
     interface: &dyn Fn(&str) -> Option<IfaceId>,
 ) -> Vec<Route<P, P::Addr>> {
     let mut table: BTreeMap<P, Route<P, P::Addr>> = BTreeMap::new();

@@ -4,7 +4,7 @@
 use crate::counters::{event_total, interface_totals, Counter, WorkerCounters};
 use crate::learned::Learned;
 use crate::pipeline::{split_neighbor6_key, split_neighbor_key, split_vtep_key, Shared};
-use crate::snapshot::{IfaceId, IfaceKind, Route, RouteKind, Snapshot};
+use crate::snapshot::{IfaceId, IfaceKind, Route, RouteKind, RouteTable, Snapshot};
 use crate::wire::{format_mac, mac_from_u64};
 use std::fmt::{Display, Write};
 use std::net::Ipv4Addr;
@@ -58,13 +58,50 @@ pub fn interfaces(snap: &Snapshot, workers: &[Arc<WorkerCounters>]) -> String {
     out
 }
 
-pub fn ip_route(snap: &Snapshot) -> String {
-    route_table(snap, &snap.routes)
+/// `show ip route [vrf NAME]`.
+pub fn ip_route(snap: &Snapshot, vrf: Option<&str>) -> String {
+    in_table(snap, vrf, |table| route_table(snap, &table.routes))
 }
 
-/// `show ipv6 route`: link-local subnets are per interface and not listed.
-pub fn ipv6_route(snap: &Snapshot) -> String {
-    route_table(snap, &snap.routes6)
+/// `show ipv6 route [vrf NAME]`: link-local subnets are per interface and
+/// not listed.
+pub fn ipv6_route(snap: &Snapshot, vrf: Option<&str>) -> String {
+    in_table(snap, vrf, |table| route_table(snap, &table.routes6))
+}
+
+/// The text of `show` for the table of `vrf`, with IOS's header for a VRF.
+fn in_table(snap: &Snapshot, vrf: Option<&str>, show: impl Fn(&RouteTable) -> String) -> String {
+    match (snap.vrf_id(vrf), vrf) {
+        (Some(id), None) => show(snap.table(id)),
+        (Some(id), Some(name)) => format!("Routing Table: {name}\n{}", show(snap.table(id))),
+        (None, name) => format!("% VRF {} does not exist\n", name.unwrap_or_default()),
+    }
+}
+
+/// `show vrf`: each VRF with its route distinguisher and interfaces.
+pub fn vrfs(snap: &Snapshot) -> String {
+    let mut out = format!(
+        "  {:<24} {:<20} {:<10} Interfaces\n",
+        "Name", "Default RD", "Protocols"
+    );
+    for (id, table) in snap.tables.iter().enumerate().skip(1) {
+        let Some(name) = &table.vrf else { continue };
+        let members: Vec<&str> = snap
+            .interfaces
+            .iter()
+            .flatten()
+            .filter(|i| usize::from(i.vrf) == id)
+            .map(|i| i.name.as_str())
+            .collect();
+        let rd = table.rd.as_deref().unwrap_or("<not set>");
+        let _ = writeln!(
+            out,
+            "  {name:<24} {rd:<20} {:<10} {}",
+            "ipv4,ipv6",
+            members.join(" ")
+        );
+    }
+    out
 }
 
 fn route_table<P: Display, A: Display>(snap: &Snapshot, routes: &[Route<P, A>]) -> String {

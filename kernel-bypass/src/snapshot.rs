@@ -1,9 +1,16 @@
 //! Compiles a committed `Config` into the immutable tables the workers read:
-//! interfaces (with their ports, VLANs and tunnels), own addresses, and the
-//! IPv4 and IPv6 FIBs with local, connected and static routes. A snapshot is
-//! never changed after it is built; a commit publishes a new one.
+//! interfaces (with their ports, VLANs, tunnels and VRF), own addresses, and
+//! per routing table (the global one, then one per VRF) the IPv4 and IPv6
+//! FIBs with local, connected and static routes. A snapshot is never changed
+//! after it is built; a commit publishes a new one, sharing the route
+//! tables of the previous one when nothing they are built from changed.
+//!
+//! Tenancy: an interface belongs to one table, and every learned entry
+//! (ARP and IPv6 neighbours, VXLAN MAC -> VTEP) is keyed by interface, so
+//! tenants using the same addresses never meet in them.
 
 use crate::counters::MAX_INTERFACES;
+use crate::features::FeatureArcs;
 use crate::fib::{Lpm, Lpm6};
 use crate::routes;
 pub use crate::routes::{Hop, Route, Route6, RouteKind};
@@ -12,11 +19,17 @@ use grammar::config::{Config, InterfaceKind};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// Index of an interface in the snapshot and in the counter arrays.
 pub type IfaceId = u16;
 /// Index of an attached port (NIC queue) in a worker's port list.
 pub type PortId = u16;
+/// Index of a routing table in a snapshot: the global table, then the VRFs
+/// in name order.
+pub type VrfId = u16;
+/// The global routing table (interfaces without `vrf forwarding`).
+pub const GLOBAL_TABLE: VrfId = 0;
 
 const DEFAULT_MTU: u16 = 1500;
 /// Linux's default for VXLAN devices: 1500 minus the 50 bytes of encapsulation.
@@ -27,6 +40,8 @@ const DEFAULT_VXLAN_MTU: u16 = 1450;
 pub struct Tunnel {
     pub vni: u32,
     pub source: Ipv4Addr,
+    /// The table the outer packets are routed in: the source interface's.
+    pub underlay: VrfId,
     pub remotes: Vec<Ipv4Addr>,
     pub udp_port: u16,
 }
@@ -38,10 +53,12 @@ pub enum IfaceKind {
     Vxlan(Tunnel),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Iface {
     pub id: IfaceId,
     pub name: String,
+    /// The routing table it forwards in.
+    pub vrf: VrfId,
     /// None while the interface cannot carry traffic (see `down_reason`).
     pub kind: Option<IfaceKind>,
     pub mac: Mac,
@@ -114,18 +131,60 @@ impl InterfaceIds {
     }
 }
 
-/// The immutable tables of one committed configuration.
-pub struct Snapshot {
-    /// Indexed by `IfaceId`; None for ids of interfaces no longer configured.
-    pub interfaces: Vec<Option<Iface>>,
-    ports: Vec<PortBinding>,
-    tunnels: Vec<(u16, u32, IfaceId)>,
+/// The routes of one routing table and their FIBs.
+pub struct RouteTable {
     /// Indexed by the FIB's values.
     pub routes: Vec<Route>,
     fib: Lpm,
     /// Indexed by the IPv6 FIB's values.
     pub routes6: Vec<Route6>,
     fib6: Lpm6,
+}
+
+impl RouteTable {
+    fn empty() -> RouteTable {
+        RouteTable {
+            routes: Vec::new(),
+            fib: Lpm::new(),
+            routes6: Vec::new(),
+            fib6: Lpm6::new(),
+        }
+    }
+
+    /// Longest-prefix match.
+    pub fn route(&self, dst: Ipv4Addr) -> Option<&Route> {
+        self.fib
+            .lookup(u32::from(dst))
+            .and_then(|i| self.routes.get(i as usize))
+    }
+
+    /// Longest-prefix match for IPv6 (link-local destinations are not in it).
+    pub fn route6(&self, dst: Ipv6Addr) -> Option<&Route6> {
+        self.fib6
+            .lookup(u128::from(dst))
+            .and_then(|i| self.routes6.get(i as usize))
+    }
+}
+
+/// A routing table of the snapshot: its VRF name (None for the global
+/// table) and its routes, shared between snapshots while unchanged.
+pub struct Table {
+    pub vrf: Option<String>,
+    /// The VRF's route distinguisher, for `show vrf`.
+    pub rd: Option<String>,
+    pub routes: Arc<RouteTable>,
+}
+
+/// The immutable tables of one committed configuration.
+pub struct Snapshot {
+    /// Indexed by `IfaceId`; None for ids of interfaces no longer configured.
+    pub interfaces: Vec<Option<Iface>>,
+    ports: Vec<PortBinding>,
+    tunnels: Vec<(u16, u32, IfaceId)>,
+    /// Indexed by `VrfId`: the global table first.
+    pub tables: Vec<Table>,
+    /// The network elements' nodes at the feature points.
+    pub features: FeatureArcs,
 }
 
 /// A locally administered MAC derived from the interface name, so it is
@@ -145,10 +204,12 @@ impl Snapshot {
             interfaces: Vec::new(),
             ports: Vec::new(),
             tunnels: Vec::new(),
-            routes: Vec::new(),
-            fib: Lpm::new(),
-            routes6: Vec::new(),
-            fib6: Lpm6::new(),
+            tables: vec![Table {
+                vrf: None,
+                rd: None,
+                routes: Arc::new(RouteTable::empty()),
+            }],
+            features: FeatureArcs::default(),
         }
     }
 
@@ -159,8 +220,29 @@ impl Snapshot {
         ids: &mut InterfaceIds,
         port_of: &dyn Fn(&str) -> Option<PortId>,
     ) -> Result<Snapshot, String> {
+        Snapshot::compile_after(config, ids, port_of, None)
+    }
+
+    /// Like `compile`, sharing the route tables of `previous` (the snapshot
+    /// of the configuration before) when the interfaces came out the same
+    /// and no section routes are built from changed: a commit that changes
+    /// only a hostname does not rebuild a million routes.
+    pub fn compile_after(
+        config: &Config,
+        ids: &mut InterfaceIds,
+        port_of: &dyn Fn(&str) -> Option<PortId>,
+        previous: Option<(&Config, &Snapshot)>,
+    ) -> Result<Snapshot, String> {
         let mut snap = Snapshot::empty();
-        for (name, conf) in &config.interfaces {
+        let vrf_ids: HashMap<&str, VrfId> = config
+            .vrfs
+            .definitions
+            .keys()
+            .enumerate()
+            .map(|(i, name)| (name.as_str(), (i + 1) as VrfId))
+            .collect();
+        let vrf_of = |name: &str| config.vrf_of(name).and_then(|v| vrf_ids.get(v).copied());
+        for (name, conf) in config.interfaces.iter() {
             let id = ids.id_of(name)?;
             let (kind, mut down) = match InterfaceKind::of(name) {
                 InterfaceKind::Physical => match port_of(name) {
@@ -187,7 +269,7 @@ impl Snapshot {
                         }
                     }
                 }
-                InterfaceKind::Vxlan => match tunnel_of(config, name) {
+                InterfaceKind::Vxlan => match tunnel_of(config, name, &vrf_of) {
                     Ok(t) => (Some(IfaceKind::Vxlan(t)), None),
                     Err(why) => (None, Some(why)),
                 },
@@ -206,6 +288,7 @@ impl Snapshot {
             let iface = Iface {
                 id,
                 name: name.clone(),
+                vrf: vrf_of(name).unwrap_or(GLOBAL_TABLE),
                 kind: if down.is_none() { kind } else { None },
                 mac,
                 addresses: conf.ipv4_addresses.iter().copied().collect(),
@@ -221,7 +304,16 @@ impl Snapshot {
             }
             snap.interfaces[slot] = Some(iface);
         }
-        snap.build_routes(config)?;
+        let unchanged = previous.filter(|(old, old_snap)| {
+            Arc::ptr_eq(&old.interfaces, &config.interfaces)
+                && Arc::ptr_eq(&old.vrfs, &config.vrfs)
+                && Arc::ptr_eq(&old.routes, &config.routes)
+                && old_snap.interfaces == snap.interfaces
+        });
+        snap.tables = match unchanged {
+            Some((_, old_snap)) => old_snap.tables.iter().map(Table::share).collect(),
+            None => snap.build_tables(config)?,
+        };
         Ok(snap)
     }
 
@@ -249,9 +341,10 @@ impl Snapshot {
         self.interfaces.iter().flatten().filter(|i| i.is_up())
     }
 
-    /// (interface, address) of every up interface, from `of`.
-    fn addresses_of<P: Copy>(&self, of: impl Fn(&Iface) -> &[P]) -> Vec<(IfaceId, P)> {
+    /// (interface, address) of every up interface of table `vrf`, from `of`.
+    fn addresses_of<P: Copy>(&self, vrf: VrfId, of: impl Fn(&Iface) -> &[P]) -> Vec<(IfaceId, P)> {
         self.up_interfaces()
+            .filter(|i| i.vrf == vrf)
             .flat_map(|i| of(i).iter().map(|a| (i.id, *a)))
             .collect()
     }
@@ -260,28 +353,52 @@ impl Snapshot {
         self.up_interfaces().find(|i| i.name == name).map(|i| i.id)
     }
 
-    fn build_routes(&mut self, config: &Config) -> Result<(), String> {
-        let v4 = self.addresses_of(|i| &i.addresses);
-        self.routes = routes::build(&v4, config.routes.iter(), &|n| self.up_interface_named(n));
+    /// The global table and one per VRF, in `VrfId` order.
+    fn build_tables(&self, config: &Config) -> Result<Vec<Table>, String> {
+        let names = std::iter::once(None).chain(config.vrfs.definitions.keys().map(Some));
+        names
+            .enumerate()
+            .map(|(id, vrf)| {
+                let routes = config.routes.table(vrf.map(String::as_str));
+                let rd = vrf.and_then(|v| config.vrfs.definitions.get(v)?.rd.clone());
+                Ok(Table {
+                    vrf: vrf.cloned(),
+                    rd,
+                    routes: Arc::new(self.build_routes(id as VrfId, routes)?),
+                })
+            })
+            .collect()
+    }
+
+    /// The routes of table `vrf`: its interfaces' local and connected
+    /// routes and its static routes (whose interface next hops may be in
+    /// any table: that is how routes leak between tenants).
+    fn build_routes(
+        &self,
+        vrf: VrfId,
+        statics: Option<&grammar::config::RouteTable>,
+    ) -> Result<RouteTable, String> {
+        let by_name = |n: &str| self.up_interface_named(n);
+        let v4 = self.addresses_of(vrf, |i| &i.addresses);
+        let static_v4 = statics.into_iter().flat_map(|t| t.ipv4());
+        let routes = routes::build(&v4, static_v4, &by_name);
         // Link-local subnets exist on every link: they are answered per
         // interface (ND, own addresses) and never routed (RFC 4291 2.5.6).
-        let mut v6 = self.addresses_of(|i| &i.ipv6_addresses);
+        let mut v6 = self.addresses_of(vrf, |i| &i.ipv6_addresses);
         v6.retain(|(_, a)| !a.addr().is_unicast_link_local());
-        self.routes6 = routes::build(&v6, config.ipv6_routes.iter(), &|n| {
-            self.up_interface_named(n)
-        });
+        let static_v6 = statics.into_iter().flat_map(|t| t.ipv6());
+        let routes6 = routes::build(&v6, static_v6, &by_name);
+        let mut table = RouteTable::empty();
         // One bulk load: each touched block of the table is rebuilt once.
-        self.fib
-            .insert_many(
-                self.routes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (r.prefix, i as u32)),
-            )
+        table
+            .fib
+            .insert_many(routes.iter().enumerate().map(|(i, r)| (r.prefix, i as u32)))
             .map_err(|e| format!("routes: {e}"))?;
-        let indexed = self.routes6.iter().enumerate();
-        self.fib6 = Lpm6::from_routes(indexed.map(|(i, r)| (r.prefix, i as u32)));
-        Ok(())
+        let indexed = routes6.iter().enumerate();
+        table.fib6 = Lpm6::from_routes(indexed.map(|(i, r)| (r.prefix, i as u32)));
+        table.routes = routes;
+        table.routes6 = routes6;
+        Ok(table)
     }
 
     pub fn interface(&self, id: IfaceId) -> Option<&Iface> {
@@ -312,24 +429,35 @@ impl Snapshot {
         self.tunnels.iter().any(|(p, _, _)| *p == udp_port)
     }
 
-    /// Longest-prefix match.
-    pub fn route(&self, dst: Ipv4Addr) -> Option<&Route> {
-        self.fib
-            .lookup(u32::from(dst))
-            .and_then(|i| self.routes.get(i as usize))
+    /// The routes of table `vrf` (the global table for an unknown id).
+    pub fn table(&self, vrf: VrfId) -> &RouteTable {
+        let table = self.tables.get(usize::from(vrf)).or(self.tables.first());
+        // `empty` and `compile_after` always make the global table.
+        table.map_or(&EMPTY_TABLE, |t| &t.routes)
     }
 
-    /// Longest-prefix match for IPv6 (link-local destinations are not in it).
+    /// Longest-prefix match in the global table.
+    pub fn route(&self, dst: Ipv4Addr) -> Option<&Route> {
+        self.table(GLOBAL_TABLE).route(dst)
+    }
+
+    /// Longest-prefix match for IPv6 in the global table.
     pub fn route6(&self, dst: Ipv6Addr) -> Option<&Route6> {
-        self.fib6
-            .lookup(u128::from(dst))
-            .and_then(|i| self.routes6.get(i as usize))
+        self.table(GLOBAL_TABLE).route6(dst)
+    }
+
+    /// The id of the table of VRF `name` (None: the global table).
+    pub fn vrf_id(&self, name: Option<&str>) -> Option<VrfId> {
+        let found = self.tables.iter().position(|t| t.vrf.as_deref() == name);
+        found.map(|i| i as VrfId)
     }
 
     /// Every own address for the local stack: IPv4, IPv6 and each
-    /// interface's automatic link-local address.
+    /// interface's automatic link-local address, of the global table's
+    /// interfaces (the appliance's services answer in the global table).
     pub fn own_addresses(&self) -> Vec<IpNet> {
         self.up_interfaces()
+            .filter(|i| i.vrf == GLOBAL_TABLE)
             .flat_map(|i| {
                 let link_local = Ipv6Net::new(i.link_local, 64).ok().map(IpNet::V6);
                 let v4 = i.addresses.iter().copied().map(IpNet::V4);
@@ -352,7 +480,24 @@ impl Snapshot {
     }
 }
 
-fn tunnel_of(config: &Config, name: &str) -> Result<Tunnel, &'static str> {
+static EMPTY_TABLE: std::sync::LazyLock<RouteTable> = std::sync::LazyLock::new(RouteTable::empty);
+
+impl Table {
+    /// The same table for another snapshot.
+    fn share(&self) -> Table {
+        Table {
+            vrf: self.vrf.clone(),
+            rd: self.rd.clone(),
+            routes: self.routes.clone(),
+        }
+    }
+}
+
+fn tunnel_of(
+    config: &Config,
+    name: &str,
+    vrf_of: &dyn Fn(&str) -> Option<VrfId>,
+) -> Result<Tunnel, &'static str> {
     let v = config
         .interfaces
         .get(name)
@@ -368,6 +513,7 @@ fn tunnel_of(config: &Config, name: &str) -> Result<Tunnel, &'static str> {
     Ok(Tunnel {
         vni,
         source: source.addr(),
+        underlay: vrf_of(source_name).unwrap_or(GLOBAL_TABLE),
         remotes: v.remotes.iter().copied().collect(),
         udp_port: v.udp_port,
     })
@@ -403,12 +549,13 @@ mod tests {
     #[test]
     fn best_distance_wins_and_unresolvable_next_hops_are_ignored() {
         let mut c = Config::default();
-        c.interfaces
+        c.interfaces_mut()
             .insert("eth0".into(), with_addresses(&["10.0.0.1/24"]));
-        c.routes.insert(route("10.5.0.0/16", "10.0.0.2", 5));
-        c.routes.insert(route("10.5.0.0/16", "10.0.0.3", 1));
-        c.routes.insert(route("10.6.0.0/16", "192.0.2.1", 1));
-        c.routes.insert(route("10.0.0.0/24", "10.0.0.9", 1));
+        c.routes_mut().add_ipv4(route("10.5.0.0/16", "10.0.0.2", 5));
+        c.routes_mut().add_ipv4(route("10.5.0.0/16", "10.0.0.3", 1));
+        c.routes_mut()
+            .add_ipv4(route("10.6.0.0/16", "192.0.2.1", 1));
+        c.routes_mut().add_ipv4(route("10.0.0.0/24", "10.0.0.9", 1));
         let s = compile(&c);
         let r = s.route("10.5.1.1".parse().unwrap()).unwrap();
         assert_eq!(r.distance, 1);
@@ -437,9 +584,9 @@ mod tests {
             .iter()
             .map(|a| a.parse().unwrap())
             .collect();
-        c.interfaces.insert("eth0".into(), eth0);
+        c.interfaces_mut().insert("eth0".into(), eth0);
         for (via, distance) in [("2001:db8::2", 5), ("2001:db8::3", 1), ("2001:db8:5::1", 1)] {
-            c.ipv6_routes.insert(StaticRoute {
+            c.routes_mut().add_ipv6(StaticRoute {
                 prefix: "2001:db8:9::/48".parse().unwrap(),
                 next_hop: NextHop::Address(via.parse().unwrap()),
                 distance,
@@ -474,17 +621,19 @@ mod tests {
     #[test]
     fn interfaces_that_cannot_carry_traffic_say_why() {
         let mut c = Config::default();
-        c.interfaces
+        c.interfaces_mut()
             .insert("eth0".into(), with_addresses(&["10.0.0.1/24"]));
-        c.interfaces.insert("eth9".into(), Interface::default());
-        c.interfaces.insert("eth0.7".into(), Interface::default());
-        c.interfaces
+        c.interfaces_mut()
+            .insert("eth9".into(), Interface::default());
+        c.interfaces_mut()
+            .insert("eth0.7".into(), Interface::default());
+        c.interfaces_mut()
             .insert("eth0.5000".into(), Interface::default());
-        c.interfaces
+        c.interfaces_mut()
             .insert("vxlan3".into(), with_addresses(&["10.3.0.1/24"]));
         let mut down = with_addresses(&["10.4.0.1/24"]);
         down.shutdown = true;
-        c.interfaces.insert(
+        c.interfaces_mut().insert(
             "eth0.8".into(),
             Interface {
                 dot1q: Some(8),
@@ -511,5 +660,41 @@ mod tests {
             "no routes of down interfaces"
         );
         assert_eq!(s.ingress(0, Some(8)), None);
+    }
+
+    #[test]
+    fn a_commit_that_changes_nothing_routes_are_built_from_keeps_the_route_tables() {
+        let mut c = Config::default();
+        c.interfaces_mut()
+            .insert("eth0".into(), with_addresses(&["10.0.0.1/24"]));
+        let mut ids = InterfaceIds::default();
+        let port_of = |name: &str| (name == "eth0").then_some(0);
+        let first = Snapshot::compile(&c, &mut ids, &port_of).unwrap();
+        let mut renamed = c.clone();
+        renamed.system_mut().hostname = Some("r2".into());
+        let second =
+            Snapshot::compile_after(&renamed, &mut ids, &port_of, Some((&c, &first))).unwrap();
+        assert!(Arc::ptr_eq(
+            &first.tables[0].routes,
+            &second.tables[0].routes
+        ));
+        let mut routed = renamed.clone();
+        routed
+            .routes_mut()
+            .add_ipv4(route("10.5.0.0/16", "10.0.0.2", 1));
+        let third = Snapshot::compile_after(&routed, &mut ids, &port_of, Some((&renamed, &second)))
+            .unwrap();
+        assert!(!Arc::ptr_eq(
+            &second.tables[0].routes,
+            &third.tables[0].routes
+        ));
+        assert!(third.route("10.5.0.1".parse().unwrap()).is_some());
+        let detached = |_: &str| None;
+        let fourth =
+            Snapshot::compile_after(&routed, &mut ids, &detached, Some((&routed, &third))).unwrap();
+        assert!(
+            fourth.route("10.5.0.1".parse().unwrap()).is_none(),
+            "a NIC gone takes its routes with it although the config is the same"
+        );
     }
 }

@@ -52,7 +52,7 @@ fn site(backend: Backend, workers: usize) -> Site {
         (p1.as_str(), interface(&["10.77.1.1/24"])),
         (&p2, interface(&["10.77.2.1/24"])),
     ]);
-    config.routes.insert(StaticRoute {
+    config.routes_mut().add_ipv4(StaticRoute {
         prefix: "10.77.3.0/24".parse().unwrap(),
         next_hop: NextHop::Address("10.77.2.2".parse().unwrap()),
         distance: 1,
@@ -99,7 +99,7 @@ fn ping_paths(s: &Site, backend: Backend) {
     assert!(
         s.h1.ping_ok("10.77.3.2"),
         "{backend}: static route to h3\n{}",
-        s.dataplane.show_ip_route()
+        s.dataplane.show_ip_route(None)
     );
     let text = s.h1.stdout_until(
         &["ping", "-c", "1", "-W", "2", "-t", "1", "10.77.3.2"],
@@ -200,13 +200,13 @@ fn apply_refuses_unknown_interfaces_and_publishes_changes_live() {
     assert!(s.h1.ping_ok("10.77.2.2"));
     let mut config = s.config.clone();
     config
-        .interfaces
+        .interfaces_mut()
         .insert(unique("x"), interface(&["10.77.9.1/24"]));
-    let before = s.dataplane.show_ip_route();
+    let before = s.dataplane.show_ip_route(None);
     let err = s.dataplane.apply(&config).expect_err("missing interface");
     assert!(err.contains("no such interface"), "{err}");
     assert_eq!(
-        s.dataplane.show_ip_route(),
+        s.dataplane.show_ip_route(None),
         before,
         "a refused config changes nothing"
     );
@@ -218,8 +218,8 @@ fn apply_refuses_unknown_interfaces_and_publishes_changes_live() {
         });
         for i in 0..20u8 {
             let mut config = s.config.clone();
-            config.hostname = Some(format!("commit{i}"));
-            config.routes.clear();
+            config.system_mut().hostname = Some(format!("commit{i}"));
+            config.routes_mut().tables.clear();
             s.dataplane
                 .apply(if i % 2 == 0 { &config } else { &s.config })
                 .expect("apply");
@@ -232,7 +232,7 @@ fn apply_refuses_unknown_interfaces_and_publishes_changes_live() {
     // Remove the static route while traffic runs: h3 becomes unreachable
     // (ICMP net unreachable from the appliance), h2 stays reachable.
     let mut config = s.config.clone();
-    config.routes.clear();
+    config.routes_mut().tables.clear();
     s.dataplane.apply(&config).expect("apply");
     let text =
         s.h1.stdout_until(&["ping", "-c", "1", "-W", "2", "10.77.3.2"], |t| {
@@ -240,7 +240,7 @@ fn apply_refuses_unknown_interfaces_and_publishes_changes_live() {
         });
     assert!(text.contains("Destination Net Unreachable"), "{text}");
     assert!(s.h1.ping_ok("10.77.2.2"));
-    assert!(!s.dataplane.show_ip_route().contains("10.77.3.0/24"));
+    assert!(!s.dataplane.show_ip_route(None).contains("10.77.3.0/24"));
 }
 
 #[test]
@@ -270,7 +270,7 @@ fn big_pings_are_fragmented_without_df_and_refused_with_df() {
     };
     let mut config = s.config.clone();
     let p2 = config
-        .interfaces
+        .interfaces_mut()
         .values_mut()
         .find(|i| i.ipv4_addresses.contains(&"10.77.2.1/24".parse().unwrap()))
         .expect("p2");

@@ -28,7 +28,7 @@ fn hosts_ping_each_other_the_appliance_and_a_static_route_over_ipv6() {
         (v1.outer.as_str(), v6_interface("2001:db8:71::1/64")),
         (&v2.outer, v6_interface("2001:db8:72::1/64")),
     ]);
-    config.ipv6_routes.insert(Ipv6Route {
+    config.routes_mut().add_ipv6(Ipv6Route {
         prefix: "2001:db8:73::/64".parse().unwrap(),
         next_hop: NextHop::Address("2001:db8:72::2".parse().unwrap()),
         distance: 1,
@@ -47,7 +47,7 @@ fn hosts_ping_each_other_the_appliance_and_a_static_route_over_ipv6() {
         format!(
             "{}\n{}\n{}",
             dataplane.show_counters(),
-            dataplane.show_ipv6_route(),
+            dataplane.show_ipv6_route(None),
             dataplane.show_ipv6_neighbors()
         )
     };
@@ -94,7 +94,7 @@ fn hosts_ping_each_other_the_appliance_and_a_static_route_over_ipv6() {
     let neighbors = dataplane.show_ipv6_neighbors();
     assert!(neighbors.contains("2001:db8:71::2"), "{neighbors}");
     assert!(neighbors.contains("2001:db8:72::2"), "{neighbors}");
-    let routes = dataplane.show_ipv6_route();
+    let routes = dataplane.show_ipv6_route(None);
     assert!(routes.contains("S    2001:db8:73::/64"), "{routes}");
     assert!(routes.contains("via 2001:db8:72::2"), "{routes}");
 }

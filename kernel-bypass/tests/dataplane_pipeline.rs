@@ -6,6 +6,7 @@ mod support;
 
 use grammar::config::{Config, Ipv6Route, NextHop, StaticRoute, VXLAN_DEFAULT_PORT};
 use kernel_bypass::counters::{event_total, Counter, WorkerCounters};
+use kernel_bypass::features::{Action, Family, FeatureNode, Packet as FeaturePacket, Point};
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::PacketPort;
 use kernel_bypass::local::{LocalStack, UdpSocket};
@@ -59,12 +60,12 @@ fn config() -> Config {
         ("vxlan7", tunnel),
     ]);
     for (router, router6) in [("10.2.0.2", "2001:db8:2::2"), ("10.2.0.3", "2001:db8:2::3")] {
-        c.routes.insert(StaticRoute {
+        c.routes_mut().add_ipv4(StaticRoute {
             prefix: "10.9.0.0/16".parse().unwrap(),
             next_hop: NextHop::Address(ip(router)),
             distance: 1,
         });
-        c.ipv6_routes.insert(Ipv6Route {
+        c.routes_mut().add_ipv6(Ipv6Route {
             prefix: "2001:db8:9::/48".parse().unwrap(),
             next_hop: NextHop::Address(ip6(router6)),
             distance: 1,
@@ -486,7 +487,7 @@ fn on_eth0_v6(packet: &[u8]) -> Vec<u8> {
 #[test]
 fn loopback_mapped_and_unspecified_addresses_are_never_routed_or_answered() {
     let mut c = config();
-    c.ipv6_routes.insert(Ipv6Route {
+    c.routes_mut().add_ipv6(Ipv6Route {
         prefix: "::/0".parse().unwrap(),
         next_hop: NextHop::Address(ip6("2001:db8:2::2")),
         distance: 1,
@@ -838,7 +839,7 @@ fn local_stack_ipv6_output_over_the_egress_mtu_is_counted_not_sent() {
 fn config_with_mtus(mtus: &[(&str, u16)]) -> Config {
     let mut c = config();
     for (name, mtu) in mtus {
-        c.interfaces.get_mut(*name).expect("interface").mtu = Some(*mtu);
+        c.interfaces_mut().get_mut(*name).expect("interface").mtu = Some(*mtu);
     }
     c
 }
@@ -1205,4 +1206,169 @@ proptest! {
             }
         }
     }
+}
+
+/// `config()` with `text` applied on top (as typed at the CLI).
+fn config_and(text: &str) -> Config {
+    let mut c = config();
+    let errors = grammar::apply_text(&mut c, text);
+    assert_eq!(errors, [], "{text}");
+    assert_eq!(grammar::validate(&c), Vec::<String>::new());
+    c
+}
+
+#[test]
+fn a_dedicated_line_in_a_vrf_reaches_the_customer_network_and_nothing_else() {
+    let mut h = Harness::with(
+        config_and(
+            "vrf definition CUST-A\ninterface eth0.100\n vrf forwarding CUST-A\n \
+             ip address 10.100.0.1/24\nip route vrf CUST-A 192.168.50.0/24 10.100.0.2\n",
+        ),
+        None,
+    );
+    h.learn("eth0.100", "10.100.0.2", ROUTER_A);
+    let eth0 = mac_for("eth0");
+    let from_customer = |dst: &str| {
+        let packet = udp_packet(ip("10.100.0.2"), ip(dst), 1000, 53, b"q");
+        tagged(eth0, HOST, 100, ETHERTYPE_IPV4, &packet)
+    };
+    let to_customer = udp_packet(ip("10.1.0.2"), ip("192.168.50.7"), 1000, 53, b"q");
+    let out = h.feed(
+        0,
+        &[
+            from_customer("192.168.50.7"),
+            from_customer("10.9.1.1"),
+            ethernet(eth0, HOST, ETHERTYPE_IPV4, &to_customer),
+        ],
+    );
+    assert_eq!(out[0].0, Verdict::Tx(0), "the customer's route in its VRF");
+    assert_eq!(mac_at(&out[0].1, 0), ROUTER_A);
+    assert_eq!(
+        be16(&out[0].1, 14) & 0x0fff,
+        100,
+        "back on the customer's VLAN"
+    );
+    let icmp = |f: &[u8]| f[ETH_HEADER + VLAN_TAG + IPV4_HEADER];
+    assert_eq!(
+        icmp(&out[1].1),
+        ICMP_DEST_UNREACHABLE,
+        "the global table's routes are not the customer's"
+    );
+    let back = &out[2].1[ETH_HEADER..];
+    assert_eq!(
+        (back[IPV4_HEADER], ipv4_at(back, IPV4_DST)),
+        (ICMP_DEST_UNREACHABLE, ip("10.1.0.2")),
+        "nor the customer's network the global table's"
+    );
+    assert_eq!(h.total(Counter::Ipv4Forwarded), 1);
+}
+
+#[test]
+fn tenant_traffic_inside_a_vni_of_a_vrf_stays_in_that_vrf() {
+    let mut h = Harness::with(
+        config_and(
+            "vrf definition T\ninterface vxlan7\n vrf forwarding T\n ip address 10.7.0.1/24\n",
+        ),
+        None,
+    );
+    let remote_host: Mac = [0x02, 0, 0, 0, 0, 0x77];
+    h.learn("vxlan7", "10.7.0.9", remote_host);
+    let inner = |dst: &str| {
+        let packet = udp_packet(ip("10.7.0.9"), ip(dst), 1000, 53, b"q");
+        from_remote_vtep(&ethernet(
+            mac_for("vxlan7"),
+            remote_host,
+            ETHERTYPE_IPV4,
+            &packet,
+        ))
+    };
+    let echo = echo_request(ip("10.7.0.9"), ip("10.7.0.1"), 64);
+    let echo = from_remote_vtep(&ethernet(
+        mac_for("vxlan7"),
+        remote_host,
+        ETHERTYPE_IPV4,
+        &echo,
+    ));
+    let out = h.feed(0, &[echo, inner("10.2.0.2"), inner("10.1.0.2")]);
+    assert_eq!(out[0].0, Verdict::Tx(0), "the tenant's gateway answers");
+    assert_eq!(h.total(Counter::IcmpEchoReplied), 1);
+    assert_eq!(
+        h.total(Counter::Ipv4Forwarded),
+        0,
+        "nothing from the VNI reaches the global table's networks"
+    );
+    let routes = kernel_bypass::snapshot::Snapshot::vrf_id(&h.snap, Some("T")).unwrap();
+    assert!(h.snap.table(routes).route(ip("10.7.0.9")).is_some());
+    assert!(
+        h.snap.route(ip("10.7.0.9")).is_none(),
+        "not in the global table"
+    );
+}
+
+/// A node that drops UDP to one port and records which packets it saw.
+struct DropPort {
+    name: &'static str,
+    port: u16,
+    seen: Mutex<Vec<(Point, Option<IfaceId>)>>,
+    point: Point,
+}
+
+impl FeatureNode for DropPort {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn process(&self, packet: &mut FeaturePacket<'_>) -> Action {
+        self.seen.lock().unwrap().push((self.point, packet.egress));
+        let d = &packet.data;
+        let is_udp_to_port = d.len() >= IPV4_HEADER + UDP_HEADER
+            && d[IPV4_PROTOCOL] == PROTO_UDP
+            && be16(d, ipv4_header_len(d) + 2) == self.port;
+        match is_udp_to_port {
+            true => Action::Drop,
+            false => Action::Continue,
+        }
+    }
+}
+
+#[test]
+fn nodes_at_feature_points_see_packets_in_order_and_may_drop_them() {
+    let mut h = Harness::new();
+    let node = |name, port, point| {
+        Arc::new(DropPort {
+            name,
+            port,
+            seen: Mutex::new(Vec::new()),
+            point,
+        })
+    };
+    let pre = node("test-pre", 9, Point::PreRouting);
+    let post = node("test-post", 19, Point::PostRouting);
+    let features = &mut h.snap.features;
+    features.register(Family::Ipv4, Point::PostRouting, 10, post.clone());
+    features.register(Family::Ipv4, Point::PreRouting, 10, pre.clone());
+    assert_eq!(
+        features.describe().lines().nth(1),
+        Some("ip4-pre-routing      test-pre")
+    );
+    let eth0 = mac_for("eth0");
+    let to = |port| {
+        let packet = udp_packet(ip("10.1.0.2"), ip("10.2.0.2"), 1000, port, b"q");
+        ethernet(eth0, HOST, ETHERTYPE_IPV4, &packet)
+    };
+    let out = h.feed(0, &[to(9), to(19), to(53)]);
+    let verdicts: Vec<_> = out.iter().map(|(v, _)| *v).collect();
+    assert_eq!(verdicts, [Verdict::Done, Verdict::Done, Verdict::Tx(1)]);
+    assert_eq!(h.total(Counter::FeatureDropped), 2);
+    assert_eq!(
+        pre.seen.lock().unwrap().len(),
+        3,
+        "pre-routing sees every packet"
+    );
+    let eth1 = h.id("eth1");
+    assert_eq!(
+        *post.seen.lock().unwrap(),
+        [(Point::PostRouting, Some(eth1)); 2],
+        "post-routing sees what pre-routing let through, with its egress"
+    );
 }

@@ -92,7 +92,11 @@ fn linux_vxlan_peer_reaches_routed_host_both_ways() {
     );
 
     let mut config = config;
-    config.interfaces.get_mut("vxlan42").expect("vxlan42").mtu = Some(1500);
+    config
+        .interfaces_mut()
+        .get_mut("vxlan42")
+        .expect("vxlan42")
+        .mtu = Some(1500);
     dataplane.apply(&config).expect("apply");
     // 1488-byte inner packets fit the tunnel; encapsulated they are 1538.
     let reply = support::retry("a reply over fragmented VXLAN", || {

@@ -1,15 +1,18 @@
-//! Parsing and committing a generated 10,000-line configuration, and a
-//! one-line incremental commit on top of it. Prints median times.
+//! Parsing and committing a generated 100,000-line configuration (parsed,
+//! loaded as the startup file, typed in a session and committed), and a
+//! one-line incremental commit on top of it. Prints median times, with the
+//! figures measured before the elements had sections of their own (each
+//! line then cost time proportional to the whole configuration).
 //! Run: cargo bench -p shell --bench config
 
 use grammar::{parse_config, validate};
 use shell::{run_lines, Session, ShellBuilder};
 use std::time::{Duration, Instant};
 
-const INTERFACES: usize = 1500;
-const ROUTES: usize = 2500;
+const INTERFACES: usize = 3000;
+const ROUTES: usize = 85_000;
 
-/// 1500 interfaces of 5 lines and 2500 static routes: 10,000 lines.
+/// 3000 interfaces of 5 lines and 85,000 static routes: 100,000 lines.
 fn generate() -> String {
     let mut text = String::new();
     for i in 0..INTERFACES {
@@ -20,12 +23,12 @@ fn generate() -> String {
         ));
     }
     for r in 0..ROUTES {
-        let (hi, lo) = (r / 256, r % 256);
+        let prefix = std::net::Ipv4Addr::from(0xac10_0000u32 + ((r as u32) << 8));
+        let via = r % INTERFACES;
         text.push_str(&format!(
-            "ip route 172.{}.{lo}.0/24 10.{}.{}.2\n",
-            16 + hi,
-            (r % INTERFACES) / 256,
-            (r % INTERFACES) % 256
+            "ip route {prefix}/24 10.{}.{}.2\n",
+            via / 256,
+            via % 256
         ));
     }
     text
@@ -55,8 +58,21 @@ fn main() {
             .collect(),
     );
     println!(
-        "parse + validate {lines} lines: {:.2} ms (target < 50 ms)",
+        "parse + validate {lines} lines: {:.2} ms",
         parse.as_secs_f64() * 1e3
+    );
+
+    let path = std::env::temp_dir().join(format!("gatehouse-bench-{}.cfg", std::process::id()));
+    std::fs::write(&path, &text).expect("write the startup file");
+    let start = Instant::now();
+    let (loaded, report) = ShellBuilder::new().startup_path(&path).build();
+    let load = start.elapsed();
+    let _ = std::fs::remove_file(&path);
+    assert!(report.is_empty(), "{report:?}");
+    assert_eq!(loaded.running().interfaces.len(), INTERFACES);
+    println!(
+        "load a {lines}-line startup file: {:.1} ms (target < 1 s; before: 20 s)",
+        load.as_secs_f64() * 1e3
     );
 
     let shell = ShellBuilder::new().build().0;
@@ -70,7 +86,7 @@ fn main() {
     let full = start.elapsed();
     assert!(failures.is_empty(), "{failures:?}");
     println!(
-        "type {lines} lines in a session and commit them: {:.2} ms",
+        "type {lines} lines in a session and commit them: {:.1} ms (target < 1 s; before: 5.6 s for 50,000)",
         full.as_secs_f64() * 1e3
     );
 
@@ -92,7 +108,7 @@ fn main() {
     );
     assert_eq!(shell.running().interfaces.len(), INTERFACES);
     println!(
-        "one-line incremental commit on it: {:.3} ms (target < 5 ms)",
+        "one-line commit on top of it: {:.3} ms (target < 5 ms)",
         incremental.as_secs_f64() * 1e3
     );
 }

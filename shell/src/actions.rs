@@ -2,7 +2,7 @@
 //! declared once in [`BUILTINS`] with the same syntax strings as the
 //! configuration commands.
 
-use grammar::commands::{add_commands, GLOBAL_COMMANDS, INTERFACE_COMMANDS};
+use grammar::editor::ConfigTrees;
 use grammar::{Args, CommandTree, ConfigCommand, SyntaxError};
 use std::sync::Arc;
 
@@ -67,10 +67,11 @@ pub enum ModeKind {
     User,
     Privileged,
     Config,
-    Interface,
+    /// Every configuration sub-mode (`(config-if)`, `(config-vrf)`, ...).
+    SubMode,
 }
 
-use ModeKind::{Config as C, Interface as I, Privileged as P, User as U};
+use ModeKind::{Config as C, Privileged as P, SubMode as I, User as U};
 
 /// One built-in command.
 pub struct BuiltinDef {
@@ -216,8 +217,8 @@ pub const BUILTINS: &[BuiltinDef] = &[
 pub struct Trees {
     pub user: CommandTree<Action>,
     pub privileged: CommandTree<Action>,
-    pub config: CommandTree<Action>,
-    pub interface: CommandTree<Action>,
+    /// The global configuration mode and its sub-modes.
+    pub config: ConfigTrees<Action>,
 }
 
 impl Trees {
@@ -226,27 +227,21 @@ impl Trees {
         let mut trees = Trees {
             user: CommandTree::new(),
             privileged: CommandTree::new(),
-            config: CommandTree::new(),
-            interface: CommandTree::new(),
+            config: ConfigTrees::build(Action::Config)?,
         };
-        add_commands(&mut trees.config, GLOBAL_COMMANDS, Action::Config)?;
-        add_commands(&mut trees.interface, INTERFACE_COMMANDS, Action::Config)?;
         for def in BUILTINS {
-            for &mode in def.modes {
-                trees
-                    .of(mode)
-                    .add(def.syntax, def.help, Action::Builtin(def.action))?;
-            }
+            trees.add(def.modes, def.syntax, def.help, Action::Builtin(def.action))?;
         }
         Ok(trees)
     }
 
-    pub fn of(&mut self, mode: ModeKind) -> &mut CommandTree<Action> {
+    /// The trees of a kind of mode (every sub-mode's for `SubMode`).
+    fn of(&mut self, mode: ModeKind) -> Vec<&mut CommandTree<Action>> {
         match mode {
-            ModeKind::User => &mut self.user,
-            ModeKind::Privileged => &mut self.privileged,
-            ModeKind::Config => &mut self.config,
-            ModeKind::Interface => &mut self.interface,
+            ModeKind::User => vec![&mut self.user],
+            ModeKind::Privileged => vec![&mut self.privileged],
+            ModeKind::Config => vec![&mut self.config.global],
+            ModeKind::SubMode => self.config.sub.values_mut().collect(),
         }
     }
 
@@ -259,7 +254,9 @@ impl Trees {
         action: Action,
     ) -> Result<(), SyntaxError> {
         for &mode in modes {
-            self.of(mode).add(syntax, help, action.clone())?;
+            for tree in self.of(mode) {
+                tree.add(syntax, help, action.clone())?;
+            }
         }
         Ok(())
     }

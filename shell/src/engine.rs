@@ -6,7 +6,7 @@
 use crate::actions::{Action, ModeKind, Trees, SHOW_HELP};
 use crate::startup;
 use grammar::config::Config;
-use grammar::{render, validate, Args, CliError, SyntaxError};
+use grammar::{render, validate, validate_change, Args, CliError, SyntaxError};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -284,7 +284,9 @@ impl Shell {
                  this candidate was started; 'abort' and enter the changes again",
             ));
         }
-        let problems = validate(&candidate);
+        // The running configuration passed every check: only the elements
+        // whose inputs changed are checked again.
+        let problems = validate_change(&state.running, &candidate);
         if !problems.is_empty() {
             return Err(CliError::new(format!(
                 "% Commit failed, nothing was changed:\n{}",

@@ -65,8 +65,7 @@ fn trees_for<'s>(shell: &'s Shell, mode: &Mode) -> Vec<&'s CommandTree<Action>> 
     match mode {
         Mode::User => vec![&t.user],
         Mode::Privileged => vec![&t.privileged],
-        Mode::Config(ConfigContext::Global) => vec![&t.config],
-        Mode::Config(ConfigContext::Interface(_)) => vec![&t.interface, &t.config],
+        Mode::Config(context) => t.config.for_context(context),
     }
 }
 
@@ -173,13 +172,13 @@ impl Session {
             Mode::User => format!("{host}>"),
             Mode::Privileged => format!("{host}#"),
             Mode::Config(ConfigContext::Global) => format!("{host}(config)#"),
-            Mode::Config(ConfigContext::Interface(_)) => format!("{host}(config-if)#"),
+            Mode::Config(ConfigContext::Sub(mode, _)) => format!("{host}(config-{})#", mode.prompt),
         }
     }
 
     /// The message of the day, to show when the session starts.
     pub fn banner(&self) -> Option<String> {
-        self.shell.running().banner_motd.clone()
+        self.shell.running().system.banner_motd.clone()
     }
 
     /// Whether this session's candidate differs from what it started from.
@@ -303,14 +302,14 @@ impl Session {
                 config: running,
             }
         });
-        let next = run_command(
+        let outcome = run_command(
             Arc::make_mut(&mut candidate.config),
             &context,
             command,
             args,
         )?;
-        self.mode = Mode::Config(next.unwrap_or(context));
-        Ok(String::new())
+        self.mode = Mode::Config(outcome.enter.unwrap_or(context));
+        Ok(outcome.notes.iter().map(|n| format!("{n}\n")).collect())
     }
 
     fn leave_config(&mut self) -> String {
@@ -346,7 +345,7 @@ impl Session {
                     self.closed = true;
                     String::new()
                 }
-                Mode::Config(ConfigContext::Interface(_)) => {
+                Mode::Config(ConfigContext::Sub(..)) => {
                     self.mode = Mode::Config(ConfigContext::Global);
                     String::new()
                 }

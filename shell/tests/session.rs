@@ -166,7 +166,7 @@ fn rollback_returns_to_earlier_commits() {
         ],
     );
     ok(&mut s, &["rollback configuration last 2"]);
-    assert_eq!(shell.running().hostname.as_deref(), Some("a"));
+    assert_eq!(shell.running().system.hostname.as_deref(), Some("a"));
     let list = ok(&mut s, &["show configuration commit list"]);
     assert!(list.contains("rollback 2"), "{list}");
     assert_eq!(shell.history().len(), 4);
@@ -188,9 +188,9 @@ fn a_commit_on_a_stale_candidate_is_refused() {
         out.contains("another session changed the running configuration"),
         "{out}"
     );
-    assert_eq!(shell.running().hostname, None);
+    assert_eq!(shell.running().system.hostname, None);
     ok(&mut a, &["abort", "conf t", "hostname from-a", "commit"]);
-    assert_eq!(shell.running().hostname.as_deref(), Some("from-a"));
+    assert_eq!(shell.running().system.hostname.as_deref(), Some("from-a"));
     assert!(
         shell.running().interfaces.contains_key("eth0"),
         "b's commit is kept"
@@ -203,8 +203,8 @@ fn the_hook_sees_every_configuration_and_may_refuse_one() {
     let log = seen.clone();
     let (shell, report) = ShellBuilder::new()
         .hook(move |c: &Config| {
-            log.lock().unwrap().push(c.hostname.clone());
-            match c.hostname.as_deref() {
+            log.lock().unwrap().push(c.system.hostname.clone());
+            match c.system.hostname.as_deref() {
                 Some("forbidden") => Err("that name is reserved".to_string()),
                 _ => Ok(()),
             }
@@ -218,7 +218,7 @@ fn the_hook_sees_every_configuration_and_may_refuse_one() {
         out.contains("% Commit refused by the system: that name is reserved"),
         "{out}"
     );
-    assert_eq!(shell.running().hostname, None);
+    assert_eq!(shell.running().system.hostname, None);
     ok(&mut s, &["hostname fine", "commit"]);
     assert_eq!(
         *seen.lock().unwrap(),
@@ -239,10 +239,10 @@ fn commit_confirmed_reverts_unless_confirmed() {
     assert!(out.contains("rolled back in 1 minute(s)"), "{out}");
     assert!(shell.confirmation_pending());
     let deadline = Instant::now() + Duration::from_secs(10);
-    while shell.running().hostname.as_deref() != Some("keep") && Instant::now() < deadline {
+    while shell.running().system.hostname.as_deref() != Some("keep") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(shell.running().hostname.as_deref(), Some("keep"));
+    assert_eq!(shell.running().system.hostname.as_deref(), Some("keep"));
     assert!(!shell.confirmation_pending());
 
     let slow = ShellBuilder::new().build().0;
@@ -259,7 +259,7 @@ fn commit_confirmed_reverts_unless_confirmed() {
     assert_eq!(ok(&mut s, &["commit"]), "Commit confirmed.\n");
     assert!(!slow.confirmation_pending());
     assert!(!slow.revert_if_due(), "a confirmed commit stays");
-    assert_eq!(slow.running().hostname.as_deref(), Some("trial"));
+    assert_eq!(slow.running().system.hostname.as_deref(), Some("trial"));
 }
 
 #[test]
@@ -445,8 +445,8 @@ fn startup_file_errors_are_reported_and_good_lines_applied() {
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), original);
     std::fs::remove_file(kept).unwrap();
     let running = shell.running();
-    assert_eq!(running.hostname.as_deref(), Some("edge"));
-    assert_eq!(running.routes.len(), 1);
+    assert_eq!(running.system.hostname.as_deref(), Some("edge"));
+    assert_eq!(running.routes.global_ipv4().count(), 1);
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         original,
@@ -494,7 +494,7 @@ fn startup_blocks_that_fail_the_commit_checks_are_left_out_and_the_rest_applied(
     std::fs::write(&path, &text).unwrap();
     let (shell, report) = ShellBuilder::new().startup_path(&path).build();
     let running = shell.running();
-    assert_eq!(running.hostname.as_deref(), Some("edge"));
+    assert_eq!(running.system.hostname.as_deref(), Some("edge"));
     let names: Vec<&str> = running.interfaces.keys().map(String::as_str).collect();
     assert_eq!(names, ["eth0", "vxlan1", "wan0"], "{report:?}");
     assert!(!running.interfaces["wan0"].shutdown, "{report:?}");
@@ -538,7 +538,7 @@ fn a_startup_interface_the_system_refuses_is_left_out_with_what_depends_on_it() 
     let running = shell.running();
     assert!(running.interfaces.contains_key("eth0"), "{report:?}");
     assert!(running.users.contains_key("admin"), "{report:?}");
-    assert!(running.routes.is_empty(), "{report:?}");
+    assert!(running.routes.global_ipv4().next().is_none(), "{report:?}");
     assert_eq!(
         *applied.lock().unwrap(),
         *running,
@@ -599,7 +599,7 @@ fn the_byte_stream_front_end_handles_help_line_ends_and_control_keys() {
         s.has_uncommitted_changes(),
         "hostname s1 is pending, s2 was dropped by Ctrl-C"
     );
-    assert_eq!(s.shell().running().hostname, None);
+    assert_eq!(s.shell().running().system.hostname, None);
 }
 
 /// A reader that returns its pieces one read at a time.

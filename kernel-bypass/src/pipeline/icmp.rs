@@ -96,7 +96,7 @@ impl Stage {
         let sum = checksum_adjust(be16(icmp, 2), old, be16(icmp, 0));
         put_be16(icmp, 2, sum);
         self.counters.event(Counter::IcmpEchoReplied);
-        self.ip_output(snap, frame, 0)
+        self.ip_output(snap, frame, iface.vrf, 0)
     }
 
     /// Replaces a dropped packet with an ICMP error to its sender (RFC 792:
@@ -140,7 +140,7 @@ impl Stage {
         let sum = checksum(icmp);
         put_be16(icmp, 2, sum);
         self.counters.event(Counter::IcmpErrorSent);
-        self.ip_output(snap, frame, 0)
+        self.ip_output(snap, frame, ingress.vrf, 0)
     }
 }
 

@@ -7,7 +7,7 @@ use super::output::egress;
 use super::{Stage, Verdict};
 use crate::counters::Counter;
 use crate::frame::Frame;
-use crate::snapshot::{Iface, Snapshot};
+use crate::snapshot::{Iface, Snapshot, VrfId};
 use crate::wire::*;
 
 /// The ICMPv6 errors the pipeline sends.
@@ -108,12 +108,21 @@ impl Stage {
 
     /// A packet whose next hop never answered: its sender (if reachable
     /// through the routes, not one of our own packets) hears so.
-    pub(super) fn icmp6_unresolved(&mut self, snap: &Snapshot, frame: &mut Frame) -> Verdict {
+    pub(super) fn icmp6_unresolved(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        vrf: VrfId,
+    ) -> Verdict {
         if frame.len() < IPV6_HEADER {
             return Verdict::Done;
         }
         let src = ipv6_at(frame.data(), IPV6_SRC);
-        match snap.route6(src).and_then(|r| egress(snap, &r.kind)) {
+        match snap
+            .table(vrf)
+            .route6(src)
+            .and_then(|r| egress(snap, &r.kind))
+        {
             Some(back) => self.icmp6_error(snap, frame, back, Icmp6Error::AddressUnreachable),
             None => Verdict::Done,
         }

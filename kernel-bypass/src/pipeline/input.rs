@@ -3,8 +3,9 @@
 
 use super::{neighbor_key, vtep_key, Stage, Verdict};
 use crate::counters::Counter;
+use crate::features::{Family, Point};
 use crate::frame::Frame;
-use crate::snapshot::{Iface, RouteKind, Snapshot};
+use crate::snapshot::{Iface, RouteKind, Snapshot, GLOBAL_TABLE};
 use crate::wire::*;
 
 /// An Ethernet header as classified on input.
@@ -139,6 +140,10 @@ impl Stage {
         iface: &Iface,
         depth: u8,
     ) -> Verdict {
+        let at = (Some(iface.id), iface.vrf, None);
+        if !self.feature(snap, (Family::Ipv4, Point::InterfaceInput), frame, at) {
+            return Verdict::Done;
+        }
         let d = frame.data();
         if d.len() < IPV4_HEADER || d[0] >> 4 != 4 {
             return self.count(iface.id, Counter::Ipv4Malformed);
@@ -157,7 +162,14 @@ impl Stage {
         }
         // Ethernet pads short frames: the IPv4 length is authoritative.
         frame.truncate(total_len);
-        match snap.route(dst).map(|r| (&r.kind, r.prefix)) {
+        if !self.feature(snap, (Family::Ipv4, Point::PreRouting), frame, at) {
+            return Verdict::Done;
+        }
+        match snap
+            .table(iface.vrf)
+            .route(dst)
+            .map(|r| (&r.kind, r.prefix))
+        {
             Some((RouteKind::Local { .. }, _)) => {
                 self.ip_local(snap, frame, iface, header_len, depth)
             }
@@ -180,6 +192,10 @@ impl Stage {
         header_len: usize,
         depth: u8,
     ) -> Verdict {
+        let at = (Some(iface.id), iface.vrf, None);
+        if !self.feature(snap, (Family::Ipv4, Point::LocalIn), frame, at) {
+            return Verdict::Done;
+        }
         let d = frame.data();
         // There is no reassembly: a piece of a packet can be neither
         // decapsulated, answered nor handed to the local stack.
@@ -199,6 +215,9 @@ impl Stage {
 
     /// Hands an IPv4 or IPv6 packet for one of our addresses to the local stack.
     pub(super) fn local_deliver(&mut self, frame: &Frame, iface: &Iface) -> Verdict {
+        if iface.vrf != GLOBAL_TABLE {
+            return self.count(iface.id, Counter::LocalOtherVrf);
+        }
         let Some(local) = &self.local else {
             return self.count(iface.id, Counter::LocalUnreachable);
         };

@@ -10,9 +10,10 @@ use super::icmp6::Icmp6Error;
 use super::output::next_hop;
 use super::{Stage, Verdict};
 use crate::counters::Counter;
+use crate::features::{Family, Point};
 use crate::fib::flow_hash;
 use crate::frame::Frame;
-use crate::snapshot::{Iface, RouteKind, Snapshot};
+use crate::snapshot::{Iface, RouteKind, Snapshot, VrfId, GLOBAL_TABLE};
 use crate::wire::*;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -56,6 +57,10 @@ impl Stage {
         frame: &mut Frame,
         iface: &Iface,
     ) -> Verdict {
+        let at = (Some(iface.id), iface.vrf, None);
+        if !self.feature(snap, (Family::Ipv6, Point::InterfaceInput), frame, at) {
+            return Verdict::Done;
+        }
         let d = frame.data();
         if d.len() < IPV6_HEADER || d[0] >> 4 != 6 {
             return self.count(iface.id, Counter::Ipv6Malformed);
@@ -73,6 +78,9 @@ impl Stage {
         if src.is_multicast() || off_the_wire(src) || off_the_wire(dst) || dst.is_unspecified() {
             return self.count(iface.id, Counter::Ipv6NotRoutable);
         }
+        if !self.feature(snap, (Family::Ipv6, Point::PreRouting), frame, at) {
+            return Verdict::Done;
+        }
         if dst.is_multicast() {
             return match is_member(iface, dst) {
                 true => self.ip6_local(snap, frame, iface),
@@ -86,7 +94,7 @@ impl Stage {
         if dst.is_unicast_link_local() || src.is_unicast_link_local() || src.is_unspecified() {
             return self.count(iface.id, Counter::Ipv6NotRoutable);
         }
-        match snap.route6(dst).map(|r| &r.kind) {
+        match snap.table(iface.vrf).route6(dst).map(|r| &r.kind) {
             Some(RouteKind::Local { .. }) => self.ip6_local(snap, frame, iface),
             _ => self.ip6_forward(snap, frame, iface),
         }
@@ -95,6 +103,10 @@ impl Stage {
     /// A packet for one of our addresses or groups: ND and echo are
     /// answered here, unicast TCP and UDP go to the local stack.
     fn ip6_local(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface) -> Verdict {
+        let at = (Some(iface.id), iface.vrf, None);
+        if !self.feature(snap, (Family::Ipv6, Point::LocalIn), frame, at) {
+            return Verdict::Done;
+        }
         let d = frame.data();
         // The stack must not answer a multicast or an unspecified address.
         let unicast =
@@ -122,13 +134,17 @@ impl Stage {
                 .on_interface(ingress.id, Counter::Ipv6HopLimitExpired);
             return self.icmp6_error(snap, frame, ingress, Icmp6Error::TimeExceeded);
         }
-        match route_hop6(snap, frame.data()) {
+        match route_hop6(snap, ingress.vrf, frame.data()) {
             Some((_, out)) if frame.len() > usize::from(out.mtu) => {
                 self.counters.on_interface(out.id, Counter::Ipv6MtuExceeded);
                 let error = Icmp6Error::PacketTooBig { mtu: out.mtu };
                 self.icmp6_error(snap, frame, ingress, error)
             }
             Some((hop, out)) => {
+                let at = (Some(ingress.id), ingress.vrf, Some(out.id));
+                if !self.feature(snap, (Family::Ipv6, Point::PostRouting), frame, at) {
+                    return Verdict::Done;
+                }
                 // Decremented only now, so errors quote the packet as sent.
                 frame.data_mut()[IPV6_HOP_LIMIT] -= 1;
                 self.counters.event(Counter::Ipv6Forwarded);
@@ -159,7 +175,8 @@ impl Stage {
         let dst = ipv6_at(frame.data(), IPV6_DST);
         let hop = match link {
             Some(out) if dst.is_unicast_link_local() && out.is_up() => Some((dst, out)),
-            _ => route_hop6(snap, frame.data()),
+            // Packets of a link are routed in its table; the local stack's in the global one.
+            _ => route_hop6(snap, link.map_or(GLOBAL_TABLE, |l| l.vrf), frame.data()),
         };
         match hop {
             Some((_, out)) if frame.len() > usize::from(out.mtu) => {
@@ -199,7 +216,8 @@ impl Stage {
 
 /// The next hop and outgoing interface for an IPv6 packet, if routable to
 /// another host.
-fn route_hop6<'s>(snap: &'s Snapshot, d: &[u8]) -> Option<(Ipv6Addr, &'s Iface)> {
+fn route_hop6<'s>(snap: &'s Snapshot, vrf: VrfId, d: &[u8]) -> Option<(Ipv6Addr, &'s Iface)> {
     let dst = ipv6_at(d, IPV6_DST);
-    next_hop(snap, &snap.route6(dst)?.kind, dst, || ipv6_flow_hash(d))
+    let route = snap.table(vrf).route6(dst)?;
+    next_hop(snap, &route.kind, dst, || ipv6_flow_hash(d))
 }

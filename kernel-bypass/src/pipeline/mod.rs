@@ -18,11 +18,12 @@ mod output;
 mod pending;
 
 use crate::counters::{Counter, WorkerCounters};
+use crate::features::{Action, Family, Packet, Point};
 use crate::frame::{Batch, Frame, BATCH_SIZE};
 use crate::io::PacketPort;
 use crate::learned::LearnedTable;
 use crate::local::LocalPort;
-use crate::snapshot::{IfaceId, PortId, Snapshot};
+use crate::snapshot::{IfaceId, PortId, Snapshot, VrfId, GLOBAL_TABLE};
 use crate::wire::{
     ipv4_at, ipv6_at, mac_from_u64, mac_to_u64, multicast_mac, Mac, BROADCAST_MAC, ETHERTYPE_ARP,
     ETHERTYPE_IPV6, IPV4_SRC, IPV6_DST, IPV6_HEADER,
@@ -124,7 +125,7 @@ impl Shared {
     pub fn local_source(&self, snap: &Snapshot, dst: IpAddr) -> Option<IpAddr> {
         let v6 = match dst {
             IpAddr::V4(v4) => {
-                return output::interface_towards(snap, v4)?
+                return output::interface_towards(snap, GLOBAL_TABLE, v4)?
                     .source_for(v4)
                     .map(IpAddr::V4)
             }
@@ -136,7 +137,7 @@ impl Shared {
             let link = up.find(|i| self.neighbor(i.id, dst, now).is_some())?;
             return Some(IpAddr::V6(link.link_local));
         }
-        let out = output::egress(snap, &snap.route6(v6)?.kind)?;
+        let out = output::egress(snap, &snap.table(GLOBAL_TABLE).route6(v6)?.kind)?;
         Some(out.source_for_ipv6(v6))
             .filter(|source| !source.is_unicast_link_local())
             .map(IpAddr::V6)
@@ -170,8 +171,9 @@ enum Generated {
     ArpRequest(IfaceId),
     /// A neighbour solicitation (IPv6 packet) to multicast on an interface.
     NeighborSolicit(IfaceId),
-    /// A packet whose next hop never answered ARP or ND: its sender is told.
-    Unresolved,
+    /// A packet whose next hop on this interface never answered ARP or
+    /// ND: its sender is told.
+    Unresolved(IfaceId),
 }
 
 /// A worker's access to the local stack: every worker delivers to it, one
@@ -440,12 +442,24 @@ impl Stage {
 
     fn generated_input(&mut self, snap: &Snapshot, frame: &mut Frame, kind: Generated) -> Verdict {
         let is_ipv6 = frame.data().first().is_some_and(|b| b >> 4 == 6);
+        // Packets of a link are routed in its table; the local stack's in the global one.
+        let vrf_of = |iface| snap.interface(iface).map_or(GLOBAL_TABLE, |i| i.vrf);
         match kind {
             Generated::Released(iface) if is_ipv6 => {
                 self.ip6_output(snap, frame, snap.interface(iface))
             }
-            Generated::Route if is_ipv6 => self.local6_output(snap, frame),
-            Generated::Route | Generated::Released(_) => self.ip_output(snap, frame, 0),
+            Generated::Route => {
+                let family = if is_ipv6 { Family::Ipv6 } else { Family::Ipv4 };
+                let at = (None, GLOBAL_TABLE, None);
+                if !self.feature(snap, (family, Point::LocalOut), frame, at) {
+                    return Verdict::Done;
+                }
+                match family {
+                    Family::Ipv6 => self.local6_output(snap, frame),
+                    Family::Ipv4 => self.ip_output(snap, frame, GLOBAL_TABLE, 0),
+                }
+            }
+            Generated::Released(iface) => self.ip_output(snap, frame, vrf_of(iface), 0),
             Generated::ArpRequest(iface) => match snap.interface(iface) {
                 Some(out) => self.l2_output(snap, frame, out, &BROADCAST_MAC, ETHERTYPE_ARP, 0),
                 None => Verdict::Done,
@@ -458,10 +472,12 @@ impl Stage {
                 }
             }
             Generated::NeighborSolicit(_) => Verdict::Done,
-            Generated::Unresolved if is_ipv6 => self.icmp6_unresolved(snap, frame),
-            Generated::Unresolved => {
+            Generated::Unresolved(iface) if is_ipv6 => {
+                self.icmp6_unresolved(snap, frame, vrf_of(iface))
+            }
+            Generated::Unresolved(iface) => {
                 let src = ipv4_at(frame.data(), IPV4_SRC);
-                match output::interface_towards(snap, src) {
+                match output::interface_towards(snap, vrf_of(iface), src) {
                     Some(back) => {
                         self.icmp_error(snap, frame, back, icmp::IcmpError::HostUnreachable)
                     }
@@ -470,6 +486,35 @@ impl Stage {
                 }
             }
         }
+    }
+
+    /// Runs the nodes at a feature point; false when one dropped the
+    /// packet (counted on `at`, the interface the packet is on).
+    #[inline]
+    fn feature(
+        &self,
+        snap: &Snapshot,
+        (family, point): (Family, Point),
+        frame: &mut Frame,
+        (ingress, vrf, egress): (Option<IfaceId>, VrfId, Option<IfaceId>),
+    ) -> bool {
+        if !snap.features.is_active(family, point) {
+            return true;
+        }
+        let mut packet = Packet {
+            data: frame.data_mut(),
+            ingress,
+            vrf,
+            egress,
+        };
+        if snap.features.run(family, point, &mut packet) == Action::Continue {
+            return true;
+        }
+        match egress.or(ingress) {
+            Some(at) => self.counters.on_interface(at, Counter::FeatureDropped),
+            None => self.counters.event(Counter::FeatureDropped),
+        }
+        false
     }
 
     fn count(&self, iface: IfaceId, c: Counter) -> Verdict {

@@ -14,9 +14,10 @@
 use super::icmp::IcmpError;
 use super::{Stage, Verdict, ARP_REFRESH_SECS};
 use crate::counters::Counter;
+use crate::features::{Family, Point};
 use crate::fib::flow_hash;
 use crate::frame::Frame;
-use crate::snapshot::{Hop, Iface, IfaceKind, RouteKind, Snapshot, Tunnel};
+use crate::snapshot::{Hop, Iface, IfaceKind, RouteKind, Snapshot, Tunnel, VrfId};
 use crate::wire::*;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -50,8 +51,8 @@ fn vxlan_source_port(inner: &[u8]) -> u16 {
 
 /// The interface through which `addr` is reached, unless it is one of
 /// our own addresses (chooses the source address of ICMP errors).
-pub(super) fn interface_towards(snap: &Snapshot, addr: Ipv4Addr) -> Option<&Iface> {
-    egress(snap, &snap.route(addr)?.kind)
+pub(super) fn interface_towards(snap: &Snapshot, vrf: VrfId, addr: Ipv4Addr) -> Option<&Iface> {
+    egress(snap, &snap.table(vrf).route(addr)?.kind)
 }
 
 /// The (first) interface a route leads out of; None for own addresses.
@@ -104,7 +105,7 @@ impl Stage {
         d[IPV4_TTL] -= 1;
         let sum = checksum_adjust(be16(d, IPV4_CHECKSUM), old, be16(d, IPV4_TTL));
         put_be16(d, IPV4_CHECKSUM, sum);
-        match self.route_hop(snap, frame.data()) {
+        match self.route_hop(snap, ingress.vrf, frame.data()) {
             // Too big with DF: the sender learns the MTU (without DF the
             // packet is fragmented on output).
             Some((_, out)) if frame.len() > usize::from(out.mtu) && dont_fragment(frame) => {
@@ -113,6 +114,10 @@ impl Stage {
                 self.icmp_error(snap, frame, ingress, error)
             }
             Some((hop, out)) => {
+                let at = (Some(ingress.id), ingress.vrf, Some(out.id));
+                if !self.feature(snap, (Family::Ipv4, Point::PostRouting), frame, at) {
+                    return Verdict::Done;
+                }
                 self.counters.event(Counter::Ipv4Forwarded);
                 self.neighbor_output(snap, frame, out, IpAddr::V4(hop), 0)
             }
@@ -124,13 +129,20 @@ impl Stage {
     }
 
     /// Routes a packet the appliance originates (replies, local stack output,
-    /// VXLAN outer headers). `depth` counts encapsulations already applied.
-    pub(super) fn ip_output(&mut self, snap: &Snapshot, frame: &mut Frame, depth: u8) -> Verdict {
+    /// VXLAN outer headers) in table `vrf`. `depth` counts encapsulations
+    /// already applied.
+    pub(super) fn ip_output(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        vrf: VrfId,
+        depth: u8,
+    ) -> Verdict {
         if frame.len() < IPV4_HEADER {
             self.counters.event(Counter::Ipv4Malformed);
             return Verdict::Done;
         }
-        match self.route_hop(snap, frame.data()) {
+        match self.route_hop(snap, vrf, frame.data()) {
             Some((hop, out)) => self.neighbor_output(snap, frame, out, IpAddr::V4(hop), depth),
             None => {
                 self.counters.event(Counter::Ipv4NoRoute);
@@ -141,9 +153,15 @@ impl Stage {
 
     /// The next hop and outgoing interface for an IPv4 packet, if routable
     /// to another host (own addresses are not: nothing loops back).
-    fn route_hop<'s>(&self, snap: &'s Snapshot, d: &[u8]) -> Option<(Ipv4Addr, &'s Iface)> {
+    fn route_hop<'s>(
+        &self,
+        snap: &'s Snapshot,
+        vrf: VrfId,
+        d: &[u8],
+    ) -> Option<(Ipv4Addr, &'s Iface)> {
         let dst = ipv4_at(d, IPV4_DST);
-        next_hop(snap, &snap.route(dst)?.kind, dst, || ipv4_flow_hash(d))
+        let route = snap.table(vrf).route(dst)?;
+        next_hop(snap, &route.kind, dst, || ipv4_flow_hash(d))
     }
 
     /// Sends an IP packet to `next_hop` on `out`, or parks it until ARP
@@ -319,6 +337,6 @@ impl Stage {
         vxlan[..4].copy_from_slice(&[0x08, 0, 0, 0]);
         vxlan[4..8].copy_from_slice(&(tunnel.vni << 8).to_be_bytes());
         self.counters.event(Counter::VxlanEncapsulated);
-        self.ip_output(snap, frame, 1)
+        self.ip_output(snap, frame, tunnel.underlay, 1)
     }
 }

@@ -130,7 +130,7 @@ impl Stage {
             } else if self.now_ms.saturating_sub(slot.since_ms) > GIVE_UP_MS {
                 self.counters.on_interface(iface, Counter::NeighborTimeout);
                 if generated.push_copy(&slot.bytes[..slot.len]) {
-                    kinds.push(Generated::Unresolved);
+                    kinds.push(Generated::Unresolved(iface));
                 }
                 self.pending.slots[i].used = false;
             } else if slot

@@ -47,7 +47,7 @@ pub fn vxlan_interface(
 pub fn config_of<'a>(interfaces: impl IntoIterator<Item = (&'a str, Interface)>) -> Config {
     let mut config = Config::default();
     for (name, iface) in interfaces {
-        config.interfaces.insert(name.to_owned(), iface);
+        config.interfaces_mut().insert(name.to_owned(), iface);
     }
     config
 }

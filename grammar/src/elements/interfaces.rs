@@ -1,0 +1,602 @@
+//! The interfaces element: physical interfaces, 802.1Q sub-interfaces
+//! (`NAME.VLAN`, `encapsulation dot1q`) and VXLAN tunnel interfaces
+//! (`vxlanN`: `vni`, `source-interface`, `remote`, `udp-port`), their
+//! addresses, MTU, description and shutdown. `interface NAME` opens the
+//! `(config-if)` sub-mode where other elements add their own lines.
+
+use crate::commands::{
+    edit_set, required, set_or_clear, CommandDef, ConfigContext, Edit, Mode, SubMode, INCOMPLETE,
+};
+use crate::config::{Config, ELEMENTS};
+use crate::render::Block;
+use ipnet::{Ipv4Net, Ipv6Net};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// Default UDP port of VXLAN (IANA).
+pub const VXLAN_DEFAULT_PORT: u16 = 4789;
+
+/// `(config-if)#`, opened by `interface NAME`.
+pub static INTERFACE_MODE: SubMode = SubMode { prompt: "if" };
+
+/// Keyed by interface name (`eth0`, `eth0.100`, `vxlan10`).
+pub type Interfaces = BTreeMap<String, Interface>;
+
+/// What an interface is, derived from its name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InterfaceKind {
+    /// A NIC the dataplane attaches to (`eth0`, or a host interface name in hosted mode).
+    Physical,
+    /// An 802.1Q sub-interface `PARENT.VLAN`.
+    SubInterface {
+        parent: String,
+        vlan_id_in_name: u32,
+    },
+    /// A VXLAN tunnel interface `vxlanN`.
+    Vxlan,
+}
+
+impl InterfaceKind {
+    /// Classifies an interface name: `vxlan<N>` is VXLAN, `<parent>.<N>` is a
+    /// sub-interface, anything else is physical.
+    pub fn of(name: &str) -> InterfaceKind {
+        if let Some(rest) = name.strip_prefix("vxlan") {
+            if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
+                return InterfaceKind::Vxlan;
+            }
+        }
+        if let Some((parent, sub)) = name.rsplit_once('.') {
+            if let Ok(n) = sub.parse::<u32>() {
+                return InterfaceKind::SubInterface {
+                    parent: parent.to_string(),
+                    vlan_id_in_name: n,
+                };
+            }
+        }
+        InterfaceKind::Physical
+    }
+}
+
+/// One interface's configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Interface {
+    pub description: Option<String>,
+    pub shutdown: bool,
+    pub mtu: Option<u16>,
+    /// Interface addresses: host address plus prefix length (`10.0.0.1/24`).
+    pub ipv4_addresses: BTreeSet<Ipv4Net>,
+    pub ipv6_addresses: BTreeSet<Ipv6Net>,
+    /// `encapsulation dot1q N` on a sub-interface.
+    pub dot1q: Option<u16>,
+    /// VXLAN settings; only meaningful on `vxlanN` interfaces.
+    pub vxlan: Option<Vxlan>,
+}
+
+/// VXLAN tunnel settings of a `vxlanN` interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vxlan {
+    pub vni: Option<u32>,
+    /// The interface whose first IPv4 address is the tunnel source.
+    pub source_interface: Option<String>,
+    /// Static remote VTEPs (head-end replication list for BUM traffic).
+    pub remotes: BTreeSet<Ipv4Addr>,
+    pub udp_port: u16,
+}
+
+impl Default for Vxlan {
+    fn default() -> Self {
+        Vxlan {
+            vni: None,
+            source_interface: None,
+            remotes: BTreeSet::new(),
+            udp_port: VXLAN_DEFAULT_PORT,
+        }
+    }
+}
+
+pub struct Element;
+
+static SUB_MODES: &[&SubMode] = &[&INTERFACE_MODE];
+
+const IF: Mode = Mode::Sub(&INTERFACE_MODE);
+
+const COMMANDS: &[CommandDef] = &[
+    CommandDef {
+        mode: Mode::Global,
+        syntax: "interface IFNAME$name",
+        help: &[
+            "Select an interface to configure",
+            "Interface name (eth0, eth0.100, vxlan10)",
+        ],
+        handler: interface,
+    },
+    CommandDef {
+        mode: IF,
+        syntax: "description LINE$text",
+        help: &["Interface specific description", "Up to 240 characters"],
+        handler: description,
+    },
+    CommandDef {
+        mode: IF,
+        syntax: "shutdown",
+        help: &["Shut down the selected interface"],
+        handler: shutdown,
+    },
+    CommandDef {
+        mode: IF,
+        syntax: "mtu <68-65535>$bytes",
+        help: &["Set the interface MTU", "MTU in bytes"],
+        handler: mtu,
+    },
+    CommandDef {
+        mode: IF,
+        syntax: "ip address A.B.C.D/M$address",
+        help: &[
+            "Interface IP configuration",
+            "Set an IP address",
+            "Address and prefix length",
+        ],
+        handler: ip_address,
+    },
+    CommandDef {
+        mode: IF,
+        syntax: "ipv6 address X:X::X:X/M$address",
+        help: &[
+            "Interface IPv6 configuration",
+            "Set an IPv6 address",
+            "Address and prefix length",
+        ],
+        handler: ipv6_address,
+    },
+    CommandDef {
+        mode: IF,
+        syntax: "encapsulation dot1q <1-4094>$vlan",
+        help: &[
+            "Set the encapsulation of a sub-interface",
+            "IEEE 802.1Q VLAN",
+            "VLAN id",
+        ],
+        handler: encapsulation,
+    },
+    CommandDef {
+        mode: IF,
+        syntax: "vni <1-16777215>$vni",
+        help: &["VXLAN network identifier", "VNI"],
+        handler: vni,
+    },
+    CommandDef {
+        mode: IF,
+        syntax: "source-interface IFNAME$source",
+        help: &[
+            "Interface whose address is the VXLAN source",
+            "Interface name",
+        ],
+        handler: source_interface,
+    },
+    CommandDef {
+        mode: IF,
+        syntax: "remote A.B.C.D$peer",
+        help: &["Add a remote VTEP", "Remote VTEP address"],
+        handler: remote,
+    },
+    CommandDef {
+        mode: IF,
+        syntax: "udp-port <1-65535>$port",
+        help: &["VXLAN UDP destination port", "Port (default 4789)"],
+        handler: udp_port,
+    },
+];
+
+static DECLARATION: super::Declaration = super::Declaration {
+    name: "interfaces",
+    commands: COMMANDS,
+    sub_modes: SUB_MODES,
+};
+
+impl super::NetworkElement for Element {
+    fn declaration(&self) -> &'static super::Declaration {
+        &DECLARATION
+    }
+
+    /// `interface NAME` blocks, with every element's lines for it.
+    fn blocks(&self, config: &Config, out: &mut Vec<Block>) {
+        for name in config.interfaces.keys() {
+            let mut body = Vec::new();
+            for element in ELEMENTS {
+                element.interface_lines(config, name, &mut body);
+            }
+            out.push(Block {
+                header: format!("interface {name}"),
+                body,
+            });
+        }
+    }
+
+    fn interface_lines(&self, config: &Config, name: &str, lines: &mut Vec<String>) {
+        let Some(interface) = config.interfaces.get(name) else {
+            return;
+        };
+        if let Some(text) = &interface.description {
+            lines.push(format!("description {text}"));
+        }
+        if let Some(vlan) = interface.dot1q {
+            lines.push(format!("encapsulation dot1q {vlan}"));
+        }
+        if let Some(vxlan) = &interface.vxlan {
+            if let Some(vni) = vxlan.vni {
+                lines.push(format!("vni {vni}"));
+            }
+            if let Some(source) = &vxlan.source_interface {
+                lines.push(format!("source-interface {source}"));
+            }
+            lines.extend(vxlan.remotes.iter().map(|r| format!("remote {r}")));
+            if vxlan.udp_port != VXLAN_DEFAULT_PORT {
+                lines.push(format!("udp-port {}", vxlan.udp_port));
+            }
+        }
+        if let Some(mtu) = interface.mtu {
+            lines.push(format!("mtu {mtu}"));
+        }
+        let v4 = interface.ipv4_addresses.iter();
+        lines.extend(v4.map(|a| format!("ip address {a}")));
+        let v6 = interface.ipv6_addresses.iter();
+        lines.extend(v6.map(|a| format!("ipv6 address {a}")));
+        if interface.shutdown {
+            lines.push("shutdown".to_string());
+        }
+    }
+
+    fn check(&self, config: &Config, problems: &mut Vec<String>) {
+        check_sub_interfaces(config, problems);
+        check_overlaps(config, problems);
+        check_vxlan(config, problems);
+    }
+
+    fn unchanged(&self, old: &Config, new: &Config) -> bool {
+        super::same(&old.interfaces, &new.interfaces) && super::same(&old.vrfs, &new.vrfs)
+    }
+
+    #[cfg(test)]
+    fn arbitrary_text(&self) -> proptest::strategy::BoxedStrategy<String> {
+        generate::interfaces()
+    }
+}
+
+/// The interface the current sub-mode configures.
+fn current_interface<'c>(edit: &'c mut Edit<'_>) -> Result<(String, &'c mut Interface), String> {
+    let name = edit.object(&INTERFACE_MODE)?;
+    let interfaces = Arc::make_mut(&mut edit.config.interfaces);
+    Ok((name.clone(), interfaces.entry(name).or_default()))
+}
+
+fn interface(edit: &mut Edit<'_>) -> Result<(), String> {
+    let name = required(edit.args, "name")?.to_string();
+    if edit.negated {
+        if Arc::make_mut(&mut edit.config.interfaces)
+            .remove(&name)
+            .is_none()
+        {
+            return Err(format!("% Interface {name} is not configured"));
+        }
+        for element in ELEMENTS {
+            element.forget_interface(edit.config, &name);
+        }
+        return Ok(());
+    }
+    let kind = InterfaceKind::of(&name);
+    if let InterfaceKind::SubInterface {
+        vlan_id_in_name, ..
+    } = kind
+    {
+        if !(1..=4094).contains(&vlan_id_in_name) {
+            return Err(format!("% Sub-interface number of {name} must be 1-4094"));
+        }
+    }
+    // Entering an interface that exists must not copy the section.
+    if !edit.config.interfaces.contains_key(&name) {
+        let interfaces = Arc::make_mut(&mut edit.config.interfaces);
+        let entry = interfaces.entry(name.clone()).or_default();
+        if kind == InterfaceKind::Vxlan {
+            entry.vxlan = Some(Vxlan::default());
+        }
+    }
+    edit.enter = Some(ConfigContext::Sub(&INTERFACE_MODE, name));
+    Ok(())
+}
+
+fn description(edit: &mut Edit<'_>) -> Result<(), String> {
+    let text = set_or_clear(edit.negated, || {
+        required(edit.args, "text").map(str::to_string)
+    })?;
+    if text.as_ref().is_some_and(|t| t.len() > 240) {
+        return Err("% Description is longer than 240 characters".to_string());
+    }
+    current_interface(edit)?.1.description = text;
+    Ok(())
+}
+
+fn shutdown(edit: &mut Edit<'_>) -> Result<(), String> {
+    let down = !edit.negated;
+    current_interface(edit)?.1.shutdown = down;
+    Ok(())
+}
+
+fn mtu(edit: &mut Edit<'_>) -> Result<(), String> {
+    let mtu = set_or_clear(edit.negated, || {
+        edit.args
+            .number("bytes")
+            .map(|b| b as u16)
+            .ok_or(INCOMPLETE.to_string())
+    })?;
+    current_interface(edit)?.1.mtu = mtu;
+    Ok(())
+}
+
+fn ip_address(edit: &mut Edit<'_>) -> Result<(), String> {
+    let address = edit.args.ipv4_prefix("address");
+    let negated = edit.negated;
+    if let (false, Some(a)) = (negated, address) {
+        if a.prefix_len() < 31 && (a.addr() == a.network() || a.addr() == a.broadcast()) {
+            return Err(format!("% {a} is not a host address in its subnet"));
+        }
+    }
+    let (name, interface) = current_interface(edit)?;
+    edit_set(&mut interface.ipv4_addresses, negated, address, |a| {
+        format!("% {a} is not an address of {name}")
+    })
+}
+
+fn ipv6_address(edit: &mut Edit<'_>) -> Result<(), String> {
+    let address = edit.args.ipv6_prefix("address");
+    let negated = edit.negated;
+    let (name, interface) = current_interface(edit)?;
+    edit_set(&mut interface.ipv6_addresses, negated, address, |a| {
+        format!("% {a} is not an address of {name}")
+    })
+}
+
+fn encapsulation(edit: &mut Edit<'_>) -> Result<(), String> {
+    let vlan = set_or_clear(edit.negated, || {
+        edit.args
+            .number("vlan")
+            .map(|v| v as u16)
+            .ok_or(INCOMPLETE.to_string())
+    })?;
+    let name = edit.object(&INTERFACE_MODE)?;
+    if !matches!(InterfaceKind::of(&name), InterfaceKind::SubInterface { .. }) {
+        return Err(format!("% {name} is not a sub-interface (NAME.VLAN)"));
+    }
+    current_interface(edit)?.1.dot1q = vlan;
+    Ok(())
+}
+
+/// The VXLAN settings of the current interface, refusing non-VXLAN ones.
+fn current_vxlan<'c>(edit: &'c mut Edit<'_>) -> Result<&'c mut Vxlan, String> {
+    let name = edit.object(&INTERFACE_MODE)?;
+    if InterfaceKind::of(&name) != InterfaceKind::Vxlan {
+        return Err(format!("% {name} is not a VXLAN interface (vxlanN)"));
+    }
+    let (_, interface) = current_interface(edit)?;
+    Ok(interface.vxlan.get_or_insert_with(Vxlan::default))
+}
+
+fn vni(edit: &mut Edit<'_>) -> Result<(), String> {
+    let vni = set_or_clear(edit.negated, || {
+        edit.args
+            .number("vni")
+            .map(|v| v as u32)
+            .ok_or(INCOMPLETE.to_string())
+    })?;
+    current_vxlan(edit)?.vni = vni;
+    Ok(())
+}
+
+fn source_interface(edit: &mut Edit<'_>) -> Result<(), String> {
+    let source = set_or_clear(edit.negated, || {
+        required(edit.args, "source").map(str::to_string)
+    })?;
+    current_vxlan(edit)?.source_interface = source;
+    Ok(())
+}
+
+fn remote(edit: &mut Edit<'_>) -> Result<(), String> {
+    let peer = edit.args.ipv4("peer");
+    let negated = edit.negated;
+    edit_set(&mut current_vxlan(edit)?.remotes, negated, peer, |p| {
+        format!("% {p} is not a remote VTEP here")
+    })
+}
+
+fn udp_port(edit: &mut Edit<'_>) -> Result<(), String> {
+    let port = match edit.negated {
+        true => VXLAN_DEFAULT_PORT,
+        false => edit.args.number("port").ok_or(INCOMPLETE)? as u16,
+    };
+    current_vxlan(edit)?.udp_port = port;
+    Ok(())
+}
+
+fn check_sub_interfaces(config: &Config, problems: &mut Vec<String>) {
+    let mut vlans: BTreeMap<(&str, u32), &str> = BTreeMap::new();
+    for (name, interface) in config.interfaces.iter() {
+        let InterfaceKind::SubInterface {
+            parent,
+            vlan_id_in_name,
+        } = InterfaceKind::of(name)
+        else {
+            continue;
+        };
+        let Some((parent_name, _)) = config.interfaces.get_key_value(parent.as_str()) else {
+            problems.push(format!(
+                "% {name}: parent interface {parent} is not configured"
+            ));
+            continue;
+        };
+        let vlan = interface.dot1q.map_or(vlan_id_in_name, u32::from);
+        if let Some(other) = vlans.insert((parent_name.as_str(), vlan), name) {
+            problems.push(format!(
+                "% {other} and {name} both use VLAN {vlan} on {parent}"
+            ));
+        }
+    }
+}
+
+/// Within one VRF, subnets of different addresses must not overlap (two
+/// interfaces on one subnet would make forwarding ambiguous); tenants in
+/// different VRFs may use the same subnets. Sorting by (VRF, first
+/// address) makes this linear after the sort.
+fn check_overlaps(config: &Config, problems: &mut Vec<String>) {
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    for (name, interface) in config.interfaces.iter() {
+        let vrf = config.vrf_of(name);
+        for a in &interface.ipv4_addresses {
+            let range = (u32::from(a.network()), u32::from(a.broadcast()));
+            v4.push(((vrf, range.0), (vrf, range.1), a, name.as_str()));
+        }
+        for a in &interface.ipv6_addresses {
+            let range = (u128::from(a.network()), u128::from(a.broadcast()));
+            v6.push(((vrf, range.0), (vrf, range.1), a, name.as_str()));
+        }
+    }
+    report_overlaps(v4, problems);
+    report_overlaps(v6, problems);
+}
+
+/// `ranges` are (first, last, address, interface); reports each range that
+/// starts inside the widest range seen before it.
+fn report_overlaps<T: Ord + Copy, A: Ord + Display>(
+    mut ranges: Vec<(T, T, A, &str)>,
+    problems: &mut Vec<String>,
+) {
+    ranges.sort();
+    let mut widest: Option<(T, usize)> = None;
+    for (i, (lo, hi, address, name)) in ranges.iter().enumerate() {
+        match widest {
+            Some((end, w)) if *lo <= end => {
+                let (_, _, other, other_name) = &ranges[w];
+                problems.push(format!(
+                    "% {address} on {name} overlaps {other} on {other_name}"
+                ));
+                if *hi > end {
+                    widest = Some((*hi, i));
+                }
+            }
+            _ => widest = Some((*hi, i)),
+        }
+    }
+}
+
+fn check_vxlan(config: &Config, problems: &mut Vec<String>) {
+    let mut vnis: BTreeMap<u32, &str> = BTreeMap::new();
+    for (name, interface) in config.interfaces.iter() {
+        let Some(vxlan) = &interface.vxlan else {
+            continue;
+        };
+        match vxlan.vni {
+            None => problems.push(format!("% {name}: no vni configured")),
+            Some(vni) => {
+                if let Some(other) = vnis.insert(vni, name) {
+                    problems.push(format!("% {other} and {name} both use VNI {vni}"));
+                }
+            }
+        }
+        if let Some(source) = &vxlan.source_interface {
+            match config.interfaces.get(source) {
+                None => problems.push(format!(
+                    "% {name}: source-interface {source} is not configured"
+                )),
+                Some(_) if InterfaceKind::of(source) == InterfaceKind::Vxlan => problems.push(
+                    format!("% {name}: source-interface {source} cannot be a VXLAN interface"),
+                ),
+                Some(s) if s.ipv4_addresses.is_empty() => problems.push(format!(
+                    "% {name}: source-interface {source} has no IPv4 address"
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod generate {
+    use super::super::tests::text;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn host_v4() -> impl Strategy<Value = ipnet::Ipv4Net> {
+        (any::<u32>(), 0u8..=32)
+            .prop_map(|(a, len)| ipnet::Ipv4Net::new(Ipv4Addr::from(a), len).unwrap())
+            .prop_filter("host address", |n| {
+                n.prefix_len() >= 31 || (n.addr() != n.network() && n.addr() != n.broadcast())
+            })
+    }
+
+    fn vxlan_lines() -> impl Strategy<Value = Vec<String>> {
+        (
+            proptest::option::of(1u32..=16_777_215),
+            proptest::option::of("eth[0-3]"),
+            proptest::collection::btree_set(any::<u32>().prop_map(Ipv4Addr::from), 0..3),
+            1u16..,
+        )
+            .prop_map(|(vni, source, remotes, port)| {
+                let mut lines: Vec<String> = vni.map(|v| format!("vni {v}")).into_iter().collect();
+                lines.extend(source.map(|s| format!("source-interface {s}")));
+                lines.extend(remotes.iter().map(|r| format!("remote {r}")));
+                lines.push(format!("udp-port {port}"));
+                lines
+            })
+    }
+
+    fn interface(name: String) -> impl Strategy<Value = String> {
+        let is_sub = name.contains('.');
+        let is_vxlan = name.starts_with("vxlan");
+        (
+            proptest::option::of(text()),
+            any::<bool>(),
+            proptest::option::of(68u16..),
+            proptest::collection::btree_set(host_v4(), 0..3),
+            proptest::collection::btree_set(
+                (any::<u128>(), 0u8..=128)
+                    .prop_map(|(a, l)| ipnet::Ipv6Net::new(Ipv6Addr::from(a), l).unwrap()),
+                0..2,
+            ),
+            proptest::option::of(1u16..=4094),
+            vxlan_lines(),
+        )
+            .prop_map(move |(description, shutdown, mtu, v4, v6, dot1q, vx)| {
+                let mut lines = vec![format!("interface {name}")];
+                lines.extend(description.map(|d| format!(" description {d}")));
+                lines.extend(mtu.map(|m| format!(" mtu {m}")));
+                lines.extend(v4.iter().map(|a| format!(" ip address {a}")));
+                lines.extend(v6.iter().map(|a| format!(" ipv6 address {a}")));
+                if is_sub {
+                    lines.extend(dot1q.map(|v| format!(" encapsulation dot1q {v}")));
+                }
+                if is_vxlan {
+                    lines.extend(vx.iter().map(|l| format!(" {l}")));
+                }
+                if shutdown {
+                    lines.push(" shutdown".to_string());
+                }
+                lines.join("\n") + "\n"
+            })
+    }
+
+    pub fn interfaces() -> BoxedStrategy<String> {
+        proptest::collection::btree_set(
+            prop_oneof![
+                "eth[0-3]",
+                "eth[0-3]\\.[1-9][0-9]{0,2}",
+                "vxlan[1-9][0-9]{0,3}",
+                "veth-[a-z]{1,4}"
+            ],
+            0..5,
+        )
+        .prop_flat_map(|names| names.into_iter().map(interface).collect::<Vec<_>>())
+        .prop_map(|blocks| blocks.concat())
+        .boxed()
+    }
+}

@@ -1,0 +1,72 @@
+//! The dataplane's show commands, declared here beside what they show so
+//! that the binary registers them without naming any: `show SYNTAX` with
+//! one help text per token and the function that renders it.
+
+use crate::dataplane::Dataplane;
+use grammar::Args;
+
+/// A `show` command whose text the dataplane renders.
+pub struct ShowCommand {
+    /// What follows `show`.
+    pub syntax: &'static str,
+    pub help: &'static [&'static str],
+    pub render: fn(&Dataplane, &Args) -> String,
+}
+
+pub const SHOWS: &[ShowCommand] = &[
+    ShowCommand {
+        syntax: "interfaces",
+        help: &["Interface status, addresses and counters"],
+        render: |dp, _| dp.show_interfaces(),
+    },
+    ShowCommand {
+        syntax: "ip route [vrf WORD$vrf]",
+        help: &[
+            "IP information",
+            "IP routing table",
+            "A VRF's routing table",
+            "VRF name",
+        ],
+        render: |dp, args| dp.show_ip_route(args.text("vrf")),
+    },
+    ShowCommand {
+        syntax: "ipv6 route [vrf WORD$vrf]",
+        help: &[
+            "IPv6 information",
+            "IPv6 routing table",
+            "A VRF's routing table",
+            "VRF name",
+        ],
+        render: |dp, args| dp.show_ipv6_route(args.text("vrf")),
+    },
+    ShowCommand {
+        syntax: "vrf",
+        help: &["VRFs: route distinguisher and interfaces"],
+        render: |dp, _| dp.show_vrf(),
+    },
+    ShowCommand {
+        syntax: "ipv6 neighbors",
+        help: &["IPv6 information", "IPv6 neighbours (Neighbour Discovery)"],
+        render: |dp, _| dp.show_ipv6_neighbors(),
+    },
+    ShowCommand {
+        syntax: "arp",
+        help: &["ARP table"],
+        render: |dp, _| dp.show_arp(),
+    },
+    ShowCommand {
+        syntax: "vxlan",
+        help: &["VXLAN tunnels and learned MACs"],
+        render: |dp, _| dp.show_vxlan(),
+    },
+    ShowCommand {
+        syntax: "counters",
+        help: &["Dataplane node counters"],
+        render: |dp, _| dp.show_counters(),
+    },
+    ShowCommand {
+        syntax: "features",
+        help: &["Network elements' nodes at each feature point"],
+        render: |dp, _| dp.show_features(),
+    },
+];

@@ -1,0 +1,164 @@
+//! Feature points: named places on the IPv4 and IPv6 paths where network
+//! elements run their nodes, in the spirit of VPP's feature arcs. The IPv4
+//! and IPv6 code calls the points; it never names an element. An element
+//! registers a node at a point with an order (lower runs first) when it
+//! compiles its part of the snapshot; a point with no node costs the
+//! pipeline one length check per packet.
+//!
+//! | point | where | for (next) |
+//! |---|---|---|
+//! | interface-input | after Ethernet, 802.1Q and VXLAN demultiplexing, before the IP header is checked | per-interface policers |
+//! | pre-routing | IP header checked, before the route lookup | destination NAT, load balancer, inbound ACL |
+//! | post-routing | route found, before neighbour resolution | outbound ACL, source NAT, tunnels |
+//! | local-in | addressed to the appliance, before it answers or delivers | control-plane protection |
+//! | local-out | the appliance's own stack's packets, before routing | |
+
+use crate::snapshot::{IfaceId, VrfId};
+use std::sync::Arc;
+
+/// A named place on the IPv4 or IPv6 path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Point {
+    InterfaceInput,
+    PreRouting,
+    PostRouting,
+    LocalIn,
+    LocalOut,
+}
+
+impl Point {
+    pub const ALL: [Point; 5] = [
+        Point::InterfaceInput,
+        Point::PreRouting,
+        Point::PostRouting,
+        Point::LocalIn,
+        Point::LocalOut,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Point::InterfaceInput => "interface-input",
+            Point::PreRouting => "pre-routing",
+            Point::PostRouting => "post-routing",
+            Point::LocalIn => "local-in",
+            Point::LocalOut => "local-out",
+        }
+    }
+}
+
+/// The address family of a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+/// What a node saw: the packet (its IP header first; at interface-input
+/// not yet checked, so nodes read it through `wire`'s checked views) and
+/// where it is.
+pub struct Packet<'a> {
+    pub data: &'a mut [u8],
+    /// The interface it came in on (None for the appliance's own packets).
+    pub ingress: Option<IfaceId>,
+    /// The routing table it is in.
+    pub vrf: VrfId,
+    /// After the route lookup: the interface it leaves by.
+    pub egress: Option<IfaceId>,
+}
+
+/// A node's decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// On to the next node, then the path.
+    Continue,
+    /// Dropped; the node has counted why in its own counters.
+    Drop,
+}
+
+/// A network element's packet processing at one point.
+pub trait FeatureNode: Send + Sync {
+    /// `acl-in`, `nat44-in2out`, ...: the name in `show features`.
+    fn name(&self) -> &'static str;
+    fn process(&self, packet: &mut Packet<'_>) -> Action;
+}
+
+/// The nodes registered at every point of both families, in order.
+#[derive(Clone, Default)]
+pub struct FeatureArcs {
+    nodes: [Vec<(u16, Arc<dyn FeatureNode>)>; 2 * Point::ALL.len()],
+}
+
+fn slot(family: Family, point: Point) -> usize {
+    let base = match family {
+        Family::Ipv4 => 0,
+        Family::Ipv6 => Point::ALL.len(),
+    };
+    base + point as usize
+}
+
+impl FeatureArcs {
+    /// Adds `node` at `point` of `family`, after the nodes of lower or
+    /// equal `order` registered before it.
+    pub fn register(
+        &mut self,
+        family: Family,
+        point: Point,
+        order: u16,
+        node: Arc<dyn FeatureNode>,
+    ) {
+        let nodes = &mut self.nodes[slot(family, point)];
+        let at = nodes.partition_point(|(o, _)| *o <= order);
+        nodes.insert(at, (order, node));
+    }
+
+    /// Runs the nodes of a point; Drop as soon as one drops the packet.
+    #[inline]
+    pub fn run(&self, family: Family, point: Point, packet: &mut Packet<'_>) -> Action {
+        let nodes = &self.nodes[slot(family, point)];
+        if nodes.is_empty() {
+            return Action::Continue;
+        }
+        run_nodes(nodes, packet)
+    }
+
+    /// Whether a point has nodes (the path skips building a `Packet` otherwise).
+    #[inline]
+    pub fn is_active(&self, family: Family, point: Point) -> bool {
+        !self.nodes[slot(family, point)].is_empty()
+    }
+
+    /// `show features`: the nodes of every point in order.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            for point in Point::ALL {
+                let names: Vec<_> = self.nodes[slot(family, point)]
+                    .iter()
+                    .map(|(_, n)| n.name())
+                    .collect();
+                let family = match family {
+                    Family::Ipv4 => "ip4",
+                    Family::Ipv6 => "ip6",
+                };
+                let nodes = if names.is_empty() {
+                    "-".to_string()
+                } else {
+                    names.join(" -> ")
+                };
+                out.push_str(&format!("{family}-{:<16} {nodes}\n", point.name()));
+            }
+        }
+        out
+    }
+}
+
+// Out of line, so that the path with no node stays small.
+#[inline(never)]
+fn run_nodes(nodes: &[(u16, Arc<dyn FeatureNode>)], packet: &mut Packet<'_>) -> Action {
+    for (_, node) in nodes {
+        if node.process(packet) == Action::Drop {
+            return Action::Drop;
+        }
+    }
+    Action::Continue
+}
