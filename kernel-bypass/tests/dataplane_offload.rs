@@ -90,7 +90,14 @@ fn iperf3(s: &Site, backend: Backend, reverse: bool) -> u64 {
         s.dataplane.show_counters()
     );
     let mut args = vec![
-        "timeout", "15", "iperf3", "-c", "10.79.2.2", "-t", "2", "-J",
+        "timeout",
+        "15",
+        "iperf3",
+        "-c",
+        "10.79.2.2",
+        "-t",
+        "2",
+        "-J",
     ];
     if reverse {
         args.push("-R");
@@ -157,10 +164,7 @@ fn af_packet_carries_tcp_between_hosts_with_offloads_off() {
     s.h1.offloads_off(&s.h1_if);
     s.h2.offloads_off(&s.h2_if);
     let shown = offloads(&s.h1, &s.h1_if);
-    assert!(
-        shown.contains("tcp-segmentation-offload: off"),
-        "{shown}"
-    );
+    assert!(shown.contains("tcp-segmentation-offload: off"), "{shown}");
     iperf3(&s, Backend::AfPacket, false);
     iperf3(&s, Backend::AfPacket, true);
 }

@@ -113,6 +113,24 @@ pub fn write_l4_checksum(frame: &mut [u8], at: &L4) -> bool {
     true
 }
 
+/// Completes a checksum the kernel left partial, as checksum offload
+/// hardware does (`CHECKSUM_PARTIAL`): the field at `field` already holds
+/// the pseudo-header sum; the ones' complement sum from `start` to the end
+/// of the frame goes there, all ones for zero (zero would mean "no
+/// checksum" in UDP). False, writing nothing, if the field is not inside
+/// the frame after `start`.
+pub fn complete_partial(frame: &mut [u8], start: usize, field: usize) -> bool {
+    if field < start || field + 2 > frame.len() {
+        return false;
+    }
+    let checksum = match !fold(ones_sum(&frame[start..], 0)) {
+        0 => 0xffff,
+        sum => sum,
+    };
+    frame[field..field + 2].copy_from_slice(&checksum.to_be_bytes());
+    true
+}
+
 /// Completes the TCP/UDP checksum of a frame that arrived without the
 /// kernel's word on it (AF_XDP) if it is evidently partial: the field holds
 /// exactly the folded pseudo-header sum, which is what Linux leaves for the
