@@ -20,6 +20,7 @@
 //!   that does not verify (`checksum::complete_if_partial`): that is what
 //!   Linux leaves for the hardware, and it costs a 12- or 36-byte sum for
 //!   the frames that are complete.
+//!
 //! Frames from real wires are complete and wire-sized (the port turns LRO
 //! and hardware GRO off).
 
