@@ -674,3 +674,40 @@ fn af_xdp_zero_copy_on_veth_is_refused_clearly() {
         "{err}"
     );
 }
+
+/// Segments of one flow handed to `send` together leave as one super-packet
+/// (where the kernel side takes them: AF_PACKET and TAP), which the peer
+/// receives whole: the headers of the first segment with the lengths of
+/// the whole, and every payload byte in order.
+fn segments_leave_as_one_super_packet(backend: Backend, peer: Peer, mut port: Box<dyn PacketPort>) {
+    let sock = peer.raw_socket();
+    let packet = tcp_super_packet();
+    let hdr = VnetHdr::parse(&packet).expect("header");
+    let mut batch = Batch::new(64);
+    let mut counters = kernel_bypass::io::OffloadCounters::default();
+    kernel_bypass::io::offload::deliver(&hdr, &packet[10..], None, &mut batch, &mut counters);
+    assert_eq!(batch.len(), 5);
+    let mut frames = batch.frames().iter().map(|f| f.data());
+    assert_eq!(port.send(&mut frames).expect("send"), 5);
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Some(frame) = raw_recv(&sock, &mut buf) else {
+            std::thread::sleep(IDLE);
+            continue;
+        };
+        if frame.get(23) == Some(&6) {
+            seen.push(frame.len());
+            if frame.len() == packet.len() - 10 {
+                assert_eq!(&frame[..14], &packet[10..24], "{backend}: Ethernet");
+                assert_eq!(&frame[14..34], &packet[24..44], "{backend}: IPv4 header");
+                assert_eq!(&frame[54..], &packet[64..], "{backend}: payload");
+                return;
+            }
+        }
+    }
+    panic!("{backend}: no super-packet at the peer, TCP frames of {seen:?} bytes");
+}
+
+port_tests! { AfPacket: af_packet_sends_segments_as_one_super_packet => segments_leave_as_one_super_packet }

@@ -13,6 +13,7 @@
 //! required in front of every transmitted frame: ours is all zeroes (a
 //! complete, wire-sized frame).
 
+use super::coalesce::{self, Egress, Run, Step};
 use super::nic;
 use super::offload::{self, Delivery, OffloadCounters, VnetHdr, VNET_HDR_LEN};
 use super::sys::{self, Mmap};
@@ -180,11 +181,16 @@ pub struct AfPacketPort {
     // Declared before `fd` so the rings are unmapped before the socket closes.
     ring: Mmap,
     fd: OwnedFd,
+    /// Sends super-packets: a socket with a transmit ring only ever
+    /// flushes its ring, whatever a send hands it.
+    gso_fd: OwnedFd,
     rx: RxCursor,
     tx: TxCursor,
     /// Ring-full drops read so far (reading the kernel's count resets it).
     rx_drops: u64,
     offload: OffloadCounters,
+    /// Where a run of segments is put back together (allocated at open).
+    gso_buf: Box<[u8]>,
 }
 
 /// Position in the receive ring. V3: the block being read and, while one is
@@ -205,6 +211,8 @@ struct TxCursor {
     base: usize,
     slots: usize,
     next: usize,
+    /// Slots were filled since the last kick.
+    unkicked: bool,
 }
 
 impl AfPacketPort {
@@ -223,11 +231,13 @@ impl AfPacketPort {
         let tx_len = geometry.tx.tp_block_size as usize * geometry.tx.tp_block_nr as usize;
         let ring = Mmap::of_fd(raw, rx_len + tx_len, 0)?;
         bind_promiscuous(raw, ifindex)?;
+        let gso_fd = super_packet_socket(ifindex)?;
         Ok(AfPacketPort {
             name: ifname.to_owned(),
             version: config.version,
             ring,
             fd,
+            gso_fd,
             rx: RxCursor {
                 block_size: config.rx_block_size as usize,
                 blocks: config.rx_blocks as usize,
@@ -241,7 +251,9 @@ impl AfPacketPort {
                 base: rx_len,
                 slots: tx_len / SLOT_SIZE as usize,
                 next: 0,
+                unkicked: false,
             },
+            gso_buf: vec![0; coalesce::MAX_SUPER].into_boxed_slice(),
             rx_drops: 0,
             offload: OffloadCounters::default(),
         })
@@ -477,6 +489,36 @@ fn configured_socket(version: TpacketVersion) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A socket that sends frames behind a virtio-net header on `ifindex`,
+/// bypassing the qdisc like the ring, and receives nothing (it is bound to
+/// no protocol).
+fn super_packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket creation.
+    let fd = sys::owned_fd(unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    let raw = fd.as_raw_fd();
+    sys::setsockopt(raw, libc::SOL_PACKET, PACKET_VNET_HDR, &1 as &libc::c_int)?;
+    sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1 as &libc::c_int)?;
+    // SAFETY: sockaddr_ll is plain old data.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_ifindex = ifindex as i32;
+    // SAFETY: addr is a valid sockaddr_ll of the stated length.
+    sys::check(unsafe {
+        libc::bind(
+            raw,
+            (&addr as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })?;
+    Ok(fd)
+}
+
 /// Binds the socket to every protocol on `ifindex` and makes the
 /// interface promiscuous for as long as the socket lives.
 fn bind_promiscuous(fd: RawFd, ifindex: u32) -> io::Result<()> {
@@ -502,6 +544,83 @@ fn bind_promiscuous(fd: RawFd, ifindex: u32) -> io::Result<()> {
     sys::setsockopt(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &promisc)
 }
 
+impl Egress for AfPacketPort {
+    /// Puts the frame in the next transmit slot (sent at the next kick).
+    fn one(&mut self, frame: &[u8]) -> io::Result<Step> {
+        // Every frame goes out behind an all-zero virtio-net header.
+        let data_offset = tx_data_offset(self.version) + VNET_HDR_LEN;
+        let capacity = SLOT_SIZE as usize - data_offset;
+        let slot = self.tx_slot(self.tx.next);
+        let (v3, v2) = (
+            slot.cast::<libc::tpacket3_hdr>(),
+            slot.cast::<libc::tpacket2_hdr>(),
+        );
+        // SAFETY: the slot header is aligned and mapped; the kernel writes
+        // the status concurrently.
+        let status = unsafe {
+            AtomicU32::from_ptr(match self.version {
+                TpacketVersion::V3 => &raw mut (*v3).tp_status,
+                TpacketVersion::V2 => &raw mut (*v2).tp_status,
+            })
+        };
+        if status.load(Ordering::Acquire) != libc::TP_STATUS_AVAILABLE {
+            return Ok(Step::Full);
+        }
+        if frame.len() < MIN_TX_FRAME || frame.len() > capacity {
+            return Ok(Step::Skipped);
+        }
+        let len = (VNET_HDR_LEN + frame.len()) as u32;
+        // SAFETY: the slot is ours while AVAILABLE; the writes stay inside it.
+        unsafe {
+            slot.add(data_offset - VNET_HDR_LEN)
+                .write_bytes(0, VNET_HDR_LEN);
+            std::ptr::copy_nonoverlapping(frame.as_ptr(), slot.add(data_offset), frame.len());
+            match self.version {
+                TpacketVersion::V3 => {
+                    (*v3).tp_len = len;
+                    (*v3).tp_snaplen = len;
+                    (*v3).tp_next_offset = 0;
+                }
+                TpacketVersion::V2 => {
+                    (*v2).tp_len = len;
+                    (*v2).tp_snaplen = len;
+                }
+            }
+        }
+        status.store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
+        self.tx.next = (self.tx.next + 1) % self.tx.slots;
+        self.tx.unkicked = true;
+        Ok(Step::Sent)
+    }
+
+    /// Sends the run as one GSO super-packet straight to the device (too
+    /// large for a ring slot), after the frames queued before it.
+    fn run(&mut self, run: &Run<'_>) -> bool {
+        let Some(len) = run.build(&mut self.gso_buf) else {
+            return false;
+        };
+        if self.tx.unkicked {
+            self.tx.unkicked = false;
+            if sys::kick_tx(self.fd.as_raw_fd()).is_err() {
+                return false;
+            }
+        }
+        // SAFETY: gso_buf holds len readable bytes; the socket is bound to
+        // the interface, so no address is needed.
+        let ret = unsafe {
+            libc::send(
+                self.gso_fd.as_raw_fd(),
+                self.gso_buf.as_ptr().cast(),
+                len,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        // A full socket buffer (or any failure) sends the segments through
+        // the ring instead, which reports what is wrong.
+        usize::try_from(ret) == Ok(len)
+    }
+}
+
 impl PacketPort for AfPacketPort {
     fn name(&self) -> &str {
         &self.name
@@ -515,61 +634,14 @@ impl PacketPort for AfPacketPort {
     }
 
     fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<usize> {
-        // Every frame goes out behind an all-zero virtio-net header.
-        let data_offset = tx_data_offset(self.version) + VNET_HDR_LEN;
-        let capacity = SLOT_SIZE as usize - data_offset;
-        let mut queued = 0;
-        let mut ring_full = false;
-        loop {
-            let slot = self.tx_slot(self.tx.next);
-            let (v3, v2) = (
-                slot.cast::<libc::tpacket3_hdr>(),
-                slot.cast::<libc::tpacket2_hdr>(),
-            );
-            // SAFETY: the slot header is aligned and mapped; the kernel writes
-            // the status concurrently.
-            let status = unsafe {
-                AtomicU32::from_ptr(match self.version {
-                    TpacketVersion::V3 => &raw mut (*v3).tp_status,
-                    TpacketVersion::V2 => &raw mut (*v2).tp_status,
-                })
-            };
-            if status.load(Ordering::Acquire) != libc::TP_STATUS_AVAILABLE {
-                ring_full = true;
-                break;
-            }
-            let Some(frame) = frames.next() else { break };
-            if frame.len() < MIN_TX_FRAME || frame.len() > capacity {
-                continue;
-            }
-            let len = (VNET_HDR_LEN + frame.len()) as u32;
-            // SAFETY: the slot is ours while AVAILABLE; the writes stay inside it.
-            unsafe {
-                slot.add(data_offset - VNET_HDR_LEN)
-                    .write_bytes(0, VNET_HDR_LEN);
-                std::ptr::copy_nonoverlapping(frame.as_ptr(), slot.add(data_offset), frame.len());
-                match self.version {
-                    TpacketVersion::V3 => {
-                        (*v3).tp_len = len;
-                        (*v3).tp_snaplen = len;
-                        (*v3).tp_next_offset = 0;
-                    }
-                    TpacketVersion::V2 => {
-                        (*v2).tp_len = len;
-                        (*v2).tp_snaplen = len;
-                    }
-                }
-            }
-            status.store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
-            self.tx.next = (self.tx.next + 1) % self.tx.slots;
-            queued += 1;
-        }
+        let (sent, ring_full) = coalesce::send_coalesced(self, frames)?;
         // A full ring may hold frames an earlier kick left behind (the
         // device queue was full then): kick for those too.
-        if queued > 0 || ring_full {
+        if self.tx.unkicked || ring_full {
+            self.tx.unkicked = false;
             sys::kick_tx(self.fd.as_raw_fd())?;
         }
-        Ok(queued)
+        Ok(sent)
     }
 
     fn poll_fd(&self) -> RawFd {

@@ -13,6 +13,7 @@
 mod af_packet;
 mod af_xdp;
 mod checksum;
+mod coalesce;
 mod nic;
 pub mod offload;
 pub(crate) mod sys;
