@@ -711,3 +711,4 @@ fn segments_leave_as_one_super_packet(backend: Backend, peer: Peer, mut port: Bo
 }
 
 port_tests! { AfPacket: af_packet_sends_segments_as_one_super_packet => segments_leave_as_one_super_packet }
+port_tests! { Tap: tap_sends_segments_as_one_super_packet => segments_leave_as_one_super_packet }

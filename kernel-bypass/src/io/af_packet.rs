@@ -503,7 +503,12 @@ fn super_packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
     })?;
     let raw = fd.as_raw_fd();
     sys::setsockopt(raw, libc::SOL_PACKET, PACKET_VNET_HDR, &1 as &libc::c_int)?;
-    sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1 as &libc::c_int)?;
+    sys::setsockopt(
+        raw,
+        libc::SOL_PACKET,
+        libc::PACKET_QDISC_BYPASS,
+        &1 as &libc::c_int,
+    )?;
     // SAFETY: sockaddr_ll is plain old data.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;

@@ -7,8 +7,10 @@
 //! with partial checksums, each read with its virtio-net header in front
 //! (`IFF_VNET_HDR`). That is one read per 64 KiB instead of one per 1.5
 //! KiB; `offload` cuts them into wire-sized frames with complete checksums.
-//! Frames we write carry an all-zero header (complete, wire-sized).
+//! Frames we write carry an all-zero header (complete, wire-sized); runs
+//! of consecutive TCP segments go back as one super-packet (`coalesce`).
 
+use super::coalesce::{self, Egress, Run, Step};
 use super::offload::{self, Delivery, OffloadCounters, VnetHdr, VNET_HDR_LEN};
 use super::sys;
 use super::PacketPort;
@@ -35,6 +37,8 @@ pub struct TapPort {
     /// than the batch had left); 0 if none.
     pending: usize,
     offload: OffloadCounters,
+    /// Where a run of segments is put back together (allocated at open).
+    gso_buf: Box<[u8]>,
 }
 
 impl TapPort {
@@ -62,6 +66,7 @@ impl TapPort {
             read_buf: vec![0; MAX_READ].into_boxed_slice(),
             pending: 0,
             offload: OffloadCounters::default(),
+            gso_buf: vec![0; coalesce::MAX_SUPER].into_boxed_slice(),
         })
     }
 
@@ -114,6 +119,46 @@ fn would_block(err: &io::Error) -> bool {
     )
 }
 
+impl Egress for TapPort {
+    /// Writes the frame behind an all-zero virtio-net header.
+    fn one(&mut self, frame: &[u8]) -> io::Result<Step> {
+        let header = [0u8; VNET_HDR_LEN];
+        let parts = [
+            libc::iovec {
+                iov_base: header.as_ptr() as *mut libc::c_void,
+                iov_len: header.len(),
+            },
+            libc::iovec {
+                iov_base: frame.as_ptr() as *mut libc::c_void,
+                iov_len: frame.len(),
+            },
+        ];
+        // SAFETY: both iovecs describe readable buffers that outlive the
+        // call; writev only reads them.
+        let n = unsafe { libc::writev(self.fd.as_raw_fd(), parts.as_ptr(), 2) };
+        if n >= 0 {
+            return Ok(Step::Sent);
+        }
+        let err = io::Error::last_os_error();
+        if would_block(&err) {
+            Ok(Step::Full)
+        } else {
+            Err(err)
+        }
+    }
+
+    /// Writes the run as one GSO super-packet (the kernel side took the
+    /// offloads, so it takes those too).
+    fn run(&mut self, run: &Run<'_>) -> bool {
+        let Some(len) = run.build(&mut self.gso_buf) else {
+            return false;
+        };
+        // SAFETY: gso_buf holds len readable bytes.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), self.gso_buf.as_ptr().cast(), len) };
+        usize::try_from(n) == Ok(len)
+    }
+}
+
 impl PacketPort for TapPort {
     fn name(&self) -> &str {
         &self.name
@@ -146,33 +191,7 @@ impl PacketPort for TapPort {
     }
 
     fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<usize> {
-        // Every frame goes out behind an all-zero virtio-net header.
-        let header = [0u8; VNET_HDR_LEN];
-        let mut sent = 0;
-        for frame in frames {
-            let parts = [
-                libc::iovec {
-                    iov_base: header.as_ptr() as *mut libc::c_void,
-                    iov_len: header.len(),
-                },
-                libc::iovec {
-                    iov_base: frame.as_ptr() as *mut libc::c_void,
-                    iov_len: frame.len(),
-                },
-            ];
-            // SAFETY: both iovecs describe readable buffers that outlive the
-            // call; writev only reads them.
-            let n = unsafe { libc::writev(self.fd.as_raw_fd(), parts.as_ptr(), 2) };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                if sent == 0 && !would_block(&err) {
-                    return Err(err);
-                }
-                break;
-            }
-            sent += 1;
-        }
-        Ok(sent)
+        coalesce::send_coalesced(self, frames).map(|(sent, _)| sent)
     }
 
     fn poll_fd(&self) -> RawFd {
