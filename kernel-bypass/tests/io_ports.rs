@@ -4,13 +4,16 @@
 mod support;
 
 use kernel_bypass::frame::Batch;
+use kernel_bypass::io::offload::VnetHdr;
 use kernel_bypass::io::{
     open_port, AfPacketConfig, AfXdpConfig, AfXdpPort, Backend, PacketPort, TpacketVersion,
 };
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::frames::{
-    answer, arp_request, is_arp_reply_from, numbered, sequence, udp_checksum_ok, with_vlan,
+    answer, arp_request, is_arp_reply_from, numbered, sequence, tcp_segment, udp_checksum_ok,
+    with_vlan,
 };
 use support::netns::{is_root, run};
 use support::ports::{
@@ -424,10 +427,165 @@ fn af_xdp_turns_receive_coalescing_off() {
     receive_coalescing_is_off(Backend::AfXdp);
 }
 
-// AF_XDP has no metadata saying a checksum is partial, so it passes such
-// frames on as they are; the other two backends complete them.
+// AF_PACKET and TAP are told a checksum is partial; AF_XDP is not, and
+// recognises it by its value.
 port_tests! { AfPacket: af_packet_udp_from_peer_stack_has_valid_checksum => udp_checksum_arrives_valid }
+port_tests! { AfXdp: af_xdp_udp_from_peer_stack_has_valid_checksum => udp_checksum_arrives_valid }
 port_tests! { Tap: tap_udp_from_peer_stack_has_valid_checksum => udp_checksum_arrives_valid }
+
+/// Payload bytes and MSS of the super-packet the peer sends.
+const SUPER_PAYLOAD: usize = 5000;
+const SUPER_MSS: u16 = 1000;
+
+/// A packet socket on the peer's interface that sends frames behind a
+/// virtio-net header, as a VM's virtio NIC hands its host super-packets.
+fn peer_gso_socket(peer: &Peer) -> OwnedFd {
+    let host_if = peer.host_if.clone();
+    peer.ns.in_thread(move || {
+        let cname = std::ffi::CString::new(host_if).expect("name");
+        // SAFETY: plain socket creation.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: fd is a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let on: libc::c_int = 1;
+        // SAFETY: on is a readable c_int; PACKET_VNET_HDR (15) takes one.
+        let set = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                15,
+                (&on as *const libc::c_int).cast(),
+                4,
+            )
+        };
+        assert_eq!(
+            set,
+            0,
+            "PACKET_VNET_HDR: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: sockaddr_ll is plain old data.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        // SAFETY: cname is a valid C string.
+        addr.sll_ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) } as i32;
+        // SAFETY: addr is a valid sockaddr_ll of the stated length.
+        let bound = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+        fd
+    })
+}
+
+/// A TCP/IPv4 super-packet from the peer to the port with its virtio-net
+/// header (GSO TCPv4, partial checksum), as Linux's TSO path builds it.
+fn tcp_super_packet() -> Vec<u8> {
+    let payload: Vec<u8> = (0..SUPER_PAYLOAD).map(|i| (i % 251) as u8).collect();
+    let mut tcp = vec![0u8; 20];
+    tcp[..4].copy_from_slice(&[0x9c, 0x40, 0x13, 0x89]);
+    tcp[4..8].copy_from_slice(&1u32.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18; // PSH, ACK
+                    // The partial checksum: the folded pseudo-header sum.
+    let mut sum: u32 = 6 + (20 + SUPER_PAYLOAD) as u32;
+    for pair in [PEER_IP, PORT_IP].concat().chunks(2) {
+        sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    tcp[16..18].copy_from_slice(&(sum as u16).to_be_bytes());
+    tcp.extend_from_slice(&payload);
+    let ip = support::packets::ipv4(PEER_IP.into(), PORT_IP.into(), 6, 64, &tcp);
+    let frame =
+        support::packets::ethernet([0x02, 0, 0, 0, 0, 2], [0x02, 0, 0, 0, 0, 1], 0x0800, &ip);
+    let hdr = VnetHdr {
+        flags: 1,
+        gso_type: 1,
+        hdr_len: 54,
+        gso_size: SUPER_MSS,
+        csum_start: 34,
+        csum_offset: 16,
+    };
+    [&hdr.to_bytes()[..], &frame].concat()
+}
+
+/// A TCP super-packet the peer sends arrives as wire-sized segments whose
+/// checksums verify and whose payloads add up to the original. AF_PACKET
+/// and TAP cut it themselves; on AF_XDP the peer's veth has lost TSO while
+/// the program is attached, so the peer's kernel cuts it and the port
+/// completes the partial checksums.
+fn tcp_super_packet_arrives_segmented(backend: Backend, peer: Peer, mut port: Box<dyn PacketPort>) {
+    let sock = peer_gso_socket(&peer);
+    let packet = tcp_super_packet();
+    let mut received = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    while received.len() < SUPER_PAYLOAD && Instant::now() < deadline {
+        received.clear();
+        assert!(
+            raw_send(&sock, &packet),
+            "peer send: {}",
+            std::io::Error::last_os_error()
+        );
+        recv_until(port.as_mut(), Duration::from_millis(300), |f| {
+            if let Some((ok, payload)) = tcp_segment(f) {
+                assert!(ok, "{backend}: a segment's checksums do not verify");
+                assert!(
+                    f.len() <= 14 + 40 + usize::from(SUPER_MSS),
+                    "{backend}: {} bytes",
+                    f.len()
+                );
+                received.extend_from_slice(payload);
+            }
+            received.len() >= SUPER_PAYLOAD
+        });
+    }
+    let expected: Vec<u8> = (0..SUPER_PAYLOAD).map(|i| (i % 251) as u8).collect();
+    assert_eq!(received, expected, "{backend}: payload");
+    let counters = port.offload_counters();
+    match backend {
+        Backend::AfXdp => assert!(counters.checksums_completed >= 5, "{counters:?}"),
+        _ => assert!(
+            counters.super_packets >= 1 && counters.segments >= 5,
+            "{counters:?}"
+        ),
+    }
+    assert_eq!(counters.dropped, 0, "{backend}: {counters:?}");
+}
+
+port_tests! { AfPacket: af_packet_cuts_a_tcp_super_packet_into_segments => tcp_super_packet_arrives_segmented }
+port_tests! { AfXdp: af_xdp_receives_a_tcp_super_packet_as_segments => tcp_super_packet_arrives_segmented }
+port_tests! { Tap: tap_cuts_a_tcp_super_packet_into_segments => tcp_super_packet_arrives_segmented }
+
+/// While the AF_XDP port's program is attached in driver mode, the veth
+/// peer cannot use TSO (veth takes it away), so no super-packet can reach
+/// the socket; once the port closes the peer has it back.
+#[test]
+fn af_xdp_takes_tso_from_the_veth_peer_while_open() {
+    if !is_root() {
+        return;
+    }
+    let (peer, port) = peer_and_port(Backend::AfXdp);
+    let tso = |peer: &Peer| {
+        let shown = peer.ns.run(&["ethtool", "-k", &peer.host_if]);
+        shown
+            .lines()
+            .find(|l| l.starts_with("tcp-segmentation-offload:"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let open = tso(&peer);
+    assert!(open.contains(": off"), "{open}");
+    drop(port);
+    let closed = tso(&peer);
+    assert!(closed.contains(": on"), "{closed}");
+}
 
 /// The AF_XDP port attaches its program while open and detaches it on drop.
 #[test]
@@ -516,3 +674,41 @@ fn af_xdp_zero_copy_on_veth_is_refused_clearly() {
         "{err}"
     );
 }
+
+/// Segments of one flow handed to `send` together leave as one super-packet
+/// (where the kernel side takes them: AF_PACKET and TAP), which the peer
+/// receives whole: the headers of the first segment with the lengths of
+/// the whole, and every payload byte in order.
+fn segments_leave_as_one_super_packet(backend: Backend, peer: Peer, mut port: Box<dyn PacketPort>) {
+    let sock = peer.raw_socket();
+    let packet = tcp_super_packet();
+    let hdr = VnetHdr::parse(&packet).expect("header");
+    let mut batch = Batch::new(64);
+    let mut counters = kernel_bypass::io::OffloadCounters::default();
+    kernel_bypass::io::offload::deliver(&hdr, &packet[10..], None, &mut batch, &mut counters);
+    assert_eq!(batch.len(), 5);
+    let mut frames = batch.frames().iter().map(|f| f.data());
+    assert_eq!(port.send(&mut frames).expect("send"), 5);
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Some(frame) = raw_recv(&sock, &mut buf) else {
+            std::thread::sleep(IDLE);
+            continue;
+        };
+        if frame.get(23) == Some(&6) {
+            seen.push(frame.len());
+            if frame.len() == packet.len() - 10 {
+                assert_eq!(&frame[..14], &packet[10..24], "{backend}: Ethernet");
+                assert_eq!(&frame[14..34], &packet[24..44], "{backend}: IPv4 header");
+                assert_eq!(&frame[54..], &packet[64..], "{backend}: payload");
+                return;
+            }
+        }
+    }
+    panic!("{backend}: no super-packet at the peer, TCP frames of {seen:?} bytes");
+}
+
+port_tests! { AfPacket: af_packet_sends_segments_as_one_super_packet => segments_leave_as_one_super_packet }
+port_tests! { Tap: tap_sends_segments_as_one_super_packet => segments_leave_as_one_super_packet }

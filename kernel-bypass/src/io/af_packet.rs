@@ -1,12 +1,24 @@
 //! AF_PACKET port with memory-mapped rings: a TPACKET_V3 receive ring
 //! (the kernel fills whole blocks, we hand them back when read) and a V3
 //! transmit ring of fixed slots that bypasses the qdisc layer.
+//!
+//! The socket asks for a virtio-net header in front of every packet
+//! (`PACKET_VNET_HDR`): a peer with TSO/GSO and checksum offload on (every
+//! Linux host's default on a veth) sends super-packets of up to 64 KiB
+//! with partial checksums, and the header is what says so; `offload` cuts
+//! them into wire-sized frames with complete checksums. The V3 ring's
+//! blocks (256 KiB) hold a whole super-packet; a V2 ring's 2 KiB slots
+//! cannot, so with V2 such packets arrive truncated and are dropped
+//! (counted): use V3 where peers may send them. The header is also
+//! required in front of every transmitted frame: ours is all zeroes (a
+//! complete, wire-sized frame).
 
-use super::checksum;
+use super::coalesce::{self, Egress, Run, Step};
 use super::nic;
+use super::offload::{self, Delivery, OffloadCounters, VnetHdr, VNET_HDR_LEN};
 use super::sys::{self, Mmap};
 use super::{PacketPort, MIN_TX_FRAME};
-use crate::frame::{Batch, Frame, MAX_FRAME};
+use crate::frame::Batch;
 use crate::wire::ETHERTYPE_VLAN;
 use std::io;
 use std::mem::size_of;
@@ -55,12 +67,14 @@ impl Default for AfPacketConfig {
     }
 }
 
+/// The socket option asking for a virtio-net header before every packet
+/// (linux/if_packet.h; the libc crate lacks it).
+const PACKET_VNET_HDR: libc::c_int = 15;
+
 /// Bytes per transmit slot and the frame size the kernel accounts rx with.
 const SLOT_SIZE: u32 = 2048;
 /// Transmit ring block size: a page multiple holding whole slots.
 const TX_BLOCK_SIZE: u32 = 1 << 16;
-/// Length of the destination and source MAC addresses, where a VLAN tag follows.
-const MAC_ADDRS: usize = 12;
 
 const fn align16(n: usize) -> usize {
     (n + 15) & !15
@@ -81,13 +95,21 @@ struct Received<'a> {
     truncated: bool,
     /// The 802.1Q tag the kernel took out of the data.
     vlan_tag: Option<[u8; 4]>,
-    /// The TCP/UDP checksum still holds only the pseudo-header sum.
-    checksum_partial: bool,
+    /// The offload metadata in front of the packet; None if the kernel's
+    /// offsets leave no room for it.
+    vnet: Option<VnetHdr>,
 }
 
 impl<'a> Received<'a> {
     /// From a ring header's fields (V2 and V3 share their meaning).
-    fn new(bytes: &'a [u8], wire_len: u32, status: u32, tci: u16, tpid: u16) -> Received<'a> {
+    fn new(
+        bytes: &'a [u8],
+        vnet: Option<VnetHdr>,
+        wire_len: u32,
+        status: u32,
+        tci: u16,
+        tpid: u16,
+    ) -> Received<'a> {
         let vlan_tag = (status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
             // The kernel reports no tag protocol id for plain 802.1Q.
             let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
@@ -104,44 +126,53 @@ impl<'a> Received<'a> {
             bytes,
             truncated: (bytes.len() as u64) < u64::from(wire_len),
             vlan_tag,
-            checksum_partial: status & libc::TP_STATUS_CSUMNOTREADY != 0,
+            vnet,
         }
     }
 
-    /// Appends the packet to `batch` as it was on the wire; false if it is
-    /// dropped instead (truncated, or too large for a batch buffer).
-    fn deliver(&self, batch: &mut Batch) -> bool {
-        let Some(frame) = batch.next_free() else {
-            return false;
+    /// Appends the packet to `batch` as it was (or, for a super-packet,
+    /// would have been) on the wire; drops (and counts) it instead if it
+    /// is truncated or its offload metadata cannot be honoured.
+    fn deliver(&self, batch: &mut Batch, counters: &mut OffloadCounters) -> Delivery {
+        if batch.is_full() {
+            return Delivery::NoRoom;
+        }
+        let Some(vnet) = self.vnet.filter(|_| !self.truncated) else {
+            counters.dropped += 1;
+            return Delivery::Added(0);
         };
-        let whole = !self.truncated && !self.bytes.is_empty();
-        if !whole || !fill_with_tag(frame, self.bytes, self.vlan_tag) {
-            return false;
-        }
-        if self.checksum_partial {
-            checksum::complete_l4_checksum(frame.data_mut());
-        }
-        batch.push_filled();
-        true
+        offload::deliver(&vnet, self.bytes, self.vlan_tag, batch, counters)
     }
 }
 
-/// Copies a received packet into `frame`, putting back the 802.1Q tag the
-/// kernel moved out of the data (it always does, before packet sockets see
-/// a frame); false if the result does not fit.
-fn fill_with_tag(frame: &mut Frame, packet: &[u8], tag: Option<[u8; 4]>) -> bool {
-    let Some(tag) = tag else {
-        return frame.fill_from(packet);
-    };
-    if packet.len() < MAC_ADDRS || packet.len() + tag.len() > MAX_FRAME {
-        frame.reset(0);
-        return false;
+/// The packet bytes at `start..end` of a ring area of `len` bytes at
+/// `base`, and the virtio-net header in the `VNET_HDR_LEN` bytes before
+/// them, which must lie after `floor` (the end of the ring's own header).
+/// None if the bytes do not lie inside the area; a header that does not
+/// fit is None.
+fn packet_at<'a>(
+    base: *const u8,
+    len: usize,
+    floor: usize,
+    start: usize,
+    end: usize,
+) -> Option<(&'a [u8], Option<VnetHdr>)> {
+    if start > end || end > len {
+        return None;
     }
-    let buf = frame.reset(packet.len() + tag.len());
-    buf[..MAC_ADDRS].copy_from_slice(&packet[..MAC_ADDRS]);
-    buf[MAC_ADDRS..MAC_ADDRS + tag.len()].copy_from_slice(&tag);
-    buf[MAC_ADDRS + tag.len()..].copy_from_slice(&packet[MAC_ADDRS..]);
-    true
+    // SAFETY: start..end lies inside the area (checked above), which the
+    // caller holds (the kernel handed it to us) for 'a.
+    let bytes = unsafe { std::slice::from_raw_parts(base.add(start), end - start) };
+    let vnet = start
+        .checked_sub(VNET_HDR_LEN)
+        .filter(|at| *at >= floor)
+        .and_then(|at| {
+            // SAFETY: at..start lies inside the area (at >= floor >= 0 and
+            // start <= len).
+            let raw = unsafe { std::slice::from_raw_parts(base.add(at), VNET_HDR_LEN) };
+            VnetHdr::parse(raw)
+        });
+    Some((bytes, vnet))
 }
 
 pub struct AfPacketPort {
@@ -150,10 +181,16 @@ pub struct AfPacketPort {
     // Declared before `fd` so the rings are unmapped before the socket closes.
     ring: Mmap,
     fd: OwnedFd,
+    /// Sends super-packets: a socket with a transmit ring only ever
+    /// flushes its ring, whatever a send hands it.
+    gso_fd: OwnedFd,
     rx: RxCursor,
     tx: TxCursor,
     /// Ring-full drops read so far (reading the kernel's count resets it).
     rx_drops: u64,
+    offload: OffloadCounters,
+    /// Where a run of segments is put back together (allocated at open).
+    gso_buf: Box<[u8]>,
 }
 
 /// Position in the receive ring. V3: the block being read and, while one is
@@ -174,6 +211,8 @@ struct TxCursor {
     base: usize,
     slots: usize,
     next: usize,
+    /// Slots were filled since the last kick.
+    unkicked: bool,
 }
 
 impl AfPacketPort {
@@ -192,11 +231,13 @@ impl AfPacketPort {
         let tx_len = geometry.tx.tp_block_size as usize * geometry.tx.tp_block_nr as usize;
         let ring = Mmap::of_fd(raw, rx_len + tx_len, 0)?;
         bind_promiscuous(raw, ifindex)?;
+        let gso_fd = super_packet_socket(ifindex)?;
         Ok(AfPacketPort {
             name: ifname.to_owned(),
             version: config.version,
             ring,
             fd,
+            gso_fd,
             rx: RxCursor {
                 block_size: config.rx_block_size as usize,
                 blocks: config.rx_blocks as usize,
@@ -210,8 +251,11 @@ impl AfPacketPort {
                 base: rx_len,
                 slots: tx_len / SLOT_SIZE as usize,
                 next: 0,
+                unkicked: false,
             },
+            gso_buf: vec![0; coalesce::MAX_SUPER].into_boxed_slice(),
             rx_drops: 0,
+            offload: OffloadCounters::default(),
         })
     }
 
@@ -247,12 +291,14 @@ impl AfPacketPort {
         self.rx.block = (self.rx.block + 1) % self.rx.blocks;
     }
 
-    /// The next packet of the held block, or None if the kernel's offsets
-    /// point outside the block (then the rest of the block is skipped).
-    fn next_packet(&mut self) -> Option<Received<'_>> {
+    /// The next packet of the held block and the offset of the one after
+    /// it, or None if the kernel's offsets point outside the block (then
+    /// the rest of the block is skipped).
+    fn peek_packet(&self) -> Option<(Received<'_>, usize)> {
         let block_size = self.rx.block_size;
         let offset = self.rx.offset;
-        if offset + size_of::<libc::tpacket3_hdr>() > block_size {
+        let header_end = offset.checked_add(size_of::<libc::tpacket3_hdr>())?;
+        if header_end > block_size {
             return None;
         }
         // SAFETY: the header lies inside the held block (checked above).
@@ -260,16 +306,12 @@ impl AfPacketPort {
             unsafe { &*(self.block_ptr().cast::<u8>().add(offset) as *const libc::tpacket3_hdr) };
         let start = offset + hdr.tp_mac as usize;
         let end = start + hdr.tp_snaplen as usize;
-        if end > block_size {
-            return None;
-        }
-        self.rx.offset += hdr.tp_next_offset as usize;
-        // SAFETY: start..end lies inside the held block (checked above).
-        let bytes = unsafe {
-            std::slice::from_raw_parts(self.block_ptr().cast::<u8>().add(start), end - start)
-        };
+        let base = self.block_ptr().cast::<u8>().cast_const();
+        let (bytes, vnet) = packet_at(base, block_size, header_end, start, end)?;
+        let next = offset + hdr.tp_next_offset as usize;
         let (tci, tpid) = (hdr.hv1.tp_vlan_tci as u16, hdr.hv1.tp_vlan_tpid);
-        Some(Received::new(bytes, hdr.tp_len, hdr.tp_status, tci, tpid))
+        let received = Received::new(bytes, vnet, hdr.tp_len, hdr.tp_status, tci, tpid);
+        Some((received, next))
     }
 
     /// The header of the current V2 receive slot.
@@ -296,14 +338,14 @@ impl AfPacketPort {
         // SAFETY: the slot is ours until handed back; its header is mapped.
         let hdr = unsafe { &*self.rx_slot() };
         let start = hdr.tp_mac as usize;
-        let end = (start + hdr.tp_snaplen as usize).min(SLOT_SIZE as usize);
-        // SAFETY: start..end lies inside the slot (clamped above).
-        let bytes = unsafe {
-            let base = self.rx_slot().cast::<u8>();
-            std::slice::from_raw_parts(base.add(start.min(end)), end - start.min(end))
-        };
+        let end = start + hdr.tp_snaplen as usize;
+        let base = self.rx_slot().cast::<u8>().cast_const();
+        let floor = size_of::<libc::tpacket2_hdr>();
+        let (bytes, vnet) =
+            packet_at(base, SLOT_SIZE as usize, floor, start, end).unwrap_or((&[], None));
         Some(Received::new(
             bytes,
+            vnet,
             hdr.tp_len,
             status,
             hdr.tp_vlan_tci,
@@ -319,6 +361,9 @@ impl AfPacketPort {
     }
 
     fn recv_blocks(&mut self, batch: &mut Batch) -> usize {
+        // A copy, so the packets (borrowed from the ring) and the counters
+        // are not both borrowed from `self`.
+        let mut counters = self.offload;
         let mut added = 0;
         while !batch.is_full() {
             if self.rx.remaining == 0 && !self.acquire_block() {
@@ -328,28 +373,39 @@ impl AfPacketPort {
                 self.release_block();
                 continue;
             }
-            let Some(packet) = self.next_packet() else {
+            let Some((packet, next)) = self.peek_packet() else {
                 self.release_block();
                 continue;
             };
-            added += usize::from(packet.deliver(batch));
+            match packet.deliver(batch, &mut counters) {
+                // The packet stays in the ring for the next batch.
+                Delivery::NoRoom => break,
+                Delivery::Added(n) => added += n,
+            }
+            self.rx.offset = next;
             self.rx.remaining -= 1;
             if self.rx.remaining == 0 {
                 self.release_block();
             }
         }
+        self.offload = counters;
         added
     }
 
     fn recv_frames(&mut self, batch: &mut Batch) -> usize {
+        let mut counters = self.offload;
         let mut added = 0;
         while !batch.is_full() {
             let Some(packet) = self.slot_packet() else {
                 break;
             };
-            added += usize::from(packet.deliver(batch));
+            match packet.deliver(batch, &mut counters) {
+                Delivery::NoRoom => break,
+                Delivery::Added(n) => added += n,
+            }
             self.release_slot();
         }
+        self.offload = counters;
         added
     }
 
@@ -423,11 +479,48 @@ fn configured_socket(version: TpacketVersion) -> io::Result<OwnedFd> {
         TpacketVersion::V2 => libc::tpacket_versions::TPACKET_V2,
     } as libc::c_int;
     sys::setsockopt(raw, sol, libc::PACKET_VERSION, &version)?;
+    // Before the rings exist (the kernel refuses it after).
+    sys::setsockopt(raw, sol, PACKET_VNET_HDR, &1 as &libc::c_int)?;
     sys::setsockopt(raw, sol, libc::PACKET_QDISC_BYPASS, &1 as &libc::c_int)?;
     // Malformed transmit slots are skipped instead of stalling the ring.
     sys::setsockopt(raw, sol, libc::PACKET_LOSS, &1 as &libc::c_int)?;
     // Frames other senders put on the wire are not input to the pipeline.
     sys::setsockopt(raw, sol, libc::PACKET_IGNORE_OUTGOING, &1 as &libc::c_int)?;
+    Ok(fd)
+}
+
+/// A socket that sends frames behind a virtio-net header on `ifindex`,
+/// bypassing the qdisc like the ring, and receives nothing (it is bound to
+/// no protocol).
+fn super_packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket creation.
+    let fd = sys::owned_fd(unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    let raw = fd.as_raw_fd();
+    sys::setsockopt(raw, libc::SOL_PACKET, PACKET_VNET_HDR, &1 as &libc::c_int)?;
+    sys::setsockopt(
+        raw,
+        libc::SOL_PACKET,
+        libc::PACKET_QDISC_BYPASS,
+        &1 as &libc::c_int,
+    )?;
+    // SAFETY: sockaddr_ll is plain old data.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_ifindex = ifindex as i32;
+    // SAFETY: addr is a valid sockaddr_ll of the stated length.
+    sys::check(unsafe {
+        libc::bind(
+            raw,
+            (&addr as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })?;
     Ok(fd)
 }
 
@@ -456,6 +549,83 @@ fn bind_promiscuous(fd: RawFd, ifindex: u32) -> io::Result<()> {
     sys::setsockopt(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &promisc)
 }
 
+impl Egress for AfPacketPort {
+    /// Puts the frame in the next transmit slot (sent at the next kick).
+    fn one(&mut self, frame: &[u8]) -> io::Result<Step> {
+        // Every frame goes out behind an all-zero virtio-net header.
+        let data_offset = tx_data_offset(self.version) + VNET_HDR_LEN;
+        let capacity = SLOT_SIZE as usize - data_offset;
+        let slot = self.tx_slot(self.tx.next);
+        let (v3, v2) = (
+            slot.cast::<libc::tpacket3_hdr>(),
+            slot.cast::<libc::tpacket2_hdr>(),
+        );
+        // SAFETY: the slot header is aligned and mapped; the kernel writes
+        // the status concurrently.
+        let status = unsafe {
+            AtomicU32::from_ptr(match self.version {
+                TpacketVersion::V3 => &raw mut (*v3).tp_status,
+                TpacketVersion::V2 => &raw mut (*v2).tp_status,
+            })
+        };
+        if status.load(Ordering::Acquire) != libc::TP_STATUS_AVAILABLE {
+            return Ok(Step::Full);
+        }
+        if frame.len() < MIN_TX_FRAME || frame.len() > capacity {
+            return Ok(Step::Skipped);
+        }
+        let len = (VNET_HDR_LEN + frame.len()) as u32;
+        // SAFETY: the slot is ours while AVAILABLE; the writes stay inside it.
+        unsafe {
+            slot.add(data_offset - VNET_HDR_LEN)
+                .write_bytes(0, VNET_HDR_LEN);
+            std::ptr::copy_nonoverlapping(frame.as_ptr(), slot.add(data_offset), frame.len());
+            match self.version {
+                TpacketVersion::V3 => {
+                    (*v3).tp_len = len;
+                    (*v3).tp_snaplen = len;
+                    (*v3).tp_next_offset = 0;
+                }
+                TpacketVersion::V2 => {
+                    (*v2).tp_len = len;
+                    (*v2).tp_snaplen = len;
+                }
+            }
+        }
+        status.store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
+        self.tx.next = (self.tx.next + 1) % self.tx.slots;
+        self.tx.unkicked = true;
+        Ok(Step::Sent)
+    }
+
+    /// Sends the run as one GSO super-packet straight to the device (too
+    /// large for a ring slot), after the frames queued before it.
+    fn run(&mut self, run: &Run<'_>) -> bool {
+        let Some(len) = run.build(&mut self.gso_buf) else {
+            return false;
+        };
+        if self.tx.unkicked {
+            self.tx.unkicked = false;
+            if sys::kick_tx(self.fd.as_raw_fd()).is_err() {
+                return false;
+            }
+        }
+        // SAFETY: gso_buf holds len readable bytes; the socket is bound to
+        // the interface, so no address is needed.
+        let ret = unsafe {
+            libc::send(
+                self.gso_fd.as_raw_fd(),
+                self.gso_buf.as_ptr().cast(),
+                len,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        // A full socket buffer (or any failure) sends the segments through
+        // the ring instead, which reports what is wrong.
+        usize::try_from(ret) == Ok(len)
+    }
+}
+
 impl PacketPort for AfPacketPort {
     fn name(&self) -> &str {
         &self.name
@@ -469,62 +639,22 @@ impl PacketPort for AfPacketPort {
     }
 
     fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<usize> {
-        let data_offset = tx_data_offset(self.version);
-        let capacity = SLOT_SIZE as usize - data_offset;
-        let mut queued = 0;
-        let mut ring_full = false;
-        loop {
-            let slot = self.tx_slot(self.tx.next);
-            let (v3, v2) = (
-                slot.cast::<libc::tpacket3_hdr>(),
-                slot.cast::<libc::tpacket2_hdr>(),
-            );
-            // SAFETY: the slot header is aligned and mapped; the kernel writes
-            // the status concurrently.
-            let status = unsafe {
-                AtomicU32::from_ptr(match self.version {
-                    TpacketVersion::V3 => &raw mut (*v3).tp_status,
-                    TpacketVersion::V2 => &raw mut (*v2).tp_status,
-                })
-            };
-            if status.load(Ordering::Acquire) != libc::TP_STATUS_AVAILABLE {
-                ring_full = true;
-                break;
-            }
-            let Some(frame) = frames.next() else { break };
-            if frame.len() < MIN_TX_FRAME || frame.len() > capacity {
-                continue;
-            }
-            let len = frame.len() as u32;
-            // SAFETY: the slot is ours while AVAILABLE; the copy stays inside it.
-            unsafe {
-                std::ptr::copy_nonoverlapping(frame.as_ptr(), slot.add(data_offset), frame.len());
-                match self.version {
-                    TpacketVersion::V3 => {
-                        (*v3).tp_len = len;
-                        (*v3).tp_snaplen = len;
-                        (*v3).tp_next_offset = 0;
-                    }
-                    TpacketVersion::V2 => {
-                        (*v2).tp_len = len;
-                        (*v2).tp_snaplen = len;
-                    }
-                }
-            }
-            status.store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
-            self.tx.next = (self.tx.next + 1) % self.tx.slots;
-            queued += 1;
-        }
+        let (sent, ring_full) = coalesce::send_coalesced(self, frames)?;
         // A full ring may hold frames an earlier kick left behind (the
         // device queue was full then): kick for those too.
-        if queued > 0 || ring_full {
+        if self.tx.unkicked || ring_full {
+            self.tx.unkicked = false;
             sys::kick_tx(self.fd.as_raw_fd())?;
         }
-        Ok(queued)
+        Ok(sent)
     }
 
     fn poll_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    fn offload_counters(&self) -> OffloadCounters {
+        self.offload
     }
 
     fn rx_ring_drops(&mut self) -> u64 {
@@ -554,23 +684,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn vlan_tag_goes_back_after_the_mac_addresses() {
-        let mut batch = Batch::new(1);
-        let frame = batch.next_free().unwrap();
-        let packet: Vec<u8> = (0..20).collect();
-        assert!(fill_with_tag(
-            frame,
-            &packet,
-            Some([0x81, 0x00, 0x00, 0x07])
-        ));
-        assert_eq!(&frame.data()[..12], &packet[..12]);
-        assert_eq!(&frame.data()[12..16], &[0x81, 0x00, 0x00, 0x07]);
-        assert_eq!(&frame.data()[16..], &packet[12..]);
-        assert!(fill_with_tag(frame, &packet, None));
-        assert_eq!(frame.data(), &packet[..]);
-    }
-
-    #[test]
     fn empty_or_oversized_rings_are_refused() {
         for config in [
             AfPacketConfig {
@@ -586,18 +699,5 @@ mod tests {
             let err = AfPacketPort::open("lo", config).err().expect("refused");
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         }
-    }
-
-    #[test]
-    fn tagged_packets_that_cannot_hold_the_tag_are_refused() {
-        let mut batch = Batch::new(1);
-        let frame = batch.next_free().unwrap();
-        assert!(!fill_with_tag(frame, &[0; 11], Some([0x81, 0, 0, 1])));
-        assert!(!fill_with_tag(
-            frame,
-            &vec![0; MAX_FRAME - 3],
-            Some([0x81, 0, 0, 1])
-        ));
-        assert!(frame.is_empty());
     }
 }

@@ -3,21 +3,26 @@
 //! Every backend allocates its buffers when the port is opened; `recv` and
 //! `send` copy between those and the caller's preallocated `Batch`.
 //!
-//! Received frames are as they were on the wire: 802.1Q tags in place, no
-//! coalesced super-packets (ports turn GRO/LRO off), and TCP/UDP checksums
-//! complete. The one exception: AF_XDP cannot see that a local sender on a
-//! virtual device (veth with tx offload) left a checksum partial.
+//! Received frames are as they were (or would have been) on the wire:
+//! 802.1Q tags in place, no larger than a frame buffer, and TCP/UDP
+//! checksums complete. Ports turn receive coalescing (GRO/LRO) off; a peer
+//! on a virtual link with segmentation and checksum offload on (a Linux
+//! host's default) still sends super-packets and partial checksums, which
+//! the ports finish in software (`offload`) before the pipeline sees them.
 
 mod af_packet;
 mod af_xdp;
 mod checksum;
+mod coalesce;
 mod nic;
+pub mod offload;
 pub(crate) mod sys;
 mod tap;
 mod xdp_prog;
 
 pub use af_packet::{AfPacketConfig, AfPacketPort, TpacketVersion};
 pub use af_xdp::{AfXdpConfig, AfXdpPort};
+pub use offload::OffloadCounters;
 pub use tap::TapPort;
 pub use xdp_prog::XdpMode;
 
@@ -47,6 +52,9 @@ pub trait PacketPort: Send {
     /// not accepted. Never blocks; the iterator is left where the queue
     /// filled up. While the link is down the ring backends return an error
     /// (`NetworkDown`); frames they queued leave once the link is back.
+    /// AF_PACKET and TAP put runs of consecutive TCP segments of one flow
+    /// back together and send them as one GSO super-packet (`coalesce`):
+    /// what reaches the wire is the same segments.
     fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<usize>;
 
     /// A descriptor that polls readable when frames are waiting.
@@ -57,6 +65,13 @@ pub trait PacketPort: Send {
     /// tell report 0; a TAP device counts those as its own tx drops.
     fn rx_ring_drops(&mut self) -> u64 {
         0
+    }
+
+    /// What the port did since it opened to turn offloaded packets (GSO
+    /// super-packets, partial checksums) into wire frames, and how many it
+    /// dropped because their offload metadata was malformed.
+    fn offload_counters(&self) -> OffloadCounters {
+        OffloadCounters::default()
     }
 }
 

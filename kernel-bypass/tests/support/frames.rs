@@ -131,3 +131,21 @@ pub fn udp_checksum_ok(frame: &[u8]) -> Option<bool> {
     pseudo.extend_from_slice(udp);
     Some(checksum(&pseudo) == 0)
 }
+
+/// If `frame` is an IPv4 TCP segment: whether its IPv4 header checksum and
+/// TCP checksum verify, and its payload.
+pub fn tcp_segment(frame: &[u8]) -> Option<(bool, &[u8])> {
+    if ethertype(frame)? != ETH_IPV4 || *frame.get(23)? != 6 {
+        return None;
+    }
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+    let header_ok = checksum(frame.get(14..14 + ihl)?) == 0;
+    let tcp = frame.get(14 + ihl..14 + total)?;
+    let data_offset = usize::from(tcp.get(12)? >> 4) * 4;
+    let mut pseudo = frame[26..34].to_vec();
+    pseudo.extend_from_slice(&[0, 6]);
+    pseudo.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
+    pseudo.extend_from_slice(tcp);
+    Some((header_ok && checksum(&pseudo) == 0, tcp.get(data_offset..)?))
+}

@@ -120,9 +120,10 @@ impl Netns {
         Child(child)
     }
 
-    /// Addresses `iface` (already in this namespace), brings it up, turns
-    /// off checksum offload (frames cross a userspace forwarder, which
-    /// must see complete checksums) and optionally sets the default route.
+    /// Addresses `iface` (already in this namespace), brings it up and
+    /// optionally sets the default route. Its offloads stay as Linux sets
+    /// them (TSO, GSO, checksum offload on), as on every user's host: the
+    /// dataplane must cope with super-packets and partial checksums.
     /// IPv6 addresses skip duplicate address detection, which would hold
     /// them back for seconds.
     pub fn configure(&self, iface: &str, address: &str, gateway: Option<&str>) {
@@ -132,7 +133,6 @@ impl Netns {
         }
         self.run(&add);
         self.run(&["ip", "link", "set", iface, "up"]);
-        let _ = self.output(&offloads_off(iface));
         if let Some(gw) = gateway {
             self.run(&["ip", "route", "add", "default", "via", gw, "dev", iface]);
         }
@@ -176,19 +176,21 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// Turns `iface`'s transmit checksum and segmentation offloads off,
+    /// as the tests once did for every host: what a forwarder sees then
+    /// is only wire-sized frames with complete checksums.
+    pub fn offloads_off(&self, iface: &str) {
+        self.run(&[
+            "ethtool", "-K", iface, "tx", "off", "tso", "off", "gso", "off",
+        ]);
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = output(&["ip", "netns", "del", &self.name]);
     }
-}
-
-/// The ethtool call that turns transmit checksum and segmentation offload
-/// off. ethtool must exist (spawning it panics otherwise); not every device
-/// has every offload, so callers do not check its result.
-fn offloads_off(iface: &str) -> [&str; 9] {
-    [
-        "ethtool", "-K", iface, "tx", "off", "tso", "off", "gso", "off",
-    ]
 }
 
 /// A veth pair: `outer` stays in the root namespace (for the dataplane),
@@ -208,7 +210,6 @@ impl Veth {
         let veth = Veth { outer, inner };
         run(&["ip", "link", "set", &veth.inner, "netns", &ns.name]);
         run(&["ip", "link", "set", &veth.outer, "up"]);
-        let _ = output(&offloads_off(&veth.outer));
         veth
     }
 }

@@ -1,0 +1,111 @@
+//! TCP throughput benchmark, one run (about half a minute, root only):
+//! iperf3 between two Linux hosts in namespaces with their default
+//! offloads (TSO, GSO, transmit checksum offload on), routed by
+//!
+//! - the Linux kernel (a router namespace with ip_forward), and
+//! - the dataplane on each backend (af-packet and af-xdp on veths, tap on
+//!   taps), one busy-polling worker,
+//!
+//! printing each one's Mbit/s and its ratio to the kernel's. The kernel
+//! forwards super-packets whole; the dataplane cuts them into wire-sized
+//! frames at its ports (io/offload.rs), so the ratio says what that costs.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use kernel_bypass::io::Backend;
+use support::dataplane::{config_of, interface, received_bytes, start};
+use support::netns::{is_root, run, unique, Child, Netns, Veth};
+
+/// Seconds per iperf3 run.
+const SECONDS: u32 = 5;
+
+/// Addresses the two hosts on their interfaces `h1_if` and `h2_if` and
+/// starts iperf3's server on h2 (killed when the returned child drops).
+fn configure_hosts(h1: &Netns, h2: &Netns, h1_if: &str, h2_if: &str) -> Child {
+    h1.configure(h1_if, "10.81.1.2/24", Some("10.81.1.1"));
+    h2.configure(h2_if, "10.81.2.2/24", Some("10.81.2.1"));
+    h2.spawn(&["iperf3", "-s", "-B", "10.81.2.2"])
+}
+
+/// Mbit/s h2 received from h1 in one iperf3 run (0 if it never ran).
+fn iperf3(h1: &Netns) -> f64 {
+    let seconds = SECONDS.to_string();
+    let args = [
+        "timeout",
+        "30",
+        "iperf3",
+        "-c",
+        "10.81.2.2",
+        "-t",
+        &seconds,
+        "-J",
+    ];
+    let report = h1.stdout_until(&args, |t| received_bytes(t) > 0);
+    received_bytes(&report) as f64 * 8.0 / f64::from(SECONDS) / 1e6
+}
+
+fn through_kernel() -> f64 {
+    let (h1, h2, router) = (Netns::new(), Netns::new(), Netns::new());
+    let (a, b) = (Veth::into_ns(&h1), Veth::into_ns(&h2));
+    for (end, address) in [(&a.outer, "10.81.1.1/24"), (&b.outer, "10.81.2.1/24")] {
+        run(&["ip", "link", "set", end, "netns", &router.name]);
+        router.configure(end, address, None);
+    }
+    router.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+    let _server = configure_hosts(&h1, &h2, &a.inner, &b.inner);
+    h1.ping_ok("10.81.2.2");
+    iperf3(&h1)
+}
+
+fn through_dataplane(backend: Backend) -> f64 {
+    let (h1, h2) = (Netns::new(), Netns::new());
+    let mut links = Vec::new();
+    let (p1, p2, h1_if, h2_if) = match backend {
+        Backend::Tap => {
+            let (t1, t2) = (unique("t"), unique("t"));
+            (t1.clone(), t2.clone(), t1, t2)
+        }
+        _ => {
+            let (a, b) = (Veth::into_ns(&h1), Veth::into_ns(&h2));
+            let names = (
+                a.outer.clone(),
+                b.outer.clone(),
+                a.inner.clone(),
+                b.inner.clone(),
+            );
+            links.extend([a, b]);
+            names
+        }
+    };
+    let config = config_of([
+        (p1.as_str(), interface(&["10.81.1.1/24"])),
+        (&p2, interface(&["10.81.2.1/24"])),
+    ]);
+    let (_runtime, dataplane) = start(&config, backend, 1);
+    if backend == Backend::Tap {
+        run(&["ip", "link", "set", &p1, "netns", &h1.name]);
+        run(&["ip", "link", "set", &p2, "netns", &h2.name]);
+    }
+    let _server = configure_hosts(&h1, &h2, &h1_if, &h2_if);
+    h1.ping_ok("10.81.2.2");
+    let mbits = iperf3(&h1);
+    dataplane.stop();
+    mbits
+}
+
+fn main() {
+    if !is_root() {
+        return;
+    }
+    let kernel = through_kernel();
+    println!("iperf3 TCP, hosts with default offloads, {SECONDS} s, one stream:");
+    println!("  kernel forwarding: {kernel:.0} Mbit/s");
+    for backend in Backend::ALL {
+        let mbits = through_dataplane(backend);
+        println!(
+            "  dataplane {backend}: {mbits:.0} Mbit/s, ratio to kernel {:.2}",
+            mbits / kernel.max(1.0)
+        );
+    }
+}
