@@ -24,9 +24,14 @@
 //! panics. Packets whose segments would not fit a frame buffer, or that
 //! would need more frames than a whole batch holds, are dropped too.
 //!
-//! Forwarding super-packets whole where the egress accepts them (VPP's GSO
-//! model) would save the segmentation; this module is the fallback every
-//! egress needs.
+//! A whole packet's partial checksum is completed as the hardware would,
+//! from `csum_start` to the end, whatever it covers (a VXLAN peer's inner
+//! TCP checksum too); a super-packet's segments get theirs computed afresh.
+//!
+//! The ports put runs of segments back together on the way out
+//! (`coalesce`). Forwarding super-packets whole through the pipeline (VPP's
+//! GSO model) would save cutting and merging; that needs frames larger
+//! than a buffer, which the pipeline does not have.
 
 use super::checksum::{self, L4};
 use crate::frame::{Batch, Frame, MAX_FRAME};
