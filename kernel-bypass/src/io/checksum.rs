@@ -74,6 +74,17 @@ impl L4 {
             }
     }
 
+    /// The same positions `by` bytes further into a frame (for a packet
+    /// located inside another).
+    pub fn shifted(&self, by: usize) -> L4 {
+        L4 {
+            l3: self.l3 + by,
+            l4: self.l4 + by,
+            end: self.end + by,
+            ..*self
+        }
+    }
+
     /// The same segment ending at `end` instead (a segment cut from it).
     pub fn with_end(&self, end: usize) -> L4 {
         L4 { end, ..*self }
