@@ -7,8 +7,10 @@
 //!   taps), one busy-polling worker,
 //!
 //! printing each one's Mbit/s and its ratio to the kernel's. The kernel
-//! forwards super-packets whole; the dataplane cuts them into wire-sized
-//! frames at its ports (io/offload.rs), so the ratio says what that costs.
+//! forwards super-packets whole; the dataplane's ports cut them into
+//! wire-sized frames for the pipeline (io/offload.rs) and put runs of
+//! segments back together on the way out (io/coalesce.rs), so the ratio
+//! says what the round trip through wire-sized frames costs.
 
 #[path = "../tests/support/mod.rs"]
 mod support;

@@ -9,13 +9,17 @@
 //! with partial checksums; the dataplane must forward them as wire-sized
 //! segments with complete checksums, or iperf3 moves nothing. One test
 //! keeps the hosts' offloads off, the setting the tests once forced.
+//! A Linux VXLAN peer with default offloads sends TCP super-packets inside
+//! VXLAN; they are cut inside and out.
 //! Bytes are asserted, never speeds: the figures are printed.
 
 mod support;
 
 use kernel_bypass::io::Backend;
 use kernel_bypass::Dataplane;
-use support::dataplane::{config_of, interface, received_bytes, start};
+use support::dataplane::{
+    config_of, interface, kernel_vxlan, received_bytes, start, vxlan_interface,
+};
 use support::netns::{is_root, run, unique, Child, Netns, Veth};
 
 /// Less than a tenth of what the slowest backend moves in the 2 s run,
@@ -167,4 +171,76 @@ fn af_packet_carries_tcp_between_hosts_with_offloads_off() {
     assert!(shown.contains("tcp-segmentation-offload: off"), "{shown}");
     iperf3(&s, Backend::AfPacket, false);
     iperf3(&s, Backend::AfPacket, true);
+}
+
+/// TCP both ways between a host behind a Linux VXLAN peer (VNI 42 over
+/// h1's veth, default offloads) and a routed host:
+///
+/// ```text
+///  h1: vx0 10.79.100.2 over 10.79.1.2 --- [p1, vxlan42 10.79.100.1  dataplane  p2] --- 10.79.2.2 h2
+/// ```
+#[test]
+fn af_packet_carries_tcp_to_and_from_a_vxlan_peer_with_default_offloads() {
+    if !is_root() {
+        return;
+    }
+    let (h1, h2) = (Netns::new(), Netns::new());
+    let (v1, v2) = (Veth::into_ns(&h1), Veth::into_ns(&h2));
+    let config = config_of([
+        (v1.outer.as_str(), interface(&["10.79.1.1/24"])),
+        (&v2.outer, interface(&["10.79.2.1/24"])),
+        (
+            "vxlan42",
+            vxlan_interface("10.79.100.1/24", 42, &v1.outer, &["10.79.1.2"]),
+        ),
+    ]);
+    let (_runtime, dataplane) = start(&config, Backend::AfPacket, 1);
+    h1.configure(&v1.inner, "10.79.1.2/24", None);
+    kernel_vxlan(
+        &h1,
+        &v1.inner,
+        42,
+        "10.79.1.2",
+        "10.79.1.1",
+        "10.79.100.2/24",
+    );
+    h1.run(&["ip", "route", "add", "10.79.2.0/24", "via", "10.79.100.1"]);
+    h2.configure(&v2.inner, "10.79.2.2/24", Some("10.79.2.1"));
+    let _server = h2.spawn(&["iperf3", "-s", "-B", "10.79.2.2"]);
+    assert!(
+        h1.ping_ok("10.79.2.2"),
+        "over the overlay\n{}",
+        dataplane.show_counters()
+    );
+    for reverse in [false, true] {
+        let mut args = vec![
+            "timeout",
+            "15",
+            "iperf3",
+            "-c",
+            "10.79.2.2",
+            "-t",
+            "2",
+            "-J",
+        ];
+        if reverse {
+            args.push("-R");
+        }
+        let report = h1.stdout_until(&args, |t| received_bytes(t) > 0);
+        let bytes = received_bytes(&report);
+        let direction = if reverse {
+            "into VXLAN"
+        } else {
+            "out of VXLAN"
+        };
+        eprintln!(
+            "af-packet {direction}: {bytes} bytes in 2 s, {:.0} Mbit/s",
+            bytes as f64 * 8.0 / 2.0 / 1e6
+        );
+        assert!(
+            bytes > ENOUGH_BYTES,
+            "{direction}: iperf3 moved {bytes} bytes\n{report}\n{}",
+            dataplane.show_counters()
+        );
+    }
 }

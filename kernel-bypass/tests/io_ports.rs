@@ -676,7 +676,7 @@ fn af_xdp_zero_copy_on_veth_is_refused_clearly() {
 }
 
 /// Segments of one flow handed to `send` together leave as one super-packet
-/// (where the kernel side takes them: AF_PACKET and TAP), which the peer
+/// (AF_XDP through a packet socket beside it), which the peer
 /// receives whole: the headers of the first segment with the lengths of
 /// the whole, and every payload byte in order.
 fn segments_leave_as_one_super_packet(backend: Backend, peer: Peer, mut port: Box<dyn PacketPort>) {
@@ -711,4 +711,5 @@ fn segments_leave_as_one_super_packet(backend: Backend, peer: Peer, mut port: Bo
 }
 
 port_tests! { AfPacket: af_packet_sends_segments_as_one_super_packet => segments_leave_as_one_super_packet }
+port_tests! { AfXdp: af_xdp_sends_segments_as_one_super_packet => segments_leave_as_one_super_packet }
 port_tests! { Tap: tap_sends_segments_as_one_super_packet => segments_leave_as_one_super_packet }

@@ -492,7 +492,7 @@ fn configured_socket(version: TpacketVersion) -> io::Result<OwnedFd> {
 /// A socket that sends frames behind a virtio-net header on `ifindex`,
 /// bypassing the qdisc like the ring, and receives nothing (it is bound to
 /// no protocol).
-fn super_packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
+pub(super) fn super_packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
     // SAFETY: plain socket creation.
     let fd = sys::owned_fd(unsafe {
         libc::socket(

@@ -21,10 +21,17 @@
 //!   Linux leaves for the hardware, and it costs a 12- or 36-byte sum for
 //!   the frames that are complete.
 //!
+//! On the way out, runs of consecutive TCP segments of one flow are put
+//! back together (`coalesce`) and leave as one GSO super-packet through a
+//! packet socket on the same interface, since AF_XDP cannot transmit
+//! them; the receiver then handles one packet instead of forty.
+//!
 //! Frames from real wires are complete and wire-sized (the port turns LRO
 //! and hardware GRO off).
 
+use super::af_packet::super_packet_socket;
 use super::checksum;
+use super::coalesce::{self, Egress, Run, Step};
 use super::nic;
 use super::offload::OffloadCounters;
 use super::sys::{self, Mmap};
@@ -175,6 +182,12 @@ pub struct AfXdpPort {
     /// In copy mode the kernel sends only when asked.
     always_kick_tx: bool,
     offload: OffloadCounters,
+    /// Descriptors put on the tx ring but not yet submitted.
+    tx_pending: u32,
+    /// Sends super-packets (see `Egress::run`).
+    gso_fd: OwnedFd,
+    /// Where a run of segments is put back together (allocated at open).
+    gso_buf: Box<[u8]>,
 }
 
 impl AfXdpPort {
@@ -233,6 +246,9 @@ impl AfXdpPort {
             tx_free,
             always_kick_tx: !config.zero_copy,
             offload: OffloadCounters::default(),
+            tx_pending: 0,
+            gso_fd: super_packet_socket(ifindex)?,
+            gso_buf: vec![0; coalesce::MAX_SUPER].into_boxed_slice(),
         })
     }
 
@@ -398,6 +414,65 @@ fn frame_base(addr: u64) -> u64 {
     addr & !u64::from(FRAME_SIZE - 1)
 }
 
+impl Egress for AfXdpPort {
+    /// Puts the frame in a free UMEM buffer and on the tx ring (submitted
+    /// at the end of `send`, or before a super-packet leaves).
+    fn one(&mut self, frame: &[u8]) -> io::Result<Step> {
+        if self.tx_pending >= self.tx.free() {
+            return Ok(Step::Full);
+        }
+        let Some(&addr) = self.tx_free.last() else {
+            return Ok(Step::Full);
+        };
+        if frame.len() < MIN_TX_FRAME || frame.len() > FRAME_SIZE as usize {
+            return Ok(Step::Skipped);
+        }
+        self.tx_free.pop();
+        // SAFETY: addr is the start of a free FRAME_SIZE buffer inside the
+        // UMEM and the frame fits in it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                frame.as_ptr(),
+                self.umem.as_ptr().add(addr as usize),
+                frame.len(),
+            );
+        }
+        let desc = libc::xdp_desc {
+            addr,
+            len: frame.len() as u32,
+            options: 0,
+        };
+        self.tx.put(self.tx_pending, desc);
+        self.tx_pending += 1;
+        Ok(Step::Sent)
+    }
+
+    /// AF_XDP has no transmit segmentation: the super-packet goes to the
+    /// device through a packet socket instead (the kernel, or the NIC's
+    /// TSO, cuts it), after the frames put on the ring before it.
+    fn run(&mut self, run: &Run<'_>) -> bool {
+        let Some(len) = run.build(&mut self.gso_buf) else {
+            return false;
+        };
+        self.tx.submit(self.tx_pending);
+        self.tx_pending = 0;
+        if self.kick_tx().is_err() {
+            return false;
+        }
+        // SAFETY: gso_buf holds len readable bytes; the socket is bound to
+        // the interface, so no address is needed.
+        let ret = unsafe {
+            libc::send(
+                self.gso_fd.as_raw_fd(),
+                self.gso_buf.as_ptr().cast(),
+                len,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        usize::try_from(ret) == Ok(len)
+    }
+}
+
 impl PacketPort for AfXdpPort {
     fn name(&self) -> &str {
         &self.name
@@ -432,38 +507,12 @@ impl PacketPort for AfXdpPort {
 
     fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<usize> {
         self.reclaim_sent();
-        let room = self.tx.free();
-        let mut queued = 0;
-        while queued < room {
-            let Some(&addr) = self.tx_free.last() else {
-                break;
-            };
-            let Some(frame) = frames.next() else { break };
-            if frame.len() < MIN_TX_FRAME || frame.len() > FRAME_SIZE as usize {
-                continue;
-            }
-            self.tx_free.pop();
-            // SAFETY: addr is the start of a free FRAME_SIZE buffer inside the
-            // UMEM and the frame fits in it.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    frame.as_ptr(),
-                    self.umem.as_ptr().add(addr as usize),
-                    frame.len(),
-                );
-            }
-            let desc = libc::xdp_desc {
-                addr,
-                len: frame.len() as u32,
-                options: 0,
-            };
-            self.tx.put(queued, desc);
-            queued += 1;
-        }
-        self.tx.submit(queued);
+        let result = coalesce::send_coalesced(self, frames);
+        self.tx.submit(self.tx_pending);
+        self.tx_pending = 0;
         // Also kicks for frames an earlier, busy kick left in the ring.
         self.kick_tx()?;
-        Ok(queued as usize)
+        result.map(|(sent, _)| sent)
     }
 
     fn poll_fd(&self) -> RawFd {

@@ -271,7 +271,7 @@ fn checksum_verifies(frame: &[u8], at: &L4) -> bool {
         &frame[at.l3 + 12..at.l3 + 20]
     };
     let pseudo = ones_sum(addresses, (at.end - at.l4) as u32 + 6);
-    fold(ones_sum(&frame[at.l4..at.end], pseudo)) == 0xffff
+    fold(checksum::sum(&frame[at.l4..at.end], pseudo)) == 0xffff
 }
 
 /// A segment's place: where its headers are, and its payload size.

@@ -52,9 +52,9 @@ pub trait PacketPort: Send {
     /// not accepted. Never blocks; the iterator is left where the queue
     /// filled up. While the link is down the ring backends return an error
     /// (`NetworkDown`); frames they queued leave once the link is back.
-    /// AF_PACKET and TAP put runs of consecutive TCP segments of one flow
-    /// back together and send them as one GSO super-packet (`coalesce`):
-    /// what reaches the wire is the same segments.
+    /// Runs of consecutive TCP segments of one flow are put back together
+    /// and sent as one GSO super-packet (`coalesce`; AF_XDP sends those
+    /// through a packet socket): what reaches the wire is the same segments.
     fn send(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<usize>;
 
     /// A descriptor that polls readable when frames are waiting.

@@ -14,7 +14,10 @@
 //! IPv4 length, identification and header checksum, TCP sequence number and
 //! flags (FIN and PSH on the last segment only, CWR on the first only, as
 //! Linux's own `tcp_gso_segment`) or UDP length, and a complete TCP/UDP
-//! checksum. The segments are written straight into the caller's
+//! checksum. A TCP super-packet inside VXLAN (a Linux VTEP peer's: the
+//! header then describes the inner TCP) is cut inside, and each segment's
+//! outer IP and UDP headers follow (length, identification, checksums; a
+//! zero outer UDP checksum stays zero, "none"). The segments are written straight into the caller's
 //! preallocated batch; nothing is allocated.
 //!
 //! The header is as untrusted as the frame: a header that contradicts the
@@ -24,9 +27,14 @@
 //! panics. Packets whose segments would not fit a frame buffer, or that
 //! would need more frames than a whole batch holds, are dropped too.
 //!
-//! Forwarding super-packets whole where the egress accepts them (VPP's GSO
-//! model) would save the segmentation; this module is the fallback every
-//! egress needs.
+//! A whole packet's partial checksum is completed as the hardware would,
+//! from `csum_start` to the end, whatever it covers (a VXLAN peer's inner
+//! TCP checksum too); a super-packet's segments get theirs computed afresh.
+//!
+//! The ports put runs of segments back together on the way out
+//! (`coalesce`). Forwarding super-packets whole through the pipeline (VPP's
+//! GSO model) would save cutting and merging; that needs frames larger
+//! than a buffer, which the pipeline does not have.
 
 use super::checksum::{self, L4};
 use crate::frame::{Batch, Frame, MAX_FRAME};
@@ -46,8 +54,12 @@ const GSO_UDP_L4: u8 = 5;
 const GSO_ECN: u8 = 0x80;
 
 /// The longest header run a super-packet may have: Ethernet with two tags,
-/// IPv4 with options, TCP with options.
-const MAX_HEADERS: usize = 14 + 8 + 60 + 60;
+/// IPv4 with options, TCP with options; for a tunnel's, outer Ethernet,
+/// IPv6, UDP and VXLAN in front.
+const MAX_HEADERS: usize = 14 + 8 + 40 + UDP_HEADER + VXLAN_HEADER + 14 + 8 + 60 + 60;
+/// The tunnel header between the outer UDP header and the inner Ethernet
+/// frame (VXLAN's; GENEVE's without options has the same size).
+const VXLAN_HEADER: usize = 8;
 /// Where an 802.1Q tag the kernel took out of the data goes back.
 const MAC_ADDRS: usize = 12;
 const VLAN_TAG_LEN: usize = 4;
@@ -254,7 +266,23 @@ fn segment(
     }
     let head = &head[..head_len];
 
-    let at = checksum::locate_l4_in(head, frame_len).ok_or(Refused::Dropped)?;
+    let first = checksum::locate_l4_in(head, frame_len).ok_or(Refused::Dropped)?;
+    // A TCP super-packet inside UDP is a tunnel's (a Linux VXLAN peer's
+    // with default offloads): segmented inside, the outer headers follow.
+    let (at, outer) = if first.proto == PROTO_UDP && matches!(gso, GSO_TCPV4 | GSO_TCPV6) {
+        let inner_eth = first.l4 + UDP_HEADER + VXLAN_HEADER;
+        let inner = head
+            .get(inner_eth..)
+            .and_then(|inner| checksum::locate_l4_in(inner, frame_len - inner_eth))
+            .ok_or(Refused::Dropped)?
+            .shifted(inner_eth);
+        if inner.end != first.end {
+            return Err(Refused::Dropped);
+        }
+        (inner, Some(first))
+    } else {
+        (first, None)
+    };
     let type_matches = match gso {
         GSO_TCPV4 => at.proto == PROTO_TCP && !at.ipv6,
         GSO_TCPV6 => at.proto == PROTO_TCP && at.ipv6,
@@ -307,6 +335,7 @@ fn segment(
         buf[headers..].copy_from_slice(&packet[from..from + chunk]);
         let segment = SegmentOf {
             at: at.with_end(headers + chunk),
+            outer: outer.map(|outer| outer.with_end(headers + chunk)),
             index: i,
             offset,
             last: i + 1 == count,
@@ -321,6 +350,8 @@ fn segment(
 struct SegmentOf {
     /// The segment's IP and L4 positions (its `end` is the segment's).
     at: L4,
+    /// A tunnel's outer IP and UDP positions, likewise.
+    outer: Option<L4>,
     index: usize,
     /// Payload offset in the super-packet.
     offset: usize,
@@ -331,18 +362,7 @@ impl SegmentOf {
     /// Rewrites the copied headers for this segment and its checksums.
     fn rewrite(&self, buf: &mut [u8]) {
         let at = &self.at;
-        let ip_len = at.end - at.l3;
-        if at.ipv6 {
-            put16(buf, at.l3 + IPV6_PAYLOAD_LEN, (ip_len - 40) as u16);
-        } else {
-            let ihl = usize::from(buf[at.l3] & 0x0f) * 4;
-            put16(buf, at.l3 + IPV4_TOTAL_LEN, ip_len as u16);
-            let id = get16(buf, at.l3 + IPV4_ID).wrapping_add(self.index as u16);
-            put16(buf, at.l3 + IPV4_ID, id);
-            put16(buf, at.l3 + IPV4_CHECKSUM, 0);
-            let sum = inet_checksum(&buf[at.l3..at.l3 + ihl]);
-            put16(buf, at.l3 + IPV4_CHECKSUM, sum);
-        }
+        self.rewrite_ip(buf, at);
         if at.proto == PROTO_TCP {
             let seq = u32::from_be_bytes([
                 buf[at.l4 + TCP_SEQ],
@@ -363,6 +383,32 @@ impl SegmentOf {
             put16(buf, at.l4 + UDP_LEN, (at.end - at.l4) as u16);
         }
         checksum::write_l4_checksum(buf, at);
+        // The tunnel's headers after the inner ones: the outer UDP
+        // checksum covers the inner packet. A zero one means "none".
+        if let Some(outer) = &self.outer {
+            self.rewrite_ip(buf, outer);
+            put16(buf, outer.l4 + UDP_LEN, (outer.end - outer.l4) as u16);
+            if get16(buf, outer.checksum_field()) != 0 {
+                checksum::write_l4_checksum(buf, outer);
+            }
+        }
+    }
+
+    /// The IP length (and for IPv4 the identification and checksum) of
+    /// this segment's IP header at `at`.
+    fn rewrite_ip(&self, buf: &mut [u8], at: &L4) {
+        let ip_len = at.end - at.l3;
+        if at.ipv6 {
+            put16(buf, at.l3 + IPV6_PAYLOAD_LEN, (ip_len - 40) as u16);
+        } else {
+            let ihl = usize::from(buf[at.l3] & 0x0f) * 4;
+            put16(buf, at.l3 + IPV4_TOTAL_LEN, ip_len as u16);
+            let id = get16(buf, at.l3 + IPV4_ID).wrapping_add(self.index as u16);
+            put16(buf, at.l3 + IPV4_ID, id);
+            put16(buf, at.l3 + IPV4_CHECKSUM, 0);
+            let sum = inet_checksum(&buf[at.l3..at.l3 + ihl]);
+            put16(buf, at.l3 + IPV4_CHECKSUM, sum);
+        }
     }
 }
 
@@ -578,6 +624,61 @@ mod tests {
             assert!(checksums_verify(f), "datagram {i}");
             let chunk = if i < 2 { 1200 } else { 600 };
             assert_eq!(get16(f, 34 + 4) as usize, 8 + chunk);
+        }
+    }
+
+    /// `inner` (an Ethernet frame) inside VXLAN over IPv4/UDP, the outer
+    /// UDP checksum on or off, as a Linux VXLAN device sends it.
+    fn in_vxlan(inner: &[u8], udp_checksum: bool) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 9, 0x02, 0, 0, 0, 0, 8, 0x08, 0];
+        let udp_len = 8 + 8 + inner.len();
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+        ip.extend_from_slice(&[
+            0x77, 0, 0, 0, 64, PROTO_UDP, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+        ]);
+        let sum = inet_checksum(&ip);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[0xc3, 0x50, 0x12, 0xb5]);
+        f.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        f.extend_from_slice(&[0, u8::from(udp_checksum)]);
+        f.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 42, 0]);
+        f.extend_from_slice(inner);
+        f
+    }
+
+    #[test]
+    fn a_tcp_super_packet_inside_vxlan_is_cut_inside_and_out() {
+        for udp_checksum in [false, true] {
+            let (inner_hdr, inner) = tcp_super(false, 4000, 1400);
+            let packet = in_vxlan(&inner, udp_checksum);
+            let outer_len = 14 + 20 + 8 + 8;
+            let hdr = VnetHdr {
+                csum_start: inner_hdr.csum_start + outer_len as u16,
+                hdr_len: inner_hdr.hdr_len + outer_len as u16,
+                ..inner_hdr
+            };
+            let mut batch = Batch::new(8);
+            let (delivery, counters) = run(&hdr, &packet, None, &mut batch);
+            assert_eq!(delivery, Delivery::Added(3), "{counters:?}");
+            let mut payload = Vec::new();
+            for (i, frame) in batch.frames().iter().enumerate() {
+                let f = frame.data();
+                // The outer IPv4 header and UDP datagram, then the inner.
+                assert_eq!(fold(ones_sum(&f[14..34], 0)), 0xffff, "outer IPv4 {i}");
+                assert_eq!(get16(f, 16) as usize, f.len() - 14);
+                assert_eq!(get16(f, 18), 0x7700 + i as u16);
+                assert_eq!(get16(f, 38) as usize, f.len() - 34);
+                if udp_checksum {
+                    assert!(checksums_verify(f), "outer UDP {i}");
+                } else {
+                    assert_eq!(get16(f, 40), 0);
+                }
+                assert!(checksums_verify(&f[outer_len..]), "inner {i}");
+                payload.extend_from_slice(&f[outer_len + 14 + 20 + TCP_HEADER..]);
+            }
+            assert_eq!(payload, inner[14 + 20 + TCP_HEADER..]);
         }
     }
 
