@@ -1,0 +1,253 @@
+//! Bounds-checked views of IP and transport headers, in the manner of
+//! smoltcp's `Packet::new_checked`: a view is made only when the buffer is
+//! long enough for everything its accessors read, so no accessor can panic
+//! and offsets live here once. New network elements read packets through
+//! these (the older pipeline stages check lengths by hand, once per header).
+
+use crate::wire::{be16, ipv4_at, ipv6_at, IPV4_HEADER, IPV6_HEADER, PROTO_ICMP, PROTO_ICMPV6};
+use crate::wire::{PROTO_TCP, PROTO_UDP, UDP_HEADER};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An IPv4 header whose length fields fit the buffer.
+#[derive(Clone, Copy)]
+pub struct Ipv4View<'a> {
+    data: &'a [u8],
+    header_len: usize,
+    total_len: usize,
+}
+
+impl<'a> Ipv4View<'a> {
+    /// None unless version 4, a header length of at least 20 bytes within
+    /// the buffer and a total length between the header's and the buffer's.
+    pub fn new_checked(data: &'a [u8]) -> Option<Ipv4View<'a>> {
+        let first = *data.first()?;
+        let header_len = usize::from(first & 0x0f) * 4;
+        if first >> 4 != 4 || header_len < IPV4_HEADER || data.len() < header_len {
+            return None;
+        }
+        let total_len = usize::from(be16(data, 2));
+        (header_len..=data.len())
+            .contains(&total_len)
+            .then_some(Ipv4View {
+                data,
+                header_len,
+                total_len,
+            })
+    }
+
+    pub fn src(&self) -> Ipv4Addr {
+        ipv4_at(self.data, 12)
+    }
+
+    pub fn dst(&self) -> Ipv4Addr {
+        ipv4_at(self.data, 16)
+    }
+
+    pub fn protocol(&self) -> u8 {
+        self.data[9]
+    }
+
+    /// True for the first (or only) fragment: the one with the ports.
+    pub fn is_first_fragment(&self) -> bool {
+        be16(self.data, 6) & 0x1fff == 0
+    }
+
+    /// True when this is a piece of a fragmented packet.
+    pub fn is_fragment(&self) -> bool {
+        be16(self.data, 6) & 0x3fff != 0
+    }
+
+    /// What follows the header, up to the total length.
+    pub fn payload(&self) -> &'a [u8] {
+        &self.data[self.header_len..self.total_len]
+    }
+}
+
+/// An IPv6 header whose payload length fits the buffer.
+#[derive(Clone, Copy)]
+pub struct Ipv6View<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Ipv6View<'a> {
+    pub fn new_checked(data: &'a [u8]) -> Option<Ipv6View<'a>> {
+        if data.len() < IPV6_HEADER || data[0] >> 4 != 6 {
+            return None;
+        }
+        let total = IPV6_HEADER + usize::from(be16(data, 4));
+        // `then`, not `then_some`: the slice must not be taken when too short.
+        (total <= data.len()).then(|| Ipv6View {
+            data: &data[..total],
+        })
+    }
+
+    pub fn src(&self) -> Ipv6Addr {
+        ipv6_at(self.data, 8)
+    }
+
+    pub fn dst(&self) -> Ipv6Addr {
+        ipv6_at(self.data, 24)
+    }
+
+    /// The next header. Extension headers are not walked: a packet with
+    /// them is classified by this value (its ports are unknown).
+    pub fn next_header(&self) -> u8 {
+        self.data[6]
+    }
+
+    pub fn payload(&self) -> &'a [u8] {
+        &self.data[IPV6_HEADER..]
+    }
+}
+
+/// The TCP flag bits `established` and the session states read.
+pub mod tcp_flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const ACK: u8 = 0x10;
+}
+
+/// What identifies a packet's flow and what stateful filtering reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowInfo {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub protocol: u8,
+    /// TCP/UDP ports; for ICMP echo the identifier in both; 0 otherwise.
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// TCP flags (0 for other protocols).
+    pub tcp_flags: u8,
+    /// ICMP or ICMPv6 type and code (0 for other protocols).
+    pub icmp: (u8, u8),
+    /// The transport header was present (not a later fragment, not cut short).
+    pub has_transport: bool,
+}
+
+impl FlowInfo {
+    /// The flow of an IPv4 or IPv6 packet (IP header first), or None when
+    /// the IP header itself is malformed.
+    pub fn parse(packet: &[u8]) -> Option<FlowInfo> {
+        let (src, dst, protocol, l4) = match packet.first()? >> 4 {
+            4 => {
+                let ip = Ipv4View::new_checked(packet)?;
+                let l4 = ip.is_first_fragment().then(|| ip.payload());
+                (ip.src().into(), ip.dst().into(), ip.protocol(), l4)
+            }
+            6 => {
+                let ip = Ipv6View::new_checked(packet)?;
+                (
+                    ip.src().into(),
+                    ip.dst().into(),
+                    ip.next_header(),
+                    Some(ip.payload()),
+                )
+            }
+            _ => return None,
+        };
+        let mut flow = FlowInfo {
+            src,
+            dst,
+            protocol,
+            src_port: 0,
+            dst_port: 0,
+            tcp_flags: 0,
+            icmp: (0, 0),
+            has_transport: false,
+        };
+        if let Some(l4) = l4 {
+            flow.read_transport(l4);
+        }
+        Some(flow)
+    }
+
+    fn read_transport(&mut self, l4: &[u8]) {
+        const TCP_FLAGS: usize = 13;
+        match self.protocol {
+            PROTO_TCP if l4.len() > TCP_FLAGS => {
+                (self.src_port, self.dst_port) = (be16(l4, 0), be16(l4, 2));
+                self.tcp_flags = l4[TCP_FLAGS];
+            }
+            PROTO_UDP if l4.len() >= UDP_HEADER => {
+                (self.src_port, self.dst_port) = (be16(l4, 0), be16(l4, 2));
+            }
+            PROTO_ICMP | PROTO_ICMPV6 if l4.len() >= 8 => {
+                self.icmp = (l4[0], l4[1]);
+                if is_echo(self.protocol, l4[0]) {
+                    let id = be16(l4, 4);
+                    (self.src_port, self.dst_port) = (id, id);
+                }
+            }
+            _ => return,
+        }
+        self.has_transport = true;
+    }
+
+    /// ICMP echo requests and replies (both families).
+    pub fn is_echo(&self) -> bool {
+        self.has_transport && is_echo(self.protocol, self.icmp.0)
+    }
+}
+
+fn is_echo(protocol: u8, icmp_type: u8) -> bool {
+    matches!(
+        (protocol, icmp_type),
+        (PROTO_ICMP, 0 | 8) | (PROTO_ICMPV6, 128 | 129)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ipv4(protocol: u8, l4: &[u8]) -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, protocol, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p.extend_from_slice(l4);
+        let len = p.len() as u16;
+        p[2..4].copy_from_slice(&len.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn reads_ports_flags_and_echo_identifiers() {
+        let mut tcp = [0u8; 20];
+        tcp[..4].copy_from_slice(&[0x30, 0x39, 0x01, 0xbb]);
+        tcp[13] = tcp_flags::SYN;
+        let f = FlowInfo::parse(&ipv4(PROTO_TCP, &tcp)).unwrap();
+        assert_eq!(
+            (f.src_port, f.dst_port, f.tcp_flags),
+            (12345, 443, tcp_flags::SYN)
+        );
+        let echo = [8, 0, 0, 0, 0x12, 0x34, 0, 1];
+        let f = FlowInfo::parse(&ipv4(PROTO_ICMP, &echo)).unwrap();
+        assert!(f.is_echo());
+        assert_eq!((f.src_port, f.dst_port, f.icmp), (0x1234, 0x1234, (8, 0)));
+    }
+
+    #[test]
+    fn short_transport_headers_and_later_fragments_carry_no_ports() {
+        let f = FlowInfo::parse(&ipv4(PROTO_TCP, &[1, 2, 3])).unwrap();
+        assert!(!f.has_transport);
+        let mut later = ipv4(PROTO_UDP, &[0, 53, 0, 53, 0, 8, 0, 0]);
+        later[6..8].copy_from_slice(&[0, 1]);
+        assert!(!FlowInfo::parse(&later).unwrap().has_transport);
+    }
+
+    proptest! {
+        #[test]
+        fn no_bytes_make_the_views_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let _ = FlowInfo::parse(&bytes);
+            for version in [0x45u8, 0x4f, 0x60] {
+                let mut b = bytes.clone();
+                if let Some(first) = b.first_mut() {
+                    *first = version;
+                }
+                let _ = FlowInfo::parse(&b);
+            }
+        }
+    }
+}

@@ -1,0 +1,620 @@
+//! The session table (connection tracking), shared by every worker: TCP,
+//! UDP and ICMP echo flows of both families, keyed with the VRF.
+//!
+//! Design: one table for all workers, cut into shards by the hash of a
+//! canonical key (the two endpoints in sorted order), each shard an
+//! open-addressing table (linear probing, backward-shift deletion) under
+//! its own lock. Both directions of a flow have the same canonical key,
+//! so they find the same session whichever worker receives them; we chose
+//! this over VPP's per-worker tables with handoff because AF_PACKET fanout
+//! and veth queues give no symmetric flow steering to rely on. A lock is
+//! held for one probe sequence; with a few workers and 64 shards two rarely
+//! meet. A NAT that rewrites the tuple will add its translated key as a
+//! second entry pointing at the same session.
+//!
+//! Memory is bounded: a shard holds at most its share of the configured
+//! maximum; when full, new flows are refused and counted, old ones stay.
+//! Shards grow by doubling as sessions arrive (an occasional rehash of one
+//! shard, 1/64 of the table), so an idle appliance does not hold the
+//! maximum's memory. A slot is one 64-byte cache line.
+//!
+//! Expiry never stops the world: an expired session found by a lookup is
+//! removed there, and every insertion sweeps the next few slots of its
+//! shard (more when the shard is full).
+
+use crate::headers::{tcp_flags, FlowInfo};
+use crate::snapshot::VrfId;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+const SHARDS: usize = 64;
+/// The first allocation of a shard (slots).
+const INITIAL_SLOTS: usize = 64;
+/// Slots an insertion sweeps for expired sessions, and when the shard is full.
+const SWEEP: usize = 4;
+const SWEEP_FULL: usize = 256;
+
+/// Idle timeouts in seconds, by state (from `ip inspect`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub tcp_synwait: u32,
+    pub tcp_idle: u32,
+    pub tcp_finwait: u32,
+    pub udp_idle: u32,
+    pub icmp_idle: u32,
+}
+
+/// Where a TCP session is, as far as timeouts need to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpState {
+    /// The initiator's SYN seen.
+    SynSent,
+    /// The responder's SYN-ACK seen.
+    SynReceived,
+    Established,
+    /// A FIN seen from either side.
+    Closing,
+    /// A RST seen.
+    Closed,
+}
+
+impl TcpState {
+    fn from_bits(bits: u8) -> TcpState {
+        match bits & 0x7 {
+            0 => TcpState::SynSent,
+            1 => TcpState::SynReceived,
+            2 => TcpState::Established,
+            3 => TcpState::Closing,
+            _ => TcpState::Closed,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::SynSent => "SYN-SENT",
+            TcpState::SynReceived => "SYN-RECEIVED",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::Closing => "CLOSING",
+            TcpState::Closed => "CLOSED",
+        }
+    }
+}
+
+/// A flow's identity with its endpoints in canonical (sorted) order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    /// Addresses as two words each (not u128: its 16-byte alignment would
+    /// make a slot two cache lines).
+    pub a: [u64; 2],
+    pub b: [u64; 2],
+    pub a_port: u16,
+    pub b_port: u16,
+    pub vrf: VrfId,
+    pub protocol: u8,
+}
+
+/// IPv4 addresses as IPv4-mapped IPv6 (`::ffff:a.b.c.d`).
+pub fn addr_bits(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn words(bits: u128) -> [u64; 2] {
+    [(bits >> 64) as u64, bits as u64]
+}
+
+fn addr_of([hi, lo]: [u64; 2]) -> IpAddr {
+    let v6 = std::net::Ipv6Addr::from(u128::from(hi) << 64 | u128::from(lo));
+    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+}
+
+impl SessionKey {
+    /// The key of a packet's flow and whether the packet goes from `a` to `b`.
+    pub fn of(vrf: VrfId, flow: &FlowInfo) -> (SessionKey, bool) {
+        let src = (addr_bits(flow.src), flow.src_port);
+        let dst = (addr_bits(flow.dst), flow.dst_port);
+        let forward = src <= dst;
+        let ((a, a_port), (b, b_port)) = if forward { (src, dst) } else { (dst, src) };
+        let key = SessionKey {
+            a: words(a),
+            b: words(b),
+            a_port,
+            b_port,
+            vrf,
+            protocol: flow.protocol,
+        };
+        (key, forward)
+    }
+
+    /// FNV-1a over the fields: spreads sorted endpoints well enough for
+    /// linear probing and costs a few multiplications.
+    fn hash(&self) -> u64 {
+        let words = [
+            self.a[0],
+            self.a[1],
+            self.b[0],
+            self.b[1],
+            u64::from(self.a_port)
+                | u64::from(self.b_port) << 16
+                | u64::from(self.vrf) << 32
+                | u64::from(self.protocol) << 48,
+        ];
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for w in words {
+            h = (h ^ w).wrapping_mul(0x100_0000_01b3);
+            h ^= h >> 29;
+        }
+        h
+    }
+}
+
+// Bits of `Slot::state`.
+const USED: u8 = 0x80;
+/// The initiator is endpoint `a`.
+const INITIATOR_A: u8 = 0x40;
+
+/// One session: a 64-byte cache line.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Slot {
+    key: SessionKey,
+    state: u8,
+    last_seen: u32,
+    created: u32,
+    /// Packets from the initiator, from the responder.
+    packets: [u32; 2],
+}
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 64);
+
+impl Slot {
+    fn used(&self) -> bool {
+        self.state & USED != 0
+    }
+
+    fn tcp(&self) -> TcpState {
+        TcpState::from_bits(self.state)
+    }
+
+    fn timeout(&self, t: &Timeouts) -> u32 {
+        match self.key.protocol {
+            crate::wire::PROTO_TCP => match self.tcp() {
+                TcpState::SynSent | TcpState::SynReceived => t.tcp_synwait,
+                TcpState::Established => t.tcp_idle,
+                TcpState::Closing | TcpState::Closed => t.tcp_finwait,
+            },
+            crate::wire::PROTO_UDP => t.udp_idle,
+            _ => t.icmp_idle,
+        }
+    }
+
+    fn expired(&self, now: u32, t: &Timeouts) -> bool {
+        now.saturating_sub(self.last_seen) > self.timeout(t)
+    }
+
+    /// Follows TCP flags; `from_initiator` says which side sent them.
+    fn follow_tcp(&mut self, flags: u8, from_initiator: bool) {
+        use TcpState::*;
+        let next = match (self.tcp(), from_initiator) {
+            (_, _) if flags & tcp_flags::RST != 0 => Closed,
+            (Established | Closing, _) if flags & tcp_flags::FIN != 0 => Closing,
+            (SynSent, false) if flags & tcp_flags::SYN != 0 && flags & tcp_flags::ACK != 0 => {
+                SynReceived
+            }
+            (SynReceived, true) if flags & tcp_flags::ACK != 0 => Established,
+            (state, _) => state,
+        };
+        self.state = self.state & !0x7 | next as u8;
+    }
+}
+
+/// A session as `show sessions` lists it.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    pub vrf: VrfId,
+    pub protocol: u8,
+    pub initiator: (IpAddr, u16),
+    pub responder: (IpAddr, u16),
+    /// TCP only.
+    pub tcp: Option<TcpState>,
+    pub age_secs: u32,
+    pub idle_secs: u32,
+    pub packets: [u32; 2],
+}
+
+/// Why a session was not created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The shard holds its share of the maximum.
+    Full,
+}
+
+struct Shard {
+    slots: Vec<Slot>,
+    len: usize,
+    sweep_at: usize,
+}
+
+pub struct SessionTable {
+    shards: Box<[Mutex<Shard>]>,
+    /// Sessions one shard may hold.
+    per_shard: AtomicUsize,
+}
+
+impl SessionTable {
+    /// An empty table for at most `max` sessions.
+    pub fn new(max: usize) -> SessionTable {
+        let table = SessionTable {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        slots: Vec::new(),
+                        len: 0,
+                        sweep_at: 0,
+                    })
+                })
+                .collect(),
+            per_shard: AtomicUsize::new(0),
+        };
+        table.set_max(max);
+        table
+    }
+
+    /// Changes the maximum; sessions above a lowered one stay until they expire.
+    pub fn set_max(&self, max: usize) {
+        self.per_shard
+            .store(max.div_ceil(SHARDS), Ordering::Relaxed);
+    }
+
+    /// The configured maximum (rounded up to the shards).
+    pub fn max(&self) -> usize {
+        self.per_shard.load(Ordering::Relaxed) * SHARDS
+    }
+
+    fn shard(&self, hash: u64) -> std::sync::MutexGuard<'_, Shard> {
+        let shard = &self.shards[(hash >> 58) as usize % SHARDS];
+        // A worker that panicked holding a shard left it consistent
+        // (every write is a whole slot): keep using it.
+        shard.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Finds the packet's session and updates it (state, counters, time);
+    /// false when there is none (or it had expired, and is now gone).
+    pub fn track(
+        &self,
+        key: &SessionKey,
+        forward: bool,
+        flow: &FlowInfo,
+        now: u32,
+        t: &Timeouts,
+    ) -> bool {
+        let hash = key.hash();
+        let mut shard = self.shard(hash);
+        let Some(at) = shard.find(key, hash) else {
+            return false;
+        };
+        if shard.slots[at].expired(now, t) {
+            shard.remove(at);
+            return false;
+        }
+        let slot = &mut shard.slots[at];
+        let from_initiator = (slot.state & INITIATOR_A != 0) == forward;
+        if key.protocol == crate::wire::PROTO_TCP {
+            slot.follow_tcp(flow.tcp_flags, from_initiator);
+        }
+        slot.last_seen = now;
+        let dir = usize::from(!from_initiator);
+        slot.packets[dir] = slot.packets[dir].wrapping_add(1);
+        true
+    }
+
+    /// Creates the session of a packet that opens a flow (its sender is the
+    /// initiator); Ok also when another worker created it meanwhile.
+    pub fn create(
+        &self,
+        key: &SessionKey,
+        forward: bool,
+        now: u32,
+        t: &Timeouts,
+    ) -> Result<(), Refused> {
+        let hash = key.hash();
+        let limit = self.per_shard.load(Ordering::Relaxed);
+        let mut shard = self.shard(hash);
+        let full = shard.len >= limit;
+        shard.sweep(if full { SWEEP_FULL } else { SWEEP }, now, t);
+        if shard.find(key, hash).is_some() {
+            return Ok(());
+        }
+        if shard.len >= limit {
+            return Err(Refused::Full);
+        }
+        let initiator = if forward { INITIATOR_A } else { 0 };
+        shard.insert(
+            Slot {
+                key: *key,
+                state: USED | initiator,
+                last_seen: now,
+                created: now,
+                packets: [1, 0],
+            },
+            hash,
+        );
+        Ok(())
+    }
+
+    /// Sessions now in the table (expired ones not yet swept included).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |s| s.len))
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes the table holds now.
+    pub fn memory_bytes(&self) -> usize {
+        let slots: usize = self
+            .shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |s| s.slots.len()))
+            .sum();
+        slots * std::mem::size_of::<Slot>()
+    }
+
+    /// Empties the table (`clear sessions`).
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            shard.slots.iter_mut().for_each(|s| *s = Slot::default());
+            shard.len = 0;
+        }
+    }
+
+    /// The live sessions that `keep` accepts, one shard locked at a time.
+    pub fn sessions(
+        &self,
+        now: u32,
+        t: &Timeouts,
+        keep: &dyn Fn(&SessionInfo) -> bool,
+    ) -> Vec<SessionInfo> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let live = shard
+                .slots
+                .iter()
+                .filter(|s| s.used() && !s.expired(now, t));
+            out.extend(live.map(|s| info(s, now)).filter(|i| keep(i)));
+        }
+        out
+    }
+}
+
+fn info(s: &Slot, now: u32) -> SessionInfo {
+    let a = (addr_of(s.key.a), s.key.a_port);
+    let b = (addr_of(s.key.b), s.key.b_port);
+    let (initiator, responder) = if s.state & INITIATOR_A != 0 {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    SessionInfo {
+        vrf: s.key.vrf,
+        protocol: s.key.protocol,
+        initiator,
+        responder,
+        tcp: (s.key.protocol == crate::wire::PROTO_TCP).then(|| s.tcp()),
+        age_secs: now.saturating_sub(s.created),
+        idle_secs: now.saturating_sub(s.last_seen),
+        packets: s.packets,
+    }
+}
+
+impl Shard {
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    fn find(&self, key: &SessionKey, hash: u64) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mut at = hash as usize & self.mask();
+        loop {
+            let slot = &self.slots[at];
+            if !slot.used() {
+                return None;
+            }
+            if slot.key == *key {
+                return Some(at);
+            }
+            at = (at + 1) & self.mask();
+        }
+    }
+
+    /// Inserts a key known to be absent, growing first to stay at most half full.
+    fn insert(&mut self, slot: Slot, hash: u64) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mut at = hash as usize & self.mask();
+        while self.slots[at].used() {
+            at = (at + 1) & self.mask();
+        }
+        self.slots[at] = slot;
+        self.len += 1;
+    }
+
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(INITIAL_SLOTS);
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); size]);
+        self.len = 0;
+        self.sweep_at = 0;
+        for slot in old.into_iter().filter(Slot::used) {
+            self.insert(slot, slot.key.hash());
+        }
+    }
+
+    /// Empties slot `at` and moves later entries of its probe run back,
+    /// so no lookup stops early at the hole.
+    fn remove(&mut self, mut at: usize) {
+        let mask = self.mask();
+        self.slots[at] = Slot::default();
+        self.len -= 1;
+        let mut next = (at + 1) & mask;
+        while self.slots[next].used() {
+            let home = self.slots[next].key.hash() as usize & mask;
+            // The entry may fill the hole if its home is not in (at, next].
+            let distance_to_next = next.wrapping_sub(home) & mask;
+            let distance_to_hole = next.wrapping_sub(at) & mask;
+            if distance_to_next >= distance_to_hole {
+                self.slots[at] = self.slots[next];
+                self.slots[next] = Slot::default();
+                at = next;
+            }
+            next = (next + 1) & mask;
+        }
+    }
+
+    /// Removes expired sessions among the next `count` slots.
+    fn sweep(&mut self, count: usize, now: u32, t: &Timeouts) {
+        if self.slots.is_empty() {
+            return;
+        }
+        for _ in 0..count.min(self.slots.len()) {
+            let at = self.sweep_at & self.mask();
+            if self.slots[at].used() && self.slots[at].expired(now, t) {
+                // The backward shift may pull an unswept entry into `at`:
+                // look at the same slot again.
+                self.remove(at);
+            } else {
+                self.sweep_at = self.sweep_at.wrapping_add(1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{PROTO_TCP, PROTO_UDP};
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    const T: Timeouts = Timeouts {
+        tcp_synwait: 30,
+        tcp_idle: 3600,
+        tcp_finwait: 5,
+        udp_idle: 30,
+        icmp_idle: 10,
+    };
+
+    fn flow(src: &str, sport: u16, dst: &str, dport: u16, protocol: u8, flags: u8) -> FlowInfo {
+        FlowInfo {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            protocol,
+            src_port: sport,
+            dst_port: dport,
+            tcp_flags: flags,
+            icmp: (0, 0),
+            has_transport: true,
+        }
+    }
+
+    #[test]
+    fn both_directions_find_one_session_and_tcp_state_follows_the_handshake() {
+        use tcp_flags::*;
+        let table = SessionTable::new(1000);
+        let syn = flow("10.0.0.2", 40000, "192.0.2.1", 443, PROTO_TCP, SYN);
+        let (key, forward) = SessionKey::of(0, &syn);
+        assert!(!table.track(&key, forward, &syn, 0, &T));
+        table.create(&key, forward, 0, &T).unwrap();
+        let reply = flow("192.0.2.1", 443, "10.0.0.2", 40000, PROTO_TCP, SYN | ACK);
+        let (reply_key, reply_forward) = SessionKey::of(0, &reply);
+        assert_eq!(reply_key, key);
+        assert!(table.track(&reply_key, reply_forward, &reply, 1, &T));
+        let ack = flow("10.0.0.2", 40000, "192.0.2.1", 443, PROTO_TCP, ACK);
+        assert!(table.track(&key, forward, &ack, 1, &T));
+        let all = table.sessions(1, &T, &|_| true);
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].tcp, Some(TcpState::Established));
+        assert_eq!(all[0].initiator, ("10.0.0.2".parse().unwrap(), 40000));
+        assert_eq!(all[0].packets, [2, 1]);
+        let other_vrf = SessionKey::of(1, &syn).0;
+        assert!(
+            !table.track(&other_vrf, forward, &ack, 1, &T),
+            "keyed with the VRF"
+        );
+    }
+
+    #[test]
+    fn sessions_expire_by_their_state_timeouts() {
+        let table = SessionTable::new(1000);
+        let udp = flow("10.0.0.2", 5000, "192.0.2.1", 53, PROTO_UDP, 0);
+        let (key, forward) = SessionKey::of(0, &udp);
+        table.create(&key, forward, 100, &T).unwrap();
+        assert!(table.track(&key, forward, &udp, 130, &T));
+        assert!(!table.track(&key, forward, &udp, 161, &T), "31 s idle");
+        assert!(table.is_empty(), "removed where it was found expired");
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_flows_and_keeps_the_old_ones() {
+        let table = SessionTable::new(SHARDS);
+        let mut kept = Vec::new();
+        let mut refused = 0;
+        for port in 0..1000u16 {
+            let f = flow("10.0.0.2", port, "192.0.2.1", 53, PROTO_UDP, 0);
+            let (key, forward) = SessionKey::of(0, &f);
+            match table.create(&key, forward, 0, &T) {
+                Ok(()) => kept.push((key, forward, f)),
+                Err(Refused::Full) => refused += 1,
+            }
+        }
+        assert!(
+            table.len() <= SHARDS && refused >= 1000 - SHARDS,
+            "{}",
+            table.len()
+        );
+        for (key, forward, f) in &kept {
+            assert!(table.track(key, *forward, f, 1, &T));
+        }
+        // Once they expire, new flows get room again.
+        let late = flow("10.0.0.9", 1, "192.0.2.1", 53, PROTO_UDP, 0);
+        let (key, forward) = SessionKey::of(0, &late);
+        assert_eq!(table.create(&key, forward, 100, &T), Ok(()));
+    }
+
+    proptest! {
+        /// Inserts, lookups and removals (by expiry) agree with a map.
+        #[test]
+        fn the_table_agrees_with_a_map(ops in proptest::collection::vec((0u16..300, 0u32..60), 1..600)) {
+            let table = SessionTable::new(100_000);
+            let mut model: HashMap<u16, u32> = HashMap::new();
+            let mut now = 0;
+            for (port, step) in ops {
+                now += step / 20;
+                let f = flow("10.0.0.2", port, "192.0.2.1", 53, PROTO_UDP, 0);
+                let (key, forward) = SessionKey::of(0, &f);
+                model.retain(|_, seen| now - *seen <= T.udp_idle);
+                let found = table.track(&key, forward, &f, now, &T);
+                prop_assert_eq!(found, model.contains_key(&port));
+                if found {
+                    model.insert(port, now);
+                } else {
+                    table.create(&key, forward, now, &T).unwrap();
+                    model.insert(port, now);
+                }
+            }
+            let live = table.sessions(now, &T, &|_| true).len();
+            prop_assert_eq!(live, model.len());
+        }
+    }
+}
