@@ -3,6 +3,7 @@
 
 use crate::ssh;
 use grammar::config::Config;
+use kernel_bypass::elements::ElementCommand;
 use kernel_bypass::io::Backend;
 use kernel_bypass::local::{serve_echo, serve_status};
 use kernel_bypass::{Dataplane, DataplaneOptions};
@@ -130,6 +131,12 @@ fn build_shell(
     for show in kernel_bypass::commands::SHOWS {
         let dp = dataplane.clone();
         builder = builder.show(show.syntax, show.help, move |args| (show.render)(&dp, args))?;
+    }
+    for command in dataplane.element_commands() {
+        builder = match command {
+            ElementCommand::Show { syntax, help, run } => builder.show(syntax, help, run)?,
+            ElementCommand::Exec { syntax, help, run } => builder.exec(syntax, help, run)?,
+        };
     }
     if let Some(power) = options.power {
         let PowerControl { reload, poweroff } = power;

@@ -915,3 +915,41 @@ fn ssh_over_ipv6_logs_in_and_show_users_lists_the_ipv6_source() {
         "the session's IPv6 source: {users}"
     );
 }
+
+#[test]
+fn ssh_answers_during_and_right_after_a_syn_flood_and_a_udp_flood() {
+    let Some((site, _appliance)) = running_site(79) else {
+        return;
+    };
+    let attempt = |when: &str| {
+        let out = site
+            .ssh(
+                "admin",
+                ADMIN_PASSWORD,
+                &["-o", "LogLevel=ERROR", "-o", "ConnectTimeout=2"],
+                Some("show version"),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && text(&out).contains("Gatehouse"),
+            "{when}: {}",
+            text(&out)
+        );
+    };
+    attempt("before the flood");
+    // hping3 as fast as it goes: SYNs to port 22 from random sources, and
+    // UDP to a closed port, both from the host's link.
+    let floods = [
+        site.host.spawn(&["hping3", "--flood", "-S", "--rand-source", "-p", "22", &site.address]),
+        site.host.spawn(&["hping3", "--flood", "--udp", "-p", "9", &site.address]),
+    ];
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    for _ in 0..3 {
+        attempt("during the flood");
+    }
+    let shown = text(&site.exec("show control-plane"));
+    assert!(shown.contains("challenging (SYN flood)"), "{shown}");
+    drop(floods);
+    attempt("right after the flood");
+}

@@ -3,6 +3,7 @@
 //! traffic), read show output, reach the appliance's own sockets, stop it.
 
 use crate::counters::WorkerCounters;
+use crate::elements::{self, DataplaneElement, ElementCommand};
 use crate::fanout;
 use crate::io::{self, Backend, PacketPort};
 use crate::local::{self, LocalStack};
@@ -52,6 +53,8 @@ pub struct Dataplane {
     workers: Vec<Worker>,
     stop: Arc<AtomicBool>,
     local: LocalStack,
+    /// The packet path's network elements (`crate::elements`).
+    elements: Vec<Arc<dyn DataplaneElement>>,
 }
 
 impl Dataplane {
@@ -76,6 +79,7 @@ impl Dataplane {
         let local_port = Arc::new(local_port);
         let snapshots = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
         let shared = Arc::new(Shared::default());
+        let elements = elements::registry(&shared);
         // Quick and lock-free, as the stack requires of its selector.
         let (routes, neighbors) = (snapshots.clone(), shared.clone());
         local.set_source_selector(Arc::new(move |dst| {
@@ -128,6 +132,7 @@ impl Dataplane {
             workers,
             stop,
             local,
+            elements,
         };
         dataplane.apply(config)?;
         Ok(dataplane)
@@ -159,12 +164,15 @@ impl Dataplane {
         let port_of = |name: &str| port_ids.get(name).copied();
         let previous = self.snapshots.load();
         let control = &mut *control;
-        let snap = Snapshot::compile_after(
+        let mut snap = Snapshot::compile_after(
             config,
             &mut control.ids,
             &port_of,
             Some((&control.applied, &previous)),
         )?;
+        for element in &self.elements {
+            element.compile(config, &mut snap)?;
+        }
         // Committed from here on: ports first, so a worker that sees the
         // new snapshot also finds its ports.
         let stale: Vec<String> = control
@@ -226,6 +234,14 @@ impl Dataplane {
     /// `show ipv6 route [vrf NAME]`.
     pub fn show_ipv6_route(&self, vrf: Option<&str>) -> String {
         show::ipv6_route(&self.snapshots.load(), vrf)
+    }
+
+    /// The show and clear commands of the packet path's elements.
+    pub fn element_commands(&self) -> Vec<ElementCommand> {
+        self.elements
+            .iter()
+            .flat_map(|e| e.clone().commands())
+            .collect()
     }
 
     /// `show features`.

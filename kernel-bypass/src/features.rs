@@ -64,6 +64,10 @@ pub struct Packet<'a> {
     pub vrf: VrfId,
     /// After the route lookup: the interface it leaves by.
     pub egress: Option<IfaceId>,
+    /// The dataplane's clock (the same for every worker), in seconds and
+    /// in milliseconds.
+    pub now_secs: u32,
+    pub now_ms: u64,
 }
 
 /// A node's decision.
@@ -73,6 +77,10 @@ pub enum Action {
     Continue,
     /// Dropped; the node has counted why in its own counters.
     Drop,
+    /// The node turned the packet into an answer to its sender (same
+    /// length or shorter, addresses swapped): route it back. Only at
+    /// local-in.
+    Reply,
 }
 
 /// A network element's packet processing at one point.
@@ -111,7 +119,7 @@ impl FeatureArcs {
         nodes.insert(at, (order, node));
     }
 
-    /// Runs the nodes of a point; Drop as soon as one drops the packet.
+    /// Runs the nodes of a point until one drops or answers the packet.
     #[inline]
     pub fn run(&self, family: Family, point: Point, packet: &mut Packet<'_>) -> Action {
         let nodes = &self.nodes[slot(family, point)];
@@ -156,8 +164,9 @@ impl FeatureArcs {
 #[inline(never)]
 fn run_nodes(nodes: &[(u16, Arc<dyn FeatureNode>)], packet: &mut Packet<'_>) -> Action {
     for (_, node) in nodes {
-        if node.process(packet) == Action::Drop {
-            return Action::Drop;
+        match node.process(packet) {
+            Action::Continue => {}
+            done => return done,
         }
     }
     Action::Continue

@@ -14,11 +14,14 @@
 //! [`features`] points.
 
 pub mod commands;
+pub mod control_plane;
 pub mod counters;
+pub mod elements;
 pub mod dataplane;
 mod fanout;
 pub mod features;
 pub mod fib;
+pub mod firewall;
 pub mod frame;
 pub mod headers;
 pub mod io;

@@ -141,8 +141,8 @@ impl Stage {
         depth: u8,
     ) -> Verdict {
         let at = (Some(iface.id), iface.vrf, None);
-        if !self.feature(snap, (Family::Ipv4, Point::InterfaceInput), frame, at) {
-            return Verdict::Done;
+        if let Some(verdict) = self.feature(snap, (Family::Ipv4, Point::InterfaceInput), frame, at) {
+            return verdict;
         }
         let d = frame.data();
         if d.len() < IPV4_HEADER || d[0] >> 4 != 4 {
@@ -162,8 +162,8 @@ impl Stage {
         }
         // Ethernet pads short frames: the IPv4 length is authoritative.
         frame.truncate(total_len);
-        if !self.feature(snap, (Family::Ipv4, Point::PreRouting), frame, at) {
-            return Verdict::Done;
+        if let Some(verdict) = self.feature(snap, (Family::Ipv4, Point::PreRouting), frame, at) {
+            return verdict;
         }
         match snap
             .table(iface.vrf)
@@ -193,8 +193,8 @@ impl Stage {
         depth: u8,
     ) -> Verdict {
         let at = (Some(iface.id), iface.vrf, None);
-        if !self.feature(snap, (Family::Ipv4, Point::LocalIn), frame, at) {
-            return Verdict::Done;
+        if let Some(verdict) = self.feature(snap, (Family::Ipv4, Point::LocalIn), frame, at) {
+            return verdict;
         }
         let d = frame.data();
         // There is no reassembly: a piece of a packet can be neither

@@ -58,8 +58,8 @@ impl Stage {
         iface: &Iface,
     ) -> Verdict {
         let at = (Some(iface.id), iface.vrf, None);
-        if !self.feature(snap, (Family::Ipv6, Point::InterfaceInput), frame, at) {
-            return Verdict::Done;
+        if let Some(verdict) = self.feature(snap, (Family::Ipv6, Point::InterfaceInput), frame, at) {
+            return verdict;
         }
         let d = frame.data();
         if d.len() < IPV6_HEADER || d[0] >> 4 != 6 {
@@ -78,8 +78,8 @@ impl Stage {
         if src.is_multicast() || off_the_wire(src) || off_the_wire(dst) || dst.is_unspecified() {
             return self.count(iface.id, Counter::Ipv6NotRoutable);
         }
-        if !self.feature(snap, (Family::Ipv6, Point::PreRouting), frame, at) {
-            return Verdict::Done;
+        if let Some(verdict) = self.feature(snap, (Family::Ipv6, Point::PreRouting), frame, at) {
+            return verdict;
         }
         if dst.is_multicast() {
             return match is_member(iface, dst) {
@@ -104,8 +104,8 @@ impl Stage {
     /// answered here, unicast TCP and UDP go to the local stack.
     fn ip6_local(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface) -> Verdict {
         let at = (Some(iface.id), iface.vrf, None);
-        if !self.feature(snap, (Family::Ipv6, Point::LocalIn), frame, at) {
-            return Verdict::Done;
+        if let Some(verdict) = self.feature(snap, (Family::Ipv6, Point::LocalIn), frame, at) {
+            return verdict;
         }
         let d = frame.data();
         // The stack must not answer a multicast or an unspecified address.
@@ -142,8 +142,8 @@ impl Stage {
             }
             Some((hop, out)) => {
                 let at = (Some(ingress.id), ingress.vrf, Some(out.id));
-                if !self.feature(snap, (Family::Ipv6, Point::PostRouting), frame, at) {
-                    return Verdict::Done;
+                if let Some(verdict) = self.feature(snap, (Family::Ipv6, Point::PostRouting), frame, at) {
+                    return verdict;
                 }
                 // Decremented only now, so errors quote the packet as sent.
                 frame.data_mut()[IPV6_HOP_LIMIT] -= 1;

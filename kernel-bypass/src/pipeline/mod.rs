@@ -451,8 +451,8 @@ impl Stage {
             Generated::Route => {
                 let family = if is_ipv6 { Family::Ipv6 } else { Family::Ipv4 };
                 let at = (None, GLOBAL_TABLE, None);
-                if !self.feature(snap, (family, Point::LocalOut), frame, at) {
-                    return Verdict::Done;
+                if let Some(verdict) = self.feature(snap, (family, Point::LocalOut), frame, at) {
+                    return verdict;
                 }
                 match family {
                     Family::Ipv6 => self.local6_output(snap, frame),
@@ -488,33 +488,45 @@ impl Stage {
         }
     }
 
-    /// Runs the nodes at a feature point; false when one dropped the
-    /// packet (counted on `at`, the interface the packet is on).
+    /// Runs the nodes at a feature point: None to go on, or what became
+    /// of the packet (dropped, counted on the interface it is on; or
+    /// answered, routed back).
     #[inline]
     fn feature(
-        &self,
+        &mut self,
         snap: &Snapshot,
         (family, point): (Family, Point),
         frame: &mut Frame,
         (ingress, vrf, egress): (Option<IfaceId>, VrfId, Option<IfaceId>),
-    ) -> bool {
+    ) -> Option<Verdict> {
         if !snap.features.is_active(family, point) {
-            return true;
+            return None;
         }
         let mut packet = Packet {
             data: frame.data_mut(),
             ingress,
             vrf,
             egress,
+            now_secs: self.now_secs,
+            now_ms: self.now_ms,
         };
-        if snap.features.run(family, point, &mut packet) == Action::Continue {
-            return true;
+        match snap.features.run(family, point, &mut packet) {
+            Action::Continue => None,
+            Action::Reply => Some(match family {
+                Family::Ipv4 => self.ip_output(snap, frame, vrf, 0),
+                Family::Ipv6 => {
+                    let link = ingress.and_then(|i| snap.interface(i));
+                    self.ip6_output(snap, frame, link)
+                }
+            }),
+            Action::Drop => {
+                match egress.or(ingress) {
+                    Some(at) => self.counters.on_interface(at, Counter::FeatureDropped),
+                    None => self.counters.event(Counter::FeatureDropped),
+                }
+                Some(Verdict::Done)
+            }
         }
-        match egress.or(ingress) {
-            Some(at) => self.counters.on_interface(at, Counter::FeatureDropped),
-            None => self.counters.event(Counter::FeatureDropped),
-        }
-        false
     }
 
     fn count(&self, iface: IfaceId, c: Counter) -> Verdict {

@@ -115,8 +115,8 @@ impl Stage {
             }
             Some((hop, out)) => {
                 let at = (Some(ingress.id), ingress.vrf, Some(out.id));
-                if !self.feature(snap, (Family::Ipv4, Point::PostRouting), frame, at) {
-                    return Verdict::Done;
+                if let Some(verdict) = self.feature(snap, (Family::Ipv4, Point::PostRouting), frame, at) {
+                    return verdict;
                 }
                 self.counters.event(Counter::Ipv4Forwarded);
                 self.neighbor_output(snap, frame, out, IpAddr::V4(hop), 0)

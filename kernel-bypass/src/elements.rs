@@ -1,0 +1,50 @@
+//! The network elements of the packet path. Each compiles its section of
+//! a committed configuration into nodes at the feature points of the new
+//! snapshot (`crate::features`), keeps its own state and counters across
+//! commits, and brings its own show and clear commands. The dataplane
+//! calls them through [`DataplaneElement`]; adding one is a module and a
+//! line in [`registry`].
+
+use crate::control_plane::ControlPlane;
+use crate::firewall::Firewall;
+use crate::pipeline::Shared;
+use crate::snapshot::Snapshot;
+use grammar::config::Config;
+use grammar::Args;
+use std::sync::Arc;
+
+/// A command an element adds to the CLI.
+pub enum ElementCommand {
+    /// `show SYNTAX`: the text to print.
+    Show {
+        syntax: &'static str,
+        help: &'static [&'static str],
+        run: Box<dyn Fn(&Args) -> String + Send + Sync>,
+    },
+    /// A privileged EXEC command (`clear ...`): output or a `%` error.
+    Exec {
+        syntax: &'static str,
+        help: &'static [&'static str],
+        run: Box<dyn Fn(&Args) -> Result<String, String> + Send + Sync>,
+    },
+}
+
+/// One network element of the packet path.
+pub trait DataplaneElement: Send + Sync {
+    /// Compiles its section of `config` into `snap` (whose interfaces and
+    /// route tables are built): nodes at feature points and their tables.
+    /// Err refuses the commit with the message.
+    fn compile(&self, config: &Config, snap: &mut Snapshot) -> Result<(), String>;
+
+    /// Its show and clear commands.
+    fn commands(self: Arc<Self>) -> Vec<ElementCommand>;
+}
+
+/// Every packet-path element, created once per dataplane (`shared` gives
+/// them the workers' clock).
+pub fn registry(shared: &Arc<Shared>) -> Vec<Arc<dyn DataplaneElement>> {
+    vec![
+        Arc::new(ControlPlane::new(shared.clone())),
+        Arc::new(Firewall::new(shared.clone())),
+    ]
+}

@@ -1,0 +1,293 @@
+//! The firewall element of the packet path: the interfaces' access lists
+//! (`ip access-group`, `ipv6 traffic-filter`) and the session table that
+//! makes them stateful (see `node` for the semantics), with `show
+//! access-lists`, `show sessions`, `show logging`, `clear sessions` and
+//! `clear access-list counters`. With no list bound to any interface it
+//! registers no node, and the path pays nothing for it.
+
+mod acl;
+mod log;
+mod node;
+
+use crate::elements::{DataplaneElement, ElementCommand};
+use crate::features::{Family as PathFamily, Point};
+use crate::pipeline::Shared;
+use crate::sessions::{SessionInfo, SessionTable, Timeouts};
+use crate::snapshot::Snapshot;
+pub use acl::address_match;
+use acl::CompiledAcl;
+use grammar::config::{Config, Direction, Family};
+use log::AclLog;
+use node::{Bindings, FirewallCounters, FirewallNode, IN, OUT};
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Where the firewall runs among a point's nodes (lower runs first).
+const ORDER: u16 = 100;
+
+/// What the show commands read of the last compiled configuration.
+#[derive(Default)]
+struct Published {
+    /// (list header, [(rule line, its hits)]) in running-config order.
+    lists: Vec<(String, Vec<(String, Arc<AtomicU64>)>)>,
+    /// VRF names by id (None: the global table).
+    vrfs: Vec<Option<String>>,
+    timeouts: Option<Timeouts>,
+}
+
+pub struct Firewall {
+    shared: Arc<Shared>,
+    sessions: Arc<SessionTable>,
+    counters: Arc<FirewallCounters>,
+    log: Arc<AclLog>,
+    /// Hit counters by (family, list, sequence), kept across commits.
+    hits: Mutex<HashMap<(Family, String, u32), Arc<AtomicU64>>>,
+    published: Mutex<Published>,
+}
+
+impl Firewall {
+    pub fn new(shared: Arc<Shared>) -> Firewall {
+        Firewall {
+            shared,
+            sessions: Arc::new(SessionTable::new(grammar::config::Inspect::default().effective().max_sessions as usize)),
+            counters: Arc::default(),
+            log: Arc::default(),
+            hits: Mutex::default(),
+            published: Mutex::default(),
+        }
+    }
+
+    fn hits_of(&self, family: Family, name: &str, seq: u32) -> Arc<AtomicU64> {
+        let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
+        hits.entry((family, name.to_string(), seq))
+            .or_default()
+            .clone()
+    }
+
+    fn published(&self) -> std::sync::MutexGuard<'_, Published> {
+        self.published.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn show_access_lists(&self, name: Option<&str>) -> String {
+        let published = self.published();
+        let mut out = String::new();
+        let wanted = published
+            .lists
+            .iter()
+            .filter(|(header, _)| name.is_none_or(|n| header.ends_with(&format!(" {n}"))));
+        for (header, rules) in wanted {
+            let _ = writeln!(out, "{header}");
+            for (line, hits) in rules {
+                let _ = writeln!(out, "    {line} ({} matches)", hits.load(Ordering::Relaxed));
+            }
+        }
+        if name.is_none() {
+            let _ = writeln!(out, "Firewall:");
+            for (what, n) in self.counters.rows() {
+                let _ = writeln!(out, "    {what}: {n}");
+            }
+        }
+        out
+    }
+
+    fn show_sessions(&self, vrf: Option<&str>) -> String {
+        let published = self.published();
+        let Some(timeouts) = published.timeouts else {
+            return "% No session table: no access list is bound to an interface\n".to_string();
+        };
+        let vrf_id = match vrf {
+            None => None,
+            Some(name) => match published.vrfs.iter().position(|v| v.as_deref() == Some(name)) {
+                Some(id) => Some(id as u16),
+                None => return format!("% VRF {name} does not exist\n"),
+            },
+        };
+        let now = self.shared.now_secs();
+        let sessions = self
+            .sessions
+            .sessions(now, &timeouts, &|s| vrf_id.is_none_or(|v| v == s.vrf));
+        let mut out = format!(
+            "{} sessions (table maximum {}, {} KiB)\n",
+            sessions.len(),
+            self.sessions.max(),
+            self.sessions.memory_bytes() / 1024
+        );
+        for s in &sessions {
+            let vrf_name = published.vrfs.get(usize::from(s.vrf)).cloned().flatten();
+            let _ = writeln!(out, "{}", session_line(s, vrf_name.as_deref()));
+        }
+        out
+    }
+
+    fn clear_counters(&self) {
+        let hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
+        hits.values().for_each(|h| h.store(0, Ordering::Relaxed));
+    }
+}
+
+fn session_line(s: &SessionInfo, vrf: Option<&str>) -> String {
+    let protocol = match s.protocol {
+        crate::wire::PROTO_TCP => "tcp".to_string(),
+        crate::wire::PROTO_UDP => "udp".to_string(),
+        crate::wire::PROTO_ICMP => "icmp".to_string(),
+        crate::wire::PROTO_ICMPV6 => "icmpv6".to_string(),
+        n => n.to_string(),
+    };
+    let endpoint = |(addr, port): (std::net::IpAddr, u16)| match addr {
+        std::net::IpAddr::V6(_) => format!("[{addr}]:{port}"),
+        std::net::IpAddr::V4(_) => format!("{addr}:{port}"),
+    };
+    format!(
+        "{protocol:<6} {} -> {}{}{}  age {}s idle {}s packets {}/{}",
+        endpoint(s.initiator),
+        endpoint(s.responder),
+        s.tcp.map_or(String::new(), |t| format!(" {}", t.name())),
+        vrf.map_or(String::new(), |v| format!(" vrf {v}")),
+        s.age_secs,
+        s.idle_secs,
+        s.packets[0],
+        s.packets[1]
+    )
+}
+
+/// The rule lines of a list as the running config writes them, with
+/// their sequence numbers, to show beside the hit counters.
+fn rule_lines(config: &Config, header: &str) -> Vec<(u32, String)> {
+    let blocks = grammar::render::blocks(config);
+    let Some(block) = blocks.into_iter().find(|b| b.header == header) else {
+        return Vec::new();
+    };
+    block
+        .body
+        .into_iter()
+        .filter_map(|line| {
+            let seq = line.split_whitespace().next()?.parse().ok()?;
+            Some((seq, line))
+        })
+        .collect()
+}
+
+fn header_of(family: Family, name: &str) -> String {
+    match family {
+        Family::Ipv4 => format!("ip access-list extended {name}"),
+        Family::Ipv6 => format!("ipv6 access-list {name}"),
+    }
+}
+
+impl DataplaneElement for Firewall {
+    fn compile(&self, config: &Config, snap: &mut Snapshot) -> Result<(), String> {
+        let settings = config.inspect.effective();
+        let timeouts = Timeouts {
+            tcp_synwait: settings.tcp_synwait,
+            tcp_idle: settings.tcp_idle,
+            tcp_finwait: settings.tcp_finwait,
+            udp_idle: settings.udp_idle,
+            icmp_idle: settings.icmp_idle,
+        };
+        self.sessions.set_max(settings.max_sessions as usize);
+        let mut compiled: HashMap<(Family, &str), Arc<CompiledAcl>> = HashMap::new();
+        let mut bindings: [Bindings; 2] = Default::default();
+        let mut published = Published {
+            vrfs: snap.tables.iter().map(|t| t.vrf.clone()).collect(),
+            ..Published::default()
+        };
+        for ((iface, family, direction), name) in &config.access_lists.bindings {
+            let Some(id) = snap.interfaces.iter().flatten().find(|i| &i.name == iface).map(|i| i.id) else {
+                continue;
+            };
+            let list = config
+                .access_lists
+                .lists
+                .get(&(*family, name.clone()))
+                .ok_or_else(|| format!("access list {name} is not defined"))?;
+            let acl = compiled
+                .entry((*family, name.as_str()))
+                .or_insert_with(|| {
+                    Arc::new(CompiledAcl::new(name, *family, list, &mut |seq| self.hits_of(*family, name, seq)))
+                })
+                .clone();
+            let table = &mut bindings[*family as usize];
+            if table.len() <= usize::from(id) {
+                table.resize(usize::from(id) + 1, [None, None]);
+            }
+            let slot = if *direction == Direction::In { IN } else { OUT };
+            table[usize::from(id)][slot] = Some(acl);
+        }
+        for ((family, name), acl) in &compiled {
+            let header = header_of(*family, name);
+            let hits: HashMap<u32, Arc<AtomicU64>> = acl.actions.iter().map(|a| (a.seq, a.hits.clone())).collect();
+            let rules = rule_lines(config, &header)
+                .into_iter()
+                .filter_map(|(seq, line)| Some((line, hits.get(&seq)?.clone())))
+                .collect();
+            published.lists.push((header, rules));
+        }
+        published.lists.sort_by(|a, b| a.0.cmp(&b.0));
+        if compiled.is_empty() {
+            *self.published() = published;
+            return Ok(());
+        }
+        published.timeouts = Some(timeouts);
+        for (family, path) in [(Family::Ipv4, PathFamily::Ipv4), (Family::Ipv6, PathFamily::Ipv6)] {
+            let table = Arc::new(std::mem::take(&mut bindings[family as usize]));
+            for (point, name) in [
+                (Point::PostRouting, "acl-forward"),
+                (Point::LocalIn, "acl-local-in"),
+                (Point::LocalOut, "sessions-local-out"),
+            ] {
+                let node = FirewallNode {
+                    name,
+                    point,
+                    bindings: table.clone(),
+                    sessions: self.sessions.clone(),
+                    timeouts,
+                    counters: self.counters.clone(),
+                    log: self.log.clone(),
+                };
+                snap.features.register(path, point, ORDER, Arc::new(node));
+            }
+        }
+        *self.published() = published;
+        Ok(())
+    }
+
+    fn commands(self: Arc<Self>) -> Vec<ElementCommand> {
+        let (lists, sessions, logging, clear_sessions, clear_counters) =
+            (self.clone(), self.clone(), self.clone(), self.clone(), self);
+        vec![
+            ElementCommand::Show {
+                syntax: "access-lists [WORD$name]",
+                help: &["Access lists, their rules and hit counters", "One list"],
+                run: Box::new(move |args| lists.show_access_lists(args.text("name"))),
+            },
+            ElementCommand::Show {
+                syntax: "sessions [vrf WORD$vrf]",
+                help: &["The session table", "Sessions of one VRF", "VRF name"],
+                run: Box::new(move |args| sessions.show_sessions(args.text("vrf"))),
+            },
+            ElementCommand::Show {
+                syntax: "logging",
+                help: &["Access-list log lines"],
+                run: Box::new(move |_| logging.log.render()),
+            },
+            ElementCommand::Exec {
+                syntax: "clear sessions",
+                help: &["Reset functions", "Remove every session"],
+                run: Box::new(move |_| {
+                    clear_sessions.sessions.clear();
+                    Ok(String::new())
+                }),
+            },
+            ElementCommand::Exec {
+                syntax: "clear access-list counters",
+                help: &["Reset functions", "Access lists", "Their hit counters"],
+                run: Box::new(move |_| {
+                    clear_counters.clear_counters();
+                    Ok(String::new())
+                }),
+            },
+        ]
+    }
+}

@@ -1,0 +1,173 @@
+//! The firewall's node, at post-routing (forwarded traffic: the ingress
+//! interface's inbound list, then the egress interface's outbound list),
+//! local-in (traffic to the appliance: the inbound list) and local-out
+//! (the appliance's own traffic: no list, only its sessions), both families.
+//!
+//! Stateful semantics (those of IOS's `ip inspect`, simplified): a packet
+//! of a known session passes without the lists, so the return traffic of a
+//! flow a list permitted needs no rule of its own. A packet the lists
+//! permit that opens a flow (a TCP SYN, a UDP datagram, an ICMP echo
+//! request) creates a session; one that opens no flow (a TCP segment of a
+//! flow the table does not know) passes without one. While the firewall
+//! is on, every forwarded flow gets a session, so replies come back
+//! through an interface whose inbound list would refuse them.
+
+use super::acl::CompiledAcl;
+use super::log::AclLog;
+use crate::classify::FlowKey;
+use crate::features::{Action, FeatureNode, Packet, Point};
+use crate::headers::{tcp_flags, FlowInfo};
+use crate::sessions::{addr_bits, Refused, SessionKey, SessionTable, Timeouts};
+use crate::snapshot::IfaceId;
+use crate::wire::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The inbound and outbound lists of one family, by interface id.
+pub type Bindings = Vec<[Option<Arc<CompiledAcl>>; 2]>;
+pub const IN: usize = 0;
+pub const OUT: usize = 1;
+
+/// What the firewall counted, summed over workers (relaxed atomics).
+#[derive(Default)]
+pub struct FirewallCounters {
+    pub passed_by_session: AtomicU64,
+    pub denied_by_rule: AtomicU64,
+    pub denied_implicitly: AtomicU64,
+    pub sessions_created: AtomicU64,
+    pub session_table_full: AtomicU64,
+    pub malformed: AtomicU64,
+}
+
+impl FirewallCounters {
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (name, value) of each counter, for `show access-lists`.
+    pub fn rows(&self) -> [(&'static str, u64); 6] {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("passed by session", get(&self.passed_by_session)),
+            ("denied by a rule", get(&self.denied_by_rule)),
+            ("denied, no rule matched", get(&self.denied_implicitly)),
+            ("sessions created", get(&self.sessions_created)),
+            ("refused, session table full", get(&self.session_table_full)),
+            ("malformed", get(&self.malformed)),
+        ]
+    }
+}
+
+pub struct FirewallNode {
+    pub name: &'static str,
+    pub point: Point,
+    pub bindings: Arc<Bindings>,
+    pub sessions: Arc<SessionTable>,
+    pub timeouts: Timeouts,
+    pub counters: Arc<FirewallCounters>,
+    pub log: Arc<AclLog>,
+}
+
+/// Whether the packet can open a flow the table follows.
+fn opens_flow(flow: &FlowInfo) -> bool {
+    if !flow.has_transport {
+        return false;
+    }
+    match flow.protocol {
+        PROTO_TCP => flow.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN,
+        PROTO_UDP => true,
+        PROTO_ICMP => flow.icmp.0 == crate::wire::ICMP_ECHO_REQUEST,
+        PROTO_ICMPV6 => flow.icmp.0 == crate::wire::ICMPV6_ECHO_REQUEST,
+        _ => false,
+    }
+}
+
+/// Whether the table can know the packet's flow (TCP, UDP, ICMP echo).
+fn trackable(flow: &FlowInfo) -> bool {
+    flow.has_transport && (matches!(flow.protocol, PROTO_TCP | PROTO_UDP) || flow.is_echo())
+}
+
+fn flow_key(flow: &FlowInfo) -> FlowKey {
+    let (src_port, dst_port) = match flow.protocol {
+        PROTO_ICMP | PROTO_ICMPV6 => (u16::from(flow.icmp.0), u16::from(flow.icmp.1)),
+        _ => (flow.src_port, flow.dst_port),
+    };
+    FlowKey {
+        src: addr_bits(flow.src),
+        dst: addr_bits(flow.dst),
+        protocol: flow.protocol,
+        src_port,
+        dst_port,
+        tcp_flags: flow.tcp_flags,
+    }
+}
+
+impl FirewallNode {
+    fn list(&self, iface: Option<IfaceId>, direction: usize) -> Option<&CompiledAcl> {
+        let lists = self.bindings.get(usize::from(iface?))?;
+        lists[direction].as_deref()
+    }
+
+    /// Runs a list; false when it denies (and counts and logs why).
+    fn permits(&self, acl: &CompiledAcl, key: &FlowKey, flow: &FlowInfo, now: u32) -> bool {
+        match acl.classify(key) {
+            Some(rule) => {
+                FirewallCounters::add(&rule.hits);
+                if rule.log {
+                    self.log.record(now, acl, rule, flow);
+                }
+                if !rule.permit {
+                    FirewallCounters::add(&self.counters.denied_by_rule);
+                }
+                rule.permit
+            }
+            None => {
+                FirewallCounters::add(&self.counters.denied_implicitly);
+                false
+            }
+        }
+    }
+}
+
+impl FeatureNode for FirewallNode {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn process(&self, packet: &mut Packet<'_>) -> Action {
+        let Some(flow) = FlowInfo::parse(packet.data) else {
+            FirewallCounters::add(&self.counters.malformed);
+            return Action::Drop;
+        };
+        let now = packet.now_secs;
+        let (session, forward) = SessionKey::of(packet.vrf, &flow);
+        if trackable(&flow) && self.sessions.track(&session, forward, &flow, now, &self.timeouts) {
+            FirewallCounters::add(&self.counters.passed_by_session);
+            return Action::Continue;
+        }
+        let key = flow_key(&flow);
+        let lists = match self.point {
+            Point::PostRouting => [self.list(packet.ingress, IN), self.list(packet.egress, OUT)],
+            Point::LocalIn => [self.list(packet.ingress, IN), None],
+            _ => [None, None],
+        };
+        for acl in lists.into_iter().flatten() {
+            if !self.permits(acl, &key, &flow, now) {
+                return Action::Drop;
+            }
+        }
+        if !opens_flow(&flow) {
+            return Action::Continue;
+        }
+        match self.sessions.create(&session, forward, now, &self.timeouts) {
+            Ok(()) => {
+                FirewallCounters::add(&self.counters.sessions_created);
+                Action::Continue
+            }
+            Err(Refused::Full) => {
+                FirewallCounters::add(&self.counters.session_table_full);
+                Action::Drop
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! A stateful firewall between Linux hosts in network namespaces, IPv4 and
+//! IPv6, with default offloads:
+//!
+//! ```text
+//!  inside 10.31.1.2, 2001:db8:31::2 --- [pin  dataplane  pout] --- outside 10.31.2.2, 2001:db8:32::2
+//! ```
+//! The inside may open TCP, UDP and ICMP to the outside; the outside may
+//! reach only the inside server's port 443 (a web server also listens on
+//! 8080 there, unreachable from outside).
+
+mod support;
+
+use grammar::parse_config;
+use kernel_bypass::elements::ElementCommand;
+use kernel_bypass::io::Backend;
+use kernel_bypass::Dataplane;
+use support::dataplane::start;
+use support::netns::{is_root, Netns, Veth};
+
+/// A UDP echo server and a client that exits 0 when its datagram comes back.
+const UDP_ECHO: &str = "import socket,sys\n\
+    s=socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET,socket.SOCK_DGRAM)\n\
+    s.bind((sys.argv[1],5353))\n\
+    while True:\n d,a=s.recvfrom(512)\n s.sendto(d,a)\n";
+const UDP_ASK: &str = "import socket,sys\n\
+    s=socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET,socket.SOCK_DGRAM)\n\
+    s.settimeout(1)\n\
+    for _ in range(5):\n s.sendto(b'ping',(sys.argv[1],5353))\n try:\n  s.recvfrom(512); sys.exit(0)\n except socket.timeout: pass\n\
+    sys.exit(1)\n";
+
+fn show(dataplane: &Dataplane, syntax: &str) -> String {
+    dataplane
+        .element_commands()
+        .into_iter()
+        .find_map(|c| match c {
+            ElementCommand::Show { syntax: s, run, .. } if s.starts_with(syntax) => {
+                Some(run(&grammar::Args::default()))
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `curl` from `host` fetches `url` (a few tries, so paths that
+/// should work have time to come up; those that should not fail fast).
+fn fetches(host: &Netns, url: &str, tries: usize) -> bool {
+    (0..tries).any(|_| {
+        host.output(&["curl", "-sS", "-g", "-o", "/dev/null", "--max-time", "2", url])
+            .status
+            .success()
+    })
+}
+
+#[test]
+fn inside_opens_flows_outside_reaches_only_the_published_port() {
+    if !is_root() {
+        return;
+    }
+    let (inside, outside) = (Netns::new(), Netns::new());
+    let (pin, pout) = (Veth::into_ns(&inside), Veth::into_ns(&outside));
+    let text = format!(
+        "ip access-list extended OUTSIDE-IN\n 10 permit tcp any host 10.31.1.2 eq 443\n\
+         ipv6 access-list OUTSIDE-IN6\n permit tcp any host 2001:db8:31::2 eq 443\n\
+         interface {}\n ip address 10.31.1.1/24\n ipv6 address 2001:db8:31::1/64\n\
+         interface {}\n ip address 10.31.2.1/24\n ipv6 address 2001:db8:32::1/64\n \
+         ip access-group OUTSIDE-IN in\n ipv6 traffic-filter OUTSIDE-IN6 in\n",
+        pin.outer, pout.outer
+    );
+    let (config, errors) = parse_config(&text);
+    assert_eq!(errors, [], "{text}");
+    let (_runtime, dataplane) = start(&config, Backend::AfPacket, 1);
+    inside.configure(&pin.inner, "10.31.1.2/24", Some("10.31.1.1"));
+    inside.configure(&pin.inner, "2001:db8:31::2/64", None);
+    inside.run(&["ip", "-6", "route", "add", "default", "via", "2001:db8:31::1"]);
+    outside.configure(&pout.inner, "10.31.2.2/24", Some("10.31.2.1"));
+    outside.configure(&pout.inner, "2001:db8:32::2/64", None);
+    outside.run(&["ip", "-6", "route", "add", "default", "via", "2001:db8:32::1"]);
+    let _servers = [
+        inside.spawn(&["python3", "-m", "http.server", "443", "--bind", "::"]),
+        inside.spawn(&["python3", "-m", "http.server", "8080", "--bind", "::"]),
+        outside.spawn(&["python3", "-m", "http.server", "80", "--bind", "::"]),
+        outside.spawn(&["python3", "-c", UDP_ECHO, "10.31.2.2"]),
+        outside.spawn(&["python3", "-c", UDP_ECHO, "2001:db8:32::2"]),
+    ];
+    let counters = || format!("{}\n{}", show(&dataplane, "access-lists"), dataplane.show_counters());
+    for (near, far, far_url) in [
+        ("10.31.1.2", "10.31.2.2", "http://10.31.2.2/"),
+        ("2001:db8:31::2", "2001:db8:32::2", "http://[2001:db8:32::2]/"),
+    ] {
+        assert!(inside.ping_ok(far), "inside pings out to {far}\n{}", counters());
+        assert!(fetches(&inside, far_url, 10), "inside fetches {far_url}\n{}", counters());
+        let udp = inside.output(&["python3", "-c", UDP_ASK, far]);
+        assert!(udp.status.success(), "inside's UDP to {far} is answered\n{}", counters());
+        let https = format!("http://{}:443/", bracketed(near));
+        let other = format!("http://{}:8080/", bracketed(near));
+        assert!(fetches(&outside, &https, 10), "outside reaches {https}\n{}", counters());
+        assert!(!fetches(&outside, &other, 1), "outside must not reach {other}");
+        assert!(
+            !outside.output(&["ping", "-c", "2", "-W", "1", near]).status.success(),
+            "outside must not ping {near}"
+        );
+    }
+    let lists = show(&dataplane, "access-lists");
+    assert!(!lists.contains("eq 443 (0 matches)"), "hit counters move:\n{lists}");
+    let sessions = show(&dataplane, "sessions");
+    assert!(sessions.contains("tcp") && sessions.contains("udp"), "{sessions}");
+}
+
+fn bracketed(addr: &str) -> String {
+    match addr.contains(':') {
+        true => format!("[{addr}]"),
+        false => addr.to_string(),
+    }
+}

@@ -1,0 +1,227 @@
+//! The firewall fed in memory: stateful return traffic, `established`,
+//! hit counters, the session table full, the SYN guard's challenge, and
+//! random TCP flag combinations and malformed packets (never a panic).
+
+mod support;
+
+use grammar::parse_config;
+use kernel_bypass::counters::WorkerCounters;
+use kernel_bypass::elements::{registry, DataplaneElement, ElementCommand};
+use kernel_bypass::frame::Batch;
+use kernel_bypass::pipeline::{neighbor_key, Pipeline, Shared, Verdict};
+use kernel_bypass::snapshot::{mac_for, InterfaceIds, Snapshot};
+use kernel_bypass::wire::*;
+use proptest::prelude::*;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use support::packets::*;
+
+const INSIDE_HOST: Mac = [0x02, 0, 0, 0, 0, 0x11];
+const OUTSIDE_HOST: Mac = [0x02, 0, 0, 0, 0, 0x22];
+
+/// eth0 (port 0, inside 10.1.0.1/24) and eth1 (port 1, outside
+/// 10.2.0.1/24); the outside may reach only 10.1.0.2 port 443 and, with
+/// `established`, TCP segments to 10.1.0.3.
+const POLICY: &str = "ip inspect max-sessions 64\n\
+    ip access-list extended OUTSIDE-IN\n 10 permit tcp any host 10.1.0.2 eq 443\n \
+    20 permit tcp any host 10.1.0.3 established\n\
+    interface eth0\n ip address 10.1.0.1/24\n\
+    interface eth1\n ip address 10.2.0.1/24\n ip access-group OUTSIDE-IN in\n\
+    ip route 192.0.2.0/24 10.1.0.2\n";
+
+struct Harness {
+    snap: Snapshot,
+    elements: Vec<Arc<dyn DataplaneElement>>,
+    pipeline: Pipeline,
+    batch: Batch,
+}
+
+impl Harness {
+    fn new(text: &str) -> Harness {
+        let (config, errors) = parse_config(text);
+        assert_eq!(errors, [], "{text}");
+        assert_eq!(grammar::validate(&config), Vec::<String>::new());
+        let mut snap = Snapshot::compile(&config, &mut InterfaceIds::default(), &|name| match name {
+            "eth0" => Some(0),
+            "eth1" => Some(1),
+            _ => None,
+        })
+        .expect("compile");
+        let shared = Arc::new(Shared::default());
+        let elements = registry(&shared);
+        for e in &elements {
+            e.compile(&config, &mut snap).expect("element compile");
+        }
+        let id = |name: &str| snap.interfaces.iter().flatten().find(|i| i.name == name).unwrap().id;
+        for (iface, addr, mac) in [("eth0", "10.1.0.2", INSIDE_HOST), ("eth0", "10.1.0.3", INSIDE_HOST), ("eth1", "10.2.0.2", OUTSIDE_HOST)] {
+            shared.neighbors.learn(neighbor_key(id(iface), addr.parse().unwrap()), mac_to_u64(&mac), 0);
+        }
+        let pipeline = Pipeline::new(shared, Arc::new(WorkerCounters::default()), None);
+        Harness {
+            snap,
+            elements,
+            pipeline,
+            batch: Batch::new(64),
+        }
+    }
+
+    fn feed(&mut self, port: u16, packets: &[Vec<u8>]) -> Vec<Verdict> {
+        let (mac, host) = match port {
+            0 => (mac_for("eth0"), INSIDE_HOST),
+            _ => (mac_for("eth1"), OUTSIDE_HOST),
+        };
+        self.batch.clear();
+        for p in packets {
+            assert!(self.batch.push_copy(&ethernet(mac, host, ETHERTYPE_IPV4, p)));
+        }
+        self.pipeline.process(&self.snap, port, &mut self.batch).to_vec()
+    }
+
+    fn show(&self, syntax: &str) -> String {
+        for e in &self.elements {
+            for c in e.clone().commands() {
+                if let ElementCommand::Show { syntax: s, run, .. } = c {
+                    if s.starts_with(syntax) {
+                        return run(&grammar::Args::default());
+                    }
+                }
+            }
+        }
+        panic!("no show {syntax}")
+    }
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn tcp(src: &str, sport: u16, dst: &str, dport: u16, flags: u8) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[12] = 0x50;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&1024u16.to_be_bytes());
+    ipv4(ip(src), ip(dst), PROTO_TCP, 64, &t)
+}
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+
+#[test]
+fn replies_to_inside_flows_come_back_and_outside_reaches_only_the_permitted_port() {
+    let mut h = Harness::new(POLICY);
+    let out = h.feed(
+        0,
+        &[
+            tcp("10.1.0.2", 40000, "10.2.0.2", 80, SYN),
+            udp_packet(ip("10.1.0.2"), ip("10.2.0.2"), 5000, 53, b"q"),
+            echo_request(ip("10.1.0.2"), ip("10.2.0.2"), 64),
+        ],
+    );
+    assert_eq!(out, [Verdict::Tx(1); 3], "the inside may open flows");
+    let mut echo_reply = echo_request(ip("10.2.0.2"), ip("10.1.0.2"), 64);
+    echo_reply[20] = ICMP_ECHO_REPLY;
+    let back = h.feed(
+        1,
+        &[
+            tcp("10.2.0.2", 80, "10.1.0.2", 40000, SYN | ACK),
+            udp_packet(ip("10.2.0.2"), ip("10.1.0.2"), 53, 5000, b"a"),
+            echo_reply,
+            tcp("10.2.0.2", 1234, "10.1.0.2", 443, SYN),
+            tcp("10.2.0.2", 1235, "10.1.0.2", 22, SYN),
+            udp_packet(ip("10.2.0.2"), ip("10.1.0.2"), 53, 5001, b"unsolicited"),
+        ],
+    );
+    assert_eq!(
+        back,
+        [
+            Verdict::Tx(0),
+            Verdict::Tx(0),
+            Verdict::Tx(0),
+            Verdict::Tx(0),
+            Verdict::Done,
+            Verdict::Done
+        ]
+    );
+    let lists = h.show("access-lists");
+    assert!(lists.contains("10 permit tcp any host 10.1.0.2 eq 443 (1 matches)"), "{lists}");
+    assert!(lists.contains("denied, no rule matched: 2"), "{lists}");
+    let sessions = h.show("sessions");
+    assert!(sessions.starts_with("4 sessions"), "{sessions}");
+}
+
+#[test]
+fn established_lets_segments_with_ack_or_rst_through_but_not_syns() {
+    let mut h = Harness::new(POLICY);
+    let out = h.feed(
+        1,
+        &[
+            tcp("10.2.0.2", 1000, "10.1.0.3", 8080, SYN),
+            tcp("10.2.0.2", 1000, "10.1.0.3", 8080, ACK),
+            tcp("10.2.0.2", 1000, "10.1.0.3", 8080, 0x04),
+        ],
+    );
+    assert_eq!(out, [Verdict::Done, Verdict::Tx(0), Verdict::Tx(0)]);
+}
+
+#[test]
+fn a_full_session_table_refuses_new_flows_and_keeps_the_old_ones() {
+    let mut h = Harness::new(POLICY);
+    let flows: Vec<_> = (0..200u16)
+        .map(|p| udp_packet(ip("10.1.0.2"), ip("10.2.0.2"), 10_000 + p, 53, b"q"))
+        .collect();
+    let mut admitted = Vec::new();
+    for chunk in flows.chunks(50) {
+        let verdicts = h.feed(0, chunk);
+        admitted.extend(chunk.iter().zip(verdicts).filter(|(_, v)| *v == Verdict::Tx(1)).map(|(p, _)| p.clone()));
+    }
+    assert!(admitted.len() <= 64 && admitted.len() >= 32, "{}", admitted.len());
+    assert!(h.show("access-lists").contains("refused, session table full: "));
+    let replies: Vec<_> = admitted
+        .iter()
+        .map(|p| {
+            let sport = be16(p, 20);
+            udp_packet(ip("10.2.0.2"), ip("10.1.0.2"), 53, sport, b"a")
+        })
+        .collect();
+    for chunk in replies.chunks(50) {
+        assert!(h.feed(1, chunk).iter().all(|v| *v == Verdict::Tx(0)), "old flows keep working");
+    }
+}
+
+#[test]
+fn a_syn_flood_to_the_appliance_is_answered_with_challenges_not_delivered() {
+    let mut h = Harness::new(POLICY);
+    let syns: Vec<_> = (0..64u16)
+        .map(|i| tcp(&format!("192.0.2.{}", i + 1), 30000 + i, "10.1.0.1", 22, SYN))
+        .collect();
+    let mut challenged = 0;
+    for chunk in syns.chunks(32) {
+        challenged += h.feed(0, chunk).iter().filter(|v| **v == Verdict::Tx(0)).count();
+    }
+    assert_eq!(challenged, 48, "all but the first burst of 16 are challenged");
+    let shown = h.show("control-plane");
+    assert!(shown.contains("challenging (SYN flood); 48 SYNs challenged"), "{shown}");
+}
+
+proptest! {
+    #[test]
+    fn no_tcp_flags_or_bytes_make_the_firewall_panic(
+        flags in any::<u8>(),
+        sport in any::<u16>(),
+        dport in any::<u16>(),
+        tail in proptest::collection::vec(any::<u8>(), 0..40),
+        cut in 0usize..60,
+    ) {
+        let mut h = Harness::new(POLICY);
+        let mut inward = tcp("10.2.0.2", sport, "10.1.0.3", dport, flags);
+        inward.extend_from_slice(&tail);
+        let mut outward = tcp("10.1.0.2", sport, "10.2.0.2", dport, flags);
+        outward.truncate(cut.max(20));
+        let mut to_us = tcp("10.2.0.2", sport, "10.2.0.1", dport, flags);
+        to_us.extend_from_slice(&tail);
+        let _ = h.feed(1, &[inward, to_us]);
+        let _ = h.feed(0, &[outward]);
+    }
+}
