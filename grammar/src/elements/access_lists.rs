@@ -22,7 +22,9 @@
 //! truncated, /128 is `host` and ::/0 is `any`; protocol numbers 6, 17 and
 //! 1 (58 in IPv6 lists) are `tcp`, `udp` and `icmp`.
 
-use crate::commands::{required, CommandDef, ConfigContext, Edit, Mode, SubMode, INCOMPLETE};
+use crate::commands::{
+    change_if, required, CommandDef, ConfigContext, Edit, Mode, SubMode, INCOMPLETE,
+};
 use crate::config::{Config, INTERFACE_MODE};
 use crate::render::Block;
 use crate::tree::Args;
@@ -315,6 +317,43 @@ const MATCH_HELP: &str =
     "SRC [PORTS] DST [PORTS] [TYPE [CODE]] [established] [log]; SRC/DST: any, host ADDRESS or \
      ADDRESS WILDCARD (IPv6: PREFIX); PORTS: eq|lt|gt|neq N or range N N";
 
+/// The help of `(permit|deny) PROTOCOL MATCH` after `$prefix`'s words,
+/// with the words that differ by family.
+macro_rules! entry_help {
+    ([$($prefix:expr),*], $any:expr, $icmp:expr, $number:expr) => {
+        &[
+            $($prefix,)*
+            "Specify packets to forward",
+            "Specify packets to reject",
+            $any,
+            "Transmission Control Protocol",
+            "User Datagram Protocol",
+            $icmp,
+            $number,
+            MATCH_HELP,
+        ]
+    };
+}
+
+/// [`entry_help`] in IPv4 lists, named or numbered.
+macro_rules! ipv4_entry_help {
+    ($($prefix:expr),*) => {
+        entry_help!(
+            [$($prefix),*],
+            "Any Internet Protocol",
+            "Internet Control Message Protocol",
+            "An IP protocol number"
+        )
+    };
+}
+
+/// The help of `remark LINE` after `$prefix`'s words.
+macro_rules! remark_help {
+    ($($prefix:expr),*) => {
+        &[$($prefix,)* "Access list entry comment", "Comment, up to 100 characters"]
+    };
+}
+
 const COMMANDS: &[CommandDef] = &[
     CommandDef {
         mode: Mode::Global,
@@ -340,83 +379,50 @@ const COMMANDS: &[CommandDef] = &[
     CommandDef {
         mode: Mode::Sub(&EXT_NACL_MODE),
         syntax: "[<1-2147483647>$seq] (permit|deny) (ip|tcp|udp|icmp|<0-255>$proto) LINE$match",
-        help: &[
-            "Sequence number",
-            "Specify packets to forward",
-            "Specify packets to reject",
-            "Any Internet Protocol",
-            "Transmission Control Protocol",
-            "User Datagram Protocol",
-            "Internet Control Message Protocol",
-            "An IP protocol number",
-            MATCH_HELP,
-        ],
+        help: ipv4_entry_help!("Sequence number"),
         handler: ip_entry,
     },
     CommandDef {
         mode: Mode::Sub(&EXT_NACL_MODE),
         syntax: "[<1-2147483647>$seq] remark LINE$text",
-        help: &[
-            "Sequence number",
-            "Access list entry comment",
-            "Comment, up to 100 characters",
-        ],
+        help: remark_help!("Sequence number"),
         handler: ip_remark,
     },
     CommandDef {
         mode: Mode::Sub(&IPV6_ACL_MODE),
         syntax: "[<1-2147483647>$seq] (permit|deny) (ipv6|tcp|udp|icmp|<0-255>$proto) LINE$match",
-        help: &[
-            "Sequence number",
-            "Specify packets to forward",
-            "Specify packets to reject",
+        help: entry_help!(
+            ["Sequence number"],
             "Any IPv6 protocol",
-            "Transmission Control Protocol",
-            "User Datagram Protocol",
             "Internet Control Message Protocol for IPv6",
-            "An IPv6 next header number",
-            MATCH_HELP,
-        ],
+            "An IPv6 next header number"
+        ),
         handler: ipv6_entry,
     },
     CommandDef {
         mode: Mode::Sub(&IPV6_ACL_MODE),
         syntax: "[<1-2147483647>$seq] remark LINE$text",
-        help: &[
-            "Sequence number",
-            "Access list entry comment",
-            "Comment, up to 100 characters",
-        ],
+        help: remark_help!("Sequence number"),
         handler: ipv6_remark,
     },
     CommandDef {
         mode: Mode::Global,
         syntax: "access-list (<100-199>$number|<2000-2699>$number) (permit|deny) (ip|tcp|udp|icmp|<0-255>$proto) LINE$match",
-        help: &[
+        help: ipv4_entry_help!(
             "Add a numbered access list entry",
             "IP extended access list",
-            "IP extended access list (expanded range)",
-            "Specify packets to forward",
-            "Specify packets to reject",
-            "Any Internet Protocol",
-            "Transmission Control Protocol",
-            "User Datagram Protocol",
-            "Internet Control Message Protocol",
-            "An IP protocol number",
-            MATCH_HELP,
-        ],
+            "IP extended access list (expanded range)"
+        ),
         handler: numbered_entry,
     },
     CommandDef {
         mode: Mode::Global,
         syntax: "access-list (<100-199>$number|<2000-2699>$number) remark LINE$text",
-        help: &[
+        help: remark_help!(
             "Add a numbered access list entry",
             "IP extended access list",
-            "IP extended access list (expanded range)",
-            "Access list entry comment",
-            "Comment, up to 100 characters",
-        ],
+            "IP extended access list (expanded range)"
+        ),
         handler: numbered_remark,
     },
     CommandDef {
@@ -556,10 +562,10 @@ fn access_list(edit: &mut Edit<'_>, family: Family) -> Result<(), String> {
     }
     check_name(&name)?;
     let key = (family, name);
-    if !edit.config.access_lists.lists.contains_key(&key) {
-        let lists = Arc::make_mut(&mut edit.config.access_lists);
-        lists.lists.insert(key.clone(), AccessList::default());
-    }
+    let lists = &mut edit.config.access_lists;
+    change_if(lists, !lists.lists.contains_key(&key), |l| {
+        l.lists.insert(key.clone(), AccessList::default());
+    });
     edit.enter = Some(ConfigContext::Sub(family.mode(), key.1));
     Ok(())
 }
@@ -884,13 +890,10 @@ fn bind(edit: &mut Edit<'_>, family: Family) -> Result<(), String> {
     if !edit.negated {
         let name = name.ok_or(INCOMPLETE)?;
         let key = (interface, family, directions[0]);
-        if lists.bindings.get(&key).is_some_and(|n| n == name) {
-            return Ok(());
-        }
-        let name = name.to_string();
-        Arc::make_mut(&mut edit.config.access_lists)
-            .bindings
-            .insert(key, name);
+        let needed = lists.bindings.get(&key).is_none_or(|n| n != name);
+        change_if(&mut edit.config.access_lists, needed, |l| {
+            l.bindings.insert(key, name.to_string());
+        });
         return Ok(());
     }
     let doomed: Vec<_> = directions

@@ -8,13 +8,12 @@
 //! floods of one class cannot starve the others, and SSH keeps a share of
 //! its own. Only classes set here are kept and rendered.
 
-use crate::commands::{CommandDef, ConfigContext, Edit, Mode, SubMode, INCOMPLETE};
+use crate::commands::{change_if, CommandDef, ConfigContext, Edit, Mode, SubMode, INCOMPLETE};
 use crate::config::Config;
 use crate::render::Block;
 use crate::tree::Args;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
 /// `(config-cp)#`, opened by `control-plane`.
 pub static CP_MODE: SubMode = SubMode { prompt: "cp" };
@@ -183,11 +182,8 @@ impl super::NetworkElement for Element {
 /// Enters `(config-cp)`; `no control-plane` restores every default.
 fn control_plane(edit: &mut Edit<'_>) -> Result<(), String> {
     if edit.negated {
-        if !edit.config.control_plane.policers.is_empty() {
-            Arc::make_mut(&mut edit.config.control_plane)
-                .policers
-                .clear();
-        }
+        let cp = &mut edit.config.control_plane;
+        change_if(cp, !cp.policers.is_empty(), |c| c.policers.clear());
         return Ok(());
     }
     edit.enter = Some(ConfigContext::Sub(&CP_MODE, String::new()));
@@ -209,14 +205,13 @@ fn police(edit: &mut Edit<'_>) -> Result<(), String> {
             Some(Policer { pps, burst })
         }
     };
-    if edit.config.control_plane.policers.get(&class).copied() == wanted {
-        return Ok(());
-    }
-    let policers = &mut Arc::make_mut(&mut edit.config.control_plane).policers;
-    match wanted {
-        Some(p) => policers.insert(class, p),
-        None => policers.remove(&class),
-    };
+    let cp = &mut edit.config.control_plane;
+    change_if(cp, cp.policers.get(&class).copied() != wanted, |c| {
+        match wanted {
+            Some(p) => c.policers.insert(class, p),
+            None => c.policers.remove(&class),
+        };
+    });
     Ok(())
 }
 

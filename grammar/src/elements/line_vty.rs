@@ -9,7 +9,7 @@
 //! the block is always written `line vty 0 4`.
 
 use super::access_lists::Family;
-use crate::commands::{required, CommandDef, ConfigContext, Edit, Mode, SubMode};
+use crate::commands::{change_if, required, CommandDef, ConfigContext, Edit, Mode, SubMode};
 use crate::config::Config;
 use crate::render::Block;
 use std::sync::Arc;
@@ -123,11 +123,10 @@ impl super::NetworkElement for Element {
 /// Enters `(config-line)`; `no line vty ...` removes its settings.
 fn line_vty(edit: &mut Edit<'_>) -> Result<(), String> {
     if edit.negated {
-        if !edit.config.access_lists.vty_access_class.is_empty() {
-            Arc::make_mut(&mut edit.config.access_lists)
-                .vty_access_class
-                .clear();
-        }
+        let lists = &mut edit.config.access_lists;
+        change_if(lists, !lists.vty_access_class.is_empty(), |l| {
+            l.vty_access_class.clear()
+        });
         return Ok(());
     }
     let (first, last) = (edit.args.number("first"), edit.args.number("last"));
@@ -163,13 +162,10 @@ fn access_class(edit: &mut Edit<'_>) -> Result<(), String> {
         return Ok(());
     }
     let name = required(edit.args, "name")?;
-    if current.is_some_and(|c| c == name) {
-        return Ok(());
-    }
-    let name = name.to_string();
-    Arc::make_mut(&mut edit.config.access_lists)
-        .vty_access_class
-        .insert(family, name);
+    let needed = current.is_none_or(|c| c != name);
+    change_if(&mut edit.config.access_lists, needed, |l| {
+        l.vty_access_class.insert(family, name.to_string());
+    });
     Ok(())
 }
 
