@@ -141,16 +141,9 @@ impl super::NetworkElement for Element {
     }
 
     fn blocks(&self, config: &Config, out: &mut Vec<Block>) {
-        let policers = &config.control_plane.policers;
-        if policers.is_empty() {
-            return;
-        }
-        out.push(Block {
-            header: "control-plane".to_string(),
-            body: (policers.iter())
-                .map(|(c, p)| format!("police {c} rate {} burst {}", p.pps, p.burst))
-                .collect(),
-        });
+        let policers = config.control_plane.policers.iter();
+        let lines = policers.map(|(c, p)| format!("police {c} rate {} burst {}", p.pps, p.burst));
+        out.extend(Block::with_lines("control-plane", lines.collect()));
     }
 
     fn unchanged(&self, _old: &Config, _new: &Config) -> bool {

@@ -77,16 +77,9 @@ impl super::NetworkElement for Element {
     }
 
     fn blocks(&self, config: &Config, out: &mut Vec<Block>) {
-        let classes = &config.access_lists.vty_access_class;
-        if classes.is_empty() {
-            return;
-        }
-        out.push(Block {
-            header: "line vty 0 4".to_string(),
-            body: (classes.iter())
-                .map(|(family, name)| format!("{} {name} in", class_command(*family)))
-                .collect(),
-        });
+        let classes = config.access_lists.vty_access_class.iter();
+        let lines = classes.map(|(family, name)| format!("{} {name} in", class_command(*family)));
+        out.extend(Block::with_lines("line vty 0 4", lines.collect()));
     }
 
     fn check(&self, config: &Config, problems: &mut Vec<String>) {
