@@ -1337,6 +1337,26 @@ mod tests {
     }
 
     #[test]
+    fn help_offers_the_protocols_and_commit_rechecks_bindings_when_a_list_goes() {
+        let trees = crate::editor::config_trees();
+        let labels: Vec<_> = (trees.sub["ext-nacl"].help("permit ").unwrap())
+            .into_iter()
+            .map(|i| i.label)
+            .collect();
+        assert_eq!(labels, ["icmp", "ip", "tcp", "udp", "<0-255>"]);
+        let (old, errors) =
+            parse_config("ip access-list extended A\ninterface eth0\n ip access-group A in\n");
+        assert_eq!(errors, []);
+        assert_eq!(validate(&old), Vec::<String>::new());
+        let mut new = old.clone();
+        assert_eq!(apply_text(&mut new, "no ip access-list extended A\n"), []);
+        assert_eq!(
+            crate::validate_change(&old, &new),
+            ["% eth0: ip access-group A in: no IPv4 access list A"]
+        );
+    }
+
+    #[test]
     fn bad_names_and_long_remarks_are_refused() {
         let (_, errors) = parse_config(&format!(
             "ip access-list extended a/b\nip access-list extended A\n remark {}\n",

@@ -251,4 +251,14 @@ mod tests {
         let (_, errors) = parse_config("control-plane\n police ssh rate 0\n police bgp rate 5\n");
         assert_eq!(errors.len(), 2);
     }
+
+    #[test]
+    fn a_rate_is_required_and_the_default_burst_stays_in_range() {
+        let (config, errors) =
+            parse_config("control-plane\n police ssh\n police other rate 10000000\n");
+        let messages: Vec<_> = errors.iter().map(|e| e.error.message.as_str()).collect();
+        assert_eq!(messages, ["% Incomplete command."]);
+        let other = config.control_plane.effective(CpClass::Other);
+        assert_eq!((other.pps, other.burst), (10_000_000, MAX_BURST));
+    }
 }
