@@ -122,6 +122,15 @@ pub enum PortMatch {
 }
 
 impl Family {
+    /// The family of a command that starts `ipv6` when it is IPv6's
+    /// (`ipv6 access-list`, `ipv6 traffic-filter`, `ipv6 access-class`).
+    pub fn typed(args: &Args) -> Family {
+        match args.has("ipv6") {
+            true => Family::Ipv6,
+            false => Family::Ipv4,
+        }
+    }
+
     /// The sub-mode a list of this family is edited in.
     pub fn mode(self) -> &'static SubMode {
         match self {
@@ -364,7 +373,7 @@ const COMMANDS: &[CommandDef] = &[
             "Extended access list",
             "Access list name",
         ],
-        handler: ip_access_list,
+        handler: access_list,
     },
     CommandDef {
         mode: Mode::Global,
@@ -374,19 +383,19 @@ const COMMANDS: &[CommandDef] = &[
             "Configure an IPv6 access list",
             "Access list name",
         ],
-        handler: ipv6_access_list,
+        handler: access_list,
     },
     CommandDef {
         mode: Mode::Sub(&EXT_NACL_MODE),
         syntax: "[<1-2147483647>$seq] (permit|deny) (ip|tcp|udp|icmp|<0-255>$proto) LINE$match",
         help: ipv4_entry_help!("Sequence number"),
-        handler: ip_entry,
+        handler: list_entry,
     },
     CommandDef {
         mode: Mode::Sub(&EXT_NACL_MODE),
         syntax: "[<1-2147483647>$seq] remark LINE$text",
         help: remark_help!("Sequence number"),
-        handler: ip_remark,
+        handler: list_remark,
     },
     CommandDef {
         mode: Mode::Sub(&IPV6_ACL_MODE),
@@ -397,13 +406,13 @@ const COMMANDS: &[CommandDef] = &[
             "Internet Control Message Protocol for IPv6",
             "An IPv6 next header number"
         ),
-        handler: ipv6_entry,
+        handler: list_entry,
     },
     CommandDef {
         mode: Mode::Sub(&IPV6_ACL_MODE),
         syntax: "[<1-2147483647>$seq] remark LINE$text",
         help: remark_help!("Sequence number"),
-        handler: ipv6_remark,
+        handler: list_remark,
     },
     CommandDef {
         mode: Mode::Global,
@@ -435,7 +444,7 @@ const COMMANDS: &[CommandDef] = &[
             "Inbound packets",
             "Outbound packets",
         ],
-        handler: ip_access_group,
+        handler: bind,
     },
     CommandDef {
         mode: Mode::Sub(&INTERFACE_MODE),
@@ -447,7 +456,7 @@ const COMMANDS: &[CommandDef] = &[
             "Inbound packets",
             "Outbound packets",
         ],
-        handler: ipv6_traffic_filter,
+        handler: bind,
     },
 ];
 
@@ -545,17 +554,10 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn ip_access_list(edit: &mut Edit<'_>) -> Result<(), String> {
-    access_list(edit, Family::Ipv4)
-}
-
-fn ipv6_access_list(edit: &mut Edit<'_>) -> Result<(), String> {
-    access_list(edit, Family::Ipv6)
-}
-
 /// `ip access-list extended NAME` creates the list if new and enters it;
 /// `no ...` removes it (what still names it is refused at commit).
-fn access_list(edit: &mut Edit<'_>, family: Family) -> Result<(), String> {
+fn access_list(edit: &mut Edit<'_>) -> Result<(), String> {
+    let family = Family::typed(edit.args);
     let name = required(edit.args, "name")?.to_string();
     if edit.negated {
         return remove_list(edit.config, family, name);
@@ -579,26 +581,24 @@ fn remove_list(config: &mut Config, family: Family, name: String) -> Result<(), 
     Ok(())
 }
 
-fn ip_entry(edit: &mut Edit<'_>) -> Result<(), String> {
-    let name = edit.object(&EXT_NACL_MODE)?;
-    let entry = rule_of(edit.args, Family::Ipv4)?;
-    change_entries(edit, (Family::Ipv4, name), entry)
+/// The list the current sub-mode edits.
+fn current_list(edit: &Edit<'_>) -> Result<(Family, String), String> {
+    let in_mode = |f: Family| edit.context.object_of(f.mode()).map(|n| (f, n.to_string()));
+    (in_mode(Family::Ipv4).or_else(|| in_mode(Family::Ipv6)))
+        .ok_or_else(|| "% Not in an access list's mode".to_string())
 }
 
-fn ipv6_entry(edit: &mut Edit<'_>) -> Result<(), String> {
-    let name = edit.object(&IPV6_ACL_MODE)?;
-    let entry = rule_of(edit.args, Family::Ipv6)?;
-    change_entries(edit, (Family::Ipv6, name), entry)
+/// `[SEQ] permit|deny ...` and `no` forms in a named list.
+fn list_entry(edit: &mut Edit<'_>) -> Result<(), String> {
+    let key = current_list(edit)?;
+    let entry = rule_of(edit.args, key.0)?;
+    change_entries(edit, key, entry)
 }
 
-fn ip_remark(edit: &mut Edit<'_>) -> Result<(), String> {
-    let name = edit.object(&EXT_NACL_MODE)?;
-    change_entries(edit, (Family::Ipv4, name), remark_of(edit.args)?)
-}
-
-fn ipv6_remark(edit: &mut Edit<'_>) -> Result<(), String> {
-    let name = edit.object(&IPV6_ACL_MODE)?;
-    change_entries(edit, (Family::Ipv6, name), remark_of(edit.args)?)
+/// `[SEQ] remark TEXT` and `no` forms in a named list.
+fn list_remark(edit: &mut Edit<'_>) -> Result<(), String> {
+    let key = current_list(edit)?;
+    change_entries(edit, key, remark_of(edit.args)?)
 }
 
 /// `access-list N permit|deny ...`; `no access-list N` removes the list.
@@ -867,18 +867,11 @@ fn icmp_type(
     Ok(Some((kind, code)))
 }
 
-fn ip_access_group(edit: &mut Edit<'_>) -> Result<(), String> {
-    bind(edit, Family::Ipv4)
-}
-
-fn ipv6_traffic_filter(edit: &mut Edit<'_>) -> Result<(), String> {
-    bind(edit, Family::Ipv6)
-}
-
 /// `ip access-group NAME in|out` binds the list to the interface (the
 /// list may be defined later: commit checks that it is); `no ip
 /// access-group [NAME] [in|out]` removes the bindings that fit.
-fn bind(edit: &mut Edit<'_>, family: Family) -> Result<(), String> {
+fn bind(edit: &mut Edit<'_>) -> Result<(), String> {
+    let family = Family::typed(edit.args);
     let interface = edit.object(&INTERFACE_MODE)?;
     let name = edit.args.text("name");
     let directions: &[Direction] = match (edit.args.has("in"), edit.args.has("out")) {

@@ -135,10 +135,7 @@ fn line_vty(edit: &mut Edit<'_>) -> Result<(), String> {
 /// removes it.
 fn access_class(edit: &mut Edit<'_>) -> Result<(), String> {
     edit.object(&LINE_MODE)?;
-    let family = match edit.args.has("ipv6") {
-        true => Family::Ipv6,
-        false => Family::Ipv4,
-    };
+    let family = Family::typed(edit.args);
     let current = edit.config.access_lists.vty_access_class.get(&family);
     if edit.negated {
         let typed = edit.args.text("name");
