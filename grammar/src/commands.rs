@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::syntax::SyntaxError;
 use crate::tree::{Args, CommandTree};
+use std::sync::Arc;
 
 /// A configuration sub-mode an element opens (`interface NAME`,
 /// `vrf definition NAME`): the `(config-PROMPT)#` it shows.
@@ -140,5 +141,15 @@ pub fn set_or_clear<T>(
     match negated {
         true => Ok(None),
         false => value().map(Some),
+    }
+}
+
+/// Applies `change` to `section` when `needed`: a section shared with the
+/// running configuration is copied only for a line that really changes
+/// it, so a line that changes nothing costs nothing whatever the
+/// configuration's size.
+pub fn change_if<S: Clone>(section: &mut Arc<S>, needed: bool, change: impl FnOnce(&mut S)) {
+    if needed {
+        change(Arc::make_mut(section));
     }
 }

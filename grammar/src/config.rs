@@ -12,9 +12,21 @@ use crate::commands::SubMode;
 use crate::elements::{self, NetworkElement};
 use std::sync::Arc;
 
+pub use crate::elements::access_lists::{
+    AccessList, AccessLists, AclProtocol, AclRule, AddressMatch, Direction, Entry, Family,
+    PortMatch, EXT_NACL_MODE, IPV6_ACL_MODE,
+};
+pub use crate::elements::control_plane::{
+    default_policer, ControlPlane, CpClass, Policer, CP_MODE,
+};
+pub use crate::elements::inspect::{
+    Inspect, SessionLimits, DEFAULT_ICMP_IDLE, DEFAULT_MAX_SESSIONS, DEFAULT_TCP_FINWAIT,
+    DEFAULT_TCP_IDLE, DEFAULT_TCP_SYNWAIT, DEFAULT_UDP_IDLE,
+};
 pub use crate::elements::interfaces::{
     Interface, InterfaceKind, Interfaces, Vxlan, INTERFACE_MODE, VXLAN_DEFAULT_PORT,
 };
+pub use crate::elements::line_vty::LINE_MODE;
 pub use crate::elements::static_routes::{
     Ipv6Route, NextHop, RouteTable, StaticRoute, StaticRoutes, STATIC_DEFAULT_DISTANCE,
 };
@@ -23,13 +35,16 @@ pub use crate::elements::users::{PasswordHash, SshKey, User, Users};
 pub use crate::elements::vrf::{VrfDefinition, Vrfs, VRF_MODE};
 
 /// Declares the configuration: one line per element, `field: Section =>
-/// element`, in the canonical order of the running config.
+/// element`, in the canonical order of the running config. An element
+/// that edits another's section (`line vty` keeps its access classes with
+/// the access lists they name) has a line `=> element` of its own, for
+/// its place in that order.
 macro_rules! registry {
-    ($($field:ident: $section:ty => $element:expr),* $(,)?) => {
+    ($($($field:ident: $section:ty)? => $element:expr),* $(,)?) => {
         /// The whole appliance configuration: one section per element.
         #[derive(Clone, Debug, Default, PartialEq, Eq)]
         pub struct Config {
-            $(pub $field: Arc<$section>,)*
+            $($(pub $field: Arc<$section>,)?)*
         }
 
         /// Every network element, in the canonical order of the running config.
@@ -41,8 +56,12 @@ registry! {
     system: System => elements::system::Element,
     users: Users => elements::users::Element,
     vrfs: Vrfs => elements::vrf::Element,
+    access_lists: AccessLists => elements::access_lists::Element,
+    inspect: Inspect => elements::inspect::Element,
     interfaces: Interfaces => elements::interfaces::Element,
     routes: StaticRoutes => elements::static_routes::Element,
+    control_plane: ControlPlane => elements::control_plane::Element,
+    => elements::line_vty::Element,
 }
 
 impl Config {

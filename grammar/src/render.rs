@@ -19,6 +19,15 @@ impl Block {
             body: Vec::new(),
         }
     }
+
+    /// A sub-mode block that exists only through its lines (an empty
+    /// `control-plane` or `line vty` says nothing): None without any.
+    pub fn with_lines(header: &str, body: Vec<String>) -> Option<Block> {
+        (!body.is_empty()).then(|| Block {
+            header: header.to_string(),
+            body,
+        })
+    }
 }
 
 /// The configuration as blocks, each element's in the registry's order.

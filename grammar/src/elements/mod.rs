@@ -6,7 +6,11 @@
 //! Adding an element: a module here implementing [`NetworkElement`], and
 //! one line in the registry of `crate::config`.
 
+pub mod access_lists;
+pub mod control_plane;
+pub mod inspect;
 pub mod interfaces;
+pub mod line_vty;
 pub mod static_routes;
 pub mod system;
 pub mod users;
@@ -122,7 +126,17 @@ pub(crate) mod tests {
         let names: Vec<_> = ELEMENTS.iter().map(|e| e.declaration().name).collect();
         assert_eq!(
             names,
-            ["system", "users", "vrf", "interfaces", "static routes"]
+            [
+                "system",
+                "users",
+                "vrf",
+                "access lists",
+                "inspect",
+                "interfaces",
+                "static routes",
+                "control plane",
+                "line vty"
+            ]
         );
     }
 }
