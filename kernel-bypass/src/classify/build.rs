@@ -4,19 +4,28 @@
 
 use std::collections::VecDeque;
 
-use super::{Classifier, Node, Rule, Stats, FIELDS, LEAF, MAX_DEPTH};
+use super::{
+    Classifier, Node, Rule, Stats, Tree, FIELDS, LEAF, MAX_DEPTH, NO_RULE, SINGLE_TREE_COPIES,
+};
 
 /// Inclusive `(lo, hi)` per field, in [`super::FlowKey::point`] order.
 type Bounds = [(u128, u128); FIELDS];
 
 /// Lists this short are scanned rather than cut again.
-const LEAF_RULES: usize = 6;
+const LEAF_RULES: usize = 3;
 
 /// Rule references the leaves and pending nodes may hold per rule (at least
 /// [`MIN_BUDGET`]) before the remaining nodes become leaves: the memory
 /// bound, as only a cut that copies rules into both children adds any.
 const REFS_PER_RULE: usize = 64;
 const MIN_BUDGET: usize = 1 << 16;
+
+/// Lists a single tree may always hold, however few its rules.
+const MIN_SINGLE_BUDGET: usize = 1 << 12;
+
+/// Addresses wider than this many values (a prefix shorter than an IPv4
+/// /16) put a rule in a wide group of the separable trees.
+const WIDE: u128 = 1 << 16;
 
 /// Every value of every field.
 const EVERYTHING: Bounds = [
@@ -36,6 +45,14 @@ struct RuleBox {
     /// False when an address mask is not a prefix: `bounds` is then a
     /// superset and only the leaf check is exact.
     exact: bool,
+}
+
+impl RuleBox {
+    /// Which separable tree the rule goes to: wide source, wide destination.
+    fn wideness(&self) -> usize {
+        let wide = |(lo, hi): (u128, u128)| usize::from(hi - lo >= WIDE);
+        wide(self.bounds[0]) << 1 | wide(self.bounds[1])
+    }
 }
 
 /// The range of the longest prefix within `mask`, and whether that prefix
@@ -81,92 +98,42 @@ struct Pending {
 
 pub(super) fn build(rules: &[Rule]) -> Classifier {
     // Boxes of the rules that can match anything, in priority order; the
-    // tree's lists hold positions in `boxes`.
+    // trees' lists hold positions in `boxes`.
     let boxes: Vec<RuleBox> = (0..)
         .zip(rules)
         .filter_map(|(i, rule)| rule_box(i, rule))
         .collect();
-    let mut stats = Stats {
-        rules: rules.len(),
-        inexact_rules: boxes.iter().filter(|b| !b.exact).count(),
-        ..Stats::default()
-    };
-    let budget = MIN_BUDGET.max(rules.len().saturating_mul(REFS_PER_RULE));
-    let mut held = boxes.len();
-    let mut nodes = vec![leaf(0, 0)];
-    let mut leaf_rules = Vec::new();
-    let mut queue = VecDeque::from([Pending {
-        node: 0,
-        region: EVERYTHING,
-        rules: (0..index(boxes.len())).collect(),
-        depth: 0,
-    }]);
-    while let Some(Pending {
-        node,
-        region,
-        mut rules,
-        depth,
-    }) = queue.pop_front()
-    {
-        held -= rules.len();
-        prune(&boxes, &mut rules, &region);
-        held += rules.len();
-        stats.max_depth = stats.max_depth.max(depth);
-        let forced = held > budget || depth >= MAX_DEPTH;
-        let cut = if rules.len() <= LEAF_RULES || forced {
-            None
-        } else {
-            best_cut(&boxes, &rules, &region)
-        };
-        let Some((field, cut)) = cut else {
-            stats.forced_leaves += usize::from(forced && rules.len() > LEAF_RULES);
-            stats.leaves += 1;
-            stats.max_leaf = stats.max_leaf.max(rules.len());
-            nodes[node] = leaf(leaf_rules.len(), rules.len());
-            leaf_rules.extend(rules.iter().map(|&b| boxes[b as usize].rule));
-            continue;
-        };
-        let bounds = |b: u32| boxes[b as usize].bounds[field];
-        let left_rules: Vec<u32> = rules
-            .iter()
-            .copied()
-            .filter(|&r| bounds(r).0 <= cut)
-            .collect();
-        held += left_rules.len();
-        held -= rules.len();
-        rules.retain(|&r| bounds(r).1 > cut);
-        held += rules.len();
-        let (mut left_region, mut right_region) = (region, region);
-        left_region[field].1 = cut;
-        right_region[field].0 = cut + 1;
-        let left = nodes.len();
-        nodes[node] = Node {
-            cut,
-            left: index(left),
-            right: index(left + 1),
-            field: field as u8,
-        };
-        nodes.extend([leaf(0, 0), leaf(0, 0)]);
-        queue.extend([
-            Pending {
-                node: left,
-                region: left_region,
-                rules: left_rules,
-                depth: depth + 1,
-            },
-            Pending {
-                node: left + 1,
-                region: right_region,
-                rules,
-                depth: depth + 1,
-            },
-        ]);
+    let all: Vec<u32> = (0..index(boxes.len())).collect();
+    let single_budget = MIN_SINGLE_BUDGET.max(boxes.len() * SINGLE_TREE_COPIES);
+    let mut tables = Tables::new(&boxes);
+    if !tables.add_tree(all.clone(), single_budget, Overflow::Abandon) {
+        tables = Tables::new(&boxes);
+        let mut groups: [Vec<u32>; 4] = Default::default();
+        for b in all {
+            groups[boxes[b as usize].wideness()].push(b);
+        }
+        for group in groups.into_iter().filter(|g| !g.is_empty()) {
+            let budget = MIN_BUDGET.max(group.len().saturating_mul(REFS_PER_RULE));
+            tables.add_tree(group, budget, Overflow::MakeLeaves);
+        }
+        tables.trees.sort_by_key(|t| t.first);
     }
+    let Tables {
+        trees,
+        mut nodes,
+        mut leaf_rules,
+        mut stats,
+        ..
+    } = tables;
+    stats.rules = rules.len();
+    stats.trees = trees.len();
     stats.nodes = nodes.len();
     stats.leaf_entries = leaf_rules.len();
+    stats.inexact_rules = boxes.iter().filter(|b| !b.exact).count();
     nodes.shrink_to_fit();
     leaf_rules.shrink_to_fit();
     Classifier {
+        trees,
         nodes,
         leaf_rules,
         rules: rules.to_vec(),
@@ -174,11 +141,128 @@ pub(super) fn build(rules: &[Rule]) -> Classifier {
     }
 }
 
+/// What [`Tables::add_tree`] does when a tree's lists outgrow the budget.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Overflow {
+    /// Give up (the tables are then half-built and must be dropped).
+    Abandon,
+    /// Make every remaining node a leaf.
+    MakeLeaves,
+}
+
+/// Trees under construction.
+struct Tables<'a> {
+    boxes: &'a [RuleBox],
+    trees: Vec<Tree>,
+    nodes: Vec<Node>,
+    leaf_rules: Vec<u32>,
+    stats: Stats,
+}
+
+impl<'a> Tables<'a> {
+    fn new(boxes: &'a [RuleBox]) -> Tables<'a> {
+        Tables {
+            boxes,
+            trees: Vec::new(),
+            nodes: Vec::new(),
+            leaf_rules: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Builds a tree over `rules` (positions in `boxes`, in priority
+    /// order) breadth first, while the rule references held by its leaves
+    /// and pending nodes stay within `budget`; false if abandoned.
+    fn add_tree(&mut self, rules: Vec<u32>, budget: usize, overflow: Overflow) -> bool {
+        let boxes = self.boxes;
+        let root = self.nodes.len();
+        self.trees.push(Tree {
+            root: index(root),
+            first: rules.first().map_or(NO_RULE, |&b| boxes[b as usize].rule),
+        });
+        self.nodes.push(leaf(0, 0));
+        let mut held = rules.len();
+        let mut queue = VecDeque::from([Pending {
+            node: root,
+            region: EVERYTHING,
+            rules,
+            depth: 0,
+        }]);
+        while let Some(Pending {
+            node,
+            region,
+            mut rules,
+            depth,
+        }) = queue.pop_front()
+        {
+            held -= rules.len();
+            prune(boxes, &mut rules, &region);
+            held += rules.len();
+            let over_budget = held > budget;
+            if over_budget && overflow == Overflow::Abandon {
+                return false;
+            }
+            self.stats.max_depth = self.stats.max_depth.max(depth);
+            let forced = over_budget || depth >= MAX_DEPTH;
+            let cut = if rules.len() <= LEAF_RULES || forced {
+                None
+            } else {
+                best_cut(boxes, &rules, &region)
+            };
+            let Some((field, cut)) = cut else {
+                self.stats.forced_leaves += usize::from(forced && rules.len() > LEAF_RULES);
+                self.stats.leaves += 1;
+                self.stats.max_leaf = self.stats.max_leaf.max(rules.len());
+                self.nodes[node] = leaf(self.leaf_rules.len(), rules.len());
+                self.leaf_rules
+                    .extend(rules.iter().map(|&b| boxes[b as usize].rule));
+                continue;
+            };
+            let bounds = |b: u32| boxes[b as usize].bounds[field];
+            let left_rules: Vec<u32> = rules
+                .iter()
+                .copied()
+                .filter(|&r| bounds(r).0 <= cut)
+                .collect();
+            held += left_rules.len();
+            held -= rules.len();
+            rules.retain(|&r| bounds(r).1 > cut);
+            held += rules.len();
+            let (mut left_region, mut right_region) = (region, region);
+            left_region[field].1 = cut;
+            right_region[field].0 = cut + 1;
+            let left = self.nodes.len();
+            self.nodes[node] = Node {
+                cut,
+                child: index(left),
+                len: 0,
+                field: field as u8,
+            };
+            self.nodes.extend([leaf(0, 0), leaf(0, 0)]);
+            queue.extend([
+                Pending {
+                    node: left,
+                    region: left_region,
+                    rules: left_rules,
+                    depth: depth + 1,
+                },
+                Pending {
+                    node: left + 1,
+                    region: right_region,
+                    rules,
+                    depth: depth + 1,
+                },
+            ]);
+        }
+        true
+    }
+}
+
 fn leaf(start: usize, len: usize) -> Node {
     Node {
         cut: 0,
-        left: index(start),
-        right: index(len),
+        child: index(start),
+        len: index(len),
         field: LEAF,
     }
 }
