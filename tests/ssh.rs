@@ -941,8 +941,17 @@ fn ssh_answers_during_and_right_after_a_syn_flood_and_a_udp_flood() {
     // hping3 as fast as it goes: SYNs to port 22 from random sources, and
     // UDP to a closed port, both from the host's link.
     let floods = [
-        site.host.spawn(&["hping3", "--flood", "-S", "--rand-source", "-p", "22", &site.address]),
-        site.host.spawn(&["hping3", "--flood", "--udp", "-p", "9", &site.address]),
+        site.host.spawn(&[
+            "hping3",
+            "--flood",
+            "-S",
+            "--rand-source",
+            "-p",
+            "22",
+            &site.address,
+        ]),
+        site.host
+            .spawn(&["hping3", "--flood", "--udp", "-p", "9", &site.address]),
     ];
     std::thread::sleep(std::time::Duration::from_secs(2));
     for _ in 0..3 {

@@ -13,19 +13,24 @@ use grammar::config::Config;
 use grammar::Args;
 use std::sync::Arc;
 
+/// A `show` command's text from its arguments.
+pub type ShowFn = Box<dyn Fn(&Args) -> String + Send + Sync>;
+/// An EXEC command's output, or a `%` error.
+pub type ExecFn = Box<dyn Fn(&Args) -> Result<String, String> + Send + Sync>;
+
 /// A command an element adds to the CLI.
 pub enum ElementCommand {
     /// `show SYNTAX`: the text to print.
     Show {
         syntax: &'static str,
         help: &'static [&'static str],
-        run: Box<dyn Fn(&Args) -> String + Send + Sync>,
+        run: ShowFn,
     },
     /// A privileged EXEC command (`clear ...`): output or a `%` error.
     Exec {
         syntax: &'static str,
         help: &'static [&'static str],
-        run: Box<dyn Fn(&Args) -> Result<String, String> + Send + Sync>,
+        run: ExecFn,
     },
 }
 

@@ -184,6 +184,11 @@ impl FlowInfo {
         self.has_transport = true;
     }
 
+    /// ICMPv6 Neighbour Discovery (RFC 4861: types 133-137), IPv6's ARP.
+    pub fn is_neighbor_discovery(&self) -> bool {
+        self.has_transport && self.protocol == PROTO_ICMPV6 && (133..=137).contains(&self.icmp.0)
+    }
+
     /// ICMP echo requests and replies (both families).
     pub fn is_echo(&self) -> bool {
         self.has_transport && is_echo(self.protocol, self.icmp.0)

@@ -129,8 +129,8 @@ impl SessionKey {
         (key, forward)
     }
 
-    /// FNV-1a over the fields: spreads sorted endpoints well enough for
-    /// linear probing and costs a few multiplications.
+    /// FNV-1a over the fields, then MurmurHash3's 64-bit finaliser so that
+    /// every input bit reaches the top bits (which choose the shard).
     fn hash(&self) -> u64 {
         let words = [
             self.a[0],
@@ -145,9 +145,12 @@ impl SessionKey {
         let mut h = 0xcbf2_9ce4_8422_2325u64;
         for w in words {
             h = (h ^ w).wrapping_mul(0x100_0000_01b3);
-            h ^= h >> 29;
         }
-        h
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ h >> 33
     }
 }
 

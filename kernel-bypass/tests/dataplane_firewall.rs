@@ -45,9 +45,18 @@ fn show(dataplane: &Dataplane, syntax: &str) -> String {
 /// should work have time to come up; those that should not fail fast).
 fn fetches(host: &Netns, url: &str, tries: usize) -> bool {
     (0..tries).any(|_| {
-        host.output(&["curl", "-sS", "-g", "-o", "/dev/null", "--max-time", "2", url])
-            .status
-            .success()
+        host.output(&[
+            "curl",
+            "-sS",
+            "-g",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "2",
+            url,
+        ])
+        .status
+        .success()
     })
 }
 
@@ -71,10 +80,26 @@ fn inside_opens_flows_outside_reaches_only_the_published_port() {
     let (_runtime, dataplane) = start(&config, Backend::AfPacket, 1);
     inside.configure(&pin.inner, "10.31.1.2/24", Some("10.31.1.1"));
     inside.configure(&pin.inner, "2001:db8:31::2/64", None);
-    inside.run(&["ip", "-6", "route", "add", "default", "via", "2001:db8:31::1"]);
+    inside.run(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        "2001:db8:31::1",
+    ]);
     outside.configure(&pout.inner, "10.31.2.2/24", Some("10.31.2.1"));
     outside.configure(&pout.inner, "2001:db8:32::2/64", None);
-    outside.run(&["ip", "-6", "route", "add", "default", "via", "2001:db8:32::1"]);
+    outside.run(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        "2001:db8:32::1",
+    ]);
     let _servers = [
         inside.spawn(&["python3", "-m", "http.server", "443", "--bind", "::"]),
         inside.spawn(&["python3", "-m", "http.server", "8080", "--bind", "::"]),
@@ -82,28 +107,66 @@ fn inside_opens_flows_outside_reaches_only_the_published_port() {
         outside.spawn(&["python3", "-c", UDP_ECHO, "10.31.2.2"]),
         outside.spawn(&["python3", "-c", UDP_ECHO, "2001:db8:32::2"]),
     ];
-    let counters = || format!("{}\n{}", show(&dataplane, "access-lists"), dataplane.show_counters());
+    let counters = || {
+        format!(
+            "{}\n{}",
+            show(&dataplane, "access-lists"),
+            dataplane.show_counters()
+        )
+    };
     for (near, far, far_url) in [
         ("10.31.1.2", "10.31.2.2", "http://10.31.2.2/"),
-        ("2001:db8:31::2", "2001:db8:32::2", "http://[2001:db8:32::2]/"),
+        (
+            "2001:db8:31::2",
+            "2001:db8:32::2",
+            "http://[2001:db8:32::2]/",
+        ),
     ] {
-        assert!(inside.ping_ok(far), "inside pings out to {far}\n{}", counters());
-        assert!(fetches(&inside, far_url, 10), "inside fetches {far_url}\n{}", counters());
+        assert!(
+            inside.ping_ok(far),
+            "inside pings out to {far}\n{}",
+            counters()
+        );
+        assert!(
+            fetches(&inside, far_url, 10),
+            "inside fetches {far_url}\n{}",
+            counters()
+        );
         let udp = inside.output(&["python3", "-c", UDP_ASK, far]);
-        assert!(udp.status.success(), "inside's UDP to {far} is answered\n{}", counters());
+        assert!(
+            udp.status.success(),
+            "inside's UDP to {far} is answered\n{}",
+            counters()
+        );
         let https = format!("http://{}:443/", bracketed(near));
         let other = format!("http://{}:8080/", bracketed(near));
-        assert!(fetches(&outside, &https, 10), "outside reaches {https}\n{}", counters());
-        assert!(!fetches(&outside, &other, 1), "outside must not reach {other}");
         assert!(
-            !outside.output(&["ping", "-c", "2", "-W", "1", near]).status.success(),
+            fetches(&outside, &https, 10),
+            "outside reaches {https}\n{}",
+            counters()
+        );
+        assert!(
+            !fetches(&outside, &other, 1),
+            "outside must not reach {other}"
+        );
+        assert!(
+            !outside
+                .output(&["ping", "-c", "2", "-W", "1", near])
+                .status
+                .success(),
             "outside must not ping {near}"
         );
     }
     let lists = show(&dataplane, "access-lists");
-    assert!(!lists.contains("eq 443 (0 matches)"), "hit counters move:\n{lists}");
+    assert!(
+        !lists.contains("eq 443 (0 matches)"),
+        "hit counters move:\n{lists}"
+    );
     let sessions = show(&dataplane, "sessions");
-    assert!(sessions.contains("tcp") && sessions.contains("udp"), "{sessions}");
+    assert!(
+        sessions.contains("tcp") && sessions.contains("udp"),
+        "{sessions}"
+    );
 }
 
 fn bracketed(addr: &str) -> String {

@@ -41,20 +41,36 @@ impl Harness {
         let (config, errors) = parse_config(text);
         assert_eq!(errors, [], "{text}");
         assert_eq!(grammar::validate(&config), Vec::<String>::new());
-        let mut snap = Snapshot::compile(&config, &mut InterfaceIds::default(), &|name| match name {
-            "eth0" => Some(0),
-            "eth1" => Some(1),
-            _ => None,
-        })
-        .expect("compile");
+        let mut snap =
+            Snapshot::compile(&config, &mut InterfaceIds::default(), &|name| match name {
+                "eth0" => Some(0),
+                "eth1" => Some(1),
+                _ => None,
+            })
+            .expect("compile");
         let shared = Arc::new(Shared::default());
         let elements = registry(&shared);
         for e in &elements {
             e.compile(&config, &mut snap).expect("element compile");
         }
-        let id = |name: &str| snap.interfaces.iter().flatten().find(|i| i.name == name).unwrap().id;
-        for (iface, addr, mac) in [("eth0", "10.1.0.2", INSIDE_HOST), ("eth0", "10.1.0.3", INSIDE_HOST), ("eth1", "10.2.0.2", OUTSIDE_HOST)] {
-            shared.neighbors.learn(neighbor_key(id(iface), addr.parse().unwrap()), mac_to_u64(&mac), 0);
+        let id = |name: &str| {
+            snap.interfaces
+                .iter()
+                .flatten()
+                .find(|i| i.name == name)
+                .unwrap()
+                .id
+        };
+        for (iface, addr, mac) in [
+            ("eth0", "10.1.0.2", INSIDE_HOST),
+            ("eth0", "10.1.0.3", INSIDE_HOST),
+            ("eth1", "10.2.0.2", OUTSIDE_HOST),
+        ] {
+            shared.neighbors.learn(
+                neighbor_key(id(iface), addr.parse().unwrap()),
+                mac_to_u64(&mac),
+                0,
+            );
         }
         let pipeline = Pipeline::new(shared, Arc::new(WorkerCounters::default()), None);
         Harness {
@@ -72,9 +88,13 @@ impl Harness {
         };
         self.batch.clear();
         for p in packets {
-            assert!(self.batch.push_copy(&ethernet(mac, host, ETHERTYPE_IPV4, p)));
+            assert!(self
+                .batch
+                .push_copy(&ethernet(mac, host, ETHERTYPE_IPV4, p)));
         }
-        self.pipeline.process(&self.snap, port, &mut self.batch).to_vec()
+        self.pipeline
+            .process(&self.snap, port, &mut self.batch)
+            .to_vec()
     }
 
     fn show(&self, syntax: &str) -> String {
@@ -145,7 +165,10 @@ fn replies_to_inside_flows_come_back_and_outside_reaches_only_the_permitted_port
         ]
     );
     let lists = h.show("access-lists");
-    assert!(lists.contains("10 permit tcp any host 10.1.0.2 eq 443 (1 matches)"), "{lists}");
+    assert!(
+        lists.contains("10 permit tcp any host 10.1.0.2 eq 443 (1 matches)"),
+        "{lists}"
+    );
     assert!(lists.contains("denied, no rule matched: 2"), "{lists}");
     let sessions = h.show("sessions");
     assert!(sessions.starts_with("4 sessions"), "{sessions}");
@@ -174,10 +197,22 @@ fn a_full_session_table_refuses_new_flows_and_keeps_the_old_ones() {
     let mut admitted = Vec::new();
     for chunk in flows.chunks(50) {
         let verdicts = h.feed(0, chunk);
-        admitted.extend(chunk.iter().zip(verdicts).filter(|(_, v)| *v == Verdict::Tx(1)).map(|(p, _)| p.clone()));
+        admitted.extend(
+            chunk
+                .iter()
+                .zip(verdicts)
+                .filter(|(_, v)| *v == Verdict::Tx(1))
+                .map(|(p, _)| p.clone()),
+        );
     }
-    assert!(admitted.len() <= 64 && admitted.len() >= 32, "{}", admitted.len());
-    assert!(h.show("access-lists").contains("refused, session table full: "));
+    assert!(
+        admitted.len() <= 64 && admitted.len() >= 32,
+        "{}",
+        admitted.len()
+    );
+    assert!(h
+        .show("access-lists")
+        .contains("refused, session table full: "));
     let replies: Vec<_> = admitted
         .iter()
         .map(|p| {
@@ -186,7 +221,10 @@ fn a_full_session_table_refuses_new_flows_and_keeps_the_old_ones() {
         })
         .collect();
     for chunk in replies.chunks(50) {
-        assert!(h.feed(1, chunk).iter().all(|v| *v == Verdict::Tx(0)), "old flows keep working");
+        assert!(
+            h.feed(1, chunk).iter().all(|v| *v == Verdict::Tx(0)),
+            "old flows keep working"
+        );
     }
 }
 
@@ -194,15 +232,33 @@ fn a_full_session_table_refuses_new_flows_and_keeps_the_old_ones() {
 fn a_syn_flood_to_the_appliance_is_answered_with_challenges_not_delivered() {
     let mut h = Harness::new(POLICY);
     let syns: Vec<_> = (0..64u16)
-        .map(|i| tcp(&format!("192.0.2.{}", i + 1), 30000 + i, "10.1.0.1", 22, SYN))
+        .map(|i| {
+            tcp(
+                &format!("192.0.2.{}", i + 1),
+                30000 + i,
+                "10.1.0.1",
+                22,
+                SYN,
+            )
+        })
         .collect();
     let mut challenged = 0;
     for chunk in syns.chunks(32) {
-        challenged += h.feed(0, chunk).iter().filter(|v| **v == Verdict::Tx(0)).count();
+        challenged += h
+            .feed(0, chunk)
+            .iter()
+            .filter(|v| **v == Verdict::Tx(0))
+            .count();
     }
-    assert_eq!(challenged, 48, "all but the first burst of 16 are challenged");
+    assert_eq!(
+        challenged, 48,
+        "all but the first burst of 16 are challenged"
+    );
     let shown = h.show("control-plane");
-    assert!(shown.contains("challenging (SYN flood); 48 SYNs challenged"), "{shown}");
+    assert!(
+        shown.contains("challenging (SYN flood); 48 SYNs challenged"),
+        "{shown}"
+    );
 }
 
 proptest! {

@@ -11,7 +11,7 @@ mod syn_guard;
 
 use crate::classify::{Classifier, FlowKey, Rule};
 use crate::elements::{DataplaneElement, ElementCommand};
-use crate::features::{Action, FeatureNode, Family as PathFamily, Packet, Point};
+use crate::features::{Action, Family as PathFamily, FeatureNode, Packet, Point};
 use crate::headers::FlowInfo;
 use crate::pipeline::Shared;
 use crate::snapshot::Snapshot;
@@ -54,7 +54,12 @@ impl ControlPlane {
 
     fn show(&self, now: u32) -> String {
         let mut out = String::from("Class      Rate/s   Burst      Passed     Dropped\n");
-        if let Some(policers) = self.policers.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        if let Some(policers) = self
+            .policers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
             for (class, bucket) in CLASSES.iter().zip(policers.0.iter()) {
                 let _ = writeln!(
                     out,
@@ -137,7 +142,10 @@ impl FeatureNode for ProtectNode {
             }
         }
         if flow.protocol == crate::wire::PROTO_TCP {
-            match self.guard.check(packet.data, &flow, packet.now_secs, packet.now_ms) {
+            match self
+                .guard
+                .check(packet.data, &flow, packet.now_secs, packet.now_ms)
+            {
                 Guard::Pass => {}
                 Guard::Challenge => return Action::Reply,
                 Guard::Drop => return Action::Drop,
@@ -160,7 +168,9 @@ fn access_class(config: &Config, family: Family) -> Option<Arc<AccessClass>> {
     let mut rules = Vec::new();
     let mut permits = Vec::new();
     for entry in list.entries.values() {
-        let grammar::config::Entry::Rule(rule) = entry else { continue };
+        let grammar::config::Entry::Rule(rule) = entry else {
+            continue;
+        };
         let (src, src_mask) = crate::firewall::address_match(family, &rule.src);
         rules.push(Rule {
             src,
@@ -190,7 +200,15 @@ impl DataplaneElement for ControlPlane {
         // Counters restart when the policers change: the rates they count against did.
         let mut published = self.policers.lock().unwrap_or_else(|p| p.into_inner());
         let policers = match published.as_ref() {
-            Some(old) if old.0.iter().zip(policers.0.iter()).all(|(a, b)| (a.pps, a.burst) == (b.pps, b.burst)) => old.clone(),
+            Some(old)
+                if old
+                    .0
+                    .iter()
+                    .zip(policers.0.iter())
+                    .all(|(a, b)| (a.pps, a.burst) == (b.pps, b.burst)) =>
+            {
+                old.clone()
+            }
             _ => policers,
         };
         *published = Some(policers.clone());
@@ -205,7 +223,8 @@ impl DataplaneElement for ControlPlane {
                 policers: policers.clone(),
                 refused: self.refused_by_access_class.clone(),
             };
-            snap.features.register(path, Point::LocalIn, ORDER, Arc::new(node));
+            snap.features
+                .register(path, Point::LocalIn, ORDER, Arc::new(node));
         }
         Ok(())
     }

@@ -11,16 +11,10 @@ use std::sync::Mutex;
 /// The SSH port, which has a class of its own.
 pub const SSH_PORT: u16 = 22;
 
-/// ICMPv6 Neighbour Discovery messages (RFC 4861: 133-137) are the IPv6
-/// counterpart of ARP.
-fn is_neighbor_discovery(flow: &FlowInfo) -> bool {
-    flow.protocol == PROTO_ICMPV6 && (133..=137).contains(&flow.icmp.0)
-}
-
 /// The class a packet to the appliance belongs to.
 pub fn class_of(flow: &FlowInfo) -> CpClass {
     match flow.protocol {
-        _ if is_neighbor_discovery(flow) => CpClass::ArpNd,
+        _ if flow.is_neighbor_discovery() => CpClass::ArpNd,
         PROTO_ICMP | PROTO_ICMPV6 => CpClass::Icmp,
         PROTO_TCP if flow.dst_port == SSH_PORT || flow.src_port == SSH_PORT => CpClass::Ssh,
         PROTO_TCP | PROTO_UDP => CpClass::TcpUdp,

@@ -233,7 +233,26 @@ mod tests {
         p.extend_from_slice(&src);
         p.extend_from_slice(&[10, 0, 0, 1]);
         p.extend_from_slice(&sport.to_be_bytes());
-        p.extend_from_slice(&[0, 22, 0, 0, 0, 7, 0, 0, 0, 0, 0x60, tcp_flags::SYN, 0xff, 0xff, 0, 0, 0, 0]);
+        p.extend_from_slice(&[
+            0,
+            22,
+            0,
+            0,
+            0,
+            7,
+            0,
+            0,
+            0,
+            0,
+            0x60,
+            tcp_flags::SYN,
+            0xff,
+            0xff,
+            0,
+            0,
+            0,
+            0,
+        ]);
         p.extend_from_slice(&[2, 4, 5, 0xb4]); // MSS option
         let sum = !fold(ones_sum(&p[..20], 0));
         put_be16(&mut p, 10, sum);

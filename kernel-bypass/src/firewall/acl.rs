@@ -21,7 +21,6 @@ pub struct RuleAction {
 
 pub struct CompiledAcl {
     pub name: String,
-    pub family: Family,
     classifier: Classifier,
     /// Indexed by the classifier's rule ids.
     pub actions: Vec<RuleAction>,
@@ -55,7 +54,6 @@ impl CompiledAcl {
         }
         CompiledAcl {
             name: name.to_string(),
-            family,
             classifier: Classifier::build(&rules),
             actions,
         }

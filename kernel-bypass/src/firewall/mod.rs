@@ -27,11 +27,14 @@ use std::sync::{Arc, Mutex};
 /// Where the firewall runs among a point's nodes (lower runs first).
 const ORDER: u16 = 100;
 
+/// A list's header and its rules' lines with their hit counters.
+type ListRules = (String, Vec<(String, Arc<AtomicU64>)>);
+
 /// What the show commands read of the last compiled configuration.
 #[derive(Default)]
 struct Published {
     /// (list header, [(rule line, its hits)]) in running-config order.
-    lists: Vec<(String, Vec<(String, Arc<AtomicU64>)>)>,
+    lists: Vec<ListRules>,
     /// VRF names by id (None: the global table).
     vrfs: Vec<Option<String>>,
     timeouts: Option<Timeouts>,
@@ -51,7 +54,9 @@ impl Firewall {
     pub fn new(shared: Arc<Shared>) -> Firewall {
         Firewall {
             shared,
-            sessions: Arc::new(SessionTable::new(grammar::config::Inspect::default().effective().max_sessions as usize)),
+            sessions: Arc::new(SessionTable::new(
+                grammar::config::Inspect::default().effective().max_sessions as usize,
+            )),
             counters: Arc::default(),
             log: Arc::default(),
             hits: Mutex::default(),
@@ -99,7 +104,11 @@ impl Firewall {
         };
         let vrf_id = match vrf {
             None => None,
-            Some(name) => match published.vrfs.iter().position(|v| v.as_deref() == Some(name)) {
+            Some(name) => match published
+                .vrfs
+                .iter()
+                .position(|v| v.as_deref() == Some(name))
+            {
                 Some(id) => Some(id as u16),
                 None => return format!("% VRF {name} does not exist\n"),
             },
@@ -194,7 +203,13 @@ impl DataplaneElement for Firewall {
             ..Published::default()
         };
         for ((iface, family, direction), name) in &config.access_lists.bindings {
-            let Some(id) = snap.interfaces.iter().flatten().find(|i| &i.name == iface).map(|i| i.id) else {
+            let Some(id) = snap
+                .interfaces
+                .iter()
+                .flatten()
+                .find(|i| &i.name == iface)
+                .map(|i| i.id)
+            else {
                 continue;
             };
             let list = config
@@ -205,7 +220,9 @@ impl DataplaneElement for Firewall {
             let acl = compiled
                 .entry((*family, name.as_str()))
                 .or_insert_with(|| {
-                    Arc::new(CompiledAcl::new(name, *family, list, &mut |seq| self.hits_of(*family, name, seq)))
+                    Arc::new(CompiledAcl::new(name, *family, list, &mut |seq| {
+                        self.hits_of(*family, name, seq)
+                    }))
                 })
                 .clone();
             let table = &mut bindings[*family as usize];
@@ -217,7 +234,11 @@ impl DataplaneElement for Firewall {
         }
         for ((family, name), acl) in &compiled {
             let header = header_of(*family, name);
-            let hits: HashMap<u32, Arc<AtomicU64>> = acl.actions.iter().map(|a| (a.seq, a.hits.clone())).collect();
+            let hits: HashMap<u32, Arc<AtomicU64>> = acl
+                .actions
+                .iter()
+                .map(|a| (a.seq, a.hits.clone()))
+                .collect();
             let rules = rule_lines(config, &header)
                 .into_iter()
                 .filter_map(|(seq, line)| Some((line, hits.get(&seq)?.clone())))
@@ -230,7 +251,10 @@ impl DataplaneElement for Firewall {
             return Ok(());
         }
         published.timeouts = Some(timeouts);
-        for (family, path) in [(Family::Ipv4, PathFamily::Ipv4), (Family::Ipv6, PathFamily::Ipv6)] {
+        for (family, path) in [
+            (Family::Ipv4, PathFamily::Ipv4),
+            (Family::Ipv6, PathFamily::Ipv6),
+        ] {
             let table = Arc::new(std::mem::take(&mut bindings[family as usize]));
             for (point, name) in [
                 (Point::PostRouting, "acl-forward"),

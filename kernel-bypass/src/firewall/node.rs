@@ -10,7 +10,8 @@
 //! request) creates a session; one that opens no flow (a TCP segment of a
 //! flow the table does not know) passes without one. While the firewall
 //! is on, every forwarded flow gets a session, so replies come back
-//! through an interface whose inbound list would refuse them.
+//! through an interface whose inbound list would refuse them. IPv6
+//! Neighbour Discovery always passes, as IOS's IPv6 lists let it.
 
 use super::acl::CompiledAcl;
 use super::log::AclLog;
@@ -141,8 +142,17 @@ impl FeatureNode for FirewallNode {
         };
         let now = packet.now_secs;
         let (session, forward) = SessionKey::of(packet.vrf, &flow);
-        if trackable(&flow) && self.sessions.track(&session, forward, &flow, now, &self.timeouts) {
+        if trackable(&flow)
+            && self
+                .sessions
+                .track(&session, forward, &flow, now, &self.timeouts)
+        {
             FirewallCounters::add(&self.counters.passed_by_session);
+            return Action::Continue;
+        }
+        // IPv6 lists permit Neighbour Discovery before their implicit deny,
+        // as IOS's do: without it nothing on the link is reachable.
+        if flow.is_neighbor_discovery() {
             return Action::Continue;
         }
         let key = flow_key(&flow);

@@ -141,7 +141,8 @@ impl Stage {
         depth: u8,
     ) -> Verdict {
         let at = (Some(iface.id), iface.vrf, None);
-        if let Some(verdict) = self.feature(snap, (Family::Ipv4, Point::InterfaceInput), frame, at) {
+        if let Some(verdict) = self.feature(snap, (Family::Ipv4, Point::InterfaceInput), frame, at)
+        {
             return verdict;
         }
         let d = frame.data();

@@ -58,7 +58,8 @@ impl Stage {
         iface: &Iface,
     ) -> Verdict {
         let at = (Some(iface.id), iface.vrf, None);
-        if let Some(verdict) = self.feature(snap, (Family::Ipv6, Point::InterfaceInput), frame, at) {
+        if let Some(verdict) = self.feature(snap, (Family::Ipv6, Point::InterfaceInput), frame, at)
+        {
             return verdict;
         }
         let d = frame.data();
@@ -142,7 +143,9 @@ impl Stage {
             }
             Some((hop, out)) => {
                 let at = (Some(ingress.id), ingress.vrf, Some(out.id));
-                if let Some(verdict) = self.feature(snap, (Family::Ipv6, Point::PostRouting), frame, at) {
+                if let Some(verdict) =
+                    self.feature(snap, (Family::Ipv6, Point::PostRouting), frame, at)
+                {
                     return verdict;
                 }
                 // Decremented only now, so errors quote the packet as sent.

@@ -115,7 +115,9 @@ impl Stage {
             }
             Some((hop, out)) => {
                 let at = (Some(ingress.id), ingress.vrf, Some(out.id));
-                if let Some(verdict) = self.feature(snap, (Family::Ipv4, Point::PostRouting), frame, at) {
+                if let Some(verdict) =
+                    self.feature(snap, (Family::Ipv4, Point::PostRouting), frame, at)
+                {
                     return verdict;
                 }
                 self.counters.event(Counter::Ipv4Forwarded);
