@@ -16,7 +16,8 @@
 //! maximum; when full, new flows are refused and counted, old ones stay.
 //! Shards grow by doubling as sessions arrive (an occasional rehash of one
 //! shard, 1/64 of the table), so an idle appliance does not hold the
-//! maximum's memory. A slot is one 64-byte cache line.
+//! maximum's memory. A slot is one 64-byte cache line; shards are kept
+//! at most three quarters full.
 //!
 //! Expiry never stops the world: an expired session found by a lookup is
 //! removed there, and every insertion sweeps the next few slots of its
@@ -441,9 +442,11 @@ impl Shard {
         }
     }
 
-    /// Inserts a key known to be absent, growing first to stay at most half full.
+    /// Inserts a key known to be absent, growing first to stay at most
+    /// three quarters full (linear probing's runs stay short there, and a
+    /// session costs 85 bytes on average instead of 128 at half full).
     fn insert(&mut self, slot: Slot, hash: u64) {
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
         let mut at = hash as usize & self.mask();

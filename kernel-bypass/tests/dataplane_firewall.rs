@@ -41,22 +41,17 @@ fn show(dataplane: &Dataplane, syntax: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Whether `curl` from `host` fetches `url` (a few tries, so paths that
-/// should work have time to come up; those that should not fail fast).
+/// Whether `curl` from `host` fetches `url` within `tries` tries a
+/// quarter of a second apart (servers take a moment to start; paths that
+/// should fail are given one try).
 fn fetches(host: &Netns, url: &str, tries: usize) -> bool {
     (0..tries).any(|_| {
-        host.output(&[
-            "curl",
-            "-sS",
-            "-g",
-            "-o",
-            "/dev/null",
-            "--max-time",
-            "2",
-            url,
-        ])
-        .status
-        .success()
+        let curl = ["curl", "-sS", "-g", "-o", "/dev/null", "--max-time", "2", url];
+        let ok = host.output(&curl).status.success();
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        ok
     })
 }
 
@@ -128,7 +123,7 @@ fn inside_opens_flows_outside_reaches_only_the_published_port() {
             counters()
         );
         assert!(
-            fetches(&inside, far_url, 10),
+            fetches(&inside, far_url, 40),
             "inside fetches {far_url}\n{}",
             counters()
         );
@@ -141,7 +136,7 @@ fn inside_opens_flows_outside_reaches_only_the_published_port() {
         let https = format!("http://{}:443/", bracketed(near));
         let other = format!("http://{}:8080/", bracketed(near));
         assert!(
-            fetches(&outside, &https, 10),
+            fetches(&outside, &https, 40),
             "outside reaches {https}\n{}",
             counters()
         );
