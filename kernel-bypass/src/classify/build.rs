@@ -1,15 +1,18 @@
 //! HyperSplit construction (see the parent module for the paper and what
 //! changed): rules become boxes of ranges, and nodes are cut breadth first
-//! until their rule lists are short.
+//! until their rule lists are short. A node's cuts are binary HyperSplit
+//! cuts, repeated on its fullest piece along the same field until it has
+//! [`FANOUT`] pieces.
 
 use std::collections::VecDeque;
 
 use super::{
-    Classifier, Node, Rule, Stats, Tree, FIELDS, LEAF, MAX_DEPTH, NO_RULE, SINGLE_TREE_COPIES,
+    Classifier, Node, Rule, Stats, Tree, FANOUT, FIELDS, LEAF, MAX_DEPTH, NO_RULE,
+    SINGLE_TREE_COPIES,
 };
 
 /// Inclusive `(lo, hi)` per field, in [`super::FlowKey::point`] order.
-type Bounds = [(u128, u128); FIELDS];
+type Bounds = [(u64, u64); FIELDS];
 
 /// Lists this short are scanned rather than cut again.
 const LEAF_RULES: usize = 3;
@@ -25,15 +28,17 @@ const MIN_SINGLE_BUDGET: usize = 1 << 12;
 
 /// Addresses wider than this many values (a prefix shorter than an IPv4
 /// /16) put a rule in a wide group of the separable trees.
-const WIDE: u128 = 1 << 16;
+const WIDE: u64 = 1 << 16;
 
 /// Every value of every field.
 const EVERYTHING: Bounds = [
-    (0, u128::MAX),
-    (0, u128::MAX),
-    (0, u16::MAX as u128),
-    (0, u16::MAX as u128),
-    (0, u8::MAX as u128),
+    (0, u64::MAX),
+    (0, u64::MAX),
+    (0, u64::MAX),
+    (0, u64::MAX),
+    (0, u16::MAX as u64),
+    (0, u16::MAX as u64),
+    (0, u8::MAX as u64),
     (0, 1),
 ];
 
@@ -50,32 +55,38 @@ struct RuleBox {
 impl RuleBox {
     /// Which separable tree the rule goes to: wide source, wide destination.
     fn wideness(&self) -> usize {
-        let wide = |(lo, hi): (u128, u128)| usize::from(hi - lo >= WIDE);
-        wide(self.bounds[0]) << 1 | wide(self.bounds[1])
+        let wide = |[(hi_lo, hi_hi), (lo, hi)]: [(u64, u64); 2]| {
+            usize::from(hi_lo != hi_hi || hi - lo >= WIDE)
+        };
+        wide([self.bounds[0], self.bounds[1]]) << 1 | wide([self.bounds[2], self.bounds[3]])
     }
 }
 
-/// The range of the longest prefix within `mask`, and whether that prefix
-/// is the whole mask.
-fn masked_range(value: u128, mask: u128) -> ((u128, u128), bool) {
+/// The ranges of the high and low 64 bits of the longest prefix within
+/// `mask` (a prefix's range is exactly their product), and whether that
+/// prefix is the whole mask.
+fn masked_range(value: u128, mask: u128) -> ([(u64, u64); 2], bool) {
     let prefix = u128::MAX
         .checked_shl(128 - mask.leading_ones())
         .unwrap_or(0);
-    let lo = value & prefix;
-    ((lo, lo | !prefix), mask == prefix)
+    let half = |v: u128, m: u128| (v as u64 & m as u64, (v as u64 & m as u64) | !m as u64);
+    let halves = [half(value >> 64, prefix >> 64), half(value, prefix)];
+    (halves, mask == prefix)
 }
 
 /// None for a rule that matches nothing (an empty port range).
 fn rule_box(position: u32, rule: &Rule) -> Option<RuleBox> {
-    let (src, src_exact) = masked_range(rule.src, rule.src_mask);
-    let (dst, dst_exact) = masked_range(rule.dst, rule.dst_mask);
-    let ports = |(lo, hi): (u16, u16)| (u128::from(lo), u128::from(hi));
+    let ([src_hi, src_lo], src_exact) = masked_range(rule.src, rule.src_mask);
+    let ([dst_hi, dst_lo], dst_exact) = masked_range(rule.dst, rule.dst_mask);
+    let ports = |(lo, hi): (u16, u16)| (u64::from(lo), u64::from(hi));
     let protocol = rule
         .protocol
-        .map_or(EVERYTHING[4], |p| (p.into(), p.into()));
+        .map_or(EVERYTHING[6], |p| (p.into(), p.into()));
     let bounds = [
-        src,
-        dst,
+        src_hi,
+        src_lo,
+        dst_hi,
+        dst_lo,
         ports(rule.src_ports),
         ports(rule.dst_ports),
         protocol,
@@ -204,12 +215,12 @@ impl<'a> Tables<'a> {
             }
             self.stats.max_depth = self.stats.max_depth.max(depth);
             let forced = over_budget || depth >= MAX_DEPTH;
-            let cut = if rules.len() <= LEAF_RULES || forced {
+            let split = if rules.len() <= LEAF_RULES || forced {
                 None
             } else {
-                best_cut(boxes, &rules, &region)
+                split(boxes, &rules, &region)
             };
-            let Some((field, cut)) = cut else {
+            let Some((field, pieces)) = split else {
                 self.stats.forced_leaves += usize::from(forced && rules.len() > LEAF_RULES);
                 self.stats.leaves += 1;
                 self.stats.max_leaf = self.stats.max_leaf.max(rules.len());
@@ -218,41 +229,29 @@ impl<'a> Tables<'a> {
                     .extend(rules.iter().map(|&b| boxes[b as usize].rule));
                 continue;
             };
-            let bounds = |b: u32| boxes[b as usize].bounds[field];
-            let left_rules: Vec<u32> = rules
-                .iter()
-                .copied()
-                .filter(|&r| bounds(r).0 <= cut)
-                .collect();
-            held += left_rules.len();
-            held -= rules.len();
-            rules.retain(|&r| bounds(r).1 > cut);
-            held += rules.len();
-            let (mut left_region, mut right_region) = (region, region);
-            left_region[field].1 = cut;
-            right_region[field].0 = cut + 1;
-            let left = self.nodes.len();
+            let child = self.nodes.len();
+            let mut cuts = [u64::MAX; FANOUT - 1];
+            for (cut, piece) in cuts.iter_mut().zip(&pieces) {
+                *cut = piece.hi;
+            }
             self.nodes[node] = Node {
-                cut,
-                child: index(left),
-                len: 0,
-                field: field as u8,
+                cuts,
+                child: index(child),
+                tag: field as u32,
             };
-            self.nodes.extend([leaf(0, 0), leaf(0, 0)]);
-            queue.extend([
-                Pending {
-                    node: left,
-                    region: left_region,
-                    rules: left_rules,
+            held -= rules.len();
+            for (i, piece) in pieces.into_iter().enumerate() {
+                held += piece.rules.len();
+                self.nodes.push(leaf(0, 0));
+                let mut region = region;
+                region[field] = (piece.lo, piece.hi);
+                queue.push_back(Pending {
+                    node: child + i,
+                    region,
+                    rules: piece.rules,
                     depth: depth + 1,
-                },
-                Pending {
-                    node: left + 1,
-                    region: right_region,
-                    rules,
-                    depth: depth + 1,
-                },
-            ]);
+                });
+            }
         }
         true
     }
@@ -260,11 +259,63 @@ impl<'a> Tables<'a> {
 
 fn leaf(start: usize, len: usize) -> Node {
     Node {
-        cut: 0,
+        cuts: [u64::MAX; FANOUT - 1],
         child: index(start),
-        len: index(len),
-        field: LEAF,
+        tag: LEAF | index(len),
     }
+}
+
+/// One child's share of a node's field: `lo..=hi`, and its rules.
+struct Piece {
+    lo: u64,
+    hi: u64,
+    rules: Vec<u32>,
+}
+
+/// Cuts `rules` into up to [`FANOUT`] pieces along one field: the best
+/// binary cut, then the best cut of the fullest piece along the same
+/// field, while pieces can still be told apart. None when nothing cuts.
+fn split(boxes: &[RuleBox], rules: &[u32], region: &Bounds) -> Option<(usize, Vec<Piece>)> {
+    let (field, _) = best_cut(boxes, rules, region, None)?;
+    let (lo, hi) = region[field];
+    let mut pieces = vec![Piece {
+        lo,
+        hi,
+        rules: rules.to_vec(),
+    }];
+    while pieces.len() < FANOUT {
+        let Some((fullest, piece)) = pieces
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.rules.len() > LEAF_RULES)
+            .max_by_key(|(_, p)| p.rules.len())
+        else {
+            break;
+        };
+        let mut piece_region = *region;
+        piece_region[field] = (piece.lo, piece.hi);
+        let Some((_, cut)) = best_cut(boxes, &piece.rules, &piece_region, Some(field)) else {
+            break;
+        };
+        let Piece { lo, hi, rules } = pieces.remove(fullest);
+        let bounds = |b: &u32| boxes[*b as usize].bounds[field];
+        let left = Piece {
+            lo,
+            hi: cut,
+            rules: rules
+                .iter()
+                .copied()
+                .filter(|b| bounds(b).0 <= cut)
+                .collect(),
+        };
+        let right = Piece {
+            lo: cut + 1,
+            hi,
+            rules: rules.into_iter().filter(|b| bounds(b).1 > cut).collect(),
+        };
+        pieces.splice(fullest..fullest, [left, right]);
+    }
+    Some((field, pieces))
 }
 
 /// Node and leaf-list positions fit u32: the budget keeps them far below.
@@ -288,15 +339,20 @@ fn prune(boxes: &[RuleBox], rules: &mut Vec<u32>, region: &Bounds) {
 }
 
 /// The `(field, cut)` whose larger child holds the fewest rules (ties: the
-/// fewest in both), trying every rule endpoint inside `region`; None when
-/// no cut separates any rule.
-fn best_cut(boxes: &[RuleBox], rules: &[u32], region: &Bounds) -> Option<(usize, u128)> {
+/// fewest in both), trying every rule endpoint inside `region` of the
+/// fields `only` allows; None when no cut separates any rule.
+fn best_cut(
+    boxes: &[RuleBox],
+    rules: &[u32],
+    region: &Bounds,
+    only: Option<usize>,
+) -> Option<(usize, u64)> {
     let n = rules.len();
-    let mut best: Option<((usize, usize), usize, u128)> = None;
+    let mut best: Option<((usize, usize), usize, u64)> = None;
     let mut los = Vec::with_capacity(n);
     let mut his = Vec::with_capacity(n);
     for (field, &(rlo, rhi)) in region.iter().enumerate() {
-        if rlo == rhi {
+        if rlo == rhi || only.is_some_and(|f| f != field) {
             continue;
         }
         los.clear();

@@ -80,11 +80,17 @@ impl FlowKey {
         self.protocol == TCP && self.tcp_flags & (TCP_ACK | TCP_RST) != 0
     }
 
-    /// The key as one value per tree field, in [`Field`] order.
-    fn point(&self) -> [u128; FIELDS] {
+    /// The key as one value per tree field: addresses as their high and
+    /// low 64 bits, so that nodes compare machine words.
+    fn point(&self) -> [u64; FIELDS] {
+        let halves = |a: u128| [(a >> 64) as u64, a as u64];
+        let [src_hi, src_lo] = halves(self.src);
+        let [dst_hi, dst_lo] = halves(self.dst);
         [
-            self.src,
-            self.dst,
+            src_hi,
+            src_lo,
+            dst_hi,
+            dst_lo,
             self.src_port.into(),
             self.dst_port.into(),
             self.protocol.into(),
@@ -143,7 +149,12 @@ impl Rule {
 }
 
 /// Tree fields, the order of [`FlowKey::point`].
-const FIELDS: usize = 6;
+const FIELDS: usize = 8;
+
+/// Children of an internal node: it cuts one field at up to `FANOUT - 1`
+/// values, so a node is one cache line and a walk a third as deep as a
+/// binary one.
+const FANOUT: usize = 8;
 
 /// Deepest node; deeper regions become leaves so a lookup stays bounded.
 pub const MAX_DEPTH: usize = 48;
@@ -154,18 +165,25 @@ pub const SINGLE_TREE_COPIES: usize = 12;
 /// Keys walked side by side by [`Classifier::classify_batch`].
 pub const LANES: usize = 8;
 
-/// Marks a leaf in [`Node::field`].
-const LEAF: u8 = u8::MAX;
+/// Marks a leaf in [`Node::tag`]; the other bits are its length.
+const LEAF: u32 = 1 << 31;
 
-/// An internal node sends values `<= cut` of `field` to node `child`, the
-/// rest to `child + 1`; a leaf's rule positions, in priority order, are
-/// `leaf_rules[child..child + len]`.
+/// An internal node (`tag` is the field) sends a value to child
+/// `child + (how many cuts it exceeds)`, unused cuts being u64::MAX; a
+/// leaf's rule positions, in priority order, are
+/// `leaf_rules[child..child + (tag & !LEAF)]`.
 #[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
 struct Node {
-    cut: u128,
+    cuts: [u64; FANOUT - 1],
     child: u32,
-    len: u32,
-    field: u8,
+    tag: u32,
+}
+
+impl Node {
+    fn is_leaf(&self) -> bool {
+        self.tag & LEAF != 0
+    }
 }
 
 /// One separable tree: its root node and the position of its first rule.
@@ -221,7 +239,7 @@ impl Classifier {
                 break;
             }
             let mut node = self.nodes[tree.root as usize];
-            while node.field != LEAF {
+            while !node.is_leaf() {
                 node = self.child(node, &point);
             }
             best = self.scan(node, key, best);
@@ -235,7 +253,7 @@ impl Classifier {
     pub fn classify_batch(&self, keys: &[FlowKey], out: &mut [Option<u32>]) {
         for (chunk, results) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
             let lanes = chunk.len().min(results.len());
-            let mut points = [[0u128; FIELDS]; LANES];
+            let mut points = [[0u64; FIELDS]; LANES];
             for (point, key) in points.iter_mut().zip(&chunk[..lanes]) {
                 *point = key.point();
             }
@@ -249,7 +267,7 @@ impl Classifier {
                 while walking {
                     walking = false;
                     for (node, point) in nodes[..lanes].iter_mut().zip(&points) {
-                        if node.field != LEAF {
+                        if !node.is_leaf() {
                             *node = self.child(*node, point);
                             walking = true;
                         }
@@ -278,16 +296,17 @@ impl Classifier {
         self.stats
     }
 
-    fn child(&self, node: Node, point: &[u128; FIELDS]) -> Node {
-        let right = point[usize::from(node.field)] > node.cut;
-        self.nodes[node.child as usize + usize::from(right)]
+    fn child(&self, node: Node, point: &[u64; FIELDS]) -> Node {
+        let value = point[node.tag as usize];
+        let above: usize = node.cuts.iter().map(|&cut| usize::from(value > cut)).sum();
+        self.nodes[node.child as usize + above]
     }
 
     /// The position of the leaf's first rule that matches `key`, if it comes
     /// before `best`; else `best`.
     fn scan(&self, leaf: Node, key: &FlowKey, best: u32) -> u32 {
         let start = leaf.child as usize;
-        self.leaf_rules[start..start + leaf.len as usize]
+        self.leaf_rules[start..start + (leaf.tag & !LEAF) as usize]
             .iter()
             .copied()
             .take_while(|&position| position < best)
