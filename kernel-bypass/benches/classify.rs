@@ -30,10 +30,11 @@ fn main() {
         println!("dpdk-test-acl: not run: {why}");
     }
     println!(
-        "{:>6} {:>9} {:>9} {:>5} {:>6} {:>11} {:>11} | {:>9} {:>9} {:>11} | {:>8}",
+        "{:>6} {:>9} {:>9} {:>5} {:>5} {:>6} {:>11} {:>11} | {:>9} {:>9} {:>11} | {:>8}",
         "rules",
         "build",
         "memory",
+        "trees",
         "depth",
         "leaf",
         "single M/s",
@@ -66,9 +67,10 @@ fn main() {
         });
         batched_rates.push(batched);
         let mut line = format!(
-            "{size:>6} {:>7.1}ms {:>7}KB {:>5} {:>6} {:>11.2} {:>11.2} |",
+            "{size:>6} {:>7.1}ms {:>7}KB {:>5} {:>5} {:>6} {:>11.2} {:>11.2} |",
             build.as_secs_f64() * 1e3,
             classifier.memory_bytes() / 1024,
+            stats.trees,
             stats.max_depth,
             stats.max_leaf,
             single / 1e6,
