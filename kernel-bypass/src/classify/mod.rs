@@ -33,9 +33,10 @@
 //!   IPv4), at most four trees with almost no copies. EffiCuts' 2^5
 //!   categories and their merging are cut down to these two fields, which is
 //!   where the copies came from. A lookup walks every tree and keeps the
-//!   best (lowest) rule position; a tree whose first rule comes after the
-//!   best so far is skipped, and leaf scans stop at it (OVS-style priority
-//!   pruning).
+//!   best (lowest) rule position; later leaf scans stop at it (OVS-style
+//!   priority pruning).
+//! - Walks are branch-free: a leaf is its own next node, so a tree is
+//!   always walked to its full depth and loop exits are predictable.
 //! - Bounded memory: nodes are built breadth first, and once the rule
 //!   references held by a tree pass a budget proportional to its rule
 //!   count (or the depth passes [`MAX_DEPTH`]) the remaining nodes become
@@ -165,13 +166,17 @@ pub const SINGLE_TREE_COPIES: usize = 12;
 /// Keys walked side by side by [`Classifier::classify_batch`].
 pub const LANES: usize = 8;
 
-/// Marks a leaf in [`Node::tag`]; the other bits are its length.
+/// Marks a leaf in [`Node::tag`]; the other bits are its length, or
+/// [`ANSWER`].
 const LEAF: u32 = 1 << 31;
+
+/// Marks a resolved leaf, whose `child` is the answer's rule position.
+const ANSWER: u32 = 1 << 30;
 
 /// An internal node (`tag` is the field) sends a value to child
 /// `child + (how many cuts it exceeds)`, unused cuts being u64::MAX; a
-/// leaf's rule positions, in priority order, are
-/// `leaf_rules[child..child + (tag & !LEAF)]`.
+/// resolved leaf's answer is `child`, another leaf's rule positions to
+/// check, in priority order, are `leaf_rules[child..child + (tag & !LEAF)]`.
 #[derive(Clone, Copy, Debug)]
 #[repr(align(64))]
 struct Node {
@@ -181,16 +186,27 @@ struct Node {
 }
 
 impl Node {
-    fn is_leaf(&self) -> bool {
-        self.tag & LEAF != 0
+    /// The node after this one (at `here`) on the way to `point`'s leaf; a
+    /// leaf is its own next, so that every walk of a tree takes the same
+    /// number of steps and its loop exit is never mispredicted.
+    fn next(&self, here: usize, point: &[u64; FIELDS]) -> usize {
+        // The mask keeps a leaf's tag in bounds; its cuts are all u64::MAX.
+        let value = point[self.tag as usize % FIELDS];
+        let above: usize = self.cuts.iter().map(|&cut| usize::from(value > cut)).sum();
+        if self.tag & LEAF != 0 {
+            here
+        } else {
+            self.child as usize + above
+        }
     }
 }
 
-/// One separable tree: its root node and the position of its first rule.
+/// One separable tree: its root node and the number of steps to its
+/// deepest leaf.
 #[derive(Clone, Copy, Debug)]
 struct Tree {
     root: u32,
-    first: u32,
+    depth: u32,
 }
 
 /// Position of no rule: after every real one.
@@ -234,15 +250,11 @@ impl Classifier {
         let point = key.point();
         let mut best = NO_RULE;
         for tree in &self.trees {
-            // Trees are in order of their first rules.
-            if tree.first >= best {
-                break;
+            let mut at = tree.root as usize;
+            for _ in 0..tree.depth {
+                at = self.nodes[at].next(at, &point);
             }
-            let mut node = self.nodes[tree.root as usize];
-            while !node.is_leaf() {
-                node = self.child(node, &point);
-            }
-            best = self.scan(node, key, best);
+            best = self.scan(&self.nodes[at], key, best);
         }
         self.id(best)
     }
@@ -259,22 +271,14 @@ impl Classifier {
             }
             let mut best = [NO_RULE; LANES];
             for tree in &self.trees {
-                if best[..lanes].iter().all(|&b| b < tree.first) {
-                    break;
-                }
-                let mut nodes = [self.nodes[tree.root as usize]; LANES];
-                let mut walking = true;
-                while walking {
-                    walking = false;
-                    for (node, point) in nodes[..lanes].iter_mut().zip(&points) {
-                        if !node.is_leaf() {
-                            *node = self.child(*node, point);
-                            walking = true;
-                        }
+                let mut at = [tree.root as usize; LANES];
+                for _ in 0..tree.depth {
+                    for (at, point) in at[..lanes].iter_mut().zip(&points) {
+                        *at = self.nodes[*at].next(*at, point);
                     }
                 }
-                for ((best, node), key) in best.iter_mut().zip(&nodes[..lanes]).zip(chunk) {
-                    *best = self.scan(*node, key, *best);
+                for ((best, &at), key) in best.iter_mut().zip(&at[..lanes]).zip(chunk) {
+                    *best = self.scan(&self.nodes[at], key, *best);
                 }
             }
             for (result, &best) in results.iter_mut().zip(&best[..lanes]) {
@@ -296,15 +300,12 @@ impl Classifier {
         self.stats
     }
 
-    fn child(&self, node: Node, point: &[u64; FIELDS]) -> Node {
-        let value = point[node.tag as usize];
-        let above: usize = node.cuts.iter().map(|&cut| usize::from(value > cut)).sum();
-        self.nodes[node.child as usize + above]
-    }
-
     /// The position of the leaf's first rule that matches `key`, if it comes
     /// before `best`; else `best`.
-    fn scan(&self, leaf: Node, key: &FlowKey, best: u32) -> u32 {
+    fn scan(&self, leaf: &Node, key: &FlowKey, best: u32) -> u32 {
+        if leaf.tag & ANSWER != 0 {
+            return best.min(leaf.child);
+        }
         let start = leaf.child as usize;
         self.leaf_rules[start..start + (leaf.tag & !LEAF) as usize]
             .iter()
