@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use super::{
     Classifier, Node, Rule, Stats, Tree, ANSWER, FANOUT, FIELDS, LEAF, MAX_DEPTH, NO_RULE,
-    SINGLE_TREE_COPIES,
+    SINGLE_TREE_BYTES,
 };
 
 /// Inclusive `(lo, hi)` per field, in [`super::FlowKey::point`] order.
@@ -19,14 +19,11 @@ type Bounds = [(u64, u64); FIELDS];
 /// with mostly empty pieces: 66 MB for 10,000 rules.
 const LEAF_RULES: usize = 3;
 
-/// Rule references the leaves and pending nodes may hold per rule (at least
-/// [`MIN_BUDGET`]) before the remaining nodes become leaves: the memory
-/// bound, as only a cut that copies rules into both children adds any.
-const REFS_PER_RULE: usize = 64;
-const MIN_BUDGET: usize = 1 << 16;
-
-/// Lists a single tree may always hold, however few its rules.
-const MIN_SINGLE_BUDGET: usize = 1 << 12;
+/// Bytes a separable tree may take per rule (at least [`MIN_TREE_BYTES`])
+/// before its remaining nodes become leaves: the memory bound. Only cuts
+/// that copy rules into several pieces make a tree grow faster than this.
+const BYTES_PER_RULE: usize = 1024;
+const MIN_TREE_BYTES: usize = 1 << 20;
 
 /// Addresses wider than this many values (a prefix shorter than an IPv4
 /// /16) put a rule in a wide group of the separable trees.
@@ -127,16 +124,15 @@ pub(super) fn build(rules: &[Rule]) -> Classifier {
         .filter_map(|(i, rule)| rule_box(i, rule))
         .collect();
     let all: Vec<u32> = (0..index(boxes.len())).collect();
-    let single_budget = MIN_SINGLE_BUDGET.max(boxes.len() * SINGLE_TREE_COPIES);
     let mut tables = Tables::new(&boxes);
-    if !tables.add_tree(all.clone(), single_budget, Overflow::Abandon) {
+    if !tables.add_tree(all.clone(), SINGLE_TREE_BYTES, Overflow::Abandon) {
         tables = Tables::new(&boxes);
         let mut groups: [Vec<u32>; 4] = Default::default();
         for b in all {
             groups[boxes[b as usize].wideness()].push(b);
         }
         for group in groups.into_iter().filter(|g| !g.is_empty()) {
-            let budget = MIN_BUDGET.max(group.len().saturating_mul(REFS_PER_RULE));
+            let budget = MIN_TREE_BYTES.max(group.len().saturating_mul(BYTES_PER_RULE));
             tables.add_tree(group, budget, Overflow::MakeLeaves);
         }
     }
@@ -193,9 +189,11 @@ impl<'a> Tables<'a> {
     }
 
     /// Builds a tree over `rules` (positions in `boxes`, in priority
-    /// order) breadth first, while the rule references held by its leaves
-    /// and pending nodes stay within `budget`; false if abandoned.
+    /// order) breadth first, while its nodes and the rule lists of its
+    /// leaves and pending nodes stay within `budget` bytes; false if
+    /// abandoned.
     fn add_tree(&mut self, rules: Vec<u32>, budget: usize, overflow: Overflow) -> bool {
+        let before = self.bytes(0);
         let boxes = self.boxes;
         let root = self.nodes.len();
         let tree = self.trees.len();
@@ -204,7 +202,7 @@ impl<'a> Tables<'a> {
             depth: 0,
         });
         self.nodes.push(leaf(0, 0));
-        let mut held = rules.len();
+        let mut pending = rules.len();
         let mut queue = VecDeque::from([Pending {
             node: root,
             region: EVERYTHING,
@@ -218,10 +216,9 @@ impl<'a> Tables<'a> {
             depth,
         }) = queue.pop_front()
         {
-            held -= rules.len();
+            pending -= rules.len();
             prune(boxes, &mut rules, &region);
-            held += rules.len();
-            let over_budget = held > budget;
+            let over_budget = self.bytes(pending + rules.len()) - before > budget;
             if over_budget && overflow == Overflow::Abandon {
                 return false;
             }
@@ -260,9 +257,8 @@ impl<'a> Tables<'a> {
                 child: index(child),
                 tag: field as u32,
             };
-            held -= rules.len();
             for (i, piece) in pieces.into_iter().enumerate() {
-                held += piece.rules.len();
+                pending += piece.rules.len();
                 self.nodes.push(leaf(0, 0));
                 let mut region = region;
                 region[field] = (piece.lo, piece.hi);
@@ -275,6 +271,11 @@ impl<'a> Tables<'a> {
             }
         }
         true
+    }
+
+    /// Memory of the tables, counting `pending` list entries to come.
+    fn bytes(&self, pending: usize) -> usize {
+        self.nodes.len() * size_of::<Node>() + (self.leaf_rules.len() + pending) * size_of::<u32>()
     }
 }
 
