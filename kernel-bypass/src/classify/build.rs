@@ -146,7 +146,6 @@ pub(super) fn build(rules: &[Rule]) -> Classifier {
     stats.rules = rules.len();
     stats.trees = trees.len();
     stats.nodes = nodes.len();
-    stats.leaf_entries = leaf_rules.len();
     stats.inexact_rules = boxes.iter().filter(|b| !b.exact).count();
     nodes.shrink_to_fit();
     leaf_rules.shrink_to_fit();
@@ -201,7 +200,7 @@ impl<'a> Tables<'a> {
             root: index(root),
             depth: 0,
         });
-        self.nodes.push(leaf(0, 0));
+        self.nodes.push(answer(NO_RULE));
         let mut pending = rules.len();
         let mut queue = VecDeque::from([Pending {
             node: root,
@@ -238,28 +237,28 @@ impl<'a> Tables<'a> {
                 self.stats.forced_leaves += usize::from(forced && !resolved);
                 self.stats.leaves += 1;
                 self.stats.max_leaf = self.stats.max_leaf.max(rules.len());
+                let positions = rules.iter().map(|&b| boxes[b as usize].rule);
                 self.nodes[node] = if resolved {
-                    answer(rules.first().map_or(NO_RULE, |&b| boxes[b as usize].rule))
+                    answer(positions.take(1).next().unwrap_or(NO_RULE))
                 } else {
-                    self.leaf_rules
-                        .extend(rules.iter().map(|&b| boxes[b as usize].rule));
-                    leaf(self.leaf_rules.len() - rules.len(), rules.len())
+                    self.stats.leaf_entries += rules.len();
+                    self.leaf(positions, rules.len())
                 };
                 continue;
             };
             let child = self.nodes.len();
-            let mut cuts = [u64::MAX; FANOUT - 1];
-            for (cut, piece) in cuts.iter_mut().zip(&pieces) {
+            let mut values = [u64::MAX; FANOUT - 1];
+            for (cut, piece) in values.iter_mut().zip(&pieces) {
                 *cut = piece.hi;
             }
             self.nodes[node] = Node {
-                cuts,
+                values,
                 child: index(child),
                 tag: field as u32,
             };
             for (i, piece) in pieces.into_iter().enumerate() {
                 pending += piece.rules.len();
-                self.nodes.push(leaf(0, 0));
+                self.nodes.push(answer(NO_RULE));
                 let mut region = region;
                 region[field] = (piece.lo, piece.hi);
                 queue.push_back(Pending {
@@ -273,26 +272,39 @@ impl<'a> Tables<'a> {
         true
     }
 
+    /// A leaf to check `len` rules at `positions`: kept in the node when
+    /// they fit, else appended to the shared lists.
+    fn leaf(&mut self, positions: impl Iterator<Item = u32>, len: usize) -> Node {
+        let mut values = [0; FANOUT - 1];
+        let child = if len < FANOUT {
+            for (value, position) in values.iter_mut().zip(positions) {
+                *value = position.into();
+            }
+            0
+        } else {
+            self.leaf_rules.extend(positions);
+            self.leaf_rules.len() - len
+        };
+        Node {
+            values,
+            child: index(child),
+            tag: LEAF | index(len),
+        }
+    }
+
     /// Memory of the tables, counting `pending` list entries to come.
     fn bytes(&self, pending: usize) -> usize {
         self.nodes.len() * size_of::<Node>() + (self.leaf_rules.len() + pending) * size_of::<u32>()
     }
 }
 
-/// A resolved leaf: the lookup's answer is `position`, no check needed.
+/// A resolved leaf: the lookup's answer is `position`, no check needed;
+/// with [`NO_RULE`] also the placeholder of a node still to be built.
 fn answer(position: u32) -> Node {
     Node {
-        cuts: [u64::MAX; FANOUT - 1],
+        values: [u64::MAX; FANOUT - 1],
         child: position,
         tag: LEAF | ANSWER,
-    }
-}
-
-fn leaf(start: usize, len: usize) -> Node {
-    Node {
-        cuts: [u64::MAX; FANOUT - 1],
-        child: index(start),
-        tag: LEAF | index(len),
     }
 }
 

@@ -177,13 +177,15 @@ const LEAF: u32 = 1 << 31;
 const ANSWER: u32 = 1 << 30;
 
 /// An internal node (`tag` is the field) sends a value to child
-/// `child + (how many cuts it exceeds)`, unused cuts being u64::MAX; a
-/// resolved leaf's answer is `child`, another leaf's rule positions to
-/// check, in priority order, are `leaf_rules[child..child + (tag & !LEAF)]`.
+/// `child + (how many of values, its cuts, it exceeds)`, unused cuts being
+/// u64::MAX. A resolved leaf's answer is `child`. Another leaf holds the
+/// positions of the rules to check, in priority order, in `values` when
+/// fewer than [`FANOUT`] (saving a dependent load), else in
+/// `leaf_rules[child..child + (tag & !LEAF)]`.
 #[derive(Clone, Copy, Debug)]
 #[repr(align(64))]
 struct Node {
-    cuts: [u64; FANOUT - 1],
+    values: [u64; FANOUT - 1],
     child: u32,
     tag: u32,
 }
@@ -193,9 +195,13 @@ impl Node {
     /// leaf is its own next, so that every walk of a tree takes the same
     /// number of steps and its loop exit is never mispredicted.
     fn next(&self, here: usize, point: &[u64; FIELDS]) -> usize {
-        // The mask keeps a leaf's tag in bounds; its cuts are all u64::MAX.
+        // The mask keeps a leaf's tag in bounds; `above` is then unused.
         let value = point[self.tag as usize % FIELDS];
-        let above: usize = self.cuts.iter().map(|&cut| usize::from(value > cut)).sum();
+        let above: usize = self
+            .values
+            .iter()
+            .map(|&cut| usize::from(value > cut))
+            .sum();
         if self.tag & LEAF != 0 {
             here
         } else {
@@ -222,7 +228,8 @@ pub struct Stats {
     pub trees: usize,
     pub nodes: usize,
     pub leaves: usize,
-    /// Rule references held by all leaves (rules straddling cuts repeat).
+    /// Rule positions held by unresolved leaves (rules straddling cuts
+    /// repeat).
     pub leaf_entries: usize,
     pub max_depth: usize,
     pub max_leaf: usize,
@@ -309,10 +316,21 @@ impl Classifier {
         if leaf.tag & ANSWER != 0 {
             return best.min(leaf.child);
         }
+        let len = (leaf.tag & !LEAF) as usize;
+        if len < FANOUT {
+            let inline = leaf.values[..len].iter().map(|&position| position as u32);
+            return self.first_match(inline, key, best);
+        }
         let start = leaf.child as usize;
-        self.leaf_rules[start..start + (leaf.tag & !LEAF) as usize]
-            .iter()
-            .copied()
+        self.first_match(
+            self.leaf_rules[start..start + len].iter().copied(),
+            key,
+            best,
+        )
+    }
+
+    fn first_match(&self, positions: impl Iterator<Item = u32>, key: &FlowKey, best: u32) -> u32 {
+        positions
             .take_while(|&position| position < best)
             .find(|&position| self.rules[position as usize].matches(key))
             .unwrap_or(best)
