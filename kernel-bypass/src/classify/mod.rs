@@ -2,20 +2,26 @@
 //!
 //! The structure follows HyperSplit (Qi, Xu, Yang, Li, "Packet Classification
 //! Algorithms: From Theory to Practice", INFOCOM 2009): every rule is a box of
-//! inclusive ranges, one per field; an internal node cuts its region in two at
-//! one value of one field, rules that straddle the cut go to both children,
-//! and a leaf holds a short list of rules in priority order that is scanned.
-//! Lookup is a walk of about log2(rules) comparisons plus a short scan, so a
-//! large ACL costs a few more levels than a small one, not a linear scan.
+//! inclusive ranges, one per field; an internal node cuts its region at
+//! values of one field, rules that straddle a cut go to both sides, and a
+//! leaf holds a short list of rules in priority order that is checked. A
+//! lookup is a walk of a few nodes plus a short check, so a large ACL costs
+//! a few more levels than a small one, not a linear scan.
 //!
 //! What is changed from the paper:
 //! - Split choice: instead of weighted-segment balancing we try every rule
 //!   endpoint of every field and keep the cut that minimises the larger
-//!   child's rule count (then the sum, which is the replication); both come
-//!   from two sorted endpoint lists and binary search, so it stays
-//!   O(n log n) per node.
+//!   side's rule count (then the sum, which is the replication); both come
+//!   from two sorted endpoint lists and binary search, O(n log n) per node.
+//! - 8-way nodes: a node repeats that binary choice on its fullest piece,
+//!   along the same field, up to [`FANOUT`] pieces; with 64-bit fields
+//!   (addresses as two halves) a node is one cache line and a walk about a
+//!   third as deep as the paper's binary one.
 //! - Pruning as in HiCuts/HyperCuts: in a node, every rule after the first
-//!   one that covers the whole region exactly can never win and is dropped.
+//!   one that covers the whole region can never win and is dropped; a leaf
+//!   whose first rule covers its region is resolved and answers with no
+//!   check at all. Other leaves keep up to [`FANOUT`]` - 1` rule positions
+//!   inside the node.
 //! - Masks that are not prefixes (IOS wildcards such as 0.0.255.0) are kept
 //!   in the tree as the range of their longest leading prefix, a superset;
 //!   leaves check every candidate against the real rule, so the answer is
@@ -28,21 +34,22 @@
 //!   is copied into every piece a cut of the wide field makes, and ACLs mix
 //!   `any`-source and `any`-destination rules, so one tree for 10,000
 //!   realistic rules held every rule about 50 times (9 MB). When one tree
-//!   would outgrow [`SINGLE_TREE_BYTES`], the rules are
-//!   split by whether each address is wide (a prefix shorter than /16 of
-//!   IPv4), at most four trees with almost no copies. EffiCuts' 2^5
-//!   categories and their merging are cut down to these two fields, which is
-//!   where the copies came from. A lookup walks every tree and keeps the
-//!   best (lowest) rule position; later leaf scans stop at it (OVS-style
-//!   priority pruning).
-//! - Walks are branch-free: a leaf is its own next node, so a tree is
-//!   always walked to its full depth and loop exits are predictable.
+//!   would outgrow [`SINGLE_TREE_BYTES`], the rules are split by whether
+//!   each address is wide (a prefix shorter than an IPv4 /16): at most four
+//!   trees, with almost no copies. EffiCuts' 2^5 categories and their
+//!   merging are cut down to these two fields, which is where the copies
+//!   came from. A lookup walks every tree and keeps the best (lowest) rule
+//!   position; later leaf checks stop at it (OVS-style priority pruning).
+//! - [`Classifier::classify_batch`] walks [`LANES`] keys through each tree
+//!   side by side, all to the tree's full depth with no branch (a leaf is
+//!   its own next node), since lanes reach leaves at different depths;
+//!   their memory loads overlap. One key stops at its leaf: measured
+//!   faster that way, as trees are not balanced.
 //! - Bounded memory: nodes are built breadth first, and once a separable
 //!   tree's bytes pass a budget proportional to its rule count (or the
 //!   depth passes [`MAX_DEPTH`]) the remaining nodes become leaves; lookups
-//!   stay exact, only their scans get longer.
-//! - [`Classifier::classify_batch`] walks [`LANES`] keys through each tree
-//!   side by side so their memory loads overlap.
+//!   stay exact, only their checks get longer. [`Stats::forced_leaves`]
+//!   counts them.
 
 mod build;
 pub mod synth;
@@ -155,7 +162,7 @@ const FIELDS: usize = 8;
 /// Children of an internal node: it cuts one field at up to `FANOUT - 1`
 /// values, so a node is one cache line and a walk a third as deep as a
 /// binary one.
-const FANOUT: usize = 8;
+pub const FANOUT: usize = 8;
 
 /// Deepest node; deeper regions become leaves so a lookup stays bounded.
 pub const MAX_DEPTH: usize = 48;
@@ -192,8 +199,7 @@ struct Node {
 
 impl Node {
     /// The node after this one (at `here`) on the way to `point`'s leaf; a
-    /// leaf is its own next, so that every walk of a tree takes the same
-    /// number of steps and its loop exit is never mispredicted.
+    /// leaf is its own next, so that lanes of a batch walk without branches.
     fn next(&self, here: usize, point: &[u64; FIELDS]) -> usize {
         // The mask keeps a leaf's tag in bounds; `above` is then unused.
         let value = point[self.tag as usize % FIELDS];
@@ -261,7 +267,7 @@ impl Classifier {
         let mut best = NO_RULE;
         for tree in &self.trees {
             let mut at = tree.root as usize;
-            for _ in 0..tree.depth {
+            while self.nodes[at].tag & LEAF == 0 {
                 at = self.nodes[at].next(at, &point);
             }
             best = self.scan(&self.nodes[at], key, best);
