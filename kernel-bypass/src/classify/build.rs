@@ -17,7 +17,7 @@ type Bounds = [(u64, u64); FIELDS];
 /// Lists this short are scanned rather than cut again. Cutting on until
 /// each region has one covering rule (the paper's leaves) made 8-way nodes
 /// with mostly empty pieces: 66 MB for 10,000 rules.
-const LEAF_RULES: usize = 3;
+const LEAF_RULES: usize = 5;
 
 /// Bytes a separable tree may take per rule (at least [`MIN_TREE_BYTES`])
 /// before its remaining nodes become leaves: the memory bound. Only cuts
