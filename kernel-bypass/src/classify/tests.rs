@@ -198,8 +198,10 @@ fn ten_thousand_realistic_rules_agree_with_the_linear_scan() {
         "10,000 rules: built in {took:?}, {} bytes, {stats:?}",
         classifier.memory_bytes()
     );
+    assert!(stats.trees > 1, "separable trees: {stats:?}");
     assert!(stats.max_leaf <= 64, "{stats:?}");
     assert_agrees(&rules, &synth::trace(&rules, 20_000, 12));
+    assert_agrees(&rules, &boundary_keys(&rules, 20_000, 13));
 }
 
 #[test]
