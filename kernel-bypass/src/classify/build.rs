@@ -78,7 +78,10 @@ fn masked_range(value: u128, mask: u128) -> ([(u64, u64); 2], bool) {
     let prefix = u128::MAX
         .checked_shl(128 - mask.leading_ones())
         .unwrap_or(0);
-    let half = |v: u128, m: u128| (v as u64 & m as u64, (v as u64 & m as u64) | !m as u64);
+    let half = |value: u128, mask: u128| {
+        let lo = value as u64 & mask as u64;
+        (lo, lo | !mask as u64)
+    };
     let halves = [half(value >> 64, prefix >> 64), half(value, prefix)];
     (halves, mask == prefix)
 }
