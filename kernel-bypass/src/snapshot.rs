@@ -152,6 +152,7 @@ impl RouteTable {
     }
 
     /// Longest-prefix match.
+    #[inline]
     pub fn route(&self, dst: Ipv4Addr) -> Option<&Route> {
         self.fib
             .lookup(u32::from(dst))
@@ -159,6 +160,7 @@ impl RouteTable {
     }
 
     /// Longest-prefix match for IPv6 (link-local destinations are not in it).
+    #[inline]
     pub fn route6(&self, dst: Ipv6Addr) -> Option<&Route6> {
         self.fib6
             .lookup(u128::from(dst))
@@ -430,10 +432,14 @@ impl Snapshot {
     }
 
     /// The routes of table `vrf` (the global table for an unknown id).
+    #[inline]
     pub fn table(&self, vrf: VrfId) -> &RouteTable {
-        let table = self.tables.get(usize::from(vrf)).or(self.tables.first());
-        // `empty` and `compile_after` always make the global table.
-        table.map_or(&EMPTY_TABLE, |t| &t.routes)
+        match self.tables.get(usize::from(vrf)).or(self.tables.first()) {
+            Some(table) => &table.routes,
+            // Never: `empty` and `compile_after` always make the global
+            // table. (A `match`, so the lazy static is not touched per packet.)
+            None => &EMPTY_TABLE,
+        }
     }
 
     /// Longest-prefix match in the global table.

@@ -46,7 +46,16 @@ fn show(dataplane: &Dataplane, syntax: &str) -> String {
 /// should fail are given one try).
 fn fetches(host: &Netns, url: &str, tries: usize) -> bool {
     (0..tries).any(|_| {
-        let curl = ["curl", "-sS", "-g", "-o", "/dev/null", "--max-time", "2", url];
+        let curl = [
+            "curl",
+            "-sS",
+            "-g",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "2",
+            url,
+        ];
         let ok = host.output(&curl).status.success();
         if !ok {
             std::thread::sleep(std::time::Duration::from_millis(250));

@@ -219,6 +219,7 @@ impl Stage {
 
 /// The next hop and outgoing interface for an IPv6 packet, if routable to
 /// another host.
+#[inline]
 fn route_hop6<'s>(snap: &'s Snapshot, vrf: VrfId, d: &[u8]) -> Option<(Ipv6Addr, &'s Iface)> {
     let dst = ipv6_at(d, IPV6_DST);
     let route = snap.table(vrf).route6(dst)?;

@@ -502,6 +502,19 @@ impl Stage {
         if !snap.features.is_active(family, point) {
             return None;
         }
+        self.feature_nodes(snap, (family, point), frame, (ingress, vrf, egress))
+    }
+
+    /// Runs the nodes of an active point (out of line: the path with no
+    /// node stays small).
+    #[inline(never)]
+    fn feature_nodes(
+        &mut self,
+        snap: &Snapshot,
+        (family, point): (Family, Point),
+        frame: &mut Frame,
+        (ingress, vrf, egress): (Option<IfaceId>, VrfId, Option<IfaceId>),
+    ) -> Option<Verdict> {
         let mut packet = Packet {
             data: frame.data_mut(),
             ingress,

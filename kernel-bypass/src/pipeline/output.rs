@@ -155,6 +155,7 @@ impl Stage {
 
     /// The next hop and outgoing interface for an IPv4 packet, if routable
     /// to another host (own addresses are not: nothing loops back).
+    #[inline]
     fn route_hop<'s>(
         &self,
         snap: &'s Snapshot,
