@@ -37,7 +37,8 @@ use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::netns::{is_root, output, run, unique, Netns, Veth};
+use support::load::{offered_and_forwarded, sender_and_sink};
+use support::netns::{is_root, output, run, unique, Netns};
 use support::packets::{ethernet, udp_packet};
 
 const RUN: Duration = Duration::from_secs(3);
@@ -607,86 +608,10 @@ fn veth_frames(router_mac: Mac) -> Vec<Vec<u8>> {
     (0..64).map(|i| frame(router_mac, 1000 + i, 9)).collect()
 }
 
-/// Sends `frames` round and round out of `ifname` in `ns` for RUN with
-/// sendmmsg on an AF_PACKET socket; returns frames sent.
-fn blast(ns: &Netns, ifname: &str, frames: Vec<Vec<u8>>) -> u64 {
-    let ifname = std::ffi::CString::new(ifname).expect("name");
-    ns.in_thread(move || {
-        let mut iovs: Vec<libc::iovec> = frames
-            .iter()
-            .map(|f| libc::iovec {
-                iov_base: f.as_ptr() as *mut libc::c_void,
-                iov_len: f.len(),
-            })
-            .collect();
-        // SAFETY: plain syscalls on a descriptor this thread owns; the
-        // messages point at `iovs` and `frames`, alive for the loop.
-        unsafe {
-            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
-            let mut addr: libc::sockaddr_ll = std::mem::zeroed();
-            addr.sll_family = libc::AF_PACKET as u16;
-            addr.sll_ifindex = libc::if_nametoindex(ifname.as_ptr()) as i32;
-            let bound = libc::bind(
-                fd,
-                &addr as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            );
-            if fd < 0 || bound != 0 {
-                return 0;
-            }
-            let one: libc::c_int = 1;
-            libc::setsockopt(
-                fd,
-                libc::SOL_PACKET,
-                libc::PACKET_QDISC_BYPASS,
-                &one as *const _ as *const libc::c_void,
-                4,
-            );
-            let mut msgs: Vec<libc::mmsghdr> = iovs
-                .iter_mut()
-                .map(|iov| {
-                    let mut m: libc::mmsghdr = std::mem::zeroed();
-                    m.msg_hdr.msg_iov = iov;
-                    m.msg_hdr.msg_iovlen = 1;
-                    m
-                })
-                .collect();
-            let start = Instant::now();
-            let mut sent = 0u64;
-            while start.elapsed() < RUN {
-                let n = libc::sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as u32, 0);
-                if n > 0 {
-                    sent += n as u64;
-                }
-            }
-            libc::close(fd);
-            sent
-        }
-    })
-}
-
-fn rx_packets(ns: &Netns, ifname: &str) -> u64 {
-    let path = format!("/sys/class/net/{ifname}/statistics/rx_packets");
-    ns.run(&["cat", &path]).trim().parse().unwrap_or(0)
-}
-
 /// (offered, forwarded) packets per second from the sender to the sink.
 fn measure(sender: (&Netns, &str), sink: (&Netns, &str), router_mac: Mac) -> (f64, f64) {
     sink.0.ping_ok("10.80.2.1");
-    let before = rx_packets(sink.0, sink.1);
-    let sent = blast(sender.0, sender.1, veth_frames(router_mac));
-    std::thread::sleep(Duration::from_millis(100));
-    let received = rx_packets(sink.0, sink.1).saturating_sub(before);
-    let secs = RUN.as_secs_f64();
-    (sent as f64 / secs, received as f64 / secs)
-}
-
-fn hosts() -> (Netns, Veth, Netns, Veth) {
-    let (sender, sink) = (Netns::new(), Netns::new());
-    let (a, b) = (Veth::into_ns(&sender), Veth::into_ns(&sink));
-    sender.configure(&a.inner, "10.80.1.2/24", Some("10.80.1.1"));
-    sink.configure(&b.inner, "10.80.2.2/24", Some("10.80.2.1"));
-    (sender, a, sink, b)
+    offered_and_forwarded(sender, sink, veth_frames(router_mac), RUN)
 }
 
 /// The kernel's rulesets, each in its own table's forward chain.
@@ -788,7 +713,7 @@ fn nft_available() -> bool {
 /// (offered, forwarded) through a Linux router namespace with `kind`'s
 /// ruleset, and how long `nft -f` took to load it.
 fn through_kernel(kind: KernelRules, rules: &[DenyRule]) -> Result<((f64, f64), Duration), String> {
-    let (sender, a, sink, b) = hosts();
+    let (sender, a, sink, b) = sender_and_sink();
     let router = Netns::new();
     for (end, address) in [(&a.outer, "10.80.1.1/24"), (&b.outer, "10.80.2.1/24")] {
         run(&["ip", "link", "set", end, "netns", &router.name]);
@@ -822,7 +747,7 @@ fn through_kernel(kind: KernelRules, rules: &[DenyRule]) -> Result<((f64, f64), 
 /// (offered, forwarded) through the dataplane with the ACL bound in, and
 /// its drop counters and firewall counters.
 fn through_dataplane(backend: Backend, acl: &str) -> Result<((f64, f64), String), String> {
-    let (sender, a, sink, b) = hosts();
+    let (sender, a, sink, b) = sender_and_sink();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let options = DataplaneOptions {
         backend,

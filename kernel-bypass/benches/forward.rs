@@ -25,7 +25,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::dataplane::{config_of, interface, vxlan_interface};
-use support::netns::{is_root, run, Netns, Veth};
+use support::load::{offered_and_forwarded, sender_and_sink};
+use support::netns::{is_root, run, Netns};
 use support::packets::{ethernet, udp6_packet, udp_packet};
 
 const RUN: Duration = Duration::from_secs(3);
@@ -228,71 +229,6 @@ fn in_memory_vxlan_encap() -> f64 {
     in_memory(&snap, &neighbors, &frames_to(std::iter::repeat(inner_host)))
 }
 
-/// Blasts `frame` out of `ifname` in namespace `ns` for `RUN` with sendmmsg
-/// on an AF_PACKET socket; returns frames sent.
-fn blast(ns: &Netns, ifname: &str, frame: &[u8]) -> u64 {
-    let ifname = std::ffi::CString::new(ifname).expect("name");
-    let frame = frame.to_vec();
-    ns.in_thread(move || {
-        // SAFETY: plain syscalls on descriptors this thread owns; the
-        // message array points at `frame` and `iov`, alive for the loop.
-        unsafe {
-            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
-            let mut addr: libc::sockaddr_ll = std::mem::zeroed();
-            addr.sll_family = libc::AF_PACKET as u16;
-            addr.sll_ifindex = libc::if_nametoindex(ifname.as_ptr()) as i32;
-            let bound = libc::bind(
-                fd,
-                &addr as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            );
-            if fd < 0 || bound != 0 {
-                return 0;
-            }
-            let one: libc::c_int = 1;
-            libc::setsockopt(
-                fd,
-                libc::SOL_PACKET,
-                libc::PACKET_QDISC_BYPASS,
-                &one as *const _ as *const libc::c_void,
-                4,
-            );
-            let mut iov = libc::iovec {
-                iov_base: frame.as_ptr() as *mut libc::c_void,
-                iov_len: frame.len(),
-            };
-            let mut msgs: Vec<libc::mmsghdr> = (0..64)
-                .map(|_| {
-                    let mut m: libc::mmsghdr = std::mem::zeroed();
-                    m.msg_hdr.msg_iov = &mut iov;
-                    m.msg_hdr.msg_iovlen = 1;
-                    m
-                })
-                .collect();
-            let start = Instant::now();
-            let mut sent = 0u64;
-            while start.elapsed() < RUN {
-                let n = libc::sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as u32, 0);
-                if n > 0 {
-                    sent += n as u64;
-                }
-            }
-            libc::close(fd);
-            sent
-        }
-    })
-}
-
-fn rx_packets(ns: &Netns, ifname: &str) -> u64 {
-    ns.run(&[
-        "cat",
-        &format!("/sys/class/net/{ifname}/statistics/rx_packets"),
-    ])
-    .trim()
-    .parse()
-    .unwrap_or(0)
-}
-
 /// The traffic of a veth run.
 #[derive(Clone, Copy)]
 enum Family {
@@ -336,28 +272,13 @@ fn measure(
 ) -> (f64, f64) {
     // Let the router resolve the sink before counting.
     sink.ping_ok(family.router_on_sink_link());
-    let before = rx_packets(sink, sink_if);
-    let sent = blast(sender, sender_if, &family.frame(router_mac));
-    std::thread::sleep(Duration::from_millis(100));
-    let received = rx_packets(sink, sink_if).saturating_sub(before);
-    let secs = RUN.as_secs_f64();
-    (sent as f64 / secs, received as f64 / secs)
-}
-
-/// Sender and sink namespaces, each on a veth whose other end is returned.
-fn hosts() -> (Netns, Veth, Netns, Veth) {
-    let (sender, sink) = (Netns::new(), Netns::new());
-    let (a, b) = (Veth::into_ns(&sender), Veth::into_ns(&sink));
-    sender.configure(&a.inner, "10.80.1.2/24", Some("10.80.1.1"));
-    sink.configure(&b.inner, "10.80.2.2/24", Some("10.80.2.1"));
-    sender.configure(&a.inner, "2001:db8:80:1::2/64", Some("2001:db8:80:1::1"));
-    sink.configure(&b.inner, "2001:db8:80:2::2/64", Some("2001:db8:80:2::1"));
-    (sender, a, sink, b)
+    let frames = vec![family.frame(router_mac)];
+    offered_and_forwarded((sender, sender_if), (sink, sink_if), frames, RUN)
 }
 
 /// (offered, forwarded) per family, plus where the dataplane dropped packets.
 fn through_dataplane(backend: Backend) -> Result<(Vec<(f64, f64)>, String), String> {
-    let (sender, a, sink, b) = hosts();
+    let (sender, a, sink, b) = sender_and_sink();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let options = DataplaneOptions {
         backend,
@@ -385,7 +306,7 @@ fn through_dataplane(backend: Backend) -> Result<(Vec<(f64, f64)>, String), Stri
 
 /// (offered, forwarded) per family with a Linux router namespace.
 fn through_kernel() -> Vec<(f64, f64)> {
-    let (sender, a, sink, b) = hosts();
+    let (sender, a, sink, b) = sender_and_sink();
     let router = Netns::new();
     let addresses = [
         (&a.outer, "10.80.1.1/24", "2001:db8:80:1::1/64"),

@@ -88,13 +88,9 @@ fn site(backend: Backend) -> Site {
 /// The bytes h2 received in a 2 s iperf3 TCP run from h1 (with `reverse`,
 /// the bytes h1 received from h2). iperf3 may exit 0 with an error in its
 /// report, or find the server not yet listening: retried until bytes
-/// flowed or `SETTLE` passed; `timeout` bounds a broken path.
-fn iperf3(s: &Site, backend: Backend, reverse: bool) -> u64 {
-    assert!(
-        s.h1.ping_ok("10.79.2.2"),
-        "{backend}: h1 -> h2\n{}",
-        s.dataplane.show_counters()
-    );
+/// iperf3 for 2 s to h2 (10.79.2.2), `-R` to receive, with a JSON report;
+/// `timeout` bounds a broken path.
+fn iperf3_client(reverse: bool) -> Vec<&'static str> {
     let mut args = vec![
         "timeout",
         "15",
@@ -108,6 +104,17 @@ fn iperf3(s: &Site, backend: Backend, reverse: bool) -> u64 {
     if reverse {
         args.push("-R");
     }
+    args
+}
+
+/// flowed or `SETTLE` passed; `timeout` bounds a broken path.
+fn iperf3(s: &Site, backend: Backend, reverse: bool) -> u64 {
+    assert!(
+        s.h1.ping_ok("10.79.2.2"),
+        "{backend}: h1 -> h2\n{}",
+        s.dataplane.show_counters()
+    );
+    let args = iperf3_client(reverse);
     let report = s.h1.stdout_until(&args, |t| received_bytes(t) > 0);
     let bytes = received_bytes(&report);
     let direction = if reverse { "h2 -> h1" } else { "h1 -> h2" };
@@ -215,19 +222,7 @@ fn af_packet_carries_tcp_to_and_from_a_vxlan_peer_with_default_offloads() {
         dataplane.show_counters()
     );
     for reverse in [false, true] {
-        let mut args = vec![
-            "timeout",
-            "15",
-            "iperf3",
-            "-c",
-            "10.79.2.2",
-            "-t",
-            "2",
-            "-J",
-        ];
-        if reverse {
-            args.push("-R");
-        }
+        let args = iperf3_client(reverse);
         let report = h1.stdout_until(&args, |t| received_bytes(t) > 0);
         let bytes = received_bytes(&report);
         let direction = if reverse {
