@@ -97,17 +97,20 @@ impl Harness {
             .to_vec()
     }
 
-    fn show(&self, syntax: &str) -> String {
+    /// The text of `show LINE` (as typed after `show`).
+    fn show(&self, line: &str) -> String {
         for e in &self.elements {
             for c in e.clone().commands() {
-                if let ElementCommand::Show { syntax: s, run, .. } = c {
-                    if s.starts_with(syntax) {
-                        return run(&grammar::Args::default());
+                if let ElementCommand::Show { syntax, help, run } = c {
+                    let mut tree = grammar::CommandTree::new();
+                    tree.add(syntax, help, ()).expect("show syntax");
+                    if let Ok(matched) = tree.parse(line) {
+                        return run(&matched.args);
                     }
                 }
             }
         }
-        panic!("no show {syntax}")
+        panic!("no show {line}")
     }
 }
 
@@ -172,6 +175,21 @@ fn replies_to_inside_flows_come_back_and_outside_reaches_only_the_permitted_port
     assert!(lists.contains("denied, no rule matched: 2"), "{lists}");
     let sessions = h.show("sessions");
     assert!(sessions.starts_with("4 sessions"), "{sessions}");
+    assert!(h.show("sessions udp").starts_with("1 sessions"));
+    assert!(h.show("sessions tcp").starts_with("2 sessions"));
+    assert!(h.show("sessions icmp").starts_with("1 sessions"));
+    assert!(h
+        .show("sessions address 10.2.0.2 tcp")
+        .starts_with("2 sessions"));
+    assert!(h
+        .show("sessions address 10.2.0.2 udp")
+        .starts_with("1 sessions"));
+    assert!(h
+        .show("sessions address 192.0.2.9")
+        .starts_with("0 sessions"));
+    assert!(h
+        .show("sessions vrf NOPE")
+        .starts_with("% VRF NOPE does not exist"));
 }
 
 #[test]

@@ -17,10 +17,12 @@ use crate::snapshot::Snapshot;
 pub use acl::address_match;
 use acl::CompiledAcl;
 use grammar::config::{Config, Direction, Family};
+use grammar::Args;
 use log::AclLog;
 use node::{Bindings, FirewallCounters, FirewallNode, IN, OUT};
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -97,7 +99,22 @@ impl Firewall {
         out
     }
 
-    fn show_sessions(&self, vrf: Option<&str>) -> String {
+    /// `show sessions [vrf NAME] [address A] [tcp|udp|icmp]`: the sessions
+    /// of a VRF, with an endpoint, of a protocol (ICMP meaning both
+    /// families' echo).
+    fn show_sessions(&self, args: &Args) -> String {
+        let vrf = args.text("vrf");
+        let address: Option<IpAddr> = match (args.ipv4("v4"), args.ipv6("v6")) {
+            (Some(v4), _) => Some(v4.into()),
+            (_, Some(v6)) => Some(v6.into()),
+            _ => None,
+        };
+        let protocols: &[u8] = match () {
+            _ if args.has("tcp") => &[crate::wire::PROTO_TCP],
+            _ if args.has("udp") => &[crate::wire::PROTO_UDP],
+            _ if args.has("icmp") => &[crate::wire::PROTO_ICMP, crate::wire::PROTO_ICMPV6],
+            _ => &[],
+        };
         let published = self.published();
         let Some(timeouts) = published.timeouts else {
             return "% No session table: no access list is bound to an interface\n".to_string();
@@ -114,9 +131,12 @@ impl Firewall {
             },
         };
         let now = self.shared.now_secs();
-        let sessions = self
-            .sessions
-            .sessions(now, &timeouts, &|s| vrf_id.is_none_or(|v| v == s.vrf));
+        let wanted = |s: &SessionInfo| {
+            vrf_id.is_none_or(|v| v == s.vrf)
+                && address.is_none_or(|a| s.initiator.0 == a || s.responder.0 == a)
+                && (protocols.is_empty() || protocols.contains(&s.protocol))
+        };
+        let sessions = self.sessions.sessions(now, &timeouts, &wanted);
         let mut out = format!(
             "{} sessions (table maximum {}, {} KiB)\n",
             sessions.len(),
@@ -287,9 +307,20 @@ impl DataplaneElement for Firewall {
                 run: Box::new(move |args| lists.show_access_lists(args.text("name"))),
             },
             ElementCommand::Show {
-                syntax: "sessions [vrf WORD$vrf]",
-                help: &["The session table", "Sessions of one VRF", "VRF name"],
-                run: Box::new(move |args| sessions.show_sessions(args.text("vrf"))),
+                syntax:
+                    "sessions [vrf WORD$vrf] [address (A.B.C.D$v4|X:X::X:X$v6)] [(tcp|udp|icmp)]",
+                help: &[
+                    "The session table",
+                    "Sessions of one VRF",
+                    "VRF name",
+                    "Sessions with one endpoint",
+                    "IPv4 address",
+                    "IPv6 address",
+                    "TCP sessions",
+                    "UDP sessions",
+                    "ICMP echo sessions",
+                ],
+                run: Box::new(move |args| sessions.show_sessions(args)),
             },
             ElementCommand::Show {
                 syntax: "logging",
