@@ -13,6 +13,8 @@ use std::sync::Arc;
 /// What a rule does when it matches.
 pub struct RuleAction {
     pub seq: u32,
+    /// The rule as the running config writes it, for `show access-lists`.
+    pub line: String,
     pub permit: bool,
     pub log: bool,
     /// Matches since the list was configured or its counters cleared.
@@ -21,6 +23,8 @@ pub struct RuleAction {
 
 pub struct CompiledAcl {
     pub name: String,
+    /// `ip access-list extended NAME` or `ipv6 access-list NAME`.
+    pub header: String,
     classifier: Classifier,
     /// Indexed by the classifier's rule ids.
     pub actions: Vec<RuleAction>,
@@ -47,6 +51,7 @@ impl CompiledAcl {
             rules.extend(classifier_rules(family, rule, id));
             actions.push(RuleAction {
                 seq: *seq,
+                line: format!("{seq} {}", rule.text(family)),
                 permit: rule.permit,
                 log: rule.log,
                 hits: hits_of(*seq),
@@ -54,6 +59,7 @@ impl CompiledAcl {
         }
         CompiledAcl {
             name: name.to_string(),
+            header: format!("{} {name}", family.list_command()),
             classifier: Classifier::build(&rules),
             actions,
         }

@@ -16,7 +16,7 @@ use crate::sessions::{SessionInfo, SessionTable, Timeouts};
 use crate::snapshot::Snapshot;
 pub use acl::address_match;
 use acl::CompiledAcl;
-use grammar::config::{Config, Direction, Family};
+use grammar::config::{AccessLists, Config, Direction, Family};
 use grammar::Args;
 use log::AclLog;
 use node::{Bindings, FirewallCounters, FirewallNode, IN, OUT};
@@ -28,6 +28,9 @@ use std::sync::{Arc, Mutex};
 
 /// Where the firewall runs among a point's nodes (lower runs first).
 const ORDER: u16 = 100;
+
+/// The compiled bound lists by (family, name).
+type CompiledLists = HashMap<(Family, String), Arc<CompiledAcl>>;
 
 /// A list's header and its rules' lines with their hit counters.
 type ListRules = (String, Vec<(String, Arc<AtomicU64>)>);
@@ -49,6 +52,8 @@ pub struct Firewall {
     log: Arc<AclLog>,
     /// Hit counters by (family, list, sequence), kept across commits.
     hits: Mutex<HashMap<(Family, String, u32), Arc<AtomicU64>>>,
+    /// The compiled lists and the section they were compiled from.
+    compiled: Mutex<Option<(Arc<AccessLists>, CompiledLists)>>,
     published: Mutex<Published>,
 }
 
@@ -62,6 +67,7 @@ impl Firewall {
             counters: Arc::default(),
             log: Arc::default(),
             hits: Mutex::default(),
+            compiled: Mutex::default(),
             published: Mutex::default(),
         }
     }
@@ -71,6 +77,34 @@ impl Firewall {
         hits.entry((family, name.to_string(), seq))
             .or_default()
             .clone()
+    }
+
+    /// The compiled form of every bound list, kept while the access-list
+    /// section is the same one (a commit that changes nothing in it, a
+    /// hostname say, does not rebuild 10,000 rules' classifier).
+    fn compiled_lists(&self, section: &Arc<AccessLists>) -> Result<CompiledLists, String> {
+        let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((source, lists)) = cache.as_ref() {
+            if Arc::ptr_eq(source, section) {
+                return Ok(lists.clone());
+            }
+        }
+        let mut lists = CompiledLists::new();
+        for ((_, family, _), name) in &section.bindings {
+            let key = (*family, name.clone());
+            if lists.contains_key(&key) {
+                continue;
+            }
+            let list = section
+                .lists
+                .get(&key)
+                .ok_or_else(|| format!("access list {name} is not defined"))?;
+            let mut hits_of = |seq| self.hits_of(*family, name, seq);
+            let acl = CompiledAcl::new(name, *family, list, &mut hits_of);
+            lists.insert(key, Arc::new(acl));
+        }
+        *cache = Some((section.clone(), lists.clone()));
+        Ok(lists)
     }
 
     fn published(&self) -> std::sync::MutexGuard<'_, Published> {
@@ -181,30 +215,6 @@ fn session_line(s: &SessionInfo, vrf: Option<&str>) -> String {
     )
 }
 
-/// The rule lines of a list as the running config writes them, with
-/// their sequence numbers, to show beside the hit counters.
-fn rule_lines(config: &Config, header: &str) -> Vec<(u32, String)> {
-    let blocks = grammar::render::blocks(config);
-    let Some(block) = blocks.into_iter().find(|b| b.header == header) else {
-        return Vec::new();
-    };
-    block
-        .body
-        .into_iter()
-        .filter_map(|line| {
-            let seq = line.split_whitespace().next()?.parse().ok()?;
-            Some((seq, line))
-        })
-        .collect()
-}
-
-fn header_of(family: Family, name: &str) -> String {
-    match family {
-        Family::Ipv4 => format!("ip access-list extended {name}"),
-        Family::Ipv6 => format!("ipv6 access-list {name}"),
-    }
-}
-
 impl DataplaneElement for Firewall {
     fn compile(&self, config: &Config, snap: &mut Snapshot) -> Result<(), String> {
         let settings = config.inspect.effective();
@@ -216,7 +226,7 @@ impl DataplaneElement for Firewall {
             icmp_idle: settings.icmp_idle,
         };
         self.sessions.set_max(settings.max_sessions as usize);
-        let mut compiled: HashMap<(Family, &str), Arc<CompiledAcl>> = HashMap::new();
+        let compiled = self.compiled_lists(&config.access_lists)?;
         let mut bindings: [Bindings; 2] = Default::default();
         let mut published = Published {
             vrfs: snap.tables.iter().map(|t| t.vrf.clone()).collect(),
@@ -232,38 +242,19 @@ impl DataplaneElement for Firewall {
             else {
                 continue;
             };
-            let list = config
-                .access_lists
-                .lists
-                .get(&(*family, name.clone()))
-                .ok_or_else(|| format!("access list {name} is not defined"))?;
-            let acl = compiled
-                .entry((*family, name.as_str()))
-                .or_insert_with(|| {
-                    Arc::new(CompiledAcl::new(name, *family, list, &mut |seq| {
-                        self.hits_of(*family, name, seq)
-                    }))
-                })
-                .clone();
+            let Some(acl) = compiled.get(&(*family, name.clone())) else {
+                continue; // compiled_lists refused an undefined one
+            };
             let table = &mut bindings[*family as usize];
             if table.len() <= usize::from(id) {
                 table.resize(usize::from(id) + 1, [None, None]);
             }
             let slot = if *direction == Direction::In { IN } else { OUT };
-            table[usize::from(id)][slot] = Some(acl);
+            table[usize::from(id)][slot] = Some(acl.clone());
         }
-        for ((family, name), acl) in &compiled {
-            let header = header_of(*family, name);
-            let hits: HashMap<u32, Arc<AtomicU64>> = acl
-                .actions
-                .iter()
-                .map(|a| (a.seq, a.hits.clone()))
-                .collect();
-            let rules = rule_lines(config, &header)
-                .into_iter()
-                .filter_map(|(seq, line)| Some((line, hits.get(&seq)?.clone())))
-                .collect();
-            published.lists.push((header, rules));
+        for acl in compiled.values() {
+            let rules = acl.actions.iter().map(|a| (a.line.clone(), a.hits.clone()));
+            published.lists.push((acl.header.clone(), rules.collect()));
         }
         published.lists.sort_by(|a, b| a.0.cmp(&b.0));
         if compiled.is_empty() {
