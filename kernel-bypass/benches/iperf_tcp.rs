@@ -16,8 +16,8 @@
 mod support;
 
 use kernel_bypass::io::Backend;
-use support::dataplane::{config_of, interface, received_bytes, start};
-use support::netns::{is_root, run, unique, Child, Netns, Veth};
+use support::dataplane::{received_bytes, two_hosts};
+use support::netns::{is_root, run, Child, Netns, Veth};
 
 /// Seconds per iperf3 run.
 const SECONDS: u32 = 5;
@@ -61,39 +61,10 @@ fn through_kernel() -> f64 {
 }
 
 fn through_dataplane(backend: Backend) -> f64 {
-    let (h1, h2) = (Netns::new(), Netns::new());
-    let mut links = Vec::new();
-    let (p1, p2, h1_if, h2_if) = match backend {
-        Backend::Tap => {
-            let (t1, t2) = (unique("t"), unique("t"));
-            (t1.clone(), t2.clone(), t1, t2)
-        }
-        _ => {
-            let (a, b) = (Veth::into_ns(&h1), Veth::into_ns(&h2));
-            let names = (
-                a.outer.clone(),
-                b.outer.clone(),
-                a.inner.clone(),
-                b.inner.clone(),
-            );
-            links.extend([a, b]);
-            names
-        }
-    };
-    let config = config_of([
-        (p1.as_str(), interface(&["10.81.1.1/24"])),
-        (&p2, interface(&["10.81.2.1/24"])),
-    ]);
-    let (_runtime, dataplane) = start(&config, backend, 1);
-    if backend == Backend::Tap {
-        run(&["ip", "link", "set", &p1, "netns", &h1.name]);
-        run(&["ip", "link", "set", &p2, "netns", &h2.name]);
-    }
-    let _server = configure_hosts(&h1, &h2, &h1_if, &h2_if);
-    h1.ping_ok("10.81.2.2");
-    let mbits = iperf3(&h1);
-    dataplane.stop();
-    mbits
+    let hosts = two_hosts(backend, 1, 81, |_| {});
+    let _server = hosts.h2.spawn(&["iperf3", "-s", "-B", "10.81.2.2"]);
+    hosts.h1.ping_ok("10.81.2.2");
+    iperf3(&hosts.h1)
 }
 
 fn main() {

@@ -9,76 +9,47 @@
 
 mod support;
 
-use grammar::config::{Config, NextHop, StaticRoute};
+use grammar::config::{NextHop, StaticRoute};
 use kernel_bypass::io::Backend;
-use kernel_bypass::Dataplane;
 use std::time::Duration;
-use support::dataplane::{config_of, interface, received_bytes, start};
+use support::dataplane::{interface, received_bytes, two_hosts, TwoHosts};
 use support::netns::{is_root, run, unique, Netns, Veth};
 
-/// Three hosts around a running dataplane; everything is torn down on drop.
+/// Two hosts around a running dataplane, and h3 behind h2; everything is
+/// torn down on drop.
 struct Site {
-    dataplane: Dataplane,
-    config: Config,
-    h1: Netns,
-    h2: Netns,
+    hosts: TwoHosts,
     _h3: Netns,
-    _links: Vec<Veth>,
-    runtime: tokio::runtime::Runtime,
+    _behind: Veth,
+}
+
+impl std::ops::Deref for Site {
+    type Target = TwoHosts;
+
+    fn deref(&self) -> &TwoHosts {
+        &self.hosts
+    }
 }
 
 fn site(backend: Backend, workers: usize) -> Site {
-    let (h1, h2, h3) = (Netns::new(), Netns::new(), Netns::new());
-    let mut links = Vec::new();
-    // The hosts' ends of the dataplane's two links.
-    let (p1, p2, h1_if, h2_if) = match backend {
-        Backend::Tap => {
-            let (t1, t2) = (unique("t"), unique("t"));
-            (t1.clone(), t2.clone(), t1, t2)
-        }
-        _ => {
-            let (v1, v2) = (Veth::into_ns(&h1), Veth::into_ns(&h2));
-            let names = (
-                v1.outer.clone(),
-                v2.outer.clone(),
-                v1.inner.clone(),
-                v2.inner.clone(),
-            );
-            links.extend([v1, v2]);
-            names
-        }
-    };
-    let mut config = config_of([
-        (p1.as_str(), interface(&["10.77.1.1/24"])),
-        (&p2, interface(&["10.77.2.1/24"])),
-    ]);
-    config.routes_mut().add_ipv4(StaticRoute {
-        prefix: "10.77.3.0/24".parse().unwrap(),
-        next_hop: NextHop::Address("10.77.2.2".parse().unwrap()),
-        distance: 1,
+    let hosts = two_hosts(backend, workers, 77, |config| {
+        config.routes_mut().add_ipv4(StaticRoute {
+            prefix: "10.77.3.0/24".parse().unwrap(),
+            next_hop: NextHop::Address("10.77.2.2".parse().unwrap()),
+            distance: 1,
+        })
     });
-    let (runtime, dataplane) = start(&config, backend, workers);
-    if backend == Backend::Tap {
-        // The dataplane created the taps; the hosts get the kernel side.
-        run(&["ip", "link", "set", &p1, "netns", &h1.name]);
-        run(&["ip", "link", "set", &p2, "netns", &h2.name]);
-    }
-    h1.configure(&h1_if, "10.77.1.2/24", Some("10.77.1.1"));
-    h2.configure(&h2_if, "10.77.2.2/24", Some("10.77.2.1"));
+    let h3 = Netns::new();
     let behind = Veth::into_ns(&h3);
+    let h2 = &hosts.h2;
     run(&["ip", "link", "set", &behind.outer, "netns", &h2.name]);
     h2.configure(&behind.outer, "10.77.3.1/24", None);
     h2.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
     h3.configure(&behind.inner, "10.77.3.2/24", Some("10.77.3.1"));
-    links.push(behind);
     Site {
-        dataplane,
-        config,
-        h1,
-        h2,
+        hosts,
         _h3: h3,
-        _links: links,
-        runtime,
+        _behind: behind,
     }
 }
 

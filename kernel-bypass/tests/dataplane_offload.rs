@@ -16,11 +16,10 @@
 mod support;
 
 use kernel_bypass::io::Backend;
-use kernel_bypass::Dataplane;
 use support::dataplane::{
-    config_of, interface, kernel_vxlan, received_bytes, start, vxlan_interface,
+    config_of, interface, kernel_vxlan, received_bytes, start, two_hosts, vxlan_interface, TwoHosts,
 };
-use support::netns::{is_root, run, unique, Child, Netns, Veth};
+use support::netns::{is_root, Child, Netns, Veth};
 
 /// Far more than the handful of retransmitted segments (or the 44 KB
 /// through VXLAN) that moved before super-packets were handled, and far
@@ -28,60 +27,27 @@ use support::netns::{is_root, run, unique, Child, Netns, Veth};
 /// (VXLAN moved 6 MB while the whole suite and two builds shared 2 cores).
 const ENOUGH_BYTES: u64 = 1 << 20;
 
-/// Two hosts around a running dataplane; torn down on drop.
+/// Two hosts around a running dataplane, iperf3's server on h2; torn
+/// down on drop.
 struct Site {
-    dataplane: Dataplane,
-    h1: Netns,
-    h2: Netns,
-    h1_if: String,
-    h2_if: String,
+    hosts: TwoHosts,
     _server: Child,
-    _links: Vec<Veth>,
-    _runtime: tokio::runtime::Runtime,
+}
+
+impl std::ops::Deref for Site {
+    type Target = TwoHosts;
+
+    fn deref(&self) -> &TwoHosts {
+        &self.hosts
+    }
 }
 
 fn site(backend: Backend) -> Site {
-    let (h1, h2) = (Netns::new(), Netns::new());
-    let mut links = Vec::new();
-    let (p1, p2, h1_if, h2_if) = match backend {
-        Backend::Tap => {
-            let (t1, t2) = (unique("t"), unique("t"));
-            (t1.clone(), t2.clone(), t1, t2)
-        }
-        _ => {
-            let (v1, v2) = (Veth::into_ns(&h1), Veth::into_ns(&h2));
-            let names = (
-                v1.outer.clone(),
-                v2.outer.clone(),
-                v1.inner.clone(),
-                v2.inner.clone(),
-            );
-            links.extend([v1, v2]);
-            names
-        }
-    };
-    let config = config_of([
-        (p1.as_str(), interface(&["10.79.1.1/24"])),
-        (&p2, interface(&["10.79.2.1/24"])),
-    ]);
-    let (runtime, dataplane) = start(&config, backend, 1);
-    if backend == Backend::Tap {
-        // The dataplane created the taps; the hosts get the kernel side.
-        run(&["ip", "link", "set", &p1, "netns", &h1.name]);
-        run(&["ip", "link", "set", &p2, "netns", &h2.name]);
-    }
-    h1.configure(&h1_if, "10.79.1.2/24", Some("10.79.1.1"));
-    h2.configure(&h2_if, "10.79.2.2/24", Some("10.79.2.1"));
-    let server = h2.spawn(&["iperf3", "-s", "-B", "10.79.2.2"]);
+    let hosts = two_hosts(backend, 1, 79, |_| {});
+    let server = hosts.h2.spawn(&["iperf3", "-s", "-B", "10.79.2.2"]);
     Site {
-        dataplane,
-        h1,
-        h2,
-        h1_if,
-        h2_if,
+        hosts,
         _server: server,
-        _links: links,
-        _runtime: runtime,
     }
 }
 

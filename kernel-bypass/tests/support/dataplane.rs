@@ -1,7 +1,7 @@
 //! Dataplane setups: interface configs, starting a dataplane, the Linux
 //! kernel's own vxlan device as a peer, and reading iperf3 reports.
 
-use super::netns::Netns;
+use super::netns::{run, unique, Netns, Veth};
 use grammar::config::{Config, Interface, Vxlan};
 use kernel_bypass::io::Backend;
 use kernel_bypass::{Dataplane, DataplaneOptions};
@@ -93,4 +93,81 @@ pub fn received_bytes(report: &str) -> u64 {
         .collect::<String>()
         .parse()
         .unwrap_or(0)
+}
+
+/// Two hosts routed through a running dataplane: h1 on 10.<net>.1.2/24 and
+/// h2 on 10.<net>.2.2/24, the dataplane .1 on both (its ends of veths, or
+/// for the tap backend taps it creates and hands the hosts). Everything is
+/// torn down on drop.
+pub struct TwoHosts {
+    pub dataplane: Dataplane,
+    pub config: Config,
+    pub h1: Netns,
+    pub h2: Netns,
+    /// The hosts' interfaces towards the dataplane.
+    pub h1_if: String,
+    pub h2_if: String,
+    pub links: Vec<Veth>,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+/// Sets up [`TwoHosts`] on `backend` with `workers` workers; `more` adds to
+/// the dataplane's configuration before it starts.
+pub fn two_hosts(
+    backend: Backend,
+    workers: usize,
+    net: u8,
+    more: impl FnOnce(&mut Config),
+) -> TwoHosts {
+    let (h1, h2) = (Netns::new(), Netns::new());
+    let mut links = Vec::new();
+    // The dataplane's ends (p1, p2) and the hosts' (h1_if, h2_if).
+    let (p1, p2, h1_if, h2_if) = match backend {
+        Backend::Tap => {
+            let (t1, t2) = (unique("t"), unique("t"));
+            (t1.clone(), t2.clone(), t1, t2)
+        }
+        _ => {
+            let (v1, v2) = (Veth::into_ns(&h1), Veth::into_ns(&h2));
+            let names = (
+                v1.outer.clone(),
+                v2.outer.clone(),
+                v1.inner.clone(),
+                v2.inner.clone(),
+            );
+            links.extend([v1, v2]);
+            names
+        }
+    };
+    let mut config = config_of([
+        (p1.as_str(), interface(&[&format!("10.{net}.1.1/24")])),
+        (&p2, interface(&[&format!("10.{net}.2.1/24")])),
+    ]);
+    more(&mut config);
+    let (runtime, dataplane) = start(&config, backend, workers);
+    if backend == Backend::Tap {
+        // The dataplane created the taps; the hosts get the kernel side.
+        run(&["ip", "link", "set", &p1, "netns", &h1.name]);
+        run(&["ip", "link", "set", &p2, "netns", &h2.name]);
+    }
+    h1.configure(
+        &h1_if,
+        &format!("10.{net}.1.2/24"),
+        Some(&format!("10.{net}.1.1")),
+    );
+    h2.configure(
+        &h2_if,
+        &format!("10.{net}.2.2/24"),
+        Some(&format!("10.{net}.2.1")),
+    );
+    TwoHosts {
+        dataplane,
+        config,
+        h1,
+        h2,
+        h1_if,
+        h2_if,
+        links,
+        runtime,
+    }
 }
