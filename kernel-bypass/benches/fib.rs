@@ -9,29 +9,13 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
+use kernel_bypass::classify::synth::Rng;
 use kernel_bypass::fib::{flow_hash, EcmpGroup, Lpm};
 
 const ROUTES: usize = 1_000_000;
 const LOOKUPS: usize = 2_000_000;
 const TRIE_LOOKUPS: usize = 250_000;
 const BATCH: usize = 64;
-
-/// SplitMix64: a small deterministic generator so runs are comparable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u32) -> u32 {
-        (((self.next() >> 32) * u64::from(bound)) >> 32) as u32
-    }
-}
 
 /// `count` distinct prefixes in a realistic length mix: 85% /24,
 /// 10% /16-/23, 5% /25-/32.
@@ -44,7 +28,7 @@ fn random_routes(rng: &mut Rng, count: usize) -> Vec<(Ipv4Net, u32)> {
             85..=94 => 16 + rng.below(8) as u8,
             _ => 25 + rng.below(8) as u8,
         };
-        let addr = Ipv4Addr::from(rng.next() as u32);
+        let addr = Ipv4Addr::from(rng.next_u64() as u32);
         let prefix = Ipv4Net::new(addr, len).expect("length below 33").trunc();
         if seen.insert(prefix) {
             routes.push((prefix, rng.below(1 << 16)));
@@ -197,7 +181,7 @@ fn addresses_inside(rng: &mut Rng, routes: &[(Ipv4Net, u32)], count: usize) -> V
             let host_bits = u32::MAX
                 .checked_shr(u32::from(prefix.prefix_len()))
                 .unwrap_or(0);
-            u32::from(prefix.network()) | (rng.next() as u32 & host_bits)
+            u32::from(prefix.network()) | (rng.next_u64() as u32 & host_bits)
         })
         .collect()
 }
@@ -211,7 +195,7 @@ fn trie_of(routes: &[(Ipv4Net, u32)]) -> BinaryTrie {
 }
 
 fn main() {
-    let mut rng = Rng(0x6761_7465_686f_7573);
+    let mut rng = Rng::new(0x6761_7465_686f_7573);
     let routes = random_routes(&mut rng, ROUTES);
 
     // Kept alive so each RSS delta only counts its own table.
@@ -253,7 +237,7 @@ fn main() {
         mib(trie.nodes.len() * std::mem::size_of::<([u32; 2], u32)>())
     );
 
-    let uniform: Vec<u32> = (0..LOOKUPS).map(|_| rng.next() as u32).collect();
+    let uniform: Vec<u32> = (0..LOOKUPS).map(|_| rng.next_u64() as u32).collect();
     let inside = addresses_inside(&mut rng, &routes, LOOKUPS);
     lookup_rates(&lpm, &trie, "uniform random addresses", &uniform);
     lookup_rates(&lpm, &trie, "addresses inside routes", &inside);

@@ -22,6 +22,7 @@
 mod support;
 
 use grammar::parse_config;
+use kernel_bypass::classify::synth::Rng;
 use kernel_bypass::counters::WorkerCounters;
 use kernel_bypass::elements::{registry, ElementCommand};
 use kernel_bypass::frame::Batch;
@@ -55,23 +56,6 @@ const SENDER_MAC: Mac = [0x02, 0, 0, 0, 0, 1];
 const SPORT_AT: usize = 14 + 20;
 const DPORT_AT: usize = 14 + 22;
 
-/// SplitMix64: reproducible random rules and keys without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// One side's address match: (address, prefix length); 0 is `any`.
 type Addr = (Ipv4Addr, u8);
 
@@ -91,13 +75,13 @@ struct DenyRule {
 
 const ANY_PORT: Ports = (0, u16::MAX);
 
-fn random_addr(rng: &mut Rng, any_percent: u64) -> Addr {
+fn random_addr(rng: &mut Rng, any_percent: u32) -> Addr {
     let roll = rng.below(100);
     if roll < any_percent {
         return (Ipv4Addr::UNSPECIFIED, 0);
     }
-    let first = 11 + rng.below(100) as u32;
-    let bits = first << 24 | (rng.next() as u32 & 0x00ff_ffff);
+    let first = 11 + rng.below(100);
+    let bits = first << 24 | (rng.next_u64() as u32 & 0x00ff_ffff);
     let len = if roll < any_percent + (100 - any_percent) / 2 {
         32
     } else {
@@ -107,7 +91,7 @@ fn random_addr(rng: &mut Rng, any_percent: u64) -> Addr {
     (Ipv4Addr::from(bits & mask), len)
 }
 
-fn random_ports(rng: &mut Rng, any_percent: u64) -> Ports {
+fn random_ports(rng: &mut Rng, any_percent: u32) -> Ports {
     let roll = rng.below(100);
     if roll < any_percent {
         ANY_PORT
@@ -121,7 +105,7 @@ fn random_ports(rng: &mut Rng, any_percent: u64) -> Ports {
 }
 
 fn random_rules(n: usize) -> Vec<DenyRule> {
-    let mut rng = Rng(0x6761_7465_686f_7573);
+    let mut rng = Rng::new(0x6761_7465_686f_7573);
     (0..n)
         .map(|_| {
             let protocol = match rng.below(20) {
@@ -495,7 +479,7 @@ fn in_memory(rules: &[DenyRule]) {
 }
 
 fn session_keys(n: u32) -> Vec<(SessionKey, bool)> {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     (0..n)
         .map(|_| {
             let flow = udp_flow(&mut rng);
@@ -505,12 +489,12 @@ fn session_keys(n: u32) -> Vec<(SessionKey, bool)> {
 }
 
 fn udp_flow(rng: &mut Rng) -> FlowInfo {
-    let r = rng.next();
+    let r = rng.next_u64();
     FlowInfo {
         src: IpAddr::V4(Ipv4Addr::from((r >> 32) as u32)),
         dst: IpAddr::V4(Ipv4Addr::from(r as u32)),
         protocol: PROTO_UDP,
-        src_port: rng.next() as u16,
+        src_port: rng.next_u64() as u16,
         dst_port: 53,
         tcp_flags: 0,
         icmp: (0, 0),
@@ -536,9 +520,9 @@ fn conntrack_object_size() -> Option<u64> {
 fn session_table() {
     let keys = session_keys(LIVE_SESSIONS);
     let mut order: Vec<usize> = (0..keys.len()).collect();
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i as u64 + 1) as usize);
+        order.swap(i, rng.below(i as u32 + 1) as usize);
     }
     let n = f64::from(LIVE_SESSIONS);
     let dummy = udp_flow(&mut rng);
