@@ -33,6 +33,7 @@ mod routes;
 pub mod sessions;
 mod show;
 pub mod snapshot;
+mod token_bucket;
 pub mod wire;
 mod worker;
 

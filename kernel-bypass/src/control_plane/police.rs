@@ -3,6 +3,7 @@
 //! pings) cannot take the capacity management traffic needs.
 
 use crate::headers::{tcp_flags, FlowInfo};
+use crate::token_bucket::TokenBucket;
 use crate::wire::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use grammar::config::CpClass;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,23 +30,23 @@ pub fn is_syn(flow: &FlowInfo) -> bool {
         && flow.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
 }
 
-/// A token bucket in thousandths of a packet, refilled by elapsed time.
+/// A class's policer: a token bucket the workers share, and what it let
+/// through and dropped.
 pub struct Bucket {
-    /// Packets per second and the most that can be saved up.
+    bucket: Mutex<TokenBucket>,
     pub pps: u64,
     pub burst: u64,
-    state: Mutex<(u64, u64)>,
     pub passed: AtomicU64,
     pub dropped: AtomicU64,
 }
 
 impl Bucket {
     pub fn new(pps: u32, burst: u32) -> Bucket {
-        let (pps, burst) = (u64::from(pps), u64::from(burst.max(1)));
+        let bucket = TokenBucket::new(pps, burst);
         Bucket {
-            pps,
-            burst,
-            state: Mutex::new((burst * 1000, 0)),
+            pps: bucket.pps(),
+            burst: bucket.burst(),
+            bucket: Mutex::new(bucket),
             passed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         }
@@ -53,15 +54,11 @@ impl Bucket {
 
     /// Takes one token at `now_ms`; false (and counted) when there is none.
     pub fn take(&self, now_ms: u64) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (tokens, refilled) = &mut *state;
-        let earned = now_ms.saturating_sub(*refilled) * self.pps;
-        *tokens = (*tokens + earned).min(self.burst * 1000);
-        *refilled = now_ms;
-        let ok = *tokens >= 1000;
-        if ok {
-            *tokens -= 1000;
-        }
+        let ok = self
+            .bucket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(now_ms);
         let counter = if ok { &self.passed } else { &self.dropped };
         counter.fetch_add(1, Ordering::Relaxed);
         ok

@@ -8,7 +8,7 @@ use crate::snapshot::{Iface, Snapshot};
 use crate::wire::*;
 
 /// ICMP and ICMPv6 errors a worker may send per second (and in a burst).
-const ERRORS_PER_SEC: u64 = 100;
+pub(super) const ERRORS_PER_SEC: u32 = 100;
 /// ICMP and ICMPv6 headers: type, code, checksum and one 32-bit word.
 pub(super) const ICMP_HEADER: usize = 8;
 
@@ -39,34 +39,6 @@ impl IcmpError {
         };
         let [hi, lo] = mtu.to_be_bytes();
         [kind, code, 0, 0, 0, 0, hi, lo]
-    }
-}
-
-/// A token bucket refilled from the worker's millisecond clock.
-pub(super) struct TokenBucket {
-    tokens: u64,
-    refilled_ms: u64,
-}
-
-impl TokenBucket {
-    pub(super) fn new() -> TokenBucket {
-        TokenBucket {
-            tokens: ERRORS_PER_SEC,
-            refilled_ms: 0,
-        }
-    }
-
-    pub(super) fn take(&mut self, now_ms: u64) -> bool {
-        let earned = now_ms.saturating_sub(self.refilled_ms) * ERRORS_PER_SEC / 1000;
-        if earned > 0 {
-            self.tokens = (self.tokens + earned).min(ERRORS_PER_SEC);
-            self.refilled_ms = now_ms;
-        }
-        if self.tokens == 0 {
-            return false;
-        }
-        self.tokens -= 1;
-        true
     }
 }
 
@@ -141,19 +113,5 @@ impl Stage {
         put_be16(icmp, 2, sum);
         self.counters.event(Counter::IcmpErrorSent);
         self.ip_output(snap, frame, ingress.vrf, 0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TokenBucket;
-
-    #[test]
-    fn bucket_limits_bursts_and_refills() {
-        let mut b = TokenBucket::new();
-        let sent = (0..1000).filter(|_| b.take(0)).count();
-        assert_eq!(sent, 100);
-        assert!(!b.take(5), "5 ms earn no token at 100/s");
-        assert!(b.take(20));
     }
 }

@@ -24,6 +24,7 @@ use crate::io::PacketPort;
 use crate::learned::LearnedTable;
 use crate::local::LocalPort;
 use crate::snapshot::{IfaceId, PortId, Snapshot, VrfId, GLOBAL_TABLE};
+use crate::token_bucket::TokenBucket;
 use crate::wire::{
     ipv4_at, ipv6_at, mac_from_u64, mac_to_u64, multicast_mac, Mac, BROADCAST_MAC, ETHERTYPE_ARP,
     ETHERTYPE_IPV6, IPV4_SRC, IPV6_DST, IPV6_HEADER,
@@ -194,7 +195,7 @@ struct Stage {
     fragments: [fragment::Fragments; 2],
     /// Identification of the next VXLAN outer packet, which may be fragmented.
     next_ip_id: u16,
-    icmp_budget: icmp::TokenBucket,
+    icmp_budget: TokenBucket,
     now_ms: u64,
     now_secs: u32,
 }
@@ -231,7 +232,7 @@ impl Pipeline {
                     &std::collections::hash_map::RandomState::new(),
                     0,
                 ) as u16,
-                icmp_budget: icmp::TokenBucket::new(),
+                icmp_budget: TokenBucket::new(icmp::ERRORS_PER_SEC, icmp::ERRORS_PER_SEC),
                 now_ms: 0,
                 now_secs: 0,
             },
