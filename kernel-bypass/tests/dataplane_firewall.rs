@@ -83,27 +83,9 @@ fn inside_opens_flows_outside_reaches_only_the_published_port() {
     assert_eq!(errors, [], "{text}");
     let (_runtime, dataplane) = start(&config, Backend::AfPacket, 1);
     inside.configure(&pin.inner, "10.31.1.2/24", Some("10.31.1.1"));
-    inside.configure(&pin.inner, "2001:db8:31::2/64", None);
-    inside.run(&[
-        "ip",
-        "-6",
-        "route",
-        "add",
-        "default",
-        "via",
-        "2001:db8:31::1",
-    ]);
+    inside.configure(&pin.inner, "2001:db8:31::2/64", Some("2001:db8:31::1"));
     outside.configure(&pout.inner, "10.31.2.2/24", Some("10.31.2.1"));
-    outside.configure(&pout.inner, "2001:db8:32::2/64", None);
-    outside.run(&[
-        "ip",
-        "-6",
-        "route",
-        "add",
-        "default",
-        "via",
-        "2001:db8:32::1",
-    ]);
+    outside.configure(&pout.inner, "2001:db8:32::2/64", Some("2001:db8:32::1"));
     let _servers = [
         inside.spawn(&["python3", "-m", "http.server", "443", "--bind", "::"]),
         inside.spawn(&["python3", "-m", "http.server", "8080", "--bind", "::"]),

@@ -175,13 +175,7 @@ fn access_class(config: &Config, family: Family) -> Option<Arc<AccessClass>> {
         rules.push(Rule {
             src,
             src_mask,
-            dst: 0,
-            dst_mask: 0,
-            protocol: None,
-            src_ports: (0, u16::MAX),
-            dst_ports: (0, u16::MAX),
-            established: false,
-            id: permits.len() as u32,
+            ..Rule::any(permits.len() as u32)
         });
         permits.push(rule.permit);
     }

@@ -610,19 +610,9 @@ impl Egress for AfPacketPort {
                 return false;
             }
         }
-        // SAFETY: gso_buf holds len readable bytes; the socket is bound to
-        // the interface, so no address is needed.
-        let ret = unsafe {
-            libc::send(
-                self.gso_fd.as_raw_fd(),
-                self.gso_buf.as_ptr().cast(),
-                len,
-                libc::MSG_DONTWAIT,
-            )
-        };
         // A full socket buffer (or any failure) sends the segments through
         // the ring instead, which reports what is wrong.
-        usize::try_from(ret) == Ok(len)
+        sys::send_whole(self.gso_fd.as_raw_fd(), &self.gso_buf[..len])
     }
 }
 

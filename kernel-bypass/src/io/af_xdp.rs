@@ -459,17 +459,7 @@ impl Egress for AfXdpPort {
         if self.kick_tx().is_err() {
             return false;
         }
-        // SAFETY: gso_buf holds len readable bytes; the socket is bound to
-        // the interface, so no address is needed.
-        let ret = unsafe {
-            libc::send(
-                self.gso_fd.as_raw_fd(),
-                self.gso_buf.as_ptr().cast(),
-                len,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        usize::try_from(ret) == Ok(len)
+        sys::send_whole(self.gso_fd.as_raw_fd(), &self.gso_buf[..len])
     }
 }
 

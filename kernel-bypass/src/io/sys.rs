@@ -109,6 +109,15 @@ pub fn getsockopt<T: Copy>(
         .map(drop)
 }
 
+/// Sends all of `packet` on a bound packet socket without blocking; false
+/// when it was not sent whole (a full socket buffer, or any failure).
+pub fn send_whole(fd: RawFd, packet: &[u8]) -> bool {
+    // SAFETY: `packet` is readable for its length; the socket is bound to
+    // its interface, so no address is needed.
+    let ret = unsafe { libc::send(fd, packet.as_ptr().cast(), packet.len(), libc::MSG_DONTWAIT) };
+    usize::try_from(ret) == Ok(packet.len())
+}
+
 /// `sendto(fd, NULL, 0, MSG_DONTWAIT)`: tells the kernel a tx ring has work.
 /// A full device queue is not an error: the frames stay queued in the ring.
 /// A socket reports an earlier event (its link went down) once, on the next
