@@ -4,7 +4,9 @@
 //! and offsets live here once. New network elements read packets through
 //! these (the older pipeline stages check lengths by hand, once per header).
 
-use crate::wire::{be16, ipv4_at, ipv6_at, IPV4_HEADER, IPV6_HEADER, PROTO_ICMP, PROTO_ICMPV6};
+use crate::wire::{be16, ipv4_at, ipv4_header_len, ipv6_at, is_first_fragment};
+use crate::wire::{IPV4_DST, IPV4_HEADER, IPV4_PROTOCOL, IPV4_SRC, PROTO_ICMP, PROTO_ICMPV6};
+use crate::wire::{IPV6_DST, IPV6_HEADER, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LEN, IPV6_SRC};
 use crate::wire::{PROTO_TCP, PROTO_UDP, UDP_HEADER};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -21,7 +23,7 @@ impl<'a> Ipv4View<'a> {
     /// the buffer and a total length between the header's and the buffer's.
     pub fn new_checked(data: &'a [u8]) -> Option<Ipv4View<'a>> {
         let first = *data.first()?;
-        let header_len = usize::from(first & 0x0f) * 4;
+        let header_len = ipv4_header_len(data);
         if first >> 4 != 4 || header_len < IPV4_HEADER || data.len() < header_len {
             return None;
         }
@@ -36,25 +38,20 @@ impl<'a> Ipv4View<'a> {
     }
 
     pub fn src(&self) -> Ipv4Addr {
-        ipv4_at(self.data, 12)
+        ipv4_at(self.data, IPV4_SRC)
     }
 
     pub fn dst(&self) -> Ipv4Addr {
-        ipv4_at(self.data, 16)
+        ipv4_at(self.data, IPV4_DST)
     }
 
     pub fn protocol(&self) -> u8 {
-        self.data[9]
+        self.data[IPV4_PROTOCOL]
     }
 
     /// True for the first (or only) fragment: the one with the ports.
     pub fn is_first_fragment(&self) -> bool {
-        be16(self.data, 6) & 0x1fff == 0
-    }
-
-    /// True when this is a piece of a fragmented packet.
-    pub fn is_fragment(&self) -> bool {
-        be16(self.data, 6) & 0x3fff != 0
+        is_first_fragment(self.data)
     }
 
     /// What follows the header, up to the total length.
@@ -74,7 +71,7 @@ impl<'a> Ipv6View<'a> {
         if data.len() < IPV6_HEADER || data[0] >> 4 != 6 {
             return None;
         }
-        let total = IPV6_HEADER + usize::from(be16(data, 4));
+        let total = IPV6_HEADER + usize::from(be16(data, IPV6_PAYLOAD_LEN));
         // `then`, not `then_some`: the slice must not be taken when too short.
         (total <= data.len()).then(|| Ipv6View {
             data: &data[..total],
@@ -82,17 +79,17 @@ impl<'a> Ipv6View<'a> {
     }
 
     pub fn src(&self) -> Ipv6Addr {
-        ipv6_at(self.data, 8)
+        ipv6_at(self.data, IPV6_SRC)
     }
 
     pub fn dst(&self) -> Ipv6Addr {
-        ipv6_at(self.data, 24)
+        ipv6_at(self.data, IPV6_DST)
     }
 
     /// The next header. Extension headers are not walked: a packet with
     /// them is classified by this value (its ports are unknown).
     pub fn next_header(&self) -> u8 {
-        self.data[6]
+        self.data[IPV6_NEXT_HEADER]
     }
 
     pub fn payload(&self) -> &'a [u8] {

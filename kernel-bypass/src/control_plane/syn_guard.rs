@@ -23,7 +23,9 @@ use super::police::{is_syn, Bucket};
 use crate::headers::{tcp_flags, FlowInfo};
 use crate::learned::LearnedTable;
 use crate::sessions::addr_bits;
-use crate::wire::{be32, fold, ones_sum, put_be16, DEFAULT_TTL, IPV4_TTL, IPV6_HOP_LIMIT};
+use crate::wire::{be32, fold, ipv4_header_len, ones_sum, put_be16, DEFAULT_TTL};
+use crate::wire::{IPV4_CHECKSUM, IPV4_DST, IPV4_HEADER, IPV4_SRC, IPV4_TTL};
+use crate::wire::{IPV6_DST, IPV6_HEADER, IPV6_HOP_LIMIT, IPV6_SRC};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -163,8 +165,8 @@ impl SynGuard {
 /// extension headers, as `FlowInfo` reads it).
 fn tcp_offset(packet: &[u8]) -> Option<usize> {
     match packet.first()? >> 4 {
-        4 => Some(usize::from(packet[0] & 0x0f) * 4),
-        6 => Some(crate::wire::IPV6_HEADER),
+        4 => Some(ipv4_header_len(packet)),
+        6 => Some(IPV6_HEADER),
         _ => None,
     }
 }
@@ -188,8 +190,16 @@ fn write_challenge(packet: &mut [u8], cookie: u32) -> bool {
     }
     let is_v4 = packet[0] >> 4 == 4;
     let (src, dst, pseudo_at) = match is_v4 {
-        true => (12..16, 16..20, 12..20),
-        false => (8..24, 24..40, 8..40),
+        true => (
+            IPV4_SRC..IPV4_DST,
+            IPV4_DST..IPV4_HEADER,
+            IPV4_SRC..IPV4_HEADER,
+        ),
+        false => (
+            IPV6_SRC..IPV6_DST,
+            IPV6_DST..IPV6_HEADER,
+            IPV6_SRC..IPV6_HEADER,
+        ),
     };
     let mut original_src = [0u8; 16];
     let width = src.len();
@@ -198,9 +208,9 @@ fn write_challenge(packet: &mut [u8], cookie: u32) -> bool {
     packet[dst].copy_from_slice(&original_src[..width]);
     if is_v4 {
         packet[IPV4_TTL] = DEFAULT_TTL;
-        put_be16(packet, 10, 0);
+        put_be16(packet, IPV4_CHECKSUM, 0);
         let sum = !fold(ones_sum(&packet[..at], 0));
-        put_be16(packet, 10, sum);
+        put_be16(packet, IPV4_CHECKSUM, sum);
     } else {
         packet[IPV6_HOP_LIMIT] = DEFAULT_TTL;
     }
