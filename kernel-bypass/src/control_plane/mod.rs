@@ -9,7 +9,7 @@
 mod police;
 mod syn_guard;
 
-use crate::classify::{Classifier, FlowKey, Rule};
+use crate::classify::{Classifier, Rule};
 use crate::elements::{DataplaneElement, ElementCommand};
 use crate::features::{Action, Family as PathFamily, FeatureNode, Packet, Point};
 use crate::headers::FlowInfo;
@@ -123,14 +123,7 @@ impl FeatureNode for ProtectNode {
         let class = class_of(&flow);
         if class == CpClass::Ssh && flow.dst_port == SSH_PORT {
             if let Some(acl) = &self.access_class {
-                let key = FlowKey {
-                    src: crate::sessions::addr_bits(flow.src),
-                    dst: crate::sessions::addr_bits(flow.dst),
-                    protocol: flow.protocol,
-                    src_port: flow.src_port,
-                    dst_port: flow.dst_port,
-                    tcp_flags: flow.tcp_flags,
-                };
+                let key = crate::firewall::flow_key(&flow);
                 let permitted = acl
                     .classifier
                     .classify(&key)

@@ -19,6 +19,7 @@ use acl::CompiledAcl;
 use grammar::config::{AccessLists, Config, Direction, Family};
 use grammar::Args;
 use log::AclLog;
+pub use node::flow_key;
 use node::{Bindings, FirewallCounters, FirewallNode, IN, OUT};
 use std::collections::HashMap;
 use std::fmt::Write;

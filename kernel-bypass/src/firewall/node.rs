@@ -88,7 +88,9 @@ fn trackable(flow: &FlowInfo) -> bool {
     flow.has_transport && (matches!(flow.protocol, PROTO_TCP | PROTO_UDP) || flow.is_echo())
 }
 
-fn flow_key(flow: &FlowInfo) -> FlowKey {
+/// What the classifier reads of a packet (ICMP type and code in the port
+/// fields).
+pub fn flow_key(flow: &FlowInfo) -> FlowKey {
     let (src_port, dst_port) = match flow.protocol {
         PROTO_ICMP | PROTO_ICMPV6 => (u16::from(flow.icmp.0), u16::from(flow.icmp.1)),
         _ => (flow.src_port, flow.dst_port),
