@@ -133,6 +133,23 @@ pub fn edit_set<T: Ord>(
     Ok(())
 }
 
+/// The longest `description` IOS takes.
+pub const MAX_DESCRIPTION: usize = 240;
+
+/// The text of `description LINE$text` (None for `no description`),
+/// refused when longer than IOS allows.
+pub fn description_text(edit: &Edit<'_>) -> Result<Option<String>, String> {
+    let text = set_or_clear(edit.negated, || {
+        required(edit.args, "text").map(str::to_string)
+    })?;
+    match text {
+        Some(t) if t.len() > MAX_DESCRIPTION => Err(format!(
+            "% Description is longer than {MAX_DESCRIPTION} characters"
+        )),
+        text => Ok(text),
+    }
+}
+
 /// `X v` sets an optional value, `no X` clears it.
 pub fn set_or_clear<T>(
     negated: bool,

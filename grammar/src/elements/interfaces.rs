@@ -5,7 +5,8 @@
 //! `(config-if)` sub-mode where other elements add their own lines.
 
 use crate::commands::{
-    edit_set, required, set_or_clear, CommandDef, ConfigContext, Edit, Mode, SubMode, INCOMPLETE,
+    description_text, edit_set, required, set_or_clear, CommandDef, ConfigContext, Edit, Mode,
+    SubMode, INCOMPLETE,
 };
 use crate::config::{Config, ELEMENTS};
 use crate::render::Block;
@@ -307,12 +308,7 @@ fn interface(edit: &mut Edit<'_>) -> Result<(), String> {
 }
 
 fn description(edit: &mut Edit<'_>) -> Result<(), String> {
-    let text = set_or_clear(edit.negated, || {
-        required(edit.args, "text").map(str::to_string)
-    })?;
-    if text.as_ref().is_some_and(|t| t.len() > 240) {
-        return Err("% Description is longer than 240 characters".to_string());
-    }
+    let text = description_text(edit)?;
     current_interface(edit)?.1.description = text;
     Ok(())
 }

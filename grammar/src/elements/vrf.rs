@@ -6,7 +6,9 @@
 //! Moving an interface between tables removes its addresses, as IOS does
 //! (they were checked against the other table's subnets), and says so.
 
-use crate::commands::{required, set_or_clear, CommandDef, ConfigContext, Edit, Mode, SubMode};
+use crate::commands::{
+    description_text, required, set_or_clear, CommandDef, ConfigContext, Edit, Mode, SubMode,
+};
 use crate::config::{Config, INTERFACE_MODE};
 use crate::render::Block;
 use std::collections::BTreeMap;
@@ -221,12 +223,7 @@ fn rd(edit: &mut Edit<'_>) -> Result<(), String> {
 }
 
 fn description(edit: &mut Edit<'_>) -> Result<(), String> {
-    let text = set_or_clear(edit.negated, || {
-        required(edit.args, "text").map(str::to_string)
-    })?;
-    if text.as_ref().is_some_and(|t| t.len() > 240) {
-        return Err("% Description is longer than 240 characters".to_string());
-    }
+    let text = description_text(edit)?;
     current_vrf(edit)?.description = text;
     Ok(())
 }
