@@ -27,6 +27,10 @@ pub use crate::elements::interfaces::{
     Interface, InterfaceKind, Interfaces, Vxlan, INTERFACE_MODE, VXLAN_DEFAULT_PORT,
 };
 pub use crate::elements::line_vty::LINE_MODE;
+pub use crate::elements::nat::{
+    DynamicNat, Nat, NatPolice, NatPool, NatSide, NatTarget, StaticKey, StaticNat, StaticProtocol,
+    DEFAULT_MAX_TRANSLATIONS,
+};
 pub use crate::elements::static_routes::{
     Ipv6Route, NextHop, RouteTable, StaticRoute, StaticRoutes, STATIC_DEFAULT_DISTANCE,
 };
@@ -59,6 +63,7 @@ registry! {
     access_lists: AccessLists => elements::access_lists::Element,
     inspect: Inspect => elements::inspect::Element,
     interfaces: Interfaces => elements::interfaces::Element,
+    nat: Nat => elements::nat::Element,
     routes: StaticRoutes => elements::static_routes::Element,
     control_plane: ControlPlane => elements::control_plane::Element,
     => elements::line_vty::Element,

@@ -11,6 +11,7 @@ pub mod control_plane;
 pub mod inspect;
 pub mod interfaces;
 pub mod line_vty;
+pub mod nat;
 pub mod static_routes;
 pub mod system;
 pub mod users;
@@ -133,6 +134,7 @@ pub(crate) mod tests {
                 "access lists",
                 "inspect",
                 "interfaces",
+                "nat",
                 "static routes",
                 "control plane",
                 "line vty"
