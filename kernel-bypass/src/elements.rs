@@ -7,6 +7,7 @@
 
 use crate::control_plane::ControlPlane;
 use crate::firewall::Firewall;
+use crate::nat::Nat;
 use crate::pipeline::Shared;
 use crate::snapshot::Snapshot;
 use grammar::config::Config;
@@ -51,5 +52,6 @@ pub fn registry(shared: &Arc<Shared>) -> Vec<Arc<dyn DataplaneElement>> {
     vec![
         Arc::new(ControlPlane::new(shared.clone())),
         Arc::new(Firewall::new(shared.clone())),
+        Arc::new(Nat::new(shared.clone())),
     ]
 }

@@ -60,7 +60,9 @@ pub struct Packet<'a> {
     pub data: &'a mut [u8],
     /// The interface it came in on (None for the appliance's own packets).
     pub ingress: Option<IfaceId>,
-    /// The routing table it is in.
+    /// The routing table it is in. A pre-routing node may change it: the
+    /// packet is then routed in that table (destination NAT into a
+    /// tenant's VRF).
     pub vrf: VrfId,
     /// After the route lookup: the interface it leaves by.
     pub egress: Option<IfaceId>,

@@ -60,14 +60,41 @@ pub enum TcpState {
     Closed,
 }
 
+impl Timeouts {
+    /// The idle timeout of a TCP flow in `state`.
+    pub fn tcp(&self, state: TcpState) -> u32 {
+        match state {
+            TcpState::SynSent | TcpState::SynReceived => self.tcp_synwait,
+            TcpState::Established => self.tcp_idle,
+            TcpState::Closing | TcpState::Closed => self.tcp_finwait,
+        }
+    }
+}
+
 impl TcpState {
-    fn from_bits(bits: u8) -> TcpState {
+    /// The state kept in a record's low three bits.
+    pub fn from_bits(bits: u8) -> TcpState {
         match bits & 0x7 {
             0 => TcpState::SynSent,
             1 => TcpState::SynReceived,
             2 => TcpState::Established,
             3 => TcpState::Closing,
             _ => TcpState::Closed,
+        }
+    }
+
+    /// The state after a segment with `flags`; `from_initiator` says
+    /// which side sent it.
+    pub fn follow(self, flags: u8, from_initiator: bool) -> TcpState {
+        use TcpState::*;
+        match (self, from_initiator) {
+            (_, _) if flags & tcp_flags::RST != 0 => Closed,
+            (Established | Closing, _) if flags & tcp_flags::FIN != 0 => Closing,
+            (SynSent, false) if flags & tcp_flags::SYN != 0 && flags & tcp_flags::ACK != 0 => {
+                SynReceived
+            }
+            (SynReceived, true) if flags & tcp_flags::ACK != 0 => Established,
+            (state, _) => state,
         }
     }
 
@@ -185,11 +212,7 @@ impl Slot {
 
     fn timeout(&self, t: &Timeouts) -> u32 {
         match self.key.protocol {
-            crate::wire::PROTO_TCP => match self.tcp() {
-                TcpState::SynSent | TcpState::SynReceived => t.tcp_synwait,
-                TcpState::Established => t.tcp_idle,
-                TcpState::Closing | TcpState::Closed => t.tcp_finwait,
-            },
+            crate::wire::PROTO_TCP => t.tcp(self.tcp()),
             crate::wire::PROTO_UDP => t.udp_idle,
             _ => t.icmp_idle,
         }
@@ -201,16 +224,7 @@ impl Slot {
 
     /// Follows TCP flags; `from_initiator` says which side sent them.
     fn follow_tcp(&mut self, flags: u8, from_initiator: bool) {
-        use TcpState::*;
-        let next = match (self.tcp(), from_initiator) {
-            (_, _) if flags & tcp_flags::RST != 0 => Closed,
-            (Established | Closing, _) if flags & tcp_flags::FIN != 0 => Closing,
-            (SynSent, false) if flags & tcp_flags::SYN != 0 && flags & tcp_flags::ACK != 0 => {
-                SynReceived
-            }
-            (SynReceived, true) if flags & tcp_flags::ACK != 0 => Established,
-            (state, _) => state,
-        };
+        let next = self.tcp().follow(flags, from_initiator);
         self.state = self.state & !0x7 | next as u8;
     }
 }

@@ -11,10 +11,8 @@
 mod support;
 
 use grammar::parse_config;
-use kernel_bypass::elements::ElementCommand;
 use kernel_bypass::io::Backend;
-use kernel_bypass::Dataplane;
-use support::dataplane::start;
+use support::dataplane::{show, start};
 use support::netns::{is_root, Netns, Veth};
 
 /// A UDP echo server and a client that exits 0 when its datagram comes back.
@@ -27,42 +25,6 @@ const UDP_ASK: &str = "import socket,sys\n\
     s.settimeout(1)\n\
     for _ in range(5):\n s.sendto(b'ping',(sys.argv[1],5353))\n try:\n  s.recvfrom(512); sys.exit(0)\n except socket.timeout: pass\n\
     sys.exit(1)\n";
-
-fn show(dataplane: &Dataplane, syntax: &str) -> String {
-    dataplane
-        .element_commands()
-        .into_iter()
-        .find_map(|c| match c {
-            ElementCommand::Show { syntax: s, run, .. } if s.starts_with(syntax) => {
-                Some(run(&grammar::Args::default()))
-            }
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-/// Whether `curl` from `host` fetches `url` within `tries` tries a
-/// quarter of a second apart (servers take a moment to start; paths that
-/// should fail are given one try).
-fn fetches(host: &Netns, url: &str, tries: usize) -> bool {
-    (0..tries).any(|_| {
-        let curl = [
-            "curl",
-            "-sS",
-            "-g",
-            "-o",
-            "/dev/null",
-            "--max-time",
-            "2",
-            url,
-        ];
-        let ok = host.output(&curl).status.success();
-        if !ok {
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
-        ok
-    })
-}
 
 #[test]
 fn inside_opens_flows_outside_reaches_only_the_published_port() {
@@ -114,7 +76,7 @@ fn inside_opens_flows_outside_reaches_only_the_published_port() {
             counters()
         );
         assert!(
-            fetches(&inside, far_url, 40),
+            inside.fetches(far_url, 40),
             "inside fetches {far_url}\n{}",
             counters()
         );
@@ -127,12 +89,12 @@ fn inside_opens_flows_outside_reaches_only_the_published_port() {
         let https = format!("http://{}:443/", bracketed(near));
         let other = format!("http://{}:8080/", bracketed(near));
         assert!(
-            fetches(&outside, &https, 40),
+            outside.fetches(&https, 40),
             "outside reaches {https}\n{}",
             counters()
         );
         assert!(
-            !fetches(&outside, &other, 1),
+            !outside.fetches(&other, 1),
             "outside must not reach {other}"
         );
         assert!(

@@ -6,7 +6,6 @@
 //! registers no node, and the path pays nothing for it.
 
 mod acl;
-mod log;
 mod node;
 
 use crate::elements::{DataplaneElement, ElementCommand};
@@ -15,10 +14,9 @@ use crate::pipeline::Shared;
 use crate::sessions::{SessionInfo, SessionTable, Timeouts};
 use crate::snapshot::Snapshot;
 pub use acl::address_match;
-use acl::CompiledAcl;
+pub use acl::CompiledAcl;
 use grammar::config::{AccessLists, Config, Direction, Family};
 use grammar::Args;
-use log::AclLog;
 pub use node::flow_key;
 use node::{Bindings, FirewallCounters, FirewallNode, IN, OUT};
 use std::collections::HashMap;
@@ -50,7 +48,6 @@ pub struct Firewall {
     shared: Arc<Shared>,
     sessions: Arc<SessionTable>,
     counters: Arc<FirewallCounters>,
-    log: Arc<AclLog>,
     /// Hit counters by (family, list, sequence), kept across commits.
     hits: Mutex<HashMap<(Family, String, u32), Arc<AtomicU64>>>,
     /// The compiled lists and the section they were compiled from.
@@ -66,7 +63,6 @@ impl Firewall {
                 grammar::config::Inspect::default().effective().max_sessions as usize,
             )),
             counters: Arc::default(),
-            log: Arc::default(),
             hits: Mutex::default(),
             compiled: Mutex::default(),
             published: Mutex::default(),
@@ -280,7 +276,7 @@ impl DataplaneElement for Firewall {
                     sessions: self.sessions.clone(),
                     timeouts,
                     counters: self.counters.clone(),
-                    log: self.log.clone(),
+                    shared: self.shared.clone(),
                 };
                 snap.features.register(path, point, ORDER, Arc::new(node));
             }
@@ -316,8 +312,8 @@ impl DataplaneElement for Firewall {
             },
             ElementCommand::Show {
                 syntax: "logging",
-                help: &["Access-list log lines"],
-                run: Box::new(move |_| logging.log.render()),
+                help: &["The dataplane's log (access-list matches, NAT events)"],
+                run: Box::new(move |_| logging.shared.log.render()),
             },
             ElementCommand::Exec {
                 syntax: "clear sessions",

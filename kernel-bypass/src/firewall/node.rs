@@ -13,8 +13,7 @@
 //! through an interface whose inbound list would refuse them. IPv6
 //! Neighbour Discovery always passes, as IOS's IPv6 lists let it.
 
-use super::acl::CompiledAcl;
-use super::log::AclLog;
+use super::acl::{CompiledAcl, RuleAction};
 use crate::classify::FlowKey;
 use crate::features::{Action, FeatureNode, Packet, Point};
 use crate::headers::{tcp_flags, FlowInfo};
@@ -66,7 +65,8 @@ pub struct FirewallNode {
     pub sessions: Arc<SessionTable>,
     pub timeouts: Timeouts,
     pub counters: Arc<FirewallCounters>,
-    pub log: Arc<AclLog>,
+    /// The dataplane's log.
+    pub shared: Arc<crate::pipeline::Shared>,
 }
 
 /// Whether the packet can open a flow the table follows.
@@ -105,6 +105,15 @@ pub fn flow_key(flow: &FlowInfo) -> FlowKey {
     }
 }
 
+/// A logged match, in IOS's words.
+fn log_line(acl: &CompiledAcl, rule: &RuleAction, flow: &FlowInfo) -> String {
+    let action = if rule.permit { "permitted" } else { "denied" };
+    format!(
+        "%SEC-6-IPACCESSLOG: list {} {} {action} protocol {} {}({}) -> {}({})",
+        acl.name, rule.seq, flow.protocol, flow.src, flow.src_port, flow.dst, flow.dst_port
+    )
+}
+
 impl FirewallNode {
     fn list(&self, iface: Option<IfaceId>, direction: usize) -> Option<&CompiledAcl> {
         let lists = self.bindings.get(usize::from(iface?))?;
@@ -117,7 +126,7 @@ impl FirewallNode {
             Some(rule) => {
                 FirewallCounters::add(&rule.hits);
                 if rule.log {
-                    self.log.record(now, acl, rule, flow);
+                    self.shared.log.record(now, || log_line(acl, rule, flow));
                 }
                 if !rule.permit {
                     FirewallCounters::add(&self.counters.denied_by_rule);

@@ -163,14 +163,13 @@ impl Stage {
         }
         // Ethernet pads short frames: the IPv4 length is authoritative.
         frame.truncate(total_len);
-        if let Some(verdict) = self.feature(snap, (Family::Ipv4, Point::PreRouting), frame, at) {
-            return verdict;
-        }
-        match snap
-            .table(iface.vrf)
-            .route(dst)
-            .map(|r| (&r.kind, r.prefix))
-        {
+        let vrf = match self.pre_routing(snap, Family::Ipv4, frame, iface) {
+            Ok(vrf) => vrf,
+            Err(verdict) => return verdict,
+        };
+        // Destination NAT may have changed where the packet goes.
+        let dst = ipv4_at(frame.data(), IPV4_DST);
+        match snap.table(vrf).route(dst).map(|r| (&r.kind, r.prefix)) {
             Some((RouteKind::Local { .. }, _)) => {
                 self.ip_local(snap, frame, iface, header_len, depth)
             }
@@ -180,7 +179,7 @@ impl Stage {
             {
                 self.count(iface.id, Counter::Ipv4NotRoutable)
             }
-            _ => self.ip_forward(snap, frame, iface),
+            _ => self.ip_forward(snap, frame, iface, vrf),
         }
     }
 

@@ -79,9 +79,12 @@ impl Stage {
         if src.is_multicast() || off_the_wire(src) || off_the_wire(dst) || dst.is_unspecified() {
             return self.count(iface.id, Counter::Ipv6NotRoutable);
         }
-        if let Some(verdict) = self.feature(snap, (Family::Ipv6, Point::PreRouting), frame, at) {
-            return verdict;
-        }
+        let vrf = match self.pre_routing(snap, Family::Ipv6, frame, iface) {
+            Ok(vrf) => vrf,
+            Err(verdict) => return verdict,
+        };
+        // Destination NAT may have changed where the packet goes.
+        let dst = ipv6_at(frame.data(), IPV6_DST);
         if dst.is_multicast() {
             return match is_member(iface, dst) {
                 true => self.ip6_local(snap, frame, iface),
@@ -95,9 +98,9 @@ impl Stage {
         if dst.is_unicast_link_local() || src.is_unicast_link_local() || src.is_unspecified() {
             return self.count(iface.id, Counter::Ipv6NotRoutable);
         }
-        match snap.table(iface.vrf).route6(dst).map(|r| &r.kind) {
+        match snap.table(vrf).route6(dst).map(|r| &r.kind) {
             Some(RouteKind::Local { .. }) => self.ip6_local(snap, frame, iface),
-            _ => self.ip6_forward(snap, frame, iface),
+            _ => self.ip6_forward(snap, frame, iface, vrf),
         }
     }
 
@@ -128,21 +131,27 @@ impl Stage {
     }
 
     /// Forwards a received packet: hop limit check and decrement (IPv6 has
-    /// no header checksum), then routing.
-    fn ip6_forward(&mut self, snap: &Snapshot, frame: &mut Frame, ingress: &Iface) -> Verdict {
+    /// no header checksum), then routing in table `vrf`.
+    fn ip6_forward(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        ingress: &Iface,
+        vrf: VrfId,
+    ) -> Verdict {
         if frame.data()[IPV6_HOP_LIMIT] <= 1 {
             self.counters
                 .on_interface(ingress.id, Counter::Ipv6HopLimitExpired);
             return self.icmp6_error(snap, frame, ingress, Icmp6Error::TimeExceeded);
         }
-        match route_hop6(snap, ingress.vrf, frame.data()) {
+        match route_hop6(snap, vrf, frame.data()) {
             Some((_, out)) if frame.len() > usize::from(out.mtu) => {
                 self.counters.on_interface(out.id, Counter::Ipv6MtuExceeded);
                 let error = Icmp6Error::PacketTooBig { mtu: out.mtu };
                 self.icmp6_error(snap, frame, ingress, error)
             }
             Some((hop, out)) => {
-                let at = (Some(ingress.id), ingress.vrf, Some(out.id));
+                let at = (Some(ingress.id), vrf, Some(out.id));
                 if let Some(verdict) =
                     self.feature(snap, (Family::Ipv6, Point::PostRouting), frame, at)
                 {

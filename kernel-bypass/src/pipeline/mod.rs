@@ -54,6 +54,8 @@ pub struct Shared {
     pub neighbors6: LearnedTable<3>,
     /// (VXLAN interface, inner MAC) -> remote VTEP address.
     pub vteps: LearnedTable,
+    /// What the elements log about packets (`show logging`).
+    pub log: crate::event_log::EventLog,
     epoch: Instant,
 }
 
@@ -63,6 +65,7 @@ impl Default for Shared {
             neighbors: LearnedTable::new(16384),
             neighbors6: LearnedTable::new(4096),
             vteps: LearnedTable::new(16384),
+            log: Default::default(),
             epoch: Instant::now(),
         }
     }
@@ -498,12 +501,33 @@ impl Stage {
         snap: &Snapshot,
         (family, point): (Family, Point),
         frame: &mut Frame,
-        (ingress, vrf, egress): (Option<IfaceId>, VrfId, Option<IfaceId>),
+        (ingress, mut vrf, egress): (Option<IfaceId>, VrfId, Option<IfaceId>),
     ) -> Option<Verdict> {
         if !snap.features.is_active(family, point) {
             return None;
         }
-        self.feature_nodes(snap, (family, point), frame, (ingress, vrf, egress))
+        self.feature_nodes(snap, (family, point), frame, (ingress, &mut vrf, egress))
+    }
+
+    /// Pre-routing: as `feature`, and the table the packet is routed in,
+    /// which a node may change (destination NAT into a tenant's VRF).
+    #[inline]
+    fn pre_routing(
+        &mut self,
+        snap: &Snapshot,
+        family: Family,
+        frame: &mut Frame,
+        ingress: &crate::snapshot::Iface,
+    ) -> Result<VrfId, Verdict> {
+        let mut vrf = ingress.vrf;
+        if !snap.features.is_active(family, Point::PreRouting) {
+            return Ok(vrf);
+        }
+        let at = (Some(ingress.id), &mut vrf, None);
+        match self.feature_nodes(snap, (family, Point::PreRouting), frame, at) {
+            Some(verdict) => Err(verdict),
+            None => Ok(vrf),
+        }
     }
 
     /// Runs the nodes of an active point (out of line: the path with no
@@ -514,20 +538,22 @@ impl Stage {
         snap: &Snapshot,
         (family, point): (Family, Point),
         frame: &mut Frame,
-        (ingress, vrf, egress): (Option<IfaceId>, VrfId, Option<IfaceId>),
+        (ingress, vrf, egress): (Option<IfaceId>, &mut VrfId, Option<IfaceId>),
     ) -> Option<Verdict> {
         let mut packet = Packet {
             data: frame.data_mut(),
             ingress,
-            vrf,
+            vrf: *vrf,
             egress,
             now_secs: self.now_secs,
             now_ms: self.now_ms,
         };
-        match snap.features.run(family, point, &mut packet) {
+        let action = snap.features.run(family, point, &mut packet);
+        *vrf = packet.vrf;
+        match action {
             Action::Continue => None,
             Action::Reply => Some(match family {
-                Family::Ipv4 => self.ip_output(snap, frame, vrf, 0),
+                Family::Ipv4 => self.ip_output(snap, frame, *vrf, 0),
                 Family::Ipv6 => {
                     let link = ingress.and_then(|i| snap.interface(i));
                     self.ip6_output(snap, frame, link)

@@ -88,12 +88,14 @@ pub(super) fn next_hop<'s, A: Copy>(
 }
 
 impl Stage {
-    /// Forwards a received packet: TTL check and decrement, then routing.
+    /// Forwards a received packet: TTL check and decrement, then routing
+    /// in table `vrf`.
     pub(super) fn ip_forward(
         &mut self,
         snap: &Snapshot,
         frame: &mut Frame,
         ingress: &Iface,
+        vrf: VrfId,
     ) -> Verdict {
         let d = frame.data_mut();
         if d[IPV4_TTL] <= 1 {
@@ -105,7 +107,7 @@ impl Stage {
         d[IPV4_TTL] -= 1;
         let sum = checksum_adjust(be16(d, IPV4_CHECKSUM), old, be16(d, IPV4_TTL));
         put_be16(d, IPV4_CHECKSUM, sum);
-        match self.route_hop(snap, ingress.vrf, frame.data()) {
+        match self.route_hop(snap, vrf, frame.data()) {
             // Too big with DF: the sender learns the MTU (without DF the
             // packet is fragmented on output).
             Some((_, out)) if frame.len() > usize::from(out.mtu) && dont_fragment(frame) => {
@@ -114,7 +116,7 @@ impl Stage {
                 self.icmp_error(snap, frame, ingress, error)
             }
             Some((hop, out)) => {
-                let at = (Some(ingress.id), ingress.vrf, Some(out.id));
+                let at = (Some(ingress.id), vrf, Some(out.id));
                 if let Some(verdict) =
                     self.feature(snap, (Family::Ipv4, Point::PostRouting), frame, at)
                 {

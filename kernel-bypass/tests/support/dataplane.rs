@@ -171,3 +171,20 @@ pub fn two_hosts(
         runtime,
     }
 }
+
+/// The text of the element show command whose syntax starts with `syntax`
+/// (run with no arguments).
+pub fn show(dataplane: &Dataplane, syntax: &str) -> String {
+    dataplane
+        .element_commands()
+        .into_iter()
+        .find_map(|c| match c {
+            kernel_bypass::elements::ElementCommand::Show { syntax: s, run, .. }
+                if s.starts_with(syntax) =>
+            {
+                Some(run(&grammar::Args::default()))
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}

@@ -177,6 +177,29 @@ impl Netns {
 }
 
 impl Netns {
+    /// Whether `curl` here fetches `url` within `tries` tries a quarter of
+    /// a second apart (servers take a moment to start; paths that should
+    /// fail are given one try).
+    pub fn fetches(&self, url: &str, tries: usize) -> bool {
+        (0..tries).any(|_| {
+            let curl = [
+                "curl",
+                "-sS",
+                "-g",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "2",
+                url,
+            ];
+            let ok = self.output(&curl).status.success();
+            if !ok {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            ok
+        })
+    }
+
     /// Turns `iface`'s transmit checksum and segmentation offloads off,
     /// as the tests once did for every host: what a forwarder sees then
     /// is only wire-sized frames with complete checksums.

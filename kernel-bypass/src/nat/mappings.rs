@@ -1,0 +1,265 @@
+//! Public endpoints for dynamic translation, endpoint-independent (RFC
+//! 4787 REQ-1, RFC 5382 REQ-1): an inside endpoint keeps one public
+//! endpoint for all its flows, whatever their destinations, while any of
+//! them lives. Filtering stays address-and-port-dependent: a packet from
+//! outside finds a translation only from a remote endpoint the inside one
+//! has sent to (the table's key holds the remote), the stricter choice
+//! RFC 4787 allows (REQ-8).
+//!
+//! Port translation (overload): an inside address is paired with one
+//! public address of the pool while it can (REQ-2), chosen by its hash so
+//! hosts spread over the pool; the ports 1024-65535 of each public
+//! address are cut into 16 classes by their remainder, each owned by one
+//! shard of mappings (the shard of the inside endpoint's hash), so two
+//! workers allocating never share a lock. Address translation (a pool
+//! without overload): an inside address gets a whole pool address of its
+//! own, ports kept.
+
+use super::table::Endpoint;
+use crate::snapshot::VrfId;
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::{Mutex, MutexGuard};
+
+const SHARDS: usize = 16;
+/// The first port given out (lower ones are left to well-known services).
+pub const FIRST_PORT: u16 = 1024;
+
+/// An inside endpoint of one protocol in one VRF.
+type Inside = (VrfId, u8, Endpoint);
+
+/// Ports of one class in use on one public address: one bit each.
+type PortBits = [u64; 65536 / SHARDS / 64];
+
+#[derive(Default)]
+struct Shard {
+    mappings: HashMap<Inside, (Endpoint, u32)>,
+    ports: HashMap<(u8, Ipv4Addr), Box<PortBits>>,
+    /// Where the next free-port search of an address starts.
+    cursor: u32,
+}
+
+#[derive(Default)]
+struct Addresses {
+    /// (vrf, inside address) -> (public address, flows).
+    bound: HashMap<(VrfId, Ipv4Addr), (Ipv4Addr, u32)>,
+    taken: HashSet<Ipv4Addr>,
+}
+
+pub struct Mappings {
+    shards: Box<[Mutex<Shard>]>,
+    addresses: Mutex<Addresses>,
+}
+
+impl Default for Mappings {
+    fn default() -> Self {
+        Mappings {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            addresses: Mutex::default(),
+        }
+    }
+}
+
+fn hash(vrf: VrfId, protocol: u8, e: Endpoint) -> u64 {
+    let mut h = (u64::from(u32::from(e.addr)) << 32 | u64::from(e.port) << 16 | u64::from(vrf))
+        ^ u64::from(protocol) << 56;
+    h = (h ^ h >> 31).wrapping_mul(0x7fb5_d329_728e_a185);
+    h ^ h >> 27
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Mappings {
+    fn shard(&self, vrf: VrfId, protocol: u8, inside: Endpoint) -> (usize, MutexGuard<'_, Shard>) {
+        let at = (hash(vrf, protocol, inside) >> 60) as usize % SHARDS;
+        (at, lock(&self.shards[at]))
+    }
+
+    /// The public endpoint of `inside` with port translation over `pool`,
+    /// one more flow on it; None when every port of the class is taken.
+    /// `reserved` holds the static translations' global ports.
+    pub fn map(
+        &self,
+        (vrf, protocol): (VrfId, u8),
+        inside: Endpoint,
+        pool: &[Ipv4Addr],
+        reserved: &HashSet<(u8, Ipv4Addr, u16)>,
+    ) -> Option<Endpoint> {
+        let (class, mut shard) = self.shard(vrf, protocol, inside);
+        // An existing mapping stays while it has flows, even if a commit
+        // took its address out of the pool: its flows keep working.
+        if let Some((public, flows)) = shard.mappings.get_mut(&(vrf, protocol, inside)) {
+            *flows += 1;
+            return Some(*public);
+        }
+        if pool.is_empty() {
+            return None;
+        }
+        // Paired pooling: the same public address for an inside address.
+        let first = (hash(vrf, 0, Endpoint::new(inside.addr, 0)) % pool.len() as u64) as usize;
+        let start = shard.cursor;
+        for i in 0..pool.len() {
+            let addr = pool[(first + i) % pool.len()];
+            if let Some(port) = shard.take_port(protocol, addr, class, start, reserved) {
+                shard.cursor = shard.cursor.wrapping_add(1);
+                let public = Endpoint::new(addr, port);
+                shard.mappings.insert((vrf, protocol, inside), (public, 1));
+                return Some(public);
+            }
+        }
+        None
+    }
+
+    /// One flow of `inside` ended: the last gives its public port back.
+    pub fn unmap(&self, (vrf, protocol): (VrfId, u8), inside: Endpoint) {
+        let (_, mut shard) = self.shard(vrf, protocol, inside);
+        let key = (vrf, protocol, inside);
+        let Some((public, flows)) = shard.mappings.get_mut(&key) else {
+            return;
+        };
+        *flows -= 1;
+        if *flows > 0 {
+            return;
+        }
+        let public = *public;
+        shard.mappings.remove(&key);
+        if let Some(bits) = shard.ports.get_mut(&(protocol, public.addr)) {
+            let slot = usize::from(public.port) / SHARDS;
+            bits[slot / 64] &= !(1 << (slot % 64));
+        }
+    }
+
+    /// A pool address of `inside`'s own (address translation), one more
+    /// flow on it; None when every address is bound to another host.
+    pub fn bind(&self, vrf: VrfId, inside: Ipv4Addr, pool: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+        let mut a = lock(&self.addresses);
+        if let Some((public, flows)) = a.bound.get_mut(&(vrf, inside)) {
+            *flows += 1;
+            return Some(*public);
+        }
+        let free = *pool.iter().find(|p| !a.taken.contains(p))?;
+        a.taken.insert(free);
+        a.bound.insert((vrf, inside), (free, 1));
+        Some(free)
+    }
+
+    /// One flow of a bound inside address ended; true when it was one (so
+    /// not a port mapping).
+    pub fn unbind(&self, vrf: VrfId, inside: Ipv4Addr, public: Ipv4Addr) -> bool {
+        let mut a = lock(&self.addresses);
+        let Some((bound, flows)) = a.bound.get_mut(&(vrf, inside)) else {
+            return false;
+        };
+        if *bound != public {
+            return false;
+        }
+        *flows -= 1;
+        if *flows == 0 {
+            a.bound.remove(&(vrf, inside));
+            a.taken.remove(&public);
+        }
+        true
+    }
+
+    /// (port mappings, bound addresses) now held.
+    pub fn counts(&self) -> (usize, usize) {
+        let ports = self.shards.iter().map(|s| lock(s).mappings.len()).sum();
+        (ports, lock(&self.addresses).bound.len())
+    }
+}
+
+impl Shard {
+    /// A free port of `class` on `addr`, searched from `start`, marked taken.
+    fn take_port(
+        &mut self,
+        protocol: u8,
+        addr: Ipv4Addr,
+        class: usize,
+        start: u32,
+        reserved: &HashSet<(u8, Ipv4Addr, u16)>,
+    ) -> Option<u16> {
+        let bits = self
+            .ports
+            .entry((protocol, addr))
+            .or_insert_with(|| Box::new([0; 65536 / SHARDS / 64]));
+        let first_slot = usize::from(FIRST_PORT).div_ceil(SHARDS);
+        let slots = 65536 / SHARDS - first_slot;
+        for i in 0..slots {
+            let slot = first_slot + (start as usize + i) % slots;
+            let port = (slot * SHARDS + class) as u16;
+            if bits[slot / 64] & 1 << (slot % 64) == 0
+                && !reserved.contains(&(protocol, addr, port))
+            {
+                bits[slot / 64] |= 1 << (slot % 64);
+                return Some(port);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{PROTO_TCP, PROTO_UDP};
+
+    fn ep(a: &str, port: u16) -> Endpoint {
+        Endpoint::new(a.parse().unwrap(), port)
+    }
+
+    #[test]
+    fn an_inside_endpoint_keeps_its_public_endpoint_until_its_last_flow_ends() {
+        let m = Mappings::default();
+        let pool = ["203.0.113.1".parse().unwrap()];
+        let none = HashSet::new();
+        let inside = ep("10.0.0.2", 5000);
+        let first = m.map((0, PROTO_UDP), inside, &pool, &none).unwrap();
+        assert!(first.port >= FIRST_PORT);
+        assert_eq!(m.map((0, PROTO_UDP), inside, &pool, &none), Some(first));
+        let other = m.map((1, PROTO_UDP), inside, &pool, &none).unwrap();
+        assert_ne!(other, first, "another VRF's host is another mapping");
+        m.unmap((0, PROTO_UDP), inside);
+        assert_eq!(m.counts().0, 2);
+        m.unmap((0, PROTO_UDP), inside);
+        assert_eq!(m.counts().0, 1);
+    }
+
+    #[test]
+    fn ports_run_out_per_class_and_reserved_ports_are_never_given() {
+        let m = Mappings::default();
+        let pool = ["203.0.113.1".parse().unwrap()];
+        let reserved: HashSet<_> = (0..65535u16).map(|p| (PROTO_TCP, pool[0], p)).collect();
+        assert_eq!(
+            m.map((0, PROTO_TCP), ep("10.0.0.2", 1), &pool, &reserved),
+            None
+        );
+        let none = HashSet::new();
+        let mut given = HashSet::new();
+        for host in 0..70_000u32 {
+            let inside = Endpoint::new(Ipv4Addr::from(0x0a00_0000 + host), 1);
+            match m.map((0, PROTO_TCP), inside, &pool, &none) {
+                Some(p) => assert!(given.insert(p), "{p:?} given twice"),
+                None => break,
+            }
+        }
+        assert!(given.len() > 50_000, "{}", given.len());
+        assert!(given.len() <= 65536 - 1024);
+    }
+
+    #[test]
+    fn a_pool_without_overload_binds_one_address_per_inside_host() {
+        let m = Mappings::default();
+        let pool = ["198.51.100.10".parse().unwrap()];
+        let a = "10.0.0.2".parse().unwrap();
+        let b = "10.0.0.3".parse().unwrap();
+        assert_eq!(m.bind(0, a, &pool), Some(pool[0]));
+        assert_eq!(m.bind(0, a, &pool), Some(pool[0]));
+        assert_eq!(m.bind(0, b, &pool), None, "exhausted");
+        assert!(m.unbind(0, a, pool[0]));
+        assert!(m.unbind(0, a, pool[0]));
+        assert!(!m.unbind(0, a, pool[0]));
+        assert_eq!(m.bind(0, b, &pool), Some(pool[0]));
+    }
+}

@@ -1,0 +1,556 @@
+//! NAT44's two nodes and what they share.
+//!
+//! - `nat44-out2in`, at pre-routing: a packet that comes in on an outside
+//!   interface to a public endpoint (a static translation's, or a dynamic
+//!   one's from a remote endpoint its inside host has sent to) gets the
+//!   inside endpoint as destination and is routed in the inside VRF; an
+//!   ICMP error about a translated packet is translated back. On an inside
+//!   interface, a packet to a public endpoint is hairpinned: translated as
+//!   if it had come from outside, and its source as if it were leaving.
+//! - `nat44-in2out`, at post-routing: a packet from an inside interface
+//!   leaving by an outside one gets its public source endpoint: a static
+//!   translation's, else its flow's, else a new one from the first dynamic
+//!   rule whose access list permits it (only a packet that opens a flow
+//!   makes one: TCP SYN, UDP, ICMP echo request). A packet a rule covers
+//!   that cannot be translated (a later fragment, another protocol, a TCP
+//!   segment of an unknown flow, no free port) is dropped and counted,
+//!   never sent with its private address.
+//!
+//! Static translations need no state: they are looked up in the compiled
+//! configuration. An elastic IP (a one-to-one static translation) may be
+//! policed in each direction.
+
+use super::mappings::Mappings;
+use super::rewrite::{rewrite, rewrite_icmp_error, End, Ipv4Flow};
+use super::table::{is_syn, Endpoint, Released, Translation, TranslationTable};
+use crate::classify::FlowKey;
+use crate::features::{Action, FeatureNode, Packet};
+use crate::firewall::CompiledAcl;
+use crate::sessions::{addr_bits, Timeouts};
+use crate::snapshot::{IfaceId, VrfId};
+use crate::token_bucket::TokenBucket;
+use crate::wire::{ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use grammar::config::NatSide;
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What NAT counted, summed over workers.
+#[derive(Default)]
+pub struct NatCounters {
+    pub outbound_translated: AtomicU64,
+    pub inbound_translated: AtomicU64,
+    pub icmp_errors_translated: AtomicU64,
+    pub created: AtomicU64,
+    pub exhausted: AtomicU64,
+    pub table_full: AtomicU64,
+    pub untranslatable: AtomicU64,
+}
+
+impl NatCounters {
+    pub fn rows(&self) -> [(&'static str, u64); 7] {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("translated out", get(&self.outbound_translated)),
+            ("translated in", get(&self.inbound_translated)),
+            ("ICMP errors translated", get(&self.icmp_errors_translated)),
+            ("dynamic translations created", get(&self.created)),
+            (
+                "dropped, addresses or ports exhausted",
+                get(&self.exhausted),
+            ),
+            ("dropped, translation table full", get(&self.table_full)),
+            ("dropped, cannot be translated", get(&self.untranslatable)),
+        ]
+    }
+}
+
+fn add(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What lives across commits: the table, the mappings, the counters.
+pub struct NatState {
+    pub table: TranslationTable,
+    pub mappings: Mappings,
+    pub counters: NatCounters,
+}
+
+impl NatState {
+    /// Gives released records' public endpoints back.
+    pub fn release(&self, released: impl IntoIterator<Item = Released>) {
+        for r in released.into_iter().filter(|r| !r.from_outside) {
+            if !self
+                .mappings
+                .unbind(r.inside_vrf, r.inside.addr, r.public.addr)
+            {
+                self.mappings.unmap((r.inside_vrf, r.protocol), r.inside);
+            }
+        }
+    }
+}
+
+/// An elastic IP's policers (in, out) and counters, kept across commits.
+#[derive(Default)]
+pub struct Eip {
+    pub police: Option<[Mutex<TokenBucket>; 2]>,
+    /// [in, out] x (packets, bytes, policed).
+    pub counters: [[AtomicU64; 3]; 2],
+}
+
+pub const IN: usize = 0;
+pub const OUT: usize = 1;
+
+impl Eip {
+    /// Counts a packet; false when the policer drops it.
+    fn pass(&self, direction: usize, bytes: usize, now_ms: u64) -> bool {
+        let [packets, octets, policed] = &self.counters[direction];
+        let ok = self.police.as_ref().is_none_or(|p| {
+            let mut bucket = p[direction].lock().unwrap_or_else(|e| e.into_inner());
+            bucket.take_n(now_ms, bytes as u64)
+        });
+        if ok {
+            add(packets);
+            octets.fetch_add(bytes as u64, Ordering::Relaxed);
+        } else {
+            add(policed);
+        }
+        ok
+    }
+}
+
+/// A static translation, found by either end.
+pub struct StaticEntry {
+    pub inside: Endpoint,
+    pub inside_vrf: VrfId,
+    pub global: Endpoint,
+    pub outside_vrf: VrfId,
+    /// 0 for one-to-one (the ports are kept).
+    pub protocol: u8,
+    pub eip: Option<Arc<Eip>>,
+}
+
+/// (vrf, protocol or 0, address, port or 0).
+pub type StaticMatch = (VrfId, u8, Ipv4Addr, u16);
+
+/// A dynamic rule of one inside VRF.
+pub struct DynamicRule {
+    pub vrf: VrfId,
+    pub acl: Arc<CompiledAcl>,
+    pub addresses: Vec<Ipv4Addr>,
+    pub overload: bool,
+    pub outside_vrf: VrfId,
+}
+
+/// The compiled configuration both nodes read.
+pub struct NatPath {
+    /// By interface id: its side and VRF.
+    pub interfaces: Vec<Option<(NatSide, VrfId)>>,
+    pub statics_by_inside: HashMap<StaticMatch, Arc<StaticEntry>>,
+    pub statics_by_global: HashMap<StaticMatch, Arc<StaticEntry>>,
+    pub dynamic: Vec<DynamicRule>,
+    /// The static translations' global ports, never given out.
+    pub reserved: HashSet<(u8, Ipv4Addr, u16)>,
+    /// Every public address (statics, pools, interfaces), by VRF.
+    pub public: HashSet<(VrfId, Ipv4Addr)>,
+    pub timeouts: Timeouts,
+    pub state: Arc<NatState>,
+    pub log: Arc<crate::pipeline::Shared>,
+}
+
+impl NatPath {
+    fn side(&self, iface: Option<IfaceId>) -> Option<(NatSide, VrfId)> {
+        *self.interfaces.get(usize::from(iface?))?
+    }
+
+    /// The static translation of an endpoint, port-specific first.
+    fn static_of(
+        map: &HashMap<StaticMatch, Arc<StaticEntry>>,
+        vrf: VrfId,
+        protocol: u8,
+        e: Endpoint,
+    ) -> Option<&Arc<StaticEntry>> {
+        map.get(&(vrf, protocol, e.addr, e.port))
+            .or_else(|| map.get(&(vrf, 0, e.addr, 0)))
+    }
+
+    /// The first dynamic rule of `vrf` whose list permits the packet.
+    fn rule_for(&self, vrf: VrfId, flow: &Ipv4Flow) -> Option<&DynamicRule> {
+        let key = FlowKey {
+            src: addr_bits(flow.src.addr.into()),
+            dst: addr_bits(flow.dst.addr.into()),
+            protocol: flow.protocol,
+            src_port: flow.src.port,
+            dst_port: flow.dst.port,
+            tcp_flags: flow.tcp_flags,
+        };
+        self.dynamic
+            .iter()
+            .filter(|r| r.vrf == vrf)
+            .find(|r| r.acl.classify(&key).is_some_and(|rule| rule.permit))
+    }
+
+    fn untranslatable(&self) -> Action {
+        add(&self.state.counters.untranslatable);
+        Action::Drop
+    }
+
+    /// The inside end of a packet to public endpoint `public` from `remote`
+    /// (static, else a flow's): (inside endpoint, its VRF, the EIP).
+    fn inbound_end(
+        &self,
+        (protocol, vrf): (u8, VrfId),
+        public: Endpoint,
+        remote: Endpoint,
+        (tcp, now): (u8, u32),
+    ) -> Option<(Endpoint, VrfId, Option<&Arc<Eip>>)> {
+        if let Some(s) = Self::static_of(&self.statics_by_global, vrf, protocol, public) {
+            let port = if s.protocol == 0 {
+                public.port
+            } else {
+                s.inside.port
+            };
+            return Some((
+                Endpoint::new(s.inside.addr, port),
+                s.inside_vrf,
+                s.eip.as_ref(),
+            ));
+        }
+        let mut released = None;
+        let found = self.state.table.inbound(
+            (protocol, vrf),
+            public,
+            remote,
+            tcp,
+            (now, &self.timeouts),
+            &mut released,
+        );
+        self.state.release(released);
+        found.map(|(inside, vrf)| (inside, vrf, None))
+    }
+
+    /// The public end of an existing translation of `inside` towards `remote`.
+    fn outbound_end(
+        &self,
+        (protocol, vrf): (u8, VrfId),
+        inside: Endpoint,
+        remote: Endpoint,
+        (tcp, now): (u8, u32),
+    ) -> Option<(Endpoint, Option<&Arc<Eip>>)> {
+        if let Some(s) = Self::static_of(&self.statics_by_inside, vrf, protocol, inside) {
+            let port = if s.protocol == 0 {
+                inside.port
+            } else {
+                s.global.port
+            };
+            return Some((Endpoint::new(s.global.addr, port), s.eip.as_ref()));
+        }
+        let mut released = None;
+        let found = self.state.table.outbound(
+            (protocol, vrf),
+            inside,
+            remote,
+            tcp,
+            (now, &self.timeouts),
+            &mut released,
+        );
+        self.state.release(released);
+        found.map(|public| (public, None))
+    }
+
+    /// Destination translation of a packet to a public address in table
+    /// `vrf`: None when it is not to a translated endpoint.
+    fn translate_inbound(
+        &self,
+        packet: &mut Packet<'_>,
+        flow: &Ipv4Flow,
+        vrf: VrfId,
+    ) -> Option<Action> {
+        if flow.is_icmp_error() {
+            return self.inbound_icmp_error(packet, flow, vrf);
+        }
+        if !flow.has_ports {
+            // A whole-address static translation needs no ports.
+            let s = Self::static_of(&self.statics_by_global, vrf, flow.protocol, flow.dst)?;
+            if s.protocol != 0 {
+                return None;
+            }
+            return Some(self.inbound_to(
+                packet,
+                flow,
+                (
+                    Endpoint::new(s.inside.addr, 0),
+                    s.inside_vrf,
+                    s.eip.as_ref(),
+                ),
+            ));
+        }
+        let end = self.inbound_end(
+            (flow.protocol, vrf),
+            flow.dst,
+            flow.src,
+            (flow.tcp_flags, packet.now_secs),
+        )?;
+        Some(self.inbound_to(packet, flow, end))
+    }
+
+    fn inbound_to(
+        &self,
+        packet: &mut Packet<'_>,
+        flow: &Ipv4Flow,
+        (inside, inside_vrf, eip): (Endpoint, VrfId, Option<&Arc<Eip>>),
+    ) -> Action {
+        if eip.is_some_and(|e| !e.pass(IN, flow.len, packet.now_ms)) {
+            return Action::Drop;
+        }
+        let inside = if flow.has_ports {
+            inside
+        } else {
+            Endpoint::new(inside.addr, flow.dst.port)
+        };
+        rewrite(packet.data, flow, End::Destination, inside);
+        packet.vrf = inside_vrf;
+        add(&self.state.counters.inbound_translated);
+        Action::Continue
+    }
+
+    fn inbound_icmp_error(
+        &self,
+        packet: &mut Packet<'_>,
+        flow: &Ipv4Flow,
+        vrf: VrfId,
+    ) -> Option<Action> {
+        let quoted = flow.quoted(packet.data)?;
+        // The quote is of a packet we sent: its source is the public end.
+        let (inside, inside_vrf, _) = if quoted.has_ports {
+            self.inbound_end(
+                (quoted.protocol, vrf),
+                quoted.src,
+                quoted.dst,
+                (0, packet.now_secs),
+            )?
+        } else {
+            let s = Self::static_of(&self.statics_by_global, vrf, quoted.protocol, quoted.src)?;
+            (s.inside, s.inside_vrf, None)
+        };
+        let inside = if quoted.has_ports {
+            inside
+        } else {
+            Endpoint::new(inside.addr, 0)
+        };
+        rewrite_icmp_error(packet.data, flow, &quoted, End::Destination, inside);
+        packet.vrf = inside_vrf;
+        add(&self.state.counters.icmp_errors_translated);
+        Some(Action::Continue)
+    }
+
+    /// Source translation of a packet from inside VRF `vrf` that leaves by
+    /// an outside interface (or is hairpinned).
+    fn translate_outbound(&self, packet: &mut Packet<'_>, flow: &Ipv4Flow, vrf: VrfId) -> Action {
+        if flow.is_icmp_error() {
+            return self.outbound_icmp_error(packet, flow, vrf);
+        }
+        let now = packet.now_secs;
+        let known = match flow.has_ports {
+            true => self.outbound_end(
+                (flow.protocol, vrf),
+                flow.src,
+                flow.dst,
+                (flow.tcp_flags, now),
+            ),
+            false => Self::static_of(&self.statics_by_inside, vrf, flow.protocol, flow.src)
+                .filter(|s| s.protocol == 0)
+                .map(|s| (Endpoint::new(s.global.addr, 0), s.eip.as_ref())),
+        };
+        if let Some((public, eip)) = known {
+            if eip.is_some_and(|e| !e.pass(OUT, flow.len, packet.now_ms)) {
+                return Action::Drop;
+            }
+            let public = if flow.has_ports {
+                public
+            } else {
+                Endpoint::new(public.addr, flow.src.port)
+            };
+            rewrite(packet.data, flow, End::Source, public);
+            add(&self.state.counters.outbound_translated);
+            return Action::Continue;
+        }
+        let Some(rule) = self.rule_for(vrf, flow) else {
+            return Action::Continue; // no rule covers it: routed as it is, as on IOS
+        };
+        if !opens_flow(flow) {
+            return self.untranslatable();
+        }
+        self.create(packet, flow, (vrf, rule))
+    }
+
+    /// A new dynamic translation for a packet that opens a flow.
+    fn create(
+        &self,
+        packet: &mut Packet<'_>,
+        flow: &Ipv4Flow,
+        (vrf, rule): (VrfId, &DynamicRule),
+    ) -> Action {
+        let state = &self.state;
+        let public = match rule.overload {
+            true => state.mappings.map(
+                (vrf, flow.protocol),
+                flow.src,
+                &rule.addresses,
+                &self.reserved,
+            ),
+            false => state
+                .mappings
+                .bind(vrf, flow.src.addr, &rule.addresses)
+                .map(|a| Endpoint::new(a, flow.src.port)),
+        };
+        let Some(public) = public else {
+            add(&state.counters.exhausted);
+            let (src, acl) = (flow.src.addr, &rule.acl.name);
+            self.log.log.record(packet.now_secs, || {
+                format!("%IPNAT-4-ADDR_ALLOC_FAILURE: no public address or port for {src} (list {acl}); flow dropped")
+            });
+            return Action::Drop;
+        };
+        let translation = Translation {
+            protocol: flow.protocol,
+            inside_vrf: vrf,
+            outside_vrf: rule.outside_vrf,
+            inside: flow.src,
+            public,
+            remote: flow.dst,
+            from_outside: false,
+        };
+        let mut swept = Vec::new();
+        let created =
+            state
+                .table
+                .create(&translation, (packet.now_secs, &self.timeouts), &mut swept);
+        state.release(swept);
+        if created.is_err() {
+            state.release([Released {
+                inside_vrf: vrf,
+                protocol: flow.protocol,
+                inside: flow.src,
+                public,
+                from_outside: false,
+            }]);
+            add(&state.counters.table_full);
+            return Action::Drop;
+        }
+        add(&state.counters.created);
+        add(&state.counters.outbound_translated);
+        rewrite(packet.data, flow, End::Source, public);
+        Action::Continue
+    }
+
+    /// An inside host's ICMP error about a packet it received through a
+    /// translation: the quote's destination and the outer source become
+    /// public; one that cannot be is dropped if a rule covers its source.
+    fn outbound_icmp_error(&self, packet: &mut Packet<'_>, flow: &Ipv4Flow, vrf: VrfId) -> Action {
+        let public = flow.quoted(packet.data).and_then(|quoted| {
+            let (public, _) = match quoted.has_ports {
+                true => self.outbound_end(
+                    (quoted.protocol, vrf),
+                    quoted.dst,
+                    quoted.src,
+                    (0, packet.now_secs),
+                )?,
+                false => Self::static_of(&self.statics_by_inside, vrf, quoted.protocol, quoted.dst)
+                    .map(|s| (Endpoint::new(s.global.addr, 0), None))?,
+            };
+            Some((quoted, public))
+        });
+        match public {
+            Some((quoted, public)) => {
+                rewrite_icmp_error(packet.data, flow, &quoted, End::Source, public);
+                add(&self.state.counters.icmp_errors_translated);
+                Action::Continue
+            }
+            None if self.rule_for(vrf, flow).is_some() => self.untranslatable(),
+            None => Action::Continue,
+        }
+    }
+}
+
+/// Whether the packet may open a dynamic translation.
+fn opens_flow(flow: &Ipv4Flow) -> bool {
+    flow.has_ports
+        && match flow.protocol {
+            PROTO_TCP => is_syn(flow.tcp_flags),
+            PROTO_UDP => true,
+            PROTO_ICMP => flow.icmp_type == Some(ICMP_ECHO_REQUEST),
+            _ => false,
+        }
+}
+
+/// `nat44-out2in`, at pre-routing.
+pub struct Out2In(pub Arc<NatPath>);
+
+impl FeatureNode for Out2In {
+    fn name(&self) -> &'static str {
+        "nat44-out2in"
+    }
+
+    fn process(&self, packet: &mut Packet<'_>) -> Action {
+        let path = &self.0;
+        let Some((side, _)) = path.side(packet.ingress) else {
+            return Action::Continue;
+        };
+        let Some(flow) = Ipv4Flow::parse(packet.data, false) else {
+            return Action::Continue; // the path counts a malformed header
+        };
+        let vrf = packet.vrf;
+        match side {
+            NatSide::Outside => path
+                .translate_inbound(packet, &flow, vrf)
+                .unwrap_or(Action::Continue),
+            NatSide::Inside
+                if path
+                    .public
+                    .contains(&(crate::snapshot::GLOBAL_TABLE, flow.dst.addr)) =>
+            {
+                hairpin(path, packet, &flow, vrf)
+            }
+            NatSide::Inside => Action::Continue,
+        }
+    }
+}
+
+/// An inside host's packet to a public endpoint: translated in as if from
+/// outside (public addresses live in the global table), then its source
+/// out, so that the answer comes back through the appliance.
+fn hairpin(path: &NatPath, packet: &mut Packet<'_>, flow: &Ipv4Flow, vrf: VrfId) -> Action {
+    match path.translate_inbound(packet, flow, crate::snapshot::GLOBAL_TABLE) {
+        Some(Action::Continue) => {}
+        Some(other) => return other,
+        None => return Action::Continue,
+    }
+    match Ipv4Flow::parse(packet.data, false) {
+        Some(turned) => path.translate_outbound(packet, &turned, vrf),
+        None => Action::Drop,
+    }
+}
+
+/// `nat44-in2out`, at post-routing.
+pub struct In2Out(pub Arc<NatPath>);
+
+impl FeatureNode for In2Out {
+    fn name(&self) -> &'static str {
+        "nat44-in2out"
+    }
+
+    fn process(&self, packet: &mut Packet<'_>) -> Action {
+        let path = &self.0;
+        let leaving = matches!(path.side(packet.egress), Some((NatSide::Outside, _)));
+        if !leaving || !matches!(path.side(packet.ingress), Some((NatSide::Inside, _))) {
+            return Action::Continue;
+        }
+        let Some(flow) = Ipv4Flow::parse(packet.data, false) else {
+            return path.untranslatable();
+        };
+        let vrf = packet.vrf;
+        path.translate_outbound(packet, &flow, vrf)
+    }
+}

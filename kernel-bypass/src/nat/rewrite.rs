@@ -1,0 +1,321 @@
+//! Reading and rewriting the endpoints of an IPv4 packet in place, with
+//! checksums updated incrementally (RFC 1624): the IP header's, and the
+//! TCP/UDP checksum (whose pseudo-header holds the addresses) or the ICMP
+//! echo identifier's. An ICMP error's quoted packet is rewritten the same
+//! way, so that traceroute and path-MTU discovery work through NAT; a
+//! quote cut short has whatever checksums it still holds updated.
+
+use super::table::Endpoint;
+use crate::wire::{be16, checksum, checksum_adjust, ipv4_header_len, put_be16};
+use crate::wire::{ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED};
+use crate::wire::{IPV4_CHECKSUM, IPV4_DST, IPV4_HEADER, IPV4_PROTOCOL, IPV4_SRC};
+use crate::wire::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use std::net::Ipv4Addr;
+
+/// ICMP's other error types that quote a packet.
+const ICMP_SOURCE_QUENCH: u8 = 4;
+const ICMP_PARAMETER_PROBLEM: u8 = 12;
+/// The ICMP header before a quoted packet.
+const ICMP_HEADER: usize = 8;
+const TCP_CHECKSUM: usize = 16;
+const UDP_CHECKSUM: usize = 6;
+const ICMP_CHECKSUM: usize = 2;
+const ICMP_ECHO_ID: usize = 4;
+
+/// Which endpoint of a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    Source,
+    Destination,
+}
+
+/// What NAT reads of an IPv4 packet (or of the packet an ICMP error quotes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Flow {
+    pub header_len: usize,
+    /// Bytes from the header to the end of the packet (or of the quote).
+    pub len: usize,
+    pub protocol: u8,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    /// TCP, UDP and ICMP echo with their header present (not a later
+    /// fragment, not cut short): the ports (for echo, the identifier at
+    /// the requester's end and 0 at the other) are real.
+    pub has_ports: bool,
+    pub tcp_flags: u8,
+    /// ICMP type, for ICMP.
+    pub icmp_type: Option<u8>,
+    pub is_fragment: bool,
+}
+
+impl Ipv4Flow {
+    /// A packet (`quoted`: one an ICMP error quotes, whose length field
+    /// may exceed what is quoted); None when its IP header is malformed.
+    pub fn parse(data: &[u8], quoted: bool) -> Option<Ipv4Flow> {
+        if data.len() < IPV4_HEADER || data[0] >> 4 != 4 {
+            return None;
+        }
+        let header_len = ipv4_header_len(data);
+        let total = usize::from(be16(data, 2));
+        let len = if quoted { total.min(data.len()) } else { total };
+        if header_len < IPV4_HEADER || len < header_len || len > data.len() {
+            return None;
+        }
+        let flags_offset = be16(data, 6);
+        let first = flags_offset & 0x1fff == 0;
+        let l4 = &data[header_len..len];
+        let protocol = data[IPV4_PROTOCOL];
+        let addr = |at| Ipv4Addr::new(data[at], data[at + 1], data[at + 2], data[at + 3]);
+        let mut flow = Ipv4Flow {
+            header_len,
+            len,
+            protocol,
+            src: Endpoint::new(addr(IPV4_SRC), 0),
+            dst: Endpoint::new(addr(IPV4_DST), 0),
+            has_ports: false,
+            tcp_flags: 0,
+            icmp_type: None,
+            is_fragment: !first || flags_offset & 0x2000 != 0,
+        };
+        if !first {
+            return Some(flow);
+        }
+        match protocol {
+            PROTO_TCP | PROTO_UDP if l4.len() >= 4 => {
+                flow.src.port = be16(l4, 0);
+                flow.dst.port = be16(l4, 2);
+                flow.has_ports = true;
+                if protocol == PROTO_TCP && l4.len() > 13 {
+                    flow.tcp_flags = l4[13];
+                }
+            }
+            PROTO_ICMP if !l4.is_empty() => {
+                flow.icmp_type = Some(l4[0]);
+                // The identifier names the requester's end: the source
+                // of a request, the destination of a reply; the other
+                // end's "port" is 0, the same in both directions.
+                if matches!(l4[0], ICMP_ECHO_REQUEST | ICMP_ECHO_REPLY) && l4.len() >= 8 {
+                    let id = be16(l4, ICMP_ECHO_ID);
+                    match l4[0] {
+                        ICMP_ECHO_REQUEST => flow.src.port = id,
+                        _ => flow.dst.port = id,
+                    }
+                    flow.has_ports = true;
+                }
+            }
+            _ => {}
+        }
+        Some(flow)
+    }
+
+    pub fn endpoint(&self, end: End) -> Endpoint {
+        match end {
+            End::Source => self.src,
+            End::Destination => self.dst,
+        }
+    }
+
+    /// Whether it is an ICMP error quoting a packet.
+    pub fn is_icmp_error(&self) -> bool {
+        matches!(
+            self.icmp_type,
+            Some(
+                ICMP_DEST_UNREACHABLE
+                    | ICMP_SOURCE_QUENCH
+                    | ICMP_TIME_EXCEEDED
+                    | ICMP_PARAMETER_PROBLEM
+            )
+        ) && !self.is_fragment
+    }
+
+    /// The packet an ICMP error quotes, if its IP header is whole.
+    pub fn quoted(&self, data: &[u8]) -> Option<Ipv4Flow> {
+        let at = self.header_len + ICMP_HEADER;
+        Ipv4Flow::parse(data.get(at..self.len)?, true)
+    }
+}
+
+/// Adjusts the checksum at `at` (if it is within `data`) for a 32-bit
+/// value and a 16-bit one that changed; `zero_is_none`: UDP's 0 means
+/// "no checksum" and stays 0, and a computed 0 is sent as 0xffff.
+fn adjust(data: &mut [u8], at: usize, words: &[(u16, u16)], zero_is_none: bool) {
+    if data.len() < at + 2 {
+        return;
+    }
+    let mut sum = be16(data, at);
+    if zero_is_none && sum == 0 {
+        return;
+    }
+    for &(old, new) in words {
+        sum = checksum_adjust(sum, old, new);
+    }
+    if zero_is_none && sum == 0 {
+        sum = 0xffff;
+    }
+    put_be16(data, at, sum);
+}
+
+/// Rewrites one endpoint of the packet `flow` describes (at the start of
+/// `data`) to `new`: address always, port when the packet has ports.
+pub fn rewrite(data: &mut [u8], flow: &Ipv4Flow, end: End, new: Endpoint) {
+    let (addr_at, port_at) = match end {
+        End::Source => (IPV4_SRC, 0),
+        End::Destination => (IPV4_DST, 2),
+    };
+    let old = flow.endpoint(end);
+    let (old_addr, new_addr) = (u32::from(old.addr), u32::from(new.addr));
+    data[addr_at..addr_at + 4].copy_from_slice(&new_addr.to_be_bytes());
+    let addr_words = [
+        ((old_addr >> 16) as u16, (new_addr >> 16) as u16),
+        (old_addr as u16, new_addr as u16),
+    ];
+    adjust(data, IPV4_CHECKSUM, &addr_words, false);
+    let l4_at = flow.header_len;
+    let l4 = &mut data[l4_at..flow.len];
+    let port = (old.port, new.port);
+    match flow.protocol {
+        PROTO_TCP | PROTO_UDP if !flow.is_fragment || flow.has_ports => {
+            let (sum_at, zero_is_none) = match flow.protocol {
+                PROTO_TCP => (TCP_CHECKSUM, false),
+                _ => (UDP_CHECKSUM, true),
+            };
+            if flow.has_ports {
+                put_be16(l4, port_at, new.port);
+                adjust(
+                    l4,
+                    sum_at,
+                    &[addr_words[0], addr_words[1], port],
+                    zero_is_none,
+                );
+            } else {
+                adjust(l4, sum_at, &addr_words, zero_is_none);
+            }
+        }
+        // Only the requester's end carries the identifier.
+        PROTO_ICMP if flow.has_ports && old.port != new.port => {
+            put_be16(l4, ICMP_ECHO_ID, new.port);
+            adjust(l4, ICMP_CHECKSUM, &[port], false);
+        }
+        _ => {}
+    }
+}
+
+/// Rewrites an ICMP error: `end` of the outer packet becomes `new.addr`,
+/// and the opposite end of the quoted packet (the quote is of a packet
+/// going the other way) becomes `new`; the ICMP checksum is computed again
+/// over the message.
+pub fn rewrite_icmp_error(
+    data: &mut [u8],
+    outer: &Ipv4Flow,
+    quoted: &Ipv4Flow,
+    end: End,
+    new: Endpoint,
+) {
+    let inner_end = match end {
+        End::Source => End::Destination,
+        End::Destination => End::Source,
+    };
+    let at = outer.header_len + ICMP_HEADER;
+    rewrite(&mut data[at..outer.len], quoted, inner_end, new);
+    let icmp = &mut data[outer.header_len..outer.len];
+    put_be16(icmp, ICMP_CHECKSUM, 0);
+    let sum = checksum(icmp);
+    put_be16(icmp, ICMP_CHECKSUM, sum);
+    let outer_new = Endpoint::new(new.addr, outer.endpoint(end).port);
+    rewrite(data, outer, end, outer_new);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::PROTO_ICMP;
+
+    /// An IPv4 packet with a correct header checksum.
+    pub fn ipv4(protocol: u8, src: [u8; 4], dst: [u8; 4], l4: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, protocol, 0, 0];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(l4);
+        let len = p.len() as u16;
+        put_be16(&mut p, 2, len);
+        let sum = checksum(&p[..20]);
+        put_be16(&mut p, IPV4_CHECKSUM, sum);
+        p
+    }
+
+    /// The TCP/UDP checksum over the pseudo-header and segment.
+    fn l4_sum(p: &[u8]) -> u16 {
+        let mut pseudo = p[12..20].to_vec();
+        pseudo.extend_from_slice(&[0, p[9]]);
+        pseudo.extend_from_slice(&((p.len() - 20) as u16).to_be_bytes());
+        pseudo.extend_from_slice(&p[20..]);
+        checksum(&pseudo)
+    }
+
+    fn with_l4_sum(mut p: Vec<u8>, at: usize) -> Vec<u8> {
+        let sum = l4_sum(&p);
+        put_be16(&mut p, 20 + at, sum);
+        p
+    }
+
+    #[test]
+    fn tcp_and_udp_rewrites_keep_every_checksum_right() {
+        for (protocol, sum_at) in [(PROTO_TCP, TCP_CHECKSUM), (PROTO_UDP, UDP_CHECKSUM)] {
+            let mut l4 = vec![0u8; 24];
+            put_be16(&mut l4, 0, 40000);
+            put_be16(&mut l4, 2, 443);
+            if protocol == PROTO_UDP {
+                put_be16(&mut l4, 4, 24);
+            }
+            let mut p = with_l4_sum(
+                ipv4(protocol, [10, 0, 0, 2], [198, 51, 100, 7], &l4),
+                sum_at,
+            );
+            let flow = Ipv4Flow::parse(&p, false).unwrap();
+            assert!(flow.has_ports);
+            rewrite(
+                &mut p,
+                &flow,
+                End::Source,
+                Endpoint::new(Ipv4Addr::new(203, 0, 113, 1), 61000),
+            );
+            assert_eq!(checksum(&p[..20]), 0);
+            assert_eq!(l4_sum(&p), 0, "{protocol}");
+            let after = Ipv4Flow::parse(&p, false).unwrap();
+            assert_eq!(
+                after.src,
+                Endpoint::new(Ipv4Addr::new(203, 0, 113, 1), 61000)
+            );
+            assert_eq!(after.dst, flow.dst);
+        }
+    }
+
+    #[test]
+    fn an_icmp_error_quoting_a_translated_packet_is_translated_back() {
+        let mut udp = vec![0u8; 8];
+        put_be16(&mut udp, 0, 61000);
+        put_be16(&mut udp, 2, 33434);
+        put_be16(&mut udp, 4, 8);
+        let sent = with_l4_sum(
+            ipv4(PROTO_UDP, [203, 0, 113, 1], [198, 51, 100, 7], &udp),
+            UDP_CHECKSUM,
+        );
+        let mut icmp = vec![ICMP_TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&sent);
+        let sum = checksum(&icmp);
+        put_be16(&mut icmp, 2, sum);
+        let mut p = ipv4(PROTO_ICMP, [192, 0, 2, 9], [203, 0, 113, 1], &icmp);
+        let outer = Ipv4Flow::parse(&p, false).unwrap();
+        assert!(outer.is_icmp_error());
+        let quoted = outer.quoted(&p).unwrap();
+        assert_eq!(quoted.src.port, 61000);
+        let inside = Endpoint::new(Ipv4Addr::new(10, 0, 0, 2), 40000);
+        rewrite_icmp_error(&mut p, &outer, &quoted, End::Destination, inside);
+        assert_eq!(checksum(&p[..20]), 0);
+        assert_eq!(checksum(&p[20..]), 0, "ICMP checksum");
+        assert_eq!(checksum(&p[28..48]), 0, "quoted header checksum");
+        assert_eq!(l4_sum(&p[28..]), 0, "quoted UDP checksum");
+        assert_eq!(Ipv4Flow::parse(&p, false).unwrap().dst.addr, inside.addr);
+        assert_eq!(Ipv4Flow::parse(&p[28..], true).unwrap().src, inside);
+    }
+}

@@ -1,0 +1,675 @@
+//! The translation table: one record per translated flow (inside endpoint,
+//! public endpoint, remote endpoint), found from either side.
+//!
+//! Design: SNAT and DNAT leave one endpoint of a flow alone, the remote
+//! one (the outside host for source translation; the client for a static
+//! port forward), and both directions of the flow carry it. So the table
+//! is cut into shards by the remote endpoint's hash: the inside-to-outside
+//! and the outside-to-inside lookups of one flow take the same shard's
+//! lock, whichever worker receives them, and a record and its two index
+//! entries live under that one lock. A shard is a slab of 32-byte records
+//! and an open-addressing index (linear probing, backward-shift deletion)
+//! of 20-byte entries, two per record, kept at most three quarters full.
+//!
+//! Timeouts are the session table's (`ip inspect`), by the same TCP
+//! states. Expiry never stops the world: a lookup that finds an expired
+//! record removes it, and every creation sweeps a few records of its
+//! shard. Records give their public endpoint back through the caller
+//! (`Released`), outside the shard's lock.
+
+use crate::headers::tcp_flags;
+use crate::sessions::{TcpState, Timeouts};
+use crate::snapshot::VrfId;
+use crate::wire::{PROTO_TCP, PROTO_UDP};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+const SHARDS: usize = 64;
+const INITIAL_SLOTS: usize = 64;
+/// Records a creation sweeps for expired ones, and when the shard is full.
+const SWEEP: usize = 4;
+const SWEEP_FULL: usize = 256;
+
+/// An IPv4 address and port (ICMP echo: the identifier).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn new(addr: Ipv4Addr, port: u16) -> Endpoint {
+        Endpoint { addr, port }
+    }
+}
+
+/// Which side a lookup comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Side {
+    /// Keyed by the inside endpoint (inside-to-outside packets).
+    Inside = 1,
+    /// Keyed by the public endpoint (outside-to-inside packets).
+    Outside = 2,
+}
+
+/// What an index entry is found by: 16 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+struct Key {
+    local: u32,
+    remote: u32,
+    local_port: u16,
+    remote_port: u16,
+    vrf: VrfId,
+    protocol: u8,
+    /// 0 for an empty index slot, else a `Side`.
+    side: u8,
+}
+
+impl Key {
+    fn hash(&self) -> u64 {
+        let a = u64::from(self.local) << 32 | u64::from(self.remote);
+        let b = u64::from(self.local_port) << 48
+            | u64::from(self.remote_port) << 32
+            | u64::from(self.vrf) << 16
+            | u64::from(self.protocol) << 8
+            | u64::from(self.side);
+        mix(a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b)
+    }
+}
+
+/// MurmurHash3's 64-bit finaliser: every input bit reaches every output bit.
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ h >> 33
+}
+
+/// The shard of a flow, from what both directions carry unchanged.
+fn shard_of(remote: Endpoint, protocol: u8) -> usize {
+    let h = mix(u64::from(u32::from(remote.addr)) << 24
+        | u64::from(remote.port) << 8
+        | u64::from(protocol));
+    (h >> 58) as usize % SHARDS
+}
+
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct IndexSlot {
+    key: Key,
+    record: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<IndexSlot>() == 20);
+
+// Bits of `Record::state`.
+const USED: u8 = 0x80;
+/// The flow was opened from the outside (a static translation's).
+const FROM_OUTSIDE: u8 = 0x40;
+
+/// One translated flow: 32 bytes.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+struct Record {
+    inside: u32,
+    public: u32,
+    remote: u32,
+    inside_port: u16,
+    public_port: u16,
+    remote_port: u16,
+    inside_vrf: VrfId,
+    outside_vrf: VrfId,
+    protocol: u8,
+    state: u8,
+    last_seen: u32,
+    created: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Record>() == 32);
+
+impl Record {
+    fn used(&self) -> bool {
+        self.state & USED != 0
+    }
+
+    fn key(&self, side: Side) -> Key {
+        let (local, local_port, vrf) = match side {
+            Side::Inside => (self.inside, self.inside_port, self.inside_vrf),
+            Side::Outside => (self.public, self.public_port, self.outside_vrf),
+        };
+        Key {
+            local,
+            remote: self.remote,
+            local_port,
+            remote_port: self.remote_port,
+            vrf,
+            protocol: self.protocol,
+            side: side as u8,
+        }
+    }
+
+    fn tcp(&self) -> TcpState {
+        TcpState::from_bits(self.state)
+    }
+
+    fn expired(&self, now: u32, t: &Timeouts) -> bool {
+        let timeout = match self.protocol {
+            PROTO_TCP => t.tcp(self.tcp()),
+            PROTO_UDP => t.udp_idle,
+            _ => t.icmp_idle,
+        };
+        now.saturating_sub(self.last_seen) > timeout
+    }
+
+    /// Follows a packet: TCP state, time.
+    fn touch(&mut self, tcp: u8, from_inside: bool, now: u32) {
+        if self.protocol == PROTO_TCP {
+            let from_initiator = from_inside == (self.state & FROM_OUTSIDE == 0);
+            let next = self.tcp().follow(tcp, from_initiator);
+            self.state = self.state & !0x7 | next as u8;
+        }
+        self.last_seen = now;
+    }
+
+    fn released(&self) -> Released {
+        Released {
+            inside_vrf: self.inside_vrf,
+            protocol: self.protocol,
+            inside: Endpoint::new(self.inside.into(), self.inside_port),
+            public: Endpoint::new(self.public.into(), self.public_port),
+            from_outside: self.state & FROM_OUTSIDE != 0,
+        }
+    }
+}
+
+/// A removed record's ends, for the caller to give its mapping back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Released {
+    pub inside_vrf: VrfId,
+    pub protocol: u8,
+    pub inside: Endpoint,
+    pub public: Endpoint,
+    pub from_outside: bool,
+}
+
+/// A translation to create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    pub protocol: u8,
+    pub inside_vrf: VrfId,
+    pub outside_vrf: VrfId,
+    pub inside: Endpoint,
+    pub public: Endpoint,
+    pub remote: Endpoint,
+    /// Opened by the remote end (through a static translation).
+    pub from_outside: bool,
+}
+
+/// A translation as `show ip nat translations` lists it.
+#[derive(Clone, Debug)]
+pub struct TranslationInfo {
+    pub translation: Translation,
+    pub tcp: Option<TcpState>,
+    pub age_secs: u32,
+    pub idle_secs: u32,
+}
+
+/// Why a translation was not created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+#[derive(Default)]
+struct Shard {
+    index: Vec<IndexSlot>,
+    used: usize,
+    records: Vec<Record>,
+    free: Vec<u32>,
+    sweep_at: usize,
+}
+
+pub struct TranslationTable {
+    shards: Box<[Mutex<Shard>]>,
+    per_shard: AtomicUsize,
+}
+
+impl TranslationTable {
+    pub fn new(max: usize) -> TranslationTable {
+        let table = TranslationTable {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            per_shard: AtomicUsize::new(0),
+        };
+        table.set_max(max);
+        table
+    }
+
+    pub fn set_max(&self, max: usize) {
+        self.per_shard
+            .store(max.div_ceil(SHARDS), Ordering::Relaxed);
+    }
+
+    pub fn max(&self) -> usize {
+        self.per_shard.load(Ordering::Relaxed) * SHARDS
+    }
+
+    fn lock(&self, at: usize) -> MutexGuard<'_, Shard> {
+        // A worker that panicked holding a shard left it consistent.
+        self.shards[at].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The public endpoint of an inside-to-outside packet's flow, following
+    /// its TCP flags; `released` gets a record found expired.
+    #[allow(clippy::too_many_arguments)]
+    pub fn outbound(
+        &self,
+        (protocol, vrf): (u8, VrfId),
+        inside: Endpoint,
+        remote: Endpoint,
+        tcp: u8,
+        (now, t): (u32, &Timeouts),
+        released: &mut Option<Released>,
+    ) -> Option<Endpoint> {
+        let key = key(Side::Inside, protocol, vrf, inside, remote);
+        let mut shard = self.lock(shard_of(remote, protocol));
+        let record = shard.follow(&key, tcp, true, (now, t), released)?;
+        Some(Endpoint::new(record.public.into(), record.public_port))
+    }
+
+    /// The inside endpoint and VRF of an outside-to-inside packet's flow.
+    pub fn inbound(
+        &self,
+        (protocol, vrf): (u8, VrfId),
+        public: Endpoint,
+        remote: Endpoint,
+        tcp: u8,
+        (now, t): (u32, &Timeouts),
+        released: &mut Option<Released>,
+    ) -> Option<(Endpoint, VrfId)> {
+        let key = key(Side::Outside, protocol, vrf, public, remote);
+        let mut shard = self.lock(shard_of(remote, protocol));
+        let record = shard.follow(&key, tcp, false, (now, t), released)?;
+        let inside = Endpoint::new(record.inside.into(), record.inside_port);
+        Some((inside, record.inside_vrf))
+    }
+
+    /// Adds a translation (its opening packet already counted); Ok also
+    /// when another worker added the same one meanwhile. Records the sweep
+    /// removed go to `released`.
+    pub fn create(
+        &self,
+        tr: &Translation,
+        (now, t): (u32, &Timeouts),
+        released: &mut Vec<Released>,
+    ) -> Result<(), Full> {
+        let limit = self.per_shard.load(Ordering::Relaxed);
+        let mut shard = self.lock(shard_of(tr.remote, tr.protocol));
+        let full = shard.live() >= limit;
+        shard.sweep(if full { SWEEP_FULL } else { SWEEP }, (now, t), released);
+        let record = Record {
+            inside: tr.inside.addr.into(),
+            public: tr.public.addr.into(),
+            remote: tr.remote.addr.into(),
+            inside_port: tr.inside.port,
+            public_port: tr.public.port,
+            remote_port: tr.remote.port,
+            inside_vrf: tr.inside_vrf,
+            outside_vrf: tr.outside_vrf,
+            protocol: tr.protocol,
+            state: USED | if tr.from_outside { FROM_OUTSIDE } else { 0 },
+            last_seen: now,
+            created: now,
+        };
+        let inside_key = record.key(Side::Inside);
+        if shard.find(&inside_key, inside_key.hash()).is_some() {
+            return Ok(());
+        }
+        if shard.live() >= limit {
+            return Err(Full);
+        }
+        shard.add(record);
+        Ok(())
+    }
+
+    /// Translations now held (expired ones not yet swept included).
+    pub fn len(&self) -> usize {
+        (0..SHARDS).map(|s| self.lock(s).live()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes the table holds now.
+    pub fn memory_bytes(&self) -> usize {
+        (0..SHARDS)
+            .map(|s| {
+                let shard = self.lock(s);
+                shard.index.capacity() * std::mem::size_of::<IndexSlot>()
+                    + shard.records.capacity() * std::mem::size_of::<Record>()
+                    + shard.free.capacity() * std::mem::size_of::<u32>()
+            })
+            .sum()
+    }
+
+    /// Removes the translations `doomed` accepts (all of them for `clear
+    /// ip nat translation *`); their ends go to `released`.
+    pub fn remove_where(
+        &self,
+        doomed: &dyn Fn(&Translation) -> bool,
+        released: &mut Vec<Released>,
+    ) {
+        for s in 0..SHARDS {
+            let mut shard = self.lock(s);
+            for at in 0..shard.records.len() {
+                let record = shard.records[at];
+                if record.used() && doomed(&translation(&record)) {
+                    released.push(shard.remove(at as u32));
+                }
+            }
+        }
+    }
+
+    /// The live translations `keep` accepts, one shard locked at a time.
+    pub fn translations(
+        &self,
+        (now, t): (u32, &Timeouts),
+        keep: &dyn Fn(&Translation) -> bool,
+    ) -> Vec<TranslationInfo> {
+        let mut out = Vec::new();
+        for s in 0..SHARDS {
+            let shard = self.lock(s);
+            let live = shard
+                .records
+                .iter()
+                .filter(|r| r.used() && !r.expired(now, t));
+            out.extend(
+                live.map(|r| (translation(r), r))
+                    .filter(|(tr, _)| keep(tr))
+                    .map(|(translation, r)| TranslationInfo {
+                        translation,
+                        tcp: (r.protocol == PROTO_TCP).then(|| r.tcp()),
+                        age_secs: now.saturating_sub(r.created),
+                        idle_secs: now.saturating_sub(r.last_seen),
+                    }),
+            );
+        }
+        out
+    }
+}
+
+fn key(side: Side, protocol: u8, vrf: VrfId, local: Endpoint, remote: Endpoint) -> Key {
+    Key {
+        local: local.addr.into(),
+        remote: remote.addr.into(),
+        local_port: local.port,
+        remote_port: remote.port,
+        vrf,
+        protocol,
+        side: side as u8,
+    }
+}
+
+fn translation(r: &Record) -> Translation {
+    Translation {
+        protocol: r.protocol,
+        inside_vrf: r.inside_vrf,
+        outside_vrf: r.outside_vrf,
+        inside: Endpoint::new(r.inside.into(), r.inside_port),
+        public: Endpoint::new(r.public.into(), r.public_port),
+        remote: Endpoint::new(r.remote.into(), r.remote_port),
+        from_outside: r.state & FROM_OUTSIDE != 0,
+    }
+}
+
+impl Shard {
+    fn live(&self) -> usize {
+        self.records.len() - self.free.len()
+    }
+
+    fn mask(&self) -> usize {
+        self.index.len() - 1
+    }
+
+    fn find(&self, key: &Key, hash: u64) -> Option<usize> {
+        if self.index.is_empty() {
+            return None;
+        }
+        let mut at = hash as usize & self.mask();
+        loop {
+            let slot = &self.index[at];
+            if slot.key.side == 0 {
+                return None;
+            }
+            if slot.key == *key {
+                return Some(at);
+            }
+            at = (at + 1) & self.mask();
+        }
+    }
+
+    /// The record `key` finds, updated by the packet; an expired one is
+    /// removed and given to `released`.
+    fn follow(
+        &mut self,
+        key: &Key,
+        tcp: u8,
+        from_inside: bool,
+        (now, t): (u32, &Timeouts),
+        released: &mut Option<Released>,
+    ) -> Option<Record> {
+        let at = self.find(key, key.hash())?;
+        let id = self.index[at].record;
+        let record = &mut self.records[id as usize];
+        if record.expired(now, t) {
+            *released = Some(self.remove(id));
+            return None;
+        }
+        record.touch(tcp, from_inside, now);
+        Some(*record)
+    }
+
+    fn add(&mut self, record: Record) {
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.records[id as usize] = record;
+                id
+            }
+            None => {
+                self.records.push(record);
+                (self.records.len() - 1) as u32
+            }
+        };
+        if (self.used + 2) * 4 > self.index.len() * 3 {
+            self.grow();
+        }
+        for side in [Side::Inside, Side::Outside] {
+            self.index_insert(IndexSlot {
+                key: record.key(side),
+                record: id,
+            });
+        }
+    }
+
+    fn index_insert(&mut self, slot: IndexSlot) {
+        let mut at = slot.key.hash() as usize & self.mask();
+        while self.index[at].key.side != 0 {
+            at = (at + 1) & self.mask();
+        }
+        self.index[at] = slot;
+        self.used += 1;
+    }
+
+    fn grow(&mut self) {
+        let size = (self.index.len() * 2).max(INITIAL_SLOTS);
+        let old = std::mem::replace(&mut self.index, vec![IndexSlot::default(); size]);
+        self.used = 0;
+        for slot in old.into_iter().filter(|s| s.key.side != 0) {
+            self.index_insert(slot);
+        }
+    }
+
+    /// Frees record `id` and both its index entries.
+    fn remove(&mut self, id: u32) -> Released {
+        let record = self.records[id as usize];
+        for side in [Side::Inside, Side::Outside] {
+            let key = record.key(side);
+            if let Some(at) = self.find(&key, key.hash()) {
+                self.index_remove(at);
+            }
+        }
+        self.records[id as usize] = Record::default();
+        self.free.push(id);
+        record.released()
+    }
+
+    /// Empties index slot `at` and moves later entries of its probe run
+    /// back, so no lookup stops early at the hole.
+    fn index_remove(&mut self, mut at: usize) {
+        let mask = self.mask();
+        self.index[at] = IndexSlot::default();
+        self.used -= 1;
+        let mut next = (at + 1) & mask;
+        while self.index[next].key.side != 0 {
+            let home = self.index[next].key.hash() as usize & mask;
+            if next.wrapping_sub(home) & mask >= next.wrapping_sub(at) & mask {
+                self.index[at] = self.index[next];
+                self.index[next] = IndexSlot::default();
+                at = next;
+            }
+            next = (next + 1) & mask;
+        }
+    }
+
+    /// Removes expired records among the next `count`.
+    fn sweep(&mut self, count: usize, (now, t): (u32, &Timeouts), released: &mut Vec<Released>) {
+        for _ in 0..count.min(self.records.len()) {
+            let at = self.sweep_at % self.records.len();
+            self.sweep_at = at + 1;
+            let record = self.records[at];
+            if record.used() && record.expired(now, t) {
+                released.push(self.remove(at as u32));
+            }
+        }
+    }
+}
+
+/// TCP's opening segment: SYN without ACK.
+pub fn is_syn(flags: u8) -> bool {
+    flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::PROTO_UDP;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    const T: Timeouts = Timeouts {
+        tcp_synwait: 30,
+        tcp_idle: 3600,
+        tcp_finwait: 5,
+        udp_idle: 30,
+        icmp_idle: 10,
+    };
+
+    fn ep(a: &str, port: u16) -> Endpoint {
+        Endpoint::new(a.parse().unwrap(), port)
+    }
+
+    fn udp(inside_port: u16, public_port: u16) -> Translation {
+        Translation {
+            protocol: PROTO_UDP,
+            inside_vrf: 1,
+            outside_vrf: 0,
+            inside: ep("10.0.0.2", inside_port),
+            public: ep("203.0.113.1", public_port),
+            remote: ep("198.51.100.7", 53),
+            from_outside: false,
+        }
+    }
+
+    #[test]
+    fn both_directions_find_the_translation_with_their_own_vrf() {
+        let table = TranslationTable::new(1000);
+        let tr = udp(5000, 61000);
+        table.create(&tr, (0, &T), &mut Vec::new()).unwrap();
+        let mut gone = None;
+        let out = table.outbound((PROTO_UDP, 1), tr.inside, tr.remote, 0, (1, &T), &mut gone);
+        assert_eq!(out, Some(tr.public));
+        let back = table.inbound((PROTO_UDP, 0), tr.public, tr.remote, 0, (1, &T), &mut gone);
+        assert_eq!(back, Some((tr.inside, 1)));
+        assert_eq!(
+            table.inbound((PROTO_UDP, 1), tr.public, tr.remote, 0, (1, &T), &mut gone),
+            None
+        );
+        let other_remote = ep("198.51.100.8", 53);
+        assert_eq!(
+            table.inbound(
+                (PROTO_UDP, 0),
+                tr.public,
+                other_remote,
+                0,
+                (1, &T),
+                &mut gone
+            ),
+            None
+        );
+        assert_eq!(gone, None);
+        assert_eq!(
+            table.outbound((PROTO_UDP, 1), tr.inside, tr.remote, 0, (40, &T), &mut gone),
+            None
+        );
+        assert_eq!(gone.map(|r| r.public), Some(tr.public), "expired, released");
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_translations_and_keeps_the_old() {
+        let table = TranslationTable::new(SHARDS);
+        let mut kept = 0;
+        for port in 1..2000u16 {
+            let mut tr = udp(port, port);
+            tr.remote.port = port;
+            if table.create(&tr, (0, &T), &mut Vec::new()).is_ok() {
+                kept += 1;
+            }
+        }
+        assert!(kept <= SHARDS && kept > 0, "{kept}");
+        assert_eq!(table.len(), kept);
+    }
+
+    proptest! {
+        /// Creations, lookups from both sides and expiry agree with a map,
+        /// and every removed record is released exactly once.
+        #[test]
+        fn the_table_agrees_with_a_map(ops in proptest::collection::vec((1u16..200, 0u32..40), 1..400)) {
+            let table = TranslationTable::new(100_000);
+            let mut model: HashMap<u16, u32> = HashMap::new();
+            let mut now = 0;
+            for (port, step) in ops {
+                now += step / 10;
+                let tr = udp(port, port + 1000);
+                let mut gone = None;
+                let found = table.inbound((PROTO_UDP, 0), tr.public, tr.remote, 0, (now, &T), &mut gone);
+                let live = model.get(&port).is_some_and(|seen| now - seen <= T.udp_idle);
+                prop_assert_eq!(found.is_some(), live);
+                prop_assert_eq!(gone.is_some(), model.contains_key(&port) && !live);
+                if !live {
+                    model.remove(&port);
+                    let mut swept = Vec::new();
+                    table.create(&tr, (now, &T), &mut swept).unwrap();
+                    for r in swept {
+                        let p = r.inside.port;
+                        prop_assert!(model.remove(&p).is_some(), "released {} twice", p);
+                    }
+                }
+                model.insert(port, now);
+            }
+            prop_assert_eq!(table.len(), model.len());
+        }
+    }
+}
