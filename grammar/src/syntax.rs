@@ -78,10 +78,14 @@ pub fn expand(syntax: &str, help: &[&str]) -> Result<Vec<Vec<Element>>, SyntaxEr
     for (element, text) in elements.iter_mut().zip(help) {
         element.help = text.to_string();
     }
+    // `*` is IOS's "all" (`clear ip nat translation *`).
     let unknown = elements.iter().find(|e| match &e.kind {
-        Kind::Keyword(k) => !k
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+        Kind::Keyword(k) => {
+            k != "*"
+                && !k
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        }
         _ => false,
     });
     if let Some(element) = unknown {
@@ -189,5 +193,7 @@ mod tests {
         assert!(expand("[ip]", &["a"]).is_err());
         assert!(expand("username NAME", &["a", "b"]).is_err());
         assert!(expand("mtu <1-x>", &["a", "b"]).is_err());
+        assert!(expand("clear *all", &["a", "b"]).is_err());
+        assert!(expand("clear ip bgp *", &["a", "b", "c", "d"]).is_ok(), "IOS's all");
     }
 }

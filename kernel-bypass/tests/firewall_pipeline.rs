@@ -4,20 +4,12 @@
 
 mod support;
 
-use grammar::parse_config;
-use kernel_bypass::counters::WorkerCounters;
-use kernel_bypass::elements::{registry, DataplaneElement, ElementCommand};
-use kernel_bypass::frame::Batch;
-use kernel_bypass::pipeline::{neighbor_key, Pipeline, Shared, Verdict};
-use kernel_bypass::snapshot::{mac_for, InterfaceIds, Snapshot};
+use kernel_bypass::pipeline::Verdict;
 use kernel_bypass::wire::*;
 use proptest::prelude::*;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use support::harness::Harness;
 use support::packets::*;
-
-const INSIDE_HOST: Mac = [0x02, 0, 0, 0, 0, 0x11];
-const OUTSIDE_HOST: Mac = [0x02, 0, 0, 0, 0, 0x22];
 
 /// eth0 (port 0, inside 10.1.0.1/24) and eth1 (port 1, outside
 /// 10.2.0.1/24); the outside may reach only 10.1.0.2 port 443 and, with
@@ -28,104 +20,18 @@ const POLICY: &str = "ip inspect max-sessions 64\n\
     interface eth0\n ip address 10.1.0.1/24\n\
     interface eth1\n ip address 10.2.0.1/24\n ip access-group OUTSIDE-IN in\n\
     ip route 192.0.2.0/24 10.1.0.2\n";
-
-struct Harness {
-    snap: Snapshot,
-    elements: Vec<Arc<dyn DataplaneElement>>,
-    pipeline: Pipeline,
-    batch: Batch,
-}
-
-impl Harness {
-    fn new(text: &str) -> Harness {
-        let (config, errors) = parse_config(text);
-        assert_eq!(errors, [], "{text}");
-        assert_eq!(grammar::validate(&config), Vec::<String>::new());
-        let mut snap =
-            Snapshot::compile(&config, &mut InterfaceIds::default(), &|name| match name {
-                "eth0" => Some(0),
-                "eth1" => Some(1),
-                _ => None,
-            })
-            .expect("compile");
-        let shared = Arc::new(Shared::default());
-        let elements = registry(&shared);
-        for e in &elements {
-            e.compile(&config, &mut snap).expect("element compile");
-        }
-        let id = |name: &str| {
-            snap.interfaces
-                .iter()
-                .flatten()
-                .find(|i| i.name == name)
-                .unwrap()
-                .id
-        };
-        for (iface, addr, mac) in [
-            ("eth0", "10.1.0.2", INSIDE_HOST),
-            ("eth0", "10.1.0.3", INSIDE_HOST),
-            ("eth1", "10.2.0.2", OUTSIDE_HOST),
-        ] {
-            shared.neighbors.learn(
-                neighbor_key(id(iface), addr.parse().unwrap()),
-                mac_to_u64(&mac),
-                0,
-            );
-        }
-        let pipeline = Pipeline::new(shared, Arc::new(WorkerCounters::default()), None);
-        Harness {
-            snap,
-            elements,
-            pipeline,
-            batch: Batch::new(64),
-        }
-    }
-
-    fn feed(&mut self, port: u16, packets: &[Vec<u8>]) -> Vec<Verdict> {
-        let (mac, host) = match port {
-            0 => (mac_for("eth0"), INSIDE_HOST),
-            _ => (mac_for("eth1"), OUTSIDE_HOST),
-        };
-        self.batch.clear();
-        for p in packets {
-            assert!(self
-                .batch
-                .push_copy(&ethernet(mac, host, ETHERTYPE_IPV4, p)));
-        }
-        self.pipeline
-            .process(&self.snap, port, &mut self.batch)
-            .to_vec()
-    }
-
-    /// The text of `show LINE` (as typed after `show`).
-    fn show(&self, line: &str) -> String {
-        for e in &self.elements {
-            for c in e.clone().commands() {
-                if let ElementCommand::Show { syntax, help, run } = c {
-                    let mut tree = grammar::CommandTree::new();
-                    tree.add(syntax, help, ()).expect("show syntax");
-                    if let Ok(matched) = tree.parse(line) {
-                        return run(&matched.args);
-                    }
-                }
-            }
-        }
-        panic!("no show {line}")
-    }
-}
+const NEIGHBORS: &[(&str, &str)] = &[
+    ("eth0", "10.1.0.2"),
+    ("eth0", "10.1.0.3"),
+    ("eth1", "10.2.0.2"),
+];
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
 
 fn tcp(src: &str, sport: u16, dst: &str, dport: u16, flags: u8) -> Vec<u8> {
-    let mut t = vec![0u8; 20];
-    t[..2].copy_from_slice(&sport.to_be_bytes());
-    t[2..4].copy_from_slice(&dport.to_be_bytes());
-    t[12] = 0x50;
-    t[13] = flags;
-    t[14..16].copy_from_slice(&1024u16.to_be_bytes());
-    ipv4(ip(src), ip(dst), PROTO_TCP, 64, &t)
+    tcp_packet(ip(src), ip(dst), sport, dport, flags)
 }
 
 const SYN: u8 = 0x02;
@@ -133,7 +39,7 @@ const ACK: u8 = 0x10;
 
 #[test]
 fn replies_to_inside_flows_come_back_and_outside_reaches_only_the_permitted_port() {
-    let mut h = Harness::new(POLICY);
+    let mut h = Harness::new(POLICY, NEIGHBORS);
     let out = h.feed(
         0,
         &[
@@ -194,7 +100,7 @@ fn replies_to_inside_flows_come_back_and_outside_reaches_only_the_permitted_port
 
 #[test]
 fn established_lets_segments_with_ack_or_rst_through_but_not_syns() {
-    let mut h = Harness::new(POLICY);
+    let mut h = Harness::new(POLICY, NEIGHBORS);
     let out = h.feed(
         1,
         &[
@@ -208,7 +114,7 @@ fn established_lets_segments_with_ack_or_rst_through_but_not_syns() {
 
 #[test]
 fn a_full_session_table_refuses_new_flows_and_keeps_the_old_ones() {
-    let mut h = Harness::new(POLICY);
+    let mut h = Harness::new(POLICY, NEIGHBORS);
     let flows: Vec<_> = (0..200u16)
         .map(|p| udp_packet(ip("10.1.0.2"), ip("10.2.0.2"), 10_000 + p, 53, b"q"))
         .collect();
@@ -248,7 +154,7 @@ fn a_full_session_table_refuses_new_flows_and_keeps_the_old_ones() {
 
 #[test]
 fn a_syn_flood_to_the_appliance_is_answered_with_challenges_not_delivered() {
-    let mut h = Harness::new(POLICY);
+    let mut h = Harness::new(POLICY, NEIGHBORS);
     let syns: Vec<_> = (0..64u16)
         .map(|i| {
             tcp(
@@ -288,7 +194,7 @@ proptest! {
         tail in proptest::collection::vec(any::<u8>(), 0..40),
         cut in 0usize..60,
     ) {
-        let mut h = Harness::new(POLICY);
+        let mut h = Harness::new(POLICY, NEIGHBORS);
         let mut inward = tcp("10.2.0.2", sport, "10.1.0.3", dport, flags);
         inward.extend_from_slice(&tail);
         let mut outward = tcp("10.1.0.2", sport, "10.2.0.2", dport, flags);

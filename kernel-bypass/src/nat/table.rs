@@ -262,7 +262,6 @@ impl TranslationTable {
 
     /// The public endpoint of an inside-to-outside packet's flow, following
     /// its TCP flags; `released` gets a record found expired.
-    #[allow(clippy::too_many_arguments)]
     pub fn outbound(
         &self,
         (protocol, vrf): (u8, VrfId),

@@ -8,6 +8,7 @@
 
 pub mod dataplane;
 pub mod frames;
+pub mod harness;
 pub mod load;
 pub mod local;
 pub mod netns;

@@ -3,7 +3,7 @@
 use kernel_bypass::wire::{
     checksum, ipv6_payload_checksum, put_be16, solicited_node, write_ethernet, write_ipv4_header,
     write_ipv6_header, Mac, ICMPV6_ECHO_REQUEST, ICMPV6_NEIGHBOR_ADVERT, ICMPV6_NEIGHBOR_SOLICIT,
-    IPV6_HEADER, ND_HOP_LIMIT, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP,
+    IPV6_HEADER, ND_HOP_LIMIT, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -103,4 +103,15 @@ pub fn neighbor_advert(target: Ipv6Addr, mac: Mac, dst: Ipv6Addr) -> Vec<u8> {
     message.extend_from_slice(&[2, 1]);
     message.extend_from_slice(&mac);
     icmp6(target, dst, ND_HOP_LIMIT, &message)
+}
+
+/// A TCP segment with `flags` and no payload (checksum left 0).
+pub fn tcp_packet(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[12] = 0x50;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&1024u16.to_be_bytes());
+    ipv4(src, dst, PROTO_TCP, 64, &t)
 }

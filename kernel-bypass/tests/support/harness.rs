@@ -1,0 +1,123 @@
+//! A pipeline fed in memory, with every packet-path element compiled for a
+//! configuration: eth0 on port 0, eth1 on port 1, a host behind each
+//! whose neighbours are learned up front, and the elements' show commands.
+
+use super::packets::ethernet;
+use grammar::parse_config;
+use kernel_bypass::counters::WorkerCounters;
+use kernel_bypass::elements::{registry, DataplaneElement, ElementCommand};
+use kernel_bypass::frame::Batch;
+use kernel_bypass::pipeline::{neighbor_key, Pipeline, Shared, Verdict};
+use kernel_bypass::snapshot::{mac_for, InterfaceIds, Snapshot};
+use kernel_bypass::wire::{mac_to_u64, Mac, ETHERTYPE_IPV4};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// The host behind eth0 and the one behind eth1.
+pub const HOST_MACS: [Mac; 2] = [[0x02, 0, 0, 0, 0, 0x11], [0x02, 0, 0, 0, 0, 0x22]];
+
+pub struct Harness {
+    pub snap: Snapshot,
+    pub elements: Vec<Arc<dyn DataplaneElement>>,
+    pub pipeline: Pipeline,
+    pub batch: Batch,
+}
+
+impl Harness {
+    /// The pipeline of configuration `text` (which must pass the commit
+    /// checks), with `neighbors` (interface, address) learned at the host
+    /// behind that interface.
+    pub fn new(text: &str, neighbors: &[(&str, &str)]) -> Harness {
+        let (config, errors) = parse_config(text);
+        assert_eq!(errors, [], "{text}");
+        assert_eq!(grammar::validate(&config), Vec::<String>::new());
+        let mut snap =
+            Snapshot::compile(&config, &mut InterfaceIds::default(), &|name| match name {
+                "eth0" => Some(0),
+                "eth1" => Some(1),
+                _ => None,
+            })
+            .expect("compile");
+        let shared = Arc::new(Shared::default());
+        let elements = registry(&shared);
+        for e in &elements {
+            e.compile(&config, &mut snap).expect("element compile");
+        }
+        for (iface, addr) in neighbors {
+            let id = snap
+                .interfaces
+                .iter()
+                .flatten()
+                .find(|i| i.name == *iface)
+                .unwrap()
+                .id;
+            let mac = HOST_MACS[usize::from(*iface == "eth1")];
+            let addr: Ipv4Addr = addr.parse().unwrap();
+            shared
+                .neighbors
+                .learn(neighbor_key(id, addr), mac_to_u64(&mac), 0);
+        }
+        let pipeline = Pipeline::new(shared, Arc::new(WorkerCounters::default()), None);
+        Harness {
+            snap,
+            elements,
+            pipeline,
+            batch: Batch::new(64),
+        }
+    }
+
+    /// Feeds IPv4 `packets` in one batch, sent by the host behind `port`;
+    /// the verdicts (the frames, rewritten, are in `batch`).
+    pub fn feed(&mut self, port: u16, packets: &[Vec<u8>]) -> Vec<Verdict> {
+        let mac = mac_for(if port == 0 { "eth0" } else { "eth1" });
+        self.batch.clear();
+        for p in packets {
+            let frame = ethernet(mac, HOST_MACS[usize::from(port)], ETHERTYPE_IPV4, p);
+            assert!(self.batch.push_copy(&frame));
+        }
+        self.pipeline
+            .process(&self.snap, port, &mut self.batch)
+            .to_vec()
+    }
+
+    /// The IP packets of the last batch that were sent out of `port`.
+    pub fn sent_on(&self, verdicts: &[Verdict], port: u16) -> Vec<Vec<u8>> {
+        let frames = self.batch.frames().iter().zip(verdicts);
+        frames
+            .filter(|(_, v)| **v == Verdict::Tx(port))
+            .map(|(f, _)| f.data()[14..].to_vec())
+            .collect()
+    }
+
+    /// The text of `show LINE` (as typed after `show`).
+    pub fn show(&self, line: &str) -> String {
+        for e in &self.elements {
+            for c in e.clone().commands() {
+                if let ElementCommand::Show { syntax, help, run } = c {
+                    let mut tree = grammar::CommandTree::new();
+                    tree.add(syntax, help, ()).expect("show syntax");
+                    if let Ok(matched) = tree.parse(line) {
+                        return run(&matched.args);
+                    }
+                }
+            }
+        }
+        panic!("no show {line}")
+    }
+
+    /// Runs the EXEC command `line` (`clear ...`).
+    pub fn exec(&self, line: &str) -> Result<String, String> {
+        for e in &self.elements {
+            for c in e.clone().commands() {
+                if let ElementCommand::Exec { syntax, help, run } = c {
+                    let mut tree = grammar::CommandTree::new();
+                    tree.add(syntax, help, ()).expect("exec syntax");
+                    if let Ok(matched) = tree.parse(line) {
+                        return run(&matched.args);
+                    }
+                }
+            }
+        }
+        panic!("no command {line}")
+    }
+}
