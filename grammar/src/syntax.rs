@@ -194,6 +194,9 @@ mod tests {
         assert!(expand("username NAME", &["a", "b"]).is_err());
         assert!(expand("mtu <1-x>", &["a", "b"]).is_err());
         assert!(expand("clear *all", &["a", "b"]).is_err());
-        assert!(expand("clear ip bgp *", &["a", "b", "c", "d"]).is_ok(), "IOS's all");
+        assert!(
+            expand("clear ip bgp *", &["a", "b", "c", "d"]).is_ok(),
+            "IOS's all"
+        );
     }
 }

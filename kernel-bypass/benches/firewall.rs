@@ -38,8 +38,10 @@ use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::load::{offered_and_forwarded, sender_and_sink};
-use support::netns::{is_root, output, run, unique, Netns};
+use support::load::{
+    kernel_router, load_nft, nft_available, offered_and_forwarded, sender_and_sink,
+};
+use support::netns::{is_root, Netns};
 use support::packets::{ethernet, udp_packet};
 
 const RUN: Duration = Duration::from_secs(3);
@@ -678,52 +680,14 @@ impl KernelRules {
     }
 }
 
-/// Installs nftables if `nft` is missing; false if that failed.
-fn nft_available() -> bool {
-    if output(&["sh", "-c", "command -v nft"]).status.success() {
-        return true;
-    }
-    println!("    (installing nftables: apt-get install -y --no-install-recommends nftables)");
-    let installed = output(&[
-        "apt-get",
-        "install",
-        "-y",
-        "--no-install-recommends",
-        "nftables",
-    ]);
-    installed.status.success() && output(&["sh", "-c", "command -v nft"]).status.success()
-}
-
 /// (offered, forwarded) through a Linux router namespace with `kind`'s
 /// ruleset, and how long `nft -f` took to load it.
 fn through_kernel(kind: KernelRules, rules: &[DenyRule]) -> Result<((f64, f64), Duration), String> {
     let (sender, a, sink, b) = sender_and_sink();
-    let router = Netns::new();
-    for (end, address) in [(&a.outer, "10.80.1.1/24"), (&b.outer, "10.80.2.1/24")] {
-        run(&["ip", "link", "set", end, "netns", &router.name]);
-        router.configure(end, address, None);
-    }
-    router.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
-    let path = std::env::temp_dir().join(format!("{}.nft", unique("fw")));
+    let (router, mac) = kernel_router(&a, &b);
     let start = Instant::now();
-    for file in kind.ruleset(rules) {
-        std::fs::write(&path, file).map_err(|e| e.to_string())?;
-        let loaded = router.output(&["nft", "-f", &path.to_string_lossy()]);
-        if !loaded.status.success() {
-            let _ = std::fs::remove_file(&path);
-            return Err(String::from_utf8_lossy(&loaded.stderr)
-                .lines()
-                .take(3)
-                .collect());
-        }
-    }
+    load_nft(&router, &kind.ruleset(rules))?;
     let took = start.elapsed();
-    let _ = std::fs::remove_file(&path);
-    let text = router.run(&["cat", &format!("/sys/class/net/{}/address", a.outer)]);
-    let mut mac = [0u8; 6];
-    for (m, part) in mac.iter_mut().zip(text.trim().split(':')) {
-        *m = u8::from_str_radix(part, 16).unwrap_or(0);
-    }
     let rates = measure((&sender, &a.inner), (&sink, &b.inner), mac);
     Ok((rates, took))
 }

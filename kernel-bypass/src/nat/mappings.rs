@@ -9,19 +9,21 @@
 //! Port translation (overload): an inside address is paired with one
 //! public address of the pool while it can (REQ-2), chosen by its hash so
 //! hosts spread over the pool; the ports 1024-65535 of each public
-//! address are cut into 16 classes by their remainder, each owned by one
-//! shard of mappings (the shard of the inside endpoint's hash), so two
-//! workers allocating never share a lock. Address translation (a pool
+//! address are cut into classes by their remainder modulo
+//! [`PORT_CLASSES`], and an inside port gets a public port of its own
+//! class (the translation table's sharding needs it), from the shard of
+//! mappings that owns the class: two workers allocating for ports of
+//! different classes never share a lock. Address translation (a pool
 //! without overload): an inside address gets a whole pool address of its
-//! own, ports kept.
+//! own, ports kept (so in their class too).
 
-use super::table::Endpoint;
+use super::table::{Endpoint, PORT_CLASSES};
 use crate::snapshot::VrfId;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::{Mutex, MutexGuard};
 
-const SHARDS: usize = 16;
+const SHARDS: usize = PORT_CLASSES;
 /// The first port given out (lower ones are left to well-known services).
 pub const FIRST_PORT: u16 = 1024;
 
@@ -60,9 +62,8 @@ impl Default for Mappings {
     }
 }
 
-fn hash(vrf: VrfId, protocol: u8, e: Endpoint) -> u64 {
-    let mut h = (u64::from(u32::from(e.addr)) << 32 | u64::from(e.port) << 16 | u64::from(vrf))
-        ^ u64::from(protocol) << 56;
+fn hash(vrf: VrfId, addr: Ipv4Addr) -> u64 {
+    let mut h = u64::from(u32::from(addr)) << 16 | u64::from(vrf);
     h = (h ^ h >> 31).wrapping_mul(0x7fb5_d329_728e_a185);
     h ^ h >> 27
 }
@@ -72,9 +73,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Mappings {
-    fn shard(&self, vrf: VrfId, protocol: u8, inside: Endpoint) -> (usize, MutexGuard<'_, Shard>) {
-        let at = (hash(vrf, protocol, inside) >> 60) as usize % SHARDS;
-        (at, lock(&self.shards[at]))
+    /// The shard that owns `inside`'s port class.
+    fn shard(&self, inside: Endpoint) -> (usize, MutexGuard<'_, Shard>) {
+        let class = usize::from(inside.port) % SHARDS;
+        (class, lock(&self.shards[class]))
     }
 
     /// The public endpoint of `inside` with port translation over `pool`,
@@ -87,7 +89,7 @@ impl Mappings {
         pool: &[Ipv4Addr],
         reserved: &HashSet<(u8, Ipv4Addr, u16)>,
     ) -> Option<Endpoint> {
-        let (class, mut shard) = self.shard(vrf, protocol, inside);
+        let (class, mut shard) = self.shard(inside);
         // An existing mapping stays while it has flows, even if a commit
         // took its address out of the pool: its flows keep working.
         if let Some((public, flows)) = shard.mappings.get_mut(&(vrf, protocol, inside)) {
@@ -98,7 +100,7 @@ impl Mappings {
             return None;
         }
         // Paired pooling: the same public address for an inside address.
-        let first = (hash(vrf, 0, Endpoint::new(inside.addr, 0)) % pool.len() as u64) as usize;
+        let first = (hash(vrf, inside.addr) % pool.len() as u64) as usize;
         let start = shard.cursor;
         for i in 0..pool.len() {
             let addr = pool[(first + i) % pool.len()];
@@ -114,7 +116,7 @@ impl Mappings {
 
     /// One flow of `inside` ended: the last gives its public port back.
     pub fn unmap(&self, (vrf, protocol): (VrfId, u8), inside: Endpoint) {
-        let (_, mut shard) = self.shard(vrf, protocol, inside);
+        let (_, mut shard) = self.shard(inside);
         let key = (vrf, protocol, inside);
         let Some((public, flows)) = shard.mappings.get_mut(&key) else {
             return;
@@ -238,9 +240,12 @@ mod tests {
         let none = HashSet::new();
         let mut given = HashSet::new();
         for host in 0..70_000u32 {
-            let inside = Endpoint::new(Ipv4Addr::from(0x0a00_0000 + host), 1);
+            let inside = Endpoint::new(Ipv4Addr::from(0x0a00_0000 + host), host as u16);
             match m.map((0, PROTO_TCP), inside, &pool, &none) {
-                Some(p) => assert!(given.insert(p), "{p:?} given twice"),
+                Some(p) => {
+                    assert_eq!(p.port % 64, inside.port % 64, "in the inside port's class");
+                    assert!(given.insert(p), "{p:?} given twice");
+                }
                 None => break,
             }
         }

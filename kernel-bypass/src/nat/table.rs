@@ -1,13 +1,16 @@
 //! The translation table: one record per translated flow (inside endpoint,
 //! public endpoint, remote endpoint), found from either side.
 //!
-//! Design: SNAT and DNAT leave one endpoint of a flow alone, the remote
-//! one (the outside host for source translation; the client for a static
-//! port forward), and both directions of the flow carry it. So the table
-//! is cut into shards by the remote endpoint's hash: the inside-to-outside
-//! and the outside-to-inside lookups of one flow take the same shard's
-//! lock, whichever worker receives them, and a record and its two index
-//! entries live under that one lock. A shard is a slab of 32-byte records
+//! Design: translation leaves one endpoint of a flow alone, the remote
+//! one, and both directions of the flow carry it; and a public port is
+//! always given in the class (remainder modulo [`PORT_CLASSES`]) of the
+//! inside port it stands for (`mappings`), so the inside-to-outside
+//! direction knows the class from the inside port and the other from the
+//! public port. The table is cut into shards by the remote endpoint's hash
+//! plus that class: both lookups of one flow take the same shard's lock,
+//! whichever worker receives them, a record and its two index entries live
+//! under that one lock, and the flows of many hosts to one busy server
+//! still spread over every shard. A shard is a slab of 32-byte records
 //! and an open-addressing index (linear probing, backward-shift deletion)
 //! of 20-byte entries, two per record, kept at most three quarters full.
 //!
@@ -26,6 +29,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 const SHARDS: usize = 64;
+/// Ports are given in the class of the port they stand for: one class per
+/// shard.
+pub const PORT_CLASSES: usize = SHARDS;
 const INITIAL_SLOTS: usize = 64;
 /// Records a creation sweeps for expired ones, and when the shard is full.
 const SWEEP: usize = 4;
@@ -89,12 +95,13 @@ fn mix(mut h: u64) -> u64 {
     h ^ h >> 33
 }
 
-/// The shard of a flow, from what both directions carry unchanged.
-fn shard_of(remote: Endpoint, protocol: u8) -> usize {
+/// The shard of a flow, from what both directions know: the remote
+/// endpoint, and the class of the inside port (= of the public port).
+fn shard_of(remote: Endpoint, protocol: u8, port: u16) -> usize {
     let h = mix(u64::from(u32::from(remote.addr)) << 24
         | u64::from(remote.port) << 8
         | u64::from(protocol));
-    (h >> 58) as usize % SHARDS
+    ((h >> 58) as usize + usize::from(port) % PORT_CLASSES) % SHARDS
 }
 
 #[derive(Clone, Copy, Default)]
@@ -272,7 +279,7 @@ impl TranslationTable {
         released: &mut Option<Released>,
     ) -> Option<Endpoint> {
         let key = key(Side::Inside, protocol, vrf, inside, remote);
-        let mut shard = self.lock(shard_of(remote, protocol));
+        let mut shard = self.lock(shard_of(remote, protocol, inside.port));
         let record = shard.follow(&key, tcp, true, (now, t), released)?;
         Some(Endpoint::new(record.public.into(), record.public_port))
     }
@@ -288,7 +295,7 @@ impl TranslationTable {
         released: &mut Option<Released>,
     ) -> Option<(Endpoint, VrfId)> {
         let key = key(Side::Outside, protocol, vrf, public, remote);
-        let mut shard = self.lock(shard_of(remote, protocol));
+        let mut shard = self.lock(shard_of(remote, protocol, public.port));
         let record = shard.follow(&key, tcp, false, (now, t), released)?;
         let inside = Endpoint::new(record.inside.into(), record.inside_port);
         Some((inside, record.inside_vrf))
@@ -296,15 +303,20 @@ impl TranslationTable {
 
     /// Adds a translation (its opening packet already counted); Ok also
     /// when another worker added the same one meanwhile. Records the sweep
-    /// removed go to `released`.
+    /// removed go to `released`. The public port must be in the inside
+    /// port's class (or the inbound lookup would search another shard).
     pub fn create(
         &self,
         tr: &Translation,
         (now, t): (u32, &Timeouts),
         released: &mut Vec<Released>,
     ) -> Result<(), Full> {
+        debug_assert_eq!(
+            usize::from(tr.inside.port) % PORT_CLASSES,
+            usize::from(tr.public.port) % PORT_CLASSES
+        );
         let limit = self.per_shard.load(Ordering::Relaxed);
-        let mut shard = self.lock(shard_of(tr.remote, tr.protocol));
+        let mut shard = self.lock(shard_of(tr.remote, tr.protocol, tr.inside.port));
         let full = shard.live() >= limit;
         shard.sweep(if full { SWEEP_FULL } else { SWEEP }, (now, t), released);
         let record = Record {
@@ -594,7 +606,7 @@ mod tests {
     #[test]
     fn both_directions_find_the_translation_with_their_own_vrf() {
         let table = TranslationTable::new(1000);
-        let tr = udp(5000, 61000);
+        let tr = udp(5000, 5000 + 64 * 800);
         table.create(&tr, (0, &T), &mut Vec::new()).unwrap();
         let mut gone = None;
         let out = table.outbound((PROTO_UDP, 1), tr.inside, tr.remote, 0, (1, &T), &mut gone);
@@ -651,7 +663,7 @@ mod tests {
             let mut now = 0;
             for (port, step) in ops {
                 now += step / 10;
-                let tr = udp(port, port + 1000);
+                let tr = udp(port, port + 64 * 100);
                 let mut gone = None;
                 let found = table.inbound((PROTO_UDP, 0), tr.public, tr.remote, 0, (now, &T), &mut gone);
                 let live = model.get(&port).is_some_and(|seen| now - seen <= T.udp_idle);

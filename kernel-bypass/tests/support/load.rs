@@ -2,7 +2,8 @@
 //! with sendmmsg on an AF_PACKET socket in a namespace, and the counters
 //! that say how many arrived.
 
-use super::netns::{Netns, Veth};
+use super::netns::{output, run, unique, Netns, Veth};
+use kernel_bypass::wire::Mac;
 use std::time::{Duration, Instant};
 
 /// Sends `frames` round and round out of `ifname` in `ns` for `run` with
@@ -102,4 +103,56 @@ pub fn sender_and_sink() -> (Netns, Veth, Netns, Veth) {
     sender.configure(&a.inner, "2001:db8:80:1::2/64", Some("2001:db8:80:1::1"));
     sink.configure(&b.inner, "2001:db8:80:2::2/64", Some("2001:db8:80:2::1"));
     (sender, a, sink, b)
+}
+
+/// Installs nftables if `nft` is missing; false if that failed.
+pub fn nft_available() -> bool {
+    if output(&["sh", "-c", "command -v nft"]).status.success() {
+        return true;
+    }
+    println!("    (installing nftables: apt-get install -y --no-install-recommends nftables)");
+    let installed = output(&[
+        "apt-get",
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "nftables",
+    ]);
+    installed.status.success() && output(&["sh", "-c", "command -v nft"]).status.success()
+}
+
+/// A Linux router namespace between the sender and the sink: the veths'
+/// outer ends moved into it with the gateways' addresses, forwarding on;
+/// with the MAC of its sender-side end.
+pub fn kernel_router(a: &Veth, b: &Veth) -> (Netns, Mac) {
+    let router = Netns::new();
+    for (end, address) in [(&a.outer, "10.80.1.1/24"), (&b.outer, "10.80.2.1/24")] {
+        run(&["ip", "link", "set", end, "netns", &router.name]);
+        router.configure(end, address, None);
+    }
+    router.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+    let text = router.run(&["cat", &format!("/sys/class/net/{}/address", a.outer)]);
+    let mut mac = [0u8; 6];
+    for (m, part) in mac.iter_mut().zip(text.trim().split(':')) {
+        *m = u8::from_str_radix(part, 16).unwrap_or(0);
+    }
+    (router, mac)
+}
+
+/// Loads `files` in turn with `nft -f` in `router`; Err with nft's first lines.
+pub fn load_nft(router: &Netns, files: &[String]) -> Result<(), String> {
+    let path = std::env::temp_dir().join(format!("{}.nft", unique("nft")));
+    for file in files {
+        std::fs::write(&path, file).map_err(|e| e.to_string())?;
+        let loaded = router.output(&["nft", "-f", &path.to_string_lossy()]);
+        if !loaded.status.success() {
+            let _ = std::fs::remove_file(&path);
+            return Err(String::from_utf8_lossy(&loaded.stderr)
+                .lines()
+                .take(3)
+                .collect());
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(())
 }
