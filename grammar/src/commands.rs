@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::syntax::SyntaxError;
 use crate::tree::{Args, CommandTree};
+use ipnet::Ipv4Net;
 use std::sync::Arc;
 
 /// A configuration sub-mode an element opens (`interface NAME`,
@@ -131,6 +132,28 @@ pub fn edit_set<T: Ord>(
         }
     }
     Ok(())
+}
+
+/// An IPv4 network typed as `A.B.C.D/M$name` or, as IOS writes it,
+/// `A.B.C.D$name A.B.C.D$mask`; None when the line has neither (a `no`
+/// form may stop before it). A mask that is not contiguous is refused.
+pub fn ipv4_network(args: &Args, name: &str) -> Result<Option<Ipv4Net>, String> {
+    if let Some(network) = args.ipv4_prefix(name) {
+        return Ok(Some(network));
+    }
+    let Some(address) = args.ipv4(name) else {
+        return Ok(None);
+    };
+    let mask = args.ipv4("mask").ok_or(INCOMPLETE)?;
+    Ipv4Net::with_netmask(address, mask).map(Some).map_err(|_| {
+        format!("% Bad mask {mask} for address {address}: not a contiguous network mask")
+    })
+}
+
+/// `A.B.C.D M.M.M.M`: the running configuration writes IPv4 networks in
+/// IOS's mask form, which operators and their tools compare against.
+pub fn mask_form(network: &Ipv4Net) -> String {
+    format!("{} {}", network.addr(), network.netmask())
 }
 
 /// The longest `description` IOS takes.

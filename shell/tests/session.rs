@@ -99,7 +99,7 @@ fn parent_mode_commands_work_from_a_sub_mode_and_do_runs_exec_commands() {
     );
     assert_eq!(s.prompt(), "r9(config-if)#");
     let out = ok(&mut s, &["do show running-config | include address"]);
-    assert_eq!(out, " ip address 10.0.0.1/24\n");
+    assert_eq!(out, " ip address 10.0.0.1 255.255.255.0\n");
     assert_eq!(s.prompt(), "r9(config-if)#", "do keeps the mode");
 }
 
@@ -126,7 +126,7 @@ fn commit_validates_the_whole_candidate_and_abort_discards_it() {
     assert_eq!(*shell.running(), Config::default());
     let diff = ok(&mut s, &["show configuration"]);
     assert!(
-        diff.contains("+ interface eth1\n+  ip address 10.0.5.1/24\n"),
+        diff.contains("+ interface eth1\n+  ip address 10.0.5.1 255.255.255.0\n"),
         "{diff}"
     );
     ok(&mut s, &["abort"]);

@@ -5,8 +5,8 @@
 //! `(config-if)` sub-mode where other elements add their own lines.
 
 use crate::commands::{
-    description_text, edit_set, required, set_or_clear, CommandDef, ConfigContext, Edit, Mode,
-    SubMode, INCOMPLETE,
+    description_text, edit_set, ipv4_network, mask_form, required, set_or_clear, CommandDef,
+    ConfigContext, Edit, Mode, SubMode, INCOMPLETE,
 };
 use crate::config::{Config, ELEMENTS};
 use crate::render::Block;
@@ -66,13 +66,35 @@ pub struct Interface {
     pub description: Option<String>,
     pub shutdown: bool,
     pub mtu: Option<u16>,
-    /// Interface addresses: host address plus prefix length (`10.0.0.1/24`).
+    /// Interface addresses: host address plus prefix length (`10.0.0.1/24`),
+    /// the primary and its secondaries.
     pub ipv4_addresses: BTreeSet<Ipv4Net>,
+    /// Which of `ipv4_addresses` is IOS's primary (typed without
+    /// `secondary`); see [`Interface::primary_ipv4`].
+    pub ipv4_primary: Option<Ipv4Net>,
     pub ipv6_addresses: BTreeSet<Ipv6Net>,
     /// `encapsulation dot1q N` on a sub-interface.
     pub dot1q: Option<u16>,
     /// VXLAN settings; only meaningful on `vxlanN` interfaces.
     pub vxlan: Option<Vxlan>,
+}
+
+impl Interface {
+    /// The primary IPv4 address: the one typed without `secondary`, or the
+    /// lowest for an interface built in code without saying.
+    pub fn primary_ipv4(&self) -> Option<Ipv4Net> {
+        let typed = self
+            .ipv4_primary
+            .filter(|p| self.ipv4_addresses.contains(p));
+        typed.or_else(|| self.ipv4_addresses.first().copied())
+    }
+
+    /// Removes every IPv4 and IPv6 address.
+    pub fn clear_addresses(&mut self) {
+        self.ipv4_addresses.clear();
+        self.ipv4_primary = None;
+        self.ipv6_addresses.clear();
+    }
 }
 
 /// VXLAN tunnel settings of a `vxlanN` interface.
@@ -133,11 +155,14 @@ const COMMANDS: &[CommandDef] = &[
     },
     CommandDef {
         mode: IF,
-        syntax: "ip address A.B.C.D/M$address",
+        syntax: "ip address (A.B.C.D/M$address|A.B.C.D$address A.B.C.D$mask) [secondary]",
         help: &[
             "Interface IP configuration",
             "Set an IP address",
             "Address and prefix length",
+            "IP address",
+            "IP subnet mask",
+            "Make this a secondary address",
         ],
         handler: ip_address,
     },
@@ -240,8 +265,13 @@ impl super::NetworkElement for Element {
         if let Some(mtu) = interface.mtu {
             lines.push(format!("mtu {mtu}"));
         }
-        let v4 = interface.ipv4_addresses.iter();
-        lines.extend(v4.map(|a| format!("ip address {a}")));
+        let primary = interface.primary_ipv4();
+        lines.extend(primary.map(|a| format!("ip address {}", mask_form(&a))));
+        let secondaries = interface
+            .ipv4_addresses
+            .iter()
+            .filter(|a| Some(**a) != primary);
+        lines.extend(secondaries.map(|a| format!("ip address {} secondary", mask_form(a))));
         let v6 = interface.ipv6_addresses.iter();
         lines.extend(v6.map(|a| format!("ipv6 address {a}")));
         if interface.shutdown {
@@ -330,8 +360,12 @@ fn mtu(edit: &mut Edit<'_>) -> Result<(), String> {
     Ok(())
 }
 
+/// IOS's rules: `ip address` replaces the primary address, `secondary`
+/// adds one beside it (only once there is a primary), and the primary
+/// goes last; `no ip address` alone removes them all.
 fn ip_address(edit: &mut Edit<'_>) -> Result<(), String> {
-    let address = edit.args.ipv4_prefix("address");
+    let address = ipv4_network(edit.args, "address")?;
+    let secondary = edit.args.has("secondary");
     let negated = edit.negated;
     if let (false, Some(a)) = (negated, address) {
         if a.prefix_len() < 31 && (a.addr() == a.network() || a.addr() == a.broadcast()) {
@@ -339,9 +373,51 @@ fn ip_address(edit: &mut Edit<'_>) -> Result<(), String> {
         }
     }
     let (name, interface) = current_interface(edit)?;
-    edit_set(&mut interface.ipv4_addresses, negated, address, |a| {
-        format!("% {a} is not an address of {name}")
-    })
+    let primary = interface.primary_ipv4();
+    let Some(a) = address else {
+        return match negated {
+            true => {
+                interface.ipv4_addresses.clear();
+                interface.ipv4_primary = None;
+                Ok(())
+            }
+            false => Err(INCOMPLETE.to_string()),
+        };
+    };
+    let addresses = &mut interface.ipv4_addresses;
+    match (negated, secondary) {
+        (_, true) if primary == Some(a) => {
+            return Err(format!("% {a} is the primary address of {name}"))
+        }
+        (false, true) if primary.is_none() => {
+            return Err(format!(
+                "% {name} has no primary address: set one before adding secondaries"
+            ))
+        }
+        (false, true) => {
+            addresses.insert(a);
+        }
+        (false, false) => {
+            if let Some(old) = primary {
+                addresses.remove(&old);
+            }
+            addresses.insert(a);
+            interface.ipv4_primary = Some(a);
+        }
+        (true, _) if !addresses.contains(&a) => {
+            return Err(format!("% {a} is not an address of {name}"))
+        }
+        (true, _) if primary == Some(a) && addresses.len() > 1 => {
+            return Err("% Must delete secondary before deleting primary".to_string())
+        }
+        (true, _) => {
+            addresses.remove(&a);
+            if primary == Some(a) {
+                interface.ipv4_primary = None;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn ipv6_address(edit: &mut Edit<'_>) -> Result<(), String> {
@@ -553,7 +629,8 @@ mod generate {
             proptest::option::of(text()),
             any::<bool>(),
             proptest::option::of(68u16..),
-            proptest::collection::btree_set(host_v4(), 0..3),
+            // Address -> typed in the mask form; the first is the primary.
+            proptest::collection::btree_map(host_v4(), any::<bool>(), 0..3),
             proptest::collection::btree_set(
                 (any::<u128>(), 0u8..=128)
                     .prop_map(|(a, l)| ipnet::Ipv6Net::new(Ipv6Addr::from(a), l).unwrap()),
@@ -566,7 +643,14 @@ mod generate {
                 let mut lines = vec![format!("interface {name}")];
                 lines.extend(description.map(|d| format!(" description {d}")));
                 lines.extend(mtu.map(|m| format!(" mtu {m}")));
-                lines.extend(v4.iter().map(|a| format!(" ip address {a}")));
+                for (i, (a, mask)) in v4.iter().enumerate() {
+                    let form = match mask {
+                        true => crate::commands::mask_form(a),
+                        false => a.to_string(),
+                    };
+                    let secondary = if i > 0 { " secondary" } else { "" };
+                    lines.push(format!(" ip address {form}{secondary}"));
+                }
                 lines.extend(v6.iter().map(|a| format!(" ipv6 address {a}")));
                 if is_sub {
                     lines.extend(dot1q.map(|v| format!(" encapsulation dot1q {v}")));
@@ -594,5 +678,125 @@ mod generate {
         .prop_flat_map(|names| names.into_iter().map(interface).collect::<Vec<_>>())
         .prop_map(|blocks| blocks.concat())
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{apply_text, parse_config, render};
+
+    /// The first error message of applying `text` to a configuration
+    /// holding `base`, and whether that configuration was left as it was.
+    fn refused(base: &str, text: &str) -> (String, bool) {
+        let (mut config, errors) = parse_config(base);
+        assert_eq!(errors, []);
+        let before = config.clone();
+        let errors = apply_text(&mut config, text);
+        (errors[0].error.message.clone(), config == before)
+    }
+
+    #[test]
+    fn addresses_take_the_mask_or_the_prefix_form_and_render_as_masks() {
+        let (config, errors) = parse_config(
+            "interface eth0\n ip address 10.0.0.1 255.255.255.0\n \
+             ip address 10.0.1.1/24 secondary\n ip address 10.0.2.1 255.255.255.252 secondary\n",
+        );
+        assert_eq!(errors, []);
+        let eth0 = &config.interfaces["eth0"];
+        assert_eq!(eth0.primary_ipv4(), "10.0.0.1/24".parse().ok());
+        assert_eq!(eth0.ipv4_addresses.len(), 3);
+        assert!(render(&config).contains(
+            "interface eth0\n ip address 10.0.0.1 255.255.255.0\n \
+             ip address 10.0.1.1 255.255.255.0 secondary\n \
+             ip address 10.0.2.1 255.255.255.252 secondary\n"
+        ));
+    }
+
+    #[test]
+    fn the_primary_is_rendered_first_even_when_a_secondary_sorts_lower() {
+        let text = "interface eth0\n ip address 10.9.0.1 255.255.0.0\n \
+                    ip address 10.1.0.1 255.255.0.0 secondary\n";
+        let (config, errors) = parse_config(text);
+        assert_eq!(errors, []);
+        let rendered = render(&config);
+        assert!(rendered.contains(text), "{rendered}");
+        assert_eq!(parse_config(&rendered), (config, vec![]));
+    }
+
+    #[test]
+    fn a_new_primary_replaces_the_old_one_as_on_ios() {
+        let (config, errors) = parse_config(
+            "interface eth0\n ip address 10.0.0.1/24\n ip address 10.0.5.1/24 secondary\n \
+             ip address 10.0.0.2 255.255.255.0\n",
+        );
+        assert_eq!(errors, []);
+        let eth0 = &config.interfaces["eth0"];
+        let addresses: Vec<String> = eth0.ipv4_addresses.iter().map(|a| a.to_string()).collect();
+        assert_eq!(addresses, ["10.0.0.2/24", "10.0.5.1/24"]);
+        assert_eq!(eth0.primary_ipv4(), "10.0.0.2/24".parse().ok());
+    }
+
+    #[test]
+    fn secondaries_need_a_primary_and_go_before_it() {
+        let base = "interface eth0\n ip address 10.0.0.1/24\n ip address 10.0.5.1/24 secondary\n";
+        for (line, message) in [
+            (
+                "interface eth1\n ip address 10.1.0.1/24 secondary\n",
+                "% eth1 has no primary address: set one before adding secondaries",
+            ),
+            (
+                "interface eth0\n no ip address 10.0.0.1 255.255.255.0\n",
+                "% Must delete secondary before deleting primary",
+            ),
+            (
+                "interface eth0\n ip address 10.0.0.1/24 secondary\n",
+                "% 10.0.0.1/24 is the primary address of eth0",
+            ),
+            (
+                "interface eth0\n no ip address 10.0.9.1/24 secondary\n",
+                "% 10.0.9.1/24 is not an address of eth0",
+            ),
+        ] {
+            let (message_got, unchanged) = refused(base, line);
+            assert_eq!(message_got, message, "{line}");
+            assert!(unchanged || line.starts_with("interface eth1"), "{line}");
+        }
+        let (mut config, _) = parse_config(base);
+        let errors = apply_text(
+            &mut config,
+            "interface eth0\n no ip address 10.0.5.1 255.255.255.0 secondary\n \
+             no ip address 10.0.0.1/24\n",
+        );
+        assert_eq!(errors, []);
+        assert_eq!(config.interfaces["eth0"], Default::default());
+    }
+
+    #[test]
+    fn no_ip_address_alone_removes_every_ipv4_address() {
+        let (config, errors) = parse_config(
+            "interface eth0\n ip address 10.0.0.1/24\n ip address 10.0.5.1/24 secondary\n \
+             ipv6 address 2001:db8::1/64\n no ip address\n",
+        );
+        assert_eq!(errors, []);
+        let eth0 = &config.interfaces["eth0"];
+        assert!(eth0.ipv4_addresses.is_empty() && eth0.primary_ipv4().is_none());
+        assert_eq!(eth0.ipv6_addresses.len(), 1);
+    }
+
+    #[test]
+    fn non_contiguous_masks_and_missing_masks_are_refused() {
+        let base = "interface eth0\n ip address 10.0.0.1/24\n";
+        let (message, unchanged) =
+            refused(base, "interface eth0\n ip address 10.0.0.1 255.0.255.0\n");
+        assert_eq!(
+            message,
+            "% Bad mask 255.0.255.0 for address 10.0.0.1: not a contiguous network mask"
+        );
+        assert!(unchanged);
+        let (message, unchanged) = refused(base, "interface eth0\n ip address 10.0.0.7\n");
+        assert_eq!(message, "% Incomplete command.");
+        assert!(unchanged);
+        let (message, _) = refused(base, "interface eth0\n ip address 10.0.0.0 255.255.255.0\n");
+        assert_eq!(message, "% 10.0.0.0/24 is not a host address in its subnet");
     }
 }
