@@ -19,11 +19,13 @@ pub struct SubMode {
 }
 
 /// Where configuration commands are typed: the global configuration mode,
-/// or a sub-mode for one named object.
+/// a sub-mode for one named object, or a sub-mode for several at once
+/// (`interface range`), where each line applies to every one of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigContext {
     Global,
     Sub(&'static SubMode, String),
+    Range(&'static SubMode, Vec<String>),
 }
 
 impl ConfigContext {

@@ -159,6 +159,17 @@ pub const BUILTINS: &[BuiltinDef] = &[
         modes: &[P, C],
     },
     BuiltinDef {
+        syntax: "show running-config interface [IFNAME$interface]",
+        help: &[
+            SHOW_HELP,
+            "Current operating configuration",
+            "Show the configuration of the interfaces",
+            "Only this interface",
+        ],
+        action: Builtin::ShowRunning,
+        modes: &[P, C],
+    },
+    BuiltinDef {
         syntax: "show startup-config",
         help: &[SHOW_HELP, "Contents of the startup configuration file"],
         action: Builtin::ShowStartup,
@@ -182,9 +193,9 @@ pub const BUILTINS: &[BuiltinDef] = &[
         modes: &[P, C],
     },
     BuiltinDef {
-        syntax: "write memory",
+        syntax: "write [memory]",
         help: &[
-            "Write the running configuration",
+            "Write the running configuration (to the startup file)",
             "To the startup configuration file",
         ],
         action: Builtin::WriteMemory,

@@ -173,6 +173,9 @@ impl Session {
             Mode::Privileged => format!("{host}#"),
             Mode::Config(ConfigContext::Global) => format!("{host}(config)#"),
             Mode::Config(ConfigContext::Sub(mode, _)) => format!("{host}(config-{})#", mode.prompt),
+            Mode::Config(ConfigContext::Range(mode, _)) => {
+                format!("{host}(config-{}-range)#", mode.prompt)
+            }
         }
     }
 
@@ -345,7 +348,7 @@ impl Session {
                     self.closed = true;
                     String::new()
                 }
-                Mode::Config(ConfigContext::Sub(..)) => {
+                Mode::Config(ConfigContext::Sub(..) | ConfigContext::Range(..)) => {
                     self.mode = Mode::Config(ConfigContext::Global);
                     String::new()
                 }
@@ -361,19 +364,7 @@ impl Session {
             }
             Builtin::ShowVersion => Ok(self.version()),
             Builtin::ShowHistory => Ok(self.history.iter().map(|l| format!("  {l}\n")).collect()),
-            Builtin::ShowRunning => {
-                let running = self.shell.running();
-                Ok(match args.text("section") {
-                    None => render(&running),
-                    Some(section) => {
-                        let wanted: Vec<_> = blocks(&running)
-                            .into_iter()
-                            .filter(|b| b.header.starts_with(section))
-                            .collect();
-                        render_blocks(&wanted)
-                    }
-                })
-            }
+            Builtin::ShowRunning => self.show_running(args),
             Builtin::ShowStartup => self.shell.startup_text(),
             Builtin::ShowCandidate => Ok(self
                 .candidate
@@ -391,6 +382,37 @@ impl Session {
                 let count = args.number("count").unwrap_or(1) as usize;
                 self.shell.rollback(count, &self.user)
             }
+        }
+    }
+
+    /// `show running-config [interface [NAME] | SECTION]`: the whole
+    /// configuration, or the blocks whose header starts with the words
+    /// typed (`interface eth0` is not `interface eth0.100`).
+    fn show_running(&self, args: &Args) -> Result<String, CliError> {
+        let running = self.shell.running();
+        let interface = args.text("interface");
+        let section = match interface {
+            Some(name) => format!("interface {name}"),
+            None if args.has("interface") => "interface".to_string(),
+            None => match args.text("section") {
+                Some(section) => section.to_string(),
+                None => return Ok(render(&running)),
+            },
+        };
+        let wanted: Vec<_> = split_words(&section).unwrap_or_default();
+        let starts_with_section = |header: &str| {
+            let words = split_words(header).unwrap_or_default();
+            words.len() >= wanted.len() && words.iter().zip(&wanted).all(|(h, w)| h.text == w.text)
+        };
+        let found: Vec<_> = blocks(&running)
+            .into_iter()
+            .filter(|b| starts_with_section(&b.header))
+            .collect();
+        match (found.is_empty(), interface) {
+            (true, Some(name)) => Err(CliError::new(format!(
+                "% Interface {name} is not configured"
+            ))),
+            _ => Ok(render_blocks(&found)),
         }
     }
 

@@ -349,7 +349,7 @@ fn help_and_completion_come_from_the_definitions() {
     assert!(help.contains("Current operating configuration"));
     assert_eq!(
         s.help("write ").unwrap(),
-        "  memory  To the startup configuration file\n"
+        "  memory  To the startup configuration file\n  <cr>\n"
     );
     assert_eq!(
         s.complete("sh run"),
@@ -708,4 +708,149 @@ fn the_byte_stream_can_echo_for_raw_channels() {
     );
     let caret = format!("gatehouse#sh ip\r\n{}^\r\n% Invalid", " ".repeat(13));
     assert!(text.contains(&caret), "{text:?}");
+}
+
+/// An IOS-style configuration as an operator pastes it: masks,
+/// secondaries, route names, `interface range` and `default interface`.
+const PASTED_IOS: &[&str] = &[
+    "configure terminal",
+    "hostname edge-ios",
+    "interface eth0",
+    " description uplink",
+    " ip address 192.0.2.1 255.255.255.0",
+    " ip address 198.51.100.1 255.255.255.128 secondary",
+    "interface range eth1 - 3, eth5",
+    " mtu 9000",
+    " description access",
+    "interface eth2",
+    " ip address 10.2.0.1 255.255.0.0",
+    "interface eth5",
+    " ip address 10.5.0.1/16",
+    "default interface eth3",
+    "ip route 0.0.0.0 0.0.0.0 192.0.2.254 name default-gw",
+    "ip route 10.20.0.0 255.255.0.0 10.2.0.2 200 name backup",
+    "ip route 10.30.0.0/16 eth5",
+    "commit",
+    "end",
+];
+
+#[test]
+fn a_pasted_ios_configuration_loads_and_renders_back_stably() {
+    let shell = plain_shell();
+    let mut s = Session::new(shell.clone(), "t", true);
+    ok(&mut s, PASTED_IOS);
+    let rendered = ok(&mut s, &["show running-config"]);
+    assert_eq!(
+        rendered,
+        "!\nhostname edge-ios\n\
+         !\ninterface eth0\n description uplink\n ip address 192.0.2.1 255.255.255.0\n \
+         ip address 198.51.100.1 255.255.255.128 secondary\n\
+         !\ninterface eth1\n description access\n mtu 9000\n\
+         !\ninterface eth2\n description access\n mtu 9000\n ip address 10.2.0.1 255.255.0.0\n\
+         !\ninterface eth3\n\
+         !\ninterface eth5\n description access\n mtu 9000\n ip address 10.5.0.1 255.255.0.0\n\
+         !\nip route 0.0.0.0 0.0.0.0 192.0.2.254 name default-gw\n\
+         ip route 10.20.0.0 255.255.0.0 10.2.0.2 200 name backup\n\
+         ip route 10.30.0.0 255.255.0.0 eth5\n!\nend\n"
+    );
+    // Pasting the rendered text into a fresh appliance gives the same
+    // configuration and the same text.
+    let again = plain_shell();
+    let mut t = Session::new(again.clone(), "t", true);
+    let lines: Vec<&str> = ["configure terminal"]
+        .into_iter()
+        .chain(rendered.lines().filter(|l| *l != "end"))
+        .chain(["commit"])
+        .collect();
+    ok(&mut t, &lines);
+    assert_eq!(*again.running(), *shell.running());
+    assert_eq!(ok(&mut t, &["do show running-config"]), rendered);
+}
+
+#[test]
+fn interface_range_has_its_own_prompt_and_exit_end_and_do_work_in_it() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    ok(&mut s, &["conf t", "interface range eth1 - 2"]);
+    assert_eq!(s.prompt(), "gatehouse(config-if-range)#");
+    let out = ok(
+        &mut s,
+        &["shutdown", "do show configuration | include shutdown"],
+    );
+    assert_eq!(out, "+  shutdown\n+  shutdown\n");
+    assert_eq!(
+        s.prompt(),
+        "gatehouse(config-if-range)#",
+        "do keeps the mode"
+    );
+    ok(&mut s, &["exit"]);
+    assert_eq!(s.prompt(), "gatehouse(config)#");
+    ok(&mut s, &["interface range eth1, eth2", "end"]);
+    assert_eq!(s.prompt(), "gatehouse#");
+    let (out, failures) = run(&mut s, &["conf t", "interface range eth2 - 1"]);
+    assert_eq!(failures.len(), 1, "{out}");
+    assert_eq!(
+        s.prompt(),
+        "gatehouse(config)#",
+        "a refused range enters nothing"
+    );
+}
+
+#[test]
+fn show_running_config_interface_shows_that_interface_only() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    ok(
+        &mut s,
+        &[
+            "conf t",
+            "interface eth0",
+            "mtu 1400",
+            "interface eth0.100",
+            "shutdown",
+            "interface eth01",
+            "commit",
+            "end",
+        ],
+    );
+    assert_eq!(
+        ok(&mut s, &["show running-config interface eth0"]),
+        "!\ninterface eth0\n mtu 1400\n!\nend\n"
+    );
+    let all = ok(&mut s, &["show running-config interface"]);
+    assert!(all.contains("interface eth0.100\n") && all.contains("interface eth01\n"));
+    let (out, failures) = run(&mut s, &["show running-config interface eth9"]);
+    assert_eq!(
+        failures[0].message, "% Interface eth9 is not configured",
+        "{out}"
+    );
+}
+
+#[test]
+fn section_filters_keep_whole_blocks() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    ok(&mut s, PASTED_IOS);
+    assert_eq!(
+        ok(&mut s, &["show running-config | section secondary"]),
+        "interface eth0\n description uplink\n ip address 192.0.2.1 255.255.255.0\n \
+         ip address 198.51.100.1 255.255.255.128 secondary\n"
+    );
+    assert_eq!(
+        ok(&mut s, &["sh run | sec ^ip route"]),
+        "ip route 0.0.0.0 0.0.0.0 192.0.2.254 name default-gw\n\
+         ip route 10.20.0.0 255.255.0.0 10.2.0.2 200 name backup\n\
+         ip route 10.30.0.0 255.255.0.0 eth5\n"
+    );
+}
+
+#[test]
+fn write_alone_saves_like_write_memory() {
+    let dir = TempDir::new("write");
+    let path = dir.0.join("startup-config");
+    let (shell, _) = ShellBuilder::new().startup_path(&path).build();
+    let mut s = Session::new(shell.clone(), "t", true);
+    ok(&mut s, &["conf t", "hostname saved", "commit", "end"]);
+    let out = ok(&mut s, &["write"]);
+    assert!(out.contains("[OK]"), "{out}");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(saved, grammar::render(&shell.running()));
+    assert!(saved.contains("hostname saved"));
 }

@@ -2,13 +2,16 @@
 //! (`NAME.VLAN`, `encapsulation dot1q`) and VXLAN tunnel interfaces
 //! (`vxlanN`: `vni`, `source-interface`, `remote`, `udp-port`), their
 //! addresses, MTU, description and shutdown. `interface NAME` opens the
-//! `(config-if)` sub-mode where other elements add their own lines.
+//! `(config-if)` sub-mode where other elements add their own lines;
+//! `interface range` opens it for several interfaces at once, and
+//! `default interface NAME` empties one.
 
 use crate::commands::{
     description_text, edit_set, ipv4_network, mask_form, required, set_or_clear, CommandDef,
     ConfigContext, Edit, Mode, SubMode, INCOMPLETE,
 };
 use crate::config::{Config, ELEMENTS};
+use crate::element::is_interface_name;
 use crate::render::Block;
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::{BTreeMap, BTreeSet};
@@ -134,6 +137,26 @@ const COMMANDS: &[CommandDef] = &[
             "Interface name (eth0, eth0.100, vxlan10)",
         ],
         handler: interface,
+    },
+    CommandDef {
+        mode: Mode::Global,
+        syntax: "interface range LINE$range",
+        help: &[
+            "Select an interface to configure",
+            "Configure several interfaces at once",
+            "NAME - LAST and NAME, separated by commas (eth1 - 3, eth5)",
+        ],
+        handler: interface_range,
+    },
+    CommandDef {
+        mode: Mode::Global,
+        syntax: "default interface IFNAME$name",
+        help: &[
+            "Set a command to its defaults",
+            "Remove all configuration of an interface, keeping it",
+            "Interface name",
+        ],
+        handler: default_interface,
     },
     CommandDef {
         mode: IF,
@@ -305,36 +328,127 @@ fn current_interface<'c>(edit: &'c mut Edit<'_>) -> Result<(String, &'c mut Inte
 fn interface(edit: &mut Edit<'_>) -> Result<(), String> {
     let name = required(edit.args, "name")?.to_string();
     if edit.negated {
-        if Arc::make_mut(&mut edit.config.interfaces)
-            .remove(&name)
-            .is_none()
-        {
-            return Err(format!("% Interface {name} is not configured"));
-        }
-        for element in ELEMENTS {
-            element.forget_interface(edit.config, &name);
-        }
+        check_configured(edit.config, &name)?;
+        remove(edit.config, &name);
         return Ok(());
     }
-    let kind = InterfaceKind::of(&name);
-    if let InterfaceKind::SubInterface {
-        vlan_id_in_name, ..
-    } = kind
-    {
-        if !(1..=4094).contains(&vlan_id_in_name) {
-            return Err(format!("% Sub-interface number of {name} must be 1-4094"));
-        }
-    }
-    // Entering an interface that exists must not copy the section.
-    if !edit.config.interfaces.contains_key(&name) {
-        let interfaces = Arc::make_mut(&mut edit.config.interfaces);
-        let entry = interfaces.entry(name.clone()).or_default();
-        if kind == InterfaceKind::Vxlan {
-            entry.vxlan = Some(Vxlan::default());
-        }
-    }
+    check_name(&name)?;
+    create(edit.config, &name);
     edit.enter = Some(ConfigContext::Sub(&INTERFACE_MODE, name));
     Ok(())
+}
+
+/// `interface range`: every interface of the range is made as by
+/// `interface NAME`, and the lines typed after it apply to each of them;
+/// `no interface range` removes them all.
+fn interface_range(edit: &mut Edit<'_>) -> Result<(), String> {
+    let names = range_names(required(edit.args, "range")?)?;
+    if edit.negated {
+        for name in &names {
+            check_configured(edit.config, name)?;
+        }
+        names.iter().for_each(|name| remove(edit.config, name));
+        return Ok(());
+    }
+    for name in &names {
+        check_name(name)?;
+    }
+    names.iter().for_each(|name| create(edit.config, name));
+    edit.enter = Some(ConfigContext::Range(&INTERFACE_MODE, names));
+    Ok(())
+}
+
+/// `default interface NAME`: the interface stays, with nothing configured
+/// under it (every element forgets it, as for `no interface`).
+fn default_interface(edit: &mut Edit<'_>) -> Result<(), String> {
+    if edit.negated {
+        return Err("% 'no default interface' is not a command: use 'no interface NAME'".into());
+    }
+    let name = required(edit.args, "name")?.to_string();
+    check_configured(edit.config, &name)?;
+    remove(edit.config, &name);
+    create(edit.config, &name);
+    Ok(())
+}
+
+fn check_configured(config: &Config, name: &str) -> Result<(), String> {
+    match config.interfaces.contains_key(name) {
+        true => Ok(()),
+        false => Err(format!("% Interface {name} is not configured")),
+    }
+}
+
+/// A sub-interface's number must be a VLAN id.
+fn check_name(name: &str) -> Result<(), String> {
+    match InterfaceKind::of(name) {
+        InterfaceKind::SubInterface {
+            vlan_id_in_name, ..
+        } if !(1..=4094).contains(&vlan_id_in_name) => {
+            Err(format!("% Sub-interface number of {name} must be 1-4094"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Adds an interface with nothing configured, if new.
+fn create(config: &mut Config, name: &str) {
+    // Entering an interface that exists must not copy the section.
+    if config.interfaces.contains_key(name) {
+        return;
+    }
+    let interfaces = Arc::make_mut(&mut config.interfaces);
+    let entry = interfaces.entry(name.to_string()).or_default();
+    if InterfaceKind::of(name) == InterfaceKind::Vxlan {
+        entry.vxlan = Some(Vxlan::default());
+    }
+}
+
+/// Removes an interface and what every element holds about it.
+fn remove(config: &mut Config, name: &str) {
+    Arc::make_mut(&mut config.interfaces).remove(name);
+    for element in ELEMENTS {
+        element.forget_interface(config, name);
+    }
+}
+
+/// The most interfaces one range may name: every VLAN of a parent.
+const MAX_RANGE: usize = 4094;
+
+/// The interfaces of `eth1 - 3, eth5` (IOS's form: a blank before the
+/// `-`, which interface names such as `veth-a` never have), sorted.
+fn range_names(text: &str) -> Result<Vec<String>, String> {
+    let mut names = BTreeSet::new();
+    for item in text.split(',').map(str::trim) {
+        let (first, last) = match item.rsplit_once('-') {
+            Some((first, last)) if first.ends_with(char::is_whitespace) => {
+                (first.trim_end(), Some(last.trim()))
+            }
+            _ => (item, None),
+        };
+        if !is_interface_name(first) {
+            return Err(format!("% Invalid interface name \"{first}\" in the range"));
+        }
+        let Some(last) = last else {
+            names.insert(first.to_string());
+            continue;
+        };
+        let stem = first.trim_end_matches(|c: char| c.is_ascii_digit());
+        let start: u32 = first[stem.len()..]
+            .parse()
+            .map_err(|_| format!("% {first} - {last}: a range needs a name ending in a number"))?;
+        let end: u32 = match last.parse() {
+            Ok(end) if end >= start && (end - start) as usize + names.len() < MAX_RANGE => end,
+            _ => return Err(format!("% Bad range {first} - {last}: LAST must be from {start} and at most {MAX_RANGE} interfaces in all")),
+        };
+        for n in start..=end {
+            let name = format!("{stem}{n}");
+            if !is_interface_name(&name) {
+                return Err(format!("% Invalid interface name \"{name}\" in the range"));
+            }
+            names.insert(name);
+        }
+    }
+    Ok(names.into_iter().collect())
 }
 
 fn description(edit: &mut Edit<'_>) -> Result<(), String> {
@@ -683,6 +797,7 @@ mod generate {
 
 #[cfg(test)]
 mod tests {
+    use super::range_names;
     use crate::{apply_text, parse_config, render};
 
     /// The first error message of applying `text` to a configuration
@@ -798,5 +913,117 @@ mod tests {
         assert!(unchanged);
         let (message, _) = refused(base, "interface eth0\n ip address 10.0.0.0 255.255.255.0\n");
         assert_eq!(message, "% 10.0.0.0/24 is not a host address in its subnet");
+    }
+
+    #[test]
+    fn ranges_are_ios_lists_of_names_and_spans() {
+        let names = |text| range_names(text).unwrap();
+        assert_eq!(names("eth1 - 3, eth5"), ["eth1", "eth2", "eth3", "eth5"]);
+        assert_eq!(names("eth3 ,eth1"), ["eth1", "eth3"]);
+        assert_eq!(names("eth0.100 -102"), ["eth0.100", "eth0.101", "eth0.102"]);
+        assert_eq!(names("veth-a, veth-b"), ["veth-a", "veth-b"]);
+        for bad in [
+            "eth3 - 1",
+            "eth - 3",
+            "eth1 - x",
+            "1eth",
+            "eth1,",
+            "eth0.1 - 5000",
+            "eth1 - 99999999999",
+        ] {
+            assert!(range_names(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_line_typed_in_a_range_applies_to_every_interface_of_it() {
+        let (config, errors) = parse_config(
+            "interface range eth1 - 3, eth5
+ mtu 9000
+ description access ports
+             interface eth2
+ shutdown
+",
+        );
+        assert_eq!(errors, []);
+        let names: Vec<_> = config.interfaces.keys().cloned().collect();
+        assert_eq!(names, ["eth1", "eth2", "eth3", "eth5"]);
+        assert!(config.interfaces.values().all(|i| i.mtu == Some(9000)));
+        assert!(config.interfaces["eth2"].shutdown && !config.interfaces["eth3"].shutdown);
+    }
+
+    #[test]
+    fn a_range_line_that_fails_on_one_interface_changes_none() {
+        let (mut config, errors) = parse_config(
+            "interface eth1
+interface eth1.5
+",
+        );
+        assert_eq!(errors, []);
+        let before = config.clone();
+        let errors = apply_text(
+            &mut config,
+            "interface range eth1, eth1.5
+ encapsulation dot1q 7
+",
+        );
+        assert_eq!(
+            errors[0].error.message,
+            "% eth1: eth1 is not a sub-interface (NAME.VLAN) (nothing was changed)"
+        );
+        assert_eq!(config, before);
+        let errors = apply_text(
+            &mut config,
+            "interface range eth1.4094 - 4095
+",
+        );
+        assert_eq!(
+            errors[0].error.message,
+            "% Sub-interface number of eth1.4095 must be 1-4094"
+        );
+        assert_eq!(config, before, "no interface of a refused range is made");
+    }
+
+    #[test]
+    fn default_interface_keeps_the_interface_and_drops_everything_under_it() {
+        let (mut config, errors) = parse_config(
+            "vrf definition A
+ip access-list extended IN
+ permit ip any any
+             interface eth0
+ description uplink
+ vrf forwarding A
+ ip address 10.0.0.1 255.255.255.0
+              ip access-group IN in
+ mtu 9000
+interface vxlan5
+ vni 5
+ remote 10.0.0.9
+             default interface eth0
+default interface vxlan5
+",
+        );
+        assert_eq!(errors, []);
+        assert_eq!(config.interfaces["eth0"], Default::default());
+        assert_eq!(config.vrf_of("eth0"), None);
+        let rendered = render(&config);
+        assert!(
+            rendered.contains("\ninterface eth0\ninterface vxlan5\n"),
+            "{rendered}"
+        );
+        assert_eq!(config.interfaces["vxlan5"].vxlan, Some(Default::default()));
+        let before = config.clone();
+        let errors = apply_text(
+            &mut config,
+            "default interface eth9
+no default interface eth0
+",
+        );
+        assert_eq!(
+            errors[0].error.message,
+            "% Interface eth9 is not configured"
+        );
+        assert!(errors[1].error.message.contains("is not a command"));
+        assert_eq!(config, before);
     }
 }
