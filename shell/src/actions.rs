@@ -30,6 +30,7 @@ pub enum Builtin {
     ShowCommitList,
     WriteMemory,
     Rollback,
+    TerminalLength,
 }
 
 /// What a line matched.
@@ -221,6 +222,16 @@ pub const BUILTINS: &[BuiltinDef] = &[
         ],
         action: Builtin::Rollback,
         modes: &[P],
+    },
+    BuiltinDef {
+        syntax: "terminal length <0-512>$lines",
+        help: &[
+            "Set terminal line parameters",
+            "Set number of lines on a screen",
+            "Number of lines on screen (0 for no pausing)",
+        ],
+        action: Builtin::TerminalLength,
+        modes: &[U, P],
     },
 ];
 

@@ -10,6 +10,7 @@
 pub mod actions;
 pub mod engine;
 pub mod filter;
+pub mod pager;
 pub mod script;
 pub mod session;
 pub mod startup;

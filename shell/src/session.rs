@@ -57,6 +57,9 @@ pub struct Session {
     candidate: Option<Candidate>,
     history: VecDeque<String>,
     closed: bool,
+    /// `terminal length`: lines a screen of paged output, 0 for no paging;
+    /// None until typed.
+    page_length: Option<usize>,
 }
 
 /// The trees searched in `mode`, innermost first.
@@ -145,6 +148,7 @@ impl Session {
             candidate: None,
             history: VecDeque::new(),
             closed: false,
+            page_length: None,
         }
     }
 
@@ -177,6 +181,13 @@ impl Session {
                 format!("{host}(config-{}-range)#", mode.prompt)
             }
         }
+    }
+
+    /// Lines a screen for front ends that page (0: no paging); None
+    /// until `terminal length` is typed, when the front end pages by the
+    /// terminal's height if it knows it.
+    pub fn page_length(&self) -> Option<usize> {
+        self.page_length
     }
 
     /// The message of the day, to show when the session starts.
@@ -373,6 +384,10 @@ impl Session {
                 .unwrap_or_default()),
             Builtin::ShowCommitList => Ok(self.commit_list()),
             Builtin::WriteMemory => self.shell.save_startup(),
+            Builtin::TerminalLength => {
+                self.page_length = args.number("lines").map(|n| n as usize);
+                Ok(String::new())
+            }
             Builtin::Rollback => {
                 if self.has_uncommitted_changes() {
                     return Err(CliError::new(

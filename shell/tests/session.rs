@@ -854,3 +854,76 @@ fn write_alone_saves_like_write_memory() {
     assert_eq!(saved, grammar::render(&shell.running()));
     assert!(saved.contains("hostname saved"));
 }
+
+/// Typed on an SSH pty (echoing stream): `terminal length` (unless
+/// `length` is empty), nine interfaces, then `show running-config`, then
+/// `keys` at the `--More--` prompts. Returns what `show running-config`
+/// printed and the `--More--` count.
+fn paged_show_run(length: &str, echo: bool, keys: &str) -> (String, usize) {
+    let mut s = Session::new(plain_shell(), "t", true);
+    let mut typed = match length {
+        "" => String::new(),
+        length => format!("terminal length {length}\r"),
+    };
+    typed.push_str("conf t\r");
+    for n in 1..=9 {
+        typed.push_str(&format!("interface eth{n}\rdescription port {n}\r"));
+    }
+    typed.push_str(&format!("commit\rend\rshow running-config\r{keys}exit\r"));
+    let mut output = Vec::new();
+    let options = shell::StreamOptions { echo };
+    shell::run_stream_with(&mut s, typed.as_bytes(), &mut output, options).unwrap();
+    let text = String::from_utf8(output).unwrap();
+    // Between the prompt before the command and the one after it.
+    let prompts: Vec<&str> = text.split("gatehouse#").collect();
+    let segment = prompts[prompts.len() - 2];
+    let shown = segment
+        .strip_prefix("show running-config\r\n")
+        .unwrap_or(segment);
+    let shown = shown.replace("\r          \r", "").replace("\r\n", "\n");
+    let mores = shown.matches(" --More-- ").count();
+    (shown.replace(" --More-- ", ""), mores)
+}
+
+#[test]
+fn long_output_on_a_pty_pauses_at_more_until_space_enter_or_q() {
+    // 5-line screens: 4 lines, --More--, Space: 4 more, Enter: 1 more, q.
+    let (shown, mores) = paged_show_run("5", true, " \rq");
+    assert_eq!(mores, 3, "{shown}");
+    assert_eq!(
+        shown,
+        "!\ninterface eth1\n description port 1\n!\n\
+         interface eth2\n description port 2\n!\ninterface eth3\n description port 3\n"
+    );
+    let (shown, mores) = paged_show_run("5", true, &" ".repeat(20));
+    assert_eq!(mores, 7, "27 lines on 4-line screens");
+    assert!(shown.ends_with("!\nend\n"), "{shown}");
+}
+
+#[test]
+fn no_paging_with_length_0_before_terminal_length_or_off_a_terminal() {
+    for (length, echo) in [("0", true), ("5", false), ("", true)] {
+        let (shown, mores) = paged_show_run(length, echo, "");
+        assert_eq!(mores, 0, "{shown}");
+        assert!(
+            shown.contains("interface eth9\n description port 9\n!\nend\n"),
+            "{shown}"
+        );
+    }
+    // Exec and script runs never page, whatever the length.
+    let mut s = Session::new(plain_shell(), "t", true);
+    let lines: Vec<String> = ["terminal length 2", "conf t"]
+        .into_iter()
+        .map(String::from)
+        .chain((1..=9).map(|n| format!("interface eth{n}")))
+        .chain(["commit".into(), "end".into(), "show running-config".into()])
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let out = ok(&mut s, &lines);
+    assert!(
+        !out.contains("More") && out.contains("interface eth9\n!\nend\n"),
+        "{out}"
+    );
+    let (_, failures) = run(&mut s, &["terminal length 513"]);
+    assert_eq!(failures.len(), 1);
+}
