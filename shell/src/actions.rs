@@ -23,6 +23,7 @@ pub enum Builtin {
     Commit,
     Abort,
     ShowVersion,
+    ShowClock,
     ShowHistory,
     ShowRunning,
     ShowStartup,
@@ -51,6 +52,7 @@ impl Action {
             Action::Builtin(b) => matches!(
                 b,
                 ShowVersion
+                    | ShowClock
                     | ShowHistory
                     | ShowRunning
                     | ShowStartup
@@ -141,6 +143,12 @@ pub const BUILTINS: &[BuiltinDef] = &[
         syntax: "show version",
         help: &[SHOW_HELP, "System software and uptime"],
         action: Builtin::ShowVersion,
+        modes: &[U, P, C],
+    },
+    BuiltinDef {
+        syntax: "show clock",
+        help: &[SHOW_HELP, "Display the system clock"],
+        action: Builtin::ShowClock,
         modes: &[U, P, C],
     },
     BuiltinDef {

@@ -8,6 +8,7 @@
 //! of lines ([`script`]).
 
 pub mod actions;
+pub mod clock;
 pub mod engine;
 pub mod filter;
 pub mod pager;

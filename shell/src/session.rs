@@ -374,6 +374,7 @@ impl Session {
                 Ok(String::new())
             }
             Builtin::ShowVersion => Ok(self.version()),
+            Builtin::ShowClock => Ok(crate::clock::show_clock()),
             Builtin::ShowHistory => Ok(self.history.iter().map(|l| format!("  {l}\n")).collect()),
             Builtin::ShowRunning => self.show_running(args),
             Builtin::ShowStartup => self.shell.startup_text(),

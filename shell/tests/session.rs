@@ -927,3 +927,19 @@ fn no_paging_with_length_0_before_terminal_length_or_off_a_terminal() {
     let (_, failures) = run(&mut s, &["terminal length 513"]);
     assert_eq!(failures.len(), 1);
 }
+
+#[test]
+fn show_clock_prints_utc_in_ios_format_in_every_mode() {
+    let ios = regex::Regex::new(
+        r"^\*\d\d:\d\d:\d\d\.\d{3} UTC (Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} \d{1,2} \d{4}\n$",
+    )
+    .unwrap();
+    let mut s = Session::new(plain_shell(), "t", false);
+    let out = ok(&mut s, &["sh clock"]);
+    assert!(ios.is_match(&out), "{out:?}");
+    let out = ok(
+        &mut s,
+        &["enable", "conf t", "interface eth0", "do show clock"],
+    );
+    assert!(ios.is_match(&out), "{out:?}");
+}
