@@ -847,12 +847,32 @@ fn write_alone_saves_like_write_memory() {
     let path = dir.0.join("startup-config");
     let (shell, _) = ShellBuilder::new().startup_path(&path).build();
     let mut s = Session::new(shell.clone(), "t", true);
-    ok(&mut s, &["conf t", "hostname saved", "commit", "end"]);
-    let out = ok(&mut s, &["write"]);
+    // The operator's first lines, as typed in issue 18.
+    ok(
+        &mut s,
+        &[
+            "conf t",
+            "hostname saved",
+            "interface eth0",
+            "ip add 10.0.2.15 255.255.255.0",
+            "ip route 0.0.0.0 0.0.0.0 10.0.2.2",
+            "commit",
+            "end",
+        ],
+    );
+    let out = ok(&mut s, &["wr"]);
     assert!(out.contains("[OK]"), "{out}");
     let saved = std::fs::read_to_string(&path).unwrap();
     assert_eq!(saved, grammar::render(&shell.running()));
-    assert!(saved.contains("hostname saved"));
+    assert!(saved.contains("hostname saved\n"));
+    assert!(
+        saved.contains(" ip address 10.0.2.15 255.255.255.0\n"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("ip route 0.0.0.0 0.0.0.0 10.0.2.2\n"),
+        "{saved}"
+    );
 }
 
 /// Typed on an SSH pty (echoing stream): `terminal length` (unless

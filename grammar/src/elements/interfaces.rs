@@ -953,6 +953,24 @@ mod tests {
     }
 
     #[test]
+    fn no_interface_range_removes_every_interface_of_it_or_none() {
+        let (mut config, _) = parse_config("interface eth1\ninterface eth2\ninterface eth3\n");
+        let before = config.clone();
+        let errors = apply_text(&mut config, "no interface range eth2 - 4\n");
+        assert_eq!(
+            errors[0].error.message,
+            "% Interface eth4 is not configured"
+        );
+        assert_eq!(config, before);
+        assert_eq!(
+            apply_text(&mut config, "no interface range eth1, eth3\n"),
+            []
+        );
+        let names: Vec<_> = config.interfaces.keys().cloned().collect();
+        assert_eq!(names, ["eth2"]);
+    }
+
+    #[test]
     fn a_range_line_that_fails_on_one_interface_changes_none() {
         let (mut config, errors) = parse_config(
             "interface eth1

@@ -44,11 +44,11 @@ pub type Ipv6Route = StaticRoute<Ipv6Net, Ipv6Addr>;
 
 /// Routes of one family: prefix -> next hop -> distance and name (one
 /// route per prefix and next hop), so adding or removing one costs a lookup.
-pub type Routes<P, A> = BTreeMap<P, BTreeMap<NextHop<A>, Hop>>;
+pub type Routes<P, A> = BTreeMap<P, BTreeMap<NextHop<A>, RouteDetails>>;
 
 /// What a route says besides where it goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hop {
+pub struct RouteDetails {
     pub distance: u8,
     /// IOS's `name WORD`: a label for operators, unused by forwarding.
     pub name: Option<String>,
@@ -128,7 +128,7 @@ impl StaticRoutes {
 
 fn add<P: Ord, A: Ord>(routes: &mut Routes<P, A>, route: StaticRoute<P, A>) {
     let hops = routes.entry(route.prefix).or_default();
-    let hop = Hop {
+    let hop = RouteDetails {
         distance: route.distance,
         name: None,
     };
@@ -357,7 +357,7 @@ fn edit_family<P: Ord + Copy + Display, A: Ord>(
         // One route per prefix and next hop: typing it again changes its
         // distance and name, as on IOS.
         let distance = distance.unwrap_or(STATIC_DEFAULT_DISTANCE);
-        let hop = Hop { distance, name };
+        let hop = RouteDetails { distance, name };
         routes.entry(prefix).or_default().insert(next_hop, hop);
         return Ok(());
     }
