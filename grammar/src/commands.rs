@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::syntax::SyntaxError;
 use crate::tree::{Args, CommandTree};
+use ipnet::Ipv4Net;
 use std::sync::Arc;
 
 /// A configuration sub-mode an element opens (`interface NAME`,
@@ -18,11 +19,13 @@ pub struct SubMode {
 }
 
 /// Where configuration commands are typed: the global configuration mode,
-/// or a sub-mode for one named object.
+/// a sub-mode for one named object, or a sub-mode for several at once
+/// (`interface range`), where each line applies to every one of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigContext {
     Global,
     Sub(&'static SubMode, String),
+    Range(&'static SubMode, Vec<String>),
 }
 
 impl ConfigContext {
@@ -131,6 +134,28 @@ pub fn edit_set<T: Ord>(
         }
     }
     Ok(())
+}
+
+/// An IPv4 network typed as `A.B.C.D/M$name` or, as IOS writes it,
+/// `A.B.C.D$name A.B.C.D$mask`; None when the line has neither (a `no`
+/// form may stop before it). A mask that is not contiguous is refused.
+pub fn ipv4_network(args: &Args, name: &str) -> Result<Option<Ipv4Net>, String> {
+    if let Some(network) = args.ipv4_prefix(name) {
+        return Ok(Some(network));
+    }
+    let Some(address) = args.ipv4(name) else {
+        return Ok(None);
+    };
+    let mask = args.ipv4("mask").ok_or(INCOMPLETE)?;
+    Ipv4Net::with_netmask(address, mask).map(Some).map_err(|_| {
+        format!("% Bad mask {mask} for address {address}: not a contiguous network mask")
+    })
+}
+
+/// `A.B.C.D M.M.M.M`: the running configuration writes IPv4 networks in
+/// IOS's mask form, which operators and their tools compare against.
+pub fn mask_form(network: &Ipv4Net) -> String {
+    format!("{} {}", network.addr(), network.netmask())
 }
 
 /// The longest `description` IOS takes.

@@ -37,7 +37,9 @@ impl<A: Clone> ConfigTrees<A> {
     pub fn for_context(&self, context: &ConfigContext) -> Vec<&CommandTree<A>> {
         match context {
             ConfigContext::Global => vec![&self.global],
-            ConfigContext::Sub(mode, _) => self.sub_then_global(mode),
+            ConfigContext::Sub(mode, _) | ConfigContext::Range(mode, _) => {
+                self.sub_then_global(mode)
+            }
         }
     }
 
@@ -95,8 +97,33 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
-/// Runs a matched configuration command.
+/// Runs a matched configuration command; in a range, once for each object
+/// of the range, on all of them or (on any error) on none.
 pub fn run_command(
+    config: &mut Config,
+    context: &ConfigContext,
+    command: ConfigCommand,
+    args: &Args,
+) -> Result<Outcome, CliError> {
+    let ConfigContext::Range(mode, objects) = context else {
+        return run_once(config, context, command, args);
+    };
+    let mut trial = config.clone();
+    let mut outcome = Outcome::default();
+    for object in objects {
+        let one = ConfigContext::Sub(mode, object.clone());
+        let done = run_once(&mut trial, &one, command, args).map_err(|e| {
+            let reason = e.message.strip_prefix("% ").unwrap_or(&e.message);
+            CliError::new(format!("% {object}: {reason} (nothing was changed)"))
+        })?;
+        outcome.notes.extend(done.notes);
+        outcome.enter = done.enter.or(outcome.enter);
+    }
+    *config = trial;
+    Ok(outcome)
+}
+
+fn run_once(
     config: &mut Config,
     context: &ConfigContext,
     command: ConfigCommand,

@@ -123,9 +123,9 @@ mod tests {
         assert_eq!(errors, []);
         assert_eq!(
             render(&config),
-            "!\nhostname r1\n!\ninterface eth0\n description uplink\n ip address 10.0.0.1/24\n\
+            "!\nhostname r1\n!\ninterface eth0\n description uplink\n ip address 10.0.0.1 255.255.255.0\n\
              !\ninterface vxlan5\n vni 5\n source-interface eth0\n remote 10.0.0.2\n udp-port 8472\n\
-             !\nip route 0.0.0.0/0 eth0\nip route 10.9.0.0/16 10.0.0.2 20\n\
+             !\nip route 0.0.0.0 0.0.0.0 eth0\nip route 10.9.0.0 255.255.0.0 10.0.0.2 20\n\
              ipv6 route ::/0 eth0\nipv6 route 2001:db8:9::/48 2001:db8::2 20\n!\nend\n"
         );
     }

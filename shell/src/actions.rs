@@ -23,6 +23,7 @@ pub enum Builtin {
     Commit,
     Abort,
     ShowVersion,
+    ShowClock,
     ShowHistory,
     ShowRunning,
     ShowStartup,
@@ -30,6 +31,7 @@ pub enum Builtin {
     ShowCommitList,
     WriteMemory,
     Rollback,
+    TerminalLength,
 }
 
 /// What a line matched.
@@ -50,6 +52,7 @@ impl Action {
             Action::Builtin(b) => matches!(
                 b,
                 ShowVersion
+                    | ShowClock
                     | ShowHistory
                     | ShowRunning
                     | ShowStartup
@@ -143,6 +146,12 @@ pub const BUILTINS: &[BuiltinDef] = &[
         modes: &[U, P, C],
     },
     BuiltinDef {
+        syntax: "show clock",
+        help: &[SHOW_HELP, "Display the system clock"],
+        action: Builtin::ShowClock,
+        modes: &[U, P, C],
+    },
+    BuiltinDef {
         syntax: "show history",
         help: &[SHOW_HELP, "Commands typed in this session"],
         action: Builtin::ShowHistory,
@@ -154,6 +163,17 @@ pub const BUILTINS: &[BuiltinDef] = &[
             SHOW_HELP,
             "Current operating configuration",
             "Only blocks starting with this text (e.g. interface eth0)",
+        ],
+        action: Builtin::ShowRunning,
+        modes: &[P, C],
+    },
+    BuiltinDef {
+        syntax: "show running-config interface [IFNAME$interface]",
+        help: &[
+            SHOW_HELP,
+            "Current operating configuration",
+            "Show the configuration of the interfaces",
+            "Only this interface",
         ],
         action: Builtin::ShowRunning,
         modes: &[P, C],
@@ -182,9 +202,9 @@ pub const BUILTINS: &[BuiltinDef] = &[
         modes: &[P, C],
     },
     BuiltinDef {
-        syntax: "write memory",
+        syntax: "write [memory]",
         help: &[
-            "Write the running configuration",
+            "Write the running configuration (to the startup file)",
             "To the startup configuration file",
         ],
         action: Builtin::WriteMemory,
@@ -210,6 +230,16 @@ pub const BUILTINS: &[BuiltinDef] = &[
         ],
         action: Builtin::Rollback,
         modes: &[P],
+    },
+    BuiltinDef {
+        syntax: "terminal length <0-512>$lines",
+        help: &[
+            "Set terminal line parameters",
+            "Set number of lines on a screen",
+            "Number of lines on screen (0 for no pausing)",
+        ],
+        action: Builtin::TerminalLength,
+        modes: &[U, P],
     },
 ];
 

@@ -1,5 +1,6 @@
-//! Output filters after `|`: `include`, `exclude`, `begin` (regular
-//! expressions) and `count`, defined with the same grammar as commands.
+//! Output filters after `|`: `include`, `exclude`, `begin`, `section`
+//! (regular expressions) and `count`, defined with the same grammar as
+//! commands.
 
 use grammar::{CliError, CommandTree, ParseError};
 use regex::Regex;
@@ -10,6 +11,7 @@ pub(crate) enum FilterKind {
     Include,
     Exclude,
     Begin,
+    Section,
     Count,
 }
 
@@ -19,6 +21,7 @@ pub enum Filter {
     Include(Regex),
     Exclude(Regex),
     Begin(Regex),
+    Section(Regex),
     Count,
 }
 
@@ -28,7 +31,7 @@ pub(crate) fn filter_tree() -> &'static CommandTree<FilterKind> {
     TREE.get_or_init(|| {
         let mut tree = CommandTree::new();
         let regex = "Regular expression";
-        let defs: [(&str, [&str; 2], FilterKind); 3] = [
+        let defs: [(&str, [&str; 2], FilterKind); 4] = [
             (
                 "include LINE$regex",
                 ["Show lines that match", regex],
@@ -43,6 +46,11 @@ pub(crate) fn filter_tree() -> &'static CommandTree<FilterKind> {
                 "begin LINE$regex",
                 ["Show from the first line that matches", regex],
                 FilterKind::Begin,
+            ),
+            (
+                "section LINE$regex",
+                ["Show the blocks with a line that matches", regex],
+                FilterKind::Section,
             ),
         ];
         for (syntax, help, kind) in defs {
@@ -89,6 +97,7 @@ pub fn parse_filter(text: &str) -> Result<Filter, CliError> {
         FilterKind::Include => Filter::Include(regex()?),
         FilterKind::Exclude => Filter::Exclude(regex()?),
         FilterKind::Begin => Filter::Begin(regex()?),
+        FilterKind::Section => Filter::Section(regex()?),
         FilterKind::Count => Filter::Count,
     })
 }
@@ -102,9 +111,28 @@ impl Filter {
             Filter::Include(re) => keep(lines.filter(|l| re.is_match(l)).collect()),
             Filter::Exclude(re) => keep(lines.filter(|l| !re.is_match(l)).collect()),
             Filter::Begin(re) => keep(lines.skip_while(|l| !re.is_match(l)).collect()),
+            Filter::Section(re) => keep(
+                sections(output)
+                    .filter(|block| block.iter().any(|l| re.is_match(l)))
+                    .flatten()
+                    .collect(),
+            ),
             Filter::Count => format!("Number of lines which match regexp = {}\n", lines.count()),
         }
     }
+}
+
+/// The output's blocks, as IOS's `section` sees them: a line that is not
+/// indented and the indented lines after it.
+fn sections(output: &str) -> impl Iterator<Item = Vec<&str>> {
+    let mut blocks: Vec<Vec<&str>> = Vec::new();
+    for line in output.lines() {
+        match blocks.last_mut() {
+            Some(block) if line.starts_with(' ') => block.push(line),
+            _ => blocks.push(vec![line]),
+        }
+    }
+    blocks.into_iter()
 }
 
 #[cfg(test)]
@@ -132,6 +160,12 @@ mod tests {
         assert_eq!(run(" ex eth"), "hostname r1\n mtu 1500\n");
         assert_eq!(run(" begin eth1|mtu"), " mtu 1500\ninterface eth1\n");
         assert_eq!(run(" count"), "Number of lines which match regexp = 4\n");
+        assert_eq!(run(" section mtu"), "interface eth0\n mtu 1500\n");
+        assert_eq!(
+            run(" sec interface"),
+            "interface eth0\n mtu 1500\ninterface eth1\n"
+        );
+        assert_eq!(run(" section ^hostname"), "hostname r1\n");
     }
 
     #[test]

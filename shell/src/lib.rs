@@ -8,8 +8,10 @@
 //! of lines ([`script`]).
 
 pub mod actions;
+pub mod clock;
 pub mod engine;
 pub mod filter;
+pub mod pager;
 pub mod script;
 pub mod session;
 pub mod startup;

@@ -57,6 +57,9 @@ pub struct Session {
     candidate: Option<Candidate>,
     history: VecDeque<String>,
     closed: bool,
+    /// `terminal length`: lines a screen of paged output, 0 for no paging;
+    /// None until typed.
+    page_length: Option<usize>,
 }
 
 /// The trees searched in `mode`, innermost first.
@@ -145,6 +148,7 @@ impl Session {
             candidate: None,
             history: VecDeque::new(),
             closed: false,
+            page_length: None,
         }
     }
 
@@ -173,7 +177,17 @@ impl Session {
             Mode::Privileged => format!("{host}#"),
             Mode::Config(ConfigContext::Global) => format!("{host}(config)#"),
             Mode::Config(ConfigContext::Sub(mode, _)) => format!("{host}(config-{})#", mode.prompt),
+            Mode::Config(ConfigContext::Range(mode, _)) => {
+                format!("{host}(config-{}-range)#", mode.prompt)
+            }
         }
+    }
+
+    /// Lines a screen for front ends that page (0: no paging); None
+    /// until `terminal length` is typed, when the front end pages by the
+    /// terminal's height if it knows it.
+    pub fn page_length(&self) -> Option<usize> {
+        self.page_length
     }
 
     /// The message of the day, to show when the session starts.
@@ -345,7 +359,7 @@ impl Session {
                     self.closed = true;
                     String::new()
                 }
-                Mode::Config(ConfigContext::Sub(..)) => {
+                Mode::Config(ConfigContext::Sub(..) | ConfigContext::Range(..)) => {
                     self.mode = Mode::Config(ConfigContext::Global);
                     String::new()
                 }
@@ -360,20 +374,9 @@ impl Session {
                 Ok(String::new())
             }
             Builtin::ShowVersion => Ok(self.version()),
+            Builtin::ShowClock => Ok(crate::clock::show_clock()),
             Builtin::ShowHistory => Ok(self.history.iter().map(|l| format!("  {l}\n")).collect()),
-            Builtin::ShowRunning => {
-                let running = self.shell.running();
-                Ok(match args.text("section") {
-                    None => render(&running),
-                    Some(section) => {
-                        let wanted: Vec<_> = blocks(&running)
-                            .into_iter()
-                            .filter(|b| b.header.starts_with(section))
-                            .collect();
-                        render_blocks(&wanted)
-                    }
-                })
-            }
+            Builtin::ShowRunning => self.show_running(args),
             Builtin::ShowStartup => self.shell.startup_text(),
             Builtin::ShowCandidate => Ok(self
                 .candidate
@@ -382,6 +385,10 @@ impl Session {
                 .unwrap_or_default()),
             Builtin::ShowCommitList => Ok(self.commit_list()),
             Builtin::WriteMemory => self.shell.save_startup(),
+            Builtin::TerminalLength => {
+                self.page_length = args.number("lines").map(|n| n as usize);
+                Ok(String::new())
+            }
             Builtin::Rollback => {
                 if self.has_uncommitted_changes() {
                     return Err(CliError::new(
@@ -391,6 +398,37 @@ impl Session {
                 let count = args.number("count").unwrap_or(1) as usize;
                 self.shell.rollback(count, &self.user)
             }
+        }
+    }
+
+    /// `show running-config [interface [NAME] | SECTION]`: the whole
+    /// configuration, or the blocks whose header starts with the words
+    /// typed (`interface eth0` is not `interface eth0.100`).
+    fn show_running(&self, args: &Args) -> Result<String, CliError> {
+        let running = self.shell.running();
+        let interface = args.text("interface");
+        let section = match interface {
+            Some(name) => format!("interface {name}"),
+            None if args.has("interface") => "interface".to_string(),
+            None => match args.text("section") {
+                Some(section) => section.to_string(),
+                None => return Ok(render(&running)),
+            },
+        };
+        let wanted: Vec<_> = split_words(&section).unwrap_or_default();
+        let starts_with_section = |header: &str| {
+            let words = split_words(header).unwrap_or_default();
+            words.len() >= wanted.len() && words.iter().zip(&wanted).all(|(h, w)| h.text == w.text)
+        };
+        let found: Vec<_> = blocks(&running)
+            .into_iter()
+            .filter(|b| starts_with_section(&b.header))
+            .collect();
+        match (found.is_empty(), interface) {
+            (true, Some(name)) => Err(CliError::new(format!(
+                "% Interface {name} is not configured"
+            ))),
+            _ => Ok(render_blocks(&found)),
         }
     }
 

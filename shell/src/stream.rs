@@ -4,7 +4,11 @@
 //! Ctrl-C (drop the line) and Ctrl-Z (`end`) work. Typed characters are
 //! echoed only if asked: a tty in canonical mode echoes them itself, an SSH
 //! channel with a pty does not. A line over MAX_LINE bytes is refused whole.
+//! A stream that echoes is a person's terminal: its long output is paged
+//! after `terminal length N` (the terminal's height does not reach the
+//! stream, so it does not page before).
 
+use crate::pager::{page, Key, Screen};
 use crate::session::Session;
 use std::io::{self, Read, Write};
 
@@ -32,8 +36,71 @@ fn write_crlf(out: &mut dyn Write, text: &str) -> io::Result<()> {
 /// How the stream behaves.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StreamOptions {
-    /// Echo typed characters back (for raw channels).
+    /// The stream is a raw interactive terminal (an SSH channel with a
+    /// pty): echo typed characters back, and page long output
+    /// (`terminal length`).
     pub echo: bool,
+}
+
+/// The input one byte at a time, knowing what arrived in the same read.
+struct Bytes<R> {
+    input: R,
+    chunk: [u8; 512],
+    at: usize,
+    len: usize,
+}
+
+impl<R: Read> Bytes<R> {
+    /// The next byte; None at end of input.
+    fn next(&mut self) -> io::Result<Option<u8>> {
+        while self.at == self.len {
+            match self.input.read(&mut self.chunk) {
+                Ok(0) => return Ok(None),
+                Ok(n) => (self.at, self.len) = (0, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.at += 1;
+        Ok(Some(self.chunk[self.at - 1]))
+    }
+
+    /// Whether every byte read so far has been taken.
+    fn drained(&self) -> bool {
+        self.at == self.len
+    }
+
+    /// The byte just taken came after another in the same read.
+    fn followed_another(&self) -> bool {
+        self.at > 1
+    }
+
+    /// What the read that brought the byte just taken holds after it.
+    fn rest_of_read(&self) -> &[u8] {
+        &self.chunk[self.at..self.len]
+    }
+}
+
+/// The stream as a terminal to page on: keys come from its input.
+struct StreamScreen<'a, R> {
+    out: &'a mut dyn Write,
+    input: &'a mut Bytes<R>,
+}
+
+impl<R: Read> Screen for StreamScreen<'_, R> {
+    fn write(&mut self, text: &str) -> io::Result<()> {
+        write_crlf(self.out, text)
+    }
+
+    fn key(&mut self) -> io::Result<Key> {
+        self.out.flush()?;
+        let byte = self.input.next()?;
+        // Enter sent as CRLF is one key.
+        if byte == Some(b'\r') && self.input.rest_of_read().first() == Some(&b'\n') {
+            self.input.next()?;
+        }
+        Ok(byte.map_or(Key::Stop, Key::of))
+    }
 }
 
 /// Runs `session` without echo until `exit`, Ctrl-D on an empty line or
@@ -45,7 +112,7 @@ pub fn run_stream(session: &mut Session, input: impl Read, output: impl Write) -
 /// Runs `session` until `exit`, Ctrl-D on an empty line or end of input.
 pub fn run_stream_with(
     session: &mut Session,
-    mut input: impl Read,
+    input: impl Read,
     mut output: impl Write,
     options: StreamOptions,
 ) -> io::Result<()> {
@@ -59,103 +126,106 @@ pub fn run_stream_with(
     let mut line: Vec<u8> = Vec::new();
     // Set when the line outgrew MAX_LINE: the rest of it is dropped.
     let mut too_long = false;
-    let mut chunk = [0u8; 512];
+    let mut input = Bytes {
+        input,
+        chunk: [0; 512],
+        at: 0,
+        len: 0,
+    };
     let mut previous = 0u8;
     loop {
-        let n = match input.read(&mut chunk) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        if input.drained() {
+            out.flush()?;
+        }
+        let Some(byte) = input.next()? else {
+            return Ok(());
         };
-        let received = &chunk[..n];
-        for (at, &byte) in received.iter().enumerate() {
-            match byte {
-                b'\n' if previous == b'\r' => {}
-                // `?` and Enter ending one read is how a canonical tty sends
-                // `?`: the line is kept. In pasted text (more follows in the
-                // same read) or on a raw terminal (Enter comes in a read of
-                // its own) the line end runs the line as usual.
-                b'\r' | b'\n'
-                    if at > 0 && previous == b'?' && only_line_ends(&received[at + 1..]) => {}
-                b'\r' | b'\n' => {
-                    let text = lossy(&line);
-                    line.clear();
-                    if echo {
-                        out.write_all(b"\r\n")?;
-                    }
-                    if std::mem::take(&mut too_long) {
-                        write_crlf(
-                            out,
-                            &format!(
-                                "% Line too long (over {MAX_LINE} bytes): ignored\n{}",
-                                session.prompt()
-                            ),
-                        )?;
-                    } else {
-                        let reply = session.execute(&text);
-                        if !show_reply(out, session, &text, reply, echo)? {
-                            return Ok(());
-                        }
-                    }
+        match byte {
+            b'\n' if previous == b'\r' => {}
+            // `?` and Enter ending one read is how a canonical tty sends
+            // `?`: the line is kept. In pasted text (more follows in the
+            // same read) or on a raw terminal (Enter comes in a read of
+            // its own) the line end runs the line as usual.
+            b'\r' | b'\n'
+                if input.followed_another()
+                    && previous == b'?'
+                    && only_line_ends(input.rest_of_read()) => {}
+            b'\r' | b'\n' => {
+                let text = lossy(&line);
+                line.clear();
+                if echo {
+                    out.write_all(b"\r\n")?;
                 }
-                _ if too_long => {}
-                b'?' => {
-                    if echo {
-                        out.write_all(b"?")?;
-                    }
-                    let text = lossy(&line);
-                    let help = session
-                        .help(&text)
-                        .unwrap_or_else(|e| e.render(session.prompt().chars().count()));
-                    write_crlf(out, &format!("\n{help}{}{text}", session.prompt()))?;
-                }
-                TAB => {
-                    let (start, words) = session.complete(&lossy(&line));
-                    if let [word] = words.as_slice() {
-                        line.truncate(start);
-                        line.extend_from_slice(word.as_bytes());
-                        line.push(b' ');
-                    }
-                    write_crlf(out, &format!("\n{}{}", session.prompt(), lossy(&line)))?;
-                }
-                BACKSPACE | DELETE => {
-                    if line.pop().is_some() && echo {
-                        out.write_all(b"\x08 \x08")?;
-                    }
-                }
-                CTRL_C => {
-                    line.clear();
-                    if echo {
-                        out.write_all(b"^C")?;
-                    }
-                    write_crlf(out, &format!("\n{}", session.prompt()))?;
-                }
-                CTRL_Z => {
-                    line.clear();
-                    if echo {
-                        out.write_all(b"^Z\r\n")?;
-                    }
-                    let reply = session.ctrl_z();
-                    if !show_reply(out, session, "", reply, echo)? {
+                if std::mem::take(&mut too_long) {
+                    write_crlf(
+                        out,
+                        &format!(
+                            "% Line too long (over {MAX_LINE} bytes): ignored\n{}",
+                            session.prompt()
+                        ),
+                    )?;
+                } else {
+                    let reply = session.execute(&text);
+                    if !show_reply(out, &mut input, session, &text, reply, echo)? {
                         return Ok(());
                     }
                 }
-                CTRL_D if line.is_empty() => return Ok(()),
-                _ if line.len() == MAX_LINE => {
-                    line.clear();
-                    too_long = true;
+            }
+            _ if too_long => {}
+            b'?' => {
+                if echo {
+                    out.write_all(b"?")?;
                 }
-                _ => {
-                    line.push(byte);
-                    if echo {
-                        out.write_all(&[byte])?;
-                    }
+                let text = lossy(&line);
+                let help = session
+                    .help(&text)
+                    .unwrap_or_else(|e| e.render(session.prompt().chars().count()));
+                write_crlf(out, &format!("\n{help}{}{text}", session.prompt()))?;
+            }
+            TAB => {
+                let (start, words) = session.complete(&lossy(&line));
+                if let [word] = words.as_slice() {
+                    line.truncate(start);
+                    line.extend_from_slice(word.as_bytes());
+                    line.push(b' ');
+                }
+                write_crlf(out, &format!("\n{}{}", session.prompt(), lossy(&line)))?;
+            }
+            BACKSPACE | DELETE => {
+                if line.pop().is_some() && echo {
+                    out.write_all(b"\x08 \x08")?;
                 }
             }
-            previous = byte;
+            CTRL_C => {
+                line.clear();
+                if echo {
+                    out.write_all(b"^C")?;
+                }
+                write_crlf(out, &format!("\n{}", session.prompt()))?;
+            }
+            CTRL_Z => {
+                line.clear();
+                if echo {
+                    out.write_all(b"^Z\r\n")?;
+                }
+                let reply = session.ctrl_z();
+                if !show_reply(out, &mut input, session, "", reply, echo)? {
+                    return Ok(());
+                }
+            }
+            CTRL_D if line.is_empty() => return Ok(()),
+            _ if line.len() == MAX_LINE => {
+                line.clear();
+                too_long = true;
+            }
+            _ => {
+                line.push(byte);
+                if echo {
+                    out.write_all(&[byte])?;
+                }
+            }
         }
-        out.flush()?;
+        previous = byte;
     }
 }
 
@@ -168,15 +238,21 @@ fn only_line_ends(rest: &[u8]) -> bool {
     rest.iter().all(|&b| b == b'\r' || b == b'\n')
 }
 
-/// Prints a reply and the next prompt; false when the session ended.
-fn show_reply(
+/// Prints a reply (paged on an echoing stream) and the next prompt; false
+/// when the session ended.
+fn show_reply<R: Read>(
     out: &mut dyn Write,
+    input: &mut Bytes<R>,
     session: &Session,
     line: &str,
     reply: crate::session::Reply,
     echoed: bool,
 ) -> io::Result<bool> {
-    write_crlf(out, &reply.output)?;
+    let length = match echoed {
+        true => session.page_length().unwrap_or(0),
+        false => 0,
+    };
+    page(&reply.output, length, &mut StreamScreen { out, input })?;
     if let Some(error) = &reply.error {
         // Without echo the line is not on screen: show it for the caret.
         let prompt = session.prompt();

@@ -1,8 +1,11 @@
 //! The CLI on a terminal with rustyline: line editing, history, Tab
-//! completion, `?` help that keeps the line, Ctrl-Z for `end`.
+//! completion, `?` help that keeps the line, Ctrl-Z for `end`, and long
+//! output paged when standard output is the terminal too.
 
 use crate::engine::Shell;
+use crate::pager::{page, Key, Screen};
 use crate::session::{complete_in, Mode, Reply, Session};
+use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, SpecialCharacterIndices};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -13,6 +16,7 @@ use rustyline::{
     Cmd, CompletionType, ConditionalEventHandler, Config, Context, Editor, Event, EventContext,
     EventHandler, Helper, KeyEvent, Modifiers, RepeatCount,
 };
+use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -114,17 +118,62 @@ pub fn run_terminal(session: &mut Session) -> rustyline::Result<()> {
             }
             session.execute(&line)
         };
-        if show(&prompt, reply) {
+        let length = match io::stdout().is_terminal() {
+            true => session.page_length().unwrap_or_else(|| rows(&mut editor)),
+            false => 0,
+        };
+        if show(&prompt, reply, length)? {
             return Ok(());
         }
     }
 }
 
-/// Prints a reply; true when the session ended.
-fn show(prompt: &str, reply: Reply) -> bool {
-    print!("{}", reply.output);
+/// The terminal's height, IOS's default screen; 0 (no paging) where it
+/// is not known, as on a serial console, which says 0 rows.
+fn rows(editor: &mut Editor<CliHelper, DefaultHistory>) -> usize {
+    match editor.dimensions() {
+        Some((_, rows)) if rows < u16::MAX => rows.into(),
+        _ => 0,
+    }
+}
+
+/// Prints a reply, `length` lines a screen; true when the session ended.
+fn show(prompt: &str, reply: Reply, length: usize) -> io::Result<bool> {
+    page(&reply.output, length, &mut Console)?;
     if let Some(error) = reply.error {
         print!("{}", error.render(prompt.chars().count()));
     }
-    reply.quit
+    Ok(reply.quit)
+}
+
+/// The controlling terminal, between two lines rustyline reads.
+struct Console;
+
+impl Screen for Console {
+    fn write(&mut self, text: &str) -> io::Result<()> {
+        io::stdout().write_all(text.as_bytes())
+    }
+
+    /// One key, without Enter and without echo: the terminal leaves
+    /// canonical mode for the read (Ctrl-C arrives as a key, not a signal).
+    fn key(&mut self) -> io::Result<Key> {
+        io::stdout().flush()?;
+        let stdin = io::stdin();
+        let saved = tcgetattr(&stdin)?;
+        let mut raw = saved.clone();
+        raw.local_flags
+            .remove(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG);
+        raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+        raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+        tcsetattr(&stdin, SetArg::TCSANOW, &raw)?;
+        // Straight from the descriptor: std's buffered stdin would keep
+        // type-ahead from rustyline, which reads the descriptor itself.
+        let mut byte = [0u8];
+        let read = nix::unistd::read(&stdin, &mut byte);
+        tcsetattr(&stdin, SetArg::TCSANOW, &saved)?;
+        Ok(match read? {
+            0 => Key::Stop,
+            _ => Key::of(byte[0]),
+        })
+    }
 }

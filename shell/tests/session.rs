@@ -99,7 +99,7 @@ fn parent_mode_commands_work_from_a_sub_mode_and_do_runs_exec_commands() {
     );
     assert_eq!(s.prompt(), "r9(config-if)#");
     let out = ok(&mut s, &["do show running-config | include address"]);
-    assert_eq!(out, " ip address 10.0.0.1/24\n");
+    assert_eq!(out, " ip address 10.0.0.1 255.255.255.0\n");
     assert_eq!(s.prompt(), "r9(config-if)#", "do keeps the mode");
 }
 
@@ -126,7 +126,7 @@ fn commit_validates_the_whole_candidate_and_abort_discards_it() {
     assert_eq!(*shell.running(), Config::default());
     let diff = ok(&mut s, &["show configuration"]);
     assert!(
-        diff.contains("+ interface eth1\n+  ip address 10.0.5.1/24\n"),
+        diff.contains("+ interface eth1\n+  ip address 10.0.5.1 255.255.255.0\n"),
         "{diff}"
     );
     ok(&mut s, &["abort"]);
@@ -349,7 +349,7 @@ fn help_and_completion_come_from_the_definitions() {
     assert!(help.contains("Current operating configuration"));
     assert_eq!(
         s.help("write ").unwrap(),
-        "  memory  To the startup configuration file\n"
+        "  memory  To the startup configuration file\n  <cr>\n"
     );
     assert_eq!(
         s.complete("sh run"),
@@ -708,4 +708,258 @@ fn the_byte_stream_can_echo_for_raw_channels() {
     );
     let caret = format!("gatehouse#sh ip\r\n{}^\r\n% Invalid", " ".repeat(13));
     assert!(text.contains(&caret), "{text:?}");
+}
+
+/// An IOS-style configuration as an operator pastes it: masks,
+/// secondaries, route names, `interface range` and `default interface`.
+const PASTED_IOS: &[&str] = &[
+    "configure terminal",
+    "hostname edge-ios",
+    "interface eth0",
+    " description uplink",
+    " ip address 192.0.2.1 255.255.255.0",
+    " ip address 198.51.100.1 255.255.255.128 secondary",
+    "interface range eth1 - 3, eth5",
+    " mtu 9000",
+    " description access",
+    "interface eth2",
+    " ip address 10.2.0.1 255.255.0.0",
+    "interface eth5",
+    " ip address 10.5.0.1/16",
+    "default interface eth3",
+    "ip route 0.0.0.0 0.0.0.0 192.0.2.254 name default-gw",
+    "ip route 10.20.0.0 255.255.0.0 10.2.0.2 200 name backup",
+    "ip route 10.30.0.0/16 eth5",
+    "commit",
+    "end",
+];
+
+#[test]
+fn a_pasted_ios_configuration_loads_and_renders_back_stably() {
+    let shell = plain_shell();
+    let mut s = Session::new(shell.clone(), "t", true);
+    ok(&mut s, PASTED_IOS);
+    let rendered = ok(&mut s, &["show running-config"]);
+    assert_eq!(
+        rendered,
+        "!\nhostname edge-ios\n\
+         !\ninterface eth0\n description uplink\n ip address 192.0.2.1 255.255.255.0\n \
+         ip address 198.51.100.1 255.255.255.128 secondary\n\
+         !\ninterface eth1\n description access\n mtu 9000\n\
+         !\ninterface eth2\n description access\n mtu 9000\n ip address 10.2.0.1 255.255.0.0\n\
+         !\ninterface eth3\n\
+         !\ninterface eth5\n description access\n mtu 9000\n ip address 10.5.0.1 255.255.0.0\n\
+         !\nip route 0.0.0.0 0.0.0.0 192.0.2.254 name default-gw\n\
+         ip route 10.20.0.0 255.255.0.0 10.2.0.2 200 name backup\n\
+         ip route 10.30.0.0 255.255.0.0 eth5\n!\nend\n"
+    );
+    // Pasting the rendered text into a fresh appliance gives the same
+    // configuration and the same text.
+    let again = plain_shell();
+    let mut t = Session::new(again.clone(), "t", true);
+    let lines: Vec<&str> = ["configure terminal"]
+        .into_iter()
+        .chain(rendered.lines().filter(|l| *l != "end"))
+        .chain(["commit"])
+        .collect();
+    ok(&mut t, &lines);
+    assert_eq!(*again.running(), *shell.running());
+    assert_eq!(ok(&mut t, &["do show running-config"]), rendered);
+}
+
+#[test]
+fn interface_range_has_its_own_prompt_and_exit_end_and_do_work_in_it() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    ok(&mut s, &["conf t", "interface range eth1 - 2"]);
+    assert_eq!(s.prompt(), "gatehouse(config-if-range)#");
+    let out = ok(
+        &mut s,
+        &["shutdown", "do show configuration | include shutdown"],
+    );
+    assert_eq!(out, "+  shutdown\n+  shutdown\n");
+    assert_eq!(
+        s.prompt(),
+        "gatehouse(config-if-range)#",
+        "do keeps the mode"
+    );
+    ok(&mut s, &["exit"]);
+    assert_eq!(s.prompt(), "gatehouse(config)#");
+    ok(&mut s, &["interface range eth1, eth2", "end"]);
+    assert_eq!(s.prompt(), "gatehouse#");
+    let (out, failures) = run(&mut s, &["conf t", "interface range eth2 - 1"]);
+    assert_eq!(failures.len(), 1, "{out}");
+    assert_eq!(
+        s.prompt(),
+        "gatehouse(config)#",
+        "a refused range enters nothing"
+    );
+}
+
+#[test]
+fn show_running_config_interface_shows_that_interface_only() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    ok(
+        &mut s,
+        &[
+            "conf t",
+            "interface eth0",
+            "mtu 1400",
+            "interface eth0.100",
+            "shutdown",
+            "interface eth01",
+            "commit",
+            "end",
+        ],
+    );
+    assert_eq!(
+        ok(&mut s, &["show running-config interface eth0"]),
+        "!\ninterface eth0\n mtu 1400\n!\nend\n"
+    );
+    let all = ok(&mut s, &["show running-config interface"]);
+    assert!(all.contains("interface eth0.100\n") && all.contains("interface eth01\n"));
+    let (out, failures) = run(&mut s, &["show running-config interface eth9"]);
+    assert_eq!(
+        failures[0].message, "% Interface eth9 is not configured",
+        "{out}"
+    );
+}
+
+#[test]
+fn section_filters_keep_whole_blocks() {
+    let mut s = Session::new(plain_shell(), "t", true);
+    ok(&mut s, PASTED_IOS);
+    assert_eq!(
+        ok(&mut s, &["show running-config | section secondary"]),
+        "interface eth0\n description uplink\n ip address 192.0.2.1 255.255.255.0\n \
+         ip address 198.51.100.1 255.255.255.128 secondary\n"
+    );
+    assert_eq!(
+        ok(&mut s, &["sh run | sec ^ip route"]),
+        "ip route 0.0.0.0 0.0.0.0 192.0.2.254 name default-gw\n\
+         ip route 10.20.0.0 255.255.0.0 10.2.0.2 200 name backup\n\
+         ip route 10.30.0.0 255.255.0.0 eth5\n"
+    );
+}
+
+#[test]
+fn write_alone_saves_like_write_memory() {
+    let dir = TempDir::new("write");
+    let path = dir.0.join("startup-config");
+    let (shell, _) = ShellBuilder::new().startup_path(&path).build();
+    let mut s = Session::new(shell.clone(), "t", true);
+    // The operator's first lines, as typed in issue 18.
+    ok(
+        &mut s,
+        &[
+            "conf t",
+            "hostname saved",
+            "interface eth0",
+            "ip add 10.0.2.15 255.255.255.0",
+            "ip route 0.0.0.0 0.0.0.0 10.0.2.2",
+            "commit",
+            "end",
+        ],
+    );
+    let out = ok(&mut s, &["wr"]);
+    assert!(out.contains("[OK]"), "{out}");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(saved, grammar::render(&shell.running()));
+    assert!(saved.contains("hostname saved\n"));
+    assert!(
+        saved.contains(" ip address 10.0.2.15 255.255.255.0\n"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("ip route 0.0.0.0 0.0.0.0 10.0.2.2\n"),
+        "{saved}"
+    );
+}
+
+/// Typed on an SSH pty (echoing stream): `terminal length` (unless
+/// `length` is empty), nine interfaces, then `show running-config`, then
+/// `keys` at the `--More--` prompts. Returns what `show running-config`
+/// printed and the `--More--` count.
+fn paged_show_run(length: &str, echo: bool, keys: &str) -> (String, usize) {
+    let mut s = Session::new(plain_shell(), "t", true);
+    let mut typed = match length {
+        "" => String::new(),
+        length => format!("terminal length {length}\r"),
+    };
+    typed.push_str("conf t\r");
+    for n in 1..=9 {
+        typed.push_str(&format!("interface eth{n}\rdescription port {n}\r"));
+    }
+    typed.push_str(&format!("commit\rend\rshow running-config\r{keys}exit\r"));
+    let mut output = Vec::new();
+    let options = shell::StreamOptions { echo };
+    shell::run_stream_with(&mut s, typed.as_bytes(), &mut output, options).unwrap();
+    let text = String::from_utf8(output).unwrap();
+    // Between the prompt before the command and the one after it.
+    let prompts: Vec<&str> = text.split("gatehouse#").collect();
+    let segment = prompts[prompts.len() - 2];
+    let shown = segment
+        .strip_prefix("show running-config\r\n")
+        .unwrap_or(segment);
+    let shown = shown.replace("\r          \r", "").replace("\r\n", "\n");
+    let mores = shown.matches(" --More-- ").count();
+    (shown.replace(" --More-- ", ""), mores)
+}
+
+#[test]
+fn long_output_on_a_pty_pauses_at_more_until_space_enter_or_q() {
+    // 5-line screens: 4 lines, --More--, Space: 4 more, Enter: 1 more, q.
+    let (shown, mores) = paged_show_run("5", true, " \rq");
+    assert_eq!(mores, 3, "{shown}");
+    assert_eq!(
+        shown,
+        "!\ninterface eth1\n description port 1\n!\n\
+         interface eth2\n description port 2\n!\ninterface eth3\n description port 3\n"
+    );
+    let (shown, mores) = paged_show_run("5", true, &" ".repeat(20));
+    assert_eq!(mores, 7, "27 lines on 4-line screens");
+    assert!(shown.ends_with("!\nend\n"), "{shown}");
+}
+
+#[test]
+fn no_paging_with_length_0_before_terminal_length_or_off_a_terminal() {
+    for (length, echo) in [("0", true), ("5", false), ("", true)] {
+        let (shown, mores) = paged_show_run(length, echo, "");
+        assert_eq!(mores, 0, "{shown}");
+        assert!(
+            shown.contains("interface eth9\n description port 9\n!\nend\n"),
+            "{shown}"
+        );
+    }
+    // Exec and script runs never page, whatever the length.
+    let mut s = Session::new(plain_shell(), "t", true);
+    let lines: Vec<String> = ["terminal length 2", "conf t"]
+        .into_iter()
+        .map(String::from)
+        .chain((1..=9).map(|n| format!("interface eth{n}")))
+        .chain(["commit".into(), "end".into(), "show running-config".into()])
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let out = ok(&mut s, &lines);
+    assert!(
+        !out.contains("More") && out.contains("interface eth9\n!\nend\n"),
+        "{out}"
+    );
+    let (_, failures) = run(&mut s, &["terminal length 513"]);
+    assert_eq!(failures.len(), 1);
+}
+
+#[test]
+fn show_clock_prints_utc_in_ios_format_in_every_mode() {
+    let ios = regex::Regex::new(
+        r"^\*\d\d:\d\d:\d\d\.\d{3} UTC (Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} \d{1,2} \d{4}\n$",
+    )
+    .unwrap();
+    let mut s = Session::new(plain_shell(), "t", false);
+    let out = ok(&mut s, &["sh clock"]);
+    assert!(ios.is_match(&out), "{out:?}");
+    let out = ok(
+        &mut s,
+        &["enable", "conf t", "interface eth0", "do show clock"],
+    );
+    assert!(ios.is_match(&out), "{out:?}");
 }

@@ -2,13 +2,16 @@
 //! (`NAME.VLAN`, `encapsulation dot1q`) and VXLAN tunnel interfaces
 //! (`vxlanN`: `vni`, `source-interface`, `remote`, `udp-port`), their
 //! addresses, MTU, description and shutdown. `interface NAME` opens the
-//! `(config-if)` sub-mode where other elements add their own lines.
+//! `(config-if)` sub-mode where other elements add their own lines;
+//! `interface range` opens it for several interfaces at once, and
+//! `default interface NAME` empties one.
 
 use crate::commands::{
-    description_text, edit_set, required, set_or_clear, CommandDef, ConfigContext, Edit, Mode,
-    SubMode, INCOMPLETE,
+    description_text, edit_set, ipv4_network, mask_form, required, set_or_clear, CommandDef,
+    ConfigContext, Edit, Mode, SubMode, INCOMPLETE,
 };
 use crate::config::{Config, ELEMENTS};
+use crate::element::is_interface_name;
 use crate::render::Block;
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::{BTreeMap, BTreeSet};
@@ -66,13 +69,35 @@ pub struct Interface {
     pub description: Option<String>,
     pub shutdown: bool,
     pub mtu: Option<u16>,
-    /// Interface addresses: host address plus prefix length (`10.0.0.1/24`).
+    /// Interface addresses: host address plus prefix length (`10.0.0.1/24`),
+    /// the primary and its secondaries.
     pub ipv4_addresses: BTreeSet<Ipv4Net>,
+    /// Which of `ipv4_addresses` is IOS's primary (typed without
+    /// `secondary`); see [`Interface::primary_ipv4`].
+    pub ipv4_primary: Option<Ipv4Net>,
     pub ipv6_addresses: BTreeSet<Ipv6Net>,
     /// `encapsulation dot1q N` on a sub-interface.
     pub dot1q: Option<u16>,
     /// VXLAN settings; only meaningful on `vxlanN` interfaces.
     pub vxlan: Option<Vxlan>,
+}
+
+impl Interface {
+    /// The primary IPv4 address: the one typed without `secondary`, or the
+    /// lowest for an interface built in code without saying.
+    pub fn primary_ipv4(&self) -> Option<Ipv4Net> {
+        let typed = self
+            .ipv4_primary
+            .filter(|p| self.ipv4_addresses.contains(p));
+        typed.or_else(|| self.ipv4_addresses.first().copied())
+    }
+
+    /// Removes every IPv4 and IPv6 address.
+    pub fn clear_addresses(&mut self) {
+        self.ipv4_addresses.clear();
+        self.ipv4_primary = None;
+        self.ipv6_addresses.clear();
+    }
 }
 
 /// VXLAN tunnel settings of a `vxlanN` interface.
@@ -114,6 +139,26 @@ const COMMANDS: &[CommandDef] = &[
         handler: interface,
     },
     CommandDef {
+        mode: Mode::Global,
+        syntax: "interface range LINE$range",
+        help: &[
+            "Select an interface to configure",
+            "Configure several interfaces at once",
+            "NAME - LAST and NAME, separated by commas (eth1 - 3, eth5)",
+        ],
+        handler: interface_range,
+    },
+    CommandDef {
+        mode: Mode::Global,
+        syntax: "default interface IFNAME$name",
+        help: &[
+            "Set a command to its defaults",
+            "Remove all configuration of an interface, keeping it",
+            "Interface name",
+        ],
+        handler: default_interface,
+    },
+    CommandDef {
         mode: IF,
         syntax: "description LINE$text",
         help: &["Interface specific description", "Up to 240 characters"],
@@ -133,11 +178,14 @@ const COMMANDS: &[CommandDef] = &[
     },
     CommandDef {
         mode: IF,
-        syntax: "ip address A.B.C.D/M$address",
+        syntax: "ip address (A.B.C.D/M$address|A.B.C.D$address A.B.C.D$mask) [secondary]",
         help: &[
             "Interface IP configuration",
             "Set an IP address",
             "Address and prefix length",
+            "IP address",
+            "IP subnet mask",
+            "Make this a secondary address",
         ],
         handler: ip_address,
     },
@@ -240,8 +288,13 @@ impl super::NetworkElement for Element {
         if let Some(mtu) = interface.mtu {
             lines.push(format!("mtu {mtu}"));
         }
-        let v4 = interface.ipv4_addresses.iter();
-        lines.extend(v4.map(|a| format!("ip address {a}")));
+        let primary = interface.primary_ipv4();
+        lines.extend(primary.map(|a| format!("ip address {}", mask_form(&a))));
+        let secondaries = interface
+            .ipv4_addresses
+            .iter()
+            .filter(|a| Some(**a) != primary);
+        lines.extend(secondaries.map(|a| format!("ip address {} secondary", mask_form(a))));
         let v6 = interface.ipv6_addresses.iter();
         lines.extend(v6.map(|a| format!("ipv6 address {a}")));
         if interface.shutdown {
@@ -275,36 +328,127 @@ fn current_interface<'c>(edit: &'c mut Edit<'_>) -> Result<(String, &'c mut Inte
 fn interface(edit: &mut Edit<'_>) -> Result<(), String> {
     let name = required(edit.args, "name")?.to_string();
     if edit.negated {
-        if Arc::make_mut(&mut edit.config.interfaces)
-            .remove(&name)
-            .is_none()
-        {
-            return Err(format!("% Interface {name} is not configured"));
-        }
-        for element in ELEMENTS {
-            element.forget_interface(edit.config, &name);
-        }
+        check_configured(edit.config, &name)?;
+        remove(edit.config, &name);
         return Ok(());
     }
-    let kind = InterfaceKind::of(&name);
-    if let InterfaceKind::SubInterface {
-        vlan_id_in_name, ..
-    } = kind
-    {
-        if !(1..=4094).contains(&vlan_id_in_name) {
-            return Err(format!("% Sub-interface number of {name} must be 1-4094"));
-        }
-    }
-    // Entering an interface that exists must not copy the section.
-    if !edit.config.interfaces.contains_key(&name) {
-        let interfaces = Arc::make_mut(&mut edit.config.interfaces);
-        let entry = interfaces.entry(name.clone()).or_default();
-        if kind == InterfaceKind::Vxlan {
-            entry.vxlan = Some(Vxlan::default());
-        }
-    }
+    check_name(&name)?;
+    create(edit.config, &name);
     edit.enter = Some(ConfigContext::Sub(&INTERFACE_MODE, name));
     Ok(())
+}
+
+/// `interface range`: every interface of the range is made as by
+/// `interface NAME`, and the lines typed after it apply to each of them;
+/// `no interface range` removes them all.
+fn interface_range(edit: &mut Edit<'_>) -> Result<(), String> {
+    let names = range_names(required(edit.args, "range")?)?;
+    if edit.negated {
+        for name in &names {
+            check_configured(edit.config, name)?;
+        }
+        names.iter().for_each(|name| remove(edit.config, name));
+        return Ok(());
+    }
+    for name in &names {
+        check_name(name)?;
+    }
+    names.iter().for_each(|name| create(edit.config, name));
+    edit.enter = Some(ConfigContext::Range(&INTERFACE_MODE, names));
+    Ok(())
+}
+
+/// `default interface NAME`: the interface stays, with nothing configured
+/// under it (every element forgets it, as for `no interface`).
+fn default_interface(edit: &mut Edit<'_>) -> Result<(), String> {
+    if edit.negated {
+        return Err("% 'no default interface' is not a command: use 'no interface NAME'".into());
+    }
+    let name = required(edit.args, "name")?.to_string();
+    check_configured(edit.config, &name)?;
+    remove(edit.config, &name);
+    create(edit.config, &name);
+    Ok(())
+}
+
+fn check_configured(config: &Config, name: &str) -> Result<(), String> {
+    match config.interfaces.contains_key(name) {
+        true => Ok(()),
+        false => Err(format!("% Interface {name} is not configured")),
+    }
+}
+
+/// A sub-interface's number must be a VLAN id.
+fn check_name(name: &str) -> Result<(), String> {
+    match InterfaceKind::of(name) {
+        InterfaceKind::SubInterface {
+            vlan_id_in_name, ..
+        } if !(1..=4094).contains(&vlan_id_in_name) => {
+            Err(format!("% Sub-interface number of {name} must be 1-4094"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Adds an interface with nothing configured, if new.
+fn create(config: &mut Config, name: &str) {
+    // Entering an interface that exists must not copy the section.
+    if config.interfaces.contains_key(name) {
+        return;
+    }
+    let interfaces = Arc::make_mut(&mut config.interfaces);
+    let entry = interfaces.entry(name.to_string()).or_default();
+    if InterfaceKind::of(name) == InterfaceKind::Vxlan {
+        entry.vxlan = Some(Vxlan::default());
+    }
+}
+
+/// Removes an interface and what every element holds about it.
+fn remove(config: &mut Config, name: &str) {
+    Arc::make_mut(&mut config.interfaces).remove(name);
+    for element in ELEMENTS {
+        element.forget_interface(config, name);
+    }
+}
+
+/// The most interfaces one range may name: every VLAN of a parent.
+const MAX_RANGE: usize = 4094;
+
+/// The interfaces of `eth1 - 3, eth5` (IOS's form: a blank before the
+/// `-`, which interface names such as `veth-a` never have), sorted.
+fn range_names(text: &str) -> Result<Vec<String>, String> {
+    let mut names = BTreeSet::new();
+    for item in text.split(',').map(str::trim) {
+        let (first, last) = match item.rsplit_once('-') {
+            Some((first, last)) if first.ends_with(char::is_whitespace) => {
+                (first.trim_end(), Some(last.trim()))
+            }
+            _ => (item, None),
+        };
+        if !is_interface_name(first) {
+            return Err(format!("% Invalid interface name \"{first}\" in the range"));
+        }
+        let Some(last) = last else {
+            names.insert(first.to_string());
+            continue;
+        };
+        let stem = first.trim_end_matches(|c: char| c.is_ascii_digit());
+        let start: u32 = first[stem.len()..]
+            .parse()
+            .map_err(|_| format!("% {first} - {last}: a range needs a name ending in a number"))?;
+        let end: u32 = match last.parse() {
+            Ok(end) if end >= start && (end - start) as usize + names.len() < MAX_RANGE => end,
+            _ => return Err(format!("% Bad range {first} - {last}: LAST must be from {start} and at most {MAX_RANGE} interfaces in all")),
+        };
+        for n in start..=end {
+            let name = format!("{stem}{n}");
+            if !is_interface_name(&name) {
+                return Err(format!("% Invalid interface name \"{name}\" in the range"));
+            }
+            names.insert(name);
+        }
+    }
+    Ok(names.into_iter().collect())
 }
 
 fn description(edit: &mut Edit<'_>) -> Result<(), String> {
@@ -330,8 +474,12 @@ fn mtu(edit: &mut Edit<'_>) -> Result<(), String> {
     Ok(())
 }
 
+/// IOS's rules: `ip address` replaces the primary address, `secondary`
+/// adds one beside it (only once there is a primary), and the primary
+/// goes last; `no ip address` alone removes them all.
 fn ip_address(edit: &mut Edit<'_>) -> Result<(), String> {
-    let address = edit.args.ipv4_prefix("address");
+    let address = ipv4_network(edit.args, "address")?;
+    let secondary = edit.args.has("secondary");
     let negated = edit.negated;
     if let (false, Some(a)) = (negated, address) {
         if a.prefix_len() < 31 && (a.addr() == a.network() || a.addr() == a.broadcast()) {
@@ -339,9 +487,51 @@ fn ip_address(edit: &mut Edit<'_>) -> Result<(), String> {
         }
     }
     let (name, interface) = current_interface(edit)?;
-    edit_set(&mut interface.ipv4_addresses, negated, address, |a| {
-        format!("% {a} is not an address of {name}")
-    })
+    let primary = interface.primary_ipv4();
+    let Some(a) = address else {
+        return match negated {
+            true => {
+                interface.ipv4_addresses.clear();
+                interface.ipv4_primary = None;
+                Ok(())
+            }
+            false => Err(INCOMPLETE.to_string()),
+        };
+    };
+    let addresses = &mut interface.ipv4_addresses;
+    match (negated, secondary) {
+        (_, true) if primary == Some(a) => {
+            return Err(format!("% {a} is the primary address of {name}"))
+        }
+        (false, true) if primary.is_none() => {
+            return Err(format!(
+                "% {name} has no primary address: set one before adding secondaries"
+            ))
+        }
+        (false, true) => {
+            addresses.insert(a);
+        }
+        (false, false) => {
+            if let Some(old) = primary {
+                addresses.remove(&old);
+            }
+            addresses.insert(a);
+            interface.ipv4_primary = Some(a);
+        }
+        (true, _) if !addresses.contains(&a) => {
+            return Err(format!("% {a} is not an address of {name}"))
+        }
+        (true, _) if primary == Some(a) && addresses.len() > 1 => {
+            return Err("% Must delete secondary before deleting primary".to_string())
+        }
+        (true, _) => {
+            addresses.remove(&a);
+            if primary == Some(a) {
+                interface.ipv4_primary = None;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn ipv6_address(edit: &mut Edit<'_>) -> Result<(), String> {
@@ -553,7 +743,8 @@ mod generate {
             proptest::option::of(text()),
             any::<bool>(),
             proptest::option::of(68u16..),
-            proptest::collection::btree_set(host_v4(), 0..3),
+            // Address -> typed in the mask form; the first is the primary.
+            proptest::collection::btree_map(host_v4(), any::<bool>(), 0..3),
             proptest::collection::btree_set(
                 (any::<u128>(), 0u8..=128)
                     .prop_map(|(a, l)| ipnet::Ipv6Net::new(Ipv6Addr::from(a), l).unwrap()),
@@ -566,7 +757,14 @@ mod generate {
                 let mut lines = vec![format!("interface {name}")];
                 lines.extend(description.map(|d| format!(" description {d}")));
                 lines.extend(mtu.map(|m| format!(" mtu {m}")));
-                lines.extend(v4.iter().map(|a| format!(" ip address {a}")));
+                for (i, (a, mask)) in v4.iter().enumerate() {
+                    let form = match mask {
+                        true => crate::commands::mask_form(a),
+                        false => a.to_string(),
+                    };
+                    let secondary = if i > 0 { " secondary" } else { "" };
+                    lines.push(format!(" ip address {form}{secondary}"));
+                }
                 lines.extend(v6.iter().map(|a| format!(" ipv6 address {a}")));
                 if is_sub {
                     lines.extend(dot1q.map(|v| format!(" encapsulation dot1q {v}")));
@@ -594,5 +792,256 @@ mod generate {
         .prop_flat_map(|names| names.into_iter().map(interface).collect::<Vec<_>>())
         .prop_map(|blocks| blocks.concat())
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::range_names;
+    use crate::{apply_text, parse_config, render};
+
+    /// The first error message of applying `text` to a configuration
+    /// holding `base`, and whether that configuration was left as it was.
+    fn refused(base: &str, text: &str) -> (String, bool) {
+        let (mut config, errors) = parse_config(base);
+        assert_eq!(errors, []);
+        let before = config.clone();
+        let errors = apply_text(&mut config, text);
+        (errors[0].error.message.clone(), config == before)
+    }
+
+    #[test]
+    fn addresses_take_the_mask_or_the_prefix_form_and_render_as_masks() {
+        let (config, errors) = parse_config(
+            "interface eth0\n ip address 10.0.0.1 255.255.255.0\n \
+             ip address 10.0.1.1/24 secondary\n ip address 10.0.2.1 255.255.255.252 secondary\n",
+        );
+        assert_eq!(errors, []);
+        let eth0 = &config.interfaces["eth0"];
+        assert_eq!(eth0.primary_ipv4(), "10.0.0.1/24".parse().ok());
+        assert_eq!(eth0.ipv4_addresses.len(), 3);
+        assert!(render(&config).contains(
+            "interface eth0\n ip address 10.0.0.1 255.255.255.0\n \
+             ip address 10.0.1.1 255.255.255.0 secondary\n \
+             ip address 10.0.2.1 255.255.255.252 secondary\n"
+        ));
+    }
+
+    #[test]
+    fn the_primary_is_rendered_first_even_when_a_secondary_sorts_lower() {
+        let text = "interface eth0\n ip address 10.9.0.1 255.255.0.0\n \
+                    ip address 10.1.0.1 255.255.0.0 secondary\n";
+        let (config, errors) = parse_config(text);
+        assert_eq!(errors, []);
+        let rendered = render(&config);
+        assert!(rendered.contains(text), "{rendered}");
+        assert_eq!(parse_config(&rendered), (config, vec![]));
+    }
+
+    #[test]
+    fn a_new_primary_replaces_the_old_one_as_on_ios() {
+        let (config, errors) = parse_config(
+            "interface eth0\n ip address 10.0.0.1/24\n ip address 10.0.5.1/24 secondary\n \
+             ip address 10.0.0.2 255.255.255.0\n",
+        );
+        assert_eq!(errors, []);
+        let eth0 = &config.interfaces["eth0"];
+        let addresses: Vec<String> = eth0.ipv4_addresses.iter().map(|a| a.to_string()).collect();
+        assert_eq!(addresses, ["10.0.0.2/24", "10.0.5.1/24"]);
+        assert_eq!(eth0.primary_ipv4(), "10.0.0.2/24".parse().ok());
+    }
+
+    #[test]
+    fn secondaries_need_a_primary_and_go_before_it() {
+        let base = "interface eth0\n ip address 10.0.0.1/24\n ip address 10.0.5.1/24 secondary\n";
+        for (line, message) in [
+            (
+                "interface eth1\n ip address 10.1.0.1/24 secondary\n",
+                "% eth1 has no primary address: set one before adding secondaries",
+            ),
+            (
+                "interface eth0\n no ip address 10.0.0.1 255.255.255.0\n",
+                "% Must delete secondary before deleting primary",
+            ),
+            (
+                "interface eth0\n ip address 10.0.0.1/24 secondary\n",
+                "% 10.0.0.1/24 is the primary address of eth0",
+            ),
+            (
+                "interface eth0\n no ip address 10.0.9.1/24 secondary\n",
+                "% 10.0.9.1/24 is not an address of eth0",
+            ),
+        ] {
+            let (message_got, unchanged) = refused(base, line);
+            assert_eq!(message_got, message, "{line}");
+            assert!(unchanged || line.starts_with("interface eth1"), "{line}");
+        }
+        let (mut config, _) = parse_config(base);
+        let errors = apply_text(
+            &mut config,
+            "interface eth0\n no ip address 10.0.5.1 255.255.255.0 secondary\n \
+             no ip address 10.0.0.1/24\n",
+        );
+        assert_eq!(errors, []);
+        assert_eq!(config.interfaces["eth0"], Default::default());
+    }
+
+    #[test]
+    fn no_ip_address_alone_removes_every_ipv4_address() {
+        let (config, errors) = parse_config(
+            "interface eth0\n ip address 10.0.0.1/24\n ip address 10.0.5.1/24 secondary\n \
+             ipv6 address 2001:db8::1/64\n no ip address\n",
+        );
+        assert_eq!(errors, []);
+        let eth0 = &config.interfaces["eth0"];
+        assert!(eth0.ipv4_addresses.is_empty() && eth0.primary_ipv4().is_none());
+        assert_eq!(eth0.ipv6_addresses.len(), 1);
+    }
+
+    #[test]
+    fn non_contiguous_masks_and_missing_masks_are_refused() {
+        let base = "interface eth0\n ip address 10.0.0.1/24\n";
+        let (message, unchanged) =
+            refused(base, "interface eth0\n ip address 10.0.0.1 255.0.255.0\n");
+        assert_eq!(
+            message,
+            "% Bad mask 255.0.255.0 for address 10.0.0.1: not a contiguous network mask"
+        );
+        assert!(unchanged);
+        let (message, unchanged) = refused(base, "interface eth0\n ip address 10.0.0.7\n");
+        assert_eq!(message, "% Incomplete command.");
+        assert!(unchanged);
+        let (message, _) = refused(base, "interface eth0\n ip address 10.0.0.0 255.255.255.0\n");
+        assert_eq!(message, "% 10.0.0.0/24 is not a host address in its subnet");
+    }
+
+    #[test]
+    fn ranges_are_ios_lists_of_names_and_spans() {
+        let names = |text| range_names(text).unwrap();
+        assert_eq!(names("eth1 - 3, eth5"), ["eth1", "eth2", "eth3", "eth5"]);
+        assert_eq!(names("eth3 ,eth1"), ["eth1", "eth3"]);
+        assert_eq!(names("eth0.100 -102"), ["eth0.100", "eth0.101", "eth0.102"]);
+        assert_eq!(names("veth-a, veth-b"), ["veth-a", "veth-b"]);
+        for bad in [
+            "eth3 - 1",
+            "eth - 3",
+            "eth1 - x",
+            "1eth",
+            "eth1,",
+            "eth0.1 - 5000",
+            "eth1 - 99999999999",
+        ] {
+            assert!(range_names(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_line_typed_in_a_range_applies_to_every_interface_of_it() {
+        let (config, errors) = parse_config(
+            "interface range eth1 - 3, eth5
+ mtu 9000
+ description access ports
+             interface eth2
+ shutdown
+",
+        );
+        assert_eq!(errors, []);
+        let names: Vec<_> = config.interfaces.keys().cloned().collect();
+        assert_eq!(names, ["eth1", "eth2", "eth3", "eth5"]);
+        assert!(config.interfaces.values().all(|i| i.mtu == Some(9000)));
+        assert!(config.interfaces["eth2"].shutdown && !config.interfaces["eth3"].shutdown);
+    }
+
+    #[test]
+    fn no_interface_range_removes_every_interface_of_it_or_none() {
+        let (mut config, _) = parse_config("interface eth1\ninterface eth2\ninterface eth3\n");
+        let before = config.clone();
+        let errors = apply_text(&mut config, "no interface range eth2 - 4\n");
+        assert_eq!(
+            errors[0].error.message,
+            "% Interface eth4 is not configured"
+        );
+        assert_eq!(config, before);
+        assert_eq!(
+            apply_text(&mut config, "no interface range eth1, eth3\n"),
+            []
+        );
+        let names: Vec<_> = config.interfaces.keys().cloned().collect();
+        assert_eq!(names, ["eth2"]);
+    }
+
+    #[test]
+    fn a_range_line_that_fails_on_one_interface_changes_none() {
+        let (mut config, errors) = parse_config(
+            "interface eth1
+interface eth1.5
+",
+        );
+        assert_eq!(errors, []);
+        let before = config.clone();
+        let errors = apply_text(
+            &mut config,
+            "interface range eth1, eth1.5
+ encapsulation dot1q 7
+",
+        );
+        assert_eq!(
+            errors[0].error.message,
+            "% eth1: eth1 is not a sub-interface (NAME.VLAN) (nothing was changed)"
+        );
+        assert_eq!(config, before);
+        let errors = apply_text(
+            &mut config,
+            "interface range eth1.4094 - 4095
+",
+        );
+        assert_eq!(
+            errors[0].error.message,
+            "% Sub-interface number of eth1.4095 must be 1-4094"
+        );
+        assert_eq!(config, before, "no interface of a refused range is made");
+    }
+
+    #[test]
+    fn default_interface_keeps_the_interface_and_drops_everything_under_it() {
+        let (mut config, errors) = parse_config(
+            "vrf definition A
+ip access-list extended IN
+ permit ip any any
+             interface eth0
+ description uplink
+ vrf forwarding A
+ ip address 10.0.0.1 255.255.255.0
+              ip access-group IN in
+ mtu 9000
+interface vxlan5
+ vni 5
+ remote 10.0.0.9
+             default interface eth0
+default interface vxlan5
+",
+        );
+        assert_eq!(errors, []);
+        assert_eq!(config.interfaces["eth0"], Default::default());
+        assert_eq!(config.vrf_of("eth0"), None);
+        let rendered = render(&config);
+        assert!(
+            rendered.contains("\ninterface eth0\ninterface vxlan5\n"),
+            "{rendered}"
+        );
+        assert_eq!(config.interfaces["vxlan5"].vxlan, Some(Default::default()));
+        let before = config.clone();
+        let errors = apply_text(
+            &mut config,
+            "default interface eth9
+no default interface eth0
+",
+        );
+        assert_eq!(
+            errors[0].error.message,
+            "% Interface eth9 is not configured"
+        );
+        assert!(errors[1].error.message.contains("is not a command"));
+        assert_eq!(config, before);
     }
 }

@@ -263,8 +263,7 @@ fn remove_addresses(edit: &mut Edit<'_>, interface: &str, vrf: Option<&str>) {
     }
     let interfaces = Arc::make_mut(&mut edit.config.interfaces);
     if let Some(i) = interfaces.get_mut(interface) {
-        i.ipv4_addresses.clear();
-        i.ipv6_addresses.clear();
+        i.clear_addresses();
     }
     let cause = match vrf {
         Some(vrf) => format!("enabling VRF {vrf}"),
