@@ -53,7 +53,7 @@ fn commands_from_the_command_line_configure_and_show() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "!\nhostname r1\n!\ninterface eth0\n ip address 10.0.0.1/24\n!\nend\n"
+        "!\nhostname r1\n!\ninterface eth0\n ip address 10.0.0.1 255.255.255.0\n!\nend\n"
     );
     assert_eq!(text(&out.stderr), "");
 }
@@ -91,7 +91,7 @@ fn a_script_saves_the_startup_config_that_the_next_run_loads() {
     std::fs::write(
         &script,
         "! set up an uplink\nconfigure terminal\nhostname edge\ninterface eth1\n ip address 192.0.2.1/24\n\
-         ip route 0.0.0.0/0 192.0.2.254\ncommit\nend\nwrite memory\n",
+         ip route 0.0.0.0 0.0.0.0 192.0.2.254\ncommit\nend\nwrite memory\n",
     )
     .unwrap();
     let startup_arg = startup.to_str().unwrap();
@@ -104,7 +104,8 @@ fn a_script_saves_the_startup_config_that_the_next_run_loads() {
     );
     let saved = std::fs::read_to_string(&startup).unwrap();
     assert!(
-        saved.contains("hostname edge\n") && saved.contains("ip route 0.0.0.0/0 192.0.2.254\n")
+        saved.contains("hostname edge\n")
+            && saved.contains("ip route 0.0.0.0 0.0.0.0 192.0.2.254\n")
     );
 
     let out = cli(&[
@@ -114,7 +115,7 @@ fn a_script_saves_the_startup_config_that_the_next_run_loads() {
         "show running-config | include route",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "ip route 0.0.0.0/0 192.0.2.254\n");
+    assert_eq!(text(&out.stdout), "ip route 0.0.0.0 0.0.0.0 192.0.2.254\n");
 }
 
 #[test]

@@ -153,7 +153,10 @@ fn ssh_from_a_host_reads_and_changes_the_console_made_config() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let config = text(&out);
-    assert!(config.contains("ip address 10.1.0.1/24"), "{config}");
+    assert!(
+        config.contains("ip address 10.1.0.1 255.255.255.0"),
+        "{config}"
+    );
     assert!(config.contains("username admin privilege 15"), "{config}");
 
     let out = client.admin("configure terminal\nhostname via-ssh\ncommit");
