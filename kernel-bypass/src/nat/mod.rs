@@ -29,7 +29,7 @@ use crate::token_bucket::TokenBucket;
 use crate::wire::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use grammar::config::{Config, Family as AclFamily, NatPolice, NatTarget, StaticProtocol};
 use grammar::Args;
-use node::{DynamicRule, Eip, NatState, StaticEntry, IN, OUT};
+use node::{DynamicRule, Eip, NatState, StaticEntry, StaticMap, IN, OUT};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::net::Ipv4Addr;
@@ -302,10 +302,10 @@ impl DataplaneElement for Nat {
             interfaces[id] = Some((*side, iface.vrf));
             published.interfaces.push((iface.name.clone(), side.word()));
         }
-        let mut statics_by_inside = HashMap::new();
-        let mut statics_by_global = HashMap::new();
+        let mut statics_by_inside = StaticMap::default();
+        let mut statics_by_global = StaticMap::default();
         let mut reserved = HashSet::new();
-        let mut public = HashSet::new();
+        let mut public = Vec::new();
         for ((vrf, protocol, local, lport), s) in &nat.statics {
             let protocol = match protocol {
                 StaticProtocol::Any => 0,
@@ -329,7 +329,7 @@ impl DataplaneElement for Nat {
             if protocol != 0 {
                 reserved.insert((protocol, s.global, s.global_port));
             }
-            public.insert((GLOBAL_TABLE, s.global));
+            public.push((GLOBAL_TABLE, s.global));
         }
         let mut dynamic = Vec::new();
         for ((vrf, acl), rule) in &nat.dynamic {
@@ -373,6 +373,8 @@ impl DataplaneElement for Nat {
             });
         }
         published.eips.sort_by_key(|(a, _)| *a);
+        public.sort_unstable();
+        public.dedup();
         let path = Arc::new(NatPath {
             interfaces,
             statics_by_inside,

@@ -27,11 +27,12 @@ use crate::classify::FlowKey;
 use crate::features::{Action, FeatureNode, Packet};
 use crate::firewall::CompiledAcl;
 use crate::sessions::{addr_bits, Timeouts};
-use crate::snapshot::{IfaceId, VrfId};
+use crate::snapshot::{IfaceId, VrfId, GLOBAL_TABLE};
 use crate::token_bucket::TokenBucket;
 use crate::wire::{ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use grammar::config::NatSide;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -134,6 +135,44 @@ pub struct StaticEntry {
 /// (vrf, protocol or 0, address, port or 0).
 pub type StaticMatch = (VrfId, u8, Ipv4Addr, u16);
 
+/// A multiplicative hash for the static maps' small keys, a few
+/// nanoseconds where SipHash costs tens on every packet. Its weakness to
+/// chosen keys does not matter: the configuration, not packets, fills
+/// the maps.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ self.0 >> 29
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(23) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n.into());
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(n.into());
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(n.into());
+    }
+}
+
+/// Static translations by one end.
+pub type StaticMap = HashMap<StaticMatch, Arc<StaticEntry>, BuildHasherDefault<KeyHasher>>;
+
 /// A dynamic rule of one inside VRF.
 pub struct DynamicRule {
     pub vrf: VrfId,
@@ -147,13 +186,14 @@ pub struct DynamicRule {
 pub struct NatPath {
     /// By interface id: its side and VRF.
     pub interfaces: Vec<Option<(NatSide, VrfId)>>,
-    pub statics_by_inside: HashMap<StaticMatch, Arc<StaticEntry>>,
-    pub statics_by_global: HashMap<StaticMatch, Arc<StaticEntry>>,
+    pub statics_by_inside: StaticMap,
+    pub statics_by_global: StaticMap,
     pub dynamic: Vec<DynamicRule>,
     /// The static translations' global ports, never given out.
     pub reserved: HashSet<(u8, Ipv4Addr, u16)>,
-    /// Every public address (statics, pools, interfaces), by VRF.
-    pub public: HashSet<(VrfId, Ipv4Addr)>,
+    /// Every public address (statics, pools, interfaces) with its VRF,
+    /// sorted: the hairpin check of every inside packet is a binary search.
+    pub public: Vec<(VrfId, Ipv4Addr)>,
     pub timeouts: Timeouts,
     pub state: Arc<NatState>,
     pub log: Arc<crate::pipeline::Shared>,
@@ -166,11 +206,14 @@ impl NatPath {
 
     /// The static translation of an endpoint, port-specific first.
     fn static_of(
-        map: &HashMap<StaticMatch, Arc<StaticEntry>>,
+        map: &StaticMap,
         vrf: VrfId,
         protocol: u8,
         e: Endpoint,
     ) -> Option<&Arc<StaticEntry>> {
+        if map.is_empty() {
+            return None;
+        }
         map.get(&(vrf, protocol, e.addr, e.port))
             .or_else(|| map.get(&(vrf, 0, e.addr, 0)))
     }
@@ -506,11 +549,7 @@ impl FeatureNode for Out2In {
             NatSide::Outside => path
                 .translate_inbound(packet, &flow, vrf)
                 .unwrap_or(Action::Continue),
-            NatSide::Inside
-                if path
-                    .public
-                    .contains(&(crate::snapshot::GLOBAL_TABLE, flow.dst.addr)) =>
-            {
+            NatSide::Inside if path.public.contains(&(GLOBAL_TABLE, flow.dst.addr)) => {
                 hairpin(path, packet, &flow, vrf)
             }
             NatSide::Inside => Action::Continue,
@@ -522,7 +561,7 @@ impl FeatureNode for Out2In {
 /// outside (public addresses live in the global table), then its source
 /// out, so that the answer comes back through the appliance.
 fn hairpin(path: &NatPath, packet: &mut Packet<'_>, flow: &Ipv4Flow, vrf: VrfId) -> Action {
-    match path.translate_inbound(packet, flow, crate::snapshot::GLOBAL_TABLE) {
+    match path.translate_inbound(packet, flow, GLOBAL_TABLE) {
         Some(Action::Continue) => {}
         Some(other) => return other,
         None => return Action::Continue,
