@@ -39,9 +39,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::load::{
-    kernel_router, load_nft, nft_available, offered_and_forwarded, sender_and_sink,
+    kernel_router, load_nft, offered_and_forwarded, sender_and_sink, veth_with_nftables,
 };
-use support::netns::{is_root, Netns};
+use support::netns::Netns;
 use support::packets::{ethernet, udp_packet};
 
 const RUN: Duration = Duration::from_secs(3);
@@ -721,12 +721,7 @@ fn through_dataplane(backend: Backend, acl: &str) -> Result<((f64, f64), String)
 }
 
 fn over_veth(rules: &[DenyRule]) {
-    if !is_root() {
-        println!("veth: skipped (needs root for namespaces, raw sockets and nftables)");
-        return;
-    }
-    if !nft_available() {
-        println!("veth: kernel baseline not measured: nftables could not be installed");
+    if !veth_with_nftables() {
         return;
     }
     println!(

@@ -22,9 +22,9 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 use support::harness::Harness;
 use support::load::{
-    kernel_router, load_nft, nft_available, offered_and_forwarded, sender_and_sink,
+    kernel_router, load_nft, offered_and_forwarded, sender_and_sink, veth_with_nftables,
 };
-use support::netns::{is_root, Netns};
+use support::netns::Netns;
 use support::packets::{ethernet, udp_packet};
 
 const RUN: Duration = Duration::from_secs(3);
@@ -208,12 +208,7 @@ fn through_dataplane(backend: Backend) -> Result<((f64, f64), String), String> {
 }
 
 fn over_veth() {
-    if !is_root() {
-        println!("veth: skipped (needs root for namespaces, raw sockets and nftables)");
-        return;
-    }
-    if !nft_available() {
-        println!("veth: kernel baseline not measured: nftables could not be installed");
+    if !veth_with_nftables() {
         return;
     }
     println!(

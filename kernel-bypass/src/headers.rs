@@ -103,6 +103,11 @@ pub mod tcp_flags {
     pub const SYN: u8 = 0x02;
     pub const RST: u8 = 0x04;
     pub const ACK: u8 = 0x10;
+
+    /// A connection's opening segment: SYN without ACK.
+    pub fn is_syn(flags: u8) -> bool {
+        flags & (SYN | ACK) == SYN
+    }
 }
 
 /// What identifies a packet's flow and what stateful filtering reads.

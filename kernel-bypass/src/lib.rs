@@ -30,6 +30,7 @@ pub mod io;
 pub mod learned;
 pub mod local;
 pub mod nat;
+mod open_table;
 pub mod pipeline;
 mod routes;
 pub mod sessions;

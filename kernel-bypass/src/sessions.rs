@@ -24,14 +24,10 @@
 //! shard (more when the shard is full).
 
 use crate::headers::{tcp_flags, FlowInfo};
+use crate::open_table::{Entry, OpenTable, Sharded, SHARDS};
 use crate::snapshot::VrfId;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
-const SHARDS: usize = 64;
-/// The first allocation of a shard (slots).
-const INITIAL_SLOTS: usize = 64;
 /// Slots an insertion sweeps for expired sessions, and when the shard is full.
 const SWEEP: usize = 4;
 const SWEEP_FULL: usize = 256;
@@ -201,11 +197,17 @@ struct Slot {
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
-impl Slot {
-    fn used(&self) -> bool {
+impl crate::open_table::Entry for Slot {
+    fn is_used(&self) -> bool {
         self.state & USED != 0
     }
 
+    fn hash(&self) -> u64 {
+        self.key.hash()
+    }
+}
+
+impl Slot {
     fn tcp(&self) -> TcpState {
         TcpState::from_bits(self.state)
     }
@@ -250,53 +252,36 @@ pub enum Refused {
     Full,
 }
 
+#[derive(Default)]
 struct Shard {
-    slots: Vec<Slot>,
-    len: usize,
+    table: OpenTable<Slot>,
     sweep_at: usize,
 }
 
 pub struct SessionTable {
-    shards: Box<[Mutex<Shard>]>,
-    /// Sessions one shard may hold.
-    per_shard: AtomicUsize,
+    shards: Sharded<Shard>,
 }
 
 impl SessionTable {
     /// An empty table for at most `max` sessions.
     pub fn new(max: usize) -> SessionTable {
-        let table = SessionTable {
-            shards: (0..SHARDS)
-                .map(|_| {
-                    Mutex::new(Shard {
-                        slots: Vec::new(),
-                        len: 0,
-                        sweep_at: 0,
-                    })
-                })
-                .collect(),
-            per_shard: AtomicUsize::new(0),
-        };
-        table.set_max(max);
-        table
+        SessionTable {
+            shards: Sharded::new(max),
+        }
     }
 
     /// Changes the maximum; sessions above a lowered one stay until they expire.
     pub fn set_max(&self, max: usize) {
-        self.per_shard
-            .store(max.div_ceil(SHARDS), Ordering::Relaxed);
+        self.shards.set_max(max);
     }
 
     /// The configured maximum (rounded up to the shards).
     pub fn max(&self) -> usize {
-        self.per_shard.load(Ordering::Relaxed) * SHARDS
+        self.shards.max()
     }
 
     fn shard(&self, hash: u64) -> std::sync::MutexGuard<'_, Shard> {
-        let shard = &self.shards[(hash >> 58) as usize % SHARDS];
-        // A worker that panicked holding a shard left it consistent
-        // (every write is a whole slot): keep using it.
-        shard.lock().unwrap_or_else(|p| p.into_inner())
+        self.shards.lock((hash >> 58) as usize)
     }
 
     /// Finds the packet's session and updates it (state, counters, time);
@@ -311,14 +296,14 @@ impl SessionTable {
     ) -> bool {
         let hash = key.hash();
         let mut shard = self.shard(hash);
-        let Some(at) = shard.find(key, hash) else {
+        let Some(at) = shard.table.find(hash, |s| s.key == *key) else {
             return false;
         };
-        if shard.slots[at].expired(now, t) {
-            shard.remove(at);
+        if shard.table.slots()[at].expired(now, t) {
+            shard.table.remove(at);
             return false;
         }
-        let slot = &mut shard.slots[at];
+        let slot = shard.table.slot_mut(at);
         let from_initiator = (slot.state & INITIATOR_A != 0) == forward;
         if key.protocol == crate::wire::PROTO_TCP {
             slot.follow_tcp(flow.tcp_flags, from_initiator);
@@ -339,36 +324,30 @@ impl SessionTable {
         t: &Timeouts,
     ) -> Result<(), Refused> {
         let hash = key.hash();
-        let limit = self.per_shard.load(Ordering::Relaxed);
+        let limit = self.shards.per_shard();
         let mut shard = self.shard(hash);
-        let full = shard.len >= limit;
+        let full = shard.table.len() >= limit;
         shard.sweep(if full { SWEEP_FULL } else { SWEEP }, now, t);
-        if shard.find(key, hash).is_some() {
+        if shard.table.find(hash, |s| s.key == *key).is_some() {
             return Ok(());
         }
-        if shard.len >= limit {
+        if shard.table.len() >= limit {
             return Err(Refused::Full);
         }
         let initiator = if forward { INITIATOR_A } else { 0 };
-        shard.insert(
-            Slot {
-                key: *key,
-                state: USED | initiator,
-                last_seen: now,
-                created: now,
-                packets: [1, 0],
-            },
-            hash,
-        );
+        shard.table.insert(Slot {
+            key: *key,
+            state: USED | initiator,
+            last_seen: now,
+            created: now,
+            packets: [1, 0],
+        });
         Ok(())
     }
 
     /// Sessions now in the table (expired ones not yet swept included).
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map_or(0, |s| s.len))
-            .sum()
+        self.shards.sum(|s| s.table.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -377,20 +356,13 @@ impl SessionTable {
 
     /// Bytes the table holds now.
     pub fn memory_bytes(&self) -> usize {
-        let slots: usize = self
-            .shards
-            .iter()
-            .map(|s| s.lock().map_or(0, |s| s.slots.len()))
-            .sum();
-        slots * std::mem::size_of::<Slot>()
+        self.shards.sum(|s| s.table.memory_bytes())
     }
 
     /// Empties the table (`clear sessions`).
     pub fn clear(&self) {
-        for shard in self.shards.iter() {
-            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            shard.slots.iter_mut().for_each(|s| *s = Slot::default());
-            shard.len = 0;
+        for at in 0..SHARDS {
+            self.shards.lock(at).table.clear();
         }
     }
 
@@ -402,12 +374,9 @@ impl SessionTable {
         keep: &dyn Fn(&SessionInfo) -> bool,
     ) -> Vec<SessionInfo> {
         let mut out = Vec::new();
-        for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            let live = shard
-                .slots
-                .iter()
-                .filter(|s| s.used() && !s.expired(now, t));
+        for at in 0..SHARDS {
+            let shard = self.shards.lock(at);
+            let live = (shard.table.slots().iter()).filter(|s| s.is_used() && !s.expired(now, t));
             out.extend(live.map(|s| info(s, now)).filter(|i| keep(i)));
         }
         out
@@ -435,90 +404,32 @@ fn info(s: &Slot, now: u32) -> SessionInfo {
 }
 
 impl Shard {
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
-    }
-
-    fn find(&self, key: &SessionKey, hash: u64) -> Option<usize> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let mut at = hash as usize & self.mask();
-        loop {
-            let slot = &self.slots[at];
-            if !slot.used() {
-                return None;
-            }
-            if slot.key == *key {
-                return Some(at);
-            }
-            at = (at + 1) & self.mask();
-        }
-    }
-
-    /// Inserts a key known to be absent, growing first to stay at most
-    /// three quarters full (linear probing's runs stay short there, and a
-    /// session costs 85 bytes on average instead of 128 at half full).
-    fn insert(&mut self, slot: Slot, hash: u64) {
-        if (self.len + 1) * 4 > self.slots.len() * 3 {
-            self.grow();
-        }
-        let mut at = hash as usize & self.mask();
-        while self.slots[at].used() {
-            at = (at + 1) & self.mask();
-        }
-        self.slots[at] = slot;
-        self.len += 1;
-    }
-
-    fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(INITIAL_SLOTS);
-        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); size]);
-        self.len = 0;
-        self.sweep_at = 0;
-        for slot in old.into_iter().filter(Slot::used) {
-            self.insert(slot, slot.key.hash());
-        }
-    }
-
-    /// Empties slot `at` and moves later entries of its probe run back,
-    /// so no lookup stops early at the hole.
-    fn remove(&mut self, mut at: usize) {
-        let mask = self.mask();
-        self.slots[at] = Slot::default();
-        self.len -= 1;
-        let mut next = (at + 1) & mask;
-        while self.slots[next].used() {
-            let home = self.slots[next].key.hash() as usize & mask;
-            // The entry may fill the hole if its home is not in (at, next].
-            let distance_to_next = next.wrapping_sub(home) & mask;
-            let distance_to_hole = next.wrapping_sub(at) & mask;
-            if distance_to_next >= distance_to_hole {
-                self.slots[at] = self.slots[next];
-                self.slots[next] = Slot::default();
-                at = next;
-            }
-            next = (next + 1) & mask;
-        }
-    }
-
     /// Removes expired sessions among the next `count` slots.
     fn sweep(&mut self, count: usize, now: u32, t: &Timeouts) {
-        if self.slots.is_empty() {
-            return;
-        }
-        for _ in 0..count.min(self.slots.len()) {
-            let at = self.sweep_at & self.mask();
-            if self.slots[at].used() && self.slots[at].expired(now, t) {
+        let size = self.table.slots().len();
+        for _ in 0..count.min(size) {
+            let at = self.sweep_at % size;
+            let slot = &self.table.slots()[at];
+            if slot.is_used() && slot.expired(now, t) {
                 // The backward shift may pull an unswept entry into `at`:
                 // look at the same slot again.
-                self.remove(at);
+                self.table.remove(at);
             } else {
-                self.sweep_at = self.sweep_at.wrapping_add(1);
+                self.sweep_at = at + 1;
             }
         }
     }
 }
+
+/// The default timeouts, for tests of the tables.
+#[cfg(test)]
+pub const TEST_TIMEOUTS: Timeouts = Timeouts {
+    tcp_synwait: 30,
+    tcp_idle: 3600,
+    tcp_finwait: 5,
+    udp_idle: 30,
+    icmp_idle: 10,
+};
 
 #[cfg(test)]
 mod tests {
@@ -527,13 +438,7 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::HashMap;
 
-    const T: Timeouts = Timeouts {
-        tcp_synwait: 30,
-        tcp_idle: 3600,
-        tcp_finwait: 5,
-        udp_idle: 30,
-        icmp_idle: 10,
-    };
+    const T: Timeouts = TEST_TIMEOUTS;
 
     fn flow(src: &str, sport: u16, dst: &str, dport: u16, protocol: u8, flags: u8) -> FlowInfo {
         FlowInfo {

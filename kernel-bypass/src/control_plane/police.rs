@@ -25,9 +25,7 @@ pub fn class_of(flow: &FlowInfo) -> CpClass {
 
 /// A SYN without ACK: the first packet of a connection attempt.
 pub fn is_syn(flow: &FlowInfo) -> bool {
-    flow.protocol == PROTO_TCP
-        && flow.has_transport
-        && flow.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+    flow.protocol == PROTO_TCP && flow.has_transport && tcp_flags::is_syn(flow.tcp_flags)
 }
 
 /// A class's policer: a token bucket the workers share, and what it let

@@ -75,7 +75,7 @@ fn opens_flow(flow: &FlowInfo) -> bool {
         return false;
     }
     match flow.protocol {
-        PROTO_TCP => flow.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN,
+        PROTO_TCP => tcp_flags::is_syn(flow.tcp_flags),
         PROTO_UDP => true,
         PROTO_ICMP => flow.icmp.0 == crate::wire::ICMP_ECHO_REQUEST,
         PROTO_ICMPV6 => flow.icmp.0 == crate::wire::ICMPV6_ECHO_REQUEST,

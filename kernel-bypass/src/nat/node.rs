@@ -22,7 +22,7 @@
 
 use super::mappings::Mappings;
 use super::rewrite::{rewrite, rewrite_icmp_error, End, Ipv4Flow};
-use super::table::{is_syn, Endpoint, Released, Translation, TranslationTable};
+use super::table::{Endpoint, Released, Translation, TranslationTable};
 use crate::classify::FlowKey;
 use crate::features::{Action, FeatureNode, Packet};
 use crate::firewall::CompiledAcl;
@@ -521,7 +521,7 @@ impl NatPath {
 fn opens_flow(flow: &Ipv4Flow) -> bool {
     flow.has_ports
         && match flow.protocol {
-            PROTO_TCP => is_syn(flow.tcp_flags),
+            PROTO_TCP => crate::headers::tcp_flags::is_syn(flow.tcp_flags),
             PROTO_UDP => true,
             PROTO_ICMP => flow.icmp_type == Some(ICMP_ECHO_REQUEST),
             _ => false,

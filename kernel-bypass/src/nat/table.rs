@@ -20,19 +20,16 @@
 //! shard. Records give their public endpoint back through the caller
 //! (`Released`), outside the shard's lock.
 
-use crate::headers::tcp_flags;
+use crate::open_table::{Entry, OpenTable, Sharded, SHARDS};
 use crate::sessions::{TcpState, Timeouts};
 use crate::snapshot::VrfId;
 use crate::wire::{PROTO_TCP, PROTO_UDP};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
-const SHARDS: usize = 64;
 /// Ports are given in the class of the port they stand for: one class per
 /// shard.
 pub const PORT_CLASSES: usize = SHARDS;
-const INITIAL_SLOTS: usize = 64;
 /// Records a creation sweeps for expired ones, and when the shard is full.
 const SWEEP: usize = 4;
 const SWEEP_FULL: usize = 256;
@@ -112,6 +109,16 @@ struct IndexSlot {
 }
 
 const _: () = assert!(std::mem::size_of::<IndexSlot>() == 20);
+
+impl Entry for IndexSlot {
+    fn is_used(&self) -> bool {
+        self.key.side != 0
+    }
+
+    fn hash(&self) -> u64 {
+        self.key.hash()
+    }
+}
 
 // Bits of `Record::state`.
 const USED: u8 = 0x80;
@@ -231,40 +238,33 @@ pub struct Full;
 
 #[derive(Default)]
 struct Shard {
-    index: Vec<IndexSlot>,
-    used: usize,
+    index: OpenTable<IndexSlot>,
     records: Vec<Record>,
     free: Vec<u32>,
     sweep_at: usize,
 }
 
 pub struct TranslationTable {
-    shards: Box<[Mutex<Shard>]>,
-    per_shard: AtomicUsize,
+    shards: Sharded<Shard>,
 }
 
 impl TranslationTable {
     pub fn new(max: usize) -> TranslationTable {
-        let table = TranslationTable {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            per_shard: AtomicUsize::new(0),
-        };
-        table.set_max(max);
-        table
+        TranslationTable {
+            shards: Sharded::new(max),
+        }
     }
 
     pub fn set_max(&self, max: usize) {
-        self.per_shard
-            .store(max.div_ceil(SHARDS), Ordering::Relaxed);
+        self.shards.set_max(max);
     }
 
     pub fn max(&self) -> usize {
-        self.per_shard.load(Ordering::Relaxed) * SHARDS
+        self.shards.max()
     }
 
     fn lock(&self, at: usize) -> MutexGuard<'_, Shard> {
-        // A worker that panicked holding a shard left it consistent.
-        self.shards[at].lock().unwrap_or_else(|p| p.into_inner())
+        self.shards.lock(at)
     }
 
     /// The public endpoint of an inside-to-outside packet's flow, following
@@ -315,7 +315,7 @@ impl TranslationTable {
             usize::from(tr.inside.port) % PORT_CLASSES,
             usize::from(tr.public.port) % PORT_CLASSES
         );
-        let limit = self.per_shard.load(Ordering::Relaxed);
+        let limit = self.shards.per_shard();
         let mut shard = self.lock(shard_of(tr.remote, tr.protocol, tr.inside.port));
         let full = shard.live() >= limit;
         shard.sweep(if full { SWEEP_FULL } else { SWEEP }, (now, t), released);
@@ -333,8 +333,7 @@ impl TranslationTable {
             last_seen: now,
             created: now,
         };
-        let inside_key = record.key(Side::Inside);
-        if shard.find(&inside_key, inside_key.hash()).is_some() {
+        if shard.find(&record.key(Side::Inside)).is_some() {
             return Ok(());
         }
         if shard.live() >= limit {
@@ -346,7 +345,7 @@ impl TranslationTable {
 
     /// Translations now held (expired ones not yet swept included).
     pub fn len(&self) -> usize {
-        (0..SHARDS).map(|s| self.lock(s).live()).sum()
+        self.shards.sum(Shard::live)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -355,14 +354,11 @@ impl TranslationTable {
 
     /// Bytes the table holds now.
     pub fn memory_bytes(&self) -> usize {
-        (0..SHARDS)
-            .map(|s| {
-                let shard = self.lock(s);
-                shard.index.capacity() * std::mem::size_of::<IndexSlot>()
-                    + shard.records.capacity() * std::mem::size_of::<Record>()
-                    + shard.free.capacity() * std::mem::size_of::<u32>()
-            })
-            .sum()
+        self.shards.sum(|shard| {
+            shard.index.memory_bytes()
+                + shard.records.capacity() * std::mem::size_of::<Record>()
+                + shard.free.capacity() * std::mem::size_of::<u32>()
+        })
     }
 
     /// Removes the translations `doomed` accepts (all of them for `clear
@@ -440,25 +436,8 @@ impl Shard {
         self.records.len() - self.free.len()
     }
 
-    fn mask(&self) -> usize {
-        self.index.len() - 1
-    }
-
-    fn find(&self, key: &Key, hash: u64) -> Option<usize> {
-        if self.index.is_empty() {
-            return None;
-        }
-        let mut at = hash as usize & self.mask();
-        loop {
-            let slot = &self.index[at];
-            if slot.key.side == 0 {
-                return None;
-            }
-            if slot.key == *key {
-                return Some(at);
-            }
-            at = (at + 1) & self.mask();
-        }
+    fn find(&self, key: &Key) -> Option<usize> {
+        self.index.find(key.hash(), |slot| slot.key == *key)
     }
 
     /// The record `key` finds, updated by the packet; an expired one is
@@ -471,8 +450,8 @@ impl Shard {
         (now, t): (u32, &Timeouts),
         released: &mut Option<Released>,
     ) -> Option<Record> {
-        let at = self.find(key, key.hash())?;
-        let id = self.index[at].record;
+        let at = self.find(key)?;
+        let id = self.index.slots()[at].record;
         let record = &mut self.records[id as usize];
         if record.expired(now, t) {
             *released = Some(self.remove(id));
@@ -493,32 +472,11 @@ impl Shard {
                 (self.records.len() - 1) as u32
             }
         };
-        if (self.used + 2) * 4 > self.index.len() * 3 {
-            self.grow();
-        }
         for side in [Side::Inside, Side::Outside] {
-            self.index_insert(IndexSlot {
+            self.index.insert(IndexSlot {
                 key: record.key(side),
                 record: id,
             });
-        }
-    }
-
-    fn index_insert(&mut self, slot: IndexSlot) {
-        let mut at = slot.key.hash() as usize & self.mask();
-        while self.index[at].key.side != 0 {
-            at = (at + 1) & self.mask();
-        }
-        self.index[at] = slot;
-        self.used += 1;
-    }
-
-    fn grow(&mut self) {
-        let size = (self.index.len() * 2).max(INITIAL_SLOTS);
-        let old = std::mem::replace(&mut self.index, vec![IndexSlot::default(); size]);
-        self.used = 0;
-        for slot in old.into_iter().filter(|s| s.key.side != 0) {
-            self.index_insert(slot);
         }
     }
 
@@ -526,32 +484,13 @@ impl Shard {
     fn remove(&mut self, id: u32) -> Released {
         let record = self.records[id as usize];
         for side in [Side::Inside, Side::Outside] {
-            let key = record.key(side);
-            if let Some(at) = self.find(&key, key.hash()) {
-                self.index_remove(at);
+            if let Some(at) = self.find(&record.key(side)) {
+                self.index.remove(at);
             }
         }
         self.records[id as usize] = Record::default();
         self.free.push(id);
         record.released()
-    }
-
-    /// Empties index slot `at` and moves later entries of its probe run
-    /// back, so no lookup stops early at the hole.
-    fn index_remove(&mut self, mut at: usize) {
-        let mask = self.mask();
-        self.index[at] = IndexSlot::default();
-        self.used -= 1;
-        let mut next = (at + 1) & mask;
-        while self.index[next].key.side != 0 {
-            let home = self.index[next].key.hash() as usize & mask;
-            if next.wrapping_sub(home) & mask >= next.wrapping_sub(at) & mask {
-                self.index[at] = self.index[next];
-                self.index[next] = IndexSlot::default();
-                at = next;
-            }
-            next = (next + 1) & mask;
-        }
     }
 
     /// Removes expired records among the next `count`.
@@ -567,11 +506,6 @@ impl Shard {
     }
 }
 
-/// TCP's opening segment: SYN without ACK.
-pub fn is_syn(flags: u8) -> bool {
-    flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,13 +513,7 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::HashMap;
 
-    const T: Timeouts = Timeouts {
-        tcp_synwait: 30,
-        tcp_idle: 3600,
-        tcp_finwait: 5,
-        udp_idle: 30,
-        icmp_idle: 10,
-    };
+    const T: Timeouts = crate::sessions::TEST_TIMEOUTS;
 
     fn ep(a: &str, port: u16) -> Endpoint {
         Endpoint::new(a.parse().unwrap(), port)

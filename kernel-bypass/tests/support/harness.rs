@@ -89,35 +89,37 @@ impl Harness {
             .collect()
     }
 
-    /// The text of `show LINE` (as typed after `show`).
-    pub fn show(&self, line: &str) -> String {
+    /// The element command `line` names (as typed, `show` left out),
+    /// with its arguments.
+    fn command(&self, line: &str) -> Option<(ElementCommand, grammar::Args)> {
         for e in &self.elements {
             for c in e.clone().commands() {
-                if let ElementCommand::Show { syntax, help, run } = c {
-                    let mut tree = grammar::CommandTree::new();
-                    tree.add(syntax, help, ()).expect("show syntax");
-                    if let Ok(matched) = tree.parse(line) {
-                        return run(&matched.args);
-                    }
+                let (ElementCommand::Show { syntax, help, .. }
+                | ElementCommand::Exec { syntax, help, .. }) = &c;
+                let mut tree = grammar::CommandTree::new();
+                tree.add(syntax, help, ()).expect("element command syntax");
+                if let Ok(matched) = tree.parse(line) {
+                    let args = matched.args.clone();
+                    return Some((c, args));
                 }
             }
         }
-        panic!("no show {line}")
+        None
+    }
+
+    /// The text of `show LINE` (as typed after `show`).
+    pub fn show(&self, line: &str) -> String {
+        match self.command(line) {
+            Some((ElementCommand::Show { run, .. }, args)) => run(&args),
+            _ => panic!("no show {line}"),
+        }
     }
 
     /// Runs the EXEC command `line` (`clear ...`).
     pub fn exec(&self, line: &str) -> Result<String, String> {
-        for e in &self.elements {
-            for c in e.clone().commands() {
-                if let ElementCommand::Exec { syntax, help, run } = c {
-                    let mut tree = grammar::CommandTree::new();
-                    tree.add(syntax, help, ()).expect("exec syntax");
-                    if let Ok(matched) = tree.parse(line) {
-                        return run(&matched.args);
-                    }
-                }
-            }
+        match self.command(line) {
+            Some((ElementCommand::Exec { run, .. }, args)) => run(&args),
+            _ => panic!("no command {line}"),
         }
-        panic!("no command {line}")
     }
 }

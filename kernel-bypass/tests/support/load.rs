@@ -106,7 +106,7 @@ pub fn sender_and_sink() -> (Netns, Veth, Netns, Veth) {
 }
 
 /// Installs nftables if `nft` is missing; false if that failed.
-pub fn nft_available() -> bool {
+fn nft_available() -> bool {
     if output(&["sh", "-c", "command -v nft"]).status.success() {
         return true;
     }
@@ -155,4 +155,18 @@ pub fn load_nft(router: &Netns, files: &[String]) -> Result<(), String> {
     }
     let _ = std::fs::remove_file(&path);
     Ok(())
+}
+
+/// Whether the veth comparison with nftables can run (root, nftables
+/// installed or installable); says why not.
+pub fn veth_with_nftables() -> bool {
+    if !super::netns::is_root() {
+        println!("veth: skipped (needs root for namespaces, raw sockets and nftables)");
+        return false;
+    }
+    if !nft_available() {
+        println!("veth: kernel baseline not measured: nftables could not be installed");
+        return false;
+    }
+    true
 }
