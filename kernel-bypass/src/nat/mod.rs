@@ -15,9 +15,10 @@ mod node;
 mod rewrite;
 mod table;
 
-pub use node::{In2Out, NatPath, Out2In};
-pub use rewrite::Ipv4Flow;
-pub use table::{Endpoint, Translation, TranslationTable};
+pub use mappings::Mappings;
+pub use node::{In2Out, KeyHasher, NatPath, NatState, Out2In};
+pub use rewrite::{rewrite, End, Ipv4Flow};
+pub use table::{Endpoint, Released, Translation, TranslationInfo, TranslationTable};
 
 use crate::elements::{DataplaneElement, ElementCommand};
 use crate::features::{Family, Point};
@@ -29,7 +30,7 @@ use crate::token_bucket::TokenBucket;
 use crate::wire::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use grammar::config::{Config, Family as AclFamily, NatPolice, NatTarget, StaticProtocol};
 use grammar::Args;
-use node::{DynamicRule, Eip, NatState, StaticEntry, StaticMap, IN, OUT};
+use node::{DynamicRule, Eip, StaticEntry, StaticMap, IN, OUT};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::net::Ipv4Addr;
@@ -71,11 +72,7 @@ impl Nat {
         let max = grammar::config::DEFAULT_MAX_TRANSLATIONS as usize;
         Nat {
             shared,
-            state: Arc::new(NatState {
-                table: TranslationTable::new(max),
-                mappings: Default::default(),
-                counters: Default::default(),
-            }),
+            state: Arc::new(NatState::new(max)),
             eips: Mutex::default(),
             published: Mutex::default(),
         }

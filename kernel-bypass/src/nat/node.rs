@@ -29,7 +29,6 @@ use crate::firewall::CompiledAcl;
 use crate::sessions::{addr_bits, Timeouts};
 use crate::snapshot::{IfaceId, VrfId, GLOBAL_TABLE};
 use crate::token_bucket::TokenBucket;
-use crate::wire::{ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use grammar::config::NatSide;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -79,6 +78,15 @@ pub struct NatState {
 }
 
 impl NatState {
+    /// Empty, for at most `max` translations.
+    pub fn new(max: usize) -> NatState {
+        NatState {
+            table: TranslationTable::new(max),
+            mappings: Mappings::default(),
+            counters: NatCounters::default(),
+        }
+    }
+
     /// Gives released records' public endpoints back.
     pub fn release(&self, released: impl IntoIterator<Item = Released>) {
         for r in released.into_iter().filter(|r| !r.from_outside) {
@@ -422,7 +430,7 @@ impl NatPath {
         let Some(rule) = self.rule_for(vrf, flow) else {
             return Action::Continue; // no rule covers it: routed as it is, as on IOS
         };
-        if !opens_flow(flow) {
+        if !flow.opens_flow() {
             return self.untranslatable();
         }
         self.create(packet, flow, (vrf, rule))
@@ -515,17 +523,6 @@ impl NatPath {
             None => Action::Continue,
         }
     }
-}
-
-/// Whether the packet may open a dynamic translation.
-fn opens_flow(flow: &Ipv4Flow) -> bool {
-    flow.has_ports
-        && match flow.protocol {
-            PROTO_TCP => crate::headers::tcp_flags::is_syn(flow.tcp_flags),
-            PROTO_UDP => true,
-            PROTO_ICMP => flow.icmp_type == Some(ICMP_ECHO_REQUEST),
-            _ => false,
-        }
 }
 
 /// `nat44-out2in`, at pre-routing.

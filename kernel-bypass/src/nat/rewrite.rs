@@ -115,6 +115,18 @@ impl Ipv4Flow {
         }
     }
 
+    /// Whether it may open a flow: a TCP SYN, a UDP datagram, an ICMP
+    /// echo request.
+    pub fn opens_flow(&self) -> bool {
+        self.has_ports
+            && match self.protocol {
+                PROTO_TCP => crate::headers::tcp_flags::is_syn(self.tcp_flags),
+                PROTO_UDP => true,
+                PROTO_ICMP => self.icmp_type == Some(ICMP_ECHO_REQUEST),
+                _ => false,
+            }
+    }
+
     /// Whether it is an ICMP error quoting a packet.
     pub fn is_icmp_error(&self) -> bool {
         matches!(

@@ -246,13 +246,33 @@ struct Shard {
 
 pub struct TranslationTable {
     shards: Sharded<Shard>,
+    /// Shard by the port class too (source NAT, where public ports keep
+    /// it); a load balancer's table, whose public end is a virtual
+    /// server's one port, shards by the remote (client) endpoint alone.
+    by_port_class: bool,
 }
 
 impl TranslationTable {
+    /// A table whose public ports are in their inside port's class.
     pub fn new(max: usize) -> TranslationTable {
         TranslationTable {
             shards: Sharded::new(max),
+            by_port_class: true,
         }
+    }
+
+    /// A table sharded by the remote endpoint alone.
+    pub fn by_remote(max: usize) -> TranslationTable {
+        TranslationTable {
+            shards: Sharded::new(max),
+            by_port_class: false,
+        }
+    }
+
+    /// The shard of a flow from its remote end and one of its other ports.
+    fn shard(&self, remote: Endpoint, protocol: u8, port: u16) -> MutexGuard<'_, Shard> {
+        let port = if self.by_port_class { port } else { 0 };
+        self.lock(shard_of(remote, protocol, port))
     }
 
     pub fn set_max(&self, max: usize) {
@@ -279,7 +299,7 @@ impl TranslationTable {
         released: &mut Option<Released>,
     ) -> Option<Endpoint> {
         let key = key(Side::Inside, protocol, vrf, inside, remote);
-        let mut shard = self.lock(shard_of(remote, protocol, inside.port));
+        let mut shard = self.shard(remote, protocol, inside.port);
         let record = shard.follow(&key, tcp, true, (now, t), released)?;
         Some(Endpoint::new(record.public.into(), record.public_port))
     }
@@ -295,7 +315,7 @@ impl TranslationTable {
         released: &mut Option<Released>,
     ) -> Option<(Endpoint, VrfId)> {
         let key = key(Side::Outside, protocol, vrf, public, remote);
-        let mut shard = self.lock(shard_of(remote, protocol, public.port));
+        let mut shard = self.shard(remote, protocol, public.port);
         let record = shard.follow(&key, tcp, false, (now, t), released)?;
         let inside = Endpoint::new(record.inside.into(), record.inside_port);
         Some((inside, record.inside_vrf))
@@ -311,12 +331,13 @@ impl TranslationTable {
         (now, t): (u32, &Timeouts),
         released: &mut Vec<Released>,
     ) -> Result<(), Full> {
-        debug_assert_eq!(
-            usize::from(tr.inside.port) % PORT_CLASSES,
-            usize::from(tr.public.port) % PORT_CLASSES
+        debug_assert!(
+            !self.by_port_class
+                || usize::from(tr.inside.port) % PORT_CLASSES
+                    == usize::from(tr.public.port) % PORT_CLASSES
         );
         let limit = self.shards.per_shard();
-        let mut shard = self.lock(shard_of(tr.remote, tr.protocol, tr.inside.port));
+        let mut shard = self.shard(tr.remote, tr.protocol, tr.inside.port);
         let full = shard.live() >= limit;
         shard.sweep(if full { SWEEP_FULL } else { SWEEP }, (now, t), released);
         let record = Record {
