@@ -328,7 +328,7 @@ impl Harness {
         })
         .expect("compile");
         let shared = Arc::new(Shared::default());
-        let elements = registry(&shared);
+        let elements = registry(&shared).all;
         for e in &elements {
             e.compile(&config, &mut snap).expect("element compile");
         }

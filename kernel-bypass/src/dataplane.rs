@@ -55,6 +55,7 @@ pub struct Dataplane {
     local: LocalStack,
     /// The packet path's network elements (`crate::elements`).
     elements: Vec<Arc<dyn DataplaneElement>>,
+    load_balancer: Arc<crate::lb::LoadBalancer>,
 }
 
 impl Dataplane {
@@ -79,7 +80,10 @@ impl Dataplane {
         let local_port = Arc::new(local_port);
         let snapshots = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
         let shared = Arc::new(Shared::default());
-        let elements = elements::registry(&shared);
+        let elements::Elements {
+            all: elements,
+            load_balancer,
+        } = elements::registry(&shared);
         // Quick and lock-free, as the stack requires of its selector.
         let (routes, neighbors) = (snapshots.clone(), shared.clone());
         local.set_source_selector(Arc::new(move |dst| {
@@ -133,6 +137,7 @@ impl Dataplane {
             stop,
             local,
             elements,
+            load_balancer,
         };
         dataplane.apply(config)?;
         Ok(dataplane)
@@ -275,6 +280,11 @@ impl Dataplane {
     }
 
     /// The appliance's own sockets on this dataplane.
+    /// The load balancer, for the service that runs its probes.
+    pub fn load_balancer(&self) -> Arc<crate::lb::LoadBalancer> {
+        self.load_balancer.clone()
+    }
+
     pub fn local_stack(&self) -> LocalStack {
         self.local.clone()
     }

@@ -7,6 +7,7 @@
 
 use crate::control_plane::ControlPlane;
 use crate::firewall::Firewall;
+use crate::lb::LoadBalancer;
 use crate::nat::Nat;
 use crate::pipeline::Shared;
 use crate::snapshot::Snapshot;
@@ -46,12 +47,25 @@ pub trait DataplaneElement: Send + Sync {
     fn commands(self: Arc<Self>) -> Vec<ElementCommand>;
 }
 
+/// The packet path's elements; the ones a control-plane service talks to
+/// also by name.
+pub struct Elements {
+    pub all: Vec<Arc<dyn DataplaneElement>>,
+    /// Its probes run on the appliance's own stack.
+    pub load_balancer: Arc<LoadBalancer>,
+}
+
 /// Every packet-path element, created once per dataplane (`shared` gives
-/// them the workers' clock).
-pub fn registry(shared: &Arc<Shared>) -> Vec<Arc<dyn DataplaneElement>> {
-    vec![
-        Arc::new(ControlPlane::new(shared.clone())),
-        Arc::new(Firewall::new(shared.clone())),
-        Arc::new(Nat::new(shared.clone())),
-    ]
+/// them the workers' clock and log).
+pub fn registry(shared: &Arc<Shared>) -> Elements {
+    let load_balancer = Arc::new(LoadBalancer::new(shared.clone()));
+    Elements {
+        all: vec![
+            Arc::new(ControlPlane::new(shared.clone())),
+            Arc::new(Firewall::new(shared.clone())),
+            load_balancer.clone(),
+            Arc::new(Nat::new(shared.clone())),
+        ],
+        load_balancer,
+    }
 }

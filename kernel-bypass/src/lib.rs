@@ -27,6 +27,7 @@ pub mod firewall;
 pub mod frame;
 pub mod headers;
 pub mod io;
+pub mod lb;
 pub mod learned;
 pub mod local;
 pub mod nat;

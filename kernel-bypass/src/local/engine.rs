@@ -26,8 +26,9 @@ const LISTEN_BACKLOG: usize = 32;
 /// Datagrams and payload bytes buffered per UDP socket and direction.
 const UDP_PACKETS: usize = 64;
 const UDP_BUFFER: usize = 64 * 1024;
-/// Local ports for outgoing connections and unbound UDP sockets.
-const EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
+/// Local ports for outgoing connections and unbound UDP sockets (NAT's
+/// port translation leaves them alone).
+pub const EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 /// The driver polls at least this often, so it notices when the stack is gone.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 

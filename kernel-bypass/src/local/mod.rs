@@ -44,7 +44,7 @@ mod tcp;
 mod udp;
 mod wire;
 
-pub use engine::{Liveness, SourceSelector};
+pub use engine::{Liveness, SourceSelector, EPHEMERAL_PORTS};
 pub use link::IP_MTU;
 pub use port::LocalPort;
 pub use services::{serve_echo, serve_status};

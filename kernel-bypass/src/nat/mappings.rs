@@ -8,7 +8,7 @@
 //!
 //! Port translation (overload): an inside address is paired with one
 //! public address of the pool while it can (REQ-2), chosen by its hash so
-//! hosts spread over the pool; the ports 1024-65535 of each public
+//! hosts spread over the pool; the ports 1024-49151 of each public
 //! address are cut into classes by their remainder modulo
 //! [`PORT_CLASSES`], and an inside port gets a public port of its own
 //! class (the translation table's sharding needs it), from the shard of
@@ -24,8 +24,11 @@ use std::net::Ipv4Addr;
 use std::sync::{Mutex, MutexGuard};
 
 const SHARDS: usize = PORT_CLASSES;
-/// The first port given out (lower ones are left to well-known services).
+/// The ports given out: above the well-known ones, below the appliance's
+/// own stack's ephemeral ports (its probes and sessions use the same
+/// addresses, and their replies must not be taken for a mapping's).
 pub const FIRST_PORT: u16 = 1024;
+pub const LAST_PORT: u16 = *crate::local::EPHEMERAL_PORTS.start() - 1;
 
 /// An inside endpoint of one protocol in one VRF.
 type Inside = (VrfId, u8, Endpoint);
@@ -187,7 +190,7 @@ impl Shard {
             .entry((protocol, addr))
             .or_insert_with(|| Box::new([0; 65536 / SHARDS / 64]));
         let first_slot = usize::from(FIRST_PORT).div_ceil(SHARDS);
-        let slots = 65536 / SHARDS - first_slot;
+        let slots = (usize::from(LAST_PORT) + 1) / SHARDS - first_slot;
         for i in 0..slots {
             let slot = first_slot + (start as usize + i) % slots;
             let port = (slot * SHARDS + class) as u16;
@@ -249,8 +252,9 @@ mod tests {
                 None => break,
             }
         }
-        assert!(given.len() > 50_000, "{}", given.len());
-        assert!(given.len() <= 65536 - 1024);
+        assert!(given.len() > 40_000, "{}", given.len());
+        assert!(given.len() <= usize::from(LAST_PORT - FIRST_PORT) + 1);
+        assert!(given.iter().all(|p| (FIRST_PORT..=LAST_PORT).contains(&p.port)));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod input;
 mod ipv6;
 mod nd;
 mod output;
+pub(crate) use output::interface_towards;
 mod pending;
 
 use crate::counters::{Counter, WorkerCounters};

@@ -51,7 +51,7 @@ fn vxlan_source_port(inner: &[u8]) -> u16 {
 
 /// The interface through which `addr` is reached, unless it is one of
 /// our own addresses (chooses the source address of ICMP errors).
-pub(super) fn interface_towards(snap: &Snapshot, vrf: VrfId, addr: Ipv4Addr) -> Option<&Iface> {
+pub(crate) fn interface_towards(snap: &Snapshot, vrf: VrfId, addr: Ipv4Addr) -> Option<&Iface> {
     egress(snap, &snap.table(vrf).route(addr)?.kind)
 }
 

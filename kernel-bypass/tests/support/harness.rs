@@ -16,9 +16,28 @@ use std::sync::Arc;
 /// The host behind eth0 and the one behind eth1.
 pub const HOST_MACS: [Mac; 2] = [[0x02, 0, 0, 0, 0, 0x11], [0x02, 0, 0, 0, 0, 0x22]];
 
+/// The snapshot of configuration `text` (which must pass the commit
+/// checks) with `elements` compiled in; eth0 is port 0, eth1 port 1.
+fn snapshot(text: &str, elements: &[Arc<dyn DataplaneElement>]) -> Snapshot {
+    let (config, errors) = parse_config(text);
+    assert_eq!(errors, [], "{text}");
+    assert_eq!(grammar::validate(&config), Vec::<String>::new());
+    let mut snap = Snapshot::compile(&config, &mut InterfaceIds::default(), &|name| match name {
+        "eth0" => Some(0),
+        "eth1" => Some(1),
+        _ => None,
+    })
+    .expect("compile");
+    for e in elements {
+        e.compile(&config, &mut snap).expect("element compile");
+    }
+    snap
+}
+
 pub struct Harness {
     pub snap: Snapshot,
     pub elements: Vec<Arc<dyn DataplaneElement>>,
+    pub load_balancer: Arc<kernel_bypass::lb::LoadBalancer>,
     pub pipeline: Pipeline,
     pub batch: Batch,
 }
@@ -28,21 +47,10 @@ impl Harness {
     /// checks), with `neighbors` (interface, address) learned at the host
     /// behind that interface.
     pub fn new(text: &str, neighbors: &[(&str, &str)]) -> Harness {
-        let (config, errors) = parse_config(text);
-        assert_eq!(errors, [], "{text}");
-        assert_eq!(grammar::validate(&config), Vec::<String>::new());
-        let mut snap =
-            Snapshot::compile(&config, &mut InterfaceIds::default(), &|name| match name {
-                "eth0" => Some(0),
-                "eth1" => Some(1),
-                _ => None,
-            })
-            .expect("compile");
         let shared = Arc::new(Shared::default());
-        let elements = registry(&shared);
-        for e in &elements {
-            e.compile(&config, &mut snap).expect("element compile");
-        }
+        let registry = registry(&shared);
+        let elements = registry.all;
+        let snap = snapshot(text, &elements);
         for (iface, addr) in neighbors {
             let id = snap
                 .interfaces
@@ -61,9 +69,16 @@ impl Harness {
         Harness {
             snap,
             elements,
+            load_balancer: registry.load_balancer,
             pipeline,
             batch: Batch::new(64),
         }
+    }
+
+    /// Commits configuration `text` to the same elements (their state,
+    /// sessions and counters carry over, as in the dataplane).
+    pub fn apply(&mut self, text: &str) {
+        self.snap = snapshot(text, &self.elements);
     }
 
     /// Feeds IPv4 `packets` in one batch, sent by the host behind `port`;

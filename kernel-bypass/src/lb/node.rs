@@ -1,0 +1,306 @@
+//! The load balancer's node, `slb`, at IPv4 pre-routing (before NAT):
+//!
+//! - a packet to a virtual server (VRF, protocol, address, port) goes to
+//!   its flow's backend: the one its session names, else the Maglev
+//!   table's choice for the client endpoint; a packet that opens a flow
+//!   (TCP SYN, UDP) creates the session, so the flow stays on its backend
+//!   for its whole life, whatever the pool and the commits do meanwhile.
+//!   A TCP segment without a session (its session expired or was cleared)
+//!   follows the Maglev choice without creating one, as Katran does. With
+//!   full NAT (`nat client`) the client's endpoint is translated too, to
+//!   an address of the appliance towards the backend, so the backend needs
+//!   no route back to clients;
+//! - a backend's reply gets the virtual server's address as its source
+//!   (and, with full NAT, the client's endpoint as its destination first).
+//!
+//! Sessions are a NAT translation table sharded by the client endpoint;
+//! the full-NAT leg is a NAT44 state of its own (endpoint-independent
+//! mappings of client endpoints to appliance ports).
+
+use crate::features::{Action, FeatureNode, Packet};
+use crate::lb::maglev::Maglev;
+use crate::nat::{rewrite, End, Endpoint, Ipv4Flow, KeyHasher, NatState, Translation, TranslationTable};
+use crate::sessions::Timeouts;
+use crate::snapshot::VrfId;
+use crate::wire::{ipv4_at, IPV4_DST, IPV4_SRC};
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// A real's health, kept across commits: `up` is what the node reads.
+pub struct RealHealth {
+    pub up: AtomicBool,
+    /// Successes (> 0) or failures (< 0) in a row, and the last result.
+    pub streak: std::sync::Mutex<(i32, String)>,
+}
+
+impl Default for RealHealth {
+    /// Up until a probe says otherwise: traffic flows from the first
+    /// commit, as on IOS.
+    fn default() -> Self {
+        RealHealth {
+            up: AtomicBool::new(true),
+            streak: std::sync::Mutex::new((0, "not probed yet".to_string())),
+        }
+    }
+}
+
+/// A backend of one virtual server.
+pub struct RealPath {
+    pub endpoint: Endpoint,
+    pub weight: u32,
+    pub inservice: bool,
+    pub health: Arc<RealHealth>,
+    /// Full NAT: the appliance's address on the way to it.
+    pub snat: Option<Ipv4Addr>,
+}
+
+/// What a virtual server counted.
+#[derive(Default)]
+pub struct VserverCounters {
+    pub packets: AtomicU64,
+    pub sessions_created: AtomicU64,
+    pub no_backend: AtomicU64,
+    pub table_full: AtomicU64,
+    pub not_balanced: AtomicU64,
+}
+
+pub struct VserverPath {
+    pub name: String,
+    pub vrf: VrfId,
+    pub protocol: u8,
+    pub vip: Endpoint,
+    pub reals: Vec<RealPath>,
+    pub full_nat: bool,
+    pub table_size: u32,
+    /// Rebuilt when a real's health changes (None: no real can serve).
+    pub lookup: RwLock<Option<Arc<Maglev>>>,
+    pub counters: Arc<VserverCounters>,
+}
+
+fn add(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+impl VserverPath {
+    /// Builds the Maglev table over the reals in service and up.
+    pub fn rebuild(&self) {
+        let backends: Vec<_> = (self.reals.iter())
+            .map(|r| {
+                let serving = r.inservice && r.health.up.load(Ordering::Relaxed);
+                crate::lb::maglev::Backend {
+                    id: backend_id(r.endpoint),
+                    weight: if serving { r.weight } else { 0 },
+                }
+            })
+            .collect();
+        let table = Maglev::build(&backends, self.table_size).map(Arc::new);
+        *self.lookup.write().unwrap_or_else(|p| p.into_inner()) = table;
+    }
+
+    fn choose(&self, client: Endpoint) -> Option<&RealPath> {
+        let table = self.lookup.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+        self.reals.get(table.lookup(flow_hash(client, self.protocol)))
+    }
+}
+
+/// A backend's identity for Maglev: its endpoint, so the same backend
+/// keeps its entries across commits.
+fn backend_id(e: Endpoint) -> u64 {
+    u64::from(u32::from(e.addr)) << 16 | u64::from(e.port)
+}
+
+fn flow_hash(client: Endpoint, protocol: u8) -> u64 {
+    let mut h = (u64::from(u32::from(client.addr)) << 24 | u64::from(client.port) << 8 | u64::from(protocol))
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^= h >> 29;
+    h.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ h >> 32
+}
+
+/// (vrf, protocol, virtual address, port).
+pub type VserverKey = (VrfId, u8, Ipv4Addr, u16);
+
+/// The compiled configuration the node reads.
+pub struct LbPath {
+    pub vservers: HashMap<VserverKey, Arc<VserverPath>, BuildHasherDefault<KeyHasher>>,
+    /// (vrf, address) of every virtual server, backend and full-NAT
+    /// address: the node's first, cheap test.
+    pub vips: HashSet<(VrfId, Ipv4Addr), BuildHasherDefault<KeyHasher>>,
+    pub backends: HashSet<(VrfId, Ipv4Addr), BuildHasherDefault<KeyHasher>>,
+    pub snat_addresses: HashSet<(VrfId, Ipv4Addr), BuildHasherDefault<KeyHasher>>,
+    pub sessions: Arc<TranslationTable>,
+    pub snat: Arc<NatState>,
+    pub timeouts: Timeouts,
+}
+
+impl LbPath {
+    /// A packet to a virtual server.
+    fn forward(&self, packet: &mut Packet<'_>, flow: &Ipv4Flow, vs: &VserverPath) -> Action {
+        add(&vs.counters.packets);
+        if !flow.has_ports {
+            add(&vs.counters.not_balanced);
+            return Action::Drop;
+        }
+        let (client, now) = (flow.src, packet.now_secs);
+        let mut released = None;
+        let found = self.sessions.inbound(
+            (flow.protocol, vs.vrf),
+            vs.vip,
+            client,
+            flow.tcp_flags,
+            (now, &self.timeouts),
+            &mut released,
+        );
+        let backend = match found {
+            Some((backend, _)) => backend,
+            None => {
+                let Some(real) = vs.choose(client) else {
+                    add(&vs.counters.no_backend);
+                    return Action::Drop;
+                };
+                if flow.opens_flow() {
+                    let translation = Translation {
+                        protocol: flow.protocol,
+                        inside_vrf: vs.vrf,
+                        outside_vrf: vs.vrf,
+                        inside: real.endpoint,
+                        public: vs.vip,
+                        remote: client,
+                        from_outside: true,
+                    };
+                    let mut swept = Vec::new();
+                    if self.sessions.create(&translation, (now, &self.timeouts), &mut swept).is_err() {
+                        add(&vs.counters.table_full);
+                        return Action::Drop;
+                    }
+                    add(&vs.counters.sessions_created);
+                }
+                real.endpoint
+            }
+        };
+        rewrite(packet.data, flow, End::Destination, backend);
+        if !vs.full_nat {
+            return Action::Continue;
+        }
+        let snat = vs.reals.iter().find(|r| r.endpoint == backend).and_then(|r| r.snat);
+        let Some(public) = snat.and_then(|addr| self.client_leg(flow, vs.vrf, backend, addr, now)) else {
+            add(&vs.counters.no_backend);
+            return Action::Drop;
+        };
+        match Ipv4Flow::parse(packet.data, false) {
+            Some(turned) => {
+                rewrite(packet.data, &turned, End::Source, public);
+                Action::Continue
+            }
+            None => Action::Drop,
+        }
+    }
+
+    /// Full NAT: the appliance endpoint standing for the client towards
+    /// `backend` (found, or made from `addr`).
+    fn client_leg(&self, flow: &Ipv4Flow, vrf: VrfId, backend: Endpoint, addr: Ipv4Addr, now: u32) -> Option<Endpoint> {
+        let state = &self.snat;
+        let (client, times) = (flow.src, (now, &self.timeouts));
+        let mut released = None;
+        let known = state.table.outbound((flow.protocol, vrf), client, backend, flow.tcp_flags, times, &mut released);
+        state.release(released);
+        if known.is_some() {
+            return known;
+        }
+        let public = state.mappings.map((vrf, flow.protocol), client, &[addr], &HashSet::new())?;
+        let translation = Translation {
+            protocol: flow.protocol,
+            inside_vrf: vrf,
+            outside_vrf: vrf,
+            inside: client,
+            public,
+            remote: backend,
+            from_outside: false,
+        };
+        let mut swept = Vec::new();
+        let created = state.table.create(&translation, times, &mut swept);
+        state.release(swept);
+        if created.is_err() {
+            state.mappings.unmap((vrf, flow.protocol), client);
+            return None;
+        }
+        Some(public)
+    }
+
+    /// A backend's reply: to the client (full NAT: from the appliance
+    /// endpoint standing for it), from the virtual server.
+    fn reply(&self, packet: &mut Packet<'_>, flow: &Ipv4Flow, full_nat: bool) -> Action {
+        let (vrf, now) = (packet.vrf, packet.now_secs);
+        let mut flow = *flow;
+        if full_nat {
+            let mut released = None;
+            let client = self.snat.table.inbound(
+                (flow.protocol, vrf),
+                flow.dst,
+                flow.src,
+                flow.tcp_flags,
+                (now, &self.timeouts),
+                &mut released,
+            );
+            self.snat.release(released);
+            let Some((client, _)) = client else {
+                return Action::Continue; // for the appliance itself
+            };
+            rewrite(packet.data, &flow, End::Destination, client);
+            flow = match Ipv4Flow::parse(packet.data, false) {
+                Some(f) => f,
+                None => return Action::Drop,
+            };
+        }
+        let mut released = None;
+        let vip = self.sessions.outbound(
+            (flow.protocol, vrf),
+            flow.src,
+            flow.dst,
+            flow.tcp_flags,
+            (now, &self.timeouts),
+            &mut released,
+        );
+        if let Some(vip) = vip {
+            rewrite(packet.data, &flow, End::Source, vip);
+        }
+        Action::Continue
+    }
+}
+
+/// `slb`, at IPv4 pre-routing.
+pub struct SlbNode(pub Arc<LbPath>);
+
+impl FeatureNode for SlbNode {
+    fn name(&self) -> &'static str {
+        "slb"
+    }
+
+    fn process(&self, packet: &mut Packet<'_>) -> Action {
+        let path = &self.0;
+        let vrf = packet.vrf;
+        // Pre-routing comes after the IPv4 header's checks.
+        let dst = ipv4_at(packet.data, IPV4_DST);
+        let to_vip = path.vips.contains(&(vrf, dst));
+        let to_snat = !to_vip && path.snat_addresses.contains(&(vrf, dst));
+        let from_backend = path.backends.contains(&(vrf, ipv4_at(packet.data, IPV4_SRC)));
+        if !to_vip && !from_backend {
+            return Action::Continue;
+        }
+        let Some(flow) = Ipv4Flow::parse(packet.data, false) else {
+            return Action::Continue;
+        };
+        if to_vip {
+            let key = (vrf, flow.protocol, dst, flow.dst.port);
+            if let Some(vs) = path.vservers.get(&key) {
+                return path.forward(packet, &flow, vs);
+            }
+        }
+        if from_backend && flow.has_ports {
+            return path.reply(packet, &flow, to_snat);
+        }
+        Action::Continue
+    }
+}
