@@ -16,6 +16,18 @@ use std::sync::Arc;
 pub struct SubMode {
     /// `if` for `(config-if)#`.
     pub prompt: &'static str,
+    /// The sub-mode this one is opened from (`real` inside `ip slb
+    /// serverfarm`), whose commands are typed here too: a line no mode
+    /// takes falls back to the global mode only, so without them the
+    /// parent's next line (another `real`) would be refused.
+    pub parent: Option<&'static SubMode>,
+}
+
+impl SubMode {
+    /// This mode, then the modes it is nested in, innermost first.
+    pub fn lineage(&'static self) -> impl Iterator<Item = &'static SubMode> {
+        std::iter::successors(Some(self), |m| m.parent)
+    }
 }
 
 /// Where configuration commands are typed: the global configuration mode,
@@ -107,6 +119,25 @@ pub fn add_commands<'d, A: Clone>(
 }
 
 pub const INCOMPLETE: &str = "% Incomplete command.";
+
+/// The longest name of a configured object (an access list, a server farm).
+pub const MAX_NAME: usize = 64;
+
+/// A name IOS would take for a `what` (`access list`): letters, digits,
+/// `-`, `_` and `.`, so that it reads back as one word.
+pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    match valid {
+        true => Ok(()),
+        false => Err(format!(
+            "% Invalid {what} name \"{name}\": up to {MAX_NAME} letters, digits, '-', '_' and '.'"
+        )),
+    }
+}
 
 /// The text argument `name`, which the syntax makes present.
 pub fn required<'a>(args: &'a Args, name: &str) -> Result<&'a str, String> {

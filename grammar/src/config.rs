@@ -31,6 +31,11 @@ pub use crate::elements::nat::{
     DynamicNat, Nat, NatPolice, NatPool, NatSide, NatTarget, StaticKey, StaticNat, StaticProtocol,
     DEFAULT_MAX_TRANSLATIONS,
 };
+pub use crate::elements::slb::{
+    parse_real_mode_object, real_mode_object, ProbeKind, ProbeSettings, Real, RealKey, ServerFarm,
+    Slb, SlbProbe, SlbProtocol, VirtualServer, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_REAL_WEIGHT,
+    PROBE_MODE, REAL_MODE, SFARM_MODE, VSERVER_MODE,
+};
 pub use crate::elements::static_routes::{
     Ipv6Route, NextHop, RouteTable, StaticRoute, StaticRoutes, STATIC_DEFAULT_DISTANCE,
 };
@@ -64,6 +69,7 @@ registry! {
     inspect: Inspect => elements::inspect::Element,
     interfaces: Interfaces => elements::interfaces::Element,
     nat: Nat => elements::nat::Element,
+    slb: Slb => elements::slb::Element,
     routes: StaticRoutes => elements::static_routes::Element,
     control_plane: ControlPlane => elements::control_plane::Element,
     => elements::line_vty::Element,

@@ -27,7 +27,9 @@ impl<A: Clone> ConfigTrees<A> {
         let mut sub = BTreeMap::new();
         for mode in sub_modes() {
             let mut tree = CommandTree::new();
-            add_commands(&mut tree, commands(), Mode::Sub(mode), wrap)?;
+            for own_or_parent in mode.lineage() {
+                add_commands(&mut tree, commands(), Mode::Sub(own_or_parent), wrap)?;
+            }
             sub.insert(mode.prompt, tree);
         }
         Ok(ConfigTrees { global, sub })

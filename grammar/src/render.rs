@@ -4,7 +4,9 @@
 use crate::config::{Config, ELEMENTS};
 use std::collections::HashMap;
 
-/// A top-level line and its indented sub-mode lines.
+/// A top-level line and its indented sub-mode lines. A body line that
+/// starts with a blank belongs to the body line above it, one level deeper
+/// (a server farm's `real` and its `weight`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
     pub header: String,
@@ -80,12 +82,7 @@ pub fn diff(old: &Config, new: &Config) -> String {
             None => push_block(&mut out, '+', block),
             Some(old) if old.body != block.body => {
                 out.push_str(&format!("  {}\n", block.header));
-                for line in old.body.iter().filter(|l| !block.body.contains(l)) {
-                    out.push_str(&format!("-  {line}\n"));
-                }
-                for line in block.body.iter().filter(|l| !old.body.contains(l)) {
-                    out.push_str(&format!("+  {line}\n"));
-                }
+                diff_body(&mut out, 1, &old.body, &block.body);
             }
             Some(_) => {}
         }
@@ -103,6 +100,48 @@ fn push_block(out: &mut String, mark: char, block: &Block) {
     out.push_str(&format!("{mark} {}\n", block.header));
     for line in &block.body {
         out.push_str(&format!("{mark}  {line}\n"));
+    }
+}
+
+/// The lines of a body at one depth, each with the lines under it (their
+/// first blank removed).
+fn nested<S: AsRef<str>>(lines: &[S]) -> Vec<(&str, Vec<&str>)> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in lines.iter().map(AsRef::as_ref) {
+        match (line.strip_prefix(' '), groups.last_mut()) {
+            (Some(under), Some((_, children))) => children.push(under),
+            _ => groups.push((line, Vec::new())),
+        }
+    }
+    groups
+}
+
+/// The changes between two bodies at `depth`: removed lines, then added
+/// ones; a line whose own lines changed is shown unmarked above their
+/// changes, so a change under one of several `real`s says which.
+fn diff_body<S: AsRef<str>>(out: &mut String, depth: usize, old: &[S], new: &[S]) {
+    let (old, new) = (nested(old), nested(new));
+    let indent = " ".repeat(depth);
+    let push = |out: &mut String, mark: char, (line, under): &(&str, Vec<&str>)| {
+        out.push_str(&format!("{mark} {indent}{line}\n"));
+        for u in under {
+            out.push_str(&format!("{mark} {indent} {u}\n"));
+        }
+    };
+    let old_by_line: HashMap<&str, &Vec<&str>> = old.iter().map(|(l, u)| (*l, u)).collect();
+    let new_by_line: HashMap<&str, &Vec<&str>> = new.iter().map(|(l, u)| (*l, u)).collect();
+    for group in old.iter().filter(|(l, _)| !new_by_line.contains_key(l)) {
+        push(out, '-', group);
+    }
+    for group @ (line, under) in &new {
+        match old_by_line.get(line) {
+            None => push(out, '+', group),
+            Some(old_under) if *old_under != under => {
+                out.push_str(&format!("  {indent}{line}\n"));
+                diff_body(out, depth + 1, old_under, under);
+            }
+            Some(_) => {}
+        }
     }
 }
 
@@ -141,5 +180,22 @@ mod tests {
             "+ hostname r2\n  interface eth0\n-  description uplink\n+  description wan\n- hostname r1\n"
         );
         assert_eq!(diff(&old, &old), "");
+    }
+
+    #[test]
+    fn diff_shows_which_nested_line_a_change_is_under() {
+        let text =
+            "ip slb serverfarm WEB\n real 10.0.0.1\n  inservice\n real 10.0.0.2\n  inservice\n";
+        let (old, _) = parse_config(text);
+        let (new, _) = parse_config(&text.replacen("  inservice\n", "  weight 9\n", 1));
+        assert_eq!(
+            diff(&old, &new),
+            "  ip slb serverfarm WEB\n   real 10.0.0.1\n-   inservice\n+   weight 9\n"
+        );
+        let (none, _) = parse_config("ip slb serverfarm WEB\n");
+        assert_eq!(
+            diff(&none, &new),
+            "  ip slb serverfarm WEB\n+  real 10.0.0.1\n+   weight 9\n+  real 10.0.0.2\n+   inservice\n"
+        );
     }
 }

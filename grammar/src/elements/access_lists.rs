@@ -23,7 +23,7 @@
 //! 1 (58 in IPv6 lists) are `tcp`, `udp` and `icmp`.
 
 use crate::commands::{
-    change_if, required, CommandDef, ConfigContext, Edit, Mode, SubMode, INCOMPLETE,
+    change_if, check_name, required, CommandDef, ConfigContext, Edit, Mode, SubMode, INCOMPLETE,
 };
 use crate::config::{Config, INTERFACE_MODE};
 use crate::render::Block;
@@ -35,16 +35,20 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 /// `(config-ext-nacl)#`, opened by `ip access-list extended NAME`.
-pub static EXT_NACL_MODE: SubMode = SubMode { prompt: "ext-nacl" };
+pub static EXT_NACL_MODE: SubMode = SubMode {
+    prompt: "ext-nacl",
+    parent: None,
+};
 /// `(config-ipv6-acl)#`, opened by `ipv6 access-list NAME`.
-pub static IPV6_ACL_MODE: SubMode = SubMode { prompt: "ipv6-acl" };
+pub static IPV6_ACL_MODE: SubMode = SubMode {
+    prompt: "ipv6-acl",
+    parent: None,
+};
 
 /// The highest sequence number (IOS's).
 pub const MAX_SEQUENCE: u32 = 2_147_483_647;
 /// The gap IOS leaves between entries typed without a sequence number.
 pub const SEQUENCE_STEP: u32 = 10;
-/// The longest list name.
-const MAX_NAME: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
@@ -539,21 +543,6 @@ fn bindings_of<'a>(
     lists.bindings.range(first..=last).map(|(k, _)| k.clone())
 }
 
-/// A list name IOS would take: letters, digits, `-`, `_` and `.`.
-fn check_name(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    match valid {
-        true => Ok(()),
-        false => Err(format!(
-            "% Invalid access list name \"{name}\": up to {MAX_NAME} letters, digits, '-', '_' and '.'"
-        )),
-    }
-}
-
 /// `ip access-list extended NAME` creates the list if new and enters it;
 /// `no ...` removes it (what still names it is refused at commit).
 fn access_list(edit: &mut Edit<'_>) -> Result<(), String> {
@@ -562,7 +551,7 @@ fn access_list(edit: &mut Edit<'_>) -> Result<(), String> {
     if edit.negated {
         return remove_list(edit.config, family, name);
     }
-    check_name(&name)?;
+    check_name("access list", &name)?;
     let key = (family, name);
     let lists = &mut edit.config.access_lists;
     change_if(lists, !lists.lists.contains_key(&key), |l| {

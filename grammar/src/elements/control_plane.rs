@@ -16,7 +16,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// `(config-cp)#`, opened by `control-plane`.
-pub static CP_MODE: SubMode = SubMode { prompt: "cp" };
+pub static CP_MODE: SubMode = SubMode {
+    prompt: "cp",
+    parent: None,
+};
 
 /// The largest burst `police` takes (the syntax's bound).
 const MAX_BURST: u32 = 1_000_000;

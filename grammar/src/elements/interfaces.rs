@@ -23,7 +23,10 @@ use std::sync::Arc;
 pub const VXLAN_DEFAULT_PORT: u16 = 4789;
 
 /// `(config-if)#`, opened by `interface NAME`.
-pub static INTERFACE_MODE: SubMode = SubMode { prompt: "if" };
+pub static INTERFACE_MODE: SubMode = SubMode {
+    prompt: "if",
+    parent: None,
+};
 
 /// Keyed by interface name (`eth0`, `eth0.100`, `vxlan10`).
 pub type Interfaces = BTreeMap<String, Interface>;

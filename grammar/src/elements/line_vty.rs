@@ -15,7 +15,10 @@ use crate::render::Block;
 use std::sync::Arc;
 
 /// `(config-line)#`, opened by `line vty FIRST LAST`.
-pub static LINE_MODE: SubMode = SubMode { prompt: "line" };
+pub static LINE_MODE: SubMode = SubMode {
+    prompt: "line",
+    parent: None,
+};
 
 /// The object of `(config-line)`: the one kind of line there is.
 const VTY: &str = "vty";

@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod interfaces;
 pub mod line_vty;
 pub mod nat;
+pub mod slb;
 pub mod static_routes;
 pub mod system;
 pub mod users;
@@ -135,6 +136,7 @@ pub(crate) mod tests {
                 "inspect",
                 "interfaces",
                 "nat",
+                "slb",
                 "static routes",
                 "control plane",
                 "line vty"

@@ -15,7 +15,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// `(config-vrf)#`, opened by `vrf definition NAME`.
-pub static VRF_MODE: SubMode = SubMode { prompt: "vrf" };
+pub static VRF_MODE: SubMode = SubMode {
+    prompt: "vrf",
+    parent: None,
+};
 
 /// The longest VRF name (IOS allows 32 characters).
 const MAX_NAME: usize = 32;
