@@ -69,7 +69,10 @@ impl Appliance {
         let stack = dataplane.local_stack();
         let status_shell = Arc::downgrade(&shell);
         runtime.spawn(serve_echo(stack.clone(), ECHO_PORT));
-        runtime.spawn(crate::slb_probes::serve(stack.clone(), dataplane.load_balancer()));
+        runtime.spawn(crate::slb_probes::serve(
+            stack.clone(),
+            dataplane.load_balancer(),
+        ));
         runtime.spawn(ssh::serve(
             stack.clone(),
             ssh::SSH_PORT,

@@ -89,7 +89,10 @@ async fn http_status(mut stream: TcpStream, target: &ProbeTarget) -> Result<Stri
     let status = status_code(&head).ok_or("http: no status line")?;
     match status == settings.expect_status {
         true => Ok(format!("http {status}")),
-        false => Err(format!("http {status}, expected {}", settings.expect_status)),
+        false => Err(format!(
+            "http {status}, expected {}",
+            settings.expect_status
+        )),
     }
 }
 
@@ -99,7 +102,11 @@ fn status_code(head: &[u8]) -> Option<u16> {
     let line = std::str::from_utf8(line).ok()?;
     let mut words = line.split_whitespace();
     words.next().filter(|v| v.starts_with("HTTP/1."))?;
-    words.next()?.parse().ok().filter(|c| (100..600).contains(c))
+    words
+        .next()?
+        .parse()
+        .ok()
+        .filter(|c| (100..600).contains(c))
 }
 
 #[cfg(test)]
@@ -109,7 +116,10 @@ mod tests {
     #[test]
     fn status_lines_are_read_and_garbage_refused() {
         assert_eq!(status_code(b"HTTP/1.1 200 OK\r\nServer: x\r\n"), Some(200));
-        assert_eq!(status_code(b"HTTP/1.0 503 Service Unavailable\r\n"), Some(503));
+        assert_eq!(
+            status_code(b"HTTP/1.0 503 Service Unavailable\r\n"),
+            Some(503)
+        );
         assert_eq!(status_code(b"SSH-2.0-OpenSSH\r\n"), None);
         assert_eq!(status_code(b"HTTP/1.1 99999\r\n"), None);
         assert_eq!(status_code(b""), None);

@@ -97,7 +97,12 @@ mod tests {
     use super::*;
 
     fn backends(n: u64, weight: u32) -> Vec<Backend> {
-        (0..n).map(|i| Backend { id: mix(i + 1), weight }).collect()
+        (0..n)
+            .map(|i| Backend {
+                id: mix(i + 1),
+                weight,
+            })
+            .collect()
     }
 
     #[test]
@@ -131,7 +136,10 @@ mod tests {
             .count();
         let fraction = moved as f64 / flows as f64;
         assert!(fraction < 1.0 / 16.0 + 0.01, "{fraction}");
-        assert!(fraction > 1.0 / 16.0 - 0.01, "{fraction}: the removed one's flows move");
+        assert!(
+            fraction > 1.0 / 16.0 - 0.01,
+            "{fraction}: the removed one's flows move"
+        );
     }
 
     #[test]

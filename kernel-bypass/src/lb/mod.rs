@@ -22,8 +22,8 @@ use crate::sessions::Timeouts;
 use crate::snapshot::{Snapshot, GLOBAL_TABLE};
 use crate::wire::{PROTO_TCP, PROTO_UDP};
 use grammar::config::{Config, ProbeSettings, SlbProtocol};
-use node::{LbPath, RealHealth, RealPath, VserverCounters, VserverPath};
 pub use node::SlbNode;
+use node::{LbPath, RealHealth, RealPath, VserverCounters, VserverPath};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -116,7 +116,10 @@ impl LoadBalancer {
         let (farm, e) = real;
         let state = if ok { "up" } else { "down" };
         self.shared.log.record(self.shared.now_secs(), || {
-            format!("%SLB-4-REAL: real {}:{} of serverfarm {farm} is {state} ({detail})", e.addr, e.port)
+            format!(
+                "%SLB-4-REAL: real {}:{} of serverfarm {farm} is {state} ({detail})",
+                e.addr, e.port
+            )
         });
         for (vs, _) in &published.vservers {
             if vs.reals.iter().any(|r| Arc::ptr_eq(&r.health, &health)) {
@@ -130,7 +133,10 @@ impl LoadBalancer {
     }
 
     fn counters_of(&self, vserver: &str) -> Arc<VserverCounters> {
-        lock(&self.counters).entry(vserver.to_string()).or_default().clone()
+        lock(&self.counters)
+            .entry(vserver.to_string())
+            .or_default()
+            .clone()
     }
 
     fn timeouts(config: &Config) -> Timeouts {
@@ -154,7 +160,8 @@ impl LoadBalancer {
         let now = self.shared.now_secs();
         let mut out = HashMap::new();
         for t in self.sessions.translations((now, &path.timeouts), &|_| true) {
-            *out.entry((t.translation.public, t.translation.inside)).or_default() += 1;
+            *out.entry((t.translation.public, t.translation.inside))
+                .or_default() += 1;
         }
         out
     }
@@ -164,20 +171,43 @@ impl LoadBalancer {
         let published = lock(&self.published);
         let mut out = format!(
             "{:<16}{:<6}{:<24}{:<16}{:<8}{:<10}{:<12}{}\n",
-            "slb vserver", "prot", "virtual", "serverfarm", "state", "conns", "packets", "no backend"
+            "slb vserver",
+            "prot",
+            "virtual",
+            "serverfarm",
+            "state",
+            "conns",
+            "packets",
+            "no backend"
         );
         for (vs, farm) in &published.vservers {
-            let conns: usize = (connections.iter()).filter(|((vip, _), _)| *vip == vs.vip).map(|(_, n)| n).sum();
+            let conns: usize = (connections.iter())
+                .filter(|((vip, _), _)| *vip == vs.vip)
+                .map(|(_, n)| n)
+                .sum();
             let vrf = published.vrfs.get(usize::from(vs.vrf)).cloned().flatten();
-            let virtual_ = format!("{}:{}{}", vs.vip.addr, vs.vip.port, vrf.map_or(String::new(), |v| format!(" vrf {v}")));
+            let virtual_ = format!(
+                "{}:{}{}",
+                vs.vip.addr,
+                vs.vip.port,
+                vrf.map_or(String::new(), |v| format!(" vrf {v}"))
+            );
             let _ = writeln!(
                 out,
                 "{:<16}{:<6}{:<24}{:<16}{:<8}{:<10}{:<12}{}",
                 vs.name,
-                if vs.protocol == PROTO_TCP { "TCP" } else { "UDP" },
+                if vs.protocol == PROTO_TCP {
+                    "TCP"
+                } else {
+                    "UDP"
+                },
                 virtual_,
                 farm,
-                if vs.lookup.read().map(|l| l.is_some()).unwrap_or(false) { "OPERATIONAL" } else { "NO-REALS" },
+                if vs.lookup.read().map(|l| l.is_some()).unwrap_or(false) {
+                    "OPERATIONAL"
+                } else {
+                    "NO-REALS"
+                },
                 conns,
                 vs.counters.packets.load(Ordering::Relaxed),
                 vs.counters.no_backend.load(Ordering::Relaxed),
@@ -199,7 +229,10 @@ impl LoadBalancer {
                 if !seen.insert((farm.clone(), r.endpoint)) {
                     continue;
                 }
-                let conns: usize = (connections.iter()).filter(|((_, real), _)| *real == r.endpoint).map(|(_, n)| n).sum();
+                let conns: usize = (connections.iter())
+                    .filter(|((_, real), _)| *real == r.endpoint)
+                    .map(|(_, n)| n)
+                    .sum();
                 let state = match (r.inservice, r.health.up.load(Ordering::Relaxed)) {
                     (false, _) => "OUTOFSERVICE",
                     (true, true) => "OPERATIONAL",
@@ -235,7 +268,11 @@ impl LoadBalancer {
             let _ = writeln!(
                 out,
                 "{} {}:{} -> {}:{} -> real {}:{}{} age {}s idle {}s",
-                if tr.protocol == PROTO_TCP { "tcp" } else { "udp" },
+                if tr.protocol == PROTO_TCP {
+                    "tcp"
+                } else {
+                    "udp"
+                },
                 tr.remote.addr,
                 tr.remote.port,
                 tr.public.addr,
@@ -271,7 +308,9 @@ impl DataplaneElement for LoadBalancer {
             timeouts: Self::timeouts(config),
         };
         for (name, vs) in slb.vservers.iter().filter(|(_, v)| v.inservice) {
-            let (Some((addr, protocol, port)), Some(farm_name)) = (vs.virtual_address, vs.farm.as_ref()) else {
+            let (Some((addr, protocol, port)), Some(farm_name)) =
+                (vs.virtual_address, vs.farm.as_ref())
+            else {
                 continue; // the commit checks refuse this
             };
             let IpAddr::V4(vip) = addr else {
@@ -280,15 +319,20 @@ impl DataplaneElement for LoadBalancer {
             let vrf = snap
                 .vrf_id(vs.vrf.as_deref())
                 .ok_or_else(|| format!("slb vserver {name}: VRF does not exist"))?;
-            let farm = slb
-                .farms
-                .get(farm_name)
-                .ok_or_else(|| format!("slb vserver {name}: serverfarm {farm_name} is not defined"))?;
-            let probe = farm.probe.as_ref().and_then(|p| slb.probes.get(p)).map(|p| p.effective());
+            let farm = slb.farms.get(farm_name).ok_or_else(|| {
+                format!("slb vserver {name}: serverfarm {farm_name} is not defined")
+            })?;
+            let probe = farm
+                .probe
+                .as_ref()
+                .and_then(|p| slb.probes.get(p))
+                .map(|p| p.effective());
             let mut reals = Vec::new();
             for ((real_addr, real_port), real) in &farm.reals {
                 let IpAddr::V4(real_addr) = *real_addr else {
-                    return Err(format!("serverfarm {farm_name}: IPv6 reals are not supported by the dataplane yet"));
+                    return Err(format!(
+                        "serverfarm {farm_name}: IPv6 reals are not supported by the dataplane yet"
+                    ));
                 };
                 let endpoint = Endpoint::new(real_addr, real_port.unwrap_or(port));
                 let key = (farm_name.clone(), endpoint);
@@ -337,14 +381,19 @@ impl DataplaneElement for LoadBalancer {
             });
             vserver.rebuild();
             path.vips.insert((vrf, vip));
-            path.vservers.insert((vrf, protocol, vip, port), vserver.clone());
+            path.vservers
+                .insert((vrf, protocol, vip, port), vserver.clone());
             published.vservers.push((vserver, farm_name.clone()));
         }
         published.probes.dedup_by(|a, b| a.real == b.real);
         if !path.vservers.is_empty() {
             let path = Arc::new(path);
-            snap.features
-                .register(Family::Ipv4, Point::PreRouting, ORDER, Arc::new(SlbNode(path.clone())));
+            snap.features.register(
+                Family::Ipv4,
+                Point::PreRouting,
+                ORDER,
+                Arc::new(SlbNode(path.clone())),
+            );
             published.path = Some(path);
         }
         *lock(&self.published) = published;
@@ -361,17 +410,30 @@ impl DataplaneElement for LoadBalancer {
             },
             ElementCommand::Show {
                 syntax: "ip slb reals",
-                help: &["IP information", "Server load balancing", "Real servers: state, connections, probe results"],
+                help: &[
+                    "IP information",
+                    "Server load balancing",
+                    "Real servers: state, connections, probe results",
+                ],
                 run: Box::new(move |_| reals.show_reals()),
             },
             ElementCommand::Show {
                 syntax: "ip slb sessions",
-                help: &["IP information", "Server load balancing", "Sessions: client, virtual server, real"],
+                help: &[
+                    "IP information",
+                    "Server load balancing",
+                    "Sessions: client, virtual server, real",
+                ],
                 run: Box::new(move |_| sessions.show_sessions()),
             },
             ElementCommand::Exec {
                 syntax: "clear ip slb sessions",
-                help: &["Reset functions", "IP", "Server load balancing", "Every session"],
+                help: &[
+                    "Reset functions",
+                    "IP",
+                    "Server load balancing",
+                    "Every session",
+                ],
                 run: Box::new(move |_| {
                     let mut released = Vec::new();
                     clear.sessions.remove_where(&|_| true, &mut released);

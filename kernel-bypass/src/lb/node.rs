@@ -19,7 +19,9 @@
 
 use crate::features::{Action, FeatureNode, Packet};
 use crate::lb::maglev::Maglev;
-use crate::nat::{rewrite, End, Endpoint, Ipv4Flow, KeyHasher, NatState, Translation, TranslationTable};
+use crate::nat::{
+    rewrite, End, Endpoint, Ipv4Flow, KeyHasher, NatState, Translation, TranslationTable,
+};
 use crate::sessions::Timeouts;
 use crate::snapshot::VrfId;
 use crate::wire::{ipv4_at, IPV4_DST, IPV4_SRC};
@@ -101,8 +103,13 @@ impl VserverPath {
     }
 
     fn choose(&self, client: Endpoint) -> Option<&RealPath> {
-        let table = self.lookup.read().unwrap_or_else(|p| p.into_inner()).clone()?;
-        self.reals.get(table.lookup(flow_hash(client, self.protocol)))
+        let table = self
+            .lookup
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        self.reals
+            .get(table.lookup(flow_hash(client, self.protocol)))
     }
 }
 
@@ -113,8 +120,10 @@ fn backend_id(e: Endpoint) -> u64 {
 }
 
 fn flow_hash(client: Endpoint, protocol: u8) -> u64 {
-    let mut h = (u64::from(u32::from(client.addr)) << 24 | u64::from(client.port) << 8 | u64::from(protocol))
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut h = (u64::from(u32::from(client.addr)) << 24
+        | u64::from(client.port) << 8
+        | u64::from(protocol))
+    .wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^= h >> 29;
     h.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ h >> 32
 }
@@ -171,7 +180,11 @@ impl LbPath {
                         from_outside: true,
                     };
                     let mut swept = Vec::new();
-                    if self.sessions.create(&translation, (now, &self.timeouts), &mut swept).is_err() {
+                    if self
+                        .sessions
+                        .create(&translation, (now, &self.timeouts), &mut swept)
+                        .is_err()
+                    {
                         add(&vs.counters.table_full);
                         return Action::Drop;
                     }
@@ -184,8 +197,13 @@ impl LbPath {
         if !vs.full_nat {
             return Action::Continue;
         }
-        let snat = vs.reals.iter().find(|r| r.endpoint == backend).and_then(|r| r.snat);
-        let Some(public) = snat.and_then(|addr| self.client_leg(flow, vs.vrf, backend, addr, now)) else {
+        let snat = vs
+            .reals
+            .iter()
+            .find(|r| r.endpoint == backend)
+            .and_then(|r| r.snat);
+        let Some(public) = snat.and_then(|addr| self.client_leg(flow, vs.vrf, backend, addr, now))
+        else {
             add(&vs.counters.no_backend);
             return Action::Drop;
         };
@@ -200,16 +218,32 @@ impl LbPath {
 
     /// Full NAT: the appliance endpoint standing for the client towards
     /// `backend` (found, or made from `addr`).
-    fn client_leg(&self, flow: &Ipv4Flow, vrf: VrfId, backend: Endpoint, addr: Ipv4Addr, now: u32) -> Option<Endpoint> {
+    fn client_leg(
+        &self,
+        flow: &Ipv4Flow,
+        vrf: VrfId,
+        backend: Endpoint,
+        addr: Ipv4Addr,
+        now: u32,
+    ) -> Option<Endpoint> {
         let state = &self.snat;
         let (client, times) = (flow.src, (now, &self.timeouts));
         let mut released = None;
-        let known = state.table.outbound((flow.protocol, vrf), client, backend, flow.tcp_flags, times, &mut released);
+        let known = state.table.outbound(
+            (flow.protocol, vrf),
+            client,
+            backend,
+            flow.tcp_flags,
+            times,
+            &mut released,
+        );
         state.release(released);
         if known.is_some() {
             return known;
         }
-        let public = state.mappings.map((vrf, flow.protocol), client, &[addr], &HashSet::new())?;
+        let public = state
+            .mappings
+            .map((vrf, flow.protocol), client, &[addr], &HashSet::new())?;
         let translation = Translation {
             protocol: flow.protocol,
             inside_vrf: vrf,
@@ -285,7 +319,9 @@ impl FeatureNode for SlbNode {
         let dst = ipv4_at(packet.data, IPV4_DST);
         let to_vip = path.vips.contains(&(vrf, dst));
         let to_snat = !to_vip && path.snat_addresses.contains(&(vrf, dst));
-        let from_backend = path.backends.contains(&(vrf, ipv4_at(packet.data, IPV4_SRC)));
+        let from_backend = path
+            .backends
+            .contains(&(vrf, ipv4_at(packet.data, IPV4_SRC)));
         if !to_vip && !from_backend {
             return Action::Continue;
         }

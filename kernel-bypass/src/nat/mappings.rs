@@ -254,7 +254,9 @@ mod tests {
         }
         assert!(given.len() > 40_000, "{}", given.len());
         assert!(given.len() <= usize::from(LAST_PORT - FIRST_PORT) + 1);
-        assert!(given.iter().all(|p| (FIRST_PORT..=LAST_PORT).contains(&p.port)));
+        assert!(given
+            .iter()
+            .all(|p| (FIRST_PORT..=LAST_PORT).contains(&p.port)));
     }
 
     #[test]
