@@ -87,11 +87,6 @@ impl Maglev {
     }
 }
 
-/// Whether `n` is prime (table sizes).
-pub fn is_prime(n: u32) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,11 +135,5 @@ mod tests {
             fraction > 1.0 / 16.0 - 0.01,
             "{fraction}: the removed one's flows move"
         );
-    }
-
-    #[test]
-    fn primes() {
-        assert!(is_prime(65537) && is_prime(1009) && is_prime(2));
-        assert!(!is_prime(65536) && !is_prime(1) && !is_prime(0) && !is_prime(1011));
     }
 }

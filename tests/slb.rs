@@ -1,0 +1,350 @@
+//! The load balancer in `gatehouse run`, the real binary, between Linux
+//! hosts in network namespaces: nginx backends that answer their own name,
+//! health probes on the appliance's own stack, a commit while a connection
+//! is open, a UDP virtual server, and full NAT to backends with no route
+//! back to the clients.
+//!
+//! ```text
+//!  client 10.61.1.2 --- [appliance] --- web 10.61.2.11-14 (nginx), UDP 10.61.2.21-22
+//!                       10.61.1.1   \-- hidden 10.61.3.11 (no route back)
+//! ```
+//! Virtual servers 198.51.100.80 tcp 80 (farm WEB, weights 1:1:2, HTTP
+//! probe), udp 5353 (farm DNS), tcp 8080 (farm HIDDEN, `nat client`).
+
+#[path = "../kernel-bypass/tests/support/netns.rs"]
+#[allow(dead_code)]
+mod netns;
+
+use netns::{is_root, unique, Child, Netns, Veth};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+const VIP: &str = "198.51.100.80";
+/// Hang guard only.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Asks `url` `n` times, each on a new connection; prints `name count`
+/// lines and `failed N`.
+const ASK_HTTP: &str = "import sys,urllib.request,collections\n\
+    c=collections.Counter()\n\
+    for _ in range(int(sys.argv[2])):\n \
+     try: c[urllib.request.urlopen(sys.argv[1],timeout=2).read().decode().strip()]+=1\n \
+     except Exception: c['failed']+=1\n\
+    for k,v in c.items(): print(k,v)\n";
+/// One keep-alive connection: a request, then on each line of stdin
+/// another on the same connection; prints each answer's body.
+const KEEPALIVE: &str = "import sys,http.client\n\
+    h=http.client.HTTPConnection(sys.argv[1],80,timeout=5)\n\
+    def ask():\n h.request('GET','/'); print(h.getresponse().read().decode().strip(),flush=True)\n\
+    ask()\n\
+    for _ in sys.stdin: ask()\n";
+/// A UDP server answering its name.
+const UDP_NAME: &str = "import socket,sys\n\
+    s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind((sys.argv[1],5353))\n\
+    while True:\n d,a=s.recvfrom(512); s.sendto(sys.argv[2].encode(),a)\n";
+const UDP_ASK: &str = "import socket,sys\n\
+    s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(1)\n\
+    for _ in range(5):\n s.sendto(b'who',(sys.argv[1],5353))\n try: print(s.recvfrom(512)[0].decode()); sys.exit(0)\n except socket.timeout: pass\n\
+    sys.exit(1)\n";
+
+/// A directory removed on drop (nginx configs, the startup config).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An nginx answering `name` on `address`:80 in `ns`.
+fn nginx(ns: &Netns, dir: &Scratch, name: &str, address: &str) -> Child {
+    let conf = dir.0.join(format!("{name}.conf"));
+    let text = format!(
+        "master_process off;\npid {dir}/{name}.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\n access_log off;\n \
+         client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};\n \
+         server {{ listen {address}:80; location / {{ return 200 \"{name}\\n\"; }} }}\n}}\n",
+        dir = dir.0.display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    ns.spawn(&["nginx", "-c", &conf.to_string_lossy(), "-g", "daemon off;"])
+}
+
+struct Site {
+    client: Netns,
+    web: Netns,
+    hidden: Netns,
+    _links: Vec<Veth>,
+    dir: Scratch,
+    /// The appliance's CLI, once started.
+    cli: std::sync::Mutex<Option<ChildStdin>>,
+}
+
+impl Site {
+    fn new() -> Site {
+        let (client, web, hidden) = (Netns::new(), Netns::new(), Netns::new());
+        let links = vec![
+            Veth::into_ns(&client),
+            Veth::into_ns(&web),
+            Veth::into_ns(&hidden),
+        ];
+        client.configure(&links[0].inner, "10.61.1.2/24", Some("10.61.1.1"));
+        web.configure(&links[1].inner, "10.61.2.11/24", Some("10.61.2.1"));
+        for host in ["12", "13", "14", "21", "22"] {
+            web.run(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("10.61.2.{host}/24"),
+                "dev",
+                &links[1].inner,
+            ]);
+        }
+        // No gateway: the hidden backend cannot reach the clients.
+        hidden.configure(&links[2].inner, "10.61.3.11/24", None);
+        let dir = Scratch(std::env::temp_dir().join(unique("slb")));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let interfaces = format!(
+            "hostname lb\ninterface {}\n ip address 10.61.1.1/24\ninterface {}\n ip address 10.61.2.1/24\n\
+             interface {}\n ip address 10.61.3.1/24\n",
+            links[0].outer, links[1].outer, links[2].outer
+        );
+        let config = interfaces
+            + &[
+                "ip slb probe WEB-CHECK http",
+                " request url /",
+                " expect status 200",
+                " interval 1",
+                " timeout 1",
+                " rise 2",
+                " fall 2",
+                "ip slb serverfarm WEB",
+                " probe WEB-CHECK",
+                " real 10.61.2.11",
+                "  weight 1",
+                "  inservice",
+                " real 10.61.2.12",
+                "  weight 1",
+                "  inservice",
+                " real 10.61.2.13",
+                "  weight 2",
+                "  inservice",
+                "ip slb serverfarm DNS",
+                " real 10.61.2.21",
+                "  inservice",
+                " real 10.61.2.22",
+                "  inservice",
+                "ip slb serverfarm HIDDEN",
+                " nat client",
+                " real 10.61.3.11 port 80",
+                "  inservice",
+                &format!("ip slb vserver SITE\n virtual {VIP} tcp 80\n serverfarm WEB\n inservice"),
+                &format!("ip slb vserver NAMES\n virtual {VIP} udp 5353\n serverfarm DNS\n inservice"),
+                &format!("ip slb vserver BEHIND\n virtual {VIP} tcp 8080\n serverfarm HIDDEN\n inservice\n"),
+            ]
+            .join("\n");
+        std::fs::write(dir.0.join("startup-config"), config).unwrap();
+        Site {
+            client,
+            web,
+            hidden,
+            _links: links,
+            dir,
+            cli: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// `gatehouse run` with its CLI on a pipe (`cli`).
+    fn start(&mut self) -> Child {
+        let mut child = Command::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(self.dir.0.join("startup-config"))
+            .env("TERM", "dumb")
+            .stdin(Stdio::piped())
+            .stdout(std::fs::File::create(self.dir.0.join("console")).unwrap())
+            .stderr(std::fs::File::create(self.dir.0.join("errors")).unwrap())
+            .spawn()
+            .unwrap();
+        self.cli = Some(child.stdin.take().unwrap()).into();
+        Child(child)
+    }
+
+    /// What the appliance printed on its console so far.
+    fn console(&self) -> String {
+        let read = |name| std::fs::read_to_string(self.dir.0.join(name)).unwrap_or_default();
+        read("console") + &read("errors")
+    }
+
+    /// Answers by name for `n` new connections to `url` (and "failed").
+    fn ask(&self, url: &str, n: usize) -> HashMap<String, usize> {
+        let n = n.to_string();
+        let text = self.client.run(&["python3", "-c", ASK_HTTP, url, &n]);
+        text.lines()
+            .filter_map(|l| l.rsplit_once(' '))
+            .map(|(name, count)| (name.to_string(), count.parse().unwrap_or(0)))
+            .collect()
+    }
+
+    /// Asks until `done` holds of the answers (a hang guard, not a timing).
+    fn ask_until(
+        &self,
+        what: &str,
+        n: usize,
+        done: impl Fn(&HashMap<String, usize>) -> bool,
+    ) -> HashMap<String, usize> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let answers = self.ask(&format!("http://{VIP}/"), n);
+            if done(&answers) {
+                return answers;
+            }
+            if Instant::now() > deadline {
+                // What the appliance knows, on its console, for the message.
+                let dump = [
+                    "enable",
+                    "show ip slb vserver",
+                    "show ip slb reals",
+                    "show ip slb sessions",
+                    "show counters",
+                    "show logging",
+                ];
+                typed(&mut self.cli.lock().unwrap(), &dump);
+                std::thread::sleep(Duration::from_secs(1));
+                let console = self.console();
+                panic!("gave up waiting for {what}: last answers {answers:?}; console:\n{console}");
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+/// Types `lines` at the appliance's CLI (if started).
+fn typed(cli: &mut Option<ChildStdin>, lines: &[&str]) {
+    if let Some(stdin) = cli {
+        for line in lines {
+            let _ = writeln!(stdin, "{line}");
+        }
+        let _ = stdin.flush();
+    }
+}
+
+#[test]
+fn requests_follow_weights_and_probes_take_a_stopped_backend_out_and_back() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::new();
+    let _web11 = nginx(&site.web, &site.dir, "web11", "10.61.2.11");
+    let mut web12 = nginx(&site.web, &site.dir, "web12", "10.61.2.12");
+    let _web13 = nginx(&site.web, &site.dir, "web13", "10.61.2.13");
+    let _appliance = site.start();
+    site.ask_until("the virtual server to answer", 3, |a| {
+        a.get("failed").is_none() && !a.is_empty()
+    });
+
+    let answers = site.ask(&format!("http://{VIP}/"), 400);
+    let share = |name: &str| answers.get(name).copied().unwrap_or(0) as f64 / 400.0;
+    assert_eq!(answers.get("failed"), None, "{answers:?}");
+    assert!((share("web11") - 0.25).abs() < 0.1, "{answers:?}");
+    assert!((share("web12") - 0.25).abs() < 0.1, "{answers:?}");
+    assert!((share("web13") - 0.5).abs() < 0.1, "{answers:?}");
+
+    // Stopped: once its probe has failed twice, no request fails.
+    let _ = web12.0.kill();
+    let _ = web12.0.wait();
+    site.ask_until("web12 to be taken out", 50, |a| {
+        a.get("failed").is_none() && a.get("web12").is_none()
+    });
+    let after = site.ask(&format!("http://{VIP}/"), 200);
+    assert_eq!(
+        after.get("failed"),
+        None,
+        "no failed request once out: {after:?}"
+    );
+    assert_eq!(after.get("web12"), None, "{after:?}");
+
+    // Back: after two good probes it serves again.
+    let _web12 = nginx(&site.web, &site.dir, "web12", "10.61.2.12");
+    site.ask_until("web12 to come back", 100, |a| a.get("web12").is_some());
+}
+
+#[test]
+fn a_connection_outlives_a_new_backend_and_a_commit_and_udp_and_full_nat_balance() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::new();
+    let _web = [
+        nginx(&site.web, &site.dir, "web11", "10.61.2.11"),
+        nginx(&site.web, &site.dir, "web12", "10.61.2.12"),
+        nginx(&site.web, &site.dir, "web13", "10.61.2.13"),
+        nginx(&site.web, &site.dir, "web14", "10.61.2.14"),
+        nginx(&site.hidden, &site.dir, "hidden", "10.61.3.11"),
+        site.web
+            .spawn(&["python3", "-c", UDP_NAME, "10.61.2.21", "dns21"]),
+        site.web
+            .spawn(&["python3", "-c", UDP_NAME, "10.61.2.22", "dns22"]),
+    ];
+    let _appliance = site.start();
+    site.ask_until("the virtual server to answer", 3, |a| {
+        a.get("failed").is_none() && !a.is_empty()
+    });
+
+    // A long-lived connection: its backend, then a fourth real and an
+    // unrelated change committed, then the same backend again.
+    let mut keepalive = site
+        .client
+        .command("python3")
+        .args(["-c", KEEPALIVE, VIP])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = keepalive.stdin.take().unwrap();
+    let mut output = std::io::BufReader::new(keepalive.stdout.take().unwrap());
+    let mut line = String::new();
+    use std::io::BufRead;
+    output.read_line(&mut line).unwrap();
+    let first = line.trim().to_string();
+    assert!(first.starts_with("web1"), "{first:?}");
+    typed(
+        &mut site.cli.lock().unwrap(),
+        &[
+            "enable",
+            "configure terminal",
+            "ip slb serverfarm WEB",
+            "real 10.61.2.14",
+            "inservice",
+            "exit",
+            "hostname lb2",
+            "commit",
+            "end",
+        ],
+    );
+    site.ask_until("web14 to join", 100, |a| a.get("web14").is_some());
+    writeln!(input, "again").unwrap();
+    input.flush().unwrap();
+    line.clear();
+    output.read_line(&mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        first,
+        "the open connection stays on its backend"
+    );
+    drop(input);
+    let _ = keepalive.wait();
+
+    // UDP, and full NAT to a backend that cannot reach the client.
+    let udp = site.client.output(&["python3", "-c", UDP_ASK, VIP]);
+    let name = String::from_utf8_lossy(&udp.stdout).trim().to_string();
+    assert!(
+        name == "dns21" || name == "dns22",
+        "UDP virtual server: {name:?}"
+    );
+    let hidden = site.ask(&format!("http://{VIP}:8080/"), 5);
+    assert_eq!(hidden.get("hidden"), Some(&5), "full NAT: {hidden:?}");
+}
