@@ -14,7 +14,6 @@
 mod support;
 
 use kernel_bypass::io::Backend;
-use kernel_bypass::pipeline::Verdict;
 use kernel_bypass::snapshot::mac_for;
 use kernel_bypass::wire::{Mac, ETHERTYPE_IPV4};
 use kernel_bypass::{Dataplane, DataplaneOptions};
@@ -68,30 +67,6 @@ fn batches(flows: impl Iterator<Item = (u16, u16)>) -> Vec<Vec<Vec<u8>>> {
     frames.chunks(64).map(<[Vec<u8>]>::to_vec).collect()
 }
 
-/// Frames forwarded out of eth1 for one pass over `batches`.
-fn feed(h: &mut Harness, batches: &[Vec<Vec<u8>>]) -> u64 {
-    let mut forwarded = 0;
-    for batch in batches {
-        h.batch.clear();
-        for f in batch {
-            h.batch.push_copy(f);
-        }
-        let verdicts = h.pipeline.process(&h.snap, 0, &mut h.batch);
-        forwarded += verdicts.iter().filter(|v| **v == Verdict::Tx(1)).count() as u64;
-    }
-    forwarded
-}
-
-/// Packets per second forwarded, cycling through `batches` for RUN.
-fn rate(h: &mut Harness, batches: &[Vec<Vec<u8>>]) -> f64 {
-    let start = Instant::now();
-    let mut forwarded = 0;
-    while start.elapsed() < RUN {
-        forwarded += feed(h, batches);
-    }
-    forwarded as f64 / start.elapsed().as_secs_f64()
-}
-
 /// The number after `label` in `text`.
 fn number_after(text: &str, label: &str) -> f64 {
     let rest = text.split(label).nth(1).unwrap_or("");
@@ -113,7 +88,7 @@ fn in_memory() {
     let neighbors = [("eth1", "10.80.2.2")];
     let traffic = batches((0..INSIDE_ENDPOINTS).map(|s| (s as u16, 9)));
     let mut plain = Harness::new(&router_text("eth0", "eth1", None), &neighbors);
-    let base = rate(&mut plain, &traffic);
+    let base = plain.forward_rate(&traffic, RUN);
     println!(
         "(a) in memory, routing only: {:.2} Mpps/core (64-byte frames, batch 64)",
         base / 1e6
@@ -122,14 +97,14 @@ fn in_memory() {
     let mut nat = Harness::new(&router_text("eth0", "eth1", Some("pool P")), &neighbors);
     let fill = batches((0..INSIDE_ENDPOINTS * REMOTES).map(|f| (f as u16, 9 + (f >> 16) as u16)));
     let start = Instant::now();
-    let created = feed(&mut nat, &fill);
+    let created = nat.forward_batches(&fill);
     let fill_rate = created as f64 / start.elapsed().as_secs_f64();
     assert_eq!(
         created,
         u64::from(INSIDE_ENDPOINTS * REMOTES),
         "every flow translated"
     );
-    let established = rate(&mut nat, &traffic);
+    let established = nat.forward_rate(&traffic, RUN);
     println!(
         "(b) in memory, masquerade, {created} live translations, established flows: {:.2} Mpps/core, {:.2}x (a)",
         established / 1e6,

@@ -170,7 +170,7 @@ impl LoadBalancer {
         let connections = self.connections();
         let published = lock(&self.published);
         let mut out = format!(
-            "{:<16}{:<6}{:<24}{:<16}{:<8}{:<10}{:<12}{}\n",
+            "{:<16}{:<6}{:<24}{:<16}{:<13}{:<10}{:<12}{}\n",
             "slb vserver",
             "prot",
             "virtual",
@@ -194,7 +194,7 @@ impl LoadBalancer {
             );
             let _ = writeln!(
                 out,
-                "{:<16}{:<6}{:<24}{:<16}{:<8}{:<10}{:<12}{}",
+                "{:<16}{:<6}{:<24}{:<16}{:<13}{:<10}{:<12}{}",
                 vs.name,
                 if vs.protocol == PROTO_TCP {
                     "TCP"
