@@ -70,6 +70,9 @@ pub struct Iface {
     pub mtu: u16,
     /// Why the interface is down ("administratively down", ...), None when up.
     pub down_reason: Option<&'static str>,
+    /// Addresses in its subnets that elements answer for (NAT public
+    /// addresses, virtual servers): ARP gets the interface's MAC for them.
+    pub published: Vec<Ipv4Addr>,
 }
 
 impl Iface {
@@ -298,6 +301,7 @@ impl Snapshot {
                 link_local: link_local_for(&mac),
                 mtu: conf.mtu.unwrap_or(default_mtu),
                 down_reason: down,
+                published: Vec::new(),
             };
             snap.bind(&iface);
             let slot = usize::from(id);
@@ -429,6 +433,26 @@ impl Snapshot {
     /// True when some tunnel listens on this UDP port.
     pub fn is_tunnel_port(&self, udp_port: u16) -> bool {
         self.tunnels.iter().any(|(p, _, _)| *p == udp_port)
+    }
+
+    /// Has every interface of table `vrf` with a subnet holding `addr`
+    /// (but not the address itself) answer ARP for it: an element's
+    /// address on that link.
+    pub fn publish(&mut self, vrf: VrfId, addr: Ipv4Addr) {
+        for iface in self
+            .interfaces
+            .iter_mut()
+            .flatten()
+            .filter(|i| i.vrf == vrf)
+        {
+            let on_link = iface
+                .addresses
+                .iter()
+                .any(|net| net.contains(&addr) && net.addr() != addr);
+            if on_link && !iface.published.contains(&addr) {
+                iface.published.push(addr);
+            }
+        }
     }
 
     /// The routes of table `vrf` (the global table for an unknown id).

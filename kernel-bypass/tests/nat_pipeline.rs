@@ -124,6 +124,31 @@ fn fragments_keep_their_flow_or_are_dropped_never_sent_untranslated() {
         .contains("dropped, cannot be translated: 1"));
 }
 
+#[test]
+fn the_appliance_answers_arp_for_public_addresses_on_the_outside_link() {
+    let mut h = Harness::new(SITE, NEIGHBORS);
+    let host = support::harness::HOST_MACS[1];
+    let ask = |target: [u8; 4]| {
+        let mut arp = vec![0xff; 6];
+        arp.extend_from_slice(&host);
+        arp.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+        arp.extend_from_slice(&host);
+        arp.extend_from_slice(&[203, 0, 113, 2, 0, 0, 0, 0, 0, 0]);
+        arp.extend_from_slice(&target);
+        arp
+    };
+    let verdicts = h.feed_frames(1, &[ask([203, 0, 113, 9]), ask([203, 0, 113, 77])]);
+    assert_eq!(
+        verdicts,
+        [Verdict::Tx(1), Verdict::Done],
+        "the elastic IP is answered, a stranger not"
+    );
+    let reply = h.batch.frames()[0].data().to_vec();
+    assert_eq!(reply[20..22], [0, 2], "an ARP reply");
+    assert_eq!(reply[28..32], [203, 0, 113, 9]);
+    assert_eq!(reply[22..28], kernel_bypass::snapshot::mac_for("eth1"));
+}
+
 /// A packet to mutate: a TCP SYN, a UDP datagram, an echo request, or an
 /// ICMP error quoting (part of) one of them; from `src` to `dst`.
 fn seed(kind: u8, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {

@@ -380,6 +380,7 @@ impl DataplaneElement for LoadBalancer {
                 counters: self.counters_of(name),
             });
             vserver.rebuild();
+            snap.publish(vrf, vip);
             path.vips.insert((vrf, vip));
             path.vservers
                 .insert((vrf, protocol, vip, port), vserver.clone());

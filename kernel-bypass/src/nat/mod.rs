@@ -372,6 +372,9 @@ impl DataplaneElement for Nat {
         published.eips.sort_by_key(|(a, _)| *a);
         public.sort_unstable();
         public.dedup();
+        for (vrf, addr) in &public {
+            snap.publish(*vrf, *addr);
+        }
         let path = Arc::new(NatPath {
             interfaces,
             statics_by_inside,

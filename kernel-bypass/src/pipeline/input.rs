@@ -104,7 +104,8 @@ impl Stage {
         let sender_mac = mac_at(d, ARP_SENDER_MAC);
         let sender_ip = ipv4_at(d, ARP_SENDER_IP);
         let target_ip = ipv4_at(d, ARP_TARGET_IP);
-        let for_us = iface.addresses.iter().any(|a| a.addr() == target_ip);
+        let for_us = iface.addresses.iter().any(|a| a.addr() == target_ip)
+            || iface.published.contains(&target_ip);
         let key = neighbor_key(iface.id, sender_ip);
         let known = self.shared.neighbors.get(key).is_some();
         if (for_us || known) && !is_multicast(&sender_mac) && !sender_ip.is_unspecified() {

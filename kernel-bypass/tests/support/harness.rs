@@ -85,10 +85,17 @@ impl Harness {
     /// the verdicts (the frames, rewritten, are in `batch`).
     pub fn feed(&mut self, port: u16, packets: &[Vec<u8>]) -> Vec<Verdict> {
         let mac = mac_for(if port == 0 { "eth0" } else { "eth1" });
+        let frames: Vec<_> = (packets.iter())
+            .map(|p| ethernet(mac, HOST_MACS[usize::from(port)], ETHERTYPE_IPV4, p))
+            .collect();
+        self.feed_frames(port, &frames)
+    }
+
+    /// Feeds whole Ethernet `frames` in one batch on `port`.
+    pub fn feed_frames(&mut self, port: u16, frames: &[Vec<u8>]) -> Vec<Verdict> {
         self.batch.clear();
-        for p in packets {
-            let frame = ethernet(mac, HOST_MACS[usize::from(port)], ETHERTYPE_IPV4, p);
-            assert!(self.batch.push_copy(&frame));
+        for frame in frames {
+            assert!(self.batch.push_copy(frame));
         }
         self.pipeline
             .process(&self.snap, port, &mut self.batch)
