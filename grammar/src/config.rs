@@ -42,6 +42,9 @@ pub use crate::elements::static_routes::{
 pub use crate::elements::system::System;
 pub use crate::elements::users::{PasswordHash, SshKey, User, Users};
 pub use crate::elements::vrf::{VrfDefinition, Vrfs, VRF_MODE};
+pub use crate::elements::vrrp::{
+    Vrrp, VrrpGroup, DEFAULT_VRRP_ADVERTISE_MS, DEFAULT_VRRP_PRIORITY,
+};
 
 /// Declares the configuration: one line per element, `field: Section =>
 /// element`, in the canonical order of the running config. An element
@@ -70,6 +73,7 @@ registry! {
     interfaces: Interfaces => elements::interfaces::Element,
     nat: Nat => elements::nat::Element,
     slb: Slb => elements::slb::Element,
+    vrrp: Vrrp => elements::vrrp::Element,
     routes: StaticRoutes => elements::static_routes::Element,
     control_plane: ControlPlane => elements::control_plane::Element,
     => elements::line_vty::Element,

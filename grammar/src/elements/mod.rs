@@ -17,6 +17,7 @@ pub mod static_routes;
 pub mod system;
 pub mod users;
 pub mod vrf;
+pub mod vrrp;
 
 use crate::commands::{CommandDef, SubMode};
 use crate::config::Config;
@@ -137,6 +138,7 @@ pub(crate) mod tests {
                 "interfaces",
                 "nat",
                 "slb",
+                "vrrp",
                 "static routes",
                 "control plane",
                 "line vty"

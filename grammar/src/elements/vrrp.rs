@@ -1,0 +1,289 @@
+//! The VRRP element: first-hop redundancy (VRRP version 3, RFC 5798,
+//! IPv4) on interfaces and sub-interfaces, in the words of the issue and
+//! IOS: `vrrp N address A.B.C.D` (the virtual router's addresses),
+//! `vrrp N priority P` (1-254, default 100), `vrrp N preempt [delay
+//! minimum S]` (on by default, as RFC 5798 says; `no vrrp N preempt` turns
+//! it off), `vrrp N timers advertise MS` (default 1000), `no vrrp N`.
+
+use crate::commands::{change_if, CommandDef, Edit, Mode, INCOMPLETE};
+use crate::config::{Config, INTERFACE_MODE};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+pub const DEFAULT_VRRP_PRIORITY: u8 = 100;
+pub const DEFAULT_VRRP_ADVERTISE_MS: u32 = 1000;
+
+/// One virtual router on one interface; settings as typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VrrpGroup {
+    pub addresses: BTreeSet<Ipv4Addr>,
+    pub priority: Option<u8>,
+    pub preempt: bool,
+    /// Seconds to wait before preempting.
+    pub preempt_delay: Option<u16>,
+    pub advertise_ms: Option<u32>,
+}
+
+impl Default for VrrpGroup {
+    fn default() -> Self {
+        VrrpGroup {
+            addresses: BTreeSet::new(),
+            priority: None,
+            preempt: true,
+            preempt_delay: None,
+            advertise_ms: None,
+        }
+    }
+}
+
+impl VrrpGroup {
+    pub fn priority(&self) -> u8 {
+        self.priority.unwrap_or(DEFAULT_VRRP_PRIORITY)
+    }
+
+    pub fn advertise_ms(&self) -> u32 {
+        self.advertise_ms.unwrap_or(DEFAULT_VRRP_ADVERTISE_MS)
+    }
+}
+
+/// The virtual routers by (interface, group number).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Vrrp {
+    pub groups: BTreeMap<(String, u8), VrrpGroup>,
+}
+
+pub struct Element;
+
+const COMMANDS: &[CommandDef] = &[CommandDef {
+    mode: Mode::Sub(&INTERFACE_MODE),
+    syntax: "vrrp <1-255>$group (address A.B.C.D$ip|priority <1-254>$priority|preempt [delay minimum <0-3600>$delay]|timers advertise <10-40950>$ms)",
+    help: &[
+        "Virtual Router Redundancy Protocol (version 3)",
+        "Group number (virtual router identifier)",
+        "An address of the virtual router",
+        "IPv4 address",
+        "Priority in the election (default 100)",
+        "Priority",
+        "Take over from a lower priority master (default on)",
+        "Wait before taking over",
+        "Minimum wait",
+        "Seconds",
+        "Timers",
+        "Advertisement interval (default 1000)",
+        "Milliseconds",
+    ],
+    handler: vrrp,
+}];
+
+static DECLARATION: super::Declaration = super::Declaration {
+    name: "vrrp",
+    commands: COMMANDS,
+    sub_modes: &[],
+};
+
+/// The lines of one group, in running-config order.
+fn group_lines(id: u8, g: &VrrpGroup, out: &mut Vec<String>) {
+    for a in &g.addresses {
+        out.push(format!("vrrp {id} address {a}"));
+    }
+    if let Some(p) = g.priority {
+        out.push(format!("vrrp {id} priority {p}"));
+    }
+    match (g.preempt, g.preempt_delay) {
+        (false, _) => out.push(format!("no vrrp {id} preempt")),
+        (true, Some(d)) => out.push(format!("vrrp {id} preempt delay minimum {d}")),
+        (true, None) => {}
+    }
+    if let Some(ms) = g.advertise_ms {
+        out.push(format!("vrrp {id} timers advertise {ms}"));
+    }
+}
+
+impl super::NetworkElement for Element {
+    fn declaration(&self) -> &'static super::Declaration {
+        &DECLARATION
+    }
+
+    fn interface_lines(&self, config: &Config, interface: &str, out: &mut Vec<String>) {
+        let first = (interface.to_string(), 0);
+        let last = (interface.to_string(), u8::MAX);
+        for ((_, id), g) in config.vrrp.groups.range(first..=last) {
+            group_lines(*id, g, out);
+        }
+    }
+
+    fn forget_interface(&self, config: &mut Config, interface: &str) {
+        let needed = config.vrrp.groups.keys().any(|(i, _)| i == interface);
+        change_if(&mut config.vrrp, needed, |v| {
+            v.groups.retain(|(i, _), _| i != interface);
+        });
+    }
+
+    fn check(&self, config: &Config, problems: &mut Vec<String>) {
+        for ((interface, id), g) in &config.vrrp.groups {
+            let what = format!("% {interface}: vrrp {id}");
+            if g.addresses.is_empty() {
+                problems.push(format!("{what} has no address (vrrp {id} address A.B.C.D)"));
+            }
+            let Some(iface) = config.interfaces.get(interface) else {
+                problems.push(format!("{what}: interface {interface} is not configured"));
+                continue;
+            };
+            let on_link = |a: &Ipv4Addr| iface.ipv4_addresses.iter().any(|n| n.contains(a));
+            if let Some(a) = g.addresses.iter().find(|a| !on_link(a)) {
+                problems.push(format!(
+                    "{what}: address {a} is not in a subnet of the interface"
+                ));
+            }
+        }
+    }
+
+    fn unchanged(&self, old: &Config, new: &Config) -> bool {
+        super::same(&old.vrrp, &new.vrrp) && super::same(&old.interfaces, &new.interfaces)
+    }
+
+    #[cfg(test)]
+    fn arbitrary_text(&self) -> proptest::strategy::BoxedStrategy<String> {
+        use proptest::prelude::*;
+        let group = (
+            1u8..=255,
+            proptest::collection::btree_set(any::<[u8; 4]>(), 0..3),
+            proptest::option::of(1u8..=254),
+            (any::<bool>(), proptest::option::of(0u16..=3600)),
+            proptest::option::of(10u32..=40950),
+        )
+            .prop_map(|(id, addresses, priority, (preempt, delay), ms)| {
+                let g = VrrpGroup {
+                    addresses: addresses.into_iter().map(Ipv4Addr::from).collect(),
+                    priority,
+                    preempt,
+                    preempt_delay: delay.filter(|_| preempt),
+                    advertise_ms: ms,
+                };
+                let mut lines = Vec::new();
+                group_lines(id, &g, &mut lines);
+                lines.iter().map(|l| format!(" {l}\n")).collect::<String>()
+            });
+        ("[0-3]", proptest::collection::vec(group, 0..3))
+            .prop_map(|(n, groups)| match groups.is_empty() {
+                true => String::new(),
+                false => format!("interface eth{n}\n{}", groups.concat()),
+            })
+            .boxed()
+    }
+}
+
+/// `vrrp N address|priority|preempt|timers ...` on an interface; `no vrrp
+/// N SETTING` back to its default (`no vrrp N address A` removes one
+/// address, `no vrrp N preempt` turns preemption off), `no vrrp N` the
+/// whole group.
+fn vrrp(edit: &mut Edit<'_>) -> Result<(), String> {
+    let interface = edit.object(&INTERFACE_MODE)?;
+    let args = edit.args;
+    let id = args.number("group").ok_or(INCOMPLETE)? as u8;
+    let key = (interface, id);
+    let before = edit.config.vrrp.groups.get(&key).cloned();
+    let mut group = before.clone().unwrap_or_default();
+    let negated = edit.negated;
+    match () {
+        _ if args.has("address") => match (args.ipv4("ip"), negated) {
+            (Some(ip), false) => {
+                group.addresses.insert(ip);
+            }
+            (Some(ip), true) => {
+                group.addresses.remove(&ip);
+            }
+            (None, true) => group.addresses.clear(),
+            (None, false) => return Err(INCOMPLETE.to_string()),
+        },
+        _ if args.has("priority") => {
+            group.priority = match negated {
+                true => None,
+                false => Some(args.number("priority").ok_or(INCOMPLETE)? as u8),
+            };
+        }
+        _ if args.has("preempt") => {
+            group.preempt = !negated;
+            group.preempt_delay = match negated {
+                true => None,
+                false => args.number("delay").map(|d| d as u16),
+            };
+        }
+        _ if args.has("timers") => {
+            group.advertise_ms = match negated {
+                true => None,
+                false => Some(args.number("ms").ok_or(INCOMPLETE)? as u32),
+            };
+        }
+        // `no vrrp N`: the whole group.
+        _ if negated => {
+            change_if(&mut edit.config.vrrp, before.is_some(), |v| {
+                v.groups.remove(&key);
+            });
+            return Ok(());
+        }
+        _ => return Err(INCOMPLETE.to_string()),
+    }
+    change_if(
+        &mut edit.config.vrrp,
+        before.as_ref() != Some(&group),
+        |v| {
+            v.groups.insert(key, group);
+        },
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{apply_text, parse_config, render, validate};
+
+    const TEXT: &str = "interface eth0\n ip address 10.70.1.2/24\n\
+        vrrp 51 address 10.70.1.254\n vrrp 51 priority 200\n vrrp 51 preempt delay minimum 5\n\
+        vrrp 51 timers advertise 500\n vrrp 52 address 10.70.1.253\n no vrrp 52 preempt\n";
+
+    #[test]
+    fn groups_are_configured_rendered_and_removed() {
+        let (mut config, errors) = parse_config(TEXT);
+        assert_eq!(errors, []);
+        let g = &config.vrrp.groups[&("eth0".to_string(), 51)];
+        assert_eq!(
+            (g.priority(), g.advertise_ms(), g.preempt_delay),
+            (200, 500, Some(5))
+        );
+        assert!(!config.vrrp.groups[&("eth0".to_string(), 52)].preempt);
+        assert_eq!(validate(&config), Vec::<String>::new());
+        let text = render(&config);
+        assert!(
+            text.contains(" vrrp 51 address 10.70.1.254\n vrrp 51 priority 200\n vrrp 51 preempt delay minimum 5\n vrrp 51 timers advertise 500\n vrrp 52 address 10.70.1.253\n no vrrp 52 preempt\n"),
+            "{text}"
+        );
+        assert_eq!(parse_config(&text).0, config);
+        let errors = apply_text(&mut config, "interface eth0\n no vrrp 51\n no vrrp 52\n");
+        assert_eq!(errors, []);
+        assert!(config.vrrp.groups.is_empty());
+    }
+
+    #[test]
+    fn an_address_off_the_interface_is_refused_at_commit_and_bad_lines_at_once() {
+        let (config, errors) = parse_config("interface eth0\n ip address 10.70.1.2/24\n vrrp 1 address 10.9.9.9\n vrrp 2 priority 50\n");
+        assert_eq!(errors, []);
+        let problems = validate(&config).join("\n");
+        assert!(
+            problems.contains("10.9.9.9 is not in a subnet"),
+            "{problems}"
+        );
+        assert!(problems.contains("vrrp 2 has no address"), "{problems}");
+        let (mut config, _) = parse_config("interface eth0\n");
+        for line in [
+            "vrrp 0 address 10.0.0.1",
+            "vrrp 1 priority 255",
+            "vrrp 1 timers advertise 5",
+            "vrrp 1",
+        ] {
+            let errors = apply_text(&mut config, &format!("interface eth0\n {line}\n"));
+            assert_eq!(errors.len(), 1, "{line}");
+        }
+        assert!(config.vrrp.groups.is_empty());
+    }
+}
