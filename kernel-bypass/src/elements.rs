@@ -11,6 +11,7 @@ use crate::lb::LoadBalancer;
 use crate::nat::Nat;
 use crate::pipeline::Shared;
 use crate::snapshot::Snapshot;
+use crate::vrrp::Vrrp;
 use grammar::config::Config;
 use grammar::Args;
 use std::sync::Arc;
@@ -65,6 +66,7 @@ pub fn registry(shared: &Arc<Shared>) -> Elements {
             Arc::new(Firewall::new(shared.clone())),
             load_balancer.clone(),
             Arc::new(Nat::new(shared.clone())),
+            Arc::new(Vrrp::new(shared.clone())),
         ],
         load_balancer,
     }

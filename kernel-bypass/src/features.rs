@@ -83,6 +83,9 @@ pub enum Action {
     /// length or shorter, addresses swapped): route it back. Only at
     /// local-in.
     Reply,
+    /// The node took the packet for itself (a protocol it speaks, such as
+    /// VRRP's advertisements): neither forwarded nor counted as dropped.
+    Consumed,
 }
 
 /// A network element's packet processing at one point.
@@ -92,12 +95,30 @@ pub trait FeatureNode: Send + Sync {
     fn process(&self, packet: &mut Packet<'_>) -> Action;
 }
 
+/// A frame an element sends on its own (not in answer to a packet).
+pub struct Emitted<'a> {
+    pub iface: IfaceId,
+    pub dst: crate::wire::Mac,
+    pub src: crate::wire::Mac,
+    pub ethertype: u16,
+    /// What follows the Ethernet header.
+    pub payload: &'a [u8],
+}
+
+/// An element with timers (VRRP's advertisements): one worker calls it
+/// every few milliseconds, and sends what it emits.
+pub trait Ticker: Send + Sync {
+    fn tick(&self, now_ms: u64, emit: &mut dyn FnMut(Emitted<'_>));
+}
+
 /// The nodes registered at every point of both families, in order.
 #[derive(Clone, Default)]
 pub struct FeatureArcs {
     nodes: [Vec<(u16, Arc<dyn FeatureNode>)>; 2 * Point::ALL.len()],
     /// Bit `slot` set when that point has nodes: the path's one check.
     active: u16,
+    /// Elements with timers.
+    tickers: Vec<Arc<dyn Ticker>>,
 }
 
 #[inline]
@@ -123,6 +144,15 @@ impl FeatureArcs {
         let at = nodes.partition_point(|(o, _)| *o <= order);
         nodes.insert(at, (order, node));
         self.active |= 1 << slot(family, point);
+    }
+
+    /// Adds an element with timers.
+    pub fn register_ticker(&mut self, ticker: Arc<dyn Ticker>) {
+        self.tickers.push(ticker);
+    }
+
+    pub fn tickers(&self) -> &[Arc<dyn Ticker>] {
+        &self.tickers
     }
 
     /// Runs the nodes of a point until one drops or answers the packet.

@@ -38,6 +38,7 @@ pub mod sessions;
 mod show;
 pub mod snapshot;
 mod token_bucket;
+pub mod vrrp;
 pub mod wire;
 mod worker;
 

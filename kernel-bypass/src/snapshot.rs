@@ -73,6 +73,34 @@ pub struct Iface {
     /// Addresses in its subnets that elements answer for (NAT public
     /// addresses, virtual servers): ARP gets the interface's MAC for them.
     pub published: Vec<Ipv4Addr>,
+    /// VRRP virtual routers on it: while one is master, the interface
+    /// takes frames to its MAC and answers ARP for its addresses with it.
+    pub virtual_routers: Vec<VirtualRouter>,
+}
+
+/// A virtual router as the path sees it.
+#[derive(Clone, Debug)]
+pub struct VirtualRouter {
+    pub mac: Mac,
+    pub addresses: Vec<Ipv4Addr>,
+    pub master: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The same router: the same flag, not merely equal flags.
+impl PartialEq for VirtualRouter {
+    fn eq(&self, other: &Self) -> bool {
+        self.mac == other.mac
+            && self.addresses == other.addresses
+            && Arc::ptr_eq(&self.master, &other.master)
+    }
+}
+
+impl Eq for VirtualRouter {}
+
+impl VirtualRouter {
+    pub fn is_master(&self) -> bool {
+        self.master.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Iface {
@@ -302,6 +330,7 @@ impl Snapshot {
                 mtu: conf.mtu.unwrap_or(default_mtu),
                 down_reason: down,
                 published: Vec::new(),
+                virtual_routers: Vec::new(),
             };
             snap.bind(&iface);
             let slot = usize::from(id);

@@ -74,7 +74,9 @@ impl Stage {
         if l2.src == iface.mac {
             return self.count(iface.id, Counter::EthernetOwnSource);
         }
-        if l2.dst != iface.mac && !is_multicast(&l2.dst) {
+        let to_virtual_router =
+            || (iface.virtual_routers.iter()).any(|v| v.mac == l2.dst && v.is_master());
+        if l2.dst != iface.mac && !is_multicast(&l2.dst) && !to_virtual_router() {
             return self.count(iface.id, Counter::EthernetOtherHost);
         }
         if !iface.is_up() {
@@ -104,8 +106,13 @@ impl Stage {
         let sender_mac = mac_at(d, ARP_SENDER_MAC);
         let sender_ip = ipv4_at(d, ARP_SENDER_IP);
         let target_ip = ipv4_at(d, ARP_TARGET_IP);
+        // A master virtual router answers for its addresses with its MAC.
+        let virtual_mac = (iface.virtual_routers.iter())
+            .find(|v| v.is_master() && v.addresses.contains(&target_ip))
+            .map(|v| v.mac);
         let for_us = iface.addresses.iter().any(|a| a.addr() == target_ip)
-            || iface.published.contains(&target_ip);
+            || iface.published.contains(&target_ip)
+            || virtual_mac.is_some();
         let key = neighbor_key(iface.id, sender_ip);
         let known = self.shared.neighbors.get(key).is_some();
         if (for_us || known) && !is_multicast(&sender_mac) && !sender_ip.is_unspecified() {
@@ -121,16 +128,17 @@ impl Stage {
             self.counters.event(Counter::ArpReplyReceived);
             return Verdict::Done;
         }
+        let mac = virtual_mac.unwrap_or(iface.mac);
         let reply = frame.reset(ARP_PACKET);
         write_arp(
             reply,
             ARP_REPLY,
-            (&iface.mac, target_ip),
+            (&mac, target_ip),
             (&sender_mac, sender_ip),
         );
         self.counters.event(Counter::ArpReplySent);
         // The reply is a new packet: no encapsulation applied yet.
-        self.l2_output(snap, frame, iface, &sender_mac, ETHERTYPE_ARP, 0)
+        self.l2_output_from(snap, frame, iface, (&sender_mac, &mac), ETHERTYPE_ARP)
     }
 
     /// Validates an IPv4 header, then delivers locally or forwards.

@@ -44,6 +44,8 @@ pub const ARP_REFRESH_SECS: u32 = 240;
 pub const VTEP_MAX_AGE_SECS: u32 = 300;
 /// How often a worker collects its ports' receive-ring drop counts (ms).
 const RING_DROPS_EVERY_MS: u64 = 500;
+/// How often the elements' timers (`features::Ticker`) run.
+const TICK_EVERY_MS: u64 = 10;
 /// Capacity of the generated and replica batches.
 const GENERATED_CAPACITY: usize = 256;
 
@@ -179,6 +181,14 @@ enum Generated {
     /// A packet whose next hop on this interface never answered ARP or
     /// ND: its sender is told.
     Unresolved(IfaceId),
+    /// An element's own frame (`features::Ticker`): the payload, to send
+    /// on the interface with these addresses and ethertype.
+    Emitted {
+        iface: IfaceId,
+        dst: Mac,
+        src: Mac,
+        ethertype: u16,
+    },
 }
 
 /// A worker's access to the local stack: every worker delivers to it, one
@@ -213,6 +223,7 @@ pub struct Pipeline {
     generated_kinds: Vec<Generated>,
     generated_verdicts: Vec<Verdict>,
     ring_drops_due_ms: u64,
+    tick_due_ms: u64,
 }
 
 impl Pipeline {
@@ -246,6 +257,7 @@ impl Pipeline {
             generated_kinds: Vec::with_capacity(GENERATED_CAPACITY),
             generated_verdicts: Vec::with_capacity(GENERATED_CAPACITY),
             ring_drops_due_ms: 0,
+            tick_due_ms: 0,
         }
     }
 
@@ -352,6 +364,24 @@ impl Pipeline {
         }
         stage.service_pending(snap, generated, kinds);
         stage.service_refresh(snap, generated, kinds);
+        if stage.local.as_ref().is_some_and(|l| l.drains) && stage.now_ms >= self.tick_due_ms {
+            self.tick_due_ms = stage.now_ms + TICK_EVERY_MS;
+            let counters = &stage.counters;
+            for ticker in snap.features.tickers() {
+                ticker.tick(stage.now_ms, &mut |e| {
+                    if generated.push_copy(e.payload) {
+                        kinds.push(Generated::Emitted {
+                            iface: e.iface,
+                            dst: e.dst,
+                            src: e.src,
+                            ethertype: e.ethertype,
+                        });
+                    } else {
+                        counters.event(Counter::GeneratedOverflow);
+                    }
+                });
+            }
+        }
         if self.generated.is_empty() {
             return false;
         }
@@ -477,6 +507,15 @@ impl Stage {
                 }
             }
             Generated::NeighborSolicit(_) => Verdict::Done,
+            Generated::Emitted {
+                iface,
+                dst,
+                src,
+                ethertype,
+            } => match snap.interface(iface) {
+                Some(out) => self.l2_output_from(snap, frame, out, (&dst, &src), ethertype),
+                None => Verdict::Done,
+            },
             Generated::Unresolved(iface) if is_ipv6 => {
                 self.icmp6_unresolved(snap, frame, vrf_of(iface))
             }
@@ -567,6 +606,7 @@ impl Stage {
                 }
                 Some(Verdict::Done)
             }
+            Action::Consumed => Some(Verdict::Done),
         }
     }
 

@@ -254,6 +254,23 @@ impl Stage {
         verdict
     }
 
+    /// As `l2_output`, from source MAC `src` instead of the interface's
+    /// (a VRRP virtual router's frames).
+    pub(super) fn l2_output_from(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        out: &Iface,
+        (dst, src): (&Mac, &Mac),
+        ethertype: u16,
+    ) -> Verdict {
+        let verdict = self.l2_output(snap, frame, out, dst, ethertype, 0);
+        if let (Verdict::Tx(_), Some(header)) = (verdict, frame.data_mut().get_mut(6..12)) {
+            header.copy_from_slice(src);
+        }
+        verdict
+    }
+
     /// Sends an inner Ethernet frame into a tunnel: to the VTEP that owns the
     /// destination MAC, or to every remote (head-end replication) for
     /// broadcast, multicast and unknown unicast.
