@@ -1,0 +1,188 @@
+//! VRRP version 3 against keepalived (the real peer), on one LAN: a Linux
+//! bridge joining the dataplane's port, keepalived's namespace and a host
+//! whose gateway is the virtual address; behind the dataplane a server.
+//!
+//! ```text
+//!  host 10.70.1.10 --\                /-- [dataplane] 10.70.1.2 --- 10.70.2.1 --- server 10.70.2.2
+//!                     +-- bridge (lan)
+//!  keepalived 10.70.1.3 /   virtual router 51: 10.70.1.254
+//! ```
+
+mod support;
+
+use grammar::parse_config;
+use kernel_bypass::io::Backend;
+use support::dataplane::{show, start};
+use support::netns::{is_root, run, unique, Child, Netns, Veth};
+use support::wait_until;
+
+const KEEPALIVED: &str = "global_defs {\n vrrp_version 3\n}\n\
+    vrrp_instance GATEHOUSE {\n state BACKUP\n interface kr0\n virtual_router_id 51\n priority 100\n \
+    advert_int 1\n virtual_ipaddress {\n  10.70.1.254/24\n }\n}\n";
+
+/// Moves `ifname` into the LAN namespace's bridge.
+fn into_bridge(lan: &Netns, ifname: &str) {
+    run(&["ip", "link", "set", ifname, "netns", &lan.name]);
+    lan.run(&["ip", "link", "set", ifname, "master", "br0"]);
+    lan.run(&["ip", "link", "set", ifname, "up"]);
+}
+
+/// A veth whose `inner` end is named `name` in `ns` and whose other end
+/// joins the bridge.
+fn lan_port(lan: &Netns, ns: &Netns, name: &str) -> String {
+    let a = unique("l");
+    // The peer is made in `ns` at once: its name is only unique there.
+    run(&[
+        "ip", "link", "add", &a, "type", "veth", "peer", "name", name, "netns", &ns.name,
+    ]);
+    into_bridge(lan, &a);
+    name.to_string()
+}
+
+struct Site {
+    _lan: Netns,
+    host: Netns,
+    keepalived_ns: Netns,
+    _server: Netns,
+    port: Veth,
+    far: Veth,
+    dir: std::path::PathBuf,
+}
+
+impl Site {
+    fn new() -> Site {
+        let (lan, host, keepalived_ns, server) =
+            (Netns::new(), Netns::new(), Netns::new(), Netns::new());
+        lan.run(&["ip", "link", "add", "br0", "type", "bridge"]);
+        lan.run(&["ip", "link", "set", "br0", "up"]);
+        // The dataplane's LAN port: its inner end joins the bridge.
+        let port = Veth::into_ns(&lan);
+        lan.run(&["ip", "link", "set", &port.inner, "master", "br0"]);
+        lan.run(&["ip", "link", "set", &port.inner, "up"]);
+        let host_if = lan_port(&lan, &host, "h0");
+        host.configure(&host_if, "10.70.1.10/24", Some("10.70.1.254"));
+        let kr = lan_port(&lan, &keepalived_ns, "kr0");
+        keepalived_ns.configure(&kr, "10.70.1.3/24", None);
+        let far = Veth::into_ns(&server);
+        server.configure(&far.inner, "10.70.2.2/24", Some("10.70.2.1"));
+        let dir = std::env::temp_dir().join(unique("vrrp"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Site {
+            _lan: lan,
+            host,
+            keepalived_ns,
+            _server: server,
+            port,
+            far,
+            dir,
+        }
+    }
+
+    fn config(&self, priority: u8) -> grammar::config::Config {
+        let text = format!(
+            "interface {}\n ip address 10.70.1.2/24\n vrrp 51 address 10.70.1.254\n vrrp 51 priority {priority}\n\
+             interface {}\n ip address 10.70.2.1/24\n",
+            self.port.outer, self.far.outer
+        );
+        let (config, errors) = parse_config(&text);
+        assert_eq!(errors, [], "{text}");
+        assert_eq!(grammar::validate(&config), Vec::<String>::new());
+        config
+    }
+
+    fn keepalived(&self) -> Child {
+        let conf = self.dir.join("keepalived.conf");
+        std::fs::write(&conf, KEEPALIVED).unwrap();
+        let pid = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
+        self.keepalived_ns.spawn(&[
+            "keepalived",
+            "--dont-fork",
+            "--vrrp",
+            "-f",
+            &conf.to_string_lossy(),
+            "-p",
+            &pid("keepalived.pid"),
+            "-r",
+            &pid("vrrp.pid"),
+        ])
+    }
+
+    /// Whether keepalived holds the virtual address (it is master).
+    fn keepalived_is_master(&self) -> bool {
+        self.keepalived_ns
+            .run(&["ip", "-4", "addr", "show", "kr0"])
+            .contains("10.70.1.254")
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn gatehouse_and_keepalived_elect_fail_over_and_preempt() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new();
+    let _keepalived = site.keepalived();
+    let (runtime, dataplane) = start(&site.config(200), Backend::AfPacket, 1);
+    let vrrp = |d: &kernel_bypass::Dataplane| show(d, "vrrp");
+    wait_until("the dataplane to be master", || {
+        vrrp(&dataplane).contains("State is Master")
+    });
+    wait_until("keepalived to stay backup", || !site.keepalived_is_master());
+    // The host's gateway is the virtual address: the master routes it.
+    assert!(
+        site.host.ping_ok("10.70.2.2"),
+        "through the virtual router\n{}",
+        vrrp(&dataplane)
+    );
+    let neighbors = site.host.run(&["ip", "neigh", "show", "10.70.1.254"]);
+    assert!(
+        neighbors.contains("00:00:5e:00:01:33"),
+        "the virtual MAC: {neighbors}"
+    );
+    assert!(vrrp(&dataplane).contains("Master Router is 10.70.1.2"));
+
+    // The master goes away: keepalived takes over.
+    dataplane.stop();
+    drop(runtime);
+    wait_until("keepalived to take over", || site.keepalived_is_master());
+
+    // It comes back with the higher priority: it preempts.
+    let (_runtime, dataplane) = start(&site.config(200), Backend::AfPacket, 1);
+    wait_until("the dataplane to preempt", || {
+        vrrp(&dataplane).contains("State is Master")
+    });
+    wait_until("keepalived to yield", || !site.keepalived_is_master());
+    assert!(
+        site.host.ping_ok("10.70.2.2"),
+        "through the virtual router again"
+    );
+}
+
+#[test]
+fn a_lower_priority_gatehouse_stays_backup_behind_keepalived() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new();
+    let _keepalived = site.keepalived();
+    wait_until("keepalived to be master alone", || {
+        site.keepalived_is_master()
+    });
+    let (_runtime, dataplane) = start(&site.config(50), Backend::AfPacket, 1);
+    let detail = || show(&dataplane, "vrrp");
+    wait_until("the dataplane to hear keepalived", || {
+        detail().contains("Master Router is 10.70.1.3, priority is 100")
+    });
+    let detail = detail();
+    assert!(
+        detail.contains("State is Backup (0 transitions)"),
+        "{detail}"
+    );
+    assert!(site.keepalived_is_master(), "keepalived keeps the address");
+}
