@@ -64,8 +64,8 @@ impl Vrrp {
         if brief {
             let _ = writeln!(
                 out,
-                "{:<16}{:<5}{:<5}{:<7}{:<5}{:<8}{:<17}{}",
-                "Interface", "Grp", "Pri", "Time", "Own", "State", "Master addr", "Group addr"
+                "{:<16}{:<5}{:<5}{:<7}{:<5}{:<8}{:<17}Group addr",
+                "Interface", "Grp", "Pri", "Time", "Own", "State", "Master addr"
             );
         }
         for (_, name, router) in routers.iter() {
