@@ -436,6 +436,7 @@ impl Snapshot {
         Ok(table)
     }
 
+    #[inline]
     pub fn interface(&self, id: IfaceId) -> Option<&Iface> {
         self.interfaces
             .get(usize::from(id))
@@ -443,6 +444,7 @@ impl Snapshot {
     }
 
     /// The interface a frame received on `port` with optional VLAN tag belongs to.
+    #[inline]
     pub fn ingress(&self, port: PortId, vlan: Option<u16>) -> Option<IfaceId> {
         let b = self.ports.get(usize::from(port))?;
         match vlan {
@@ -485,7 +487,7 @@ impl Snapshot {
     }
 
     /// The routes of table `vrf` (the global table for an unknown id).
-    #[inline]
+    #[inline(always)]
     pub fn table(&self, vrf: VrfId) -> &RouteTable {
         match self.tables.get(usize::from(vrf)).or(self.tables.first()) {
             Some(table) => &table.routes,

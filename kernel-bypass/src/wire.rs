@@ -94,14 +94,18 @@ pub const ARP_SENDER_IP: usize = 14;
 pub const ARP_TARGET_MAC: usize = 18;
 pub const ARP_TARGET_IP: usize = 24;
 
+#[inline(always)]
 pub fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 
+// Per packet, several times: always inlined (a call costs more than it).
+#[inline(always)]
 pub fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+#[inline]
 pub fn put_be16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
@@ -122,10 +126,12 @@ pub fn is_fragment(ipv4: &[u8]) -> bool {
     be16(ipv4, IPV4_FLAGS) & (IPV4_MF | IPV4_FRAGMENT_OFFSET) != 0
 }
 
+#[inline(always)]
 pub fn ipv4_at(b: &[u8], at: usize) -> Ipv4Addr {
     Ipv4Addr::from(be32(b, at))
 }
 
+#[inline]
 pub fn ipv6_at(b: &[u8], at: usize) -> Ipv6Addr {
     let mut a = [0; 16];
     a.copy_from_slice(&b[at..at + 16]);
@@ -170,6 +176,7 @@ pub fn multicast_mac(group: Ipv6Addr) -> Mac {
     [0x33, 0x33, o[12], o[13], o[14], o[15]]
 }
 
+#[inline]
 pub fn mac_at(b: &[u8], at: usize) -> Mac {
     let mut m = [0; 6];
     m.copy_from_slice(&b[at..at + 6]);

@@ -172,12 +172,12 @@ impl Stage {
         }
         // Ethernet pads short frames: the IPv4 length is authoritative.
         frame.truncate(total_len);
-        let vrf = match self.pre_routing(snap, Family::Ipv4, frame, iface) {
-            Ok(vrf) => vrf,
+        let (vrf, dst) = match self.pre_routing(snap, Family::Ipv4, frame, iface) {
+            Ok(None) => (iface.vrf, dst),
+            // Destination NAT may have changed where the packet goes.
+            Ok(Some(vrf)) => (vrf, ipv4_at(frame.data(), IPV4_DST)),
             Err(verdict) => return verdict,
         };
-        // Destination NAT may have changed where the packet goes.
-        let dst = ipv4_at(frame.data(), IPV4_DST);
         match snap.table(vrf).route(dst).map(|r| (&r.kind, r.prefix)) {
             Some((RouteKind::Local { .. }, _)) => {
                 self.ip_local(snap, frame, iface, header_len, depth)

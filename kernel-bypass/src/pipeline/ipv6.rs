@@ -79,12 +79,12 @@ impl Stage {
         if src.is_multicast() || off_the_wire(src) || off_the_wire(dst) || dst.is_unspecified() {
             return self.count(iface.id, Counter::Ipv6NotRoutable);
         }
-        let vrf = match self.pre_routing(snap, Family::Ipv6, frame, iface) {
-            Ok(vrf) => vrf,
+        let (vrf, dst) = match self.pre_routing(snap, Family::Ipv6, frame, iface) {
+            Ok(None) => (iface.vrf, dst),
+            // Destination NAT may have changed where the packet goes.
+            Ok(Some(vrf)) => (vrf, ipv6_at(frame.data(), IPV6_DST)),
             Err(verdict) => return verdict,
         };
-        // Destination NAT may have changed where the packet goes.
-        let dst = ipv6_at(frame.data(), IPV6_DST);
         if dst.is_multicast() {
             return match is_member(iface, dst) {
                 true => self.ip6_local(snap, frame, iface),

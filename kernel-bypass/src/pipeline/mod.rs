@@ -549,24 +549,25 @@ impl Stage {
         self.feature_nodes(snap, (family, point), frame, (ingress, &mut vrf, egress))
     }
 
-    /// Pre-routing: as `feature`, and the table the packet is routed in,
-    /// which a node may change (destination NAT into a tenant's VRF).
-    #[inline]
+    /// Pre-routing: as `feature`; when nodes ran, the table the packet is
+    /// routed in, which one may have changed (destination NAT into a
+    /// tenant's VRF), and Ok(None) when none did.
+    #[inline(always)]
     fn pre_routing(
         &mut self,
         snap: &Snapshot,
         family: Family,
         frame: &mut Frame,
         ingress: &crate::snapshot::Iface,
-    ) -> Result<VrfId, Verdict> {
-        let mut vrf = ingress.vrf;
+    ) -> Result<Option<VrfId>, Verdict> {
         if !snap.features.is_active(family, Point::PreRouting) {
-            return Ok(vrf);
+            return Ok(None);
         }
+        let mut vrf = ingress.vrf;
         let at = (Some(ingress.id), &mut vrf, None);
         match self.feature_nodes(snap, (family, Point::PreRouting), frame, at) {
             Some(verdict) => Err(verdict),
-            None => Ok(vrf),
+            None => Ok(Some(vrf)),
         }
     }
 
