@@ -186,6 +186,51 @@ impl FlowInfo {
         self.has_transport = true;
     }
 
+    /// The flow of the packet an ICMP or ICMPv6 error (`packet`, whose
+    /// flow is `self`) quotes: a packet the error's receiver sent. None
+    /// for any other packet. The quote may be cut short: its length field
+    /// is taken as what is there.
+    pub fn quoted(&self, packet: &[u8]) -> Option<FlowInfo> {
+        let is_error = match self.protocol {
+            PROTO_ICMP => matches!(self.icmp.0, 3 | 4 | 11 | 12),
+            PROTO_ICMPV6 => (1..=4).contains(&self.icmp.0),
+            _ => false,
+        };
+        if !is_error || !self.has_transport {
+            return None;
+        }
+        let l4_at = match self.protocol {
+            PROTO_ICMP => ipv4_header_len(packet),
+            _ => IPV6_HEADER,
+        };
+        let quote = packet.get(l4_at + 8..)?;
+        // A copy whose length field says what is quoted, for the checked
+        // views (an IPv4 and a transport header fit in 128 bytes).
+        let mut copy = [0u8; 128];
+        let n = quote.len().min(copy.len());
+        copy[..n].copy_from_slice(&quote[..n]);
+        let l4_at = match copy[0] >> 4 {
+            4 => {
+                crate::wire::put_be16(&mut copy, 2, n as u16);
+                ipv4_header_len(&copy)
+            }
+            6 => {
+                let payload = n.saturating_sub(IPV6_HEADER) as u16;
+                crate::wire::put_be16(&mut copy, IPV6_PAYLOAD_LEN, payload);
+                IPV6_HEADER
+            }
+            _ => return None,
+        };
+        let mut flow = FlowInfo::parse(&copy[..n])?;
+        // RFC 792 quotes only 8 bytes of TCP: the ports, not the flags.
+        let l4 = copy.get(l4_at..n).unwrap_or_default();
+        if flow.protocol == PROTO_TCP && !flow.has_transport && l4.len() >= 4 {
+            (flow.src_port, flow.dst_port) = (be16(l4, 0), be16(l4, 2));
+            flow.has_transport = true;
+        }
+        Some(flow)
+    }
+
     /// ICMPv6 Neighbour Discovery (RFC 4861: types 133-137), IPv6's ARP.
     pub fn is_neighbor_discovery(&self) -> bool {
         self.has_transport && self.protocol == PROTO_ICMPV6 && (133..=137).contains(&self.icmp.0)
@@ -217,6 +262,26 @@ mod tests {
         let len = p.len() as u16;
         p[2..4].copy_from_slice(&len.to_be_bytes());
         p
+    }
+
+    #[test]
+    fn an_icmp_error_gives_the_flow_it_quotes_even_cut_short() {
+        let mut tcp = [0u8; 20];
+        tcp[..4].copy_from_slice(&[0x9c, 0x40, 0, 80]);
+        let sent = ipv4(PROTO_TCP, &tcp);
+        let mut error = vec![3, 4, 0, 0, 0, 0, 5, 0xdc];
+        error.extend_from_slice(&sent[..28]);
+        let packet = ipv4(PROTO_ICMP, &error);
+        let flow = FlowInfo::parse(&packet).unwrap();
+        let quoted = flow.quoted(&packet).unwrap();
+        assert_eq!(
+            (quoted.protocol, quoted.src_port, quoted.dst_port),
+            (PROTO_TCP, 40000, 80)
+        );
+        assert!(quoted.has_transport);
+        // Not an error: nothing quoted.
+        let echo = ipv4(PROTO_ICMP, &[8, 0, 0, 0, 0, 1, 0, 1]);
+        assert_eq!(FlowInfo::parse(&echo).unwrap().quoted(&echo), None);
     }
 
     #[test]

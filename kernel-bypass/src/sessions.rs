@@ -314,6 +314,14 @@ impl SessionTable {
         true
     }
 
+    /// Whether the table holds a live session with `key` (left as it is).
+    pub fn contains(&self, key: &SessionKey, now: u32, t: &Timeouts) -> bool {
+        let hash = key.hash();
+        let shard = self.shard(hash);
+        let found = shard.table.find(hash, |s| s.key == *key);
+        found.is_some_and(|at| !shard.table.slots()[at].expired(now, t))
+    }
+
     /// Creates the session of a packet that opens a flow (its sender is the
     /// initiator); Ok also when another worker created it meanwhile.
     pub fn create(

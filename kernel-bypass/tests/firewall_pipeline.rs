@@ -98,6 +98,44 @@ fn replies_to_inside_flows_come_back_and_outside_reaches_only_the_permitted_port
         .starts_with("% VRF NOPE does not exist"));
 }
 
+/// An ICMP error from `router` to `to` quoting (at most 28 bytes of) `sent`.
+fn icmp_error(router: &str, to: &str, kind: u8, code: u8, sent: &[u8]) -> Vec<u8> {
+    let mut icmp = vec![kind, code, 0, 0, 0, 0, 0x05, 0xdc];
+    icmp.extend_from_slice(&sent[..sent.len().min(28)]);
+    ipv4(ip(router), ip(to), PROTO_ICMP, 64, &icmp)
+}
+
+#[test]
+fn icmp_errors_about_a_known_flow_pass_and_others_do_not() {
+    let mut h = Harness::new(POLICY, NEIGHBORS);
+    let syn = tcp("10.1.0.2", 40000, "10.2.0.2", 80, SYN);
+    assert_eq!(h.feed(0, std::slice::from_ref(&syn)), [Verdict::Tx(1)]);
+    let stranger = tcp("10.1.0.2", 40001, "10.2.0.2", 80, SYN | ACK);
+    let verdicts = h.feed(
+        1,
+        &[
+            icmp_error(
+                "10.2.0.2",
+                "10.1.0.2",
+                ICMP_DEST_UNREACHABLE,
+                ICMP_CODE_FRAGMENTATION_NEEDED,
+                &syn,
+            ),
+            icmp_error("10.2.0.2", "10.1.0.2", ICMP_TIME_EXCEEDED, 0, &syn),
+            icmp_error("10.2.0.2", "10.1.0.2", ICMP_DEST_UNREACHABLE, 1, &stranger),
+            icmp_error("10.2.0.2", "10.1.0.2", ICMP_DEST_UNREACHABLE, 1, &syn[..20]),
+        ],
+    );
+    assert_eq!(
+        verdicts,
+        [Verdict::Tx(0), Verdict::Tx(0), Verdict::Done, Verdict::Done],
+        "related errors pass; one about no flow, or quoting too little, does not"
+    );
+    assert!(h
+        .show("access-lists")
+        .contains("passed as related (ICMP errors): 2"));
+}
+
 #[test]
 fn established_lets_segments_with_ack_or_rst_through_but_not_syns() {
     let mut h = Harness::new(POLICY, NEIGHBORS);

@@ -10,8 +10,10 @@
 //! request) creates a session; one that opens no flow (a TCP segment of a
 //! flow the table does not know) passes without one. While the firewall
 //! is on, every forwarded flow gets a session, so replies come back
-//! through an interface whose inbound list would refuse them. IPv6
-//! Neighbour Discovery always passes, as IOS's IPv6 lists let it.
+//! through an interface whose inbound list would refuse them. An ICMP
+//! error quoting a packet of a known session passes too (path-MTU
+//! discovery and traceroute work through the firewall). IPv6 Neighbour
+//! Discovery always passes, as IOS's IPv6 lists let it.
 
 use super::acl::{CompiledAcl, RuleAction};
 use crate::classify::FlowKey;
@@ -32,6 +34,7 @@ pub const OUT: usize = 1;
 #[derive(Default)]
 pub struct FirewallCounters {
     pub passed_by_session: AtomicU64,
+    pub passed_as_related: AtomicU64,
     pub denied_by_rule: AtomicU64,
     pub denied_implicitly: AtomicU64,
     pub sessions_created: AtomicU64,
@@ -45,10 +48,14 @@ impl FirewallCounters {
     }
 
     /// (name, value) of each counter, for `show access-lists`.
-    pub fn rows(&self) -> [(&'static str, u64); 6] {
+    pub fn rows(&self) -> [(&'static str, u64); 7] {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         [
             ("passed by session", get(&self.passed_by_session)),
+            (
+                "passed as related (ICMP errors)",
+                get(&self.passed_as_related),
+            ),
             ("denied by a rule", get(&self.denied_by_rule)),
             ("denied, no rule matched", get(&self.denied_implicitly)),
             ("sessions created", get(&self.sessions_created)),
@@ -160,6 +167,15 @@ impl FeatureNode for FirewallNode {
         {
             FirewallCounters::add(&self.counters.passed_by_session);
             return Action::Continue;
+        }
+        // An ICMP error about a flow of the table (path MTU, unreachable,
+        // time exceeded) belongs to it, as conntrack's RELATED.
+        if let Some(quoted) = flow.quoted(packet.data) {
+            let (key, _) = SessionKey::of(packet.vrf, &quoted);
+            if trackable(&quoted) && self.sessions.contains(&key, now, &self.timeouts) {
+                FirewallCounters::add(&self.counters.passed_as_related);
+                return Action::Continue;
+            }
         }
         // IPv6 lists permit Neighbour Discovery before their implicit deny,
         // as IOS's do: without it nothing on the link is reachable.
