@@ -22,6 +22,7 @@
 //! truncated, /128 is `host` and ::/0 is `any`; protocol numbers 6, 17 and
 //! 1 (58 in IPv6 lists) are `tcp`, `udp` and `icmp`.
 
+use super::acl_names::{icmp_number, icmp_words, port_number, port_word};
 use crate::commands::{
     change_if, check_name, required, CommandDef, ConfigContext, Edit, Mode, SubMode, INCOMPLETE,
 };
@@ -277,15 +278,17 @@ impl fmt::Display for AddressMatch {
 }
 
 impl PortMatch {
-    /// Its words in an entry; None for `Any`, which has none.
-    fn words(self) -> Option<String> {
+    /// Its words in an entry (ports by name where `protocol` has one);
+    /// None for `Any`, which has none.
+    fn words(self, protocol: AclProtocol) -> Option<String> {
+        let port = |p| port_word(protocol, p);
         match self {
             PortMatch::Any => None,
-            PortMatch::Eq(p) => Some(format!("eq {p}")),
-            PortMatch::Neq(p) => Some(format!("neq {p}")),
-            PortMatch::Lt(p) => Some(format!("lt {p}")),
-            PortMatch::Gt(p) => Some(format!("gt {p}")),
-            PortMatch::Range(lo, hi) => Some(format!("range {lo} {hi}")),
+            PortMatch::Eq(p) => Some(format!("eq {}", port(p))),
+            PortMatch::Neq(p) => Some(format!("neq {}", port(p))),
+            PortMatch::Lt(p) => Some(format!("lt {}", port(p))),
+            PortMatch::Gt(p) => Some(format!("gt {}", port(p))),
+            PortMatch::Range(lo, hi) => Some(format!("range {} {}", port(lo), port(hi))),
         }
     }
 }
@@ -296,12 +299,11 @@ impl AclRule {
         let action = if self.permit { "permit" } else { "deny" };
         let mut words = vec![action.to_string(), self.protocol.word(family)];
         words.push(self.src.to_string());
-        words.extend(self.src_ports.words());
+        words.extend(self.src_ports.words(self.protocol));
         words.push(self.dst.to_string());
-        words.extend(self.dst_ports.words());
-        if let Some((kind, code)) = self.icmp {
-            words.push(kind.to_string());
-            words.extend(code.map(|c| c.to_string()));
+        words.extend(self.dst_ports.words(self.protocol));
+        if let Some(icmp) = self.icmp {
+            words.push(icmp_words(family, icmp));
         }
         if self.established {
             words.push("established".to_string());
@@ -749,7 +751,7 @@ pub fn parse_match(
     let src_ports = ports(&mut words, protocol)?;
     let dst = address(&mut words, family)?;
     let dst_ports = ports(&mut words, protocol)?;
-    let icmp = icmp_type(&mut words, protocol)?;
+    let icmp = icmp_type(&mut words, family, protocol)?;
     let established = words.next_if_eq(&"established").is_some();
     if established && protocol != AclProtocol::Tcp {
         return Err("% established applies only to tcp".to_string());
@@ -820,7 +822,14 @@ fn ports(words: &mut Words<'_>, protocol: AclProtocol) -> Result<PortMatch, Stri
     }
     let mut port = || -> Result<u16, String> {
         let word = words.next().ok_or(INCOMPLETE)?;
-        number(word).ok_or_else(|| format!("% Invalid port \"{word}\": 0-65535"))
+        number(word)
+            .or_else(|| port_number(protocol, word))
+            .ok_or_else(|| {
+                format!(
+                    "% Invalid port \"{word}\": 0-65535 or a {} port name",
+                    protocol.word(Family::Ipv4)
+                )
+            })
     };
     Ok(match operator {
         "eq" => PortMatch::Eq(port()?),
@@ -837,11 +846,21 @@ fn ports(words: &mut Words<'_>, protocol: AclProtocol) -> Result<PortMatch, Stri
     })
 }
 
-/// `TYPE [CODE]` (0-255 each), if the next word is a number.
+/// `TYPE [CODE]` (0-255 each) or a message name (`echo`,
+/// `packet-too-big`), if the next word is one.
 fn icmp_type(
     words: &mut Words<'_>,
+    family: Family,
     protocol: AclProtocol,
 ) -> Result<Option<(u8, Option<u8>)>, String> {
+    let named = words.peek().and_then(|w| icmp_number(family, w));
+    if named.is_some() && protocol != AclProtocol::Icmp {
+        return Err("% An ICMP type applies only to icmp".to_string());
+    }
+    if let Some(named) = named {
+        words.next();
+        return Ok(Some(named));
+    }
     let Some(kind) = words.peek().and_then(|w| number::<u8>(w)) else {
         return Ok(None);
     };
@@ -1138,7 +1157,7 @@ mod tests {
             ("permit icmp any any range 1 2", "% Port matches (range) apply only to tcp and udp"),
             ("permit udp any any established", "% established applies only to tcp"),
             ("permit tcp any any 8", "% An ICMP type applies only to icmp"),
-            ("permit tcp any any eq 65536", "% Invalid port \"65536\": 0-65535"),
+            ("permit tcp any any eq 65536", "% Invalid port \"65536\": 0-65535 or a tcp port name"),
             ("permit tcp any range 9 8 any", "% Invalid port range 9 8: low first"),
             ("permit tcp any any e", "% Ambiguous \"e\": eq or established"),
             ("permit tcp any", "% Incomplete command."),
@@ -1152,6 +1171,43 @@ mod tests {
     }
 
     #[test]
+    fn ports_and_icmp_messages_are_typed_and_written_by_name() {
+        let (config, errors) = parse_config(
+            "ip access-list extended N\n permit tcp any any eq www\n permit udp any range bootps bootpc any\n \
+             permit icmp any any packet-too-big\n permit icmp any any 3 9\n\
+             ipv6 access-list N6\n permit icmp any any echo-request\n",
+        );
+        assert_eq!(errors, []);
+        let text = render(&config);
+        for line in [
+            " 10 permit tcp any any eq www\n",
+            " 20 permit udp any range bootps bootpc any\n",
+            " 30 permit icmp any any packet-too-big\n",
+            " 40 permit icmp any any 3 9\n",
+            " 10 permit icmp any any echo-request\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
+        let rule = |list: &str, family| match config
+            .access_lists
+            .list(family, list)
+            .unwrap()
+            .entries
+            .values()
+            .next()
+        {
+            Some(Entry::Rule(r)) => r.clone(),
+            _ => panic!("no rule"),
+        };
+        assert_eq!(rule("N", Family::Ipv4).dst_ports, PortMatch::Eq(80));
+        assert_eq!(rule("N6", Family::Ipv6).icmp, Some((128, None)));
+        let (_, errors) = parse_config(
+            "ip access-list extended M\n permit udp any any eq www\n permit tcp any any echo\n",
+        );
+        assert_eq!(errors.len(), 2, "www is tcp's, echo is icmp's: {errors:?}");
+    }
+
+    #[test]
     fn sequence_numbers_follow_ios() {
         let (mut config, errors) = parse_config(
             "ip access-list extended WEB\n permit tcp any any eq 80\n 15 permit tcp any any eq 443\n\
@@ -1161,7 +1217,7 @@ mod tests {
         let text = render(&config);
         assert_eq!(
             text,
-            "!\nip access-list extended WEB\n 5 deny ip host 10.0.0.66 any\n 10 permit tcp any any eq 80\n \
+            "!\nip access-list extended WEB\n 5 deny ip host 10.0.0.66 any\n 10 permit tcp any any eq www\n \
              15 permit tcp any any eq 443\n 25 remark the rest\n!\nend\n"
         );
         let errors = apply_text(
@@ -1228,7 +1284,7 @@ mod tests {
         let text = render(&config);
         assert_eq!(
             text,
-            "!\nip access-list extended 101\n 10 remark web\n 20 permit tcp any host 192.0.2.80 eq 80\n\
+            "!\nip access-list extended 101\n 10 remark web\n 20 permit tcp any host 192.0.2.80 eq www\n\
              !\nip access-list extended 2001\n 10 deny ip any any log\n!\nend\n"
         );
         assert_eq!(parse_config(&text), (config.clone(), vec![]));

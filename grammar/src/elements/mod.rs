@@ -7,6 +7,7 @@
 //! one line in the registry of `crate::config`.
 
 pub mod access_lists;
+mod acl_names;
 pub mod control_plane;
 pub mod inspect;
 pub mod interfaces;
