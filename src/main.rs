@@ -7,6 +7,7 @@ mod appliance;
 mod cli;
 mod hosted;
 mod init;
+mod metrics;
 mod slb_probes;
 mod ssh;
 

@@ -11,6 +11,7 @@ pub mod control_plane;
 pub mod inspect;
 pub mod interfaces;
 pub mod line_vty;
+pub mod management;
 pub mod nat;
 pub mod slb;
 pub mod static_routes;
@@ -139,6 +140,7 @@ pub(crate) mod tests {
                 "slb",
                 "static routes",
                 "control plane",
+                "management",
                 "line vty"
             ]
         );
