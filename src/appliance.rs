@@ -82,6 +82,11 @@ impl Appliance {
             dataplane.clone(),
             config.clone(),
         ));
+        runtime.spawn(crate::syslog::serve(
+            stack.clone(),
+            dataplane.clone(),
+            config.clone(),
+        ));
         runtime.spawn(ssh::serve(
             stack.clone(),
             ssh::SSH_PORT,
@@ -144,6 +149,15 @@ fn build_shell(
             dp.apply(config)?;
             committed.send_replace(config.clone());
             Ok(())
+        })
+        .on_commit({
+            let dp = dataplane.clone();
+            move |r| {
+                dp.log(format!(
+                    "%SYS-5-CONFIG_I: Configured by {} ({}, commit {})",
+                    r.by, r.label, r.id
+                ))
+            }
         });
     builder = ssh::register_commands(builder, host_key, ssh_sessions)?;
     for show in kernel_bypass::commands::SHOWS {

@@ -10,6 +10,7 @@ mod init;
 mod metrics;
 mod slb_probes;
 mod ssh;
+mod syslog;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -10,6 +10,7 @@
 mod netns;
 
 use netns::{is_root, unique, Child, Netns, Veth, SETTLE};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::Mutex;
@@ -71,6 +72,26 @@ impl Site {
             .unwrap();
         *self.cli.lock().unwrap() = child.stdin.take();
         Child(child)
+    }
+
+    fn type_lines(&self, lines: &[&str]) {
+        let mut cli = self.cli.lock().unwrap();
+        let cli = cli.as_mut().expect("started");
+        for line in lines {
+            writeln!(cli, "{line}").unwrap();
+        }
+    }
+
+    /// Reads `file` until `done` holds of it (a hang guard, not a timing).
+    fn file_until(&self, file: &str, patience: Duration, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + patience;
+        loop {
+            let text = std::fs::read_to_string(self.path(file)).unwrap_or_default();
+            if done(&text) || Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 
@@ -211,5 +232,41 @@ fn a_scrape_with_a_million_routes_is_timed_beside_the_status_page() {
         "scrape with 1M routes: {scrape:.2} ms for {} bytes (median of 11, curl from a namespace); \
          status page on the same appliance: {status:.2} ms",
         page.len()
+    );
+}
+
+#[test]
+fn a_syslog_receiver_gets_an_rfc_5424_line_for_a_commit_saying_who_made_it() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(73, "logging buffered 50\nlogging host {host}\n");
+    let into = format!("OPEN:{},creat,append", site.path("syslog"));
+    let _receiver = site.host.spawn(&["socat", "-u", "UDP4-RECV:514", &into]);
+    let _appliance = site.start();
+    assert!(site.host.ping_ok(&site.appliance()), "the appliance is up");
+    site.type_lines(&[
+        "enable",
+        "configure terminal",
+        "hostname edge-logged",
+        "commit",
+        "end",
+    ]);
+    let received = site.file_until("syslog", SETTLE, |text| text.contains("CONFIG_I"));
+    assert!(
+        received.starts_with("<189>1 20"),
+        "PRI, version, timestamp: {received:?}"
+    );
+    assert!(
+        received.contains(" edge-logged gatehouse ")
+            && received.contains(" - - %SYS-5-CONFIG_I: Configured by console (commit, commit 1)"),
+        "hostname, app, the commit and who made it: {received:?}"
+    );
+    site.type_lines(&["show logging"]);
+    let console = site.file_until("console", SETTLE, |text| text.contains("of at most 50"));
+    assert!(
+        console.contains("(of at most 50)")
+            && console.contains("s %SYS-5-CONFIG_I: Configured by console"),
+        "the buffer's size and the line: {console}"
     );
 }

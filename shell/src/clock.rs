@@ -13,10 +13,28 @@ const MONTHS: [&str; 12] = [
 /// The system clock now, as `show clock` prints it (a clock before 1970
 /// reads as 1970).
 pub fn show_clock() -> String {
-    let now = SystemTime::now()
+    format!("{}\n", ios_time(now()))
+}
+
+/// The time since the epoch (UTC) by this process's clock.
+pub fn now() -> Duration {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{}\n", ios_time(now))
+        .unwrap_or_default()
+}
+
+/// `since_epoch` as RFC 3339 (what RFC 5424 syslog stamps lines with):
+/// `2026-11-27T12:49:21.123Z`.
+pub fn rfc3339(since_epoch: Duration) -> String {
+    let seconds = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+        since_epoch.subsec_millis(),
+    )
 }
 
 /// `since_epoch` (UTC) in IOS's format.
@@ -68,6 +86,13 @@ mod tests {
     fn formats_as_ios_does() {
         assert_eq!(at(1_795_783_761, 123), "*12:49:21.123 UTC Fri Nov 27 2026");
         assert_eq!(at(0, 0), "*00:00:00.000 UTC Thu Jan 1 1970");
+    }
+
+    #[test]
+    fn rfc3339_is_utc_with_milliseconds() {
+        let at = Duration::from_millis(1_795_783_761_123);
+        assert_eq!(rfc3339(at), "2026-11-27T12:49:21.123Z");
+        assert_eq!(rfc3339(Duration::ZERO), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]
