@@ -66,9 +66,16 @@ impl Appliance {
         let ssh_sessions = ssh::Sessions::default();
         // The committed configuration, for the services that follow it.
         let (committed, config) = watch::channel(Config::default());
-        let (shell, mut report) =
-            build_shell(&dataplane, options, &host_key, &ssh_sessions, committed)
-                .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
+        let ntp = crate::ntp::Ntp::default();
+        let (shell, mut report) = build_shell(
+            &dataplane,
+            options,
+            &host_key,
+            &ssh_sessions,
+            committed,
+            &ntp,
+        )
+        .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
         report.extend(key_problem);
         let stack = dataplane.local_stack();
         let status_shell = Arc::downgrade(&shell);
@@ -85,6 +92,12 @@ impl Appliance {
         runtime.spawn(crate::syslog::serve(
             stack.clone(),
             dataplane.clone(),
+            config.clone(),
+        ));
+        runtime.spawn(crate::ntp::serve(
+            stack.clone(),
+            dataplane.clone(),
+            ntp,
             config.clone(),
         ));
         runtime.spawn(ssh::serve(
@@ -141,6 +154,7 @@ fn build_shell(
     host_key: &PrivateKey,
     ssh_sessions: &ssh::Sessions,
     committed: watch::Sender<Config>,
+    ntp: &crate::ntp::Ntp,
 ) -> Result<(Arc<Shell>, Vec<String>), grammar::SyntaxError> {
     let dp = dataplane.clone();
     let mut builder = ShellBuilder::new()
@@ -160,6 +174,7 @@ fn build_shell(
             }
         });
     builder = ssh::register_commands(builder, host_key, ssh_sessions)?;
+    builder = crate::ntp::register_commands(builder, ntp)?;
     for show in kernel_bypass::commands::SHOWS {
         let dp = dataplane.clone();
         builder = builder.show(show.syntax, show.help, move |args| (show.render)(&dp, args))?;

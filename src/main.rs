@@ -8,6 +8,7 @@ mod cli;
 mod hosted;
 mod init;
 mod metrics;
+mod ntp;
 mod slb_probes;
 mod ssh;
 mod syslog;

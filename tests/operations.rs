@@ -270,3 +270,62 @@ fn a_syslog_receiver_gets_an_rfc_5424_line_for_a_commit_saying_who_made_it() {
         "the buffer's size and the line: {console}"
     );
 }
+
+#[test]
+fn a_chrony_server_synchronises_the_appliance_clock_without_touching_the_host_clock() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(74, "ntp server {host}\n");
+    let config = format!(
+        "allow all\nlocal stratum 8\ncmdport 0\npidfile {dir}/chronyd.pid\ndriftfile {dir}/drift\n",
+        dir = site.dir.display()
+    );
+    std::fs::write(site.path("chrony.conf"), config).unwrap();
+    // -x: chrony leaves the (shared) system clock alone too.
+    let conf = site.path("chrony.conf");
+    let _chrony = site
+        .host
+        .spawn(&["chronyd", "-d", "-x", "-u", "root", "-f", &conf]);
+    let _appliance = site.start();
+    let poll = || {
+        site.type_lines(&["show ntp status"]);
+        site.file_until("console", Duration::from_secs(1), |t| {
+            t.contains("Clock is synchronized")
+        })
+    };
+    let deadline = Instant::now() + 3 * SETTLE;
+    let mut console = poll();
+    while !console.contains("Clock is synchronized") && Instant::now() < deadline {
+        console = poll();
+    }
+    let status = "stratum 9, reference is 10.74.1.2";
+    assert!(
+        console.contains(status),
+        "chrony's stratum 8 plus one: {console}"
+    );
+    let offset: f64 = console
+        .split("clock offset is ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(f64::MAX);
+    assert!(
+        offset.abs() < 1000.0,
+        "one host, one clock: offset {offset} ms"
+    );
+    assert!(
+        console.contains("the host's clock is left alone"),
+        "{console}"
+    );
+    site.type_lines(&["show clock"]);
+    let console = site.file_until("console", SETTLE, |t| t.contains(" UTC "));
+    let clock = console
+        .lines()
+        .find(|l| l.contains(" UTC "))
+        .unwrap_or_default();
+    assert!(
+        !clock.contains('*'),
+        "a clock a server vouches for: {clock:?}"
+    );
+}
