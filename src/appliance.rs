@@ -12,6 +12,7 @@ use shell::{run_stream, run_terminal, Session, Shell, ShellBuilder};
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tokio::sync::watch;
 
 /// TCP port of the built-in status page on the appliance's own addresses.
 pub const STATUS_PORT: u16 = 80;
@@ -63,8 +64,18 @@ impl Appliance {
             runtime.handle().clone(),
         )?);
         let ssh_sessions = ssh::Sessions::default();
-        let (shell, mut report) = build_shell(&dataplane, options, &host_key, &ssh_sessions)
-            .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
+        // The committed configuration, for the services that follow it.
+        let (committed, config) = watch::channel(Config::default());
+        let ntp = crate::ntp::Ntp::default();
+        let (shell, mut report) = build_shell(
+            &dataplane,
+            options,
+            &host_key,
+            &ssh_sessions,
+            committed,
+            &ntp,
+        )
+        .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
         report.extend(key_problem);
         let stack = dataplane.local_stack();
         let status_shell = Arc::downgrade(&shell);
@@ -72,6 +83,22 @@ impl Appliance {
         runtime.spawn(crate::slb_probes::serve(
             stack.clone(),
             dataplane.load_balancer(),
+        ));
+        runtime.spawn(crate::metrics::serve(
+            stack.clone(),
+            dataplane.clone(),
+            config.clone(),
+        ));
+        runtime.spawn(crate::syslog::serve(
+            stack.clone(),
+            dataplane.clone(),
+            config.clone(),
+        ));
+        runtime.spawn(crate::ntp::serve(
+            stack.clone(),
+            dataplane.clone(),
+            ntp,
+            config.clone(),
         ));
         runtime.spawn(ssh::serve(
             stack.clone(),
@@ -126,12 +153,28 @@ fn build_shell(
     options: ApplianceOptions,
     host_key: &PrivateKey,
     ssh_sessions: &ssh::Sessions,
+    committed: watch::Sender<Config>,
+    ntp: &crate::ntp::Ntp,
 ) -> Result<(Arc<Shell>, Vec<String>), grammar::SyntaxError> {
     let dp = dataplane.clone();
     let mut builder = ShellBuilder::new()
         .startup_path(options.startup_config)
-        .hook(move |config: &Config| dp.apply(config));
+        .hook(move |config: &Config| {
+            dp.apply(config)?;
+            committed.send_replace(config.clone());
+            Ok(())
+        })
+        .on_commit({
+            let dp = dataplane.clone();
+            move |r| {
+                dp.log(format!(
+                    "%SYS-5-CONFIG_I: Configured by {} ({}, commit {})",
+                    r.by, r.label, r.id
+                ))
+            }
+        });
     builder = ssh::register_commands(builder, host_key, ssh_sessions)?;
+    builder = crate::ntp::register_commands(builder, ntp)?;
     for show in kernel_bypass::commands::SHOWS {
         let dp = dataplane.clone();
         builder = builder.show(show.syntax, show.help, move |args| (show.render)(&dp, args))?;

@@ -7,8 +7,11 @@ mod appliance;
 mod cli;
 mod hosted;
 mod init;
+mod metrics;
+mod ntp;
 mod slb_probes;
 mod ssh;
+mod syslog;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -27,6 +27,7 @@ pub use crate::elements::interfaces::{
     Interface, InterfaceKind, Interfaces, Vxlan, INTERFACE_MODE, VXLAN_DEFAULT_PORT,
 };
 pub use crate::elements::line_vty::LINE_MODE;
+pub use crate::elements::management::{http_client_permitted, Management, DEFAULT_LOG_BUFFER};
 pub use crate::elements::nat::{
     DynamicNat, Nat, NatPolice, NatPool, NatSide, NatTarget, StaticKey, StaticNat, StaticProtocol,
     DEFAULT_MAX_TRANSLATIONS,
@@ -76,6 +77,7 @@ registry! {
     vrrp: Vrrp => elements::vrrp::Element,
     routes: StaticRoutes => elements::static_routes::Element,
     control_plane: ControlPlane => elements::control_plane::Element,
+    management: Management => elements::management::Element,
     => elements::line_vty::Element,
 }
 

@@ -201,6 +201,7 @@ impl Dataplane {
             }
         }
         self.local.set_addresses(&snap.own_addresses());
+        (self.shared.log).set_kept(config.management.log_buffer() as usize);
         self.snapshots.store(Arc::new(snap));
         control.applied = config.clone();
         Ok(())
@@ -272,6 +273,26 @@ impl Dataplane {
     /// `show vxlan`: tunnels, remotes and learned MACs.
     pub fn show_vxlan(&self) -> String {
         show::vxlan(&self.snapshots.load(), &self.shared)
+    }
+
+    /// Every figure a metrics scrape reports (`crate::stats`).
+    pub fn stats(&self) -> crate::stats::DataplaneStats {
+        let mut tables = Vec::new();
+        self.elements
+            .iter()
+            .for_each(|e| e.table_sizes(&mut tables));
+        crate::stats::DataplaneStats::read(&self.snapshots.load(), &self.counters(), tables)
+    }
+
+    /// Adds a line to the dataplane's log (`show logging`, remote syslog)
+    /// for a control-plane event (a commit, a clock synchronised).
+    pub fn log(&self, line: String) {
+        self.shared.log.record(self.shared.now_secs(), || line);
+    }
+
+    /// New log lines as they are logged.
+    pub fn subscribe_log(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.shared.log.subscribe()
     }
 
     /// `show counters`: non-zero per-node counters summed over workers.

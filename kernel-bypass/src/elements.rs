@@ -46,6 +46,9 @@ pub trait DataplaneElement: Send + Sync {
 
     /// Its show and clear commands.
     fn commands(self: Arc<Self>) -> Vec<ElementCommand>;
+
+    /// The sizes of the tables it keeps, for metrics (quick: no scan).
+    fn table_sizes(&self, _out: &mut Vec<crate::stats::TableSize>) {}
 }
 
 /// The packet path's elements; the ones a control-plane service talks to

@@ -37,6 +37,7 @@ mod routes;
 pub mod sessions;
 mod show;
 pub mod snapshot;
+pub mod stats;
 mod token_bucket;
 pub mod vrrp;
 pub mod wire;

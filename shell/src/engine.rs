@@ -29,6 +29,10 @@ impl<F: Fn(&Config) -> Result<(), String> + Send + Sync> CommitHook for F {
     }
 }
 
+/// Told of every change of the running configuration once it is made
+/// (commits, rollbacks, reverts of unconfirmed commits): who and what.
+pub type CommitNotice = Box<dyn Fn(&CommitRecord) + Send + Sync>;
+
 /// One entry of the commit history.
 #[derive(Clone, Debug)]
 pub struct CommitRecord {
@@ -66,6 +70,7 @@ pub struct Shell {
     /// they do not wait while a commit runs the hook under `state`.
     published: Mutex<Arc<Config>>,
     hook: Option<Box<dyn CommitHook>>,
+    notice: Option<CommitNotice>,
     startup_path: Option<PathBuf>,
     history_depth: usize,
     confirm_minute: Duration,
@@ -78,6 +83,7 @@ pub struct Shell {
 pub struct ShellBuilder {
     trees: Trees,
     hook: Option<Box<dyn CommitHook>>,
+    notice: Option<CommitNotice>,
     startup_path: Option<PathBuf>,
     history_depth: usize,
     confirm_minute: Duration,
@@ -89,6 +95,7 @@ impl Default for ShellBuilder {
         ShellBuilder {
             trees: Trees::with_builtins().expect("built-in command syntax is valid"),
             hook: None,
+            notice: None,
             startup_path: None,
             history_depth: 20,
             confirm_minute: Duration::from_secs(60),
@@ -110,6 +117,13 @@ impl ShellBuilder {
 
     pub fn hook(mut self, hook: impl CommitHook + 'static) -> Self {
         self.hook = Some(Box::new(hook));
+        self
+    }
+
+    /// Tells `notice` of every change of the running configuration (the
+    /// commit lock is held: it must not commit, and should be quick).
+    pub fn on_commit(mut self, notice: impl Fn(&CommitRecord) + Send + Sync + 'static) -> Self {
+        self.notice = Some(Box::new(notice));
         self
     }
 
@@ -204,6 +218,7 @@ impl ShellBuilder {
                 pending_confirm: None,
             }),
             hook: self.hook,
+            notice: self.notice,
             startup_path: self.startup_path,
             history_depth: self.history_depth,
             confirm_minute: self.confirm_minute,
@@ -361,6 +376,9 @@ impl Shell {
             previous,
         });
         state.history.truncate(self.history_depth);
+        if let (Some(notice), Some(record)) = (&self.notice, state.history.front()) {
+            notice(record);
+        }
         Ok(id)
     }
 

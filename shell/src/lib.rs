@@ -18,7 +18,7 @@ pub mod startup;
 pub mod stream;
 pub mod terminal;
 
-pub use engine::{CommitHook, CommitRecord, Shell, ShellBuilder};
+pub use engine::{CommitHook, CommitNotice, CommitRecord, Shell, ShellBuilder};
 pub use grammar::{Args, CliError};
 pub use script::{run_lines, Failure};
 pub use session::{Mode, Reply, Session};

@@ -176,6 +176,41 @@ fn rollback_returns_to_earlier_commits() {
 }
 
 #[test]
+fn every_change_of_the_running_configuration_is_told_who_made_it() {
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let notes = told.clone();
+    let shell = ShellBuilder::new()
+        .on_commit(move |r| {
+            notes
+                .lock()
+                .unwrap()
+                .push(format!("{} {} {}", r.id, r.by, r.label))
+        })
+        .build()
+        .0;
+    let mut s = Session::new(shell, "alice", true);
+    ok(
+        &mut s,
+        &[
+            "conf t",
+            "hostname a",
+            "commit",
+            "end",
+            "rollback configuration last 1",
+        ],
+    );
+    let (_, failures) = run(
+        &mut s,
+        &["conf t", "ip http access-class MISSING", "commit"],
+    );
+    assert_eq!(failures.len(), 1, "a refused commit tells nothing");
+    assert_eq!(
+        *told.lock().unwrap(),
+        ["1 alice commit", "2 alice rollback 1"]
+    );
+}
+
+#[test]
 fn a_commit_on_a_stale_candidate_is_refused() {
     let shell = plain_shell();
     let mut a = Session::new(shell.clone(), "a", true);

@@ -256,6 +256,19 @@ impl AddressMatch {
         }
     }
 
+    /// Whether `ip` is one of the addresses this matches.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (*self, ip) {
+            (AddressMatch::Any, _) => true,
+            (AddressMatch::Host(host), ip) => host == ip,
+            (AddressMatch::Wildcard(address, wildcard), IpAddr::V4(ip)) => {
+                u32::from(ip) & !u32::from(wildcard) == u32::from(address)
+            }
+            (AddressMatch::Prefix(prefix), IpAddr::V6(ip)) => prefix.contains(&ip),
+            _ => false,
+        }
+    }
+
     /// `X:X::X:X/M` in canonical form: truncated, /128 as `host`, /0 as `any`.
     pub fn prefix(prefix: Ipv6Net) -> AddressMatch {
         match prefix.prefix_len() {

@@ -12,6 +12,7 @@ pub mod control_plane;
 pub mod inspect;
 pub mod interfaces;
 pub mod line_vty;
+pub mod management;
 pub mod nat;
 pub mod slb;
 pub mod static_routes;
@@ -142,6 +143,7 @@ pub(crate) mod tests {
                 "vrrp",
                 "static routes",
                 "control plane",
+                "management",
                 "line vty"
             ]
         );

@@ -213,6 +213,10 @@ fn session_line(s: &SessionInfo, vrf: Option<&str>) -> String {
 }
 
 impl DataplaneElement for Firewall {
+    fn table_sizes(&self, out: &mut Vec<crate::stats::TableSize>) {
+        out.push(("sessions", self.sessions.len()));
+    }
+
     fn compile(&self, config: &Config, snap: &mut Snapshot) -> Result<(), String> {
         let settings = config.inspect.effective();
         let timeouts = Timeouts {

@@ -289,6 +289,10 @@ impl LoadBalancer {
 }
 
 impl DataplaneElement for LoadBalancer {
+    fn table_sizes(&self, out: &mut Vec<crate::stats::TableSize>) {
+        out.push(("slb_sessions", self.sessions.len()));
+    }
+
     fn compile(&self, config: &Config, snap: &mut Snapshot) -> Result<(), String> {
         let slb = &config.slb;
         let max = config.inspect.effective().max_sessions as usize;

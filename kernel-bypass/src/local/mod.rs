@@ -47,7 +47,7 @@ mod wire;
 pub use engine::{Liveness, SourceSelector, EPHEMERAL_PORTS};
 pub use link::IP_MTU;
 pub use port::LocalPort;
-pub use services::{serve_echo, serve_status};
+pub use services::{answer_http, serve_echo, serve_status, HttpResponse};
 pub use stack::{local_stack, LocalStack};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;

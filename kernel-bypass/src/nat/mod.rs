@@ -272,6 +272,10 @@ fn timeout_of(protocol: u8, tcp: Option<crate::sessions::TcpState>, t: &Timeouts
 }
 
 impl DataplaneElement for Nat {
+    fn table_sizes(&self, out: &mut Vec<crate::stats::TableSize>) {
+        out.push(("nat_translations", self.state.table.len()));
+    }
+
     fn compile(&self, config: &Config, snap: &mut Snapshot) -> Result<(), String> {
         let nat = &config.nat;
         self.state.table.set_max(nat.max_translations() as usize);
