@@ -9,6 +9,17 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+/// MurmurHash3's 64-bit finaliser: every input bit reaches every output
+/// bit (the tables choose shards by the top bits, slots by the bottom).
+#[inline]
+pub fn mix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ h >> 33
+}
+
 /// Shards of a table; a power of two.
 pub const SHARDS: usize = 64;
 

@@ -170,11 +170,7 @@ impl SessionKey {
         for w in words {
             h = (h ^ w).wrapping_mul(0x100_0000_01b3);
         }
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ h >> 33
+        crate::open_table::mix64(h)
     }
 }
 

@@ -21,13 +21,7 @@ pub struct Maglev {
     entries: Vec<u16>,
 }
 
-fn mix(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ h >> 33
-}
+use crate::open_table::mix64 as mix;
 
 impl Maglev {
     /// The table of `size` entries (a prime) over `backends` (at most

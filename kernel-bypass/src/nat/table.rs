@@ -20,7 +20,7 @@
 //! shard. Records give their public endpoint back through the caller
 //! (`Released`), outside the shard's lock.
 
-use crate::open_table::{Entry, OpenTable, Sharded, SHARDS};
+use crate::open_table::{mix64 as mix, Entry, OpenTable, Sharded, SHARDS};
 use crate::sessions::{TcpState, Timeouts};
 use crate::snapshot::VrfId;
 use crate::wire::{PROTO_TCP, PROTO_UDP};
@@ -81,15 +81,6 @@ impl Key {
             | u64::from(self.side);
         mix(a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b)
     }
-}
-
-/// MurmurHash3's 64-bit finaliser: every input bit reaches every output bit.
-fn mix(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ h >> 33
 }
 
 /// The shard of a flow, from what both directions know: the remote
