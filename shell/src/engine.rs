@@ -75,9 +75,13 @@ pub struct Shell {
     history_depth: usize,
     confirm_minute: Duration,
     pub(crate) version: String,
+    pub(crate) about: Option<Box<AboutFn>>,
     pub(crate) started: Instant,
     myself: Weak<Shell>,
 }
+
+/// What the embedder adds to `show version` (image, memory, interfaces).
+pub type AboutFn = dyn Fn() -> String + Send + Sync;
 
 /// Builds a [`Shell`]: the embedder registers its hook and commands here.
 pub struct ShellBuilder {
@@ -88,6 +92,7 @@ pub struct ShellBuilder {
     history_depth: usize,
     confirm_minute: Duration,
     version: String,
+    about: Option<Box<AboutFn>>,
 }
 
 impl Default for ShellBuilder {
@@ -100,6 +105,7 @@ impl Default for ShellBuilder {
             history_depth: 20,
             confirm_minute: Duration::from_secs(60),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            about: None,
         }
     }
 }
@@ -142,6 +148,13 @@ impl ShellBuilder {
     /// The version `show version` reports.
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = version.into();
+        self
+    }
+
+    /// Lines `show version` prints after the version and uptime, made
+    /// when it runs (the system image, memory, interfaces, as IOS's).
+    pub fn about(mut self, about: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.about = Some(Box::new(about));
         self
     }
 
@@ -223,6 +236,7 @@ impl ShellBuilder {
             history_depth: self.history_depth,
             confirm_minute: self.confirm_minute,
             version: self.version,
+            about: self.about,
             started: Instant::now(),
             myself: myself.clone(),
         });

@@ -126,6 +126,23 @@ fn redact_secret(line: &str) -> String {
     }
 }
 
+/// An uptime as IOS words it: `1 week, 2 days, 3 hours, 1 minute`, units
+/// that are zero left out but the minutes.
+fn uptime_words(seconds: u64) -> String {
+    let units = [
+        ("week", seconds / 604_800),
+        ("day", seconds / 86_400 % 7),
+        ("hour", seconds / 3600 % 24),
+        ("minute", seconds / 60 % 60),
+    ];
+    let words: Vec<String> = units
+        .iter()
+        .filter(|(unit, n)| *n > 0 || *unit == "minute")
+        .map(|(unit, n)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    words.join(", ")
+}
+
 /// Moves a caret from a column of `line[at..]` to a column of `line`.
 fn shift(mut error: CliError, line: &str, at: usize) -> CliError {
     error.caret = error.caret.map(|c| c + column_of(line, at));
@@ -462,15 +479,17 @@ impl Session {
         Ok(output)
     }
 
+    /// `show version`, as IOS's begins: the version, `HOST uptime is
+    /// ...`, then what the embedder adds.
     fn version(&self) -> String {
         let up = self.shell.started.elapsed().as_secs();
+        let about = self.shell.about.as_ref().map(|about| about());
         format!(
-            "Gatehouse edge gateway, version {}\nUptime: {}d {:02}:{:02}:{:02}\n",
+            "Gatehouse edge gateway, version {}\n{} uptime is {}\n{}",
             self.shell.version,
-            up / 86_400,
-            up / 3600 % 24,
-            up / 60 % 60,
-            up % 60
+            self.shell.running().hostname_or_default(),
+            uptime_words(up),
+            about.unwrap_or_default()
         )
     }
 
@@ -486,5 +505,22 @@ impl Session {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uptime_words;
+
+    #[test]
+    fn uptime_is_worded_as_ios_words_it() {
+        assert_eq!(uptime_words(59), "0 minutes");
+        assert_eq!(uptime_words(61), "1 minute");
+        assert_eq!(uptime_words(3600 + 120), "1 hour, 2 minutes");
+        assert_eq!(
+            uptime_words(2 * 604_800 + 86_400 + 3 * 3600 + 60),
+            "2 weeks, 1 day, 3 hours, 1 minute"
+        );
+        assert_eq!(uptime_words(86_400), "1 day, 0 minutes");
     }
 }
