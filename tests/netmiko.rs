@@ -72,7 +72,7 @@ impl Site {
         let host = Netns::new();
         let link = Veth::into_ns(&host);
         host.configure(&link.inner, &format!("10.{net}.1.2/24"), None);
-        let dir = std::env::temp_dir().join(unique("netmiko"));
+        let dir = std::env::temp_dir().join(unique("nm"));
         std::fs::create_dir_all(&dir).unwrap();
         let config = format!(
             "hostname edge-nm\nusername admin privilege 15 secret {PASSWORD}\n\

@@ -409,20 +409,25 @@ impl Shell {
         *self.published.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
         let previous = std::mem::replace(&mut state.running, config);
         state.generation += 1;
-        if let Some(entry) = state.history.front_mut().filter(|e| Some(e.id) == joins) {
-            entry.at = Instant::now();
-            return Ok(entry.id);
-        }
-        let id = state.next_commit_id;
-        state.next_commit_id += 1;
-        state.history.push_front(CommitRecord {
-            id,
-            at: Instant::now(),
-            by: by.to_string(),
-            label,
-            previous,
-        });
-        state.history.truncate(self.history_depth);
+        let id = match state.history.front_mut().filter(|e| Some(e.id) == joins) {
+            Some(entry) => {
+                entry.at = Instant::now();
+                entry.id
+            }
+            None => {
+                let id = state.next_commit_id;
+                state.next_commit_id += 1;
+                state.history.push_front(CommitRecord {
+                    id,
+                    at: Instant::now(),
+                    by: by.to_string(),
+                    label,
+                    previous,
+                });
+                state.history.truncate(self.history_depth);
+                id
+            }
+        };
         if let (Some(notice), Some(record)) = (&self.notice, state.history.front()) {
             notice(record);
         }

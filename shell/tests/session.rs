@@ -313,19 +313,32 @@ fn every_change_of_the_running_configuration_is_told_who_made_it() {
         &[
             "conf t",
             "hostname a",
-            "commit",
+            "hostname b",
             "end",
             "rollback configuration last 1",
+            "configure exclusive",
+            "hostname c",
+            "commit",
+            "end",
         ],
     );
-    let (_, failures) = run(
-        &mut s,
-        &["conf t", "ip http access-class MISSING", "commit"],
-    );
-    assert_eq!(failures.len(), 1, "a refused commit tells nothing");
+    let refused = "ip http access-class MISSING";
+    for lines in [
+        ["configure exclusive", refused, "commit", "abort"].as_slice(),
+        ["conf t", refused, "end"].as_slice(),
+    ] {
+        let (_, failures) = run(&mut s, lines);
+        assert_eq!(failures.len(), 1, "a refused commit tells nothing");
+    }
     assert_eq!(
         *told.lock().unwrap(),
-        ["1 alice commit", "2 alice rollback 1"]
+        [
+            "1 alice configure terminal",
+            "1 alice configure terminal",
+            "2 alice rollback 1",
+            "3 alice commit"
+        ],
+        "each line of configure terminal, in its session's entry"
     );
 }
 
