@@ -32,6 +32,8 @@ pub struct ApplianceOptions {
     /// Forwarding worker threads.
     pub workers: usize,
     pub power: Option<PowerControl>,
+    /// What `show version` names as the system image (the boot slot).
+    pub image: String,
 }
 
 /// A running appliance: the dataplane, the shell all sessions share, and
@@ -157,6 +159,8 @@ fn build_shell(
     ntp: &crate::ntp::Ntp,
 ) -> Result<(Arc<Shell>, Vec<String>), grammar::SyntaxError> {
     let dp = dataplane.clone();
+    let about_dp = dataplane.clone();
+    let image = options.image;
     let mut builder = ShellBuilder::new()
         .startup_path(options.startup_config)
         .hook(move |config: &Config| {
@@ -172,7 +176,8 @@ fn build_shell(
                     r.by, r.label, r.id
                 ))
             }
-        });
+        })
+        .about(move || about(&image, &about_dp));
     builder = ssh::register_commands(builder, host_key, ssh_sessions)?;
     builder = crate::ntp::register_commands(builder, ntp)?;
     for show in kernel_bypass::commands::SHOWS {
@@ -204,6 +209,21 @@ fn build_shell(
     Ok(builder.build())
 }
 
+/// `show version`'s lines after the uptime, as IOS's: the image, the
+/// memory, the interfaces.
+fn about(image: &str, dataplane: &Dataplane) -> String {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kilobytes = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .map_or("unknown ", |kb| kb.trim().trim_end_matches("kB").trim());
+    format!(
+        "System image file is \"{image}\"\nGatehouse ({}) processor with {kilobytes}K bytes of memory.\n{}",
+        std::env::consts::ARCH,
+        dataplane.interface_counts()
+    )
+}
+
 /// The text of the built-in status page.
 fn status_page(shell: &Shell) -> String {
     let running = shell.running();
@@ -221,6 +241,8 @@ pub struct ConsoleOptions {
     /// Messages to show before the first prompt (e.g. a config partition that failed to mount).
     pub boot_messages: Vec<String>,
     pub power: Option<PowerControl>,
+    /// The system image `show version` names (`slot A`).
+    pub image: String,
 }
 
 /// Starts the appliance and runs console sessions one after another for
@@ -238,6 +260,7 @@ pub fn run_console(options: ConsoleOptions) {
         // workers sleep in poll(), so the control plane still gets its turn).
         workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         power: options.power,
+        image: options.image,
     });
     let appliance = match started {
         Ok((appliance, report)) => {

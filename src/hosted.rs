@@ -34,6 +34,10 @@ pub fn main(args: RunArgs) -> ExitCode {
         backend: args.backend,
         workers: args.workers.into(),
         power: None,
+        image: std::env::current_exe().map_or_else(
+            |_| "gatehouse (hosted)".to_string(),
+            |path| path.display().to_string(),
+        ),
     });
     let (appliance, report) = match started {
         Ok(started) => started,

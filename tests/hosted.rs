@@ -179,6 +179,82 @@ fn hosted_cli_shows_the_dataplane_and_commits_a_route() {
 }
 
 #[test]
+fn hosted_cli_shows_interfaces_arp_and_version_as_ios_does() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(96);
+    let (left, right) = (&site.left_link.outer, &site.right_link.outer);
+    let mut startup = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&site.config.0)
+        .unwrap();
+    // The right port shut down, and a sub-interface of it down with it.
+    writeln!(
+        startup,
+        "interface {right}\n shutdown\ninterface {right}.7\n ip address 10.96.7.1/24\n\
+         interface {left}\n ipv6 address 2001:db8:96::1/64"
+    )
+    .unwrap();
+    drop(startup);
+    let mut appliance = site
+        .run(&[], Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        site.left.ping_ok("10.96.1.1"),
+        "the host is in the ARP table"
+    );
+    let mut stdin = appliance.stdin.take().unwrap();
+    for line in [
+        "show ip interface brief",
+        "show ipv6 interface brief",
+        &format!("show interfaces {left}"),
+        "show ip arp",
+        "show version",
+        "exit",
+    ] {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    let out = appliance.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    for line in [
+        "Interface              IP-Address      OK? Method Status                Protocol\n"
+            .to_string(),
+        format!("{left:<22} 10.96.1.1       YES manual up                    up\n"),
+        format!("{right:<22} 10.96.2.1       YES manual administratively down down\n"),
+        format!(
+            "{:<22} 10.96.7.1       YES manual down                  down\n",
+            format!("{right}.7")
+        ),
+        format!("{left:<22} [up/up]\n    fe80::"),
+        "    2001:db8:96::1\n".to_string(),
+        format!("{right:<22} [administratively down/down]\n"),
+        "Internet  10.96.1.1               -   ".to_string(),
+        format!("{left} is up, line protocol is up\n"),
+        "  Internet address is 10.96.1.1/24\n".to_string(),
+        "  5 minute input rate ".to_string(),
+        "Protocol  Address          Age (min)  Hardware Addr   Type   Interface\n".to_string(),
+        "Internet  10.96.1.2               0   ".to_string(),
+        "edge-hosted uptime is 0 minutes\n".to_string(),
+        "System image file is \"".to_string(),
+        "K bytes of memory.\n2 Ethernet interfaces\n1 802.1Q sub-interfaces\n".to_string(),
+    ] {
+        assert!(text.contains(&line), "{line:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains(&format!("{right} is")),
+        "show interfaces NAME shows that one: {text}"
+    );
+    assert!(
+        !text.contains("Internet  10.96.7.1"),
+        "no own address of a down interface in the ARP table: {text}"
+    );
+}
+
+#[test]
 fn a_startup_config_naming_an_absent_nic_still_brings_up_the_rest() {
     if !is_root() {
         return;

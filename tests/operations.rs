@@ -259,7 +259,9 @@ fn a_syslog_receiver_gets_an_rfc_5424_line_for_a_commit_saying_who_made_it() {
     );
     assert!(
         received.contains(" edge-logged gatehouse ")
-            && received.contains(" - - %SYS-5-CONFIG_I: Configured by console (commit, commit 1)"),
+            && received.contains(
+                " - - %SYS-5-CONFIG_I: Configured by console (configure terminal, commit 1)"
+            ),
         "hostname, app, the commit and who made it: {received:?}"
     );
     site.type_lines(&["show logging"]);

@@ -507,7 +507,7 @@ fn a_commit_from_a_stale_ssh_session_is_refused_and_the_other_commit_kept() {
     };
     let mut first = Interactive::open(&site);
     assert!(first.wait_for("edge-ssh#", 1), "{}", first.shown());
-    first.type_line("configure terminal");
+    first.type_line("configure exclusive");
     first.type_line("hostname from-first");
     assert!(first.wait_for("edge-ssh(config)#", 2), "{}", first.shown());
     // Another session commits while the first one's candidate is open.

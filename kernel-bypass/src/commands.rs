@@ -15,9 +15,40 @@ pub struct ShowCommand {
 
 pub const SHOWS: &[ShowCommand] = &[
     ShowCommand {
-        syntax: "interfaces",
-        help: &["Interface status, addresses and counters"],
-        render: |dp, _| dp.show_interfaces(),
+        syntax: "interfaces [IFNAME$name]",
+        help: &[
+            "Interface status, addresses and counters",
+            "Only this interface",
+        ],
+        render: |dp, args| dp.show_interfaces(args.text("name")),
+    },
+    ShowCommand {
+        syntax: "ip interface brief",
+        help: &[
+            "IP information",
+            "IP interface status and configuration",
+            "Brief summary of IP status and configuration",
+        ],
+        render: |dp, _| dp.show_ip_interface_brief(),
+    },
+    ShowCommand {
+        syntax: "ipv6 interface brief",
+        help: &[
+            "IPv6 information",
+            "IPv6 interface status and configuration",
+            "Brief summary of IPv6 status and configuration",
+        ],
+        render: |dp, _| dp.show_ipv6_interface_brief(),
+    },
+    ShowCommand {
+        syntax: "ip arp [vrf WORD$vrf]",
+        help: &[
+            "IP information",
+            "IP ARP table",
+            "A VRF's ARP table",
+            "VRF name",
+        ],
+        render: |dp, args| dp.show_ip_arp(args.text("vrf")),
     },
     ShowCommand {
         syntax: "ip route [vrf WORD$vrf]",

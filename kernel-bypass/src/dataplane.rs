@@ -8,6 +8,7 @@ use crate::fanout;
 use crate::io::{self, Backend, PacketPort};
 use crate::local::{self, LocalStack};
 use crate::pipeline::{LocalHandle, Pipeline, Shared};
+use crate::rates::{self, Rates};
 use crate::show;
 use crate::snapshot::{InterfaceIds, PortId, Snapshot};
 use crate::worker::{self, Worker};
@@ -56,6 +57,8 @@ pub struct Dataplane {
     /// The packet path's network elements (`crate::elements`).
     elements: Vec<Arc<dyn DataplaneElement>>,
     load_balancer: Arc<crate::lb::LoadBalancer>,
+    /// Interfaces' 5-minute rates, sampled by a thread of their own.
+    rates: Arc<Rates>,
 }
 
 impl Dataplane {
@@ -138,7 +141,15 @@ impl Dataplane {
             local,
             elements,
             load_balancer,
+            rates: Arc::default(),
         };
+        // On an error from here on, dropping the dataplane stops the workers.
+        rates::spawn_sampler(
+            dataplane.rates.clone(),
+            dataplane.counters(),
+            dataplane.stop.clone(),
+        )
+        .map_err(|e| format!("cannot start the rate sampler: {e}"))?;
         dataplane.apply(config)?;
         Ok(dataplane)
     }
@@ -227,9 +238,30 @@ impl Dataplane {
         self.workers.iter().map(|w| w.counters.clone()).collect()
     }
 
-    /// `show interfaces`: state, addresses, traffic and drops by reason.
-    pub fn show_interfaces(&self) -> String {
-        show::interfaces(&self.snapshots.load(), &self.counters())
+    /// `show interfaces [NAME]`: state, addresses, rates, traffic and
+    /// drops by reason.
+    pub fn show_interfaces(&self, name: Option<&str>) -> String {
+        show::interfaces(&self.snapshots.load(), &self.counters(), &self.rates, name)
+    }
+
+    /// The interface lines of `show version`.
+    pub fn interface_counts(&self) -> String {
+        show::interface_counts(&self.snapshots.load())
+    }
+
+    /// `show ip interface brief`.
+    pub fn show_ip_interface_brief(&self) -> String {
+        show::ip_interface_brief(&self.snapshots.load())
+    }
+
+    /// `show ipv6 interface brief`.
+    pub fn show_ipv6_interface_brief(&self) -> String {
+        show::ipv6_interface_brief(&self.snapshots.load())
+    }
+
+    /// `show ip arp [vrf NAME]`.
+    pub fn show_ip_arp(&self, vrf: Option<&str>) -> String {
+        show::ip_arp(&self.snapshots.load(), &self.shared, vrf)
     }
 
     /// `show ip route [vrf NAME]`.
@@ -380,6 +412,6 @@ mod tests {
         }
         let err = dataplane.apply(&config).expect_err("overlapping subnets");
         assert!(err.contains("overlaps"), "{err}");
-        assert!(dataplane.show_interfaces().is_empty());
+        assert!(dataplane.show_interfaces(None).is_empty());
     }
 }

@@ -33,6 +33,7 @@ pub mod local;
 pub mod nat;
 mod open_table;
 pub mod pipeline;
+mod rates;
 mod routes;
 pub mod sessions;
 mod show;

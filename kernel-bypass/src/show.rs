@@ -4,8 +4,12 @@
 use crate::counters::{event_total, interface_totals, Counter, WorkerCounters};
 use crate::learned::Learned;
 use crate::pipeline::{split_neighbor6_key, split_neighbor_key, split_vtep_key, Shared};
-use crate::snapshot::{IfaceId, IfaceKind, Route, RouteKind, RouteTable, Snapshot};
-use crate::wire::{format_mac, mac_from_u64};
+use crate::rates::Rates;
+use crate::snapshot::{
+    Iface, IfaceId, IfaceKind, Route, RouteKind, RouteTable, Snapshot, ADMIN_DOWN, GLOBAL_TABLE,
+};
+use crate::wire::{format_mac, mac_from_u64, Mac};
+use grammar::config::InterfaceKind;
 use std::fmt::{Display, Write};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -15,14 +19,75 @@ fn interface_name(snap: &Snapshot, id: u16) -> String {
         .map_or_else(|| format!("#{id}"), |i| i.name.clone())
 }
 
-pub fn interfaces(snap: &Snapshot, workers: &[Arc<WorkerCounters>]) -> String {
+/// The interfaces in the running configuration's order (by name).
+fn by_name(snap: &Snapshot) -> Vec<&Iface> {
+    let mut all: Vec<&Iface> = snap.interfaces.iter().flatten().collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
+/// IOS's interface state and line protocol: `administratively down` when
+/// shut down, `down` when it cannot carry traffic for another reason (see
+/// `Iface::down_reason`), `up` otherwise.
+fn line_state(iface: &Iface) -> (&'static str, &'static str) {
+    match iface.down_reason {
+        None => ("up", "up"),
+        Some(ADMIN_DOWN) => (ADMIN_DOWN, "down"),
+        Some(_) => ("down", "down"),
+    }
+}
+
+/// A MAC as IOS writes it: `5254.0012.3456`.
+fn dotted_mac(mac: &Mac) -> String {
+    format!(
+        "{:02x}{:02x}.{:02x}{:02x}.{:02x}{:02x}",
+        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+    )
+}
+
+/// Where IOS's `show interfaces` counts a drop: a frame that was bad is an
+/// input error, one the egress port could not take an output drop (no port
+/// at all an output error), any other reason an input drop.
+fn drop_column(c: Counter) -> usize {
+    use Counter::*;
+    match c {
+        EthernetRunt
+        | ArpMalformed
+        | Ipv4Malformed
+        | Ipv4BadChecksum
+        | Ipv4FragmentMalformed
+        | Ipv6Malformed
+        | Icmp6Malformed
+        | NdMalformed
+        | VxlanMalformed => 0,
+        TxNoPort => 2,
+        TxFull | GeneratedOverflow => 3,
+        _ => 1,
+    }
+}
+
+/// `show interfaces [NAME]` in IOS's layout, with the drops by reason.
+pub fn interfaces(
+    snap: &Snapshot,
+    workers: &[Arc<WorkerCounters>],
+    rates: &Rates,
+    name: Option<&str>,
+) -> String {
     let mut out = String::new();
-    for iface in snap.interfaces.iter().flatten() {
-        let state = match iface.down_reason {
-            None => "up".to_string(),
-            Some(why) => format!("down ({why})"),
+    for iface in by_name(snap) {
+        if name.is_some_and(|n| n != iface.name) {
+            continue;
+        }
+        let (status, protocol) = line_state(iface);
+        let why = match iface.down_reason {
+            Some(why) if why != ADMIN_DOWN => format!(" ({why})"),
+            _ => String::new(),
         };
-        let _ = writeln!(out, "{} is {state}", iface.name);
+        let _ = writeln!(
+            out,
+            "{} is {status}, line protocol is {protocol}{why}",
+            iface.name
+        );
         let kind = match &iface.kind {
             Some(IfaceKind::Port { port }) => format!("port {port}"),
             Some(IfaceKind::Vlan { port, vlan }) => format!("port {port}, 802.1Q VLAN {vlan}"),
@@ -31,29 +96,120 @@ pub fn interfaces(snap: &Snapshot, workers: &[Arc<WorkerCounters>]) -> String {
         };
         let _ = writeln!(
             out,
-            "  {kind}, MAC {}, MTU {}",
-            format_mac(&iface.mac),
-            iface.mtu
+            "  Hardware is {kind}, address is {}",
+            dotted_mac(&iface.mac)
         );
-        for a in &iface.addresses {
-            let _ = writeln!(out, "  Internet address {a}");
+        for (i, a) in iface.addresses.iter().enumerate() {
+            let which = if i == 0 { "Internet" } else { "Secondary" };
+            let _ = writeln!(out, "  {which} address is {a}");
         }
-        let _ = writeln!(out, "  IPv6 link-local address {}", iface.link_local);
+        let _ = writeln!(out, "  IPv6 link-local address is {}", iface.link_local);
         for a in &iface.ipv6_addresses {
-            let _ = writeln!(out, "  IPv6 address {a}");
+            let _ = writeln!(out, "  IPv6 address is {a}");
         }
-        let t = interface_totals(workers, iface.id);
-        let _ = writeln!(
-            out,
-            "  rx {} packets, {} bytes; tx {} packets, {} bytes",
-            t.rx_packets, t.rx_bytes, t.tx_packets, t.tx_bytes
-        );
-        let total: u64 = t.drops.iter().map(|(_, n)| n).sum();
-        let _ = write!(out, "  drops {total}");
-        for (c, n) in &t.drops {
-            let _ = write!(out, ", {} {}: {n}", c.node(), c.name());
+        let _ = write!(out, "  MTU {} bytes", iface.mtu);
+        if iface.vrf != GLOBAL_TABLE {
+            let vrf = snap.tables.get(usize::from(iface.vrf));
+            let vrf = vrf.and_then(|t| t.vrf.as_deref()).unwrap_or_default();
+            let _ = write!(out, ", VRF {vrf}");
         }
         out.push('\n');
+        let rate = rates.of(iface.id);
+        let _ = writeln!(
+            out,
+            "  5 minute input rate {:.0} bits/sec, {:.0} packets/sec\n  \
+             5 minute output rate {:.0} bits/sec, {:.0} packets/sec",
+            rate.rx_bits, rate.rx_packets, rate.tx_bits, rate.tx_packets
+        );
+        let t = interface_totals(workers, iface.id);
+        let mut columns = [0u64; 4];
+        for (c, n) in &t.drops {
+            columns[drop_column(*c)] += n;
+        }
+        let [in_errors, in_drops, out_errors, out_drops] = columns;
+        let _ = writeln!(
+            out,
+            "     {} packets input, {} bytes, {in_drops} input drops\n     \
+             {in_errors} input errors\n     \
+             {} packets output, {} bytes, {out_drops} output drops\n     \
+             {out_errors} output errors",
+            t.rx_packets, t.rx_bytes, t.tx_packets, t.tx_bytes
+        );
+        if !t.drops.is_empty() {
+            let reasons: Vec<String> = t
+                .drops
+                .iter()
+                .map(|(c, n)| format!("{} {} {n}", c.node(), c.name()))
+                .collect();
+            let _ = writeln!(out, "  Drops by reason: {}", reasons.join(", "));
+        }
+    }
+    match name {
+        Some(name) if out.is_empty() => format!("% Interface {name} does not exist\n"),
+        _ => out,
+    }
+}
+
+/// `show ip interface brief`: IOS's columns, the primary address or
+/// `unassigned`; every address is typed in the configuration (`manual`).
+pub fn ip_interface_brief(snap: &Snapshot) -> String {
+    let mut out = format!(
+        "{:<22} {:<15} {:<3} {:<6} {:<21} Protocol\n",
+        "Interface", "IP-Address", "OK?", "Method", "Status"
+    );
+    for iface in by_name(snap) {
+        let (status, protocol) = line_state(iface);
+        let (address, method) = match iface.addresses.first() {
+            Some(a) => (a.addr().to_string(), "manual"),
+            None => ("unassigned".to_string(), "unset"),
+        };
+        let _ = writeln!(
+            out,
+            "{:<22} {address:<15} YES {method:<6} {status:<21} {protocol}",
+            iface.name
+        );
+    }
+    out
+}
+
+/// `show ipv6 interface brief`: IOS's `NAME [status/protocol]` with the
+/// interface's IPv6 addresses under it, link-local first (every interface
+/// has one).
+pub fn ipv6_interface_brief(snap: &Snapshot) -> String {
+    let mut out = String::new();
+    for iface in by_name(snap) {
+        let (status, protocol) = line_state(iface);
+        let _ = writeln!(out, "{:<22} [{status}/{protocol}]", iface.name);
+        let _ = writeln!(out, "    {}", iface.link_local);
+        for a in iface
+            .ipv6_addresses
+            .iter()
+            .filter(|a| a.addr() != iface.link_local)
+        {
+            let _ = writeln!(out, "    {}", a.addr());
+        }
+    }
+    out
+}
+
+/// `show version`'s interface lines, as IOS counts its hardware: how many
+/// interfaces of each kind the configuration has.
+pub fn interface_counts(snap: &Snapshot) -> String {
+    let mut counts = [0usize; 3];
+    for iface in snap.interfaces.iter().flatten() {
+        counts[match InterfaceKind::of(&iface.name) {
+            InterfaceKind::Physical => 0,
+            InterfaceKind::SubInterface { .. } => 1,
+            InterfaceKind::Vxlan => 2,
+        }] += 1;
+    }
+    let [ethernet, dot1q, vxlan] = counts;
+    let mut out = format!("{ethernet} Ethernet interfaces\n");
+    if dot1q > 0 {
+        let _ = writeln!(out, "{dot1q} 802.1Q sub-interfaces");
+    }
+    if vxlan > 0 {
+        let _ = writeln!(out, "{vxlan} VXLAN interfaces");
     }
     out
 }
@@ -141,6 +297,43 @@ fn route_table<P: Display, A: Display>(snap: &Snapshot, routes: &[Route<P, A>]) 
                 }
             }
         }
+    }
+    out
+}
+
+/// `show ip arp [vrf NAME]` in IOS's layout: the table's neighbours, ages
+/// in minutes, and the own addresses of its interfaces that are up (age
+/// `-`).
+pub fn ip_arp(snap: &Snapshot, shared: &Shared, vrf: Option<&str>) -> String {
+    let Some(table) = snap.vrf_id(vrf) else {
+        return format!("% VRF {} does not exist\n", vrf.unwrap_or_default());
+    };
+    let now = shared.now_secs();
+    let in_table = |id: IfaceId| snap.interface(id).filter(|i| i.vrf == table);
+    let mut rows: Vec<(Ipv4Addr, String, Mac, &str)> = Vec::new();
+    let up = snap.up_interfaces().filter(|i| i.vrf == table);
+    for iface in up {
+        for a in &iface.addresses {
+            rows.push((a.addr(), "-".into(), iface.mac, &iface.name));
+        }
+    }
+    for (key, e) in shared.neighbors.entries() {
+        let (id, ip) = split_neighbor_key(key);
+        if let Some(iface) = in_table(id) {
+            let age = now.wrapping_sub(e.stamp) / 60;
+            rows.push((ip, age.to_string(), mac_from_u64(e.value), &iface.name));
+        }
+    }
+    rows.sort();
+    let mut out =
+        String::from("Protocol  Address          Age (min)  Hardware Addr   Type   Interface\n");
+    for (ip, age, mac, name) in rows {
+        let _ = writeln!(
+            out,
+            "Internet  {:<15} {age:>9}   {:<14}  ARPA   {name}",
+            ip.to_string(),
+            dotted_mac(&mac)
+        );
     }
     out
 }
@@ -238,4 +431,143 @@ pub fn counters(workers: &[Arc<WorkerCounters>]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::neighbor_key;
+    use crate::snapshot::InterfaceIds;
+    use grammar::config::{Config, Interface};
+    use ipnet::Ipv4Net;
+
+    /// eth0 up with a primary and a secondary address, eth1 shut down,
+    /// eth2 not attached (no port) and without addresses; only eth0 and
+    /// eth1 have ports.
+    fn snapshot() -> Snapshot {
+        let mut c = Config::default();
+        let mut eth0 = Interface::default();
+        let primary: Ipv4Net = "10.9.0.1/24".parse().unwrap();
+        eth0.ipv4_addresses
+            .extend([primary, "10.0.0.1/24".parse().unwrap()]);
+        eth0.ipv4_primary = Some(primary);
+        eth0.ipv6_addresses
+            .insert("2001:db8::1/64".parse().unwrap());
+        let mut eth1 = Interface::default();
+        eth1.ipv4_addresses.insert("10.1.0.1/24".parse().unwrap());
+        eth1.shutdown = true;
+        let interfaces = c.interfaces_mut();
+        interfaces.insert("eth0".into(), eth0);
+        interfaces.insert("eth1".into(), eth1);
+        interfaces.insert("eth2".into(), Interface::default());
+        let port = |name: &str| match name {
+            "eth0" => Some(0),
+            "eth1" => Some(1),
+            _ => None,
+        };
+        Snapshot::compile(&c, &mut InterfaceIds::default(), &port).unwrap()
+    }
+
+    #[test]
+    fn ip_interface_brief_has_ios_columns_and_states() {
+        let text = ip_interface_brief(&snapshot());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "Interface              IP-Address      OK? Method Status                Protocol",
+                "eth0                   10.9.0.1        YES manual up                    up",
+                "eth1                   10.1.0.1        YES manual administratively down down",
+                "eth2                   unassigned      YES unset  down                  down",
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn ipv6_interface_brief_lists_addresses_under_each_state() {
+        let snap = snapshot();
+        let text = ipv6_interface_brief(&snap);
+        let eth0 = snap.interfaces.iter().flatten().find(|i| i.name == "eth0");
+        let link_local = eth0.unwrap().link_local;
+        assert!(
+            text.starts_with(&format!(
+                "eth0                   [up/up]\n    {link_local}\n    2001:db8::1\n"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("eth1                   [administratively down/down]\n"));
+        assert!(text.contains("eth2                   [down/down]\n"));
+    }
+
+    #[test]
+    fn show_interfaces_counts_in_ios_lines_and_names_each_drop() {
+        let snap = snapshot();
+        let worker = Arc::new(WorkerCounters::default());
+        let eth0 = snap.interfaces.iter().flatten().find(|i| i.name == "eth0");
+        let id = eth0.unwrap().id;
+        worker.rx(id, 100);
+        worker.rx(id, 60);
+        worker.tx(id, 60);
+        worker.on_interface(id, Counter::Ipv4BadChecksum);
+        worker.on_interface(id, Counter::Ipv4NoRoute);
+        worker.on_interface(id, Counter::Ipv4NoRoute);
+        worker.on_interface(id, Counter::TxFull);
+        let text = interfaces(&snap, &[worker], &Rates::default(), Some("eth0"));
+        for line in [
+            "eth0 is up, line protocol is up\n",
+            "  Internet address is 10.9.0.1/24\n  Secondary address is 10.0.0.1/24\n",
+            "  5 minute input rate 0 bits/sec, 0 packets/sec\n",
+            "     2 packets input, 160 bytes, 2 input drops\n     1 input errors\n",
+            "     1 packets output, 60 bytes, 1 output drops\n     0 output errors\n",
+            "ip4-lookup no-route 2",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
+        assert!(!text.contains("eth1"), "only the interface asked for");
+        let all = interfaces(&snap, &[], &Rates::default(), None);
+        assert!(all.contains("eth1 is administratively down, line protocol is down\n"));
+        assert!(all.contains("eth2 is down, line protocol is down (not attached)\n"));
+        assert_eq!(
+            interfaces(&snap, &[], &Rates::default(), Some("eth7")),
+            "% Interface eth7 does not exist\n"
+        );
+        assert_eq!(interface_counts(&snap), "3 Ethernet interfaces\n");
+    }
+
+    #[test]
+    fn ip_arp_has_ios_columns_with_own_addresses_aged_dash() {
+        let snap = snapshot();
+        let shared = Shared::default();
+        let eth0 = snap.interfaces.iter().flatten().find(|i| i.name == "eth0");
+        let eth0 = eth0.unwrap();
+        let peer = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+        shared.neighbors.learn(
+            neighbor_key(eth0.id, "10.9.0.2".parse().unwrap()),
+            crate::wire::mac_to_u64(&peer),
+            shared.now_secs(),
+        );
+        let text = ip_arp(&snap, &shared, None);
+        let own = dotted_mac(&eth0.mac);
+        assert!(
+            text.starts_with(
+                "Protocol  Address          Age (min)  Hardware Addr   Type   Interface\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "Internet  10.9.0.1                -   {own}  ARPA   eth0\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("Internet  10.9.0.2                0   5254.0012.3456  ARPA   eth0\n"),
+            "{text}"
+        );
+        assert_eq!(
+            ip_arp(&snap, &shared, Some("blue")),
+            "% VRF blue does not exist\n"
+        );
+    }
 }

@@ -31,6 +31,9 @@ pub type VrfId = u16;
 /// The global routing table (interfaces without `vrf forwarding`).
 pub const GLOBAL_TABLE: VrfId = 0;
 
+/// The `down_reason` of an interface that is `shutdown`.
+pub const ADMIN_DOWN: &str = "administratively down";
+
 const DEFAULT_MTU: u16 = 1500;
 /// Linux's default for VXLAN devices: 1500 minus the 50 bytes of encapsulation.
 const DEFAULT_VXLAN_MTU: u16 = 1450;
@@ -62,6 +65,8 @@ pub struct Iface {
     /// None while the interface cannot carry traffic (see `down_reason`).
     pub kind: Option<IfaceKind>,
     pub mac: Mac,
+    /// IPv4 addresses, the primary first (the source address when no
+    /// subnet fits the peer).
     pub addresses: Vec<Ipv4Net>,
     /// Configured IPv6 addresses (link-local ones included).
     pub ipv6_addresses: Vec<Ipv6Net>,
@@ -308,7 +313,7 @@ impl Snapshot {
                 },
             };
             if conf.shutdown {
-                down = Some("administratively down");
+                down = Some(ADMIN_DOWN);
             }
             let mac = match InterfaceKind::of(name) {
                 InterfaceKind::SubInterface { parent, .. } => mac_for(&parent),
@@ -318,13 +323,15 @@ impl Snapshot {
                 Some(IfaceKind::Vxlan(_)) => DEFAULT_VXLAN_MTU,
                 _ => DEFAULT_MTU,
             };
+            let primary = conf.primary_ipv4();
+            let secondaries = conf.ipv4_addresses.iter().filter(|a| Some(**a) != primary);
             let iface = Iface {
                 id,
                 name: name.clone(),
                 vrf: vrf_of(name).unwrap_or(GLOBAL_TABLE),
                 kind: if down.is_none() { kind } else { None },
                 mac,
-                addresses: conf.ipv4_addresses.iter().copied().collect(),
+                addresses: primary.into_iter().chain(secondaries.copied()).collect(),
                 ipv6_addresses: conf.ipv6_addresses.iter().copied().collect(),
                 link_local: link_local_for(&mac),
                 mtu: conf.mtu.unwrap_or(default_mtu),
@@ -372,7 +379,7 @@ impl Snapshot {
         }
     }
 
-    fn up_interfaces(&self) -> impl Iterator<Item = &Iface> {
+    pub fn up_interfaces(&self) -> impl Iterator<Item = &Iface> {
         self.interfaces.iter().flatten().filter(|i| i.is_up())
     }
 

@@ -17,6 +17,7 @@ pub enum Builtin {
     Enable,
     Disable,
     Configure,
+    ConfigureExclusive,
     Exit,
     End,
     Do,
@@ -101,8 +102,20 @@ pub const BUILTINS: &[BuiltinDef] = &[
     },
     BuiltinDef {
         syntax: "configure [terminal]",
-        help: &["Enter configuration mode", "Configure from the terminal"],
+        help: &[
+            "Enter configuration mode",
+            "Configure from the terminal, each line applied at once (as IOS)",
+        ],
         action: Builtin::Configure,
+        modes: &[P],
+    },
+    BuiltinDef {
+        syntax: "configure exclusive",
+        help: &[
+            "Enter configuration mode",
+            "Configure a candidate, applied by 'commit' (or 'commit confirmed')",
+        ],
+        action: Builtin::ConfigureExclusive,
         modes: &[P],
     },
     BuiltinDef {

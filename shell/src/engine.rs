@@ -75,9 +75,13 @@ pub struct Shell {
     history_depth: usize,
     confirm_minute: Duration,
     pub(crate) version: String,
+    pub(crate) about: Option<Box<AboutFn>>,
     pub(crate) started: Instant,
     myself: Weak<Shell>,
 }
+
+/// What the embedder adds to `show version` (image, memory, interfaces).
+pub type AboutFn = dyn Fn() -> String + Send + Sync;
 
 /// Builds a [`Shell`]: the embedder registers its hook and commands here.
 pub struct ShellBuilder {
@@ -88,6 +92,7 @@ pub struct ShellBuilder {
     history_depth: usize,
     confirm_minute: Duration,
     version: String,
+    about: Option<Box<AboutFn>>,
 }
 
 impl Default for ShellBuilder {
@@ -100,6 +105,7 @@ impl Default for ShellBuilder {
             history_depth: 20,
             confirm_minute: Duration::from_secs(60),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            about: None,
         }
     }
 }
@@ -142,6 +148,13 @@ impl ShellBuilder {
     /// The version `show version` reports.
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = version.into();
+        self
+    }
+
+    /// Lines `show version` prints after the version and uptime, made
+    /// when it runs (the system image, memory, interfaces, as IOS's).
+    pub fn about(mut self, about: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.about = Some(Box::new(about));
         self
     }
 
@@ -223,11 +236,34 @@ impl ShellBuilder {
             history_depth: self.history_depth,
             confirm_minute: self.confirm_minute,
             version: self.version,
+            about: self.about,
             started: Instant::now(),
             myself: myself.clone(),
         });
         (shell, report)
     }
+}
+
+/// Whether `candidate` may replace the running configuration: it was
+/// started from the running configuration of `base_generation` and passes
+/// the checks.
+fn check(state: &State, candidate: &Config, base_generation: u64) -> Result<(), CliError> {
+    if state.generation != base_generation {
+        return Err(CliError::new(
+            "% Commit refused: another session changed the running configuration since \
+             this candidate was started; 'abort' and enter the changes again",
+        ));
+    }
+    // The running configuration passed every check: only the elements
+    // whose inputs changed are checked again.
+    let problems = validate_change(&state.running, candidate);
+    if !problems.is_empty() {
+        return Err(CliError::new(format!(
+            "% Commit failed, nothing was changed:\n{}",
+            problems.join("\n")
+        )));
+    }
+    Ok(())
 }
 
 impl Shell {
@@ -293,21 +329,7 @@ impl Shell {
         confirm_minutes: Option<u64>,
     ) -> Result<String, CliError> {
         let mut state = self.lock();
-        if state.generation != base_generation {
-            return Err(CliError::new(
-                "% Commit refused: another session changed the running configuration since \
-                 this candidate was started; 'abort' and enter the changes again",
-            ));
-        }
-        // The running configuration passed every check: only the elements
-        // whose inputs changed are checked again.
-        let problems = validate_change(&state.running, &candidate);
-        if !problems.is_empty() {
-            return Err(CliError::new(format!(
-                "% Commit failed, nothing was changed:\n{}",
-                problems.join("\n")
-            )));
-        }
+        check(&state, &candidate, base_generation)?;
         if *candidate == *state.running {
             return Ok(match (state.pending_confirm.as_mut(), confirm_minutes) {
                 (Some(_), None) => {
@@ -328,7 +350,7 @@ impl Shell {
             Some(m) => format!("commit confirmed {m}"),
             None => "commit".to_string(),
         };
-        let id = self.install(&mut state, candidate, by, label)?;
+        let id = self.install(&mut state, candidate, by, label, None)?;
         let Some(minutes) = confirm_minutes else {
             state.pending_confirm = None;
             return Ok(String::new());
@@ -349,14 +371,35 @@ impl Shell {
         ))
     }
 
+    /// Commits the lines a `configure terminal` session typed since its
+    /// last commit, through the same checks and hook as [`Shell::commit`].
+    /// A session's commits make one entry of the history (`joins`: the id
+    /// of its entry, while no other commit came after it), so a rollback
+    /// undoes the session as a whole; they leave a pending `commit
+    /// confirmed` pending. Returns the entry's id.
+    pub fn commit_lines(
+        &self,
+        candidate: Arc<Config>,
+        base_generation: u64,
+        by: &str,
+        joins: Option<u64>,
+    ) -> Result<u64, CliError> {
+        let mut state = self.lock();
+        check(&state, &candidate, base_generation)?;
+        let label = "configure terminal".to_string();
+        self.install(&mut state, candidate, by, label, joins)
+    }
+
     /// Hands `config` to the hook and, if accepted, makes it the running
-    /// configuration and records the commit; returns its id.
+    /// configuration and records the commit (in the newest entry of the
+    /// history when its id is `joins`); returns the entry's id.
     fn install(
         &self,
         state: &mut State,
         config: Arc<Config>,
         by: &str,
         label: String,
+        joins: Option<u64>,
     ) -> Result<u64, CliError> {
         if let Some(hook) = &self.hook {
             hook.apply(&config).map_err(|reason| {
@@ -366,16 +409,25 @@ impl Shell {
         *self.published.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
         let previous = std::mem::replace(&mut state.running, config);
         state.generation += 1;
-        let id = state.next_commit_id;
-        state.next_commit_id += 1;
-        state.history.push_front(CommitRecord {
-            id,
-            at: Instant::now(),
-            by: by.to_string(),
-            label,
-            previous,
-        });
-        state.history.truncate(self.history_depth);
+        let id = match state.history.front_mut().filter(|e| Some(e.id) == joins) {
+            Some(entry) => {
+                entry.at = Instant::now();
+                entry.id
+            }
+            None => {
+                let id = state.next_commit_id;
+                state.next_commit_id += 1;
+                state.history.push_front(CommitRecord {
+                    id,
+                    at: Instant::now(),
+                    by: by.to_string(),
+                    label,
+                    previous,
+                });
+                state.history.truncate(self.history_depth);
+                id
+            }
+        };
         if let (Some(notice), Some(record)) = (&self.notice, state.history.front()) {
             notice(record);
         }
@@ -387,14 +439,17 @@ impl Shell {
     /// confirmation find nothing due and do nothing.)
     fn arm_confirm_timer(&self, minutes: u64) -> Instant {
         let after = self.confirm_minute * minutes.try_into().unwrap_or(u32::MAX);
+        let deadline = Instant::now() + after;
         let shell = self.myself.clone();
+        // Sleeps until the deadline itself: a timer that woke before it
+        // would find nothing due and never look again.
         std::thread::spawn(move || {
-            std::thread::sleep(after);
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
             if let Some(shell) = shell.upgrade() {
                 shell.revert_if_due();
             }
         });
-        Instant::now() + after
+        deadline
     }
 
     /// Reverts the pending `commit confirmed` if its deadline has passed.
@@ -408,7 +463,7 @@ impl Shell {
             return false;
         };
         let label = format!("revert of unconfirmed commit {}", pending.commit_id);
-        match self.install(&mut state, pending.previous, "system", label) {
+        match self.install(&mut state, pending.previous, "system", label, None) {
             Ok(_) => true,
             Err(error) => {
                 // No session is waiting for this answer: the console (the
@@ -441,7 +496,7 @@ impl Shell {
                 problems.join("\n")
             )));
         }
-        let id = self.install(&mut state, target, by, format!("rollback {count}"))?;
+        let id = self.install(&mut state, target, by, format!("rollback {count}"), None)?;
         state.pending_confirm = None;
         Ok(format!("Rolled back {count} commit(s) as commit {id}.\n"))
     }

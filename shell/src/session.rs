@@ -41,6 +41,35 @@ struct Candidate {
     base: Arc<Config>,
     base_generation: u64,
     config: Arc<Config>,
+    /// Where its first line was typed, and the configuration lines typed
+    /// into it (in `configure terminal`, to type them again or name them).
+    context: ConfigContext,
+    lines: Vec<String>,
+}
+
+/// Lines of `configure terminal` the checks or the system refused, typed
+/// again after each later commit (an `ip access-group` typed before its
+/// access list) and refused at `end` if still refused.
+struct Waiting {
+    context: ConfigContext,
+    lines: Vec<String>,
+    error: CliError,
+}
+
+/// How configuration mode applies what is typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Style {
+    /// `configure terminal`: each line at once, as IOS does, through the
+    /// same checks and hook as `commit`. Inside a block (`interface`, an
+    /// access list, ...) a line the checks refuse waits for the block's
+    /// next lines, which may complete it (a VXLAN interface before its
+    /// `vni`); what is still refused when the block ends waits for later
+    /// lines (see [`Waiting`]).
+    Lines,
+    /// `configure exclusive`: a candidate of this session's own that
+    /// `commit` applies whole (refused if another session committed since
+    /// it started: it never merges), with `commit confirmed`.
+    Exclusive,
 }
 
 const HISTORY_LINES: usize = 200;
@@ -54,7 +83,11 @@ pub struct Session {
     /// The user's privilege level: below [`FULL_PRIVILEGE`], `enable` is refused.
     privilege: u8,
     mode: Mode,
+    style: Style,
     candidate: Option<Candidate>,
+    /// The history entry this `configure terminal` session's lines go to.
+    lines_entry: Option<u64>,
+    waiting: Vec<Waiting>,
     history: VecDeque<String>,
     closed: bool,
     /// `terminal length`: lines a screen of paged output, 0 for no paging;
@@ -126,6 +159,23 @@ fn redact_secret(line: &str) -> String {
     }
 }
 
+/// An uptime as IOS words it: `1 week, 2 days, 3 hours, 1 minute`, units
+/// that are zero left out but the minutes.
+fn uptime_words(seconds: u64) -> String {
+    let units = [
+        ("week", seconds / 604_800),
+        ("day", seconds / 86_400 % 7),
+        ("hour", seconds / 3600 % 24),
+        ("minute", seconds / 60 % 60),
+    ];
+    let words: Vec<String> = units
+        .iter()
+        .filter(|(unit, n)| *n > 0 || *unit == "minute")
+        .map(|(unit, n)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    words.join(", ")
+}
+
 /// Moves a caret from a column of `line[at..]` to a column of `line`.
 fn shift(mut error: CliError, line: &str, at: usize) -> CliError {
     error.caret = error.caret.map(|c| c + column_of(line, at));
@@ -145,7 +195,10 @@ impl Session {
             } else {
                 Mode::User
             },
+            style: Style::Lines,
             candidate: None,
+            lines_entry: None,
+            waiting: Vec::new(),
             history: VecDeque::new(),
             closed: false,
             page_length: None,
@@ -213,7 +266,7 @@ impl Session {
         match self.mode {
             Mode::Config(_) => {
                 let output = self.leave_config();
-                self.reply(Ok(output))
+                self.reply(output)
             }
             _ => Reply::default(),
         }
@@ -284,29 +337,36 @@ impl Session {
         line: &str,
     ) -> Result<String, CliError> {
         match action {
-            Action::Config(command) => self.configure(*command, args, level),
+            Action::Config(command) => self.configure(*command, args, level, line),
             Action::Builtin(builtin) => self.builtin(*builtin, args, line),
             Action::Show(handler) => Ok(handler(args)),
             Action::Exec(handler) => handler(args).map_err(CliError::new),
         }
     }
 
-    /// Applies a configuration command to the candidate. A command found in
-    /// the parent mode (`level` > 0) moves the session there.
+    /// Applies a configuration command to the candidate (and, in
+    /// `configure terminal`, commits it). A command found in the parent
+    /// mode (`level` > 0) moves the session there, ending the block.
     fn configure(
         &mut self,
         command: ConfigCommand,
         args: &Args,
         level: usize,
+        line: &str,
     ) -> Result<String, CliError> {
         let Mode::Config(context) = &self.mode else {
             return Err(CliError::new("% Not in configuration mode"));
         };
-        let context = if level == 0 {
-            context.clone()
+        let (context, block) = if level == 0 {
+            (context.clone(), String::new())
         } else {
-            ConfigContext::Global
+            (ConfigContext::Global, self.commit_lines(false))
         };
+        if self.style == Style::Lines {
+            // Only lines waiting in a block carry over: a fresh line starts
+            // from the running configuration as it is now.
+            self.candidate = self.candidate.take().filter(|c| c.config != c.base);
+        }
         let shell = &self.shell;
         let candidate = self.candidate.get_or_insert_with(|| {
             let (running, generation) = shell.running_with_generation();
@@ -314,6 +374,8 @@ impl Session {
                 base: running.clone(),
                 base_generation: generation,
                 config: running,
+                context: context.clone(),
+                lines: Vec::new(),
             }
         });
         let outcome = run_command(
@@ -321,19 +383,152 @@ impl Session {
             &context,
             command,
             args,
-        )?;
-        self.mode = Mode::Config(outcome.enter.unwrap_or(context));
-        Ok(outcome.notes.iter().map(|n| format!("{n}\n")).collect())
+        );
+        if outcome.is_ok() {
+            candidate.lines.push(line.trim().to_string());
+        }
+        let applied = outcome.map(|outcome| {
+            self.mode = Mode::Config(outcome.enter.unwrap_or(context));
+            let in_block = matches!(
+                self.mode,
+                Mode::Config(ConfigContext::Sub(..) | ConfigContext::Range(..))
+            );
+            let notes: String = outcome.notes.iter().map(|n| format!("{n}\n")).collect();
+            notes + &self.commit_lines(in_block)
+        });
+        match applied {
+            Ok(output) => Ok(block + &output),
+            Err(error) if block.is_empty() => Err(error),
+            Err(error) => Err(CliError {
+                message: format!("{}\n{}", error.message, block.trim_end()),
+                caret: error.caret,
+            }),
+        }
     }
 
-    fn leave_config(&mut self) -> String {
+    /// In `configure terminal`, commits what this session typed since its
+    /// last commit, then what waits. When the checks or the system refuse
+    /// it inside a block (`block_open`), it waits for the block's next
+    /// lines; otherwise it waits for later lines, with a note saying so.
+    fn commit_lines(&mut self, block_open: bool) -> String {
+        if self.style != Style::Lines {
+            return String::new();
+        }
+        let error = match self.commit_candidate() {
+            Ok(()) => {
+                self.retry_waiting();
+                return String::new();
+            }
+            Err(error) => error,
+        };
+        if block_open {
+            return String::new();
+        }
+        let Some(candidate) = self.candidate.take() else {
+            return String::new();
+        };
+        let note = format!(
+            "% Not applied yet (again after each line, refused at 'end'): {}\n{}\n",
+            candidate.lines.join(" / "),
+            error.message
+        );
+        self.waiting.push(Waiting {
+            context: candidate.context,
+            lines: candidate.lines,
+            error,
+        });
+        note
+    }
+
+    /// Commits the candidate as `configure terminal` lines; when refused,
+    /// it stays the candidate.
+    fn commit_candidate(&mut self) -> Result<(), CliError> {
+        let Some(candidate) = self.candidate.take_if(|c| c.config != c.base) else {
+            self.candidate = None;
+            return Ok(());
+        };
+        let committed = self.shell.commit_lines(
+            candidate.config.clone(),
+            candidate.base_generation,
+            &self.user,
+            self.lines_entry,
+        );
+        match committed {
+            Ok(entry) => {
+                self.lines_entry = Some(entry);
+                Ok(())
+            }
+            Err(error) => {
+                self.candidate = Some(candidate);
+                Err(error)
+            }
+        }
+    }
+
+    /// Types the waiting lines again, each group on the running
+    /// configuration as it is now, until no more of them apply.
+    fn retry_waiting(&mut self) {
+        let mut applied = true;
+        while applied && !self.waiting.is_empty() {
+            applied = false;
+            for mut waiting in std::mem::take(&mut self.waiting) {
+                let mode = std::mem::replace(&mut self.mode, Mode::Config(waiting.context.clone()));
+                // Typed into a candidate of its own, committed here.
+                self.style = Style::Exclusive;
+                let typed = waiting.lines.iter().try_for_each(|l| self.run(l).map(drop));
+                self.style = Style::Lines;
+                self.mode = mode;
+                let committed = typed.and_then(|()| self.commit_candidate());
+                match committed {
+                    Ok(()) => applied = true,
+                    Err(error) => {
+                        waiting.error = error;
+                        self.waiting.push(waiting);
+                    }
+                }
+                self.candidate = None;
+            }
+        }
+    }
+
+    /// Leaves configuration mode; in `configure terminal`, lines still
+    /// refused are dropped and named in the error.
+    fn leave_config(&mut self) -> Result<String, CliError> {
         self.mode = Mode::Privileged;
-        if self.has_uncommitted_changes() {
+        self.commit_lines(false);
+        let refused: Vec<String> = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .map(|w| {
+                format!(
+                    "% Not applied: {}\n{}",
+                    w.lines.join(" / "),
+                    w.error.message
+                )
+            })
+            .collect();
+        if !refused.is_empty() {
+            return Err(CliError::new(refused.join("\n")));
+        }
+        Ok(if self.has_uncommitted_changes() {
             "% Uncommitted changes are kept in this session: 'commit' or 'abort' them in configuration mode\n".into()
         } else {
             self.candidate = None;
             String::new()
+        })
+    }
+
+    /// `configure terminal` (line by line) or `configure exclusive`.
+    fn enter_config(&mut self, style: Style) -> Result<String, CliError> {
+        if style == Style::Lines && self.has_uncommitted_changes() {
+            return Err(CliError::new(
+                "% This session has uncommitted changes: 'configure exclusive' to commit or abort them",
+            ));
         }
+        self.style = style;
+        self.lines_entry = None;
+        self.waiting.clear();
+        self.mode = Mode::Config(ConfigContext::Global);
+        Ok(String::new())
     }
 
     fn builtin(&mut self, builtin: Builtin, args: &Args, line: &str) -> Result<String, CliError> {
@@ -350,26 +545,33 @@ impl Session {
                 self.mode = Mode::User;
                 Ok(String::new())
             }
-            Builtin::Configure => {
-                self.mode = Mode::Config(ConfigContext::Global);
-                Ok(String::new())
-            }
-            Builtin::Exit => Ok(match &self.mode {
+            Builtin::Configure => self.enter_config(Style::Lines),
+            Builtin::ConfigureExclusive => self.enter_config(Style::Exclusive),
+            Builtin::Exit => match &self.mode {
                 Mode::User | Mode::Privileged => {
                     self.closed = true;
-                    String::new()
+                    Ok(String::new())
                 }
                 Mode::Config(ConfigContext::Sub(..) | ConfigContext::Range(..)) => {
                     self.mode = Mode::Config(ConfigContext::Global);
-                    String::new()
+                    Ok(self.commit_lines(false))
                 }
                 Mode::Config(ConfigContext::Global) => self.leave_config(),
-            }),
-            Builtin::End => Ok(self.leave_config()),
+            },
+            Builtin::End => self.leave_config(),
             Builtin::Do => self.run_as_exec(line),
-            Builtin::Commit => self.commit(args.number("minutes")),
+            Builtin::Commit => match (self.style, args.number("minutes")) {
+                // Old scripts end with `commit`: what they typed is applied.
+                (Style::Lines, None) => Ok(self.commit_lines(false)),
+                (Style::Lines, Some(_)) => Err(CliError::new(
+                    "% 'configure terminal' applies each line at once: \
+                     use 'configure exclusive' for 'commit confirmed'",
+                )),
+                (Style::Exclusive, minutes) => self.commit(minutes),
+            },
             Builtin::Abort => {
                 self.candidate = None;
+                self.waiting.clear();
                 self.mode = Mode::Privileged;
                 Ok(String::new())
             }
@@ -462,15 +664,17 @@ impl Session {
         Ok(output)
     }
 
+    /// `show version`, as IOS's begins: the version, `HOST uptime is
+    /// ...`, then what the embedder adds.
     fn version(&self) -> String {
         let up = self.shell.started.elapsed().as_secs();
+        let about = self.shell.about.as_ref().map(|about| about());
         format!(
-            "Gatehouse edge gateway, version {}\nUptime: {}d {:02}:{:02}:{:02}\n",
+            "Gatehouse edge gateway, version {}\n{} uptime is {}\n{}",
             self.shell.version,
-            up / 86_400,
-            up / 3600 % 24,
-            up / 60 % 60,
-            up % 60
+            self.shell.running().hostname_or_default(),
+            uptime_words(up),
+            about.unwrap_or_default()
         )
     }
 
@@ -486,5 +690,22 @@ impl Session {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uptime_words;
+
+    #[test]
+    fn uptime_is_worded_as_ios_words_it() {
+        assert_eq!(uptime_words(59), "0 minutes");
+        assert_eq!(uptime_words(61), "1 minute");
+        assert_eq!(uptime_words(3600 + 120), "1 hour, 2 minutes");
+        assert_eq!(
+            uptime_words(2 * 604_800 + 86_400 + 3 * 3600 + 60),
+            "2 weeks, 1 day, 3 hours, 1 minute"
+        );
+        assert_eq!(uptime_words(86_400), "1 day, 0 minutes");
     }
 }

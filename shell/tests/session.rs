@@ -110,7 +110,7 @@ fn commit_validates_the_whole_candidate_and_abort_discards_it() {
     let (out, failures) = run(
         &mut s,
         &[
-            "configure terminal",
+            "configure exclusive",
             "interface eth0",
             "ip address 10.0.0.1/16",
             "interface eth1",
@@ -149,13 +149,132 @@ fn commit_validates_the_whole_candidate_and_abort_discards_it() {
 }
 
 #[test]
+fn configure_terminal_applies_each_line_at_once_as_ios_does() {
+    let shell = plain_shell();
+    let mut s = Session::new(shell.clone(), "t", true);
+    ok(&mut s, &["configure terminal", "hostname r1"]);
+    assert_eq!(shell.running().system.hostname.as_deref(), Some("r1"));
+    assert_eq!(s.prompt(), "r1(config)#");
+    ok(
+        &mut s,
+        &["interface eth0", "ip address 10.0.0.1 255.255.255.0"],
+    );
+    assert!(
+        !shell.running().interfaces["eth0"].ipv4_addresses.is_empty(),
+        "applied while still in the interface"
+    );
+    let out = ok(&mut s, &["ip route 10.9.0.0/16 eth7"]);
+    assert!(out.contains("% Not applied yet"), "{out}");
+    assert!(out.contains("interface eth7 is not configured"), "{out}");
+    assert!(shell.running().routes.tables.is_empty());
+    // Scripts written for the candidate model end with `commit`: accepted,
+    // silent; `commit confirmed` needs a candidate.
+    assert_eq!(ok(&mut s, &["ip route 10.9.0.0/16 eth0", "commit"]), "");
+    let (out, failures) = run(&mut s, &["commit confirmed 5"]);
+    assert_eq!(failures.len(), 1);
+    assert!(out.contains("'configure exclusive'"), "{out}");
+    let (out, failures) = run(&mut s, &["end"]);
+    assert_eq!(failures.len(), 1, "{out}");
+    assert!(
+        out.contains("% Not applied: ip route 10.9.0.0/16 eth7\n"),
+        "{out}"
+    );
+    assert!(!s.has_uncommitted_changes());
+
+    // Another session's commit in between does not make these lines stale.
+    let mut other = Session::new(shell.clone(), "o", true);
+    ok(&mut s, &["conf t", "hostname r2"]);
+    ok(&mut other, &["conf t", "banner motd hello", "end"]);
+    ok(&mut s, &["hostname r3", "end"]);
+    assert_eq!(shell.running().system.hostname.as_deref(), Some("r3"));
+
+    // A configure-terminal session is one entry of the history while no
+    // other commit comes between its lines: a rollback undoes it whole.
+    let list = ok(&mut s, &["show configuration commit list"]);
+    assert_eq!(list.matches("configure terminal").count(), 4, "{list}");
+    ok(&mut s, &["rollback configuration last 4"]);
+    assert_eq!(*shell.running(), Config::default());
+}
+
+#[test]
+fn in_configure_terminal_refused_lines_wait_for_later_ones_until_end() {
+    let shell = plain_shell();
+    let mut s = Session::new(shell.clone(), "t", true);
+    ok(
+        &mut s,
+        &["conf t", "interface eth0", "ip address 10.0.0.1/24", "exit"],
+    );
+    // A VXLAN interface is refused until its vni comes: the block's lines
+    // wait for the block's next ones, silently.
+    ok(&mut s, &["interface vxlan1", "source-interface eth0"]);
+    let vxlan = |shell: &Shell| shell.running().interfaces.get("vxlan1").cloned();
+    assert!(vxlan(&shell).is_none_or(|i| i.vxlan.is_none()), "waiting");
+    assert_eq!(ok(&mut s, &["vni 100", "exit"]), "");
+    let settings = vxlan(&shell).and_then(|i| i.vxlan).expect("applied");
+    assert_eq!(settings.vni, Some(100));
+
+    // As in IOS's own configurations, an interface may name an access
+    // list defined further down: its line waits for it, with a note.
+    let out = ok(
+        &mut s,
+        &[
+            "interface eth1",
+            "ip access-group EDGE in",
+            "description x",
+            "exit",
+        ],
+    );
+    assert!(
+        out.contains("% Not applied yet (again after each line, refused at 'end'): ip access-group EDGE in / description x\n"),
+        "{out}"
+    );
+    assert!(shell.running().access_lists.bindings.is_empty());
+    assert_eq!(
+        shell.running().interfaces["eth1"],
+        Default::default(),
+        "the interface line itself applied"
+    );
+    ok(
+        &mut s,
+        &["ip access-list extended EDGE", "permit ip any any"],
+    );
+    assert!(
+        !shell.running().access_lists.bindings.is_empty(),
+        "bound once the list exists"
+    );
+    // A global line typed in a block ends it; what the block still lacks
+    // waits, the line applies; at `end` what is still refused is dropped
+    // and named.
+    ok(&mut s, &["interface eth2", "ip address 10.0.0.6/24"]);
+    let out = ok(&mut s, &["hostname after"]);
+    assert!(out.contains("ip address 10.0.0.6/24"), "{out}");
+    assert_eq!(shell.running().system.hostname.as_deref(), Some("after"));
+    assert_eq!(s.prompt(), "after(config)#");
+    let (out, failures) = run(&mut s, &["interface eth3", "ip address 10.0.0.7/24", "end"]);
+    assert_eq!(failures.len(), 1, "{out}");
+    assert!(
+        out.contains("% Not applied: ip address 10.0.0.6/24\n% Commit failed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("% Not applied: ip address 10.0.0.7/24\n"),
+        "{out}"
+    );
+    assert!(out.contains("overlaps 10.0.0.1/24 on eth0"), "{out}");
+    assert!(shell.running().interfaces["eth2"].ipv4_addresses.is_empty());
+    assert!(shell.running().interfaces["eth3"].ipv4_addresses.is_empty());
+    assert!(!s.has_uncommitted_changes());
+    assert_eq!(*s.mode(), Mode::Privileged);
+}
+
+#[test]
 fn rollback_returns_to_earlier_commits() {
     let shell = plain_shell();
     let mut s = Session::new(shell.clone(), "t", true);
     ok(
         &mut s,
         &[
-            "conf t",
+            "configure exclusive",
             "hostname a",
             "commit",
             "hostname b",
@@ -194,19 +313,32 @@ fn every_change_of_the_running_configuration_is_told_who_made_it() {
         &[
             "conf t",
             "hostname a",
-            "commit",
+            "hostname b",
             "end",
             "rollback configuration last 1",
+            "configure exclusive",
+            "hostname c",
+            "commit",
+            "end",
         ],
     );
-    let (_, failures) = run(
-        &mut s,
-        &["conf t", "ip http access-class MISSING", "commit"],
-    );
-    assert_eq!(failures.len(), 1, "a refused commit tells nothing");
+    let refused = "ip http access-class MISSING";
+    for lines in [
+        ["configure exclusive", refused, "commit", "abort"].as_slice(),
+        ["conf t", refused, "end"].as_slice(),
+    ] {
+        let (_, failures) = run(&mut s, lines);
+        assert_eq!(failures.len(), 1, "a refused commit tells nothing");
+    }
     assert_eq!(
         *told.lock().unwrap(),
-        ["1 alice commit", "2 alice rollback 1"]
+        [
+            "1 alice configure terminal",
+            "1 alice configure terminal",
+            "2 alice rollback 1",
+            "3 alice commit"
+        ],
+        "each line of configure terminal, in its session's entry"
     );
 }
 
@@ -215,7 +347,7 @@ fn a_commit_on_a_stale_candidate_is_refused() {
     let shell = plain_shell();
     let mut a = Session::new(shell.clone(), "a", true);
     let mut b = Session::new(shell.clone(), "b", true);
-    ok(&mut a, &["conf t", "hostname from-a"]);
+    ok(&mut a, &["configure exclusive", "hostname from-a"]);
     ok(&mut b, &["conf t", "interface eth0", "commit"]);
     let (out, failures) = run(&mut a, &["commit"]);
     assert_eq!(failures.len(), 1);
@@ -224,7 +356,10 @@ fn a_commit_on_a_stale_candidate_is_refused() {
         "{out}"
     );
     assert_eq!(shell.running().system.hostname, None);
-    ok(&mut a, &["abort", "conf t", "hostname from-a", "commit"]);
+    ok(
+        &mut a,
+        &["abort", "configure exclusive", "hostname from-a", "commit"],
+    );
     assert_eq!(shell.running().system.hostname.as_deref(), Some("from-a"));
     assert!(
         shell.running().interfaces.contains_key("eth0"),
@@ -247,7 +382,10 @@ fn the_hook_sees_every_configuration_and_may_refuse_one() {
         .build();
     assert_eq!(report, Vec::<String>::new());
     let mut s = Session::new(shell.clone(), "t", true);
-    let (out, failures) = run(&mut s, &["conf t", "hostname forbidden", "commit"]);
+    let (out, failures) = run(
+        &mut s,
+        &["configure exclusive", "hostname forbidden", "commit"],
+    );
     assert_eq!(failures.len(), 1);
     assert!(
         out.contains("% Commit refused by the system: that name is reserved"),
@@ -269,7 +407,7 @@ fn commit_confirmed_reverts_unless_confirmed() {
         .build()
         .0;
     let mut s = Session::new(shell.clone(), "t", true);
-    ok(&mut s, &["conf t", "hostname keep", "commit"]);
+    ok(&mut s, &["configure exclusive", "hostname keep", "commit"]);
     let out = ok(&mut s, &["hostname trial", "commit confirmed 1"]);
     assert!(out.contains("rolled back in 1 minute(s)"), "{out}");
     assert!(shell.confirmation_pending());
@@ -282,7 +420,14 @@ fn commit_confirmed_reverts_unless_confirmed() {
 
     let slow = ShellBuilder::new().build().0;
     let mut s = Session::new(slow.clone(), "t", true);
-    ok(&mut s, &["conf t", "hostname trial", "commit confirmed 5"]);
+    ok(
+        &mut s,
+        &[
+            "configure exclusive",
+            "hostname trial",
+            "commit confirmed 5",
+        ],
+    );
     // Asking again without changes moves the deadline, the revert stays armed.
     let out = ok(&mut s, &["commit confirmed 30"]);
     assert!(
@@ -611,7 +756,7 @@ fn the_byte_stream_front_end_handles_help_line_ends_and_control_keys() {
     let input = Reads(vec![
         b"enable\r\n",
         b"show ?\n",
-        b"version\r\nconf t\rhostname s1\r\ninterface eth0\x1acommit\nconfigure terminal\nhostnaXX\x08\x08me s2\x03\x1aexit\n",
+        b"version\r\nconf ex\rhostname s1\r\ninterface eth0\x1acommit\nconfigure exclusive\nhostnaXX\x08\x08me s2\x03\x1aexit\n",
     ]);
     let mut output = Vec::new();
     run_stream(&mut s, input, &mut output).unwrap();
@@ -660,7 +805,7 @@ fn a_pasted_block_keeps_its_lines_apart_and_an_endless_line_is_refused() {
     let mut s = Session::new(plain_shell(), "t", true);
     let endless = format!("{}\n", "x".repeat(100_000));
     let input = [
-        "conf t\r\ninterface eth0\r\ndescription uplink?\r\nshutdown\r\n",
+        "configure exclusive\r\ninterface eth0\r\ndescription uplink?\r\nshutdown\r\n",
         &endless,
         "do show version\n",
     ]
@@ -809,9 +954,9 @@ fn interface_range_has_its_own_prompt_and_exit_end_and_do_work_in_it() {
     assert_eq!(s.prompt(), "gatehouse(config-if-range)#");
     let out = ok(
         &mut s,
-        &["shutdown", "do show configuration | include shutdown"],
+        &["shutdown", "do show running-config | include shutdown"],
     );
-    assert_eq!(out, "+  shutdown\n+  shutdown\n");
+    assert_eq!(out, " shutdown\n shutdown\n", "applied at once to both");
     assert_eq!(
         s.prompt(),
         "gatehouse(config-if-range)#",

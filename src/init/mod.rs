@@ -42,9 +42,13 @@ pub fn main(_args: InitArgs) -> ExitCode {
         messages.push(format!("could not start the zombie reaper: {error}"));
     }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    if let Some(slot) = boot_slots::booted_slot(&cmdline) {
-        messages.push(format!("booted from slot {}", slot.to_ascii_uppercase()));
-    }
+    let image = match boot_slots::booted_slot(&cmdline) {
+        Some(slot) => {
+            messages.push(format!("booted from slot {}", slot.to_ascii_uppercase()));
+            format!("slot {}", slot.to_ascii_uppercase())
+        }
+        None => "kernel command line without a slot".to_string(),
+    };
     messages.extend(boot_slots::confirm_trial_boot(&cmdline, loader.as_mut()));
     let loaded = loader.map(|loader| loader.loaded).unwrap_or_default();
     messages.push(format!(
@@ -65,6 +69,7 @@ pub fn main(_args: InitArgs) -> ExitCode {
             startup_config: Path::new(mounts::CONFIG_DIR).join("startup-config"),
             boot_messages: std::mem::take(&mut messages),
             power: Some(power::control()),
+            image: image.clone(),
         };
         // A panic has already been printed by the hook; the console comes back.
         if panic::catch_unwind(AssertUnwindSafe(|| appliance::run_console(options))).is_err() {
