@@ -105,9 +105,10 @@ pub struct Nat {
 
 /// Translations the table holds when `max-entries` is not set.
 pub const DEFAULT_MAX_TRANSLATIONS: u32 = 1_000_000;
-/// The burst of a policed elastic IP when none is typed: 100 ms at the rate.
+/// The burst of a policed elastic IP when none is typed: 500 ms at the rate
+/// (TCP through a policer with a shorter one stays well under the rate).
 fn default_burst(bits_per_second: u64) -> u64 {
-    (bits_per_second / 80).max(1500)
+    (bits_per_second / 16).max(1500)
 }
 
 impl Nat {
@@ -625,14 +626,14 @@ ip nat translation max-entries 5000
             eip.police,
             Some(NatPolice {
                 bits_per_second: 10_000_000,
-                burst_bytes: 125_000
+                burst_bytes: 625_000
             })
         );
         assert_eq!(nat.max_translations(), 5000);
         let text = render(&config);
         assert!(text.contains("\n ip nat outside\n"), "{text}");
         assert!(text.contains(
-            "ip nat inside source static 10.0.0.3 203.0.113.5 police 10000000 burst 125000\n"
+            "ip nat inside source static 10.0.0.3 203.0.113.5 police 10000000 burst 625000\n"
         ));
         assert!(text.contains("ip nat inside source static tcp 10.0.0.2 80 203.0.113.1 8080\n"));
         assert_eq!(parse_config(&text).0, config);
