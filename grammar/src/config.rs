@@ -41,6 +41,7 @@ pub use crate::elements::static_routes::{
     Ipv6Route, NextHop, RouteTable, StaticRoute, StaticRoutes, STATIC_DEFAULT_DISTANCE,
 };
 pub use crate::elements::system::System;
+pub use crate::elements::tcp_mss::TcpMss;
 pub use crate::elements::users::{PasswordHash, SshKey, User, Users};
 pub use crate::elements::vrf::{VrfDefinition, Vrfs, VRF_MODE};
 pub use crate::elements::vrrp::{
@@ -75,6 +76,7 @@ registry! {
     nat: Nat => elements::nat::Element,
     slb: Slb => elements::slb::Element,
     vrrp: Vrrp => elements::vrrp::Element,
+    tcp_mss: TcpMss => elements::tcp_mss::Element,
     routes: StaticRoutes => elements::static_routes::Element,
     control_plane: ControlPlane => elements::control_plane::Element,
     management: Management => elements::management::Element,

@@ -11,6 +11,7 @@ use crate::lb::LoadBalancer;
 use crate::nat::Nat;
 use crate::pipeline::Shared;
 use crate::snapshot::Snapshot;
+use crate::tcp_mss::TcpMssClamp;
 use crate::vrrp::Vrrp;
 use grammar::config::Config;
 use grammar::Args;
@@ -70,6 +71,7 @@ pub fn registry(shared: &Arc<Shared>) -> Elements {
             load_balancer.clone(),
             Arc::new(Nat::new(shared.clone())),
             Arc::new(Vrrp::new(shared.clone())),
+            Arc::new(TcpMssClamp),
         ],
         load_balancer,
     }

@@ -39,6 +39,7 @@ pub mod sessions;
 mod show;
 pub mod snapshot;
 pub mod stats;
+mod tcp_mss;
 mod token_bucket;
 pub mod vrrp;
 pub mod wire;

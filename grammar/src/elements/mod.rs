@@ -17,6 +17,7 @@ pub mod nat;
 pub mod slb;
 pub mod static_routes;
 pub mod system;
+pub mod tcp_mss;
 pub mod users;
 pub mod vrf;
 pub mod vrrp;
@@ -141,6 +142,7 @@ pub(crate) mod tests {
                 "nat",
                 "slb",
                 "vrrp",
+                "tcp mss",
                 "static routes",
                 "control plane",
                 "management",
