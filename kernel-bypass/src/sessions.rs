@@ -57,6 +57,18 @@ pub enum TcpState {
 }
 
 impl Timeouts {
+    /// The timeouts `ip inspect` sets (what the firewall, NAT and the
+    /// load balancer expire their entries by).
+    pub fn of(limits: &grammar::config::SessionLimits) -> Timeouts {
+        Timeouts {
+            tcp_synwait: limits.tcp_synwait,
+            tcp_idle: limits.tcp_idle,
+            tcp_finwait: limits.tcp_finwait,
+            udp_idle: limits.udp_idle,
+            icmp_idle: limits.icmp_idle,
+        }
+    }
+
     /// The idle timeout of a TCP flow in `state`.
     pub fn tcp(&self, state: TcpState) -> u32 {
         match state {

@@ -219,13 +219,7 @@ impl DataplaneElement for Firewall {
 
     fn compile(&self, config: &Config, snap: &mut Snapshot) -> Result<(), String> {
         let settings = config.inspect.effective();
-        let timeouts = Timeouts {
-            tcp_synwait: settings.tcp_synwait,
-            tcp_idle: settings.tcp_idle,
-            tcp_finwait: settings.tcp_finwait,
-            udp_idle: settings.udp_idle,
-            icmp_idle: settings.icmp_idle,
-        };
+        let timeouts = Timeouts::of(&settings);
         self.sessions.set_max(settings.max_sessions as usize);
         let compiled = self.compiled_lists(&config.access_lists)?;
         let mut bindings: [Bindings; 2] = Default::default();

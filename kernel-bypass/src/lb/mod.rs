@@ -139,17 +139,6 @@ impl LoadBalancer {
             .clone()
     }
 
-    fn timeouts(config: &Config) -> Timeouts {
-        let s = config.inspect.effective();
-        Timeouts {
-            tcp_synwait: s.tcp_synwait,
-            tcp_idle: s.tcp_idle,
-            tcp_finwait: s.tcp_finwait,
-            udp_idle: s.udp_idle,
-            icmp_idle: s.icmp_idle,
-        }
-    }
-
     /// Live sessions per (virtual endpoint, backend endpoint).
     fn connections(&self) -> HashMap<(Endpoint, Endpoint), usize> {
         let published = lock(&self.published);
@@ -309,7 +298,7 @@ impl DataplaneElement for LoadBalancer {
             snat_addresses: Default::default(),
             sessions: self.sessions.clone(),
             snat: self.snat.clone(),
-            timeouts: Self::timeouts(config),
+            timeouts: Timeouts::of(&config.inspect.effective()),
         };
         for (name, vs) in slb.vservers.iter().filter(|(_, v)| v.inservice) {
             let (Some((addr, protocol, port)), Some(farm_name)) =

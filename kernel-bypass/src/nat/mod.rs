@@ -104,17 +104,6 @@ impl Nat {
         eip
     }
 
-    fn timeouts(config: &Config) -> Timeouts {
-        let s = config.inspect.effective();
-        Timeouts {
-            tcp_synwait: s.tcp_synwait,
-            tcp_idle: s.tcp_idle,
-            tcp_finwait: s.tcp_finwait,
-            udp_idle: s.udp_idle,
-            icmp_idle: s.icmp_idle,
-        }
-    }
-
     fn show_translations(&self, verbose: bool) -> String {
         let published = self.published();
         let Some(path) = published.path.clone() else {
@@ -386,7 +375,7 @@ impl DataplaneElement for Nat {
             dynamic,
             reserved,
             public,
-            timeouts: Self::timeouts(config),
+            timeouts: Timeouts::of(&config.inspect.effective()),
             state: self.state.clone(),
             log: self.shared.clone(),
         });
