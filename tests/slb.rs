@@ -15,10 +15,9 @@
 #[allow(dead_code)]
 mod netns;
 
-use netns::{is_root, unique, Child, Netns, Veth};
+use netns::{is_root, Child, Netns, Scratch, Veth};
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -50,15 +49,6 @@ const UDP_ASK: &str = "import socket,sys\n\
     s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(1)\n\
     for _ in range(5):\n s.sendto(b'who',(sys.argv[1],5353))\n try: print(s.recvfrom(512)[0].decode()); sys.exit(0)\n except socket.timeout: pass\n\
     sys.exit(1)\n";
-
-/// A directory removed on drop (nginx configs, the startup config).
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// An nginx answering `name` on `address`:80 in `ns`.
 fn nginx(ns: &Netns, dir: &Scratch, name: &str, address: &str) -> Child {
@@ -105,8 +95,7 @@ impl Site {
         }
         // No gateway: the hidden backend cannot reach the clients.
         hidden.configure(&links[2].inner, "10.61.3.11/24", None);
-        let dir = Scratch(std::env::temp_dir().join(unique("slb")));
-        std::fs::create_dir_all(&dir.0).unwrap();
+        let dir = Scratch::new("slb");
         let interfaces = format!(
             "hostname lb\ninterface {}\n ip address 10.61.1.1/24\ninterface {}\n ip address 10.61.2.1/24\n\
              interface {}\n ip address 10.61.3.1/24\n",

@@ -9,7 +9,7 @@ mod netns;
 #[path = "support/openssh.rs"]
 mod openssh;
 
-use netns::{is_root, unique, Child, Netns, Veth, SETTLE};
+use netns::{is_root, Child, Netns, Scratch, Veth, SETTLE};
 use openssh::{give_password, new_key, output_text as text, write_askpass};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -20,16 +20,6 @@ use std::time::Instant;
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 const ADMIN_PASSWORD: &str = "s3cret-admin";
 const VIEWER_PASSWORD: &str = "just-looking";
-
-/// A directory for the config, the host key and the askpass helper,
-/// removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The appliance on one veth to a host namespace, with two users: `admin`
 /// (privilege 15) and `viewer` (privilege 1).
@@ -49,8 +39,7 @@ impl Site {
         let link = Veth::into_ns(&host);
         host.configure(&link.inner, &format!("10.{net}.1.2/24"), None);
         host.configure(&link.inner, &format!("2001:db8:{net}::2/64"), None);
-        let dir = Scratch(std::env::temp_dir().join(unique("ssh")));
-        std::fs::create_dir_all(&dir.0).unwrap();
+        let dir = Scratch::new("ssh");
         let config = format!(
             "hostname edge-ssh\nusername admin privilege 15 secret {ADMIN_PASSWORD}\n\
              username viewer privilege 1 secret {VIEWER_PASSWORD}\n\

@@ -13,7 +13,7 @@ mod support;
 use grammar::parse_config;
 use kernel_bypass::io::Backend;
 use support::dataplane::{show, start};
-use support::netns::{is_root, run, unique, Child, Netns, Veth};
+use support::netns::{is_root, run, unique, Child, Netns, Scratch, Veth};
 use support::wait_until;
 
 const KEEPALIVED: &str = "global_defs {\n vrrp_version 3\n}\n\
@@ -46,7 +46,7 @@ struct Site {
     _server: Netns,
     port: Veth,
     far: Veth,
-    dir: std::path::PathBuf,
+    dir: Scratch,
 }
 
 impl Site {
@@ -65,8 +65,7 @@ impl Site {
         keepalived_ns.configure(&kr, "10.70.1.3/24", None);
         let far = Veth::into_ns(&server);
         server.configure(&far.inner, "10.70.2.2/24", Some("10.70.2.1"));
-        let dir = std::env::temp_dir().join(unique("vrrp"));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = Scratch::new("vrrp");
         Site {
             _lan: lan,
             host,
@@ -91,9 +90,9 @@ impl Site {
     }
 
     fn keepalived(&self) -> Child {
-        let conf = self.dir.join("keepalived.conf");
+        let conf = self.dir.0.join("keepalived.conf");
         std::fs::write(&conf, KEEPALIVED).unwrap();
-        let pid = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
+        let pid = |name: &str| self.dir.0.join(name).to_string_lossy().into_owned();
         self.keepalived_ns.spawn(&[
             "keepalived",
             "--dont-fork",
@@ -112,12 +111,6 @@ impl Site {
         self.keepalived_ns
             .run(&["ip", "-4", "addr", "show", "kr0"])
             .contains("10.70.1.254")
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -243,6 +243,24 @@ impl Drop for Veth {
     }
 }
 
+/// A directory of its own under the temp directory (configs, keys, pid
+/// files), removed with its contents on drop.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(unique(tag));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A background process killed on drop.
 pub struct Child(pub std::process::Child);
 
