@@ -41,10 +41,14 @@ pub enum ConfigContext {
 }
 
 impl ConfigContext {
-    /// The object a sub-mode configures, if this is `mode`.
+    /// The object a sub-mode configures, if this is `mode` or a mode
+    /// nested in it: a nested mode's object starts with its parent's
+    /// (which has no blank), so the parent's commands typed there (an
+    /// interface's `ip address` in a WireGuard peer's mode) find theirs.
     pub fn object_of(&self, mode: &SubMode) -> Option<&str> {
         match self {
             ConfigContext::Sub(m, name) if *m == mode => Some(name),
+            ConfigContext::Sub(m, name) if m.lineage().any(|p| p == mode) => name.split(' ').next(),
             _ => None,
         }
     }

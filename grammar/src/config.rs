@@ -47,6 +47,9 @@ pub use crate::elements::vrf::{VrfDefinition, Vrfs, VRF_MODE};
 pub use crate::elements::vrrp::{
     Vrrp, VrrpGroup, DEFAULT_VRRP_ADVERTISE_MS, DEFAULT_VRRP_PRIORITY,
 };
+pub use crate::elements::wireguard::{
+    mask_secrets, WgInterface, WgKey, WgPeer, WireGuard, DEFAULT_WG_PORT, WG_PEER_MODE,
+};
 
 /// Declares the configuration: one line per element, `field: Section =>
 /// element`, in the canonical order of the running config. An element
@@ -77,6 +80,7 @@ registry! {
     slb: Slb => elements::slb::Element,
     vrrp: Vrrp => elements::vrrp::Element,
     tcp_mss: TcpMss => elements::tcp_mss::Element,
+    wireguard: WireGuard => elements::wireguard::Element,
     routes: StaticRoutes => elements::static_routes::Element,
     control_plane: ControlPlane => elements::control_plane::Element,
     management: Management => elements::management::Element,

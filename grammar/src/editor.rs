@@ -27,8 +27,15 @@ impl<A: Clone> ConfigTrees<A> {
         let mut sub = BTreeMap::new();
         for mode in sub_modes() {
             let mut tree = CommandTree::new();
+            // A mode's own command hides its parent's of the same syntax
+            // (a WireGuard peer's `description` is not the interface's).
+            let mut taken = Vec::new();
             for own_or_parent in mode.lineage() {
-                add_commands(&mut tree, commands(), Mode::Sub(own_or_parent), wrap)?;
+                let defs: Vec<_> = commands()
+                    .filter(|d| d.mode == Mode::Sub(own_or_parent) && !taken.contains(&d.syntax))
+                    .collect();
+                taken.extend(defs.iter().map(|d| d.syntax));
+                add_commands(&mut tree, defs, Mode::Sub(own_or_parent), wrap)?;
             }
             sub.insert(mode.prompt, tree);
         }

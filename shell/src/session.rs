@@ -4,7 +4,7 @@
 use crate::actions::{Action, Builtin};
 use crate::engine::Shell;
 use crate::filter::{filter_tree, parse_filter, split_pipe};
-use grammar::config::Config;
+use grammar::config::{mask_secrets, Config};
 use grammar::editor::run_command;
 use grammar::render::{blocks, render_blocks};
 use grammar::tokens::{column_of, split_words};
@@ -578,12 +578,13 @@ impl Session {
             Builtin::ShowVersion => Ok(self.version()),
             Builtin::ShowClock => Ok(crate::clock::show_clock()),
             Builtin::ShowHistory => Ok(self.history.iter().map(|l| format!("  {l}\n")).collect()),
-            Builtin::ShowRunning => self.show_running(args),
-            Builtin::ShowStartup => self.shell.startup_text(),
+            // Secrets (WireGuard keys) are kept but never shown.
+            Builtin::ShowRunning => self.show_running(args).map(|t| mask_secrets(&t)),
+            Builtin::ShowStartup => self.shell.startup_text().map(|t| mask_secrets(&t)),
             Builtin::ShowCandidate => Ok(self
                 .candidate
                 .as_ref()
-                .map(|c| diff(&c.base, &c.config))
+                .map(|c| mask_secrets(&diff(&c.base, &c.config)))
                 .unwrap_or_default()),
             Builtin::ShowCommitList => Ok(self.commit_list()),
             Builtin::WriteMemory => self.shell.save_startup(),

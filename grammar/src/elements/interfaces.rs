@@ -43,16 +43,24 @@ pub enum InterfaceKind {
     },
     /// A VXLAN tunnel interface `vxlanN`.
     Vxlan,
+    /// A WireGuard tunnel interface `wgN` (the wireguard element's).
+    WireGuard,
 }
 
 impl InterfaceKind {
-    /// Classifies an interface name: `vxlan<N>` is VXLAN, `<parent>.<N>` is a
-    /// sub-interface, anything else is physical.
+    /// Classifies an interface name: `vxlan<N>` is VXLAN, `wg<N>`
+    /// WireGuard, `<parent>.<N>` is a sub-interface, anything else is
+    /// physical.
     pub fn of(name: &str) -> InterfaceKind {
-        if let Some(rest) = name.strip_prefix("vxlan") {
-            if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
-                return InterfaceKind::Vxlan;
-            }
+        let numbered = |prefix| {
+            name.strip_prefix(prefix)
+                .is_some_and(|n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if numbered("vxlan") {
+            return InterfaceKind::Vxlan;
+        }
+        if numbered("wg") {
+            return InterfaceKind::WireGuard;
         }
         if let Some((parent, sub)) = name.rsplit_once('.') {
             if let Ok(n) = sub.parse::<u32>() {
@@ -137,7 +145,7 @@ const COMMANDS: &[CommandDef] = &[
         syntax: "interface IFNAME$name",
         help: &[
             "Select an interface to configure",
-            "Interface name (eth0, eth0.100, vxlan10)",
+            "Interface name (eth0, eth0.100, vxlan10, wg0)",
         ],
         handler: interface,
     },

@@ -21,6 +21,7 @@ pub mod tcp_mss;
 pub mod users;
 pub mod vrf;
 pub mod vrrp;
+pub mod wireguard;
 
 use crate::commands::{CommandDef, SubMode};
 use crate::config::Config;
@@ -143,6 +144,7 @@ pub(crate) mod tests {
                 "slb",
                 "vrrp",
                 "tcp mss",
+                "wireguard",
                 "static routes",
                 "control plane",
                 "management",
