@@ -103,6 +103,8 @@ counters! {
     VxlanUnknownVni => ("vxlan", "unknown-vni", true),
     VxlanNoRemote => ("vxlan", "no-remote", true),
     VxlanLoop => ("vxlan", "nested-tunnel", true),
+    TunnelNested => ("tunnel", "nested-tunnel", true),
+    TunnelDecapsulated => ("tunnel", "decapsulated", false),
     RxRingFull => ("interface-input", "rx-ring-full", true),
     TxNoPort => ("interface-output", "no-port", true),
     TxFull => ("interface-output", "tx-full", true),

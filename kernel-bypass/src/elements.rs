@@ -13,6 +13,7 @@ use crate::pipeline::Shared;
 use crate::snapshot::Snapshot;
 use crate::tcp_mss::TcpMssClamp;
 use crate::vrrp::Vrrp;
+use crate::wireguard::WireGuard;
 use grammar::config::Config;
 use grammar::Args;
 use std::sync::Arc;
@@ -72,6 +73,7 @@ pub fn registry(shared: &Arc<Shared>) -> Elements {
             Arc::new(Nat::new(shared.clone())),
             Arc::new(Vrrp::new(shared.clone())),
             Arc::new(TcpMssClamp),
+            Arc::new(WireGuard::new()),
         ],
         load_balancer,
     }

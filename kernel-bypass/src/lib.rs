@@ -41,8 +41,10 @@ pub mod snapshot;
 pub mod stats;
 mod tcp_mss;
 mod token_bucket;
+pub mod tunnel;
 pub mod vrrp;
 pub mod wire;
+pub mod wireguard;
 mod worker;
 
 pub use dataplane::{Dataplane, DataplaneOptions};

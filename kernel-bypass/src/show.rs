@@ -92,6 +92,7 @@ pub fn interfaces(
             Some(IfaceKind::Port { port }) => format!("port {port}"),
             Some(IfaceKind::Vlan { port, vlan }) => format!("port {port}, 802.1Q VLAN {vlan}"),
             Some(IfaceKind::Vxlan(t)) => format!("VXLAN VNI {}", t.vni),
+            Some(IfaceKind::Tunnel(t)) => format!("{} tunnel", t.0.name()),
             None => "not forwarding".to_string(),
         };
         let _ = writeln!(
@@ -195,21 +196,25 @@ pub fn ipv6_interface_brief(snap: &Snapshot) -> String {
 /// `show version`'s interface lines, as IOS counts its hardware: how many
 /// interfaces of each kind the configuration has.
 pub fn interface_counts(snap: &Snapshot) -> String {
-    let mut counts = [0usize; 3];
+    let mut counts = [0usize; 4];
     for iface in snap.interfaces.iter().flatten() {
         counts[match InterfaceKind::of(&iface.name) {
             InterfaceKind::Physical => 0,
             InterfaceKind::SubInterface { .. } => 1,
             InterfaceKind::Vxlan => 2,
+            InterfaceKind::WireGuard => 3,
         }] += 1;
     }
-    let [ethernet, dot1q, vxlan] = counts;
+    let [ethernet, dot1q, vxlan, wireguard] = counts;
     let mut out = format!("{ethernet} Ethernet interfaces\n");
     if dot1q > 0 {
         let _ = writeln!(out, "{dot1q} 802.1Q sub-interfaces");
     }
     if vxlan > 0 {
         let _ = writeln!(out, "{vxlan} VXLAN interfaces");
+    }
+    if wireguard > 0 {
+        let _ = writeln!(out, "{wireguard} WireGuard interfaces");
     }
     out
 }

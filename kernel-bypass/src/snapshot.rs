@@ -14,6 +14,7 @@ use crate::features::FeatureArcs;
 use crate::fib::{Lpm, Lpm6};
 use crate::routes;
 pub use crate::routes::{Hop, Route, Route6, RouteKind};
+use crate::tunnel::TunnelRef;
 use crate::wire::{link_local_for, Mac};
 use grammar::config::{Config, InterfaceKind};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -37,6 +38,8 @@ pub const ADMIN_DOWN: &str = "administratively down";
 const DEFAULT_MTU: u16 = 1500;
 /// Linux's default for VXLAN devices: 1500 minus the 50 bytes of encapsulation.
 const DEFAULT_VXLAN_MTU: u16 = 1450;
+/// wg-quick's default: 1500 minus the 80 bytes of WireGuard over IPv6.
+const DEFAULT_WIREGUARD_MTU: u16 = 1420;
 
 /// VXLAN tunnel parameters of an interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,9 +54,16 @@ pub struct Tunnel {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IfaceKind {
-    Port { port: PortId },
-    Vlan { port: PortId, vlan: u16 },
+    Port {
+        port: PortId,
+    },
+    Vlan {
+        port: PortId,
+        vlan: u16,
+    },
     Vxlan(Tunnel),
+    /// A point-to-point tunnel an element encapsulates (`crate::tunnel`).
+    Tunnel(TunnelRef),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,6 +229,8 @@ pub struct Snapshot {
     pub interfaces: Vec<Option<Iface>>,
     ports: Vec<PortBinding>,
     tunnels: Vec<(u16, u32, IfaceId)>,
+    /// UDP ports elements' tunnel drivers claimed (`crate::tunnel`).
+    udp_tunnels: Vec<(u16, TunnelRef)>,
     /// Indexed by `VrfId`: the global table first.
     pub tables: Vec<Table>,
     /// The network elements' nodes at the feature points.
@@ -242,6 +254,7 @@ impl Snapshot {
             interfaces: Vec::new(),
             ports: Vec::new(),
             tunnels: Vec::new(),
+            udp_tunnels: Vec::new(),
             tables: vec![Table {
                 vrf: None,
                 rd: None,
@@ -311,6 +324,9 @@ impl Snapshot {
                     Ok(t) => (Some(IfaceKind::Vxlan(t)), None),
                     Err(why) => (None, Some(why)),
                 },
+                // Up, so that its routes are built; its element gives it
+                // its driver, or a reason to be down (`claim_tunnel`).
+                InterfaceKind::WireGuard => (None, None),
             };
             if conf.shutdown {
                 down = Some(ADMIN_DOWN);
@@ -319,8 +335,9 @@ impl Snapshot {
                 InterfaceKind::SubInterface { parent, .. } => mac_for(&parent),
                 _ => mac_for(name),
             };
-            let default_mtu = match kind {
-                Some(IfaceKind::Vxlan(_)) => DEFAULT_VXLAN_MTU,
+            let default_mtu = match InterfaceKind::of(name) {
+                InterfaceKind::Vxlan => DEFAULT_VXLAN_MTU,
+                InterfaceKind::WireGuard => DEFAULT_WIREGUARD_MTU,
                 _ => DEFAULT_MTU,
             };
             let primary = conf.primary_ipv4();
@@ -367,7 +384,7 @@ impl Snapshot {
                 self.tunnels.push((t.udp_port, t.vni, iface.id));
                 return;
             }
-            None => return,
+            Some(IfaceKind::Tunnel(_)) | None => return,
         };
         let slot = usize::from(port);
         if self.ports.len() <= slot {
@@ -466,6 +483,30 @@ impl Snapshot {
             .iter()
             .find(|(p, v, _)| *p == udp_port && *v == vni)
             .map(|(_, _, id)| *id)
+    }
+
+    /// Makes interface `id` a tunnel driven by `driver`, which receives the
+    /// datagrams for `udp_port` at our addresses (an element's compile).
+    pub fn claim_tunnel(&mut self, id: IfaceId, driver: TunnelRef, udp_port: u16) {
+        if let Some(Some(iface)) = self.interfaces.get_mut(usize::from(id)) {
+            if iface.is_up() {
+                iface.kind = Some(IfaceKind::Tunnel(driver.clone()));
+            }
+        }
+        self.udp_tunnels.push((udp_port, driver));
+    }
+
+    /// The tunnel driver receiving datagrams for this UDP port.
+    #[inline]
+    pub fn udp_tunnel(&self, udp_port: u16) -> Option<&TunnelRef> {
+        (self.udp_tunnels.iter())
+            .find(|(p, _)| *p == udp_port)
+            .map(|(_, t)| t)
+    }
+
+    /// Every tunnel driver (their timers run on one worker).
+    pub fn tunnel_drivers(&self) -> impl Iterator<Item = &TunnelRef> {
+        self.udp_tunnels.iter().map(|(_, t)| t)
     }
 
     /// True when some tunnel listens on this UDP port.

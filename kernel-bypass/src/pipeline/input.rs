@@ -1,11 +1,13 @@
 //! Receive side: Ethernet/802.1Q classification, ARP, IPv4 validation,
-//! local delivery and VXLAN decapsulation (IPv6 continues in `ipv6`).
+//! local delivery, VXLAN decapsulation and the hand-over to elements'
+//! tunnel drivers (IPv6 continues in `ipv6`).
 
 use super::{neighbor_key, vtep_key, Stage, Verdict};
 use crate::counters::Counter;
 use crate::features::{Family, Point};
 use crate::frame::Frame;
-use crate::snapshot::{Iface, RouteKind, Snapshot, GLOBAL_TABLE};
+use crate::snapshot::{Iface, IfaceKind, RouteKind, Snapshot, GLOBAL_TABLE};
+use crate::tunnel::{Decapsulated, TunnelRef};
 use crate::wire::*;
 
 /// An Ethernet header as classified on input.
@@ -142,7 +144,7 @@ impl Stage {
     }
 
     /// Validates an IPv4 header, then delivers locally or forwards.
-    fn ipv4_input(
+    pub(super) fn ipv4_input(
         &mut self,
         snap: &Snapshot,
         frame: &mut Frame,
@@ -192,7 +194,8 @@ impl Stage {
         }
     }
 
-    /// A packet for one of our addresses: VXLAN, ICMP echo, or the local stack.
+    /// A packet for one of our addresses: a tunnel's (an element's, or
+    /// VXLAN), ICMP echo, or the local stack.
     fn ip_local(
         &mut self,
         snap: &Snapshot,
@@ -213,8 +216,13 @@ impl Stage {
         }
         let protocol = d[IPV4_PROTOCOL];
         let l4 = &d[header_len..];
-        if protocol == PROTO_UDP && l4.len() >= UDP_HEADER && snap.is_tunnel_port(be16(l4, 2)) {
-            return self.vxlan_input(snap, frame, iface, header_len, depth);
+        if protocol == PROTO_UDP && l4.len() >= UDP_HEADER {
+            if let Some(tunnel) = snap.udp_tunnel(be16(l4, 2)) {
+                return self.tunnel_input(snap, frame, iface, tunnel, header_len);
+            }
+            if snap.is_tunnel_port(be16(l4, 2)) {
+                return self.vxlan_input(snap, frame, iface, header_len, depth);
+            }
         }
         if protocol == PROTO_ICMP && l4.first() == Some(&ICMP_ECHO_REQUEST) {
             return self.icmp_echo(snap, frame, iface, header_len);
@@ -235,6 +243,37 @@ impl Stage {
             Verdict::Done
         } else {
             self.count(iface.id, Counter::LocalQueueFull)
+        }
+    }
+
+    /// Gives a datagram for a tunnel's UDP port to its driver; what comes
+    /// out of the tunnel enters the IP input of the tunnel's interface.
+    pub(super) fn tunnel_input(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        iface: &Iface,
+        tunnel: &TunnelRef,
+        l4: usize,
+    ) -> Verdict {
+        if matches!(iface.kind, Some(IfaceKind::Tunnel(_))) {
+            return self.count(iface.id, Counter::TunnelNested);
+        }
+        match tunnel.0.decapsulate(iface, frame, l4) {
+            Decapsulated::Inner(id) => {
+                let Some(inner) = snap.interface(id) else {
+                    return Verdict::Done;
+                };
+                self.counters.event(Counter::TunnelDecapsulated);
+                self.counters.rx(inner.id, frame.len());
+                match frame.data().first().map(|b| b >> 4) {
+                    Some(4) => self.ipv4_input(snap, frame, inner, 1),
+                    Some(6) => self.ipv6_input(snap, frame, inner),
+                    _ => self.count(inner.id, Counter::Ipv4Malformed),
+                }
+            }
+            Decapsulated::Reply(vrf) => self.route_in(snap, frame, vrf, 1),
+            Decapsulated::Done => Verdict::Done,
         }
     }
 

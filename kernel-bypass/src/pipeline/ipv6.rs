@@ -105,7 +105,8 @@ impl Stage {
     }
 
     /// A packet for one of our addresses or groups: ND and echo are
-    /// answered here, unicast TCP and UDP go to the local stack.
+    /// answered here, datagrams for a tunnel's port go to its driver, other
+    /// unicast TCP and UDP to the local stack.
     fn ip6_local(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface) -> Verdict {
         let at = (Some(iface.id), iface.vrf, None);
         if let Some(verdict) = self.feature(snap, (Family::Ipv6, Point::LocalIn), frame, at) {
@@ -115,6 +116,14 @@ impl Stage {
         // The stack must not answer a multicast or an unspecified address.
         let unicast =
             !ipv6_at(d, IPV6_DST).is_multicast() && !ipv6_at(d, IPV6_SRC).is_unspecified();
+        let udp_port = d.get(IPV6_HEADER + 2..IPV6_HEADER + 4).map(|p| be16(p, 0));
+        let tunnel = match d[IPV6_NEXT_HEADER] {
+            PROTO_UDP if unicast => udp_port.and_then(|p| snap.udp_tunnel(p)),
+            _ => None,
+        };
+        if let Some(tunnel) = tunnel {
+            return self.tunnel_input(snap, frame, iface, tunnel, IPV6_HEADER);
+        }
         match d[IPV6_NEXT_HEADER] {
             PROTO_TCP | PROTO_UDP if unicast => return self.local_deliver(frame, iface),
             PROTO_ICMPV6 => {}
@@ -190,6 +199,32 @@ impl Stage {
             // Packets of a link are routed in its table; the local stack's in the global one.
             _ => route_hop6(snap, link.map_or(GLOBAL_TABLE, |l| l.vrf), frame.data()),
         };
+        self.ip6_send(snap, frame, hop)
+    }
+
+    /// Routes an IPv6 packet the appliance originates in table `vrf` (a
+    /// tunnel's outer packets).
+    pub(super) fn ip6_output_in(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        vrf: VrfId,
+    ) -> Verdict {
+        if frame.len() < IPV6_HEADER {
+            self.counters.event(Counter::Ipv6Malformed);
+            return Verdict::Done;
+        }
+        let hop = route_hop6(snap, vrf, frame.data());
+        self.ip6_send(snap, frame, hop)
+    }
+
+    /// Sends an IPv6 packet the appliance originates to its next hop.
+    fn ip6_send(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        hop: Option<(Ipv6Addr, &Iface)>,
+    ) -> Verdict {
         match hop {
             Some((_, out)) if frame.len() > usize::from(out.mtu) => {
                 self.count(out.id, Counter::Ipv6MtuExceeded)

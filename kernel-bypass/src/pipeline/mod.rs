@@ -15,7 +15,7 @@ mod input;
 mod ipv6;
 mod nd;
 mod output;
-pub(crate) use output::interface_towards;
+pub(crate) use output::{interface_towards, source_towards};
 mod pending;
 
 use crate::counters::{Counter, WorkerCounters};
@@ -181,6 +181,9 @@ enum Generated {
     /// A packet whose next hop on this interface never answered ARP or
     /// ND: its sender is told.
     Unresolved(IfaceId),
+    /// A tunnel driver's own packet (a handshake, a keepalive): route it
+    /// in this table.
+    RouteIn(VrfId),
     /// An element's own frame (`features::Ticker`): the payload, to send
     /// on the interface with these addresses and ethertype.
     Emitted {
@@ -381,6 +384,15 @@ impl Pipeline {
                     }
                 });
             }
+            for tunnel in snap.tunnel_drivers() {
+                tunnel.0.tick(snap, stage.now_ms, &mut |vrf, packet| {
+                    if generated.push_copy(packet) {
+                        kinds.push(Generated::RouteIn(vrf));
+                    } else {
+                        counters.event(Counter::GeneratedOverflow);
+                    }
+                });
+            }
         }
         if self.generated.is_empty() {
             return false;
@@ -495,6 +507,7 @@ impl Stage {
                 }
             }
             Generated::Released(iface) => self.ip_output(snap, frame, vrf_of(iface), 0),
+            Generated::RouteIn(vrf) => self.route_in(snap, frame, vrf, 1),
             Generated::ArpRequest(iface) => match snap.interface(iface) {
                 Some(out) => self.l2_output(snap, frame, out, &BROADCAST_MAC, ETHERTYPE_ARP, 0),
                 None => Verdict::Done,

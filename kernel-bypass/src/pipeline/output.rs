@@ -1,6 +1,7 @@
 //! Transmit side: TTL and checksum update, route lookup with ECMP,
 //! neighbour resolution, IPv4 fragmentation (in `fragment`), Ethernet/802.1Q
-//! rewrite and VXLAN encapsulation.
+//! rewrite, VXLAN encapsulation and the hand-over to elements' tunnel
+//! drivers (`crate::tunnel`).
 //!
 //! A VXLAN packet too big for the underlay is fragmented as an outer IPv4
 //! packet (DF clear), as Linux's vxlan does by default, rather than by
@@ -18,6 +19,7 @@ use crate::features::{Family, Point};
 use crate::fib::flow_hash;
 use crate::frame::Frame;
 use crate::snapshot::{Hop, Iface, IfaceKind, RouteKind, Snapshot, Tunnel, VrfId};
+use crate::tunnel::TunnelRef;
 use crate::wire::*;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -53,6 +55,20 @@ fn vxlan_source_port(inner: &[u8]) -> u16 {
 /// our own addresses (chooses the source address of ICMP errors).
 pub(crate) fn interface_towards(snap: &Snapshot, vrf: VrfId, addr: Ipv4Addr) -> Option<&Iface> {
     egress(snap, &snap.table(vrf).route(addr)?.kind)
+}
+
+/// The address the appliance sends from to reach `dst` in table `vrf`
+/// (a tunnel's outer packets): one of the egress interface's.
+pub(crate) fn source_towards(snap: &Snapshot, vrf: VrfId, dst: IpAddr) -> Option<IpAddr> {
+    match dst {
+        IpAddr::V4(v4) => interface_towards(snap, vrf, v4)?
+            .source_for(v4)
+            .map(IpAddr::V4),
+        IpAddr::V6(v6) => {
+            let out = egress(snap, &snap.table(vrf).route6(v6)?.kind)?;
+            Some(IpAddr::V6(out.source_for_ipv6(v6)))
+        }
+    }
 }
 
 /// The (first) interface a route leads out of; None for own addresses.
@@ -188,7 +204,12 @@ impl Stage {
         if !fits && (ethertype == ETHERTYPE_IPV6 || dont_fragment(frame)) {
             return self.count(out.id, too_big);
         }
-        match self.shared.neighbor(out.id, next_hop, self.now_secs) {
+        // A tunnel has no neighbours: its encapsulation is its L2.
+        let resolved = match out.kind {
+            Some(IfaceKind::Tunnel(_)) => Some(([0; 6], 0)),
+            _ => self.shared.neighbor(out.id, next_hop, self.now_secs),
+        };
+        match resolved {
             Some((mac, age)) => {
                 if age >= ARP_REFRESH_SECS {
                     self.pending.refresh(out.id, next_hop);
@@ -248,10 +269,48 @@ impl Stage {
                 }
                 None => return self.count(out.id, Counter::GeneratedOverflow),
             },
+            Some(IfaceKind::Tunnel(tunnel)) => {
+                self.counters.tx(out.id, frame.len());
+                return self.tunnel_output(snap, frame, out, tunnel, depth);
+            }
             None => return self.count(out.id, Counter::InterfaceDown),
         };
         self.counters.tx(out.id, frame.len());
         verdict
+    }
+
+    /// Encapsulates a packet routed out of an element's tunnel and routes
+    /// the outer packet.
+    fn tunnel_output(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        out: &Iface,
+        tunnel: &TunnelRef,
+        depth: u8,
+    ) -> Verdict {
+        if depth > 0 {
+            return self.count(out.id, Counter::TunnelNested);
+        }
+        match tunnel.0.encapsulate(snap, out, frame) {
+            Some(vrf) => self.route_in(snap, frame, vrf, depth + 1),
+            None => Verdict::Done,
+        }
+    }
+
+    /// Routes an IPv4 or IPv6 packet the appliance originates in table
+    /// `vrf` (a tunnel's outer packets).
+    pub(super) fn route_in(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        vrf: VrfId,
+        depth: u8,
+    ) -> Verdict {
+        match frame.data().first().map(|b| b >> 4) {
+            Some(6) => self.ip6_output_in(snap, frame, vrf),
+            _ => self.ip_output(snap, frame, vrf, depth),
+        }
     }
 
     /// As `l2_output`, from source MAC `src` instead of the interface's
