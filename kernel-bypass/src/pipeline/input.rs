@@ -204,26 +204,30 @@ impl Stage {
         header_len: usize,
         depth: u8,
     ) -> Verdict {
-        let at = (Some(iface.id), iface.vrf, None);
-        if let Some(verdict) = self.feature(snap, (Family::Ipv4, Point::LocalIn), frame, at) {
-            return verdict;
-        }
         let d = frame.data();
         // There is no reassembly: a piece of a packet can be neither
         // decapsulated, answered nor handed to the local stack.
         if is_fragment(d) {
             return self.count(iface.id, Counter::LocalFragment);
         }
-        let protocol = d[IPV4_PROTOCOL];
-        let l4 = &d[header_len..];
-        if protocol == PROTO_UDP && l4.len() >= UDP_HEADER {
-            if let Some(tunnel) = snap.udp_tunnel(be16(l4, 2)) {
-                return self.tunnel_input(snap, frame, iface, tunnel, header_len);
-            }
-            if snap.is_tunnel_port(be16(l4, 2)) {
-                return self.vxlan_input(snap, frame, iface, header_len, depth);
-            }
+        let udp_port = match &d[header_len..] {
+            l4 if d[IPV4_PROTOCOL] == PROTO_UDP && l4.len() >= UDP_HEADER => Some(be16(l4, 2)),
+            _ => None,
+        };
+        // An element's tunnel carries traffic, not control: not policed as
+        // the appliance's own (its driver guards its handshakes itself).
+        if let Some(tunnel) = udp_port.and_then(|p| snap.udp_tunnel(p)) {
+            return self.tunnel_input(snap, frame, iface, tunnel, header_len);
         }
+        let at = (Some(iface.id), iface.vrf, None);
+        if let Some(verdict) = self.feature(snap, (Family::Ipv4, Point::LocalIn), frame, at) {
+            return verdict;
+        }
+        if udp_port.is_some_and(|p| snap.is_tunnel_port(p)) {
+            return self.vxlan_input(snap, frame, iface, header_len, depth);
+        }
+        let d = frame.data();
+        let (protocol, l4) = (d[IPV4_PROTOCOL], &d[header_len..]);
         if protocol == PROTO_ICMP && l4.first() == Some(&ICMP_ECHO_REQUEST) {
             return self.icmp_echo(snap, frame, iface, header_len);
         }

@@ -108,10 +108,6 @@ impl Stage {
     /// answered here, datagrams for a tunnel's port go to its driver, other
     /// unicast TCP and UDP to the local stack.
     fn ip6_local(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface) -> Verdict {
-        let at = (Some(iface.id), iface.vrf, None);
-        if let Some(verdict) = self.feature(snap, (Family::Ipv6, Point::LocalIn), frame, at) {
-            return verdict;
-        }
         let d = frame.data();
         // The stack must not answer a multicast or an unspecified address.
         let unicast =
@@ -121,9 +117,15 @@ impl Stage {
             PROTO_UDP if unicast => udp_port.and_then(|p| snap.udp_tunnel(p)),
             _ => None,
         };
+        // A tunnel's traffic is not policed as the appliance's own (as IPv4).
         if let Some(tunnel) = tunnel {
             return self.tunnel_input(snap, frame, iface, tunnel, IPV6_HEADER);
         }
+        let at = (Some(iface.id), iface.vrf, None);
+        if let Some(verdict) = self.feature(snap, (Family::Ipv6, Point::LocalIn), frame, at) {
+            return verdict;
+        }
+        let d = frame.data();
         match d[IPV6_NEXT_HEADER] {
             PROTO_TCP | PROTO_UDP if unicast => return self.local_deliver(frame, iface),
             PROTO_ICMPV6 => {}

@@ -105,14 +105,19 @@ impl Harness {
     /// Frames out of eth1 for one pass of whole Ethernet frames `batches`
     /// received on eth0 (the benchmarks' loop: no allocation in it).
     pub fn forward_batches(&mut self, batches: &[Vec<Vec<u8>>]) -> u64 {
+        self.pass_batches((0, 1), batches)
+    }
+
+    /// As `forward_batches`, received on port `from`, counted out of `to`.
+    pub fn pass_batches(&mut self, (from, to): (u16, u16), batches: &[Vec<Vec<u8>>]) -> u64 {
         let mut forwarded = 0;
         for batch in batches {
             self.batch.clear();
             for f in batch {
                 self.batch.push_copy(f);
             }
-            let verdicts = self.pipeline.process(&self.snap, 0, &mut self.batch);
-            forwarded += verdicts.iter().filter(|v| **v == Verdict::Tx(1)).count() as u64;
+            let verdicts = self.pipeline.process(&self.snap, from, &mut self.batch);
+            forwarded += verdicts.iter().filter(|v| **v == Verdict::Tx(to)).count() as u64;
         }
         forwarded
     }

@@ -14,6 +14,7 @@ pub mod local;
 pub mod netns;
 pub mod packets;
 pub mod ports;
+pub mod wireguard;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,142 @@
+//! WireGuard benchmark (issue 13), in memory on one core, each figure
+//! beside baselines measured in the same run:
+//! - encryption: packets from the LAN routed into wg0 and sent encrypted
+//!   out of the WAN port, 64-byte and 1420-byte inner packets;
+//! - decryption: the remote's packets (encrypted beforehand by boringtun,
+//!   each once: the replay window takes a message only once) received on
+//!   the WAN port and routed decrypted onto the LAN;
+//! - baselines: plain routing of the same packets in the same pipeline,
+//!   and boringtun's own `Tunn::encapsulate` alone (the cryptography
+//!   without a pipeline: the ceiling for this core).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use boringtun::noise::{Tunn, TunnResult};
+use kernel_bypass::snapshot::mac_for;
+use kernel_bypass::wire::ETHERTYPE_IPV4;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+use support::packets::{ethernet, udp_packet};
+use support::wireguard::{addr, connected, encrypted, LAN_HOST};
+
+const RUN: Duration = Duration::from_secs(2);
+const HOST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x11];
+
+/// A UDP packet of `size` bytes (IP header included) from `src` to `dst`.
+fn packet(src: Ipv4Addr, dst: Ipv4Addr, size: usize, flow: u16) -> Vec<u8> {
+    udp_packet(src, dst, 10_000 + flow, 9, &vec![0; size - 28])
+}
+
+fn frame(port: &str, packet: &[u8]) -> Vec<u8> {
+    ethernet(mac_for(port), HOST_MAC, ETHERTYPE_IPV4, packet)
+}
+
+/// Packets per second through the pipeline from `ports.0` out of
+/// `ports.1`, cycling through `batches` for `RUN`.
+fn rate(h: &mut support::harness::Harness, ports: (u16, u16), batches: &[Vec<Vec<u8>>]) -> f64 {
+    let start = Instant::now();
+    let mut passed = 0;
+    while start.elapsed() < RUN {
+        passed += h.pass_batches(ports, batches);
+    }
+    passed as f64 / start.elapsed().as_secs_f64()
+}
+
+/// boringtun's encapsulation alone, packets per second.
+fn boringtun_rate(tunn: &mut Tunn, inner: &[u8]) -> f64 {
+    let mut out = vec![0u8; 2048];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < RUN {
+        for _ in 0..1000 {
+            if let TunnResult::WriteToNetwork(m) = tunn.encapsulate(inner, &mut out) {
+                std::hint::black_box(m);
+                n += 1;
+            }
+        }
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn line(what: &str, pps: f64, size: usize, baseline: Option<(&str, f64)>) {
+    let gbits = pps * size as f64 * 8.0 / 1e9;
+    let ratio = baseline.map_or(String::new(), |(name, b)| {
+        format!("  ({:.2}x {name})", pps / b)
+    });
+    println!(
+        "{what:<44} {:>7.3} Mpps {gbits:>6.2} Gbit/s{ratio}",
+        pps / 1e6
+    );
+}
+
+fn main() {
+    println!(
+        "WireGuard, in memory, one core ({} s per figure)",
+        RUN.as_secs()
+    );
+    for size in [64usize, 1420] {
+        let (mut h, mut remote) = connected();
+        let lan = addr(LAN_HOST);
+        // Routing only: LAN -> the remote's WAN address, no tunnel.
+        let routed: Vec<_> = (0..64)
+            .map(|f| frame("eth0", &packet(lan, addr("192.0.2.2"), size, f)))
+            .collect();
+        let routing = rate(&mut h, (0, 1), &[routed]);
+        line(
+            &format!("routing, {size}-byte packets"),
+            routing,
+            size,
+            None,
+        );
+        let into_tunnel: Vec<_> = (0..64)
+            .map(|f| frame("eth0", &packet(lan, Ipv4Addr::new(10, 9, 0, 5), size, f)))
+            .collect();
+        let encrypt = rate(&mut h, (0, 1), &[into_tunnel]);
+        line(
+            &format!("encrypt into wg0, {size}-byte inner"),
+            encrypt,
+            size,
+            Some(("routing", routing)),
+        );
+        // Each message decrypts once: as many as a run takes, made first.
+        let count = match size {
+            64 => 1_000_000,
+            _ => 300_000,
+        };
+        let messages: Vec<_> = (0..count)
+            .map(|i| {
+                let inner = packet(Ipv4Addr::new(10, 9, 0, 5), lan, size, i as u16);
+                frame("eth1", &encrypted(&mut remote, &inner))
+            })
+            .collect();
+        let batches: Vec<_> = messages.chunks(64).map(<[Vec<u8>]>::to_vec).collect();
+        let start = Instant::now();
+        let passed = h.pass_batches((1, 0), &batches);
+        let decrypt = passed as f64 / start.elapsed().as_secs_f64();
+        assert!(
+            passed as usize > count * 9 / 10,
+            "decrypted {passed} of {count}: {}",
+            h.show("wireguard")
+        );
+        line(
+            &format!("decrypt out of wg0, {size}-byte inner"),
+            decrypt,
+            size,
+            Some(("routing", routing)),
+        );
+        let inner = packet(lan, Ipv4Addr::new(10, 9, 0, 5), size, 0);
+        let library = boringtun_rate(&mut remote, &inner);
+        line(
+            &format!("boringtun encapsulate alone, {size}-byte"),
+            library,
+            size,
+            None,
+        );
+        println!(
+            "{:<44} {:.2}x boringtun alone",
+            "  encrypt in the pipeline against",
+            encrypt / library
+        );
+    }
+}
