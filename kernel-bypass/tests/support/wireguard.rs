@@ -86,7 +86,7 @@ pub fn connected() -> (Harness, Tunn) {
     // The initiator's first data message confirms the session to the
     // responder (the remote sends only after it).
     let outbound = echo_request(addr(LAN_HOST), addr(REMOTE_HOST), 64);
-    let verdicts = h.feed(0, &[outbound.clone()]);
+    let verdicts = h.feed(0, std::slice::from_ref(&outbound));
     let sent = h.sent_on(&verdicts, 1);
     assert_eq!(sent.len(), 1, "{verdicts:?}");
     match remote.decapsulate(None, message(&sent[0]), &mut buf) {
