@@ -7,16 +7,24 @@
 //!   the WAN port and routed decrypted onto the LAN;
 //! - baselines: plain routing of the same packets in the same pipeline,
 //!   and boringtun's own `Tunn::encapsulate` alone (the cryptography
-//!   without a pipeline: the ceiling for this core).
+//!   without a pipeline: the ceiling for this core);
+//!
+//! then over veths (root only, wireguard-go installed): iperf3 TCP from a
+//! LAN host through the dataplane's wg0 (af-xdp, one worker) to a host
+//! running wireguard-go, against iperf3 between two wireguard-go hosts
+//! on the same machine, as a ratio.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use boringtun::noise::{Tunn, TunnResult};
+use kernel_bypass::io::Backend;
 use kernel_bypass::snapshot::mac_for;
 use kernel_bypass::wire::ETHERTYPE_IPV4;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
+use support::dataplane::{received_bytes, two_hosts};
+use support::netns::{is_root, run, Netns, Veth};
 use support::packets::{ethernet, udp_packet};
 use support::wireguard::{addr, connected, encrypted, LAN_HOST};
 
@@ -70,7 +78,131 @@ fn line(what: &str, pps: f64, size: usize, baseline: Option<(&str, f64)>) {
     );
 }
 
+/// A `wg genkey` key and its public key.
+fn key_pair() -> (String, String) {
+    let private = run(&["wg", "genkey"]).trim().to_string();
+    let public = run(&["sh", "-c", &format!("echo {private} | wg pubkey")]);
+    (private, public.trim().to_string())
+}
+
+/// wireguard-go interface `name` in `ns`: key `private`, port 51820,
+/// `address`, a peer (public key, endpoint, allowed-ips).
+fn wireguard_go(ns: &Netns, name: &str, private: &str, address: &str, peer: (&str, &str, &str)) {
+    ns.command("wireguard-go")
+        .arg(name)
+        .env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1")
+        .output()
+        .expect("wireguard-go");
+    let key = format!("/tmp/{name}.key");
+    std::fs::write(&key, private).unwrap();
+    ns.run(&[
+        "wg",
+        "set",
+        name,
+        "private-key",
+        &key,
+        "listen-port",
+        "51820",
+    ]);
+    let _ = std::fs::remove_file(&key);
+    let (public, endpoint, allowed) = peer;
+    ns.run(&[
+        "wg",
+        "set",
+        name,
+        "peer",
+        public,
+        "endpoint",
+        endpoint,
+        "allowed-ips",
+        allowed,
+    ]);
+    ns.run(&["ip", "addr", "add", address, "dev", name]);
+    ns.run(&["ip", "link", "set", name, "up"]);
+}
+
+/// Mbit/s `client` sends `server` (already listening) in 5 s of iperf3.
+fn iperf3(client: &Netns, server: &str) -> f64 {
+    let args = ["timeout", "30", "iperf3", "-c", server, "-t", "5", "-J"];
+    let report = client.stdout_until(&args, |t| received_bytes(t) > 0);
+    received_bytes(&report) as f64 * 8.0 / 5.0 / 1e6
+}
+
+/// iperf3 between two wireguard-go hosts over a veth.
+fn wireguard_go_pair() -> f64 {
+    let (a, b) = (Netns::new(), Netns::new());
+    let link = Veth::into_ns(&a);
+    run(&["ip", "link", "set", &link.outer, "netns", &b.name]);
+    a.configure(&link.inner, "10.97.0.1/24", None);
+    b.configure(&link.outer, "10.97.0.2/24", None);
+    let (ka, kb) = (key_pair(), key_pair());
+    let (wa, wb) = (support::netns::unique("a"), support::netns::unique("b"));
+    wireguard_go(
+        &a,
+        &wa,
+        &ka.0,
+        "10.98.0.1/24",
+        (&kb.1, "10.97.0.2:51820", "10.98.0.2/32"),
+    );
+    wireguard_go(
+        &b,
+        &wb,
+        &kb.0,
+        "10.98.0.2/24",
+        (&ka.1, "10.97.0.1:51820", "10.98.0.1/32"),
+    );
+    let _server = b.spawn(&["iperf3", "-s", "-B", "10.98.0.2"]);
+    a.ping_ok("10.98.0.2");
+    iperf3(&a, "10.98.0.2")
+}
+
+/// iperf3 from a LAN host through the dataplane's wg0 to a wireguard-go host.
+fn dataplane_to_wireguard_go() -> f64 {
+    let (appliance, remote) = (key_pair(), key_pair());
+    let text = [
+        "interface wg0".to_string(),
+        " ip address 10.98.0.1/24".into(),
+        format!(" wireguard private-key {}", appliance.0),
+        format!(" wireguard peer {}", remote.1),
+        "  endpoint 10.82.2.2 51820".into(),
+        "  allowed-ips 10.98.0.2/32\n".into(),
+    ]
+    .join("\n");
+    let hosts = two_hosts(Backend::AfXdp, 1, 82, |config| {
+        assert_eq!(grammar::apply_text(config, &text), []);
+    });
+    let wg = support::netns::unique("w");
+    let peer = (
+        appliance.1.as_str(),
+        "10.82.2.1:51820",
+        "10.98.0.1/32,10.82.1.0/24",
+    );
+    wireguard_go(&hosts.h2, &wg, &remote.0, "10.98.0.2/24", peer);
+    hosts
+        .h2
+        .run(&["ip", "route", "add", "10.82.1.0/24", "dev", &wg]);
+    let _server = hosts.h2.spawn(&["iperf3", "-s", "-B", "10.98.0.2"]);
+    hosts.h1.ping_ok("10.98.0.2");
+    iperf3(&hosts.h1, "10.98.0.2")
+}
+
 fn main() {
+    in_memory();
+    let installed = run(&["sh", "-c", "command -v wireguard-go || true"]);
+    if !is_root() || installed.is_empty() {
+        return;
+    }
+    let pair = wireguard_go_pair();
+    let ours = dataplane_to_wireguard_go();
+    println!("iperf3 TCP through WireGuard over veths, one stream, 5 s:");
+    println!("  wireguard-go <-> wireguard-go:                 {pair:.0} Mbit/s");
+    println!(
+        "  gatehouse (af-xdp, 1 worker) <-> wireguard-go: {ours:.0} Mbit/s, ratio {:.2}",
+        ours / pair.max(1.0)
+    );
+}
+
+fn in_memory() {
     println!(
         "WireGuard, in memory, one core ({} s per figure)",
         RUN.as_secs()
