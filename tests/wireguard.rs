@@ -1,8 +1,8 @@
 //! WireGuard in `gatehouse run`, the real binary, against wireguard-go
 //! (Debian's, the userspace WireGuard; this host kernel has none) in
 //! network namespaces: a site-to-site tunnel with hosts behind each side,
-//! IPv4 and IPv6 inside, IPv4 and IPv6 outside; iperf3 TCP through it; a
-//! roaming peer; a peer with a key the appliance does not know; and the
+//! IPv4 and IPv6 inside, IPv4 and IPv6 outside; iperf3 TCP through it;
+//! persistent keepalives; a roaming peer; a peer with a key the appliance does not know; and the
 //! client configuration the appliance prints, used by wireguard-go as is.
 //!
 //! ```text
@@ -130,6 +130,7 @@ impl Site {
             format!(" wireguard private-key {private}"),
             format!(" wireguard peer {}", remote_keys.1),
             "  description remote site".into(),
+            "  persistent-keepalive 1".into(),
             "  endpoint 192.0.2.2 51820".into(),
             "  allowed-ips 10.99.0.2/32".into(),
             "  allowed-ips 10.62.9.0/24".into(),
@@ -287,6 +288,21 @@ fn a_site_to_site_tunnel_with_wireguard_go_carries_ipv4_ipv6_and_tcp() {
         shown.contains("seconds ago"),
         "a handshake happened: {shown}"
     );
+    // Persistent keepalive: with nothing to send, the appliance still
+    // sends (what keeps a NAT binding on the way open).
+    let received = || {
+        let transfer = site.remote.run(&["wg", "show", &site.wgr, "transfer"]);
+        let bytes = transfer.split_whitespace().nth(1).map(str::parse::<u64>);
+        bytes.and_then(Result::ok).unwrap_or(0)
+    };
+    let before = received();
+    let deadline = Instant::now() + PATIENCE;
+    // Three keepalives (32 bytes each): more than the one passive
+    // keepalive WireGuard sends after receiving data.
+    while received() < before + 3 * 32 {
+        assert!(Instant::now() < deadline, "no keepalive arrived");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let running = site.cli(&["show running-config interface wg0"], |t| {
         t.contains("end")
     });
