@@ -76,6 +76,7 @@ impl Appliance {
             &ssh_sessions,
             committed,
             &ntp,
+            runtime.handle().clone(),
         )
         .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
         report.extend(key_problem);
@@ -157,6 +158,7 @@ fn build_shell(
     ssh_sessions: &ssh::Sessions,
     committed: watch::Sender<Config>,
     ntp: &crate::ntp::Ntp,
+    runtime: tokio::runtime::Handle,
 ) -> Result<(Arc<Shell>, Vec<String>), grammar::SyntaxError> {
     let dp = dataplane.clone();
     let about_dp = dataplane.clone();
@@ -180,6 +182,7 @@ fn build_shell(
         .about(move || about(&image, &about_dp));
     builder = ssh::register_commands(builder, host_key, ssh_sessions)?;
     builder = crate::ntp::register_commands(builder, ntp)?;
+    builder = crate::ping::register_commands(builder, dataplane.local_stack(), runtime)?;
     for show in kernel_bypass::commands::SHOWS {
         let dp = dataplane.clone();
         builder = builder.show(show.syntax, show.help, move |args| (show.render)(&dp, args))?;

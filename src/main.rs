@@ -9,6 +9,7 @@ mod hosted;
 mod init;
 mod metrics;
 mod ntp;
+mod ping;
 mod slb_probes;
 mod ssh;
 mod syslog;

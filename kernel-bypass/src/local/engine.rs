@@ -8,8 +8,8 @@ use super::device::LinkDevice;
 use super::link::Link;
 use ipnet::IpNet;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::socket::{tcp, udp, Socket};
-use smoltcp::wire::HardwareAddress;
+use smoltcp::socket::{icmp, tcp, udp, Socket};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
@@ -26,6 +26,9 @@ const LISTEN_BACKLOG: usize = 32;
 /// Datagrams and payload bytes buffered per UDP socket and direction.
 const UDP_PACKETS: usize = 64;
 const UDP_BUFFER: usize = 64 * 1024;
+/// Messages and bytes buffered per ICMP socket and direction (a ping's).
+const ICMP_PACKETS: usize = 16;
+const ICMP_BUFFER: usize = 16 * 1600;
 /// Local ports for outgoing connections and unbound UDP sockets (NAT's
 /// port translation leaves them alone).
 pub const EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
@@ -326,6 +329,36 @@ impl Engine {
         // Cannot fail: the socket is new and the port is non-zero.
         let _ = socket.bind(port);
         Ok(self.sockets.add(socket))
+    }
+
+    /// An ICMP socket receiving what `endpoint` names.
+    pub(super) fn add_icmp_socket(&mut self, endpoint: icmp::Endpoint) -> io::Result<SocketHandle> {
+        let buffer = || {
+            icmp::PacketBuffer::new(
+                vec![icmp::PacketMetadata::EMPTY; ICMP_PACKETS],
+                vec![0; ICMP_BUFFER],
+            )
+        };
+        let mut socket = icmp::Socket::new(buffer(), buffer());
+        socket
+            .bind(endpoint)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        Ok(self.sockets.add(socket))
+    }
+
+    /// smoltcp takes an ICMP socket's source from its interface's
+    /// addresses, which the stack otherwise leaves empty (TCP and UDP name
+    /// theirs): it is given the one source of `target`'s family the
+    /// routes choose, until the next ICMP message of that family.
+    pub(super) fn use_icmp_source(&mut self, target: IpAddr) -> io::Result<()> {
+        let source = IpAddress::from(self.source_for(target)?);
+        let host = IpCidr::new(source, if target.is_ipv4() { 32 } else { 128 });
+        self.iface.update_ip_addrs(|addrs| {
+            addrs.retain(|a| a.address().version() != source.version());
+            // Room for one address of each family (smoltcp's default two).
+            let _ = addrs.push(host);
+        });
+        Ok(())
     }
 
     /// Frees a UDP socket once the datagrams it queued are handed to the

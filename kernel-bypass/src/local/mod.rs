@@ -12,7 +12,7 @@
 //! all sockets sit behind one lock (`engine`); a driver task (`stack`)
 //! polls them when packets arrive, when sockets have output, and when a
 //! smoltcp timer is due. Socket futures register their wakers with the
-//! smoltcp sockets (`tcp`, `udp`).
+//! smoltcp sockets (`tcp`, `udp`, `icmp`).
 //!
 //! ```no_run
 //! # async fn example(runtime: tokio::runtime::Handle) -> std::io::Result<()> {
@@ -34,6 +34,7 @@ mod addr;
 mod device;
 mod engine;
 mod eventfd;
+mod icmp;
 mod link;
 mod port;
 mod queue;
@@ -45,6 +46,7 @@ mod udp;
 mod wire;
 
 pub use engine::{Liveness, SourceSelector, EPHEMERAL_PORTS};
+pub use icmp::{IcmpBinding, IcmpSocket};
 pub use link::IP_MTU;
 pub use port::LocalPort;
 pub use services::{answer_http, serve_echo, serve_status, HttpResponse};

@@ -43,8 +43,8 @@ pub(super) fn sockets(engine: &Engine) -> String {
                 ANY.to_string(),
                 String::new(),
             )),
-            // The stack opens no other kinds of socket.
-            _ => {}
+            // A ping or traceroute running.
+            Socket::Icmp(_) => rows.push(("icmp", ANY.to_string(), ANY.to_string(), String::new())),
         }
     }
     for (port, waiting) in listening {

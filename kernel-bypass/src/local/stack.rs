@@ -4,6 +4,7 @@
 
 use super::addr::is_unicast;
 use super::engine::{Engine, Liveness, SourceSelector};
+use super::icmp::{IcmpBinding, IcmpSocket};
 use super::link::Link;
 use super::port::LocalPort;
 use super::show;
@@ -163,6 +164,13 @@ impl LocalStack {
         };
         let handle = engine.add_udp_socket(port)?;
         Ok(UdpSocket::new(self.shared.clone(), handle, port))
+    }
+
+    /// An ICMP socket for what `binding` names (an echo identifier, or a
+    /// UDP port the caller has bound).
+    pub fn icmp_socket(&self, binding: IcmpBinding) -> io::Result<IcmpSocket> {
+        let handle = self.shared.lock().add_icmp_socket(binding.into())?;
+        Ok(IcmpSocket::new(self.shared.clone(), handle))
     }
 
     /// The socket table for `show`: protocol, local and remote address,

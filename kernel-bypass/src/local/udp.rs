@@ -84,6 +84,14 @@ impl UdpSocket {
         .await
     }
 
+    /// The hop limit (IPv4 TTL) of the datagrams it sends next; None for
+    /// the default (traceroute's probes set it).
+    pub fn set_hop_limit(&self, hop_limit: Option<u8>) {
+        let mut engine = self.shared.lock();
+        let socket = engine.sockets.get_mut::<udp::Socket>(self.handle);
+        socket.set_hop_limit(hop_limit.filter(|h| *h > 0));
+    }
+
     /// Receives one datagram; a datagram longer than `buf` is truncated.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         poll_fn(|cx| {

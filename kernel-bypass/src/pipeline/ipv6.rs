@@ -106,7 +106,7 @@ impl Stage {
 
     /// A packet for one of our addresses or groups: ND and echo are
     /// answered here, datagrams for a tunnel's port go to its driver, other
-    /// unicast TCP and UDP to the local stack.
+    /// unicast TCP and UDP, echo replies and errors to the local stack.
     fn ip6_local(&mut self, snap: &Snapshot, frame: &mut Frame, iface: &Iface) -> Verdict {
         let d = frame.data();
         // The stack must not answer a multicast or an unspecified address.
@@ -137,6 +137,10 @@ impl Stage {
         match d[IPV6_HEADER] {
             ICMPV6_ECHO_REQUEST if unicast => self.icmp6_echo(snap, frame, iface),
             ICMPV6_NEIGHBOR_SOLICIT | ICMPV6_NEIGHBOR_ADVERT => self.nd_input(snap, frame, iface),
+            // Answers to the appliance's own ping and traceroute.
+            ICMPV6_ECHO_REPLY | ICMPV6_DEST_UNREACHABLE | ICMPV6_TIME_EXCEEDED if unicast => {
+                self.local_deliver(frame, iface)
+            }
             _ => self.count(iface.id, Counter::Ipv6LocalUnhandled),
         }
     }
