@@ -54,6 +54,19 @@ pub fn remote_tunn() -> Tunn {
     )
 }
 
+/// The appliance's end as a bare boringtun `Tunn` (the benchmark's baseline).
+pub fn appliance_tunn() -> Tunn {
+    let remote = PublicKey::from(&StaticSecret::from(REMOTE_KEY));
+    Tunn::new(
+        StaticSecret::from(APPLIANCE_KEY),
+        remote,
+        None,
+        None,
+        9,
+        None,
+    )
+}
+
 /// The WireGuard message in a UDP packet the appliance sent to the remote.
 pub fn message(packet: &[u8]) -> &[u8] {
     assert_eq!(packet[9], PROTO_UDP);
