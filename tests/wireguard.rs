@@ -432,3 +432,37 @@ fn the_client_config_the_appliance_prints_works_in_wireguard_go() {
         site.console()
     );
 }
+
+#[test]
+fn a_session_is_rekeyed_after_rekey_after_time_and_traffic_goes_on() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::new();
+    let _appliance = site.start();
+    let _wg = site.remote_tunnel("192.0.2.1:51820");
+    assert!(site.reaches(&site.lan, "10.62.9.1"), "the tunnel is up");
+    // With persistent keepalives traffic never stops, so an end starts a
+    // new handshake once the session is old enough (WireGuard: 120 s for
+    // the initiator's sends, 165 s for the responder's receives), seen here
+    // as the remote's latest handshake moving on.
+    let latest = || {
+        let text = site
+            .remote
+            .run(&["wg", "show", &site.wgr, "latest-handshakes"]);
+        let seconds = text.split_whitespace().nth(1).map(str::parse::<u64>);
+        seconds.and_then(Result::ok).unwrap_or(0)
+    };
+    let first = latest();
+    assert!(first > 0, "a first handshake");
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while latest() == first {
+        assert!(Instant::now() < deadline, "no new handshake after 240 s");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert!(
+        latest() >= first + 100,
+        "rekeyed at about 120 s, not at once"
+    );
+    assert!(site.reaches(&site.lan, "10.62.9.1"), "on the new session");
+}
