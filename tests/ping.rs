@@ -68,7 +68,7 @@ fn ping_and_traceroute_reach_a_host_behind_two_linux_routers() {
     ]
     .join("\n");
     std::fs::write(dir.0.join("startup-config"), config).unwrap();
-    let (child, mut cli) = appliance::start(&dir.0);
+    let (child, mut cli) = appliance::start(&dir.0, 1);
     let _appliance = Child(child);
     let mut typed = |line: &str, done: &dyn Fn(&str) -> bool| {
         let before = appliance::console(&dir.0).len();

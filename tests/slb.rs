@@ -149,7 +149,7 @@ impl Site {
 
     /// `gatehouse run` with its CLI on a pipe (`cli`).
     fn start(&mut self) -> Child {
-        let (child, cli) = appliance::start(&self.dir.0);
+        let (child, cli) = appliance::start(&self.dir.0, 1);
         self.cli = Some(cli).into();
         Child(child)
     }

@@ -182,8 +182,9 @@ impl Site {
         wg
     }
 
+    /// The appliance with two workers: a peer's packets reach both.
     fn start(&mut self) -> Child {
-        let (child, cli) = appliance::start(&self.dir.0);
+        let (child, cli) = appliance::start(&self.dir.0, 2);
         self.cli = Some(cli);
         Child(child)
     }

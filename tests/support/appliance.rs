@@ -5,12 +5,14 @@
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-/// Starts the appliance; its CLI is the returned pipe.
-pub fn start(dir: &Path) -> (Child, ChildStdin) {
+/// Starts the appliance with `workers` workers; its CLI is the returned pipe.
+pub fn start(dir: &Path, workers: usize) -> (Child, ChildStdin) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .arg("run")
         .arg("--config")
         .arg(dir.join("startup-config"))
+        .arg("--workers")
+        .arg(workers.to_string())
         .env("TERM", "dumb")
         .stdin(Stdio::piped())
         .stdout(std::fs::File::create(dir.join("console")).expect("console file"))
