@@ -516,7 +516,8 @@ const COMMANDS: &[CommandDef] = &[
     },
     CommandDef {
         mode: Mode::Sub(&TAG_MODE),
-        syntax: "type (bool|int16|uint16|int32|uint32|int64|float32|float64|string)",
+        // The type is optional in the syntax only so that `no type` is complete.
+        syntax: "type [(bool|int16|uint16|int32|uint32|int64|float32|float64|string)]",
         help: &[
             "Data type (default bool for bits, uint16 for registers)",
             "A bit, or a register that is not zero",
@@ -539,7 +540,7 @@ const COMMANDS: &[CommandDef] = &[
     },
     CommandDef {
         mode: Mode::Sub(&TAG_MODE),
-        syntax: "byte-order (abcd|badc|cdab|dcba)",
+        syntax: "byte-order [(abcd|badc|cdab|dcba)]",
         help: &[
             "Byte and word order of the registers (default abcd)",
             "Big-endian",
@@ -578,7 +579,7 @@ const COMMANDS: &[CommandDef] = &[
     },
     CommandDef {
         mode: Mode::Sub(&TAG_MODE),
-        syntax: "publish (on-change|every-poll)",
+        syntax: "publish [(on-change|every-poll)]",
         help: &[
             "When the value is published (default on-change)",
             "When it changes by more than the deadband",
@@ -797,8 +798,13 @@ fn mqtt_credentials(edit: &mut Edit<'_>) -> Result<(), String> {
         let user = required(args, "user")?;
         check_name("user", user)?;
         let password = required(args, "password")?;
-        if !password.chars().all(|c| c.is_ascii_graphic()) || password.len() > 128 {
-            return Err("% Invalid password: up to 128 printable characters without blanks".into());
+        let reads_back =
+            |c: char| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '?' | '|' | '\\');
+        if !password.chars().all(reads_back) || password.len() > 128 {
+            return Err(
+                "% Invalid password: up to 128 printable characters, no blank, quote, '?', '|' or '\\'"
+                    .into(),
+            );
         }
         Ok((user.to_string(), password.to_string()))
     })?;
@@ -1041,11 +1047,14 @@ fn tag_writable(edit: &mut Edit<'_>) -> Result<(), String> {
 }
 
 fn tag_publish(edit: &mut Edit<'_>) -> Result<(), String> {
-    let publish = match (edit.negated, edit.args.has("every-poll")) {
-        (true, _) => None,
-        (false, true) => Some(Publish::EveryPoll),
-        (false, false) => Some(Publish::OnChange),
-    };
+    let args = edit.args;
+    let publish = set_or_clear(edit.negated, || {
+        match (args.has("every-poll"), args.has("on-change")) {
+            (true, _) => Ok(Publish::EveryPoll),
+            (false, true) => Ok(Publish::OnChange),
+            _ => Err(INCOMPLETE.to_string()),
+        }
+    })?;
     change_tag(edit, |t| {
         t.publish = publish;
         Ok(())
@@ -1137,7 +1146,7 @@ mod generate {
         let mqtt = (
             proptest::option::of((unicast(), proptest::option::of(1u16..))),
             proptest::option::of(name()),
-            proptest::option::of((name(), "[!-~]{1,12}")),
+            proptest::option::of((name(), "[A-Za-z0-9@#%^&*_.=+-]{1,12}")),
             proptest::option::of(5u16..=3600),
             proptest::option::of(0u8..=1),
             proptest::option::of("[a-z0-9]{1,6}(/[a-z0-9_-]{1,6}){0,2}"),
