@@ -48,7 +48,7 @@ put(6, words('q', -9876543210123, 'cdab'))
 put(10, words('f', 21.5, 'dcba'))
 put(12, words('d', -1234.5678, 'cdab'))
 put(16, [int.from_bytes(b'Gatehouse\0'[i:i + 2], 'big') for i in range(0, 10, 2)])
-put(20, words('h', 615, 'abcd'))
+put(22, words('h', 615, 'abcd'))
 put(24, words('f', 1.5, 'abcd'))
 put(26, words('f', 2.5, 'badc'))
 put(28, words('f', 3.5, 'cdab'))
@@ -113,7 +113,7 @@ const TAGS: &[(&str, &str, &str)] = &[
     ),
     (
         "temp",
-        "source holding-register 20\n   type int16\n   scale 0.1\n   offset -40",
+        "source holding-register 22\n   type int16\n   scale 0.1\n   offset -40",
         "21.5",
     ),
     (
@@ -286,8 +286,13 @@ impl Site {
                     "show iot mqtt",
                     "show logging",
                 ]);
-                let last: Vec<_> = messages.iter().rev().take(20).collect();
-                panic!("gave up waiting for {what}; last messages {last:?}\nconsole:\n{console}");
+                let last: Vec<_> = messages.iter().rev().take(5).collect();
+                let log = std::fs::read_to_string(self.path("mosquitto.log")).unwrap_or_default();
+                let log: Vec<_> = log.lines().rev().take(20).collect();
+                panic!(
+                    "gave up waiting for {what}; last messages {last:?}\nconsole:\n{console}\nbroker log (last first):\n{}",
+                    log.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }

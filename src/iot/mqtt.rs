@@ -29,6 +29,8 @@ pub const WINDOW: usize = 64;
 const MAX_PACKET: usize = 64 * 1024;
 /// Waits between connection attempts, doubling up to the last.
 const RETRY: [u64; 4] = [500, 1000, 2000, 4000];
+/// A session that lasted this long was a working one.
+const STABLE: Duration = Duration::from_secs(10);
 /// How long a command waits for its device.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -53,14 +55,17 @@ pub async fn run(
             Ok(()) => "closed by the broker".to_string(),
             Err(problem) => problem,
         };
-        let was_connected = {
+        // A session that lasted starts a new outage; one the broker
+        // closes at once (refusing us) does not.
+        let lasted = {
             let mut state = gateway.state();
-            let was = state.mqtt.state == "connected";
+            let connected = state.mqtt.state == "connected";
+            let lasted = connected && state.mqtt.since.is_some_and(|s| s.elapsed() > STABLE);
             state.mqtt.state = format!("down: {problem}");
             state.mqtt.since = Some(std::time::Instant::now());
-            was
+            lasted
         };
-        if was_connected {
+        if lasted {
             attempt = 0;
             logged = false;
         }
@@ -158,11 +163,10 @@ async fn session(
         Err(_) => return Err("no CONNACK".to_string()),
     }
     let commands = format!("{}/+/command/+", settings.topic_prefix);
-    send(
-        &mut writer,
-        Packet::Subscribe(Subscribe::new(commands, QoS::AtLeastOnce)),
-    )
-    .await?;
+    let mut subscribe = Subscribe::new(commands, QoS::AtLeastOnce);
+    // Packet id 0 is a protocol error: brokers close the connection.
+    subscribe.pkid = 1;
+    send(&mut writer, Packet::Subscribe(subscribe)).await?;
     {
         let mut state = gateway.state();
         state.mqtt.state = "connected".to_string();
@@ -179,7 +183,8 @@ async fn session(
     let keepalive = Duration::from_secs(u64::from(settings.keepalive.max(1)));
     let mut ping = tokio::time::interval(keepalive / 2);
     let mut heard = Instant::now();
-    let mut next_pkid: u16 = 0;
+    // Past the SUBSCRIBE's id.
+    let mut next_pkid: u16 = 1;
     let qos = qos(settings);
     loop {
         flush(gateway, &mut writer, qos, &mut next_pkid).await?;
