@@ -285,7 +285,7 @@ mod tests {
             decode(&words, DataType::Int64, Abcd),
             Some(Value::Int(-1_234_567_890_123))
         );
-        let e = 2.718281828459045f64.to_bits().to_be_bytes();
+        let e = (-1234.5678f64).to_bits().to_be_bytes();
         let words: Vec<u16> = e
             .chunks(2)
             .rev()
@@ -293,7 +293,7 @@ mod tests {
             .collect();
         assert_eq!(
             decode(&words, DataType::Float64, Dcba),
-            Some(Value::Float(2.718281828459045))
+            Some(Value::Float(-1234.5678))
         );
         assert_eq!(
             decode(&[0x4869, 0x2100], DataType::String, Abcd),

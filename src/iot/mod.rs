@@ -80,6 +80,9 @@ struct MqttStatus {
     refused: u64,
 }
 
+/// Where a device's commands go, with its tags to check them against.
+type Route = (mpsc::Sender<WriteRequest>, Arc<BTreeMap<String, Tag>>);
+
 #[derive(Default)]
 struct State {
     /// Waiting to be sent, oldest first.
@@ -91,7 +94,7 @@ struct State {
     devices: BTreeMap<String, DeviceStatus>,
     tags: BTreeMap<(String, String), TagStatus>,
     /// Where commands for each device go, and its tags.
-    routes: HashMap<String, (mpsc::Sender<WriteRequest>, Arc<BTreeMap<String, Tag>>)>,
+    routes: HashMap<String, Route>,
 }
 
 /// The gateway's shared state: the queue, the counters and what the
