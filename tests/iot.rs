@@ -15,6 +15,8 @@ use serde_json::Value as Json;
 use site::{Site, CLIENT, FIELD, PATIENCE, PYTHON};
 use std::time::{Duration, Instant};
 
+/// The tags of every type and order over the server's values, with what
+/// each must publish.
 const TAGS: &[(&str, &str, &str)] = &[
     ("i16", "source holding-register 0\n   type int16", "-1234"),
     (

@@ -23,8 +23,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::oneshot;
 use tokio::time::{timeout, Instant};
 
-/// QoS 1 messages sent and not yet acknowledged, at most.
-pub const WINDOW: usize = 64;
+/// QoS 1 messages sent and not yet acknowledged, at most: enough to keep
+/// the link busy through a round trip, little to send twice.
+pub const WINDOW: usize = 512;
+/// Messages encoded for one write.
+const BATCH: usize = 128;
 /// The largest packet taken from the broker (commands are small).
 const MAX_PACKET: usize = 64 * 1024;
 /// Waits between connection attempts, doubling up to the last.
@@ -215,36 +218,54 @@ async fn session(
     }
 }
 
-/// Sends queued messages while the window has room.
+/// Sends queued messages while the window has room, a batch (taken
+/// under one lock) per write.
 async fn flush(
     gateway: &Gateway,
     writer: &mut WriteHalf<TcpStream>,
     qos: QoS,
     next_pkid: &mut u16,
 ) -> Result<(), String> {
+    let mut out = BytesMut::new();
     loop {
-        let message = {
+        {
             let mut state = gateway.state();
-            if qos == QoS::AtLeastOnce && state.inflight.len() >= WINDOW {
-                return Ok(());
-            }
-            let Some(message) = state.queue.pop_front() else {
-                return Ok(());
+            let room = match qos {
+                QoS::AtMostOnce => BATCH,
+                _ => WINDOW.saturating_sub(state.inflight.len()).min(BATCH),
             };
-            state.mqtt.published += 1;
-            let mut pkid = 0;
-            if qos == QoS::AtLeastOnce {
-                *next_pkid = next_pkid.checked_add(1).unwrap_or(1);
-                pkid = *next_pkid;
-                state.inflight.push_back((pkid, message.clone()));
+            for _ in 0..room {
+                let Some(message) = state.queue.pop_front() else {
+                    break;
+                };
+                state.mqtt.published += 1;
+                let mut pkid = 0;
+                if qos == QoS::AtLeastOnce {
+                    *next_pkid = next_pkid.checked_add(1).unwrap_or(1);
+                    pkid = *next_pkid;
+                }
+                let mut publish =
+                    Publish::new(message.topic.as_str(), qos, message.payload.as_slice());
+                publish.retain = message.retain;
+                publish.pkid = pkid;
+                // A message too large to encode is dropped, not retried for ever.
+                if publish.write(&mut out).is_err() {
+                    state.mqtt.dropped += 1;
+                    continue;
+                }
+                if qos == QoS::AtLeastOnce {
+                    state.inflight.push_back((pkid, message));
+                }
             }
-            (message, pkid)
-        };
-        let (message, pkid) = message;
-        let mut publish = Publish::new(message.topic, qos, message.payload);
-        publish.retain = message.retain;
-        publish.pkid = pkid;
-        send(writer, Packet::Publish(publish)).await?;
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        writer
+            .write_all(&out)
+            .await
+            .map_err(|e| format!("send: {e}"))?;
+        out.clear();
     }
 }
 

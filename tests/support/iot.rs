@@ -68,9 +68,8 @@ else:
     print(c.write_register(int(sys.argv[3]), int(sys.argv[4]), slave=1))
 "#;
 
-/// The tags of every type and order over the server's values, with what
-/// each must publish.
-
+/// The namespaces, the scratch directory (configs, logs, the messages
+/// received) and the appliance's CLI once started.
 pub struct Site {
     pub broker: Netns,
     pub field: Netns,
