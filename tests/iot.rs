@@ -191,6 +191,18 @@ fn values_commands_and_a_device_restart_reach_the_broker() {
         "refused commands wrote nothing"
     );
 
+    // A tag added in the CLI is polled once committed.
+    let from = site.messages().len();
+    site.typed(&[
+        "configure terminal",
+        "iot gateway",
+        "device plc",
+        "tag extra",
+        "source input-register 1",
+        "end",
+    ]);
+    site.wait_for("the new tag", from, good("extra", Json::from(777)));
+
     // The device stops: offline and bad quality once; back: online.
     let from = site.messages().len();
     let _ = server.0.kill();

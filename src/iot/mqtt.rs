@@ -52,6 +52,8 @@ pub async fn run(
     // One log line per outage, not one per attempt.
     let mut logged = false;
     loop {
+        // Also what a task stopped by a commit left unacknowledged.
+        requeue_inflight(&gateway);
         let outcome = session(&stack, &gateway, &settings, target).await;
         requeue_inflight(&gateway);
         let problem = match outcome {
