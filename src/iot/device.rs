@@ -244,37 +244,36 @@ impl Poller {
         if !publish {
             return;
         }
-        let mut body = json!({
+        let body = json!({
             "device": self.name,
             "tag": name,
             "value": if good { value.to_json() } else { serde_json::Value::Null },
             "quality": if good { "good" } else { "bad" },
             "ts": now_ms(),
         });
-        if let Some(error) = error {
-            body["error"] = serde_json::Value::from(error);
-        }
-        self.gateway.publish(Message {
-            topic: format!("{}/{}/data/{name}", self.prefix, self.name),
-            payload: body.to_string().into_bytes(),
-            retain: self.retain,
-        });
+        let topic = format!("data/{name}");
+        self.send(&topic, body, error.as_deref(), self.retain);
         self.last[index] = Some((value, good));
     }
 
     fn status(&self, online: bool, error: Option<&str>) {
-        let mut body = json!({
+        let body = json!({
             "device": self.name,
             "status": if online { "online" } else { "offline" },
             "ts": now_ms(),
         });
+        self.send("status", body, error, true);
+    }
+
+    /// Queues `body`, with `error` when there is one, on `PREFIX/DEVICE/TAIL`.
+    fn send(&self, tail: &str, mut body: serde_json::Value, error: Option<&str>, retain: bool) {
         if let Some(error) = error {
             body["error"] = serde_json::Value::from(error);
         }
         self.gateway.publish(Message {
-            topic: format!("{}/{}/status", self.prefix, self.name),
+            topic: format!("{}/{}/{tail}", self.prefix, self.name),
             payload: body.to_string().into_bytes(),
-            retain: true,
+            retain,
         });
     }
 
@@ -288,12 +287,17 @@ impl Poller {
                 self.name
             ));
         }
-        self.up = Some(true);
+        self.set_up(true, None);
+    }
+
+    /// Records and publishes a change of state.
+    fn set_up(&mut self, up: bool, problem: Option<&str>) {
+        self.up = Some(up);
         self.gateway.device_status(&self.name, |s| {
-            s.up = Some(true);
+            s.up = Some(up);
             s.since = Some(std::time::Instant::now());
         });
-        self.status(true, None);
+        self.status(up, problem);
     }
 
     /// Once per outage: the log line, the status, every tag bad.
@@ -309,12 +313,7 @@ impl Poller {
             "%IOT-4-DEVICE_DOWN: device {} is not answering: {problem}",
             self.name
         ));
-        self.up = Some(false);
-        self.gateway.device_status(&self.name, |s| {
-            s.up = Some(false);
-            s.since = Some(std::time::Instant::now());
-        });
-        self.status(false, Some(problem));
+        self.set_up(false, Some(problem));
         for index in 0..self.tags.len() {
             self.update(index, Err(format!("device down: {problem}")));
         }
