@@ -120,10 +120,16 @@ pub fn decode(registers: &[u16], data_type: DataType, order: ByteOrder) -> Optio
         DataType::Int32 => Value::Int(i64::from(u(4)? as u32 as i32)),
         DataType::Uint32 => Value::UInt(u(4)?),
         DataType::Int64 => Value::Int(u(8)? as i64),
-        DataType::Float32 => Value::Float(f64::from(f32::from_bits(u(4)? as u32))),
+        DataType::Float32 => Value::Float(widened(f32::from_bits(u(4)? as u32))),
         DataType::Float64 => Value::Float(f64::from_bits(u(8)?)),
         DataType::String => return None,
     })
+}
+
+/// A float32 as the f64 with its shortest decimal form, so that 0.1 is
+/// published as 0.1, not 0.10000000149011612.
+fn widened(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
 }
 
 /// A tag's published value: the raw one scaled (`raw * scale + offset`,
@@ -260,6 +266,10 @@ mod tests {
             decode(&[lo, hi], DataType::Float32, Cdab),
             Some(Value::Float(3.5))
         );
+        let tenth = 0.1f32.to_bits();
+        let (hi, lo) = ((tenth >> 16) as u16, tenth as u16);
+        let shortest = decode(&[hi, lo], DataType::Float32, Abcd);
+        assert_eq!(shortest, Some(Value::Float(0.1)), "not 0.10000000149011612");
         assert_eq!(
             decode(&[0xfffe], DataType::Int16, Abcd),
             Some(Value::Int(-2))
@@ -408,7 +418,7 @@ mod tests {
             let words = encode(&Json::from(x), &tag(DataType::Float64, order)).unwrap();
             prop_assert_eq!(decode(&words, DataType::Float64, order), Some(Value::Float(x)));
             let words = encode(&Json::from(x), &tag(DataType::Float32, order)).unwrap();
-            prop_assert_eq!(decode(&words, DataType::Float32, order), Some(Value::Float(f64::from(x as f32))));
+            prop_assert_eq!(decode(&words, DataType::Float32, order), Some(Value::Float(widened(x as f32))));
         }
     }
 }

@@ -68,15 +68,15 @@ impl Poller {
             .iter()
             .map(|(n, t)| (n.clone(), t.clone()))
             .collect();
-        let shapes: Vec<_> = tags
-            .iter()
-            .filter_map(|(_, t)| t.source.map(|(table, address)| (table, address, t.width())))
+        // A tag without a source (commit refuses it) gets width 0, which
+        // the plan leaves out, so indexes still name the tags.
+        let shapes: Vec<_> = (tags.iter())
+            .map(|(_, t)| match t.source {
+                Some((table, address)) => (table, address, t.width()),
+                None => (Table::HoldingRegister, 0, 0),
+            })
             .collect();
-        // Tags without a source are refused at commit; indexes must match.
-        let reads = match shapes.len() == tags.len() {
-            true => plan(&shapes),
-            false => Vec::new(),
-        };
+        let reads = plan(&shapes);
         gateway.device_status(&name, |s| s.reads = reads.len());
         Poller {
             stack,
@@ -190,6 +190,8 @@ impl Poller {
 
     /// Reads every block and publishes what changed.
     async fn poll_once(&mut self) -> Result<(), String> {
+        // A device without tags is still checked for an answer.
+        self.connect().await?;
         let reads = self.reads.clone();
         let mut outcomes = Vec::with_capacity(reads.len());
         for read in &reads {

@@ -192,7 +192,10 @@ async fn session(
     let mut next_pkid: u16 = 1;
     let qos = qos(settings);
     loop {
-        flush(gateway, &mut writer, qos, &mut next_pkid).await?;
+        // A broker that stops reading must not hold the session for ever.
+        timeout(keepalive, flush(gateway, &mut writer, qos, &mut next_pkid))
+            .await
+            .map_err(|_| "the broker stopped reading".to_string())??;
         let room = gateway.state().inflight.len() < WINDOW;
         tokio::select! {
             packet = next_packet(&mut reader, &mut input) => {
