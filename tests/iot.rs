@@ -327,3 +327,47 @@ fn a_broker_restart_loses_no_message() {
     );
     drop(broker);
 }
+
+#[test]
+fn tls_to_the_broker_checks_its_certificate() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::new(&format!(
+        " device plc\n  address {FIELD}\n  poll-interval 100\n  tag level\n   source input-register 0"
+    ));
+    let ca = site.ca("ca");
+    site.broker_tls(&ca);
+    site.configure(&format!(" mqtt tls ca-certificate {ca}"));
+    let _broker = site.mosquitto();
+    let _server = site.modbus_server();
+    std::thread::sleep(Duration::from_millis(500));
+    let _sub = site.subscriber();
+    let _appliance = site.start();
+    site.wait_for("a value over TLS", 0, good("level", Json::from(777)));
+    let log = std::fs::read_to_string(site.path("mosquitto.log")).unwrap_or_default();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("New connection from 10.62.1.1:") && l.contains("on port 8883")),
+        "{log}"
+    );
+
+    // A CA that did not sign the broker's certificate: refused.
+    let other = site.ca("other");
+    site.typed(&[
+        "enable",
+        "configure terminal",
+        "iot gateway",
+        &format!("mqtt tls ca-certificate {other}"),
+        "end",
+    ]);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let shown = site.typed(&["show iot mqtt"]);
+        let last = shown.rsplit("Broker ").next().unwrap_or("");
+        if last.contains("TLS:") && last.contains("certificate") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{shown}");
+    }
+}

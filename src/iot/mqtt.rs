@@ -1,5 +1,6 @@
 //! The MQTT 3.1.1 client on the appliance's own stack (packets encoded and
-//! decoded by rumqttc's `mqttbytes`, the session kept here): connects with
+//! decoded by rumqttc's `mqttbytes`, the session kept here; TLS by rustls
+//! when `mqtt tls ca-certificate` names the CA): connects with
 //! a will on `PREFIX/gateway/status`, subscribes to the command topics,
 //! publishes the queue in order with up to [`WINDOW`] QoS 1 messages in
 //! flight, and puts what the broker had not acknowledged back at the head
@@ -11,7 +12,7 @@ use super::decode::encode;
 use super::{now_ms, Gateway, Message, WriteRequest};
 use bytes::BytesMut;
 use grammar::config::MqttSettings;
-use kernel_bypass::local::{LocalStack, TcpStream};
+use kernel_bypass::local::LocalStack;
 use kernel_bypass::Dataplane;
 use rumqttc::mqttbytes::v4::{Connect, LastWill, Packet, PubAck, Publish, Subscribe};
 use rumqttc::mqttbytes::{Error as PacketError, QoS};
@@ -19,9 +20,13 @@ use serde_json::{json, Value as Json};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::oneshot;
 use tokio::time::{timeout, Instant};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
 
 /// QoS 1 messages sent and not yet acknowledged, at most: enough to keep
 /// the link busy through a round trip, little to send twice.
@@ -34,6 +39,8 @@ const MAX_PACKET: usize = 64 * 1024;
 const RETRY: [u64; 4] = [500, 1000, 2000, 4000];
 /// A session that lasted this long was a working one.
 const STABLE: Duration = Duration::from_secs(10);
+/// How long connecting (TCP, TLS, CONNACK) may take.
+const PATIENCE: Duration = Duration::from_secs(5);
 /// How long a command waits for its device.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -92,6 +99,10 @@ fn requeue_inflight(gateway: &Gateway) {
     }
 }
 
+/// A connection to the broker: plain TCP or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin {}
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for S {}
+
 fn qos(settings: &MqttSettings) -> QoS {
     match settings.qos {
         0 => QoS::AtMostOnce,
@@ -99,7 +110,7 @@ fn qos(settings: &MqttSettings) -> QoS {
     }
 }
 
-async fn send(writer: &mut WriteHalf<TcpStream>, packet: Packet) -> Result<(), String> {
+async fn send<S: Stream>(writer: &mut WriteHalf<S>, packet: Packet) -> Result<(), String> {
     let mut out = BytesMut::new();
     packet
         .write(&mut out, usize::MAX)
@@ -111,8 +122,8 @@ async fn send(writer: &mut WriteHalf<TcpStream>, packet: Packet) -> Result<(), S
 }
 
 /// Reads until one whole packet is in `input`, and takes it.
-async fn next_packet(
-    reader: &mut ReadHalf<TcpStream>,
+async fn next_packet<S: Stream>(
+    reader: &mut ReadHalf<S>,
     input: &mut BytesMut,
 ) -> Result<Packet, String> {
     loop {
@@ -131,18 +142,60 @@ async fn next_packet(
     }
 }
 
-/// One connection: CONNECT, SUBSCRIBE, then publish and listen until it fails.
+/// One connection, over TLS when configured.
 async fn session(
     stack: &LocalStack,
     gateway: &Gateway,
     settings: &MqttSettings,
     target: SocketAddr,
 ) -> Result<(), String> {
-    let patience = Duration::from_secs(5);
-    let stream = timeout(patience, stack.tcp_connect(target))
+    let stream = timeout(PATIENCE, stack.tcp_connect(target))
         .await
         .map_err(|_| "connect: no answer".to_string())?
         .map_err(|e| format!("connect: {e}"))?;
+    let Some(ca) = &settings.tls_ca else {
+        return talk(stream, gateway, settings).await;
+    };
+    let connector = tls_connector(ca)?;
+    let tls = timeout(
+        PATIENCE,
+        connector.connect(ServerName::from(target.ip()), stream),
+    )
+    .await
+    .map_err(|_| "TLS handshake: no answer".to_string())?
+    .map_err(|e| format!("TLS: {e}"))?;
+    talk(tls, gateway, settings).await
+}
+
+/// A TLS client that trusts only the CAs of the PEM file `path` and checks
+/// that the broker's certificate names the address connected to. The file
+/// is read at each connection, so a renewed CA is taken without a commit.
+fn tls_connector(path: &str) -> Result<TlsConnector, String> {
+    let problem = |e: &dyn std::fmt::Display| format!("CA certificate {path}: {e}");
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| problem(&e))? {
+        roots
+            .add(cert.map_err(|e| problem(&e))?)
+            .map_err(|e| problem(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(problem(&"no certificate in it"));
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| problem(&e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// CONNECT, SUBSCRIBE, then publish and listen until the connection fails.
+async fn talk<S: Stream>(
+    stream: S,
+    gateway: &Gateway,
+    settings: &MqttSettings,
+) -> Result<(), String> {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let gateway_status = format!("{}/gateway/status", settings.topic_prefix);
     let mut connect = Connect::new(settings.client_id.clone());
@@ -159,7 +212,7 @@ async fn session(
     }
     send(&mut writer, Packet::Connect(connect)).await?;
     let mut input = BytesMut::with_capacity(4096);
-    match timeout(patience, next_packet(&mut reader, &mut input)).await {
+    match timeout(PATIENCE, next_packet(&mut reader, &mut input)).await {
         Ok(Ok(Packet::ConnAck(ack)))
             if ack.code == rumqttc::mqttbytes::v4::ConnectReturnCode::Success => {}
         Ok(Ok(Packet::ConnAck(ack))) => return Err(format!("refused: {:?}", ack.code)),
@@ -225,9 +278,9 @@ async fn session(
 
 /// Sends queued messages while the window has room, a batch (taken
 /// under one lock) per write.
-async fn flush(
+async fn flush<S: Stream>(
     gateway: &Gateway,
-    writer: &mut WriteHalf<TcpStream>,
+    writer: &mut WriteHalf<S>,
     qos: QoS,
     next_pkid: &mut u16,
 ) -> Result<(), String> {

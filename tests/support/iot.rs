@@ -122,6 +122,99 @@ impl Site {
             .spawn(&["mosquitto", "-c", &self.path("mosquitto.conf")])
     }
 
+    /// A CA (`NAME.pem`, `NAME.key`) made with openssl; returns its file.
+    pub fn ca(&self, name: &str) -> String {
+        let (pem, key) = (
+            self.path(&format!("{name}.pem")),
+            self.path(&format!("{name}.key")),
+        );
+        let subject = format!("/CN=gatehouse test {name}");
+        crate::netns::run(&[
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-subj",
+            &subject,
+        ]);
+        pem
+    }
+
+    /// Makes the broker's certificate for its address, signed by the CA
+    /// `ca`, and adds a TLS listener on 8883 to its configuration (the
+    /// plain one stays, for the test's own clients).
+    pub fn broker_tls(&self, ca: &str) {
+        let (key, csr, cert, ext) = (
+            self.path("server.key"),
+            self.path("server.csr"),
+            self.path("server.pem"),
+            self.path("server.ext"),
+        );
+        let extensions = format!(
+            "subjectAltName=IP:{BROKER}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"
+        );
+        std::fs::write(&ext, extensions).unwrap();
+        let subject = format!("/CN={BROKER}");
+        crate::netns::run(&[
+            "openssl",
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &subject,
+        ]);
+        let ca_key = self.path(&format!(
+            "{}.key",
+            ca.trim_end_matches(".pem").rsplit('/').next().unwrap_or(ca)
+        ));
+        crate::netns::run(&[
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+        let listener =
+            format!("listener 8883 0.0.0.0\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n");
+        let conf = std::fs::read_to_string(self.path("mosquitto.conf")).unwrap();
+        std::fs::write(self.path("mosquitto.conf"), conf + &listener).unwrap();
+    }
+
+    /// Adds `line` to the appliance's startup config (inside the `iot
+    /// gateway` block, which comes last).
+    pub fn configure(&self, line: &str) {
+        let config = std::fs::read_to_string(self.path("startup-config")).unwrap();
+        std::fs::write(self.path("startup-config"), format!("{config}{line}\n")).unwrap();
+    }
+
     pub fn modbus_server(&self) -> Child {
         self.field.spawn(&[PYTHON, "-c", SERVER, FIELD])
     }

@@ -39,8 +39,9 @@ pub static TAG_MODE: SubMode = SubMode {
     parent: Some(&DEVICE_MODE),
 };
 
-/// MQTT's registered port.
+/// MQTT's registered ports, plain and over TLS.
 pub const DEFAULT_MQTT_PORT: u16 = 1883;
+pub const DEFAULT_MQTTS_PORT: u16 = 8883;
 /// Modbus TCP's registered port.
 pub const DEFAULT_MODBUS_PORT: u16 = 502;
 /// Messages kept while the broker is away, when `mqtt buffer` is not set.
@@ -72,6 +73,10 @@ pub struct Mqtt {
     pub retain: bool,
     /// Messages kept while the broker is away.
     pub buffer: Option<u32>,
+    /// `mqtt tls ca-certificate PATH`: TLS to the broker, whose
+    /// certificate must chain to the CA in this PEM file and name its
+    /// address.
+    pub tls_ca: Option<String>,
 }
 
 /// The broker settings in force.
@@ -86,6 +91,7 @@ pub struct MqttSettings {
     pub topic_prefix: String,
     pub retain: bool,
     pub buffer: u32,
+    pub tls_ca: Option<String>,
 }
 
 impl Mqtt {
@@ -93,7 +99,10 @@ impl Mqtt {
     pub fn effective(&self, hostname: &str) -> MqttSettings {
         MqttSettings {
             broker: self.broker,
-            port: self.port.unwrap_or(DEFAULT_MQTT_PORT),
+            port: (self.port).unwrap_or(match self.tls_ca {
+                Some(_) => DEFAULT_MQTTS_PORT,
+                None => DEFAULT_MQTT_PORT,
+            }),
             client_id: (self.client_id.clone()).unwrap_or_else(|| format!("gatehouse-{hostname}")),
             credentials: self.credentials.clone(),
             keepalive: self.keepalive.unwrap_or(30),
@@ -101,6 +110,7 @@ impl Mqtt {
             topic_prefix: (self.topic_prefix.clone()).unwrap_or_else(|| "gatehouse".to_string()),
             retain: self.retain,
             buffer: self.buffer.unwrap_or(DEFAULT_MQTT_BUFFER),
+            tls_ca: self.tls_ca.clone(),
         }
     }
 }
@@ -453,6 +463,16 @@ const COMMANDS: &[CommandDef] = &[
     },
     CommandDef {
         mode: Mode::Sub(&IOT_MODE),
+        syntax: "mqtt tls ca-certificate WORD$path",
+        help: mqtt_help!(
+            "TLS to the broker (default port 8883)",
+            "CA the broker's certificate must chain to",
+            "PEM file, absolute path"
+        ),
+        handler: mqtt_text,
+    },
+    CommandDef {
+        mode: Mode::Sub(&IOT_MODE),
         syntax: "device WORD$name",
         help: &["Configure a Modbus TCP device", "Device name"],
         handler: device,
@@ -623,6 +643,7 @@ impl super::NetworkElement for Element {
             body.push("mqtt retain".to_string());
         }
         body.extend(m.buffer.map(|n| format!("mqtt buffer {n}")));
+        body.extend((m.tls_ca.as_ref()).map(|p| format!("mqtt tls ca-certificate {p}")));
         for (name, d) in &iot.devices {
             body.push(format!("device {name}"));
             // One blank more per level: the device's own lines, then each
@@ -773,22 +794,39 @@ fn mqtt_broker(edit: &mut Edit<'_>) -> Result<(), String> {
 /// `mqtt client-id ID`, `mqtt topic-prefix P`; `no` restores the default.
 fn mqtt_text(edit: &mut Edit<'_>) -> Result<(), String> {
     let args = edit.args;
-    let prefix = args.has("topic-prefix");
-    let value = set_or_clear(edit.negated, || match prefix {
-        true => topic_prefix(required(args, "prefix")?),
-        false => {
+    let value = set_or_clear(edit.negated, || match () {
+        _ if args.has("topic-prefix") => topic_prefix(required(args, "prefix")?),
+        _ if args.has("tls") => ca_path(required(args, "path")?),
+        _ => {
             let id = required(args, "id")?;
             check_name("client-id", id)?;
             Ok(id.to_string())
         }
     })?;
     edit_iot(edit, |i| {
-        match prefix {
-            true => i.mqtt.topic_prefix = value,
-            false => i.mqtt.client_id = value,
+        let m = &mut i.mqtt;
+        match () {
+            _ if args.has("topic-prefix") => m.topic_prefix = value,
+            _ if args.has("tls") => m.tls_ca = value,
+            _ => m.client_id = value,
         }
         Ok(())
     })
+}
+
+/// Whether `c` reads back inside one word of a configuration line.
+fn reads_back(c: char) -> bool {
+    c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '?' | '|' | '\\')
+}
+
+/// A CA file: an absolute path that reads back as one word.
+fn ca_path(text: &str) -> Result<String, String> {
+    match text.starts_with('/') && text.len() <= 255 && text.chars().all(reads_back) {
+        true => Ok(text.to_string()),
+        false => Err(format!(
+            "% Invalid file \"{text}\": an absolute path without blanks or quotes"
+        )),
+    }
 }
 
 /// `mqtt username U password P`; `no mqtt username` logs in anonymously.
@@ -1151,14 +1189,20 @@ mod generate {
             proptest::option::of(0u8..=1),
             proptest::option::of("[a-z0-9]{1,6}(/[a-z0-9_-]{1,6}){0,2}"),
             any::<bool>(),
-            proptest::option::of(1u32..=1_000_000),
+            (
+                proptest::option::of(1u32..=1_000_000),
+                proptest::option::of("/[a-z0-9_./-]{1,20}"),
+            ),
         );
         (
             mqtt,
             proptest::collection::btree_map(name(), device(), 0..3),
         )
             .prop_map(
-                |((broker, id, credentials, keepalive, qos, prefix, retain, buffer), devices)| {
+                |(
+                    (broker, id, credentials, keepalive, qos, prefix, retain, (buffer, ca)),
+                    devices,
+                )| {
                     let mut text = String::from("iot gateway\n");
                     text.extend(broker.map(|(a, port)| match port {
                         Some(p) => format!(" mqtt broker {a} port {p}\n"),
@@ -1175,6 +1219,7 @@ mod generate {
                         text.push_str(" mqtt retain\n");
                     }
                     text.extend(buffer.map(|b| format!(" mqtt buffer {b}\n")));
+                    text.extend(ca.map(|p| format!(" mqtt tls ca-certificate {p}\n")));
                     for (name, body) in devices {
                         text.push_str(&format!(" device {name}\n{body}"));
                     }
@@ -1200,6 +1245,7 @@ iot gateway
  mqtt topic-prefix plant/line1
  mqtt retain
  mqtt buffer 5000
+ mqtt tls ca-certificate /config/broker-ca.pem
  device PLC1
   address 192.0.2.20 port 5020
   unit-id 7
@@ -1285,6 +1331,11 @@ iot gateway
                 DEFAULT_MQTT_BUFFER
             )
         );
+        let tls = Mqtt {
+            tls_ca: Some("/ca.pem".into()),
+            ..Mqtt::default()
+        };
+        assert_eq!(tls.effective("r1").port, DEFAULT_MQTTS_PORT);
         let d = Device::default();
         assert_eq!(
             (d.port(), d.unit(), d.poll_ms(), d.timeout_ms(), d.tries()),
@@ -1304,6 +1355,7 @@ iot gateway
             ("iot gateway\n mqtt topic-prefix a/+/b", "% Invalid topic prefix \"a/+/b\": levels separated by '/', no '+', '#', empty level or leading '$'"),
             ("iot gateway\n mqtt topic-prefix a//b", "% Invalid topic prefix \"a//b\": levels separated by '/', no '+', '#', empty level or leading '$'"),
             ("iot gateway\n mqtt broker 224.0.0.1", "% 224.0.0.1 is not a unicast address"),
+            ("iot gateway\n mqtt tls ca-certificate ca.pem", "% Invalid file \"ca.pem\": an absolute path without blanks or quotes"),
             ("iot gateway\n mqtt qos 2", "% Invalid input detected at '^' marker."),
             ("iot gateway\n device a/b", "% Invalid device name \"a/b\": up to 64 letters, digits, '-', '_' and '.'"),
             ("iot gateway\n no device NOPE", "% No device NOPE"),
@@ -1347,7 +1399,7 @@ iot gateway
         let errors = apply_text(
             &mut config,
             "iot gateway\n no mqtt client-id\n no mqtt username\n no mqtt keepalive\n no mqtt qos\n \
-             no mqtt topic-prefix\n no mqtt retain\n no mqtt buffer\n device PLC1\n no unit-id\n \
+             no mqtt topic-prefix\n no mqtt retain\n no mqtt buffer\n no mqtt tls ca-certificate\n device PLC1\n no unit-id\n \
              no poll-interval\n no timeout\n no retries\n no tag pump\n tag temp\n no type\n \
              no byte-order\n no scale\n no offset\n no deadband\n no publish\n",
         );
