@@ -76,7 +76,10 @@ fn registers_of(bytes: &[u8], order: ByteOrder) -> Vec<u16> {
     let mut words: Vec<u16> = bytes
         .chunks(2)
         .map(|pair| {
-            let (hi, lo) = (pair[0], pair.get(1).copied().unwrap_or(0));
+            let (hi, lo) = (
+                pair.first().copied().unwrap_or(0),
+                pair.get(1).copied().unwrap_or(0),
+            );
             match order.swaps_bytes() {
                 true => u16::from_le_bytes([hi, lo]),
                 false => u16::from_be_bytes([hi, lo]),
