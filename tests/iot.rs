@@ -99,11 +99,38 @@ fn close(a: &Json, b: &Json) -> bool {
     }
 }
 
+/// A hostile Modbus server on ADDRESS:5020: each request is answered with
+/// another transaction's id or with a few random bytes.
+const HOSTILE: &str = r#"
+import os, socket, sys, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5020))
+s.listen()
+def serve(c):
+    n = 0
+    while True:
+        req = c.recv(260)
+        if len(req) < 8:
+            break
+        n += 1
+        wrong = bytes([req[0] ^ 0xff, req[1]]) + b'\0\0\0\x07' + req[6:8] + b'\x04\0\x01\0\x02'
+        c.send(wrong if n % 2 else os.urandom(5))
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+/// The device of every type and order, and a hostile one beside it.
 fn plc_block() -> String {
     let mut block = format!(" device plc\n  address {FIELD}\n  poll-interval 100\n  timeout 300");
     for (name, lines, _) in TAGS {
         block.push_str(&format!("\n  tag {name}\n   {lines}"));
     }
+    block.push_str(&format!(
+        "\n device hostile\n  address {FIELD} port 5020\n  poll-interval 100\n  timeout 300\n  \
+         tag t\n   source holding-register 0\n   type int32"
+    ));
     block
 }
 
@@ -115,11 +142,13 @@ fn values_commands_and_a_device_restart_reach_the_broker() {
     let mut site = Site::new(&plc_block());
     let _broker = site.mosquitto();
     let mut server = site.modbus_server();
+    let _hostile = site.field.spawn(&[PYTHON, "-c", HOSTILE, FIELD]);
     std::thread::sleep(Duration::from_millis(500));
     let _sub = site.subscriber();
     let _appliance = site.start();
 
-    // Every type and order, with the right number on the right topic.
+    // Every type and order, with the right number on the right topic,
+    // while the hostile device's answers are refused (and stall nothing).
     for (name, _, value) in TAGS {
         let value: Json = serde_json::from_str(value).unwrap();
         site.wait_for(&format!("{name} = {value}"), 0, good(name, value));
@@ -149,6 +178,11 @@ fn values_commands_and_a_device_restart_reach_the_broker() {
         (Some(&"up"), Some(&"4")),
         "{shown}"
     );
+    site.wait_for("the hostile device offline", 0, |t, p| {
+        t == "gh/hostile/status" && p["status"] == "offline"
+    });
+    let hostile = shown.lines().rev().find(|l| l.starts_with("hostile "));
+    assert!(hostile.is_some_and(|l| !l.contains(" up ")), "{shown}");
 
     // A change on the server is published.
     let from = site.messages().len();
