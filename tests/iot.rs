@@ -371,7 +371,7 @@ fn tls_to_the_broker_checks_its_certificate() {
         " device plc\n  address {FIELD}\n  poll-interval 100\n  tag level\n   source input-register 0"
     ));
     let ca = site.ca("ca");
-    site.broker_tls(&ca);
+    site.broker_tls("ca");
     site.configure(&format!(" mqtt tls ca-certificate {ca}"));
     let _broker = site.mosquitto();
     let _server = site.modbus_server();

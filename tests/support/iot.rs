@@ -122,37 +122,28 @@ impl Site {
             .spawn(&["mosquitto", "-c", &self.path("mosquitto.conf")])
     }
 
-    /// A CA (`NAME.pem`, `NAME.key`) made with openssl; returns its file.
+    /// `openssl req` with a new P-256 key in `key`: a request (or, with
+    /// `-x509` in `extra`, a self-signed certificate) in `out`.
+    fn new_key(&self, key: &str, out: &str, subject: &str, extra: &[&str]) {
+        let mut args = vec!["openssl", "req", "-newkey", "ec", "-pkeyopt"];
+        args.extend(["ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key]);
+        args.extend(["-out", out, "-subj", subject]);
+        args.extend(extra);
+        crate::netns::run(&args);
+    }
+
+    /// A CA, `NAME.pem` with its key `NAME.key`; returns the PEM file.
     pub fn ca(&self, name: &str) -> String {
-        let (pem, key) = (
-            self.path(&format!("{name}.pem")),
-            self.path(&format!("{name}.key")),
-        );
+        let pem = self.path(&format!("{name}.pem"));
         let subject = format!("/CN=gatehouse test {name}");
-        crate::netns::run(&[
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-subj",
-            &subject,
-        ]);
+        let key = self.path(&format!("{name}.key"));
+        self.new_key(&key, &pem, &subject, &["-x509", "-days", "2"]);
         pem
     }
 
     /// Makes the broker's certificate for its address, signed by the CA
-    /// `ca`, and adds a TLS listener on 8883 to its configuration (the
-    /// plain one stays, for the test's own clients).
+    /// `ca` (a name given to [`Site::ca`]), and adds a TLS listener on 8883
+    /// to its configuration (the plain one stays, for the test's clients).
     pub fn broker_tls(&self, ca: &str) {
         let (key, csr, cert, ext) = (
             self.path("server.key"),
@@ -164,44 +155,15 @@ impl Site {
             "subjectAltName=IP:{BROKER}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"
         );
         std::fs::write(&ext, extensions).unwrap();
-        let subject = format!("/CN={BROKER}");
-        crate::netns::run(&[
-            "openssl",
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &subject,
-        ]);
-        let ca_key = self.path(&format!(
-            "{}.key",
-            ca.trim_end_matches(".pem").rsplit('/').next().unwrap_or(ca)
-        ));
-        crate::netns::run(&[
-            "openssl",
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            ca,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            &cert,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ]);
+        self.new_key(&key, &csr, &format!("/CN={BROKER}"), &[]);
+        let (ca, ca_key) = (
+            self.path(&format!("{ca}.pem")),
+            self.path(&format!("{ca}.key")),
+        );
+        let mut args = vec!["openssl", "x509", "-req", "-in", &csr, "-CA", &ca, "-CAkey"];
+        args.extend([ca_key.as_str(), "-CAcreateserial", "-out", &cert]);
+        args.extend(["-days", "2", "-extfile", &ext]);
+        crate::netns::run(&args);
         let listener =
             format!("listener 8883 0.0.0.0\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n");
         let conf = std::fs::read_to_string(self.path("mosquitto.conf")).unwrap();
