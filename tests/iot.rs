@@ -252,6 +252,8 @@ fn values_commands_and_a_device_restart_reach_the_broker() {
         console.contains("%IOT-4-DEVICE_DOWN: device plc"),
         "{console}"
     );
+    let up = "%IOT-5-MQTT_UP: connected to broker 10.62.1.2:1883";
+    assert!(console.contains(up), "{console}");
     let from = site.messages().len();
     let _server = site.modbus_server();
     site.wait_for("the device online again", from, |t, p| {

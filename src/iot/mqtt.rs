@@ -61,7 +61,7 @@ pub async fn run(
     loop {
         // Also what a task stopped by a commit left unacknowledged.
         requeue_inflight(&gateway);
-        let outcome = session(&stack, &gateway, &settings, target).await;
+        let outcome = session(&stack, &dataplane, &gateway, &settings, target).await;
         requeue_inflight(&gateway);
         let problem = match outcome {
             Ok(()) => "closed by the broker".to_string(),
@@ -145,6 +145,7 @@ async fn next_packet<S: Stream>(
 /// One connection, over TLS when configured.
 async fn session(
     stack: &LocalStack,
+    dataplane: &Dataplane,
     gateway: &Gateway,
     settings: &MqttSettings,
     target: SocketAddr,
@@ -154,7 +155,7 @@ async fn session(
         .map_err(|_| "connect: no answer".to_string())?
         .map_err(|e| format!("connect: {e}"))?;
     let Some(ca) = &settings.tls_ca else {
-        return talk(stream, gateway, settings).await;
+        return talk(stream, dataplane, gateway, settings).await;
     };
     let connector = tls_connector(ca)?;
     let tls = timeout(
@@ -164,7 +165,7 @@ async fn session(
     .await
     .map_err(|_| "TLS handshake: no answer".to_string())?
     .map_err(|e| format!("TLS: {e}"))?;
-    talk(tls, gateway, settings).await
+    talk(tls, dataplane, gateway, settings).await
 }
 
 /// A TLS client that trusts only the CAs of the PEM file `path` and checks
@@ -193,6 +194,7 @@ fn tls_connector(path: &str) -> Result<TlsConnector, String> {
 /// CONNECT, SUBSCRIBE, then publish and listen until the connection fails.
 async fn talk<S: Stream>(
     stream: S,
+    dataplane: &Dataplane,
     gateway: &Gateway,
     settings: &MqttSettings,
 ) -> Result<(), String> {
@@ -225,11 +227,13 @@ async fn talk<S: Stream>(
     // Packet id 0 is a protocol error: brokers close the connection.
     subscribe.pkid = 1;
     send(&mut writer, Packet::Subscribe(subscribe)).await?;
-    {
+    let broker = {
         let mut state = gateway.state();
         state.mqtt.state = "connected".to_string();
         state.mqtt.since = Some(std::time::Instant::now());
-    }
+        state.mqtt.broker.clone()
+    };
+    dataplane.log(format!("%IOT-5-MQTT_UP: connected to broker {broker}"));
     let mut online = Publish::new(
         gateway_status,
         QoS::AtMostOnce,
