@@ -69,6 +69,7 @@ impl Appliance {
         // The committed configuration, for the services that follow it.
         let (committed, config) = watch::channel(Config::default());
         let ntp = crate::ntp::Ntp::default();
+        let iot = crate::iot::Gateway::default();
         let (shell, mut report) = build_shell(
             &dataplane,
             options,
@@ -76,6 +77,7 @@ impl Appliance {
             &ssh_sessions,
             committed,
             &ntp,
+            &iot,
             runtime.handle().clone(),
         )
         .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
@@ -101,6 +103,12 @@ impl Appliance {
             stack.clone(),
             dataplane.clone(),
             ntp,
+            config.clone(),
+        ));
+        runtime.spawn(crate::iot::serve(
+            stack.clone(),
+            dataplane.clone(),
+            iot,
             config.clone(),
         ));
         runtime.spawn(ssh::serve(
@@ -158,6 +166,7 @@ fn build_shell(
     ssh_sessions: &ssh::Sessions,
     committed: watch::Sender<Config>,
     ntp: &crate::ntp::Ntp,
+    iot: &crate::iot::Gateway,
     runtime: tokio::runtime::Handle,
 ) -> Result<(Arc<Shell>, Vec<String>), grammar::SyntaxError> {
     let dp = dataplane.clone();
@@ -182,6 +191,7 @@ fn build_shell(
         .about(move || about(&image, &about_dp));
     builder = ssh::register_commands(builder, host_key, ssh_sessions)?;
     builder = crate::ntp::register_commands(builder, ntp)?;
+    builder = crate::iot::register_commands(builder, iot)?;
     builder = crate::ping::register_commands(builder, dataplane.local_stack(), runtime)?;
     for show in kernel_bypass::commands::SHOWS {
         let dp = dataplane.clone();

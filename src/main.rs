@@ -7,6 +7,7 @@ mod appliance;
 mod cli;
 mod hosted;
 mod init;
+mod iot;
 mod metrics;
 mod ntp;
 mod ping;

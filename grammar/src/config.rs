@@ -26,6 +26,10 @@ pub use crate::elements::inspect::{
 pub use crate::elements::interfaces::{
     Interface, InterfaceKind, Interfaces, Vxlan, INTERFACE_MODE, VXLAN_DEFAULT_PORT,
 };
+pub use crate::elements::iot::{
+    ByteOrder, DataType, Decimal, Device, Iot, Mqtt, MqttSettings, Publish, Table, Tag,
+    DEVICE_MODE, IOT_MODE, MAX_READ_REGISTERS, TAG_MODE,
+};
 pub use crate::elements::line_vty::LINE_MODE;
 pub use crate::elements::management::{http_client_permitted, Management, DEFAULT_LOG_BUFFER};
 pub use crate::elements::nat::{
@@ -85,6 +89,7 @@ registry! {
     control_plane: ControlPlane => elements::control_plane::Element,
     management: Management => elements::management::Element,
     => elements::line_vty::Element,
+    iot: Iot => elements::iot::Element,
 }
 
 impl Config {

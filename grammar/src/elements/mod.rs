@@ -11,6 +11,7 @@ mod acl_names;
 pub mod control_plane;
 pub mod inspect;
 pub mod interfaces;
+pub mod iot;
 pub mod line_vty;
 pub mod management;
 pub mod nat;
@@ -148,7 +149,8 @@ pub(crate) mod tests {
                 "static routes",
                 "control plane",
                 "management",
-                "line vty"
+                "line vty",
+                "iot"
             ]
         );
     }

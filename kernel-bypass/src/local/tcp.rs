@@ -104,6 +104,13 @@ pub struct TcpStream {
     reset_on_drop: bool,
 }
 
+/// The endpoints only: protocol clients (tokio-modbus) ask for Debug.
+impl std::fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TcpStream({} -> {})", self.local, self.peer)
+    }
+}
+
 impl TcpStream {
     pub(super) fn new(
         shared: Arc<Shared>,
