@@ -272,9 +272,7 @@ mod tests {
         }
         assert_eq!(
             t.learn_admitted([9], 9, 9, || true),
-            Learnt::Added {
-                evicted: Some([1])
-            }
+            Learnt::Added { evicted: Some([1]) }
         );
         assert_eq!(t.remove_where(0..usize::MAX, |k, _| k[0] % 2 == 0), 4);
         assert_eq!(t.entries().len(), 4);

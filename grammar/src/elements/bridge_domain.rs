@@ -200,9 +200,7 @@ impl super::NetworkElement for Element {
         for name in config.interfaces.keys() {
             match bdi_domain(name) {
                 Some(n) if config.bridge_domains.domains.contains_key(&n) => {}
-                Some(n) => problems.push(format!(
-                    "% {name}: bridge-domain {n} is not configured"
-                )),
+                Some(n) => problems.push(format!("% {name}: bridge-domain {n} is not configured")),
                 None => {}
             }
         }
@@ -266,7 +264,10 @@ fn check_member(config: &Config, domain: u32, name: &str, problems: &mut Vec<Str
 
 /// `bridge-domain N` opens its mode; `no bridge-domain N` removes it.
 fn bridge_domain(edit: &mut Edit<'_>) -> Result<(), String> {
-    let n = edit.args.number("domain").ok_or(crate::commands::INCOMPLETE)? as u32;
+    let n = edit
+        .args
+        .number("domain")
+        .ok_or(crate::commands::INCOMPLETE)? as u32;
     let exists = edit.config.bridge_domains.domains.contains_key(&n);
     if edit.negated {
         if !exists {
@@ -426,7 +427,12 @@ mod tests {
     #[test]
     fn bad_lines_are_refused_at_once() {
         let (mut config, _) = parse_config("bridge-domain 1\n");
-        for line in ["mac aging-time 5", "mac limit 0", "member vni 0", "no member eth5"] {
+        for line in [
+            "mac aging-time 5",
+            "mac limit 0",
+            "member vni 0",
+            "no member eth5",
+        ] {
             let errors = apply_text(&mut config, &format!("bridge-domain 1\n {line}\n"));
             assert_eq!(errors.len(), 1, "{line}");
         }

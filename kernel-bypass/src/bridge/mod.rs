@@ -219,9 +219,8 @@ impl DataplaneElement for Bridge {
                 lines.push(member_line(snap, member, name));
             }
             for vni in &conf.vnis {
-                let tunnel = (snap.interfaces.iter().flatten()).find(
-                    |i| matches!(&i.kind, Some(IfaceKind::Vxlan(t)) if t.vni == *vni),
-                );
+                let tunnel = (snap.interfaces.iter().flatten())
+                    .find(|i| matches!(&i.kind, Some(IfaceKind::Vxlan(t)) if t.vni == *vni));
                 match tunnel {
                     Some(t) => {
                         domain.overlays.push(t.id);

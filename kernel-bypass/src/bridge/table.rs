@@ -150,7 +150,8 @@ impl MacTable {
             let domain = domain_of(k);
             let remove = gone(domain, now.wrapping_sub(e.stamp));
             if remove {
-                self.counter(domain).map(|c| c.fetch_sub(1, Ordering::Relaxed));
+                self.counter(domain)
+                    .map(|c| c.fetch_sub(1, Ordering::Relaxed));
             }
             remove
         });
@@ -190,7 +191,10 @@ mod tests {
         let vtep = Location::Remote(7, Ipv4Addr::new(192, 0, 2, 9));
         assert_eq!(t.learn(10, &mac, Location::Member(3), 0, 1), MacLearnt::New);
         assert_eq!(t.learn(20, &mac, vtep, 0, 1), MacLearnt::New);
-        assert_eq!(t.learn(10, &[2, 0, 0, 0, 0, 2], Location::Member(3), 0, 1), MacLearnt::Full);
+        assert_eq!(
+            t.learn(10, &[2, 0, 0, 0, 0, 2], Location::Member(3), 0, 1),
+            MacLearnt::Full
+        );
         assert_eq!(t.lookup(10, &mac, 5, 300), Some(Location::Member(3)));
         assert_eq!(t.lookup(20, &mac, 5, 300), Some(vtep));
         assert_eq!(t.lookup(20, &mac, 400, 300), None, "aged out");

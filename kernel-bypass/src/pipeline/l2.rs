@@ -49,7 +49,10 @@ fn untag(frame: &mut Frame) -> bool {
 
 /// Inserts an 802.1Q tag for `vlan` behind the MAC addresses.
 fn tag(frame: &mut Frame, vlan: u16) -> bool {
-    let Some(head) = frame.push_front(VLAN_TAG) else {
+    if frame.push_front(VLAN_TAG).is_none() {
+        return false;
+    }
+    let Some(head) = frame.data_mut().get_mut(..ETH_HEADER + VLAN_TAG) else {
         return false;
     };
     head.copy_within(VLAN_TAG..VLAN_TAG + 12, 0);
@@ -143,11 +146,11 @@ impl Stage {
                     .is_some_and(|i| i.l2_domain == Some(id))
             });
             match known {
-                Some(to) if Some(to.member()) == from_member => {
-                    return self.count(ingress, Counter::L2SameMember)
-                }
                 Some(Location::Remote(..)) if from_overlay => {
                     return self.count(ingress, Counter::L2SplitHorizon)
+                }
+                Some(to) if Some(to.member()) == from_member => {
+                    return self.count(ingress, Counter::L2SameMember)
                 }
                 Some(to) => {
                     self.counters.event(Counter::L2Forwarded);
