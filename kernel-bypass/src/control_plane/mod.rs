@@ -5,6 +5,9 @@
 //! (its ND half; ARP is answered before IP and not policed), ICMP, SSH,
 //! other TCP/UDP, the rest), with defaults that keep management reachable
 //! with no configuration at all. `show control-plane` shows them.
+//! VXLAN datagrams are not the appliance's own traffic but forwarded
+//! traffic in a tunnel (bridged or routed after decapsulation): they pass
+//! unpoliced, at the forwarding rate; the VNI lookup refuses strangers.
 
 mod police;
 mod syn_guard;
@@ -103,6 +106,8 @@ struct ProtectNode {
     guard: Arc<SynGuard>,
     policers: Arc<Policers>,
     refused: Arc<AtomicU64>,
+    /// UDP ports of the VXLAN interfaces.
+    vxlan_ports: Vec<u16>,
 }
 
 /// A compiled `access-class`: first match, implicit deny.
@@ -120,6 +125,9 @@ impl FeatureNode for ProtectNode {
         let Some(flow) = FlowInfo::parse(packet.data) else {
             return Action::Continue; // the IP path counts malformed packets
         };
+        if flow.protocol == crate::wire::PROTO_UDP && self.vxlan_ports.contains(&flow.dst_port) {
+            return Action::Continue;
+        }
         let class = class_of(&flow);
         if class == CpClass::Ssh && flow.dst_port == SSH_PORT {
             if let Some(acl) = &self.access_class {
@@ -199,6 +207,14 @@ impl DataplaneElement for ControlPlane {
             _ => policers,
         };
         *published = Some(policers.clone());
+        let mut vxlan_ports: Vec<u16> = (snap.interfaces.iter().flatten())
+            .filter_map(|i| match &i.kind {
+                Some(crate::snapshot::IfaceKind::Vxlan(t)) => Some(t.udp_port),
+                _ => None,
+            })
+            .collect();
+        vxlan_ports.sort_unstable();
+        vxlan_ports.dedup();
         for (family, path, name) in [
             (Family::Ipv4, PathFamily::Ipv4, "ip4-control-plane"),
             (Family::Ipv6, PathFamily::Ipv6, "ip6-control-plane"),
@@ -209,6 +225,7 @@ impl DataplaneElement for ControlPlane {
                 guard: self.guard.clone(),
                 policers: policers.clone(),
                 refused: self.refused_by_access_class.clone(),
+                vxlan_ports: vxlan_ports.clone(),
             };
             snap.features
                 .register(path, Point::LocalIn, ORDER, Arc::new(node));
