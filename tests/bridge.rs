@@ -13,16 +13,17 @@
 //! their MACs are learned on both sides and age out; the BDI is their
 //! gateway to a routed host.
 
+#[path = "support/appliance.rs"]
+mod appliance;
 #[path = "../kernel-bypass/tests/support/netns.rs"]
 #[allow(dead_code)]
 mod netns;
 
 use netns::{is_root, Child, Netns, Scratch, Veth};
 use std::io::Write;
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::ChildStdin;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 /// Hang guard only.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -104,24 +105,14 @@ impl Site {
 
     /// `gatehouse run` with its CLI on a pipe.
     fn start(&mut self) -> Child {
-        let mut child = Command::new(BIN)
-            .arg("run")
-            .arg("--config")
-            .arg(self.dir.0.join("startup-config"))
-            .env("TERM", "dumb")
-            .stdin(Stdio::piped())
-            .stdout(std::fs::File::create(self.dir.0.join("console")).unwrap())
-            .stderr(std::fs::File::create(self.dir.0.join("errors")).unwrap())
-            .spawn()
-            .unwrap();
-        self.cli = child.stdin.take();
+        let (child, cli) = appliance::start(&self.dir.0);
+        self.cli = Some(cli);
         self.typed(&["enable"]);
-        Child(child)
+        child
     }
 
     fn console(&self) -> String {
-        let read = |name| std::fs::read_to_string(self.dir.0.join(name)).unwrap_or_default();
-        read("console") + &read("errors")
+        appliance::console(&self.dir.0)
     }
 
     fn typed(&mut self, lines: &[&str]) {

@@ -11,6 +11,8 @@
 //! Virtual servers 198.51.100.80 tcp 80 (farm WEB, weights 1:1:2, HTTP
 //! probe), udp 5353 (farm DNS), tcp 8080 (farm HIDDEN, `nat client`).
 
+#[path = "support/appliance.rs"]
+mod appliance;
 #[path = "../kernel-bypass/tests/support/netns.rs"]
 #[allow(dead_code)]
 mod netns;
@@ -18,10 +20,9 @@ mod netns;
 use netns::{is_root, Child, Netns, Scratch, Veth};
 use std::collections::HashMap;
 use std::io::Write;
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 const VIP: &str = "198.51.100.80";
 /// Hang guard only.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -148,24 +149,14 @@ impl Site {
 
     /// `gatehouse run` with its CLI on a pipe (`cli`).
     fn start(&mut self) -> Child {
-        let mut child = Command::new(BIN)
-            .arg("run")
-            .arg("--config")
-            .arg(self.dir.0.join("startup-config"))
-            .env("TERM", "dumb")
-            .stdin(Stdio::piped())
-            .stdout(std::fs::File::create(self.dir.0.join("console")).unwrap())
-            .stderr(std::fs::File::create(self.dir.0.join("errors")).unwrap())
-            .spawn()
-            .unwrap();
-        self.cli = Some(child.stdin.take().unwrap()).into();
-        Child(child)
+        let (child, cli) = appliance::start(&self.dir.0);
+        self.cli = Some(cli).into();
+        child
     }
 
     /// What the appliance printed on its console so far.
     fn console(&self) -> String {
-        let read = |name| std::fs::read_to_string(self.dir.0.join(name)).unwrap_or_default();
-        read("console") + &read("errors")
+        appliance::console(&self.dir.0)
     }
 
     /// Answers by name for `n` new connections to `url` (and "failed").

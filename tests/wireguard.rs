@@ -12,6 +12,8 @@
 //!                                               its LAN: 10.62.9.1, fd62::1
 //! ```
 
+#[path = "support/appliance.rs"]
+mod appliance;
 #[path = "../kernel-bypass/tests/support/netns.rs"]
 #[allow(dead_code)]
 mod netns;
@@ -21,7 +23,6 @@ use std::io::Write;
 use std::process::{ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 /// Hang guard only.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -181,23 +182,13 @@ impl Site {
     }
 
     fn start(&mut self) -> Child {
-        let mut child = Command::new(BIN)
-            .arg("run")
-            .arg("--config")
-            .arg(self.dir.0.join("startup-config"))
-            .env("TERM", "dumb")
-            .stdin(Stdio::piped())
-            .stdout(std::fs::File::create(self.dir.0.join("console")).unwrap())
-            .stderr(std::fs::File::create(self.dir.0.join("errors")).unwrap())
-            .spawn()
-            .unwrap();
-        self.cli = child.stdin.take();
-        Child(child)
+        let (child, cli) = appliance::start(&self.dir.0);
+        self.cli = Some(cli);
+        child
     }
 
     fn console(&self) -> String {
-        let read = |name| std::fs::read_to_string(self.dir.0.join(name)).unwrap_or_default();
-        read("console") + &read("errors")
+        appliance::console(&self.dir.0)
     }
 
     /// Types `lines` at the CLI and returns what the console printed after
