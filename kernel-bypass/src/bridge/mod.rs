@@ -189,6 +189,10 @@ impl DataplaneElement for Bridge {
         let domains = &config.bridge_domains.domains;
         stats.retain(|n, _| domains.contains_key(n));
         if domains.is_empty() {
+            // No sweeper runs without domains: the last ones' MACs go now.
+            if let Some(macs) = self.macs.get() {
+                macs.clear(None);
+            }
             *self.views.lock().unwrap_or_else(|p| p.into_inner()) = views;
             return Ok(());
         }
