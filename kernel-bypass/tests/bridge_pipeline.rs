@@ -3,8 +3,9 @@
 //! Tagged frames cross to the overlay encapsulated and back tagged, MACs
 //! are learned on both sides and age out, unknown destinations flood with
 //! split horizon, the MAC limit holds under a flood of random sources,
-//! two domains in two VRFs with the same addresses stay apart, and the
-//! BDIs route between domains and to a routed interface; random frames
+//! two domains in two VRFs with the same addresses stay apart, the BDIs
+//! answer ARP and IPv6 neighbour discovery on their domain and route
+//! between domains and to a routed interface; random frames
 //! never panic and never loop back to the overlay.
 
 mod support;
@@ -12,11 +13,14 @@ mod support;
 use kernel_bypass::counters::Counter;
 use kernel_bypass::pipeline::Verdict;
 use kernel_bypass::snapshot::mac_for;
-use kernel_bypass::wire::{Mac, BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4};
+use kernel_bypass::wire::{
+    link_local_for, multicast_mac, solicited_node, Mac, BROADCAST_MAC, ETHERTYPE_ARP,
+    ETHERTYPE_IPV4, ETHERTYPE_IPV6, ICMPV6_NEIGHBOR_ADVERT,
+};
 use proptest::prelude::*;
 use std::net::Ipv4Addr;
 use support::harness::{Harness, HOST_MACS};
-use support::packets::{echo_request, ethernet, tagged, udp_packet, vxlan};
+use support::packets::{echo_request, ethernet, neighbor_solicit, tagged, udp_packet, vxlan};
 
 /// A host on VLAN 100, one behind VTEP .7, one behind VTEP .8.
 const A: Mac = [0x02, 0, 0, 0, 0, 0xa1];
@@ -347,6 +351,33 @@ fn the_bdis_route_between_domains_and_to_a_routed_interface() {
     assert_eq!(out[0].1[0..6], HOST_MACS[1]);
     assert_eq!(out[0].1[12..14], [0x08, 0x00], "plain IPv4, not bridged");
     assert_eq!(out[0].1[30..34], ip(VTEP_7).octets());
+}
+
+#[test]
+fn the_bdi_answers_ipv6_neighbour_discovery_on_the_domain() {
+    let mut h = harness();
+    let gateway = link_local_for(&mac_for("bdi10"));
+    let solicit = neighbor_solicit("fe80::a1".parse().unwrap(), A, gateway);
+    let group = multicast_mac(solicited_node(gateway));
+    let v = h.feed_frames(0, &[tagged(group, A, 100, ETHERTYPE_IPV6, &solicit)]);
+    let out = sent(&h, &v);
+    assert_eq!(
+        remotes_of(&out).len(),
+        2,
+        "multicast flooded to the overlay"
+    );
+    let answers: Vec<_> = (out.iter())
+        .filter(|(port, _)| *port == 0)
+        .map(|(_, f)| untag(f))
+        .collect();
+    assert_eq!(answers.len(), 1, "{out:?}");
+    let (vlan, advert) = &answers[0];
+    assert_eq!(*vlan, 100);
+    assert_eq!(
+        (advert[0..6].to_vec(), advert[6..12].to_vec()),
+        (A.to_vec(), mac_for("bdi10").to_vec())
+    );
+    assert_eq!(advert[14 + 40], ICMPV6_NEIGHBOR_ADVERT);
 }
 
 #[test]
