@@ -70,17 +70,14 @@ impl Appliance {
         let (committed, config) = watch::channel(Config::default());
         let ntp = crate::ntp::Ntp::default();
         let iot = crate::iot::Gateway::default();
-        let (shell, mut report) = build_shell(
-            &dataplane,
-            options,
-            &host_key,
-            &ssh_sessions,
-            committed,
-            &ntp,
-            &iot,
-            runtime.handle().clone(),
-        )
-        .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
+        let services = ServiceCommands {
+            ssh_sessions: &ssh_sessions,
+            ntp: &ntp,
+            iot: &iot,
+            runtime: runtime.handle().clone(),
+        };
+        let (shell, mut report) = build_shell(&dataplane, options, &host_key, committed, services)
+            .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
         report.extend(key_problem);
         let stack = dataplane.local_stack();
         let status_shell = Arc::downgrade(&shell);
@@ -159,15 +156,21 @@ fn host_key(startup: &Path) -> Result<(PrivateKey, Option<String>), String> {
     }
 }
 
+/// The control-plane services that bring commands of their own.
+struct ServiceCommands<'a> {
+    ssh_sessions: &'a ssh::Sessions,
+    ntp: &'a crate::ntp::Ntp,
+    iot: &'a crate::iot::Gateway,
+    /// Where `ping` and `traceroute` run.
+    runtime: tokio::runtime::Handle,
+}
+
 fn build_shell(
     dataplane: &Arc<Dataplane>,
     options: ApplianceOptions,
     host_key: &PrivateKey,
-    ssh_sessions: &ssh::Sessions,
     committed: watch::Sender<Config>,
-    ntp: &crate::ntp::Ntp,
-    iot: &crate::iot::Gateway,
-    runtime: tokio::runtime::Handle,
+    services: ServiceCommands<'_>,
 ) -> Result<(Arc<Shell>, Vec<String>), grammar::SyntaxError> {
     let dp = dataplane.clone();
     let about_dp = dataplane.clone();
@@ -189,10 +192,11 @@ fn build_shell(
             }
         })
         .about(move || about(&image, &about_dp));
-    builder = ssh::register_commands(builder, host_key, ssh_sessions)?;
-    builder = crate::ntp::register_commands(builder, ntp)?;
-    builder = crate::iot::register_commands(builder, iot)?;
-    builder = crate::ping::register_commands(builder, dataplane.local_stack(), runtime)?;
+    builder = ssh::register_commands(builder, host_key, services.ssh_sessions)?;
+    builder = crate::ntp::register_commands(builder, services.ntp)?;
+    builder = crate::iot::register_commands(builder, services.iot)?;
+    let stack = dataplane.local_stack();
+    builder = crate::ping::register_commands(builder, stack, services.runtime)?;
     for show in kernel_bypass::commands::SHOWS {
         let dp = dataplane.clone();
         builder = builder.show(show.syntax, show.help, move |args| (show.render)(&dp, args))?;

@@ -195,7 +195,7 @@ impl Collector for DataplaneCollector {
         let tables = (stats.tables.iter())
             .map(|(table, n)| ([("table", *table)], ConstGauge::new(*n as u64)));
         let help =
-            "Entries in a table of the packet path (sessions, NAT translations, SLB sessions)";
+            "Entries in a table of the packet path (sessions, NAT translations, SLB sessions, bridge MACs)";
         family(
             &mut e,
             "gatehouse_table_entries",

@@ -16,6 +16,10 @@ pub use crate::elements::access_lists::{
     AccessList, AccessLists, AclProtocol, AclRule, AddressMatch, Direction, Entry, Family,
     PortMatch, EXT_NACL_MODE, IPV6_ACL_MODE,
 };
+pub use crate::elements::bridge_domain::{
+    bdi_domain, BridgeDomain, BridgeDomains, BRIDGE_DOMAIN_MODE, DEFAULT_MAC_AGING_SECS,
+    DEFAULT_MAC_LIMIT,
+};
 pub use crate::elements::control_plane::{
     default_policer, ControlPlane, CpClass, Policer, CP_MODE,
 };
@@ -80,6 +84,7 @@ registry! {
     access_lists: AccessLists => elements::access_lists::Element,
     inspect: Inspect => elements::inspect::Element,
     interfaces: Interfaces => elements::interfaces::Element,
+    bridge_domains: BridgeDomains => elements::bridge_domain::Element,
     nat: Nat => elements::nat::Element,
     slb: Slb => elements::slb::Element,
     vrrp: Vrrp => elements::vrrp::Element,

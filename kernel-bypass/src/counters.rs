@@ -103,6 +103,19 @@ counters! {
     VxlanUnknownVni => ("vxlan", "unknown-vni", true),
     VxlanNoRemote => ("vxlan", "no-remote", true),
     VxlanLoop => ("vxlan", "nested-tunnel", true),
+    // L2 domains (bridge domains): frames of member ports, VLANs and VNIs.
+    L2Forwarded => ("l2-bridge", "forwarded", false),
+    L2Flooded => ("l2-bridge", "flood-copies", false),
+    // The destination is behind the member the frame came from.
+    L2SameMember => ("l2-bridge", "same-member", true),
+    // From the overlay to the overlay: never sent back (split horizon).
+    L2SplitHorizon => ("l2-bridge", "split-horizon", true),
+    // A new source MAC not learned: the domain holds its `mac limit`.
+    L2MacLimit => ("l2-bridge", "mac-limit-not-learned", false),
+    L2MtuExceeded => ("l2-bridge", "mtu-exceeded", true),
+    L2MulticastSource => ("l2-bridge", "multicast-source", true),
+    // Flooded to nobody: the domain has no other member.
+    L2NoMember => ("l2-bridge", "no-member", true),
     TunnelNested => ("tunnel", "nested-tunnel", true),
     TunnelDecapsulated => ("tunnel", "decapsulated", false),
     RxRingFull => ("interface-input", "rx-ring-full", true),

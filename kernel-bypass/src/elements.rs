@@ -5,6 +5,7 @@
 //! calls them through [`DataplaneElement`]; adding one is a module and a
 //! line in [`registry`].
 
+use crate::bridge::Bridge;
 use crate::control_plane::ControlPlane;
 use crate::firewall::Firewall;
 use crate::lb::LoadBalancer;
@@ -74,6 +75,7 @@ pub fn registry(shared: &Arc<Shared>) -> Elements {
             Arc::new(Vrrp::new(shared.clone())),
             Arc::new(TcpMssClamp),
             Arc::new(WireGuard::new()),
+            Arc::new(Bridge::new(shared.clone())),
         ],
         load_balancer,
     }

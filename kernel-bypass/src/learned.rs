@@ -3,6 +3,9 @@
 //! IPv4 neighbours and VTEPs, three for interface + IPv6 address). Readers never lock: each slot is a seqlock, and a
 //! read that races a write retries a few times, then reports a miss. Writers
 //! (rare: only when an entry is new, changed or due for refresh) take a mutex.
+//! A table whose entries are counted (the bridge's per-domain MAC limit)
+//! learns through `learn_admitted`, which says what was added and evicted,
+//! and removes aged entries with `remove_where`.
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -27,6 +30,17 @@ struct Slot<const W: usize> {
 pub struct Learned {
     pub value: u64,
     pub stamp: u32,
+}
+
+/// What `learn_admitted` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learnt<const W: usize> {
+    /// The key was there: refreshed or changed.
+    Known,
+    /// A new entry, in place of this one when the probe window was full.
+    Added { evicted: Option<[u64; W]> },
+    /// A new key that `admit` refused.
+    Refused,
 }
 
 pub struct LearnedTable<const W: usize = 1> {
@@ -102,14 +116,27 @@ impl<const W: usize> LearnedTable<W> {
 
     /// Records `key -> value` as confirmed at `now`. Cheap when nothing changed.
     pub fn learn(&self, key: [u64; W], value: u64, now: u32) {
+        self.learn_admitted(key, value, now, || true);
+    }
+
+    /// As `learn`; a key not in the table is added only when `admit`
+    /// (called under the writers' lock, so counts it keeps are exact)
+    /// says so.
+    pub fn learn_admitted(
+        &self,
+        key: [u64; W],
+        value: u64,
+        now: u32,
+        admit: impl FnOnce() -> bool,
+    ) -> Learnt<W> {
         if let Some(e) = self.get(key) {
             if e.value == value && now.wrapping_sub(e.stamp) < REFRESH_SECS {
-                return;
+                return Learnt::Known;
             }
         }
         let key = used(key);
         let Ok(_guard) = self.writer.lock() else {
-            return;
+            return Learnt::Refused;
         };
         let mut target: Option<&Slot<W>> = None;
         let mut oldest: Option<(&Slot<W>, u32)> = None;
@@ -128,8 +155,24 @@ impl<const W: usize> LearnedTable<W> {
             }
         }
         let Some(slot) = target.or(oldest.map(|(s, _)| s)) else {
-            return;
+            return Learnt::Refused;
         };
+        let before = load_key(slot);
+        let outcome = match before {
+            k if k == key => Learnt::Known,
+            _ if !admit() => return Learnt::Refused,
+            k if k[0] == 0 => Learnt::Added { evicted: None },
+            mut k => {
+                k[0] &= !USED;
+                Learnt::Added { evicted: Some(k) }
+            }
+        };
+        Self::write(slot, key, value, now);
+        outcome
+    }
+
+    /// Writes a slot under the seqlock (the writers' lock held).
+    fn write(slot: &Slot<W>, key: [u64; W], value: u64, now: u32) {
         slot.seq.fetch_add(1, Ordering::Acquire);
         fence(Ordering::Release);
         for (word, k) in slot.key.iter().zip(key) {
@@ -138,6 +181,41 @@ impl<const W: usize> LearnedTable<W> {
         slot.value.store(value, Ordering::Relaxed);
         slot.stamp.store(now, Ordering::Relaxed);
         slot.seq.fetch_add(1, Ordering::Release);
+    }
+
+    /// The number of slots (entries it can hold).
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Removes the entries of slots `range` (clamped to the table) that
+    /// `remove` picks; returns how many went.
+    pub fn remove_where(
+        &self,
+        range: std::ops::Range<usize>,
+        mut remove: impl FnMut([u64; W], Learned) -> bool,
+    ) -> usize {
+        let Ok(_guard) = self.writer.lock() else {
+            return 0;
+        };
+        let end = range.end.min(self.slots.len());
+        let mut removed = 0;
+        for slot in self.slots.get(range.start..end).into_iter().flatten() {
+            let mut k = load_key(slot);
+            if k[0] == 0 {
+                continue;
+            }
+            k[0] &= !USED;
+            let learned = Learned {
+                value: slot.value.load(Ordering::Relaxed),
+                stamp: slot.stamp.load(Ordering::Relaxed),
+            };
+            if remove(k, learned) {
+                Self::write(slot, [0; W], 0, 0);
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// All entries as (key, learned), for show commands.
@@ -178,6 +256,27 @@ mod tests {
         assert_eq!(t.get([20]).map(|e| e.value), Some(200));
         assert!(t.get([1]).is_none(), "oldest entry evicted");
         assert_eq!(t.entries().len(), 8);
+    }
+
+    #[test]
+    fn admitted_learning_reports_additions_and_evictions_and_entries_can_be_removed() {
+        let t: LearnedTable = LearnedTable::new(8);
+        assert_eq!(t.learn_admitted([1], 10, 0, || false), Learnt::Refused);
+        assert_eq!(
+            t.learn_admitted([1], 10, 0, || true),
+            Learnt::Added { evicted: None }
+        );
+        assert_eq!(t.learn_admitted([1], 11, 0, || false), Learnt::Known);
+        for k in 2..=8u64 {
+            t.learn([k], k, k as u32);
+        }
+        assert_eq!(
+            t.learn_admitted([9], 9, 9, || true),
+            Learnt::Added { evicted: Some([1]) }
+        );
+        assert_eq!(t.remove_where(0..usize::MAX, |k, _| k[0] % 2 == 0), 4);
+        assert_eq!(t.entries().len(), 4);
+        assert!(t.get([2]).is_none() && t.get([3]).is_some());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! Network elements hook into the IPv4 and IPv6 paths at the named
 //! [`features`] points.
 
+pub mod bridge;
 pub mod classify;
 pub mod commands;
 pub mod control_plane;

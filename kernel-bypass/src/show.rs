@@ -93,6 +93,7 @@ pub fn interfaces(
             Some(IfaceKind::Vlan { port, vlan }) => format!("port {port}, 802.1Q VLAN {vlan}"),
             Some(IfaceKind::Vxlan(t)) => format!("VXLAN VNI {}", t.vni),
             Some(IfaceKind::Tunnel(t)) => format!("{} tunnel", t.0.name()),
+            Some(IfaceKind::L2Domain(_)) => "bridge-domain interface".to_string(),
             None => "not forwarding".to_string(),
         };
         let _ = writeln!(
@@ -196,16 +197,17 @@ pub fn ipv6_interface_brief(snap: &Snapshot) -> String {
 /// `show version`'s interface lines, as IOS counts its hardware: how many
 /// interfaces of each kind the configuration has.
 pub fn interface_counts(snap: &Snapshot) -> String {
-    let mut counts = [0usize; 4];
+    let mut counts = [0usize; 5];
     for iface in snap.interfaces.iter().flatten() {
         counts[match InterfaceKind::of(&iface.name) {
             InterfaceKind::Physical => 0,
             InterfaceKind::SubInterface { .. } => 1,
             InterfaceKind::Vxlan => 2,
             InterfaceKind::WireGuard => 3,
+            InterfaceKind::Bdi => 4,
         }] += 1;
     }
-    let [ethernet, dot1q, vxlan, wireguard] = counts;
+    let [ethernet, dot1q, vxlan, wireguard, bdi] = counts;
     let mut out = format!("{ethernet} Ethernet interfaces\n");
     if dot1q > 0 {
         let _ = writeln!(out, "{dot1q} 802.1Q sub-interfaces");
@@ -215,6 +217,9 @@ pub fn interface_counts(snap: &Snapshot) -> String {
     }
     if wireguard > 0 {
         let _ = writeln!(out, "{wireguard} WireGuard interfaces");
+    }
+    if bdi > 0 {
+        let _ = writeln!(out, "{bdi} bridge-domain interfaces");
     }
     out
 }

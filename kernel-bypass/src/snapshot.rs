@@ -7,7 +7,13 @@
 //!
 //! Tenancy: an interface belongs to one table, and every learned entry
 //! (ARP and IPv6 neighbours, VXLAN MAC -> VTEP) is keyed by interface, so
-//! tenants using the same addresses never meet in them.
+//! tenants using the same addresses never meet in them; learned MACs of
+//! L2 domains are keyed by domain.
+//!
+//! L2 domains (the bridge element's bridge domains) are compiled by their
+//! element into `l2_domains`: a member interface's frames go to its domain
+//! instead of L3 (`Iface::l2_domain`), and a domain's routed interface has
+//! the domain as its L2 (`IfaceKind::L2Domain`).
 
 use crate::counters::MAX_INTERFACES;
 use crate::features::FeatureArcs;
@@ -31,6 +37,8 @@ pub type PortId = u16;
 pub type VrfId = u16;
 /// The global routing table (interfaces without `vrf forwarding`).
 pub const GLOBAL_TABLE: VrfId = 0;
+/// Index of an L2 domain in a snapshot's `l2_domains`.
+pub type L2DomainId = u16;
 
 /// The `down_reason` of an interface that is `shutdown`.
 pub const ADMIN_DOWN: &str = "administratively down";
@@ -64,6 +72,9 @@ pub enum IfaceKind {
     Vxlan(Tunnel),
     /// A point-to-point tunnel an element encapsulates (`crate::tunnel`).
     Tunnel(TunnelRef),
+    /// A routed interface on an L2 domain (`bdiN`): its frames are
+    /// bridged into the domain.
+    L2Domain(L2DomainId),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +102,9 @@ pub struct Iface {
     /// VRRP virtual routers on it: while one is master, the interface
     /// takes frames to its MAC and answers ARP for its addresses with it.
     pub virtual_routers: Vec<VirtualRouter>,
+    /// The L2 domain it is a member of: its frames are bridged there,
+    /// not routed.
+    pub l2_domain: Option<L2DomainId>,
 }
 
 /// A virtual router as the path sees it.
@@ -227,6 +241,10 @@ pub struct Table {
 pub struct Snapshot {
     /// Indexed by `IfaceId`; None for ids of interfaces no longer configured.
     pub interfaces: Vec<Option<Iface>>,
+    /// The interfaces as the configuration made them, before the elements
+    /// gave them drivers, published addresses or virtual routers: what the
+    /// next commit compares to tell whether the route tables can be kept.
+    configured_interfaces: Vec<Option<Iface>>,
     ports: Vec<PortBinding>,
     tunnels: Vec<(u16, u32, IfaceId)>,
     /// UDP ports elements' tunnel drivers claimed (`crate::tunnel`).
@@ -235,6 +253,8 @@ pub struct Snapshot {
     pub tables: Vec<Table>,
     /// The network elements' nodes at the feature points.
     pub features: FeatureArcs,
+    /// Indexed by `L2DomainId`.
+    pub l2_domains: Vec<crate::bridge::Domain>,
 }
 
 /// A locally administered MAC derived from the interface name, so it is
@@ -252,6 +272,7 @@ impl Snapshot {
     pub fn empty() -> Snapshot {
         Snapshot {
             interfaces: Vec::new(),
+            configured_interfaces: Vec::new(),
             ports: Vec::new(),
             tunnels: Vec::new(),
             udp_tunnels: Vec::new(),
@@ -261,6 +282,7 @@ impl Snapshot {
                 routes: Arc::new(RouteTable::empty()),
             }],
             features: FeatureArcs::default(),
+            l2_domains: Vec::new(),
         }
     }
 
@@ -325,8 +347,9 @@ impl Snapshot {
                     Err(why) => (None, Some(why)),
                 },
                 // Up, so that its routes are built; its element gives it
-                // its driver, or a reason to be down (`claim_tunnel`).
-                InterfaceKind::WireGuard => (None, None),
+                // its driver (`claim_tunnel`) or its domain, or a reason
+                // to be down.
+                InterfaceKind::WireGuard | InterfaceKind::Bdi => (None, None),
             };
             if conf.shutdown {
                 down = Some(ADMIN_DOWN);
@@ -355,6 +378,7 @@ impl Snapshot {
                 down_reason: down,
                 published: Vec::new(),
                 virtual_routers: Vec::new(),
+                l2_domain: None,
             };
             snap.bind(&iface);
             let slot = usize::from(id);
@@ -367,12 +391,13 @@ impl Snapshot {
             Arc::ptr_eq(&old.interfaces, &config.interfaces)
                 && Arc::ptr_eq(&old.vrfs, &config.vrfs)
                 && Arc::ptr_eq(&old.routes, &config.routes)
-                && old_snap.interfaces == snap.interfaces
+                && old_snap.configured_interfaces == snap.interfaces
         });
         snap.tables = match unchanged {
             Some((_, old_snap)) => old_snap.tables.iter().map(Table::share).collect(),
             None => snap.build_tables(config)?,
         };
+        snap.configured_interfaces = snap.interfaces.clone();
         Ok(snap)
     }
 
@@ -384,7 +409,7 @@ impl Snapshot {
                 self.tunnels.push((t.udp_port, t.vni, iface.id));
                 return;
             }
-            Some(IfaceKind::Tunnel(_)) | None => return,
+            Some(IfaceKind::Tunnel(_)) | Some(IfaceKind::L2Domain(_)) | None => return,
         };
         let slot = usize::from(port);
         if self.ports.len() <= slot {
@@ -494,6 +519,12 @@ impl Snapshot {
             }
         }
         self.udp_tunnels.push((udp_port, driver));
+    }
+
+    /// The L2 domain `id`.
+    #[inline]
+    pub fn l2_domain(&self, id: L2DomainId) -> Option<&crate::bridge::Domain> {
+        self.l2_domains.get(usize::from(id))
     }
 
     /// The tunnel driver receiving datagrams for this UDP port.
@@ -778,7 +809,12 @@ mod tests {
             .insert("eth0".into(), with_addresses(&["10.0.0.1/24"]));
         let mut ids = InterfaceIds::default();
         let port_of = |name: &str| (name == "eth0").then_some(0);
-        let first = Snapshot::compile(&c, &mut ids, &port_of).unwrap();
+        let mut first = Snapshot::compile(&c, &mut ids, &port_of).unwrap();
+        // What elements add to interfaces (a NAT's published address) is
+        // not a change of the configuration.
+        if let Some(Some(eth0)) = first.interfaces.first_mut() {
+            eth0.published.push("10.0.0.9".parse().unwrap());
+        }
         let mut renamed = c.clone();
         renamed.system_mut().hostname = Some("r2".into());
         let second =

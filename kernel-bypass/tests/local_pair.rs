@@ -87,8 +87,7 @@ fn connecting_to_a_closed_port_is_refused() {
     let error = pair
         .runtime
         .block_on(a.tcp_connect(SocketAddrV4::new(B, 4444)))
-        .err()
-        .expect("nothing listens there");
+        .expect_err("nothing listens there");
     assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
     pair.run(eventually("the socket freed", || {
         pair.a.socket_count() == 0

@@ -45,12 +45,15 @@ pub enum InterfaceKind {
     Vxlan,
     /// A WireGuard tunnel interface `wgN` (the wireguard element's).
     WireGuard,
+    /// A routed interface on bridge domain N, `bdiN` (the bridge-domain
+    /// element's).
+    Bdi,
 }
 
 impl InterfaceKind {
     /// Classifies an interface name: `vxlan<N>` is VXLAN, `wg<N>`
-    /// WireGuard, `<parent>.<N>` is a sub-interface, anything else is
-    /// physical.
+    /// WireGuard, `bdi<N>` a bridge domain's routed interface,
+    /// `<parent>.<N>` is a sub-interface, anything else is physical.
     pub fn of(name: &str) -> InterfaceKind {
         let numbered = |prefix| {
             name.strip_prefix(prefix)
@@ -61,6 +64,9 @@ impl InterfaceKind {
         }
         if numbered("wg") {
             return InterfaceKind::WireGuard;
+        }
+        if numbered("bdi") {
+            return InterfaceKind::Bdi;
         }
         if let Some((parent, sub)) = name.rsplit_once('.') {
             if let Ok(n) = sub.parse::<u32>() {

@@ -8,6 +8,7 @@
 
 pub mod access_lists;
 mod acl_names;
+pub mod bridge_domain;
 pub mod control_plane;
 pub mod inspect;
 pub mod interfaces;
@@ -141,6 +142,7 @@ pub(crate) mod tests {
                 "access lists",
                 "inspect",
                 "interfaces",
+                "bridge domain",
                 "nat",
                 "slb",
                 "vrrp",

@@ -1,6 +1,7 @@
 //! Receive side: Ethernet/802.1Q classification, ARP, IPv4 validation,
 //! local delivery, VXLAN decapsulation and the hand-over to elements'
-//! tunnel drivers (IPv6 continues in `ipv6`).
+//! tunnel drivers (IPv6 continues in `ipv6`) and to L2 domains (`l2`) for
+//! frames of their members.
 
 use super::{neighbor_key, vtep_key, Stage, Verdict};
 use crate::counters::Counter;
@@ -11,7 +12,7 @@ use crate::tunnel::{Decapsulated, TunnelRef};
 use crate::wire::*;
 
 /// An Ethernet header as classified on input.
-struct L2 {
+pub(super) struct L2 {
     dst: Mac,
     src: Mac,
     ethertype: u16,
@@ -19,7 +20,7 @@ struct L2 {
 }
 
 /// Reads the Ethernet header and an optional 802.1Q tag: (header, VLAN id).
-fn parse_l2(d: &[u8]) -> Option<(L2, Option<u16>)> {
+pub(super) fn parse_l2(d: &[u8]) -> Option<(L2, Option<u16>)> {
     if d.len() < ETH_HEADER {
         return None;
     }
@@ -60,12 +61,15 @@ impl Stage {
             return Verdict::Done;
         };
         self.counters.rx(iface.id, frame.len());
+        if let Some(domain) = iface.l2_domain {
+            return self.l2_domain_input(snap, frame, (iface, None), domain, 0);
+        }
         self.l2_input(snap, frame, iface, &l2, 0)
     }
 
     /// A frame (starting at its Ethernet header) received on `iface`;
     /// `depth` counts tunnels already removed.
-    fn l2_input(
+    pub(super) fn l2_input(
         &mut self,
         snap: &Snapshot,
         frame: &mut Frame,
@@ -214,17 +218,18 @@ impl Stage {
             l4 if d[IPV4_PROTOCOL] == PROTO_UDP && l4.len() >= UDP_HEADER => Some(be16(l4, 2)),
             _ => None,
         };
-        // An element's tunnel carries traffic, not control: not policed as
-        // the appliance's own (its driver guards its handshakes itself).
+        // A tunnel carries forwarded traffic, not the appliance's own: not
+        // policed by the control plane (the VNI lookup refuses strangers,
+        // an element's driver guards its handshakes itself).
         if let Some(tunnel) = udp_port.and_then(|p| snap.udp_tunnel(p)) {
             return self.tunnel_input(snap, frame, iface, tunnel, header_len);
+        }
+        if udp_port.is_some_and(|p| snap.is_tunnel_port(p)) {
+            return self.vxlan_input(snap, frame, iface, header_len, depth);
         }
         let at = (Some(iface.id), iface.vrf, None);
         if let Some(verdict) = self.feature(snap, (Family::Ipv4, Point::LocalIn), frame, at) {
             return verdict;
-        }
-        if udp_port.is_some_and(|p| snap.is_tunnel_port(p)) {
-            return self.vxlan_input(snap, frame, iface, header_len, depth);
         }
         let d = frame.data();
         let (protocol, l4) = (d[IPV4_PROTOCOL], &d[header_len..]);
@@ -309,6 +314,12 @@ impl Stage {
         let Some((l2, None)) = parse_l2(frame.data()) else {
             return self.count(tunnel.id, Counter::VxlanMalformed);
         };
+        if let Some(domain) = tunnel.l2_domain {
+            self.counters.event(Counter::VxlanDecapsulated);
+            self.counters.rx(tunnel.id, frame.len());
+            let from = (tunnel, Some(outer_src));
+            return self.l2_domain_input(snap, frame, from, domain, depth + 1);
+        }
         if !is_multicast(&l2.src) {
             self.shared.vteps.learn(
                 vtep_key(tunnel.id, &l2.src),

@@ -5,14 +5,16 @@
 //! counted) or queued on a port. Packets the pipeline itself creates (ARP
 //! requests, neighbour solicitations, packets released after resolution,
 //! the local stack's output) go through a second "generated" batch; VXLAN
-//! head-end replicas through a third, IPv4 fragments through a fourth and
-//! fifth (see `fragment`). All are allocated once.
+//! head-end replicas and L2 flood copies through a third, IPv4 fragments
+//! through a fourth and fifth (see `fragment`). All are allocated once.
+//! Frames of L2 domain members are bridged (`l2`), not routed.
 
 mod fragment;
 mod icmp;
 mod icmp6;
 mod input;
 mod ipv6;
+mod l2;
 mod nd;
 mod output;
 pub(crate) use output::{interface_towards, source_towards};
@@ -622,6 +624,35 @@ impl Stage {
             }
             Action::Consumed => Some(Verdict::Done),
         }
+    }
+
+    /// Runs `send` on a copy of `frame` in the replica batch (a flood
+    /// copy); false, counted on `iface`, when the batch is full.
+    fn replicate(
+        &mut self,
+        frame: &Frame,
+        iface: IfaceId,
+        send: impl FnOnce(&mut Self, &mut Frame) -> Verdict,
+    ) -> bool {
+        // The replica batch is moved out while its frame runs through the
+        // stages (which need `self`); an empty batch holds no allocation,
+        // and a copy made meanwhile finds it full.
+        let mut replicas = std::mem::replace(&mut self.replicas, Batch::new(0));
+        let copied = replicas.push_copy(frame.data());
+        let done = match (copied, replicas.frames_mut().last_mut()) {
+            (true, Some(copy)) => {
+                let v = send(self, copy);
+                self.replica_verdicts.push(v);
+                true
+            }
+            _ => {
+                self.counters
+                    .on_interface(iface, Counter::GeneratedOverflow);
+                false
+            }
+        };
+        self.replicas = replicas;
+        done
     }
 
     fn count(&self, iface: IfaceId, c: Counter) -> Verdict {

@@ -1,7 +1,7 @@
 //! Transmit side: TTL and checksum update, route lookup with ECMP,
 //! neighbour resolution, IPv4 fragmentation (in `fragment`), Ethernet/802.1Q
 //! rewrite, VXLAN encapsulation and the hand-over to elements' tunnel
-//! drivers (`crate::tunnel`).
+//! drivers (`crate::tunnel`) and L2 domains (`l2`).
 //!
 //! A VXLAN packet too big for the underlay is fragmented as an outer IPv4
 //! packet (DF clear), as Linux's vxlan does by default, rather than by
@@ -43,7 +43,7 @@ fn dont_fragment(frame: &Frame) -> bool {
 }
 
 /// VXLAN source port from the inner frame's flow (RFC 7348: 49152-65535).
-fn vxlan_source_port(inner: &[u8]) -> u16 {
+pub(super) fn vxlan_source_port(inner: &[u8]) -> u16 {
     let hash = match inner.get(ETH_HEADER..) {
         Some(ip) if be16(inner, 12) == ETHERTYPE_IPV4 => ipv4_flow_hash(ip),
         _ => flow_hash(be32(inner, 2), be32(inner, 8), 0, 0, 0),
@@ -273,6 +273,14 @@ impl Stage {
                 self.counters.tx(out.id, frame.len());
                 return self.tunnel_output(snap, frame, out, tunnel, depth);
             }
+            Some(IfaceKind::L2Domain(domain)) => match frame.push_front(ETH_HEADER) {
+                Some(h) => {
+                    write_ethernet(h, dst, &out.mac, ethertype);
+                    self.counters.tx(out.id, frame.len());
+                    return self.l2_domain_forward(snap, frame, *domain, None, depth);
+                }
+                None => return self.count(out.id, Counter::GeneratedOverflow),
+            },
             None => return self.count(out.id, Counter::InterfaceDown),
         };
         self.counters.tx(out.id, frame.len());
@@ -372,23 +380,15 @@ impl Stage {
         remote: Ipv4Addr,
         source_port: u16,
     ) {
-        // The replica batch is moved out while its frame runs through the
-        // stages (which need `self`); an empty batch holds no allocation.
-        let mut replicas = std::mem::replace(&mut self.replicas, crate::frame::Batch::new(0));
-        let copied = replicas.push_copy(frame.data());
-        if let (true, Some(copy)) = (copied, replicas.frames_mut().last_mut()) {
-            let v = self.vxlan_encap(snap, copy, tunnel, remote, source_port);
-            self.replica_verdicts.push(v);
+        if self.replicate(frame, out.id, |stage, copy| {
+            stage.vxlan_encap(snap, copy, tunnel, remote, source_port)
+        }) {
             self.counters.event(Counter::VxlanFlooded);
-        } else {
-            self.counters
-                .on_interface(out.id, Counter::GeneratedOverflow);
         }
-        self.replicas = replicas;
     }
 
     /// Pushes outer IPv4/UDP/VXLAN headers and routes the result.
-    fn vxlan_encap(
+    pub(super) fn vxlan_encap(
         &mut self,
         snap: &Snapshot,
         frame: &mut Frame,

@@ -4,7 +4,7 @@
 
 use super::packets::ethernet;
 use grammar::parse_config;
-use kernel_bypass::counters::WorkerCounters;
+use kernel_bypass::counters::{event_total, Counter, WorkerCounters};
 use kernel_bypass::elements::{registry, DataplaneElement, ElementCommand};
 use kernel_bypass::frame::Batch;
 use kernel_bypass::pipeline::{neighbor_key, Pipeline, Shared, Verdict};
@@ -40,6 +40,7 @@ pub struct Harness {
     pub load_balancer: Arc<kernel_bypass::lb::LoadBalancer>,
     pub pipeline: Pipeline,
     pub batch: Batch,
+    pub counters: Arc<WorkerCounters>,
 }
 
 impl Harness {
@@ -65,13 +66,15 @@ impl Harness {
                 .neighbors
                 .learn(neighbor_key(id, addr), mac_to_u64(&mac), 0);
         }
-        let pipeline = Pipeline::new(shared, Arc::new(WorkerCounters::default()), None);
+        let counters = Arc::new(WorkerCounters::default());
+        let pipeline = Pipeline::new(shared, counters.clone(), None);
         Harness {
             snap,
             elements,
             load_balancer: registry.load_balancer,
             pipeline,
             batch: Batch::new(64),
+            counters,
         }
     }
 
@@ -139,6 +142,11 @@ impl Harness {
             .filter(|(_, v)| **v == Verdict::Tx(port))
             .map(|(f, _)| f.data()[14..].to_vec())
             .collect()
+    }
+
+    /// How often the pipeline counted `c`, on any interface or none.
+    pub fn total(&self, c: Counter) -> u64 {
+        event_total(std::slice::from_ref(&self.counters), c)
     }
 
     /// The element command `line` names (as typed, `show` left out),
