@@ -70,10 +70,13 @@ impl Appliance {
         let (committed, config) = watch::channel(Config::default());
         let ntp = crate::ntp::Ntp::default();
         let iot = crate::iot::Gateway::default();
+        let cpu = crate::processes::CpuMonitor::default();
+        runtime.spawn(crate::processes::sample(cpu.clone()));
         let services = ServiceCommands {
             ssh_sessions: &ssh_sessions,
             ntp: &ntp,
             iot: &iot,
+            cpu: &cpu,
             runtime: runtime.handle().clone(),
         };
         let (shell, mut report) = build_shell(&dataplane, options, &host_key, committed, services)
@@ -161,6 +164,7 @@ struct ServiceCommands<'a> {
     ssh_sessions: &'a ssh::Sessions,
     ntp: &'a crate::ntp::Ntp,
     iot: &'a crate::iot::Gateway,
+    cpu: &'a crate::processes::CpuMonitor,
     /// Where `ping` and `traceroute` run.
     runtime: tokio::runtime::Handle,
 }
@@ -195,6 +199,7 @@ fn build_shell(
     builder = ssh::register_commands(builder, host_key, services.ssh_sessions)?;
     builder = crate::ntp::register_commands(builder, services.ntp)?;
     builder = crate::iot::register_commands(builder, services.iot)?;
+    builder = crate::processes::register_commands(builder, services.cpu, dataplane)?;
     let stack = dataplane.local_stack();
     builder = crate::ping::register_commands(builder, stack, services.runtime)?;
     for show in kernel_bypass::commands::SHOWS {

@@ -11,6 +11,7 @@ mod iot;
 mod metrics;
 mod ntp;
 mod ping;
+mod processes;
 mod slb_probes;
 mod ssh;
 mod syslog;

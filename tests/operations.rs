@@ -331,3 +331,49 @@ fn a_chrony_server_synchronises_the_appliance_clock_without_touching_the_host_cl
         "a clock a server vouches for: {clock:?}"
     );
 }
+
+#[test]
+fn show_processes_cpu_lists_the_workers_and_show_memory_the_process_and_tables() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(75, "ip route 10.75.9.0/24 10.75.1.2\n");
+    let _appliance = site.start();
+    site.type_lines(&["enable", "show processes cpu"]);
+    let deadline = Instant::now() + 3 * SETTLE;
+    let mut console = String::new();
+    // The first sample is taken as the appliance starts; ask until it is in.
+    while !console.contains("dataplane-0") && Instant::now() < deadline {
+        site.type_lines(&["show processes cpu"]);
+        console = site.file_until("console", Duration::from_secs(1), |t| {
+            t.contains("dataplane-0")
+        });
+    }
+    assert!(
+        console.contains("CPU utilization for five seconds: "),
+        "{console}"
+    );
+    assert!(
+        console.contains("gatehouse-ctl"),
+        "the control runtime: {console}"
+    );
+    site.type_lines(&["show memory"]);
+    let console = site.file_until("console", SETTLE, |t| t.contains("routes global"));
+    let resident = console
+        .split("resident       ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|mib| mib.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(resident > 1.0, "a resident size in MiB: {console}");
+    let global_routes = console
+        .split("routes global")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    assert!(
+        global_routes >= 2,
+        "connected, local and static routes: {console}"
+    );
+}
