@@ -1,9 +1,10 @@
 //! Remote syslog: every line of the dataplane's log (`show logging`: access
 //! list matches, NAT and load balancer events, commits with who made them)
 //! goes to each `logging host` as an RFC 5424 message over UDP 514, from
-//! the appliance's own stack. Facility local7 (IOS's default), severity
-//! notice for every line (the log has no severities of its own yet);
-//! timestamps from the appliance's clock (`shell::clock`, NTP-corrected).
+//! the appliance's own stack. Facility local7 (IOS's default), each line's
+//! own severity, lines less severe than `logging trap` (informational by
+//! default) left out; timestamps from the appliance's clock
+//! (`shell::clock`, NTP-corrected).
 //! UDP, as RFC 5426 says: a line the network loses is lost.
 
 use grammar::config::Config;
@@ -16,8 +17,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 pub const SYSLOG_PORT: u16 = 514;
-/// `<PRI>`: facility local7 (23) times 8 plus severity notice (5).
-const PRIORITY: u8 = 23 * 8 + 5;
+/// Facility local7 (23): `<PRI>` is it times 8 plus the severity.
+const FACILITY: u8 = 23;
 /// Longest message sent: fits one datagram on any path (RFC 5426 asks
 /// receivers for 480 bytes at least and 2048 where they can).
 const MAX_MESSAGE: usize = 1200;
@@ -42,6 +43,9 @@ pub async fn serve(stack: LocalStack, dataplane: Arc<Dataplane>, config: watch::
         };
         let (hosts, message) = {
             let config = config.borrow();
+            if kernel_bypass::log_severity(&line) > config.management.trap_level() {
+                continue;
+            }
             let hosts = config.management.logging_hosts.clone();
             (
                 hosts,
@@ -60,8 +64,9 @@ pub async fn serve(stack: LocalStack, dataplane: Arc<Dataplane>, config: watch::
 /// One RFC 5424 message: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID
 /// STRUCTURED-DATA MSG`, cut to `MAX_MESSAGE` bytes on a character boundary.
 fn message(now: Duration, hostname: &str, line: &str) -> String {
+    let priority = FACILITY * 8 + kernel_bypass::log_severity(line);
     let mut text = format!(
-        "<{PRIORITY}>1 {} {hostname} gatehouse {} - - {line}",
+        "<{priority}>1 {} {hostname} gatehouse {} - - {line}",
         clock::rfc3339(now),
         std::process::id()
     );

@@ -240,7 +240,9 @@ fn a_syslog_receiver_gets_an_rfc_5424_line_for_a_commit_saying_who_made_it() {
     if !is_root() {
         return;
     }
-    let site = Site::new(73, "logging buffered 50\nlogging host {host}\n");
+    let config =
+        "logging buffered 50 notifications\nlogging trap notifications\nlogging host {host}\n";
+    let site = Site::new(73, config);
     let into = format!("OPEN:{},creat,append", site.path("syslog"));
     let _receiver = site.host.spawn(&["socat", "-u", "UDP4-RECV:514", &into]);
     let _appliance = site.start();
@@ -267,7 +269,7 @@ fn a_syslog_receiver_gets_an_rfc_5424_line_for_a_commit_saying_who_made_it() {
     site.type_lines(&["show logging"]);
     let console = site.file_until("console", SETTLE, |text| text.contains("of at most 50"));
     assert!(
-        console.contains("(of at most 50)")
+        console.contains("(of at most 50, level notifications)")
             && console.contains("s %SYS-5-CONFIG_I: Configured by console"),
         "the buffer's size and the line: {console}"
     );

@@ -35,7 +35,9 @@ pub use crate::elements::iot::{
     DEVICE_MODE, IOT_MODE, MAX_READ_REGISTERS, TAG_MODE,
 };
 pub use crate::elements::line_vty::LINE_MODE;
-pub use crate::elements::management::{http_client_permitted, Management, DEFAULT_LOG_BUFFER};
+pub use crate::elements::management::{
+    http_client_permitted, Management, DEFAULT_LOG_BUFFER, LOG_LEVELS,
+};
 pub use crate::elements::nat::{
     DynamicNat, Nat, NatPolice, NatPool, NatSide, NatTarget, StaticKey, StaticNat, StaticProtocol,
     DEFAULT_MAX_TRANSLATIONS,

@@ -213,6 +213,7 @@ impl Dataplane {
         }
         self.local.set_addresses(&snap.own_addresses());
         (self.shared.log).set_kept(config.management.log_buffer() as usize);
+        (self.shared.log).set_level(config.management.buffered_level());
         self.snapshots.store(Arc::new(snap));
         control.applied = config.clone();
         Ok(())

@@ -1,9 +1,11 @@
 //! The dataplane's log: lines the elements write about packets (an
 //! access-list rule's `log`, a NAT pool running out), rate limited so that
 //! a flood cannot flood the log, kept in a bounded buffer that `show
-//! logging` prints (`logging buffered N` sets its size). One log for every
-//! element, as on IOS. Control-plane services (remote syslog) subscribe to
-//! the lines as they are logged.
+//! logging` prints (`logging buffered N LEVEL` sets its size and the least
+//! severe line kept). One log for every element, as on IOS, whose lines
+//! carry their severity as IOS's do (`%SYS-5-CONFIG_I: ...`: 5, notice).
+//! Control-plane services (remote syslog) subscribe to every line as it is
+//! logged, and filter by their own level.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -16,9 +18,23 @@ const SUBSCRIBER_BACKLOG: usize = 256;
 /// Lines logged per second at most; the rest are counted.
 const PER_SECOND: u32 = 10;
 
+/// The severity of a line in IOS's form `%FACILITY-SEVERITY-MNEMONIC:`;
+/// notice (5) for a line without one.
+pub fn severity(line: &str) -> u8 {
+    let tag = line
+        .strip_prefix('%')
+        .and_then(|rest| rest.split(':').next());
+    let level = tag
+        .and_then(|t| t.split('-').nth(1))
+        .and_then(|l| l.parse().ok());
+    level.filter(|l| *l <= 7).unwrap_or(5)
+}
+
 struct State {
     lines: VecDeque<String>,
     kept: usize,
+    /// The least severe level buffered.
+    level: u8,
     second: u32,
     this_second: u32,
     suppressed: u64,
@@ -35,6 +51,7 @@ impl Default for EventLog {
             state: Mutex::new(State {
                 lines: VecDeque::new(),
                 kept: KEPT,
+                level: grammar::config::LOG_LEVELS.len() as u8 - 1,
                 second: 0,
                 this_second: 0,
                 suppressed: 0,
@@ -61,6 +78,12 @@ impl EventLog {
         }
     }
 
+    /// Sets the least severe level kept (`logging buffered LEVEL`); the
+    /// lines kept already stay.
+    pub fn set_level(&self, level: u8) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).level = level;
+    }
+
     /// Logs the line `line` makes, unless this second's budget is spent
     /// (then the line is not even made).
     pub fn record(&self, now: u32, line: impl FnOnce() -> String) {
@@ -74,11 +97,13 @@ impl EventLog {
             return;
         }
         s.this_second += 1;
-        if s.lines.len() >= s.kept {
-            s.lines.pop_front();
-        }
         let line = line();
-        s.lines.push_back(format!("at {now}s {line}"));
+        if severity(&line) <= s.level {
+            if s.lines.len() >= s.kept {
+                s.lines.pop_front();
+            }
+            s.lines.push_back(format!("at {now}s {line}"));
+        }
         drop(s);
         // No subscriber is not an error: the line is in the buffer.
         let _ = self.subscribers.send(line.into());
@@ -87,8 +112,9 @@ impl EventLog {
     /// `show logging`.
     pub fn render(&self) -> String {
         let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let level = grammar::config::LOG_LEVELS[usize::from(s.level)];
         let mut out = format!(
-            "Log: {} lines kept (of at most {}), {} suppressed by the rate limit of {PER_SECOND}/s\n",
+            "Log: {} lines kept (of at most {}, level {level}), {} suppressed by the rate limit of {PER_SECOND}/s\n",
             s.lines.len(),
             s.kept,
             s.suppressed
@@ -119,6 +145,27 @@ mod tests {
     }
 
     #[test]
+    fn lines_less_severe_than_the_level_are_not_kept_but_still_go_to_subscribers() {
+        assert_eq!(severity("%SYS-5-CONFIG_I: Configured by admin"), 5);
+        assert_eq!(severity("%SEC-6-IPACCESSLOG: list A permitted"), 6);
+        assert_eq!(severity("%IPNAT-4-ADDR_ALLOC_FAILURE: pool P"), 4);
+        assert_eq!(severity("no tag at all"), 5);
+        assert_eq!(severity("%BAD-9-X: out of range"), 5);
+        let log = EventLog::default();
+        let mut lines = log.subscribe();
+        log.set_level(4);
+        log.record(1, || "%SEC-6-IPACCESSLOG: list A permitted".to_string());
+        log.record(1, || "%IPNAT-4-ADDR_ALLOC_FAILURE: pool P".to_string());
+        let text = log.render();
+        assert!(text.contains("level warnings"), "{text}");
+        assert!(
+            !text.contains("IPACCESSLOG") && text.contains("ADDR_ALLOC"),
+            "{text}"
+        );
+        assert!(lines.try_recv().unwrap().contains("IPACCESSLOG"));
+    }
+
+    #[test]
     fn subscribers_get_new_lines_and_the_buffer_shrinks_to_its_size() {
         let log = EventLog::default();
         log.record(1, || "before".to_string());
@@ -129,7 +176,7 @@ mod tests {
         log.set_kept(1);
         let text = log.render();
         assert!(
-            text.starts_with("Log: 1 lines kept (of at most 1)"),
+            text.starts_with("Log: 1 lines kept (of at most 1, level debugging)"),
             "{text}"
         );
         assert!(

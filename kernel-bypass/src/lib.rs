@@ -21,6 +21,7 @@ pub mod counters;
 pub mod dataplane;
 pub mod elements;
 mod event_log;
+pub use event_log::severity as log_severity;
 mod fanout;
 pub mod features;
 pub mod fib;

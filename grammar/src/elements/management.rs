@@ -7,8 +7,11 @@
 //!   permits may scrape it (first match, implicit deny, sources only), as
 //!   IOS's `ip http access-class` limits its HTTP server.
 //! - `logging host A.B.C.D`: RFC 5424 syslog over UDP 514 to that host;
-//!   `logging buffered N`: lines kept for `show logging` (IOS counts
-//!   bytes here; this counts lines).
+//!   `logging trap LEVEL`: the least severe lines sent there (default
+//!   informational); `logging buffered [N] [LEVEL]`: lines kept for `show
+//!   logging` (IOS counts bytes here; this counts lines) and the least
+//!   severe kept (default debugging: all). Levels are IOS's names, from
+//!   emergencies (0) to debugging (7).
 //! - `ntp server A.B.C.D`: the SNTP client's servers.
 //!
 //! Each has its `no` form; `no logging host` and `no ntp server` without
@@ -24,6 +27,21 @@ use std::sync::Arc;
 /// Lines `show logging` keeps when `logging buffered` is not set.
 pub const DEFAULT_LOG_BUFFER: u32 = 200;
 
+/// IOS's severity levels, by number (RFC 5424's).
+pub const LOG_LEVELS: [&str; 8] = [
+    "emergencies",
+    "alerts",
+    "critical",
+    "errors",
+    "warnings",
+    "notifications",
+    "informational",
+    "debugging",
+];
+/// IOS's defaults: every line buffered, informational and worse to syslog.
+pub const DEFAULT_BUFFERED_LEVEL: u8 = 7;
+pub const DEFAULT_TRAP_LEVEL: u8 = 6;
+
 /// The management services' settings as typed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Management {
@@ -33,6 +51,10 @@ pub struct Management {
     pub http_access_class: Option<String>,
     pub logging_hosts: BTreeSet<Ipv4Addr>,
     pub logging_buffered: Option<u32>,
+    /// The least severe level buffered (`logging buffered LEVEL`).
+    pub logging_buffered_level: Option<u8>,
+    /// The least severe level sent to the hosts (`logging trap LEVEL`).
+    pub logging_trap: Option<u8>,
     pub ntp_servers: BTreeSet<Ipv4Addr>,
 }
 
@@ -40,6 +62,17 @@ impl Management {
     /// Lines the log keeps.
     pub fn log_buffer(&self) -> u32 {
         self.logging_buffered.unwrap_or(DEFAULT_LOG_BUFFER)
+    }
+
+    /// The least severe level `show logging` keeps.
+    pub fn buffered_level(&self) -> u8 {
+        self.logging_buffered_level
+            .unwrap_or(DEFAULT_BUFFERED_LEVEL)
+    }
+
+    /// The least severe level the syslog hosts get.
+    pub fn trap_level(&self) -> u8 {
+        self.logging_trap.unwrap_or(DEFAULT_TRAP_LEVEL)
     }
 }
 
@@ -97,9 +130,38 @@ const COMMANDS: &[CommandDef] = &[
     },
     CommandDef {
         mode: Mode::Global,
-        syntax: "logging buffered <10-100000>$lines",
-        help: &["Logging", "Lines show logging keeps (default 200)", "Lines"],
+        syntax: "logging buffered [<10-100000>$lines] [(emergencies|alerts|critical|errors|warnings|notifications|informational|debugging)]",
+        help: &[
+            "Logging",
+            "What show logging keeps",
+            "Lines (default 200)",
+            "System is unusable (0)",
+            "Immediate action needed (1)",
+            "Critical conditions (2)",
+            "Error conditions (3)",
+            "Warning conditions (4)",
+            "Normal but significant conditions (5)",
+            "Informational messages (6)",
+            "Debugging messages (7, the default: all)",
+        ],
         handler: logging_buffered,
+    },
+    CommandDef {
+        mode: Mode::Global,
+        syntax: "logging trap [(emergencies|alerts|critical|errors|warnings|notifications|informational|debugging)]",
+        help: &[
+            "Logging",
+            "The least severe lines sent to the syslog hosts",
+            "System is unusable (0)",
+            "Immediate action needed (1)",
+            "Critical conditions (2)",
+            "Error conditions (3)",
+            "Warning conditions (4)",
+            "Normal but significant conditions (5)",
+            "Informational messages (6, the default)",
+            "Debugging messages (7)",
+        ],
+        handler: logging_trap,
     },
     CommandDef {
         mode: Mode::Global,
@@ -126,8 +188,16 @@ impl super::NetworkElement for Element {
 
     fn blocks(&self, config: &Config, out: &mut Vec<Block>) {
         let m = &config.management;
-        let lines = (m.logging_buffered.iter())
-            .map(|n| format!("logging buffered {n}"))
+        let level = |l: Option<u8>| l.map(|l| LOG_LEVELS[usize::from(l)]);
+        let buffered = match (m.logging_buffered, level(m.logging_buffered_level)) {
+            (None, None) => None,
+            (Some(n), None) => Some(format!("logging buffered {n}")),
+            (None, Some(l)) => Some(format!("logging buffered {l}")),
+            (Some(n), Some(l)) => Some(format!("logging buffered {n} {l}")),
+        };
+        let trap = level(m.logging_trap).map(|l| format!("logging trap {l}"));
+        let lines = (buffered.into_iter())
+            .chain(trap)
             .chain(m.logging_hosts.iter().map(|h| format!("logging host {h}")))
             .chain(m.metrics_port.map(|p| format!("ip http metrics port {p}")))
             .chain((m.http_access_class.iter()).map(|n| format!("ip http access-class {n}")))
@@ -159,15 +229,21 @@ impl super::NetworkElement for Element {
             proptest::option::of(1u16..),
             proptest::option::of("[A-Za-z0-9][A-Za-z0-9_-]{0,8}"),
             addresses(),
-            proptest::option::of(10u32..=100_000),
+            (
+                proptest::option::of(10u32..=100_000),
+                proptest::option::of(0usize..8),
+                proptest::option::of(0usize..8),
+            ),
             addresses(),
         )
-            .prop_map(|(port, class, hosts, buffered, servers)| {
+            .prop_map(|(port, class, hosts, (buffered, level, trap), servers)| {
                 let mut text = String::new();
                 text.extend(port.map(|p| format!("ip http metrics port {p}\n")));
                 text.extend(class.map(|n| format!("ip http access-class {n}\n")));
                 text.extend(hosts.iter().map(|h| format!("logging host {h}\n")));
                 text.extend(buffered.map(|n| format!("logging buffered {n}\n")));
+                text.extend(level.map(|l| format!("logging buffered {}\n", LOG_LEVELS[l])));
+                text.extend(trap.map(|l| format!("logging trap {}\n", LOG_LEVELS[l])));
                 text.extend(servers.iter().map(|s| format!("ntp server {s}\n")));
                 text
             })
@@ -239,8 +315,41 @@ fn logging_host(e: &mut Edit<'_>) -> Result<(), String> {
     addresses(e, "host", "logging host", |m| &mut m.logging_hosts)
 }
 
+/// The level named on the line, if any.
+fn typed_level(e: &Edit<'_>) -> Option<u8> {
+    (LOG_LEVELS.iter().position(|l| e.args.has(l))).map(|l| l as u8)
+}
+
+/// `logging buffered [N] [LEVEL]` sets what is typed; `no logging
+/// buffered` restores both defaults.
 fn logging_buffered(e: &mut Edit<'_>) -> Result<(), String> {
-    number(e, "lines", |m| &mut m.logging_buffered)
+    let (lines, level) = (e.args.number("lines"), typed_level(e));
+    if !e.negated && lines.is_none() && level.is_none() {
+        return Err(INCOMPLETE.to_string());
+    }
+    edit(e, |m, e| {
+        if e.negated {
+            m.logging_buffered = None;
+            m.logging_buffered_level = None;
+            return Ok(());
+        }
+        if let Some(n) = lines {
+            m.logging_buffered = Some(n as u32);
+        }
+        if level.is_some() {
+            m.logging_buffered_level = level;
+        }
+        Ok(())
+    })
+}
+
+/// `logging trap LEVEL`; `no logging trap` restores informational.
+fn logging_trap(e: &mut Edit<'_>) -> Result<(), String> {
+    let level = typed_level(e);
+    edit(e, |m, e| {
+        m.logging_trap = set_or_clear(e.negated, || level.ok_or(INCOMPLETE.to_string()))?;
+        Ok(())
+    })
 }
 
 fn ntp_server(e: &mut Edit<'_>) -> Result<(), String> {
@@ -271,6 +380,34 @@ mod tests {
         assert_eq!(
             validate(&config),
             ["% ip http access-class SCRAPERS: no IPv4 access list SCRAPERS"]
+        );
+    }
+
+    #[test]
+    fn levels_are_ios_names_kept_with_the_buffer_size_and_defaulted_by_no() {
+        let (mut config, errors) =
+            parse_config("logging buffered 500\nlogging buffered warnings\nlogging trap errors\n");
+        assert_eq!(errors, []);
+        let m = &config.management;
+        assert_eq!(
+            (m.log_buffer(), m.buffered_level(), m.trap_level()),
+            (500, 4, 3)
+        );
+        let text = render(&config);
+        assert!(
+            text.contains("logging buffered 500 warnings\nlogging trap errors\n"),
+            "{text}"
+        );
+        assert_eq!(parse_config(&text).0, config);
+        let errors = apply_text(
+            &mut config,
+            "no logging buffered\nno logging trap\nlogging buffered\n",
+        );
+        assert_eq!(errors.len(), 1, "a level or a size is needed");
+        let m = &config.management;
+        assert_eq!(
+            (m.log_buffer(), m.buffered_level(), m.trap_level()),
+            (200, 7, 6)
         );
     }
 
