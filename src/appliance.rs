@@ -82,6 +82,13 @@ impl Appliance {
         let (shell, mut report) = build_shell(&dataplane, options, &host_key, committed, services)
             .map_err(|e| format!("cannot register the dataplane's commands: {e}"))?;
         report.extend(key_problem);
+        if !shell.has_administrator() {
+            report.extend(
+                ssh::FIRST_BOOT_HINT
+                    .lines()
+                    .map(|l| l.trim_end().to_string()),
+            );
+        }
         let stack = dataplane.local_stack();
         let status_shell = Arc::downgrade(&shell);
         runtime.spawn(serve_echo(stack.clone(), ECHO_PORT));

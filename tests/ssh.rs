@@ -951,3 +951,40 @@ fn ssh_answers_during_and_right_after_a_syn_flood_and_a_udp_flood() {
     drop(floods);
     attempt("right after the flood");
 }
+
+#[test]
+fn with_no_administrator_ssh_refuses_everyone_and_says_what_to_type() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new(91);
+    // The same site with no users at all: a first boot.
+    let config = std::fs::read_to_string(site.dir.0.join("startup-config")).unwrap();
+    let without_users: Vec<_> = config
+        .lines()
+        .filter(|l| !l.starts_with("username"))
+        .collect();
+    std::fs::write(
+        site.dir.0.join("startup-config"),
+        without_users.join("\n") + "\n",
+    )
+    .unwrap();
+    let _appliance = site.start();
+    let deadline = Instant::now() + SETTLE;
+    let out = loop {
+        let out = site
+            .ssh("admin", ADMIN_PASSWORD, &[], Some("show version"))
+            .output()
+            .unwrap();
+        if text(&out).contains("No administrator") || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("username NAME privilege 15 secret PASSWORD"),
+        "the banner says what to type: {}",
+        text(&out)
+    );
+}

@@ -296,6 +296,16 @@ impl Shell {
         secret.verify(password).then_some(entry.privilege)
     }
 
+    /// Whether some user may administer the box (privilege 15 with a
+    /// password or a key): until one does, SSH lets nobody in.
+    pub fn has_administrator(&self) -> bool {
+        let running = self.running();
+        let admin = |u: &&grammar::config::User| {
+            u.privilege == 15 && (u.secret.is_some() || !u.ssh_keys.is_empty())
+        };
+        running.users.values().any(|u| admin(&u))
+    }
+
     /// Checks a public key (its SSH wire blob) offered by `user` against the
     /// user's `ssh-key` entries; returns the user's privilege level.
     pub fn authorize_key(&self, user: &str, blob: &[u8]) -> Option<u8> {

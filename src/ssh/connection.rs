@@ -105,6 +105,12 @@ impl Connection {
 impl Handler for Connection {
     type Error = russh::Error;
 
+    /// Before any administrator exists nobody can log in: the client is
+    /// told why and what to type at the console.
+    async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
+        Ok((!self.shell.has_administrator()).then(|| super::FIRST_BOOT_HINT.to_string()))
+    }
+
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         if !self.login_limit.allows(self.source, Instant::now()) {
             return Ok(Auth::reject());

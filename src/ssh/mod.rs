@@ -94,6 +94,13 @@ pub async fn serve(
     }
 }
 
+/// What the console and SSH clients are told while no administrator
+/// exists (there is no default password).
+pub const FIRST_BOOT_HINT: &str =
+    "% No administrator is configured, so SSH lets nobody in. At the console:\r\n\
+    %   configure terminal\r\n\
+    %   username NAME privilege 15 secret PASSWORD\r\n";
+
 fn server_config(host_key: PrivateKey) -> Config {
     Config {
         server_id: russh::SshId::Standard(

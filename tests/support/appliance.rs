@@ -23,8 +23,7 @@ pub fn start(dir: &Path, workers: usize) -> (Child, ChildStdin) {
     (child, cli)
 }
 
-/// What the appliance printed on its console so far.
+/// What the appliance printed on its console (the CLI's output) so far.
 pub fn console(dir: &Path) -> String {
-    let read = |name| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-    read("console") + &read("errors")
+    std::fs::read_to_string(dir.join("console")).unwrap_or_default()
 }
