@@ -58,7 +58,7 @@ pub use crate::elements::vrrp::{
     Vrrp, VrrpGroup, DEFAULT_VRRP_ADVERTISE_MS, DEFAULT_VRRP_PRIORITY,
 };
 pub use crate::elements::wireguard::{
-    mask_secrets, WgInterface, WgKey, WgPeer, WireGuard, DEFAULT_WG_PORT, WG_PEER_MODE,
+    WgInterface, WgKey, WgPeer, WireGuard, DEFAULT_WG_PORT, WG_PEER_MODE,
 };
 
 /// Declares the configuration: one line per element, `field: Section =>

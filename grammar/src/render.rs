@@ -67,6 +67,37 @@ pub fn render_blocks(blocks: &[Block]) -> String {
     out
 }
 
+/// Running-config text (or a diff of it) with every secret an element
+/// declares (a WireGuard private key, an MQTT password) replaced by
+/// `<set>`: what `show running-config` prints. The configuration and the
+/// startup file keep them.
+pub fn mask_secrets(text: &str) -> String {
+    let secrets: Vec<_> = ELEMENTS.iter().flat_map(|e| e.secrets()).collect();
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        // Indented, or marked `+`/`-` in a diff.
+        let body = line.trim_start_matches([' ', '+', '-']);
+        let secret = secrets.iter().find(|(start, _)| body.starts_with(start));
+        match secret {
+            Some((_, word)) => out.push_str(&mask_after(line, word)),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `line` with the word after the first `word` replaced by `<set>`.
+fn mask_after(line: &str, word: &str) -> String {
+    let mut words: Vec<&str> = line.split(' ').collect();
+    if let Some(at) = words.iter().position(|w| *w == word) {
+        if let Some(secret) = words.get_mut(at + 1) {
+            *secret = "<set>";
+        }
+    }
+    words.join(" ")
+}
+
 /// The changes from `old` to `new`: `+`/`-` lines, with the header of a
 /// changed sub-mode block shown unmarked. Empty when they are equal.
 pub fn diff(old: &Config, new: &Config) -> String {
@@ -148,6 +179,16 @@ fn diff_body<S: AsRef<str>>(out: &mut String, depth: usize, old: &[S], new: &[S]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_masked_wherever_they_sit_in_their_line() {
+        let text = "iot gateway\n mqtt username gw password s3cret\n mqtt broker 192.0.2.1\n+ mqtt username gw password n3w\n";
+        let masked = mask_secrets(text);
+        assert!(!masked.contains("s3cret") && !masked.contains("n3w"), "{masked}");
+        assert!(masked.contains(" mqtt username gw password <set>\n"), "{masked}");
+        assert!(masked.contains("+ mqtt username gw password <set>\n"), "{masked}");
+        assert!(masked.contains(" mqtt broker 192.0.2.1\n"), "{masked}");
+    }
     use crate::editor::parse_config;
 
     const TEXT: &str =

@@ -4,9 +4,9 @@
 use crate::actions::{Action, Builtin};
 use crate::engine::Shell;
 use crate::filter::{filter_tree, parse_filter, split_pipe};
-use grammar::config::{mask_secrets, Config};
+use grammar::config::Config;
 use grammar::editor::run_command;
-use grammar::render::{blocks, render_blocks};
+use grammar::render::{blocks, mask_secrets, render_blocks};
 use grammar::tokens::{column_of, split_words};
 use grammar::{
     diff, format_help, parse_in_modes, render, Args, CliError, CommandTree, ConfigCommand,

@@ -620,6 +620,10 @@ impl super::NetworkElement for Element {
         &DECLARATION
     }
 
+    fn secrets(&self) -> &'static [(&'static str, &'static str)] {
+        &[("mqtt username", "password")]
+    }
+
     fn blocks(&self, config: &Config, out: &mut Vec<Block>) {
         let iot = &config.iot;
         let m = &iot.mqtt;

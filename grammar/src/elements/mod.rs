@@ -56,6 +56,13 @@ pub trait NetworkElement: Sync {
     /// Removes what it holds about an interface that `no interface` removes.
     fn forget_interface(&self, _config: &mut Config, _interface: &str) {}
 
+    /// Its secrets in running-config lines: (how the line starts, the
+    /// word the secret follows). `show running-config` prints `<set>` in
+    /// their place ([`crate::render::mask_secrets`]).
+    fn secrets(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
     /// Its commit checks: one `%` message per problem.
     fn check(&self, _config: &Config, _problems: &mut Vec<String>) {}
 

@@ -18,7 +18,7 @@
 //!
 //! The private and preshared keys are kept in the configuration (so the
 //! startup file restores them) but `show running-config` prints them as
-//! `<set>` ([`mask_secrets`]).
+//! `<set>` ([`crate::render::mask_secrets`]).
 
 use crate::commands::{
     change_if, description_text, set_or_clear, CommandDef, ConfigContext, Edit, Mode, SubMode,
@@ -431,32 +431,16 @@ fn settings_lines(w: &WgInterface, out: &mut Vec<String>) {
     }
 }
 
-/// Running-config text (or a diff of it) with every key that is a secret
-/// (private and preshared) replaced by `<set>`: what `show
-/// running-config` prints.
-pub fn mask_secrets(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        // Indented, or marked `+`/`-` in a diff.
-        let trimmed = line.trim_start_matches([' ', '+', '-']);
-        let secret = ["wireguard private-key ", "preshared-key "]
-            .iter()
-            .find(|prefix| trimmed.starts_with(*prefix));
-        match secret {
-            Some(prefix) => {
-                let indent = &line[..line.len() - trimmed.len()];
-                out.push_str(&format!("{indent}{prefix}<set>"));
-            }
-            None => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
-}
-
 impl super::NetworkElement for Element {
     fn declaration(&self) -> &'static super::Declaration {
         &DECLARATION
+    }
+
+    fn secrets(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("wireguard private-key", "private-key"),
+            ("preshared-key", "preshared-key"),
+        ]
     }
 
     fn interface_lines(&self, config: &Config, interface: &str, out: &mut Vec<String>) {
@@ -575,6 +559,7 @@ impl super::NetworkElement for Element {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::mask_secrets;
     use crate::{apply_text, parse_config, render, validate};
 
     const KEY_A: &str = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
