@@ -184,9 +184,18 @@ mod tests {
     fn secrets_are_masked_wherever_they_sit_in_their_line() {
         let text = "iot gateway\n mqtt username gw password s3cret\n mqtt broker 192.0.2.1\n+ mqtt username gw password n3w\n";
         let masked = mask_secrets(text);
-        assert!(!masked.contains("s3cret") && !masked.contains("n3w"), "{masked}");
-        assert!(masked.contains(" mqtt username gw password <set>\n"), "{masked}");
-        assert!(masked.contains("+ mqtt username gw password <set>\n"), "{masked}");
+        assert!(
+            !masked.contains("s3cret") && !masked.contains("n3w"),
+            "{masked}"
+        );
+        assert!(
+            masked.contains(" mqtt username gw password <set>\n"),
+            "{masked}"
+        );
+        assert!(
+            masked.contains("+ mqtt username gw password <set>\n"),
+            "{masked}"
+        );
         assert!(masked.contains(" mqtt broker 192.0.2.1\n"), "{masked}");
     }
     use crate::editor::parse_config;

@@ -179,3 +179,43 @@ fn a_lower_priority_gatehouse_stays_backup_behind_keepalived() {
     );
     assert!(site.keepalived_is_master(), "keepalived keeps the address");
 }
+
+#[test]
+fn a_tracked_interface_going_down_hands_the_master_role_to_keepalived_and_back() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new();
+    let _keepalived = site.keepalived();
+    // Priority 200, 50 while the uplink to the server is down: keepalived's
+    // 100 is in between.
+    let tracked = |shutdown: bool| {
+        let mut config = site.config(200);
+        let track = format!(
+            "interface {}\n vrrp 51 track {} decrement 150\ninterface {}\n{}",
+            site.port.outer,
+            site.far.outer,
+            site.far.outer,
+            if shutdown { " shutdown\n" } else { "" }
+        );
+        assert_eq!(grammar::apply_text(&mut config, &track), []);
+        config
+    };
+    let (_runtime, dataplane) = start(&tracked(false), Backend::AfPacket, 1);
+    let vrrp = || show(&dataplane, "vrrp");
+    wait_until("the dataplane to be master", || {
+        vrrp().contains("State is Master")
+    });
+    wait_until("keepalived to stay backup", || !site.keepalived_is_master());
+
+    dataplane.apply(&tracked(true)).unwrap();
+    wait_until("keepalived to take over from the lowered master", || {
+        site.keepalived_is_master() && vrrp().contains("State is Backup")
+    });
+    assert!(vrrp().contains("Priority is 50"), "{}", vrrp());
+
+    dataplane.apply(&tracked(false)).unwrap();
+    wait_until("the dataplane to preempt again", || {
+        vrrp().contains("State is Master") && !site.keepalived_is_master()
+    });
+}

@@ -3,7 +3,9 @@
 //! IOS: `vrrp N address A.B.C.D` (the virtual router's addresses),
 //! `vrrp N priority P` (1-254, default 100), `vrrp N preempt [delay
 //! minimum S]` (on by default, as RFC 5798 says; `no vrrp N preempt` turns
-//! it off), `vrrp N timers advertise MS` (default 1000), `no vrrp N`.
+//! it off), `vrrp N timers advertise MS` (default 1000), `vrrp N track
+//! IFNAME [decrement D]` (while that interface is down the priority is D
+//! lower, default 10, as IOS's), `no vrrp N`.
 
 use crate::commands::{change_if, CommandDef, Edit, Mode, INCOMPLETE};
 use crate::config::{Config, INTERFACE_MODE};
@@ -11,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 pub const DEFAULT_VRRP_PRIORITY: u8 = 100;
+/// How much a tracked interface that is down takes off (IOS's default).
+pub const DEFAULT_TRACK_DECREMENT: u8 = 10;
 pub const DEFAULT_VRRP_ADVERTISE_MS: u32 = 1000;
 
 /// One virtual router on one interface; settings as typed.
@@ -22,6 +26,8 @@ pub struct VrrpGroup {
     /// Seconds to wait before preempting.
     pub preempt_delay: Option<u16>,
     pub advertise_ms: Option<u32>,
+    /// Tracked interfaces and their decrement as typed.
+    pub tracks: BTreeMap<String, Option<u8>>,
 }
 
 impl Default for VrrpGroup {
@@ -32,6 +38,7 @@ impl Default for VrrpGroup {
             preempt: true,
             preempt_delay: None,
             advertise_ms: None,
+            tracks: BTreeMap::new(),
         }
     }
 }
@@ -43,6 +50,21 @@ impl VrrpGroup {
 
     pub fn advertise_ms(&self) -> u32 {
         self.advertise_ms.unwrap_or(DEFAULT_VRRP_ADVERTISE_MS)
+    }
+
+    /// The priority while the interfaces `is_down` names are down: each
+    /// tracked one down takes its decrement off, down to 1 at least. The
+    /// address owner (255) is never lowered.
+    pub fn tracked_priority(&self, is_down: impl Fn(&str) -> bool) -> u8 {
+        let base = self.priority();
+        if base == 255 {
+            return base;
+        }
+        let off: u32 = (self.tracks.iter())
+            .filter(|(interface, _)| is_down(interface))
+            .map(|(_, d)| u32::from(d.unwrap_or(DEFAULT_TRACK_DECREMENT)))
+            .sum();
+        u32::from(base).saturating_sub(off).max(1) as u8
     }
 }
 
@@ -56,7 +78,7 @@ pub struct Element;
 
 const COMMANDS: &[CommandDef] = &[CommandDef {
     mode: Mode::Sub(&INTERFACE_MODE),
-    syntax: "vrrp <1-255>$group (address A.B.C.D$ip|priority <1-254>$priority|preempt [delay minimum <0-3600>$delay]|timers advertise <10-40950>$ms)",
+    syntax: "vrrp <1-255>$group (address A.B.C.D$ip|priority <1-254>$priority|preempt [delay minimum <0-3600>$delay]|timers advertise <10-40950>$ms|track IFNAME$track [decrement <1-254>$decrement])",
     help: &[
         "Virtual Router Redundancy Protocol (version 3)",
         "Group number (virtual router identifier)",
@@ -71,6 +93,10 @@ const COMMANDS: &[CommandDef] = &[CommandDef {
         "Timers",
         "Advertisement interval (default 1000)",
         "Milliseconds",
+        "Lower the priority while an interface is down",
+        "Interface name",
+        "How much lower (default 10)",
+        "Priority points",
     ],
     handler: vrrp,
 }];
@@ -96,6 +122,12 @@ fn group_lines(id: u8, g: &VrrpGroup, out: &mut Vec<String>) {
     }
     if let Some(ms) = g.advertise_ms {
         out.push(format!("vrrp {id} timers advertise {ms}"));
+    }
+    for (interface, decrement) in &g.tracks {
+        match decrement {
+            Some(d) => out.push(format!("vrrp {id} track {interface} decrement {d}")),
+            None => out.push(format!("vrrp {id} track {interface}")),
+        }
     }
 }
 
@@ -129,6 +161,13 @@ impl super::NetworkElement for Element {
                 problems.push(format!("{what}: interface {interface} is not configured"));
                 continue;
             };
+            for tracked in g.tracks.keys() {
+                if !config.interfaces.contains_key(tracked) {
+                    problems.push(format!(
+                        "{what}: tracked interface {tracked} is not configured"
+                    ));
+                }
+            }
             let on_link = |a: &Ipv4Addr| iface.ipv4_addresses.iter().any(|n| n.contains(a));
             if let Some(a) = g.addresses.iter().find(|a| !on_link(a)) {
                 problems.push(format!(
@@ -151,14 +190,16 @@ impl super::NetworkElement for Element {
             proptest::option::of(1u8..=254),
             (any::<bool>(), proptest::option::of(0u16..=3600)),
             proptest::option::of(10u32..=40950),
+            proptest::collection::btree_map("eth[0-3]", proptest::option::of(1u8..=254), 0..2),
         )
-            .prop_map(|(id, addresses, priority, (preempt, delay), ms)| {
+            .prop_map(|(id, addresses, priority, (preempt, delay), ms, tracks)| {
                 let g = VrrpGroup {
                     addresses: addresses.into_iter().map(Ipv4Addr::from).collect(),
                     priority,
                     preempt,
                     preempt_delay: delay.filter(|_| preempt),
                     advertise_ms: ms,
+                    tracks,
                 };
                 let mut lines = Vec::new();
                 group_lines(id, &g, &mut lines);
@@ -209,6 +250,17 @@ fn vrrp(edit: &mut Edit<'_>) -> Result<(), String> {
                 false => args.number("delay").map(|d| d as u16),
             };
         }
+        _ if args.has("track") => match (args.text("track"), negated) {
+            (Some(interface), false) => {
+                let decrement = args.number("decrement").map(|d| d as u8);
+                group.tracks.insert(interface.to_string(), decrement);
+            }
+            (Some(interface), true) => {
+                group.tracks.remove(interface);
+            }
+            (None, true) => group.tracks.clear(),
+            (None, false) => return Err(INCOMPLETE.to_string()),
+        },
         _ if args.has("timers") => {
             group.advertise_ms = match negated {
                 true => None,
@@ -262,6 +314,34 @@ mod tests {
         let errors = apply_text(&mut config, "interface eth0\n no vrrp 51\n no vrrp 52\n");
         assert_eq!(errors, []);
         assert!(config.vrrp.groups.is_empty());
+    }
+
+    #[test]
+    fn tracked_interfaces_lower_the_priority_while_down() {
+        let text = "interface eth0\n ip address 10.70.1.2/24\n vrrp 5 address 10.70.1.254\n vrrp 5 priority 200\n vrrp 5 track eth1 decrement 150\n vrrp 5 track eth2\ninterface eth1\ninterface eth2\n";
+        let (mut config, errors) = parse_config(text);
+        assert_eq!(errors, []);
+        assert_eq!(validate(&config), Vec::<String>::new());
+        let g = config.vrrp.groups[&("eth0".to_string(), 5)].clone();
+        assert_eq!(g.tracked_priority(|_| false), 200);
+        assert_eq!(g.tracked_priority(|i| i == "eth1"), 50);
+        assert_eq!(g.tracked_priority(|_| true), 40);
+        let rendered = render(&config);
+        assert!(
+            rendered.contains(" vrrp 5 track eth1 decrement 150\n vrrp 5 track eth2\n"),
+            "{rendered}"
+        );
+        assert_eq!(parse_config(&rendered).0, config);
+        assert_eq!(
+            apply_text(&mut config, "interface eth0\n no vrrp 5 track eth1\n"),
+            []
+        );
+        let g = &config.vrrp.groups[&("eth0".to_string(), 5)];
+        assert_eq!(g.tracks.len(), 1);
+        assert_eq!(apply_text(&mut config, "no interface eth2\n"), []);
+        assert!(validate(&config)
+            .join("")
+            .contains("tracked interface eth2 is not configured"));
     }
 
     #[test]

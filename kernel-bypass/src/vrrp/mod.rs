@@ -202,6 +202,15 @@ impl DataplaneElement for Vrrp {
                 .get(name)
                 .and_then(|i| i.primary_ipv4())
                 .map(|net| net.addr());
+            let Some(primary) = primary else {
+                continue; // the commit checks ask for an address in its subnet
+            };
+            // A tracked interface is down when the snapshot has it down
+            // (shut down, its NIC gone) or has no such interface.
+            let tracked_down = |tracked: &str| {
+                !(snap.interfaces.iter().flatten()).any(|i| i.name == tracked && i.is_up())
+            };
+            let priority = group.tracked_priority(tracked_down);
             let Some(iface) = snap
                 .interfaces
                 .iter_mut()
@@ -210,12 +219,9 @@ impl DataplaneElement for Vrrp {
             else {
                 continue; // not attached: nothing to run on
             };
-            let Some(primary) = primary else {
-                continue; // the commit checks ask for an address in its subnet
-            };
             let settings = Settings {
                 vrid: *vrid,
-                priority: group.priority(),
+                priority,
                 preempt: group.preempt,
                 preempt_delay_ms: u64::from(group.preempt_delay.unwrap_or(0)) * 1000,
                 interval_cs: (group.advertise_ms() / 10).clamp(1, 4095) as u16,
@@ -223,8 +229,20 @@ impl DataplaneElement for Vrrp {
                 primary,
             };
             let key = (name.clone(), *vrid);
+            // A new priority alone (a tracked interface went down or came
+            // back) keeps the router and its state: a master advertises the
+            // lower priority and a better backup preempts it (RFC 5798).
+            let same_but_priority = |r: &Router| {
+                Settings {
+                    priority: settings.priority,
+                    ..r.settings.clone()
+                } == settings
+            };
             let router = match kept.get(&key) {
-                Some(r) if lock(r).settings == settings => r.clone(),
+                Some(r) if same_but_priority(&lock(r)) => {
+                    lock(r).settings.priority = settings.priority;
+                    r.clone()
+                }
                 _ => Arc::new(Mutex::new(Router::new(settings.clone(), now))),
             };
             iface.virtual_routers.push(VirtualRouter {
