@@ -909,14 +909,10 @@ fn device(edit: &mut Edit<'_>) -> Result<(), String> {
 }
 
 /// The device the current mode edits: `(config-iot-device)`'s, or in
-/// `(config-iot-tag)` the tag's device.
+/// `(config-iot-tag)` the tag's device (its object leads with it).
 fn current_device(context: &ConfigContext) -> Result<String, String> {
-    if let Some(device) = context.object_of(&DEVICE_MODE) {
-        return Ok(device.to_string());
-    }
-    let of_tag = context.object_of(&TAG_MODE).and_then(|o| o.split_once(' '));
-    of_tag
-        .map(|(device, _)| device.to_string())
+    (context.object_of(&DEVICE_MODE))
+        .map(str::to_string)
         .ok_or_else(|| format!("% Not in config-{} mode", DEVICE_MODE.prompt))
 }
 

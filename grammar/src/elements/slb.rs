@@ -775,19 +775,11 @@ fn probe_setting(edit: &mut Edit<'_>) -> Result<(), String> {
 }
 
 /// The farm the current mode edits: `(config-slb-sfarm)`'s, or in
-/// `(config-slb-real)` the farm of the real.
+/// `(config-slb-real)` the farm of the real (its object leads with it).
 fn current_farm(context: &ConfigContext) -> Result<String, String> {
-    let of_real = || {
-        context
-            .object_of(&REAL_MODE)
-            .and_then(parse_real_mode_object)
-    };
-    match context.object_of(&SFARM_MODE) {
-        Some(farm) => Ok(farm.to_string()),
-        None => of_real()
-            .map(|(farm, _)| farm)
-            .ok_or_else(|| format!("% Not in config-{} mode", SFARM_MODE.prompt)),
-    }
+    (context.object_of(&SFARM_MODE))
+        .map(str::to_string)
+        .ok_or_else(|| format!("% Not in config-{} mode", SFARM_MODE.prompt))
 }
 
 fn no_real(farm: &str, key: &RealKey) -> String {
