@@ -40,6 +40,7 @@ counters! {
     InterfaceDown => ("ethernet-input", "interface-down", true),
     ArpMalformed => ("arp-input", "malformed", true),
     ArpNotForUs => ("arp-input", "not-for-us", true),
+    ArpPoliced => ("arp-input", "policed", true),
     ArpReplySent => ("arp-input", "replies-sent", false),
     ArpReplyReceived => ("arp-input", "replies-received", false),
     ArpLearned => ("arp-input", "learned", false),

@@ -111,6 +111,14 @@ pub trait Ticker: Send + Sync {
     fn tick(&self, now_ms: u64, emit: &mut dyn FnMut(Emitted<'_>));
 }
 
+/// Admission of ARP packets addressed to the appliance (control-plane
+/// protection's ARP class): ARP is answered before IP, so before any
+/// feature point.
+pub trait ArpGuard: Send + Sync {
+    /// Whether one more ARP packet for us may be taken at `now_ms`.
+    fn admit(&self, now_ms: u64) -> bool;
+}
+
 /// The nodes registered at every point of both families, in order.
 #[derive(Clone, Default)]
 pub struct FeatureArcs {
@@ -119,6 +127,7 @@ pub struct FeatureArcs {
     active: u16,
     /// Elements with timers.
     tickers: Vec<Arc<dyn Ticker>>,
+    arp_guard: Option<Arc<dyn ArpGuard>>,
 }
 
 #[inline]
@@ -153,6 +162,17 @@ impl FeatureArcs {
 
     pub fn tickers(&self) -> &[Arc<dyn Ticker>] {
         &self.tickers
+    }
+
+    /// Sets what admits ARP packets for the appliance.
+    pub fn register_arp_guard(&mut self, guard: Arc<dyn ArpGuard>) {
+        self.arp_guard = Some(guard);
+    }
+
+    /// Whether an ARP packet for the appliance may be taken (yes without a guard).
+    #[inline]
+    pub fn admits_arp(&self, now_ms: u64) -> bool {
+        self.arp_guard.as_ref().is_none_or(|g| g.admit(now_ms))
     }
 
     /// Runs the nodes of a point until one drops or answers the packet.

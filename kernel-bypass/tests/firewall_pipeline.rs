@@ -223,6 +223,40 @@ fn a_syn_flood_to_the_appliance_is_answered_with_challenges_not_delivered() {
     );
 }
 
+/// An ARP request for `target` from host number `n` on eth0's subnet.
+fn arp_request(n: u8, target: Ipv4Addr) -> Vec<u8> {
+    let sender_mac = [0x02, 0, 0, 0, 0x33, n];
+    let mut arp = [0u8; ARP_PACKET];
+    let sender = (&sender_mac, Ipv4Addr::new(10, 1, 0, 100 + n));
+    write_arp(&mut arp, ARP_REQUEST, sender, (&[0; 6], target));
+    ethernet(BROADCAST_MAC, sender_mac, ETHERTYPE_ARP, &arp)
+}
+
+#[test]
+fn arp_for_the_appliance_is_policed_by_the_arp_nd_class() {
+    let own: Ipv4Addr = "10.1.0.1".parse().unwrap();
+    let requests: Vec<_> = (0..50).map(|n| arp_request(n, own)).collect();
+    let answered = |h: &mut Harness| {
+        let verdicts = h.feed_frames(0, &requests);
+        verdicts.iter().filter(|v| **v == Verdict::Tx(0)).count()
+    };
+    let site = "interface eth0\n ip address 10.1.0.1/24\n";
+    assert_eq!(
+        answered(&mut Harness::new(site, &[])),
+        50,
+        "the default rate takes a burst of 50"
+    );
+    let policed = format!("{site}control-plane\n police arp-nd rate 10 burst 5\n");
+    let mut h = Harness::new(&policed, &[]);
+    let replies = answered(&mut h);
+    assert!(
+        (5..=6).contains(&replies),
+        "the burst, not the flood: {replies}"
+    );
+    let shown = h.show("control-plane");
+    assert!(shown.contains("arp-nd"), "{shown}");
+}
+
 proptest! {
     #[test]
     fn no_tcp_flags_or_bytes_make_the_firewall_panic(

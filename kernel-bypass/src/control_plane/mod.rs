@@ -2,7 +2,7 @@
 //! local-in point through, in order, the SSH `access-class` (`line vty`:
 //! a refused source costs one classification), the SYN guard (`syn_guard`:
 //! listeners survive SYN floods) and per-class policers (`police`: ARP/ND
-//! (its ND half; ARP is answered before IP and not policed), ICMP, SSH,
+//! (ARP through the pipeline's ARP guard, before IP; ND here), ICMP, SSH,
 //! other TCP/UDP, the rest), with defaults that keep management reachable
 //! with no configuration at all. `show control-plane` shows them.
 
@@ -11,7 +11,7 @@ mod syn_guard;
 
 use crate::classify::{Classifier, Rule};
 use crate::elements::{DataplaneElement, ElementCommand};
-use crate::features::{Action, Family as PathFamily, FeatureNode, Packet, Point};
+use crate::features::{Action, ArpGuard, Family as PathFamily, FeatureNode, Packet, Point};
 use crate::headers::FlowInfo;
 use crate::pipeline::Shared;
 use crate::snapshot::Snapshot;
@@ -152,6 +152,17 @@ impl FeatureNode for ProtectNode {
     }
 }
 
+/// ARP to the appliance takes from the ARP/ND class's bucket.
+struct ArpPolicer(Arc<Policers>);
+
+impl ArpGuard for ArpPolicer {
+    fn admit(&self, now_ms: u64) -> bool {
+        let at = CLASSES.iter().position(|c| *c == CpClass::ArpNd);
+        at.and_then(|i| self.0 .0.get(i))
+            .is_none_or(|b| b.take(now_ms))
+    }
+}
+
 /// The classifier of an access-class list: its rules' source matches
 /// (an access-class looks at who connects, as IOS's does, whatever else
 /// its rules say).
@@ -199,6 +210,8 @@ impl DataplaneElement for ControlPlane {
             _ => policers,
         };
         *published = Some(policers.clone());
+        let arp = ArpPolicer(policers.clone());
+        snap.features.register_arp_guard(Arc::new(arp));
         for (family, path, name) in [
             (Family::Ipv4, PathFamily::Ipv4, "ip4-control-plane"),
             (Family::Ipv6, PathFamily::Ipv6, "ip6-control-plane"),

@@ -119,6 +119,11 @@ impl Stage {
         let for_us = iface.addresses.iter().any(|a| a.addr() == target_ip)
             || iface.published.contains(&target_ip)
             || virtual_mac.is_some();
+        // Policed before it is learned from or answered: a flood of ARP
+        // for our addresses must not crowd out the rest.
+        if for_us && !snap.features.admits_arp(self.now_ms) {
+            return self.count(iface.id, Counter::ArpPoliced);
+        }
         let key = neighbor_key(iface.id, sender_ip);
         let known = self.shared.neighbors.get(key).is_some();
         if (for_us || known) && !is_multicast(&sender_mac) && !sender_ip.is_unspecified() {
