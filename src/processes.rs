@@ -157,33 +157,29 @@ fn mib(bytes: Option<u64>) -> String {
 fn memory(dataplane: &Dataplane) -> String {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mut out = String::from("Gatehouse process:\n");
-    let _ = writeln!(
-        out,
-        "  resident       {}",
-        mib(kilobytes(&status, "VmRSS:"))
-    );
-    let _ = writeln!(
-        out,
-        "  resident peak  {}",
-        mib(kilobytes(&status, "VmHWM:"))
-    );
-    let _ = writeln!(
-        out,
-        "  virtual        {}",
-        mib(kilobytes(&status, "VmSize:"))
-    );
-    out.push_str("System:\n");
-    let _ = writeln!(
-        out,
-        "  total          {}",
-        mib(kilobytes(&meminfo, "MemTotal:"))
-    );
-    let _ = writeln!(
-        out,
-        "  available      {}",
-        mib(kilobytes(&meminfo, "MemAvailable:"))
-    );
+    let mut out = String::new();
+    let sections = [
+        (
+            "Gatehouse process",
+            &status,
+            &[
+                ("resident", "VmRSS:"),
+                ("resident peak", "VmHWM:"),
+                ("virtual", "VmSize:"),
+            ][..],
+        ),
+        (
+            "System",
+            &meminfo,
+            &[("total", "MemTotal:"), ("available", "MemAvailable:")][..],
+        ),
+    ];
+    for (title, text, rows) in sections {
+        let _ = writeln!(out, "{title}:");
+        for (label, key) in rows {
+            let _ = writeln!(out, "  {label:<15}{}", mib(kilobytes(text, key)));
+        }
+    }
     out.push_str("Tables:\n");
     let stats = dataplane.stats();
     for t in &stats.routes {

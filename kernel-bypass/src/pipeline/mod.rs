@@ -132,24 +132,15 @@ impl Shared {
     /// link-local address of the first interface where it is a neighbour.
     /// None when they do not know (the stack then chooses).
     pub fn local_source(&self, snap: &Snapshot, dst: IpAddr) -> Option<IpAddr> {
-        let v6 = match dst {
-            IpAddr::V4(v4) => {
-                return output::interface_towards(snap, GLOBAL_TABLE, v4)?
-                    .source_for(v4)
-                    .map(IpAddr::V4)
-            }
-            IpAddr::V6(v6) => v6,
-        };
-        if v6.is_unicast_link_local() {
+        if matches!(dst, IpAddr::V6(v6) if v6.is_unicast_link_local()) {
             let now = self.now_secs();
             let mut up = snap.interfaces.iter().flatten().filter(|i| i.is_up());
             let link = up.find(|i| self.neighbor(i.id, dst, now).is_some())?;
             return Some(IpAddr::V6(link.link_local));
         }
-        let out = output::egress(snap, &snap.table(GLOBAL_TABLE).route6(v6)?.kind)?;
-        Some(out.source_for_ipv6(v6))
-            .filter(|source| !source.is_unicast_link_local())
-            .map(IpAddr::V6)
+        // A global peer is not answered from a link-local address.
+        output::source_towards(snap, GLOBAL_TABLE, dst)
+            .filter(|source| !matches!(source, IpAddr::V6(s) if s.is_unicast_link_local()))
     }
 
     fn vtep(&self, iface: IfaceId, mac: &Mac, now: u32) -> Option<Ipv4Addr> {

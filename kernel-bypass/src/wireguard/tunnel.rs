@@ -289,6 +289,19 @@ impl WgTunnel {
         }
     }
 
+    /// Writes the outer headers to `remote` in front of the `message_len`
+    /// bytes at `outer_len(remote)` of `packet`; false without a source.
+    fn write_headers(
+        &self,
+        snap: &Snapshot,
+        packet: &mut [u8],
+        remote: SocketAddr,
+        message_len: usize,
+    ) -> bool {
+        let source = self.source_for(snap, remote.ip());
+        source.is_some_and(|s| write_outer(packet, s, remote, self.port, message_len))
+    }
+
     /// Turns `message_len` bytes boringtun wrote at `outer_len(remote)` of
     /// `frame` into a routable packet to the peer.
     fn finish_outer(
@@ -298,17 +311,11 @@ impl WgTunnel {
         remote: SocketAddr,
         message_len: usize,
     ) -> Option<VrfId> {
-        let header = outer_len(&remote);
-        let Some(source) = self.source_for(snap, remote.ip()) else {
-            self.counters.count(Reject::NoRoute);
-            return None;
-        };
-        let written = write_outer(frame.data_mut(), source, remote, self.port, message_len);
-        if !written {
+        if !self.write_headers(snap, frame.data_mut(), remote, message_len) {
             self.counters.count(Reject::NoRoute);
             return None;
         }
-        frame.truncate(header + message_len);
+        frame.truncate(outer_len(&remote) + message_len);
         Some(self.underlay)
     }
 
@@ -316,10 +323,10 @@ impl WgTunnel {
     /// packet path (a timer's, a flush's) for the outbox.
     fn outer_packet(&self, snap: &Snapshot, remote: SocketAddr, message: &[u8]) -> Option<Vec<u8>> {
         let header = outer_len(&remote);
-        let source = self.source_for(snap, remote.ip())?;
         let mut packet = vec![0; header + message.len()];
         packet[header..].copy_from_slice(message);
-        write_outer(&mut packet, source, remote, self.port, message.len()).then_some(packet)
+        self.write_headers(snap, &mut packet, remote, message.len())
+            .then_some(packet)
     }
 
     /// Moves the packets boringtun queued during a handshake to the
