@@ -579,7 +579,7 @@ fn session_table() {
         None => "about 300 bytes (published; /proc/slabinfo not readable)".to_string(),
     };
     println!(
-        "memory per session: {per_session:.1} bytes ({} MB for {} sessions; 64-byte slots, shards at most three quarters full, doubling); \
+        "memory per session: {per_session:.1} bytes ({} MB for {} sessions; 64-byte slots, shards half to three quarters full); \
          std HashMap about {:.1}; Linux conntrack {conntrack}",
         table.memory_bytes() / 1_000_000,
         table.len(),

@@ -111,6 +111,23 @@ pub trait Ticker: Send + Sync {
     fn tick(&self, now_ms: u64, emit: &mut dyn FnMut(Emitted<'_>));
 }
 
+/// A packet a few places ahead in the batch, as [`Prefetch`] sees it.
+pub struct Ahead<'a> {
+    /// From the IP header on, not yet checked (read it through checked views).
+    pub ip: &'a [u8],
+    pub family: Family,
+    pub ingress: IfaceId,
+    pub vrf: VrfId,
+}
+
+/// An element with a large table (sessions, translations) warms the cache
+/// line a packet will look up while the packets before it are processed,
+/// as VPP's nodes prefetch the next packets' buckets: with a million
+/// entries, waiting for memory is most of a lookup's cost.
+pub trait Prefetch: Send + Sync {
+    fn prefetch(&self, packet: &Ahead<'_>);
+}
+
 /// Admission of ARP packets addressed to the appliance (control-plane
 /// protection's ARP class): ARP is answered before IP, so before any
 /// feature point.
@@ -128,6 +145,7 @@ pub struct FeatureArcs {
     /// Elements with timers.
     tickers: Vec<Arc<dyn Ticker>>,
     arp_guard: Option<Arc<dyn ArpGuard>>,
+    prefetchers: Vec<Arc<dyn Prefetch>>,
 }
 
 #[inline]
@@ -167,6 +185,22 @@ impl FeatureArcs {
     /// Sets what admits ARP packets for the appliance.
     pub fn register_arp_guard(&mut self, guard: Arc<dyn ArpGuard>) {
         self.arp_guard = Some(guard);
+    }
+
+    /// Adds an element's table warming (see [`Prefetch`]).
+    pub fn register_prefetch(&mut self, prefetcher: Arc<dyn Prefetch>) {
+        self.prefetchers.push(prefetcher);
+    }
+
+    /// Whether any element warms its tables ahead of the path.
+    #[inline]
+    pub fn prefetches(&self) -> bool {
+        !self.prefetchers.is_empty()
+    }
+
+    /// Lets every element warm what `packet` will look up.
+    pub fn prefetch(&self, packet: &Ahead<'_>) {
+        self.prefetchers.iter().for_each(|p| p.prefetch(packet));
     }
 
     /// Whether an ARP packet for the appliance may be taken (yes without a guard).

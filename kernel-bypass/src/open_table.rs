@@ -1,10 +1,12 @@
 //! What the session table and the NAT translation table are built of:
 //! [`Sharded`], a table cut into locked shards that share a maximum, and
 //! [`OpenTable`], the open-addressing hash table inside a shard: linear
-//! probing in a power-of-two array of plain entries (no pointers, so a
-//! lookup is one or two cache lines), growth by doubling at three quarters
-//! full, and backward-shift deletion (no tombstones: a removal leaves the
-//! table as if the entry had never been inserted).
+//! probing in an array of plain entries (no pointers, so a lookup is one
+//! or two cache lines), Robin Hood placement, growth by half at three
+//! quarters full, and backward-shift deletion (no tombstones: a removal
+//! leaves the table as if the entry had never been inserted). Workers
+//! warm the slot a packet will look up a few packets ahead
+//! ([`Sharded::prefetch`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -20,6 +22,36 @@ pub fn mix64(mut h: u64) -> u64 {
     h ^ h >> 33
 }
 
+/// Asks the CPU to bring the cache line at `address` closer: a hint that
+/// nothing waits for, harmless at any address.
+#[inline]
+fn prefetch(address: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and never faults,
+    // whatever the address (a stale one only wastes the hint).
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(address as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
+/// The slot of `hash` in a table of `slots`: the low 32 bits of the hash
+/// scaled to the size (Lemire's multiply-shift, no division).
+#[inline]
+fn home(hash: u64, slots: usize) -> usize {
+    (((hash & 0xffff_ffff) * slots as u64) >> 32) as usize
+}
+
+/// Where a shard's index lies, readable without its lock (by prefetches:
+/// a stale value costs nothing but a wasted hint).
+#[derive(Default)]
+struct IndexHint {
+    base: AtomicUsize,
+    slots: AtomicUsize,
+}
+
 /// Shards of a table; a power of two.
 pub const SHARDS: usize = 64;
 
@@ -27,6 +59,7 @@ pub const SHARDS: usize = 64;
 /// its share of a maximum between them.
 pub struct Sharded<S> {
     shards: Box<[Mutex<S>]>,
+    hints: Box<[IndexHint]>,
     per_shard: AtomicUsize,
 }
 
@@ -34,6 +67,7 @@ impl<S: Default> Sharded<S> {
     pub fn new(max: usize) -> Sharded<S> {
         let table = Sharded {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hints: (0..SHARDS).map(|_| IndexHint::default()).collect(),
             per_shard: AtomicUsize::new(0),
         };
         table.set_max(max);
@@ -67,6 +101,31 @@ impl<S> Sharded<S> {
             .unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Records where shard `at`'s index lies now (after an insertion,
+    /// which may have grown it), for [`Sharded::prefetch`].
+    pub fn publish_index<E>(&self, at: usize, index: &OpenTable<E>) {
+        let hint = &self.hints[at % SHARDS];
+        hint.base
+            .store(index.slots.as_ptr() as usize, Ordering::Relaxed);
+        hint.slots.store(index.slots.len(), Ordering::Relaxed);
+    }
+
+    /// Warms the slot of shard `at`'s index where a lookup of `hash`
+    /// starts, without its lock (a lock's atomic would wait for the
+    /// prefetch and undo its point).
+    #[inline]
+    pub fn prefetch<E>(&self, at: usize, hash: u64) {
+        let hint = &self.hints[at % SHARDS];
+        let base = hint.base.load(Ordering::Relaxed);
+        let slot = home(hash, hint.slots.load(Ordering::Relaxed));
+        if base != 0 {
+            // The run a lookup walks often reaches the next line too.
+            let at = base.wrapping_add(slot * std::mem::size_of::<E>());
+            prefetch(at);
+            prefetch(at.wrapping_add(64));
+        }
+    }
+
     /// The sum of `f` over the shards, one locked at a time.
     pub fn sum(&self, f: impl Fn(&S) -> usize) -> usize {
         (0..SHARDS).map(|at| f(&self.lock(at))).sum()
@@ -76,7 +135,8 @@ impl<S> Sharded<S> {
 /// An entry: a fixed-size value whose default is the empty slot.
 pub trait Entry: Copy + Default {
     fn is_used(&self) -> bool;
-    /// The hash of its key (stable while it is in the table).
+    /// The hash of its key (stable while it is in the table; only its low
+    /// 32 bits place it).
     fn hash(&self) -> u64;
 }
 
@@ -110,8 +170,30 @@ impl<E: Entry> OpenTable<E> {
         &mut self.slots[at]
     }
 
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
+    /// The slot a lookup of `hash` starts at: the low 32 bits of the hash
+    /// scaled to the table (sizes need not be powers of two; 0 when empty).
+    #[inline]
+    pub fn home(&self, hash: u64) -> usize {
+        home(hash, self.slots.len())
+    }
+
+    /// The slot after `at`, around the end.
+    #[inline]
+    fn next(&self, at: usize) -> usize {
+        if at + 1 == self.slots.len() {
+            0
+        } else {
+            at + 1
+        }
+    }
+
+    /// How far past `from` slot `to` is, around the end.
+    fn distance(&self, from: usize, to: usize) -> usize {
+        if to >= from {
+            to - from
+        } else {
+            to + self.slots.len() - from
+        }
     }
 
     /// The slot of the entry with `hash` that `is_it` accepts.
@@ -120,17 +202,27 @@ impl<E: Entry> OpenTable<E> {
         if self.slots.is_empty() {
             return None;
         }
-        let mut at = hash as usize & self.mask();
+        let mut at = self.home(hash);
+        let mut distance = 0;
         loop {
             let slot = &self.slots[at];
-            if !slot.is_used() {
+            // Robin Hood order: past an entry nearer its home than this
+            // one would be, the entry cannot be (a miss ends early).
+            if !slot.is_used() || self.displacement(slot, at) < distance {
                 return None;
             }
             if is_it(slot) {
                 return Some(at);
             }
-            at = (at + 1) & self.mask();
+            at = self.next(at);
+            distance += 1;
         }
+    }
+
+    /// How far the entry in slot `at` is from its home.
+    #[inline]
+    fn displacement(&self, entry: &E, at: usize) -> usize {
+        self.distance(self.home(entry.hash()), at)
     }
 
     /// Inserts an entry known to be absent, growing first to stay at most
@@ -139,16 +231,31 @@ impl<E: Entry> OpenTable<E> {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
-        let mut at = entry.hash() as usize & self.mask();
+        // Robin Hood: an entry farther from its home than the resident
+        // takes the slot and the resident moves on, which keeps every
+        // entry near its home whenever it came (plain first-come placement
+        // left the newest, busiest flows three times farther, a cache line
+        // each).
+        let mut entry = entry;
+        let mut at = self.home(entry.hash());
+        let mut distance = 0;
         while self.slots[at].is_used() {
-            at = (at + 1) & self.mask();
+            let theirs = self.displacement(&self.slots[at], at);
+            if theirs < distance {
+                std::mem::swap(&mut self.slots[at], &mut entry);
+                distance = theirs;
+            }
+            at = self.next(at);
+            distance += 1;
         }
         self.slots[at] = entry;
         self.len += 1;
     }
 
+    /// Grows by half (from three quarters full to half full): memory stays
+    /// within twice the entries' own, where doubling took up to 2.7 times.
     fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(INITIAL_SLOTS);
+        let size = (self.slots.len() * 3 / 2).max(INITIAL_SLOTS);
         let old = std::mem::replace(&mut self.slots, vec![E::default(); size]);
         self.len = 0;
         for entry in old.into_iter().filter(E::is_used) {
@@ -156,23 +263,21 @@ impl<E: Entry> OpenTable<E> {
         }
     }
 
-    /// Empties slot `at` and moves later entries of its probe run back,
-    /// so no lookup stops early at the hole.
+    /// Empties slot `at` and moves the displaced entries after it one
+    /// slot back (Robin Hood's backward shift), which keeps the order
+    /// `find` relies on and leaves no tombstones.
     pub fn remove(&mut self, mut at: usize) {
-        let mask = self.mask();
+        loop {
+            let next = self.next(at);
+            let entry = self.slots[next];
+            if !entry.is_used() || self.displacement(&entry, next) == 0 {
+                break;
+            }
+            self.slots[at] = entry;
+            at = next;
+        }
         self.slots[at] = E::default();
         self.len -= 1;
-        let mut next = (at + 1) & mask;
-        while self.slots[next].is_used() {
-            let home = self.slots[next].hash() as usize & mask;
-            // The entry may fill the hole if its home is not in (at, next].
-            if next.wrapping_sub(home) & mask >= next.wrapping_sub(at) & mask {
-                self.slots[at] = self.slots[next];
-                self.slots[next] = E::default();
-                at = next;
-            }
-            next = (next + 1) & mask;
-        }
     }
 
     /// Empties every slot, keeping the memory.
@@ -202,7 +307,9 @@ mod tests {
         }
 
         fn hash(&self) -> u64 {
-            u64::from(self.0 % 7)
+            // Seven homes spread over the table, one near its end (runs
+            // wrap around).
+            u64::from(self.0 % 7) << 29
         }
     }
 

@@ -18,7 +18,7 @@ pub use acl::CompiledAcl;
 use grammar::config::{AccessLists, Config, Direction, Family};
 use grammar::Args;
 pub use node::flow_key;
-use node::{Bindings, FirewallCounters, FirewallNode, IN, OUT};
+use node::{Bindings, FirewallCounters, FirewallNode, SessionPrefetch, IN, OUT};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -279,6 +279,8 @@ impl DataplaneElement for Firewall {
                 snap.features.register(path, point, ORDER, Arc::new(node));
             }
         }
+        let warm = SessionPrefetch(self.sessions.clone());
+        snap.features.register_prefetch(Arc::new(warm));
         *self.published() = published;
         Ok(())
     }

@@ -17,7 +17,7 @@
 
 use super::acl::{CompiledAcl, RuleAction};
 use crate::classify::FlowKey;
-use crate::features::{Action, FeatureNode, Packet, Point};
+use crate::features::{Action, Ahead, FeatureNode, Packet, Point, Prefetch};
 use crate::headers::{tcp_flags, FlowInfo};
 use crate::sessions::{addr_bits, Refused, SessionKey, SessionTable, Timeouts};
 use crate::snapshot::IfaceId;
@@ -205,6 +205,17 @@ impl FeatureNode for FirewallNode {
                 FirewallCounters::add(&self.counters.session_table_full);
                 Action::Drop
             }
+        }
+    }
+}
+
+/// Warms the session a packet ahead in the batch will be tracked by.
+pub struct SessionPrefetch(pub Arc<SessionTable>);
+
+impl Prefetch for SessionPrefetch {
+    fn prefetch(&self, packet: &Ahead<'_>) {
+        if let Some(flow) = FlowInfo::parse(packet.ip) {
+            self.0.prefetch(&SessionKey::of(packet.vrf, &flow).0);
         }
     }
 }

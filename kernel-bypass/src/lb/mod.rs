@@ -23,7 +23,7 @@ use crate::snapshot::{Snapshot, GLOBAL_TABLE};
 use crate::wire::{PROTO_TCP, PROTO_UDP};
 use grammar::config::{Config, ProbeSettings, SlbProtocol};
 pub use node::SlbNode;
-use node::{LbPath, RealHealth, RealPath, VserverCounters, VserverPath};
+use node::{LbPath, RealHealth, RealPath, SessionPrefetch, VserverCounters, VserverPath};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -388,6 +388,7 @@ impl DataplaneElement for LoadBalancer {
                 ORDER,
                 Arc::new(SlbNode(path.clone())),
             );
+            (snap.features).register_prefetch(Arc::new(SessionPrefetch(path.clone())));
             published.path = Some(path);
         }
         *lock(&self.published) = published;

@@ -17,7 +17,7 @@
 //! the full-NAT leg is a NAT44 state of its own (endpoint-independent
 //! mappings of client endpoints to appliance ports).
 
-use crate::features::{Action, FeatureNode, Packet};
+use crate::features::{Action, Ahead, FeatureNode, Packet, Prefetch};
 use crate::lb::maglev::Maglev;
 use crate::nat::{
     rewrite, End, Endpoint, Ipv4Flow, KeyHasher, NatState, Translation, TranslationTable,
@@ -338,5 +338,24 @@ impl FeatureNode for SlbNode {
             return path.reply(packet, &flow, to_snat);
         }
         Action::Continue
+    }
+}
+
+/// Warms the session a packet ahead in the batch will look up: a client's
+/// to a virtual server, or a backend's reply.
+pub struct SessionPrefetch(pub Arc<LbPath>);
+
+impl Prefetch for SessionPrefetch {
+    fn prefetch(&self, packet: &Ahead<'_>) {
+        let path = &self.0;
+        let Some(flow) = Ipv4Flow::parse(packet.ip, false) else {
+            return;
+        };
+        let key = (flow.protocol, packet.vrf);
+        if path.vips.contains(&(packet.vrf, flow.dst.addr)) {
+            path.sessions.prefetch(false, key, flow.dst, flow.src);
+        } else if path.backends.contains(&(packet.vrf, flow.src.addr)) {
+            path.sessions.prefetch(true, key, flow.src, flow.dst);
+        }
     }
 }

@@ -30,7 +30,7 @@ use crate::token_bucket::TokenBucket;
 use crate::wire::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use grammar::config::{Config, Family as AclFamily, NatPolice, NatTarget, StaticProtocol};
 use grammar::Args;
-use node::{DynamicRule, Eip, StaticEntry, StaticMap, IN, OUT};
+use node::{DynamicRule, Eip, StaticEntry, StaticMap, TranslationPrefetch, IN, OUT};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::net::Ipv4Addr;
@@ -392,6 +392,7 @@ impl DataplaneElement for Nat {
             IN2OUT_ORDER,
             Arc::new(In2Out(path.clone())),
         );
+        features.register_prefetch(Arc::new(TranslationPrefetch(path.clone())));
         published.path = Some(path);
         *self.published() = published;
         Ok(())

@@ -24,7 +24,7 @@ use super::mappings::Mappings;
 use super::rewrite::{rewrite, rewrite_icmp_error, End, Ipv4Flow};
 use super::table::{Endpoint, Released, Translation, TranslationTable};
 use crate::classify::FlowKey;
-use crate::features::{Action, FeatureNode, Packet};
+use crate::features::{Action, Ahead, FeatureNode, Packet, Prefetch};
 use crate::firewall::CompiledAcl;
 use crate::sessions::{addr_bits, Timeouts};
 use crate::snapshot::{IfaceId, VrfId, GLOBAL_TABLE};
@@ -588,5 +588,28 @@ impl FeatureNode for In2Out {
         };
         let vrf = packet.vrf;
         path.translate_outbound(packet, &flow, vrf)
+    }
+}
+
+/// Warms the translation a packet ahead in the batch will look up, from
+/// the side of the interface it came in on.
+pub struct TranslationPrefetch(pub Arc<NatPath>);
+
+impl Prefetch for TranslationPrefetch {
+    fn prefetch(&self, packet: &Ahead<'_>) {
+        let Some((side, _)) = self.0.side(Some(packet.ingress)) else {
+            return;
+        };
+        let Some(flow) = Ipv4Flow::parse(packet.ip, false) else {
+            return;
+        };
+        let from_inside = side == NatSide::Inside;
+        let (local, remote) = if from_inside {
+            (flow.src, flow.dst)
+        } else {
+            (flow.dst, flow.src)
+        };
+        let table = &self.0.state.table;
+        table.prefetch(from_inside, (flow.protocol, packet.vrf), local, remote);
     }
 }

@@ -261,9 +261,33 @@ impl TranslationTable {
     }
 
     /// The shard of a flow from its remote end and one of its other ports.
-    fn shard(&self, remote: Endpoint, protocol: u8, port: u16) -> MutexGuard<'_, Shard> {
+    fn shard_at(&self, remote: Endpoint, protocol: u8, port: u16) -> usize {
         let port = if self.by_port_class { port } else { 0 };
-        self.lock(shard_of(remote, protocol, port))
+        shard_of(remote, protocol, port)
+    }
+
+    fn shard(&self, remote: Endpoint, protocol: u8, port: u16) -> MutexGuard<'_, Shard> {
+        self.lock(self.shard_at(remote, protocol, port))
+    }
+
+    /// Warms the index slot where the lookup of a flow between `local` (the
+    /// inside endpoint when `from_inside`, else the public one) and
+    /// `remote` starts.
+    pub fn prefetch(
+        &self,
+        from_inside: bool,
+        (protocol, vrf): (u8, VrfId),
+        local: Endpoint,
+        remote: Endpoint,
+    ) {
+        let side = if from_inside {
+            Side::Inside
+        } else {
+            Side::Outside
+        };
+        let hash = key(side, protocol, vrf, local, remote).hash();
+        let at = self.shard_at(remote, protocol, local.port);
+        self.shards.prefetch::<IndexSlot>(at, hash);
     }
 
     pub fn set_max(&self, max: usize) {
@@ -328,7 +352,8 @@ impl TranslationTable {
                     == usize::from(tr.public.port) % PORT_CLASSES
         );
         let limit = self.shards.per_shard();
-        let mut shard = self.shard(tr.remote, tr.protocol, tr.inside.port);
+        let at = self.shard_at(tr.remote, tr.protocol, tr.inside.port);
+        let mut shard = self.lock(at);
         let full = shard.live() >= limit;
         shard.sweep(if full { SWEEP_FULL } else { SWEEP }, (now, t), released);
         let record = Record {
@@ -352,6 +377,7 @@ impl TranslationTable {
             return Err(Full);
         }
         shard.add(record);
+        self.shards.publish_index(at, &shard.index);
         Ok(())
     }
 

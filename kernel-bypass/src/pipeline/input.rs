@@ -5,9 +5,9 @@
 
 use super::{neighbor_key, vtep_key, Stage, Verdict};
 use crate::counters::Counter;
-use crate::features::{Family, Point};
+use crate::features::{Ahead, Family, Point};
 use crate::frame::Frame;
-use crate::snapshot::{Iface, IfaceKind, RouteKind, Snapshot, GLOBAL_TABLE};
+use crate::snapshot::{Iface, IfaceKind, PortId, RouteKind, Snapshot, GLOBAL_TABLE};
 use crate::tunnel::{Decapsulated, TunnelRef};
 use crate::wire::*;
 
@@ -40,6 +40,28 @@ pub(super) fn parse_l2(d: &[u8]) -> Option<(L2, Option<u16>)> {
         header_len,
     };
     Some((l2, vlan))
+}
+
+/// Lets the elements warm their tables for a frame received on `port` that
+/// the path reaches a few frames later (plain and 802.1Q-tagged IP only).
+pub(super) fn prefetch_flow(snap: &Snapshot, port: PortId, frame: &[u8]) {
+    let Some((l2, vlan)) = parse_l2(frame) else {
+        return;
+    };
+    let family = match l2.ethertype {
+        ETHERTYPE_IPV4 => Family::Ipv4,
+        ETHERTYPE_IPV6 => Family::Ipv6,
+        _ => return,
+    };
+    let Some(iface) = snap.ingress(port, vlan).and_then(|id| snap.interface(id)) else {
+        return;
+    };
+    snap.features.prefetch(&Ahead {
+        ip: &frame[l2.header_len..],
+        family,
+        ingress: iface.id,
+        vrf: iface.vrf,
+    });
 }
 
 impl Stage {

@@ -32,6 +32,7 @@ use crate::wire::{
     ipv4_at, ipv6_at, mac_from_u64, mac_to_u64, multicast_mac, Mac, BROADCAST_MAC, ETHERTYPE_ARP,
     ETHERTYPE_IPV6, IPV4_SRC, IPV6_DST, IPV6_HEADER,
 };
+use input::prefetch_flow;
 use pending::Pending;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub const ARP_REFRESH_SECS: u32 = 240;
 pub const VTEP_MAX_AGE_SECS: u32 = 300;
 /// How often a worker collects its ports' receive-ring drop counts (ms).
 const RING_DROPS_EVERY_MS: u64 = 500;
+/// How many packets ahead of the one processed the elements' tables are
+/// warmed: far enough for memory to answer, near enough to stay cached.
+const PREFETCH_AHEAD: usize = 16;
 /// How often the elements' timers (`features::Ticker`) run.
 const TICK_EVERY_MS: u64 = 10;
 /// Capacity of the generated and replica batches.
@@ -474,7 +478,18 @@ impl Stage {
         verdicts: &mut Vec<Verdict>,
     ) {
         verdicts.clear();
-        for frame in batch.frames_mut() {
+        let warm = snap.features.prefetches();
+        let frames = batch.frames_mut();
+        if warm {
+            for frame in frames.iter().take(PREFETCH_AHEAD) {
+                prefetch_flow(snap, port, frame.data());
+            }
+        }
+        for at in 0..frames.len() {
+            if let Some(ahead) = frames.get(at + PREFETCH_AHEAD).filter(|_| warm) {
+                prefetch_flow(snap, port, ahead.data());
+            }
+            let frame = &mut frames[at];
             frame.port = port;
             verdicts.push(self.ethernet_input(snap, frame));
         }
