@@ -501,6 +501,7 @@ fn udp_flow(rng: &mut Rng) -> FlowInfo {
         tcp_flags: 0,
         icmp: (0, 0),
         has_transport: true,
+        fragment: None,
     }
 }
 

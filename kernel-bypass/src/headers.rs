@@ -4,8 +4,9 @@
 //! and offsets live here once. New network elements read packets through
 //! these (the older pipeline stages check lengths by hand, once per header).
 
-use crate::wire::{be16, ipv4_at, ipv4_header_len, ipv6_at, is_first_fragment};
-use crate::wire::{IPV4_DST, IPV4_HEADER, IPV4_PROTOCOL, IPV4_SRC, PROTO_ICMP, PROTO_ICMPV6};
+use crate::wire::PROTO_ICMPV6;
+use crate::wire::{be16, be32, ipv4_at, ipv4_header_len, ipv6_at, is_first_fragment, is_fragment};
+use crate::wire::{IPV4_DST, IPV4_HEADER, IPV4_ID, IPV4_PROTOCOL, IPV4_SRC, PROTO_ICMP};
 use crate::wire::{IPV6_DST, IPV6_HEADER, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LEN, IPV6_SRC};
 use crate::wire::{PROTO_TCP, PROTO_UDP, UDP_HEADER};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -58,6 +59,42 @@ impl<'a> Ipv4View<'a> {
     pub fn payload(&self) -> &'a [u8] {
         &self.data[self.header_len..self.total_len]
     }
+
+    /// The piece of a fragmented packet this is (None for a whole packet).
+    pub fn fragment(&self) -> Option<Fragment> {
+        is_fragment(self.data).then(|| Fragment {
+            id: u32::from(be16(self.data, IPV4_ID)),
+            first: self.is_first_fragment(),
+        })
+    }
+}
+
+/// A piece of a fragmented packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    /// The packet's identification (IPv4's 16 bits, IPv6's 32).
+    pub id: u32,
+    /// The piece at offset 0: the one with the transport header.
+    pub first: bool,
+}
+
+// IPv6 extension headers that may come before the transport header.
+const HOP_BY_HOP: u8 = 0;
+const ROUTING: u8 = 43;
+const FRAGMENT: u8 = 44;
+const DESTINATION_OPTIONS: u8 = 60;
+const FRAGMENT_HEADER: usize = 8;
+/// The fragment header's offset bits (in 8-byte units).
+const FRAGMENT_OFFSET: u16 = 0xfff8;
+
+/// What an IPv6 packet carries past its extension headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpperLayer {
+    pub protocol: u8,
+    /// Where its header starts, from the IPv6 header's first byte (for a
+    /// later fragment: where the fragment's data starts).
+    pub offset: usize,
+    pub fragment: Option<Fragment>,
 }
 
 /// An IPv6 header whose payload length fits the buffer.
@@ -86,10 +123,40 @@ impl<'a> Ipv6View<'a> {
         ipv6_at(self.data, IPV6_DST)
     }
 
-    /// The next header. Extension headers are not walked: a packet with
-    /// them is classified by this value (its ports are unknown).
-    pub fn next_header(&self) -> u8 {
-        self.data[IPV6_NEXT_HEADER]
+    /// The upper-layer protocol past the hop-by-hop, routing, fragment
+    /// and destination options headers; None when they run past the packet.
+    pub fn upper_layer(&self) -> Option<UpperLayer> {
+        let (mut protocol, mut offset) = (self.data[IPV6_NEXT_HEADER], IPV6_HEADER);
+        let mut fragment = None;
+        // Each header moves on by 8 bytes or more: the walk ends.
+        loop {
+            match protocol {
+                HOP_BY_HOP | ROUTING | DESTINATION_OPTIONS => {
+                    let header = self.data.get(offset..offset + 2)?;
+                    protocol = header[0];
+                    offset += (usize::from(header[1]) + 1) * 8;
+                }
+                FRAGMENT => {
+                    let header = self.data.get(offset..offset + FRAGMENT_HEADER)?;
+                    protocol = header[0];
+                    offset += FRAGMENT_HEADER;
+                    let first = be16(header, 2) & FRAGMENT_OFFSET == 0;
+                    fragment = Some(Fragment {
+                        id: be32(header, 4),
+                        first,
+                    });
+                    if !first {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        (offset <= self.data.len()).then_some(UpperLayer {
+            protocol,
+            offset,
+            fragment,
+        })
     }
 
     pub fn payload(&self) -> &'a [u8] {
@@ -125,26 +192,28 @@ pub struct FlowInfo {
     pub icmp: (u8, u8),
     /// The transport header was present (not a later fragment, not cut short).
     pub has_transport: bool,
+    /// The piece of a fragmented packet this is (None for a whole packet).
+    pub fragment: Option<Fragment>,
 }
 
 impl FlowInfo {
     /// The flow of an IPv4 or IPv6 packet (IP header first), or None when
     /// the IP header itself is malformed.
     pub fn parse(packet: &[u8]) -> Option<FlowInfo> {
-        let (src, dst, protocol, l4) = match packet.first()? >> 4 {
+        let (src, dst, protocol, l4, fragment) = match packet.first()? >> 4 {
             4 => {
                 let ip = Ipv4View::new_checked(packet)?;
                 let l4 = ip.is_first_fragment().then(|| ip.payload());
-                (ip.src().into(), ip.dst().into(), ip.protocol(), l4)
+                let (src, dst) = (ip.src().into(), ip.dst().into());
+                (src, dst, ip.protocol(), l4, ip.fragment())
             }
             6 => {
                 let ip = Ipv6View::new_checked(packet)?;
-                (
-                    ip.src().into(),
-                    ip.dst().into(),
-                    ip.next_header(),
-                    Some(ip.payload()),
-                )
+                let upper = ip.upper_layer()?;
+                let first = upper.fragment.is_none_or(|f| f.first);
+                let l4 = first.then(|| &ip.data[upper.offset..]);
+                let (src, dst) = (ip.src().into(), ip.dst().into());
+                (src, dst, upper.protocol, l4, upper.fragment)
             }
             _ => return None,
         };
@@ -157,6 +226,7 @@ impl FlowInfo {
             tcp_flags: 0,
             icmp: (0, 0),
             has_transport: false,
+            fragment,
         };
         if let Some(l4) = l4 {
             flow.read_transport(l4);
@@ -262,6 +332,49 @@ mod tests {
         let len = p.len() as u16;
         p[2..4].copy_from_slice(&len.to_be_bytes());
         p
+    }
+
+    /// An IPv6 packet from 2001:db8::1 to 2001:db8::2 whose first header is `next`.
+    fn ipv6(next: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[next, 64]);
+        for last in [1u8, 2] {
+            p.extend_from_slice(&[
+                0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last,
+            ]);
+        }
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn ipv6_flows_are_read_past_extension_headers_and_fragments_named() {
+        let udp = [0x13, 0x88, 0, 53, 0, 8, 0, 0];
+        // Hop-by-hop options (8 bytes), then a first fragment (id 7, more).
+        let mut first = vec![FRAGMENT, 0, 0, 0, 0, 0, 0, 0];
+        first.extend_from_slice(&[PROTO_UDP, 0, 0, 1, 0, 0, 0, 7]);
+        first.extend_from_slice(&udp);
+        let flow = FlowInfo::parse(&ipv6(HOP_BY_HOP, &first)).unwrap();
+        assert_eq!(
+            (flow.protocol, flow.src_port, flow.dst_port),
+            (PROTO_UDP, 5000, 53)
+        );
+        assert_eq!(flow.fragment, Some(Fragment { id: 7, first: true }));
+        // A later fragment (offset 8 bytes): no ports, the same packet.
+        let later = [PROTO_UDP, 0, 0, 8, 0, 0, 0, 7, 0xde, 0xad];
+        let flow = FlowInfo::parse(&ipv6(FRAGMENT, &later)).unwrap();
+        assert_eq!(flow.protocol, PROTO_UDP);
+        assert!(!flow.has_transport);
+        assert_eq!(
+            flow.fragment,
+            Some(Fragment {
+                id: 7,
+                first: false
+            })
+        );
+        // Headers that run past the packet make no flow.
+        assert_eq!(FlowInfo::parse(&ipv6(HOP_BY_HOP, &[PROTO_UDP, 9])), None);
     }
 
     #[test]

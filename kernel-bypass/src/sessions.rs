@@ -498,6 +498,7 @@ mod tests {
             tcp_flags: flags,
             icmp: (0, 0),
             has_transport: true,
+            fragment: None,
         }
     }
 

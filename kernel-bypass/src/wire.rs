@@ -18,6 +18,8 @@ pub const ETH_HEADER: usize = 14;
 pub const VLAN_TAG: usize = 4;
 
 pub const IPV4_HEADER: usize = 20;
+/// The identification field, which names a packet's fragments.
+pub const IPV4_ID: usize = 4;
 pub const IPV4_FLAGS: usize = 6;
 /// Don't Fragment, in the flags/fragment-offset word.
 pub const IPV4_DF: u16 = 0x4000;

@@ -4,7 +4,8 @@
 //! ```text
 //!  inside 10.31.1.2, 2001:db8:31::2 --- [pin  dataplane  pout] --- outside 10.31.2.2, 2001:db8:32::2
 //! ```
-//! The inside may open TCP, UDP and ICMP to the outside; the outside may
+//! The inside may open TCP, UDP and ICMP to the outside (UDP datagrams
+//! larger than the MTU too, whose fragments come back); the outside may
 //! reach only the inside server's port 443 (a web server also listens on
 //! 8080 there, unreachable from outside).
 
@@ -15,15 +16,17 @@ use kernel_bypass::io::Backend;
 use support::dataplane::{show, start};
 use support::netns::{is_root, Netns, Veth};
 
-/// A UDP echo server and a client that exits 0 when its datagram comes back.
+/// A UDP echo server and a client that exits 0 when its datagram (of
+/// argv[2] bytes) comes back whole.
 const UDP_ECHO: &str = "import socket,sys\n\
     s=socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET,socket.SOCK_DGRAM)\n\
     s.bind((sys.argv[1],5353))\n\
-    while True:\n d,a=s.recvfrom(512)\n s.sendto(d,a)\n";
+    while True:\n d,a=s.recvfrom(65535)\n s.sendto(d,a)\n";
 const UDP_ASK: &str = "import socket,sys\n\
     s=socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET,socket.SOCK_DGRAM)\n\
     s.settimeout(1)\n\
-    for _ in range(5):\n s.sendto(b'ping',(sys.argv[1],5353))\n try:\n  s.recvfrom(512); sys.exit(0)\n except socket.timeout: pass\n\
+    d=bytes(range(256))*(int(sys.argv[2])//256)\n\
+    for _ in range(5):\n s.sendto(d,(sys.argv[1],5353))\n try:\n  sys.exit(0 if s.recvfrom(65535)[0]==d else 1)\n except socket.timeout: pass\n\
     sys.exit(1)\n";
 
 #[test]
@@ -80,12 +83,16 @@ fn inside_opens_flows_outside_reaches_only_the_published_port() {
             "inside fetches {far_url}\n{}",
             counters()
         );
-        let udp = inside.output(&["python3", "-c", UDP_ASK, far]);
-        assert!(
-            udp.status.success(),
-            "inside's UDP to {far} is answered\n{}",
-            counters()
-        );
+        // 3072 bytes go as fragments both ways (MTU 1500): the answer's
+        // later pieces pass with their first, not by the outside's list.
+        for size in ["256", "3072"] {
+            let udp = inside.output(&["python3", "-c", UDP_ASK, far, size]);
+            assert!(
+                udp.status.success(),
+                "inside's {size}-byte UDP to {far} is answered\n{}",
+                counters()
+            );
+        }
         let https = format!("http://{}:443/", bracketed(near));
         let other = format!("http://{}:8080/", bracketed(near));
         assert!(

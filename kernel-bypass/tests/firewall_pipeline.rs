@@ -136,6 +136,68 @@ fn icmp_errors_about_a_known_flow_pass_and_others_do_not() {
         .contains("passed as related (ICMP errors): 2"));
 }
 
+/// A piece of packet `id`: `payload` at `offset` bytes (a multiple of
+/// 8), with more to come or not.
+fn fragment(src: &str, dst: &str, id: u16, (offset, more): (u16, bool), payload: &[u8]) -> Vec<u8> {
+    let mut p = ipv4(ip(src), ip(dst), PROTO_UDP, 64, payload);
+    put_be16(&mut p, IPV4_ID, id);
+    put_be16(
+        &mut p,
+        IPV4_FLAGS,
+        offset / 8 | if more { IPV4_MF } else { 0 },
+    );
+    put_be16(&mut p, IPV4_CHECKSUM, 0);
+    let sum = checksum(&p[..IPV4_HEADER]);
+    put_be16(&mut p, IPV4_CHECKSUM, sum);
+    p
+}
+
+#[test]
+fn later_fragments_follow_their_first_and_strays_are_dropped() {
+    let mut h = Harness::new(POLICY, NEIGHBORS);
+    let query = udp_packet(ip("10.1.0.2"), ip("10.2.0.2"), 5000, 53, b"q");
+    assert_eq!(h.feed(0, &[query]), [Verdict::Tx(1)]);
+    // The answer, in two pieces: the first (UDP header) passes by the
+    // session, the second by the first; a stray later piece and the
+    // pieces of an unsolicited datagram do not.
+    let head = [&udp(53, 5000, &[])[..], &[0xab; 16]].concat();
+    let verdicts = h.feed(
+        1,
+        &[
+            fragment("10.2.0.2", "10.1.0.2", 7, (0, true), &head),
+            fragment("10.2.0.2", "10.1.0.2", 7, (24, false), &[0xcd; 40]),
+            fragment("10.2.0.2", "10.1.0.2", 8, (24, false), &[0xcd; 40]),
+            fragment(
+                "10.2.0.2",
+                "10.1.0.2",
+                9,
+                (0, true),
+                &udp(53, 5001, &[0; 16]),
+            ),
+            fragment("10.2.0.2", "10.1.0.2", 9, (24, false), &[0xcd; 40]),
+        ],
+    );
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Tx(0),
+            Verdict::Tx(0),
+            Verdict::Done,
+            Verdict::Done,
+            Verdict::Done
+        ]
+    );
+    let lists = h.show("access-lists");
+    assert!(
+        lists.contains("later fragments passed with their first: 1"),
+        "{lists}"
+    );
+    assert!(
+        lists.contains("later fragments dropped, first not passed: 2"),
+        "{lists}"
+    );
+}
+
 #[test]
 fn established_lets_segments_with_ack_or_rst_through_but_not_syns() {
     let mut h = Harness::new(POLICY, NEIGHBORS);

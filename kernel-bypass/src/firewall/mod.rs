@@ -6,6 +6,7 @@
 //! registers no node, and the path pays nothing for it.
 
 mod acl;
+mod fragments;
 mod node;
 
 use crate::elements::{DataplaneElement, ElementCommand};
@@ -15,6 +16,7 @@ use crate::sessions::{SessionInfo, SessionTable, Timeouts};
 use crate::snapshot::Snapshot;
 pub use acl::address_match;
 pub use acl::CompiledAcl;
+use fragments::FragmentMemory;
 use grammar::config::{AccessLists, Config, Direction, Family};
 use grammar::Args;
 pub use node::flow_key;
@@ -48,6 +50,7 @@ pub struct Firewall {
     shared: Arc<Shared>,
     sessions: Arc<SessionTable>,
     counters: Arc<FirewallCounters>,
+    fragments: Arc<FragmentMemory>,
     /// Hit counters by (family, list, sequence), kept across commits.
     hits: Mutex<HashMap<(Family, String, u32), Arc<AtomicU64>>>,
     /// The compiled lists and the section they were compiled from.
@@ -63,6 +66,7 @@ impl Firewall {
                 grammar::config::Inspect::default().effective().max_sessions as usize,
             )),
             counters: Arc::default(),
+            fragments: Arc::default(),
             hits: Mutex::default(),
             compiled: Mutex::default(),
             published: Mutex::default(),
@@ -274,6 +278,7 @@ impl DataplaneElement for Firewall {
                     sessions: self.sessions.clone(),
                     timeouts,
                     counters: self.counters.clone(),
+                    fragments: self.fragments.clone(),
                     shared: self.shared.clone(),
                 };
                 snap.features.register(path, point, ORDER, Arc::new(node));

@@ -16,6 +16,7 @@
 //! Discovery always passes, as IOS's IPv6 lists let it.
 
 use super::acl::{CompiledAcl, RuleAction};
+use super::fragments::FragmentMemory;
 use crate::classify::FlowKey;
 use crate::features::{Action, Ahead, FeatureNode, Packet, Point, Prefetch};
 use crate::headers::{tcp_flags, FlowInfo};
@@ -40,6 +41,8 @@ pub struct FirewallCounters {
     pub sessions_created: AtomicU64,
     pub session_table_full: AtomicU64,
     pub malformed: AtomicU64,
+    pub fragments_passed: AtomicU64,
+    pub fragments_without_first: AtomicU64,
 }
 
 impl FirewallCounters {
@@ -48,7 +51,7 @@ impl FirewallCounters {
     }
 
     /// (name, value) of each counter, for `show access-lists`.
-    pub fn rows(&self) -> [(&'static str, u64); 7] {
+    pub fn rows(&self) -> [(&'static str, u64); 9] {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         [
             ("passed by session", get(&self.passed_by_session)),
@@ -61,6 +64,14 @@ impl FirewallCounters {
             ("sessions created", get(&self.sessions_created)),
             ("refused, session table full", get(&self.session_table_full)),
             ("malformed", get(&self.malformed)),
+            (
+                "later fragments passed with their first",
+                get(&self.fragments_passed),
+            ),
+            (
+                "later fragments dropped, first not passed",
+                get(&self.fragments_without_first),
+            ),
         ]
     }
 }
@@ -72,6 +83,7 @@ pub struct FirewallNode {
     pub sessions: Arc<SessionTable>,
     pub timeouts: Timeouts,
     pub counters: Arc<FirewallCounters>,
+    pub fragments: Arc<FragmentMemory>,
     /// The dataplane's log.
     pub shared: Arc<crate::pipeline::Shared>,
 }
@@ -158,6 +170,33 @@ impl FeatureNode for FirewallNode {
             FirewallCounters::add(&self.counters.malformed);
             return Action::Drop;
         };
+        let (vrf, now) = (packet.vrf, packet.now_secs);
+        match flow.fragment {
+            // A later fragment goes where its first went.
+            Some(f) if !f.first => {
+                if self.fragments.recalls(vrf, &flow, f.id, now) {
+                    FirewallCounters::add(&self.counters.fragments_passed);
+                    return Action::Continue;
+                }
+                FirewallCounters::add(&self.counters.fragments_without_first);
+                Action::Drop
+            }
+            Some(f) => {
+                let action = self.judge(packet, &flow);
+                if action == Action::Continue {
+                    self.fragments.remember(vrf, &flow, f.id, now);
+                }
+                action
+            }
+            None => self.judge(packet, &flow),
+        }
+    }
+}
+
+impl FirewallNode {
+    /// The verdict on a whole packet or a first fragment (one with its
+    /// transport header).
+    fn judge(&self, packet: &Packet<'_>, flow: &FlowInfo) -> Action {
         let now = packet.now_secs;
         let (session, forward) = SessionKey::of(packet.vrf, &flow);
         if trackable(&flow)
