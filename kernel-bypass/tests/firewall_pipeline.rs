@@ -144,7 +144,7 @@ fn fragment(src: &str, dst: &str, id: u16, (offset, more): (u16, bool), payload:
     put_be16(
         &mut p,
         IPV4_FLAGS,
-        offset / 8 | if more { IPV4_MF } else { 0 },
+        (offset / 8) | if more { IPV4_MF } else { 0 },
     );
     put_be16(&mut p, IPV4_CHECKSUM, 0);
     let sum = checksum(&p[..IPV4_HEADER]);

@@ -198,11 +198,11 @@ impl FirewallNode {
     /// transport header).
     fn judge(&self, packet: &Packet<'_>, flow: &FlowInfo) -> Action {
         let now = packet.now_secs;
-        let (session, forward) = SessionKey::of(packet.vrf, &flow);
-        if trackable(&flow)
+        let (session, forward) = SessionKey::of(packet.vrf, flow);
+        if trackable(flow)
             && self
                 .sessions
-                .track(&session, forward, &flow, now, &self.timeouts)
+                .track(&session, forward, flow, now, &self.timeouts)
         {
             FirewallCounters::add(&self.counters.passed_by_session);
             return Action::Continue;
@@ -221,18 +221,18 @@ impl FirewallNode {
         if flow.is_neighbor_discovery() {
             return Action::Continue;
         }
-        let key = flow_key(&flow);
+        let key = flow_key(flow);
         let lists = match self.point {
             Point::PostRouting => [self.list(packet.ingress, IN), self.list(packet.egress, OUT)],
             Point::LocalIn => [self.list(packet.ingress, IN), None],
             _ => [None, None],
         };
         for acl in lists.into_iter().flatten() {
-            if !self.permits(acl, &key, &flow, now) {
+            if !self.permits(acl, &key, flow, now) {
                 return Action::Drop;
             }
         }
-        if !opens_flow(&flow) {
+        if !opens_flow(flow) {
             return Action::Continue;
         }
         match self.sessions.create(&session, forward, now, &self.timeouts) {
