@@ -4,7 +4,6 @@
 
 mod support;
 
-use kernel_bypass::nat::Endpoint;
 use kernel_bypass::pipeline::Verdict;
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -134,7 +133,7 @@ fn replies_come_from_the_virtual_server_and_failed_reals_get_no_new_flows() {
     // Two failed probes of .13 take it out of the table.
     let targets = h.load_balancer.probe_targets();
     assert_eq!(targets.len(), 3);
-    let key = ("WEB".to_string(), Endpoint::new(ip("10.2.0.13"), 80));
+    let key = ("WEB".to_string(), "10.2.0.13:80".parse().unwrap());
     h.load_balancer.report(&key, false, "tcp connect: refused");
     let state_of_13 = |h: &Harness| {
         let reals = h.show("ip slb reals");
