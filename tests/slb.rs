@@ -80,9 +80,17 @@ impl Site {
             Veth::into_ns(&hidden),
         ];
         client.configure(&links[0].inner, "10.61.1.2/24", Some("10.61.1.1"));
-        client.configure(&links[0].inner, "2001:db8:61:1::2/64", Some("2001:db8:61:1::1"));
+        client.configure(
+            &links[0].inner,
+            "2001:db8:61:1::2/64",
+            Some("2001:db8:61:1::1"),
+        );
         web.configure(&links[1].inner, "10.61.2.11/24", Some("10.61.2.1"));
-        web.configure(&links[1].inner, "2001:db8:61:2::11/64", Some("2001:db8:61:2::1"));
+        web.configure(
+            &links[1].inner,
+            "2001:db8:61:2::11/64",
+            Some("2001:db8:61:2::1"),
+        );
         let more = ["12", "13", "14", "21", "22"].map(|h| format!("10.61.2.{h}/24"));
         let more6 = ["12", "13"].map(|h| format!("2001:db8:61:2::{h}/64"));
         for address in more.iter().chain(&more6) {
@@ -292,7 +300,9 @@ fn requests_follow_weights_and_probes_take_a_stopped_backend_out_and_back() {
 
     // Back: after two good probes it serves again.
     let _web12 = nginx(&site.web, &site.dir, "web12", "10.61.2.12");
-    site.ask_until("web12 to come back", &web, 100, |a| a.get("web12").is_some());
+    site.ask_until("web12 to come back", &web, 100, |a| {
+        a.get("web12").is_some()
+    });
 }
 
 #[test]
@@ -374,8 +384,7 @@ fn a_connection_outlives_a_new_backend_and_a_commit_and_udp_and_full_nat_balance
 }
 
 #[test]
-fn ipv6_requests_spread_over_three_backends_probes_take_one_out_and_full_nat_needs_no_route_back(
-) {
+fn ipv6_requests_spread_over_three_backends_probes_take_one_out_and_full_nat_needs_no_route_back() {
     if !is_root() {
         return;
     }

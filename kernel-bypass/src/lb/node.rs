@@ -127,10 +127,9 @@ fn backend_id(e: SocketAddr) -> u64 {
 }
 
 fn flow_hash<A: Address>(client: Endpoint<A>, protocol: u8) -> u64 {
-    let mut h = (client.addr.fold().rotate_left(24)
-        ^ u64::from(client.port) << 8
-        ^ u64::from(protocol))
-    .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut h =
+        (client.addr.fold().rotate_left(24) ^ u64::from(client.port) << 8 ^ u64::from(protocol))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^= h >> 29;
     h.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ h >> 32
 }
@@ -180,7 +179,8 @@ impl<A: Address> LbPath<A> {
         self.vservers
             .insert((vs.vrf, vs.protocol, vip.addr, vip.port), vs.clone());
         for r in &vs.reals {
-            self.backends.extend(A::of(r.endpoint.ip()).map(|a| (vs.vrf, a)));
+            self.backends
+                .extend(A::of(r.endpoint.ip()).map(|a| (vs.vrf, a)));
             let snat = r.snat.and_then(A::of);
             self.snat_addresses.extend(snat.map(|a| (vs.vrf, a)));
         }

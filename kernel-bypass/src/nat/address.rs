@@ -109,11 +109,18 @@ impl Address for Ipv6Addr {
 
     fn pack(self) -> [u32; 4] {
         let b = u128::from(self);
-        [(b >> 96) as u32, (b >> 64) as u32, (b >> 32) as u32, b as u32]
+        [
+            (b >> 96) as u32,
+            (b >> 64) as u32,
+            (b >> 32) as u32,
+            b as u32,
+        ]
     }
 
     fn unpack([a, b, c, d]: [u32; 4]) -> Self {
-        Ipv6Addr::from(u128::from(a) << 96 | u128::from(b) << 64 | u128::from(c) << 32 | u128::from(d))
+        Ipv6Addr::from(
+            u128::from(a) << 96 | u128::from(b) << 64 | u128::from(c) << 32 | u128::from(d),
+        )
     }
 
     fn octets(self) -> [u8; 16] {

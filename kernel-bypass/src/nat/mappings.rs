@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn a_pool_without_overload_binds_one_address_per_inside_host() {
         let m = Mappings::default();
-        let pool = ["198.51.100.10".parse().unwrap()];
+        let pool: [Ipv4Addr; 1] = ["198.51.100.10".parse().unwrap()];
         let a = "10.0.0.2".parse().unwrap();
         let b = "10.0.0.3".parse().unwrap();
         assert_eq!(m.bind(0, a, &pool), Some(pool[0]));

@@ -18,9 +18,9 @@ mod node;
 mod rewrite;
 mod table;
 
+pub use address::{Address, Endpoint};
 pub use mappings::Mappings;
 pub use node::{In2Out, KeyHasher, NatPath, NatState, Out2In};
-pub use address::{Address, Endpoint};
 pub use rewrite::{rewrite, End, Flow, Ipv4Flow};
 pub use table::{Released, Translation, TranslationInfo, TranslationTable};
 

@@ -20,8 +20,8 @@
 //! configuration. An elastic IP (a one-to-one static translation) may be
 //! policed in each direction.
 
-use super::mappings::Mappings;
 use super::address::{Address, Endpoint};
+use super::mappings::Mappings;
 use super::rewrite::{rewrite, rewrite_icmp_error, End, Ipv4Flow};
 use super::table::{Released, Translation, TranslationTable};
 use crate::classify::FlowKey;

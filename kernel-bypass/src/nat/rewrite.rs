@@ -316,7 +316,7 @@ pub fn rewrite_icmp_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::PROTO_ICMP;
+    use crate::wire::{IPV4_CHECKSUM, PROTO_ICMP};
 
     /// An IPv4 packet with a correct header checksum.
     pub fn ipv4(protocol: u8, src: [u8; 4], dst: [u8; 4], l4: &[u8]) -> Vec<u8> {

@@ -77,9 +77,8 @@ impl<P: Packed> Key<P> {
 /// The shard of a flow, from what both directions know: the remote
 /// endpoint, and the class of the inside port (= of the public port).
 fn shard_of<A: Address>(remote: Endpoint<A>, protocol: u8, port: u16) -> usize {
-    let h = mix(remote.addr.fold().rotate_left(24)
-        ^ u64::from(remote.port) << 8
-        | u64::from(protocol));
+    let h =
+        mix(remote.addr.fold().rotate_left(24) ^ u64::from(remote.port) << 8 | u64::from(protocol));
     ((h >> 58) as usize + usize::from(port) % PORT_CLASSES) % SHARDS
 }
 
@@ -513,12 +512,7 @@ impl<A: Address> Shard<A> {
     }
 
     /// Removes expired records among the next `count`.
-    fn sweep(
-        &mut self,
-        count: usize,
-        (now, t): (u32, &Timeouts),
-        released: &mut Vec<Released<A>>,
-    ) {
+    fn sweep(&mut self, count: usize, (now, t): (u32, &Timeouts), released: &mut Vec<Released<A>>) {
         for _ in 0..count.min(self.records.len()) {
             let at = self.sweep_at % self.records.len();
             self.sweep_at = at + 1;

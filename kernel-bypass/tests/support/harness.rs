@@ -63,7 +63,9 @@ impl Harness {
             let mac = HOST_MACS[usize::from(*iface == "eth1")];
             match addr.parse().unwrap() {
                 IpAddr::V4(a) => (shared.neighbors).learn(neighbor_key(id, a), mac_to_u64(&mac), 0),
-                IpAddr::V6(a) => (shared.neighbors6).learn(neighbor6_key(id, a), mac_to_u64(&mac), 0),
+                IpAddr::V6(a) => {
+                    (shared.neighbors6).learn(neighbor6_key(id, a), mac_to_u64(&mac), 0)
+                }
             }
         }
         let counters = Arc::new(WorkerCounters::default());
