@@ -390,6 +390,33 @@ fn ipv6_extension_headers_are_walked_to_the_ports() {
     assert_ne!(addr6_at(&out[0], 24), ip6(VIP6), "balanced");
 }
 
+#[test]
+fn an_ipv6_virtual_address_on_the_clients_link_is_answered_by_neighbour_discovery() {
+    let on_link = ip6("2001:db8:1::80");
+    let mut h = Harness::new(&site6("", "").replace(VIP6, "2001:db8:1::80"), NEIGHBORS6);
+    let client_mac = support::harness::HOST_MACS[0];
+    for solicit in [
+        neighbor_solicit(ip6(CLIENT6), client_mac, on_link),
+        // Unreachability detection: unicast to the address itself.
+        {
+            let mut p = neighbor_solicit(ip6(CLIENT6), client_mac, on_link);
+            p[24..40].copy_from_slice(&on_link.octets());
+            p[42..44].copy_from_slice(&[0, 0]);
+            let sum = ipv6_payload_checksum(&p);
+            p[42..44].copy_from_slice(&sum.to_be_bytes());
+            p
+        },
+    ] {
+        let verdicts = h.feed6(0, &[solicit]);
+        let answer = h.sent_on(&verdicts, 0);
+        assert_eq!(answer.len(), 1, "{verdicts:?}");
+        assert_eq!(answer[0][IPV6_HEADER], 136, "an advertisement");
+        assert_eq!(addr6_at(&answer[0], IPV6_HEADER + 8), on_link);
+    }
+    let verdicts = h.feed6(0, &[tcp6_packet(ip6(CLIENT6), on_link, 40000, 80, SYN)]);
+    assert_eq!(sent6(&h, &verdicts, 1).len(), 1, "balanced: {verdicts:?}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 

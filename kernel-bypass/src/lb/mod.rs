@@ -334,8 +334,8 @@ impl LoadBalancer {
 
 impl DataplaneElement for LoadBalancer {
     fn table_sizes(&self, out: &mut Vec<crate::stats::TableSize>) {
-        out.push(("slb_sessions", self.v4.sessions.len()));
-        out.push(("slb_sessions_ipv6", self.v6.sessions.len()));
+        let sessions = self.v4.sessions.len() + self.v6.sessions.len();
+        out.push(("slb_sessions", sessions));
     }
 
     fn compile(&self, config: &Config, snap: &mut Snapshot) -> Result<(), String> {
@@ -413,11 +413,9 @@ impl DataplaneElement for LoadBalancer {
                 counters: self.counters_of(name),
             });
             vserver.rebuild();
+            snap.publish(vrf, addr);
             match addr {
-                IpAddr::V4(vip) => {
-                    snap.publish(vrf, vip);
-                    path4.add(&vserver);
-                }
+                IpAddr::V4(_) => path4.add(&vserver),
                 IpAddr::V6(_) => path6.add(&vserver),
             }
             published.vservers.push((vserver, farm_name.clone()));

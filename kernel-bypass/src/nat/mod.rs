@@ -370,7 +370,7 @@ impl DataplaneElement for Nat {
         public.sort_unstable();
         public.dedup();
         for (vrf, addr) in &public {
-            snap.publish(*vrf, *addr);
+            snap.publish(*vrf, (*addr).into());
         }
         let path = Arc::new(NatPath {
             interfaces,
