@@ -377,6 +377,8 @@ impl DataplaneElement for LoadBalancer {
                 let snat = match farm.nat_client {
                     true => Some(
                         source_towards(snap, vrf, real_addr)
+                            // Clients stand behind a routable address.
+                            .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
                             .ok_or_else(|| format!("serverfarm {farm_name}: no address of the appliance towards {real_addr} for nat client"))?,
                     ),
                     false => None,
