@@ -406,4 +406,41 @@ mod tests {
         assert_eq!(Ipv4Flow::parse(&p, false).unwrap().dst.addr, inside.addr);
         assert_eq!(Ipv4Flow::parse(&p[28..], true).unwrap().src, inside);
     }
+
+    /// An IPv6 packet: hop-by-hop options (8 bytes), a fragment header
+    /// with `fragment` (offset and flags), then UDP 5000 -> 53.
+    fn ipv6_fragment(fragment: u16) -> Vec<u8> {
+        let mut p = vec![0u8; IPV6_HEADER];
+        let (src, dst) = (
+            "2001:db8::2".parse().unwrap(),
+            "2001:db8::80".parse().unwrap(),
+        );
+        crate::wire::write_ipv6_header(&mut p, 24, HOP_BY_HOP, 64, src, dst);
+        p.extend_from_slice(&[FRAGMENT, 0, 1, 4, 0, 0, 0, 0]);
+        p.extend_from_slice(&[PROTO_UDP, 0, 0, 0, 0, 0, 0, 1]);
+        put_be16(&mut p, IPV6_HEADER + 10, fragment);
+        p.extend_from_slice(&[0x13, 0x88, 0, 53, 0, 8, 0, 0]);
+        p
+    }
+
+    #[test]
+    fn ipv6_flows_are_read_past_extension_headers_and_later_fragments_have_no_ports() {
+        let first = Flow::parse6(&ipv6_fragment(0x0001)).unwrap();
+        assert_eq!(
+            (first.header_len, first.protocol),
+            (IPV6_HEADER + 16, PROTO_UDP)
+        );
+        assert!(first.has_ports && first.is_fragment);
+        assert_eq!((first.src.port, first.dst.port), (5000, 53));
+        let later = Flow::parse6(&ipv6_fragment(0x0008)).unwrap();
+        assert!(!later.has_ports && later.is_fragment);
+        let mut cut = ipv6_fragment(0);
+        put_be16(&mut cut, IPV6_PAYLOAD_LEN, 12);
+        assert_eq!(
+            Flow::parse6(&cut),
+            None,
+            "the fragment header runs past the payload"
+        );
+        assert_eq!(Flow::parse6(&cut[..IPV6_HEADER - 1]), None);
+    }
 }
