@@ -65,10 +65,10 @@ async fn check(stack: &LocalStack, target: &ProbeTarget) -> Result<String, Strin
 /// Sends GET and checks the status line's code.
 async fn http_status(mut stream: TcpStream, target: &ProbeTarget) -> Result<String, String> {
     let settings = &target.settings;
+    // Host with the port: an IPv6 address needs its brackets there.
     let request = format!(
         "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: gatehouse-slb-probe\r\nConnection: close\r\n\r\n",
-        settings.url,
-        target.address.ip()
+        settings.url, target.address
     );
     stream
         .write_all(request.as_bytes())

@@ -2,14 +2,18 @@
 //! hosts in network namespaces: nginx backends that answer their own name,
 //! health probes on the appliance's own stack, a commit while a connection
 //! is open, a UDP virtual server, and full NAT to backends with no route
-//! back to the clients.
+//! back to the clients; the same over IPv6 (curl -6).
 //!
 //! ```text
 //!  client 10.61.1.2 --- [appliance] --- web 10.61.2.11-14 (nginx), UDP 10.61.2.21-22
 //!                       10.61.1.1   \-- hidden 10.61.3.11 (no route back)
+//!  2001:db8:61:1::2                 --- web 2001:db8:61:2::11-13 (nginx)
+//!                                   \-- hidden 2001:db8:61:3::11 (no route back)
 //! ```
 //! Virtual servers 198.51.100.80 tcp 80 (farm WEB, weights 1:1:2, HTTP
-//! probe), udp 5353 (farm DNS), tcp 8080 (farm HIDDEN, `nat client`).
+//! probe), udp 5353 (farm DNS), tcp 8080 (farm HIDDEN, `nat client`);
+//! [2001:db8:61:80::80] tcp 80 (farm WEB6, HTTP probe) and tcp 8080 (farm
+//! HIDDEN6, `nat client`).
 
 #[path = "support/appliance.rs"]
 mod appliance;
@@ -24,17 +28,10 @@ use std::process::{ChildStdin, Stdio};
 use std::time::{Duration, Instant};
 
 const VIP: &str = "198.51.100.80";
+const VIP6: &str = "2001:db8:61:80::80";
 /// Hang guard only.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// Asks `url` `n` times, each on a new connection; prints `name count`
-/// lines and `failed N`.
-const ASK_HTTP: &str = "import sys,urllib.request,collections\n\
-    c=collections.Counter()\n\
-    for _ in range(int(sys.argv[2])):\n \
-     try: c[urllib.request.urlopen(sys.argv[1],timeout=2).read().decode().strip()]+=1\n \
-     except Exception: c['failed']+=1\n\
-    for k,v in c.items(): print(k,v)\n";
 /// One keep-alive connection: a request, then on each line of stdin
 /// another on the same connection; prints each answer's body.
 const KEEPALIVE: &str = "import sys,http.client\n\
@@ -83,23 +80,30 @@ impl Site {
             Veth::into_ns(&hidden),
         ];
         client.configure(&links[0].inner, "10.61.1.2/24", Some("10.61.1.1"));
+        client.configure(
+            &links[0].inner,
+            "2001:db8:61:1::2/64",
+            Some("2001:db8:61:1::1"),
+        );
         web.configure(&links[1].inner, "10.61.2.11/24", Some("10.61.2.1"));
-        for host in ["12", "13", "14", "21", "22"] {
-            web.run(&[
-                "ip",
-                "addr",
-                "add",
-                &format!("10.61.2.{host}/24"),
-                "dev",
-                &links[1].inner,
-            ]);
+        web.configure(
+            &links[1].inner,
+            "2001:db8:61:2::11/64",
+            Some("2001:db8:61:2::1"),
+        );
+        let more = ["12", "13", "14", "21", "22"].map(|h| format!("10.61.2.{h}/24"));
+        let more6 = ["12", "13"].map(|h| format!("2001:db8:61:2::{h}/64"));
+        for address in more.iter().chain(&more6) {
+            web.configure(&links[1].inner, address, None);
         }
         // No gateway: the hidden backend cannot reach the clients.
         hidden.configure(&links[2].inner, "10.61.3.11/24", None);
+        hidden.configure(&links[2].inner, "2001:db8:61:3::11/64", None);
         let dir = Scratch::new("slb");
         let interfaces = format!(
-            "hostname lb\ninterface {}\n ip address 10.61.1.1/24\ninterface {}\n ip address 10.61.2.1/24\n\
-             interface {}\n ip address 10.61.3.1/24\n",
+            "hostname lb\ninterface {}\n ip address 10.61.1.1/24\n ipv6 address 2001:db8:61:1::1/64\n\
+             interface {}\n ip address 10.61.2.1/24\n ipv6 address 2001:db8:61:2::1/64\n\
+             interface {}\n ip address 10.61.3.1/24\n ipv6 address 2001:db8:61:3::1/64\n",
             links[0].outer, links[1].outer, links[2].outer
         );
         let config = interfaces
@@ -131,9 +135,23 @@ impl Site {
                 " nat client",
                 " real 10.61.3.11 port 80",
                 "  inservice",
+                "ip slb serverfarm WEB6",
+                " probe WEB-CHECK",
+                " real 2001:db8:61:2::11",
+                "  inservice",
+                " real 2001:db8:61:2::12",
+                "  inservice",
+                " real 2001:db8:61:2::13",
+                "  inservice",
+                "ip slb serverfarm HIDDEN6",
+                " nat client",
+                " real 2001:db8:61:3::11 port 80",
+                "  inservice",
                 &format!("ip slb vserver SITE\n virtual {VIP} tcp 80\n serverfarm WEB\n inservice"),
                 &format!("ip slb vserver NAMES\n virtual {VIP} udp 5353\n serverfarm DNS\n inservice"),
-                &format!("ip slb vserver BEHIND\n virtual {VIP} tcp 8080\n serverfarm HIDDEN\n inservice\n"),
+                &format!("ip slb vserver BEHIND\n virtual {VIP} tcp 8080\n serverfarm HIDDEN\n inservice"),
+                &format!("ip slb vserver SITE6\n virtual {VIP6} tcp 80\n serverfarm WEB6\n inservice"),
+                &format!("ip slb vserver BEHIND6\n virtual {VIP6} tcp 8080\n serverfarm HIDDEN6\n inservice\n"),
             ]
             .join("\n");
         std::fs::write(dir.0.join("startup-config"), config).unwrap();
@@ -159,26 +177,39 @@ impl Site {
         appliance::console(&self.dir.0)
     }
 
-    /// Answers by name for `n` new connections to `url` (and "failed").
+    /// Answers by name for `n` new connections to `url` (and "failed"),
+    /// asked by one curl over the URL's address family.
     fn ask(&self, url: &str, n: usize) -> HashMap<String, usize> {
-        let n = n.to_string();
-        let text = self.client.run(&["python3", "-c", ASK_HTTP, url, &n]);
-        text.lines()
-            .filter_map(|l| l.rsplit_once(' '))
-            .map(|(name, count)| (name.to_string(), count.parse().unwrap_or(0)))
-            .collect()
+        let family = if url.contains('[') { "-6" } else { "-4" };
+        let mut args = vec!["curl", family, "-s", "--max-time", "2"];
+        // A new connection for each request.
+        args.extend(["-H", "Connection: close"]);
+        args.extend(std::iter::repeat_n(url, n));
+        // Not `run`: curl fails when the last request did.
+        let out = self.client.output(&args);
+        let mut answers = HashMap::new();
+        for name in String::from_utf8_lossy(&out.stdout).lines() {
+            *answers.entry(name.to_string()).or_default() += 1;
+        }
+        let failed = n.saturating_sub(answers.values().sum());
+        if failed > 0 {
+            answers.insert("failed".to_string(), failed);
+        }
+        answers
     }
 
-    /// Asks until `done` holds of the answers (a hang guard, not a timing).
+    /// Asks `url` until `done` holds of the answers (a hang guard, not a
+    /// timing).
     fn ask_until(
         &self,
         what: &str,
+        url: &str,
         n: usize,
         done: impl Fn(&HashMap<String, usize>) -> bool,
     ) -> HashMap<String, usize> {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let answers = self.ask(&format!("http://{VIP}/"), n);
+            let answers = self.ask(url, n);
             if done(&answers) {
                 return answers;
             }
@@ -198,6 +229,25 @@ impl Site {
                 panic!("gave up waiting for {what}: last answers {answers:?}; console:\n{console}");
             }
             std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// The last console line starting with `start` once `lines`, typed
+    /// at the CLI, have shown one that `done` accepts.
+    fn shown(&self, lines: &[&str], start: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            typed(&mut self.cli.lock().unwrap(), lines);
+            std::thread::sleep(Duration::from_millis(300));
+            let console = self.console();
+            let last = console.lines().rev().find(|l| l.starts_with(start));
+            if let Some(line) = last.filter(|l| done(l)) {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gave up waiting for a line {start}... on the console:\n{console}"
+            );
         }
     }
 }
@@ -222,11 +272,12 @@ fn requests_follow_weights_and_probes_take_a_stopped_backend_out_and_back() {
     let mut web12 = nginx(&site.web, &site.dir, "web12", "10.61.2.12");
     let _web13 = nginx(&site.web, &site.dir, "web13", "10.61.2.13");
     let _appliance = site.start();
-    site.ask_until("the virtual server to answer", 3, |a| {
+    let web = format!("http://{VIP}/");
+    site.ask_until("the virtual server to answer", &web, 3, |a| {
         a.get("failed").is_none() && !a.is_empty()
     });
 
-    let answers = site.ask(&format!("http://{VIP}/"), 400);
+    let answers = site.ask(&web, 400);
     let share = |name: &str| answers.get(name).copied().unwrap_or(0) as f64 / 400.0;
     assert_eq!(answers.get("failed"), None, "{answers:?}");
     assert!((share("web11") - 0.25).abs() < 0.1, "{answers:?}");
@@ -236,10 +287,10 @@ fn requests_follow_weights_and_probes_take_a_stopped_backend_out_and_back() {
     // Stopped: once its probe has failed twice, no request fails.
     let _ = web12.0.kill();
     let _ = web12.0.wait();
-    site.ask_until("web12 to be taken out", 50, |a| {
+    site.ask_until("web12 to be taken out", &web, 50, |a| {
         a.get("failed").is_none() && a.get("web12").is_none()
     });
-    let after = site.ask(&format!("http://{VIP}/"), 200);
+    let after = site.ask(&web, 200);
     assert_eq!(
         after.get("failed"),
         None,
@@ -249,7 +300,9 @@ fn requests_follow_weights_and_probes_take_a_stopped_backend_out_and_back() {
 
     // Back: after two good probes it serves again.
     let _web12 = nginx(&site.web, &site.dir, "web12", "10.61.2.12");
-    site.ask_until("web12 to come back", 100, |a| a.get("web12").is_some());
+    site.ask_until("web12 to come back", &web, 100, |a| {
+        a.get("web12").is_some()
+    });
 }
 
 #[test]
@@ -270,7 +323,8 @@ fn a_connection_outlives_a_new_backend_and_a_commit_and_udp_and_full_nat_balance
             .spawn(&["python3", "-c", UDP_NAME, "10.61.2.22", "dns22"]),
     ];
     let _appliance = site.start();
-    site.ask_until("the virtual server to answer", 3, |a| {
+    let web = format!("http://{VIP}/");
+    site.ask_until("the virtual server to answer", &web, 3, |a| {
         a.get("failed").is_none() && !a.is_empty()
     });
 
@@ -305,7 +359,7 @@ fn a_connection_outlives_a_new_backend_and_a_commit_and_udp_and_full_nat_balance
             "end",
         ],
     );
-    site.ask_until("web14 to join", 100, |a| a.get("web14").is_some());
+    site.ask_until("web14 to join", &web, 100, |a| a.get("web14").is_some());
     writeln!(input, "again").unwrap();
     input.flush().unwrap();
     line.clear();
@@ -327,4 +381,58 @@ fn a_connection_outlives_a_new_backend_and_a_commit_and_udp_and_full_nat_balance
     );
     let hidden = site.ask(&format!("http://{VIP}:8080/"), 5);
     assert_eq!(hidden.get("hidden"), Some(&5), "full NAT: {hidden:?}");
+}
+
+#[test]
+fn ipv6_requests_spread_over_three_backends_probes_take_one_out_and_full_nat_needs_no_route_back() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::new();
+    let _web = [
+        nginx(&site.web, &site.dir, "web6a", "[2001:db8:61:2::11]"),
+        nginx(&site.web, &site.dir, "web6c", "[2001:db8:61:2::13]"),
+        nginx(&site.hidden, &site.dir, "hidden6", "[2001:db8:61:3::11]"),
+    ];
+    let mut web6b = nginx(&site.web, &site.dir, "web6b", "[2001:db8:61:2::12]");
+    let _appliance = site.start();
+    let web = format!("http://[{VIP6}]/");
+    site.ask_until("the IPv6 virtual server to answer", &web, 3, |a| {
+        a.get("failed").is_none() && !a.is_empty()
+    });
+
+    // Equal weights: each backend about a third of new connections.
+    let answers = site.ask(&web, 90);
+    assert_eq!(answers.get("failed"), None, "{answers:?}");
+    for name in ["web6a", "web6b", "web6c"] {
+        let n = answers.get(name).copied().unwrap_or(0);
+        assert!((10..=50).contains(&n), "{name}: {answers:?}");
+    }
+    typed(&mut site.cli.lock().unwrap(), &["enable"]);
+    let vserver = site.shown(&["show ip slb vserver"], "SITE6", |_| true);
+    assert!(
+        vserver.contains("[2001:db8:61:80::80]:80") && vserver.contains("OPERATIONAL"),
+        "{vserver}"
+    );
+    // Probed over IPv6 on the appliance's own stack.
+    site.shown(&["show ip slb reals"], "[2001:db8:61:2::13]:80", |l| {
+        l.contains("OPERATIONAL") && l.ends_with("http 200")
+    });
+
+    // Full NAT: the hidden backend has no route to the client, yet answers.
+    let hidden = site.ask(&format!("http://[{VIP6}]:8080/"), 5);
+    assert_eq!(hidden.get("hidden6"), Some(&5), "full NAT: {hidden:?}");
+
+    // Stopped: its IPv6 probe fails twice, and it gets no more requests.
+    let _ = web6b.0.kill();
+    let _ = web6b.0.wait();
+    site.ask_until("web6b to be taken out", &web, 30, |a| {
+        a.get("failed").is_none() && a.get("web6b").is_none()
+    });
+    let after = site.ask(&web, 60);
+    assert_eq!(after.get("failed"), None, "{after:?}");
+    assert_eq!(after.get("web6b"), None, "{after:?}");
+    site.shown(&["show ip slb reals"], "[2001:db8:61:2::12]:80", |l| {
+        l.contains("FAILED")
+    });
 }

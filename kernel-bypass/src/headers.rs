@@ -79,10 +79,10 @@ pub struct Fragment {
 }
 
 // IPv6 extension headers that may come before the transport header.
-const HOP_BY_HOP: u8 = 0;
-const ROUTING: u8 = 43;
-const FRAGMENT: u8 = 44;
-const DESTINATION_OPTIONS: u8 = 60;
+pub const HOP_BY_HOP: u8 = 0;
+pub const ROUTING: u8 = 43;
+pub const FRAGMENT: u8 = 44;
+pub const DESTINATION_OPTIONS: u8 = 60;
 const FRAGMENT_HEADER: usize = 8;
 /// The fragment header's offset bits (in 8-byte units).
 const FRAGMENT_OFFSET: u16 = 0xfff8;
@@ -113,6 +113,11 @@ impl<'a> Ipv6View<'a> {
         (total <= data.len()).then(|| Ipv6View {
             data: &data[..total],
         })
+    }
+
+    /// Bytes of the header and its payload.
+    pub fn total_len(&self) -> usize {
+        self.data.len()
     }
 
     pub fn src(&self) -> Ipv6Addr {

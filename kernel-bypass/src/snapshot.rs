@@ -25,7 +25,7 @@ use crate::wire::{link_local_for, Mac};
 use grammar::config::{Config, InterfaceKind};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// Index of an interface in the snapshot and in the counter arrays.
@@ -97,8 +97,9 @@ pub struct Iface {
     /// Why the interface is down ("administratively down", ...), None when up.
     pub down_reason: Option<&'static str>,
     /// Addresses in its subnets that elements answer for (NAT public
-    /// addresses, virtual servers): ARP gets the interface's MAC for them.
-    pub published: Vec<Ipv4Addr>,
+    /// addresses, virtual servers): ARP and neighbour discovery get the
+    /// interface's MAC for them.
+    pub published: Vec<IpAddr>,
     /// VRRP virtual routers on it: while one is master, the interface
     /// takes frames to its MAC and answers ARP for its addresses with it.
     pub virtual_routers: Vec<VirtualRouter>,
@@ -546,19 +547,21 @@ impl Snapshot {
     }
 
     /// Has every interface of table `vrf` with a subnet holding `addr`
-    /// (but not the address itself) answer ARP for it: an element's
-    /// address on that link.
-    pub fn publish(&mut self, vrf: VrfId, addr: Ipv4Addr) {
+    /// (but not the address itself) answer ARP or neighbour solicitations
+    /// for it: an element's address on that link.
+    pub fn publish(&mut self, vrf: VrfId, addr: IpAddr) {
         for iface in self
             .interfaces
             .iter_mut()
             .flatten()
             .filter(|i| i.vrf == vrf)
         {
-            let on_link = iface
-                .addresses
-                .iter()
-                .any(|net| net.contains(&addr) && net.addr() != addr);
+            let on_link = match addr {
+                IpAddr::V4(a) => (iface.addresses.iter()).any(|n| n.contains(&a) && n.addr() != a),
+                IpAddr::V6(a) => {
+                    (iface.ipv6_addresses.iter()).any(|n| n.contains(&a) && n.addr() != a)
+                }
+            };
             if on_link && !iface.published.contains(&addr) {
                 iface.published.push(addr);
             }

@@ -1,14 +1,15 @@
 //! The load balancer fed in memory: weights, sessions that outlive pool
 //! changes and commits, drain, probe results, full NAT, a full session
-//! table, and random packets to the virtual server (never a panic).
+//! table, and random packets to the virtual server (never a panic); the
+//! same for an IPv6 virtual server, its packets' checksums verified.
 
 mod support;
 
-use kernel_bypass::nat::Endpoint;
 use kernel_bypass::pipeline::Verdict;
+use kernel_bypass::wire::{ipv6_payload_checksum, IPV6_HEADER, PROTO_TCP};
 use proptest::prelude::*;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use support::harness::Harness;
 use support::packets::*;
 
@@ -134,7 +135,7 @@ fn replies_come_from_the_virtual_server_and_failed_reals_get_no_new_flows() {
     // Two failed probes of .13 take it out of the table.
     let targets = h.load_balancer.probe_targets();
     assert_eq!(targets.len(), 3);
-    let key = ("WEB".to_string(), Endpoint::new(ip("10.2.0.13"), 80));
+    let key = ("WEB".to_string(), "10.2.0.13:80".parse().unwrap());
     h.load_balancer.report(&key, false, "tcp connect: refused");
     let state_of_13 = |h: &Harness| {
         let reals = h.show("ip slb reals");
@@ -195,23 +196,270 @@ fn a_full_session_table_drops_new_flows_and_keeps_the_old() {
     );
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+/// Clients behind eth0 (2001:db8:1::/64), backends 2001:db8:2::11-14
+/// behind eth1; virtual server [2001:db8:80::80]:80 over ::11-::13 and
+/// udp 53 over ::11 and ::12.
+fn site6(farm_extra: &str, extra_real: &str) -> String {
+    format!(
+        "ip inspect max-sessions 100000\n\
+         interface eth0\n ipv6 address 2001:db8:1::1/64\n\
+         interface eth1\n ipv6 address 2001:db8:2::1/64\n\
+         ip slb serverfarm WEB6\n{farm_extra}\
+          real 2001:db8:2::11\n  inservice\n\
+          real 2001:db8:2::12\n  inservice\n\
+          real 2001:db8:2::13\n  inservice\n{extra_real}\
+         ip slb serverfarm DNS6\n\
+          real 2001:db8:2::11\n  inservice\n\
+          real 2001:db8:2::12\n  inservice\n\
+         ip slb vserver SITE6\n virtual 2001:db8:80::80 tcp 80\n serverfarm WEB6\n inservice\n\
+         ip slb vserver NAMES6\n virtual 2001:db8:80::80 udp 53\n serverfarm DNS6\n inservice\n"
+    )
+}
 
-    /// Corrupted packets to the virtual server and from the backends.
+const NEIGHBORS6: &[(&str, &str)] = &[
+    ("eth0", "2001:db8:1::2"),
+    ("eth1", "2001:db8:2::11"),
+    ("eth1", "2001:db8:2::12"),
+    ("eth1", "2001:db8:2::13"),
+    ("eth1", "2001:db8:2::14"),
+];
+
+fn ip6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+fn addr6_at(p: &[u8], at: usize) -> Ipv6Addr {
+    let mut a = [0; 16];
+    a.copy_from_slice(&p[at..at + 16]);
+    Ipv6Addr::from(a)
+}
+
+fn port_at(p: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([p[at], p[at + 1]])
+}
+
+const CLIENT6: &str = "2001:db8:1::2";
+const VIP6: &str = "2001:db8:80::80";
+
+fn syn6(client_port: u16) -> Vec<u8> {
+    tcp6_packet(ip6(CLIENT6), ip6(VIP6), client_port, 80, SYN)
+}
+
+/// The packets sent on `port`, each checked: TCP/UDP checksum right over
+/// the IPv6 pseudo-header, hop limit one less.
+fn sent6(h: &Harness, verdicts: &[Verdict], port: u16) -> Vec<Vec<u8>> {
+    let out = h.sent_on(verdicts, port);
+    for p in &out {
+        assert_eq!(ipv6_payload_checksum(p), 0, "checksum of {p:02x?}");
+        assert_eq!(p[7], 63, "hop limit");
+    }
+    out
+}
+
+/// The backend each of `packets` (to the virtual server) went to.
+fn backends6(h: &mut Harness, packets: &[Vec<u8>]) -> Vec<Ipv6Addr> {
+    let mut out = Vec::new();
+    for chunk in packets.chunks(64) {
+        let verdicts = h.feed6(0, chunk);
+        let sent = sent6(h, &verdicts, 1);
+        assert_eq!(sent.len(), chunk.len(), "{verdicts:?}");
+        out.extend(sent.iter().map(|p| {
+            assert_eq!(port_at(p, IPV6_HEADER + 2), 80);
+            addr6_at(p, 24)
+        }));
+    }
+    out
+}
+
+#[test]
+fn ipv6_flows_spread_over_the_reals_keep_them_and_replies_come_from_the_virtual_server() {
+    let mut h = Harness::new(&site6("", ""), NEIGHBORS6);
+    let syns: Vec<_> = (0..3000).map(|p| syn6(10000 + p)).collect();
+    let first = backends6(&mut h, &syns);
+    let mut shares: HashMap<Ipv6Addr, usize> = HashMap::new();
+    for b in &first {
+        *shares.entry(*b).or_default() += 1;
+    }
+    assert_eq!(shares.len(), 3, "{shares:?}");
+    assert!(
+        shares.values().all(|n| (800..1200).contains(n)),
+        "{shares:?}"
+    );
+
+    // A fourth real joins: every flow's next segment goes where its SYN
+    // went, its checksum right again.
+    h.apply(&site6("", " real 2001:db8:2::14\n  inservice\n"));
+    let acks: Vec<_> = (0..3000)
+        .map(|p| tcp6_packet(ip6(CLIENT6), ip6(VIP6), 10000 + p, 80, ACK))
+        .collect();
+    assert_eq!(
+        backends6(&mut h, &acks),
+        first,
+        "sessions keep their backend"
+    );
+
+    // The backend's answer leaves from the virtual server to the client.
+    let backend = first[0];
+    let reply = tcp6_packet(backend, ip6(CLIENT6), 80, 10000, SYN | ACK);
+    let verdicts = h.feed6(1, &[reply]);
+    let back = sent6(&h, &verdicts, 0);
+    assert_eq!(back.len(), 1, "{verdicts:?}");
+    assert_eq!(addr6_at(&back[0], 8), ip6(VIP6), "from the virtual server");
+    assert_eq!(addr6_at(&back[0], 24), ip6(CLIENT6));
+    assert_eq!(port_at(&back[0], IPV6_HEADER), 80);
+    assert_eq!(port_at(&back[0], IPV6_HEADER + 2), 10000);
+
+    // UDP: to a real of its own farm and back, checksums right.
+    let ask = udp6_checksummed(ip6(CLIENT6), ip6(VIP6), 5353, 53, b"who");
+    let verdicts = h.feed6(0, &[ask]);
+    let asked = sent6(&h, &verdicts, 1);
+    assert_eq!(asked.len(), 1, "{verdicts:?}");
+    let dns = addr6_at(&asked[0], 24);
+    assert!(
+        [ip6("2001:db8:2::11"), ip6("2001:db8:2::12")].contains(&dns),
+        "{dns}"
+    );
+    let answer = udp6_checksummed(dns, ip6(CLIENT6), 53, 5353, b"dns");
+    let verdicts = h.feed6(1, &[answer]);
+    let answered = sent6(&h, &verdicts, 0);
+    assert_eq!(answered.len(), 1, "{verdicts:?}");
+    assert_eq!(addr6_at(&answered[0], 8), ip6(VIP6));
+
+    let vservers = h.show("ip slb vserver");
+    assert!(vservers.contains("[2001:db8:80::80]:80"), "{vservers}");
+    assert!(vservers.contains("[2001:db8:80::80]:53"), "{vservers}");
+    let reals = h.show("ip slb reals");
+    assert!(reals.contains("[2001:db8:2::14]:80"), "{reals}");
+    let sessions = h.show("ip slb sessions");
+    assert!(sessions.starts_with("3001 sessions"), "{sessions}");
+    let line = format!("tcp [{CLIENT6}]:10000 -> [{VIP6}]:80 -> real [{backend}]:80");
+    assert!(sessions.contains(&line), "{line} in {sessions}");
+    assert_eq!(
+        h.exec("clear ip slb sessions"),
+        Ok("3001 sessions cleared\n".to_string())
+    );
+}
+
+#[test]
+fn ipv6_full_nat_hides_clients_behind_the_appliance() {
+    let mut h = Harness::new(&site6(" nat client\n", ""), NEIGHBORS6);
+    let verdicts = h.feed6(0, &[syn6(41000)]);
+    let out = sent6(&h, &verdicts, 1);
+    assert_eq!(out.len(), 1, "{verdicts:?}");
+    let appliance = ip6("2001:db8:2::1");
+    assert_eq!(addr6_at(&out[0], 8), appliance, "the client is translated");
+    let backend = addr6_at(&out[0], 24);
+    let port = port_at(&out[0], IPV6_HEADER);
+    assert_ne!(port, 0);
+    let reply = tcp6_packet(backend, appliance, 80, port, SYN | ACK);
+    let verdicts = h.feed6(1, &[reply]);
+    let back = sent6(&h, &verdicts, 0);
+    assert_eq!(back.len(), 1, "{verdicts:?}");
+    assert_eq!(addr6_at(&back[0], 8), ip6(VIP6));
+    assert_eq!(addr6_at(&back[0], 24), ip6(CLIENT6));
+    assert_eq!(port_at(&back[0], IPV6_HEADER + 2), 41000);
+    // The same flow keeps its backend and its appliance port.
+    let verdicts = h.feed6(0, &[tcp6_packet(ip6(CLIENT6), ip6(VIP6), 41000, 80, ACK)]);
+    let again = sent6(&h, &verdicts, 1);
+    assert_eq!(again.len(), 1, "{verdicts:?}");
+    assert_eq!(addr6_at(&again[0], 24), backend);
+    assert_eq!(port_at(&again[0], IPV6_HEADER), port);
+}
+
+#[test]
+fn ipv6_extension_headers_are_walked_to_the_ports() {
+    let mut h = Harness::new(&site6("", ""), NEIGHBORS6);
+    // A destination-options header (8 bytes of padding) before TCP.
+    let plain = syn6(42000);
+    let mut with_options = plain[..IPV6_HEADER].to_vec();
+    with_options[6] = 60;
+    with_options.extend_from_slice(&[PROTO_TCP, 0, 1, 4, 0, 0, 0, 0]);
+    with_options.extend_from_slice(&plain[IPV6_HEADER..]);
+    let len = (with_options.len() - IPV6_HEADER) as u16;
+    with_options[4..6].copy_from_slice(&len.to_be_bytes());
+    let verdicts = h.feed6(0, &[with_options]);
+    let out = h.sent_on(&verdicts, 1);
+    assert_eq!(out.len(), 1, "{verdicts:?}");
+    // Without its options header it is the plain SYN, rewritten: the
+    // checksum is right over the new pseudo-header.
+    let mut stripped = out[0][..IPV6_HEADER].to_vec();
+    stripped[6] = PROTO_TCP;
+    stripped[4..6].copy_from_slice(&((out[0].len() - IPV6_HEADER - 8) as u16).to_be_bytes());
+    stripped.extend_from_slice(&out[0][IPV6_HEADER + 8..]);
+    assert_eq!(ipv6_payload_checksum(&stripped), 0);
+    assert_ne!(addr6_at(&out[0], 24), ip6(VIP6), "balanced");
+}
+
+#[test]
+fn an_ipv6_virtual_address_on_the_clients_link_is_answered_by_neighbour_discovery() {
+    let on_link = ip6("2001:db8:1::80");
+    let mut h = Harness::new(&site6("", "").replace(VIP6, "2001:db8:1::80"), NEIGHBORS6);
+    let client_mac = support::harness::HOST_MACS[0];
+    for solicit in [
+        neighbor_solicit(ip6(CLIENT6), client_mac, on_link),
+        // Unreachability detection: unicast to the address itself.
+        {
+            let mut p = neighbor_solicit(ip6(CLIENT6), client_mac, on_link);
+            p[24..40].copy_from_slice(&on_link.octets());
+            p[42..44].copy_from_slice(&[0, 0]);
+            let sum = ipv6_payload_checksum(&p);
+            p[42..44].copy_from_slice(&sum.to_be_bytes());
+            p
+        },
+    ] {
+        let verdicts = h.feed6(0, &[solicit]);
+        let answer = h.sent_on(&verdicts, 0);
+        assert_eq!(answer.len(), 1, "{verdicts:?}");
+        assert_eq!(answer[0][IPV6_HEADER], 136, "an advertisement");
+        assert_eq!(addr6_at(&answer[0], IPV6_HEADER + 8), on_link);
+    }
+    let verdicts = h.feed6(0, &[tcp6_packet(ip6(CLIENT6), on_link, 40000, 80, SYN)]);
+    assert_eq!(sent6(&h, &verdicts, 1).len(), 1, "balanced: {verdicts:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Corrupted packets of either family to a full-NAT virtual server and
+    /// from its backends; IPv6 with or without an extension header of any
+    /// kind in front.
     #[test]
     fn hostile_packets_to_the_virtual_server_never_panic(
+        ipv6 in any::<bool>(),
         udp in any::<bool>(),
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
         cut in proptest::option::of(any::<usize>()),
         from_backend in any::<bool>(),
+        extension in proptest::option::of((prop_oneof![Just(0u8), Just(43), Just(44), Just(60)], any::<[u8; 8]>())),
     ) {
-        let mut h = Harness::new(&site("", " nat client\n"), NEIGHBORS);
-        let _ = h.feed(0, &[syn(5000)]);
-        let mut packet = match (udp, from_backend) {
-            (true, false) => udp_packet(ip("10.1.0.2"), ip("198.51.100.10"), 5000, 80, b"q"),
-            (false, false) => syn(5000),
-            (_, true) => tcp_packet(ip("10.2.0.13"), ip("10.2.0.1"), 80, 1024, SYN | ACK),
+        let (mut h, mut packet) = match ipv6 {
+            false => {
+                let mut h = Harness::new(&site("", " nat client\n"), NEIGHBORS);
+                let _ = h.feed(0, &[syn(5000)]);
+                let packet = match (udp, from_backend) {
+                    (true, false) => udp_packet(ip("10.1.0.2"), ip("198.51.100.10"), 5000, 80, b"q"),
+                    (false, false) => syn(5000),
+                    (_, true) => tcp_packet(ip("10.2.0.13"), ip("10.2.0.1"), 80, 1024, SYN | ACK),
+                };
+                (h, packet)
+            }
+            true => {
+                let mut h = Harness::new(&site6(" nat client\n", ""), NEIGHBORS6);
+                let _ = h.feed6(0, &[syn6(5000)]);
+                let mut packet = match (udp, from_backend) {
+                    (true, false) => udp6_checksummed(ip6(CLIENT6), ip6(VIP6), 5000, 53, b"q"),
+                    (false, false) => syn6(5000),
+                    (_, true) => tcp6_packet(ip6("2001:db8:2::13"), ip6("2001:db8:2::1"), 80, 1024, SYN | ACK),
+                };
+                if let Some((kind, mut header)) = extension {
+                    header[0] = packet[6];
+                    packet[6] = kind;
+                    packet.splice(IPV6_HEADER..IPV6_HEADER, header);
+                    let len = (packet.len() - IPV6_HEADER) as u16;
+                    packet[4..6].copy_from_slice(&len.to_be_bytes());
+                }
+                (h, packet)
+            }
         };
         for (at, byte) in edits {
             let at = at % packet.len();
@@ -220,6 +468,7 @@ proptest! {
         if let Some(cut) = cut {
             packet.truncate(cut % (packet.len() + 1));
         }
-        let _ = h.feed(u16::from(from_backend), &[packet]);
+        let port = u16::from(from_backend);
+        let _ = if ipv6 { h.feed6(port, &[packet]) } else { h.feed(port, &[packet]) };
     }
 }

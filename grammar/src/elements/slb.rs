@@ -1274,7 +1274,8 @@ ip slb maglev table-size 65537
              ip slb vserver B\n virtual 203.0.113.10 tcp 80\n serverfarm NOFARM\n vrf NOVRF\n inservice\n\
              ip slb vserver C\n virtual 203.0.113.10 tcp 80\n serverfarm WEB\n inservice\n\
              ip slb vserver D\n inservice\n\
-             ip slb vserver E\n virtual 203.0.113.10 tcp 80\n serverfarm WEB\n",
+             ip slb vserver E\n virtual 203.0.113.10 tcp 80\n serverfarm WEB\n\
+             ip slb vserver F\n virtual 2001:db8::80 tcp 80\n serverfarm WEB\n",
         );
         assert_eq!(errors, []);
         assert_eq!(
@@ -1289,6 +1290,7 @@ ip slb maglev table-size 65537
                 "% ip slb vserver D: in service without a serverfarm",
                 "% ip slb vserver D: in service without a virtual address",
                 "% ip slb vserver E: real 2001:db8::1 of serverfarm WEB is not in the family of virtual address 203.0.113.10",
+                "% ip slb vserver F: real 10.0.0.1 of serverfarm WEB is not in the family of virtual address 2001:db8::80",
             ]
         );
         let mut config = Config::default();

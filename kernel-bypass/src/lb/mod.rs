@@ -6,7 +6,9 @@
 //! successes; the probes themselves run on the appliance's own stack (the
 //! binary's `slb_probes` service), which reads [`LoadBalancer::probe_targets`]
 //! and reports with [`LoadBalancer::report`]. A real taken out of service
-//! (`no inservice`) gets no new flows and keeps its sessions.
+//! (`no inservice`) gets no new flows and keeps its sessions. Virtual
+//! servers are IPv4 or IPv6, each with reals of its own family; each
+//! family has its own session and full-NAT tables and its own node.
 //!
 //! Commands: `show ip slb vserver`, `show ip slb reals`, `show ip slb
 //! sessions`, `clear ip slb sessions`.
@@ -16,9 +18,9 @@ mod node;
 
 use crate::elements::{DataplaneElement, ElementCommand};
 use crate::features::{Family, Point};
-use crate::nat::{Endpoint, NatState, TranslationTable};
-use crate::pipeline::{interface_towards, Shared};
-use crate::sessions::Timeouts;
+use crate::nat::{Address, NatState, TranslationTable};
+use crate::pipeline::{source_towards, Shared};
+use crate::sessions::{TcpState, Timeouts};
 use crate::snapshot::{Snapshot, GLOBAL_TABLE};
 use crate::wire::{PROTO_TCP, PROTO_UDP};
 use grammar::config::{Config, ProbeSettings, SlbProtocol};
@@ -26,7 +28,7 @@ pub use node::SlbNode;
 use node::{LbPath, RealHealth, RealPath, SessionPrefetch, VserverCounters, VserverPath};
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -35,7 +37,7 @@ use std::sync::{Arc, Mutex, RwLock};
 const ORDER: u16 = 40;
 
 /// A real of a farm: (farm, endpoint).
-pub type RealKey = (String, Endpoint);
+pub type RealKey = (String, SocketAddr);
 
 /// What the probe service checks, and how.
 #[derive(Clone, Debug)]
@@ -47,17 +49,77 @@ pub struct ProbeTarget {
 
 #[derive(Default)]
 struct Published {
-    path: Option<Arc<LbPath>>,
+    /// The sessions' timeouts, once a virtual server is compiled.
+    timeouts: Option<Timeouts>,
     probes: Vec<ProbeTarget>,
     vrfs: Vec<Option<String>>,
     /// (vserver, farm) in name order.
     vservers: Vec<(Arc<VserverPath>, String)>,
 }
 
+/// One family's sessions and full-NAT state, kept across commits.
+struct Tables<A: Address> {
+    sessions: Arc<TranslationTable<A>>,
+    snat: Arc<NatState<A>>,
+}
+
+/// A session of either family, as the show commands list it.
+struct Session {
+    protocol: u8,
+    client: SocketAddr,
+    vip: SocketAddr,
+    real: SocketAddr,
+    tcp: Option<TcpState>,
+    age_secs: u32,
+    idle_secs: u32,
+}
+
+impl<A: Address> Tables<A> {
+    fn new(max: usize) -> Tables<A> {
+        Tables {
+            sessions: Arc::new(TranslationTable::by_remote(max)),
+            snat: Arc::new(NatState::new(max)),
+        }
+    }
+
+    fn set_max(&self, max: usize) {
+        self.sessions.set_max(max);
+        self.snat.table.set_max(max);
+    }
+
+    /// An empty path over these tables.
+    fn path(&self, timeouts: Timeouts) -> LbPath<A> {
+        LbPath::new(self.sessions.clone(), self.snat.clone(), timeouts)
+    }
+
+    /// Removes every session; how many there were.
+    fn clear(&self) -> usize {
+        let mut released = Vec::new();
+        self.sessions.remove_where(&|_| true, &mut released);
+        let mut snat = Vec::new();
+        self.snat.table.remove_where(&|_| true, &mut snat);
+        self.snat.release(snat);
+        released.len()
+    }
+
+    fn live(&self, times: (u32, &Timeouts), out: &mut Vec<Session>) {
+        let live = self.sessions.translations(times, &|_| true).into_iter();
+        out.extend(live.map(|t| Session {
+            protocol: t.translation.protocol,
+            client: t.translation.remote.socket(),
+            vip: t.translation.public.socket(),
+            real: t.translation.inside.socket(),
+            tcp: t.tcp,
+            age_secs: t.age_secs,
+            idle_secs: t.idle_secs,
+        }));
+    }
+}
+
 pub struct LoadBalancer {
     shared: Arc<Shared>,
-    sessions: Arc<TranslationTable>,
-    snat: Arc<NatState>,
+    v4: Tables<Ipv4Addr>,
+    v6: Tables<Ipv6Addr>,
     health: Mutex<HashMap<RealKey, Arc<RealHealth>>>,
     counters: Mutex<HashMap<String, Arc<VserverCounters>>>,
     published: Mutex<Published>,
@@ -72,8 +134,8 @@ impl LoadBalancer {
         let max = grammar::config::DEFAULT_MAX_SESSIONS as usize;
         LoadBalancer {
             shared,
-            sessions: Arc::new(TranslationTable::by_remote(max)),
-            snat: Arc::new(NatState::new(max)),
+            v4: Tables::new(max),
+            v6: Tables::new(max),
             health: Mutex::default(),
             counters: Mutex::default(),
             published: Mutex::default(),
@@ -116,10 +178,7 @@ impl LoadBalancer {
         let (farm, e) = real;
         let state = if ok { "up" } else { "down" };
         self.shared.log.record(self.shared.now_secs(), || {
-            format!(
-                "%SLB-4-REAL: real {}:{} of serverfarm {farm} is {state} ({detail})",
-                e.addr, e.port
-            )
+            format!("%SLB-4-REAL: real {e} of serverfarm {farm} is {state} ({detail})")
         });
         for (vs, _) in &published.vservers {
             if vs.reals.iter().any(|r| Arc::ptr_eq(&r.health, &health)) {
@@ -139,18 +198,22 @@ impl LoadBalancer {
             .clone()
     }
 
-    /// Live sessions per (virtual endpoint, backend endpoint).
-    fn connections(&self) -> HashMap<(Endpoint, Endpoint), usize> {
-        let published = lock(&self.published);
-        let Some(path) = published.path.clone() else {
-            return HashMap::new();
+    /// The live sessions of both families.
+    fn sessions(&self) -> Vec<Session> {
+        let Some(timeouts) = lock(&self.published).timeouts else {
+            return Vec::new();
         };
-        drop(published);
-        let now = self.shared.now_secs();
+        let (now, mut out) = (self.shared.now_secs(), Vec::new());
+        self.v4.live((now, &timeouts), &mut out);
+        self.v6.live((now, &timeouts), &mut out);
+        out
+    }
+
+    /// Live sessions per (virtual endpoint, backend endpoint).
+    fn connections(&self) -> HashMap<(SocketAddr, SocketAddr), usize> {
         let mut out = HashMap::new();
-        for t in self.sessions.translations((now, &path.timeouts), &|_| true) {
-            *out.entry((t.translation.public, t.translation.inside))
-                .or_default() += 1;
+        for s in self.sessions() {
+            *out.entry((s.vip, s.real)).or_default() += 1;
         }
         out
     }
@@ -176,9 +239,8 @@ impl LoadBalancer {
                 .sum();
             let vrf = published.vrfs.get(usize::from(vs.vrf)).cloned().flatten();
             let virtual_ = format!(
-                "{}:{}{}",
-                vs.vip.addr,
-                vs.vip.port,
+                "{}{}",
+                vs.vip,
                 vrf.map_or(String::new(), |v| format!(" vrf {v}"))
             );
             let _ = writeln!(
@@ -231,7 +293,7 @@ impl LoadBalancer {
                 let _ = writeln!(
                     out,
                     "{:<24}{:<16}{:<8}{:<14}{:<8}{probe}",
-                    format!("{}:{}", r.endpoint.addr, r.endpoint.port),
+                    r.endpoint.to_string(),
                     farm,
                     r.weight,
                     state,
@@ -243,34 +305,27 @@ impl LoadBalancer {
     }
 
     fn show_sessions(&self) -> String {
-        let published = lock(&self.published);
-        let Some(path) = published.path.clone() else {
+        if lock(&self.published).timeouts.is_none() {
             return String::new();
-        };
-        drop(published);
-        let now = self.shared.now_secs();
-        let mut sessions = self.sessions.translations((now, &path.timeouts), &|_| true);
-        sessions.sort_by_key(|t| (t.translation.public, t.translation.remote));
+        }
+        let mut sessions = self.sessions();
+        sessions.sort_by_key(|s| (s.vip, s.client));
         let mut out = format!("{} sessions\n", sessions.len());
-        for t in sessions {
-            let tr = t.translation;
+        for s in sessions {
             let _ = writeln!(
                 out,
-                "{} {}:{} -> {}:{} -> real {}:{}{} age {}s idle {}s",
-                if tr.protocol == PROTO_TCP {
+                "{} {} -> {} -> real {}{} age {}s idle {}s",
+                if s.protocol == PROTO_TCP {
                     "tcp"
                 } else {
                     "udp"
                 },
-                tr.remote.addr,
-                tr.remote.port,
-                tr.public.addr,
-                tr.public.port,
-                tr.inside.addr,
-                tr.inside.port,
-                t.tcp.map_or(String::new(), |s| format!(" {}", s.name())),
-                t.age_secs,
-                t.idle_secs
+                s.client,
+                s.vip,
+                s.real,
+                s.tcp.map_or(String::new(), |s| format!(" {}", s.name())),
+                s.age_secs,
+                s.idle_secs
             );
         }
         out
@@ -279,35 +334,26 @@ impl LoadBalancer {
 
 impl DataplaneElement for LoadBalancer {
     fn table_sizes(&self, out: &mut Vec<crate::stats::TableSize>) {
-        out.push(("slb_sessions", self.sessions.len()));
+        let sessions = self.v4.sessions.len() + self.v6.sessions.len();
+        out.push(("slb_sessions", sessions));
     }
 
     fn compile(&self, config: &Config, snap: &mut Snapshot) -> Result<(), String> {
         let slb = &config.slb;
         let max = config.inspect.effective().max_sessions as usize;
-        self.sessions.set_max(max);
-        self.snat.table.set_max(max);
+        self.v4.set_max(max);
+        self.v6.set_max(max);
         let mut published = Published {
             vrfs: snap.tables.iter().map(|t| t.vrf.clone()).collect(),
             ..Published::default()
         };
-        let mut path = LbPath {
-            vservers: Default::default(),
-            vips: Default::default(),
-            backends: Default::default(),
-            snat_addresses: Default::default(),
-            sessions: self.sessions.clone(),
-            snat: self.snat.clone(),
-            timeouts: Timeouts::of(&config.inspect.effective()),
-        };
+        let timeouts = Timeouts::of(&config.inspect.effective());
+        let (mut path4, mut path6) = (self.v4.path(timeouts), self.v6.path(timeouts));
         for (name, vs) in slb.vservers.iter().filter(|(_, v)| v.inservice) {
             let (Some((addr, protocol, port)), Some(farm_name)) =
                 (vs.virtual_address, vs.farm.as_ref())
             else {
                 continue; // the commit checks refuse this
-            };
-            let IpAddr::V4(vip) = addr else {
-                return Err(format!("slb vserver {name}: IPv6 virtual servers are not supported by the dataplane yet"));
             };
             let vrf = snap
                 .vrf_id(vs.vrf.as_deref())
@@ -322,32 +368,28 @@ impl DataplaneElement for LoadBalancer {
                 .map(|p| p.effective());
             let mut reals = Vec::new();
             for ((real_addr, real_port), real) in &farm.reals {
-                let IpAddr::V4(real_addr) = *real_addr else {
-                    return Err(format!(
-                        "serverfarm {farm_name}: IPv6 reals are not supported by the dataplane yet"
-                    ));
-                };
-                let endpoint = Endpoint::new(real_addr, real_port.unwrap_or(port));
+                let real_addr = *real_addr;
+                if real_addr.is_ipv4() != addr.is_ipv4() {
+                    return Err(format!("slb vserver {name}: real {real_addr} of serverfarm {farm_name} is not in the family of virtual address {addr}"));
+                }
+                let endpoint = SocketAddr::new(real_addr, real_port.unwrap_or(port));
                 let key = (farm_name.clone(), endpoint);
                 let snat = match farm.nat_client {
                     true => Some(
-                        interface_towards(snap, vrf, real_addr)
-                            .and_then(|i| i.source_for(real_addr))
+                        source_towards(snap, vrf, real_addr)
+                            // Clients stand behind a routable address.
+                            .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
                             .ok_or_else(|| format!("serverfarm {farm_name}: no address of the appliance towards {real_addr} for nat client"))?,
                     ),
                     false => None,
                 };
                 if let (Some(settings), true) = (&probe, vrf == GLOBAL_TABLE) {
-                    let probe_port = settings.port.unwrap_or(endpoint.port);
+                    let probe_port = settings.port.unwrap_or(endpoint.port());
                     published.probes.push(ProbeTarget {
                         real: key.clone(),
-                        address: SocketAddr::new(real_addr.into(), probe_port),
+                        address: SocketAddr::new(real_addr, probe_port),
                         settings: settings.clone(),
                     });
-                }
-                path.backends.insert((vrf, real_addr));
-                if let Some(s) = snat {
-                    path.snat_addresses.insert((vrf, s));
                 }
                 reals.push(RealPath {
                     endpoint,
@@ -365,7 +407,7 @@ impl DataplaneElement for LoadBalancer {
                 name: name.clone(),
                 vrf,
                 protocol,
-                vip: Endpoint::new(vip, port),
+                vip: SocketAddr::new(addr, port),
                 reals,
                 full_nat: farm.nat_client,
                 table_size: slb.table_size(),
@@ -373,24 +415,19 @@ impl DataplaneElement for LoadBalancer {
                 counters: self.counters_of(name),
             });
             vserver.rebuild();
-            snap.publish(vrf, vip);
-            path.vips.insert((vrf, vip));
-            path.vservers
-                .insert((vrf, protocol, vip, port), vserver.clone());
+            snap.publish(vrf, addr);
+            match addr {
+                IpAddr::V4(_) => path4.add(&vserver),
+                IpAddr::V6(_) => path6.add(&vserver),
+            }
             published.vservers.push((vserver, farm_name.clone()));
         }
         published.probes.dedup_by(|a, b| a.real == b.real);
-        if !path.vservers.is_empty() {
-            let path = Arc::new(path);
-            snap.features.register(
-                Family::Ipv4,
-                Point::PreRouting,
-                ORDER,
-                Arc::new(SlbNode(path.clone())),
-            );
-            (snap.features).register_prefetch(Arc::new(SessionPrefetch(path.clone())));
-            published.path = Some(path);
+        if !published.vservers.is_empty() {
+            published.timeouts = Some(timeouts);
         }
+        register(snap, Family::Ipv4, path4);
+        register(snap, Family::Ipv6, path6);
         *lock(&self.published) = published;
         Ok(())
     }
@@ -430,15 +467,22 @@ impl DataplaneElement for LoadBalancer {
                     "Every session",
                 ],
                 run: Box::new(move |_| {
-                    let mut released = Vec::new();
-                    clear.sessions.remove_where(&|_| true, &mut released);
-                    let n = released.len();
-                    let mut snat = Vec::new();
-                    clear.snat.table.remove_where(&|_| true, &mut snat);
-                    clear.snat.release(snat);
+                    let n = clear.v4.clear() + clear.v6.clear();
                     Ok(format!("{n} sessions cleared\n"))
                 }),
             },
         ]
+    }
+}
+
+/// Runs the family's node at pre-routing if it has virtual servers.
+fn register<A: Address>(snap: &mut Snapshot, family: Family, path: LbPath<A>) {
+    if !path.vservers.is_empty() {
+        let path = Arc::new(path);
+        let node = Arc::new(SlbNode(path.clone()));
+        snap.features
+            .register(family, Point::PreRouting, ORDER, node);
+        snap.features
+            .register_prefetch(Arc::new(SessionPrefetch(path)));
     }
 }

@@ -1,4 +1,5 @@
-//! The load balancer's node, `slb`, at IPv4 pre-routing (before NAT):
+//! The load balancer's node, `slb`, at IPv4 and IPv6 pre-routing (before
+//! NAT), one instance per family over that family's virtual servers:
 //!
 //! - a packet to a virtual server (VRF, protocol, address, port) goes to
 //!   its flow's backend: the one its session names, else the Maglev
@@ -13,21 +14,22 @@
 //! - a backend's reply gets the virtual server's address as its source
 //!   (and, with full NAT, the client's endpoint as its destination first).
 //!
-//! Sessions are a NAT translation table sharded by the client endpoint;
-//! the full-NAT leg is a NAT44 state of its own (endpoint-independent
-//! mappings of client endpoints to appliance ports).
+//! Sessions are a NAT translation table (of the family) sharded by the
+//! client endpoint; the full-NAT leg is a NAT state of its own
+//! (endpoint-independent mappings of client endpoints to appliance
+//! ports). The virtual servers and reals themselves are family-neutral
+//! (socket addresses); the node reads its family's addresses from them.
 
 use crate::features::{Action, Ahead, FeatureNode, Packet, Prefetch};
 use crate::lb::maglev::Maglev;
 use crate::nat::{
-    rewrite, End, Endpoint, Ipv4Flow, KeyHasher, NatState, Translation, TranslationTable,
+    rewrite, Address, End, Endpoint, Flow, KeyHasher, NatState, Translation, TranslationTable,
 };
 use crate::sessions::Timeouts;
 use crate::snapshot::VrfId;
-use crate::wire::{ipv4_at, IPV4_DST, IPV4_SRC};
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -51,12 +53,12 @@ impl Default for RealHealth {
 
 /// A backend of one virtual server.
 pub struct RealPath {
-    pub endpoint: Endpoint,
+    pub endpoint: SocketAddr,
     pub weight: u32,
     pub inservice: bool,
     pub health: Arc<RealHealth>,
     /// Full NAT: the appliance's address on the way to it.
-    pub snat: Option<Ipv4Addr>,
+    pub snat: Option<IpAddr>,
 }
 
 /// What a virtual server counted.
@@ -73,7 +75,8 @@ pub struct VserverPath {
     pub name: String,
     pub vrf: VrfId,
     pub protocol: u8,
-    pub vip: Endpoint,
+    pub vip: SocketAddr,
+    /// Of the virtual address's family (the commit checks see to it).
     pub reals: Vec<RealPath>,
     pub full_nat: bool,
     pub table_size: u32,
@@ -102,7 +105,7 @@ impl VserverPath {
         *self.lookup.write().unwrap_or_else(|p| p.into_inner()) = table;
     }
 
-    fn choose(&self, client: Endpoint) -> Option<&RealPath> {
+    fn choose<A: Address>(&self, client: Endpoint<A>) -> Option<&RealPath> {
         let table = self
             .lookup
             .read()
@@ -115,48 +118,86 @@ impl VserverPath {
 
 /// A backend's identity for Maglev: its endpoint, so the same backend
 /// keeps its entries across commits.
-fn backend_id(e: Endpoint) -> u64 {
-    u64::from(u32::from(e.addr)) << 16 | u64::from(e.port)
+fn backend_id(e: SocketAddr) -> u64 {
+    let addr = match e.ip() {
+        IpAddr::V4(a) => a.fold(),
+        IpAddr::V6(a) => a.fold(),
+    };
+    addr.rotate_left(16) ^ u64::from(e.port())
 }
 
-fn flow_hash(client: Endpoint, protocol: u8) -> u64 {
-    let mut h = (u64::from(u32::from(client.addr)) << 24
-        | u64::from(client.port) << 8
-        | u64::from(protocol))
-    .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+fn flow_hash<A: Address>(client: Endpoint<A>, protocol: u8) -> u64 {
+    let mut h =
+        (client.addr.fold().rotate_left(24) ^ u64::from(client.port) << 8 ^ u64::from(protocol))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^= h >> 29;
     h.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ h >> 32
 }
 
 /// (vrf, protocol, virtual address, port).
-pub type VserverKey = (VrfId, u8, Ipv4Addr, u16);
+pub type VserverKey<A> = (VrfId, u8, A, u16);
 
-/// The compiled configuration the node reads.
-pub struct LbPath {
-    pub vservers: HashMap<VserverKey, Arc<VserverPath>, BuildHasherDefault<KeyHasher>>,
+type Addresses<A> = HashSet<(VrfId, A), BuildHasherDefault<KeyHasher>>;
+
+/// The compiled configuration the node of one family reads.
+pub struct LbPath<A: Address> {
+    pub vservers: HashMap<VserverKey<A>, Arc<VserverPath>, BuildHasherDefault<KeyHasher>>,
     /// (vrf, address) of every virtual server, backend and full-NAT
     /// address: the node's first, cheap test.
-    pub vips: HashSet<(VrfId, Ipv4Addr), BuildHasherDefault<KeyHasher>>,
-    pub backends: HashSet<(VrfId, Ipv4Addr), BuildHasherDefault<KeyHasher>>,
-    pub snat_addresses: HashSet<(VrfId, Ipv4Addr), BuildHasherDefault<KeyHasher>>,
-    pub sessions: Arc<TranslationTable>,
-    pub snat: Arc<NatState>,
+    pub vips: Addresses<A>,
+    pub backends: Addresses<A>,
+    pub snat_addresses: Addresses<A>,
+    pub sessions: Arc<TranslationTable<A>>,
+    pub snat: Arc<NatState<A>>,
     pub timeouts: Timeouts,
 }
 
-impl LbPath {
-    /// A packet to a virtual server.
-    fn forward(&self, packet: &mut Packet<'_>, flow: &Ipv4Flow, vs: &VserverPath) -> Action {
+impl<A: Address> LbPath<A> {
+    /// No virtual server yet, over the family's tables.
+    pub fn new(
+        sessions: Arc<TranslationTable<A>>,
+        snat: Arc<NatState<A>>,
+        timeouts: Timeouts,
+    ) -> LbPath<A> {
+        LbPath {
+            vservers: Default::default(),
+            vips: Default::default(),
+            backends: Default::default(),
+            snat_addresses: Default::default(),
+            sessions,
+            snat,
+            timeouts,
+        }
+    }
+
+    /// Serves `vs` (its virtual address of this family).
+    pub fn add(&mut self, vs: &Arc<VserverPath>) {
+        let Some(vip) = Endpoint::<A>::of(vs.vip) else {
+            return;
+        };
+        self.vips.insert((vs.vrf, vip.addr));
+        self.vservers
+            .insert((vs.vrf, vs.protocol, vip.addr, vip.port), vs.clone());
+        for r in &vs.reals {
+            self.backends
+                .extend(A::of(r.endpoint.ip()).map(|a| (vs.vrf, a)));
+            let snat = r.snat.and_then(A::of);
+            self.snat_addresses.extend(snat.map(|a| (vs.vrf, a)));
+        }
+    }
+
+    /// A packet to a virtual server (its destination).
+    fn forward(&self, packet: &mut Packet<'_>, flow: &Flow<A>, vs: &VserverPath) -> Action {
         add(&vs.counters.packets);
         if !flow.has_ports {
             add(&vs.counters.not_balanced);
             return Action::Drop;
         }
-        let (client, now) = (flow.src, packet.now_secs);
+        let (client, vip, now) = (flow.src, flow.dst, packet.now_secs);
         let mut released = None;
         let found = self.sessions.inbound(
             (flow.protocol, vs.vrf),
-            vs.vip,
+            vip,
             client,
             flow.tcp_flags,
             (now, &self.timeouts),
@@ -165,7 +206,7 @@ impl LbPath {
         let backend = match found {
             Some((backend, _)) => backend,
             None => {
-                let Some(real) = vs.choose(client) else {
+                let Some(real) = vs.choose(client).and_then(|r| Endpoint::of(r.endpoint)) else {
                     add(&vs.counters.no_backend);
                     return Action::Drop;
                 };
@@ -174,8 +215,8 @@ impl LbPath {
                         protocol: flow.protocol,
                         inside_vrf: vs.vrf,
                         outside_vrf: vs.vrf,
-                        inside: real.endpoint,
-                        public: vs.vip,
+                        inside: real,
+                        public: vip,
                         remote: client,
                         from_outside: true,
                     };
@@ -190,24 +231,22 @@ impl LbPath {
                     }
                     add(&vs.counters.sessions_created);
                 }
-                real.endpoint
+                real
             }
         };
         rewrite(packet.data, flow, End::Destination, backend);
         if !vs.full_nat {
             return Action::Continue;
         }
-        let snat = vs
-            .reals
-            .iter()
-            .find(|r| r.endpoint == backend)
-            .and_then(|r| r.snat);
+        let snat = (vs.reals.iter())
+            .find(|r| r.endpoint == backend.socket())
+            .and_then(|r| r.snat.and_then(A::of));
         let Some(public) = snat.and_then(|addr| self.client_leg(flow, vs.vrf, backend, addr, now))
         else {
             add(&vs.counters.no_backend);
             return Action::Drop;
         };
-        match Ipv4Flow::parse(packet.data, false) {
+        match A::flow(packet.data) {
             Some(turned) => {
                 rewrite(packet.data, &turned, End::Source, public);
                 Action::Continue
@@ -220,12 +259,12 @@ impl LbPath {
     /// `backend` (found, or made from `addr`).
     fn client_leg(
         &self,
-        flow: &Ipv4Flow,
+        flow: &Flow<A>,
         vrf: VrfId,
-        backend: Endpoint,
-        addr: Ipv4Addr,
+        backend: Endpoint<A>,
+        addr: A,
         now: u32,
-    ) -> Option<Endpoint> {
+    ) -> Option<Endpoint<A>> {
         let state = &self.snat;
         let (client, times) = (flow.src, (now, &self.timeouts));
         let mut released = None;
@@ -265,7 +304,7 @@ impl LbPath {
 
     /// A backend's reply: to the client (full NAT: from the appliance
     /// endpoint standing for it), from the virtual server.
-    fn reply(&self, packet: &mut Packet<'_>, flow: &Ipv4Flow, full_nat: bool) -> Action {
+    fn reply(&self, packet: &mut Packet<'_>, flow: &Flow<A>, full_nat: bool) -> Action {
         let (vrf, now) = (packet.vrf, packet.now_secs);
         let mut flow = *flow;
         if full_nat {
@@ -283,7 +322,7 @@ impl LbPath {
                 return Action::Continue; // for the appliance itself
             };
             rewrite(packet.data, &flow, End::Destination, client);
-            flow = match Ipv4Flow::parse(packet.data, false) {
+            flow = match A::flow(packet.data) {
                 Some(f) => f,
                 None => return Action::Drop,
             };
@@ -304,10 +343,10 @@ impl LbPath {
     }
 }
 
-/// `slb`, at IPv4 pre-routing.
-pub struct SlbNode(pub Arc<LbPath>);
+/// `slb`, at pre-routing of `A`'s family.
+pub struct SlbNode<A: Address>(pub Arc<LbPath<A>>);
 
-impl FeatureNode for SlbNode {
+impl<A: Address> FeatureNode for SlbNode<A> {
     fn name(&self) -> &'static str {
         "slb"
     }
@@ -315,17 +354,16 @@ impl FeatureNode for SlbNode {
     fn process(&self, packet: &mut Packet<'_>) -> Action {
         let path = &self.0;
         let vrf = packet.vrf;
-        // Pre-routing comes after the IPv4 header's checks.
-        let dst = ipv4_at(packet.data, IPV4_DST);
+        // Pre-routing comes after the IP header's checks: the addresses
+        // are there.
+        let dst = A::read(packet.data, A::DST);
         let to_vip = path.vips.contains(&(vrf, dst));
         let to_snat = !to_vip && path.snat_addresses.contains(&(vrf, dst));
-        let from_backend = path
-            .backends
-            .contains(&(vrf, ipv4_at(packet.data, IPV4_SRC)));
+        let from_backend = (path.backends).contains(&(vrf, A::read(packet.data, A::SRC)));
         if !to_vip && !from_backend {
             return Action::Continue;
         }
-        let Some(flow) = Ipv4Flow::parse(packet.data, false) else {
+        let Some(flow) = A::flow(packet.data) else {
             return Action::Continue;
         };
         if to_vip {
@@ -343,12 +381,12 @@ impl FeatureNode for SlbNode {
 
 /// Warms the session a packet ahead in the batch will look up: a client's
 /// to a virtual server, or a backend's reply.
-pub struct SessionPrefetch(pub Arc<LbPath>);
+pub struct SessionPrefetch<A: Address>(pub Arc<LbPath<A>>);
 
-impl Prefetch for SessionPrefetch {
+impl<A: Address> Prefetch for SessionPrefetch<A> {
     fn prefetch(&self, packet: &Ahead<'_>) {
         let path = &self.0;
-        let Some(flow) = Ipv4Flow::parse(packet.ip, false) else {
+        let Some(flow) = A::flow(packet.ip) else {
             return;
         };
         let key = (flow.protocol, packet.vrf);

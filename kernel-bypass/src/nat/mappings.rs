@@ -17,7 +17,8 @@
 //! without overload): an inside address gets a whole pool address of its
 //! own, ports kept (so in their class too).
 
-use super::table::{Endpoint, PORT_CLASSES};
+use super::address::{Address, Endpoint};
+use super::table::PORT_CLASSES;
 use crate::snapshot::VrfId;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -31,32 +32,50 @@ pub const FIRST_PORT: u16 = 1024;
 pub const LAST_PORT: u16 = *crate::local::EPHEMERAL_PORTS.start() - 1;
 
 /// An inside endpoint of one protocol in one VRF.
-type Inside = (VrfId, u8, Endpoint);
+type Inside<A> = (VrfId, u8, Endpoint<A>);
 
 /// Ports of one class in use on one public address: one bit each.
 type PortBits = [u64; 65536 / SHARDS / 64];
 
-#[derive(Default)]
-struct Shard {
-    mappings: HashMap<Inside, (Endpoint, u32)>,
-    ports: HashMap<(u8, Ipv4Addr), Box<PortBits>>,
+struct Shard<A> {
+    mappings: HashMap<Inside<A>, (Endpoint<A>, u32)>,
+    ports: HashMap<(u8, A), Box<PortBits>>,
     /// Where the next free-port search of an address starts.
     cursor: u32,
 }
 
-#[derive(Default)]
-struct Addresses {
+impl<A> Default for Shard<A> {
+    fn default() -> Self {
+        Shard {
+            mappings: HashMap::new(),
+            ports: HashMap::new(),
+            cursor: 0,
+        }
+    }
+}
+
+struct Addresses<A> {
     /// (vrf, inside address) -> (public address, flows).
-    bound: HashMap<(VrfId, Ipv4Addr), (Ipv4Addr, u32)>,
-    taken: HashSet<Ipv4Addr>,
+    bound: HashMap<(VrfId, A), (A, u32)>,
+    taken: HashSet<A>,
 }
 
-pub struct Mappings {
-    shards: Box<[Mutex<Shard>]>,
-    addresses: Mutex<Addresses>,
+impl<A> Default for Addresses<A> {
+    fn default() -> Self {
+        Addresses {
+            bound: HashMap::new(),
+            taken: HashSet::new(),
+        }
+    }
 }
 
-impl Default for Mappings {
+/// The public endpoints of one address family.
+pub struct Mappings<A = Ipv4Addr> {
+    shards: Box<[Mutex<Shard<A>>]>,
+    addresses: Mutex<Addresses<A>>,
+}
+
+impl<A> Default for Mappings<A> {
     fn default() -> Self {
         Mappings {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
@@ -65,8 +84,8 @@ impl Default for Mappings {
     }
 }
 
-fn hash(vrf: VrfId, addr: Ipv4Addr) -> u64 {
-    let mut h = u64::from(u32::from(addr)) << 16 | u64::from(vrf);
+fn hash<A: Address>(vrf: VrfId, addr: A) -> u64 {
+    let mut h = addr.fold().rotate_left(16) ^ u64::from(vrf);
     h = (h ^ h >> 31).wrapping_mul(0x7fb5_d329_728e_a185);
     h ^ h >> 27
 }
@@ -75,9 +94,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Mappings {
+impl<A: Address> Mappings<A> {
     /// The shard that owns `inside`'s port class.
-    fn shard(&self, inside: Endpoint) -> (usize, MutexGuard<'_, Shard>) {
+    fn shard(&self, inside: Endpoint<A>) -> (usize, MutexGuard<'_, Shard<A>>) {
         let class = usize::from(inside.port) % SHARDS;
         (class, lock(&self.shards[class]))
     }
@@ -88,10 +107,10 @@ impl Mappings {
     pub fn map(
         &self,
         (vrf, protocol): (VrfId, u8),
-        inside: Endpoint,
-        pool: &[Ipv4Addr],
-        reserved: &HashSet<(u8, Ipv4Addr, u16)>,
-    ) -> Option<Endpoint> {
+        inside: Endpoint<A>,
+        pool: &[A],
+        reserved: &HashSet<(u8, A, u16)>,
+    ) -> Option<Endpoint<A>> {
         let (class, mut shard) = self.shard(inside);
         // An existing mapping stays while it has flows, even if a commit
         // took its address out of the pool: its flows keep working.
@@ -118,7 +137,7 @@ impl Mappings {
     }
 
     /// One flow of `inside` ended: the last gives its public port back.
-    pub fn unmap(&self, (vrf, protocol): (VrfId, u8), inside: Endpoint) {
+    pub fn unmap(&self, (vrf, protocol): (VrfId, u8), inside: Endpoint<A>) {
         let (_, mut shard) = self.shard(inside);
         let key = (vrf, protocol, inside);
         let Some((public, flows)) = shard.mappings.get_mut(&key) else {
@@ -138,7 +157,7 @@ impl Mappings {
 
     /// A pool address of `inside`'s own (address translation), one more
     /// flow on it; None when every address is bound to another host.
-    pub fn bind(&self, vrf: VrfId, inside: Ipv4Addr, pool: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+    pub fn bind(&self, vrf: VrfId, inside: A, pool: &[A]) -> Option<A> {
         let mut a = lock(&self.addresses);
         if let Some((public, flows)) = a.bound.get_mut(&(vrf, inside)) {
             *flows += 1;
@@ -152,7 +171,7 @@ impl Mappings {
 
     /// One flow of a bound inside address ended; true when it was one (so
     /// not a port mapping).
-    pub fn unbind(&self, vrf: VrfId, inside: Ipv4Addr, public: Ipv4Addr) -> bool {
+    pub fn unbind(&self, vrf: VrfId, inside: A, public: A) -> bool {
         let mut a = lock(&self.addresses);
         let Some((bound, flows)) = a.bound.get_mut(&(vrf, inside)) else {
             return false;
@@ -175,15 +194,15 @@ impl Mappings {
     }
 }
 
-impl Shard {
+impl<A: Address> Shard<A> {
     /// A free port of `class` on `addr`, searched from `start`, marked taken.
     fn take_port(
         &mut self,
         protocol: u8,
-        addr: Ipv4Addr,
+        addr: A,
         class: usize,
         start: u32,
-        reserved: &HashSet<(u8, Ipv4Addr, u16)>,
+        reserved: &HashSet<(u8, A, u16)>,
     ) -> Option<u16> {
         let bits = self
             .ports
@@ -262,7 +281,7 @@ mod tests {
     #[test]
     fn a_pool_without_overload_binds_one_address_per_inside_host() {
         let m = Mappings::default();
-        let pool = ["198.51.100.10".parse().unwrap()];
+        let pool: [Ipv4Addr; 1] = ["198.51.100.10".parse().unwrap()];
         let a = "10.0.0.2".parse().unwrap();
         let b = "10.0.0.3".parse().unwrap();
         assert_eq!(m.bind(0, a, &pool), Some(pool[0]));

@@ -3,22 +3,26 @@
 //! interface's address or a pool, static translations, elastic IPs with a
 //! rate limit), per VRF. `node` has the packet semantics, `table` the
 //! translation table, `mappings` the endpoint-independent allocation of
-//! public endpoints, `rewrite` the header and checksum rewriting. With no
+//! public endpoints, `rewrite` the header and checksum rewriting, and
+//! `address` what those three need of an address family (the load
+//! balancer's IPv6 virtual servers use them too). With no
 //! interface marked inside or outside it registers no node.
 //!
 //! Commands: `show ip nat translations [verbose]`, `show ip nat
 //! statistics`, `show ip nat elastic-ip`, `clear ip nat translation *`,
 //! `clear ip nat translation inside A.B.C.D`.
 
+mod address;
 mod mappings;
 mod node;
 mod rewrite;
 mod table;
 
+pub use address::{Address, Endpoint};
 pub use mappings::Mappings;
 pub use node::{In2Out, KeyHasher, NatPath, NatState, Out2In};
-pub use rewrite::{rewrite, End, Ipv4Flow};
-pub use table::{Endpoint, Released, Translation, TranslationInfo, TranslationTable};
+pub use rewrite::{rewrite, End, Flow, Ipv4Flow};
+pub use table::{Released, Translation, TranslationInfo, TranslationTable};
 
 use crate::elements::{DataplaneElement, ElementCommand};
 use crate::features::{Family, Point};
@@ -366,7 +370,7 @@ impl DataplaneElement for Nat {
         public.sort_unstable();
         public.dedup();
         for (vrf, addr) in &public {
-            snap.publish(*vrf, *addr);
+            snap.publish(*vrf, (*addr).into());
         }
         let path = Arc::new(NatPath {
             interfaces,

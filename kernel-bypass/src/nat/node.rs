@@ -20,9 +20,10 @@
 //! configuration. An elastic IP (a one-to-one static translation) may be
 //! policed in each direction.
 
+use super::address::{Address, Endpoint};
 use super::mappings::Mappings;
 use super::rewrite::{rewrite, rewrite_icmp_error, End, Ipv4Flow};
-use super::table::{Endpoint, Released, Translation, TranslationTable};
+use super::table::{Released, Translation, TranslationTable};
 use crate::classify::FlowKey;
 use crate::features::{Action, Ahead, FeatureNode, Packet, Prefetch};
 use crate::firewall::CompiledAcl;
@@ -70,16 +71,17 @@ fn add(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// What lives across commits: the table, the mappings, the counters.
-pub struct NatState {
-    pub table: TranslationTable,
-    pub mappings: Mappings,
+/// What lives across commits: the table, the mappings, the counters (of
+/// one address family).
+pub struct NatState<A: Address = Ipv4Addr> {
+    pub table: TranslationTable<A>,
+    pub mappings: Mappings<A>,
     pub counters: NatCounters,
 }
 
-impl NatState {
+impl<A: Address> NatState<A> {
     /// Empty, for at most `max` translations.
-    pub fn new(max: usize) -> NatState {
+    pub fn new(max: usize) -> NatState<A> {
         NatState {
             table: TranslationTable::new(max),
             mappings: Mappings::default(),
@@ -88,7 +90,7 @@ impl NatState {
     }
 
     /// Gives released records' public endpoints back.
-    pub fn release(&self, released: impl IntoIterator<Item = Released>) {
+    pub fn release(&self, released: impl IntoIterator<Item = Released<A>>) {
         for r in released.into_iter().filter(|r| !r.from_outside) {
             if !self
                 .mappings

@@ -1,16 +1,21 @@
-//! Reading and rewriting the endpoints of an IPv4 packet in place, with
-//! checksums updated incrementally (RFC 1624): the IP header's, and the
-//! TCP/UDP checksum (whose pseudo-header holds the addresses) or the ICMP
-//! echo identifier's. An ICMP error's quoted packet is rewritten the same
-//! way, so that traceroute and path-MTU discovery work through NAT; a
-//! quote cut short has whatever checksums it still holds updated.
+//! Reading and rewriting the endpoints of an IP packet in place, with
+//! checksums updated incrementally (RFC 1624): IPv4's header checksum, and
+//! the TCP/UDP checksum (whose pseudo-header holds the addresses, in both
+//! families) or the ICMP echo identifier's. An ICMP error's quoted packet
+//! is rewritten the same way, so that traceroute and path-MTU discovery
+//! work through NAT; a quote cut short has whatever checksums it still
+//! holds updated. IPv6 packets are read past their extension headers;
+//! their TCP and UDP are translated (what the load balancer needs), not
+//! ICMPv6.
 
-use super::table::Endpoint;
+use super::address::{Address, Endpoint};
+use crate::headers::Ipv6View;
 use crate::wire::{be16, checksum, checksum_adjust, ipv4_header_len, put_be16};
 use crate::wire::{ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED};
-use crate::wire::{IPV4_CHECKSUM, IPV4_DST, IPV4_HEADER, IPV4_PROTOCOL, IPV4_SRC};
+use crate::wire::{IPV4_DST, IPV4_HEADER, IPV4_PROTOCOL, IPV4_SRC};
+use crate::wire::{IPV6_DST, IPV6_SRC};
 use crate::wire::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// ICMP's other error types that quote a packet.
 const ICMP_SOURCE_QUENCH: u8 = 4;
@@ -29,15 +34,16 @@ pub enum End {
     Destination,
 }
 
-/// What NAT reads of an IPv4 packet (or of the packet an ICMP error quotes).
+/// What NAT reads of an IP packet (or of the packet an ICMP error quotes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ipv4Flow {
+pub struct Flow<A = Ipv4Addr> {
+    /// Bytes before the transport header (IPv6: extension headers too).
     pub header_len: usize,
     /// Bytes from the header to the end of the packet (or of the quote).
     pub len: usize,
     pub protocol: u8,
-    pub src: Endpoint,
-    pub dst: Endpoint,
+    pub src: Endpoint<A>,
+    pub dst: Endpoint<A>,
     /// TCP, UDP and ICMP echo with their header present (not a later
     /// fragment, not cut short): the ports (for echo, the identifier at
     /// the requester's end and 0 at the other) are real.
@@ -48,7 +54,10 @@ pub struct Ipv4Flow {
     pub is_fragment: bool,
 }
 
-impl Ipv4Flow {
+/// An IPv4 packet's flow.
+pub type Ipv4Flow = Flow<Ipv4Addr>;
+
+impl Flow<Ipv4Addr> {
     /// A packet (`quoted`: one an ICMP error quotes, whose length field
     /// may exceed what is quoted); None when its IP header is malformed.
     pub fn parse(data: &[u8], quoted: bool) -> Option<Ipv4Flow> {
@@ -66,7 +75,7 @@ impl Ipv4Flow {
         let l4 = &data[header_len..len];
         let protocol = data[IPV4_PROTOCOL];
         let addr = |at| Ipv4Addr::new(data[at], data[at + 1], data[at + 2], data[at + 3]);
-        let mut flow = Ipv4Flow {
+        let mut flow = Flow {
             header_len,
             len,
             protocol,
@@ -81,14 +90,7 @@ impl Ipv4Flow {
             return Some(flow);
         }
         match protocol {
-            PROTO_TCP | PROTO_UDP if l4.len() >= 4 => {
-                flow.src.port = be16(l4, 0);
-                flow.dst.port = be16(l4, 2);
-                flow.has_ports = true;
-                if protocol == PROTO_TCP && l4.len() > 13 {
-                    flow.tcp_flags = l4[13];
-                }
-            }
+            PROTO_TCP | PROTO_UDP => flow.read_ports(l4),
             PROTO_ICMP if !l4.is_empty() => {
                 flow.icmp_type = Some(l4[0]);
                 // The identifier names the requester's end: the source
@@ -107,8 +109,51 @@ impl Ipv4Flow {
         }
         Some(flow)
     }
+}
 
-    pub fn endpoint(&self, end: End) -> Endpoint {
+impl Flow<Ipv6Addr> {
+    /// An IPv6 packet whose payload length is within `data`, read past
+    /// its extension headers; None when they run past the payload.
+    pub fn parse6(data: &[u8]) -> Option<Flow<Ipv6Addr>> {
+        let ip = Ipv6View::new_checked(data)?;
+        let upper = ip.upper_layer()?;
+        let (next, at, len) = (upper.protocol, upper.offset, ip.total_len());
+        let first = upper.fragment.is_none_or(|f| f.first);
+        let packet = &data[..len];
+        let l4 = &packet[at..];
+        let mut flow = Flow {
+            header_len: at,
+            len,
+            protocol: next,
+            src: Endpoint::new(Ipv6Addr::read(packet, IPV6_SRC), 0),
+            dst: Endpoint::new(Ipv6Addr::read(packet, IPV6_DST), 0),
+            has_ports: false,
+            tcp_flags: 0,
+            icmp_type: None,
+            is_fragment: upper.fragment.is_some(),
+        };
+        if first && matches!(next, PROTO_TCP | PROTO_UDP) {
+            flow.read_ports(l4);
+        }
+        Some(flow)
+    }
+}
+
+impl<A: Address> Flow<A> {
+    /// TCP's or UDP's ports (and TCP's flags), when `l4` holds them.
+    fn read_ports(&mut self, l4: &[u8]) {
+        if l4.len() < 4 {
+            return;
+        }
+        self.src.port = be16(l4, 0);
+        self.dst.port = be16(l4, 2);
+        self.has_ports = true;
+        if self.protocol == PROTO_TCP && l4.len() > 13 {
+            self.tcp_flags = l4[13];
+        }
+    }
+
+    pub fn endpoint(&self, end: End) -> Endpoint<A> {
         match end {
             End::Source => self.src,
             End::Destination => self.dst,
@@ -126,7 +171,9 @@ impl Ipv4Flow {
                 _ => false,
             }
     }
+}
 
+impl Flow<Ipv4Addr> {
     /// Whether it is an ICMP error quoting a packet.
     pub fn is_icmp_error(&self) -> bool {
         matches!(
@@ -147,10 +194,15 @@ impl Ipv4Flow {
     }
 }
 
-/// Adjusts the checksum at `at` (if it is within `data`) for a 32-bit
-/// value and a 16-bit one that changed; `zero_is_none`: UDP's 0 means
-/// "no checksum" and stays 0, and a computed 0 is sent as 0xffff.
-fn adjust(data: &mut [u8], at: usize, words: &[(u16, u16)], zero_is_none: bool) {
+/// Adjusts the checksum at `at` (if it is within `data`) for 16-bit words
+/// that changed (old, new); `zero_is_none`: UDP's 0 means "no checksum"
+/// and stays 0, and a computed 0 is sent as 0xffff.
+fn adjust(
+    data: &mut [u8],
+    at: usize,
+    words: impl IntoIterator<Item = (u16, u16)>,
+    zero_is_none: bool,
+) {
     if data.len() < at + 2 {
         return;
     }
@@ -158,7 +210,7 @@ fn adjust(data: &mut [u8], at: usize, words: &[(u16, u16)], zero_is_none: bool) 
     if zero_is_none && sum == 0 {
         return;
     }
-    for &(old, new) in words {
+    for (old, new) in words {
         sum = checksum_adjust(sum, old, new);
     }
     if zero_is_none && sum == 0 {
@@ -169,19 +221,21 @@ fn adjust(data: &mut [u8], at: usize, words: &[(u16, u16)], zero_is_none: bool) 
 
 /// Rewrites one endpoint of the packet `flow` describes (at the start of
 /// `data`) to `new`: address always, port when the packet has ports.
-pub fn rewrite(data: &mut [u8], flow: &Ipv4Flow, end: End, new: Endpoint) {
+pub fn rewrite<A: Address>(data: &mut [u8], flow: &Flow<A>, end: End, new: Endpoint<A>) {
     let (addr_at, port_at) = match end {
-        End::Source => (IPV4_SRC, 0),
-        End::Destination => (IPV4_DST, 2),
+        End::Source => (A::SRC, 0),
+        End::Destination => (A::DST, 2),
     };
     let old = flow.endpoint(end);
-    let (old_addr, new_addr) = (u32::from(old.addr), u32::from(new.addr));
-    data[addr_at..addr_at + 4].copy_from_slice(&new_addr.to_be_bytes());
-    let addr_words = [
-        ((old_addr >> 16) as u16, (new_addr >> 16) as u16),
-        (old_addr as u16, new_addr as u16),
-    ];
-    adjust(data, IPV4_CHECKSUM, &addr_words, false);
+    let (old_addr, new_addr) = (old.addr.octets(), new.addr.octets());
+    let (old_addr, new_addr) = (old_addr.as_ref(), new_addr.as_ref());
+    data[addr_at..addr_at + new_addr.len()].copy_from_slice(new_addr);
+    let addr_words = (old_addr.chunks_exact(2))
+        .zip(new_addr.chunks_exact(2))
+        .map(|(o, n)| (be16(o, 0), be16(n, 0)));
+    if let Some(at) = A::HEADER_CHECKSUM {
+        adjust(data, at, addr_words.clone(), false);
+    }
     let l4_at = flow.header_len;
     let l4 = &mut data[l4_at..flow.len];
     let port = (old.port, new.port);
@@ -193,20 +247,15 @@ pub fn rewrite(data: &mut [u8], flow: &Ipv4Flow, end: End, new: Endpoint) {
             };
             if flow.has_ports {
                 put_be16(l4, port_at, new.port);
-                adjust(
-                    l4,
-                    sum_at,
-                    &[addr_words[0], addr_words[1], port],
-                    zero_is_none,
-                );
+                adjust(l4, sum_at, addr_words.chain([port]), zero_is_none);
             } else {
-                adjust(l4, sum_at, &addr_words, zero_is_none);
+                adjust(l4, sum_at, addr_words, zero_is_none);
             }
         }
         // Only the requester's end carries the identifier.
         PROTO_ICMP if flow.has_ports && old.port != new.port => {
             put_be16(l4, ICMP_ECHO_ID, new.port);
-            adjust(l4, ICMP_CHECKSUM, &[port], false);
+            adjust(l4, ICMP_CHECKSUM, [port], false);
         }
         _ => {}
     }
@@ -240,7 +289,8 @@ pub fn rewrite_icmp_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::PROTO_ICMP;
+    use crate::headers::{FRAGMENT, HOP_BY_HOP};
+    use crate::wire::{IPV4_CHECKSUM, IPV6_HEADER, IPV6_PAYLOAD_LEN, PROTO_ICMP};
 
     /// An IPv4 packet with a correct header checksum.
     pub fn ipv4(protocol: u8, src: [u8; 4], dst: [u8; 4], l4: &[u8]) -> Vec<u8> {
@@ -329,5 +379,42 @@ mod tests {
         assert_eq!(l4_sum(&p[28..]), 0, "quoted UDP checksum");
         assert_eq!(Ipv4Flow::parse(&p, false).unwrap().dst.addr, inside.addr);
         assert_eq!(Ipv4Flow::parse(&p[28..], true).unwrap().src, inside);
+    }
+
+    /// An IPv6 packet: hop-by-hop options (8 bytes), a fragment header
+    /// with `fragment` (offset and flags), then UDP 5000 -> 53.
+    fn ipv6_fragment(fragment: u16) -> Vec<u8> {
+        let mut p = vec![0u8; IPV6_HEADER];
+        let (src, dst) = (
+            "2001:db8::2".parse().unwrap(),
+            "2001:db8::80".parse().unwrap(),
+        );
+        crate::wire::write_ipv6_header(&mut p, 24, HOP_BY_HOP, 64, src, dst);
+        p.extend_from_slice(&[FRAGMENT, 0, 1, 4, 0, 0, 0, 0]);
+        p.extend_from_slice(&[PROTO_UDP, 0, 0, 0, 0, 0, 0, 1]);
+        put_be16(&mut p, IPV6_HEADER + 10, fragment);
+        p.extend_from_slice(&[0x13, 0x88, 0, 53, 0, 8, 0, 0]);
+        p
+    }
+
+    #[test]
+    fn ipv6_flows_are_read_past_extension_headers_and_later_fragments_have_no_ports() {
+        let first = Flow::parse6(&ipv6_fragment(0x0001)).unwrap();
+        assert_eq!(
+            (first.header_len, first.protocol),
+            (IPV6_HEADER + 16, PROTO_UDP)
+        );
+        assert!(first.has_ports && first.is_fragment);
+        assert_eq!((first.src.port, first.dst.port), (5000, 53));
+        let later = Flow::parse6(&ipv6_fragment(0x0008)).unwrap();
+        assert!(!later.has_ports && later.is_fragment);
+        let mut cut = ipv6_fragment(0);
+        put_be16(&mut cut, IPV6_PAYLOAD_LEN, 12);
+        assert_eq!(
+            Flow::parse6(&cut),
+            None,
+            "the fragment header runs past the payload"
+        );
+        assert_eq!(Flow::parse6(&cut[..IPV6_HEADER - 1]), None);
     }
 }

@@ -19,7 +19,11 @@
 //! record removes it, and every creation sweeps a few records of its
 //! shard. Records give their public endpoint back through the caller
 //! (`Released`), outside the shard's lock.
+//!
+//! One table holds one address family (`Address`): an IPv4 table's
+//! records and index entries are the sizes above, an IPv6 one's wider.
 
+use super::address::{Address, Endpoint, Packed};
 use crate::open_table::{mix64 as mix, Entry, OpenTable, Sharded, SHARDS};
 use crate::sessions::{TcpState, Timeouts};
 use crate::snapshot::VrfId;
@@ -34,19 +38,6 @@ pub const PORT_CLASSES: usize = SHARDS;
 const SWEEP: usize = 4;
 const SWEEP_FULL: usize = 256;
 
-/// An IPv4 address and port (ICMP echo: the identifier).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Endpoint {
-    pub addr: Ipv4Addr,
-    pub port: u16,
-}
-
-impl Endpoint {
-    pub fn new(addr: Ipv4Addr, port: u16) -> Endpoint {
-        Endpoint { addr, port }
-    }
-}
-
 /// Which side a lookup comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -57,12 +48,12 @@ enum Side {
     Outside = 2,
 }
 
-/// What an index entry is found by: 16 bytes.
+/// What an index entry is found by: 16 bytes (IPv4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
-struct Key {
-    local: u32,
-    remote: u32,
+struct Key<P> {
+    local: P,
+    remote: P,
     local_port: u16,
     remote_port: u16,
     vrf: VrfId,
@@ -71,9 +62,9 @@ struct Key {
     side: u8,
 }
 
-impl Key {
+impl<P: Packed> Key<P> {
     fn hash(&self) -> u64 {
-        let a = u64::from(self.local) << 32 | u64::from(self.remote);
+        let a = self.local.fold().rotate_left(32) ^ self.remote.fold();
         let b = u64::from(self.local_port) << 48
             | u64::from(self.remote_port) << 32
             | u64::from(self.vrf) << 16
@@ -85,23 +76,22 @@ impl Key {
 
 /// The shard of a flow, from what both directions know: the remote
 /// endpoint, and the class of the inside port (= of the public port).
-fn shard_of(remote: Endpoint, protocol: u8, port: u16) -> usize {
-    let h = mix(u64::from(u32::from(remote.addr)) << 24
-        | u64::from(remote.port) << 8
-        | u64::from(protocol));
+fn shard_of<A: Address>(remote: Endpoint<A>, protocol: u8, port: u16) -> usize {
+    let h =
+        mix(remote.addr.fold().rotate_left(24) ^ u64::from(remote.port) << 8 | u64::from(protocol));
     ((h >> 58) as usize + usize::from(port) % PORT_CLASSES) % SHARDS
 }
 
 #[derive(Clone, Copy, Default)]
 #[repr(C)]
-struct IndexSlot {
-    key: Key,
+struct IndexSlot<P> {
+    key: Key<P>,
     record: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<IndexSlot>() == 20);
+const _: () = assert!(std::mem::size_of::<IndexSlot<u32>>() == 20);
 
-impl Entry for IndexSlot {
+impl<P: Packed> Entry for IndexSlot<P> {
     fn is_used(&self) -> bool {
         self.key.side != 0
     }
@@ -116,13 +106,13 @@ const USED: u8 = 0x80;
 /// The flow was opened from the outside (a static translation's).
 const FROM_OUTSIDE: u8 = 0x40;
 
-/// One translated flow: 32 bytes.
+/// One translated flow: 32 bytes (IPv4).
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C)]
-struct Record {
-    inside: u32,
-    public: u32,
-    remote: u32,
+struct Record<P> {
+    inside: P,
+    public: P,
+    remote: P,
     inside_port: u16,
     public_port: u16,
     remote_port: u16,
@@ -134,14 +124,14 @@ struct Record {
     created: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Record>() == 32);
+const _: () = assert!(std::mem::size_of::<Record<u32>>() == 32);
 
-impl Record {
+impl<P: Packed> Record<P> {
     fn used(&self) -> bool {
         self.state & USED != 0
     }
 
-    fn key(&self, side: Side) -> Key {
+    fn key(&self, side: Side) -> Key<P> {
         let (local, local_port, vrf) = match side {
             Side::Inside => (self.inside, self.inside_port, self.inside_vrf),
             Side::Outside => (self.public, self.public_port, self.outside_vrf),
@@ -180,12 +170,12 @@ impl Record {
         self.last_seen = now;
     }
 
-    fn released(&self) -> Released {
+    fn released<A: Address<Packed = P>>(&self) -> Released<A> {
         Released {
             inside_vrf: self.inside_vrf,
             protocol: self.protocol,
-            inside: Endpoint::new(self.inside.into(), self.inside_port),
-            public: Endpoint::new(self.public.into(), self.public_port),
+            inside: Endpoint::new(A::unpack(self.inside), self.inside_port),
+            public: Endpoint::new(A::unpack(self.public), self.public_port),
             from_outside: self.state & FROM_OUTSIDE != 0,
         }
     }
@@ -193,31 +183,31 @@ impl Record {
 
 /// A removed record's ends, for the caller to give its mapping back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Released {
+pub struct Released<A = Ipv4Addr> {
     pub inside_vrf: VrfId,
     pub protocol: u8,
-    pub inside: Endpoint,
-    pub public: Endpoint,
+    pub inside: Endpoint<A>,
+    pub public: Endpoint<A>,
     pub from_outside: bool,
 }
 
 /// A translation to create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Translation {
+pub struct Translation<A = Ipv4Addr> {
     pub protocol: u8,
     pub inside_vrf: VrfId,
     pub outside_vrf: VrfId,
-    pub inside: Endpoint,
-    pub public: Endpoint,
-    pub remote: Endpoint,
+    pub inside: Endpoint<A>,
+    pub public: Endpoint<A>,
+    pub remote: Endpoint<A>,
     /// Opened by the remote end (through a static translation).
     pub from_outside: bool,
 }
 
 /// A translation as `show ip nat translations` lists it.
 #[derive(Clone, Debug)]
-pub struct TranslationInfo {
-    pub translation: Translation,
+pub struct TranslationInfo<A = Ipv4Addr> {
+    pub translation: Translation<A>,
     pub tcp: Option<TcpState>,
     pub age_secs: u32,
     pub idle_secs: u32,
@@ -227,25 +217,35 @@ pub struct TranslationInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full;
 
-#[derive(Default)]
-struct Shard {
-    index: OpenTable<IndexSlot>,
-    records: Vec<Record>,
+struct Shard<A: Address> {
+    index: OpenTable<IndexSlot<A::Packed>>,
+    records: Vec<Record<A::Packed>>,
     free: Vec<u32>,
     sweep_at: usize,
 }
 
-pub struct TranslationTable {
-    shards: Sharded<Shard>,
+impl<A: Address> Default for Shard<A> {
+    fn default() -> Self {
+        Shard {
+            index: OpenTable::default(),
+            records: Vec::new(),
+            free: Vec::new(),
+            sweep_at: 0,
+        }
+    }
+}
+
+pub struct TranslationTable<A: Address = Ipv4Addr> {
+    shards: Sharded<Shard<A>>,
     /// Shard by the port class too (source NAT, where public ports keep
     /// it); a load balancer's table, whose public end is a virtual
     /// server's one port, shards by the remote (client) endpoint alone.
     by_port_class: bool,
 }
 
-impl TranslationTable {
+impl<A: Address> TranslationTable<A> {
     /// A table whose public ports are in their inside port's class.
-    pub fn new(max: usize) -> TranslationTable {
+    pub fn new(max: usize) -> TranslationTable<A> {
         TranslationTable {
             shards: Sharded::new(max),
             by_port_class: true,
@@ -253,7 +253,7 @@ impl TranslationTable {
     }
 
     /// A table sharded by the remote endpoint alone.
-    pub fn by_remote(max: usize) -> TranslationTable {
+    pub fn by_remote(max: usize) -> TranslationTable<A> {
         TranslationTable {
             shards: Sharded::new(max),
             by_port_class: false,
@@ -261,12 +261,12 @@ impl TranslationTable {
     }
 
     /// The shard of a flow from its remote end and one of its other ports.
-    fn shard_at(&self, remote: Endpoint, protocol: u8, port: u16) -> usize {
+    fn shard_at(&self, remote: Endpoint<A>, protocol: u8, port: u16) -> usize {
         let port = if self.by_port_class { port } else { 0 };
         shard_of(remote, protocol, port)
     }
 
-    fn shard(&self, remote: Endpoint, protocol: u8, port: u16) -> MutexGuard<'_, Shard> {
+    fn shard(&self, remote: Endpoint<A>, protocol: u8, port: u16) -> MutexGuard<'_, Shard<A>> {
         self.lock(self.shard_at(remote, protocol, port))
     }
 
@@ -277,8 +277,8 @@ impl TranslationTable {
         &self,
         from_inside: bool,
         (protocol, vrf): (u8, VrfId),
-        local: Endpoint,
-        remote: Endpoint,
+        local: Endpoint<A>,
+        remote: Endpoint<A>,
     ) {
         let side = if from_inside {
             Side::Inside
@@ -287,7 +287,7 @@ impl TranslationTable {
         };
         let hash = key(side, protocol, vrf, local, remote).hash();
         let at = self.shard_at(remote, protocol, local.port);
-        self.shards.prefetch::<IndexSlot>(at, hash);
+        self.shards.prefetch::<IndexSlot<A::Packed>>(at, hash);
     }
 
     pub fn set_max(&self, max: usize) {
@@ -298,7 +298,7 @@ impl TranslationTable {
         self.shards.max()
     }
 
-    fn lock(&self, at: usize) -> MutexGuard<'_, Shard> {
+    fn lock(&self, at: usize) -> MutexGuard<'_, Shard<A>> {
         self.shards.lock(at)
     }
 
@@ -307,32 +307,32 @@ impl TranslationTable {
     pub fn outbound(
         &self,
         (protocol, vrf): (u8, VrfId),
-        inside: Endpoint,
-        remote: Endpoint,
+        inside: Endpoint<A>,
+        remote: Endpoint<A>,
         tcp: u8,
         (now, t): (u32, &Timeouts),
-        released: &mut Option<Released>,
-    ) -> Option<Endpoint> {
+        released: &mut Option<Released<A>>,
+    ) -> Option<Endpoint<A>> {
         let key = key(Side::Inside, protocol, vrf, inside, remote);
         let mut shard = self.shard(remote, protocol, inside.port);
         let record = shard.follow(&key, tcp, true, (now, t), released)?;
-        Some(Endpoint::new(record.public.into(), record.public_port))
+        Some(Endpoint::new(A::unpack(record.public), record.public_port))
     }
 
     /// The inside endpoint and VRF of an outside-to-inside packet's flow.
     pub fn inbound(
         &self,
         (protocol, vrf): (u8, VrfId),
-        public: Endpoint,
-        remote: Endpoint,
+        public: Endpoint<A>,
+        remote: Endpoint<A>,
         tcp: u8,
         (now, t): (u32, &Timeouts),
-        released: &mut Option<Released>,
-    ) -> Option<(Endpoint, VrfId)> {
+        released: &mut Option<Released<A>>,
+    ) -> Option<(Endpoint<A>, VrfId)> {
         let key = key(Side::Outside, protocol, vrf, public, remote);
         let mut shard = self.shard(remote, protocol, public.port);
         let record = shard.follow(&key, tcp, false, (now, t), released)?;
-        let inside = Endpoint::new(record.inside.into(), record.inside_port);
+        let inside = Endpoint::new(A::unpack(record.inside), record.inside_port);
         Some((inside, record.inside_vrf))
     }
 
@@ -342,9 +342,9 @@ impl TranslationTable {
     /// port's class (or the inbound lookup would search another shard).
     pub fn create(
         &self,
-        tr: &Translation,
+        tr: &Translation<A>,
         (now, t): (u32, &Timeouts),
-        released: &mut Vec<Released>,
+        released: &mut Vec<Released<A>>,
     ) -> Result<(), Full> {
         debug_assert!(
             !self.by_port_class
@@ -357,9 +357,9 @@ impl TranslationTable {
         let full = shard.live() >= limit;
         shard.sweep(if full { SWEEP_FULL } else { SWEEP }, (now, t), released);
         let record = Record {
-            inside: tr.inside.addr.into(),
-            public: tr.public.addr.into(),
-            remote: tr.remote.addr.into(),
+            inside: tr.inside.addr.pack(),
+            public: tr.public.addr.pack(),
+            remote: tr.remote.addr.pack(),
             inside_port: tr.inside.port,
             public_port: tr.public.port,
             remote_port: tr.remote.port,
@@ -394,7 +394,7 @@ impl TranslationTable {
     pub fn memory_bytes(&self) -> usize {
         self.shards.sum(|shard| {
             shard.index.memory_bytes()
-                + shard.records.capacity() * std::mem::size_of::<Record>()
+                + shard.records.capacity() * std::mem::size_of::<Record<A::Packed>>()
                 + shard.free.capacity() * std::mem::size_of::<u32>()
         })
     }
@@ -403,8 +403,8 @@ impl TranslationTable {
     /// ip nat translation *`); their ends go to `released`.
     pub fn remove_where(
         &self,
-        doomed: &dyn Fn(&Translation) -> bool,
-        released: &mut Vec<Released>,
+        doomed: &dyn Fn(&Translation<A>) -> bool,
+        released: &mut Vec<Released<A>>,
     ) {
         for s in 0..SHARDS {
             let mut shard = self.lock(s);
@@ -421,8 +421,8 @@ impl TranslationTable {
     pub fn translations(
         &self,
         (now, t): (u32, &Timeouts),
-        keep: &dyn Fn(&Translation) -> bool,
-    ) -> Vec<TranslationInfo> {
+        keep: &dyn Fn(&Translation<A>) -> bool,
+    ) -> Vec<TranslationInfo<A>> {
         let mut out = Vec::new();
         for s in 0..SHARDS {
             let shard = self.lock(s);
@@ -445,10 +445,16 @@ impl TranslationTable {
     }
 }
 
-fn key(side: Side, protocol: u8, vrf: VrfId, local: Endpoint, remote: Endpoint) -> Key {
+fn key<A: Address>(
+    side: Side,
+    protocol: u8,
+    vrf: VrfId,
+    local: Endpoint<A>,
+    remote: Endpoint<A>,
+) -> Key<A::Packed> {
     Key {
-        local: local.addr.into(),
-        remote: remote.addr.into(),
+        local: local.addr.pack(),
+        remote: remote.addr.pack(),
         local_port: local.port,
         remote_port: remote.port,
         vrf,
@@ -457,24 +463,24 @@ fn key(side: Side, protocol: u8, vrf: VrfId, local: Endpoint, remote: Endpoint) 
     }
 }
 
-fn translation(r: &Record) -> Translation {
+fn translation<A: Address>(r: &Record<A::Packed>) -> Translation<A> {
     Translation {
         protocol: r.protocol,
         inside_vrf: r.inside_vrf,
         outside_vrf: r.outside_vrf,
-        inside: Endpoint::new(r.inside.into(), r.inside_port),
-        public: Endpoint::new(r.public.into(), r.public_port),
-        remote: Endpoint::new(r.remote.into(), r.remote_port),
+        inside: Endpoint::new(A::unpack(r.inside), r.inside_port),
+        public: Endpoint::new(A::unpack(r.public), r.public_port),
+        remote: Endpoint::new(A::unpack(r.remote), r.remote_port),
         from_outside: r.state & FROM_OUTSIDE != 0,
     }
 }
 
-impl Shard {
+impl<A: Address> Shard<A> {
     fn live(&self) -> usize {
         self.records.len() - self.free.len()
     }
 
-    fn find(&self, key: &Key) -> Option<usize> {
+    fn find(&self, key: &Key<A::Packed>) -> Option<usize> {
         self.index.find(key.hash(), |slot| slot.key == *key)
     }
 
@@ -482,12 +488,12 @@ impl Shard {
     /// removed and given to `released`.
     fn follow(
         &mut self,
-        key: &Key,
+        key: &Key<A::Packed>,
         tcp: u8,
         from_inside: bool,
         (now, t): (u32, &Timeouts),
-        released: &mut Option<Released>,
-    ) -> Option<Record> {
+        released: &mut Option<Released<A>>,
+    ) -> Option<Record<A::Packed>> {
         let at = self.find(key)?;
         let id = self.index.slots()[at].record;
         let record = &mut self.records[id as usize];
@@ -499,7 +505,7 @@ impl Shard {
         Some(*record)
     }
 
-    fn add(&mut self, record: Record) {
+    fn add(&mut self, record: Record<A::Packed>) {
         let id = match self.free.pop() {
             Some(id) => {
                 self.records[id as usize] = record;
@@ -519,7 +525,7 @@ impl Shard {
     }
 
     /// Frees record `id` and both its index entries.
-    fn remove(&mut self, id: u32) -> Released {
+    fn remove(&mut self, id: u32) -> Released<A> {
         let record = self.records[id as usize];
         for side in [Side::Inside, Side::Outside] {
             if let Some(at) = self.find(&record.key(side)) {
@@ -532,7 +538,7 @@ impl Shard {
     }
 
     /// Removes expired records among the next `count`.
-    fn sweep(&mut self, count: usize, (now, t): (u32, &Timeouts), released: &mut Vec<Released>) {
+    fn sweep(&mut self, count: usize, (now, t): (u32, &Timeouts), released: &mut Vec<Released<A>>) {
         for _ in 0..count.min(self.records.len()) {
             let at = self.sweep_at % self.records.len();
             self.sweep_at = at + 1;

@@ -139,7 +139,7 @@ impl Stage {
             .find(|v| v.is_master() && v.addresses.contains(&target_ip))
             .map(|v| v.mac);
         let for_us = iface.addresses.iter().any(|a| a.addr() == target_ip)
-            || iface.published.contains(&target_ip)
+            || iface.published.contains(&target_ip.into())
             || virtual_mac.is_some();
         // Policed before it is learned from or answered: a flood of ARP
         // for our addresses must not crowd out the rest.

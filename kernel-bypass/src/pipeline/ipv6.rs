@@ -39,14 +39,17 @@ fn off_the_wire(address: Ipv6Addr) -> bool {
 }
 
 /// True for the multicast groups an interface listens to: all-nodes and
-/// the solicited-node groups of its addresses.
+/// the solicited-node groups of its addresses and of those it publishes.
 fn is_member(iface: &Iface, group: Ipv6Addr) -> bool {
+    let published = (iface.published.iter()).filter_map(|a| match a {
+        IpAddr::V6(a) => Some(*a),
+        IpAddr::V4(_) => None,
+    });
     group == IPV6_ALL_NODES
         || group == solicited_node(iface.link_local)
-        || iface
-            .ipv6_addresses
-            .iter()
-            .any(|a| group == solicited_node(a.addr()))
+        || (iface.ipv6_addresses.iter().map(|a| a.addr()))
+            .chain(published)
+            .any(|a| group == solicited_node(a))
 }
 
 impl Stage {
@@ -91,7 +94,9 @@ impl Stage {
                 false => self.count(iface.id, Counter::Ipv6NotRoutable),
             };
         }
-        if iface.has_ipv6(dst) {
+        // What pre-routing left for an address an element publishes
+        // (neighbour unreachability detection, echo) is the appliance's.
+        if iface.has_ipv6(dst) || iface.published.contains(&IpAddr::V6(dst)) {
             return self.ip6_local(snap, frame, iface);
         }
         // Link-local packets never leave their link (RFC 4291 2.5.6).

@@ -17,7 +17,7 @@ mod ipv6;
 mod l2;
 mod nd;
 mod output;
-pub(crate) use output::{interface_towards, source_towards};
+pub(crate) use output::source_towards;
 mod pending;
 
 use crate::counters::{Counter, WorkerCounters};

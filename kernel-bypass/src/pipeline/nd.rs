@@ -117,8 +117,9 @@ impl Stage {
             }
             return Verdict::Done;
         }
-        // Solicitations for other targets are discarded (RFC 4861 7.2.3).
-        if !iface.has_ipv6(message.target) {
+        // Solicitations for other targets are discarded (RFC 4861 7.2.3);
+        // an element's address on the link is answered for.
+        if !iface.has_ipv6(message.target) && !iface.published.contains(&message.target.into()) {
             return self.count(iface.id, Counter::NdNotForUs);
         }
         // A duplicate address probe carries no link-layer address (7.1.1).

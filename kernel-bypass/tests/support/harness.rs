@@ -7,10 +7,10 @@ use grammar::parse_config;
 use kernel_bypass::counters::{event_total, Counter, WorkerCounters};
 use kernel_bypass::elements::{registry, DataplaneElement, ElementCommand};
 use kernel_bypass::frame::Batch;
-use kernel_bypass::pipeline::{neighbor_key, Pipeline, Shared, Verdict};
+use kernel_bypass::pipeline::{neighbor6_key, neighbor_key, Pipeline, Shared, Verdict};
 use kernel_bypass::snapshot::{mac_for, InterfaceIds, Snapshot};
-use kernel_bypass::wire::{mac_to_u64, Mac, ETHERTYPE_IPV4};
-use std::net::Ipv4Addr;
+use kernel_bypass::wire::{mac_to_u64, Mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The host behind eth0 and the one behind eth1.
@@ -45,8 +45,8 @@ pub struct Harness {
 
 impl Harness {
     /// The pipeline of configuration `text` (which must pass the commit
-    /// checks), with `neighbors` (interface, address) learned at the host
-    /// behind that interface.
+    /// checks), with `neighbors` (interface, IPv4 or IPv6 address) learned
+    /// at the host behind that interface.
     pub fn new(text: &str, neighbors: &[(&str, &str)]) -> Harness {
         let shared = Arc::new(Shared::default());
         let registry = registry(&shared);
@@ -61,10 +61,12 @@ impl Harness {
                 .unwrap()
                 .id;
             let mac = HOST_MACS[usize::from(*iface == "eth1")];
-            let addr: Ipv4Addr = addr.parse().unwrap();
-            shared
-                .neighbors
-                .learn(neighbor_key(id, addr), mac_to_u64(&mac), 0);
+            match addr.parse().unwrap() {
+                IpAddr::V4(a) => (shared.neighbors).learn(neighbor_key(id, a), mac_to_u64(&mac), 0),
+                IpAddr::V6(a) => {
+                    (shared.neighbors6).learn(neighbor6_key(id, a), mac_to_u64(&mac), 0)
+                }
+            }
         }
         let counters = Arc::new(WorkerCounters::default());
         let pipeline = Pipeline::new(shared, counters.clone(), None);
@@ -87,9 +89,18 @@ impl Harness {
     /// Feeds IPv4 `packets` in one batch, sent by the host behind `port`;
     /// the verdicts (the frames, rewritten, are in `batch`).
     pub fn feed(&mut self, port: u16, packets: &[Vec<u8>]) -> Vec<Verdict> {
+        self.feed_typed(port, ETHERTYPE_IPV4, packets)
+    }
+
+    /// Feeds IPv6 `packets`, as `feed`.
+    pub fn feed6(&mut self, port: u16, packets: &[Vec<u8>]) -> Vec<Verdict> {
+        self.feed_typed(port, ETHERTYPE_IPV6, packets)
+    }
+
+    fn feed_typed(&mut self, port: u16, ethertype: u16, packets: &[Vec<u8>]) -> Vec<Verdict> {
         let mac = mac_for(if port == 0 { "eth0" } else { "eth1" });
         let frames: Vec<_> = (packets.iter())
-            .map(|p| ethernet(mac, HOST_MACS[usize::from(port)], ETHERTYPE_IPV4, p))
+            .map(|p| ethernet(mac, HOST_MACS[usize::from(port)], ethertype, p))
             .collect();
         self.feed_frames(port, &frames)
     }

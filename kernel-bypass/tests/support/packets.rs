@@ -105,13 +105,47 @@ pub fn neighbor_advert(target: Ipv6Addr, mac: Mac, dst: Ipv6Addr) -> Vec<u8> {
     icmp6(target, dst, ND_HOP_LIMIT, &message)
 }
 
-/// A TCP segment with `flags` and no payload (checksum left 0).
-pub fn tcp_packet(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+/// A TCP header with `flags` (checksum left 0).
+fn tcp_segment(sport: u16, dport: u16, flags: u8) -> Vec<u8> {
     let mut t = vec![0u8; 20];
     t[..2].copy_from_slice(&sport.to_be_bytes());
     t[2..4].copy_from_slice(&dport.to_be_bytes());
     t[12] = 0x50;
     t[13] = flags;
     t[14..16].copy_from_slice(&1024u16.to_be_bytes());
-    ipv4(src, dst, PROTO_TCP, 64, &t)
+    t
+}
+
+/// A TCP segment with `flags` and no payload (checksum left 0).
+pub fn tcp_packet(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    ipv4(src, dst, PROTO_TCP, 64, &tcp_segment(sport, dport, flags))
+}
+
+/// TCP or UDP over IPv6 with its checksum right (a UDP sum of 0 sent as
+/// 0xffff).
+fn checksummed6(src: Ipv6Addr, dst: Ipv6Addr, protocol: u8, l4: &[u8]) -> Vec<u8> {
+    let mut p = ipv6(src, dst, protocol, 64, l4);
+    let at = IPV6_HEADER + if protocol == PROTO_TCP { 16 } else { 6 };
+    let sum = match ipv6_payload_checksum(&p) {
+        0 if protocol == PROTO_UDP => 0xffff,
+        sum => sum,
+    };
+    put_be16(&mut p, at, sum);
+    p
+}
+
+/// A TCP segment with `flags` and no payload over IPv6, checksummed.
+pub fn tcp6_packet(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    checksummed6(src, dst, PROTO_TCP, &tcp_segment(sport, dport, flags))
+}
+
+/// A UDP datagram over IPv6, checksummed.
+pub fn udp6_checksummed(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    checksummed6(src, dst, PROTO_UDP, &udp(sport, dport, payload))
 }
