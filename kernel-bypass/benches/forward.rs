@@ -349,9 +349,11 @@ struct TestpmdRates {
     offered: f64,
     /// Counted at the sink, as for the other forwarders.
     forwarded: f64,
-    /// testpmd's own count of frames sent out of port 1, and the frames
-    /// it dropped there, per second.
+    /// testpmd's own count of frames sent out of port 1, per second.
     sent: f64,
+    /// Frames per second the driver missed on port 0 (its socket's ring
+    /// was full) and testpmd failed to send on port 1.
+    missed: f64,
     dropped: f64,
 }
 
@@ -373,12 +375,15 @@ fn through_testpmd(tool: &Path, pmd: &str, mode: &str) -> Result<TestpmdRates, S
     let frames = vec![Family::V4.frame(mac_for(&a.outer))];
     let ends = ((&sender, a.inner.as_str()), (&sink, b.inner.as_str()));
     let (offered, forwarded) = offered_and_forwarded(ends.0, ends.1, frames, RUN);
-    let (sent, dropped) = testpmd.stop(1)?;
+    let (missed, _) = testpmd.port_stats(0)?;
+    let (_, sent) = testpmd.port_stats(1)?;
+    let dropped = testpmd.stop(1)?;
     let secs = RUN.as_secs_f64();
     Ok(TestpmdRates {
         offered,
         forwarded,
         sent: sent as f64 / secs,
+        missed: missed as f64 / secs,
         dropped: dropped as f64 / secs,
     })
 }
@@ -488,12 +493,13 @@ fn main() {
         match &c.measured {
             Ok(r) => println!(
                 "veth dpdk-testpmd {} {}, IPv4 (no routing): {:.3} Mpps forwarded ({:.3} Mpps offered; \
-                 testpmd sent {:.3} Mpps, dropped {:.3} Mpps)",
+                 testpmd: sent {:.3} Mpps, rx missed {:.3} Mpps, tx dropped {:.3} Mpps)",
                 c.pmd,
                 c.mode,
                 r.forwarded / 1e6,
                 r.offered / 1e6,
                 r.sent / 1e6,
+                r.missed / 1e6,
                 r.dropped / 1e6,
             ),
             Err(why) => println!("dpdk-testpmd: not run ({} {}): {why}", c.pmd, c.mode),

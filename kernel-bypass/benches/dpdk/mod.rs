@@ -168,28 +168,40 @@ impl Testpmd {
         self.wait_for(from, until)
     }
 
-    /// Starts forwarding (the forward statistics start from zero).
+    /// Starts forwarding from zeroed statistics.
     pub fn forward(&mut self) -> Result<(), String> {
+        self.send("clear port stats all", "testpmd> ")?;
         self.send("start", "testpmd> ").map(drop)
     }
 
-    /// Stops forwarding; returns (TX-packets, TX-dropped) of port `port`
-    /// from the forward statistics `stop` prints.
-    pub fn stop(&mut self, port: u16) -> Result<(u64, u64), String> {
+    /// The port statistics of `port`: (RX-missed, frames the driver saw
+    /// dropped before testpmd could take them; TX-packets).
+    pub fn port_stats(&mut self, port: u16) -> Result<(u64, u64), String> {
+        let text = self.send(&format!("show port stats {port}"), "Tx-bps")?;
+        Ok((
+            field(&text, "RX-missed:", port)?,
+            field(&text, "TX-packets:", port)?,
+        ))
+    }
+
+    /// Stops forwarding; returns TX-dropped of port `port` from the
+    /// forward statistics `stop` prints.
+    pub fn stop(&mut self, port: u16) -> Result<u64, String> {
         let text = self.send("stop", "Done.")?;
         let header = format!("Forward statistics for port {port} ");
         let section = text
             .split_once(&header)
             .map(|(_, rest)| rest)
             .ok_or("no forward statistics in its answer to stop")?;
-        let field = |name: &str| -> Result<u64, String> {
-            section
-                .split_once(name)
-                .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
-                .ok_or_else(|| format!("no {name} for port {port}"))
-        };
-        Ok((field("TX-packets:")?, field("TX-dropped:")?))
+        field(section, "TX-dropped:", port)
     }
+}
+
+/// The number after the first `name` in `text`, a statistic of `port`.
+fn field(text: &str, name: &str, port: u16) -> Result<u64, String> {
+    text.split_once(name)
+        .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("no {name} for port {port}"))
 }
 
 impl Drop for Testpmd {
