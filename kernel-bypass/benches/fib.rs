@@ -254,7 +254,7 @@ fn main() {
             let ours_mib = mib(lpm.memory_bytes());
             println!(
                 "fib: rte_fib DIR-24-8 (dpdk-test-fib{}, same {} routes and {} addresses inside \
-                 routes): {:.1} cycles/lookup at {:.2} GHz = {:.1} M/s, {:.0} MiB \
+                 routes, bulk lookups of 64): {:.1} cycles/lookup at {:.2} GHz = {:.1} M/s, {:.0} MiB \
                  (2^24 x 4 B + {} tbl8 groups x 1 KiB)",
                 theirs.source,
                 routes.len(),
