@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and the QEMU run need, and Netmiko
-# from PyPI in a virtual environment under target/ (tests/netmiko.rs); does
-# nothing when they are all present. Needs root (CI runs as root).
+# Installs the Debian packages the tests, the benches (dpdk-dev: DPDK's tools
+# as yardsticks) and the QEMU run need, and Netmiko from PyPI in a virtual
+# environment under target/ (tests/netmiko.rs); does nothing when they are
+# all present. Needs root (CI runs as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(qemu-system-x86 iproute2 iputils-ping iperf3 curl netcat-openbsd python3 python3-venv cpio ethtool ovmf e2fsprogs systemd-boot-efi binutils openssh-client hping3 traceroute nginx-light socat keepalived prometheus chrony mosquitto mosquitto-clients python3-pymodbus python3-serial python3-serial-asyncio nftables openssl wireguard-go wireguard-tools)
+packages=(qemu-system-x86 iproute2 iputils-ping iperf3 curl netcat-openbsd python3 python3-venv cpio ethtool ovmf e2fsprogs systemd-boot-efi binutils openssh-client hping3 traceroute nginx-light socat keepalived prometheus chrony mosquitto mosquitto-clients python3-pymodbus python3-serial python3-serial-asyncio nftables openssl wireguard-go wireguard-tools dpdk-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

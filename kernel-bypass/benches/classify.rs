@@ -10,8 +10,9 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod dpdk;
 
 use kernel_bypass::classify::synth::{self, Mix};
 use kernel_bypass::classify::{ipv4_mask, Classifier, FlowKey, Rule};
@@ -25,7 +26,7 @@ const LOOKUPS: usize = 16 * TRACE;
 const BATCH: usize = 256;
 
 fn main() {
-    let dpdk = find_dpdk_test_acl();
+    let dpdk = dpdk::tool("dpdk-test-acl");
     if let Err(why) = &dpdk {
         println!("dpdk-test-acl: not run: {why}");
     }
@@ -153,25 +154,6 @@ fn check_against_linear(rules: &[Rule], keys: &[FlowKey], classifier: &Classifie
     }
 }
 
-fn find_dpdk_test_acl() -> Result<PathBuf, String> {
-    const TOOL: &str = "/usr/bin/dpdk-test-acl";
-    if !Path::new(TOOL).exists() {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("not installed, and not root to apt-get install dpdk-dev".into());
-        }
-        println!("dpdk-test-acl: installing Debian's dpdk-dev");
-        let status = Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "dpdk-dev"])
-            .status()
-            .map_err(|e| format!("apt-get: {e}"))?;
-        if !status.success() {
-            return Err(format!("apt-get install dpdk-dev: {status}"));
-        }
-    }
-    Ok(TOOL.into())
-}
-
 struct DpdkFiles {
     rules: PathBuf,
     trace: PathBuf,
@@ -222,38 +204,22 @@ fn write_dpdk_files(size: usize, rules: &[Rule], keys: &[FlowKey]) -> Result<Dpd
     Ok(files)
 }
 
-/// Runs dpdk-test-acl on one lcore; stdout is line-buffered through stdbuf
-/// because the tool may crash at exit under --no-huge, after its figures.
+/// Runs dpdk-test-acl on one lcore.
 fn dpdk_test_acl(tool: &Path, rules: &Path, args: &[String]) -> Result<(String, Duration), String> {
     let started = Instant::now();
-    let output = Command::new("stdbuf")
-        .arg("-oL")
-        .arg(tool)
-        .args([
-            "--no-huge",
-            "-m",
-            "512",
-            "--no-pci",
-            "-l",
-            "0",
-            "--log-level=lib.acl:debug",
-            "--",
-        ])
+    let output = dpdk::command(tool, 512, ["-l", "0"])
+        .args(["--log-level=lib.acl:debug", "--"])
         .arg(format!("--rulesf={}", rules.display()))
         .args(args)
         .output()
         .map_err(|e| format!("cannot start: {e}"))?;
     let took = started.elapsed();
     // Figures go to stdout, the build report (memory) to the log on stderr.
-    let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    let text = dpdk::text(&output);
     if !text.contains("rte_acl_build(3) finished with 0") {
-        return Err(format!(
-            "{}: {}",
-            output.status,
-            text.lines().last().unwrap_or("")
-        ));
+        return Err(dpdk::failure(&output));
     }
-    Ok((text.into_owned(), took))
+    Ok((text, took))
 }
 
 /// dpdk-test-acl prints each key's result as the 0-based line of the

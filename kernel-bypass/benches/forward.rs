@@ -7,10 +7,15 @@
 //! 2. through veth between two namespaces: the dataplane on each backend
 //!    versus the Linux kernel forwarding the same traffic (forwarding in a
 //!    router namespace), IPv4 and IPv6, load from an AF_PACKET generator in
-//!    this process.
+//!    this process; and the ceiling on the same veths at the same offered
+//!    load: dpdk-testpmd (Debian's dpdk-dev, no hugepages) forwarding IPv4
+//!    between them without routing, `io` and `macswap`, on its af_xdp and
+//!    af_packet drivers, with each backend's ratio to it.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+mod dpdk;
 
 use grammar::config::{Config, NextHop, StaticRoute};
 use ipnet::Ipv4Net;
@@ -22,6 +27,7 @@ use kernel_bypass::snapshot::{mac_for, InterfaceIds, Snapshot, GLOBAL_TABLE};
 use kernel_bypass::wire::{mac_to_u64, Mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use kernel_bypass::{Dataplane, DataplaneOptions};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::dataplane::{config_of, interface, vxlan_interface};
@@ -331,6 +337,109 @@ fn through_kernel() -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// One dpdk-testpmd run on the veths: its driver and forwarding mode,
+/// and what it forwarded, or why it did not run.
+struct Ceiling {
+    pmd: &'static str,
+    mode: &'static str,
+    measured: Result<TestpmdRates, String>,
+}
+
+struct TestpmdRates {
+    offered: f64,
+    /// Counted at the sink, as for the other forwarders.
+    forwarded: f64,
+    /// testpmd's own count of frames sent out of port 1, per second.
+    sent: f64,
+    /// Frames per second the driver missed on port 0 (its socket's ring
+    /// was full) and testpmd failed to send on port 1.
+    missed: f64,
+    dropped: f64,
+}
+
+/// The CPU testpmd's lcores share (the generator is left the other one).
+const TESTPMD_CPU: usize = 1;
+
+/// dpdk-testpmd forwarding IPv4 frames from the sender's veth to the
+/// sink's with `pmd` (af_xdp, af_packet) in `mode` (io, macswap): no
+/// routing, the most any forwarder can do on these links.
+fn through_testpmd(tool: &Path, pmd: &str, mode: &str) -> Result<TestpmdRates, String> {
+    let (sender, a, sink, b) = sender_and_sink();
+    let vdevs = [
+        format!("net_{pmd}0,iface={}", a.outer),
+        format!("net_{pmd}1,iface={}", b.outer),
+    ];
+    // Declared after the veths: it quits (or is killed) before they go.
+    let mut testpmd = dpdk::Testpmd::start(tool, TESTPMD_CPU, [&vdevs[0], &vdevs[1]], mode)?;
+    testpmd.forward()?;
+    let frames = vec![Family::V4.frame(mac_for(&a.outer))];
+    let ends = ((&sender, a.inner.as_str()), (&sink, b.inner.as_str()));
+    let (offered, forwarded) = offered_and_forwarded(ends.0, ends.1, frames, RUN);
+    let (missed, _) = testpmd.port_stats(0)?;
+    let (_, sent) = testpmd.port_stats(1)?;
+    let dropped = testpmd.stop(1)?;
+    let secs = RUN.as_secs_f64();
+    Ok(TestpmdRates {
+        offered,
+        forwarded,
+        sent: sent as f64 / secs,
+        missed: missed as f64 / secs,
+        dropped: dropped as f64 / secs,
+    })
+}
+
+/// Every testpmd row; "not run" ones say why (no binary, no AF_XDP, a
+/// failure), and never stop the bench.
+fn ceilings() -> Vec<Ceiling> {
+    let tool = dpdk::tool("dpdk-testpmd");
+    let af_xdp = dpdk::af_xdp_available();
+    let mut rows = Vec::new();
+    for pmd in ["af_xdp", "af_packet"] {
+        for mode in ["io", "macswap"] {
+            let measured = tool.clone().and_then(|tool| {
+                if pmd == "af_xdp" {
+                    af_xdp.clone()?;
+                }
+                std::panic::catch_unwind(|| through_testpmd(&tool, pmd, mode))
+                    .unwrap_or_else(|_| Err("panicked (see above)".into()))
+            });
+            rows.push(Ceiling {
+                pmd,
+                mode,
+                measured,
+            });
+        }
+    }
+    rows
+}
+
+/// ", ratio to dpdk-testpmd <pmd> io X, macswap Y": `forwarded` over what
+/// testpmd forwarded with the driver `backend`'s I/O matches ("" if none
+/// ran).
+fn to_testpmd(ceilings: &[Ceiling], backend: Backend, forwarded: f64) -> String {
+    let pmd = match backend {
+        Backend::AfXdp => "af_xdp",
+        Backend::AfPacket => "af_packet",
+        _ => return String::new(),
+    };
+    let ratios: Vec<String> = ceilings
+        .iter()
+        .filter(|c| c.pmd == pmd)
+        .filter_map(|c| {
+            let r = c.measured.as_ref().ok()?;
+            Some(format!(
+                "{} {:.2}",
+                c.mode,
+                forwarded / r.forwarded.max(1.0)
+            ))
+        })
+        .collect();
+    if ratios.is_empty() {
+        return String::new();
+    }
+    format!(", ratio to dpdk-testpmd {pmd} {}", ratios.join(", "))
+}
+
 fn main() {
     let pps = in_memory_plain();
     println!(
@@ -379,6 +488,24 @@ fn main() {
         "  (kernel: forwards in the generator's softirq, no extra core; dataplane: one busy-polling worker \
          on the other core; offered load is what the generator reached while competing)"
     );
+    let ceilings = ceilings();
+    for c in &ceilings {
+        match &c.measured {
+            Ok(r) => println!(
+                "veth dpdk-testpmd {} {}, IPv4 (no routing): {:.3} Mpps forwarded ({:.3} Mpps offered; \
+                 testpmd: sent {:.3} Mpps, rx missed {:.3} Mpps, tx dropped {:.3} Mpps)",
+                c.pmd,
+                c.mode,
+                r.forwarded / 1e6,
+                r.offered / 1e6,
+                r.sent / 1e6,
+                r.missed / 1e6,
+                r.dropped / 1e6,
+            ),
+            Err(why) => println!("dpdk-testpmd: not run ({} {}): {why}", c.pmd, c.mode),
+        }
+    }
+    println!("  (testpmd: main and forwarding lcores on CPU {TESTPMD_CPU}, busy-polling)");
     for backend in [Backend::AfPacket, Backend::AfXdp] {
         let (rates, drops) = match through_dataplane(backend) {
             Ok(measured) => measured,
@@ -390,8 +517,13 @@ fn main() {
         for ((family, (offered, forwarded)), (_, kernel)) in
             Family::ALL.iter().zip(rates).zip(&kernel)
         {
+            // testpmd forwards IPv4 only: the ceiling for that row.
+            let ceiling = match family {
+                Family::V4 => to_testpmd(&ceilings, backend, forwarded),
+                Family::V6 => String::new(),
+            };
             println!(
-                "veth {backend}, {}: {:.3} Mpps forwarded ({:.3} Mpps offered), ratio to kernel {:.2}",
+                "veth {backend}, {}: {:.3} Mpps forwarded ({:.3} Mpps offered), ratio to kernel {:.2}{ceiling}",
                 family.name(),
                 forwarded / 1e6,
                 offered / 1e6,
