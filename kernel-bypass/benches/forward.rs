@@ -36,6 +36,39 @@ use support::netns::{is_root, run, Netns};
 use support::packets::{ethernet, udp6_packet, udp_packet};
 
 const RUN: Duration = Duration::from_secs(3);
+/// Set to N: the bench runs N thousand batches of the family in
+/// `COUNTED_FAMILY` and exits (what `instructions_per_packet` counts).
+const COUNTED_RUN: &str = "FORWARD_COUNTED_RUN";
+const COUNTED_FAMILY: &str = "FORWARD_COUNTED_FAMILY";
+
+/// Instructions the in-memory pipeline spends per packet of each family,
+/// from callgrind (repeatable where timings are not): two counted runs of
+/// this bench, 1,000 and 2,000 batches of 64, so set-up cancels out.
+fn instructions_per_packet() -> Result<[f64; 2], String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let collected = |family: &str, thousands: u64| -> Result<f64, String> {
+        let out = std::process::Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&me)
+            .env(COUNTED_RUN, thousands.to_string())
+            .env(COUNTED_FAMILY, family)
+            .output()
+            .map_err(|e| format!("valgrind: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        let line = (text.lines().find(|l| l.contains("Collected :")))
+            .ok_or_else(|| format!("no count from callgrind: {}", text.trim()))?;
+        let count = line.rsplit(':').next().unwrap_or_default().trim();
+        count
+            .parse()
+            .map_err(|_| format!("unreadable count {count:?}"))
+    };
+    let mut per_packet = [0.0; 2];
+    for (family, slot) in ["v4", "v6"].into_iter().zip(&mut per_packet) {
+        let (one, two) = (collected(family, 1)?, collected(family, 2)?);
+        *slot = (two - one) / (1000.0 * 64.0);
+    }
+    Ok(per_packet)
+}
 const SENDER: Ipv4Addr = Ipv4Addr::new(10, 80, 1, 2);
 const SINK: Ipv4Addr = Ipv4Addr::new(10, 80, 2, 2);
 const SENDER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x80, 1, 0, 0, 0, 2);
@@ -109,7 +142,11 @@ fn in_memory(snap: &Snapshot, neighbors: &[(u16, IpAddr)], frames: &[Vec<u8>]) -
     let mut batch = Batch::new(frames.len());
     let start = Instant::now();
     let mut forwarded = 0u64;
-    while start.elapsed() < RUN {
+    // Under callgrind: a fixed count, in thousands of batches.
+    let counted: Option<u64> = std::env::var(COUNTED_RUN).ok().and_then(|n| n.parse().ok());
+    let mut rounds = 0;
+    while counted.map_or(start.elapsed() < RUN, |n| rounds < n) {
+        rounds += 1;
         for _ in 0..1000 {
             batch.clear();
             for f in frames {
@@ -441,6 +478,19 @@ fn to_testpmd(ceilings: &[Ceiling], backend: Backend, forwarded: f64) -> String 
 }
 
 fn main() {
+    if std::env::var(COUNTED_RUN).is_ok() {
+        match std::env::var(COUNTED_FAMILY).as_deref() {
+            Ok("v6") => in_memory_ipv6(),
+            _ => in_memory_plain(),
+        };
+        return;
+    }
+    match instructions_per_packet() {
+        Ok([v4, v6]) => println!(
+            "pipeline in-memory, callgrind: {v4:.0} instructions per IPv4 packet, {v6:.0} per IPv6 packet"
+        ),
+        Err(why) => println!("pipeline in-memory, callgrind: not run: {why}"),
+    }
     let pps = in_memory_plain();
     println!(
         "pipeline in-memory: {:.2} Mpps/core (64-byte frames, batch 64)",
