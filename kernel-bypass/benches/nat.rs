@@ -131,7 +131,7 @@ fn in_memory() {
         None => "about 300 bytes (published; /proc/slabinfo not readable)".to_string(),
     };
     println!(
-        "(d) memory per translation: {:.1} bytes (table {} MB for {translations} translations: a 32-byte record and two 20-byte index entries, index half to three quarters full); Linux conntrack {conntrack}",
+        "(d) memory per translation: {:.1} bytes (table {} MB for {translations} translations: a 32-byte record and two 20-byte index entries, index at most three quarters full, doubling); Linux conntrack {conntrack}",
         kib * 1024.0 / translations.max(1.0),
         kib as u64 / 1024
     );

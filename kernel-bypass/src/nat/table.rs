@@ -99,6 +99,9 @@ impl<P: Packed> Entry for IndexSlot<P> {
     fn hash(&self) -> u64 {
         self.key.hash()
     }
+
+    // Small entries: memory is within bounds either way, rehashing is not.
+    const GROWTH: (usize, usize) = (2, 1);
 }
 
 // Bits of `Record::state`.
