@@ -211,13 +211,16 @@ impl<E: Entry> OpenTable<E> {
         let mut distance = 0;
         loop {
             let slot = &self.slots[at];
-            // Robin Hood order: past an entry nearer its home than this
-            // one would be, the entry cannot be (a miss ends early).
-            if !slot.is_used() || self.displacement(slot, at) < distance {
+            if !slot.is_used() {
                 return None;
             }
             if is_it(slot) {
                 return Some(at);
+            }
+            // Robin Hood order: past an entry nearer its home than this
+            // one would be, the entry cannot be (a miss ends early).
+            if self.displacement(slot, at) < distance {
+                return None;
             }
             at = self.next(at);
             distance += 1;
