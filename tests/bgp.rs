@@ -96,15 +96,20 @@ impl Frr {
 
     /// Polls `command` until `done` holds of its output.
     fn until(&self, command: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let text = self.vtysh(command);
-            if done(&text) {
-                return text;
-            }
-            assert!(Instant::now() < deadline, "{command}:\n{text}");
-            std::thread::sleep(Duration::from_millis(250));
+        poll(command, || self.vtysh(command), done)
+    }
+}
+
+/// Looks with `look` until `done` holds of what it sees.
+fn poll(what: &str, mut look: impl FnMut() -> String, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = look();
+        if done(&text) {
+            return text;
         }
+        assert!(Instant::now() < deadline, "{what}:\n{text}");
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 
@@ -124,18 +129,16 @@ impl Cli {
 
     /// Types `command` again and again until its output satisfies `done`.
     fn until(&mut self, command: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let before = appliance::console(&self.dir.0).len();
-            self.type_lines(&[command]);
-            std::thread::sleep(Duration::from_millis(300));
-            let text = appliance::console(&self.dir.0)[before..].to_string();
-            if done(&text) {
-                return text;
-            }
-            assert!(Instant::now() < deadline, "{command}:\n{text}");
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        poll(
+            command,
+            || {
+                let before = appliance::console(&self.dir.0).len();
+                self.type_lines(&[command]);
+                std::thread::sleep(Duration::from_millis(300));
+                appliance::console(&self.dir.0)[before..].to_string()
+            },
+            done,
+        )
     }
 }
 
