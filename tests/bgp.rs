@@ -78,9 +78,10 @@ impl Frr {
         }
     }
 
-    fn vtysh(&self, command: &str) -> String {
+    /// vtysh's output for `commands`, one `-c` each.
+    fn vtysh(&self, commands: &[&str]) -> String {
         let vty = self.dir.0.display().to_string();
-        let out = netns::output(&[
+        let mut args = vec![
             "ip",
             "netns",
             "exec",
@@ -88,15 +89,16 @@ impl Frr {
             "vtysh",
             "--vty_socket",
             &vty,
-            "-c",
-            command,
-        ]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ];
+        for command in commands {
+            args.extend(["-c", command]);
+        }
+        String::from_utf8_lossy(&netns::output(&args).stdout).into_owned()
     }
 
     /// Polls `command` until `done` holds of its output.
     fn until(&self, command: &str, done: impl Fn(&str) -> bool) -> String {
-        poll(command, || self.vtysh(command), done)
+        poll(command, || self.vtysh(&[command]), done)
     }
 }
 
@@ -127,15 +129,20 @@ impl Cli {
         self.stdin.flush().unwrap();
     }
 
-    /// Types `command` again and again until its output satisfies `done`.
+    /// Types `command` (at the `#` prompt) again and again until its
+    /// whole output satisfies `done`.
     fn until(&mut self, command: &str, done: impl Fn(&str) -> bool) -> String {
         poll(
             command,
             || {
                 let before = appliance::console(&self.dir.0).len();
                 self.type_lines(&[command]);
-                std::thread::sleep(Duration::from_millis(300));
-                appliance::console(&self.dir.0)[before..].to_string()
+                // The whole answer: up to the next prompt.
+                poll(
+                    command,
+                    || appliance::console(&self.dir.0)[before..].to_string(),
+                    |t| t.trim_end().ends_with('#'),
+                )
             },
             done,
         )
@@ -247,6 +254,32 @@ fn an_ebgp_session_with_frr_exchanges_routes_that_carry_traffic_until_shut_down(
         neighbor.contains("Hold time is 9, keepalive interval is 3 seconds"),
         "{neighbor}"
     );
+
+    // A prefix FRR withdraws leaves the appliance's table.
+    frr.vtysh(&[
+        "configure terminal",
+        "router bgp 65001",
+        "address-family ipv4 unicast",
+        "no network 10.64.99.0/24",
+    ]);
+    cli.until("show ip route", |t| {
+        t.contains("B    10.64.3.0/24") && !t.contains("10.64.99.0/24")
+    });
+
+    // A static route of the appliance's, redistributed, reaches FRR as
+    // incomplete from AS 65000.
+    cli.type_lines(&[
+        "configure terminal",
+        "ip route 10.64.50.0/24 10.64.1.2",
+        "router bgp 65000",
+        "address-family ipv4 unicast",
+        "redistribute static",
+        "commit",
+        "end",
+    ]);
+    frr.until("show ip bgp 10.64.50.0/24", |t| {
+        t.contains("65000") && t.contains("incomplete")
+    });
 
     // `clear ip bgp *` resets the session; it comes back by itself.
     cli.type_lines(&["clear ip bgp *"]);

@@ -68,6 +68,7 @@ pub mod error {
     pub const ADMIN_SHUTDOWN: u8 = 2;
     pub const PEER_DECONFIGURED: u8 = 3;
     pub const ADMIN_RESET: u8 = 4;
+    pub const OTHER_CONFIGURATION_CHANGE: u8 = 6;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -91,8 +91,8 @@ impl Default for Bgp {
 
 impl Bgp {
     fn lock(&self) -> MutexGuard<'_, Shared> {
-        // A panic elsewhere cannot leave the tables half-changed in a way
-        // the show commands could not print.
+        // Every change under the lock is whole before it can panic, so a
+        // poisoned lock still holds consistent tables.
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 

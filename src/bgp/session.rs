@@ -199,7 +199,7 @@ impl Session {
                         (true, _) => error::PEER_DECONFIGURED,
                         (false, true) => error::ADMIN_SHUTDOWN,
                         // Another setting: reset so the new one is used.
-                        (false, false) => 6,
+                        (false, false) => error::OTHER_CONFIGURATION_CHANGE,
                     };
                     Some(Event::Stop(Notification::new(error::CEASE, subcode)))
                 }

@@ -4,7 +4,9 @@
 use super::fsm::State;
 use super::{Bgp, PeerStatus, Shared};
 use grammar::SyntaxError;
+use ipnet::Ipv4Net;
 use shell::ShellBuilder;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 use tokio::time::Instant;
@@ -110,57 +112,72 @@ fn render_table(shared: &Shared) -> String {
          Origin codes: i - IGP, e - EGP, ? - incomplete\n\n\
          \x20    Network          Next Hop            Metric LocPrf Weight Path\n"
     );
-    let row = |out: &mut String,
-               mark: &str,
-               network: &str,
-               hop: String,
-               a: (&str, String, u32, String)| {
-        let (metric, local_pref, weight, path) = a;
-        let _ = writeln!(
-            out,
-            " {mark:<4}{network:<17}{hop:<20}{metric:>6} {local_pref:>6} {weight:>6} {path}"
-        );
-    };
-    let mut rows: Vec<(ipnet::Ipv4Net, bool)> = Vec::new();
-    rows.extend(shared.originated.prefixes.keys().map(|p| (*p, true)));
-    rows.extend(shared.rib.table().map(|(p, _)| (p, false)));
-    rows.sort();
-    let table: std::collections::BTreeMap<_, _> = shared.rib.table().collect();
-    for (prefix, local) in rows {
-        let network = prefix.to_string();
-        if local {
-            let origin = shared.originated.prefixes[&prefix].code();
-            row(
-                &mut out,
-                "*>",
-                &network,
-                "0.0.0.0".into(),
-                ("0", String::new(), LOCAL_WEIGHT, origin.to_string()),
-            );
-            continue;
-        }
-        for (i, path) in table[&prefix].iter().enumerate() {
+    // Per prefix: our own first (IOS's weight makes it the best), then
+    // the peers' paths, best first.
+    let mut rows: BTreeMap<Ipv4Net, Vec<Row>> = BTreeMap::new();
+    for (prefix, origin) in &shared.originated.prefixes {
+        rows.entry(*prefix).or_default().push(Row {
+            mark: "*>",
+            next_hop: Ipv4Addr::UNSPECIFIED,
+            metric: Some(0),
+            local_pref: None,
+            weight: LOCAL_WEIGHT,
+            path: origin.code().to_string(),
+        });
+    }
+    for (prefix, paths) in shared.rib.table() {
+        let own = rows.contains_key(&prefix);
+        let rows = rows.entry(prefix).or_default();
+        for (i, path) in paths.iter().enumerate() {
             let a = &path.attributes;
-            let mark = match (i, path.peer.ebgp) {
-                (0, true) => "*>",
-                (0, false) => "*>i",
-                (_, true) => "*",
-                (_, false) => "* i",
-            };
-            let metric = a.med.map(|m| m.to_string()).unwrap_or_default();
-            let local_pref = a.local_pref.map(|l| l.to_string()).unwrap_or_default();
+            let best = i == 0 && !own;
             let path_text = format!("{} {}", a.path_text(), a.origin.code());
-            let network = if i == 0 { network.as_str() } else { "" };
-            row(
-                &mut out,
-                mark,
-                network,
-                a.next_hop.to_string(),
-                (&metric, local_pref, 0, path_text.trim_start().to_string()),
+            rows.push(Row {
+                mark: match (best, path.peer.ebgp) {
+                    (true, true) => "*>",
+                    (true, false) => "*>i",
+                    (false, true) => "*",
+                    (false, false) => "* i",
+                },
+                next_hop: a.next_hop,
+                metric: a.med,
+                local_pref: a.local_pref,
+                weight: 0,
+                path: path_text.trim_start().to_string(),
+            });
+        }
+    }
+    for (prefix, rows) in rows {
+        for (i, row) in rows.iter().enumerate() {
+            let network = if i == 0 {
+                prefix.to_string()
+            } else {
+                String::new()
+            };
+            let text = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                " {:<4}{network:<17}{:<20}{:>6} {:>6} {:>6} {}",
+                row.mark,
+                row.next_hop.to_string(),
+                text(row.metric),
+                text(row.local_pref),
+                row.weight,
+                row.path
             );
         }
     }
     out
+}
+
+/// One line of `show ip bgp`.
+struct Row {
+    mark: &'static str,
+    next_hop: Ipv4Addr,
+    metric: Option<u32>,
+    local_pref: Option<u32>,
+    weight: u32,
+    path: String,
 }
 
 fn render_neighbors(shared: &Shared, only: Option<Ipv4Addr>) -> String {
