@@ -149,18 +149,22 @@ impl Cli {
     }
 }
 
-const FRR_CONF: &str = "\
-router bgp 65001
+/// FRR in AS `frr_as`, its peer the appliance in `our_as`.
+fn frr_conf(frr_as: u32, our_as: u32) -> String {
+    format!(
+        "router bgp {frr_as}
  bgp router-id 10.64.2.2
  no bgp ebgp-requires-policy
  no bgp network import-check
- neighbor 10.64.2.1 remote-as 65000
+ neighbor 10.64.2.1 remote-as {our_as}
  neighbor 10.64.2.1 timers 3 9
  address-family ipv4 unicast
   network 10.64.3.0/24
   network 10.64.99.0/24
  exit-address-family
-";
+"
+    )
+}
 
 /// A summary row of the appliance's that says Established with
 /// `prefixes` received.
@@ -171,46 +175,74 @@ fn established_with(text: &str, prefixes: usize) -> bool {
     })
 }
 
+/// The three namespaces, FRR and the appliance. Fields drop in order:
+/// the processes before the links and namespaces they use.
+struct Site {
+    cli: Cli,
+    _appliance: Child,
+    frr: Frr,
+    _links: [Veth; 3],
+    host_a: Netns,
+    router: Netns,
+    _host_b: Netns,
+}
+
+impl Site {
+    /// The appliance in AS `our_as`, FRR in `frr_as` (iBGP when equal),
+    /// the session configured on both sides.
+    fn start(our_as: u32, frr_as: u32) -> Site {
+        let (host_a, router, host_b) = (Netns::new(), Netns::new(), Netns::new());
+        let lan = Veth::into_ns(&host_a);
+        let uplink = Veth::into_ns(&router);
+        let far = Veth::into_ns(&router);
+        run(&["ip", "link", "set", &far.outer, "netns", &host_b.name]);
+        host_a.configure(&lan.inner, "10.64.1.2/24", Some("10.64.1.1"));
+        router.configure(&uplink.inner, "10.64.2.2/24", None);
+        router.configure(&far.inner, "10.64.3.1/24", None);
+        router.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+        host_b.configure(&far.outer, "10.64.3.2/24", Some("10.64.3.1"));
+        let frr = Frr::start(&router, &frr_conf(frr_as, our_as));
+        let dir = Scratch::new("bgp");
+        let config = [
+            format!("interface {}", lan.outer),
+            " ip address 10.64.1.1/24".to_string(),
+            format!("interface {}", uplink.outer),
+            " ip address 10.64.2.1/24".to_string(),
+            format!("router bgp {our_as}"),
+            " bgp router-id 10.64.2.1".to_string(),
+            format!(" neighbor 10.64.2.2 remote-as {frr_as}"),
+            " neighbor 10.64.2.2 description FRR".to_string(),
+            " neighbor 10.64.2.2 timers 3 9".to_string(),
+            " address-family ipv4 unicast".to_string(),
+            "  network 10.64.1.0/24".to_string(),
+            "  neighbor 10.64.2.2 activate".to_string(),
+            " exit-address-family".to_string(),
+            String::new(),
+        ]
+        .join("\n");
+        std::fs::write(dir.0.join("startup-config"), config).unwrap();
+        let (child, stdin) = appliance::start(&dir.0, 1);
+        let mut cli = Cli { dir, stdin };
+        cli.type_lines(&["enable"]);
+        Site {
+            cli,
+            _appliance: Child(child),
+            frr,
+            _links: [lan, uplink, far],
+            host_a,
+            router,
+            _host_b: host_b,
+        }
+    }
+}
+
 #[test]
 fn an_ebgp_session_with_frr_exchanges_routes_that_carry_traffic_until_shut_down() {
     if !is_root() {
         return;
     }
-    let (host_a, router, host_b) = (Netns::new(), Netns::new(), Netns::new());
-    let lan = Veth::into_ns(&host_a);
-    let uplink = Veth::into_ns(&router);
-    let far = Veth::into_ns(&router);
-    run(&["ip", "link", "set", &far.outer, "netns", &host_b.name]);
-    host_a.configure(&lan.inner, "10.64.1.2/24", Some("10.64.1.1"));
-    router.configure(&uplink.inner, "10.64.2.2/24", None);
-    router.configure(&far.inner, "10.64.3.1/24", None);
-    router.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
-    host_b.configure(&far.outer, "10.64.3.2/24", Some("10.64.3.1"));
-    let frr = Frr::start(&router, FRR_CONF);
-
-    let dir = Scratch::new("bgp");
-    let config = [
-        format!("interface {}", lan.outer),
-        " ip address 10.64.1.1/24".to_string(),
-        format!("interface {}", uplink.outer),
-        " ip address 10.64.2.1/24".to_string(),
-        "router bgp 65000".to_string(),
-        " bgp router-id 10.64.2.1".to_string(),
-        " neighbor 10.64.2.2 remote-as 65001".to_string(),
-        " neighbor 10.64.2.2 description FRR".to_string(),
-        " neighbor 10.64.2.2 timers 3 9".to_string(),
-        " address-family ipv4 unicast".to_string(),
-        "  network 10.64.1.0/24".to_string(),
-        "  neighbor 10.64.2.2 activate".to_string(),
-        " exit-address-family".to_string(),
-        String::new(),
-    ]
-    .join("\n");
-    std::fs::write(dir.0.join("startup-config"), config).unwrap();
-    let (child, stdin) = appliance::start(&dir.0, 1);
-    let _appliance = Child(child);
-    let mut cli = Cli { dir, stdin };
-    cli.type_lines(&["enable"]);
+    let mut site = Site::start(65000, 65001);
+    let (cli, frr, host_a) = (&mut site.cli, &site.frr, &site.host_a);
 
     // Both sides say Established; the appliance has FRR's two prefixes.
     let summary = cli.until("show ip bgp summary", |t| established_with(t, 2));
@@ -302,4 +334,40 @@ fn an_ebgp_session_with_frr_exchanges_routes_that_carry_traffic_until_shut_down(
     frr.until("show bgp summary json", |t| {
         t.contains("\"peers\"") && !t.contains("\"state\":\"Established\"")
     });
+}
+
+#[test]
+fn an_ibgp_session_with_frr_installs_its_routes_at_ibgp_distance() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::start(65001, 65001);
+    // The appliance announces nothing to iBGP peers yet: FRR's way back
+    // is a kernel route.
+    (site.router).run(&["ip", "route", "add", "10.64.1.0/24", "via", "10.64.2.1"]);
+    let cli = &mut site.cli;
+    cli.until("show ip bgp summary", |t| established_with(t, 2));
+    site.frr.until("show bgp summary json", |t| {
+        t.contains("\"state\":\"Established\"")
+    });
+    let table = cli.until("show ip bgp", |t| t.contains("10.64.99.0/24"));
+    assert!(
+        table.lines().any(|l| l.starts_with(" *>i 10.64.3.0/24")
+            && l.contains("100")
+            && l.trim_end().ends_with(" i")),
+        "internal, LOCAL_PREF 100, empty path: {table}"
+    );
+    let routes = cli.until("show ip route", |t| t.contains("B    10.64.3.0/24"));
+    assert!(routes.contains("[200/0] via 10.64.2.2"), "{routes}");
+    assert!(
+        site.host_a.ping_ok("10.64.3.2"),
+        "host_b is reached through the iBGP route"
+    );
+    let neighbor = cli.until("show ip bgp neighbors", |t| {
+        t.contains("BGP state = Established")
+    });
+    assert!(
+        neighbor.contains("remote AS 65001, internal link"),
+        "{neighbor}"
+    );
 }
