@@ -99,7 +99,8 @@ fn an_ebgp_session_with_frr_exchanges_routes_that_carry_traffic_until_shut_down(
         t.contains("Connections established 2") && t.contains("BGP state = Established")
     });
 
-    // `neighbor ... shutdown` takes the session down and the routes out.
+    // `neighbor ... shutdown` takes the session down (Cease, administrative
+    // shutdown) and the routes out.
     cli.type_lines(&[
         "configure terminal",
         "router bgp 65000",
@@ -114,10 +115,13 @@ fn an_ebgp_session_with_frr_exchanges_routes_that_carry_traffic_until_shut_down(
     frr.until("show bgp summary json", |t| {
         t.contains("\"peers\"") && !t.contains("\"state\":\"Established\"")
     });
+    frr.until("show bgp neighbors 10.64.2.1 json", |t| {
+        t.contains("Administrative Shutdown")
+    });
 }
 
 #[test]
-fn an_ibgp_session_with_frr_installs_its_routes_at_ibgp_distance() {
+fn an_ibgp_session_with_frr_installs_its_routes_at_ibgp_distance_until_removed() {
     if !is_root() {
         return;
     }
@@ -150,4 +154,22 @@ fn an_ibgp_session_with_frr_installs_its_routes_at_ibgp_distance() {
         neighbor.contains("remote AS 65001, internal link"),
         "{neighbor}"
     );
+
+    cli.type_lines(&[
+        "configure terminal",
+        "router bgp 65001",
+        "no neighbor 10.64.2.2",
+        "commit",
+        "end",
+    ]);
+    // Removing the neighbour says goodbye (Cease, peer de-configured)
+    // and takes its routes.
+    site.frr.until("show bgp neighbors 10.64.2.1 json", |t| {
+        t.contains("Peer De-configured")
+    });
+    cli.until("show ip route", |t| {
+        t.contains("Codes:") && !t.contains("10.64.3.0/24")
+    });
+    let summary = cli.until("show ip bgp summary", |t| t.contains("local AS number"));
+    assert!(!summary.contains("10.64.2.2"), "{summary}");
 }

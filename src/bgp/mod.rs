@@ -35,6 +35,8 @@ use tokio::time::Instant;
 
 /// The most often the best paths go to the dataplane.
 pub const INSTALL_EVERY: Duration = Duration::from_millis(100);
+/// How long a removed neighbour's session may take to say goodbye.
+const GOODBYE: Duration = Duration::from_secs(5);
 /// How often the routing table is read again for what we originate.
 const ORIGINATE_EVERY: Duration = Duration::from_secs(1);
 
@@ -139,10 +141,13 @@ impl Bgp {
         shared.dirty = true;
     }
 
+    /// Applies an UPDATE of a configured neighbour's.
     fn apply(&self, peer: PeerInfo, update: &message::Update, accept: bool) {
         let mut shared = self.lock();
-        shared.rib.apply(peer, update, accept);
-        shared.dirty = true;
+        if shared.peers.contains_key(&peer.address) {
+            shared.rib.apply(peer, update, accept);
+            shared.dirty = true;
+        }
     }
 
     /// `clear ip bgp *`: every session is reset.
@@ -168,7 +173,7 @@ pub async fn serve(
     let mut sessions: BTreeMap<Ipv4Addr, Running> = BTreeMap::new();
     let mut tick = tokio::time::interval(INSTALL_EVERY);
     let mut next_originate = Instant::now();
-    let mut installed = Vec::new();
+    let mut installed = kernel_bypass::snapshot::Learned::default();
     loop {
         let changed = tokio::select! {
             changed = config.changed() => {
@@ -200,13 +205,18 @@ pub async fn serve(
             let mut shared = bgp.lock();
             std::mem::take(&mut shared.dirty).then(|| shared.rib.best_routes())
         };
-        if let Some(routes) = routes.filter(|r| *r != installed) {
-            installed = routes.clone();
-            let to = dataplane.clone();
-            let install = move || to.set_learned_routes(Arc::new(routes));
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(install).await {
-                bgp.lock().dirty = true;
-                dataplane_log(&dataplane, &e);
+        if let Some(routes) = routes.filter(|r| *r != **installed) {
+            let routes = Arc::new(routes);
+            let (to, learned) = (dataplane.clone(), routes.clone());
+            let install = move || to.set_learned_routes(learned);
+            match tokio::task::spawn_blocking(install).await {
+                Ok(Ok(())) => installed = routes,
+                Ok(Err(e)) => {
+                    // Tried again at the next tick.
+                    bgp.lock().dirty = true;
+                    dataplane_log(&dataplane, &e);
+                }
+                Err(_) => bgp.lock().dirty = true,
             }
         }
     }
@@ -233,11 +243,18 @@ fn reconcile(
         .copied()
         .collect();
     for peer in gone {
-        if let Some(running) = sessions.remove(&peer) {
-            running.task.abort();
-        }
-        bgp.peer_down(peer);
+        // Its status and routes go now, so nothing it still receives
+        // counts; the task sees its configuration gone and sends a Cease
+        // (peer de-configured), or is stopped after [`GOODBYE`].
         bgp.lock().peers.remove(&peer);
+        bgp.peer_down(peer);
+        if let Some(Running { config, task }) = sessions.remove(&peer) {
+            drop(config);
+            tokio::spawn(async move {
+                tokio::time::sleep(GOODBYE).await;
+                task.abort();
+            });
+        }
     }
     {
         let mut shared = bgp.lock();

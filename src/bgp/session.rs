@@ -47,10 +47,11 @@ pub struct Inputs {
 
 type Writer = WriteHalf<kernel_bypass::local::TcpStream>;
 
-/// Runs the session of `peer` until the task is aborted: one state
-/// machine while the neighbour's configuration stays the same.
+/// Runs the session of `peer` until the neighbour is removed: one state
+/// machine while its configuration stays the same.
 pub async fn run(bgp: Bgp, stack: LocalStack, peer: Ipv4Addr, mut inputs: Inputs) {
-    loop {
+    // Until the neighbour is removed (its configuration's sender dropped).
+    while inputs.config.has_changed().is_ok() {
         let config = inputs.config.borrow_and_update().clone();
         if config.shutdown {
             bgp.set_state(peer, State::Idle, true);
