@@ -172,7 +172,18 @@ impl Fsm {
                 self.to(State::Established, vec![Action::Up])
             }
             (State::Established, Event::Received(Message::Keepalive)) => Vec::new(),
-            (State::Established, Event::Received(Message::Update(u))) => vec![Action::Apply(u)],
+            (State::Established, Event::Received(Message::Update(u))) => {
+                // RFC 4271 6.3: an external peer's paths start with its AS.
+                let settings = &self.settings;
+                let ebgp = settings.remote_as != settings.local_as;
+                let first = u.attributes.as_ref().map(|a| a.first_as());
+                match first {
+                    Some(first) if ebgp && first != Some(settings.remote_as) => self.close(Some(
+                        Notification::new(error::UPDATE, error::MALFORMED_AS_PATH),
+                    )),
+                    _ => vec![Action::Apply(u)],
+                }
+            }
             (State::Established, Event::Received(Message::RouteRefresh(1, 1))) => {
                 vec![Action::Resend]
             }
@@ -261,6 +272,7 @@ impl Fsm {
 mod tests {
     use super::*;
     use crate::bgp::message::tests::message;
+    use crate::bgp::message::{Attributes, Origin, Segment};
     use proptest::prelude::*;
 
     fn settings() -> Settings {
@@ -318,6 +330,39 @@ mod tests {
             &actions[..],
             [Action::Send(Message::Notification(n)), Action::Disconnect]
                 if (n.code, n.subcode) == (error::OPEN, error::BAD_PEER_AS)
+        ));
+        assert_eq!(fsm.state, State::Idle);
+    }
+
+    #[test]
+    fn an_external_path_that_does_not_start_with_the_peers_as_is_malformed() {
+        let mut fsm = Fsm::new(settings());
+        fsm.handle(Event::Start);
+        fsm.handle(Event::TcpConnected);
+        fsm.handle(peer_open(65001, 90));
+        fsm.handle(Event::Received(Message::Keepalive));
+        let update = |path: Vec<u32>| {
+            Event::Received(Message::Update(Update {
+                withdrawn: Vec::new(),
+                attributes: Some(Attributes {
+                    origin: Origin::Igp,
+                    as_path: vec![Segment::Sequence(path)],
+                    next_hop: Ipv4Addr::new(10, 0, 0, 2),
+                    med: None,
+                    local_pref: None,
+                }),
+                nlri: vec!["10.9.0.0/16".parse().unwrap()],
+            }))
+        };
+        assert!(matches!(
+            &fsm.handle(update(vec![65001, 7]))[..],
+            [Action::Apply(_)]
+        ));
+        let actions = fsm.handle(update(vec![7, 65001]));
+        assert!(matches!(
+            &actions[0],
+            Action::Send(Message::Notification(n))
+                if (n.code, n.subcode) == (error::UPDATE, error::MALFORMED_AS_PATH)
         ));
         assert_eq!(fsm.state, State::Idle);
     }
