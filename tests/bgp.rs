@@ -173,3 +173,83 @@ fn an_ibgp_session_with_frr_installs_its_routes_at_ibgp_distance_until_removed()
     let summary = cli.until("show ip bgp summary", |t| t.contains("local AS number"));
     assert!(!summary.contains("10.64.2.2"), "{summary}");
 }
+
+/// A BGP peer that opens a session, sends one UPDATE whose ORIGIN is
+/// three bytes long, and writes the code and subcode of the NOTIFICATION
+/// it gets back to the file `argv[1]`.
+const HOSTILE_PEER: &str = r#"
+import socket, struct, sys
+def message(kind, body):
+    return b"\xff" * 16 + struct.pack("!HB", 19 + len(body), kind) + body
+def exactly(c, n):
+    data = b""
+    while len(data) < n:
+        more = c.recv(n - len(data))
+        if not more:
+            raise SystemExit("closed")
+        data += more
+    return data
+def read(c):
+    head = exactly(c, 19)
+    length, kind = struct.unpack("!HB", head[16:19])
+    return kind, exactly(c, length - 19)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.64.1.2", 179))
+s.listen(1)
+c, _ = s.accept()
+c.settimeout(60)
+caps = bytes([65, 4]) + struct.pack("!I", 65003)
+params = bytes([2, len(caps)]) + caps
+c.sendall(message(1, struct.pack("!BHH4sB", 4, 65003, 9, socket.inet_aton("10.64.1.2"), len(params)) + params))
+c.sendall(message(4, b""))
+kind = None
+while kind != 4:
+    kind, body = read(c)
+attributes = bytes([0x40, 1, 3, 0, 0, 0])
+update = struct.pack("!HH", 0, len(attributes)) + attributes + bytes([24, 10, 9, 9])
+c.sendall(message(2, update))
+while kind != 3:
+    kind, body = read(c)
+open(sys.argv[1], "w").write("NOTIFICATION %d/%d\n" % (body[0], body[1]))
+"#;
+
+#[test]
+fn a_malformed_update_gets_a_notification_and_the_appliance_carries_on() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::start(65000, 65001);
+    let seen = netns::Scratch::new("bad");
+    let result = seen.0.join("result");
+    let result_arg = result.display().to_string();
+    let _peer = site
+        .host_a
+        .spawn(&["/usr/bin/python3", "-c", HOSTILE_PEER, &result_arg]);
+    let cli = &mut site.cli;
+    cli.type_lines(&[
+        "configure terminal",
+        "router bgp 65000",
+        "neighbor 10.64.1.2 remote-as 65003",
+        "commit",
+        "end",
+    ]);
+    let answer = site::poll(
+        "the hostile peer's NOTIFICATION",
+        || std::fs::read_to_string(&result).unwrap_or_default(),
+        |t| t.contains("NOTIFICATION"),
+    );
+    assert_eq!(
+        answer, "NOTIFICATION 3/5\n",
+        "UPDATE error, attribute length"
+    );
+    let neighbor = cli.until("show ip bgp neighbors 10.64.1.2", |t| {
+        t.contains("Last notification sent")
+    });
+    assert!(
+        neighbor.contains("Last notification sent: 3/5 (UPDATE message error)"),
+        "{neighbor}"
+    );
+    // The other session is untouched.
+    cli.until("show ip bgp summary", |t| established_with(t, 2));
+}
