@@ -33,16 +33,21 @@ fn feed() -> Vec<String> {
         .collect()
 }
 
-/// Waits until `count` (polled every 100 ms) reaches `wanted`; returns when.
-fn until_count(what: &str, wanted: usize, mut count: impl FnMut() -> usize) -> Instant {
+/// Waits until `count` (polled every 50 ms) reaches `wanted`; returns when.
+fn until_count(what: &str, wanted: usize, count: impl FnMut() -> usize) -> Instant {
+    until(what, count, |seen| seen >= wanted)
+}
+
+/// Waits until `done` holds of what `count` says; returns when.
+fn until(what: &str, mut count: impl FnMut() -> usize, done: impl Fn(usize) -> bool) -> Instant {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let seen = count();
-        if seen >= wanted {
+        if done(seen) {
             return Instant::now();
         }
-        assert!(Instant::now() < deadline, "{what}: {seen} of {wanted}");
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(Instant::now() < deadline, "{what}: {seen}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -89,6 +94,28 @@ fn main() {
     println!(
         "appliance: {PREFIXES} prefixes from FRR received and installed in {:.2} s from its start; {appliance_mib} MiB resident (show memory)",
         (installed - start).as_secs_f64()
+    );
+    // One withdrawal with the table loaded.
+    site.frr.vtysh(&[
+        "configure terminal",
+        "router bgp 65001",
+        "address-family ipv4 unicast",
+        &format!("no network {}", feed[0]),
+    ]);
+    let start = Instant::now();
+    let withdrawn = until(
+        "the withdrawal",
+        || {
+            let memory = site
+                .cli
+                .until("show memory", |t| t.contains("routes global"));
+            number_after(&memory, "routes global")
+        },
+        |routes| routes < wanted + 4,
+    );
+    println!(
+        "appliance: one withdrawal out of its forwarding table {:.0} ms after FRR's vtysh returned (polled by show memory every 50 ms)",
+        (withdrawn - start).as_secs_f64() * 1000.0
     );
 
     // The baseline: FRR receiving the same feed from the same FRR.

@@ -111,7 +111,7 @@ pub fn poll(what: &str, mut look: impl FnMut() -> String, done: impl Fn(&str) ->
             return text;
         }
         assert!(Instant::now() < deadline, "{what}:\n{text}");
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
