@@ -184,11 +184,12 @@ pub async fn serve(
             }
             _ = tick.tick() => false,
         };
+        // A commit that lands after the tick won the select is still in
+        // what is read here: reconciling every time (only the neighbours
+        // whose settings differ hear of it) misses none.
         let committed = config.borrow_and_update().clone();
         let router = committed.bgp.router.as_ref();
-        if changed {
-            reconcile(&bgp, &stack, &committed, &mut sessions, &originated);
-        }
+        reconcile(&bgp, &stack, &committed, &mut sessions, &originated);
         if changed || Instant::now() >= next_originate {
             next_originate = Instant::now() + ORIGINATE_EVERY;
             let wanted = Arc::new(router.map(|r| originate(r, &dataplane)).unwrap_or_default());
