@@ -70,12 +70,14 @@ impl Appliance {
         let (committed, config) = watch::channel(Config::default());
         let ntp = crate::ntp::Ntp::default();
         let iot = crate::iot::Gateway::default();
+        let bgp = crate::bgp::Bgp::default();
         let cpu = crate::processes::CpuMonitor::default();
         runtime.spawn(crate::processes::sample(cpu.clone()));
         let services = ServiceCommands {
             ssh_sessions: &ssh_sessions,
             ntp: &ntp,
             iot: &iot,
+            bgp: &bgp,
             cpu: &cpu,
             runtime: runtime.handle().clone(),
         };
@@ -116,6 +118,12 @@ impl Appliance {
             stack.clone(),
             dataplane.clone(),
             iot,
+            config.clone(),
+        ));
+        runtime.spawn(crate::bgp::serve(
+            stack.clone(),
+            dataplane.clone(),
+            bgp,
             config.clone(),
         ));
         runtime.spawn(ssh::serve(
@@ -171,6 +179,7 @@ struct ServiceCommands<'a> {
     ssh_sessions: &'a ssh::Sessions,
     ntp: &'a crate::ntp::Ntp,
     iot: &'a crate::iot::Gateway,
+    bgp: &'a crate::bgp::Bgp,
     cpu: &'a crate::processes::CpuMonitor,
     /// Where `ping` and `traceroute` run.
     runtime: tokio::runtime::Handle,
@@ -206,6 +215,7 @@ fn build_shell(
     builder = ssh::register_commands(builder, host_key, services.ssh_sessions)?;
     builder = crate::ntp::register_commands(builder, services.ntp)?;
     builder = crate::iot::register_commands(builder, services.iot)?;
+    builder = crate::bgp::register_commands(builder, services.bgp)?;
     builder = crate::processes::register_commands(builder, services.cpu, dataplane)?;
     let stack = dataplane.local_stack();
     builder = crate::ping::register_commands(builder, stack, services.runtime)?;

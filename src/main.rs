@@ -4,6 +4,7 @@
 //! the shell on the terminal, a non-interactive CLI run, or hosted mode.
 
 mod appliance;
+mod bgp;
 mod cli;
 mod hosted;
 mod init;

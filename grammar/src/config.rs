@@ -16,6 +16,10 @@ pub use crate::elements::access_lists::{
     AccessList, AccessLists, AclProtocol, AclRule, AddressMatch, Direction, Entry, Family,
     PortMatch, EXT_NACL_MODE, IPV6_ACL_MODE,
 };
+pub use crate::elements::bgp::{
+    Bgp, BgpNeighbor, BgpRouter, Ipv4Unicast, Redistribute, DEFAULT_HOLD, DEFAULT_KEEPALIVE,
+    ROUTER_AF_MODE, ROUTER_MODE,
+};
 pub use crate::elements::bridge_domain::{
     bdi_domain, BridgeDomain, BridgeDomains, BRIDGE_DOMAIN_MODE, DEFAULT_MAC_AGING_SECS,
     DEFAULT_MAC_LIMIT,
@@ -93,6 +97,7 @@ registry! {
     tcp_mss: TcpMss => elements::tcp_mss::Element,
     wireguard: WireGuard => elements::wireguard::Element,
     routes: StaticRoutes => elements::static_routes::Element,
+    bgp: Bgp => elements::bgp::Element,
     control_plane: ControlPlane => elements::control_plane::Element,
     management: Management => elements::management::Element,
     => elements::line_vty::Element,

@@ -10,7 +10,7 @@ use crate::local::{self, LocalStack};
 use crate::pipeline::{LocalHandle, Pipeline, Shared};
 use crate::rates::{self, Rates};
 use crate::show;
-use crate::snapshot::{InterfaceIds, PortId, Snapshot};
+use crate::snapshot::{InterfaceIds, Learned, PortId, Route, Snapshot, GLOBAL_TABLE};
 use crate::worker::{self, Worker};
 use arc_swap::ArcSwap;
 use grammar::config::Config;
@@ -44,6 +44,8 @@ struct Control {
     next_port: usize,
     /// The configuration of the published snapshot (it passed the checks).
     applied: Config,
+    /// The routes the control plane's protocols last handed over.
+    learned: Learned,
 }
 
 pub struct Dataplane {
@@ -133,6 +135,7 @@ impl Dataplane {
                 ports: BTreeMap::new(),
                 next_port: 0,
                 applied: Config::default(),
+                learned: Learned::default(),
             }),
             snapshots,
             shared,
@@ -178,17 +181,8 @@ impl Dataplane {
         let mut port_ids = control.ports.clone();
         port_ids.extend(opened.iter().map(|(name, index, _)| (name.clone(), *index)));
         let port_of = |name: &str| port_ids.get(name).copied();
-        let previous = self.snapshots.load();
         let control = &mut *control;
-        let mut snap = Snapshot::compile_after(
-            config,
-            &mut control.ids,
-            &port_of,
-            Some((&control.applied, &previous)),
-        )?;
-        for element in &self.elements {
-            element.compile(config, &mut snap)?;
-        }
+        let snap = self.compile(control, config, &port_of)?;
         // Committed from here on: ports first, so a worker that sees the
         // new snapshot also finds its ports.
         let stale: Vec<String> = control
@@ -211,12 +205,55 @@ impl Dataplane {
                 w.change_port((index, Some(port)));
             }
         }
+        self.publish(control, config, snap);
+        Ok(())
+    }
+
+    /// Replaces the learned routes (BGP's best paths) of the global table
+    /// and publishes the tables rebuilt with them; the configuration stays
+    /// the applied one. Every call rebuilds the table: callers batch.
+    pub fn set_learned_routes(&self, learned: Learned) -> Result<(), String> {
+        let mut control = self
+            .control
+            .lock()
+            .map_err(|_| "dataplane control poisoned".to_string())?;
+        let control = &mut *control;
+        control.learned = learned;
+        let (config, ports) = (control.applied.clone(), control.ports.clone());
+        let snap = self.compile(control, &config, &|name| ports.get(name).copied())?;
+        self.publish(control, &config, snap);
+        Ok(())
+    }
+
+    /// The snapshot of `config` with the learned routes, its elements'
+    /// parts included, sharing what it can with the published one.
+    fn compile(
+        &self,
+        control: &mut Control,
+        config: &Config,
+        port_of: &dyn Fn(&str) -> Option<PortId>,
+    ) -> Result<Snapshot, String> {
+        let previous = self.snapshots.load();
+        let mut snap = Snapshot::compile_after(
+            config,
+            &mut control.ids,
+            port_of,
+            Some((&control.applied, &previous)),
+            control.learned.clone(),
+        )?;
+        for element in &self.elements {
+            element.compile(config, &mut snap)?;
+        }
+        Ok(snap)
+    }
+
+    /// Makes `snap` (compiled from `config`) the one the workers use.
+    fn publish(&self, control: &mut Control, config: &Config, snap: Snapshot) {
         self.local.set_addresses(&snap.own_addresses());
         (self.shared.log).set_kept(config.management.log_buffer() as usize);
         (self.shared.log).set_level(config.management.buffered_level());
         self.snapshots.store(Arc::new(snap));
         control.applied = config.clone();
-        Ok(())
     }
 
     /// One port on `name` per worker; with several workers they form a
@@ -268,6 +305,12 @@ impl Dataplane {
     /// `show ip route [vrf NAME]`.
     pub fn show_ip_route(&self, vrf: Option<&str>) -> String {
         show::ip_route(&self.snapshots.load(), vrf)
+    }
+
+    /// `f` of the published global table's IPv4 routes (BGP's `network`
+    /// and `redistribute` look there).
+    pub fn with_global_routes<R>(&self, f: impl FnOnce(&[Route]) -> R) -> R {
+        f(&self.snapshots.load().table(GLOBAL_TABLE).routes)
     }
 
     /// `show ipv6 route [vrf NAME]`.

@@ -1,8 +1,9 @@
 //! Route entries and how a snapshot derives them, the same way for IPv4
 //! and IPv6: local routes for own addresses, connected routes for their
-//! subnets, and static routes whose next hops resolve through a connected
-//! subnet or name an interface; at one prefix the lowest distance wins and
-//! several next hops at that distance form an ECMP group.
+//! subnets, and static and learned (BGP) routes whose next hops resolve
+//! through a connected subnet or name an interface; at one prefix the
+//! lowest distance wins (a static route on a tie) and several next hops of
+//! one source at that distance form an ECMP group.
 
 use crate::fib::EcmpGroup;
 use crate::snapshot::IfaceId;
@@ -34,11 +35,35 @@ pub enum RouteKind<A = Ipv4Addr> {
     },
 }
 
+/// The global table's IPv4 routes learned by routing protocols (BGP's
+/// best paths), as the control plane last handed them over.
+pub type Learned = std::sync::Arc<Vec<StaticRoute>>;
+
+/// Where a route with next hops came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    Static,
+    /// Learned by BGP (the control plane's speaker).
+    Bgp,
+}
+
+impl Source {
+    /// Its code in `show ip route`.
+    pub fn code(self) -> char {
+        match self {
+            Source::Static => 'S',
+            Source::Bgp => 'B',
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route<P = Ipv4Net, A = Ipv4Addr> {
     pub prefix: P,
     pub distance: u8,
     pub kind: RouteKind<A>,
+    /// Static for local and connected routes too.
+    pub source: Source,
 }
 
 pub type Route6 = Route<Ipv6Net, Ipv6Addr>;
@@ -79,15 +104,16 @@ macro_rules! prefix_of {
 prefix_of!(Ipv4Net, Ipv4Addr, 32);
 prefix_of!(Ipv6Net, Ipv6Addr, 128);
 
-/// The best distance seen for a prefix and its next hops at that distance.
-type Candidates<A> = (u8, Vec<Hop<A>>);
+/// The best (distance, source) seen for a prefix and its next hops there.
+type Candidates<A> = ((u8, Source), Vec<Hop<A>>);
 
-/// The route table, sorted by prefix, from the up interfaces' addresses
-/// and the configured static routes. `interface` finds an up interface by
-/// name.
+/// The route table, sorted by prefix, from the up interfaces' addresses,
+/// the configured static routes and the learned ones. `interface` finds
+/// an up interface by name.
 pub fn build<P: Prefix>(
     addresses: &[(IfaceId, P)],
     statics: impl Iterator<Item = StaticRoute<P, P::Addr>>,
+    learned: impl Iterator<Item = StaticRoute<P, P::Addr>>,
     interface: &dyn Fn(&str) -> Option<IfaceId>,
 ) -> Vec<Route<P, P::Addr>> {
     let mut table: BTreeMap<P, Route<P, P::Addr>> = BTreeMap::new();
@@ -98,6 +124,7 @@ pub fn build<P: Prefix>(
             prefix: host,
             distance: 0,
             kind: RouteKind::Local { iface },
+            source: Source::Static,
         });
         if let Some(net) = a.subnet() {
             table.entry(net).or_insert_with(|| {
@@ -106,12 +133,14 @@ pub fn build<P: Prefix>(
                     prefix: net,
                     distance: 0,
                     kind: RouteKind::Connected { iface },
+                    source: Source::Static,
                 }
             });
         }
     }
     let mut best: BTreeMap<P, Candidates<P::Addr>> = BTreeMap::new();
-    for s in statics {
+    let tagged = (statics.map(|s| (s, Source::Static))).chain(learned.map(|s| (s, Source::Bgp)));
+    for (s, source) in tagged {
         let hop = match &s.next_hop {
             NextHop::Address(gw) => connected
                 .iter()
@@ -127,16 +156,17 @@ pub fn build<P: Prefix>(
             }),
         };
         let Some(hop) = hop else { continue };
-        let (distance, hops) = best.entry(s.prefix).or_insert((s.distance, Vec::new()));
-        if s.distance < *distance {
+        let rank = (s.distance, source);
+        let (best_rank, hops) = best.entry(s.prefix).or_insert((rank, Vec::new()));
+        if rank < *best_rank {
             hops.clear();
-            *distance = s.distance;
+            *best_rank = rank;
         }
-        if s.distance == *distance && !hops.contains(&hop) {
+        if rank == *best_rank && !hops.contains(&hop) {
             hops.push(hop);
         }
     }
-    for (prefix, (distance, hops)) in best {
+    for (prefix, ((distance, source), hops)) in best {
         let Ok(hops) = EcmpGroup::new(hops) else {
             continue;
         };
@@ -144,6 +174,7 @@ pub fn build<P: Prefix>(
             prefix,
             distance,
             kind: RouteKind::Static { hops },
+            source,
         });
     }
     table.into_values().collect()

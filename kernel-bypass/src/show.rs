@@ -271,7 +271,7 @@ pub fn vrfs(snap: &Snapshot) -> String {
 }
 
 fn route_table<P: Display, A: Display>(snap: &Snapshot, routes: &[Route<P, A>]) -> String {
-    let mut out = String::from("Codes: L - local, C - connected, S - static\n\n");
+    let mut out = String::from("Codes: L - local, C - connected, S - static, B - BGP\n\n");
     for r in routes {
         match &r.kind {
             RouteKind::Local { iface } | RouteKind::Connected { iface } => {
@@ -290,7 +290,7 @@ fn route_table<P: Display, A: Display>(snap: &Snapshot, routes: &[Route<P, A>]) 
             RouteKind::Static { hops } => {
                 for (i, hop) in hops.members().iter().enumerate() {
                     let prefix = if i == 0 {
-                        format!("S    {}", r.prefix)
+                        format!("{}    {}", r.source.code(), r.prefix)
                     } else {
                         String::new()
                     };

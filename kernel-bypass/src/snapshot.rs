@@ -19,7 +19,7 @@ use crate::counters::MAX_INTERFACES;
 use crate::features::FeatureArcs;
 use crate::fib::{Lpm, Lpm6};
 use crate::routes;
-pub use crate::routes::{Hop, Route, Route6, RouteKind};
+pub use crate::routes::{Hop, Learned, Route, Route6, RouteKind, Source};
 use crate::tunnel::TunnelRef;
 use crate::wire::{link_local_for, Mac};
 use grammar::config::{Config, InterfaceKind};
@@ -256,6 +256,8 @@ pub struct Snapshot {
     pub features: FeatureArcs,
     /// Indexed by `L2DomainId`.
     pub l2_domains: Vec<crate::bridge::Domain>,
+    /// The learned routes the global table was built with.
+    learned: Learned,
 }
 
 /// A locally administered MAC derived from the interface name, so it is
@@ -284,6 +286,7 @@ impl Snapshot {
             }],
             features: FeatureArcs::default(),
             l2_domains: Vec::new(),
+            learned: Learned::default(),
         }
     }
 
@@ -294,20 +297,23 @@ impl Snapshot {
         ids: &mut InterfaceIds,
         port_of: &dyn Fn(&str) -> Option<PortId>,
     ) -> Result<Snapshot, String> {
-        Snapshot::compile_after(config, ids, port_of, None)
+        Snapshot::compile_after(config, ids, port_of, None, Learned::default())
     }
 
     /// Like `compile`, sharing the route tables of `previous` (the snapshot
     /// of the configuration before) when the interfaces came out the same
     /// and no section routes are built from changed: a commit that changes
-    /// only a hostname does not rebuild a million routes.
+    /// only a hostname does not rebuild a million routes. `learned` goes
+    /// into the global table beside the static routes.
     pub fn compile_after(
         config: &Config,
         ids: &mut InterfaceIds,
         port_of: &dyn Fn(&str) -> Option<PortId>,
         previous: Option<(&Config, &Snapshot)>,
+        learned: Learned,
     ) -> Result<Snapshot, String> {
         let mut snap = Snapshot::empty();
+        snap.learned = learned;
         let vrf_ids: HashMap<&str, VrfId> = config
             .vrfs
             .definitions
@@ -392,6 +398,7 @@ impl Snapshot {
             Arc::ptr_eq(&old.interfaces, &config.interfaces)
                 && Arc::ptr_eq(&old.vrfs, &config.vrfs)
                 && Arc::ptr_eq(&old.routes, &config.routes)
+                && Arc::ptr_eq(&old_snap.learned, &snap.learned)
                 && old_snap.configured_interfaces == snap.interfaces
         });
         snap.tables = match unchanged {
@@ -466,13 +473,15 @@ impl Snapshot {
         let by_name = |n: &str| self.up_interface_named(n);
         let v4 = self.addresses_of(vrf, |i| &i.addresses);
         let static_v4 = statics.into_iter().flat_map(|t| t.ipv4());
-        let routes = routes::build(&v4, static_v4, &by_name);
+        let learned = (vrf == GLOBAL_TABLE).then_some(self.learned.iter());
+        let learned = learned.into_iter().flatten().cloned();
+        let routes = routes::build(&v4, static_v4, learned, &by_name);
         // Link-local subnets exist on every link: they are answered per
         // interface (ND, own addresses) and never routed (RFC 4291 2.5.6).
         let mut v6 = self.addresses_of(vrf, |i| &i.ipv6_addresses);
         v6.retain(|(_, a)| !a.addr().is_unicast_link_local());
         let static_v6 = statics.into_iter().flat_map(|t| t.ipv6());
-        let routes6 = routes::build(&v6, static_v6, &by_name);
+        let routes6 = routes::build(&v6, static_v6, std::iter::empty(), &by_name);
         let mut table = RouteTable::empty();
         // One bulk load: each touched block of the table is rebuilt once.
         table
@@ -690,6 +699,29 @@ mod tests {
     }
 
     #[test]
+    fn learned_routes_join_the_global_table_and_a_static_of_lower_distance_wins() {
+        let mut c = Config::default();
+        c.interfaces_mut()
+            .insert("eth0".into(), with_addresses(&["10.0.0.1/24"]));
+        c.routes_mut().add_ipv4(route("10.7.0.0/16", "10.0.0.3", 1));
+        let learned = Arc::new(vec![
+            route("10.7.0.0/16", "10.0.0.2", 20),
+            route("10.8.0.0/16", "10.0.0.2", 20),
+        ]);
+        let port_of = |name: &str| (name == "eth0").then_some(0);
+        let s = Snapshot::compile_after(&c, &mut InterfaceIds::default(), &port_of, None, learned)
+            .unwrap();
+        let bgp = s.route("10.8.1.1".parse().unwrap()).unwrap();
+        assert_eq!((bgp.source, bgp.distance), (Source::Bgp, 20));
+        let RouteKind::Static { hops } = &bgp.kind else {
+            panic!("a route with a next hop expected: {bgp:?}")
+        };
+        assert_eq!(hops.members()[0].gateway, Some("10.0.0.2".parse().unwrap()));
+        let stat = s.route("10.7.1.1".parse().unwrap()).unwrap();
+        assert_eq!((stat.source, stat.distance), (Source::Static, 1));
+    }
+
+    #[test]
     fn best_distance_wins_and_unresolvable_next_hops_are_ignored() {
         let mut c = Config::default();
         c.interfaces_mut()
@@ -820,8 +852,14 @@ mod tests {
         }
         let mut renamed = c.clone();
         renamed.system_mut().hostname = Some("r2".into());
-        let second =
-            Snapshot::compile_after(&renamed, &mut ids, &port_of, Some((&c, &first))).unwrap();
+        let second = Snapshot::compile_after(
+            &renamed,
+            &mut ids,
+            &port_of,
+            Some((&c, &first)),
+            first.learned.clone(),
+        )
+        .unwrap();
         assert!(Arc::ptr_eq(
             &first.tables[0].routes,
             &second.tables[0].routes
@@ -830,16 +868,28 @@ mod tests {
         routed
             .routes_mut()
             .add_ipv4(route("10.5.0.0/16", "10.0.0.2", 1));
-        let third = Snapshot::compile_after(&routed, &mut ids, &port_of, Some((&renamed, &second)))
-            .unwrap();
+        let third = Snapshot::compile_after(
+            &routed,
+            &mut ids,
+            &port_of,
+            Some((&renamed, &second)),
+            second.learned.clone(),
+        )
+        .unwrap();
         assert!(!Arc::ptr_eq(
             &second.tables[0].routes,
             &third.tables[0].routes
         ));
         assert!(third.route("10.5.0.1".parse().unwrap()).is_some());
         let detached = |_: &str| None;
-        let fourth =
-            Snapshot::compile_after(&routed, &mut ids, &detached, Some((&routed, &third))).unwrap();
+        let fourth = Snapshot::compile_after(
+            &routed,
+            &mut ids,
+            &detached,
+            Some((&routed, &third)),
+            third.learned.clone(),
+        )
+        .unwrap();
         assert!(
             fourth.route("10.5.0.1".parse().unwrap()).is_none(),
             "a NIC gone takes its routes with it although the config is the same"

@@ -8,6 +8,7 @@
 
 pub mod access_lists;
 mod acl_names;
+pub mod bgp;
 pub mod bridge_domain;
 pub mod control_plane;
 pub mod inspect;
@@ -156,6 +157,7 @@ pub(crate) mod tests {
                 "tcp mss",
                 "wireguard",
                 "static routes",
+                "bgp",
                 "control plane",
                 "management",
                 "line vty",

@@ -1,0 +1,255 @@
+//! BGP against a real peer, FRR's bgpd, in the site of
+//! `tests/support/bgp.rs` (the appliance between host_a and FRR, host_b
+//! behind FRR): eBGP and iBGP sessions come up, routes go both ways and
+//! carry pings, a withdrawal and a redistributed static route arrive,
+//! `clear ip bgp *` resets, `neighbor ... shutdown` takes routes down.
+
+#[path = "support/appliance.rs"]
+mod appliance;
+#[path = "../kernel-bypass/tests/support/netns.rs"]
+#[allow(dead_code)]
+mod netns;
+#[path = "support/bgp.rs"]
+#[allow(dead_code)]
+mod site;
+
+use netns::is_root;
+use site::{established_with, Site};
+
+#[test]
+fn an_ebgp_session_with_frr_exchanges_routes_that_carry_traffic_until_shut_down() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::start(65000, 65001);
+    let (cli, frr, host_a) = (&mut site.cli, &site.frr, &site.host_a);
+
+    // Both sides say Established; the appliance has FRR's two prefixes.
+    let summary = cli.until("show ip bgp summary", |t| established_with(t, 2));
+    assert!(
+        summary.contains("BGP router identifier 10.64.2.1, local AS number 65000"),
+        "{summary}"
+    );
+    frr.until("show bgp summary json", |t| {
+        t.contains("\"state\":\"Established\"")
+    });
+    let table = cli.until("show ip bgp", |t| t.contains("10.64.99.0/24"));
+    assert!(
+        table.lines().any(|l| l.contains("*>")
+            && l.contains("10.64.3.0/24")
+            && l.contains("10.64.2.2")
+            && l.contains("65001 i")),
+        "{table}"
+    );
+    assert!(table.contains("10.64.1.0/24"), "our network: {table}");
+    let routes = cli.until("show ip route", |t| t.contains("B    10.64.3.0/24"));
+    assert!(routes.contains("[20/0] via 10.64.2.2"), "{routes}");
+
+    // The appliance's network reaches FRR's table, from AS 65000, and
+    // traffic follows both directions' BGP routes.
+    frr.until("show ip bgp 10.64.1.0/24", |t| {
+        t.contains("65000") && t.contains("10.64.2.1")
+    });
+    frr.until("show ip route 10.64.1.0/24", |t| t.contains("bgp"));
+    assert!(
+        host_a.ping_ok("10.64.3.2"),
+        "host_b is reached through the appliance's BGP route"
+    );
+    let neighbor = cli.until("show ip bgp neighbors 10.64.2.2", |t| {
+        t.contains("BGP state = Established")
+    });
+    assert!(
+        neighbor.contains("remote AS 65001, external link"),
+        "{neighbor}"
+    );
+    assert!(
+        neighbor.contains("Hold time is 9, keepalive interval is 3 seconds"),
+        "{neighbor}"
+    );
+
+    // A prefix FRR withdraws leaves the appliance's table.
+    frr.vtysh(&[
+        "configure terminal",
+        "router bgp 65001",
+        "address-family ipv4 unicast",
+        "no network 10.64.99.0/24",
+    ]);
+    cli.until("show ip route", |t| {
+        t.contains("B    10.64.3.0/24") && !t.contains("10.64.99.0/24")
+    });
+
+    // A static route of the appliance's, redistributed, reaches FRR as
+    // incomplete from AS 65000.
+    cli.type_lines(&[
+        "configure terminal",
+        "ip route 10.64.50.0/24 10.64.1.2",
+        "router bgp 65000",
+        "address-family ipv4 unicast",
+        "redistribute static",
+        "commit",
+        "end",
+    ]);
+    frr.until("show ip bgp 10.64.50.0/24", |t| {
+        t.contains("65000") && t.contains("incomplete")
+    });
+
+    // `clear ip bgp *` resets the session; it comes back by itself.
+    cli.type_lines(&["clear ip bgp *"]);
+    cli.until("show ip bgp neighbors 10.64.2.2", |t| {
+        t.contains("Connections established 2") && t.contains("BGP state = Established")
+    });
+
+    // `neighbor ... shutdown` takes the session down (Cease, administrative
+    // shutdown) and the routes out.
+    cli.type_lines(&[
+        "configure terminal",
+        "router bgp 65000",
+        "neighbor 10.64.2.2 shutdown",
+        "commit",
+        "end",
+    ]);
+    cli.until("show ip bgp summary", |t| t.contains("Idle (Admin)"));
+    cli.until("show ip route", |t| {
+        t.contains("Codes:") && !t.contains("10.64.3.0/24")
+    });
+    frr.until("show bgp summary json", |t| {
+        t.contains("\"peers\"") && !t.contains("\"state\":\"Established\"")
+    });
+    frr.until("show bgp neighbors 10.64.2.1 json", |t| {
+        t.contains("Administrative Shutdown")
+    });
+}
+
+#[test]
+fn an_ibgp_session_with_frr_installs_its_routes_at_ibgp_distance_until_removed() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::start(65001, 65001);
+    // The appliance announces nothing to iBGP peers yet: FRR's way back
+    // is a kernel route.
+    (site.router).run(&["ip", "route", "add", "10.64.1.0/24", "via", "10.64.2.1"]);
+    let cli = &mut site.cli;
+    cli.until("show ip bgp summary", |t| established_with(t, 2));
+    site.frr.until("show bgp summary json", |t| {
+        t.contains("\"state\":\"Established\"")
+    });
+    let table = cli.until("show ip bgp", |t| t.contains("10.64.99.0/24"));
+    assert!(
+        table.lines().any(|l| l.starts_with(" *>i 10.64.3.0/24")
+            && l.contains("100")
+            && l.trim_end().ends_with(" i")),
+        "internal, LOCAL_PREF 100, empty path: {table}"
+    );
+    let routes = cli.until("show ip route", |t| t.contains("B    10.64.3.0/24"));
+    assert!(routes.contains("[200/0] via 10.64.2.2"), "{routes}");
+    assert!(
+        site.host_a.ping_ok("10.64.3.2"),
+        "host_b is reached through the iBGP route"
+    );
+    let neighbor = cli.until("show ip bgp neighbors", |t| {
+        t.contains("BGP state = Established")
+    });
+    assert!(
+        neighbor.contains("remote AS 65001, internal link"),
+        "{neighbor}"
+    );
+
+    cli.type_lines(&[
+        "configure terminal",
+        "router bgp 65001",
+        "no neighbor 10.64.2.2",
+        "commit",
+        "end",
+    ]);
+    // Removing the neighbour says goodbye (Cease, peer de-configured)
+    // and takes its routes.
+    site.frr.until("show bgp neighbors 10.64.2.1 json", |t| {
+        t.contains("Peer De-configured")
+    });
+    cli.until("show ip route", |t| {
+        t.contains("Codes:") && !t.contains("10.64.3.0/24")
+    });
+    let summary = cli.until("show ip bgp summary", |t| t.contains("local AS number"));
+    assert!(!summary.contains("10.64.2.2"), "{summary}");
+}
+
+/// A BGP peer that opens a session, sends one UPDATE whose ORIGIN is
+/// three bytes long, and writes the code and subcode of the NOTIFICATION
+/// it gets back to the file `argv[1]`.
+const HOSTILE_PEER: &str = r#"
+import socket, struct, sys
+def message(kind, body):
+    return b"\xff" * 16 + struct.pack("!HB", 19 + len(body), kind) + body
+def exactly(c, n):
+    data = b""
+    while len(data) < n:
+        more = c.recv(n - len(data))
+        if not more:
+            raise SystemExit("closed")
+        data += more
+    return data
+def read(c):
+    head = exactly(c, 19)
+    length, kind = struct.unpack("!HB", head[16:19])
+    return kind, exactly(c, length - 19)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.64.1.2", 179))
+s.listen(1)
+c, _ = s.accept()
+c.settimeout(60)
+caps = bytes([65, 4]) + struct.pack("!I", 65003)
+params = bytes([2, len(caps)]) + caps
+c.sendall(message(1, struct.pack("!BHH4sB", 4, 65003, 9, socket.inet_aton("10.64.1.2"), len(params)) + params))
+c.sendall(message(4, b""))
+kind = None
+while kind != 4:
+    kind, body = read(c)
+attributes = bytes([0x40, 1, 3, 0, 0, 0])
+update = struct.pack("!HH", 0, len(attributes)) + attributes + bytes([24, 10, 9, 9])
+c.sendall(message(2, update))
+while kind != 3:
+    kind, body = read(c)
+open(sys.argv[1], "w").write("NOTIFICATION %d/%d\n" % (body[0], body[1]))
+"#;
+
+#[test]
+fn a_malformed_update_gets_a_notification_and_the_appliance_carries_on() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::start(65000, 65001);
+    let seen = netns::Scratch::new("bad");
+    let result = seen.0.join("result");
+    let result_arg = result.display().to_string();
+    let _peer = site
+        .host_a
+        .spawn(&["/usr/bin/python3", "-c", HOSTILE_PEER, &result_arg]);
+    let cli = &mut site.cli;
+    cli.type_lines(&[
+        "configure terminal",
+        "router bgp 65000",
+        "neighbor 10.64.1.2 remote-as 65003",
+        "commit",
+        "end",
+    ]);
+    let answer = site::poll(
+        "the hostile peer's NOTIFICATION",
+        || std::fs::read_to_string(&result).unwrap_or_default(),
+        |t| t.contains("NOTIFICATION"),
+    );
+    assert_eq!(
+        answer, "NOTIFICATION 3/5\n",
+        "UPDATE error, attribute length"
+    );
+    let neighbor = cli.until("show ip bgp neighbors 10.64.1.2", |t| {
+        t.contains("Last notification sent")
+    });
+    assert!(
+        neighbor.contains("Last notification sent: 3/5 (UPDATE message error)"),
+        "{neighbor}"
+    );
+    // The other session is untouched.
+    cli.until("show ip bgp summary", |t| established_with(t, 2));
+}
