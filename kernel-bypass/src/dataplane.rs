@@ -44,6 +44,8 @@ struct Control {
     next_port: usize,
     /// The configuration of the published snapshot (it passed the checks).
     applied: Config,
+    /// What the snapshot was compiled from: `applied` with the DHCP leases.
+    effective: Config,
 }
 
 pub struct Dataplane {
@@ -57,6 +59,7 @@ pub struct Dataplane {
     /// The packet path's network elements (`crate::elements`).
     elements: Vec<Arc<dyn DataplaneElement>>,
     load_balancer: Arc<crate::lb::LoadBalancer>,
+    dhcp: Arc<crate::dhcp::Dhcp>,
     /// Interfaces' 5-minute rates, sampled by a thread of their own.
     rates: Arc<Rates>,
 }
@@ -86,6 +89,7 @@ impl Dataplane {
         let elements::Elements {
             all: elements,
             load_balancer,
+            dhcp,
         } = elements::registry(&shared);
         // Quick and lock-free, as the stack requires of its selector.
         let (routes, neighbors) = (snapshots.clone(), shared.clone());
@@ -133,6 +137,7 @@ impl Dataplane {
                 ports: BTreeMap::new(),
                 next_port: 0,
                 applied: Config::default(),
+                effective: Config::default(),
             }),
             snapshots,
             shared,
@@ -141,6 +146,7 @@ impl Dataplane {
             local,
             elements,
             load_balancer,
+            dhcp,
             rates: Arc::default(),
         };
         // On an error from here on, dropping the dataplane stops the workers.
@@ -162,6 +168,27 @@ impl Dataplane {
             .control
             .lock()
             .map_err(|_| "dataplane control poisoned".to_string())?;
+        self.apply_locked(&mut control, config)
+    }
+
+    /// Returns when a DHCP lease was granted, moved or ended; then
+    /// [`Dataplane::apply_leases`] makes the dataplane follow.
+    pub async fn lease_changed(&self) {
+        self.dhcp.changed().await
+    }
+
+    /// Applies the current configuration again with the DHCP leases as
+    /// they are now.
+    pub fn apply_leases(&self) -> Result<(), String> {
+        let mut control = self
+            .control
+            .lock()
+            .map_err(|_| "dataplane control poisoned".to_string())?;
+        let config = control.applied.clone();
+        self.apply_locked(&mut control, &config)
+    }
+
+    fn apply_locked(&self, control: &mut Control, config: &Config) -> Result<(), String> {
         // Only what changed since the last applied configuration is checked
         // again, and its route tables are kept when their inputs are the same.
         let problems = grammar::validate_change(&control.applied, config);
@@ -179,15 +206,15 @@ impl Dataplane {
         port_ids.extend(opened.iter().map(|(name, index, _)| (name.clone(), *index)));
         let port_of = |name: &str| port_ids.get(name).copied();
         let previous = self.snapshots.load();
-        let control = &mut *control;
+        let effective = self.dhcp.with_leases(config);
         let mut snap = Snapshot::compile_after(
-            config,
+            &effective,
             &mut control.ids,
             &port_of,
-            Some((&control.applied, &previous)),
+            Some((&control.effective, &previous)),
         )?;
         for element in &self.elements {
-            element.compile(config, &mut snap)?;
+            element.compile(&effective, &mut snap)?;
         }
         // Committed from here on: ports first, so a worker that sees the
         // new snapshot also finds its ports.
@@ -216,6 +243,7 @@ impl Dataplane {
         (self.shared.log).set_level(config.management.buffered_level());
         self.snapshots.store(Arc::new(snap));
         control.applied = config.clone();
+        control.effective = effective;
         Ok(())
     }
 
