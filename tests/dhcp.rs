@@ -12,7 +12,6 @@ mod appliance;
 mod netns;
 
 use netns::{is_root, Child, Netns, Scratch, Veth};
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// Hang guard only: a DHCP exchange takes a second or two.
@@ -44,18 +43,10 @@ fn an_interface_with_ip_address_dhcp_takes_a_lease_from_dnsmasq_and_answers_on_i
     std::fs::write(dir.0.join("startup-config"), config).unwrap();
     let (child, mut cli) = appliance::start(&dir.0, 1);
     let _appliance = Child(child);
+    // The answer so far when `done` never holds (a lease still to come).
     let mut typed = |line: &str, done: &dyn Fn(&str) -> bool| {
-        let before = appliance::console(&dir.0).len();
-        writeln!(cli, "{line}").unwrap();
-        cli.flush().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let text = appliance::console(&dir.0)[before..].to_string();
-            if done(&text) || Instant::now() > deadline {
-                return text;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        appliance::answer(&dir.0, &mut cli, line, done, Duration::from_secs(5))
+            .unwrap_or_else(|text| text)
     };
     typed("enable", &|_| true);
     typed("terminal length 0", &|_| true);
