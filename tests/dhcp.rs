@@ -4,6 +4,9 @@
 //! ```text
 //!  [appliance] (DHCP) --- server 10.64.1.1 (dnsmasq: 10.64.1.100-150, router 10.64.1.1)
 //! ```
+//!
+//! The lease is dnsmasq's shortest, 2 minutes: the test waits for its
+//! renewal at T1 (1 minute), then stops dnsmasq and waits for its end.
 
 #[path = "support/appliance.rs"]
 mod appliance;
@@ -16,6 +19,24 @@ use std::time::{Duration, Instant};
 
 /// Hang guard only: a DHCP exchange takes a second or two.
 const PATIENCE: Duration = Duration::from_secs(60);
+/// Beyond the lease's own times (renewal at 60 s, end at 120 s).
+const LEASE_PATIENCE: Duration = Duration::from_secs(200);
+
+/// A CLI line typed and its answer (see `appliance::answer`).
+type Typed<'a> = dyn FnMut(&str, &dyn Fn(&str) -> bool) -> String + 'a;
+
+/// Polls `show dhcp lease` until it shows what is `wanted`.
+fn lease_until(typed: &mut Typed<'_>, wanted: &dyn Fn(&str) -> bool, patience: Duration) -> String {
+    let deadline = Instant::now() + patience;
+    loop {
+        let shown = typed("show dhcp lease", &|t| t.contains("Replies taken"));
+        if wanted(&shown) {
+            return shown;
+        }
+        assert!(Instant::now() < deadline, "not as awaited:\n{shown}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
 
 #[test]
 fn an_interface_with_ip_address_dhcp_takes_a_lease_from_dnsmasq_and_answers_on_it() {
@@ -27,7 +48,7 @@ fn an_interface_with_ip_address_dhcp_takes_a_lease_from_dnsmasq_and_answers_on_i
     server.configure(&veth.inner, "10.64.1.1/24", None);
     let dir = Scratch::new("dhcp");
     let leases = dir.0.join("dnsmasq.leases");
-    let _dnsmasq = server.spawn(&[
+    let dnsmasq = server.spawn(&[
         "dnsmasq",
         "--no-daemon",
         "--conf-file=/dev/null",
@@ -51,15 +72,7 @@ fn an_interface_with_ip_address_dhcp_takes_a_lease_from_dnsmasq_and_answers_on_i
     typed("enable", &|_| true);
     typed("terminal length 0", &|_| true);
 
-    let deadline = Instant::now() + PATIENCE;
-    let lease = loop {
-        let shown = typed("show dhcp lease", &|t| t.contains("Retry count"));
-        if shown.contains("state: Bound") {
-            break shown;
-        }
-        assert!(Instant::now() < deadline, "no lease:\n{shown}");
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let lease = lease_until(&mut typed, &|t| t.contains("state: Bound"), PATIENCE);
     let address = lease
         .lines()
         .find_map(|l| l.strip_prefix("Temp IP addr: "))
@@ -97,4 +110,28 @@ fn an_interface_with_ip_address_dhcp_takes_a_lease_from_dnsmasq_and_answers_on_i
         "{running}"
     );
     assert!(!running.contains(&address), "{running}");
+
+    // Renewed at T1: the offer, the ACK and the renewal's ACK taken.
+    let renewed = lease_until(
+        &mut typed,
+        &|t| t.contains("state: Bound") && t.contains("Replies taken: 3"),
+        LEASE_PATIENCE,
+    );
+    assert!(
+        renewed.contains(&format!("Temp IP addr: {address} ")),
+        "{renewed}"
+    );
+    assert!(
+        server.ping_ok(&address),
+        "no answer at {address} after renewal"
+    );
+
+    // With the server gone the lease ends: address and route removed.
+    drop(dnsmasq);
+    lease_until(&mut typed, &|t| t.contains("no lease"), LEASE_PATIENCE);
+    let routes = typed("show ip route", &|t| {
+        t.contains("Codes") && t.trim_end().ends_with('#')
+    });
+    assert!(!routes.contains("[254/0]"), "{routes}");
+    assert!(!routes.contains("10.64.1.0/24"), "{routes}");
 }

@@ -86,7 +86,8 @@ pub struct Client {
     pub retries: u32,
     /// When the next message goes out.
     pub next_send_ms: u64,
-    /// Replies taken and refused (wrong transaction, malformed, unusable).
+    /// Replies taken (offers, ACKs and NAKs acted on) and ignored (another
+    /// transaction, malformed, unusable, or not expected in the state).
     pub replies: u64,
     pub ignored: u64,
 }
@@ -215,9 +216,9 @@ impl Client {
             self.ignored += 1;
             return Outcome::default();
         }
-        self.replies += 1;
         match (&self.state, reply.kind) {
             (State::Selecting, DhcpMessageType::Offer) => {
+                self.replies += 1;
                 self.state = State::Requesting(reply.address, reply.server);
                 self.retries = 0;
                 self.next_send_ms = now_ms;
@@ -228,6 +229,7 @@ impl Client {
                     self.ignored += 1;
                     return self.restart(now_ms);
                 };
+                self.replies += 1;
                 let same = |old: &Lease| old.address == lease.address && old.router == lease.router;
                 let changed = !self.lease.as_ref().is_some_and(same);
                 self.lease = Some(lease);
@@ -237,7 +239,10 @@ impl Client {
                     lease_changed: changed,
                 }
             }
-            (State::Requesting(..) | State::Renewing, DhcpMessageType::Nak) => self.restart(now_ms),
+            (State::Requesting(..) | State::Renewing, DhcpMessageType::Nak) => {
+                self.replies += 1;
+                self.restart(now_ms)
+            }
             _ => {
                 self.ignored += 1;
                 Outcome::default()
@@ -419,6 +424,7 @@ mod tests {
         assert_eq!(client.state, State::Renewing);
         let outcome = client.receive(50_000, &reply(&client, DhcpMessageType::Ack, 100));
         assert!(!outcome.lease_changed, "same address and router");
+        assert_eq!((client.replies, client.ignored), (3, 0), "offer, ACK, ACK");
         assert_eq!(client.state, State::Bound);
         // No answer to the next renewal: the lease ends at its expiry.
         client.tick(100_000);

@@ -132,10 +132,12 @@ impl Dhcp {
                 let _ = writeln!(
                     out,
                     "Interface: {name}, no lease\n   DHCP state: {}\n   DHCP transaction id: {:X}\n   \
-                     Retry count: {}",
+                     Retry count: {}   Replies taken: {}, ignored: {}",
                     c.state.name(),
                     c.transaction,
-                    c.retries
+                    c.retries,
+                    c.replies,
+                    c.ignored
                 );
                 continue;
             };
@@ -150,7 +152,7 @@ impl Dhcp {
                  Temp default-gateway addr: {}\n   \
                  DNS servers: {}\n   \
                  Renewal in: {} secs,  Lease ends in: {} secs\n   \
-                 Retry count: {}",
+                 Retry count: {}   Replies taken: {}, ignored: {}",
                 l.address.addr(),
                 l.address.netmask(),
                 l.server,
@@ -168,6 +170,8 @@ impl Dhcp {
                 secs(l.renew_at_ms()),
                 secs(l.expires_at_ms()),
                 c.retries,
+                c.replies,
+                c.ignored,
             );
         }
         if out.is_empty() {
