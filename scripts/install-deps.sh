@@ -5,7 +5,7 @@
 # all present. Needs root (CI runs as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(qemu-system-x86 iproute2 iputils-ping iperf3 curl netcat-openbsd python3 python3-venv cpio ethtool ovmf e2fsprogs systemd-boot-efi binutils openssh-client hping3 traceroute nginx-light socat keepalived prometheus chrony mosquitto mosquitto-clients python3-pymodbus python3-serial python3-serial-asyncio nftables openssl wireguard-go wireguard-tools dpdk-dev frr)
+packages=(qemu-system-x86 iproute2 iputils-ping iperf3 curl netcat-openbsd python3 python3-venv cpio ethtool ovmf e2fsprogs systemd-boot-efi binutils openssh-client hping3 traceroute nginx-light socat keepalived prometheus chrony mosquitto mosquitto-clients python3-pymodbus python3-serial python3-serial-asyncio nftables openssl wireguard-go wireguard-tools dpdk-dev frr dnsmasq-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -34,7 +34,14 @@ pub struct ApplianceOptions {
     pub power: Option<PowerControl>,
     /// What `show version` names as the system image (the boot slot).
     pub image: String,
+    /// The configuration used when the startup file does not exist.
+    pub factory_config: Option<&'static str>,
 }
+
+/// The image's configuration until one is saved: the first NIC asks DHCP,
+/// so a box on a network with a DHCP server (QEMU's user network) is
+/// reachable at once.
+pub const FACTORY_CONFIG: &str = "interface eth0\n ip address dhcp\n";
 
 /// A running appliance: the dataplane, the shell all sessions share, and
 /// the async runtime its own services (status, echo) run on.
@@ -133,6 +140,7 @@ impl Appliance {
             host_key,
             ssh_sessions,
         ));
+        runtime.spawn(follow_leases(dataplane.clone()));
         runtime.spawn(serve_status(stack, STATUS_PORT, move || {
             status_shell
                 .upgrade()
@@ -195,8 +203,11 @@ fn build_shell(
     let dp = dataplane.clone();
     let about_dp = dataplane.clone();
     let image = options.image;
-    let mut builder = ShellBuilder::new()
-        .startup_path(options.startup_config)
+    let mut builder = ShellBuilder::new().startup_path(options.startup_config);
+    if let Some(factory) = options.factory_config {
+        builder = builder.factory_config(factory);
+    }
+    builder = builder
         .hook(move |config: &Config| {
             dp.apply(config)?;
             committed.send_replace(config.clone());
@@ -274,6 +285,17 @@ fn status_page(shell: &Shell) -> String {
     )
 }
 
+/// Re-applies the configuration whenever a DHCP lease is granted, moves or
+/// ends, so the interface's address and default route follow the lease.
+async fn follow_leases(dataplane: Arc<Dataplane>) {
+    loop {
+        dataplane.lease_changed().await;
+        if let Err(e) = dataplane.apply_leases() {
+            dataplane.log(format!("%DHCP-3-APPLY: the lease cannot be applied: {e}"));
+        }
+    }
+}
+
 /// What the image's init hands to [`run_console`].
 pub struct ConsoleOptions {
     pub startup_config: PathBuf,
@@ -300,6 +322,7 @@ pub fn run_console(options: ConsoleOptions) {
         workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         power: options.power,
         image: options.image,
+        factory_config: Some(FACTORY_CONFIG),
     });
     let appliance = match started {
         Ok((appliance, report)) => {

@@ -38,6 +38,7 @@ pub fn main(args: RunArgs) -> ExitCode {
             |_| "gatehouse (hosted)".to_string(),
             |path| path.display().to_string(),
         ),
+        factory_config: None,
     });
     let (appliance, report) = match started {
         Ok(started) => started,

@@ -14,8 +14,7 @@ mod appliance;
 mod netns;
 
 use netns::{is_root, run, Child, Netns, Scratch, Veth};
-use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Hang guard only.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -71,18 +70,8 @@ fn ping_and_traceroute_reach_a_host_behind_two_linux_routers() {
     let (child, mut cli) = appliance::start(&dir.0, 1);
     let _appliance = Child(child);
     let mut typed = |line: &str, done: &dyn Fn(&str) -> bool| {
-        let before = appliance::console(&dir.0).len();
-        writeln!(cli, "{line}").unwrap();
-        cli.flush().unwrap();
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let text = appliance::console(&dir.0)[before..].to_string();
-            if done(&text) {
-                return text;
-            }
-            assert!(Instant::now() < deadline, "no answer to {line}:\n{text}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        appliance::answer(&dir.0, &mut cli, line, done, PATIENCE)
+            .unwrap_or_else(|text| panic!("no answer to {line}:\n{text}"))
     };
     typed("enable", &|_| true);
     let finished = |t: &str| t.contains("Success rate");

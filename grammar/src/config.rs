@@ -52,7 +52,8 @@ pub use crate::elements::slb::{
     PROBE_MODE, REAL_MODE, SFARM_MODE, VSERVER_MODE,
 };
 pub use crate::elements::static_routes::{
-    Ipv6Route, NextHop, RouteTable, StaticRoute, StaticRoutes, STATIC_DEFAULT_DISTANCE,
+    Ipv6Route, NextHop, RouteDetails, RouteTable, StaticRoute, StaticRoutes,
+    STATIC_DEFAULT_DISTANCE,
 };
 pub use crate::elements::system::System;
 pub use crate::elements::tcp_mss::TcpMss;

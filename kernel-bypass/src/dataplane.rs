@@ -46,6 +46,8 @@ struct Control {
     applied: Config,
     /// The routes the control plane's protocols last handed over.
     learned: Learned,
+    /// What the snapshot was compiled from: `applied` with the DHCP leases.
+    effective: Config,
 }
 
 pub struct Dataplane {
@@ -59,6 +61,7 @@ pub struct Dataplane {
     /// The packet path's network elements (`crate::elements`).
     elements: Vec<Arc<dyn DataplaneElement>>,
     load_balancer: Arc<crate::lb::LoadBalancer>,
+    dhcp: Arc<crate::dhcp::Dhcp>,
     /// Interfaces' 5-minute rates, sampled by a thread of their own.
     rates: Arc<Rates>,
 }
@@ -88,6 +91,7 @@ impl Dataplane {
         let elements::Elements {
             all: elements,
             load_balancer,
+            dhcp,
         } = elements::registry(&shared);
         // Quick and lock-free, as the stack requires of its selector.
         let (routes, neighbors) = (snapshots.clone(), shared.clone());
@@ -136,6 +140,7 @@ impl Dataplane {
                 next_port: 0,
                 applied: Config::default(),
                 learned: Learned::default(),
+                effective: Config::default(),
             }),
             snapshots,
             shared,
@@ -144,6 +149,7 @@ impl Dataplane {
             local,
             elements,
             load_balancer,
+            dhcp,
             rates: Arc::default(),
         };
         // On an error from here on, dropping the dataplane stops the workers.
@@ -165,6 +171,27 @@ impl Dataplane {
             .control
             .lock()
             .map_err(|_| "dataplane control poisoned".to_string())?;
+        self.apply_locked(&mut control, config)
+    }
+
+    /// Returns when a DHCP lease was granted, moved or ended; then
+    /// [`Dataplane::apply_leases`] makes the dataplane follow.
+    pub async fn lease_changed(&self) {
+        self.dhcp.changed().await
+    }
+
+    /// Applies the current configuration again with the DHCP leases as
+    /// they are now.
+    pub fn apply_leases(&self) -> Result<(), String> {
+        let mut control = self
+            .control
+            .lock()
+            .map_err(|_| "dataplane control poisoned".to_string())?;
+        let config = control.applied.clone();
+        self.apply_locked(&mut control, &config)
+    }
+
+    fn apply_locked(&self, control: &mut Control, config: &Config) -> Result<(), String> {
         // Only what changed since the last applied configuration is checked
         // again, and its route tables are kept when their inputs are the same.
         let problems = grammar::validate_change(&control.applied, config);
@@ -181,8 +208,7 @@ impl Dataplane {
         let mut port_ids = control.ports.clone();
         port_ids.extend(opened.iter().map(|(name, index, _)| (name.clone(), *index)));
         let port_of = |name: &str| port_ids.get(name).copied();
-        let control = &mut *control;
-        let snap = self.compile(control, config, &port_of)?;
+        let (snap, effective) = self.compile(control, config, &port_of)?;
         // Committed from here on: ports first, so a worker that sees the
         // new snapshot also finds its ports.
         let stale: Vec<String> = control
@@ -205,7 +231,7 @@ impl Dataplane {
                 w.change_port((index, Some(port)));
             }
         }
-        self.publish(control, config, snap);
+        self.publish(control, config, (snap, effective));
         Ok(())
     }
 
@@ -220,40 +246,44 @@ impl Dataplane {
         let control = &mut *control;
         control.learned = learned;
         let (config, ports) = (control.applied.clone(), control.ports.clone());
-        let snap = self.compile(control, &config, &|name| ports.get(name).copied())?;
-        self.publish(control, &config, snap);
+        let compiled = self.compile(control, &config, &|name| ports.get(name).copied())?;
+        self.publish(control, &config, compiled);
         Ok(())
     }
 
-    /// The snapshot of `config` with the learned routes, its elements'
-    /// parts included, sharing what it can with the published one.
+    /// The snapshot of `config` with the DHCP leases and the learned
+    /// routes, its elements' parts included, sharing what it can with the
+    /// published one; and the configuration it was compiled from.
     fn compile(
         &self,
         control: &mut Control,
         config: &Config,
         port_of: &dyn Fn(&str) -> Option<PortId>,
-    ) -> Result<Snapshot, String> {
+    ) -> Result<(Snapshot, Config), String> {
         let previous = self.snapshots.load();
+        let effective = self.dhcp.with_leases(config);
         let mut snap = Snapshot::compile_after(
-            config,
+            &effective,
             &mut control.ids,
             port_of,
-            Some((&control.applied, &previous)),
+            Some((&control.effective, &previous)),
             control.learned.clone(),
         )?;
         for element in &self.elements {
-            element.compile(config, &mut snap)?;
+            element.compile(&effective, &mut snap)?;
         }
-        Ok(snap)
+        Ok((snap, effective))
     }
 
-    /// Makes `snap` (compiled from `config`) the one the workers use.
-    fn publish(&self, control: &mut Control, config: &Config, snap: Snapshot) {
+    /// Makes `snap` (compiled from `config` with the leases: `effective`)
+    /// the one the workers use.
+    fn publish(&self, control: &mut Control, config: &Config, (snap, effective): (Snapshot, Config)) {
         self.local.set_addresses(&snap.own_addresses());
         (self.shared.log).set_kept(config.management.log_buffer() as usize);
         (self.shared.log).set_level(config.management.buffered_level());
         self.snapshots.store(Arc::new(snap));
         control.applied = config.clone();
+        control.effective = effective;
     }
 
     /// One port on `name` per worker; with several workers they form a

@@ -7,6 +7,7 @@
 
 use crate::bridge::Bridge;
 use crate::control_plane::ControlPlane;
+use crate::dhcp::{Dhcp, DhcpElement};
 use crate::firewall::Firewall;
 use crate::lb::LoadBalancer;
 use crate::nat::Nat;
@@ -60,12 +61,15 @@ pub struct Elements {
     pub all: Vec<Arc<dyn DataplaneElement>>,
     /// Its probes run on the appliance's own stack.
     pub load_balancer: Arc<LoadBalancer>,
+    /// Its leases change the configuration the dataplane runs.
+    pub dhcp: Arc<Dhcp>,
 }
 
 /// Every packet-path element, created once per dataplane (`shared` gives
 /// them the workers' clock and log).
 pub fn registry(shared: &Arc<Shared>) -> Elements {
     let load_balancer = Arc::new(LoadBalancer::new(shared.clone()));
+    let dhcp = Arc::new(Dhcp::new(shared.clone()));
     Elements {
         all: vec![
             Arc::new(ControlPlane::new(shared.clone())),
@@ -76,7 +80,9 @@ pub fn registry(shared: &Arc<Shared>) -> Elements {
             Arc::new(TcpMssClamp),
             Arc::new(WireGuard::new()),
             Arc::new(Bridge::new(shared.clone())),
+            Arc::new(DhcpElement(dhcp.clone())),
         ],
         load_balancer,
+        dhcp,
     }
 }

@@ -19,6 +19,7 @@ pub mod commands;
 pub mod control_plane;
 pub mod counters;
 pub mod dataplane;
+pub mod dhcp;
 pub mod elements;
 mod event_log;
 pub use event_log::severity as log_severity;

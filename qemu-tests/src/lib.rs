@@ -54,6 +54,10 @@ pub struct BootOptions {
     pub uefi: bool,
     /// Install a newer slot B on trial before boot (an upgrade).
     pub new_slot_b: Option<NewSlot>,
+    /// A first NIC (eth0, before the hosts' taps) on QEMU's user network,
+    /// as the README's run command has it, with this host port of
+    /// 127.0.0.1 forwarded to its port 80.
+    pub user_net_http: Option<u16>,
 }
 
 pub enum NewSlot {
@@ -72,6 +76,7 @@ impl Default for BootOptions {
             allow_reboot: false,
             uefi: false,
             new_slot_b: None,
+            user_net_http: None,
         }
     }
 }
@@ -121,11 +126,13 @@ impl Appliance {
         let machine = qemu::Machine {
             boot,
             disk: Some(disk.clone()),
-            nics: taps
-                .iter()
-                .map(|tap| qemu::Nic::Tap {
-                    ifname: tap.clone(),
+            nics: (options.user_net_http.iter())
+                .map(|port| qemu::Nic::User {
+                    forwards: vec![(*port, 80)],
                 })
+                .chain(taps.iter().map(|tap| qemu::Nic::Tap {
+                    ifname: tap.clone(),
+                }))
                 .collect(),
             memory_mib: 512,
             allow_reboot: options.allow_reboot,

@@ -1,10 +1,13 @@
 //! The image booted in QEMU (TCG): boot, power, the config partition, UEFI
 //! boot of slot A, IPv4 and IPv6 forwarding between namespace hosts
-//! configured at the console, and a saved config surviving `reload`.
+//! configured at the console, a saved config surviving `reload`, and the
+//! factory configuration's DHCP on QEMU's user network.
 //! Every Appliance checks on drop that its console never showed a panic.
 
 use qemu_tests::{Appliance, BootOptions, ConfigDisk, NewSlot, COMMAND_TIMEOUT};
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 const MOUNTED: &str = "gatehouse: config partition /dev/vda2 mounted on /config";
 const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -269,4 +272,56 @@ fn write_memory_then_reload_comes_back_with_the_same_running_config() {
     assert!(appliance.wait_for_exit(EXIT_TIMEOUT).unwrap());
     let saved = appliance.config_partition().file("startup-config").unwrap();
     assert!(saved.is_some_and(|text| text.contains("ip address 10.1.0.1 255.255.255.0")));
+}
+
+/// The status page through QEMU's port forward, once the guest answers
+/// (before that, QEMU accepts and closes the connection).
+fn status_page(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: gatehouse\r\n\r\n")
+        .ok()?;
+    let mut page = String::new();
+    stream.read_to_string(&mut page).ok()?;
+    page.contains("200").then_some(page)
+}
+
+#[test]
+fn the_factory_configuration_takes_a_dhcp_lease_from_qemus_user_network() {
+    // A free port of this host for the forward.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut appliance = boot(BootOptions {
+        user_net_http: Some(port),
+        ..BootOptions::default()
+    });
+    let (messages, _) = appliance.wait_for_prompt().unwrap();
+    assert!(
+        messages.contains("starting with the factory configuration"),
+        "boot messages: {messages}"
+    );
+    // No typing: the status page answers once the lease is applied.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let page = loop {
+        if let Some(page) = status_page(port) {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "no status page on port {port}");
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert!(page.contains("gatehouse"), "{page}");
+    configure(&mut appliance, &["enable"]);
+    let lease = appliance.command("show dhcp lease").unwrap();
+    assert!(lease.contains("Temp IP addr: 10.0.2.15"), "{lease}");
+    assert!(
+        lease.contains("Temp default-gateway addr: 10.0.2.2"),
+        "{lease}"
+    );
+    let running = appliance.command("show running-config").unwrap();
+    assert!(running.contains("ip address dhcp"), "{running}");
 }

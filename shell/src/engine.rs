@@ -89,6 +89,8 @@ pub struct ShellBuilder {
     hook: Option<Box<dyn CommitHook>>,
     notice: Option<CommitNotice>,
     startup_path: Option<PathBuf>,
+    /// The configuration text used when the startup file does not exist.
+    factory: Option<String>,
     history_depth: usize,
     confirm_minute: Duration,
     version: String,
@@ -102,6 +104,7 @@ impl Default for ShellBuilder {
             hook: None,
             notice: None,
             startup_path: None,
+            factory: None,
             history_depth: 20,
             confirm_minute: Duration::from_secs(60),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -118,6 +121,13 @@ impl ShellBuilder {
     /// Where `write memory` saves and where the configuration is loaded from.
     pub fn startup_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.startup_path = Some(path.into());
+        self
+    }
+
+    /// The configuration a box with no startup file boots with (the
+    /// image's first NIC asking DHCP); without one it is the empty default.
+    pub fn factory_config(mut self, text: impl Into<String>) -> Self {
+        self.factory = Some(text.into());
         self
     }
 
@@ -207,7 +217,7 @@ impl ShellBuilder {
         };
         let (config, mut report) = match &self.startup_path {
             Some(path) => {
-                let loaded = startup::load(path, &check);
+                let loaded = startup::load(path, self.factory.as_deref(), &check);
                 (loaded.config, loaded.report)
             }
             None => (Config::default(), Vec::new()),

@@ -22,23 +22,28 @@ pub struct Loaded {
 /// problems, none when accepted.
 pub type Check<'c> = &'c dyn Fn(&Config) -> Vec<String>;
 
-/// Reads and parses the startup file. A missing file gives the default
-/// configuration; bad lines are reported and skipped; blocks (an
+/// Reads and parses the startup file. A missing file gives the `factory`
+/// text's configuration, or the default one; bad lines are reported and skipped; blocks (an
 /// `interface` with its lines, a route, ...) that make the configuration
 /// fail `check` (a commit check, or a NIC that is not there) are reported
 /// and left out, the rest is used. The configuration returned from a
 /// file has passed `check`.
-pub fn load(path: &Path, check: Check<'_>) -> Loaded {
+pub fn load(path: &Path, factory: Option<&str>, check: Check<'_>) -> Loaded {
     let text = match fs::read(path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Loaded {
-                config: Config::default(),
-                report: vec![format!(
-                    "% {} does not exist: starting with the default configuration",
-                    path.display()
-                )],
-            }
+            let missing = format!("% {} does not exist: starting with the", path.display());
+            let Some(factory) = factory else {
+                return Loaded {
+                    config: Config::default(),
+                    report: vec![format!("{missing} default configuration")],
+                };
+            };
+            let mut loaded = parse(path, factory, check);
+            loaded
+                .report
+                .insert(0, format!("{missing} factory configuration"));
+            return loaded;
         }
         Err(e) => {
             return Loaded {
@@ -47,7 +52,17 @@ pub fn load(path: &Path, check: Check<'_>) -> Loaded {
             }
         }
     };
-    let blocks = blocks(&text);
+    let mut loaded = parse(path, &text, check);
+    if !loaded.report.is_empty() {
+        loaded.report.push(keep_original(path, &text));
+    }
+    loaded
+}
+
+/// The configuration `text` (read from `path`) gives, with its bad lines
+/// and refused blocks reported and left out.
+fn parse(path: &Path, text: &str, check: Check<'_>) -> Loaded {
+    let blocks = blocks(text);
     let mut report = Vec::new();
     let mut parsed = Config::default();
     for block in &blocks {
@@ -66,9 +81,6 @@ pub fn load(path: &Path, check: Check<'_>) -> Loaded {
     } else {
         keep_valid_parts(path, &blocks, check, &mut report)
     };
-    if !report.is_empty() {
-        report.push(keep_original(path, &text));
-    }
     Loaded { config, report }
 }
 

@@ -649,6 +649,34 @@ fn startup_file_errors_are_reported_and_good_lines_applied() {
 }
 
 #[test]
+fn a_missing_startup_file_gives_the_factory_configuration_and_nothing_is_written() {
+    let dir = TempDir::new("factory");
+    let path = dir.0.join("startup-config");
+    let (shell, report) = ShellBuilder::new()
+        .startup_path(&path)
+        .factory_config("interface eth0\n ip address dhcp\n")
+        .build();
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert!(
+        report[0].ends_with("does not exist: starting with the factory configuration"),
+        "{report:?}"
+    );
+    assert!(shell.running().interfaces["eth0"].dhcp);
+    assert!(
+        !path.exists(),
+        "the factory configuration is not saved by itself"
+    );
+    // A saved file wins over the factory configuration.
+    std::fs::write(&path, "hostname edge\n").unwrap();
+    let (saved, report) = ShellBuilder::new()
+        .startup_path(&path)
+        .factory_config("interface eth0\n ip address dhcp\n")
+        .build();
+    assert_eq!(report, Vec::<String>::new());
+    assert!(saved.running().interfaces.is_empty());
+}
+
+#[test]
 fn startup_blocks_that_fail_the_commit_checks_are_left_out_and_the_rest_applied() {
     let dir = TempDir::new("badstartup");
     let path = dir.0.join("startup-config");

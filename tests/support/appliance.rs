@@ -2,8 +2,10 @@
 //! `gatehouse run` on the startup file `DIR/startup-config`, its CLI on a
 //! pipe, its console in `DIR/console` and `DIR/errors`.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Starts the appliance with `workers` workers; its CLI is the returned pipe.
 pub fn start(dir: &Path, workers: usize) -> (Child, ChildStdin) {
@@ -26,4 +28,30 @@ pub fn start(dir: &Path, workers: usize) -> (Child, ChildStdin) {
 /// What the appliance printed on its console (the CLI's output) so far.
 pub fn console(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("console")).unwrap_or_default()
+}
+
+/// Types `line` on the CLI, then waits up to `patience` for the console's
+/// output after it to satisfy `done`: Ok(that output), or Err(what came).
+#[allow(dead_code)] // not every test waits for answers
+pub fn answer(
+    dir: &Path,
+    cli: &mut ChildStdin,
+    line: &str,
+    done: &dyn Fn(&str) -> bool,
+    patience: Duration,
+) -> Result<String, String> {
+    let before = console(dir).len();
+    writeln!(cli, "{line}").unwrap();
+    cli.flush().unwrap();
+    let deadline = Instant::now() + patience;
+    loop {
+        let text = console(dir)[before..].to_string();
+        if done(&text) {
+            return Ok(text);
+        }
+        if Instant::now() > deadline {
+            return Err(text);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

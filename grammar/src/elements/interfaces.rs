@@ -93,6 +93,9 @@ pub struct Interface {
     /// `secondary`); see [`Interface::primary_ipv4`].
     pub ipv4_primary: Option<Ipv4Net>,
     pub ipv6_addresses: BTreeSet<Ipv6Net>,
+    /// `ip address dhcp`: the IPv4 address (and a default route) come from
+    /// a DHCP lease, never from `ipv4_addresses`.
+    pub dhcp: bool,
     /// `encapsulation dot1q N` on a sub-interface.
     pub dot1q: Option<u16>,
     /// VXLAN settings; only meaningful on `vxlanN` interfaces.
@@ -114,6 +117,7 @@ impl Interface {
         self.ipv4_addresses.clear();
         self.ipv4_primary = None;
         self.ipv6_addresses.clear();
+        self.dhcp = false;
     }
 }
 
@@ -205,6 +209,16 @@ const COMMANDS: &[CommandDef] = &[
             "Make this a secondary address",
         ],
         handler: ip_address,
+    },
+    CommandDef {
+        mode: IF,
+        syntax: "ip address dhcp",
+        help: &[
+            "Interface IP configuration",
+            "Set an IP address",
+            "Take the address and a default route from a DHCP server",
+        ],
+        handler: ip_address_dhcp,
     },
     CommandDef {
         mode: IF,
@@ -305,6 +319,9 @@ impl super::NetworkElement for Element {
         if let Some(mtu) = interface.mtu {
             lines.push(format!("mtu {mtu}"));
         }
+        if interface.dhcp {
+            lines.push("ip address dhcp".to_string());
+        }
         let primary = interface.primary_ipv4();
         lines.extend(primary.map(|a| format!("ip address {}", mask_form(&a))));
         let secondaries = interface
@@ -323,6 +340,7 @@ impl super::NetworkElement for Element {
         check_sub_interfaces(config, problems);
         check_overlaps(config, problems);
         check_vxlan(config, problems);
+        check_dhcp(config, problems);
     }
 
     fn unchanged(&self, old: &Config, new: &Config) -> bool {
@@ -510,6 +528,7 @@ fn ip_address(edit: &mut Edit<'_>) -> Result<(), String> {
             true => {
                 interface.ipv4_addresses.clear();
                 interface.ipv4_primary = None;
+                interface.dhcp = false;
                 Ok(())
             }
             false => Err(INCOMPLETE.to_string()),
@@ -534,6 +553,8 @@ fn ip_address(edit: &mut Edit<'_>) -> Result<(), String> {
             }
             addresses.insert(a);
             interface.ipv4_primary = Some(a);
+            // A typed primary replaces DHCP, as on IOS.
+            interface.dhcp = false;
         }
         (true, _) if !addresses.contains(&a) => {
             return Err(format!("% {a} is not an address of {name}"))
@@ -548,6 +569,14 @@ fn ip_address(edit: &mut Edit<'_>) -> Result<(), String> {
             }
         }
     }
+    Ok(())
+}
+
+/// `ip address dhcp`: static addresses beside it are refused at commit
+/// (`check_dhcp`), so nothing typed is silently dropped.
+fn ip_address_dhcp(edit: &mut Edit<'_>) -> Result<(), String> {
+    let negated = edit.negated;
+    current_interface(edit)?.1.dhcp = !negated;
     Ok(())
 }
 
@@ -641,6 +670,18 @@ fn check_sub_interfaces(config: &Config, problems: &mut Vec<String>) {
         if let Some(other) = vlans.insert((parent_name.as_str(), vlan), name) {
             problems.push(format!(
                 "% {other} and {name} both use VLAN {vlan} on {parent}"
+            ));
+        }
+    }
+}
+
+/// An interface takes its IPv4 address from DHCP or from the operator,
+/// not both.
+fn check_dhcp(config: &Config, problems: &mut Vec<String>) {
+    for (name, interface) in config.interfaces.iter() {
+        if interface.dhcp && !interface.ipv4_addresses.is_empty() {
+            problems.push(format!(
+                "% {name}: ip address dhcp excludes static IPv4 addresses"
             ));
         }
     }
@@ -769,31 +810,37 @@ mod generate {
             ),
             proptest::option::of(1u16..=4094),
             vxlan_lines(),
+            any::<bool>(),
         )
-            .prop_map(move |(description, shutdown, mtu, v4, v6, dot1q, vx)| {
-                let mut lines = vec![format!("interface {name}")];
-                lines.extend(description.map(|d| format!(" description {d}")));
-                lines.extend(mtu.map(|m| format!(" mtu {m}")));
-                for (i, (a, mask)) in v4.iter().enumerate() {
-                    let form = match mask {
-                        true => crate::commands::mask_form(a),
-                        false => a.to_string(),
-                    };
-                    let secondary = if i > 0 { " secondary" } else { "" };
-                    lines.push(format!(" ip address {form}{secondary}"));
-                }
-                lines.extend(v6.iter().map(|a| format!(" ipv6 address {a}")));
-                if is_sub {
-                    lines.extend(dot1q.map(|v| format!(" encapsulation dot1q {v}")));
-                }
-                if is_vxlan {
-                    lines.extend(vx.iter().map(|l| format!(" {l}")));
-                }
-                if shutdown {
-                    lines.push(" shutdown".to_string());
-                }
-                lines.join("\n") + "\n"
-            })
+            .prop_map(
+                move |(description, shutdown, mtu, v4, v6, dot1q, vx, dhcp)| {
+                    let mut lines = vec![format!("interface {name}")];
+                    lines.extend(description.map(|d| format!(" description {d}")));
+                    lines.extend(mtu.map(|m| format!(" mtu {m}")));
+                    for (i, (a, mask)) in v4.iter().enumerate() {
+                        let form = match mask {
+                            true => crate::commands::mask_form(a),
+                            false => a.to_string(),
+                        };
+                        let secondary = if i > 0 { " secondary" } else { "" };
+                        lines.push(format!(" ip address {form}{secondary}"));
+                    }
+                    if dhcp && v4.is_empty() {
+                        lines.push(" ip address dhcp".to_string());
+                    }
+                    lines.extend(v6.iter().map(|a| format!(" ipv6 address {a}")));
+                    if is_sub {
+                        lines.extend(dot1q.map(|v| format!(" encapsulation dot1q {v}")));
+                    }
+                    if is_vxlan {
+                        lines.extend(vx.iter().map(|l| format!(" {l}")));
+                    }
+                    if shutdown {
+                        lines.push(" shutdown".to_string());
+                    }
+                    lines.join("\n") + "\n"
+                },
+            )
     }
 
     pub fn interfaces() -> BoxedStrategy<String> {
@@ -913,6 +960,46 @@ mod tests {
         let eth0 = &config.interfaces["eth0"];
         assert!(eth0.ipv4_addresses.is_empty() && eth0.primary_ipv4().is_none());
         assert_eq!(eth0.ipv6_addresses.len(), 1);
+    }
+
+    #[test]
+    fn ip_address_dhcp_renders_and_a_typed_primary_replaces_it() {
+        let (config, errors) = parse_config("interface eth0\n ip address dhcp\n");
+        assert_eq!(errors, []);
+        assert!(config.interfaces["eth0"].dhcp);
+        assert!(render(&config).contains("interface eth0\n ip address dhcp\n!"));
+        let mut replaced = config.clone();
+        assert_eq!(
+            apply_text(&mut replaced, "interface eth0\n ip address 10.0.2.15/24\n"),
+            []
+        );
+        assert!(
+            render(&replaced).contains("interface eth0\n ip address 10.0.2.15 255.255.255.0\n!")
+        );
+        let mut removed = config.clone();
+        assert_eq!(
+            apply_text(&mut removed, "interface eth0\n no ip address dhcp\n"),
+            []
+        );
+        assert!(!removed.interfaces["eth0"].dhcp);
+        let mut cleared = config;
+        assert_eq!(
+            apply_text(&mut cleared, "interface eth0\n no ip address\n"),
+            []
+        );
+        assert!(!cleared.interfaces["eth0"].dhcp);
+    }
+
+    #[test]
+    fn ip_address_dhcp_beside_a_static_address_is_refused_at_commit() {
+        let (config, errors) =
+            parse_config("interface eth0\n ip address 10.0.0.1/24\n ip address dhcp\n");
+        assert_eq!(errors, []);
+        let problems = crate::validate(&config);
+        assert_eq!(
+            problems,
+            ["% eth0: ip address dhcp excludes static IPv4 addresses"]
+        );
     }
 
     #[test]
