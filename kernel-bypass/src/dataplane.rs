@@ -277,7 +277,12 @@ impl Dataplane {
 
     /// Makes `snap` (compiled from `config` with the leases: `effective`)
     /// the one the workers use.
-    fn publish(&self, control: &mut Control, config: &Config, (snap, effective): (Snapshot, Config)) {
+    fn publish(
+        &self,
+        control: &mut Control,
+        config: &Config,
+        (snap, effective): (Snapshot, Config),
+    ) {
         self.local.set_addresses(&snap.own_addresses());
         (self.shared.log).set_kept(config.management.log_buffer() as usize);
         (self.shared.log).set_level(config.management.buffered_level());
