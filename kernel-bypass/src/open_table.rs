@@ -52,6 +52,14 @@ struct IndexHint {
     slots: AtomicUsize,
 }
 
+/// The hash of a key given as words: each folded in through a full-width
+/// mix, so keys that differ in one field spread as well as random ones.
+pub fn mix_words(words: &[u64]) -> u64 {
+    words
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, w| mix64(h ^ w))
+}
+
 /// Shards of a table; a power of two.
 pub const SHARDS: usize = 64;
 

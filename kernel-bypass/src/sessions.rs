@@ -138,7 +138,8 @@ pub fn addr_bits(addr: IpAddr) -> u128 {
     }
 }
 
-fn words(bits: u128) -> [u64; 2] {
+/// An address's bits as two words (high first).
+pub fn words(bits: u128) -> [u64; 2] {
     [(bits >> 64) as u64, bits as u64]
 }
 
@@ -179,10 +180,7 @@ impl SessionKey {
                 | u64::from(self.vrf) << 32
                 | u64::from(self.protocol) << 48,
         ];
-        let mix = crate::open_table::mix64;
-        words
-            .into_iter()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, w| mix(h ^ w))
+        crate::open_table::mix_words(&words)
     }
 }
 

@@ -11,8 +11,8 @@
 //! the place of an older one that hashes to the same word.
 
 use crate::headers::FlowInfo;
-use crate::open_table::mix64;
-use crate::sessions::addr_bits;
+use crate::open_table::mix_words;
+use crate::sessions::{addr_bits, words};
 use crate::snapshot::VrfId;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -38,15 +38,10 @@ impl Default for FragmentMemory {
 
 /// The hash of the packet a fragment belongs to (never 0: 0 is empty).
 fn packet_hash(vrf: VrfId, flow: &FlowInfo, id: u32) -> u64 {
-    let (src, dst) = (addr_bits(flow.src), addr_bits(flow.dst));
-    let words = [
-        (src >> 64) as u64,
-        src as u64,
-        (dst >> 64) as u64,
-        dst as u64,
-        u64::from(id) | u64::from(flow.protocol) << 32 | u64::from(vrf) << 40,
-    ];
-    words.into_iter().fold(0, |h, w| mix64(h ^ w)) | 1 << 63
+    let ([src_hi, src_lo], [dst_hi, dst_lo]) =
+        (words(addr_bits(flow.src)), words(addr_bits(flow.dst)));
+    let rest = u64::from(id) | u64::from(flow.protocol) << 32 | u64::from(vrf) << 40;
+    mix_words(&[src_hi, src_lo, dst_hi, dst_lo, rest]) | 1 << 63
 }
 
 impl FragmentMemory {
