@@ -129,12 +129,14 @@ impl Partition {
     }
 
     /// Writes `image` into `slot` on trial, newer than every other slot.
-    /// The slot's old entry goes first, so the loader never boots a slot
-    /// whose files are half-written; the new entry comes last.
+    /// The slot's entry goes first, so the loader never boots a slot whose
+    /// files are half-written, then its old files (the partition holds two
+    /// slots, not three); the new entry comes last.
     pub fn install(&self, slot: char, image: &Artifact) -> Result<(), String> {
         let newest = self.slots().iter().map(|s| s.version).max().unwrap_or(0);
         self.remove_entries_of(slot)?;
         let dir = self.root.join(slot::directory(slot));
+        let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let files: [(String, &[u8]); 3] = [
             (slot::kernel_path(slot), image.kernel),
@@ -142,7 +144,8 @@ impl Partition {
             (slot::release_path(slot), image.release.as_bytes()),
         ];
         for (path, bytes) in files {
-            self.replace(&path, bytes)?;
+            fs::write(self.root.join(&path), bytes)
+                .map_err(|e| format!("writing {path} on the EFI partition: {e}"))?;
         }
         let entry = slot::Entry {
             slot,

@@ -84,12 +84,12 @@ pub fn register_commands(
             },
         )?
         .show(
-            "show install",
+            "install",
             &["Boot slots, their releases and the last failed upgrade"],
             |_| show_install(),
         )?
         .show(
-            "show boot",
+            "boot",
             &["Boot slots, their releases and the last failed upgrade"],
             |_| show_install(),
         )
