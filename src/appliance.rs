@@ -146,6 +146,7 @@ impl Appliance {
             ssh_sessions,
         ));
         runtime.spawn(follow_leases(dataplane.clone()));
+        runtime.spawn(crate::dataplane_events::watch(dataplane.clone()));
         if let Some(watchdog) = watchdog {
             runtime.spawn(watchdog.feed());
         }

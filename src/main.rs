@@ -6,6 +6,7 @@
 mod appliance;
 mod bgp;
 mod cli;
+mod dataplane_events;
 mod hosted;
 mod init;
 mod install;
