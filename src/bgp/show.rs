@@ -1,5 +1,7 @@
 //! BGP's commands in IOS's layouts: `show ip bgp summary`, `show ip bgp`,
-//! `show ip bgp neighbors [A.B.C.D]`, `clear ip bgp *`.
+//! `show ip bgp neighbors [A.B.C.D]`, `clear ip bgp *`, and the policy
+//! objects BGP applies: `show ip prefix-list [NAME]`, `show route-map
+//! [NAME]` (with their hit counts).
 
 use super::fsm::State;
 use super::{Bgp, PeerStatus, Shared};
@@ -16,6 +18,7 @@ const LOCAL_WEIGHT: u32 = 32768;
 
 pub fn register_commands(builder: ShellBuilder, bgp: &Bgp) -> Result<ShellBuilder, SyntaxError> {
     let (summary, table, neighbors, clear) = (bgp.clone(), bgp.clone(), bgp.clone(), bgp.clone());
+    let (lists, maps) = (bgp.clone(), bgp.clone());
     builder
         .show(
             "ip bgp summary",
@@ -40,6 +43,26 @@ pub fn register_commands(builder: ShellBuilder, bgp: &Bgp) -> Result<ShellBuilde
                 "Neighbor to display information about",
             ],
             move |args| render_neighbors(&neighbors.lock(), args.ipv4("peer")),
+        )?
+        .show(
+            "ip prefix-list [WORD$name]",
+            &[
+                "IP information",
+                "List IP prefix lists",
+                "Name of a prefix list",
+            ],
+            move |args| {
+                let policy = lists.lock().policy.clone();
+                policy.show_prefix_lists(args.text("name"))
+            },
+        )?
+        .show(
+            "route-map [WORD$name]",
+            &["route-map information", "route-map name"],
+            move |args| {
+                let policy = maps.lock().policy.clone();
+                policy.show_route_maps(args.text("name"))
+            },
         )?
         .exec(
             "clear ip bgp *",
@@ -70,6 +93,7 @@ fn age(since: Instant) -> String {
 fn state_words(status: &PeerStatus) -> String {
     match status.state {
         State::Idle if status.admin_down => "Idle (Admin)".to_string(),
+        State::Idle if status.prefix_limited => "Idle (PfxCt)".to_string(),
         state => state.name().to_string(),
     }
 }
