@@ -270,8 +270,7 @@ fn an_inbound_prefix_list_drops_and_a_route_map_prefers_without_a_reset() {
     let mut site = Site::start_with(65000, 65001, &extra, |_| ());
     let cli = &mut site.cli;
     cli.until("show ip bgp summary", |t| established_with(t, 5));
-    cli.type_lines(&[
-        "configure terminal",
+    cli.configure(&[
         "ip prefix-list FROM-FRR seq 5 deny 10.64.100.0/24",
         "ip prefix-list FROM-FRR seq 10 deny 10.64.102.0/24 ge 25",
         "ip prefix-list FROM-FRR seq 15 permit 0.0.0.0/0 le 32",
@@ -283,7 +282,6 @@ fn an_inbound_prefix_list_drops_and_a_route_map_prefers_without_a_reset() {
         "router bgp 65000",
         " neighbor 10.64.2.2 prefix-list FROM-FRR in",
         " neighbor 10.64.2.2 route-map FROM-FRR in",
-        "end",
     ]);
     // FRR sends its routes again (route refresh): the denied two go,
     // the preferred one carries LOCAL_PREF 300, the session stays up.
@@ -320,11 +318,9 @@ fn an_inbound_prefix_list_drops_and_a_route_map_prefers_without_a_reset() {
     );
 
     // Without the prefix list, FRR's routes all come back.
-    cli.type_lines(&[
-        "configure terminal",
+    cli.configure(&[
         "router bgp 65000",
         " no neighbor 10.64.2.2 prefix-list FROM-FRR in",
-        "end",
     ]);
     cli.until("show ip bgp summary", |t| established_with(t, 5));
 }
@@ -338,15 +334,13 @@ fn an_outbound_route_map_prepends_and_tags_and_a_prefix_list_withdraws() {
     let (cli, frr) = (&mut site.cli, &site.frr);
     cli.until("show ip bgp summary", |t| established_with(t, 2));
     frr.until("show ip bgp json", |t| t.contains("10.64.1.0/24"));
-    cli.type_lines(&[
-        "configure terminal",
+    cli.configure(&[
         "route-map TO-FRR permit 10",
         " set as-path prepend 65000 65000",
         " set community 65000:42 no-export",
         " set metric 7",
         "router bgp 65000",
         " neighbor 10.64.2.2 route-map TO-FRR out",
-        "end",
     ]);
     frr.until("show ip bgp json", |t| t.contains("\"65000 65000 65000\""));
     let route = frr.until("show ip bgp 10.64.1.0/24 json", |t| t.contains("65000:42"));
@@ -354,12 +348,10 @@ fn an_outbound_route_map_prepends_and_tags_and_a_prefix_list_withdraws() {
     assert!(route.contains("\"metric\":7"), "{route}");
 
     // An outbound prefix list that denies it takes it out of FRR's table.
-    cli.type_lines(&[
-        "configure terminal",
+    cli.configure(&[
         "ip prefix-list TO-FRR deny 10.64.1.0/24",
         "router bgp 65000",
         " neighbor 10.64.2.2 prefix-list TO-FRR out",
-        "end",
     ]);
     frr.until("show ip bgp json", |t| {
         t.contains("10.64.3.0/24") && !t.contains("10.64.1.0/24")
@@ -378,12 +370,7 @@ fn maximum_prefix_tears_the_session_down_until_clear_ip_bgp() {
     let mut site = Site::start(65000, 65001);
     let (cli, frr) = (&mut site.cli, &site.frr);
     cli.until("show ip bgp summary", |t| established_with(t, 2));
-    cli.type_lines(&[
-        "configure terminal",
-        "router bgp 65000",
-        " neighbor 10.64.2.2 maximum-prefix 1",
-        "end",
-    ]);
+    cli.configure(&["router bgp 65000", " neighbor 10.64.2.2 maximum-prefix 1"]);
     // FRR's two prefixes, sent again, are one too many: Cease/1.
     frr.until("show bgp neighbors 10.64.2.1 json", |t| {
         t.contains("Maximum Number of Prefixes Reached")
@@ -412,11 +399,9 @@ fn maximum_prefix_tears_the_session_down_until_clear_ip_bgp() {
     );
 
     // It stays down past the connect-retry time, policy edits included.
-    cli.type_lines(&[
-        "configure terminal",
+    cli.configure(&[
         "router bgp 65000",
         " neighbor 10.64.2.2 maximum-prefix 1 warning-only",
-        "end",
     ]);
     std::thread::sleep(std::time::Duration::from_secs(8));
     let summary = cli.until("show ip bgp summary", |t| t.contains("10.64.2.2"));

@@ -166,11 +166,7 @@ impl Policy {
     /// its `detail` form.
     pub fn show_prefix_lists(&self, only: Option<&str>) -> String {
         let mut out = String::new();
-        for (name, list) in self
-            .lists
-            .iter()
-            .filter(|(n, _)| only.is_none_or(|o| o == *n))
-        {
+        for (name, list) in shown(&self.lists, only) {
             let entries = list.value.entries.len();
             let _ = writeln!(out, "ip prefix-list {name}: {entries} entries");
             if let Some(text) = &list.value.description {
@@ -187,11 +183,7 @@ impl Policy {
     /// `show route-map [NAME]`, IOS's layout.
     pub fn show_route_maps(&self, only: Option<&str>) -> String {
         let mut out = String::new();
-        for (name, map) in self
-            .maps
-            .iter()
-            .filter(|(n, _)| only.is_none_or(|o| o == *n))
-        {
+        for (name, map) in shown(&self.maps, only) {
             for (i, (seq, entry)) in map.value.entries.iter().enumerate() {
                 let action = entry.action.word();
                 let _ = writeln!(out, "route-map {name}, {action}, sequence {seq}");
@@ -213,6 +205,14 @@ impl Policy {
         }
         out
     }
+}
+
+/// The objects `show` names: all, or the one called `only`.
+fn shown<'m, T>(
+    objects: &'m BTreeMap<String, T>,
+    only: Option<&'m str>,
+) -> impl Iterator<Item = (&'m String, &'m T)> {
+    (objects.iter()).filter(move |(n, _)| only.is_none_or(|o| o == *n))
 }
 
 /// Puts `ases` in front of the path (into its first sequence).

@@ -502,8 +502,11 @@ fn timers(edit: &mut Edit<'_>) -> Result<(), String> {
     edit_neighbor(edit, |n| n.timers = timers)
 }
 
+/// Which name of a [`NeighborFilter`].
+type Pick = fn(&NeighborFilter) -> &Option<String>;
+
 /// The policy kinds a neighbour names, in the running config's order.
-const FILTERS: [(&str, fn(&NeighborFilter) -> &Option<String>); 2] = [
+const FILTERS: [(&str, Pick); 2] = [
     ("prefix-list", |f| &f.prefix_list),
     ("route-map", |f| &f.route_map),
 ];
