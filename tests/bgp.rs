@@ -304,6 +304,11 @@ fn an_inbound_prefix_list_drops_and_a_route_map_prefers_without_a_reset() {
         t.contains("BGP state = Established")
     });
     assert!(neighbor.contains("Connections established 1"), "{neighbor}");
+    assert!(
+        neighbor.contains("  Incoming update prefix filter list is FROM-FRR")
+            && neighbor.contains("  Route map for incoming advertisements is FROM-FRR"),
+        "{neighbor}"
+    );
     let lists = cli.until("show ip prefix-list FROM-FRR", |t| {
         t.contains("seq 5 deny 10.64.100.0/24 (hit count: ")
     });
@@ -416,4 +421,21 @@ fn maximum_prefix_tears_the_session_down_until_clear_ip_bgp() {
     frr.until("show bgp summary json", |t| {
         t.contains("\"state\":\"Established\"")
     });
+
+    // Under the limit, its threshold (here 50%) is logged.
+    cli.configure(&[
+        "router bgp 65000",
+        " neighbor 10.64.2.2 maximum-prefix 4 50",
+    ]);
+    cli.until("show logging", |t| {
+        t.contains("%BGP-4-MAXPFX: No. of prefix received from 10.64.2.2 (afi 0) reaches 2, max 4")
+    });
+    let neighbor = cli.until("show ip bgp neighbors 10.64.2.2", |t| {
+        t.contains("Maximum prefixes allowed 4")
+    });
+    assert!(
+        neighbor.contains("Threshold for warning message 50%")
+            && neighbor.contains("Connections established 2"),
+        "{neighbor}"
+    );
 }

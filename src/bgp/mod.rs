@@ -55,6 +55,8 @@ pub struct Originated {
 struct PeerStatus {
     remote_as: u32,
     description: Option<String>,
+    /// Its filters and prefix limit, for `show ip bgp neighbors`.
+    policy: PeerPolicy,
     state: State,
     admin_down: bool,
     /// Held down for sending more prefixes than `maximum-prefix` allows,
@@ -295,6 +297,7 @@ fn reconcile(
             let status = shared.peers.entry(*peer).or_insert_with(|| PeerStatus {
                 remote_as: peer_config.settings.remote_as,
                 description: None,
+                policy: peer_config.policy.clone(),
                 state: State::Idle,
                 admin_down: peer_config.shutdown,
                 prefix_limited: false,
@@ -307,6 +310,7 @@ fn reconcile(
             });
             status.remote_as = peer_config.settings.remote_as;
             status.description = description.clone();
+            status.policy = peer_config.policy.clone();
         }
     }
     for (peer, (peer_config, _)) in wanted {

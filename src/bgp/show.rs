@@ -4,6 +4,7 @@
 //! [NAME]` (with their hit counts).
 
 use super::fsm::State;
+use super::session::PeerPolicy;
 use super::{Bgp, PeerStatus, Shared};
 use grammar::SyntaxError;
 use ipnet::Ipv4Net;
@@ -194,6 +195,31 @@ fn render_table(shared: &Shared) -> String {
     out
 }
 
+/// A neighbour's filters and prefix limit, IOS's words.
+fn policy_lines(out: &mut String, policy: &PeerPolicy) {
+    for (filter, way) in [
+        (&policy.inbound, "incoming"),
+        (&policy.outbound, "outgoing"),
+    ] {
+        if let Some(list) = &filter.prefix_list {
+            let capital = way[..1].to_uppercase() + &way[1..];
+            let _ = writeln!(out, "  {capital} update prefix filter list is {list}");
+        }
+        if let Some(map) = &filter.route_map {
+            let _ = writeln!(out, "  Route map for {way} advertisements is {map}");
+        }
+    }
+    if let Some(limit) = policy.maximum_prefix {
+        let warning = if limit.warning_only {
+            " (warning-only)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  Maximum prefixes allowed {}{warning}", limit.max);
+        let _ = writeln!(out, "  Threshold for warning message {}%", limit.threshold);
+    }
+}
+
 /// One line of `show ip bgp`.
 struct Row {
     mark: &'static str,
@@ -252,6 +278,7 @@ fn render_neighbors(shared: &Shared, only: Option<Ipv4Addr>) -> String {
             s.sent,
             shared.rib.received_from(*peer)
         );
+        policy_lines(&mut out, &s.policy);
         let _ = writeln!(out, "  Connections established {}", s.established_count);
         if let Some((sent, n)) = &s.last_error {
             let way = if *sent { "sent" } else { "received" };
