@@ -126,7 +126,7 @@ pub async fn run(bgp: Bgp, stack: LocalStack, peer: Ipv4Addr, mut inputs: Inputs
             if !inputs.config.borrow().same_session(&config) {
                 break;
             }
-            if session.limit == Limit::Exceeded {
+            if session.over_limit() {
                 session.held_down(&mut inputs).await;
                 event = Event::Start;
                 continue;
@@ -282,8 +282,13 @@ impl Session {
             }
         }
         inputs.resets.borrow_and_update();
-        self.limit = Limit::Below;
         self.bgp.with_peer(peer, |s| s.prefix_limited = false);
+    }
+
+    /// The session ended for going over a limit that is not warning-only.
+    fn over_limit(&self) -> bool {
+        let limit = self.config.policy.maximum_prefix;
+        self.limit == Limit::Exceeded && limit.is_some_and(|l| !l.warning_only)
     }
 
     async fn connected(&mut self, stream: kernel_bypass::local::TcpStream, inputs: &mut Inputs) {
@@ -291,6 +296,8 @@ impl Session {
             self.next_hop = local;
         }
         let (mut reader, mut writer) = tokio::io::split(stream);
+        // A new session: the limit's steps are logged again.
+        self.limit = Limit::Below;
         let actions = self.handle(Event::TcpConnected);
         if !self.perform(&mut writer, actions, inputs).await {
             return;
@@ -336,18 +343,18 @@ impl Session {
                     let gone = changed.is_err();
                     let config = inputs.config.borrow().clone();
                     if !gone && config.same_session(&self.config) {
-                        if self.policy_changed(&mut writer, config, inputs).await {
-                            continue;
+                        match self.policy_changed(&mut writer, config, inputs).await {
+                            None => continue,
+                            event => event,
                         }
-                        Some(Event::TcpClosed)
                     } else {
-                    let subcode = match (gone, config.shutdown) {
-                        (true, _) => error::PEER_DECONFIGURED,
-                        (false, true) => error::ADMIN_SHUTDOWN,
-                        // Another setting: reset so the new one is used.
-                        (false, false) => error::OTHER_CONFIGURATION_CHANGE,
-                    };
-                    Some(Event::Stop(Notification::new(error::CEASE, subcode)))
+                        let subcode = match (gone, config.shutdown) {
+                            (true, _) => error::PEER_DECONFIGURED,
+                            (false, true) => error::ADMIN_SHUTDOWN,
+                            // Another setting: reset so the new one is used.
+                            (false, false) => error::OTHER_CONFIGURATION_CHANGE,
+                        };
+                        Some(Event::Stop(Notification::new(error::CEASE, subcode)))
                     }
                 }
                 _ = inputs.resets.changed() => {
@@ -428,28 +435,28 @@ impl Session {
         sent
     }
 
-    /// Follows a new policy: the peer is asked for its routes again (or,
-    /// if it cannot resend them, the session is reset) and what we send
-    /// is brought up to date. False once the connection is closed.
+    /// Follows a new policy: the peer is asked for its routes again and
+    /// what we send is brought up to date. The event to handle when that
+    /// cannot be done: a reset for a peer that cannot resend its routes,
+    /// or the connection lost.
     async fn policy_changed(
         &mut self,
         writer: &mut Writer,
         config: PeerConfig,
         inputs: &mut Inputs,
-    ) -> bool {
+    ) -> Option<Event> {
         self.config = config;
         self.limit = Limit::Below;
         if self.fsm.state != State::Established {
-            return true;
+            return None;
         }
-        let refresh = self.fsm.peer.as_ref().is_some_and(|p| p.route_refresh);
-        if !refresh {
+        if !self.fsm.peer.as_ref().is_some_and(|p| p.route_refresh) {
             let cease = Notification::new(error::CEASE, error::OTHER_CONFIGURATION_CHANGE);
-            let actions = self.handle(Event::Stop(cease));
-            return self.perform(writer, actions, inputs).await;
+            return Some(Event::Stop(cease));
         }
-        self.send(writer, &Message::RouteRefresh(1, 1)).await
-            && self.advertise(writer, inputs, false).await
+        let sent = self.send(writer, &Message::RouteRefresh(1, 1)).await
+            && self.advertise(writer, inputs, false).await;
+        (!sent).then_some(Event::TcpClosed)
     }
 
     /// Sends what we originate, through the outbound policy, to an eBGP
