@@ -8,6 +8,7 @@ mod bgp;
 mod cli;
 mod hosted;
 mod init;
+mod install;
 mod iot;
 mod metrics;
 mod ntp;
@@ -16,6 +17,7 @@ mod processes;
 mod slb_probes;
 mod ssh;
 mod syslog;
+mod watchdog;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
