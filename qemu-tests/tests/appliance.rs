@@ -38,7 +38,10 @@ fn boots_to_the_prompt_and_powers_off_cleanly() {
     assert!(messages.contains(MOUNTED), "boot messages: {messages}");
     assert!(messages.contains("virtio_net"), "boot messages: {messages}");
     assert!(messages.contains("softdog"), "boot messages: {messages}");
-    assert!(!messages.contains("no watchdog"), "boot messages: {messages}");
+    assert!(
+        !messages.contains("no watchdog"),
+        "boot messages: {messages}"
+    );
 
     power(&mut appliance, "poweroff", "powering off");
     assert!(appliance.wait_for_exit(EXIT_TIMEOUT).unwrap());
