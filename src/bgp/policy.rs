@@ -180,7 +180,8 @@ impl Policy {
         out
     }
 
-    /// `show route-map [NAME]`, IOS's layout.
+    /// `show route-map [NAME]`, IOS's layout; the last line counts the
+    /// routes each entry matched (IOS's counts policy-routed packets).
     pub fn show_route_maps(&self, only: Option<&str>) -> String {
         let mut out = String::new();
         for (name, map) in shown(&self.maps, only) {
