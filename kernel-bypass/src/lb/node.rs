@@ -12,7 +12,13 @@
 //!   an address of the appliance towards the backend, so the backend needs
 //!   no route back to clients;
 //! - a backend's reply gets the virtual server's address as its source
-//!   (and, with full NAT, the client's endpoint as its destination first).
+//!   (and, with full NAT, the client's endpoint as its destination first);
+//! - an ICMP or ICMPv6 error about a balanced flow's packet (port
+//!   unreachable, fragmentation needed, packet too big) is translated as
+//!   that packet was, its outer header, quote and checksums: one about a
+//!   client's packet to a backend (from the backend or a router on the
+//!   way) goes to the client from the virtual server, one about a reply
+//!   (from the client or a router on its way) goes to the backend.
 //!
 //! Sessions are a NAT translation table (of the family) sharded by the
 //! client endpoint; the full-NAT leg is a NAT state of its own
@@ -23,7 +29,8 @@
 use crate::features::{Action, Ahead, FeatureNode, Packet, Prefetch};
 use crate::lb::maglev::Maglev;
 use crate::nat::{
-    rewrite, Address, End, Endpoint, Flow, KeyHasher, NatState, Translation, TranslationTable,
+    rewrite, rewrite_icmp_error, Address, End, Endpoint, Flow, KeyHasher, NatState, Translation,
+    TranslationTable,
 };
 use crate::sessions::Timeouts;
 use crate::snapshot::VrfId;
@@ -341,6 +348,102 @@ impl<A: Address> LbPath<A> {
         }
         Action::Continue
     }
+
+    /// An ICMP error (`outer`) about a balanced flow's packet, by which
+    /// way that packet went; Continue when it is about no flow of ours.
+    fn icmp_error(&self, packet: &mut Packet<'_>, outer: &Flow<A>) -> Action {
+        let vrf = packet.vrf;
+        let Some(quoted) = outer.quoted(packet.data).filter(|q| q.has_ports) else {
+            return Action::Continue;
+        };
+        let translated = if self.vips.contains(&(vrf, quoted.src.addr)) {
+            self.error_about_reply(packet, outer, &quoted)
+        } else if self.backends.contains(&(vrf, quoted.dst.addr)) {
+            self.error_about_request(packet, outer, &quoted)
+        } else {
+            None
+        };
+        translated.unwrap_or(Action::Continue)
+    }
+
+    /// About a reply the virtual server sent the client (the quote: from
+    /// the virtual server): to the backend, about the backend's packet
+    /// (with full NAT, to the appliance endpoint standing for the client).
+    fn error_about_reply(
+        &self,
+        packet: &mut Packet<'_>,
+        outer: &Flow<A>,
+        quoted: &Flow<A>,
+    ) -> Option<Action> {
+        let (vrf, protocol) = (packet.vrf, quoted.protocol);
+        let vs = (self.vservers).get(&(vrf, protocol, quoted.src.addr, quoted.src.port))?;
+        let times = (packet.now_secs, &self.timeouts);
+        let mut released = None;
+        let (backend, _) = (self.sessions).inbound(
+            (protocol, vrf),
+            quoted.src,
+            quoted.dst,
+            0,
+            times,
+            &mut released,
+        )?;
+        rewrite_icmp_error(packet.data, outer, quoted, End::Destination, backend);
+        if vs.full_nat {
+            let outer = A::flow(packet.data)?;
+            let quoted = outer.quoted(packet.data)?;
+            let mut released = None;
+            let public = self.snat.table.outbound(
+                (protocol, vrf),
+                quoted.dst,
+                quoted.src,
+                0,
+                times,
+                &mut released,
+            );
+            self.snat.release(released);
+            rewrite_icmp_error(packet.data, &outer, &quoted, End::Source, public?);
+        }
+        Some(Action::Continue)
+    }
+
+    /// About a client's packet to a backend (the quote: to the backend):
+    /// to the client, from the virtual server.
+    fn error_about_request(
+        &self,
+        packet: &mut Packet<'_>,
+        outer: &Flow<A>,
+        quoted: &Flow<A>,
+    ) -> Option<Action> {
+        let (vrf, protocol) = (packet.vrf, quoted.protocol);
+        let times = (packet.now_secs, &self.timeouts);
+        let (mut outer, mut quoted) = (*outer, *quoted);
+        if self.snat_addresses.contains(&(vrf, quoted.src.addr)) {
+            let mut released = None;
+            let client = self.snat.table.inbound(
+                (protocol, vrf),
+                quoted.src,
+                quoted.dst,
+                0,
+                times,
+                &mut released,
+            );
+            self.snat.release(released);
+            rewrite_icmp_error(packet.data, &outer, &quoted, End::Destination, client?.0);
+            outer = A::flow(packet.data)?;
+            quoted = outer.quoted(packet.data)?;
+        }
+        let mut released = None;
+        let vip = (self.sessions).outbound(
+            (protocol, vrf),
+            quoted.dst,
+            quoted.src,
+            0,
+            times,
+            &mut released,
+        )?;
+        rewrite_icmp_error(packet.data, &outer, &quoted, End::Source, vip);
+        Some(Action::Continue)
+    }
 }
 
 /// `slb`, at pre-routing of `A`'s family.
@@ -360,12 +463,17 @@ impl<A: Address> FeatureNode for SlbNode<A> {
         let to_vip = path.vips.contains(&(vrf, dst));
         let to_snat = !to_vip && path.snat_addresses.contains(&(vrf, dst));
         let from_backend = (path.backends).contains(&(vrf, A::read(packet.data, A::SRC)));
-        if !to_vip && !from_backend {
+        // An ICMP error about a flow may come from any router on its way.
+        let icmp = packet.data.get(A::PROTOCOL) == Some(&A::ICMP);
+        if !to_vip && !from_backend && !icmp {
             return Action::Continue;
         }
         let Some(flow) = A::flow(packet.data) else {
             return Action::Continue;
         };
+        if flow.is_icmp_error() {
+            return path.icmp_error(packet, &flow);
+        }
         if to_vip {
             let key = (vrf, flow.protocol, dst, flow.dst.port);
             if let Some(vs) = path.vservers.get(&key) {

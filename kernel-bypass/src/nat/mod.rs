@@ -21,7 +21,7 @@ mod table;
 pub use address::{Address, Endpoint};
 pub use mappings::Mappings;
 pub use node::{In2Out, KeyHasher, NatPath, NatState, Out2In};
-pub use rewrite::{rewrite, End, Flow, Ipv4Flow};
+pub use rewrite::{rewrite, rewrite_icmp_error, End, Flow, Ipv4Flow};
 pub use table::{Released, Translation, TranslationInfo, TranslationTable};
 
 use crate::elements::{DataplaneElement, ElementCommand};
