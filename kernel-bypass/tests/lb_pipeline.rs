@@ -540,6 +540,59 @@ fn ipv6_full_nat_hides_clients_behind_the_appliance() {
     assert_eq!(port_at(&again[0], IPV6_HEADER), port);
 }
 
+/// `site6` with both interfaces and the virtual servers in VRF T, or
+/// (`vservers_global`) the virtual servers left in the global table.
+fn site6_in_vrf(farm_extra: &str, vservers_global: bool) -> String {
+    let text = site6(farm_extra, "")
+        .replace(
+            "interface eth0\n",
+            "vrf definition T\ninterface eth0\n vrf forwarding T\n",
+        )
+        .replace("interface eth1\n", "interface eth1\n vrf forwarding T\n");
+    match vservers_global {
+        true => text,
+        false => text
+            .replace("tcp 80\n", "tcp 80\n vrf T\n")
+            .replace("udp 53\n", "udp 53\n vrf T\n"),
+    }
+}
+
+#[test]
+fn an_ipv6_virtual_server_in_a_vrf_balances_that_vrf_only() {
+    for farm in ["", " nat client\n"] {
+        let mut h = Harness::new(&site6_in_vrf(farm, false), NEIGHBORS6);
+        let verdicts = h.feed6(0, &[syn6(43000)]);
+        let out = sent6(&h, &verdicts, 1);
+        assert_eq!(out.len(), 1, "{farm:?}: {verdicts:?}");
+        let backend = addr6_at(&out[0], 24);
+        assert_ne!(backend, ip6(VIP6), "balanced");
+        let (towards, port) = (addr6_at(&out[0], 8), port_at(&out[0], IPV6_HEADER));
+        let reply = tcp6_packet(backend, towards, 80, port, SYN | ACK);
+        let verdicts = h.feed6(1, &[reply]);
+        let back = sent6(&h, &verdicts, 0);
+        assert_eq!(back.len(), 1, "{farm:?}: {verdicts:?}");
+        assert_eq!(addr6_at(&back[0], 8), ip6(VIP6), "from the virtual server");
+        assert_eq!(addr6_at(&back[0], 24), ip6(CLIENT6));
+        assert_eq!(port_at(&back[0], IPV6_HEADER + 2), 43000);
+        let vservers = h.show("ip slb vserver");
+        assert!(
+            vservers.contains("[2001:db8:80::80]:80 vrf T"),
+            "{vservers}"
+        );
+        assert!(h.show("ip slb sessions").starts_with("1 sessions"));
+    }
+    // The same virtual server in the global table: the VRF's clients do
+    // not reach it.
+    let mut h = Harness::new(&site6_in_vrf("", true), NEIGHBORS6);
+    let verdicts = h.feed6(0, &[syn6(43000)]);
+    assert_eq!(
+        h.sent_on(&verdicts, 1),
+        Vec::<Vec<u8>>::new(),
+        "{verdicts:?}"
+    );
+    assert!(h.show("ip slb sessions").starts_with("0 sessions"));
+}
+
 #[test]
 fn ipv6_extension_headers_are_walked_to_the_ports() {
     let mut h = Harness::new(&site6("", ""), NEIGHBORS6);
