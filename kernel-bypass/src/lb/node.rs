@@ -26,6 +26,7 @@
 //! ports). The virtual servers and reals themselves are family-neutral
 //! (socket addresses); the node reads its family's addresses from them.
 
+use crate::counters::{Count, PerWorker};
 use crate::features::{Action, Ahead, FeatureNode, Packet, Prefetch};
 use crate::lb::maglev::Maglev;
 use crate::nat::{
@@ -37,7 +38,7 @@ use crate::snapshot::VrfId;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// A real's health, kept across commits: `up` is what the node reads.
@@ -68,14 +69,14 @@ pub struct RealPath {
     pub snat: Option<IpAddr>,
 }
 
-/// What a virtual server counted.
+/// What a virtual server counted, in one worker's slot.
 #[derive(Default)]
 pub struct VserverCounters {
-    pub packets: AtomicU64,
-    pub sessions_created: AtomicU64,
-    pub no_backend: AtomicU64,
-    pub table_full: AtomicU64,
-    pub not_balanced: AtomicU64,
+    pub packets: Count,
+    pub sessions_created: Count,
+    pub no_backend: Count,
+    pub table_full: Count,
+    pub not_balanced: Count,
 }
 
 pub struct VserverPath {
@@ -89,11 +90,7 @@ pub struct VserverPath {
     pub table_size: u32,
     /// Rebuilt when a real's health changes (None: no real can serve).
     pub lookup: RwLock<Option<Arc<Maglev>>>,
-    pub counters: Arc<VserverCounters>,
-}
-
-fn add(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+    pub counters: Arc<PerWorker<VserverCounters>>,
 }
 
 impl VserverPath {
@@ -195,9 +192,9 @@ impl<A: Address> LbPath<A> {
 
     /// A packet to a virtual server (its destination).
     fn forward(&self, packet: &mut Packet<'_>, flow: &Flow<A>, vs: &VserverPath) -> Action {
-        add(&vs.counters.packets);
+        vs.counters.here().packets.add();
         if !flow.has_ports {
-            add(&vs.counters.not_balanced);
+            vs.counters.here().not_balanced.add();
             return Action::Drop;
         }
         let (client, vip, now) = (flow.src, flow.dst, packet.now_secs);
@@ -214,7 +211,7 @@ impl<A: Address> LbPath<A> {
             Some((backend, _)) => backend,
             None => {
                 let Some(real) = vs.choose(client).and_then(|r| Endpoint::of(r.endpoint)) else {
-                    add(&vs.counters.no_backend);
+                    vs.counters.here().no_backend.add();
                     return Action::Drop;
                 };
                 if flow.opens_flow() {
@@ -233,10 +230,10 @@ impl<A: Address> LbPath<A> {
                         .create(&translation, (now, &self.timeouts), &mut swept)
                         .is_err()
                     {
-                        add(&vs.counters.table_full);
+                        vs.counters.here().table_full.add();
                         return Action::Drop;
                     }
-                    add(&vs.counters.sessions_created);
+                    vs.counters.here().sessions_created.add();
                 }
                 real
             }
@@ -250,7 +247,7 @@ impl<A: Address> LbPath<A> {
             .and_then(|r| r.snat.and_then(A::of));
         let Some(public) = snat.and_then(|addr| self.client_leg(flow, vs.vrf, backend, addr, now))
         else {
-            add(&vs.counters.no_backend);
+            vs.counters.here().no_backend.add();
             return Action::Drop;
         };
         match A::flow(packet.data) {
@@ -379,35 +376,32 @@ impl<A: Address> LbPath<A> {
         let vs = (self.vservers).get(&(vrf, protocol, quoted.src.addr, quoted.src.port))?;
         let times = (packet.now_secs, &self.timeouts);
         let mut released = None;
-        let (backend, _) = (self.sessions).inbound(
-            (protocol, vrf),
-            quoted.src,
-            quoted.dst,
-            0,
-            times,
-            &mut released,
-        )?;
-        rewrite_icmp_error(packet.data, outer, quoted, End::Destination, backend);
-        if vs.full_nat {
-            let outer = A::flow(packet.data)?;
-            let quoted = outer.quoted(packet.data)?;
-            let mut released = None;
-            let public = self.snat.table.outbound(
-                (protocol, vrf),
-                quoted.dst,
-                quoted.src,
-                0,
-                times,
-                &mut released,
-            );
-            self.snat.release(released);
-            rewrite_icmp_error(packet.data, &outer, &quoted, End::Source, public?);
-        }
-        Some(Action::Continue)
+        let (client, vip) = (quoted.dst, quoted.src);
+        let (backend, _) =
+            (self.sessions).inbound((protocol, vrf), vip, client, 0, times, &mut released)?;
+        let public = match vs.full_nat {
+            true => {
+                let mut released = None;
+                let public = (self.snat.table).outbound(
+                    (protocol, vrf),
+                    client,
+                    backend,
+                    0,
+                    times,
+                    &mut released,
+                );
+                self.snat.release(released);
+                Some(public?)
+            }
+            false => None,
+        };
+        let legs = [(End::Destination, Some(backend)), (End::Source, public)];
+        Some(rewrite_legs(packet.data, outer, quoted, legs))
     }
 
     /// About a client's packet to a backend (the quote: to the backend):
-    /// to the client, from the virtual server.
+    /// to the client (with full NAT, from the appliance endpoint standing
+    /// for it), from the virtual server.
     fn error_about_request(
         &self,
         packet: &mut Packet<'_>,
@@ -416,34 +410,63 @@ impl<A: Address> LbPath<A> {
     ) -> Option<Action> {
         let (vrf, protocol) = (packet.vrf, quoted.protocol);
         let times = (packet.now_secs, &self.timeouts);
-        let (mut outer, mut quoted) = (*outer, *quoted);
-        if self.snat_addresses.contains(&(vrf, quoted.src.addr)) {
-            let mut released = None;
-            let client = self.snat.table.inbound(
-                (protocol, vrf),
-                quoted.src,
-                quoted.dst,
-                0,
-                times,
-                &mut released,
-            );
-            self.snat.release(released);
-            rewrite_icmp_error(packet.data, &outer, &quoted, End::Destination, client?.0);
-            outer = A::flow(packet.data)?;
-            quoted = outer.quoted(packet.data)?;
-        }
+        let backend = quoted.dst;
+        let client = match self.snat_addresses.contains(&(vrf, quoted.src.addr)) {
+            true => {
+                let mut released = None;
+                let client = (self.snat.table).inbound(
+                    (protocol, vrf),
+                    quoted.src,
+                    backend,
+                    0,
+                    times,
+                    &mut released,
+                );
+                self.snat.release(released);
+                Some(client?.0)
+            }
+            false => None,
+        };
         let mut released = None;
         let vip = (self.sessions).outbound(
             (protocol, vrf),
-            quoted.dst,
-            quoted.src,
+            backend,
+            client.unwrap_or(quoted.src),
             0,
             times,
             &mut released,
         )?;
-        rewrite_icmp_error(packet.data, &outer, &quoted, End::Source, vip);
-        Some(Action::Continue)
+        let legs = [(End::Destination, client), (End::Source, Some(vip))];
+        Some(rewrite_legs(packet.data, outer, quoted, legs))
     }
+}
+
+/// Rewrites an ICMP error leg by leg (an end of the outer packet and the
+/// quote's opposite one, see `rewrite_icmp_error`), reading it again after
+/// each; one that cannot be read again is dropped half translated.
+fn rewrite_legs<A: Address>(
+    data: &mut [u8],
+    outer: &Flow<A>,
+    quoted: &Flow<A>,
+    legs: [(End, Option<Endpoint<A>>); 2],
+) -> Action {
+    let (mut outer, mut quoted) = (*outer, *quoted);
+    let mut rewritten = false;
+    for (end, new) in legs {
+        let Some(new) = new else {
+            continue;
+        };
+        if rewritten {
+            let again = A::flow(data).and_then(|o| Some((o, o.quoted(data)?)));
+            let Some(again) = again else {
+                return Action::Drop;
+            };
+            (outer, quoted) = again;
+        }
+        rewrite_icmp_error(data, &outer, &quoted, end, new);
+        rewritten = true;
+    }
+    Action::Continue
 }
 
 /// `slb`, at pre-routing of `A`'s family.
