@@ -262,13 +262,14 @@ struct Lines<T>(T);
 /// first, each get their own); threads beyond 16 share slots, where two
 /// counting the same event at once may lose one.
 pub struct PerWorker<T> {
-    slots: Box<[Lines<T>; WORKER_SLOTS]>,
+    /// In place, not boxed: counting follows no pointer more.
+    slots: [Lines<T>; WORKER_SLOTS],
 }
 
 impl<T: Default> Default for PerWorker<T> {
     fn default() -> Self {
         PerWorker {
-            slots: Box::new(std::array::from_fn(|_| Lines::default())),
+            slots: std::array::from_fn(|_| Lines::default()),
         }
     }
 }

@@ -484,11 +484,11 @@ impl<A: Address> FeatureNode for SlbNode<A> {
         // are there.
         let dst = A::read(packet.data, A::DST);
         let to_vip = path.vips.contains(&(vrf, dst));
-        let to_snat = !to_vip && path.snat_addresses.contains(&(vrf, dst));
-        let from_backend = (path.backends).contains(&(vrf, A::read(packet.data, A::SRC)));
         // An ICMP error about a flow may come from any router on its way.
         let icmp = packet.data.get(A::PROTOCOL) == Some(&A::ICMP);
-        if !to_vip && !from_backend && !icmp {
+        // A client's packet needs no more tests than this one.
+        let from_backend = || (path.backends).contains(&(vrf, A::read(packet.data, A::SRC)));
+        if !to_vip && !icmp && !from_backend() {
             return Action::Continue;
         }
         let Some(flow) = A::flow(packet.data) else {
@@ -503,7 +503,8 @@ impl<A: Address> FeatureNode for SlbNode<A> {
                 return path.forward(packet, &flow, vs);
             }
         }
-        if from_backend && flow.has_ports {
+        if flow.has_ports && from_backend() {
+            let to_snat = !to_vip && path.snat_addresses.contains(&(vrf, dst));
             return path.reply(packet, &flow, to_snat);
         }
         Action::Continue
