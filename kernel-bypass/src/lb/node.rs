@@ -353,93 +353,70 @@ impl<A: Address> LbPath<A> {
         let Some(quoted) = outer.quoted(packet.data).filter(|q| q.has_ports) else {
             return Action::Continue;
         };
-        let translated = if self.vips.contains(&(vrf, quoted.src.addr)) {
-            self.error_about_reply(packet, outer, &quoted)
+        let at = ((quoted.protocol, vrf), packet.now_secs);
+        let legs = if self.vips.contains(&(vrf, quoted.src.addr)) {
+            self.legs_of_reply(&quoted, at)
         } else if self.backends.contains(&(vrf, quoted.dst.addr)) {
-            self.error_about_request(packet, outer, &quoted)
+            self.legs_of_request(&quoted, at)
         } else {
             None
         };
-        translated.unwrap_or(Action::Continue)
+        match legs {
+            Some(legs) => rewrite_legs(packet.data, outer, &quoted, legs),
+            None => Action::Continue,
+        }
     }
 
-    /// About a reply the virtual server sent the client (the quote: from
-    /// the virtual server): to the backend, about the backend's packet
-    /// (with full NAT, to the appliance endpoint standing for the client).
-    fn error_about_reply(
-        &self,
-        packet: &mut Packet<'_>,
-        outer: &Flow<A>,
-        quoted: &Flow<A>,
-    ) -> Option<Action> {
-        let (vrf, protocol) = (packet.vrf, quoted.protocol);
+    /// An error about a reply the virtual server sent the client (the
+    /// quote: from the virtual server) goes to the backend, about the
+    /// backend's packet (with full NAT, to the appliance endpoint standing
+    /// for the client).
+    fn legs_of_reply(&self, quoted: &Flow<A>, (key, now): ((u8, VrfId), u32)) -> Option<Legs<A>> {
+        let (protocol, vrf) = key;
         let vs = (self.vservers).get(&(vrf, protocol, quoted.src.addr, quoted.src.port))?;
-        let times = (packet.now_secs, &self.timeouts);
-        let mut released = None;
+        let times = (now, &self.timeouts);
         let (client, vip) = (quoted.dst, quoted.src);
-        let (backend, _) =
-            (self.sessions).inbound((protocol, vrf), vip, client, 0, times, &mut released)?;
+        let mut released = None;
+        let (backend, _) = (self.sessions).inbound(key, vip, client, 0, times, &mut released)?;
         let public = match vs.full_nat {
             true => {
                 let mut released = None;
-                let public = (self.snat.table).outbound(
-                    (protocol, vrf),
-                    client,
-                    backend,
-                    0,
-                    times,
-                    &mut released,
-                );
+                let public =
+                    (self.snat.table).outbound(key, client, backend, 0, times, &mut released);
                 self.snat.release(released);
                 Some(public?)
             }
             false => None,
         };
-        let legs = [(End::Destination, Some(backend)), (End::Source, public)];
-        Some(rewrite_legs(packet.data, outer, quoted, legs))
+        Some([(End::Destination, Some(backend)), (End::Source, public)])
     }
 
-    /// About a client's packet to a backend (the quote: to the backend):
-    /// to the client (with full NAT, from the appliance endpoint standing
-    /// for it), from the virtual server.
-    fn error_about_request(
-        &self,
-        packet: &mut Packet<'_>,
-        outer: &Flow<A>,
-        quoted: &Flow<A>,
-    ) -> Option<Action> {
-        let (vrf, protocol) = (packet.vrf, quoted.protocol);
-        let times = (packet.now_secs, &self.timeouts);
+    /// An error about a client's packet to a backend (the quote: to the
+    /// backend) goes to the client (with full NAT, from the appliance
+    /// endpoint standing for it), from the virtual server.
+    fn legs_of_request(&self, quoted: &Flow<A>, (key, now): ((u8, VrfId), u32)) -> Option<Legs<A>> {
+        let times = (now, &self.timeouts);
         let backend = quoted.dst;
-        let client = match self.snat_addresses.contains(&(vrf, quoted.src.addr)) {
+        let client = match self.snat_addresses.contains(&(key.1, quoted.src.addr)) {
             true => {
                 let mut released = None;
-                let client = (self.snat.table).inbound(
-                    (protocol, vrf),
-                    quoted.src,
-                    backend,
-                    0,
-                    times,
-                    &mut released,
-                );
+                let client =
+                    (self.snat.table).inbound(key, quoted.src, backend, 0, times, &mut released);
                 self.snat.release(released);
                 Some(client?.0)
             }
             false => None,
         };
+        let from = client.unwrap_or(quoted.src);
         let mut released = None;
-        let vip = (self.sessions).outbound(
-            (protocol, vrf),
-            backend,
-            client.unwrap_or(quoted.src),
-            0,
-            times,
-            &mut released,
-        )?;
-        let legs = [(End::Destination, client), (End::Source, Some(vip))];
-        Some(rewrite_legs(packet.data, outer, quoted, legs))
+        let vip = (self.sessions).outbound(key, backend, from, 0, times, &mut released)?;
+        Some([(End::Destination, client), (End::Source, Some(vip))])
     }
 }
+
+/// What an ICMP error's translation changes: an end of the outer packet
+/// (and the quote's opposite one) each, if any.
+type Legs<A> = [(End, Option<Endpoint<A>>); 2];
 
 /// Rewrites an ICMP error leg by leg (an end of the outer packet and the
 /// quote's opposite one, see `rewrite_icmp_error`), reading it again after
@@ -448,7 +425,7 @@ fn rewrite_legs<A: Address>(
     data: &mut [u8],
     outer: &Flow<A>,
     quoted: &Flow<A>,
-    legs: [(End, Option<Endpoint<A>>); 2],
+    legs: Legs<A>,
 ) -> Action {
     let (mut outer, mut quoted) = (*outer, *quoted);
     let mut rewritten = false;
