@@ -485,7 +485,7 @@ fn icmpv6_errors_about_balanced_flows_are_translated_back_both_ways() {
     // A big answer meets a smaller link on the client's side: the router
     // there tells the backend, quoting what fits in 1280 bytes.
     let answer = udp6_checksummed(dns, client, 53, 5353, &[7; 1400]);
-    let verdicts = h.feed6(1, &[answer.clone()]);
+    let verdicts = h.feed6(1, std::slice::from_ref(&answer));
     let answered = sent6(&h, &verdicts, 0);
     assert_eq!(answered.len(), 1, "{verdicts:?}");
     let router = ip6("2001:db8:1::fe");
