@@ -1,7 +1,8 @@
 //! The load balancer in `gatehouse run`, the real binary, between Linux
 //! hosts in network namespaces: nginx backends that answer their own name,
 //! health probes on the appliance's own stack, a commit while a connection
-//! is open, a UDP virtual server, and full NAT to backends with no route
+//! is open, a UDP virtual server (and its backends' port unreachable
+//! refusing the client's socket), and full NAT to backends with no route
 //! back to the clients; the same over IPv6 (curl -6).
 //!
 //! ```text
@@ -46,6 +47,12 @@ const UDP_NAME: &str = "import socket,sys\n\
 const UDP_ASK: &str = "import socket,sys\n\
     s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(1)\n\
     for _ in range(5):\n s.sendto(b'who',(sys.argv[1],5353))\n try: print(s.recvfrom(512)[0].decode()); sys.exit(0)\n except socket.timeout: pass\n\
+    sys.exit(1)\n";
+/// A connected UDP socket asking until the answer is a refusal: the
+/// backend's port unreachable, translated back to the virtual server's.
+const UDP_REFUSED: &str = "import socket,sys\n\
+    s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(1); s.connect((sys.argv[1],5353))\n\
+    for _ in range(5):\n s.send(b'who')\n try: s.recv(512)\n except ConnectionRefusedError: print('refused'); sys.exit(0)\n except socket.timeout: pass\n\
     sys.exit(1)\n";
 
 /// An nginx answering `name` on `address`:80 in `ns`.
@@ -263,7 +270,7 @@ fn typed(cli: &mut Option<ChildStdin>, lines: &[&str]) {
 }
 
 #[test]
-fn requests_follow_weights_and_probes_take_a_stopped_backend_out_and_back() {
+fn requests_follow_weights_and_probes_take_a_stopped_backend_out_and_back_and_udp_is_refused() {
     if !is_root() {
         return;
     }
@@ -303,6 +310,12 @@ fn requests_follow_weights_and_probes_take_a_stopped_backend_out_and_back() {
     site.ask_until("web12 to come back", &web, 100, |a| {
         a.get("web12").is_some()
     });
+
+    // No UDP server listens at the DNS backends: their port unreachable
+    // reaches the client's socket as the virtual server's.
+    let udp = site.client.output(&["python3", "-c", UDP_REFUSED, VIP]);
+    let said = String::from_utf8_lossy(&udp.stdout);
+    assert_eq!(said.trim(), "refused", "{udp:?}");
 }
 
 #[test]

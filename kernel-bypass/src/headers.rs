@@ -105,13 +105,20 @@ pub struct Ipv6View<'a> {
 
 impl<'a> Ipv6View<'a> {
     pub fn new_checked(data: &'a [u8]) -> Option<Ipv6View<'a>> {
+        let view = Ipv6View::new_quoted(data)?;
+        let total = IPV6_HEADER + usize::from(be16(data, IPV6_PAYLOAD_LEN));
+        (view.data.len() == total).then_some(view)
+    }
+
+    /// The header of a packet an ICMPv6 error quotes: its payload length
+    /// may say more than the quote holds, which is taken as the payload.
+    pub fn new_quoted(data: &'a [u8]) -> Option<Ipv6View<'a>> {
         if data.len() < IPV6_HEADER || data[0] >> 4 != 6 {
             return None;
         }
         let total = IPV6_HEADER + usize::from(be16(data, IPV6_PAYLOAD_LEN));
-        // `then`, not `then_some`: the slice must not be taken when too short.
-        (total <= data.len()).then(|| Ipv6View {
-            data: &data[..total],
+        Some(Ipv6View {
+            data: &data[..total.min(data.len())],
         })
     }
 

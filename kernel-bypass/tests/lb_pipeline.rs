@@ -1,12 +1,13 @@
 //! The load balancer fed in memory: weights, sessions that outlive pool
 //! changes and commits, drain, probe results, full NAT, a full session
-//! table, and random packets to the virtual server (never a panic); the
-//! same for an IPv6 virtual server, its packets' checksums verified.
+//! table, ICMP errors about balanced flows translated back, and random
+//! packets to the virtual server (never a panic); the same for an IPv6
+//! virtual server, its packets' checksums verified.
 
 mod support;
 
 use kernel_bypass::pipeline::Verdict;
-use kernel_bypass::wire::{ipv6_payload_checksum, IPV6_HEADER, PROTO_TCP};
+use kernel_bypass::wire::{checksum, ipv6_payload_checksum, IPV6_HEADER, PROTO_ICMP, PROTO_TCP};
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -196,6 +197,110 @@ fn a_full_session_table_drops_new_flows_and_keeps_the_old() {
     );
 }
 
+/// UDP over IPv4 with its checksum right over the pseudo-header.
+fn udp_checksummed(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> Vec<u8> {
+    let mut p = udp_packet(src, dst, sport, dport, b"ask");
+    let sum = udp4_sum(&p);
+    p[26..28].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+/// The UDP checksum of an IPv4 packet (0 over a right one).
+fn udp4_sum(p: &[u8]) -> u16 {
+    let mut pseudo = p[12..20].to_vec();
+    pseudo.extend_from_slice(&[0, 17]);
+    pseudo.extend_from_slice(&((p.len() - 20) as u16).to_be_bytes());
+    pseudo.extend_from_slice(&p[20..]);
+    checksum(&pseudo)
+}
+
+/// An ICMP error (`kind`: type, code) from `src` to `dst` quoting `about`.
+fn icmp_error(kind: (u8, u8), src: Ipv4Addr, dst: Ipv4Addr, about: &[u8]) -> Vec<u8> {
+    let mut icmp = vec![kind.0, kind.1, 0, 0, 0, 0, 0x05, 0xdc];
+    icmp.extend_from_slice(about);
+    let sum = checksum(&icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    ipv4(src, dst, PROTO_ICMP, 64, &icmp)
+}
+
+/// The quote of an ICMP error sent on, every checksum of it verified
+/// (the outer header's, the message's, the quote's header and UDP).
+fn quote_of(error: &[u8]) -> &[u8] {
+    assert_eq!(checksum(&error[..20]), 0, "outer header checksum");
+    assert_eq!(checksum(&error[20..]), 0, "ICMP checksum");
+    let quote = &error[28..];
+    assert_eq!(checksum(&quote[..20]), 0, "quoted header checksum");
+    assert_eq!(udp4_sum(quote), 0, "quoted UDP checksum");
+    quote
+}
+
+const PORT_UNREACHABLE: (u8, u8) = (3, 3);
+const FRAGMENTATION_NEEDED: (u8, u8) = (3, 4);
+
+#[test]
+fn icmp_errors_about_balanced_flows_are_translated_back_both_ways() {
+    for full_nat in [false, true] {
+        let farm = if full_nat {
+            " nat client
+"
+        } else {
+            ""
+        };
+        let mut h = Harness::new(&site("", farm).replace("tcp 80", "udp 80"), NEIGHBORS);
+        let (client, vip) = (ip("10.1.0.2"), ip("198.51.100.10"));
+        let verdicts = h.feed(0, &[udp_checksummed(client, vip, 5000, 80)]);
+        let sent = h.sent_on(&verdicts, 1);
+        assert_eq!(sent.len(), 1, "{verdicts:?}");
+        let (backend, towards) = (addr_at(&sent[0], 16), addr_at(&sent[0], 12));
+        let client_port = port_at(&sent[0], 20);
+
+        // The backend has no listener, a router on its way a smaller MTU:
+        // the client hears of its own packet, from the virtual server.
+        for (kind, from) in [
+            (PORT_UNREACHABLE, backend),
+            (FRAGMENTATION_NEEDED, ip("10.2.0.254")),
+        ] {
+            let error = icmp_error(kind, from, towards, &sent[0]);
+            let verdicts = h.feed(1, &[error]);
+            let back = h.sent_on(&verdicts, 0);
+            assert_eq!(back.len(), 1, "{full_nat} {kind:?}: {verdicts:?}");
+            assert_eq!(addr_at(&back[0], 12), vip, "from the virtual server");
+            assert_eq!(addr_at(&back[0], 16), client);
+            let quote = quote_of(&back[0]);
+            assert_eq!((addr_at(quote, 12), port_at(quote, 20)), (client, 5000));
+            assert_eq!((addr_at(quote, 16), port_at(quote, 22)), (vip, 80));
+        }
+
+        // The client's port is closed: the backend hears of its reply.
+        let reply = udp_checksummed(backend, towards, 80, client_port);
+        let verdicts = h.feed(1, &[reply]);
+        let replied = h.sent_on(&verdicts, 0);
+        assert_eq!(replied.len(), 1, "{verdicts:?}");
+        let error = icmp_error(PORT_UNREACHABLE, client, vip, &replied[0]);
+        let verdicts = h.feed(0, &[error]);
+        let out = h.sent_on(&verdicts, 1);
+        assert_eq!(out.len(), 1, "{full_nat}: {verdicts:?}");
+        assert_eq!(addr_at(&out[0], 12), towards, "from the client's stand-in");
+        assert_eq!(addr_at(&out[0], 16), backend);
+        let quote = quote_of(&out[0]);
+        assert_eq!((addr_at(quote, 12), port_at(quote, 20)), (backend, 80));
+        assert_eq!(
+            (addr_at(quote, 16), port_at(quote, 22)),
+            (towards, client_port)
+        );
+
+        // About no flow of ours: routed as it is.
+        let stranger = udp_checksummed(client, backend, 5999, 80);
+        let verdicts = h.feed(
+            1,
+            &[icmp_error(PORT_UNREACHABLE, backend, client, &stranger)],
+        );
+        let passed = h.sent_on(&verdicts, 0);
+        assert_eq!(passed.len(), 1, "{verdicts:?}");
+        assert_eq!(addr_at(&passed[0], 12), backend);
+    }
+}
+
 /// Clients behind eth0 (2001:db8:1::/64), backends 2001:db8:2::11-14
 /// behind eth1; virtual server [2001:db8:80::80]:80 over ::11-::13 and
 /// udp 53 over ::11 and ::12.
@@ -340,6 +445,75 @@ fn ipv6_flows_spread_over_the_reals_keep_them_and_replies_come_from_the_virtual_
     );
 }
 
+/// An ICMPv6 error (type, code, and the word after: the MTU of a packet
+/// too big) quoting `about`.
+fn icmp6_error(kind: (u8, u8, u32), src: Ipv6Addr, dst: Ipv6Addr, about: &[u8]) -> Vec<u8> {
+    let mut message = vec![kind.0, kind.1, 0, 0];
+    message.extend_from_slice(&kind.2.to_be_bytes());
+    message.extend_from_slice(about);
+    icmp6(src, dst, 64, &message)
+}
+
+#[test]
+fn icmpv6_errors_about_balanced_flows_are_translated_back_both_ways() {
+    let mut h = Harness::new(&site6("", ""), NEIGHBORS6);
+    let (client, vip) = (ip6(CLIENT6), ip6(VIP6));
+    let ask = udp6_checksummed(client, vip, 5353, 53, b"who");
+    let verdicts = h.feed6(0, &[ask]);
+    let asked = sent6(&h, &verdicts, 1);
+    assert_eq!(asked.len(), 1, "{verdicts:?}");
+    let dns = addr6_at(&asked[0], 24);
+
+    // No listener at the backend: the client hears of its own datagram,
+    // from the virtual server, every checksum right.
+    let unreachable = icmp6_error((1, 4, 0), dns, client, &asked[0]);
+    let verdicts = h.feed6(1, &[unreachable]);
+    let back = sent6_icmp(&h, &verdicts, 0);
+    assert_eq!(back.len(), 1, "{verdicts:?}");
+    assert_eq!(addr6_at(&back[0], 8), vip, "from the virtual server");
+    let quote = &back[0][IPV6_HEADER + 8..];
+    assert_eq!(ipv6_payload_checksum(quote), 0, "the quote's UDP checksum");
+    assert_eq!(
+        (addr6_at(quote, 8), port_at(quote, IPV6_HEADER)),
+        (client, 5353)
+    );
+    assert_eq!(
+        (addr6_at(quote, 24), port_at(quote, IPV6_HEADER + 2)),
+        (vip, 53)
+    );
+
+    // A big answer meets a smaller link on the client's side: the router
+    // there tells the backend, quoting what fits in 1280 bytes.
+    let answer = udp6_checksummed(dns, client, 53, 5353, &[7; 1400]);
+    let verdicts = h.feed6(1, std::slice::from_ref(&answer));
+    let answered = sent6(&h, &verdicts, 0);
+    assert_eq!(answered.len(), 1, "{verdicts:?}");
+    let router = ip6("2001:db8:1::fe");
+    let quoted = &answered[0][..1280 - IPV6_HEADER - 8];
+    let too_big = icmp6_error((2, 0, 1400), router, vip, quoted);
+    let verdicts = h.feed6(0, &[too_big]);
+    let out = sent6_icmp(&h, &verdicts, 1);
+    assert_eq!(out.len(), 1, "{verdicts:?}");
+    assert_eq!(addr6_at(&out[0], 24), dns, "to the backend");
+    let quote = &out[0][IPV6_HEADER + 8..];
+    assert_eq!((addr6_at(quote, 8), port_at(quote, IPV6_HEADER)), (dns, 53));
+    assert_eq!(
+        quote[IPV6_HEADER + 6..IPV6_HEADER + 8],
+        answer[IPV6_HEADER + 6..IPV6_HEADER + 8],
+        "the cut quote's UDP checksum is the backend's own again"
+    );
+}
+
+/// The ICMPv6 messages sent on `port`, their checksums verified.
+fn sent6_icmp(h: &Harness, verdicts: &[Verdict], port: u16) -> Vec<Vec<u8>> {
+    let out = h.sent_on(verdicts, port);
+    for p in &out {
+        assert_eq!(p[6], 58, "ICMPv6");
+        assert_eq!(ipv6_payload_checksum(p), 0, "checksum of {p:02x?}");
+    }
+    out
+}
+
 #[test]
 fn ipv6_full_nat_hides_clients_behind_the_appliance() {
     let mut h = Harness::new(&site6(" nat client\n", ""), NEIGHBORS6);
@@ -364,6 +538,59 @@ fn ipv6_full_nat_hides_clients_behind_the_appliance() {
     assert_eq!(again.len(), 1, "{verdicts:?}");
     assert_eq!(addr6_at(&again[0], 24), backend);
     assert_eq!(port_at(&again[0], IPV6_HEADER), port);
+}
+
+/// `site6` with both interfaces and the virtual servers in VRF T, or
+/// (`vservers_global`) the virtual servers left in the global table.
+fn site6_in_vrf(farm_extra: &str, vservers_global: bool) -> String {
+    let text = site6(farm_extra, "")
+        .replace(
+            "interface eth0\n",
+            "vrf definition T\ninterface eth0\n vrf forwarding T\n",
+        )
+        .replace("interface eth1\n", "interface eth1\n vrf forwarding T\n");
+    match vservers_global {
+        true => text,
+        false => text
+            .replace("tcp 80\n", "tcp 80\n vrf T\n")
+            .replace("udp 53\n", "udp 53\n vrf T\n"),
+    }
+}
+
+#[test]
+fn an_ipv6_virtual_server_in_a_vrf_balances_that_vrf_only() {
+    for farm in ["", " nat client\n"] {
+        let mut h = Harness::new(&site6_in_vrf(farm, false), NEIGHBORS6);
+        let verdicts = h.feed6(0, &[syn6(43000)]);
+        let out = sent6(&h, &verdicts, 1);
+        assert_eq!(out.len(), 1, "{farm:?}: {verdicts:?}");
+        let backend = addr6_at(&out[0], 24);
+        assert_ne!(backend, ip6(VIP6), "balanced");
+        let (towards, port) = (addr6_at(&out[0], 8), port_at(&out[0], IPV6_HEADER));
+        let reply = tcp6_packet(backend, towards, 80, port, SYN | ACK);
+        let verdicts = h.feed6(1, &[reply]);
+        let back = sent6(&h, &verdicts, 0);
+        assert_eq!(back.len(), 1, "{farm:?}: {verdicts:?}");
+        assert_eq!(addr6_at(&back[0], 8), ip6(VIP6), "from the virtual server");
+        assert_eq!(addr6_at(&back[0], 24), ip6(CLIENT6));
+        assert_eq!(port_at(&back[0], IPV6_HEADER + 2), 43000);
+        let vservers = h.show("ip slb vserver");
+        assert!(
+            vservers.contains("[2001:db8:80::80]:80 vrf T"),
+            "{vservers}"
+        );
+        assert!(h.show("ip slb sessions").starts_with("1 sessions"));
+    }
+    // The same virtual server in the global table: the VRF's clients do
+    // not reach it.
+    let mut h = Harness::new(&site6_in_vrf("", true), NEIGHBORS6);
+    let verdicts = h.feed6(0, &[syn6(43000)]);
+    assert_eq!(
+        h.sent_on(&verdicts, 1),
+        Vec::<Vec<u8>>::new(),
+        "{verdicts:?}"
+    );
+    assert!(h.show("ip slb sessions").starts_with("0 sessions"));
 }
 
 #[test]
@@ -421,12 +648,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     /// Corrupted packets of either family to a full-NAT virtual server and
-    /// from its backends; IPv6 with or without an extension header of any
-    /// kind in front.
+    /// from its backends, or ICMP errors quoting them; IPv6 with or
+    /// without an extension header of any kind in front.
     #[test]
     fn hostile_packets_to_the_virtual_server_never_panic(
         ipv6 in any::<bool>(),
         udp in any::<bool>(),
+        error in any::<bool>(),
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
         cut in proptest::option::of(any::<usize>()),
         from_backend in any::<bool>(),
@@ -461,6 +689,13 @@ proptest! {
                 (h, packet)
             }
         };
+        if error {
+            // About the packet, from where it went, to where it came from.
+            packet = match ipv6 {
+                false => icmp_error(PORT_UNREACHABLE, addr_at(&packet, 16), addr_at(&packet, 12), &packet),
+                true => icmp6_error((1, 4, 0), addr6_at(&packet, 24), addr6_at(&packet, 8), &packet),
+            };
+        }
         for (at, byte) in edits {
             let at = at % packet.len();
             packet[at] = byte;

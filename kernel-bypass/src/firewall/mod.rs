@@ -9,6 +9,7 @@ mod acl;
 mod fragments;
 mod node;
 
+use crate::counters::PerWorker;
 use crate::elements::{DataplaneElement, ElementCommand};
 use crate::event_log::OncePerSecond;
 use crate::features::{Family as PathFamily, Point};
@@ -50,7 +51,7 @@ struct Published {
 pub struct Firewall {
     shared: Arc<Shared>,
     sessions: Arc<SessionTable>,
-    counters: Arc<FirewallCounters>,
+    counters: Arc<PerWorker<FirewallCounters>>,
     fragments: Arc<FragmentMemory>,
     /// Hit counters by (family, list, sequence), kept across commits.
     hits: Mutex<HashMap<(Family, String, u32), Arc<AtomicU64>>>,
@@ -128,7 +129,7 @@ impl Firewall {
         }
         if name.is_none() {
             let _ = writeln!(out, "Firewall:");
-            for (what, n) in self.counters.rows() {
+            for (what, n) in FirewallCounters::rows(&self.counters) {
                 let _ = writeln!(out, "    {what}: {n}");
             }
         }

@@ -18,13 +18,14 @@
 use super::acl::{CompiledAcl, RuleAction};
 use super::fragments::FragmentMemory;
 use crate::classify::FlowKey;
+use crate::counters::{Count, PerWorker};
 use crate::event_log::OncePerSecond;
 use crate::features::{Action, Ahead, FeatureNode, Packet, Point, Prefetch};
 use crate::headers::{tcp_flags, FlowInfo};
 use crate::sessions::{addr_bits, Refused, SessionKey, SessionTable, Timeouts};
 use crate::snapshot::IfaceId;
 use crate::wire::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// The inbound and outbound lists of one family, by interface id.
@@ -32,46 +33,46 @@ pub type Bindings = Vec<[Option<Arc<CompiledAcl>>; 2]>;
 pub const IN: usize = 0;
 pub const OUT: usize = 1;
 
-/// What the firewall counted, summed over workers (relaxed atomics).
+/// What the firewall counted, in one worker's slot.
 #[derive(Default)]
 pub struct FirewallCounters {
-    pub passed_by_session: AtomicU64,
-    pub passed_as_related: AtomicU64,
-    pub denied_by_rule: AtomicU64,
-    pub denied_implicitly: AtomicU64,
-    pub sessions_created: AtomicU64,
-    pub session_table_full: AtomicU64,
-    pub malformed: AtomicU64,
-    pub fragments_passed: AtomicU64,
-    pub fragments_without_first: AtomicU64,
+    pub passed_by_session: Count,
+    pub passed_as_related: Count,
+    pub denied_by_rule: Count,
+    pub denied_implicitly: Count,
+    pub sessions_created: Count,
+    pub session_table_full: Count,
+    pub malformed: Count,
+    pub fragments_passed: Count,
+    pub fragments_without_first: Count,
 }
 
 impl FirewallCounters {
-    fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// (name, value) of each counter, for `show access-lists`.
-    pub fn rows(&self) -> [(&'static str, u64); 9] {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    /// (name, value) of each counter summed over workers, for `show
+    /// access-lists`.
+    pub fn rows(all: &PerWorker<FirewallCounters>) -> [(&'static str, u64); 9] {
+        let get = |c: fn(&FirewallCounters) -> &Count| all.total(c);
         [
-            ("passed by session", get(&self.passed_by_session)),
+            ("passed by session", get(|c| &c.passed_by_session)),
             (
                 "passed as related (ICMP errors)",
-                get(&self.passed_as_related),
+                get(|c| &c.passed_as_related),
             ),
-            ("denied by a rule", get(&self.denied_by_rule)),
-            ("denied, no rule matched", get(&self.denied_implicitly)),
-            ("sessions created", get(&self.sessions_created)),
-            ("refused, session table full", get(&self.session_table_full)),
-            ("malformed", get(&self.malformed)),
+            ("denied by a rule", get(|c| &c.denied_by_rule)),
+            ("denied, no rule matched", get(|c| &c.denied_implicitly)),
+            ("sessions created", get(|c| &c.sessions_created)),
+            (
+                "refused, session table full",
+                get(|c| &c.session_table_full),
+            ),
+            ("malformed", get(|c| &c.malformed)),
             (
                 "later fragments passed with their first",
-                get(&self.fragments_passed),
+                get(|c| &c.fragments_passed),
             ),
             (
                 "later fragments dropped, first not passed",
-                get(&self.fragments_without_first),
+                get(|c| &c.fragments_without_first),
             ),
         ]
     }
@@ -83,7 +84,7 @@ pub struct FirewallNode {
     pub bindings: Arc<Bindings>,
     pub sessions: Arc<SessionTable>,
     pub timeouts: Timeouts,
-    pub counters: Arc<FirewallCounters>,
+    pub counters: Arc<PerWorker<FirewallCounters>>,
     pub fragments: Arc<FragmentMemory>,
     /// The dataplane's log.
     pub shared: Arc<crate::pipeline::Shared>,
@@ -146,17 +147,17 @@ impl FirewallNode {
     fn permits(&self, acl: &CompiledAcl, key: &FlowKey, flow: &FlowInfo, now: u32) -> bool {
         match acl.classify(key) {
             Some(rule) => {
-                FirewallCounters::add(&rule.hits);
+                rule.hits.fetch_add(1, Ordering::Relaxed);
                 if rule.log {
                     self.shared.log.record(now, || log_line(acl, rule, flow));
                 }
                 if !rule.permit {
-                    FirewallCounters::add(&self.counters.denied_by_rule);
+                    self.counters.here().denied_by_rule.add();
                 }
                 rule.permit
             }
             None => {
-                FirewallCounters::add(&self.counters.denied_implicitly);
+                self.counters.here().denied_implicitly.add();
                 false
             }
         }
@@ -170,7 +171,7 @@ impl FeatureNode for FirewallNode {
 
     fn process(&self, packet: &mut Packet<'_>) -> Action {
         let Some(flow) = FlowInfo::parse(packet.data) else {
-            FirewallCounters::add(&self.counters.malformed);
+            self.counters.here().malformed.add();
             return Action::Drop;
         };
         let (vrf, now) = (packet.vrf, packet.now_secs);
@@ -178,10 +179,10 @@ impl FeatureNode for FirewallNode {
             // A later fragment goes where its first went.
             Some(f) if !f.first => {
                 if self.fragments.recalls(vrf, &flow, f.id, now) {
-                    FirewallCounters::add(&self.counters.fragments_passed);
+                    self.counters.here().fragments_passed.add();
                     return Action::Continue;
                 }
-                FirewallCounters::add(&self.counters.fragments_without_first);
+                self.counters.here().fragments_without_first.add();
                 Action::Drop
             }
             Some(f) => {
@@ -207,7 +208,7 @@ impl FirewallNode {
                 .sessions
                 .track(&session, forward, flow, now, &self.timeouts)
         {
-            FirewallCounters::add(&self.counters.passed_by_session);
+            self.counters.here().passed_by_session.add();
             return Action::Continue;
         }
         // An ICMP error about a flow of the table (path MTU, unreachable,
@@ -215,7 +216,7 @@ impl FirewallNode {
         if let Some(quoted) = flow.quoted(packet.data) {
             let (key, _) = SessionKey::of(packet.vrf, &quoted);
             if trackable(&quoted) && self.sessions.contains(&key, now, &self.timeouts) {
-                FirewallCounters::add(&self.counters.passed_as_related);
+                self.counters.here().passed_as_related.add();
                 return Action::Continue;
             }
         }
@@ -240,11 +241,11 @@ impl FirewallNode {
         }
         match self.sessions.create(&session, forward, now, &self.timeouts) {
             Ok(()) => {
-                FirewallCounters::add(&self.counters.sessions_created);
+                self.counters.here().sessions_created.add();
                 Action::Continue
             }
             Err(Refused::Full) => {
-                FirewallCounters::add(&self.counters.session_table_full);
+                self.counters.here().session_table_full.add();
                 self.full_reported.record(&self.shared.log, now, || {
                     "%FW-4-SESSION_TABLE_FULL: the session table is full (ip inspect max-sessions); new flows are dropped".to_string()
                 });

@@ -16,6 +16,7 @@
 pub mod maglev;
 mod node;
 
+use crate::counters::PerWorker;
 use crate::elements::{DataplaneElement, ElementCommand};
 use crate::features::{Family, Point};
 use crate::nat::{Address, NatState, TranslationTable};
@@ -121,7 +122,7 @@ pub struct LoadBalancer {
     v4: Tables<Ipv4Addr>,
     v6: Tables<Ipv6Addr>,
     health: Mutex<HashMap<RealKey, Arc<RealHealth>>>,
-    counters: Mutex<HashMap<String, Arc<VserverCounters>>>,
+    counters: Mutex<HashMap<String, Arc<PerWorker<VserverCounters>>>>,
     published: Mutex<Published>,
 }
 
@@ -191,7 +192,7 @@ impl LoadBalancer {
         lock(&self.health).entry(real).or_default().clone()
     }
 
-    fn counters_of(&self, vserver: &str) -> Arc<VserverCounters> {
+    fn counters_of(&self, vserver: &str) -> Arc<PerWorker<VserverCounters>> {
         lock(&self.counters)
             .entry(vserver.to_string())
             .or_default()
@@ -260,8 +261,8 @@ impl LoadBalancer {
                     "NO-REALS"
                 },
                 conns,
-                vs.counters.packets.load(Ordering::Relaxed),
-                vs.counters.no_backend.load(Ordering::Relaxed),
+                vs.counters.total(|c| &c.packets),
+                vs.counters.total(|c| &c.no_backend),
             );
         }
         out

@@ -12,7 +12,13 @@
 //!   an address of the appliance towards the backend, so the backend needs
 //!   no route back to clients;
 //! - a backend's reply gets the virtual server's address as its source
-//!   (and, with full NAT, the client's endpoint as its destination first).
+//!   (and, with full NAT, the client's endpoint as its destination first);
+//! - an ICMP or ICMPv6 error about a balanced flow's packet (port
+//!   unreachable, fragmentation needed, packet too big) is translated as
+//!   that packet was, its outer header, quote and checksums: one about a
+//!   client's packet to a backend (from the backend or a router on the
+//!   way) goes to the client from the virtual server, one about a reply
+//!   (from the client or a router on its way) goes to the backend.
 //!
 //! Sessions are a NAT translation table (of the family) sharded by the
 //! client endpoint; the full-NAT leg is a NAT state of its own
@@ -20,17 +26,19 @@
 //! ports). The virtual servers and reals themselves are family-neutral
 //! (socket addresses); the node reads its family's addresses from them.
 
+use crate::counters::{Count, PerWorker};
 use crate::features::{Action, Ahead, FeatureNode, Packet, Prefetch};
 use crate::lb::maglev::Maglev;
 use crate::nat::{
-    rewrite, Address, End, Endpoint, Flow, KeyHasher, NatState, Translation, TranslationTable,
+    rewrite, rewrite_icmp_error, Address, End, Endpoint, Flow, KeyHasher, NatState, Translation,
+    TranslationTable,
 };
 use crate::sessions::Timeouts;
 use crate::snapshot::VrfId;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// A real's health, kept across commits: `up` is what the node reads.
@@ -61,14 +69,14 @@ pub struct RealPath {
     pub snat: Option<IpAddr>,
 }
 
-/// What a virtual server counted.
+/// What a virtual server counted, in one worker's slot.
 #[derive(Default)]
 pub struct VserverCounters {
-    pub packets: AtomicU64,
-    pub sessions_created: AtomicU64,
-    pub no_backend: AtomicU64,
-    pub table_full: AtomicU64,
-    pub not_balanced: AtomicU64,
+    pub packets: Count,
+    pub sessions_created: Count,
+    pub no_backend: Count,
+    pub table_full: Count,
+    pub not_balanced: Count,
 }
 
 pub struct VserverPath {
@@ -82,11 +90,7 @@ pub struct VserverPath {
     pub table_size: u32,
     /// Rebuilt when a real's health changes (None: no real can serve).
     pub lookup: RwLock<Option<Arc<Maglev>>>,
-    pub counters: Arc<VserverCounters>,
-}
-
-fn add(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+    pub counters: Arc<PerWorker<VserverCounters>>,
 }
 
 impl VserverPath {
@@ -188,9 +192,9 @@ impl<A: Address> LbPath<A> {
 
     /// A packet to a virtual server (its destination).
     fn forward(&self, packet: &mut Packet<'_>, flow: &Flow<A>, vs: &VserverPath) -> Action {
-        add(&vs.counters.packets);
+        vs.counters.here().packets.add();
         if !flow.has_ports {
-            add(&vs.counters.not_balanced);
+            vs.counters.here().not_balanced.add();
             return Action::Drop;
         }
         let (client, vip, now) = (flow.src, flow.dst, packet.now_secs);
@@ -207,7 +211,7 @@ impl<A: Address> LbPath<A> {
             Some((backend, _)) => backend,
             None => {
                 let Some(real) = vs.choose(client).and_then(|r| Endpoint::of(r.endpoint)) else {
-                    add(&vs.counters.no_backend);
+                    vs.counters.here().no_backend.add();
                     return Action::Drop;
                 };
                 if flow.opens_flow() {
@@ -226,10 +230,10 @@ impl<A: Address> LbPath<A> {
                         .create(&translation, (now, &self.timeouts), &mut swept)
                         .is_err()
                     {
-                        add(&vs.counters.table_full);
+                        vs.counters.here().table_full.add();
                         return Action::Drop;
                     }
-                    add(&vs.counters.sessions_created);
+                    vs.counters.here().sessions_created.add();
                 }
                 real
             }
@@ -243,7 +247,7 @@ impl<A: Address> LbPath<A> {
             .and_then(|r| r.snat.and_then(A::of));
         let Some(public) = snat.and_then(|addr| self.client_leg(flow, vs.vrf, backend, addr, now))
         else {
-            add(&vs.counters.no_backend);
+            vs.counters.here().no_backend.add();
             return Action::Drop;
         };
         match A::flow(packet.data) {
@@ -341,6 +345,105 @@ impl<A: Address> LbPath<A> {
         }
         Action::Continue
     }
+
+    /// An ICMP error (`outer`) about a balanced flow's packet, by which
+    /// way that packet went; Continue when it is about no flow of ours.
+    fn icmp_error(&self, packet: &mut Packet<'_>, outer: &Flow<A>) -> Action {
+        let vrf = packet.vrf;
+        let Some(quoted) = outer.quoted(packet.data).filter(|q| q.has_ports) else {
+            return Action::Continue;
+        };
+        let at = ((quoted.protocol, vrf), packet.now_secs);
+        let legs = if self.vips.contains(&(vrf, quoted.src.addr)) {
+            self.legs_of_reply(&quoted, at)
+        } else if self.backends.contains(&(vrf, quoted.dst.addr)) {
+            self.legs_of_request(&quoted, at)
+        } else {
+            None
+        };
+        match legs {
+            Some(legs) => rewrite_legs(packet.data, outer, &quoted, legs),
+            None => Action::Continue,
+        }
+    }
+
+    /// An error about a reply the virtual server sent the client (the
+    /// quote: from the virtual server) goes to the backend, about the
+    /// backend's packet (with full NAT, to the appliance endpoint standing
+    /// for the client).
+    fn legs_of_reply(&self, quoted: &Flow<A>, (key, now): ((u8, VrfId), u32)) -> Option<Legs<A>> {
+        let (protocol, vrf) = key;
+        let vs = (self.vservers).get(&(vrf, protocol, quoted.src.addr, quoted.src.port))?;
+        let times = (now, &self.timeouts);
+        let (client, vip) = (quoted.dst, quoted.src);
+        let mut released = None;
+        let (backend, _) = (self.sessions).inbound(key, vip, client, 0, times, &mut released)?;
+        let public = match vs.full_nat {
+            true => {
+                let mut released = None;
+                let public =
+                    (self.snat.table).outbound(key, client, backend, 0, times, &mut released);
+                self.snat.release(released);
+                Some(public?)
+            }
+            false => None,
+        };
+        Some([(End::Destination, Some(backend)), (End::Source, public)])
+    }
+
+    /// An error about a client's packet to a backend (the quote: to the
+    /// backend) goes to the client (with full NAT, from the appliance
+    /// endpoint standing for it), from the virtual server.
+    fn legs_of_request(&self, quoted: &Flow<A>, (key, now): ((u8, VrfId), u32)) -> Option<Legs<A>> {
+        let times = (now, &self.timeouts);
+        let backend = quoted.dst;
+        let client = match self.snat_addresses.contains(&(key.1, quoted.src.addr)) {
+            true => {
+                let mut released = None;
+                let client =
+                    (self.snat.table).inbound(key, quoted.src, backend, 0, times, &mut released);
+                self.snat.release(released);
+                Some(client?.0)
+            }
+            false => None,
+        };
+        let from = client.unwrap_or(quoted.src);
+        let mut released = None;
+        let vip = (self.sessions).outbound(key, backend, from, 0, times, &mut released)?;
+        Some([(End::Destination, client), (End::Source, Some(vip))])
+    }
+}
+
+/// What an ICMP error's translation changes: an end of the outer packet
+/// (and the quote's opposite one) each, if any.
+type Legs<A> = [(End, Option<Endpoint<A>>); 2];
+
+/// Rewrites an ICMP error leg by leg (an end of the outer packet and the
+/// quote's opposite one, see `rewrite_icmp_error`), reading it again after
+/// each; one that cannot be read again is dropped half translated.
+fn rewrite_legs<A: Address>(
+    data: &mut [u8],
+    outer: &Flow<A>,
+    quoted: &Flow<A>,
+    legs: Legs<A>,
+) -> Action {
+    let (mut outer, mut quoted) = (*outer, *quoted);
+    let mut rewritten = false;
+    for (end, new) in legs {
+        let Some(new) = new else {
+            continue;
+        };
+        if rewritten {
+            let again = A::flow(data).and_then(|o| Some((o, o.quoted(data)?)));
+            let Some(again) = again else {
+                return Action::Drop;
+            };
+            (outer, quoted) = again;
+        }
+        rewrite_icmp_error(data, &outer, &quoted, end, new);
+        rewritten = true;
+    }
+    Action::Continue
 }
 
 /// `slb`, at pre-routing of `A`'s family.
@@ -358,21 +461,27 @@ impl<A: Address> FeatureNode for SlbNode<A> {
         // are there.
         let dst = A::read(packet.data, A::DST);
         let to_vip = path.vips.contains(&(vrf, dst));
-        let to_snat = !to_vip && path.snat_addresses.contains(&(vrf, dst));
-        let from_backend = (path.backends).contains(&(vrf, A::read(packet.data, A::SRC)));
-        if !to_vip && !from_backend {
+        // An ICMP error about a flow may come from any router on its way.
+        let icmp = packet.data.get(A::PROTOCOL) == Some(&A::ICMP);
+        // A client's packet needs no more tests than this one.
+        let from_backend = || (path.backends).contains(&(vrf, A::read(packet.data, A::SRC)));
+        if !to_vip && !icmp && !from_backend() {
             return Action::Continue;
         }
         let Some(flow) = A::flow(packet.data) else {
             return Action::Continue;
         };
+        if flow.is_icmp_error() {
+            return path.icmp_error(packet, &flow);
+        }
         if to_vip {
             let key = (vrf, flow.protocol, dst, flow.dst.port);
             if let Some(vs) = path.vservers.get(&key) {
                 return path.forward(packet, &flow, vs);
             }
         }
-        if from_backend && flow.has_ports {
+        if flow.has_ports && from_backend() {
+            let to_snat = !to_vip && path.snat_addresses.contains(&(vrf, dst));
             return path.reply(packet, &flow, to_snat);
         }
         Action::Continue

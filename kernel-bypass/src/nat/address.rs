@@ -6,8 +6,9 @@
 //! record holds and hashes them. An IPv4 table keeps its 32-byte records;
 //! an IPv6 one's are wider, never mixed with them.
 
-use super::rewrite::Flow;
-use crate::wire::{IPV4_CHECKSUM, IPV4_DST, IPV4_SRC, IPV6_DST, IPV6_SRC};
+use super::rewrite::{Flow, ICMPV6_ERRORS, ICMP_ERRORS};
+use crate::wire::{ones_sum, IPV4_CHECKSUM, IPV4_DST, IPV4_PROTOCOL, IPV4_SRC};
+use crate::wire::{IPV6_DST, IPV6_NEXT_HEADER, IPV6_SRC, PROTO_ICMP, PROTO_ICMPV6};
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -47,6 +48,12 @@ pub trait Address:
     const DST: usize;
     /// The IP header's own checksum over the addresses (IPv4's).
     const HEADER_CHECKSUM: Option<usize>;
+    /// Where the IP header names what follows it (IPv6: the first
+    /// extension header, if any).
+    const PROTOCOL: usize;
+    /// The family's ICMP, and its error types that quote a packet.
+    const ICMP: u8;
+    const ICMP_ERRORS: [u8; 4];
 
     fn pack(self) -> Self::Packed;
     fn unpack(packed: Self::Packed) -> Self;
@@ -62,6 +69,12 @@ pub trait Address:
     /// The packet at the start of `data` (its IP header checked), as
     /// translation reads it; None when its headers are malformed.
     fn flow(data: &[u8]) -> Option<Flow<Self>>;
+    /// The packet an ICMP error quotes (`data`, maybe cut short).
+    fn quoted_flow(data: &[u8]) -> Option<Flow<Self>>;
+    /// What the ICMP checksum covers besides the message of `len` bytes
+    /// in `packet`, not yet folded: nothing for ICMP, the pseudo-header
+    /// for ICMPv6.
+    fn icmp_pseudo_sum(packet: &[u8], len: usize) -> u32;
 }
 
 impl Address for Ipv4Addr {
@@ -70,6 +83,9 @@ impl Address for Ipv4Addr {
     const SRC: usize = IPV4_SRC;
     const DST: usize = IPV4_DST;
     const HEADER_CHECKSUM: Option<usize> = Some(IPV4_CHECKSUM);
+    const PROTOCOL: usize = IPV4_PROTOCOL;
+    const ICMP: u8 = PROTO_ICMP;
+    const ICMP_ERRORS: [u8; 4] = ICMP_ERRORS;
 
     fn pack(self) -> u32 {
         self.into()
@@ -98,6 +114,14 @@ impl Address for Ipv4Addr {
     fn flow(data: &[u8]) -> Option<Flow<Self>> {
         Flow::parse(data, false)
     }
+
+    fn quoted_flow(data: &[u8]) -> Option<Flow<Self>> {
+        Flow::parse(data, true)
+    }
+
+    fn icmp_pseudo_sum(_: &[u8], _: usize) -> u32 {
+        0
+    }
 }
 
 impl Address for Ipv6Addr {
@@ -106,6 +130,9 @@ impl Address for Ipv6Addr {
     const SRC: usize = IPV6_SRC;
     const DST: usize = IPV6_DST;
     const HEADER_CHECKSUM: Option<usize> = None;
+    const PROTOCOL: usize = IPV6_NEXT_HEADER;
+    const ICMP: u8 = PROTO_ICMPV6;
+    const ICMP_ERRORS: [u8; 4] = ICMPV6_ERRORS;
 
     fn pack(self) -> [u32; 4] {
         let b = u128::from(self);
@@ -140,7 +167,15 @@ impl Address for Ipv6Addr {
     }
 
     fn flow(data: &[u8]) -> Option<Flow<Self>> {
-        Flow::parse6(data)
+        Flow::parse6(data, false)
+    }
+
+    fn quoted_flow(data: &[u8]) -> Option<Flow<Self>> {
+        Flow::parse6(data, true)
+    }
+
+    fn icmp_pseudo_sum(packet: &[u8], len: usize) -> u32 {
+        ones_sum(&packet[IPV6_SRC..IPV6_DST + 16], 0) + len as u32 + u32::from(PROTO_ICMPV6)
     }
 }
 

@@ -21,7 +21,7 @@ mod table;
 pub use address::{Address, Endpoint};
 pub use mappings::Mappings;
 pub use node::{In2Out, KeyHasher, NatPath, NatState, Out2In};
-pub use rewrite::{rewrite, End, Flow, Ipv4Flow};
+pub use rewrite::{rewrite, rewrite_icmp_error, End, Flow, Ipv4Flow};
 pub use table::{Released, Translation, TranslationInfo, TranslationTable};
 
 use crate::elements::{DataplaneElement, ElementCommand};
@@ -34,11 +34,10 @@ use crate::token_bucket::TokenBucket;
 use crate::wire::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use grammar::config::{Config, Family as AclFamily, NatPolice, NatTarget, StaticProtocol};
 use grammar::Args;
-use node::{DynamicRule, Eip, StaticEntry, StaticMap, TranslationPrefetch, IN, OUT};
+use node::{DynamicRule, Eip, NatCounters, StaticEntry, StaticMap, TranslationPrefetch, IN, OUT};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::net::Ipv4Addr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 /// Where NAT runs among a point's nodes: destination translation before
@@ -197,7 +196,7 @@ impl Nat {
         for (target, n) in &published.targets {
             let _ = writeln!(out, "  {target}: {n} addresses");
         }
-        for (what, n) in self.state.counters.rows() {
+        for (what, n) in NatCounters::rows(&self.state.counters) {
             let _ = writeln!(out, "{what}: {n}");
         }
         out
@@ -215,7 +214,7 @@ impl Nat {
                     .and_then(|(p, _)| *p)
                     .map_or("-".to_string(), |p| p.bits_per_second.to_string())
             };
-            let c = |d: usize, i: usize| eip.counters[d][i].load(Ordering::Relaxed);
+            let c = |d: usize, i: usize| eip.counters.total(|c| &c[d][i]);
             let _ = writeln!(
                 out,
                 "{:<17}{rate:<14}{:<12}{:<14}{:<12}{:<12}{:<14}{}",

@@ -25,6 +25,7 @@ use super::mappings::Mappings;
 use super::rewrite::{rewrite, rewrite_icmp_error, End, Ipv4Flow};
 use super::table::{Released, Translation, TranslationTable};
 use crate::classify::FlowKey;
+use crate::counters::{Count, PerWorker};
 use crate::features::{Action, Ahead, FeatureNode, Packet, Prefetch};
 use crate::firewall::CompiledAcl;
 use crate::sessions::{addr_bits, Timeouts};
@@ -34,41 +35,37 @@ use grammar::config::NatSide;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// What NAT counted, summed over workers.
+/// What NAT counted, in one worker's slot.
 #[derive(Default)]
 pub struct NatCounters {
-    pub outbound_translated: AtomicU64,
-    pub inbound_translated: AtomicU64,
-    pub icmp_errors_translated: AtomicU64,
-    pub created: AtomicU64,
-    pub exhausted: AtomicU64,
-    pub table_full: AtomicU64,
-    pub untranslatable: AtomicU64,
+    pub outbound_translated: Count,
+    pub inbound_translated: Count,
+    pub icmp_errors_translated: Count,
+    pub created: Count,
+    pub exhausted: Count,
+    pub table_full: Count,
+    pub untranslatable: Count,
 }
 
 impl NatCounters {
-    pub fn rows(&self) -> [(&'static str, u64); 7] {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    /// (name, value) of each counter summed over workers.
+    pub fn rows(all: &PerWorker<NatCounters>) -> [(&'static str, u64); 7] {
+        let get = |c: fn(&NatCounters) -> &Count| all.total(c);
         [
-            ("translated out", get(&self.outbound_translated)),
-            ("translated in", get(&self.inbound_translated)),
-            ("ICMP errors translated", get(&self.icmp_errors_translated)),
-            ("dynamic translations created", get(&self.created)),
+            ("translated out", get(|c| &c.outbound_translated)),
+            ("translated in", get(|c| &c.inbound_translated)),
+            ("ICMP errors translated", get(|c| &c.icmp_errors_translated)),
+            ("dynamic translations created", get(|c| &c.created)),
             (
                 "dropped, addresses or ports exhausted",
-                get(&self.exhausted),
+                get(|c| &c.exhausted),
             ),
-            ("dropped, translation table full", get(&self.table_full)),
-            ("dropped, cannot be translated", get(&self.untranslatable)),
+            ("dropped, translation table full", get(|c| &c.table_full)),
+            ("dropped, cannot be translated", get(|c| &c.untranslatable)),
         ]
     }
-}
-
-fn add(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
 }
 
 /// What lives across commits: the table, the mappings, the counters (of
@@ -76,7 +73,7 @@ fn add(c: &AtomicU64) {
 pub struct NatState<A: Address = Ipv4Addr> {
     pub table: TranslationTable<A>,
     pub mappings: Mappings<A>,
-    pub counters: NatCounters,
+    pub counters: PerWorker<NatCounters>,
 }
 
 impl<A: Address> NatState<A> {
@@ -85,7 +82,7 @@ impl<A: Address> NatState<A> {
         NatState {
             table: TranslationTable::new(max),
             mappings: Mappings::default(),
-            counters: NatCounters::default(),
+            counters: PerWorker::default(),
         }
     }
 
@@ -107,7 +104,7 @@ impl<A: Address> NatState<A> {
 pub struct Eip {
     pub police: Option<[Mutex<TokenBucket>; 2]>,
     /// [in, out] x (packets, bytes, policed).
-    pub counters: [[AtomicU64; 3]; 2],
+    pub counters: PerWorker<[[Count; 3]; 2]>,
 }
 
 pub const IN: usize = 0;
@@ -116,16 +113,16 @@ pub const OUT: usize = 1;
 impl Eip {
     /// Counts a packet; false when the policer drops it.
     fn pass(&self, direction: usize, bytes: usize, now_ms: u64) -> bool {
-        let [packets, octets, policed] = &self.counters[direction];
+        let [packets, octets, policed] = &self.counters.here()[direction];
         let ok = self.police.as_ref().is_none_or(|p| {
             let mut bucket = p[direction].lock().unwrap_or_else(|e| e.into_inner());
             bucket.take_n(now_ms, bytes as u64)
         });
         if ok {
-            add(packets);
-            octets.fetch_add(bytes as u64, Ordering::Relaxed);
+            packets.add();
+            octets.add_n(bytes as u64);
         } else {
-            add(policed);
+            policed.add();
         }
         ok
     }
@@ -245,7 +242,7 @@ impl NatPath {
     }
 
     fn untranslatable(&self) -> Action {
-        add(&self.state.counters.untranslatable);
+        self.state.counters.here().untranslatable.add();
         Action::Drop
     }
 
@@ -364,7 +361,7 @@ impl NatPath {
         };
         rewrite(packet.data, flow, End::Destination, inside);
         packet.vrf = inside_vrf;
-        add(&self.state.counters.inbound_translated);
+        self.state.counters.here().inbound_translated.add();
         Action::Continue
     }
 
@@ -394,7 +391,7 @@ impl NatPath {
         };
         rewrite_icmp_error(packet.data, flow, &quoted, End::Destination, inside);
         packet.vrf = inside_vrf;
-        add(&self.state.counters.icmp_errors_translated);
+        self.state.counters.here().icmp_errors_translated.add();
         Some(Action::Continue)
     }
 
@@ -426,7 +423,7 @@ impl NatPath {
                 Endpoint::new(public.addr, flow.src.port)
             };
             rewrite(packet.data, flow, End::Source, public);
-            add(&self.state.counters.outbound_translated);
+            self.state.counters.here().outbound_translated.add();
             return Action::Continue;
         }
         let Some(rule) = self.rule_for(vrf, flow) else {
@@ -459,7 +456,7 @@ impl NatPath {
                 .map(|a| Endpoint::new(a, flow.src.port)),
         };
         let Some(public) = public else {
-            add(&state.counters.exhausted);
+            state.counters.here().exhausted.add();
             let (src, acl) = (flow.src.addr, &rule.acl.name);
             self.log.log.record(packet.now_secs, || {
                 format!("%IPNAT-4-ADDR_ALLOC_FAILURE: no public address or port for {src} (list {acl}); flow dropped")
@@ -489,11 +486,11 @@ impl NatPath {
                 public,
                 from_outside: false,
             }]);
-            add(&state.counters.table_full);
+            state.counters.here().table_full.add();
             return Action::Drop;
         }
-        add(&state.counters.created);
-        add(&state.counters.outbound_translated);
+        state.counters.here().created.add();
+        state.counters.here().outbound_translated.add();
         rewrite(packet.data, flow, End::Source, public);
         Action::Continue
     }
@@ -518,7 +515,7 @@ impl NatPath {
         match public {
             Some((quoted, public)) => {
                 rewrite_icmp_error(packet.data, flow, &quoted, End::Source, public);
-                add(&self.state.counters.icmp_errors_translated);
+                self.state.counters.here().icmp_errors_translated.add();
                 Action::Continue
             }
             None if self.rule_for(vrf, flow).is_some() => self.untranslatable(),

@@ -5,21 +5,23 @@
 //! is rewritten the same way, so that traceroute and path-MTU discovery
 //! work through NAT; a quote cut short has whatever checksums it still
 //! holds updated. IPv6 packets are read past their extension headers;
-//! their TCP and UDP are translated (what the load balancer needs), not
-//! ICMPv6.
+//! their TCP and UDP are translated, and ICMPv6 errors quoting them (what
+//! the load balancer needs), not ICMPv6 echo.
 
 use super::address::{Address, Endpoint};
 use crate::headers::Ipv6View;
-use crate::wire::{be16, checksum, checksum_adjust, ipv4_header_len, put_be16};
+use crate::wire::{be16, checksum_adjust, fold, ipv4_header_len, ones_sum, put_be16};
+use crate::wire::{ICMPV6_DEST_UNREACHABLE, ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED};
 use crate::wire::{ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED};
 use crate::wire::{IPV4_DST, IPV4_HEADER, IPV4_PROTOCOL, IPV4_SRC};
 use crate::wire::{IPV6_DST, IPV6_SRC};
-use crate::wire::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::wire::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// ICMP's other error types that quote a packet.
+/// ICMP's error types besides those `wire` names.
 const ICMP_SOURCE_QUENCH: u8 = 4;
 const ICMP_PARAMETER_PROBLEM: u8 = 12;
+const ICMPV6_PARAMETER_PROBLEM: u8 = 4;
 /// The ICMP header before a quoted packet.
 const ICMP_HEADER: usize = 8;
 const TCP_CHECKSUM: usize = 16;
@@ -112,10 +114,14 @@ impl Flow<Ipv4Addr> {
 }
 
 impl Flow<Ipv6Addr> {
-    /// An IPv6 packet whose payload length is within `data`, read past
-    /// its extension headers; None when they run past the payload.
-    pub fn parse6(data: &[u8]) -> Option<Flow<Ipv6Addr>> {
-        let ip = Ipv6View::new_checked(data)?;
+    /// An IPv6 packet whose payload length is within `data` (`quoted`: one
+    /// an ICMPv6 error quotes, cut to what is quoted), read past its
+    /// extension headers; None when they run past the payload.
+    pub fn parse6(data: &[u8], quoted: bool) -> Option<Flow<Ipv6Addr>> {
+        let ip = match quoted {
+            true => Ipv6View::new_quoted(data)?,
+            false => Ipv6View::new_checked(data)?,
+        };
         let upper = ip.upper_layer()?;
         let (next, at, len) = (upper.protocol, upper.offset, ip.total_len());
         let first = upper.fragment.is_none_or(|f| f.first);
@@ -132,8 +138,10 @@ impl Flow<Ipv6Addr> {
             icmp_type: None,
             is_fragment: upper.fragment.is_some(),
         };
-        if first && matches!(next, PROTO_TCP | PROTO_UDP) {
-            flow.read_ports(l4);
+        match next {
+            PROTO_TCP | PROTO_UDP if first => flow.read_ports(l4),
+            PROTO_ICMPV6 if first => flow.icmp_type = l4.first().copied(),
+            _ => {}
         }
         Some(flow)
     }
@@ -173,24 +181,33 @@ impl<A: Address> Flow<A> {
     }
 }
 
-impl Flow<Ipv4Addr> {
-    /// Whether it is an ICMP error quoting a packet.
+/// ICMP's error types that quote a packet.
+pub(super) const ICMP_ERRORS: [u8; 4] = [
+    ICMP_DEST_UNREACHABLE,
+    ICMP_SOURCE_QUENCH,
+    ICMP_TIME_EXCEEDED,
+    ICMP_PARAMETER_PROBLEM,
+];
+/// ICMPv6's (RFC 4443).
+pub(super) const ICMPV6_ERRORS: [u8; 4] = [
+    ICMPV6_DEST_UNREACHABLE,
+    ICMPV6_PACKET_TOO_BIG,
+    ICMPV6_TIME_EXCEEDED,
+    ICMPV6_PARAMETER_PROBLEM,
+];
+
+impl<A: Address> Flow<A> {
+    /// Whether it is an ICMP (ICMPv6) error quoting a packet.
     pub fn is_icmp_error(&self) -> bool {
-        matches!(
-            self.icmp_type,
-            Some(
-                ICMP_DEST_UNREACHABLE
-                    | ICMP_SOURCE_QUENCH
-                    | ICMP_TIME_EXCEEDED
-                    | ICMP_PARAMETER_PROBLEM
-            )
-        ) && !self.is_fragment
+        self.protocol == A::ICMP
+            && self.icmp_type.is_some_and(|t| A::ICMP_ERRORS.contains(&t))
+            && !self.is_fragment
     }
 
     /// The packet an ICMP error quotes, if its IP header is whole.
-    pub fn quoted(&self, data: &[u8]) -> Option<Ipv4Flow> {
+    pub fn quoted(&self, data: &[u8]) -> Option<Flow<A>> {
         let at = self.header_len + ICMP_HEADER;
-        Ipv4Flow::parse(data.get(at..self.len)?, true)
+        A::quoted_flow(data.get(at..self.len)?)
     }
 }
 
@@ -261,35 +278,38 @@ pub fn rewrite<A: Address>(data: &mut [u8], flow: &Flow<A>, end: End, new: Endpo
     }
 }
 
-/// Rewrites an ICMP error: `end` of the outer packet becomes `new.addr`,
-/// and the opposite end of the quoted packet (the quote is of a packet
-/// going the other way) becomes `new`; the ICMP checksum is computed again
-/// over the message.
-pub fn rewrite_icmp_error(
+/// Rewrites an ICMP (ICMPv6) error: `end` of the outer packet becomes
+/// `new.addr`, and the opposite end of the quoted packet (the quote is of
+/// a packet going the other way) becomes `new`; the ICMP checksum is
+/// computed again over the message (ICMPv6's over the pseudo-header too,
+/// so after the outer rewrite).
+pub fn rewrite_icmp_error<A: Address>(
     data: &mut [u8],
-    outer: &Ipv4Flow,
-    quoted: &Ipv4Flow,
+    outer: &Flow<A>,
+    quoted: &Flow<A>,
     end: End,
-    new: Endpoint,
+    new: Endpoint<A>,
 ) {
     let inner_end = match end {
         End::Source => End::Destination,
         End::Destination => End::Source,
     };
-    let at = outer.header_len + ICMP_HEADER;
-    rewrite(&mut data[at..outer.len], quoted, inner_end, new);
-    let icmp = &mut data[outer.header_len..outer.len];
-    put_be16(icmp, ICMP_CHECKSUM, 0);
-    let sum = checksum(icmp);
-    put_be16(icmp, ICMP_CHECKSUM, sum);
     let outer_new = Endpoint::new(new.addr, outer.endpoint(end).port);
     rewrite(data, outer, end, outer_new);
+    let at = outer.header_len + ICMP_HEADER;
+    rewrite(&mut data[at..outer.len], quoted, inner_end, new);
+    let pseudo = A::icmp_pseudo_sum(data, outer.len - outer.header_len);
+    let icmp = &mut data[outer.header_len..outer.len];
+    put_be16(icmp, ICMP_CHECKSUM, 0);
+    let sum = !fold(ones_sum(icmp, pseudo));
+    put_be16(icmp, ICMP_CHECKSUM, sum);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::headers::{FRAGMENT, HOP_BY_HOP};
+    use crate::wire::checksum;
     use crate::wire::{IPV4_CHECKSUM, IPV6_HEADER, IPV6_PAYLOAD_LEN, PROTO_ICMP};
 
     /// An IPv4 packet with a correct header checksum.
@@ -399,22 +419,22 @@ mod tests {
 
     #[test]
     fn ipv6_flows_are_read_past_extension_headers_and_later_fragments_have_no_ports() {
-        let first = Flow::parse6(&ipv6_fragment(0x0001)).unwrap();
+        let first = Flow::parse6(&ipv6_fragment(0x0001), false).unwrap();
         assert_eq!(
             (first.header_len, first.protocol),
             (IPV6_HEADER + 16, PROTO_UDP)
         );
         assert!(first.has_ports && first.is_fragment);
         assert_eq!((first.src.port, first.dst.port), (5000, 53));
-        let later = Flow::parse6(&ipv6_fragment(0x0008)).unwrap();
+        let later = Flow::parse6(&ipv6_fragment(0x0008), false).unwrap();
         assert!(!later.has_ports && later.is_fragment);
         let mut cut = ipv6_fragment(0);
         put_be16(&mut cut, IPV6_PAYLOAD_LEN, 12);
         assert_eq!(
-            Flow::parse6(&cut),
+            Flow::parse6(&cut, false),
             None,
             "the fragment header runs past the payload"
         );
-        assert_eq!(Flow::parse6(&cut[..IPV6_HEADER - 1]), None);
+        assert_eq!(Flow::parse6(&cut[..IPV6_HEADER - 1], false), None);
     }
 }
