@@ -232,6 +232,7 @@ fn build_shell(
             }
         })
         .version(trial::release_of_this_image())
+        .login_notice(trial::fallback_notice)
         .about(move || about(&image, &about_dp));
     builder = ssh::register_commands(builder, host_key, services.ssh_sessions)?;
     builder = crate::ntp::register_commands(builder, services.ntp)?;

@@ -76,12 +76,15 @@ pub struct Shell {
     confirm_minute: Duration,
     pub(crate) version: String,
     pub(crate) about: Option<Box<AboutFn>>,
+    pub(crate) login_notice: Option<Box<LoginNoticeFn>>,
     pub(crate) started: Instant,
     myself: Weak<Shell>,
 }
 
 /// What the embedder adds to `show version` (image, memory, interfaces).
 pub type AboutFn = dyn Fn() -> String + Send + Sync;
+/// What every session is told when it starts, if anything (a failed upgrade).
+pub type LoginNoticeFn = dyn Fn() -> Option<String> + Send + Sync;
 
 /// Builds a [`Shell`]: the embedder registers its hook and commands here.
 pub struct ShellBuilder {
@@ -95,6 +98,7 @@ pub struct ShellBuilder {
     confirm_minute: Duration,
     version: String,
     about: Option<Box<AboutFn>>,
+    login_notice: Option<Box<LoginNoticeFn>>,
 }
 
 impl Default for ShellBuilder {
@@ -109,6 +113,7 @@ impl Default for ShellBuilder {
             confirm_minute: Duration::from_secs(60),
             version: env!("CARGO_PKG_VERSION").to_string(),
             about: None,
+            login_notice: None,
         }
     }
 }
@@ -165,6 +170,16 @@ impl ShellBuilder {
     /// when it runs (the system image, memory, interfaces, as IOS's).
     pub fn about(mut self, about: impl Fn() -> String + Send + Sync + 'static) -> Self {
         self.about = Some(Box::new(about));
+        self
+    }
+
+    /// A notice shown with the banner when a session starts (console or
+    /// SSH), made then, so it says what is true at that moment.
+    pub fn login_notice(
+        mut self,
+        notice: impl Fn() -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.login_notice = Some(Box::new(notice));
         self
     }
 
@@ -247,6 +262,7 @@ impl ShellBuilder {
             confirm_minute: self.confirm_minute,
             version: self.version,
             about: self.about,
+            login_notice: self.login_notice,
             started: Instant::now(),
             myself: myself.clone(),
         });

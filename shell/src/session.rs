@@ -243,9 +243,15 @@ impl Session {
         self.page_length
     }
 
-    /// The message of the day, to show when the session starts.
+    /// The message of the day and the embedder's notice, to show when the
+    /// session starts.
     pub fn banner(&self) -> Option<String> {
-        self.shell.running().system.banner_motd.clone()
+        let motd = self.shell.running().system.banner_motd.clone();
+        let notice = self.shell.login_notice.as_ref().and_then(|notice| notice());
+        match (motd, notice) {
+            (Some(motd), Some(notice)) => Some(format!("{motd}\n{notice}")),
+            (motd, notice) => motd.or(notice),
+        }
     }
 
     /// Whether this session's candidate differs from what it started from.

@@ -1171,3 +1171,21 @@ fn show_clock_prints_utc_in_ios_format_in_every_mode() {
     );
     assert!(ios.is_match(&out), "{out:?}");
 }
+
+#[test]
+fn a_session_starts_with_the_motd_and_the_embedders_notice_made_then() {
+    let told = Arc::new(AtomicUsize::new(0));
+    let counter = told.clone();
+    let shell = ShellBuilder::new()
+        .login_notice(move || {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            (n > 0).then(|| format!("% notice {n}"))
+        })
+        .build()
+        .0;
+    let mut s = Session::new(shell, "t", true);
+    assert_eq!(s.banner(), None);
+    assert_eq!(s.banner().as_deref(), Some("% notice 1"));
+    ok(&mut s, &["conf t", "banner motd hello", "end"]);
+    assert_eq!(s.banner().as_deref(), Some("hello\n% notice 2"));
+}

@@ -10,7 +10,7 @@ mod power;
 mod reaper;
 
 use crate::appliance::{self, ConsoleOptions};
-use crate::install::trial::{self, Trial};
+use crate::install::trial::Trial;
 use crate::watchdog::Watchdog;
 use boot_image::slot;
 use clap::Args;
@@ -56,9 +56,6 @@ pub fn main(_args: InitArgs) -> ExitCode {
         None => "kernel command line without a slot".to_string(),
     };
     let trial = Trial::of_this_boot(&cmdline);
-    if trial.is_none() {
-        messages.extend(trial::fallback_notice(&cmdline));
-    }
     let watchdog = match Watchdog::open(Path::new(WATCHDOG_DEVICE)) {
         Ok(watchdog) => Some(watchdog),
         Err(error) => {
@@ -78,10 +75,7 @@ pub fn main(_args: InitArgs) -> ExitCode {
     ));
     let mut messages: Vec<String> = messages
         .into_iter()
-        .map(|m| match m.starts_with('%') {
-            true => m,
-            false => format!("gatehouse: {m}"),
-        })
+        .map(|m| format!("gatehouse: {m}"))
         .collect();
     let (mut trial, mut watchdog) = (trial, watchdog);
     loop {

@@ -87,10 +87,11 @@ pub fn last_failure(slots: &[SlotState], booted: char) -> Option<String> {
     })
 }
 
-/// The line for the console at boot when the last upgrade failed and the
-/// loader came back to this slot.
-pub fn fallback_notice(cmdline: &str) -> Option<String> {
-    let booted = slot::booted_slot(cmdline)?;
+/// The line every session starts with (console, SSH) when the last
+/// upgrade failed and the loader came back to this slot.
+pub fn fallback_notice() -> Option<String> {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").ok()?;
+    let booted = slot::booted_slot(&cmdline)?;
     let slots = esp::mount().ok()?.slots();
     let failure = last_failure(&slots, booted)?;
     Some(format!(
