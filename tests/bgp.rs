@@ -128,9 +128,6 @@ fn an_ibgp_session_with_frr_installs_its_routes_at_ibgp_distance_until_removed()
         return;
     }
     let mut site = Site::start(65001, 65001);
-    // The appliance announces nothing to iBGP peers yet: FRR's way back
-    // is a kernel route.
-    (site.router).run(&["ip", "route", "add", "10.64.1.0/24", "via", "10.64.2.1"]);
     let cli = &mut site.cli;
     cli.until("show ip bgp summary", |t| established_with(t, 2));
     site.frr.until("show bgp summary json", |t| {
@@ -145,9 +142,20 @@ fn an_ibgp_session_with_frr_installs_its_routes_at_ibgp_distance_until_removed()
     );
     let routes = cli.until("show ip route", |t| t.contains("B    10.64.3.0/24"));
     assert!(routes.contains("[200/0] via 10.64.2.2"), "{routes}");
+    // FRR's way back is what the appliance announces over iBGP: our
+    // `network`, with LOCAL_PREF 100, an empty path and us as next hop.
+    let ours = site.frr.until("show ip bgp 10.64.1.0/24 json", |t| {
+        t.contains("\"locPrf\":100")
+    });
+    assert!(
+        ours.contains("\"locPrf\":100")
+            && ours.contains("\"ip\":\"10.64.2.1\"")
+            && ours.contains("\"type\":\"internal\""),
+        "{ours}"
+    );
     assert!(
         site.host_a.ping_ok("10.64.3.2"),
-        "host_b is reached through the iBGP route"
+        "host_b is reached through the iBGP routes both ways"
     );
     let neighbor = cli.until("show ip bgp neighbors", |t| {
         t.contains("BGP state = Established")

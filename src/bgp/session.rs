@@ -14,7 +14,7 @@ use super::message::{
     MAX_PREFIXES,
 };
 use super::policy::{prepend, Policy};
-use super::rib::PeerInfo;
+use super::rib::{PeerInfo, DEFAULT_LOCAL_PREF};
 use super::{Bgp, Originated};
 use grammar::config::{MaximumPrefix, NeighborFilter};
 use ipnet::Ipv4Net;
@@ -459,15 +459,17 @@ impl Session {
         (!sent).then_some(Event::TcpClosed)
     }
 
-    /// Sends what we originate, through the outbound policy, to an eBGP
-    /// peer activated for IPv4: all of it (`full`), or what changed since
-    /// the last time.
+    /// Sends what we originate, through the outbound policy, to a peer
+    /// activated for IPv4: all of it (`full`), or what changed since the
+    /// last time. eBGP peers get our AS in front of the path and no
+    /// LOCAL_PREF; iBGP peers an empty path and a LOCAL_PREF (RFC 4271
+    /// 5.1.2, 5.1.5). Learned routes are not passed on: no transit.
     async fn advertise(&mut self, writer: &mut Writer, inputs: &mut Inputs, full: bool) -> bool {
         let settings = &self.fsm.settings;
         let ebgp = settings.remote_as != settings.local_as;
         let originated = inputs.originated.borrow_and_update().clone();
         let mut wanted: BTreeMap<Ipv4Net, Attributes> = BTreeMap::new();
-        if ebgp && self.config.ipv4 {
+        if self.config.ipv4 {
             let policy = &self.config.policy;
             for (prefix, origin) in &originated.prefixes {
                 let ours = Arc::new(Attributes {
@@ -482,10 +484,14 @@ impl Session {
                     continue;
                 };
                 // Our AS goes in front of what the route map prepended,
-                // and LOCAL_PREF stays in our AS (RFC 4271 5.1.5).
+                // and LOCAL_PREF stays in our AS.
                 let mut out = Arc::unwrap_or_clone(out);
-                prepend(&mut out, &[settings.local_as]);
-                out.local_pref = None;
+                if ebgp {
+                    prepend(&mut out, &[settings.local_as]);
+                    out.local_pref = None;
+                } else {
+                    out.local_pref = Some(out.local_pref.unwrap_or(DEFAULT_LOCAL_PREF));
+                }
                 wanted.insert(*prefix, out);
             }
         }
