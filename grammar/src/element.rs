@@ -80,14 +80,15 @@ impl Kind {
         }
     }
 
-    /// Whether `word` fits this element, and how well.
+    /// Whether `word` fits this element, and how well. Keywords match in
+    /// any case, as on IOS (`encapsulation dot1Q`, `Shutdown`).
     pub fn matches(&self, word: &str) -> Option<(MatchQuality, Value)> {
         let typed = |value: Option<Value>| value.map(|v| (MatchQuality::Typed, v));
         match self {
             Kind::Keyword(keyword) => {
-                if keyword.as_str() == word {
+                if keyword.eq_ignore_ascii_case(word) {
                     Some((MatchQuality::ExactKeyword, Value::Keyword))
-                } else if !word.is_empty() && keyword.starts_with(word) {
+                } else if !word.is_empty() && keyword_starts_with(keyword, word) {
                     Some((MatchQuality::PartialKeyword, Value::Keyword))
                 } else {
                     None
@@ -142,6 +143,14 @@ pub fn is_interface_name(word: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
+/// Whether `typed` begins `keyword`, in any case (keywords are lower case).
+pub fn keyword_starts_with(keyword: &str, typed: &str) -> bool {
+    keyword
+        .as_bytes()
+        .get(..typed.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(typed.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +181,9 @@ mod tests {
         let show = Kind::Keyword("show".into());
         assert_eq!(show.matches("show").unwrap().0, MatchQuality::ExactKeyword);
         assert_eq!(show.matches("sh").unwrap().0, MatchQuality::PartialKeyword);
+        assert_eq!(show.matches("SHOW").unwrap().0, MatchQuality::ExactKeyword);
+        assert_eq!(show.matches("Sh").unwrap().0, MatchQuality::PartialKeyword);
+        assert!(show.matches("shows").is_none() && show.matches("x").is_none());
         assert!(show.matches("shows").is_none());
     }
 }

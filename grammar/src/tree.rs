@@ -2,7 +2,7 @@
 //! IOS-style abbreviations and errors, context help for `?`, and tab
 //! completion, all from the same definitions.
 
-use crate::element::{Element, Kind, MatchQuality, Value};
+use crate::element::{keyword_starts_with, Element, Kind, MatchQuality, Value};
 use crate::syntax::{expand, SyntaxError};
 use crate::tokens::{column_of, rest_of_line, split_words, Word};
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -311,7 +311,7 @@ impl<A: Clone> CommandTree<A> {
                 let element = &self.nodes[child].element;
                 let fits = match (partial, &element.kind) {
                     (None, _) => true,
-                    (Some(p), Kind::Keyword(k)) => k.starts_with(p.text),
+                    (Some(p), Kind::Keyword(k)) => keyword_starts_with(k, p.text),
                     (Some(p), kind) => kind.matches(p.text).is_some(),
                 };
                 if fits {
@@ -354,7 +354,7 @@ impl<A: Clone> CommandTree<A> {
             .children
             .iter()
             .filter_map(|&c| match &self.nodes[c].element.kind {
-                Kind::Keyword(k) if k.starts_with(prefix) => Some(k.clone()),
+                Kind::Keyword(k) if keyword_starts_with(k, prefix) => Some(k.clone()),
                 _ => None,
             })
             .collect();
