@@ -6,7 +6,7 @@
 //! The CLI runs a command to its end before it prints: the command runs
 //! on the control runtime and the CLI's thread waits for its text.
 
-use kernel_bypass::local::{IcmpBinding, LocalStack};
+use kernel_bypass::local::{IcmpBinding, LocalStack, Scope, Source};
 use shell::ShellBuilder;
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -85,14 +85,39 @@ fn run_blocking(
         .map_err(|_| "% The command was stopped".to_string())
 }
 
+/// What `ping` was asked for besides its target.
+struct PingOptions {
+    repeat: u64,
+    size: usize,
+    timeout: u64,
+    scope: Scope,
+}
+
 /// `ping`: IOS's output.
-async fn ping(stack: LocalStack, target: IpAddr, repeat: u64, size: usize, timeout: u64) -> String {
+async fn ping(stack: LocalStack, target: IpAddr, options: PingOptions) -> String {
+    let PingOptions {
+        repeat,
+        size,
+        timeout,
+        scope,
+    } = options;
     let t = types(target);
     let ident = NEXT_IDENT.fetch_add(1, Ordering::Relaxed);
     let mut out = format!(
         "Type escape sequence to abort.\nSending {repeat}, {size}-byte ICMP Echos to {target}, timeout is {timeout} seconds:\n"
     );
-    let socket = match stack.icmp_socket(IcmpBinding::Echo(ident)) {
+    if scope.source.is_some() {
+        match stack.source(&scope, target) {
+            Ok(source) => {
+                let _ = writeln!(out, "Packet sent with a source address of {source}");
+            }
+            Err(e) => return format!("% Cannot ping: {e}\n"),
+        }
+    }
+    if scope.dont_fragment {
+        out.push_str("Packet sent with the DF bit set\n");
+    }
+    let socket = match stack.icmp_socket(IcmpBinding::Echo(ident), scope) {
         Ok(s) => s,
         Err(e) => return format!("% Cannot ping: {e}\n"),
     };
@@ -162,14 +187,14 @@ fn quoted_port(t: &IcmpTypes, message: &[u8], target: IpAddr) -> Option<u16> {
 }
 
 /// `traceroute`: IOS's output, one line a hop.
-async fn traceroute(stack: LocalStack, target: IpAddr) -> String {
+async fn traceroute(stack: LocalStack, target: IpAddr, scope: Scope) -> String {
     let t = types(target);
     let mut out = format!("Type escape sequence to abort.\nTracing the route to {target}\n\n");
-    let udp = match stack.udp_bind(0).await {
+    let udp = match stack.udp_bind_in(0, scope.clone()).await {
         Ok(s) => s,
         Err(e) => return format!("% Cannot trace: {e}\n"),
     };
-    let icmp = match stack.icmp_socket(IcmpBinding::UdpErrors(udp.port())) {
+    let icmp = match stack.icmp_socket(IcmpBinding::UdpErrors(udp.port()), scope) {
         Ok(s) => s,
         Err(e) => return format!("% Cannot trace: {e}\n"),
     };
@@ -228,6 +253,33 @@ fn target(args: &grammar::Args) -> Result<IpAddr, String> {
         .ok_or_else(|| "% Incomplete command.".to_string())
 }
 
+/// The `vrf`, `source` and `df-bit` typed.
+fn scope(args: &grammar::Args) -> Scope {
+    let source = (args.ipv4("src").map(|a| Source::Address(IpAddr::V4(a))))
+        .or(args.ipv6("src6").map(|a| Source::Address(IpAddr::V6(a))))
+        .or(args
+            .text("srcif")
+            .map(|name| Source::Interface(name.into())));
+    Scope {
+        vrf: args.text("vrf").map(str::to_string),
+        source,
+        dont_fragment: args.has("df-bit"),
+    }
+}
+
+/// `source A.B.C.D|X:X::X:X|IFNAME`, with its help.
+const SOURCE: &str = "[source (A.B.C.D$src|X:X::X:X$src6|IFNAME$srcif)]";
+const SOURCE_HELP: [&str; 4] = [
+    "Source address or interface",
+    "Source IPv4 address",
+    "Source IPv6 address",
+    "Interface whose address is the source",
+];
+const VRF_HELP: [&str; 2] = [
+    "Routing table of a VRF (default: the global table)",
+    "VRF name",
+];
+
 /// Adds `ping` and `traceroute` to the privileged EXEC mode.
 pub fn register_commands(
     builder: ShellBuilder,
@@ -235,35 +287,51 @@ pub fn register_commands(
     runtime: Handle,
 ) -> Result<ShellBuilder, grammar::SyntaxError> {
     let (ping_stack, ping_runtime) = (stack.clone(), runtime.clone());
+    let ping_help = [
+        &["Send echo messages"][..],
+        &VRF_HELP,
+        &["IPv4 address", "IPv6 address"],
+        &["Number of echoes (default 5)", "Count"],
+        &["Datagram size, IP header included (default 100)", "Bytes"],
+        &SOURCE_HELP,
+        &["Set the DF bit in the IPv4 header (default: routers may fragment)"],
+        &["Seconds to wait for each answer (default 2)", "Seconds"],
+    ]
+    .concat();
+    let trace_help = [
+        &["Trace the route to a destination"][..],
+        &VRF_HELP,
+        &["IPv4 address", "IPv6 address"],
+        &SOURCE_HELP,
+    ]
+    .concat();
     builder
         .exec(
-            "ping (A.B.C.D$v4|X:X::X:X$v6) [repeat <1-100000>$repeat] [size <36-1500>$size] [timeout <1-3600>$timeout]",
-            &[
-                "Send echo messages",
-                "IPv4 address",
-                "IPv6 address",
-                "Number of echoes (default 5)",
-                "Count",
-                "Datagram size, IP header included (default 100)",
-                "Bytes",
-                "Seconds to wait for each answer (default 2)",
-                "Seconds",
-            ],
+            &format!(
+                "ping [vrf WORD$vrf] (A.B.C.D$v4|X:X::X:X$v6) [repeat <1-100000>$repeat] [size <36-1500>$size] {SOURCE} [df-bit] [timeout <1-3600>$timeout]"
+            ),
+            &ping_help,
             move |args| {
                 let target = target(args)?;
-                let repeat = args.number("repeat").unwrap_or(PING_REPEAT);
-                let size = args.number("size").map_or(PING_SIZE, |s| s as usize);
-                let timeout = args.number("timeout").unwrap_or(PING_TIMEOUT);
-                let work = ping(ping_stack.clone(), target, repeat, size, timeout);
-                run_blocking(&ping_runtime, work)
+                let scope = scope(args);
+                if scope.dont_fragment && target.is_ipv6() {
+                    return Err("% df-bit applies to IPv4: IPv6 routers never fragment".into());
+                }
+                let options = PingOptions {
+                    repeat: args.number("repeat").unwrap_or(PING_REPEAT),
+                    size: args.number("size").map_or(PING_SIZE, |s| s as usize),
+                    timeout: args.number("timeout").unwrap_or(PING_TIMEOUT),
+                    scope,
+                };
+                run_blocking(&ping_runtime, ping(ping_stack.clone(), target, options))
             },
         )?
         .exec(
-            "traceroute (A.B.C.D$v4|X:X::X:X$v6)",
-            &["Trace the route to a destination", "IPv4 address", "IPv6 address"],
+            &format!("traceroute [vrf WORD$vrf] (A.B.C.D$v4|X:X::X:X$v6) {SOURCE}"),
+            &trace_help,
             move |args| {
                 let target = target(args)?;
-                run_blocking(&runtime, traceroute(stack.clone(), target))
+                run_blocking(&runtime, traceroute(stack.clone(), target, scope(args)))
             },
         )
 }
