@@ -4,10 +4,12 @@
 //! exceeded and port unreachable messages about them name the hops).
 //!
 //! The CLI runs a command to its end before it prints: the command runs
-//! on the control runtime and the CLI's thread waits for its text.
+//! on the control runtime and the CLI's thread waits for its text. Ctrl-C
+//! (the session's `Interrupt`) ends it early with what it gathered and, for
+//! ping, the success rate of the echoes sent, as IOS does.
 
 use kernel_bypass::local::{IcmpBinding, LocalStack, Scope, Source};
-use shell::ShellBuilder;
+use shell::{Interrupt, ShellBuilder};
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -23,6 +25,8 @@ const PING_TIMEOUT: u64 = 2;
 const PROBES: u16 = 3;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_HOPS: u8 = 30;
+/// How often a running tool looks for Ctrl-C.
+const STOP_POLL: Duration = Duration::from_millis(50);
 /// The first destination port of the probes (as Van Jacobson's traceroute).
 const PROBE_PORT: u16 = 33434;
 
@@ -93,8 +97,20 @@ struct PingOptions {
     scope: Scope,
 }
 
+/// Resolves once the user pressed Ctrl-C.
+async fn stopped(interrupt: &Interrupt) {
+    while !interrupt.is_raised() {
+        tokio::time::sleep(STOP_POLL).await;
+    }
+}
+
 /// `ping`: IOS's output.
-async fn ping(stack: LocalStack, target: IpAddr, options: PingOptions) -> String {
+async fn ping(
+    stack: LocalStack,
+    target: IpAddr,
+    options: PingOptions,
+    interrupt: Interrupt,
+) -> String {
     let PingOptions {
         repeat,
         size,
@@ -124,10 +140,11 @@ async fn ping(stack: LocalStack, target: IpAddr, options: PingOptions) -> String
     let wait = Duration::from_secs(timeout);
     let mut rtts = Vec::new();
     let mut buf = vec![0u8; 2048];
+    let mut sent = 0;
     for n in 0..repeat {
         // Sequence numbers wrap, as they do on the wire.
         let seq = n as u16;
-        let sent = Instant::now();
+        let started = Instant::now();
         if let Err(e) = socket
             .send_to(&echo_request(&t, ident, seq, size), target, None)
             .await
@@ -135,6 +152,7 @@ async fn ping(stack: LocalStack, target: IpAddr, options: PingOptions) -> String
             let _ = write!(out, "\n% Cannot send to {target}: {e}\n");
             return out;
         }
+        sent += 1;
         let answered = async {
             loop {
                 let Ok((len, from)) = socket.recv_from(&mut buf).await else {
@@ -150,12 +168,17 @@ async fn ping(stack: LocalStack, target: IpAddr, options: PingOptions) -> String
                 }
             }
         };
-        match tokio::time::timeout(wait, answered).await {
-            Ok(true) => {
-                rtts.push(sent.elapsed().as_millis() as u64);
+        let outcome = tokio::select! {
+            answer = tokio::time::timeout(wait, answered) => Some(answer),
+            () = stopped(&interrupt) => None,
+        };
+        match outcome {
+            Some(Ok(true)) => {
+                rtts.push(started.elapsed().as_millis() as u64);
                 out.push('!');
             }
-            _ => out.push('.'),
+            Some(_) => out.push('.'),
+            None => break,
         }
         if (n + 1).is_multiple_of(70) {
             out.push('\n');
@@ -164,8 +187,8 @@ async fn ping(stack: LocalStack, target: IpAddr, options: PingOptions) -> String
     let ok = rtts.len() as u64;
     let _ = write!(
         out,
-        "\nSuccess rate is {} percent ({ok}/{repeat})",
-        ok * 100 / repeat.max(1)
+        "\nSuccess rate is {} percent ({ok}/{sent})",
+        ok * 100 / sent.max(1)
     );
     if let (Some(min), Some(max)) = (rtts.iter().min(), rtts.iter().max()) {
         let avg = rtts.iter().sum::<u64>() / ok;
@@ -187,7 +210,12 @@ fn quoted_port(t: &IcmpTypes, message: &[u8], target: IpAddr) -> Option<u16> {
 }
 
 /// `traceroute`: IOS's output, one line a hop.
-async fn traceroute(stack: LocalStack, target: IpAddr, scope: Scope) -> String {
+async fn traceroute(
+    stack: LocalStack,
+    target: IpAddr,
+    scope: Scope,
+    interrupt: Interrupt,
+) -> String {
     let t = types(target);
     let mut out = format!("Type escape sequence to abort.\nTracing the route to {target}\n\n");
     let udp = match stack.udp_bind_in(0, scope.clone()).await {
@@ -226,7 +254,14 @@ async fn traceroute(stack: LocalStack, target: IpAddr, scope: Scope) -> String {
                     }
                 }
             };
-            match tokio::time::timeout(PROBE_TIMEOUT, answer).await {
+            let outcome = tokio::select! {
+                answer = tokio::time::timeout(PROBE_TIMEOUT, answer) => answer,
+                () = stopped(&interrupt) => {
+                    out.push('\n');
+                    return out;
+                }
+            };
+            match outcome {
                 Ok(Some((from, at_target))) => {
                     if hop != Some(from) {
                         let _ = write!(out, " {from}");
@@ -306,12 +341,12 @@ pub fn register_commands(
     ]
     .concat();
     builder
-        .exec(
+        .exec_stoppable(
             &format!(
                 "ping [vrf WORD$vrf] (A.B.C.D$v4|X:X::X:X$v6) [repeat <1-100000>$repeat] [size <36-1500>$size] {SOURCE} [df-bit] [timeout <1-3600>$timeout]"
             ),
             &ping_help,
-            move |args| {
+            move |args, interrupt| {
                 let target = target(args)?;
                 let scope = scope(args);
                 if scope.dont_fragment && target.is_ipv6() {
@@ -323,15 +358,19 @@ pub fn register_commands(
                     timeout: args.number("timeout").unwrap_or(PING_TIMEOUT),
                     scope,
                 };
-                run_blocking(&ping_runtime, ping(ping_stack.clone(), target, options))
+                let _running = interrupt.stoppable();
+                let work = ping(ping_stack.clone(), target, options, interrupt.clone());
+                run_blocking(&ping_runtime, work)
             },
         )?
-        .exec(
+        .exec_stoppable(
             &format!("traceroute [vrf WORD$vrf] (A.B.C.D$v4|X:X::X:X$v6) {SOURCE}"),
             &trace_help,
-            move |args| {
+            move |args, interrupt| {
                 let target = target(args)?;
-                run_blocking(&runtime, traceroute(stack.clone(), target, scope(args)))
+                let _running = interrupt.stoppable();
+                let work = traceroute(stack.clone(), target, scope(args), interrupt.clone());
+                run_blocking(&runtime, work)
             },
         )
 }

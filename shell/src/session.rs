@@ -4,6 +4,7 @@
 use crate::actions::{Action, Builtin};
 use crate::engine::Shell;
 use crate::filter::{filter_tree, parse_filter, split_pipe};
+use crate::interrupt::Interrupt;
 use grammar::config::Config;
 use grammar::editor::run_command;
 use grammar::render::{blocks, mask_secrets, render_blocks};
@@ -93,6 +94,8 @@ pub struct Session {
     /// `terminal length`: lines a screen of paged output, 0 for no paging;
     /// None until typed.
     page_length: Option<usize>,
+    /// Ctrl-C for the command running.
+    interrupt: Interrupt,
 }
 
 /// The trees searched in `mode`, innermost first.
@@ -202,6 +205,7 @@ impl Session {
             history: VecDeque::new(),
             closed: false,
             page_length: None,
+            interrupt: Interrupt::default(),
         }
     }
 
@@ -273,6 +277,12 @@ impl Session {
     }
 
     /// Runs one typed line.
+    /// The session's Ctrl-C, for the front end to raise while a stoppable
+    /// command runs.
+    pub fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
+    }
+
     pub fn execute(&mut self, line: &str) -> Reply {
         if !line.trim().is_empty() {
             if self.history.len() == HISTORY_LINES {
@@ -340,7 +350,7 @@ impl Session {
             Action::Config(command) => self.configure(*command, args, level, line),
             Action::Builtin(builtin) => self.builtin(*builtin, args, line),
             Action::Show(handler) => Ok(handler(args)),
-            Action::Exec(handler) => handler(args).map_err(CliError::new),
+            Action::Exec(handler) => handler(args, &self.interrupt).map_err(CliError::new),
         }
     }
 
