@@ -371,7 +371,7 @@ fn ctrl_c_on_the_console_stops_a_ping_with_its_summary_and_the_console_goes_on()
         .unwrap_or_else(|| panic!("no summary after Ctrl-C:\n{stopped}"));
     let sent: u64 = rate.split(')').next().unwrap().parse().unwrap();
     assert!(
-        (3..1000).contains(&sent),
+        (2..=5).contains(&sent),
         "stopped after {sent} echoes:\n{stopped}"
     );
     // The console reads lines again, in its usual mode.
