@@ -96,6 +96,8 @@ pub struct Session {
     page_length: Option<usize>,
     /// Ctrl-C for the command running.
     interrupt: Interrupt,
+    /// The last unindented configuration line was refused.
+    refused_block: bool,
 }
 
 /// The trees searched in `mode`, innermost first.
@@ -206,6 +208,7 @@ impl Session {
             closed: false,
             page_length: None,
             interrupt: Interrupt::default(),
+            refused_block: false,
         }
     }
 
@@ -294,7 +297,20 @@ impl Session {
         if line.trim_start().starts_with('!') {
             return self.reply(Ok(String::new()));
         }
+        // The indented lines of a pasted block whose first line was refused
+        // (`router ospf 1` where there is no OSPF) are refused with it:
+        // applied in the mode still current, they would change something
+        // else.
+        let in_config = matches!(self.mode, Mode::Config(_));
+        let indented = line.starts_with([' ', '\t']);
+        if in_config && indented && self.refused_block {
+            let refused = "% Not applied: part of the refused block above";
+            return self.reply(Err(CliError::new(refused)));
+        }
         let result = self.run(line);
+        if in_config && !indented && !line.trim().is_empty() {
+            self.refused_block = result.is_err();
+        }
         self.reply(result)
     }
 
