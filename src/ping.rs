@@ -3,10 +3,11 @@
 //! `traceroute` (UDP probes with growing hop limits; the ICMP time
 //! exceeded and port unreachable messages about them name the hops).
 //!
-//! The CLI runs a command to its end before it prints: the command runs
-//! on the control runtime and the CLI's thread waits for its text. Ctrl-C
-//! (the session's `Interrupt`) ends it early with what it gathered and, for
-//! ping, the success rate of the echoes sent, as IOS does.
+//! A command runs on the control runtime while the CLI's thread waits for
+//! its text. Each answer is shown as it comes (`Interrupt::show`): a
+//! terminal prints it at once, other front ends get it with the rest.
+//! Ctrl-C (the session's `Interrupt`) ends it early with what it gathered
+//! and, for ping, the success rate of the echoes sent, as IOS does.
 
 use kernel_bypass::local::{IcmpBinding, LocalStack, Scope, Source};
 use shell::{Interrupt, ShellBuilder};
@@ -183,6 +184,7 @@ async fn ping(
         if (n + 1).is_multiple_of(70) {
             out.push('\n');
         }
+        interrupt.show(&std::mem::take(&mut out));
     }
     let ok = rtts.len() as u64;
     let _ = write!(
@@ -272,6 +274,7 @@ async fn traceroute(
                 }
                 _ => out.push_str(" *"),
             }
+            interrupt.show(&std::mem::take(&mut out));
         }
         out.push('\n');
         if reached {
@@ -360,7 +363,8 @@ pub fn register_commands(
                 };
                 let _running = interrupt.stoppable();
                 let work = ping(ping_stack.clone(), target, options, interrupt.clone());
-                run_blocking(&ping_runtime, work)
+                let rest = run_blocking(&ping_runtime, work)?;
+                Ok(interrupt.take_progress() + &rest)
             },
         )?
         .exec_stoppable(
@@ -370,7 +374,8 @@ pub fn register_commands(
                 let target = target(args)?;
                 let _running = interrupt.stoppable();
                 let work = traceroute(stack.clone(), target, scope(args), interrupt.clone());
-                run_blocking(&runtime, work)
+                let rest = run_blocking(&runtime, work)?;
+                Ok(interrupt.take_progress() + &rest)
             },
         )
 }

@@ -2,10 +2,12 @@
 //! reading the user's keys raises it, the command sees it, stops and
 //! prints what it gathered. A command says while it can be stopped, so a
 //! front end takes keys from the user only then (at other times typed or
-//! pasted lines wait for the prompt, as always).
+//! pasted lines wait for the prompt, as always). Meanwhile the command may
+//! hand over its output as it goes (`show`), for a terminal to print at
+//! once (IOS's `!` per echo); what no front end took comes with the reply.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// One session's Ctrl-C. Cheap to clone; shared by the session, its front
 /// end and the command running.
@@ -17,6 +19,8 @@ struct State {
     /// A stoppable command runs.
     running: AtomicBool,
     raised: AtomicBool,
+    /// Output of the running command not yet printed.
+    progress: Mutex<String>,
 }
 
 impl Interrupt {
@@ -46,6 +50,21 @@ impl Interrupt {
     pub fn is_raised(&self) -> bool {
         self.0.raised.load(Ordering::SeqCst)
     }
+
+    fn progress(&self) -> std::sync::MutexGuard<'_, String> {
+        // A String is whole between calls, whoever panicked.
+        (self.0.progress.lock()).unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The running command's output so far (appended).
+    pub fn show(&self, text: &str) {
+        self.progress().push_str(text);
+    }
+
+    /// Takes the output shown and not yet printed.
+    pub fn take_progress(&self) -> String {
+        std::mem::take(&mut self.progress())
+    }
 }
 
 /// A stoppable command's time; see [`Interrupt::stoppable`].
@@ -72,5 +91,14 @@ mod tests {
         assert!(interrupt.is_raised());
         drop(running);
         assert!(!interrupt.is_raised() && !interrupt.is_running());
+    }
+
+    #[test]
+    fn output_shown_is_taken_once() {
+        let interrupt = Interrupt::default();
+        interrupt.show("!!");
+        interrupt.show(".");
+        assert_eq!(interrupt.take_progress(), "!!.");
+        assert_eq!(interrupt.take_progress(), "");
     }
 }

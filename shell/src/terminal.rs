@@ -145,10 +145,10 @@ fn execute_watching(session: &mut Session, line: &str) -> Reply {
     })
 }
 
-/// Until `done`: while a stoppable command runs, reads keys (each read
-/// waits at most a tenth of a second) and raises `interrupt` on Ctrl-C.
-/// The terminal's settings are back before it returns, so rustyline finds
-/// them as it left them.
+/// Until `done`: while a stoppable command runs, prints its output as it
+/// comes and reads keys (each read waits at most a tenth of a second),
+/// raising `interrupt` on Ctrl-C. The terminal's settings are back before
+/// it returns, so rustyline finds them as it left them.
 fn watch_ctrl_c(interrupt: &Interrupt, done: &AtomicBool) {
     const IDLE: std::time::Duration = std::time::Duration::from_millis(20);
     while !done.load(Ordering::SeqCst) {
@@ -169,6 +169,12 @@ fn watch_ctrl_c(interrupt: &Interrupt, done: &AtomicBool) {
             return;
         }
         while interrupt.is_running() && !done.load(Ordering::SeqCst) {
+            let shown = interrupt.take_progress();
+            if !shown.is_empty() {
+                let mut stdout = io::stdout();
+                let _ = stdout.write_all(shown.as_bytes());
+                let _ = stdout.flush();
+            }
             let mut byte = [0u8];
             if nix::unistd::read(&stdin, &mut byte) == Ok(1) && byte[0] == CTRL_C {
                 interrupt.raise();
