@@ -148,6 +148,7 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
     host.run(&["ip", "route", "add", "10.64.9.0/24", "via", "10.64.2.1"]);
     side.run(&["ip", "link", "set", &s.inner, "up"]);
     t1.configure(&d.inner, "10.64.1.2/24", Some("10.64.1.1"));
+    t1.configure(&d.inner, "fd64:1::2/64", None);
     t1.configure(&t1_b, "10.65.2.1/24", None);
     thost.configure(&thost_if, "10.65.2.2/24", Some("10.65.2.1"));
     for ns in [&r1, &host, &t1, &thost] {
@@ -164,6 +165,7 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
         format!("interface {}", d.outer),
         " vrf forwarding T".into(),
         " ip address 10.64.1.1 255.255.255.0".into(),
+        " ipv6 address fd64:1::1/64".into(),
         "ip route 10.64.2.0 255.255.255.0 10.64.1.2".into(),
         "ip route vrf T 10.65.2.0 255.255.255.0 10.64.1.2".into(),
         String::new(),
@@ -197,6 +199,11 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
         by_address.contains("Success rate is 100 percent (5/5)"),
         "{by_address}"
     );
+    // The host answers traceroute's probes only when they come from S.
+    let trace = typed("traceroute 10.64.2.2 source 10.64.9.1", &|t| {
+        t.contains("  2 10.64.2.2") || t.contains("% ")
+    });
+    assert!(trace.contains("  1 10.64.1.2 "), "{trace}");
     let foreign = typed("ping 10.64.2.2 source 10.99.9.9", &finished);
     assert!(foreign.contains("% Cannot ping"), "{foreign}");
 
@@ -251,6 +258,13 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
     assert!(
         wrong_table.contains("another routing table"),
         "{wrong_table}"
+    );
+    let six = typed("ping vrf T fd64:1::2", &finished);
+    assert!(mostly(&six), "{six}");
+    let no_six = typed("ping fd64:1::2 repeat 2 timeout 1", &finished);
+    assert!(
+        no_six.contains("% Cannot"),
+        "no IPv6 address in the global table: {no_six}"
     );
     let unknown = typed("ping vrf NOPE 10.65.2.2", &finished);
     assert!(unknown.contains("VRF NOPE does not exist"), "{unknown}");
