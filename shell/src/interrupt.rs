@@ -9,6 +9,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Whether `key` stops a command: Ctrl-C, or IOS's escape sequence
+/// Ctrl-Shift-6 (Ctrl-^), which the operator's "Type escape sequence to
+/// abort" names.
+pub fn is_stop_key(key: u8) -> bool {
+    key == 0x03 || key == 0x1e
+}
+
 /// One session's Ctrl-C. Cheap to clone; shared by the session, its front
 /// end and the command running.
 #[derive(Clone, Debug, Default)]

@@ -3,7 +3,7 @@
 //! output paged when standard output is the terminal too.
 
 use crate::engine::Shell;
-use crate::interrupt::Interrupt;
+use crate::interrupt::{is_stop_key, Interrupt};
 use crate::pager::{page, Key, Screen};
 use crate::session::{complete_in, Mode, Reply, Session};
 use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, SpecialCharacterIndices};
@@ -20,8 +20,6 @@ use rustyline::{
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-const CTRL_C: u8 = 0x03;
 
 /// Completion for the session's current mode.
 struct CliHelper {
@@ -176,7 +174,7 @@ fn watch_ctrl_c(interrupt: &Interrupt, done: &AtomicBool) {
                 let _ = stdout.flush();
             }
             let mut byte = [0u8];
-            if nix::unistd::read(&stdin, &mut byte) == Ok(1) && byte[0] == CTRL_C {
+            if nix::unistd::read(&stdin, &mut byte) == Ok(1) && is_stop_key(byte[0]) {
                 interrupt.raise();
             }
         }

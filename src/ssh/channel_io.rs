@@ -9,6 +9,7 @@
 
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
+use shell::interrupt::is_stop_key;
 use shell::{run_lines, run_stream_with, Interrupt, Session, StreamOptions};
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
@@ -32,7 +33,6 @@ const OUTPUT_QUEUE: usize = 4;
 /// 80 MiB at most. Longer output ends with [`TRUNCATED`].
 const MAX_EXEC_OUTPUT: usize = 1024 * 1024;
 const TRUNCATED: &str = "% Output truncated\n";
-const CTRL_C: u8 = 0x03;
 
 /// What a channel's client asked to run.
 pub enum Start {
@@ -228,8 +228,8 @@ impl Input {
     /// Queues `bytes` (without a Ctrl-C that stopped a command); false if
     /// that would exceed the backlog.
     fn push(&self, bytes: &[u8]) -> bool {
-        if bytes.contains(&CTRL_C) && self.interrupt.raise() {
-            let rest: Vec<u8> = bytes.iter().copied().filter(|b| *b != CTRL_C).collect();
+        if bytes.iter().any(|b| is_stop_key(*b)) && self.interrupt.raise() {
+            let rest: Vec<u8> = bytes.iter().copied().filter(|b| !is_stop_key(*b)).collect();
             return rest.is_empty() || self.push(&rest);
         }
         // Only the CLI takes from the backlog meanwhile, so it cannot grow.
@@ -387,6 +387,8 @@ mod tests {
         assert!(input.push(b"a\x03"));
         assert!(interrupt.is_raised());
         assert_eq!(received.try_recv().unwrap(), b"a");
+        assert!(input.push(b"\x1e"), "IOS's Ctrl-Shift-6");
+        assert!(received.try_recv().is_err(), "taken, not typed");
         drop(running);
     }
 }
