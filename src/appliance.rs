@@ -1,7 +1,9 @@
 //! The appliance itself: the shell engine wired to the dataplane, with the
 //! CLI on the console and over SSH. Used by the image's init and by hosted mode.
 
+use crate::install::trial::{self, Trial};
 use crate::ssh;
+use crate::watchdog::Watchdog;
 use grammar::config::Config;
 use kernel_bypass::elements::ElementCommand;
 use kernel_bypass::io::Backend;
@@ -21,8 +23,8 @@ pub const ECHO_PORT: u16 = 7;
 
 /// What the host system lets the CLI do besides configuring it.
 pub struct PowerControl {
-    pub reload: Box<dyn Fn() + Send + Sync>,
-    pub poweroff: Box<dyn Fn() + Send + Sync>,
+    pub reload: Arc<dyn Fn() + Send + Sync>,
+    pub poweroff: Arc<dyn Fn() + Send + Sync>,
 }
 
 pub struct ApplianceOptions {
@@ -36,6 +38,8 @@ pub struct ApplianceOptions {
     pub image: String,
     /// The configuration used when the startup file does not exist.
     pub factory_config: Option<&'static str>,
+    /// Fed once the appliance has started (the image's softdog).
+    pub watchdog: Option<Watchdog>,
 }
 
 /// The image's configuration until one is saved: the first NIC asks DHCP,
@@ -56,8 +60,9 @@ impl Appliance {
     /// shell's commit hook, and starts the built-in services and the SSH
     /// server. Returns the appliance and the startup report (problems to
     /// show the operator).
-    pub fn start(options: ApplianceOptions) -> Result<(Appliance, Vec<String>), String> {
+    pub fn start(mut options: ApplianceOptions) -> Result<(Appliance, Vec<String>), String> {
         let (host_key, key_problem) = host_key(&options.startup_config)?;
+        let watchdog = options.watchdog.take();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("gatehouse-ctl")
@@ -141,6 +146,10 @@ impl Appliance {
             ssh_sessions,
         ));
         runtime.spawn(follow_leases(dataplane.clone()));
+        runtime.spawn(crate::dataplane_events::watch(dataplane.clone()));
+        if let Some(watchdog) = watchdog {
+            runtime.spawn(watchdog.feed());
+        }
         runtime.spawn(serve_status(stack, STATUS_PORT, move || {
             status_shell
                 .upgrade()
@@ -222,6 +231,7 @@ fn build_shell(
                 ))
             }
         })
+        .version(trial::release_of_this_image())
         .about(move || about(&image, &about_dp));
     builder = ssh::register_commands(builder, host_key, services.ssh_sessions)?;
     builder = crate::ntp::register_commands(builder, services.ntp)?;
@@ -229,7 +239,9 @@ fn build_shell(
     builder = crate::bgp::register_commands(builder, services.bgp)?;
     builder = crate::processes::register_commands(builder, services.cpu, dataplane)?;
     let stack = dataplane.local_stack();
-    builder = crate::ping::register_commands(builder, stack, services.runtime)?;
+    builder = crate::ping::register_commands(builder, stack.clone(), services.runtime.clone())?;
+    let reload = options.power.as_ref().map(|power| power.reload.clone());
+    builder = crate::install::register_commands(builder, stack, services.runtime, reload)?;
     for show in kernel_bypass::commands::SHOWS {
         let dp = dataplane.clone();
         builder = builder.show(show.syntax, show.help, move |args| (show.render)(&dp, args))?;
@@ -304,6 +316,9 @@ pub struct ConsoleOptions {
     pub power: Option<PowerControl>,
     /// The system image `show version` names (`slot A`).
     pub image: String,
+    /// This boot is a new slot's trial: it proves itself by starting.
+    pub trial: Option<Trial>,
+    pub watchdog: Option<Watchdog>,
 }
 
 /// Starts the appliance and runs console sessions one after another for
@@ -314,6 +329,7 @@ pub fn run_console(options: ConsoleOptions) {
     for message in &options.boot_messages {
         println!("{message}");
     }
+    let reload = options.power.as_ref().map(|power| power.reload.clone());
     let started = Appliance::start(ApplianceOptions {
         startup_config: options.startup_config,
         backend: Backend::AfPacket,
@@ -323,14 +339,21 @@ pub fn run_console(options: ConsoleOptions) {
         power: options.power,
         image: options.image,
         factory_config: Some(FACTORY_CONFIG),
+        watchdog: options.watchdog,
     });
     let appliance = match started {
         Ok((appliance, report)) => {
             report.iter().for_each(|line| println!("{line}"));
+            if let Some(trial) = options.trial {
+                println!("gatehouse: {}", trial.passed());
+            }
             appliance
         }
         Err(e) => {
             println!("% gatehouse: {e}");
+            if let (Some(trial), Some(reload)) = (options.trial, reload) {
+                trial.failed(&e, &*reload);
+            }
             return;
         }
     };

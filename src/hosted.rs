@@ -39,6 +39,7 @@ pub fn main(args: RunArgs) -> ExitCode {
             |path| path.display().to_string(),
         ),
         factory_config: None,
+        watchdog: None,
     });
     let (appliance, report) = match started {
         Ok(started) => started,

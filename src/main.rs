@@ -6,8 +6,10 @@
 mod appliance;
 mod bgp;
 mod cli;
+mod dataplane_events;
 mod hosted;
 mod init;
+mod install;
 mod iot;
 mod metrics;
 mod ntp;
@@ -16,6 +18,7 @@ mod processes;
 mod slb_probes;
 mod ssh;
 mod syslog;
+mod watchdog;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -2,7 +2,9 @@
 //! `tests/support/bgp.rs` (the appliance between host_a and FRR, host_b
 //! behind FRR): eBGP and iBGP sessions come up, routes go both ways and
 //! carry pings, a withdrawal and a redistributed static route arrive,
-//! `clear ip bgp *` resets, `neighbor ... shutdown` takes routes down.
+//! `clear ip bgp *` resets, `neighbor ... shutdown` takes routes down;
+//! prefix lists and route maps change what is taken and what FRR gets,
+//! and `maximum-prefix` tears the session down until `clear ip bgp`.
 
 #[path = "support/appliance.rs"]
 mod appliance;
@@ -252,4 +254,188 @@ fn a_malformed_update_gets_a_notification_and_the_appliance_carries_on() {
     );
     // The other session is untouched.
     cli.until("show ip bgp summary", |t| established_with(t, 2));
+}
+
+/// The appliance's `show ip bgp` row of `prefix`, if it has one.
+fn bgp_row<'t>(table: &'t str, prefix: &str) -> Option<&'t str> {
+    table.lines().find(|l| l.contains(&format!(" {prefix} ")))
+}
+
+#[test]
+fn an_inbound_prefix_list_drops_and_a_route_map_prefers_without_a_reset() {
+    if !is_root() {
+        return;
+    }
+    let extra = ["10.64.100.0/24", "10.64.101.0/24", "10.64.102.0/25"].map(String::from);
+    let mut site = Site::start_with(65000, 65001, &extra, |_| ());
+    let cli = &mut site.cli;
+    cli.until("show ip bgp summary", |t| established_with(t, 5));
+    cli.configure(&[
+        "ip prefix-list FROM-FRR seq 5 deny 10.64.100.0/24",
+        "ip prefix-list FROM-FRR seq 10 deny 10.64.102.0/24 ge 25",
+        "ip prefix-list FROM-FRR seq 15 permit 0.0.0.0/0 le 32",
+        "ip prefix-list PREFER permit 10.64.101.0/24",
+        "route-map FROM-FRR permit 10",
+        " match ip address prefix-list PREFER",
+        " set local-preference 300",
+        "route-map FROM-FRR permit 20",
+        "router bgp 65000",
+        " neighbor 10.64.2.2 prefix-list FROM-FRR in",
+        " neighbor 10.64.2.2 route-map FROM-FRR in",
+    ]);
+    // FRR sends its routes again (route refresh): the denied two go,
+    // the preferred one carries LOCAL_PREF 300, the session stays up.
+    let table = cli.until("show ip bgp", |t| {
+        bgp_row(t, "10.64.100.0/24").is_none()
+            && bgp_row(t, "10.64.101.0/24").is_some_and(|r| r.contains(" 300 "))
+    });
+    assert!(bgp_row(&table, "10.64.102.0/25").is_none(), "{table}");
+    for kept in ["10.64.3.0/24", "10.64.99.0/24"] {
+        let row = bgp_row(&table, kept).unwrap_or_else(|| panic!("{kept}: {table}"));
+        assert!(!row.contains(" 300 "), "only PREFER's prefix: {row}");
+    }
+    let routes = cli.until("show ip route", |t| {
+        t.contains("B    10.64.101.0/24") && !t.contains("10.64.100.0")
+    });
+    assert!(!routes.contains("10.64.102.0"), "{routes}");
+    assert!(routes.contains("B    10.64.3.0/24"), "{routes}");
+    cli.until("show ip bgp summary", |t| established_with(t, 3));
+    let neighbor = cli.until("show ip bgp neighbors 10.64.2.2", |t| {
+        t.contains("BGP state = Established")
+    });
+    assert!(neighbor.contains("Connections established 1"), "{neighbor}");
+    assert!(
+        neighbor.contains("  Incoming update prefix filter list is FROM-FRR")
+            && neighbor.contains("  Route map for incoming advertisements is FROM-FRR"),
+        "{neighbor}"
+    );
+    let lists = cli.until("show ip prefix-list FROM-FRR", |t| {
+        t.contains("seq 5 deny 10.64.100.0/24 (hit count: ")
+    });
+    assert!(
+        !lists.contains("seq 5 deny 10.64.100.0/24 (hit count: 0)"),
+        "{lists}"
+    );
+    let maps = cli.until("show route-map FROM-FRR", |t| t.contains("sequence 20"));
+    assert!(
+        maps.contains("route-map FROM-FRR, permit, sequence 10"),
+        "{maps}"
+    );
+
+    // Without the prefix list, FRR's routes all come back.
+    cli.configure(&[
+        "router bgp 65000",
+        " no neighbor 10.64.2.2 prefix-list FROM-FRR in",
+    ]);
+    cli.until("show ip bgp summary", |t| established_with(t, 5));
+}
+
+#[test]
+fn an_outbound_route_map_prepends_and_tags_and_a_prefix_list_withdraws() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::start(65000, 65001);
+    let (cli, frr) = (&mut site.cli, &site.frr);
+    cli.until("show ip bgp summary", |t| established_with(t, 2));
+    frr.until("show ip bgp json", |t| t.contains("10.64.1.0/24"));
+    cli.configure(&[
+        "route-map TO-FRR permit 10",
+        " set as-path prepend 65000 65000",
+        " set community 65000:42 no-export",
+        " set metric 7",
+        "router bgp 65000",
+        " neighbor 10.64.2.2 route-map TO-FRR out",
+    ]);
+    frr.until("show ip bgp json", |t| t.contains("\"65000 65000 65000\""));
+    let route = frr.until("show ip bgp 10.64.1.0/24 json", |t| t.contains("65000:42"));
+    assert!(route.contains("noExport"), "{route}");
+    assert!(route.contains("\"metric\":7"), "{route}");
+
+    // An outbound prefix list that denies it takes it out of FRR's table.
+    cli.configure(&[
+        "ip prefix-list TO-FRR deny 10.64.1.0/24",
+        "router bgp 65000",
+        " neighbor 10.64.2.2 prefix-list TO-FRR out",
+    ]);
+    frr.until("show ip bgp json", |t| {
+        t.contains("10.64.3.0/24") && !t.contains("10.64.1.0/24")
+    });
+    let neighbor = cli.until("show ip bgp neighbors 10.64.2.2", |t| {
+        t.contains("BGP state = Established")
+    });
+    assert!(neighbor.contains("Connections established 1"), "{neighbor}");
+}
+
+#[test]
+fn maximum_prefix_tears_the_session_down_until_clear_ip_bgp() {
+    if !is_root() {
+        return;
+    }
+    let mut site = Site::start(65000, 65001);
+    let (cli, frr) = (&mut site.cli, &site.frr);
+    cli.until("show ip bgp summary", |t| established_with(t, 2));
+    cli.configure(&["router bgp 65000", " neighbor 10.64.2.2 maximum-prefix 1"]);
+    // FRR's two prefixes, sent again, are one too many: Cease/1.
+    frr.until("show bgp neighbors 10.64.2.1 json", |t| {
+        t.contains("Maximum Number of Prefixes Reached")
+    });
+    cli.until("show ip bgp summary", |t| t.contains("Idle (PfxCt)"));
+    cli.until("show ip route", |t| {
+        t.contains("Codes:") && !t.contains("10.64.3.0/24")
+    });
+    let log = cli.until("show logging", |t| t.contains("MAXPFXEXCEED"));
+    assert!(
+        log.contains(
+            "%BGP-3-MAXPFXEXCEED: No. of prefix received from 10.64.2.2 (afi 0): 2 exceed limit 1"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("%BGP-3-NOTIFICATION: sent to neighbor 10.64.2.2 6/1"),
+        "{log}"
+    );
+    let neighbor = cli.until("show ip bgp neighbors 10.64.2.2", |t| {
+        t.contains("Last notification sent")
+    });
+    assert!(
+        neighbor.contains("Last notification sent: 6/1 (cease)"),
+        "{neighbor}"
+    );
+
+    // It stays down past the connect-retry time, policy edits included.
+    cli.configure(&[
+        "router bgp 65000",
+        " neighbor 10.64.2.2 maximum-prefix 1 warning-only",
+    ]);
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let summary = cli.until("show ip bgp summary", |t| t.contains("10.64.2.2"));
+    assert!(summary.contains("Idle (PfxCt)"), "{summary}");
+
+    // `clear ip bgp *` brings it back; warning-only now lets it stay.
+    cli.type_lines(&["clear ip bgp *"]);
+    cli.until("show ip bgp neighbors 10.64.2.2", |t| {
+        t.contains("Connections established 2") && t.contains("BGP state = Established")
+    });
+    cli.until("show ip bgp summary", |t| established_with(t, 2));
+    frr.until("show bgp summary json", |t| {
+        t.contains("\"state\":\"Established\"")
+    });
+
+    // Under the limit, its threshold (here 50%) is logged.
+    cli.configure(&[
+        "router bgp 65000",
+        " neighbor 10.64.2.2 maximum-prefix 4 50",
+    ]);
+    cli.until("show logging", |t| {
+        t.contains("%BGP-4-MAXPFX: No. of prefix received from 10.64.2.2 (afi 0) reaches 2, max 4")
+    });
+    let neighbor = cli.until("show ip bgp neighbors 10.64.2.2", |t| {
+        t.contains("Maximum prefixes allowed 4")
+    });
+    assert!(
+        neighbor.contains("Threshold for warning message 50%")
+            && neighbor.contains("Connections established 2"),
+        "{neighbor}"
+    );
 }

@@ -266,6 +266,23 @@ fn a_syslog_receiver_gets_an_rfc_5424_line_for_a_commit_saying_who_made_it() {
             ),
         "hostname, app, the commit and who made it: {received:?}"
     );
+    // A sub-interface configured shut, then brought up: its line protocol
+    // comes up, which the dataplane watcher logs within seconds.
+    let sub = format!("{}.100", site.link.outer);
+    site.type_lines(&[
+        "configure terminal",
+        &format!("interface {sub}"),
+        "encapsulation dot1q 100",
+        "ip address 10.199.0.1/24",
+        "shutdown",
+        "commit",
+        "no shutdown",
+        "commit",
+        "end",
+    ]);
+    let up = format!("%LINEPROTO-5-UPDOWN: Line protocol on Interface {sub}, changed state to up");
+    let received = site.file_until("syslog", SETTLE, |text| text.contains(&up));
+    assert!(received.contains(&up), "{received:?}");
     site.type_lines(&["show logging"]);
     let console = site.file_until("console", SETTLE, |text| text.contains("of at most 50"));
     assert!(

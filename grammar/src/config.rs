@@ -17,8 +17,8 @@ pub use crate::elements::access_lists::{
     PortMatch, EXT_NACL_MODE, IPV6_ACL_MODE,
 };
 pub use crate::elements::bgp::{
-    Bgp, BgpNeighbor, BgpRouter, Ipv4Unicast, Redistribute, DEFAULT_HOLD, DEFAULT_KEEPALIVE,
-    ROUTER_AF_MODE, ROUTER_MODE,
+    Bgp, BgpNeighbor, BgpRouter, Ipv4Unicast, MaximumPrefix, NeighborFilter, Redistribute,
+    DEFAULT_HOLD, DEFAULT_KEEPALIVE, ROUTER_AF_MODE, ROUTER_MODE,
 };
 pub use crate::elements::bridge_domain::{
     bdi_domain, BridgeDomain, BridgeDomains, BRIDGE_DOMAIN_MODE, DEFAULT_MAC_AGING_SECS,
@@ -45,6 +45,10 @@ pub use crate::elements::management::{
 pub use crate::elements::nat::{
     DynamicNat, Nat, NatPolice, NatPool, NatSide, NatTarget, StaticKey, StaticNat, StaticProtocol,
     DEFAULT_MAX_TRANSLATIONS,
+};
+pub use crate::elements::prefix_list::{PolicyAction, PrefixEntry, PrefixList, PrefixLists};
+pub use crate::elements::route_map::{
+    community_word, CommunitySet, RouteMap, RouteMapEntry, RouteMaps, ROUTE_MAP_MODE,
 };
 pub use crate::elements::slb::{
     parse_real_mode_object, real_mode_object, ProbeKind, ProbeSettings, Real, RealKey, ServerFarm,
@@ -99,6 +103,8 @@ registry! {
     wireguard: WireGuard => elements::wireguard::Element,
     routes: StaticRoutes => elements::static_routes::Element,
     bgp: Bgp => elements::bgp::Element,
+    prefix_lists: PrefixLists => elements::prefix_list::Element,
+    route_maps: RouteMaps => elements::route_map::Element,
     control_plane: ControlPlane => elements::control_plane::Element,
     management: Management => elements::management::Element,
     => elements::line_vty::Element,

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// GPT partition names; /init finds the config partition by its name.
-pub const ESP_NAME: &str = "gatehouse-esp";
+pub const ESP_NAME: &str = boot_image::slot::ESP_PARTITION_NAME;
 pub const CONFIG_NAME: &str = "gatehouse-config";
 pub const CONFIG_SIZE: u64 = 16 << 20;
 const ALIGN: u64 = 1 << 20;

@@ -4,6 +4,7 @@
 //! same inputs give the same bytes).
 
 use anyhow::{Context, Result};
+use boot_image::slot::{self, EntryName};
 use std::io::{Cursor, Write};
 
 /// A fixed, valid timestamp (1980-01-01 00:00) for every file: keeps the
@@ -49,35 +50,17 @@ pub const SYSTEMD_BOOT: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 const SLOT_HEADROOM_PERCENT: u64 = 25;
 const MIB: u64 = 1 << 20;
 
-pub const SLOTS: [char; 2] = ['a', 'b'];
-
 pub struct SlotContents<'a> {
     pub kernel: &'a [u8],
     pub initramfs: &'a [u8],
     /// Kernel command line, without the `gatehouse.slot=` the entry adds.
     pub cmdline: &'a str,
+    /// The release name `show install` and the boot menu show.
+    pub release: &'a str,
 }
 
 /// The loader picks the newest good entry matching the glob (see README.md).
 const LOADER_CONF: &str = "default gatehouse-*\ntimeout 0\neditor no\n";
-
-/// On the command line of an entry with boot counting: /init marks the
-/// entry good (drops the counter and this flag) once the slot has booted.
-pub const TRIAL_FLAG: &str = "gatehouse.trial";
-
-fn entry(slot: char, version: u32, trial: bool, cmdline: &str) -> String {
-    let trial = if trial {
-        format!(" {TRIAL_FLAG}")
-    } else {
-        String::new()
-    };
-    format!(
-        "title Gatehouse (slot {upper})\nversion {version}\nsort-key gatehouse\n\
-         linux /gatehouse/slot-{slot}/vmlinuz\ninitrd /gatehouse/slot-{slot}/initrd.img\n\
-         options {cmdline} gatehouse.slot={slot}{trial}\n",
-        upper = slot.to_ascii_uppercase()
-    )
-}
 
 /// Size of an ESP holding both slots of `slot_bytes` each with headroom.
 pub fn size_for(slot_bytes: u64, loader_bytes: u64) -> u64 {
@@ -115,8 +98,8 @@ fn fill<T: fatfs::ReadWriteSeek>(
     }
     write_file(root, "EFI/BOOT/BOOTX64.EFI", loader)?;
     write_file(root, "loader/loader.conf", LOADER_CONF.as_bytes())?;
-    for (version, slot) in SLOTS.iter().rev().enumerate() {
-        write_slot(root, *slot, version as u32, None, contents)?;
+    for (version, slot) in slot::SLOTS.iter().rev().enumerate() {
+        write_slot(root, *slot, version as u32, false, contents)?;
     }
     Ok(())
 }
@@ -132,42 +115,38 @@ fn write_file<T: fatfs::ReadWriteSeek>(
         .with_context(|| format!("writing {path} to the ESP (too small?)"))
 }
 
-/// Writes a slot's kernel, initramfs and entry, replacing the slot's old
-/// entry. With `tries`, the entry is `gatehouse-<slot>+<tries>.conf`, so
+/// Writes a slot's kernel, initramfs, release and entry, replacing the
+/// slot's old entry. On `trial`, the entry has a boot counter, so
 /// systemd-boot counts down failed boots and falls back when none are left.
 fn write_slot<T: fatfs::ReadWriteSeek>(
     root: &fatfs::Dir<T>,
     slot: char,
     version: u32,
-    tries: Option<u32>,
+    trial: bool,
     contents: &SlotContents,
 ) -> Result<()> {
-    root.create_dir(&format!("gatehouse/slot-{slot}"))?;
-    write_file(
-        root,
-        &format!("gatehouse/slot-{slot}/vmlinuz"),
-        contents.kernel,
-    )?;
-    write_file(
-        root,
-        &format!("gatehouse/slot-{slot}/initrd.img"),
-        contents.initramfs,
-    )?;
+    root.create_dir(&slot::directory(slot))?;
+    write_file(root, &slot::kernel_path(slot), contents.kernel)?;
+    write_file(root, &slot::initramfs_path(slot), contents.initramfs)?;
+    write_file(root, &slot::release_path(slot), contents.release.as_bytes())?;
     for old in entry_names(root)? {
-        if entry_slot(&old) == Some(slot) {
-            root.remove(&format!("loader/entries/{old}"))?;
+        if EntryName::parse(&old).is_some_and(|name| name.slot == slot) {
+            root.remove(&format!("{}/{old}", slot::ENTRIES_DIR))?;
         }
     }
-    let name = match tries {
-        Some(tries) => format!("gatehouse-{slot}+{tries}.conf"),
-        None => format!("gatehouse-{slot}.conf"),
+    let entry = slot::Entry {
+        slot,
+        version,
+        release: contents.release,
+        cmdline: contents.cmdline,
+        trial,
     };
-    let text = entry(slot, version, tries.is_some(), contents.cmdline);
-    write_file(root, &format!("loader/entries/{name}"), text.as_bytes())
+    let path = format!("{}/{}", slot::ENTRIES_DIR, entry.file_name());
+    write_file(root, &path, entry.text().as_bytes())
 }
 
 fn entry_names<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<T>) -> Result<Vec<String>> {
-    let entries = root.open_dir("loader/entries")?;
+    let entries = root.open_dir(slot::ENTRIES_DIR)?;
     let mut names = Vec::new();
     for entry in entries.iter() {
         let name = entry?.file_name();
@@ -177,13 +156,6 @@ fn entry_names<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<T>) -> Result<Vec<Stri
     }
     names.sort();
     Ok(names)
-}
-
-/// `gatehouse-b+2-1.conf` -> 'b'.
-fn entry_slot(name: &str) -> Option<char> {
-    let rest = name.strip_prefix("gatehouse-")?;
-    let slot = rest.chars().next()?;
-    matches!(rest[slot.len_utf8()..].chars().next(), Some('.' | '+')).then_some(slot)
 }
 
 /// Opens an ESP image for `work` and writes it back.
@@ -199,15 +171,25 @@ fn edit<R>(
 }
 
 /// Installs `contents` into `slot` of an existing ESP image as version
-/// `version`, with `tries` boot attempts before systemd-boot gives up on it.
+/// `version`, on trial (three boots) or already good.
 pub fn install_slot(
     esp: &mut [u8],
     slot: char,
     version: u32,
-    tries: Option<u32>,
+    trial: bool,
     contents: &SlotContents,
 ) -> Result<()> {
-    edit(esp, |root| write_slot(root, slot, version, tries, contents))
+    edit(esp, |root| write_slot(root, slot, version, trial, contents))
+}
+
+/// Renames an entry, as systemd-boot does when it counts a try (tests use
+/// it to spend a trial's tries without booting).
+pub fn rename_entry(esp: &mut [u8], from: &str, to: &str) -> Result<()> {
+    edit(esp, |root| {
+        let entries = root.open_dir(slot::ENTRIES_DIR)?;
+        entries.rename(from, &entries, to)?;
+        Ok(())
+    })
 }
 
 /// The boot entry file names (systemd-boot renames them as it counts tries).
@@ -228,6 +210,7 @@ mod tests {
             kernel: b"kernel-bytes",
             initramfs: b"initrd-bytes",
             cmdline: "console=ttyS0",
+            release: "0.1.0",
         };
         let size = size_for(24, 4);
         let image = build(size, b"MZ-loader", &contents).unwrap();
@@ -246,6 +229,7 @@ mod tests {
         };
         assert_eq!(read("EFI/BOOT/BOOTX64.EFI"), "MZ-loader");
         assert_eq!(read("gatehouse/slot-b/initrd.img"), "initrd-bytes");
+        assert_eq!(read("gatehouse/slot-a/release"), "0.1.0");
         let entry_a = read("loader/entries/gatehouse-a.conf");
         assert!(entry_a.contains("version 1\n"));
         assert!(entry_a.contains("linux /gatehouse/slot-a/vmlinuz\n"));
@@ -259,27 +243,26 @@ mod tests {
             kernel: b"old",
             initramfs: b"old",
             cmdline: "console=ttyS0",
+            release: "0.1.0",
         };
         let mut image = build(size_for(6, 2), b"MZ", &contents).unwrap();
         let new = SlotContents {
             kernel: b"new-kernel",
             initramfs: b"new-initrd",
             cmdline: "console=ttyS0",
+            release: "0.2.0",
         };
-        install_slot(&mut image, 'b', 2, Some(3), &new).unwrap();
+        install_slot(&mut image, 'b', 2, true, &new).unwrap();
         assert_eq!(
             boot_entries(&mut image).unwrap(),
             ["gatehouse-a.conf", "gatehouse-b+3.conf"]
         );
-        assert!(entry('b', 2, true, "x").contains("options x gatehouse.slot=b gatehouse.trial\n"));
-        install_slot(&mut image, 'b', 3, None, &new).unwrap();
+        rename_entry(&mut image, "gatehouse-b+3.conf", "gatehouse-b+0-3.conf").unwrap();
+        install_slot(&mut image, 'b', 3, false, &new).unwrap();
         assert_eq!(
             boot_entries(&mut image).unwrap(),
             ["gatehouse-a.conf", "gatehouse-b.conf"]
         );
-        assert_eq!(entry_slot("gatehouse-b+0-3.conf"), Some('b'));
-        assert_eq!(entry_slot("gatehouse-bx.conf"), None);
-        assert_eq!(entry_slot("gatehouse-é.conf"), Some('é'));
     }
 
     #[test]
@@ -289,6 +272,7 @@ mod tests {
             kernel: &big,
             initramfs: &big,
             cmdline: "",
+            release: "0.1.0",
         };
         assert!(build(4 * MIB, b"MZ", &contents).is_err());
     }

@@ -4,6 +4,7 @@
 use crate::initramfs::Compression;
 use crate::{appliance_binary, disk, esp, initramfs, kernel, modules};
 use anyhow::{Context, Result};
+use boot_image::artifact;
 use std::fs::{self, File};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,16 @@ pub struct Options {
     pub cmdline: String,
     /// A factory startup config to put on the config partition.
     pub startup_config: Option<PathBuf>,
+    /// The release name the image carries (`show version`, `show install`).
+    pub release: String,
+    /// The ed25519 key (PKCS#8) that signs the upgrade artifact.
+    pub signing_key: PathBuf,
+}
+
+/// The key development builds are signed with; the running image trusts
+/// its public half (keys/README.md).
+pub fn development_signing_key() -> PathBuf {
+    repo_root().join("keys/development-signing-key.pk8")
 }
 
 impl Default for Options {
@@ -33,6 +44,8 @@ impl Default for Options {
             compression: Compression::Gzip,
             cmdline: DEFAULT_CMDLINE.to_string(),
             startup_config: None,
+            release: env!("CARGO_PKG_VERSION").to_string(),
+            signing_key: development_signing_key(),
         }
     }
 }
@@ -41,6 +54,8 @@ pub struct Image {
     pub kernel: PathBuf,
     pub initramfs: PathBuf,
     pub disk: PathBuf,
+    /// The signed upgrade artifact (`install image` reads it).
+    pub upgrade: PathBuf,
     pub layout: disk::Layout,
     pub cmdline: String,
 }
@@ -61,7 +76,7 @@ pub fn repo_root() -> PathBuf {
 /// Holds a lock on that folder, so concurrent builds (parallel tests) wait.
 pub fn build(options: &Options) -> Result<Image> {
     let cache = repo_root().join(".cache");
-    let out = cache.join("image").join(&options.kernel_package);
+    let out = cache.join("image").join(output_folder(options));
     fs::create_dir_all(&out)?;
     let _lock = lock(&out.join(".lock"))?;
 
@@ -76,7 +91,7 @@ pub fn build(options: &Options) -> Result<Image> {
         );
     }
     let init = without_debug_info(&binary, &out)?;
-    let initramfs = initramfs::build(init, &modules, options.compression)?;
+    let initramfs = initramfs::build(init, &options.release, &modules, options.compression)?;
     let vmlinuz = fs::read(&kernel.vmlinuz)?;
 
     let loader = fs::read(esp::SYSTEMD_BOOT).with_context(|| {
@@ -96,8 +111,21 @@ pub fn build(options: &Options) -> Result<Image> {
             kernel: &vmlinuz,
             initramfs: &initramfs,
             cmdline: &options.cmdline,
+            release: &options.release,
         },
     )?;
+    let signing_key = fs::read(&options.signing_key)
+        .with_context(|| format!("reading the signing key {}", options.signing_key.display()))?;
+    let upgrade = artifact::seal(
+        &artifact::Artifact {
+            release: &options.release,
+            cmdline: &options.cmdline,
+            kernel: &vmlinuz,
+            initramfs: &initramfs,
+        },
+        &signing_key,
+    )
+    .map_err(anyhow::Error::msg)?;
     let startup = match &options.startup_config {
         Some(path) => Some(fs::read(path).with_context(|| format!("reading {}", path.display()))?),
         None => None,
@@ -114,13 +142,25 @@ pub fn build(options: &Options) -> Result<Image> {
         kernel: out.join("vmlinuz"),
         initramfs: out.join("initrd.img"),
         disk: out.join("disk.img"),
+        upgrade: out.join("upgrade.img"),
         layout,
         cmdline: options.cmdline.clone(),
     };
     replace_if_changed(&image.kernel, &vmlinuz)?;
     replace_if_changed(&image.initramfs, &initramfs)?;
+    replace_if_changed(&image.upgrade, &upgrade)?;
     disk::write(&image.disk, &layout, &esp_image, &config)?;
     Ok(image)
+}
+
+/// `<kernel package>`, or `<kernel package>-<release>` for a release other
+/// than the source's, so building an upgrade keeps the default image.
+fn output_folder(options: &Options) -> String {
+    if options.release == env!("CARGO_PKG_VERSION") {
+        options.kernel_package.clone()
+    } else {
+        format!("{}-{}", options.kernel_package, options.release)
+    }
 }
 
 /// The binary without its debug sections (a quarter of the size; panic

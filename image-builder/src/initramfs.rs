@@ -1,5 +1,6 @@
 //! The initramfs: the appliance binary as /init, the mount points it uses,
-//! the console device, and the kernel modules with their index under
+//! the console device, the release name (`/etc/gatehouse-release`, what
+//! `show version` says), and the kernel modules with their index under
 //! /lib/modules (`modules.dep`, `modules.alias`, `<name>.ko`).
 
 use crate::cpio::Archive;
@@ -14,8 +15,12 @@ pub enum Compression {
     Gzip,
 }
 
+/// Where the image names its release (read by the appliance).
+pub const RELEASE_FILE: &str = "etc/gatehouse-release";
+
 pub fn build(
     init_binary: Vec<u8>,
+    release: &str,
     modules: &ModuleSet,
     compression: Compression,
 ) -> Result<Vec<u8>> {
@@ -24,9 +29,10 @@ pub fn build(
     }
     let mut archive = Archive::new();
     archive.add_file("init", 0o755, init_binary);
-    for dir in ["dev", "proc", "sys", "run", "tmp", "config"] {
+    for dir in ["dev", "proc", "sys", "run", "tmp", "config", "etc"] {
         archive.add_dir(dir, 0o755);
     }
+    archive.add_file(RELEASE_FILE, 0o644, format!("{release}\n").into_bytes());
     // The kernel opens /dev/console for init before devtmpfs is mounted.
     archive.add_char_device("dev/console", 0o600, 5, 1);
     for (name, bytes) in &modules.files {
@@ -72,25 +78,38 @@ mod tests {
     #[test]
     fn two_builds_are_byte_identical() {
         for compression in [Compression::None, Compression::Gzip] {
-            let first = build(b"\x7fELF-init".to_vec(), &modules(), compression).unwrap();
-            let second = build(b"\x7fELF-init".to_vec(), &modules(), compression).unwrap();
+            let first = build(b"\x7fELF-init".to_vec(), "0.1.0", &modules(), compression).unwrap();
+            let second = build(b"\x7fELF-init".to_vec(), "0.1.0", &modules(), compression).unwrap();
             assert_eq!(first, second);
         }
     }
 
     #[test]
     fn holds_init_console_and_module_index() {
-        let cpio = build(b"\x7fELF-init".to_vec(), &modules(), Compression::None).unwrap();
+        let cpio = build(
+            b"\x7fELF-init".to_vec(),
+            "0.1.0",
+            &modules(),
+            Compression::None,
+        )
+        .unwrap();
         let text = String::from_utf8_lossy(&cpio);
         for name in [
             "init\0",
             "dev/console\0",
+            "etc/gatehouse-release\0",
             "lib/modules/virtio_net.ko\0",
             "lib/modules/modules.alias\0",
             "alias virtio:d00000001v* virtio_net",
         ] {
             assert!(text.contains(name), "{name} missing");
         }
-        assert!(build(b"#!/bin/sh".to_vec(), &modules(), Compression::None).is_err());
+        assert!(build(
+            b"#!/bin/sh".to_vec(),
+            "0.1.0",
+            &modules(),
+            Compression::None
+        )
+        .is_err());
     }
 }

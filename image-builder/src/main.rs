@@ -45,6 +45,13 @@ struct BuildArgs {
     /// A factory startup config for the config partition.
     #[arg(long)]
     startup_config: Option<PathBuf>,
+    /// The release name the image carries (default: the source's version);
+    /// another release is built under .cache/image/<kernel package>-<release>/.
+    #[arg(long)]
+    release: Option<String>,
+    /// The ed25519 key (PKCS#8 DER) that signs upgrade.img (default: the development key).
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -74,6 +81,12 @@ impl BuildArgs {
             startup_config: self.startup_config.clone(),
             ..Options::default()
         };
+        if let Some(release) = &self.release {
+            options.release = release.clone();
+        }
+        if let Some(key) = &self.signing_key {
+            options.signing_key = key.clone();
+        }
         if !self.modules.is_empty() {
             options.modules = self.modules.clone();
         }
@@ -97,7 +110,7 @@ fn main() -> ExitCode {
 
 fn build(args: &BuildArgs) -> Result<ExitCode> {
     let image = image::build(&args.options())?;
-    for path in [&image.kernel, &image.initramfs, &image.disk] {
+    for path in [&image.kernel, &image.initramfs, &image.disk, &image.upgrade] {
         let size = fs::metadata(path)?.len();
         println!(
             "{} ({:.1} MiB)",

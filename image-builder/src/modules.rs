@@ -29,10 +29,12 @@ pub const DEFAULT_MODULES: &[&str] = &[
     // The config partition's filesystem, where it is a module (generic kernel).
     "crc32c_generic",
     "ext4",
-    // The ESP, mounted to mark a slot on trial good (its FAT defaults: cp437, ascii).
+    // The ESP, mounted to install a slot or mark one good (its FAT defaults: cp437, ascii).
     "vfat",
     "nls_cp437",
     "nls_ascii",
+    // The software watchdog that reboots a hung appliance (src/watchdog.rs).
+    "softdog",
 ];
 
 #[derive(Debug, Default)]

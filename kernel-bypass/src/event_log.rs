@@ -8,6 +8,7 @@
 //! logged, and filter by their own level.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
@@ -38,6 +39,26 @@ struct State {
     second: u32,
     this_second: u32,
     suppressed: u64,
+}
+
+/// Lets a line that a flood would repeat for every packet (a table full)
+/// reach the log at most once a second, checked with one atomic load and
+/// without the log's lock.
+#[derive(Default)]
+pub struct OncePerSecond {
+    /// The second last offered, plus one (so second 0 is not "seen").
+    offered: AtomicU32,
+}
+
+impl OncePerSecond {
+    pub fn record(&self, log: &EventLog, now: u32, line: impl FnOnce() -> String) {
+        let mark = now.wrapping_add(1);
+        if self.offered.load(Ordering::Relaxed) != mark
+            && self.offered.swap(mark, Ordering::Relaxed) != mark
+        {
+            log.record(now, line);
+        }
+    }
 }
 
 pub struct EventLog {
@@ -163,6 +184,17 @@ mod tests {
             "{text}"
         );
         assert!(lines.try_recv().unwrap().contains("IPACCESSLOG"));
+    }
+
+    #[test]
+    fn a_gated_line_is_offered_once_a_second() {
+        let log = EventLog::default();
+        let gate = OncePerSecond::default();
+        for now in [0, 0, 0, 1, 1, 5] {
+            gate.record(&log, now, || format!("%FW-4-SESSION_TABLE_FULL: at {now}"));
+        }
+        let text = log.render();
+        assert_eq!(text.matches("SESSION_TABLE_FULL").count(), 3, "{text}");
     }
 
     #[test]

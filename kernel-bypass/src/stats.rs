@@ -12,6 +12,8 @@ use std::sync::Arc;
 /// One interface's totals over the workers.
 pub struct InterfaceStats {
     pub name: String,
+    /// Line protocol up (it can carry traffic).
+    pub up: bool,
     pub totals: InterfaceTotals,
 }
 
@@ -47,6 +49,7 @@ impl DataplaneStats {
         let interfaces = (snap.interfaces.iter().flatten())
             .map(|i| InterfaceStats {
                 name: i.name.clone(),
+                up: i.down_reason.is_none(),
                 totals: interface_totals(workers, i.id),
             })
             .collect();

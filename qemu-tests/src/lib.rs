@@ -5,6 +5,7 @@
 pub mod config_partition;
 pub mod console;
 pub mod netns;
+pub mod upgrade;
 
 use anyhow::{Context, Result};
 use console::{Console, PROMPT};
@@ -61,10 +62,10 @@ pub struct BootOptions {
 }
 
 pub enum NewSlot {
-    /// The same image, three tries: it should boot and mark itself good.
+    /// The same image on trial (three tries): it should boot and mark itself good.
     Working,
-    /// One try and a junk initramfs: the kernel panics, and systemd-boot
-    /// must fall back to slot A.
+    /// A junk initramfs on trial with one try left: the kernel panics, and
+    /// systemd-boot must fall back to slot A.
     Failing,
 }
 
@@ -231,16 +232,21 @@ fn install_slot_b(disk: &std::path::Path, image: &Image, slot: &NewSlot) -> Resu
     let extent = image.layout.esp;
     let mut partition = read_extent(disk, extent)?;
     let kernel = std::fs::read(&image.kernel)?;
-    let (initramfs, tries) = match slot {
-        NewSlot::Working => (std::fs::read(&image.initramfs)?, 3),
-        NewSlot::Failing => (vec![0x5a; 4096], 1),
+    let initramfs = match slot {
+        NewSlot::Working => std::fs::read(&image.initramfs)?,
+        NewSlot::Failing => vec![0x5a; 4096],
     };
     let contents = esp::SlotContents {
         kernel: &kernel,
         initramfs: &initramfs,
         cmdline: &image.cmdline,
+        release: env!("CARGO_PKG_VERSION"),
     };
-    esp::install_slot(&mut partition, 'b', 2, Some(tries), &contents)?;
+    esp::install_slot(&mut partition, 'b', 2, true, &contents)?;
+    if let NewSlot::Failing = slot {
+        // As if two tries were spent already: one boot decides.
+        esp::rename_entry(&mut partition, "gatehouse-b+3.conf", "gatehouse-b+1-2.conf")?;
+    }
     let mut file = std::fs::OpenOptions::new().write(true).open(disk)?;
     write_sparse(&mut file, extent, &partition)
 }

@@ -78,6 +78,9 @@ pub enum Action {
 pub struct Peer {
     pub router_id: Ipv4Addr,
     pub four_octet_as: bool,
+    /// It takes ROUTE-REFRESH (RFC 2918): a policy change asks it to send
+    /// its routes again instead of resetting the session.
+    pub route_refresh: bool,
     /// Negotiated hold time and keepalive interval, in seconds.
     pub hold_time: u16,
     pub keepalive: u16,
@@ -261,6 +264,7 @@ impl Fsm {
         self.peer = Some(Peer {
             router_id: open.router_id,
             four_octet_as: open.four_octet_as,
+            route_refresh: open.route_refresh,
             hold_time,
             keepalive,
         });
@@ -350,6 +354,7 @@ mod tests {
                     next_hop: Ipv4Addr::new(10, 0, 0, 2),
                     med: None,
                     local_pref: None,
+                    communities: Vec::new(),
                 }),
                 nlri: vec!["10.9.0.0/16".parse().unwrap()],
             }))

@@ -3,7 +3,7 @@
 //! carries the capabilities this speaker uses (multiprotocol IPv4 unicast,
 //! route refresh (RFC 2918), four-octet AS numbers (RFC 6793)); UPDATE
 //! carries IPv4 NLRI and withdrawals with ORIGIN, AS_PATH, NEXT_HOP,
-//! MULTI_EXIT_DISC and LOCAL_PREF. Other optional attributes are skipped
+//! MULTI_EXIT_DISC, LOCAL_PREF and COMMUNITIES (RFC 1997). Other optional attributes are skipped
 //! (and not passed on); a malformed message gives the NOTIFICATION RFC
 //! 4271 section 6 names for it. Every read is bounds-checked ([`Reader`]):
 //! no input makes the decoder panic (the proptests below).
@@ -33,6 +33,7 @@ const ATTR_AS_PATH: u8 = 2;
 const ATTR_NEXT_HOP: u8 = 3;
 const ATTR_MED: u8 = 4;
 const ATTR_LOCAL_PREF: u8 = 5;
+const ATTR_COMMUNITIES: u8 = 8;
 const FLAG_OPTIONAL: u8 = 0x80;
 const FLAG_TRANSITIVE: u8 = 0x40;
 const FLAG_EXTENDED: u8 = 0x10;
@@ -65,6 +66,7 @@ pub mod error {
     pub const HOLD_EXPIRED: u8 = 4;
     pub const FSM: u8 = 5;
     pub const CEASE: u8 = 6;
+    pub const MAX_PREFIXES: u8 = 1;
     pub const ADMIN_SHUTDOWN: u8 = 2;
     pub const PEER_DECONFIGURED: u8 = 3;
     pub const ADMIN_RESET: u8 = 4;
@@ -124,6 +126,8 @@ pub struct Attributes {
     pub next_hop: Ipv4Addr,
     pub med: Option<u32>,
     pub local_pref: Option<u32>,
+    /// RFC 1997 communities, in the order received.
+    pub communities: Vec<u32>,
 }
 
 impl Attributes {
@@ -193,7 +197,7 @@ impl Notification {
         }
     }
 
-    fn with_data(code: u8, subcode: u8, data: &[u8]) -> Notification {
+    pub fn with_data(code: u8, subcode: u8, data: &[u8]) -> Notification {
         Notification {
             code,
             subcode,
@@ -409,7 +413,7 @@ fn decode_attributes(
     let malformed = || Notification::new(error::UPDATE, error::MALFORMED_ATTRIBUTES);
     let mut reader = Reader { buf };
     let (mut origin, mut as_path, mut next_hop) = (None, None, None);
-    let (mut med, mut local_pref) = (None, None);
+    let (mut med, mut local_pref, mut communities) = (None, None, Vec::new());
     let mut seen = [false; 256];
     while !reader.is_empty() {
         let flags = reader.u8().ok_or_else(malformed)?;
@@ -434,6 +438,7 @@ fn decode_attributes(
         let expected_flags = match kind {
             ATTR_ORIGIN | ATTR_AS_PATH | ATTR_NEXT_HOP | ATTR_LOCAL_PREF => Some(FLAG_TRANSITIVE),
             ATTR_MED => Some(FLAG_OPTIONAL),
+            ATTR_COMMUNITIES => Some(FLAG_OPTIONAL | FLAG_TRANSITIVE),
             _ => None,
         };
         if let Some(expected) = expected_flags {
@@ -483,6 +488,14 @@ fn decode_attributes(
             }
             ATTR_MED => med = Some(four()?),
             ATTR_LOCAL_PREF => local_pref = Some(four()?),
+            ATTR_COMMUNITIES => {
+                if value.len() % 4 != 0 {
+                    return Err(bad_length());
+                }
+                communities = (value.chunks_exact(4))
+                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+            }
             _ if !well_known && flags & FLAG_OPTIONAL == 0 && kind > 7 => {
                 return Err(Notification::with_data(
                     error::UPDATE,
@@ -502,6 +515,7 @@ fn decode_attributes(
             next_hop,
             med,
             local_pref,
+            communities,
         })),
         _ if !has_nlri => Ok(None),
         (None, _, _) => Err(missing(ATTR_ORIGIN)),
@@ -641,6 +655,10 @@ fn encode_attributes(out: &mut Vec<u8>, a: &Attributes, four_octet_as: bool) {
     if let Some(pref) = a.local_pref {
         attribute(FLAG_TRANSITIVE, ATTR_LOCAL_PREF, &pref.to_be_bytes());
     }
+    if !a.communities.is_empty() {
+        let value: Vec<u8> = a.communities.iter().flat_map(|c| c.to_be_bytes()).collect();
+        attribute(FLAG_OPTIONAL | FLAG_TRANSITIVE, ATTR_COMMUNITIES, &value);
+    }
 }
 
 #[cfg(test)]
@@ -653,7 +671,7 @@ pub(crate) mod tests {
             .prop_map(|(a, l)| Ipv4Net::new(Ipv4Addr::from(a), l).unwrap().trunc())
     }
 
-    fn attributes() -> impl Strategy<Value = Attributes> {
+    pub fn attributes() -> impl Strategy<Value = Attributes> {
         let segment = prop_oneof![
             proptest::collection::vec(any::<u32>(), 1..5).prop_map(Segment::Sequence),
             proptest::collection::vec(any::<u32>(), 1..3).prop_map(Segment::Set),
@@ -668,14 +686,18 @@ pub(crate) mod tests {
             (1u32..0xdfff_ffff).prop_map(Ipv4Addr::from),
             proptest::option::of(any::<u32>()),
             proptest::option::of(any::<u32>()),
+            proptest::collection::vec(any::<u32>(), 0..4),
         )
-            .prop_map(|(origin, as_path, next_hop, med, local_pref)| Attributes {
-                origin,
-                as_path,
-                next_hop,
-                med,
-                local_pref,
-            })
+            .prop_map(
+                |(origin, as_path, next_hop, med, local_pref, communities)| Attributes {
+                    origin,
+                    as_path,
+                    next_hop,
+                    med,
+                    local_pref,
+                    communities,
+                },
+            )
     }
 
     pub fn message() -> impl Strategy<Value = Message> {
@@ -771,6 +793,7 @@ pub(crate) mod tests {
                     next_hop: Ipv4Addr::new(10, 0, 0, 2),
                     med: None,
                     local_pref: None,
+                    communities: Vec::new(),
                 }),
                 nlri: vec!["10.9.0.0/16".parse().unwrap()],
             }),

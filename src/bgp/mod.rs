@@ -1,6 +1,7 @@
 //! The BGP speaker, a control-plane service on the appliance's own stack:
 //! `message` (the wire format), `fsm` (RFC 4271's state machine), `rib`
-//! (the peers' routes and best-path selection), `session` (one task per
+//! (the peers' routes and best-path selection), `policy` (prefix lists
+//! and route maps applied on import and export), `session` (one task per
 //! neighbour), `show` (the show and clear commands). This module follows
 //! the committed configuration: it starts, resets and stops sessions, works
 //! out what the speaker originates (`network` prefixes present in the
@@ -10,6 +11,7 @@
 
 mod fsm;
 mod message;
+mod policy;
 mod rib;
 mod session;
 mod show;
@@ -22,9 +24,10 @@ use ipnet::Ipv4Net;
 use kernel_bypass::local::LocalStack;
 use kernel_bypass::snapshot::{RouteKind, Source};
 use kernel_bypass::Dataplane;
-use message::{Notification, Origin};
+use message::{Attributes, Notification, Origin};
+use policy::Policy;
 use rib::{PeerInfo, Rib};
-use session::{Inputs, PeerConfig};
+use session::{Inputs, PeerConfig, PeerPolicy};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -52,8 +55,13 @@ pub struct Originated {
 struct PeerStatus {
     remote_as: u32,
     description: Option<String>,
+    /// Its filters and prefix limit, for `show ip bgp neighbors`.
+    policy: PeerPolicy,
     state: State,
     admin_down: bool,
+    /// Held down for sending more prefixes than `maximum-prefix` allows,
+    /// until `clear ip bgp`.
+    prefix_limited: bool,
     /// Since when it is up, or down again.
     since: Option<Instant>,
     received: u64,
@@ -71,8 +79,12 @@ struct Shared {
     peers: BTreeMap<Ipv4Addr, PeerStatus>,
     rib: Rib,
     originated: Arc<Originated>,
+    /// The committed prefix lists and route maps.
+    policy: Arc<Policy>,
     /// The RIB changed since the last installation.
     dirty: bool,
+    /// Lines for the appliance's log, written at the next tick.
+    logs: Vec<String>,
 }
 
 /// The speaker's state, shared by its tasks and its show commands.
@@ -141,13 +153,25 @@ impl Bgp {
         shared.dirty = true;
     }
 
-    /// Applies an UPDATE of a configured neighbour's.
-    fn apply(&self, peer: PeerInfo, update: &message::Update, accept: bool) {
+    /// Applies an UPDATE of a configured neighbour's through `import`;
+    /// returns how many prefixes the peer now has in the RIB.
+    fn apply(
+        &self,
+        peer: PeerInfo,
+        update: &message::Update,
+        import: impl Fn(Ipv4Net, &Arc<Attributes>) -> Option<Arc<Attributes>>,
+    ) -> usize {
         let mut shared = self.lock();
         if shared.peers.contains_key(&peer.address) {
-            shared.rib.apply(peer, update, accept);
+            shared.rib.apply(peer, update, import);
             shared.dirty = true;
         }
+        shared.rib.received_from(peer.address)
+    }
+
+    /// Adds a line to the appliance's log.
+    fn log(&self, line: String) {
+        self.lock().logs.push(line);
     }
 
     /// `clear ip bgp *`: every session is reset.
@@ -202,10 +226,12 @@ pub async fn serve(
                 differs
             });
         }
-        let routes = {
+        let (routes, logs) = {
             let mut shared = bgp.lock();
-            std::mem::take(&mut shared.dirty).then(|| shared.rib.best_routes())
+            let routes = std::mem::take(&mut shared.dirty).then(|| shared.rib.best_routes());
+            (routes, std::mem::take(&mut shared.logs))
         };
+        logs.into_iter().for_each(|line| dataplane.log(line));
         if let Some(routes) = routes.filter(|r| *r != **installed) {
             let routes = Arc::new(routes);
             let (to, learned) = (dataplane.clone(), routes.clone());
@@ -236,7 +262,14 @@ fn reconcile(
     sessions: &mut BTreeMap<Ipv4Addr, Running>,
     originated: &watch::Sender<Arc<Originated>>,
 ) {
-    let wanted = config.bgp.router.as_ref().map(|r| peer_configs(r, config));
+    let policy = {
+        let mut shared = bgp.lock();
+        if !shared.policy.is_of(config) {
+            shared.policy = Arc::new(Policy::new(config));
+        }
+        shared.policy.clone()
+    };
+    let wanted = (config.bgp.router.as_ref()).map(|r| peer_configs(r, config, &policy));
     let wanted = wanted.unwrap_or_default();
     let gone: Vec<Ipv4Addr> = sessions
         .keys()
@@ -264,8 +297,10 @@ fn reconcile(
             let status = shared.peers.entry(*peer).or_insert_with(|| PeerStatus {
                 remote_as: peer_config.settings.remote_as,
                 description: None,
+                policy: peer_config.policy.clone(),
                 state: State::Idle,
                 admin_down: peer_config.shutdown,
+                prefix_limited: false,
                 since: None,
                 received: 0,
                 sent: 0,
@@ -275,6 +310,7 @@ fn reconcile(
             });
             status.remote_as = peer_config.settings.remote_as;
             status.description = description.clone();
+            status.policy = peer_config.policy.clone();
         }
     }
     for (peer, (peer_config, _)) in wanted {
@@ -310,6 +346,7 @@ fn reconcile(
 fn peer_configs(
     router: &BgpRouter,
     config: &Config,
+    policy: &Arc<Policy>,
 ) -> BTreeMap<Ipv4Addr, (PeerConfig, Option<String>)> {
     let id = router_id(router, config);
     (router.neighbors.iter())
@@ -326,6 +363,12 @@ fn peer_configs(
                 settings,
                 shutdown: n.shutdown,
                 ipv4: router.ipv4.activated.contains(peer),
+                policy: PeerPolicy {
+                    inbound: n.inbound.clone(),
+                    outbound: n.outbound.clone(),
+                    maximum_prefix: n.maximum_prefix,
+                    policy: policy.clone(),
+                },
             };
             Some((*peer, (peer_config, n.description.clone())))
         })

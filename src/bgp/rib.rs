@@ -76,9 +76,15 @@ pub struct Rib {
 
 impl Rib {
     /// Applies a peer's UPDATE: withdrawals, then announcements (which
-    /// replace the peer's earlier path to the prefix). `accept` says
-    /// whether a path may enter (no AS loop).
-    pub fn apply(&mut self, peer: PeerInfo, update: &Update, accept: bool) {
+    /// replace the peer's earlier path to the prefix). `import` gives
+    /// what enters for each announced prefix (None: nothing, as for an
+    /// AS loop or a route the policy denies).
+    pub fn apply(
+        &mut self,
+        peer: PeerInfo,
+        update: &Update,
+        import: impl Fn(Ipv4Net, &Arc<Attributes>) -> Option<Arc<Attributes>>,
+    ) {
         for prefix in &update.withdrawn {
             self.remove(peer.address, *prefix);
         }
@@ -88,11 +94,8 @@ impl Rib {
         let attributes = Arc::new(attributes.clone());
         for prefix in &update.nlri {
             self.remove(peer.address, *prefix);
-            if accept {
-                let path = Path {
-                    peer,
-                    attributes: attributes.clone(),
-                };
+            if let Some(attributes) = import(*prefix, &attributes) {
+                let path = Path { peer, attributes };
                 self.paths.entry(*prefix).or_default().push(path);
                 *self.counts.entry(peer.address).or_default() += 1;
             }
@@ -165,6 +168,7 @@ mod tests {
             next_hop: Ipv4Addr::new(10, 0, 0, peer),
             med: None,
             local_pref: None,
+            communities: Vec::new(),
         };
         f(&mut attributes);
         Path {
@@ -222,15 +226,16 @@ mod tests {
                 "10.8.0.0/16".parse().unwrap(),
             ],
         };
-        rib.apply(p.peer, &update, true);
-        rib.apply(p.peer, &update, true);
+        let all = |_, a: &Arc<Attributes>| Some(a.clone());
+        rib.apply(p.peer, &update, all);
+        rib.apply(p.peer, &update, all);
         assert_eq!(rib.received_from(p.peer.address), 2);
         assert_eq!(rib.best_routes()[0].distance, EBGP_DISTANCE);
         let withdraw = Update {
             withdrawn: vec!["10.9.0.0/16".parse().unwrap()],
             ..Update::default()
         };
-        rib.apply(p.peer, &withdraw, true);
+        rib.apply(p.peer, &withdraw, all);
         assert_eq!(rib.received_from(p.peer.address), 1);
         rib.drop_peer(p.peer.address);
         assert_eq!(rib.table().count(), 0);

@@ -1,20 +1,25 @@
 //! One neighbour's session task: connects to the peer's port 179 on the
 //! appliance's own stack, feeds what happens to the [`Fsm`] and does what
 //! it says, keeps the hold and keepalive timers, applies the peer's
-//! UPDATEs to the shared RIB and sends the peer what this speaker
-//! originates (eBGP: our AS prepended, next hop self), first the whole set
-//! and then its changes.
+//! UPDATEs to the shared RIB through the neighbour's inbound policy and
+//! prefix limit, and sends the peer what this speaker originates through
+//! its outbound policy (eBGP: our AS prepended, next hop self), first the
+//! whole set and then its changes. A change of policy alone keeps the
+//! session: the peer is asked for its routes again (route refresh) and
+//! what we send is brought up to date.
 
 use super::fsm::{Action, Event, Fsm, Settings, State};
 use super::message::{
-    decode, encode, error, Attributes, Message, Notification, Origin, Segment, Update, BGP_PORT,
-    MAX_LEN, MAX_PREFIXES,
+    decode, encode, error, Attributes, Message, Notification, Update, BGP_PORT, MAX_LEN,
+    MAX_PREFIXES,
 };
+use super::policy::{prepend, Policy};
 use super::rib::PeerInfo;
 use super::{Bgp, Originated};
+use grammar::config::{MaximumPrefix, NeighborFilter};
 use ipnet::Ipv4Net;
 use kernel_bypass::local::LocalStack;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +40,41 @@ pub struct PeerConfig {
     pub shutdown: bool,
     /// Activated in `address-family ipv4 unicast`.
     pub ipv4: bool,
+    pub policy: PeerPolicy,
 }
+
+impl PeerConfig {
+    /// Whether `other` differs at most in policy, which the session
+    /// follows without a reset.
+    fn same_session(&self, other: &PeerConfig) -> bool {
+        (self.settings == other.settings)
+            && (self.shutdown == other.shutdown)
+            && (self.ipv4 == other.ipv4)
+    }
+}
+
+/// A neighbour's policy: its filters each way, its prefix limit, and the
+/// policy objects they name.
+#[derive(Clone, Debug)]
+pub struct PeerPolicy {
+    pub inbound: NeighborFilter,
+    pub outbound: NeighborFilter,
+    pub maximum_prefix: Option<MaximumPrefix>,
+    pub policy: Arc<Policy>,
+}
+
+impl PartialEq for PeerPolicy {
+    /// The policy objects compare by identity: they are rebuilt only when
+    /// a commit changes them.
+    fn eq(&self, other: &PeerPolicy) -> bool {
+        (self.inbound == other.inbound)
+            && (self.outbound == other.outbound)
+            && (self.maximum_prefix == other.maximum_prefix)
+            && Arc::ptr_eq(&self.policy, &other.policy)
+    }
+}
+
+impl Eq for PeerPolicy {}
 
 /// The channels a session follows.
 pub struct Inputs {
@@ -64,12 +103,13 @@ pub async fn run(bgp: Bgp, stack: LocalStack, peer: Ipv4Addr, mut inputs: Inputs
             bgp: bgp.clone(),
             peer,
             fsm: Fsm::new(config.settings.clone()),
-            ipv4: config.ipv4,
+            config: config.clone(),
             sent: BTreeMap::new(),
             next_hop: Ipv4Addr::UNSPECIFIED,
+            limit: Limit::Below,
         };
         let mut event = Event::Start;
-        while *inputs.config.borrow() == config {
+        while inputs.config.borrow().same_session(&config) {
             session.handle(event);
             let connect =
                 tokio::time::timeout(CONNECT_TIMEOUT, stack.tcp_connect((peer, BGP_PORT)));
@@ -83,8 +123,13 @@ pub async fn run(bgp: Bgp, stack: LocalStack, peer: Ipv4Addr, mut inputs: Inputs
                     session.handle(Event::TcpFailed);
                 }
             }
-            if *inputs.config.borrow() != config {
+            if !inputs.config.borrow().same_session(&config) {
                 break;
+            }
+            if session.over_limit() {
+                session.held_down(&mut inputs).await;
+                event = Event::Start;
+                continue;
             }
             tokio::select! {
                 _ = tokio::time::sleep(CONNECT_RETRY) => {}
@@ -98,15 +143,30 @@ pub async fn run(bgp: Bgp, stack: LocalStack, peer: Ipv4Addr, mut inputs: Inputs
     }
 }
 
+/// Where the peer's prefix count stands against `maximum-prefix`; each
+/// step is logged once a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Limit {
+    Below,
+    /// At the warning threshold.
+    Warned,
+    /// Over the limit: with `warning-only` logged, else the session is
+    /// down until `clear ip bgp`.
+    Exceeded,
+}
+
 struct Session {
     bgp: Bgp,
     peer: Ipv4Addr,
     fsm: Fsm,
-    ipv4: bool,
-    /// What the peer has from us: prefix -> origin.
-    sent: BTreeMap<Ipv4Net, Origin>,
+    /// The configuration the session follows (its policy may change
+    /// while it runs).
+    config: PeerConfig,
+    /// What the peer has from us, after the outbound policy.
+    sent: BTreeMap<Ipv4Net, Attributes>,
     /// Our address on the connection: the NEXT_HOP we send.
     next_hop: Ipv4Addr,
+    limit: Limit,
 }
 
 impl Session {
@@ -122,16 +182,22 @@ impl Session {
         for action in actions {
             match action {
                 Action::Down => self.bgp.peer_down(self.peer),
-                Action::Apply(update) => self.apply(&update),
+                Action::Apply(update) => {
+                    if let Some(cease) = self.apply(&update) {
+                        rest.extend(self.handle(Event::Stop(cease)));
+                    }
+                }
                 other => rest.push(other),
             }
         }
         rest
     }
 
-    fn apply(&mut self, update: &Update) {
+    /// Applies the peer's UPDATE through the inbound policy; the Cease to
+    /// send when the peer is now over its prefix limit.
+    fn apply(&mut self, update: &Update) -> Option<Notification> {
         let settings = &self.fsm.settings;
-        let Some(peer) = &self.fsm.peer else { return };
+        let peer = self.fsm.peer.as_ref()?;
         let info = PeerInfo {
             address: self.peer,
             router_id: peer.router_id,
@@ -144,7 +210,85 @@ impl Session {
             .attributes
             .as_ref()
             .is_some_and(|a| a.contains_as(settings.local_as));
-        self.bgp.apply(info, update, self.ipv4 && !looped);
+        let accept = self.config.ipv4 && !looped;
+        let policy = &self.config.policy;
+        let received = self.bgp.apply(info, update, |prefix, attributes| {
+            accept
+                .then(|| policy.policy.filter(&policy.inbound, prefix, attributes))
+                .flatten()
+        });
+        self.check_limit(received)
+    }
+
+    /// Logs crossing `maximum-prefix`'s threshold and limit, IOS's
+    /// messages; over the limit, the Cease of RFC 4486 (its data: AFI,
+    /// SAFI and the limit) unless `warning-only`.
+    fn check_limit(&mut self, received: usize) -> Option<Notification> {
+        let limit = self.config.policy.maximum_prefix?;
+        let max = u64::from(limit.max);
+        let received = received as u64;
+        let reached = match received {
+            r if r > max => Limit::Exceeded,
+            r if r * 100 >= max * u64::from(limit.threshold) => Limit::Warned,
+            _ => Limit::Below,
+        };
+        if reached <= self.limit {
+            return None;
+        }
+        self.limit = reached;
+        let peer = self.peer;
+        let line = match reached {
+            Limit::Exceeded => format!(
+                "%BGP-3-MAXPFXEXCEED: No. of prefix received from {peer} (afi 0): {received} exceed limit {max}"
+            ),
+            _ => format!(
+                "%BGP-4-MAXPFX: No. of prefix received from {peer} (afi 0) reaches {received}, max {max}"
+            ),
+        };
+        self.bgp.log(line);
+        if reached < Limit::Exceeded || limit.warning_only {
+            return None;
+        }
+        let mut data = vec![0, 1, 1];
+        data.extend_from_slice(&limit.max.to_be_bytes());
+        self.bgp.log(format!(
+            "%BGP-3-NOTIFICATION: sent to neighbor {peer} 6/1 (Maximum Number of Prefixes Reached) {} bytes",
+            data.len()
+        ));
+        Some(Notification::with_data(
+            error::CEASE,
+            error::MAX_PREFIXES,
+            &data,
+        ))
+    }
+
+    /// Down for going over the prefix limit: waits for `clear ip bgp`, as
+    /// IOS does; policy edits meanwhile are followed, any other change
+    /// ends the wait (the session starts again with it).
+    async fn held_down(&mut self, inputs: &mut Inputs) {
+        let peer = self.peer;
+        self.bgp.with_peer(peer, |s| s.prefix_limited = true);
+        inputs.resets.borrow_and_update();
+        loop {
+            tokio::select! {
+                _ = inputs.resets.changed() => break,
+                changed = inputs.config.changed() => {
+                    let config = inputs.config.borrow_and_update().clone();
+                    if changed.is_err() || !config.same_session(&self.config) {
+                        break;
+                    }
+                    self.config = config;
+                }
+            }
+        }
+        inputs.resets.borrow_and_update();
+        self.bgp.with_peer(peer, |s| s.prefix_limited = false);
+    }
+
+    /// The session ended for going over a limit that is not warning-only.
+    fn over_limit(&self) -> bool {
+        let limit = self.config.policy.maximum_prefix;
+        self.limit == Limit::Exceeded && limit.is_some_and(|l| !l.warning_only)
     }
 
     async fn connected(&mut self, stream: kernel_bypass::local::TcpStream, inputs: &mut Inputs) {
@@ -152,6 +296,8 @@ impl Session {
             self.next_hop = local;
         }
         let (mut reader, mut writer) = tokio::io::split(stream);
+        // A new session: the limit's steps are logged again.
+        self.limit = Limit::Below;
         let actions = self.handle(Event::TcpConnected);
         if !self.perform(&mut writer, actions, inputs).await {
             return;
@@ -196,13 +342,20 @@ impl Session {
                 changed = inputs.config.changed() => {
                     let gone = changed.is_err();
                     let config = inputs.config.borrow().clone();
-                    let subcode = match (gone, config.shutdown) {
-                        (true, _) => error::PEER_DECONFIGURED,
-                        (false, true) => error::ADMIN_SHUTDOWN,
-                        // Another setting: reset so the new one is used.
-                        (false, false) => error::OTHER_CONFIGURATION_CHANGE,
-                    };
-                    Some(Event::Stop(Notification::new(error::CEASE, subcode)))
+                    if !gone && config.same_session(&self.config) {
+                        match self.policy_changed(&mut writer, config, inputs).await {
+                            None => continue,
+                            event => event,
+                        }
+                    } else {
+                        let subcode = match (gone, config.shutdown) {
+                            (true, _) => error::PEER_DECONFIGURED,
+                            (false, true) => error::ADMIN_SHUTDOWN,
+                            // Another setting: reset so the new one is used.
+                            (false, false) => error::OTHER_CONFIGURATION_CHANGE,
+                        };
+                        Some(Event::Stop(Notification::new(error::CEASE, subcode)))
+                    }
                 }
                 _ = inputs.resets.changed() => {
                     Some(Event::Stop(Notification::new(error::CEASE, error::ADMIN_RESET)))
@@ -282,15 +435,60 @@ impl Session {
         sent
     }
 
-    /// Sends what we originate to an eBGP peer activated for IPv4: all of
-    /// it (`full`), or what changed since the last time.
+    /// Follows a new policy: the peer is asked for its routes again and
+    /// what we send is brought up to date. The event to handle when that
+    /// cannot be done: a reset for a peer that cannot resend its routes,
+    /// or the connection lost.
+    async fn policy_changed(
+        &mut self,
+        writer: &mut Writer,
+        config: PeerConfig,
+        inputs: &mut Inputs,
+    ) -> Option<Event> {
+        self.config = config;
+        self.limit = Limit::Below;
+        if self.fsm.state != State::Established {
+            return None;
+        }
+        if !self.fsm.peer.as_ref().is_some_and(|p| p.route_refresh) {
+            let cease = Notification::new(error::CEASE, error::OTHER_CONFIGURATION_CHANGE);
+            return Some(Event::Stop(cease));
+        }
+        let sent = self.send(writer, &Message::RouteRefresh(1, 1)).await
+            && self.advertise(writer, inputs, false).await;
+        (!sent).then_some(Event::TcpClosed)
+    }
+
+    /// Sends what we originate, through the outbound policy, to an eBGP
+    /// peer activated for IPv4: all of it (`full`), or what changed since
+    /// the last time.
     async fn advertise(&mut self, writer: &mut Writer, inputs: &mut Inputs, full: bool) -> bool {
         let settings = &self.fsm.settings;
         let ebgp = settings.remote_as != settings.local_as;
-        let wanted: BTreeMap<Ipv4Net, Origin> = match ebgp && self.ipv4 {
-            true => inputs.originated.borrow_and_update().prefixes.clone(),
-            false => BTreeMap::new(),
-        };
+        let originated = inputs.originated.borrow_and_update().clone();
+        let mut wanted: BTreeMap<Ipv4Net, Attributes> = BTreeMap::new();
+        if ebgp && self.config.ipv4 {
+            let policy = &self.config.policy;
+            for (prefix, origin) in &originated.prefixes {
+                let ours = Arc::new(Attributes {
+                    origin: *origin,
+                    as_path: Vec::new(),
+                    next_hop: self.next_hop,
+                    med: None,
+                    local_pref: None,
+                    communities: Vec::new(),
+                });
+                let Some(out) = policy.policy.filter(&policy.outbound, *prefix, &ours) else {
+                    continue;
+                };
+                // Our AS goes in front of what the route map prepended,
+                // and LOCAL_PREF stays in our AS (RFC 4271 5.1.5).
+                let mut out = Arc::unwrap_or_clone(out);
+                prepend(&mut out, &[settings.local_as]);
+                out.local_pref = None;
+                wanted.insert(*prefix, out);
+            }
+        }
         if full {
             self.sent.clear();
         }
@@ -298,10 +496,10 @@ impl Session {
             .filter(|p| !wanted.contains_key(p))
             .copied()
             .collect();
-        let mut by_origin: BTreeMap<Origin, Vec<Ipv4Net>> = BTreeMap::new();
-        for (prefix, origin) in &wanted {
-            if self.sent.get(prefix) != Some(origin) {
-                by_origin.entry(*origin).or_default().push(*prefix);
+        let mut by_attributes: HashMap<&Attributes, Vec<Ipv4Net>> = HashMap::new();
+        for (prefix, attributes) in &wanted {
+            if self.sent.get(prefix) != Some(attributes) {
+                by_attributes.entry(attributes).or_default().push(*prefix);
             }
         }
         let mut updates: Vec<Update> = (withdrawn.chunks(MAX_PREFIXES))
@@ -310,14 +508,7 @@ impl Session {
                 ..Update::default()
             })
             .collect();
-        for (origin, prefixes) in by_origin {
-            let attributes = Attributes {
-                origin,
-                as_path: vec![Segment::Sequence(vec![settings.local_as])],
-                next_hop: self.next_hop,
-                med: None,
-                local_pref: None,
-            };
+        for (attributes, prefixes) in by_attributes {
             updates.extend(prefixes.chunks(MAX_PREFIXES).map(|chunk| Update {
                 withdrawn: Vec::new(),
                 attributes: Some(attributes.clone()),

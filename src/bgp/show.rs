@@ -1,7 +1,10 @@
 //! BGP's commands in IOS's layouts: `show ip bgp summary`, `show ip bgp`,
-//! `show ip bgp neighbors [A.B.C.D]`, `clear ip bgp *`.
+//! `show ip bgp neighbors [A.B.C.D]`, `clear ip bgp *`, and the policy
+//! objects BGP applies: `show ip prefix-list [NAME]`, `show route-map
+//! [NAME]` (with their hit counts).
 
 use super::fsm::State;
+use super::session::PeerPolicy;
 use super::{Bgp, PeerStatus, Shared};
 use grammar::SyntaxError;
 use ipnet::Ipv4Net;
@@ -16,6 +19,7 @@ const LOCAL_WEIGHT: u32 = 32768;
 
 pub fn register_commands(builder: ShellBuilder, bgp: &Bgp) -> Result<ShellBuilder, SyntaxError> {
     let (summary, table, neighbors, clear) = (bgp.clone(), bgp.clone(), bgp.clone(), bgp.clone());
+    let (lists, maps) = (bgp.clone(), bgp.clone());
     builder
         .show(
             "ip bgp summary",
@@ -40,6 +44,26 @@ pub fn register_commands(builder: ShellBuilder, bgp: &Bgp) -> Result<ShellBuilde
                 "Neighbor to display information about",
             ],
             move |args| render_neighbors(&neighbors.lock(), args.ipv4("peer")),
+        )?
+        .show(
+            "ip prefix-list [WORD$name]",
+            &[
+                "IP information",
+                "List IP prefix lists",
+                "Name of a prefix list",
+            ],
+            move |args| {
+                let policy = lists.lock().policy.clone();
+                policy.show_prefix_lists(args.text("name"))
+            },
+        )?
+        .show(
+            "route-map [WORD$name]",
+            &["route-map information", "route-map name"],
+            move |args| {
+                let policy = maps.lock().policy.clone();
+                policy.show_route_maps(args.text("name"))
+            },
         )?
         .exec(
             "clear ip bgp *",
@@ -70,6 +94,7 @@ fn age(since: Instant) -> String {
 fn state_words(status: &PeerStatus) -> String {
     match status.state {
         State::Idle if status.admin_down => "Idle (Admin)".to_string(),
+        State::Idle if status.prefix_limited => "Idle (PfxCt)".to_string(),
         state => state.name().to_string(),
     }
 }
@@ -170,6 +195,31 @@ fn render_table(shared: &Shared) -> String {
     out
 }
 
+/// A neighbour's filters and prefix limit, IOS's words.
+fn policy_lines(out: &mut String, policy: &PeerPolicy) {
+    for (filter, way) in [
+        (&policy.inbound, "incoming"),
+        (&policy.outbound, "outgoing"),
+    ] {
+        if let Some(list) = &filter.prefix_list {
+            let capital = way[..1].to_uppercase() + &way[1..];
+            let _ = writeln!(out, "  {capital} update prefix filter list is {list}");
+        }
+        if let Some(map) = &filter.route_map {
+            let _ = writeln!(out, "  Route map for {way} advertisements is {map}");
+        }
+    }
+    if let Some(limit) = policy.maximum_prefix {
+        let warning = if limit.warning_only {
+            " (warning-only)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  Maximum prefixes allowed {}{warning}", limit.max);
+        let _ = writeln!(out, "  Threshold for warning message {}%", limit.threshold);
+    }
+}
+
 /// One line of `show ip bgp`.
 struct Row {
     mark: &'static str,
@@ -228,6 +278,7 @@ fn render_neighbors(shared: &Shared, only: Option<Ipv4Addr>) -> String {
             s.sent,
             shared.rib.received_from(*peer)
         );
+        policy_lines(&mut out, &s.policy);
         let _ = writeln!(out, "  Connections established {}", s.established_count);
         if let Some((sent, n)) = &s.last_error {
             let way = if *sent { "sent" } else { "received" };

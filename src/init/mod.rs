@@ -3,14 +3,16 @@
 //! modules the devices need, mounts the config partition, reaps orphans,
 //! then runs the appliance on the console for ever (PID 1 must not exit).
 
-mod boot_slots;
 mod console;
 mod modules;
-mod mounts;
+pub mod mounts;
 mod power;
 mod reaper;
 
 use crate::appliance::{self, ConsoleOptions};
+use crate::install::trial::{self, Trial};
+use crate::watchdog::Watchdog;
+use boot_image::slot;
 use clap::Args;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -21,6 +23,10 @@ use std::time::Duration;
 pub struct InitArgs {}
 
 const MODULES_DIR: &str = "/lib/modules";
+/// The ESP's filesystem and the code pages its defaults need (`install`
+/// writes the slots there), and the software watchdog: no device selects them.
+const EXTRA_MODULES: [&str; 4] = ["vfat", "nls_cp437", "nls_ascii", "softdog"];
+const WATCHDOG_DEVICE: &str = "/dev/watchdog";
 /// Pause before restarting a console session that ended, so a console
 /// that keeps failing does not spin.
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
@@ -35,21 +41,31 @@ pub fn main(_args: InitArgs) -> ExitCode {
     if let Err(problem) = console::attach() {
         messages.push(format!("console: {problem}"));
     }
-    let mut loader = load_modules(&mut messages);
+    let loader = load_modules(&mut messages);
     let config = mounts::mount_config();
     messages.push(config.message());
     if let Err(error) = reaper::spawn() {
         messages.push(format!("could not start the zombie reaper: {error}"));
     }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let image = match boot_slots::booted_slot(&cmdline) {
+    let image = match slot::booted_slot(&cmdline) {
         Some(slot) => {
             messages.push(format!("booted from slot {}", slot.to_ascii_uppercase()));
             format!("slot {}", slot.to_ascii_uppercase())
         }
         None => "kernel command line without a slot".to_string(),
     };
-    messages.extend(boot_slots::confirm_trial_boot(&cmdline, loader.as_mut()));
+    let trial = Trial::of_this_boot(&cmdline);
+    if trial.is_none() {
+        messages.extend(trial::fallback_notice(&cmdline));
+    }
+    let watchdog = match Watchdog::open(Path::new(WATCHDOG_DEVICE)) {
+        Ok(watchdog) => Some(watchdog),
+        Err(error) => {
+            messages.push(format!("no watchdog ({WATCHDOG_DEVICE}: {error})"));
+            None
+        }
+    };
     let loaded = loader.map(|loader| loader.loaded).unwrap_or_default();
     messages.push(format!(
         "modules: {}; up {:.2} s",
@@ -62,14 +78,20 @@ pub fn main(_args: InitArgs) -> ExitCode {
     ));
     let mut messages: Vec<String> = messages
         .into_iter()
-        .map(|m| format!("gatehouse: {m}"))
+        .map(|m| match m.starts_with('%') {
+            true => m,
+            false => format!("gatehouse: {m}"),
+        })
         .collect();
+    let (mut trial, mut watchdog) = (trial, watchdog);
     loop {
         let options = ConsoleOptions {
             startup_config: Path::new(mounts::CONFIG_DIR).join("startup-config"),
             boot_messages: std::mem::take(&mut messages),
             power: Some(power::control()),
             image: image.clone(),
+            trial: trial.take(),
+            watchdog: watchdog.take(),
         };
         // A panic has already been printed by the hook; the console comes back.
         if panic::catch_unwind(AssertUnwindSafe(|| appliance::run_console(options))).is_err() {
@@ -79,14 +101,17 @@ pub fn main(_args: InitArgs) -> ExitCode {
     }
 }
 
-/// Loads the drivers of the devices present, then the config partition's
-/// filesystem (no device selects a filesystem, and there is no modprobe for
-/// the kernel to ask). Returns the loader for later needs.
+/// Loads the drivers of the devices present, then the filesystems and the
+/// watchdog (no device selects those, and there is no modprobe for the
+/// kernel to ask).
 fn load_modules(messages: &mut Vec<String>) -> Option<modules::Loader> {
     match modules::Loader::open(Path::new(MODULES_DIR)) {
         Ok(mut loader) => {
             loader.load_for_devices();
-            for module in mounts::CONFIG_FILESYSTEM_MODULES {
+            for module in mounts::CONFIG_FILESYSTEM_MODULES
+                .iter()
+                .chain(&EXTRA_MODULES)
+            {
                 loader.load(module);
             }
             messages.append(&mut loader.problems);

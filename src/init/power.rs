@@ -3,6 +3,7 @@
 
 use super::mounts;
 use crate::appliance::PowerControl;
+use std::sync::Arc;
 
 fn shutdown(command: libc::c_int, what: &str) {
     println!("gatehouse: {what}");
@@ -17,7 +18,7 @@ fn shutdown(command: libc::c_int, what: &str) {
 
 pub fn control() -> PowerControl {
     PowerControl {
-        reload: Box::new(|| shutdown(libc::RB_AUTOBOOT, "rebooting")),
-        poweroff: Box::new(|| shutdown(libc::RB_POWER_OFF, "powering off")),
+        reload: Arc::new(|| shutdown(libc::RB_AUTOBOOT, "rebooting")),
+        poweroff: Arc::new(|| shutdown(libc::RB_POWER_OFF, "powering off")),
     }
 }

@@ -129,6 +129,14 @@ impl Cli {
         self.stdin.flush().unwrap();
     }
 
+    /// Types `lines` in `configure terminal` (each applied at once), then
+    /// `end`.
+    pub fn configure(&mut self, lines: &[&str]) {
+        self.type_lines(&["configure terminal"]);
+        self.type_lines(lines);
+        self.type_lines(&["end"]);
+    }
+
     /// Types `command` (at the `#` prompt) again and again until its
     /// whole output satisfies `done`.
     pub fn until(&mut self, command: &str, done: impl Fn(&str) -> bool) -> String {

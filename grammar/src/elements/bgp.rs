@@ -1,6 +1,9 @@
 //! The BGP element, in IOS's words: `router bgp ASN` opens
 //! `(config-router)` for `bgp router-id`, `neighbor A.B.C.D remote-as
-//! ASN|description|shutdown|timers KEEPALIVE HOLD`; `address-family ipv4
+//! ASN|description|shutdown|timers KEEPALIVE HOLD|prefix-list NAME in|out|
+//! route-map NAME in|out|maximum-prefix N [THRESHOLD] [warning-only]`
+//! (the policy lines are written at the router's level, where IOS takes
+//! them for IPv4 unicast); `address-family ipv4
 //! unicast` opens `(config-router-af)` for `network PREFIX` (or `network
 //! A.B.C.D mask M.M.M.M`), `neighbor A.B.C.D activate`, `redistribute
 //! static|connected`, and `exit-address-family` goes back.
@@ -12,8 +15,8 @@
 //! reads back line by line.
 
 use crate::commands::{
-    change_if, description_text, ipv4_network, CommandDef, ConfigContext, Edit, Mode, SubMode,
-    INCOMPLETE,
+    change_if, check_name, description_text, ipv4_network, required, CommandDef, ConfigContext,
+    Edit, Mode, SubMode, INCOMPLETE,
 };
 use crate::config::Config;
 use crate::render::Block;
@@ -53,6 +56,27 @@ impl Redistribute {
     }
 }
 
+/// IOS's default warning threshold of `maximum-prefix`, in percent.
+pub const DEFAULT_MAX_PREFIX_THRESHOLD: u8 = 75;
+
+/// What a neighbour's routes pass one way, in IOS's order: the prefix
+/// list, then the route map. Names only: what they name may be undefined.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NeighborFilter {
+    pub prefix_list: Option<String>,
+    pub route_map: Option<String>,
+}
+
+/// `neighbor A.B.C.D maximum-prefix N [THRESHOLD] [warning-only]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaximumPrefix {
+    pub max: u32,
+    /// Percent of `max` at which a warning is logged.
+    pub threshold: u8,
+    /// Over the limit, only log (else the session is torn down).
+    pub warning_only: bool,
+}
+
 /// One neighbour, as typed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BgpNeighbor {
@@ -61,6 +85,9 @@ pub struct BgpNeighbor {
     pub shutdown: bool,
     /// (keepalive, hold) in seconds.
     pub timers: Option<(u16, u16)>,
+    pub inbound: NeighborFilter,
+    pub outbound: NeighborFilter,
+    pub maximum_prefix: Option<MaximumPrefix>,
 }
 
 impl BgpNeighbor {
@@ -169,6 +196,45 @@ const COMMANDS: &[CommandDef] = &[
     },
     CommandDef {
         mode: Mode::Sub(&ROUTER_MODE),
+        syntax: "neighbor A.B.C.D$peer prefix-list WORD$name (in|out)",
+        help: &[
+            "Specify a neighbor router",
+            "Neighbor address",
+            "Filter updates to/from this neighbor",
+            "Name of a prefix list",
+            "Filter incoming updates",
+            "Filter outgoing updates",
+        ],
+        handler: prefix_list,
+    },
+    CommandDef {
+        mode: Mode::Sub(&ROUTER_MODE),
+        syntax: "neighbor A.B.C.D$peer route-map WORD$name (in|out)",
+        help: &[
+            "Specify a neighbor router",
+            "Neighbor address",
+            "Apply route map to neighbor",
+            "Name of route map",
+            "Apply map to incoming routes",
+            "Apply map to outbound routes",
+        ],
+        handler: route_map,
+    },
+    CommandDef {
+        mode: Mode::Sub(&ROUTER_MODE),
+        syntax: "neighbor A.B.C.D$peer maximum-prefix <1-2147483647>$max [<1-100>$threshold] [warning-only]",
+        help: &[
+            "Specify a neighbor router",
+            "Neighbor address",
+            "Maximum number of prefixes accepted from this peer",
+            "maximum no. of prefix limit",
+            "Threshold value (%) at which to generate a warning msg",
+            "Only give warning message when limit is exceeded",
+        ],
+        handler: maximum_prefix,
+    },
+    CommandDef {
+        mode: Mode::Sub(&ROUTER_MODE),
         syntax: "address-family ipv4 unicast",
         help: &[
             "Enter Address Family command mode",
@@ -250,6 +316,23 @@ impl super::NetworkElement for Element {
             }
             if let Some((keepalive, hold)) = n.timers {
                 body.push(format!("neighbor {peer} timers {keepalive} {hold}"));
+            }
+            for (kind, pick) in FILTERS {
+                for (filter, way) in [(&n.inbound, "in"), (&n.outbound, "out")] {
+                    if let Some(name) = pick(filter) {
+                        body.push(format!("neighbor {peer} {kind} {name} {way}"));
+                    }
+                }
+            }
+            if let Some(m) = n.maximum_prefix {
+                let mut line = format!("neighbor {peer} maximum-prefix {}", m.max);
+                if m.threshold != DEFAULT_MAX_PREFIX_THRESHOLD {
+                    line += &format!(" {}", m.threshold);
+                }
+                if m.warning_only {
+                    line += " warning-only";
+                }
+                body.push(line);
             }
         }
         let af = &router.ipv4;
@@ -419,6 +502,66 @@ fn timers(edit: &mut Edit<'_>) -> Result<(), String> {
     edit_neighbor(edit, |n| n.timers = timers)
 }
 
+/// Which name of a [`NeighborFilter`].
+type Pick = fn(&NeighborFilter) -> &Option<String>;
+
+/// The policy kinds a neighbour names, in the running config's order.
+const FILTERS: [(&str, Pick); 2] = [
+    ("prefix-list", |f| &f.prefix_list),
+    ("route-map", |f| &f.route_map),
+];
+
+/// `neighbor A.B.C.D prefix-list|route-map NAME in|out`: `pick` is the
+/// kind's field; a `no` form without the direction clears both ways.
+fn edit_filter(
+    edit: &mut Edit<'_>,
+    what: &str,
+    pick: fn(&mut NeighborFilter) -> &mut Option<String>,
+) -> Result<(), String> {
+    let name = match edit.negated {
+        true => None,
+        false => Some(required(edit.args, "name")?.to_string()),
+    };
+    if let Some(name) = &name {
+        check_name(what, name)?;
+    }
+    let (inbound, outbound) = match (edit.args.has("in"), edit.args.has("out")) {
+        (false, false) => (true, true),
+        ways => ways,
+    };
+    edit_neighbor(edit, |n| {
+        for (filter, wanted) in [(&mut n.inbound, inbound), (&mut n.outbound, outbound)] {
+            if wanted {
+                *pick(filter) = name.clone();
+            }
+        }
+    })
+}
+
+fn prefix_list(edit: &mut Edit<'_>) -> Result<(), String> {
+    edit_filter(edit, "prefix list", |f| &mut f.prefix_list)
+}
+
+fn route_map(edit: &mut Edit<'_>) -> Result<(), String> {
+    edit_filter(edit, "route map", |f| &mut f.route_map)
+}
+
+fn maximum_prefix(edit: &mut Edit<'_>) -> Result<(), String> {
+    let limit = match edit.negated {
+        true => None,
+        false => {
+            let args = edit.args;
+            let threshold = args.number("threshold").map(|t| t as u8);
+            Some(MaximumPrefix {
+                max: args.number("max").ok_or(INCOMPLETE)? as u32,
+                threshold: threshold.unwrap_or(DEFAULT_MAX_PREFIX_THRESHOLD),
+                warning_only: args.has("warning-only"),
+            })
+        }
+    };
+    edit_neighbor(edit, |n| n.maximum_prefix = limit)
+}
+
 fn address_family(edit: &mut Edit<'_>) -> Result<(), String> {
     let negated = edit.negated;
     let router = router_of(edit)?;
@@ -498,8 +641,9 @@ mod generate {
             proptest::option::of(text()),
             any::<bool>(),
             proptest::option::of((0u16..100, 100u16..1000)),
+            proptest::collection::vec(policy_line(), 0..3),
         )
-            .prop_map(|(peer, asn, description, shutdown, timers)| {
+            .prop_map(|(peer, asn, description, shutdown, timers, policy)| {
                 let mut lines = format!(" neighbor {peer} remote-as {asn}\n");
                 if let Some(d) = description {
                     lines += &format!(" neighbor {peer} description {d}\n");
@@ -510,8 +654,38 @@ mod generate {
                 if let Some((k, h)) = timers {
                     lines += &format!(" neighbor {peer} timers {k} {h}\n");
                 }
+                for line in policy {
+                    lines += &format!(" neighbor {peer} {line}\n");
+                }
                 lines
             })
+    }
+
+    /// A neighbour's policy words: a prefix list or route map one way, or
+    /// a prefix limit.
+    fn policy_line() -> impl Strategy<Value = String> {
+        let filter = (
+            prop_oneof![Just("prefix-list"), Just("route-map")],
+            "[A-Za-z][A-Za-z0-9_-]{0,8}",
+            prop_oneof![Just("in"), Just("out")],
+        )
+            .prop_map(|(kind, name, way)| format!("{kind} {name} {way}"));
+        let limit = (
+            1u32..2_147_483_647,
+            proptest::option::of(1u8..=100),
+            any::<bool>(),
+        )
+            .prop_map(|(max, threshold, warning)| {
+                let mut line = format!("maximum-prefix {max}");
+                if let Some(t) = threshold {
+                    line += &format!(" {t}");
+                }
+                if warning {
+                    line += " warning-only";
+                }
+                line
+            });
+        prop_oneof![filter, limit]
     }
 
     /// An address-family line: a network in either form, a
@@ -567,7 +741,12 @@ mod tests {
          neighbor 10.0.0.2 remote-as 65001\n\
          neighbor 10.0.0.2 description ISP uplink\n\
          neighbor 10.0.0.2 timers 10 30\n\
+         neighbor 10.0.0.2 route-map FROM-ISP in\n\
+         neighbor 10.0.0.2 prefix-list BOGONS in\n\
+         neighbor 10.0.0.2 route-map TO-ISP out\n\
+         neighbor 10.0.0.2 maximum-prefix 1000 90 warning-only\n\
          neighbor 10.0.0.3 remote-as 4200000001\n\
+         neighbor 10.0.0.3 maximum-prefix 5\n\
          neighbor 10.0.0.3 shutdown\n\
          address-family ipv4 unicast\n\
           network 198.51.100.0 mask 255.255.255.0\n\
@@ -589,8 +768,13 @@ mod tests {
                 " neighbor 10.0.0.2 remote-as 65001\n",
                 " neighbor 10.0.0.2 description ISP uplink\n",
                 " neighbor 10.0.0.2 timers 10 30\n",
+                " neighbor 10.0.0.2 prefix-list BOGONS in\n",
+                " neighbor 10.0.0.2 route-map FROM-ISP in\n",
+                " neighbor 10.0.0.2 route-map TO-ISP out\n",
+                " neighbor 10.0.0.2 maximum-prefix 1000 90 warning-only\n",
                 " neighbor 10.0.0.3 remote-as 4200000001\n",
                 " neighbor 10.0.0.3 shutdown\n",
+                " neighbor 10.0.0.3 maximum-prefix 5\n",
                 " address-family ipv4 unicast\n",
                 "  network 198.51.100.0 mask 255.255.255.0\n",
                 "  network 203.0.0.0 mask 255.255.0.0\n",
@@ -643,13 +827,19 @@ mod tests {
         let errors = apply_text(
             &mut config,
             "router bgp 4200000001\n no neighbor 10.0.0.2 description\n no neighbor 10.0.0.2 timers\n\
+             no neighbor 10.0.0.2 route-map FROM-ISP in\n no neighbor 10.0.0.2 prefix-list\n\
+             no neighbor 10.0.0.2 maximum-prefix\n\
              no neighbor 10.0.0.3\n address-family ipv4 unicast\n no network 203.0.0.0/16\n\
              no redistribute static\n no neighbor 10.0.0.2 activate\n",
         );
         assert_eq!(errors, []);
         let router = config.bgp.router.as_ref().unwrap();
         assert_eq!(router.neighbors.len(), 1);
-        assert_eq!(router.neighbors.values().next().unwrap().description, None);
+        let neighbor = router.neighbors.values().next().unwrap();
+        assert_eq!(neighbor.description, None);
+        assert_eq!(neighbor.inbound, Default::default());
+        assert_eq!(neighbor.outbound.route_map.as_deref(), Some("TO-ISP"));
+        assert_eq!(neighbor.maximum_prefix, None);
         assert_eq!(router.ipv4.networks.len(), 1);
         assert!(router.ipv4.redistribute.is_empty() && router.ipv4.activated.is_empty());
         let errors = apply_text(

@@ -17,6 +17,8 @@ pub mod iot;
 pub mod line_vty;
 pub mod management;
 pub mod nat;
+pub mod prefix_list;
+pub mod route_map;
 pub mod slb;
 pub mod static_routes;
 pub mod system;
@@ -158,6 +160,8 @@ pub(crate) mod tests {
                 "wireguard",
                 "static routes",
                 "bgp",
+                "prefix lists",
+                "route maps",
                 "control plane",
                 "management",
                 "line vty",

@@ -10,6 +10,7 @@ mod fragments;
 mod node;
 
 use crate::elements::{DataplaneElement, ElementCommand};
+use crate::event_log::OncePerSecond;
 use crate::features::{Family as PathFamily, Point};
 use crate::pipeline::Shared;
 use crate::sessions::{SessionInfo, SessionTable, Timeouts};
@@ -280,6 +281,7 @@ impl DataplaneElement for Firewall {
                     counters: self.counters.clone(),
                     fragments: self.fragments.clone(),
                     shared: self.shared.clone(),
+                    full_reported: OncePerSecond::default(),
                 };
                 snap.features.register(path, point, ORDER, Arc::new(node));
             }

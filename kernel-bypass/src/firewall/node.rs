@@ -18,6 +18,7 @@
 use super::acl::{CompiledAcl, RuleAction};
 use super::fragments::FragmentMemory;
 use crate::classify::FlowKey;
+use crate::event_log::OncePerSecond;
 use crate::features::{Action, Ahead, FeatureNode, Packet, Point, Prefetch};
 use crate::headers::{tcp_flags, FlowInfo};
 use crate::sessions::{addr_bits, Refused, SessionKey, SessionTable, Timeouts};
@@ -86,6 +87,8 @@ pub struct FirewallNode {
     pub fragments: Arc<FragmentMemory>,
     /// The dataplane's log.
     pub shared: Arc<crate::pipeline::Shared>,
+    /// Says once a second, not once a packet, that the table is full.
+    pub full_reported: OncePerSecond,
 }
 
 /// Whether the packet can open a flow the table follows.
@@ -242,6 +245,9 @@ impl FirewallNode {
             }
             Err(Refused::Full) => {
                 FirewallCounters::add(&self.counters.session_table_full);
+                self.full_reported.record(&self.shared.log, now, || {
+                    "%FW-4-SESSION_TABLE_FULL: the session table is full (ip inspect max-sessions); new flows are dropped".to_string()
+                });
                 Action::Drop
             }
         }
