@@ -311,9 +311,9 @@ fn an_ios_router_configuration_pastes_with_only_missing_features_refused_and_ren
             "router-id 192.168.10.1",
             "passive-interface eth1",
             "network 192.168.10.0 0.0.0.255 area 0",
-            "ip prefix-list PL-OUT seq 5 permit 192.168.10.0/23 le 24",
-            "route-map RM-OUT permit 10",
-            "match ip address prefix-list PL-OUT",
+            "ip sla 10",
+            "icmp-echo 203.0.113.1 source-interface eth0",
+            "frequency 10",
             "ip dhcp pool LAN",
             "network 192.168.10.0 255.255.255.0",
             "default-router 192.168.10.1",
@@ -328,6 +328,9 @@ fn an_ios_router_configuration_pastes_with_only_missing_features_refused_and_ren
         "ip nat inside source list 101 interface eth0 overload\n",
         "  network 192.168.11.0 mask 255.255.255.0\n  neighbor 203.0.113.1 activate\n exit-address-family\n!\n",
         " 30 deny ip any host 203.0.113.2\n",
+        " neighbor 203.0.113.1 route-map RM-OUT out\n",
+        "ip prefix-list PL-OUT seq 5 permit 192.168.10.0/23 le 24\n",
+        "route-map RM-OUT permit 10\n match ip address prefix-list PL-OUT\n set as-path prepend 65010 65010\n",
     ] {
         assert!(running.contains(line), "{line:?} missing from:\n{running}");
     }
