@@ -142,6 +142,8 @@ async fn ping(
     let mut rtts = Vec::new();
     let mut buf = vec![0u8; 2048];
     let mut sent = 0;
+    // The header at once: the first answer may take the whole timeout.
+    interrupt.show(&std::mem::take(&mut out));
     for n in 0..repeat {
         // Sequence numbers wrap, as they do on the wire.
         let seq = n as u16;
@@ -229,6 +231,7 @@ async fn traceroute(
         Err(e) => return format!("% Cannot trace: {e}\n"),
     };
     let mut buf = vec![0u8; 2048];
+    interrupt.show(&std::mem::take(&mut out));
     for ttl in 1..=MAX_HOPS {
         let _ = write!(out, "{ttl:>3}");
         let mut hop = None;

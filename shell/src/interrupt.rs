@@ -33,6 +33,7 @@ struct State {
 impl Interrupt {
     /// Marks a stoppable command running until the guard is dropped.
     pub fn stoppable(&self) -> Stoppable<'_> {
+        self.take_progress();
         self.0.raised.store(false, Ordering::SeqCst);
         self.0.running.store(true, Ordering::SeqCst);
         Stoppable(self)

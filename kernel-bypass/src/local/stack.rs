@@ -174,7 +174,7 @@ impl LocalStack {
             port
         };
         let handle = engine.add_udp_socket(port)?;
-        Ok(UdpSocket::new(self.shared.clone(), handle, port, None))
+        Ok(UdpSocket::new(self.shared.clone(), handle, port))
     }
 
     /// Like `udp_bind`, for a tool: its datagrams go out in `scope` and

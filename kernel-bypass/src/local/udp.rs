@@ -34,17 +34,12 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
-    pub(super) fn new(
-        shared: Arc<Shared>,
-        handle: SocketHandle,
-        port: u16,
-        scope: Option<Scope>,
-    ) -> UdpSocket {
+    pub(super) fn new(shared: Arc<Shared>, handle: SocketHandle, port: u16) -> UdpSocket {
         UdpSocket {
             shared,
             handle,
             port,
-            scope,
+            scope: None,
         }
     }
 
