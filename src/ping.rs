@@ -171,18 +171,26 @@ async fn ping(
                 }
             }
         };
-        let outcome = tokio::select! {
-            answer = tokio::time::timeout(wait, answered) => Some(answer),
-            () = stopped(&interrupt) => None,
-        };
-        match outcome {
-            Some(Ok(true)) => {
-                rtts.push(started.elapsed().as_millis() as u64);
-                out.push('!');
+        // A router's "fragmentation needed" is noted by the stack, not
+        // queued to the socket: looked for as often as Ctrl-C.
+        let refused = async {
+            while !socket.refused_for_size(seq) {
+                tokio::time::sleep(STOP_POLL).await;
             }
-            Some(_) => out.push('.'),
-            None => break,
+        };
+        // IOS's marks: `!` answered, `.` no answer, `M` could not fragment.
+        let mark = tokio::select! {
+            answer = tokio::time::timeout(wait, answered) => match answer {
+                Ok(true) => '!',
+                _ => '.',
+            },
+            () = refused => 'M',
+            () = stopped(&interrupt) => break,
+        };
+        if mark == '!' {
+            rtts.push(started.elapsed().as_millis() as u64);
         }
+        out.push(mark);
         if (n + 1).is_multiple_of(70) {
             out.push('\n');
         }

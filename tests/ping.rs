@@ -207,9 +207,9 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
     let foreign = typed("ping 10.64.2.2 source 10.99.9.9", &finished);
     assert!(foreign.contains("% Cannot ping"), "{foreign}");
 
-    // 1400 bytes over the 1300-byte link: with DF r1 refuses them, without
-    // it r1 fragments them and the host receives every echo (its
-    // fragmented 1400-byte replies are not reassembled by the appliance).
+    // 1400 bytes over the 1300-byte link: with DF r1 refuses them (and
+    // says so), without it r1 fragments them and the host receives every
+    // echo (its fragmented replies are not reassembled by the appliance).
     let fits = typed(
         "ping 10.64.2.2 size 1300 source 10.64.9.1 df-bit",
         &finished,
@@ -225,6 +225,8 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
         refused.contains("Success rate is 0 percent (0/3)"),
         "{refused}"
     );
+    // r1's "fragmentation needed" for each: IOS's `M`.
+    assert!(refused.lines().any(|l| l.trim_end() == "MMM"), "{refused}");
     assert_eq!(
         echoes_received(&host),
         before,

@@ -313,6 +313,11 @@ impl Engine {
         self.device.flows.set(tags.collect());
     }
 
+    /// Whether a router refused echo `seq` of `ident` for its size.
+    pub(super) fn take_too_big(&mut self, ident: u16, seq: u16) -> bool {
+        self.device.flows.take_too_big(ident, seq)
+    }
+
     /// Hands queued output to the link now (so an ICMP message leaves
     /// with the source `use_icmp_source` just chose).
     pub(super) fn flush(&mut self) {

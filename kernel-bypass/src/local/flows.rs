@@ -3,11 +3,16 @@
 //! neither VRFs nor a per-socket DF bit, so the link tells these packets
 //! apart by their ICMP echo identifier or UDP port, on the way out (which
 //! table routes them, DF cleared) and on the way in (only answers from
-//! that table reach the socket, and no other table's).
+//! that table reach the socket, and no other table's). It also notes the
+//! echoes a router refused for their size (smoltcp gives a ping socket no
+//! ICMP errors), for ping's `M`.
 
 use crate::snapshot::{VrfId, GLOBAL_TABLE};
 use crate::wire::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// Refused echoes remembered at most, so a flood of errors cannot grow it.
+const TOO_BIG_KEPT: usize = 64;
 
 /// What a packet belongs to: an echo identifier or a local UDP port.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub struct FlowTag {
 #[derive(Default)]
 pub struct Flows {
     tags: HashMap<FlowKey, FlowTag>,
+    /// (identifier, sequence number) of echoes refused for their size.
+    too_big: HashSet<(u16, u16)>,
 }
 
 const ICMP_QUOTE: usize = 8;
@@ -62,6 +69,24 @@ fn incoming_key(packet: &[u8]) -> Option<FlowKey> {
     }
 }
 
+/// The identifier and sequence number of the echo request that an ICMP
+/// "fragmentation needed" or ICMPv6 "packet too big" quotes.
+fn too_big_echo(packet: &[u8]) -> Option<(u16, u16)> {
+    let (protocol, l4) = transport(packet)?;
+    let too_big = match protocol {
+        PROTO_ICMP => l4.get(..2)? == [ICMP_DEST_UNREACHABLE, ICMP_CODE_FRAGMENTATION_NEEDED],
+        PROTO_ICMPV6 => *l4.first()? == ICMPV6_PACKET_TOO_BIG,
+        _ => false,
+    };
+    let (inner, echo) = transport(l4.get(ICMP_QUOTE..).filter(|_| too_big)?)?;
+    match (inner, *echo.first()?) {
+        (PROTO_ICMP, ICMP_ECHO_REQUEST) | (PROTO_ICMPV6, ICMPV6_ECHO_REQUEST) => {
+            Some((be16(echo.get(4..6)?, 0), be16(echo.get(6..8)?, 0)))
+        }
+        _ => None,
+    }
+}
+
 /// The protocol and transport bytes of an IPv4 or IPv6 packet (IPv6 with
 /// no extension headers, as smoltcp and the tools send).
 fn transport(packet: &[u8]) -> Option<(u8, &[u8])> {
@@ -78,6 +103,13 @@ fn transport(packet: &[u8]) -> Option<(u8, &[u8])> {
 impl Flows {
     pub fn set(&mut self, tags: HashMap<FlowKey, FlowTag>) {
         self.tags = tags;
+        let tags = &self.tags;
+        (self.too_big).retain(|(ident, _)| tags.contains_key(&FlowKey::Echo(*ident)));
+    }
+
+    /// Whether a router refused echo `seq` of `ident` for its size (once).
+    pub fn take_too_big(&mut self, ident: u16, seq: u16) -> bool {
+        self.too_big.remove(&(ident, seq))
     }
 
     /// The table an outgoing packet is routed in, after clearing its DF
@@ -102,13 +134,21 @@ impl Flows {
     /// Whether a packet received in table `vrf` may reach the stack: a
     /// flow's answers only from the flow's table, the rest only from the
     /// global table (the appliance's services answer there).
-    pub fn incoming(&self, packet: &[u8], vrf: VrfId) -> bool {
+    pub fn incoming(&mut self, packet: &[u8], vrf: VrfId) -> bool {
         let tag = match self.tags.is_empty() {
             true => None,
             false => incoming_key(packet).and_then(|k| self.tags.get(&k)),
         };
         match tag {
-            Some(tag) => tag.vrf == Some(vrf),
+            Some(tag) if tag.vrf == Some(vrf) => {
+                if let Some(echo) = too_big_echo(packet) {
+                    if self.too_big.len() < TOO_BIG_KEPT {
+                        self.too_big.insert(echo);
+                    }
+                }
+                true
+            }
+            Some(_) => false,
             None => vrf == GLOBAL_TABLE,
         }
     }
@@ -151,7 +191,7 @@ mod tests {
 
     #[test]
     fn answers_reach_the_stack_only_from_their_flows_table() {
-        let flows = flows(FlowKey::Udp(50000), Some(2), true);
+        let mut flows = flows(FlowKey::Udp(50000), Some(2), true);
         let probe = ipv4(PROTO_UDP, &[0xc3, 0x50, 0x82, 0x9a, 0, 8, 0, 0]);
         let mut error = vec![11, 0, 0, 0, 0, 0, 0, 0];
         error.extend_from_slice(&probe);
@@ -161,5 +201,17 @@ mod tests {
         let reply = ipv4(PROTO_ICMP, &[0, 0, 0, 0, 0, 9, 0, 1]);
         assert!(flows.incoming(&reply, GLOBAL_TABLE));
         assert!(!flows.incoming(&reply, 2), "no flow of that VRF");
+    }
+
+    #[test]
+    fn an_echo_refused_for_its_size_is_noted_once() {
+        let mut flows = flows(FlowKey::Echo(7), Some(GLOBAL_TABLE), true);
+        let echo = ipv4(PROTO_ICMP, &[8, 0, 0, 0, 0, 7, 0, 3]);
+        let mut error = vec![3, 4, 0, 0, 0, 0, 0x05, 0x14];
+        error.extend_from_slice(&echo);
+        assert!(flows.incoming(&ipv4(PROTO_ICMP, &error), GLOBAL_TABLE));
+        assert!(!flows.take_too_big(7, 2));
+        assert!(flows.take_too_big(7, 3));
+        assert!(!flows.take_too_big(7, 3), "once");
     }
 }

@@ -91,6 +91,15 @@ impl IcmpSocket {
         .await
     }
 
+    /// Whether a router answered echo `seq` (of an echo socket) with
+    /// "fragmentation needed" or "packet too big"; true once.
+    pub fn refused_for_size(&self, seq: u16) -> bool {
+        match self.binding {
+            IcmpBinding::Echo(ident) => self.shared.lock().take_too_big(ident, seq),
+            IcmpBinding::UdpErrors(_) => false,
+        }
+    }
+
     /// Receives one ICMP message and its sender; a longer message than
     /// `buf` is truncated.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, IpAddr)> {
