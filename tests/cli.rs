@@ -263,3 +263,79 @@ fn the_shell_on_a_terminal_has_help_completion_ctrl_z_and_takes_pasted_blocks() 
     type_keys("exit\r");
     assert!(child.0.wait().unwrap().success());
 }
+
+/// Pastes `config` in `configure terminal` through `gatehouse cli -f`,
+/// saves to `startup`; the saved running config and the refused lines.
+fn paste(dir: &TempDir, config: &str, startup: &std::path::Path) -> (String, Vec<String>) {
+    let script = dir.0.join("paste.txt");
+    // A saved running config ends with its own `end`.
+    let end = if config.ends_with("end\n") {
+        ""
+    } else {
+        "end\n"
+    };
+    let script_text = format!("configure terminal\n{config}{end}write memory\n");
+    std::fs::write(&script, script_text).unwrap();
+    let out = cli(&[
+        "-f",
+        script.to_str().unwrap(),
+        "--startup",
+        startup.to_str().unwrap(),
+    ]);
+    // `% line N "LINE": MESSAGE`, one per refused line: the lines.
+    let refused = text(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("% line "))
+        .map(|l| l.split('"').nth(1).unwrap_or(l).to_string())
+        .collect();
+    (
+        std::fs::read_to_string(startup).unwrap_or_default(),
+        refused,
+    )
+}
+
+#[test]
+fn an_ios_router_configuration_pastes_with_only_missing_features_refused_and_renders_back_stably() {
+    let dir = TempDir::new("ios-paste");
+    let fixture = include_str!("fixtures/ios-branch-router.cfg");
+    let (running, refused) = paste(&dir, fixture, &dir.0.join("first"));
+    // Each refused block whole: its indented lines would otherwise land in
+    // the mode before it (`description` on eth3, `network` in BGP).
+    assert_eq!(
+        refused,
+        [
+            "class-map match-any VOICE",
+            "description Voice traffic",
+            "match dscp ef",
+            "router ospf 1",
+            "router-id 192.168.10.1",
+            "passive-interface eth1",
+            "network 192.168.10.0 0.0.0.255 area 0",
+            "ip sla 10",
+            "icmp-echo 203.0.113.1 source-interface eth0",
+            "frequency 10",
+            "ip dhcp pool LAN",
+            "network 192.168.10.0 255.255.255.0",
+            "default-router 192.168.10.1",
+        ]
+    );
+    for line in [
+        "hostname branch-rtr1\n",
+        "interface eth1\n ip access-group LAN-IN in\n description LAN users\n ip address 192.168.10.1 255.255.255.0\n ip address 192.168.11.1 255.255.255.0 secondary\n",
+        "interface eth3\n vrf forwarding CUST-B\n description Customer B\n ip address 10.1.1.1 255.255.255.0\n!\n",
+        "ip route 10.30.0.0 255.255.0.0 192.168.10.253 200 name BACKUP-CORE\n",
+        "ip route vrf CUST-A 10.50.0.0 255.255.255.0 10.1.1.2 name CUST-A-DC\n",
+        "ip nat inside source list 101 interface eth0 overload\n",
+        "  network 192.168.11.0 mask 255.255.255.0\n  neighbor 203.0.113.1 activate\n exit-address-family\n!\n",
+        " 30 deny ip any host 203.0.113.2\n",
+        " neighbor 203.0.113.1 route-map RM-OUT out\n",
+        "ip prefix-list PL-OUT seq 5 permit 192.168.10.0/23 le 24\n",
+        "route-map RM-OUT permit 10\n match ip address prefix-list PL-OUT\n set as-path prepend 65010 65010\n",
+    ] {
+        assert!(running.contains(line), "{line:?} missing from:\n{running}");
+    }
+    // Pasted again, the running config reads back to itself.
+    let (again, refused) = paste(&dir, &running, &dir.0.join("second"));
+    assert_eq!(refused, Vec::<String>::new());
+    assert_eq!(again, running);
+}

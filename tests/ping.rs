@@ -104,3 +104,298 @@ fn ping_and_traceroute_reach_a_host_behind_two_linux_routers() {
     assert!(hops[2].starts_with("  3 10.63.3.2 "), "{trace}");
     assert!(hops[2].contains(" msec"), "{trace}");
 }
+
+/// The `Icmp: ... InEchos` counter of a namespace's kernel.
+fn echoes_received(ns: &Netns) -> u64 {
+    let snmp = ns.run(&["cat", "/proc/net/snmp"]);
+    let mut icmp = snmp.lines().filter(|l| l.starts_with("Icmp: "));
+    let (names, values) = (icmp.next().unwrap(), icmp.next().unwrap());
+    let at = names.split(' ').position(|n| n == "InEchos").unwrap();
+    values.split(' ').nth(at).unwrap().parse().unwrap()
+}
+
+/// ```text
+///  global: [appliance] A 10.64.1.1 --- r1 10.64.1.2 | 10.64.2.1 ==(MTU 1300)== host 10.64.2.2
+///                      S 10.64.9.1 (an interface with a host-less veth: a source only)
+///  VRF T:  [appliance] D 10.64.1.1 --- t1 10.64.1.2 | 10.65.2.1 --- thost 10.65.2.2
+/// ```
+/// The host routes back to 10.64.9.0/24 only, so only echoes sent from S's
+/// address are answered; VRF T reuses the global subnet, so only its
+/// table reaches t1 and thost.
+#[test]
+fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
+    if !is_root() {
+        return;
+    }
+    let (r1, host, t1, thost, side) = (
+        Netns::new(),
+        Netns::new(),
+        Netns::new(),
+        Netns::new(),
+        Netns::new(),
+    );
+    let a = Veth::into_ns(&r1);
+    let (_l2, r1_b, host_if) = link(&r1, &host);
+    let s = Veth::into_ns(&side);
+    let d = Veth::into_ns(&t1);
+    let (_l3, t1_b, thost_if) = link(&t1, &thost);
+    r1.configure(&a.inner, "10.64.1.2/24", None);
+    r1.configure(&r1_b, "10.64.2.1/24", None);
+    r1.run(&["ip", "link", "set", &r1_b, "mtu", "1300"]);
+    r1.run(&["ip", "route", "add", "10.64.9.0/24", "via", "10.64.1.1"]);
+    host.configure(&host_if, "10.64.2.2/24", None);
+    host.run(&["ip", "link", "set", &host_if, "mtu", "1300"]);
+    host.run(&["ip", "route", "add", "10.64.9.0/24", "via", "10.64.2.1"]);
+    side.run(&["ip", "link", "set", &s.inner, "up"]);
+    t1.configure(&d.inner, "10.64.1.2/24", Some("10.64.1.1"));
+    t1.configure(&d.inner, "fd64:1::2/64", None);
+    t1.configure(&t1_b, "10.65.2.1/24", None);
+    thost.configure(&thost_if, "10.65.2.2/24", Some("10.65.2.1"));
+    for ns in [&r1, &host, &t1, &thost] {
+        ns.run(&["sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=0"]);
+        ns.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+    }
+    let dir = Scratch::new("pvrf");
+    let config = [
+        "vrf definition T".to_string(),
+        format!("interface {}", a.outer),
+        " ip address 10.64.1.1 255.255.255.0".into(),
+        format!("interface {}", s.outer),
+        " ip address 10.64.9.1 255.255.255.0".into(),
+        format!("interface {}", d.outer),
+        " vrf forwarding T".into(),
+        " ip address 10.64.1.1 255.255.255.0".into(),
+        " ipv6 address fd64:1::1/64".into(),
+        "ip route 10.64.2.0 255.255.255.0 10.64.1.2".into(),
+        "ip route vrf T 10.65.2.0 255.255.255.0 10.64.1.2".into(),
+        String::new(),
+    ]
+    .join("\n");
+    std::fs::write(dir.0.join("startup-config"), config).unwrap();
+    let (child, mut cli) = appliance::start(&dir.0, 1);
+    let _appliance = Child(child);
+    let mut typed = |line: &str, done: &dyn Fn(&str) -> bool| {
+        appliance::answer(&dir.0, &mut cli, line, done, PATIENCE)
+            .unwrap_or_else(|text| panic!("no answer to {line}:\n{text}"))
+    };
+    typed("enable", &|_| true);
+    let finished = |t: &str| t.contains("Success rate") || t.contains("% ");
+    let mostly = |t: &str| {
+        t.contains("Success rate is 100 percent (5/5)")
+            || t.contains("Success rate is 80 percent (4/5)")
+    };
+
+    // From A's address the host cannot answer; from S's it can.
+    let plain = typed("ping 10.64.2.2 repeat 2 timeout 1", &finished);
+    assert!(plain.contains("Success rate is 0 percent (0/2)"), "{plain}");
+    let by_name = typed(&format!("ping 10.64.2.2 source {}", s.outer), &finished);
+    assert!(
+        by_name.contains("Packet sent with a source address of 10.64.9.1"),
+        "{by_name}"
+    );
+    assert!(mostly(&by_name), "{by_name}");
+    let by_address = typed("ping 10.64.2.2 source 10.64.9.1", &finished);
+    assert!(
+        by_address.contains("Success rate is 100 percent (5/5)"),
+        "{by_address}"
+    );
+    // The host answers traceroute's probes only when they come from S.
+    let trace = typed("traceroute 10.64.2.2 source 10.64.9.1", &|t| {
+        t.contains("  2 10.64.2.2") || t.contains("% ")
+    });
+    assert!(trace.contains("  1 10.64.1.2 "), "{trace}");
+    let foreign = typed("ping 10.64.2.2 source 10.99.9.9", &finished);
+    assert!(foreign.contains("% Cannot ping"), "{foreign}");
+
+    // 1400 bytes over the 1300-byte link: with DF r1 refuses them (and
+    // says so), without it r1 fragments them and the host receives every
+    // echo (its fragmented replies are not reassembled by the appliance).
+    let fits = typed(
+        "ping 10.64.2.2 size 1300 source 10.64.9.1 df-bit",
+        &finished,
+    );
+    assert!(fits.contains("Packet sent with the DF bit set"), "{fits}");
+    assert!(fits.contains("Success rate is 100 percent (5/5)"), "{fits}");
+    let before = echoes_received(&host);
+    let refused = typed(
+        "ping 10.64.2.2 repeat 3 size 1400 source 10.64.9.1 df-bit timeout 1",
+        &finished,
+    );
+    assert!(
+        refused.contains("Success rate is 0 percent (0/3)"),
+        "{refused}"
+    );
+    // r1's "fragmentation needed" for each: IOS's `M`.
+    assert!(refused.lines().any(|l| l.trim_end() == "MMM"), "{refused}");
+    assert_eq!(
+        echoes_received(&host),
+        before,
+        "DF set: r1 must not forward"
+    );
+    typed(
+        "ping 10.64.2.2 repeat 3 size 1400 source 10.64.9.1 timeout 1",
+        &finished,
+    );
+    assert_eq!(echoes_received(&host), before + 3, "DF clear: fragmented");
+
+    // VRF T: its hosts answer, the global table has no way to them.
+    let in_t = typed("ping vrf T 10.65.2.2", &finished);
+    assert!(mostly(&in_t), "{in_t}");
+    let global = typed("ping 10.65.2.2 repeat 2 timeout 1", &finished);
+    assert!(
+        global.contains("Success rate is 0 percent (0/2)"),
+        "{global}"
+    );
+    let t1_before = echoes_received(&t1);
+    let same_subnet = typed("ping vrf T 10.64.1.2", &finished);
+    assert!(mostly(&same_subnet), "{same_subnet}");
+    assert!(
+        echoes_received(&t1) >= t1_before + 4,
+        "VRF T's 10.64.1.2 is t1"
+    );
+    let wrong_table = typed(
+        &format!("ping vrf T 10.64.1.2 source {}", a.outer),
+        &finished,
+    );
+    assert!(
+        wrong_table.contains("another routing table"),
+        "{wrong_table}"
+    );
+    let six = typed("ping vrf T fd64:1::2", &finished);
+    assert!(mostly(&six), "{six}");
+    let no_six = typed("ping fd64:1::2 repeat 2 timeout 1", &finished);
+    assert!(
+        no_six.contains("% Cannot"),
+        "no IPv6 address in the global table: {no_six}"
+    );
+    let unknown = typed("ping vrf NOPE 10.65.2.2", &finished);
+    assert!(unknown.contains("VRF NOPE does not exist"), "{unknown}");
+
+    let trace = typed("traceroute vrf T 10.65.2.2", &|t| {
+        t.contains("  2 10.65.2.2") || t.contains("% ")
+    });
+    let hops: Vec<_> = trace.lines().filter(|l| l.starts_with("  ")).collect();
+    assert!(hops[0].starts_with("  1 10.64.1.2 "), "{trace}");
+    assert!(hops[1].starts_with("  2 10.65.2.2 "), "{trace}");
+}
+
+/// Reads a pty master in the background; `wait_for` finds text after the
+/// previous match.
+struct Screen {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    checked: usize,
+}
+
+impl Screen {
+    fn start(mut master: std::fs::File) -> Screen {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut master, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Screen { seen, checked: 0 }
+    }
+
+    /// The screen from the previous match to the end of `text`.
+    fn wait_for(&mut self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let seen = String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned();
+            if let Some(at) = seen.get(self.checked..).and_then(|s| s.find(text)) {
+                let found = seen[self.checked..self.checked + at + text.len()].to_string();
+                self.checked += at + text.len();
+                return found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{text:?} never came; screen:\n{seen}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_on_the_console_stops_a_ping_with_its_summary_and_the_console_goes_on() {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    if !is_root() {
+        return;
+    }
+    let host = Netns::new();
+    let a = Veth::into_ns(&host);
+    host.configure(&a.inner, "10.66.1.2/24", None);
+    let dir = Scratch::new("pctrlc");
+    let config = format!("interface {}\n ip address 10.66.1.1/24\n", a.outer);
+    std::fs::write(dir.0.join("startup-config"), config).unwrap();
+    let (mut master_fd, mut slave_fd) = (0, 0);
+    let (no_name, defaults) = (std::ptr::null_mut(), std::ptr::null());
+    // SAFETY: openpty writes two new descriptors into the integers given;
+    // the null pointers ask for no name and default settings.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master_fd,
+            &mut slave_fd,
+            no_name,
+            defaults,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty failed");
+    // SAFETY: both descriptors were just opened and are owned here only.
+    let (master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master_fd),
+            std::fs::File::from_raw_fd(slave_fd),
+        )
+    };
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("run")
+        .arg("--config")
+        .arg(dir.0.join("startup-config"))
+        .arg("--workers")
+        .arg("1")
+        .env("TERM", "xterm")
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let _appliance = Child(child);
+    let mut keyboard = master.try_clone().unwrap();
+    let mut screen = Screen::start(master);
+    let mut type_keys = |keys: &str| keyboard.write_all(keys.as_bytes()).unwrap();
+
+    screen.wait_for("gatehouse>");
+    type_keys("enable\r");
+    screen.wait_for("gatehouse#");
+    // Nobody answers: 1000 echoes would take 1000 seconds. Each timeout
+    // shows at once.
+    type_keys("ping 10.66.1.99 repeat 1000 timeout 1\r");
+    screen.wait_for("...");
+    type_keys("\x03");
+    let stopped = screen.wait_for("gatehouse#");
+    let rate = stopped
+        .split("Success rate is 0 percent (0/")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no summary after Ctrl-C:\n{stopped}"));
+    let sent: u64 = rate.split(')').next().unwrap().parse().unwrap();
+    assert!(
+        (3..=5).contains(&sent),
+        "stopped after {sent} echoes:\n{stopped}"
+    );
+    // The console reads lines again, in its usual mode.
+    type_keys("ping 10.66.1.2 repeat 2\r");
+    let again = screen.wait_for("gatehouse#");
+    assert!(
+        again.contains("Success rate is 100 percent (2/2)"),
+        "{again}"
+    );
+    type_keys("exit\r");
+}

@@ -988,3 +988,35 @@ fn with_no_administrator_ssh_refuses_everyone_and_says_what_to_type() {
         text(&out)
     );
 }
+
+#[test]
+fn ctrl_c_on_an_ssh_pty_stops_a_ping_shown_as_it_goes() {
+    let Some((site, _appliance)) = running_site(71) else {
+        return;
+    };
+    let Some(mut client) = hold_session(&site) else {
+        panic!("no prompt over SSH");
+    };
+    // Nobody answers 10.71.1.99: each one-second timeout shows at once.
+    client.type_line("ping 10.71.1.99 repeat 1000 timeout 1");
+    assert!(client.wait_for("...", 1), "{}", client.shown());
+    client.input.write_all(b"\x03").unwrap();
+    client.input.flush().unwrap();
+    assert!(
+        client.wait_for("Success rate is 0 percent (0/", 1),
+        "{}",
+        client.shown()
+    );
+    assert!(client.wait_for("edge-ssh#", 2), "{}", client.shown());
+    let screen = client.shown();
+    let sent: u64 = (screen.split("(0/").nth(1))
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!((3..=5).contains(&sent), "stopped after {sent}:\n{screen}");
+    // The Ctrl-C stopped the ping only: no `^C` line after it.
+    assert!(!screen.contains("^C"), "{screen}");
+    client.type_line("exit");
+    let (status, _) = client.finish();
+    assert!(status.success());
+}

@@ -68,7 +68,8 @@ counters! {
     // A network element's node at a feature point dropped it (its own
     // counters say why).
     FeatureDropped => ("feature", "dropped", true),
-    // The appliance's own services answer in the global table only.
+    // The appliance's own services answer in the global table only (in a
+    // VRF, only ICMP reaches the stack: answers to ping and traceroute).
     LocalOtherVrf => ("local", "not-in-global-table", true),
     LocalSent => ("local", "sent", false),
     // A fragment for one of our addresses: there is no reassembly.

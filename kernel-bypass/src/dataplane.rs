@@ -95,8 +95,8 @@ impl Dataplane {
         } = elements::registry(&shared);
         // Quick and lock-free, as the stack requires of its selector.
         let (routes, neighbors) = (snapshots.clone(), shared.clone());
-        local.set_source_selector(Arc::new(move |dst| {
-            neighbors.local_source(&routes.load(), dst)
+        local.set_source_selector(Arc::new(move |vrf, dst| {
+            neighbors.local_source(&routes.load(), vrf, dst)
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::with_capacity(options.workers);
@@ -284,6 +284,7 @@ impl Dataplane {
         (snap, effective): (Snapshot, Config),
     ) {
         self.local.set_addresses(&snap.own_addresses());
+        self.local.set_tables(snap.own_tables());
         (self.shared.log).set_kept(config.management.log_buffer() as usize);
         (self.shared.log).set_level(config.management.buffered_level());
         self.snapshots.store(Arc::new(snap));

@@ -619,6 +619,27 @@ impl Snapshot {
             .collect()
     }
 
+    /// The VRFs and the up interfaces of every table, for the local
+    /// stack's tools (`ping vrf`, `source`).
+    pub fn own_tables(&self) -> crate::local::OwnTables {
+        let vrfs = self.tables.iter().enumerate();
+        let vrfs = vrfs.filter_map(|(id, t)| Some((t.vrf.clone()?, id as VrfId)));
+        let interfaces = self.up_interfaces().map(|i| {
+            let link_local = Ipv6Net::new(i.link_local, 64).ok().map(IpNet::V6);
+            let v4 = i.addresses.iter().copied().map(IpNet::V4);
+            let v6 = i.ipv6_addresses.iter().copied().map(IpNet::V6);
+            crate::local::OwnInterface {
+                name: i.name.clone(),
+                table: i.vrf,
+                addresses: v4.chain(v6).chain(link_local).collect(),
+            }
+        });
+        crate::local::OwnTables {
+            vrfs: vrfs.collect(),
+            interfaces: interfaces.collect(),
+        }
+    }
+
     /// Names of the physical interfaces a config attaches (not shut down).
     pub fn attached_names(config: &Config) -> Vec<String> {
         config

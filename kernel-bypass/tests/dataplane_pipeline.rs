@@ -13,7 +13,7 @@ use kernel_bypass::local::{LocalStack, UdpSocket};
 use kernel_bypass::pipeline::{
     neighbor6_key, neighbor_key, LocalHandle, Pipeline, Shared, Verdict,
 };
-use kernel_bypass::snapshot::{mac_for, IfaceId, InterfaceIds, Snapshot};
+use kernel_bypass::snapshot::{mac_for, IfaceId, InterfaceIds, Snapshot, GLOBAL_TABLE};
 use kernel_bypass::wire::*;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
@@ -736,7 +736,9 @@ fn the_local_stack_sources_from_the_egress_interface_or_the_peers_link() {
     let h = Harness::new();
     h.learn6("eth1", "fe80::9", ROUTER_A);
     let source = |dst: &str| {
-        let source = h.shared.local_source(&h.snap, dst.parse().unwrap());
+        let source = h
+            .shared
+            .local_source(&h.snap, GLOBAL_TABLE, dst.parse().unwrap());
         source.map(|s| s.to_string())
     };
     assert_eq!(

@@ -200,7 +200,7 @@ fn is_syn_ack_to_prober(packet: &[u8]) -> bool {
 
 fn drain(port: &LocalPort) -> bool {
     let mut found = false;
-    port.drain_outgoing(&mut |packet| found |= is_syn_ack_to_prober(packet));
+    port.drain_outgoing(&mut |packet, _| found |= is_syn_ack_to_prober(packet));
     found
 }
 

@@ -92,7 +92,7 @@ impl Adapter {
                     }
                     port.deliver(&buf[..read as usize]);
                 }
-                port.drain_outgoing(&mut |packet| {
+                port.drain_outgoing(&mut |packet, _| {
                     // SAFETY: writes a live packet slice.
                     unsafe { libc::write(tun.as_raw_fd(), packet.as_ptr().cast(), packet.len()) };
                 });

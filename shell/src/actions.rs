@@ -2,14 +2,16 @@
 //! declared once in [`BUILTINS`] with the same syntax strings as the
 //! configuration commands.
 
+use crate::interrupt::Interrupt;
 use grammar::editor::ConfigTrees;
 use grammar::{Args, CommandTree, ConfigCommand, SyntaxError};
 use std::sync::Arc;
 
 /// A show command registered by the embedder: returns the text to print.
 pub type ShowFn = dyn Fn(&Args) -> String + Send + Sync;
-/// An exec command registered by the embedder: output, or a `%` error.
-pub type ExecFn = dyn Fn(&Args) -> Result<String, String> + Send + Sync;
+/// An exec command registered by the embedder: output, or a `%` error;
+/// a long one may watch the session's Ctrl-C.
+pub type ExecFn = dyn Fn(&Args, &Interrupt) -> Result<String, String> + Send + Sync;
 
 /// The shell's own commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

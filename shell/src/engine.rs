@@ -4,6 +4,7 @@
 //! started before another session's commit is refused, never merged.
 
 use crate::actions::{Action, ModeKind, Trees, SHOW_HELP};
+use crate::interrupt::Interrupt;
 use crate::startup;
 use grammar::config::Config;
 use grammar::{render, validate, validate_change, Args, CliError, SyntaxError};
@@ -210,6 +211,23 @@ impl ShellBuilder {
         syntax: &str,
         help: &[&str],
         handler: impl Fn(&Args) -> Result<String, String> + Send + Sync + 'static,
+    ) -> Result<Self, SyntaxError> {
+        self.trees.add(
+            &[ModeKind::Privileged],
+            syntax,
+            help,
+            Action::Exec(Arc::new(move |args: &Args, _: &Interrupt| handler(args))),
+        )?;
+        Ok(self)
+    }
+
+    /// Like `exec`, for a long command that Ctrl-C may stop: the handler
+    /// gets the session's [`Interrupt`].
+    pub fn exec_stoppable(
+        mut self,
+        syntax: &str,
+        help: &[&str],
+        handler: impl Fn(&Args, &Interrupt) -> Result<String, String> + Send + Sync + 'static,
     ) -> Result<Self, SyntaxError> {
         self.trees.add(
             &[ModeKind::Privileged],

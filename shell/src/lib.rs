@@ -11,6 +11,7 @@ pub mod actions;
 pub mod clock;
 pub mod engine;
 pub mod filter;
+pub mod interrupt;
 pub mod pager;
 pub mod script;
 pub mod session;
@@ -20,6 +21,7 @@ pub mod terminal;
 
 pub use engine::{CommitHook, CommitNotice, CommitRecord, Shell, ShellBuilder};
 pub use grammar::{Args, CliError};
+pub use interrupt::Interrupt;
 pub use script::{run_lines, Failure};
 pub use session::{Mode, Reply, Session};
 pub use stream::{run_stream, run_stream_with, StreamOptions};

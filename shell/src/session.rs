@@ -4,6 +4,7 @@
 use crate::actions::{Action, Builtin};
 use crate::engine::Shell;
 use crate::filter::{filter_tree, parse_filter, split_pipe};
+use crate::interrupt::Interrupt;
 use grammar::config::Config;
 use grammar::editor::run_command;
 use grammar::render::{blocks, mask_secrets, render_blocks};
@@ -93,6 +94,10 @@ pub struct Session {
     /// `terminal length`: lines a screen of paged output, 0 for no paging;
     /// None until typed.
     page_length: Option<usize>,
+    /// Ctrl-C for the command running.
+    interrupt: Interrupt,
+    /// The last unindented configuration line was refused.
+    refused_block: bool,
 }
 
 /// The trees searched in `mode`, innermost first.
@@ -202,6 +207,8 @@ impl Session {
             history: VecDeque::new(),
             closed: false,
             page_length: None,
+            interrupt: Interrupt::default(),
+            refused_block: false,
         }
     }
 
@@ -279,6 +286,12 @@ impl Session {
     }
 
     /// Runs one typed line.
+    /// The session's Ctrl-C, for the front end to raise while a stoppable
+    /// command runs.
+    pub fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
+    }
+
     pub fn execute(&mut self, line: &str) -> Reply {
         if !line.trim().is_empty() {
             if self.history.len() == HISTORY_LINES {
@@ -290,7 +303,20 @@ impl Session {
         if line.trim_start().starts_with('!') {
             return self.reply(Ok(String::new()));
         }
+        // The indented lines of a pasted block whose first line was refused
+        // (`router ospf 1` where there is no OSPF) are refused with it:
+        // applied in the mode still current, they would change something
+        // else.
+        let in_config = matches!(self.mode, Mode::Config(_));
+        let indented = line.starts_with([' ', '\t']);
+        if in_config && indented && self.refused_block {
+            let refused = "% Not applied: part of the refused block above";
+            return self.reply(Err(CliError::new(refused)));
+        }
         let result = self.run(line);
+        if in_config && !indented && !line.trim().is_empty() {
+            self.refused_block = result.is_err();
+        }
         self.reply(result)
     }
 
@@ -346,7 +372,7 @@ impl Session {
             Action::Config(command) => self.configure(*command, args, level, line),
             Action::Builtin(builtin) => self.builtin(*builtin, args, line),
             Action::Show(handler) => Ok(handler(args)),
-            Action::Exec(handler) => handler(args).map_err(CliError::new),
+            Action::Exec(handler) => handler(args, &self.interrupt).map_err(CliError::new),
         }
     }
 

@@ -11,6 +11,7 @@
 use crate::pager::{page, Key, Screen};
 use crate::session::Session;
 use std::io::{self, Read, Write};
+use std::sync::mpsc::RecvTimeoutError;
 
 const CTRL_C: u8 = 0x03;
 const CTRL_D: u8 = 0x04;
@@ -165,7 +166,10 @@ pub fn run_stream_with(
                         ),
                     )?;
                 } else {
-                    let reply = session.execute(&text);
+                    let reply = match echo {
+                        true => execute_showing(session, &text, out)?,
+                        false => session.execute(&text),
+                    };
                     if !show_reply(out, &mut input, session, &text, reply, echo)? {
                         return Ok(());
                     }
@@ -227,6 +231,37 @@ pub fn run_stream_with(
         }
         previous = byte;
     }
+}
+
+/// Runs `line` on a person's terminal, printing a stoppable command's
+/// output as it comes (its Ctrl-C is taken before the input reaches this
+/// stream: see `Interrupt`).
+fn execute_showing(
+    session: &mut Session,
+    line: &str,
+    out: &mut dyn Write,
+) -> io::Result<crate::session::Reply> {
+    const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+    let interrupt = session.interrupt();
+    let (finished, finishing) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let running = scope.spawn(move || {
+            let reply = session.execute(line);
+            let _ = finished.send(());
+            reply
+        });
+        // A quick command ends the wait at once.
+        while let Err(RecvTimeoutError::Timeout) = finishing.recv_timeout(POLL) {
+            let shown = interrupt.take_progress();
+            if !shown.is_empty() {
+                write_crlf(out, &shown)?;
+                out.flush()?;
+            }
+        }
+        running
+            .join()
+            .map_err(|_| io::Error::other("the command panicked"))
+    })
 }
 
 fn lossy(line: &[u8]) -> String {

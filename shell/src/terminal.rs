@@ -3,6 +3,7 @@
 //! output paged when standard output is the terminal too.
 
 use crate::engine::Shell;
+use crate::interrupt::{is_stop_key, Interrupt};
 use crate::pager::{page, Key, Screen};
 use crate::session::{complete_in, Mode, Reply, Session};
 use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, SpecialCharacterIndices};
@@ -116,7 +117,7 @@ pub fn run_terminal(session: &mut Session) -> rustyline::Result<()> {
             if !line.trim().is_empty() {
                 let _ = editor.add_history_entry(line.as_str());
             }
-            session.execute(&line)
+            execute_watching(session, &line)
         };
         let length = match io::stdout().is_terminal() {
             true => session.page_length().unwrap_or_else(|| rows(&mut editor)),
@@ -125,6 +126,59 @@ pub fn run_terminal(session: &mut Session) -> rustyline::Result<()> {
         if show(&prompt, reply, length)? {
             return Ok(());
         }
+    }
+}
+
+/// Runs `line`, taking Ctrl-C from the terminal while a stoppable command
+/// runs: the terminal leaves canonical mode and ISIG meanwhile, so Ctrl-C
+/// is a key for the command, not a signal ending the process.
+fn execute_watching(session: &mut Session, line: &str) -> Reply {
+    let interrupt = session.interrupt();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| watch_ctrl_c(&interrupt, &done));
+        let reply = session.execute(line);
+        done.store(true, Ordering::SeqCst);
+        reply
+    })
+}
+
+/// Until `done`: while a stoppable command runs, prints its output as it
+/// comes and reads keys (each read waits at most a tenth of a second),
+/// raising `interrupt` on Ctrl-C. The terminal's settings are back before
+/// it returns, so rustyline finds them as it left them.
+fn watch_ctrl_c(interrupt: &Interrupt, done: &AtomicBool) {
+    const IDLE: std::time::Duration = std::time::Duration::from_millis(20);
+    while !done.load(Ordering::SeqCst) {
+        if !interrupt.is_running() {
+            std::thread::sleep(IDLE);
+            continue;
+        }
+        let stdin = io::stdin();
+        let Ok(saved) = tcgetattr(&stdin) else {
+            return;
+        };
+        let mut raw = saved.clone();
+        raw.local_flags
+            .remove(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG);
+        raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 0;
+        raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 1;
+        if tcsetattr(&stdin, SetArg::TCSANOW, &raw).is_err() {
+            return;
+        }
+        while interrupt.is_running() && !done.load(Ordering::SeqCst) {
+            let shown = interrupt.take_progress();
+            if !shown.is_empty() {
+                let mut stdout = io::stdout();
+                let _ = stdout.write_all(shown.as_bytes());
+                let _ = stdout.flush();
+            }
+            let mut byte = [0u8];
+            if nix::unistd::read(&stdin, &mut byte) == Ok(1) && is_stop_key(byte[0]) {
+                interrupt.raise();
+            }
+        }
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
     }
 }
 

@@ -9,7 +9,8 @@
 
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
-use shell::{run_lines, run_stream_with, Session, StreamOptions};
+use shell::interrupt::is_stop_key;
+use shell::{run_lines, run_stream_with, Interrupt, Session, StreamOptions};
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -108,6 +109,7 @@ async fn interactive(
     let input = Input {
         queue: input,
         backlog: backlog.clone(),
+        interrupt: session.interrupt(),
     };
     let cli = tokio::task::spawn_blocking(move || {
         let input = ChannelInput {
@@ -217,11 +219,19 @@ struct Input {
     queue: mpsc::Sender<Vec<u8>>,
     /// Bytes queued, not yet taken by [`ChannelInput`].
     backlog: Arc<AtomicUsize>,
+    /// The session's Ctrl-C: the CLI's thread is busy with the command it
+    /// stops, so the key is taken here, on its way.
+    interrupt: Interrupt,
 }
 
 impl Input {
-    /// Queues `bytes`; false if that would exceed the backlog.
+    /// Queues `bytes` (without a Ctrl-C that stopped a command); false if
+    /// that would exceed the backlog.
     fn push(&self, bytes: &[u8]) -> bool {
+        if bytes.iter().any(|b| is_stop_key(*b)) && self.interrupt.raise() {
+            let rest: Vec<u8> = bytes.iter().copied().filter(|b| !is_stop_key(*b)).collect();
+            return rest.is_empty() || self.push(&rest);
+        }
         // Only the CLI takes from the backlog meanwhile, so it cannot grow.
         if self.backlog.load(Ordering::Relaxed) + bytes.len() > MAX_INPUT_BACKLOG {
             return false;
@@ -344,6 +354,7 @@ mod tests {
         let input = Input {
             queue,
             backlog: backlog.clone(),
+            interrupt: Interrupt::default(),
         };
         let mut cli = ChannelInput {
             queue: received,
@@ -355,5 +366,29 @@ mod tests {
         let mut buf = [0u8; 16];
         assert_eq!(cli.read(&mut buf).unwrap(), 16);
         assert!(input.push(b"c"), "room once the CLI has read");
+    }
+
+    #[test]
+    fn ctrl_c_stops_a_running_command_and_is_not_typed() {
+        let (queue, received) = mpsc::channel();
+        let interrupt = Interrupt::default();
+        let input = Input {
+            queue,
+            backlog: Arc::new(AtomicUsize::new(0)),
+            interrupt: interrupt.clone(),
+        };
+        assert!(input.push(b"\x03"));
+        assert_eq!(
+            received.try_recv().unwrap(),
+            b"\x03",
+            "no command: the line's"
+        );
+        let running = interrupt.stoppable();
+        assert!(input.push(b"a\x03"));
+        assert!(interrupt.is_raised());
+        assert_eq!(received.try_recv().unwrap(), b"a");
+        assert!(input.push(b"\x1e"), "IOS's Ctrl-Shift-6");
+        assert!(received.try_recv().is_err(), "taken, not typed");
+        drop(running);
     }
 }

@@ -1,6 +1,8 @@
 //! The smoltcp `Device` of the local stack: bare IPv4 and IPv6 packets read from the
-//! link's inbound queue and written to its outbound queue.
+//! link's inbound queue and written to its outbound queue, each with the
+//! routing table its flow belongs to (`flows`).
 
+use super::flows::Flows;
 use super::link::{Link, IP_MTU};
 use super::queue::PacketBuf;
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
@@ -14,6 +16,8 @@ const RX_BUDGET: usize = 64;
 pub struct LinkDevice {
     link: Arc<Link>,
     rx_budget: usize,
+    /// The VRF and DF handling of the tools' flows.
+    pub flows: Flows,
     /// Where a packet is written when `outbound` unexpectedly has no room; it is dropped.
     overflow: Box<[u8]>,
 }
@@ -23,6 +27,7 @@ impl LinkDevice {
         LinkDevice {
             link,
             rx_budget: RX_BUDGET,
+            flows: Flows::default(),
             overflow: vec![0; IP_MTU].into_boxed_slice(),
         }
     }
@@ -60,7 +65,13 @@ impl phy::Device for LinkDevice {
         if self.rx_budget == 0 || !self.has_tx_room() {
             return None;
         }
-        let packet = self.link.inbound.pop()?;
+        let packet = loop {
+            let packet = self.link.inbound.pop()?;
+            if self.flows.incoming(packet.data(), packet.vrf()) {
+                break packet;
+            }
+            self.link.inbound.recycle(packet);
+        };
         self.rx_budget -= 1;
         Some((
             LinkRx {
@@ -69,6 +80,7 @@ impl phy::Device for LinkDevice {
             },
             LinkTx {
                 link: &self.link,
+                flows: &self.flows,
                 overflow: &mut self.overflow,
             },
         ))
@@ -80,6 +92,7 @@ impl phy::Device for LinkDevice {
         }
         Some(LinkTx {
             link: &self.link,
+            flows: &self.flows,
             overflow: &mut self.overflow,
         })
     }
@@ -115,12 +128,14 @@ impl Drop for LinkRx<'_> {
 
 pub struct LinkTx<'a> {
     link: &'a Link,
+    flows: &'a Flows,
     overflow: &'a mut [u8],
 }
 
 impl phy::TxToken for LinkTx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        match self.link.outbound.push_with(len, f) {
+        let table = |packet: &mut [u8]| self.flows.outgoing(packet);
+        match self.link.outbound.push_with(len, f, table) {
             Ok((result, was_empty)) => {
                 if was_empty {
                     self.link.outgoing_ready.signal();

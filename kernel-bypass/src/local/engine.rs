@@ -5,7 +5,10 @@
 
 use super::addr::endpoint;
 use super::device::LinkDevice;
+use super::flows::{FlowKey, FlowTag};
 use super::link::Link;
+use super::scope::{OwnTables, Scope};
+use crate::snapshot::{VrfId, GLOBAL_TABLE};
 use ipnet::IpNet;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::{icmp, tcp, udp, Socket};
@@ -64,10 +67,11 @@ impl Default for Liveness {
     }
 }
 
-/// Picks the source address for a destination, as the dataplane's routing
-/// knows it (the egress interface's address; for a link-local peer, the
-/// address of its link); `None` leaves the choice to the stack.
-pub type SourceSelector = Arc<dyn Fn(IpAddr) -> Option<IpAddr> + Send + Sync>;
+/// Picks the source address for a destination in a table, as the
+/// dataplane's routing knows it (the egress interface's address; for a
+/// link-local peer, the address of its link); `None` leaves the choice to
+/// the stack.
+pub type SourceSelector = Arc<dyn Fn(VrfId, IpAddr) -> Option<IpAddr> + Send + Sync>;
 
 /// A connection whose owner is gone, kept until its close completes.
 struct Orphan {
@@ -84,6 +88,10 @@ pub(super) struct Engine {
     /// The appliance's own addresses (IPv4, IPv6 and link-local); used to
     /// pick source addresses.
     pub(super) addresses: Vec<IpNet>,
+    /// Every table's VRF and up interfaces, for the tools' scopes.
+    pub(super) tables: OwnTables,
+    /// The scopes of the tools' sockets, by the flow their packets carry.
+    scopes: HashMap<FlowKey, Scope>,
     pub(super) liveness: Liveness,
     pub(super) source_selector: Option<SourceSelector>,
     /// Listening socket pool of each listened TCP port.
@@ -118,6 +126,8 @@ impl Engine {
             sockets: SocketSet::new(Vec::new()),
             clock,
             addresses: Vec::new(),
+            tables: OwnTables::default(),
+            scopes: HashMap::new(),
             liveness: Liveness::default(),
             source_selector: None,
             listeners: HashMap::new(),
@@ -229,30 +239,91 @@ impl Engine {
         handle
     }
 
-    /// The own address to send to `destination` from: the selector's
-    /// choice if it has one, else one in the same subnet, else the first of
-    /// the same family and scope (link-local or not).
-    pub(super) fn source_for(&self, destination: IpAddr) -> io::Result<IpAddr> {
-        let selected = self.source_selector.as_ref().and_then(|f| f(destination));
+    /// The own address to send to `destination` from in table `table`:
+    /// the selector's choice if it has one, else one in the same subnet,
+    /// else the first of the same family and scope (link-local or not).
+    pub(super) fn source_for(&self, table: VrfId, destination: IpAddr) -> io::Result<IpAddr> {
+        let addresses: Vec<&IpNet> = match table {
+            GLOBAL_TABLE => self.addresses.iter().collect(),
+            _ => self.tables.addresses(table).collect(),
+        };
+        let selected = self
+            .source_selector
+            .as_ref()
+            .and_then(|f| f(table, destination));
         if let Some(source) = selected {
-            return self.own_address(source);
+            if addresses.iter().any(|net| net.addr() == source) {
+                return Ok(source);
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("{source} is not an address of the appliance"),
+            ));
         }
         let link_local = |ip: IpAddr| matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local());
-        let same_kind = |net: &&IpNet| {
+        let same_kind = |net: &&&IpNet| {
             net.addr().is_ipv4() == destination.is_ipv4()
                 && link_local(net.addr()) == link_local(destination)
         };
-        self.addresses
-            .iter()
+        (addresses.iter())
             .find(|net| net.contains(&destination))
-            .or(self.addresses.iter().find(same_kind))
-            .map(IpNet::addr)
+            .or(addresses.iter().find(same_kind))
+            .map(|net| net.addr())
             .ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::AddrNotAvailable,
                     format!("the appliance has no address to reach {destination} from"),
                 )
             })
+    }
+
+    /// The source a tool's socket of `scope` sends to `destination` from.
+    pub(super) fn source_in(&self, scope: &Scope, destination: IpAddr) -> io::Result<IpAddr> {
+        let table = self.tables.table(scope.vrf.as_deref())?;
+        match &scope.source {
+            Some(source) => self.tables.source(source, table, destination),
+            None => self.source_for(table, destination),
+        }
+    }
+
+    /// Gives the packets of `flow` the table and DF handling of `scope`.
+    pub(super) fn add_flow(&mut self, flow: FlowKey, scope: Scope) -> io::Result<()> {
+        self.tables.table(scope.vrf.as_deref())?;
+        self.scopes.insert(flow, scope);
+        self.refresh_flows();
+        Ok(())
+    }
+
+    pub(super) fn remove_flow(&mut self, flow: FlowKey) {
+        if self.scopes.remove(&flow).is_some() {
+            self.refresh_flows();
+        }
+    }
+
+    /// Resolves the flows' VRFs again (after a socket came or went, or a
+    /// commit changed the tables).
+    pub(super) fn refresh_flows(&mut self) {
+        let tags = self.scopes.iter().map(|(flow, scope)| {
+            let tag = FlowTag {
+                vrf: self.tables.table(scope.vrf.as_deref()).ok(),
+                dont_fragment: scope.dont_fragment,
+            };
+            (*flow, tag)
+        });
+        self.device.flows.set(tags.collect());
+    }
+
+    /// Whether a router refused echo `seq` of `ident` for its size.
+    pub(super) fn take_too_big(&mut self, ident: u16, seq: u16) -> bool {
+        self.device.flows.take_too_big(ident, seq)
+    }
+
+    /// Hands queued output to the link now (so an ICMP message leaves
+    /// with the source `use_icmp_source` just chose).
+    pub(super) fn flush(&mut self) {
+        let now = self.now();
+        self.iface
+            .poll_egress(now, &mut self.device, &mut self.sockets);
     }
 
     /// `address` if it is one of the appliance's own.
@@ -348,10 +419,10 @@ impl Engine {
 
     /// smoltcp takes an ICMP socket's source from its interface's
     /// addresses, which the stack otherwise leaves empty (TCP and UDP name
-    /// theirs): it is given the one source of `target`'s family the
-    /// routes choose, until the next ICMP message of that family.
-    pub(super) fn use_icmp_source(&mut self, target: IpAddr) -> io::Result<()> {
-        let source = IpAddress::from(self.source_for(target)?);
+    /// theirs): it is given the one source of `target`'s family that
+    /// `scope` chooses, until the next ICMP message of that family.
+    pub(super) fn use_icmp_source(&mut self, scope: &Scope, target: IpAddr) -> io::Result<()> {
+        let source = IpAddress::from(self.source_in(scope, target)?);
         let host = IpCidr::new(source, if target.is_ipv4() { 32 } else { 128 });
         self.iface.update_ip_addrs(|addrs| {
             addrs.retain(|a| a.address().version() != source.version());
@@ -365,12 +436,11 @@ impl Engine {
     /// link (unless the link is full), as a kernel socket would.
     pub(super) fn remove_udp_socket(&mut self, handle: SocketHandle, port: u16) {
         if self.sockets.get::<udp::Socket>(handle).send_queue() > 0 {
-            let now = self.now();
-            self.iface
-                .poll_egress(now, &mut self.device, &mut self.sockets);
+            self.flush();
         }
         self.sockets.remove(handle);
         self.udp_ports.remove(&port);
+        self.remove_flow(FlowKey::Udp(port));
     }
 }
 
@@ -385,7 +455,9 @@ mod tests {
     #[test]
     fn source_is_in_the_destination_subnet_or_the_first_address() {
         let mut engine = engine();
-        let no_address = engine.source_for([192, 0, 2, 9].into()).unwrap_err();
+        let no_address = engine
+            .source_for(GLOBAL_TABLE, [192, 0, 2, 9].into())
+            .unwrap_err();
         assert_eq!(no_address.kind(), io::ErrorKind::AddrNotAvailable);
         engine.addresses = [
             "10.0.0.1/24",
@@ -396,7 +468,10 @@ mod tests {
         .map(|net| net.parse().unwrap())
         .to_vec();
         let source = |engine: &Engine, dst: &str| {
-            engine.source_for(dst.parse().unwrap()).unwrap().to_string()
+            engine
+                .source_for(GLOBAL_TABLE, dst.parse().unwrap())
+                .unwrap()
+                .to_string()
         };
         assert_eq!(source(&engine, "192.0.2.9"), "192.0.2.1");
         assert_eq!(source(&engine, "10.0.0.200"), "10.0.0.1");
@@ -408,19 +483,69 @@ mod tests {
             "not link-local"
         );
         assert_eq!(source(&engine, "fe80::9"), "fe80::1");
-        engine.source_selector = Some(Arc::new(|dst: IpAddr| {
+        engine.source_selector = Some(Arc::new(|_, dst: IpAddr| {
             (dst == IpAddr::from([8, 8, 8, 8])).then_some([192, 0, 2, 1].into())
         }));
         assert_eq!(source(&engine, "8.8.8.8"), "192.0.2.1");
         assert_eq!(source(&engine, "9.9.9.9"), "10.0.0.1");
-        engine.source_selector = Some(Arc::new(|_| Some([198, 51, 100, 7].into())));
-        let foreign = engine.source_for([8, 8, 8, 8].into()).unwrap_err();
+        engine.source_selector = Some(Arc::new(|_, _| Some([198, 51, 100, 7].into())));
+        let foreign = engine
+            .source_for(GLOBAL_TABLE, [8, 8, 8, 8].into())
+            .unwrap_err();
         assert_eq!(foreign.kind(), io::ErrorKind::AddrNotAvailable);
         engine.addresses.truncate(1);
         let no_ipv6 = engine
-            .source_for("2001:db8::9".parse().unwrap())
+            .source_for(GLOBAL_TABLE, "2001:db8::9".parse().unwrap())
             .unwrap_err();
         assert_eq!(no_ipv6.kind(), io::ErrorKind::AddrNotAvailable);
+    }
+
+    #[test]
+    fn a_scope_sends_from_its_vrfs_addresses_only() {
+        use super::super::scope::{OwnInterface, Source};
+        let mut engine = engine();
+        engine.addresses = vec!["10.0.0.1/24".parse().unwrap()];
+        engine.tables = OwnTables {
+            vrfs: vec![("A".into(), 1)],
+            interfaces: vec![
+                OwnInterface {
+                    name: "eth0".into(),
+                    table: GLOBAL_TABLE,
+                    addresses: engine.addresses.clone(),
+                },
+                OwnInterface {
+                    name: "eth1".into(),
+                    table: 1,
+                    addresses: vec!["10.9.0.1/24".parse().unwrap()],
+                },
+            ],
+        };
+        let in_a = |source| Scope {
+            vrf: Some("A".into()),
+            source,
+            dont_fragment: false,
+        };
+        let dst: IpAddr = [10, 9, 0, 2].into();
+        let source = |scope: &Scope| engine.source_in(scope, dst).map(|a| a.to_string());
+        assert_eq!(source(&in_a(None)).unwrap(), "10.9.0.1");
+        let eth1 = Some(Source::Interface("eth1".into()));
+        assert_eq!(source(&in_a(eth1.clone())).unwrap(), "10.9.0.1");
+        let global = Some(Source::Address([10, 0, 0, 1].into()));
+        assert!(source(&in_a(global.clone())).is_err(), "not in VRF A");
+        let plain = |source| Scope {
+            vrf: None,
+            ..in_a(source)
+        };
+        assert_eq!(source(&plain(global)).unwrap(), "10.0.0.1");
+        assert!(source(&plain(eth1)).is_err(), "eth1 is in VRF A");
+        let unknown = Scope {
+            vrf: Some("B".into()),
+            ..Scope::default()
+        };
+        assert_eq!(
+            source(&unknown).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! writes whole ICMP messages; the stack fills in the checksum and the
 //! source address.
 
+use super::flows::FlowKey;
+use super::scope::Scope;
 use super::stack::Shared;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::icmp;
@@ -37,11 +39,23 @@ impl From<IcmpBinding> for icmp::Endpoint {
 pub struct IcmpSocket {
     shared: Arc<Shared>,
     handle: SocketHandle,
+    binding: IcmpBinding,
+    scope: Scope,
 }
 
 impl IcmpSocket {
-    pub(super) fn new(shared: Arc<Shared>, handle: SocketHandle) -> IcmpSocket {
-        IcmpSocket { shared, handle }
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        handle: SocketHandle,
+        binding: IcmpBinding,
+        scope: Scope,
+    ) -> IcmpSocket {
+        IcmpSocket {
+            shared,
+            handle,
+            binding,
+            scope,
+        }
     }
 
     /// Sends one ICMP message to `target`, with `hop_limit` (None: the
@@ -54,11 +68,13 @@ impl IcmpSocket {
     ) -> io::Result<()> {
         poll_fn(|cx| {
             let mut engine = self.shared.lock();
-            engine.use_icmp_source(target)?;
+            engine.use_icmp_source(&self.scope, target)?;
             let socket = engine.sockets.get_mut::<icmp::Socket>(self.handle);
             socket.set_hop_limit(hop_limit.filter(|h| *h > 0));
             match socket.send_slice(message, IpAddress::from(target)) {
                 Ok(()) => {
+                    // Out before another socket changes the ICMP source.
+                    engine.flush();
                     drop(engine);
                     self.shared.wake_driver();
                     Poll::Ready(Ok(()))
@@ -73,6 +89,15 @@ impl IcmpSocket {
             }
         })
         .await
+    }
+
+    /// Whether a router answered echo `seq` (of an echo socket) with
+    /// "fragmentation needed" or "packet too big"; true once.
+    pub fn refused_for_size(&self, seq: u16) -> bool {
+        match self.binding {
+            IcmpBinding::Echo(ident) => self.shared.lock().take_too_big(ident, seq),
+            IcmpBinding::UdpErrors(_) => false,
+        }
     }
 
     /// Receives one ICMP message and its sender; a longer message than
@@ -99,6 +124,10 @@ impl IcmpSocket {
 
 impl Drop for IcmpSocket {
     fn drop(&mut self) {
-        self.shared.lock().sockets.remove(self.handle);
+        let mut engine = self.shared.lock();
+        engine.sockets.remove(self.handle);
+        if let IcmpBinding::Echo(ident) = self.binding {
+            engine.remove_flow(FlowKey::Echo(ident));
+        }
     }
 }

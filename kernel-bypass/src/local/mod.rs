@@ -20,7 +20,7 @@
 //! let (stack, port) = local_stack(runtime.clone())?;
 //! stack.set_addresses(&["192.0.2.1/24".parse().unwrap()]);
 //! // Worker thread: port.deliver(packet) for own addresses; between batches
-//! // port.drain_outgoing_max(room, &mut |packet| route(packet)); add
+//! // port.drain_outgoing_max(room, &mut |packet, vrf| route(packet, vrf)); add
 //! // port.wake_fd() to the idle poll set.
 //! runtime.spawn(serve_echo(stack.clone(), 7));
 //! let listener = stack.tcp_listen(22).await?;
@@ -34,10 +34,12 @@ mod addr;
 mod device;
 mod engine;
 mod eventfd;
+mod flows;
 mod icmp;
 mod link;
 mod port;
 mod queue;
+mod scope;
 mod services;
 mod show;
 mod stack;
@@ -49,6 +51,7 @@ pub use engine::{Liveness, SourceSelector, EPHEMERAL_PORTS};
 pub use icmp::{IcmpBinding, IcmpSocket};
 pub use link::IP_MTU;
 pub use port::LocalPort;
+pub use scope::{OwnInterface, OwnTables, Scope, Source};
 pub use services::{answer_http, serve_echo, serve_status, HttpResponse};
 pub use stack::{local_stack, LocalStack};
 pub use tcp::{TcpListener, TcpStream};

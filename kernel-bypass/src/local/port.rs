@@ -4,6 +4,7 @@
 
 use super::addr::is_unicast;
 use super::link::{Link, QUEUE_PACKETS};
+use crate::snapshot::{VrfId, GLOBAL_TABLE};
 use crate::wire::{
     ipv4_at, ipv6_at, IPV4_DST, IPV4_HEADER, IPV4_SRC, IPV6_DST, IPV6_HEADER, IPV6_SRC,
 };
@@ -26,10 +27,16 @@ impl LocalPort {
     /// the packet is dropped: queue full, larger than the stack's MTU, or not
     /// a plausible IP packet between unicast addresses.
     pub fn deliver(&self, ip_packet: &[u8]) -> bool {
+        self.deliver_in(ip_packet, GLOBAL_TABLE)
+    }
+
+    /// Like `deliver`, for a packet received in table `vrf` (the stack
+    /// keeps it only if a tool's socket of that VRF waits for it).
+    pub fn deliver_in(&self, ip_packet: &[u8], vrf: VrfId) -> bool {
         if !plausible_for_stack(ip_packet) {
             return false;
         }
-        match self.link.inbound.push(ip_packet) {
+        match self.link.inbound.push(ip_packet, vrf) {
             Some(was_empty) => {
                 if was_empty {
                     self.link.poll_needed.notify_one();
@@ -40,16 +47,17 @@ impl LocalPort {
         }
     }
 
-    /// Hands each IP packet the stack wants to send to `f`, which routes it
-    /// like a received packet. Returns how many packets were handed over.
-    pub fn drain_outgoing(&self, f: &mut dyn FnMut(&[u8])) -> usize {
+    /// Hands each IP packet the stack wants to send to `f`, with the table
+    /// to route it in, as a received packet. Returns how many packets were
+    /// handed over.
+    pub fn drain_outgoing(&self, f: &mut dyn FnMut(&[u8], VrfId)) -> usize {
         self.drain_outgoing_max(QUEUE_PACKETS, f)
     }
 
     /// Like `drain_outgoing`, but hands over at most `max` packets (the room
     /// left in the caller's batch). Packets left behind keep `wake_fd`
     /// readable.
-    pub fn drain_outgoing_max(&self, max: usize, f: &mut dyn FnMut(&[u8])) -> usize {
+    pub fn drain_outgoing_max(&self, max: usize, f: &mut dyn FnMut(&[u8], VrfId)) -> usize {
         // Clear before draining: output queued from here on signals again.
         self.link.outgoing_ready.clear();
         // Bounded, so a busy stack cannot keep the worker here.
@@ -58,7 +66,7 @@ impl LocalPort {
             let Some(packet) = self.link.outbound.pop() else {
                 break;
             };
-            f(packet.data());
+            f(packet.data(), packet.vrf());
             self.link.outbound.recycle(packet);
             count += 1;
         }
@@ -152,13 +160,13 @@ mod tests {
         let link = Arc::new(Link::new().unwrap());
         let port = LocalPort::new(link.clone());
         for i in 0..3u8 {
-            link.outbound.push(&[i]);
+            link.outbound.push(&[i], GLOBAL_TABLE);
         }
         link.outgoing_ready.signal();
         let mut seen = Vec::new();
-        assert_eq!(port.drain_outgoing_max(2, &mut |p| seen.push(p[0])), 2);
+        assert_eq!(port.drain_outgoing_max(2, &mut |p, _| seen.push(p[0])), 2);
         assert!(link.outgoing_ready.is_readable(), "one packet still waits");
-        assert_eq!(port.drain_outgoing(&mut |p| seen.push(p[0])), 1);
+        assert_eq!(port.drain_outgoing(&mut |p, _| seen.push(p[0])), 1);
         assert!(!link.outgoing_ready.is_readable());
         assert_eq!(seen, [0, 1, 2]);
     }

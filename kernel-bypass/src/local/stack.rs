@@ -4,12 +4,15 @@
 
 use super::addr::is_unicast;
 use super::engine::{Engine, Liveness, SourceSelector};
+use super::flows::FlowKey;
 use super::icmp::{IcmpBinding, IcmpSocket};
 use super::link::Link;
 use super::port::LocalPort;
+use super::scope::{OwnTables, Scope};
 use super::show;
 use super::tcp::{TcpListener, TcpStream};
 use super::udp::UdpSocket;
+use crate::snapshot::GLOBAL_TABLE;
 use ipnet::IpNet;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -86,6 +89,14 @@ impl LocalStack {
         self.shared.lock().addresses = addrs.to_vec();
     }
 
+    /// Sets the VRFs and up interfaces of every table (from the committed
+    /// config), for the tools' scopes.
+    pub fn set_tables(&self, tables: OwnTables) {
+        let mut engine = self.shared.lock();
+        engine.tables = tables;
+        engine.refresh_flows();
+    }
+
     /// Lets the dataplane choose source addresses by its routes (the
     /// egress interface's address), so connections and datagrams to
     /// networks behind a gateway leave from the right address, and those to
@@ -141,7 +152,7 @@ impl LocalStack {
             let mut engine = self.shared.lock();
             let source = match source {
                 Some(source) => engine.own_address(source)?,
-                None => engine.source_for(destination)?,
+                None => engine.source_for(GLOBAL_TABLE, destination)?,
             };
             let local = SocketAddr::new(source, engine.ephemeral_port(true)?);
             (engine.add_connecting_socket(local, remote)?, local)
@@ -166,11 +177,39 @@ impl LocalStack {
         Ok(UdpSocket::new(self.shared.clone(), handle, port))
     }
 
+    /// Like `udp_bind`, for a tool: its datagrams go out in `scope` and
+    /// the ICMP errors about them come in only from its table.
+    pub async fn udp_bind_in(&self, port: u16, scope: Scope) -> io::Result<UdpSocket> {
+        let socket = self.udp_bind(port).await?;
+        let mut engine = self.shared.lock();
+        engine.add_flow(FlowKey::Udp(socket.port()), scope.clone())?;
+        drop(engine);
+        Ok(socket.with_scope(scope))
+    }
+
     /// An ICMP socket for what `binding` names (an echo identifier, or a
-    /// UDP port the caller has bound).
-    pub fn icmp_socket(&self, binding: IcmpBinding) -> io::Result<IcmpSocket> {
-        let handle = self.shared.lock().add_icmp_socket(binding.into())?;
-        Ok(IcmpSocket::new(self.shared.clone(), handle))
+    /// UDP port the caller has bound), sending in `scope`.
+    pub fn icmp_socket(&self, binding: IcmpBinding, scope: Scope) -> io::Result<IcmpSocket> {
+        let mut engine = self.shared.lock();
+        if let IcmpBinding::Echo(ident) = binding {
+            engine.add_flow(FlowKey::Echo(ident), scope.clone())?;
+        }
+        let handle = match engine.add_icmp_socket(binding.into()) {
+            Ok(handle) => handle,
+            Err(e) => {
+                if let IcmpBinding::Echo(ident) = binding {
+                    engine.remove_flow(FlowKey::Echo(ident));
+                }
+                return Err(e);
+            }
+        };
+        Ok(IcmpSocket::new(self.shared.clone(), handle, binding, scope))
+    }
+
+    /// The address a tool's socket of `scope` sends to `destination` from
+    /// (its VRF must exist; its source must be an own address of it).
+    pub fn source(&self, scope: &Scope, destination: IpAddr) -> io::Result<IpAddr> {
+        self.shared.lock().source_in(scope, destination)
     }
 
     /// The socket table for `show`: protocol, local and remote address,

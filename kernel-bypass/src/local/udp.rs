@@ -2,7 +2,9 @@
 
 use super::addr::{endpoint, is_unicast, socket_addr};
 use super::link::IP_MTU;
+use super::scope::Scope;
 use super::stack::Shared;
+use crate::snapshot::GLOBAL_TABLE;
 use crate::wire::{IPV4_HEADER, IPV6_HEADER, UDP_HEADER};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp::{self, UdpMetadata};
@@ -27,6 +29,8 @@ pub struct UdpSocket {
     shared: Arc<Shared>,
     handle: SocketHandle,
     port: u16,
+    /// A tool's scope; None: the global table and the routes' source.
+    scope: Option<Scope>,
 }
 
 impl UdpSocket {
@@ -35,7 +39,13 @@ impl UdpSocket {
             shared,
             handle,
             port,
+            scope: None,
         }
+    }
+
+    pub(super) fn with_scope(mut self, scope: Scope) -> UdpSocket {
+        self.scope = Some(scope);
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -60,7 +70,10 @@ impl UdpSocket {
         }
         poll_fn(|cx| {
             let mut engine = self.shared.lock();
-            let source = engine.source_for(target.ip())?;
+            let source = match &self.scope {
+                Some(scope) => engine.source_in(scope, target.ip())?,
+                None => engine.source_for(GLOBAL_TABLE, target.ip())?,
+            };
             let socket = engine.sockets.get_mut::<udp::Socket>(self.handle);
             let meta = UdpMetadata {
                 local_address: Some(IpAddress::from(source)),

@@ -34,12 +34,12 @@ impl BackToBack {
                 // SAFETY: two valid pollfds for the duration of the call.
                 unsafe { libc::poll(fds.as_mut_ptr(), 2, STOP_CHECK_MS) };
                 let lose = dropping.load(Ordering::Relaxed);
-                a.drain_outgoing(&mut |packet| {
+                a.drain_outgoing(&mut |packet, _| {
                     if !lose {
                         b.deliver(packet);
                     }
                 });
-                b.drain_outgoing(&mut |packet| {
+                b.drain_outgoing(&mut |packet, _| {
                     if !lose {
                         a.deliver(packet);
                     }

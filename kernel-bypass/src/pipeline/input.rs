@@ -266,15 +266,22 @@ impl Stage {
         self.local_deliver(frame, iface)
     }
 
-    /// Hands an IPv4 or IPv6 packet for one of our addresses to the local stack.
+    /// Hands an IPv4 or IPv6 packet for one of our addresses to the local
+    /// stack. In a VRF only ICMP goes there: the answers to the tools'
+    /// ping and traceroute (the services answer in the global table).
     pub(super) fn local_deliver(&mut self, frame: &Frame, iface: &Iface) -> Verdict {
-        if iface.vrf != GLOBAL_TABLE {
+        let d = frame.data();
+        let icmp = match d.first().map(|b| b >> 4) {
+            Some(4) => d.get(IPV4_PROTOCOL) == Some(&PROTO_ICMP),
+            _ => d.get(IPV6_NEXT_HEADER) == Some(&PROTO_ICMPV6),
+        };
+        if iface.vrf != GLOBAL_TABLE && !icmp {
             return self.count(iface.id, Counter::LocalOtherVrf);
         }
         let Some(local) = &self.local else {
             return self.count(iface.id, Counter::LocalUnreachable);
         };
-        if local.port.deliver(frame.data()) {
+        if local.port.deliver_in(d, iface.vrf) {
             self.counters.event(Counter::LocalDelivered);
             Verdict::Done
         } else {

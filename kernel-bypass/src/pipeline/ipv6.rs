@@ -255,13 +255,19 @@ impl Stage {
     /// sub-interfaces share their NIC's MAC and so its link-local address:
     /// among them, the one that knows the peer as a neighbour wins (the
     /// peer resolved us there before it could send).
-    pub(super) fn local6_output(&mut self, snap: &Snapshot, frame: &mut Frame) -> Verdict {
+    pub(super) fn local6_output(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut Frame,
+        vrf: VrfId,
+    ) -> Verdict {
         let d = frame.data();
         if d.len() < IPV6_HEADER || !ipv6_at(d, IPV6_DST).is_unicast_link_local() {
-            return self.ip6_output(snap, frame, None);
+            return self.ip6_output_in(snap, frame, vrf);
         }
         let (src, dst) = (ipv6_at(d, IPV6_SRC), ipv6_at(d, IPV6_DST));
-        let mut owners = snap.interfaces.iter().flatten().filter(|i| i.has_ipv6(src));
+        let in_table = |i: &&Iface| i.vrf == vrf && i.has_ipv6(src);
+        let mut owners = snap.interfaces.iter().flatten().filter(in_table);
         let first = owners.clone().next();
         let knows_peer = |i: &&Iface| {
             let now = self.now_secs;

@@ -135,15 +135,15 @@ impl Shared {
     /// (of the destination's scope), or for a link-local peer the
     /// link-local address of the first interface where it is a neighbour.
     /// None when they do not know (the stack then chooses).
-    pub fn local_source(&self, snap: &Snapshot, dst: IpAddr) -> Option<IpAddr> {
+    pub fn local_source(&self, snap: &Snapshot, vrf: VrfId, dst: IpAddr) -> Option<IpAddr> {
         if matches!(dst, IpAddr::V6(v6) if v6.is_unicast_link_local()) {
             let now = self.now_secs();
-            let mut up = snap.interfaces.iter().flatten().filter(|i| i.is_up());
+            let mut up = snap.up_interfaces().filter(|i| i.vrf == vrf);
             let link = up.find(|i| self.neighbor(i.id, dst, now).is_some())?;
             return Some(IpAddr::V6(link.link_local));
         }
         // A global peer is not answered from a link-local address.
-        output::source_towards(snap, GLOBAL_TABLE, dst)
+        output::source_towards(snap, vrf, dst)
             .filter(|source| !matches!(source, IpAddr::V6(s) if s.is_unicast_link_local()))
     }
 
@@ -167,8 +167,8 @@ pub enum Verdict {
 /// What a frame of the generated batch holds.
 #[derive(Clone, Copy, Debug)]
 enum Generated {
-    /// An IPv4 or IPv6 packet of the local stack to route.
-    Route,
+    /// An IPv4 or IPv6 packet of the local stack to route in this table.
+    Route(VrfId),
     /// A packet whose next hop on this interface got resolved.
     Released(IfaceId),
     /// An ARP request payload to broadcast on an interface.
@@ -353,9 +353,9 @@ impl Pipeline {
         let kinds = &mut self.generated_kinds;
         if let Some(local) = stage.local.as_ref().filter(|l| l.drains) {
             let counters = &stage.counters;
-            local.port.drain_outgoing(&mut |packet| {
+            local.port.drain_outgoing(&mut |packet, vrf| {
                 if generated.push_copy(packet) {
-                    kinds.push(Generated::Route);
+                    kinds.push(Generated::Route(vrf));
                     counters.event(Counter::LocalSent);
                 } else {
                     counters.event(Counter::GeneratedOverflow);
@@ -497,21 +497,22 @@ impl Stage {
 
     fn generated_input(&mut self, snap: &Snapshot, frame: &mut Frame, kind: Generated) -> Verdict {
         let is_ipv6 = frame.data().first().is_some_and(|b| b >> 4 == 6);
-        // Packets of a link are routed in its table; the local stack's in the global one.
+        // Packets of a link are routed in its table; the local stack's in
+        // the one it names (the global table but for a tool's VRF flows).
         let vrf_of = |iface| snap.interface(iface).map_or(GLOBAL_TABLE, |i| i.vrf);
         match kind {
             Generated::Released(iface) if is_ipv6 => {
                 self.ip6_output(snap, frame, snap.interface(iface))
             }
-            Generated::Route => {
+            Generated::Route(vrf) => {
                 let family = if is_ipv6 { Family::Ipv6 } else { Family::Ipv4 };
-                let at = (None, GLOBAL_TABLE, None);
+                let at = (None, vrf, None);
                 if let Some(verdict) = self.feature(snap, (family, Point::LocalOut), frame, at) {
                     return verdict;
                 }
                 match family {
-                    Family::Ipv6 => self.local6_output(snap, frame),
-                    Family::Ipv4 => self.ip_output(snap, frame, GLOBAL_TABLE, 0),
+                    Family::Ipv6 => self.local6_output(snap, frame, vrf),
+                    Family::Ipv4 => self.ip_output(snap, frame, vrf, 0),
                 }
             }
             Generated::Released(iface) => self.ip_output(snap, frame, vrf_of(iface), 0),
