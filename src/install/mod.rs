@@ -66,10 +66,7 @@ pub fn register_commands(
                 let reload = reload
                     .as_ref()
                     .ok_or("% install: this appliance cannot reload itself (hosted mode)")?;
-                let slots = esp::mount()
-                    .map_err(|problem| format!("% install: {problem}"))?
-                    .slots();
-                let booted = booted_slot()?;
+                let (booted, slots) = slots_now().map_err(|problem| format!("% install: {problem}"))?;
                 let waiting = slots
                     .iter()
                     .find(|s| s.slot != booted && s.entry.is_some_and(|e| e.on_trial()))
@@ -99,10 +96,16 @@ pub fn register_commands(
 fn booted_slot() -> Result<char, String> {
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     slot::booted_slot(&cmdline).ok_or_else(|| {
-        "% install: this appliance was not started from a boot slot \
+        "this appliance was not started from a boot slot \
          (hosted mode, or QEMU's -kernel boot: boot the disk through UEFI)"
             .to_string()
     })
+}
+
+/// The booted slot and what every slot holds now.
+fn slots_now() -> Result<(char, Vec<SlotState>), String> {
+    let booted = booted_slot()?;
+    Ok((booted, esp::mount()?.slots()))
 }
 
 async fn install(
@@ -110,7 +113,7 @@ async fn install(
     source: &str,
     check: SignatureCheck,
 ) -> Result<String, String> {
-    let booted = booted_slot().map_err(|e| e.trim_start_matches("% install: ").to_string())?;
+    let booted = booted_slot()?;
     let target = slot::other(booted);
     let source = Source::parse(source)?;
     let bytes = download::fetch(stack, &source).await?;
@@ -150,13 +153,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn show_install() -> String {
-    let slots = booted_slot().and_then(|booted| {
-        let esp = esp::mount().map_err(|problem| format!("% install: {problem}"))?;
-        Ok((esp.slots(), booted))
-    });
-    match slots {
-        Ok((slots, booted)) => render(&slots, booted),
-        Err(problem) => format!("{problem}\n"),
+    match slots_now() {
+        Ok((booted, slots)) => render(&slots, booted),
+        Err(problem) => format!("% install: {problem}\n"),
     }
 }
 
