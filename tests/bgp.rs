@@ -369,6 +369,20 @@ fn an_outbound_route_map_prepends_and_tags_and_a_prefix_list_withdraws() {
     frr.until("show ip bgp json", |t| {
         t.contains("10.64.3.0/24") && !t.contains("10.64.1.0/24")
     });
+    // `clear ip bgp * soft` asks FRR for its routes again (a ROUTE-REFRESH
+    // FRR counts) and keeps the session.
+    let asked = |t: &str| -> u64 {
+        (t.split("\"routeRefreshRecv\":").nth(1))
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = asked(&frr.until("show bgp neighbors 10.64.2.1 json", |t| {
+        t.contains("routeRefreshRecv")
+    }));
+    cli.type_lines(&["clear ip bgp * soft"]);
+    let after = frr.until("show bgp neighbors 10.64.2.1 json", |t| asked(t) > before);
+    assert!(asked(&after) > before, "{after}");
     let neighbor = cli.until("show ip bgp neighbors 10.64.2.2", |t| {
         t.contains("BGP state = Established")
     });

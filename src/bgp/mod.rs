@@ -92,6 +92,7 @@ struct Shared {
 pub struct Bgp {
     shared: Arc<Mutex<Shared>>,
     resets: Arc<watch::Sender<u64>>,
+    soft_resets: Arc<watch::Sender<u64>>,
 }
 
 impl Default for Bgp {
@@ -99,6 +100,7 @@ impl Default for Bgp {
         Bgp {
             shared: Arc::default(),
             resets: Arc::new(watch::channel(0).0),
+            soft_resets: Arc::new(watch::channel(0).0),
         }
     }
 }
@@ -177,6 +179,12 @@ impl Bgp {
     /// `clear ip bgp *`: every session is reset.
     fn reset_all(&self) {
         self.resets.send_modify(|n| *n += 1);
+    }
+
+    /// `clear ip bgp * soft`: every session asks for its peer's routes
+    /// again and resends ours, without a reset.
+    fn refresh_all(&self) {
+        self.soft_resets.send_modify(|n| *n += 1);
     }
 }
 
@@ -328,6 +336,7 @@ fn reconcile(
                     config: receiver,
                     originated: originated.subscribe(),
                     resets: bgp.resets.subscribe(),
+                    soft_resets: bgp.soft_resets.subscribe(),
                 };
                 let task = tokio::spawn(session::run(bgp.clone(), stack.clone(), peer, inputs));
                 sessions.insert(

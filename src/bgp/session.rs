@@ -82,6 +82,8 @@ pub struct Inputs {
     pub originated: watch::Receiver<Arc<Originated>>,
     /// `clear ip bgp *` counts up.
     pub resets: watch::Receiver<u64>,
+    /// `clear ip bgp * soft` counts up.
+    pub soft_resets: watch::Receiver<u64>,
 }
 
 type Writer = WriteHalf<kernel_bypass::local::TcpStream>;
@@ -360,6 +362,13 @@ impl Session {
                 _ = inputs.resets.changed() => {
                     Some(Event::Stop(Notification::new(error::CEASE, error::ADMIN_RESET)))
                 }
+                _ = inputs.soft_resets.changed(), if established => {
+                    if !self.refresh(&mut writer, inputs, true).await {
+                        Some(Event::TcpClosed)
+                    } else {
+                        continue;
+                    }
+                }
                 _ = inputs.originated.changed(), if established => {
                     if !self.advertise(&mut writer, inputs, false).await {
                         Some(Event::TcpClosed)
@@ -454,9 +463,16 @@ impl Session {
             let cease = Notification::new(error::CEASE, error::OTHER_CONFIGURATION_CHANGE);
             return Some(Event::Stop(cease));
         }
-        let sent = self.send(writer, &Message::RouteRefresh(1, 1)).await
-            && self.advertise(writer, inputs, false).await;
-        (!sent).then_some(Event::TcpClosed)
+        (!self.refresh(writer, inputs, false).await).then_some(Event::TcpClosed)
+    }
+
+    /// Asks the peer for its routes again, when it can resend them, and
+    /// sends ours (all of them with `full`): `clear ip bgp * soft`, and
+    /// the end of a policy change. False when the connection is lost.
+    async fn refresh(&mut self, writer: &mut Writer, inputs: &mut Inputs, full: bool) -> bool {
+        let can_resend = self.fsm.peer.as_ref().is_some_and(|p| p.route_refresh);
+        (!can_resend || self.send(writer, &Message::RouteRefresh(1, 1)).await)
+            && self.advertise(writer, inputs, full).await
     }
 
     /// Sends what we originate, through the outbound policy, to a peer

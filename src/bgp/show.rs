@@ -66,15 +66,19 @@ pub fn register_commands(builder: ShellBuilder, bgp: &Bgp) -> Result<ShellBuilde
             },
         )?
         .exec(
-            "clear ip bgp *",
+            "clear ip bgp * [soft]",
             &[
                 "Reset functions",
                 "IP",
                 "Clear BGP connections",
                 "Clear all peers",
+                "Soft reconfiguration: ask for the peers' routes again and resend ours, without a reset",
             ],
-            move |_| {
-                clear.reset_all();
+            move |args| {
+                match args.has("soft") {
+                    true => clear.refresh_all(),
+                    false => clear.reset_all(),
+                }
                 Ok(String::new())
             },
         )
