@@ -147,6 +147,15 @@ impl Iface {
             .map(|a| a.addr())
     }
 
+    /// The addresses the local stack owns here: IPv4, IPv6 and the
+    /// automatic link-local one.
+    pub fn own_networks(&self) -> impl Iterator<Item = IpNet> + '_ {
+        let link_local = Ipv6Net::new(self.link_local, 64).ok().map(IpNet::V6);
+        let v4 = self.addresses.iter().copied().map(IpNet::V4);
+        let v6 = self.ipv6_addresses.iter().copied().map(IpNet::V6);
+        v4.chain(v6).chain(link_local)
+    }
+
     /// True when `addr` is one of this interface's IPv6 addresses.
     pub fn has_ipv6(&self, addr: Ipv6Addr) -> bool {
         addr == self.link_local || self.ipv6_addresses.iter().any(|a| a.addr() == addr)
@@ -610,12 +619,7 @@ impl Snapshot {
     pub fn own_addresses(&self) -> Vec<IpNet> {
         self.up_interfaces()
             .filter(|i| i.vrf == GLOBAL_TABLE)
-            .flat_map(|i| {
-                let link_local = Ipv6Net::new(i.link_local, 64).ok().map(IpNet::V6);
-                let v4 = i.addresses.iter().copied().map(IpNet::V4);
-                let v6 = i.ipv6_addresses.iter().copied().map(IpNet::V6);
-                v4.chain(v6).chain(link_local)
-            })
+            .flat_map(Iface::own_networks)
             .collect()
     }
 
@@ -624,15 +628,10 @@ impl Snapshot {
     pub fn own_tables(&self) -> crate::local::OwnTables {
         let vrfs = self.tables.iter().enumerate();
         let vrfs = vrfs.filter_map(|(id, t)| Some((t.vrf.clone()?, id as VrfId)));
-        let interfaces = self.up_interfaces().map(|i| {
-            let link_local = Ipv6Net::new(i.link_local, 64).ok().map(IpNet::V6);
-            let v4 = i.addresses.iter().copied().map(IpNet::V4);
-            let v6 = i.ipv6_addresses.iter().copied().map(IpNet::V6);
-            crate::local::OwnInterface {
-                name: i.name.clone(),
-                table: i.vrf,
-                addresses: v4.chain(v6).chain(link_local).collect(),
-            }
+        let interfaces = self.up_interfaces().map(|i| crate::local::OwnInterface {
+            name: i.name.clone(),
+            table: i.vrf,
+            addresses: i.own_networks().collect(),
         });
         crate::local::OwnTables {
             vrfs: vrfs.collect(),
