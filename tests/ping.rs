@@ -27,6 +27,35 @@ fn link(a: &Netns, b: &Netns) -> (Veth, String, String) {
     (veth, a_end, b_end)
 }
 
+/// `gatehouse run` on a startup config, its CLI in privileged EXEC.
+struct EnabledCli {
+    // Dropped in this order: the appliance stops before its folder goes.
+    _appliance: Child,
+    stdin: std::process::ChildStdin,
+    dir: Scratch,
+}
+
+impl EnabledCli {
+    fn start(name: &str, config: &str) -> EnabledCli {
+        let dir = Scratch::new(name);
+        std::fs::write(dir.0.join("startup-config"), config).unwrap();
+        let (child, stdin) = appliance::start(&dir.0, 1);
+        let mut cli = EnabledCli {
+            _appliance: Child(child),
+            stdin,
+            dir,
+        };
+        cli.typed("enable", &|_| true);
+        cli
+    }
+
+    /// Types `line` and waits for an answer that satisfies `done`.
+    fn typed(&mut self, line: &str, done: &dyn Fn(&str) -> bool) -> String {
+        appliance::answer(&self.dir.0, &mut self.stdin, line, done, PATIENCE)
+            .unwrap_or_else(|text| panic!("no answer to {line}:\n{text}"))
+    }
+}
+
 #[test]
 fn ping_and_traceroute_reach_a_host_behind_two_linux_routers() {
     if !is_root() {
@@ -57,7 +86,6 @@ fn ping_and_traceroute_reach_a_host_behind_two_linux_routers() {
         ns.run(&["sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=0"]);
         ns.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
     }
-    let dir = Scratch::new("ping");
     let config = [
         format!("interface {}", first.outer),
         " ip address 10.63.1.1/24".into(),
@@ -66,17 +94,10 @@ fn ping_and_traceroute_reach_a_host_behind_two_linux_routers() {
         String::new(),
     ]
     .join("\n");
-    std::fs::write(dir.0.join("startup-config"), config).unwrap();
-    let (child, mut cli) = appliance::start(&dir.0, 1);
-    let _appliance = Child(child);
-    let mut typed = |line: &str, done: &dyn Fn(&str) -> bool| {
-        appliance::answer(&dir.0, &mut cli, line, done, PATIENCE)
-            .unwrap_or_else(|text| panic!("no answer to {line}:\n{text}"))
-    };
-    typed("enable", &|_| true);
+    let mut cli = EnabledCli::start("ping", &config);
     let finished = |t: &str| t.contains("Success rate");
 
-    let reached = typed("ping 10.63.3.2", &finished);
+    let reached = cli.typed("ping 10.63.3.2", &finished);
     assert!(
         reached.contains("Sending 5, 100-byte ICMP Echos to 10.63.3.2"),
         "{reached}"
@@ -90,14 +111,14 @@ fn ping_and_traceroute_reach_a_host_behind_two_linux_routers() {
     );
     assert!(reached.contains("round-trip min/avg/max"), "{reached}");
 
-    let lost = typed("ping 10.63.9.9 repeat 3 timeout 1", &finished);
+    let lost = cli.typed("ping 10.63.9.9 repeat 3 timeout 1", &finished);
     assert!(lost.lines().any(|l| l.trim_end() == "..."), "{lost}");
     assert!(lost.contains("Success rate is 0 percent (0/3)"), "{lost}");
 
-    let six = typed("ping fd63:1::2", &finished);
+    let six = cli.typed("ping fd63:1::2", &finished);
     assert!(six.contains("!!!!"), "{six}");
 
-    let trace = typed("traceroute 10.63.3.2", &|t| t.contains("  3 10.63.3.2"));
+    let trace = cli.typed("traceroute 10.63.3.2", &|t| t.contains("  3 10.63.3.2"));
     let hops: Vec<_> = trace.lines().filter(|l| l.starts_with("  ")).collect();
     assert!(hops[0].starts_with("  1 10.63.1.2 "), "{trace}");
     assert!(hops[1].starts_with("  2 10.63.2.2 "), "{trace}");
@@ -155,7 +176,6 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
         ns.run(&["sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=0"]);
         ns.run(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
     }
-    let dir = Scratch::new("pvrf");
     let config = [
         "vrf definition T".to_string(),
         format!("interface {}", a.outer),
@@ -171,14 +191,7 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
         String::new(),
     ]
     .join("\n");
-    std::fs::write(dir.0.join("startup-config"), config).unwrap();
-    let (child, mut cli) = appliance::start(&dir.0, 1);
-    let _appliance = Child(child);
-    let mut typed = |line: &str, done: &dyn Fn(&str) -> bool| {
-        appliance::answer(&dir.0, &mut cli, line, done, PATIENCE)
-            .unwrap_or_else(|text| panic!("no answer to {line}:\n{text}"))
-    };
-    typed("enable", &|_| true);
+    let mut cli = EnabledCli::start("pvrf", &config);
     let finished = |t: &str| t.contains("Success rate") || t.contains("% ");
     let mostly = |t: &str| {
         t.contains("Success rate is 100 percent (5/5)")
@@ -186,38 +199,38 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
     };
 
     // From A's address the host cannot answer; from S's it can.
-    let plain = typed("ping 10.64.2.2 repeat 2 timeout 1", &finished);
+    let plain = cli.typed("ping 10.64.2.2 repeat 2 timeout 1", &finished);
     assert!(plain.contains("Success rate is 0 percent (0/2)"), "{plain}");
-    let by_name = typed(&format!("ping 10.64.2.2 source {}", s.outer), &finished);
+    let by_name = cli.typed(&format!("ping 10.64.2.2 source {}", s.outer), &finished);
     assert!(
         by_name.contains("Packet sent with a source address of 10.64.9.1"),
         "{by_name}"
     );
     assert!(mostly(&by_name), "{by_name}");
-    let by_address = typed("ping 10.64.2.2 source 10.64.9.1", &finished);
+    let by_address = cli.typed("ping 10.64.2.2 source 10.64.9.1", &finished);
     assert!(
         by_address.contains("Success rate is 100 percent (5/5)"),
         "{by_address}"
     );
     // The host answers traceroute's probes only when they come from S.
-    let trace = typed("traceroute 10.64.2.2 source 10.64.9.1", &|t| {
+    let trace = cli.typed("traceroute 10.64.2.2 source 10.64.9.1", &|t| {
         t.contains("  2 10.64.2.2") || t.contains("% ")
     });
     assert!(trace.contains("  1 10.64.1.2 "), "{trace}");
-    let foreign = typed("ping 10.64.2.2 source 10.99.9.9", &finished);
+    let foreign = cli.typed("ping 10.64.2.2 source 10.99.9.9", &finished);
     assert!(foreign.contains("% Cannot ping"), "{foreign}");
 
     // 1400 bytes over the 1300-byte link: with DF r1 refuses them (and
     // says so), without it r1 fragments them and the host receives every
     // echo (its fragmented replies are not reassembled by the appliance).
-    let fits = typed(
+    let fits = cli.typed(
         "ping 10.64.2.2 size 1300 source 10.64.9.1 df-bit",
         &finished,
     );
     assert!(fits.contains("Packet sent with the DF bit set"), "{fits}");
     assert!(fits.contains("Success rate is 100 percent (5/5)"), "{fits}");
     let before = echoes_received(&host);
-    let refused = typed(
+    let refused = cli.typed(
         "ping 10.64.2.2 repeat 3 size 1400 source 10.64.9.1 df-bit timeout 1",
         &finished,
     );
@@ -232,28 +245,28 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
         before,
         "DF set: r1 must not forward"
     );
-    typed(
+    cli.typed(
         "ping 10.64.2.2 repeat 3 size 1400 source 10.64.9.1 timeout 1",
         &finished,
     );
     assert_eq!(echoes_received(&host), before + 3, "DF clear: fragmented");
 
     // VRF T: its hosts answer, the global table has no way to them.
-    let in_t = typed("ping vrf T 10.65.2.2", &finished);
+    let in_t = cli.typed("ping vrf T 10.65.2.2", &finished);
     assert!(mostly(&in_t), "{in_t}");
-    let global = typed("ping 10.65.2.2 repeat 2 timeout 1", &finished);
+    let global = cli.typed("ping 10.65.2.2 repeat 2 timeout 1", &finished);
     assert!(
         global.contains("Success rate is 0 percent (0/2)"),
         "{global}"
     );
     let t1_before = echoes_received(&t1);
-    let same_subnet = typed("ping vrf T 10.64.1.2", &finished);
+    let same_subnet = cli.typed("ping vrf T 10.64.1.2", &finished);
     assert!(mostly(&same_subnet), "{same_subnet}");
     assert!(
         echoes_received(&t1) >= t1_before + 4,
         "VRF T's 10.64.1.2 is t1"
     );
-    let wrong_table = typed(
+    let wrong_table = cli.typed(
         &format!("ping vrf T 10.64.1.2 source {}", a.outer),
         &finished,
     );
@@ -261,17 +274,17 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
         wrong_table.contains("another routing table"),
         "{wrong_table}"
     );
-    let six = typed("ping vrf T fd64:1::2", &finished);
+    let six = cli.typed("ping vrf T fd64:1::2", &finished);
     assert!(mostly(&six), "{six}");
-    let no_six = typed("ping fd64:1::2 repeat 2 timeout 1", &finished);
+    let no_six = cli.typed("ping fd64:1::2 repeat 2 timeout 1", &finished);
     assert!(
         no_six.contains("% Cannot"),
         "no IPv6 address in the global table: {no_six}"
     );
-    let unknown = typed("ping vrf NOPE 10.65.2.2", &finished);
+    let unknown = cli.typed("ping vrf NOPE 10.65.2.2", &finished);
     assert!(unknown.contains("VRF NOPE does not exist"), "{unknown}");
 
-    let trace = typed("traceroute vrf T 10.65.2.2", &|t| {
+    let trace = cli.typed("traceroute vrf T 10.65.2.2", &|t| {
         t.contains("  2 10.65.2.2") || t.contains("% ")
     });
     let hops: Vec<_> = trace.lines().filter(|l| l.starts_with("  ")).collect();
