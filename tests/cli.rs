@@ -1,6 +1,10 @@
 //! The real `gatehouse cli` and `gatehouse shell` binaries, run as a user
 //! would run them.
 
+#[path = "support/pty.rs"]
+mod pty;
+
+use pty::Screen;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -153,76 +157,9 @@ impl Drop for Child {
     }
 }
 
-/// Output read from a pty master in the background.
-struct Screen {
-    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    checked: usize,
-}
-
-impl Screen {
-    fn start(master: std::fs::File) -> Screen {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        std::thread::spawn(move || {
-            let mut master = master;
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = std::io::Read::read(&mut master, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Screen { seen, checked: 0 }
-    }
-
-    /// Waits until `text` appears after what earlier waits matched.
-    fn wait_for(&mut self, text: &str) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            let seen = text_of(&self.seen.lock().unwrap());
-            if let Some(at) = seen.get(self.checked..).and_then(|s| s.find(text)) {
-                self.checked += at + text.len();
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{text:?} never came; screen:\n{seen}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    }
-}
-
-fn text_of(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[test]
 fn the_shell_on_a_terminal_has_help_completion_ctrl_z_and_takes_pasted_blocks() {
-    use std::os::fd::FromRawFd;
-    let (mut master_fd, mut slave_fd) = (0, 0);
-    let no_name = std::ptr::null_mut();
-    let (default_termios, default_size) = (std::ptr::null(), std::ptr::null());
-    // SAFETY: openpty writes two new descriptors into the integers given;
-    // the null pointers ask for no name and default settings.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master_fd,
-            &mut slave_fd,
-            no_name,
-            default_termios,
-            default_size,
-        )
-    };
-    assert_eq!(rc, 0, "openpty failed");
-    // SAFETY: both descriptors were just opened and are owned here only.
-    let (master, slave) = unsafe {
-        (
-            std::fs::File::from_raw_fd(master_fd),
-            std::fs::File::from_raw_fd(slave_fd),
-        )
-    };
+    let (master, slave) = pty::open();
     let child = Command::new(BIN)
         .arg("shell")
         .env("TERM", "xterm")
@@ -233,7 +170,7 @@ fn the_shell_on_a_terminal_has_help_completion_ctrl_z_and_takes_pasted_blocks() 
         .unwrap();
     let mut child = Child(child);
     let mut keyboard = master.try_clone().unwrap();
-    let mut screen = Screen::start(master);
+    let mut screen = Screen::start(master, std::time::Duration::from_secs(20));
     let mut type_keys = |keys: &str| keyboard.write_all(keys.as_bytes()).unwrap();
 
     screen.wait_for("gatehouse>");

@@ -12,8 +12,11 @@ mod appliance;
 #[path = "../kernel-bypass/tests/support/netns.rs"]
 #[allow(dead_code)]
 mod netns;
+#[path = "support/pty.rs"]
+mod pty;
 
 use netns::{is_root, run, Child, Netns, Scratch, Veth};
+use pty::Screen;
 use std::time::Duration;
 
 /// Hang guard only.
@@ -292,52 +295,9 @@ fn ping_source_df_bit_and_vrf_and_traceroute_in_a_vrf_reach_real_hosts() {
     assert!(hops[1].starts_with("  2 10.65.2.2 "), "{trace}");
 }
 
-/// Reads a pty master in the background; `wait_for` finds text after the
-/// previous match.
-struct Screen {
-    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    checked: usize,
-}
-
-impl Screen {
-    fn start(mut master: std::fs::File) -> Screen {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = std::io::Read::read(&mut master, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Screen { seen, checked: 0 }
-    }
-
-    /// The screen from the previous match to the end of `text`.
-    fn wait_for(&mut self, text: &str) -> String {
-        let deadline = std::time::Instant::now() + PATIENCE;
-        loop {
-            let seen = String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned();
-            if let Some(at) = seen.get(self.checked..).and_then(|s| s.find(text)) {
-                let found = seen[self.checked..self.checked + at + text.len()].to_string();
-                self.checked += at + text.len();
-                return found;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{text:?} never came; screen:\n{seen}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
 #[test]
 fn ctrl_c_on_the_console_stops_a_ping_with_its_summary_and_the_console_goes_on() {
     use std::io::Write;
-    use std::os::fd::FromRawFd;
     if !is_root() {
         return;
     }
@@ -347,27 +307,7 @@ fn ctrl_c_on_the_console_stops_a_ping_with_its_summary_and_the_console_goes_on()
     let dir = Scratch::new("pctrlc");
     let config = format!("interface {}\n ip address 10.66.1.1/24\n", a.outer);
     std::fs::write(dir.0.join("startup-config"), config).unwrap();
-    let (mut master_fd, mut slave_fd) = (0, 0);
-    let (no_name, defaults) = (std::ptr::null_mut(), std::ptr::null());
-    // SAFETY: openpty writes two new descriptors into the integers given;
-    // the null pointers ask for no name and default settings.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master_fd,
-            &mut slave_fd,
-            no_name,
-            defaults,
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty failed");
-    // SAFETY: both descriptors were just opened and are owned here only.
-    let (master, slave) = unsafe {
-        (
-            std::fs::File::from_raw_fd(master_fd),
-            std::fs::File::from_raw_fd(slave_fd),
-        )
-    };
+    let (master, slave) = pty::open();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .arg("run")
         .arg("--config")
@@ -382,7 +322,7 @@ fn ctrl_c_on_the_console_stops_a_ping_with_its_summary_and_the_console_goes_on()
         .unwrap();
     let _appliance = Child(child);
     let mut keyboard = master.try_clone().unwrap();
-    let mut screen = Screen::start(master);
+    let mut screen = Screen::start(master, PATIENCE);
     let mut type_keys = |keys: &str| keyboard.write_all(keys.as_bytes()).unwrap();
 
     screen.wait_for("gatehouse>");
