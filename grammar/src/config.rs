@@ -47,6 +47,7 @@ pub use crate::elements::nat::{
     DEFAULT_MAX_TRANSLATIONS,
 };
 pub use crate::elements::prefix_list::{PolicyAction, PrefixEntry, PrefixList, PrefixLists};
+pub use crate::elements::redundancy::{Redundancy, SyncedTable, DEFAULT_SYNC_PORT};
 pub use crate::elements::route_map::{
     community_word, CommunitySet, RouteMap, RouteMapEntry, RouteMaps, ROUTE_MAP_MODE,
 };
@@ -99,6 +100,7 @@ registry! {
     nat: Nat => elements::nat::Element,
     slb: Slb => elements::slb::Element,
     vrrp: Vrrp => elements::vrrp::Element,
+    redundancy: Redundancy => elements::redundancy::Element,
     tcp_mss: TcpMss => elements::tcp_mss::Element,
     wireguard: WireGuard => elements::wireguard::Element,
     routes: StaticRoutes => elements::static_routes::Element,

@@ -282,10 +282,15 @@ impl<T> PerWorker<T> {
         &self.slots[worker_slot() % WORKER_SLOTS].0
     }
 
+    /// Every slot's set.
+    pub fn each(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().map(|s| &s.0)
+    }
+
     /// One counter (`count` picks it from a set) summed over the slots.
     pub fn total(&self, count: impl Fn(&T) -> &Count) -> u64 {
-        (self.slots.iter())
-            .map(|s| load(&count(&s.0).0))
+        (self.each())
+            .map(|s| load(&count(s).0))
             .fold(0, u64::wrapping_add)
     }
 }

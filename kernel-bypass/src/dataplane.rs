@@ -414,6 +414,16 @@ impl Dataplane {
 
     /// The appliance's own sockets on this dataplane.
     /// The load balancer, for the service that runs its probes.
+    /// The HA pair's synchronised tables (`crate::state_sync`).
+    pub fn state_sync(&self) -> Arc<crate::state_sync::StateSync> {
+        self.shared.sync.clone()
+    }
+
+    /// The clock the tables' entries are stamped by, in seconds.
+    pub fn now_secs(&self) -> u32 {
+        self.shared.now_secs()
+    }
+
     pub fn load_balancer(&self) -> Arc<crate::lb::LoadBalancer> {
         self.load_balancer.clone()
     }

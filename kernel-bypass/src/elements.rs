@@ -13,6 +13,7 @@ use crate::lb::LoadBalancer;
 use crate::nat::Nat;
 use crate::pipeline::Shared;
 use crate::snapshot::Snapshot;
+use crate::state_sync::StateSyncElement;
 use crate::tcp_mss::TcpMssClamp;
 use crate::vrrp::Vrrp;
 use crate::wireguard::WireGuard;
@@ -81,6 +82,7 @@ pub fn registry(shared: &Arc<Shared>) -> Elements {
             Arc::new(WireGuard::new()),
             Arc::new(Bridge::new(shared.clone())),
             Arc::new(DhcpElement(dhcp.clone())),
+            Arc::new(StateSyncElement(shared.sync.clone())),
         ],
         load_balancer,
         dhcp,

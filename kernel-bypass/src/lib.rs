@@ -41,6 +41,7 @@ mod routes;
 pub mod sessions;
 mod show;
 pub mod snapshot;
+pub mod state_sync;
 pub mod stats;
 mod tcp_mss;
 mod token_bucket;

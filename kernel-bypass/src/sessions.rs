@@ -26,6 +26,7 @@
 use crate::headers::{tcp_flags, FlowInfo};
 use crate::open_table::{Entry, OpenTable, Sharded, SHARDS};
 use crate::snapshot::VrfId;
+use crate::state_sync::{Kind, SyncRecord};
 use std::net::IpAddr;
 
 /// Slots an insertion sweeps for expired sessions, and when the shard is full.
@@ -188,6 +189,9 @@ impl SessionKey {
 const USED: u8 = 0x80;
 /// The initiator is endpoint `a`.
 const INITIATOR_A: u8 = 0x40;
+/// Adopted from the HA peer (`crate::state_sync`) and not yet seen here:
+/// the peer owns it, so this box does not send it back.
+const ADOPTED: u8 = 0x20;
 
 /// One session: a 64-byte cache line.
 #[derive(Clone, Copy, Default)]
@@ -254,6 +258,14 @@ pub struct SessionInfo {
     pub packets: [u32; 2],
 }
 
+/// What taking in an entry from the HA peer did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adopted {
+    New,
+    /// The entry was there: refreshed if it was adopted, else left.
+    Known,
+}
+
 /// Why a session was not created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
@@ -318,6 +330,7 @@ impl SessionTable {
             return false;
         }
         let slot = shard.table.slot_mut(at);
+        slot.state &= !ADOPTED;
         let from_initiator = (slot.state & INITIATOR_A != 0) == forward;
         if key.protocol == crate::wire::PROTO_TCP {
             slot.follow_tcp(flow.tcp_flags, from_initiator);
@@ -352,28 +365,79 @@ impl SessionTable {
         now: u32,
         t: &Timeouts,
     ) -> Result<(), Refused> {
+        let initiator = if forward { INITIATOR_A } else { 0 };
+        let opened = USED | initiator | TcpState::SynSent as u8;
+        self.insert(key, opened, [1, 0], now, t).map(|_| ())
+    }
+
+    /// Takes in a session the HA peer holds (`initiator_a`: its initiator
+    /// is endpoint `a`), or refreshes one adopted before; a session this
+    /// box made itself stays as it is.
+    pub fn adopt(
+        &self,
+        key: &SessionKey,
+        initiator_a: bool,
+        tcp: TcpState,
+        now: u32,
+        t: &Timeouts,
+    ) -> Result<Adopted, Refused> {
+        let initiator = if initiator_a { INITIATOR_A } else { 0 };
+        let state = USED | ADOPTED | initiator | tcp as u8;
+        self.insert(key, state, [0, 0], now, t)
+    }
+
+    fn insert(
+        &self,
+        key: &SessionKey,
+        state: u8,
+        packets: [u32; 2],
+        now: u32,
+        t: &Timeouts,
+    ) -> Result<Adopted, Refused> {
         let hash = key.hash();
         let limit = self.shards.per_shard();
         let mut shard = self.shard(hash);
         let full = shard.table.len() >= limit;
         shard.sweep_for(hash, full, now, t);
-        if shard.table.find(hash, |s| s.key == *key).is_some() {
-            return Ok(());
+        if let Some(at) = shard.table.find(hash, |s| s.key == *key) {
+            let slot = shard.table.slot_mut(at);
+            if slot.state & state & ADOPTED != 0 {
+                slot.state = state;
+                slot.last_seen = now;
+            }
+            return Ok(Adopted::Known);
         }
         if shard.table.len() >= limit {
             return Err(Refused::Full);
         }
-        let initiator = if forward { INITIATOR_A } else { 0 };
         shard.table.insert(Slot {
             key: *key,
-            state: USED | initiator,
+            state,
             last_seen: now,
             created: now,
-            packets: [1, 0],
+            packets,
             hash: hash as u32,
         });
         self.shards.publish_index(shard_of(hash), &shard.table);
-        Ok(())
+        Ok(Adopted::New)
+    }
+
+    /// Calls `f` with each live session of shard `at` that this box made
+    /// or has seen traffic of (not only adopted from its peer): its key,
+    /// whether `a` is the initiator, its TCP state.
+    pub fn own_in_shard(
+        &self,
+        at: usize,
+        now: u32,
+        t: &Timeouts,
+        f: &mut dyn FnMut(&SessionKey, bool, TcpState),
+    ) {
+        let shard = self.shards.lock(at);
+        let own = (shard.table.slots().iter())
+            .filter(|s| s.is_used() && s.state & ADOPTED == 0 && !s.expired(now, t));
+        for s in own {
+            f(&s.key, s.state & INITIATOR_A != 0, s.tcp());
+        }
     }
 
     /// Sessions now in the table (expired ones not yet swept included).
@@ -464,6 +528,27 @@ impl Shard {
             let home = self.table.home(hash);
             self.sweep(home, SWEEP, now, t);
         }
+    }
+}
+
+/// The firewall's sessions as the HA pair keeps them alike.
+impl crate::state_sync::Synced for SessionTable {
+    fn kind(&self) -> Kind {
+        Kind::Session
+    }
+
+    fn own_in_shard(&self, at: usize, (now, t): (u32, &Timeouts), f: &mut dyn FnMut(SyncRecord)) {
+        SessionTable::own_in_shard(self, at, now, t, &mut |key, initiator_a, tcp| {
+            f(SyncRecord::of_session(key, initiator_a, tcp))
+        });
+    }
+
+    fn adopt(&self, record: &SyncRecord, (now, t): (u32, &Timeouts)) -> Option<bool> {
+        if record.kind != Kind::Session {
+            return None;
+        }
+        let (key, initiator_a) = record.session();
+        Some(SessionTable::adopt(self, &key, initiator_a, record.tcp, now, t).is_ok())
     }
 }
 

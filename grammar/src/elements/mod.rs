@@ -18,6 +18,7 @@ pub mod line_vty;
 pub mod management;
 pub mod nat;
 pub mod prefix_list;
+pub mod redundancy;
 pub mod route_map;
 pub mod slb;
 pub mod static_routes;

@@ -62,11 +62,12 @@ pub struct Firewall {
 
 impl Firewall {
     pub fn new(shared: Arc<Shared>) -> Firewall {
+        let max = grammar::config::Inspect::default().effective().max_sessions as usize;
+        let sessions = Arc::new(SessionTable::new(max));
+        shared.sync.register(sessions.clone());
         Firewall {
             shared,
-            sessions: Arc::new(SessionTable::new(
-                grammar::config::Inspect::default().effective().max_sessions as usize,
-            )),
+            sessions,
             counters: Arc::default(),
             fragments: Arc::default(),
             hits: Mutex::default(),

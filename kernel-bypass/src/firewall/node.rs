@@ -22,8 +22,9 @@ use crate::counters::{Count, PerWorker};
 use crate::event_log::OncePerSecond;
 use crate::features::{Action, Ahead, FeatureNode, Packet, Point, Prefetch};
 use crate::headers::{tcp_flags, FlowInfo};
-use crate::sessions::{addr_bits, Refused, SessionKey, SessionTable, Timeouts};
+use crate::sessions::{addr_bits, Refused, SessionKey, SessionTable, TcpState, Timeouts};
 use crate::snapshot::IfaceId;
+use crate::state_sync::SyncRecord;
 use crate::wire::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -242,6 +243,8 @@ impl FirewallNode {
         match self.sessions.create(&session, forward, now, &self.timeouts) {
             Ok(()) => {
                 self.counters.here().sessions_created.add();
+                (self.shared.sync.journal)
+                    .note(|| SyncRecord::of_session(&session, forward, TcpState::SynSent));
                 Action::Continue
             }
             Err(Refused::Full) => {

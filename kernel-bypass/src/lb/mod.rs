@@ -19,10 +19,11 @@ mod node;
 use crate::counters::PerWorker;
 use crate::elements::{DataplaneElement, ElementCommand};
 use crate::features::{Family, Point};
-use crate::nat::{Address, NatState, TranslationTable};
+use crate::nat::{Address, NatState, SyncedTranslations, TranslationTable};
 use crate::pipeline::{source_towards, Shared};
 use crate::sessions::{TcpState, Timeouts};
 use crate::snapshot::{Snapshot, GLOBAL_TABLE};
+use crate::state_sync::{Kind, StateSync};
 use crate::wire::{PROTO_TCP, PROTO_UDP};
 use grammar::config::{Config, ProbeSettings, SlbProtocol};
 pub use node::SlbNode;
@@ -76,11 +77,18 @@ struct Session {
 }
 
 impl<A: Address> Tables<A> {
-    fn new(max: usize) -> Tables<A> {
-        Tables {
+    /// Empty tables, which the HA pair keeps alike (`sync`).
+    fn new(max: usize, sync: &StateSync) -> Tables<A> {
+        let tables = Tables {
             sessions: Arc::new(TranslationTable::by_remote(max)),
             snat: Arc::new(NatState::new(max)),
-        }
+        };
+        sync.register(SyncedTranslations::new(
+            Kind::SlbSession,
+            tables.sessions.clone(),
+        ));
+        sync.register(SyncedTranslations::new(Kind::SlbSnat, tables.snat.clone()));
+        tables
     }
 
     fn set_max(&self, max: usize) {
@@ -89,8 +97,13 @@ impl<A: Address> Tables<A> {
     }
 
     /// An empty path over these tables.
-    fn path(&self, timeouts: Timeouts) -> LbPath<A> {
-        LbPath::new(self.sessions.clone(), self.snat.clone(), timeouts)
+    fn path(&self, timeouts: Timeouts, sync: &Arc<StateSync>) -> LbPath<A> {
+        LbPath::new(
+            self.sessions.clone(),
+            self.snat.clone(),
+            timeouts,
+            sync.clone(),
+        )
     }
 
     /// Removes every session; how many there were.
@@ -134,9 +147,9 @@ impl LoadBalancer {
     pub fn new(shared: Arc<Shared>) -> LoadBalancer {
         let max = grammar::config::DEFAULT_MAX_SESSIONS as usize;
         LoadBalancer {
+            v4: Tables::new(max, &shared.sync),
+            v6: Tables::new(max, &shared.sync),
             shared,
-            v4: Tables::new(max),
-            v6: Tables::new(max),
             health: Mutex::default(),
             counters: Mutex::default(),
             published: Mutex::default(),
@@ -349,7 +362,10 @@ impl DataplaneElement for LoadBalancer {
             ..Published::default()
         };
         let timeouts = Timeouts::of(&config.inspect.effective());
-        let (mut path4, mut path6) = (self.v4.path(timeouts), self.v6.path(timeouts));
+        let (mut path4, mut path6) = (
+            self.v4.path(timeouts, &self.shared.sync),
+            self.v6.path(timeouts, &self.shared.sync),
+        );
         for (name, vs) in slb.vservers.iter().filter(|(_, v)| v.inservice) {
             let (Some((addr, protocol, port)), Some(farm_name)) =
                 (vs.virtual_address, vs.farm.as_ref())

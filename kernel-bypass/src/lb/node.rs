@@ -33,8 +33,9 @@ use crate::nat::{
     rewrite, rewrite_icmp_error, Address, End, Endpoint, Flow, KeyHasher, NatState, Translation,
     TranslationTable,
 };
-use crate::sessions::Timeouts;
+use crate::sessions::{TcpState, Timeouts};
 use crate::snapshot::VrfId;
+use crate::state_sync::{Kind, StateSync, SyncRecord};
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::net::{IpAddr, SocketAddr};
@@ -154,6 +155,8 @@ pub struct LbPath<A: Address> {
     pub sessions: Arc<TranslationTable<A>>,
     pub snat: Arc<NatState<A>>,
     pub timeouts: Timeouts,
+    /// The HA pair's journal of new sessions.
+    sync: Arc<StateSync>,
 }
 
 impl<A: Address> LbPath<A> {
@@ -162,6 +165,7 @@ impl<A: Address> LbPath<A> {
         sessions: Arc<TranslationTable<A>>,
         snat: Arc<NatState<A>>,
         timeouts: Timeouts,
+        sync: Arc<StateSync>,
     ) -> LbPath<A> {
         LbPath {
             vservers: Default::default(),
@@ -171,6 +175,7 @@ impl<A: Address> LbPath<A> {
             sessions,
             snat,
             timeouts,
+            sync,
         }
     }
 
@@ -234,6 +239,13 @@ impl<A: Address> LbPath<A> {
                         return Action::Drop;
                     }
                     vs.counters.here().sessions_created.add();
+                    (self.sync.journal).note(|| {
+                        SyncRecord::of_translation(
+                            Kind::SlbSession,
+                            &translation,
+                            TcpState::SynSent,
+                        )
+                    });
                 }
                 real
             }
@@ -303,6 +315,8 @@ impl<A: Address> LbPath<A> {
             state.mappings.unmap((vrf, flow.protocol), client);
             return None;
         }
+        (self.sync.journal)
+            .note(|| SyncRecord::of_translation(Kind::SlbSnat, &translation, TcpState::SynSent));
         Some(public)
     }
 

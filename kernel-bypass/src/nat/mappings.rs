@@ -136,6 +136,37 @@ impl<A: Address> Mappings<A> {
         None
     }
 
+    /// Takes in the HA peer's mapping of `inside` to `public` for one
+    /// more flow (held as a port mapping, whatever the peer's rule was:
+    /// its release is the same); false when this box maps either end
+    /// otherwise, or `public` is not in `inside`'s port class.
+    pub fn adopt(
+        &self,
+        (vrf, protocol): (VrfId, u8),
+        inside: Endpoint<A>,
+        public: Endpoint<A>,
+    ) -> bool {
+        let (class, mut shard) = self.shard(inside);
+        if usize::from(public.port) % SHARDS != class {
+            return false;
+        }
+        if let Some((mapped, flows)) = shard.mappings.get_mut(&(vrf, protocol, inside)) {
+            if *mapped != public {
+                return false;
+            }
+            *flows += 1;
+            return true;
+        }
+        let bits = shard.port_bits(protocol, public.addr);
+        let slot = usize::from(public.port) / SHARDS;
+        if bits[slot / 64] & 1 << (slot % 64) != 0 {
+            return false;
+        }
+        bits[slot / 64] |= 1 << (slot % 64);
+        shard.mappings.insert((vrf, protocol, inside), (public, 1));
+        true
+    }
+
     /// One flow of `inside` ended: the last gives its public port back.
     pub fn unmap(&self, (vrf, protocol): (VrfId, u8), inside: Endpoint<A>) {
         let (_, mut shard) = self.shard(inside);
@@ -195,6 +226,11 @@ impl<A: Address> Mappings<A> {
 }
 
 impl<A: Address> Shard<A> {
+    /// The taken ports of this class on `addr`.
+    fn port_bits(&mut self, protocol: u8, addr: A) -> &mut PortBits {
+        (self.ports.entry((protocol, addr))).or_insert_with(|| Box::new([0; 65536 / SHARDS / 64]))
+    }
+
     /// A free port of `class` on `addr`, searched from `start`, marked taken.
     fn take_port(
         &mut self,
@@ -204,10 +240,7 @@ impl<A: Address> Shard<A> {
         start: u32,
         reserved: &HashSet<(u8, A, u16)>,
     ) -> Option<u16> {
-        let bits = self
-            .ports
-            .entry((protocol, addr))
-            .or_insert_with(|| Box::new([0; 65536 / SHARDS / 64]));
+        let bits = self.port_bits(protocol, addr);
         let first_slot = usize::from(FIRST_PORT).div_ceil(SHARDS);
         let slots = (usize::from(LAST_PORT) + 1) / SHARDS - first_slot;
         for i in 0..slots {

@@ -16,12 +16,14 @@ mod address;
 mod mappings;
 mod node;
 mod rewrite;
+mod sync;
 mod table;
 
 pub use address::{Address, Endpoint};
 pub use mappings::Mappings;
 pub use node::{In2Out, KeyHasher, NatPath, NatState, Out2In};
 pub use rewrite::{rewrite, rewrite_icmp_error, End, Flow, Ipv4Flow};
+pub use sync::SyncedTranslations;
 pub use table::{Released, Translation, TranslationInfo, TranslationTable};
 
 use crate::elements::{DataplaneElement, ElementCommand};
@@ -30,6 +32,7 @@ use crate::firewall::CompiledAcl;
 use crate::pipeline::Shared;
 use crate::sessions::Timeouts;
 use crate::snapshot::{Snapshot, VrfId, GLOBAL_TABLE};
+use crate::state_sync::Kind;
 use crate::token_bucket::TokenBucket;
 use crate::wire::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use grammar::config::{Config, Family as AclFamily, NatPolice, NatTarget, StaticProtocol};
@@ -73,9 +76,11 @@ pub struct Nat {
 impl Nat {
     pub fn new(shared: Arc<Shared>) -> Nat {
         let max = grammar::config::DEFAULT_MAX_TRANSLATIONS as usize;
+        let state = Arc::new(NatState::new(max));
+        (shared.sync).register(SyncedTranslations::new(Kind::Nat, state.clone()));
         Nat {
             shared,
-            state: Arc::new(NatState::new(max)),
+            state,
             eips: Mutex::default(),
             published: Mutex::default(),
         }

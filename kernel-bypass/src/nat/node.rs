@@ -28,8 +28,9 @@ use crate::classify::FlowKey;
 use crate::counters::{Count, PerWorker};
 use crate::features::{Action, Ahead, FeatureNode, Packet, Prefetch};
 use crate::firewall::CompiledAcl;
-use crate::sessions::{addr_bits, Timeouts};
+use crate::sessions::{addr_bits, Adopted, TcpState, Timeouts};
 use crate::snapshot::{IfaceId, VrfId, GLOBAL_TABLE};
+use crate::state_sync::{Kind, SyncRecord};
 use crate::token_bucket::TokenBucket;
 use grammar::config::NatSide;
 use std::collections::{HashMap, HashSet};
@@ -84,6 +85,22 @@ impl<A: Address> NatState<A> {
             mappings: Mappings::default(),
             counters: PerWorker::default(),
         }
+    }
+
+    /// Takes in a translation the HA peer holds, with its mapping; false
+    /// when it conflicts with this box's own or the table is full.
+    pub fn adopt(&self, tr: &Translation<A>, tcp: TcpState, times: (u32, &Timeouts)) -> bool {
+        let flow = (tr.inside_vrf, tr.protocol);
+        if !tr.from_outside && !self.mappings.adopt(flow, tr.inside, tr.public) {
+            return false;
+        }
+        let mut swept = Vec::new();
+        let adopted = self.table.adopt(tr, tcp, times, &mut swept);
+        self.release(swept);
+        if adopted != Ok(Adopted::New) && !tr.from_outside {
+            self.mappings.unmap(flow, tr.inside); // the one taken above
+        }
+        adopted.is_ok()
     }
 
     /// Gives released records' public endpoints back.
@@ -490,6 +507,8 @@ impl NatPath {
             return Action::Drop;
         }
         state.counters.here().created.add();
+        (self.log.sync.journal)
+            .note(|| SyncRecord::of_translation(Kind::Nat, &translation, TcpState::SynSent));
         state.counters.here().outbound_translated.add();
         rewrite(packet.data, flow, End::Source, public);
         Action::Continue

@@ -25,7 +25,7 @@
 
 use super::address::{Address, Endpoint, Packed};
 use crate::open_table::{mix64 as mix, Entry, OpenTable, Sharded, SHARDS};
-use crate::sessions::{TcpState, Timeouts};
+use crate::sessions::{Adopted, TcpState, Timeouts};
 use crate::snapshot::VrfId;
 use crate::wire::{PROTO_TCP, PROTO_UDP};
 use std::net::Ipv4Addr;
@@ -108,6 +108,9 @@ impl<P: Packed> Entry for IndexSlot<P> {
 const USED: u8 = 0x80;
 /// The flow was opened from the outside (a static translation's).
 const FROM_OUTSIDE: u8 = 0x40;
+/// Adopted from the HA peer (`crate::state_sync`) and not yet seen here:
+/// the peer owns it, so this box does not send it back.
+const ADOPTED: u8 = 0x20;
 
 /// One translated flow: 32 bytes (IPv4).
 #[derive(Clone, Copy, Debug, Default)]
@@ -165,6 +168,7 @@ impl<P: Packed> Record<P> {
 
     /// Follows a packet: TCP state, time.
     fn touch(&mut self, tcp: u8, from_inside: bool, now: u32) {
+        self.state &= !ADOPTED;
         if self.protocol == PROTO_TCP {
             let from_initiator = from_inside == (self.state & FROM_OUTSIDE == 0);
             let next = self.tcp().follow(tcp, from_initiator);
@@ -346,9 +350,48 @@ impl<A: Address> TranslationTable<A> {
     pub fn create(
         &self,
         tr: &Translation<A>,
-        (now, t): (u32, &Timeouts),
+        times: (u32, &Timeouts),
         released: &mut Vec<Released<A>>,
     ) -> Result<(), Full> {
+        (self.insert(tr, TcpState::SynSent as u8, times, released)).map(|_| ())
+    }
+
+    /// Takes in a translation the HA peer holds, or refreshes one adopted
+    /// before; one this box made itself stays as it is.
+    pub fn adopt(
+        &self,
+        tr: &Translation<A>,
+        tcp: TcpState,
+        times: (u32, &Timeouts),
+        released: &mut Vec<Released<A>>,
+    ) -> Result<Adopted, Full> {
+        self.insert(tr, ADOPTED | tcp as u8, times, released)
+    }
+
+    /// Calls `f` with each live translation of shard `at` that this box
+    /// made or has seen traffic of (not only adopted from its peer), and
+    /// its TCP state.
+    pub fn own_in_shard(
+        &self,
+        at: usize,
+        (now, t): (u32, &Timeouts),
+        f: &mut dyn FnMut(&Translation<A>, TcpState),
+    ) {
+        let shard = self.lock(at);
+        let own = (shard.records.iter())
+            .filter(|r| r.used() && r.state & ADOPTED == 0 && !r.expired(now, t));
+        for r in own {
+            f(&translation(r), r.tcp());
+        }
+    }
+
+    fn insert(
+        &self,
+        tr: &Translation<A>,
+        state: u8,
+        (now, t): (u32, &Timeouts),
+        released: &mut Vec<Released<A>>,
+    ) -> Result<Adopted, Full> {
         debug_assert!(
             !self.by_port_class
                 || usize::from(tr.inside.port) % PORT_CLASSES
@@ -369,19 +412,25 @@ impl<A: Address> TranslationTable<A> {
             inside_vrf: tr.inside_vrf,
             outside_vrf: tr.outside_vrf,
             protocol: tr.protocol,
-            state: USED | if tr.from_outside { FROM_OUTSIDE } else { 0 },
+            state: USED | state | if tr.from_outside { FROM_OUTSIDE } else { 0 },
             last_seen: now,
             created: now,
         };
-        if shard.find(&record.key(Side::Inside)).is_some() {
-            return Ok(());
+        if let Some(found) = shard.find(&record.key(Side::Inside)) {
+            let id = shard.index.slots()[found].record as usize;
+            let kept = &mut shard.records[id];
+            if kept.state & state & ADOPTED != 0 {
+                kept.state = record.state;
+                kept.last_seen = now;
+            }
+            return Ok(Adopted::Known);
         }
         if shard.live() >= limit {
             return Err(Full);
         }
         shard.add(record);
         self.shards.publish_index(at, &shard.index);
-        Ok(())
+        Ok(Adopted::New)
     }
 
     /// Translations now held (expired ones not yet swept included).

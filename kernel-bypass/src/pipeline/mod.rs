@@ -65,6 +65,8 @@ pub struct Shared {
     pub vteps: LearnedTable,
     /// What the elements log about packets (`show logging`).
     pub log: crate::event_log::EventLog,
+    /// The HA pair's synchronised tables and the journal of new entries.
+    pub sync: Arc<crate::state_sync::StateSync>,
     epoch: Instant,
 }
 
@@ -75,6 +77,7 @@ impl Default for Shared {
             neighbors6: LearnedTable::new(4096),
             vteps: LearnedTable::new(16384),
             log: Default::default(),
+            sync: Default::default(),
             epoch: Instant::now(),
         }
     }
