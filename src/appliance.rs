@@ -83,6 +83,7 @@ impl Appliance {
         let ntp = crate::ntp::Ntp::default();
         let iot = crate::iot::Gateway::default();
         let bgp = crate::bgp::Bgp::default();
+        let redundancy = crate::redundancy::Redundancy::default();
         let cpu = crate::processes::CpuMonitor::default();
         runtime.spawn(crate::processes::sample(cpu.clone()));
         let services = ServiceCommands {
@@ -90,6 +91,7 @@ impl Appliance {
             ntp: &ntp,
             iot: &iot,
             bgp: &bgp,
+            redundancy: &redundancy,
             cpu: &cpu,
             runtime: runtime.handle().clone(),
         };
@@ -136,6 +138,12 @@ impl Appliance {
             stack.clone(),
             dataplane.clone(),
             bgp,
+            config.clone(),
+        ));
+        runtime.spawn(crate::redundancy::serve(
+            stack.clone(),
+            dataplane.clone(),
+            redundancy,
             config.clone(),
         ));
         runtime.spawn(ssh::serve(
@@ -197,6 +205,7 @@ struct ServiceCommands<'a> {
     ntp: &'a crate::ntp::Ntp,
     iot: &'a crate::iot::Gateway,
     bgp: &'a crate::bgp::Bgp,
+    redundancy: &'a crate::redundancy::Redundancy,
     cpu: &'a crate::processes::CpuMonitor,
     /// Where `ping` and `traceroute` run.
     runtime: tokio::runtime::Handle,
@@ -238,6 +247,7 @@ fn build_shell(
     builder = crate::ntp::register_commands(builder, services.ntp)?;
     builder = crate::iot::register_commands(builder, services.iot)?;
     builder = crate::bgp::register_commands(builder, services.bgp)?;
+    builder = crate::redundancy::register_commands(builder, services.redundancy)?;
     builder = crate::processes::register_commands(builder, services.cpu, dataplane)?;
     let stack = dataplane.local_stack();
     builder = crate::ping::register_commands(builder, stack.clone(), services.runtime.clone())?;

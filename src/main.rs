@@ -15,6 +15,7 @@ mod metrics;
 mod ntp;
 mod ping;
 mod processes;
+mod redundancy;
 mod slb_probes;
 mod ssh;
 mod syslog;

@@ -62,6 +62,7 @@ pub struct Dataplane {
     elements: Vec<Arc<dyn DataplaneElement>>,
     load_balancer: Arc<crate::lb::LoadBalancer>,
     dhcp: Arc<crate::dhcp::Dhcp>,
+    vrrp: Arc<crate::vrrp::Vrrp>,
     /// Interfaces' 5-minute rates, sampled by a thread of their own.
     rates: Arc<Rates>,
 }
@@ -92,6 +93,7 @@ impl Dataplane {
             all: elements,
             load_balancer,
             dhcp,
+            vrrp,
         } = elements::registry(&shared);
         // Quick and lock-free, as the stack requires of its selector.
         let (routes, neighbors) = (snapshots.clone(), shared.clone());
@@ -150,6 +152,7 @@ impl Dataplane {
             elements,
             load_balancer,
             dhcp,
+            vrrp,
             rates: Arc::default(),
         };
         // On an error from here on, dropping the dataplane stops the workers.
@@ -414,6 +417,11 @@ impl Dataplane {
 
     /// The appliance's own sockets on this dataplane.
     /// The load balancer, for the service that runs its probes.
+    /// The VRRP routers (the HA pair's sync follows their states).
+    pub fn vrrp(&self) -> Arc<crate::vrrp::Vrrp> {
+        self.vrrp.clone()
+    }
+
     /// The HA pair's synchronised tables (`crate::state_sync`).
     pub fn state_sync(&self) -> Arc<crate::state_sync::StateSync> {
         self.shared.sync.clone()

@@ -64,6 +64,8 @@ pub struct Elements {
     pub load_balancer: Arc<LoadBalancer>,
     /// Its leases change the configuration the dataplane runs.
     pub dhcp: Arc<Dhcp>,
+    /// The HA pair's state sync follows its routers' states.
+    pub vrrp: Arc<Vrrp>,
 }
 
 /// Every packet-path element, created once per dataplane (`shared` gives
@@ -71,13 +73,14 @@ pub struct Elements {
 pub fn registry(shared: &Arc<Shared>) -> Elements {
     let load_balancer = Arc::new(LoadBalancer::new(shared.clone()));
     let dhcp = Arc::new(Dhcp::new(shared.clone()));
+    let vrrp = Arc::new(Vrrp::new(shared.clone()));
     Elements {
         all: vec![
             Arc::new(ControlPlane::new(shared.clone())),
             Arc::new(Firewall::new(shared.clone())),
             load_balancer.clone(),
             Arc::new(Nat::new(shared.clone())),
-            Arc::new(Vrrp::new(shared.clone())),
+            vrrp.clone(),
             Arc::new(TcpMssClamp),
             Arc::new(WireGuard::new()),
             Arc::new(Bridge::new(shared.clone())),
@@ -86,5 +89,6 @@ pub fn registry(shared: &Arc<Shared>) -> Elements {
         ],
         load_balancer,
         dhcp,
+        vrrp,
     }
 }

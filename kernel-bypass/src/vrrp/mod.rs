@@ -54,6 +54,25 @@ impl Vrrp {
         }
     }
 
+    /// Each router's (interface, group) and whether it is master now.
+    pub fn masters(&self) -> Vec<((String, u8), bool)> {
+        let routers = self
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let state = |r: &SharedRouter| {
+            let r = lock(r);
+            (r.settings.vrid, r.state == State::Master)
+        };
+        (routers.iter())
+            .map(|(_, name, r)| {
+                let (vrid, master) = state(r);
+                ((name.clone(), vrid), master)
+            })
+            .collect()
+    }
+
     fn show(&self, brief: bool) -> String {
         let routers = self
             .published
@@ -211,6 +230,18 @@ impl DataplaneElement for Vrrp {
                 !(snap.interfaces.iter().flatten()).any(|i| i.name == tracked && i.is_up())
             };
             let priority = group.tracked_priority(tracked_down);
+            // The pair's failover group (`redundancy`) fails over as one:
+            // a member whose interface is down takes every member's
+            // priority to the least, so the peer takes them all.
+            let failover_group = &config.redundancy.group;
+            let priority = match failover_group.contains(&(name.clone(), *vrid))
+                && failover_group
+                    .iter()
+                    .any(|(member, _)| tracked_down(member))
+            {
+                true if priority != 255 => 1,
+                _ => priority,
+            };
             let Some(iface) = snap
                 .interfaces
                 .iter_mut()
