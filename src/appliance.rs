@@ -154,6 +154,7 @@ impl Appliance {
             ssh_sessions,
         ));
         runtime.spawn(follow_leases(dataplane.clone()));
+        runtime.spawn(follow_links(dataplane.clone()));
         runtime.spawn(crate::dataplane_events::watch(dataplane.clone()));
         if let Some(watchdog) = watchdog {
             runtime.spawn(watchdog.feed());
@@ -315,6 +316,25 @@ async fn follow_leases(dataplane: Arc<Dataplane>) {
         dataplane.lease_changed().await;
         if let Err(e) = dataplane.apply_leases() {
             dataplane.log(format!("%DHCP-3-APPLY: the lease cannot be applied: {e}"));
+        }
+    }
+}
+
+/// Follows the NICs' links: an interface whose link goes down is down in
+/// the dataplane until it comes back (checked twice a second).
+async fn follow_links(dataplane: Arc<Dataplane>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        match dataplane.follow_links() {
+            Ok(changes) => {
+                for (name, up) in changes {
+                    let state = if up { "up" } else { "down" };
+                    dataplane.log(format!(
+                        "%LINK-3-UPDOWN: Interface {name}, changed state to {state}"
+                    ));
+                }
+            }
+            Err(e) => dataplane.log(format!("%LINK-3-APPLY: link state not applied: {e}")),
         }
     }
 }

@@ -352,6 +352,15 @@ fn connections_through_nat_and_a_virtual_server_survive_failover_and_fail_back()
     assert_eq!(nat.ask(), public, "after fail back");
     assert_eq!(balanced.ask(), backend, "after fail back");
     assert!(fresh.ask().starts_with("203.0.113.100:"));
+
+    // A's inside link goes down: its failover group takes its outside
+    // group down with it, and B takes both.
+    site.lans[0].run(&["ip", "link", "set", &a.inside.inner, "down"]);
+    b.redundancy_until("B to take over from A's dead link", |t| {
+        t.contains("this box is active")
+    });
+    assert_eq!(nat.ask(), public, "after A's link went down");
+    assert_eq!(balanced.ask(), backend, "after A's link went down");
     let shown = b.redundancy_until("the counters", |_| true);
     assert!(shown.contains("Split brain: 0 times"), "{shown}");
 }

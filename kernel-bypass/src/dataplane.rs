@@ -14,7 +14,7 @@ use crate::snapshot::{InterfaceIds, Learned, PortId, Route, Snapshot, GLOBAL_TAB
 use crate::worker::{self, Worker};
 use arc_swap::ArcSwap;
 use grammar::config::Config;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -48,6 +48,9 @@ struct Control {
     learned: Learned,
     /// What the snapshot was compiled from: `applied` with the DHCP leases.
     effective: Config,
+    /// Attached interfaces whose link (carrier) is down: down in the
+    /// snapshot, as if not attached.
+    links_down: BTreeSet<String>,
 }
 
 pub struct Dataplane {
@@ -143,6 +146,7 @@ impl Dataplane {
                 applied: Config::default(),
                 learned: Learned::default(),
                 effective: Config::default(),
+                links_down: BTreeSet::new(),
             }),
             snapshots,
             shared,
@@ -238,6 +242,33 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Reads the link state (carrier) of every attached interface and,
+    /// when one changed, publishes the snapshot again with the interfaces
+    /// whose link is down taken down (VRRP then stops on them, and tracking
+    /// routers lower their priority). Returns the changes: (interface, up).
+    pub fn follow_links(&self) -> Result<Vec<(String, bool)>, String> {
+        let mut control = self
+            .control
+            .lock()
+            .map_err(|_| "dataplane control poisoned".to_string())?;
+        let control = &mut *control;
+        let down: BTreeSet<String> = (control.ports.keys())
+            .filter(|name| carrier(name) == Some(false))
+            .cloned()
+            .collect();
+        if down == control.links_down {
+            return Ok(Vec::new());
+        }
+        let changes = (down.symmetric_difference(&control.links_down))
+            .map(|name| (name.clone(), !down.contains(name)))
+            .collect();
+        control.links_down = down;
+        let (config, ports) = (control.applied.clone(), control.ports.clone());
+        let compiled = self.compile(control, &config, &|name| ports.get(name).copied())?;
+        self.publish(control, &config, compiled);
+        Ok(changes)
+    }
+
     /// Replaces the learned routes (BGP's best paths) of the global table
     /// and publishes the tables rebuilt with them; the configuration stays
     /// the applied one. Every call rebuilds the table: callers batch.
@@ -265,13 +296,20 @@ impl Dataplane {
     ) -> Result<(Snapshot, Config), String> {
         let previous = self.snapshots.load();
         let effective = self.dhcp.with_leases(config);
+        let links_down = &control.links_down;
+        let attached = |name: &str| port_of(name).filter(|_| !links_down.contains(name));
         let mut snap = Snapshot::compile_after(
             &effective,
             &mut control.ids,
-            port_of,
+            &attached,
             Some((&control.effective, &previous)),
             control.learned.clone(),
         )?;
+        for iface in snap.interfaces.iter_mut().flatten() {
+            if links_down.contains(&iface.name) {
+                iface.down_reason = Some(LINK_DOWN);
+            }
+        }
         for element in &self.elements {
             element.compile(&effective, &mut snap)?;
         }
@@ -457,6 +495,15 @@ impl Drop for Dataplane {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The `down_reason` of an attached interface whose link is down.
+const LINK_DOWN: &str = "link down";
+
+/// Whether `ifname`'s link is up (its carrier), if the kernel says.
+fn carrier(ifname: &str) -> Option<bool> {
+    let state = std::fs::read_to_string(format!("/sys/class/net/{ifname}/carrier")).ok()?;
+    Some(state.trim() == "1")
 }
 
 #[cfg(test)]
