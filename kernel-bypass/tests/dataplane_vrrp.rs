@@ -13,6 +13,7 @@ mod support;
 
 use grammar::parse_config;
 use kernel_bypass::io::Backend;
+use std::time::Duration;
 use support::dataplane::{show, start};
 use support::netns::{is_root, run, unique, Child, Netns, Scratch, Veth};
 use support::wait_until;
@@ -26,6 +27,11 @@ const KEEPALIVED: &str = "global_defs {\n vrrp_version 3\n}\n\
 const KEEPALIVED_IPV6: &str = "global_defs {\n vrrp_version 3\n}\n\
     vrrp_instance GATEHOUSE6 {\n state BACKUP\n interface kr0\n virtual_router_id 51\n priority 100\n \
     advert_int 1\n virtual_ipaddress {\n  fe80::1/64\n  2001:db8:70::254/64\n }\n}\n";
+
+/// keepalived's master-down interval at priority 100 with 1 s adverts
+/// (3 s and a 609 ms skew), and a margin: a backup still backup after it
+/// has heard the master's adverts.
+const KEEPALIVED_MASTER_DOWN: Duration = Duration::from_millis(4500);
 
 const VRRP_IPV4: &str = " vrrp 51 address 10.70.1.254\n";
 const VRRP_IPV6: &str = " vrrp 51 ipv6 FE80::1\n vrrp 51 ipv6 2001:db8:70::254\n";
@@ -262,9 +268,11 @@ fn over_ipv6_gatehouse_and_keepalived_elect_fail_over_and_preempt() {
     wait_until("the dataplane to be master", || {
         vrrp(&dataplane).contains("Address-Family IPv6\n  State is Master")
     });
-    wait_until("keepalived to stay backup", || {
-        !site.keepalived_is_ipv6_master()
-    });
+    std::thread::sleep(KEEPALIVED_MASTER_DOWN);
+    assert!(
+        !site.keepalived_is_ipv6_master(),
+        "keepalived takes the dataplane's adverts"
+    );
     // The host's gateway is the virtual address: the master answers its
     // solicitation with the virtual MAC and routes it.
     assert!(
@@ -272,21 +280,31 @@ fn over_ipv6_gatehouse_and_keepalived_elect_fail_over_and_preempt() {
         "through the virtual router\n{}",
         vrrp(&dataplane)
     );
-    let neighbors = site.host.run(&["ip", "-6", "neigh", "show", "2001:db8:70::254"]);
+    let neighbors = site
+        .host
+        .run(&["ip", "-6", "neigh", "show", "2001:db8:70::254"]);
     assert!(
         neighbors.contains("00:00:5e:00:02:33") && neighbors.contains("router"),
         "the virtual MAC, a router: {neighbors}"
     );
     assert!(site.host.ping_ok("2001:db8:70::254"), "the virtual address");
     let brief = show(&dataplane, "vrrp");
-    assert!(brief.contains("Virtual IP address is fe80::1, 2001:db8:70::254"), "{brief}");
+    assert!(
+        brief.contains("Virtual IP address is fe80::1, 2001:db8:70::254"),
+        "{brief}"
+    );
 
     // The master goes away: keepalived takes over, and the host's next
     // packets reach it (its unsolicited advertisement moved the address).
     dataplane.stop();
     drop(runtime);
-    wait_until("keepalived to take over", || site.keepalived_is_ipv6_master());
-    assert!(site.host.ping_ok("2001:db8:70::254"), "keepalived as master");
+    wait_until("keepalived to take over", || {
+        site.keepalived_is_ipv6_master()
+    });
+    assert!(
+        site.host.ping_ok("2001:db8:70::254"),
+        "keepalived as master"
+    );
 
     // It comes back with the higher priority: it preempts, and its own
     // unsolicited advertisement moves the address back to the virtual MAC.
@@ -316,10 +334,19 @@ fn over_ipv6_a_backup_gatehouse_takes_over_when_keepalived_fails() {
     wait_until("the dataplane to hear keepalived", || {
         detail().contains("Master Router is fe80::") && detail().contains("priority is 100")
     });
-    assert!(detail().contains("State is Backup (0 transitions)"), "{}", detail());
+    assert!(
+        detail().contains("State is Backup (0 transitions)"),
+        "{}",
+        detail()
+    );
     // A backup answers no solicitation for the address: keepalived does.
-    assert!(site.host.ping_ok("2001:db8:70::254"), "keepalived as master");
-    let neighbors = site.host.run(&["ip", "-6", "neigh", "show", "2001:db8:70::254"]);
+    assert!(
+        site.host.ping_ok("2001:db8:70::254"),
+        "keepalived as master"
+    );
+    let neighbors = site
+        .host
+        .run(&["ip", "-6", "neigh", "show", "2001:db8:70::254"]);
     assert!(!neighbors.contains("00:00:5e:00:02:33"), "{neighbors}");
 
     // keepalived dies without a word (no priority-0 advert): the dataplane

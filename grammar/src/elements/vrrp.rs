@@ -189,9 +189,7 @@ impl super::NetworkElement for Element {
                     "{what}: the first IPv6 address must be link-local (vrrp {id} ipv6 FE80::1)"
                 )),
                 0 | 1 => {}
-                _ => problems.push(format!(
-                    "{what}: more than one link-local IPv6 address"
-                )),
+                _ => problems.push(format!("{what}: more than one link-local IPv6 address")),
             }
             let Some(iface) = config.interfaces.get(interface) else {
                 problems.push(format!("{what}: interface {interface} is not configured"));
@@ -239,25 +237,27 @@ impl super::NetworkElement for Element {
             proptest::option::of(10u32..=40950),
             proptest::collection::btree_map("eth[0-3]", proptest::option::of(1u8..=254), 0..2),
         )
-            .prop_map(|(id, (addresses, v6), priority, (preempt, delay), ms, tracks)| {
-                // Link-local or documentation addresses: unicast, as typed.
-                let ipv6 = |(link_local, low)| match link_local {
-                    true => Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, low),
-                    false => Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, low),
-                };
-                let g = VrrpGroup {
-                    addresses: addresses.into_iter().map(Ipv4Addr::from).collect(),
-                    ipv6_addresses: v6.into_iter().map(ipv6).collect(),
-                    priority,
-                    preempt,
-                    preempt_delay: delay.filter(|_| preempt),
-                    advertise_ms: ms,
-                    tracks,
-                };
-                let mut lines = Vec::new();
-                group_lines(id, &g, &mut lines);
-                lines.iter().map(|l| format!(" {l}\n")).collect::<String>()
-            });
+            .prop_map(
+                |(id, (addresses, v6), priority, (preempt, delay), ms, tracks)| {
+                    // Link-local or documentation addresses: unicast, as typed.
+                    let ipv6 = |(link_local, low)| match link_local {
+                        true => Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, low),
+                        false => Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, low),
+                    };
+                    let g = VrrpGroup {
+                        addresses: addresses.into_iter().map(Ipv4Addr::from).collect(),
+                        ipv6_addresses: v6.into_iter().map(ipv6).collect(),
+                        priority,
+                        preempt,
+                        preempt_delay: delay.filter(|_| preempt),
+                        advertise_ms: ms,
+                        tracks,
+                    };
+                    let mut lines = Vec::new();
+                    group_lines(id, &g, &mut lines);
+                    lines.iter().map(|l| format!(" {l}\n")).collect::<String>()
+                },
+            );
         ("[0-3]", proptest::collection::vec(group, 0..3))
             .prop_map(|(n, groups)| match groups.is_empty() {
                 true => String::new(),
@@ -293,7 +293,9 @@ fn vrrp(edit: &mut Edit<'_>) -> Result<(), String> {
         _ if args.has("ipv6") => match (args.ipv6("ip6"), negated) {
             (Some(ip), false) => {
                 if !is_unicast(ip) {
-                    return Err(format!("% Invalid VRRP address {ip}: not a unicast address"));
+                    return Err(format!(
+                        "% Invalid VRRP address {ip}: not a unicast address"
+                    ));
                 }
                 group.ipv6_addresses.insert(ip);
             }
@@ -447,7 +449,11 @@ mod tests {
         assert_eq!(errors, []);
         assert_eq!(validate(&config), Vec::<String>::new());
         let g = &config.vrrp.groups[&("eth0".to_string(), 51)];
-        let order: Vec<String> = g.ipv6_in_advert_order().iter().map(|a| a.to_string()).collect();
+        let order: Vec<String> = g
+            .ipv6_in_advert_order()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
         assert_eq!(order, ["fe80::1", "2001:db8:70::254"]);
         assert_eq!(g.priority(), 200, "one priority for both families");
         let text = render(&config);
@@ -471,14 +477,26 @@ mod tests {
             validate(&config).join("\n")
         };
         let p = problems(" vrrp 1 ipv6 2001:db8:70::254\n");
-        assert!(p.contains("% eth0: vrrp 1: the first IPv6 address must be link-local"), "{p}");
+        assert!(
+            p.contains("% eth0: vrrp 1: the first IPv6 address must be link-local"),
+            "{p}"
+        );
         let p = problems(" vrrp 1 ipv6 fe80::1\n vrrp 1 ipv6 fe80::2\n");
         assert!(p.contains("more than one link-local IPv6 address"), "{p}");
         let p = problems(" vrrp 1 ipv6 fe80::1\n vrrp 1 ipv6 2001:db8:99::1\n");
         assert!(p.contains("2001:db8:99::1 is not in an IPv6 subnet"), "{p}");
-        assert_eq!(problems(" vrrp 1 ipv6 fe80::1\n"), "", "a link-local alone is fine");
+        assert_eq!(
+            problems(" vrrp 1 ipv6 fe80::1\n"),
+            "",
+            "a link-local alone is fine"
+        );
         let (mut config, _) = parse_config(base);
-        for line in ["vrrp 1 ipv6 ff02::12", "vrrp 1 ipv6 ::", "vrrp 1 ipv6 ::1", "vrrp 1 ipv6 10.0.0.1"] {
+        for line in [
+            "vrrp 1 ipv6 ff02::12",
+            "vrrp 1 ipv6 ::",
+            "vrrp 1 ipv6 ::1",
+            "vrrp 1 ipv6 10.0.0.1",
+        ] {
             let errors = apply_text(&mut config, &format!("interface eth0\n {line}\n"));
             assert_eq!(errors.len(), 1, "{line}");
             assert!(errors[0].error.message.starts_with('%'), "{errors:?}");

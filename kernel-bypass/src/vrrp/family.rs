@@ -27,9 +27,7 @@ pub const VRRP_TTL: u8 = 255;
 pub const ANNOUNCEMENT_MAX: usize = ND_PACKET;
 
 /// An address family VRRP runs over, implemented by its address type.
-pub trait VrrpFamily:
-    Copy + Ord + Debug + Display + Into<IpAddr> + Send + Sync + 'static
-{
+pub trait VrrpFamily: Copy + Ord + Debug + Display + Into<IpAddr> + Send + Sync + 'static {
     /// `IPv4`, `IPv6`: as `show vrrp` names the family.
     const NAME: &'static str;
     const FEATURE_FAMILY: Family;
@@ -82,9 +80,8 @@ impl VrrpFamily for Ipv4Addr {
 
     fn advert_payload(packet: &[u8]) -> Option<(Ipv4Addr, &[u8])> {
         let ip = Ipv4View::new_checked(packet)?;
-        let is_advert = ip.protocol() == PROTO_VRRP
-            && packet[IPV4_TTL] == VRRP_TTL
-            && ip.dst() == Self::GROUP;
+        let is_advert =
+            ip.protocol() == PROTO_VRRP && packet[IPV4_TTL] == VRRP_TTL && ip.dst() == Self::GROUP;
         is_advert.then(|| (ip.src(), ip.payload()))
     }
 

@@ -62,7 +62,12 @@ impl Advert {
         let mut p = vec![0; A::HEADER + message_len];
         A::write_header(&mut p, src, message_len);
         let m = &mut p[A::HEADER..];
-        m[..4].copy_from_slice(&[VERSION_TYPE, self.vrid, self.priority, addresses.len() as u8]);
+        m[..4].copy_from_slice(&[
+            VERSION_TYPE,
+            self.vrid,
+            self.priority,
+            addresses.len() as u8,
+        ]);
         put_be16(m, 4, self.interval_cs & 0x0fff);
         for (a, slot) in addresses.iter().zip(m[HEADER..].chunks_exact_mut(A::LEN)) {
             a.write(slot);
