@@ -361,3 +361,38 @@ fn over_ipv6_a_backup_gatehouse_takes_over_when_keepalived_fails() {
         detail()
     );
 }
+
+#[test]
+fn a_dual_stack_group_is_master_in_both_families_and_hands_both_over() {
+    if !is_root() {
+        return;
+    }
+    let site = Site::new();
+    // keepalived runs one instance per family, as RFC 5798 has them.
+    let both = format!(
+        "{KEEPALIVED}{}",
+        KEEPALIVED_IPV6.trim_start_matches("global_defs {\n vrrp_version 3\n}\n")
+    );
+    let _keepalived = site.keepalived_with(&both);
+    let config = site.config_with(&format!("{VRRP_IPV4}{VRRP_IPV6}"), 200);
+    let (runtime, dataplane) = start(&config, Backend::AfPacket, 1);
+    let master_in = |family: &str| {
+        show(&dataplane, "vrrp").contains(&format!("Address-Family {family}\n  State is Master"))
+    };
+    wait_until("the dataplane to be master in both families", || {
+        master_in("IPv4") && master_in("IPv6")
+    });
+    assert!(
+        site.host.ping_ok("10.70.2.2"),
+        "IPv4 through the virtual router"
+    );
+    assert!(site.host.ping_ok("2001:db8:71::2"), "IPv6 through it");
+    std::thread::sleep(KEEPALIVED_MASTER_DOWN);
+    assert!(!site.keepalived_is_master() && !site.keepalived_is_ipv6_master());
+
+    dataplane.stop();
+    drop(runtime);
+    wait_until("keepalived to take over both", || {
+        site.keepalived_is_master() && site.keepalived_is_ipv6_master()
+    });
+}
