@@ -43,7 +43,7 @@ fn off_the_wire(address: Ipv6Addr) -> bool {
 /// of its master virtual routers'.
 fn is_member(iface: &Iface, group: Ipv6Addr) -> bool {
     let virtual_addresses = iface.mastered_addresses().map(|(a, _)| a);
-    let published = (iface.published.iter().copied())
+    let answered_for = (iface.published.iter().copied())
         .chain(virtual_addresses)
         .filter_map(|a| match a {
             IpAddr::V6(a) => Some(a),
@@ -52,7 +52,7 @@ fn is_member(iface: &Iface, group: Ipv6Addr) -> bool {
     group == IPV6_ALL_NODES
         || group == solicited_node(iface.link_local)
         || (iface.ipv6_addresses.iter().map(|a| a.addr()))
-            .chain(published)
+            .chain(answered_for)
             .any(|a| group == solicited_node(a))
 }
 
