@@ -122,9 +122,10 @@ fn a_new_master_advertises_announces_answers_with_the_virtual_mac_and_routes_unt
         assert_eq!(ipv6_at(ip, IPV6_HEADER + ND_TARGET), ip6(target));
         assert_eq!(mac_at(ip, IPV6_HEADER + ND_OPTIONS + 2), VIRTUAL_MAC);
     }
-    assert!(h
-        .show("vrrp brief")
-        .contains("IPv6 100  1000   N    Master"));
+    let brief = h.show("vrrp brief");
+    let own = link_local_for(&mac_for("eth0"));
+    let line = format!("IPv6 100  1000   N    Master  {own:<16} fe80::1 2001:db8:70::254");
+    assert!(brief.contains(&line), "{brief}");
 
     let out = feed(
         &mut h,

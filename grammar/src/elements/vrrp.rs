@@ -466,6 +466,10 @@ mod tests {
         assert_eq!(errors, []);
         let g = &config.vrrp.groups[&("eth0".to_string(), 51)];
         assert_eq!(g.ipv6_addresses.len(), 1);
+        let errors = apply_text(&mut config, "interface eth0\n no vrrp 51 ipv6\n");
+        assert_eq!(errors, []);
+        let g = &config.vrrp.groups[&("eth0".to_string(), 51)];
+        assert!(g.ipv6_addresses.is_empty() && !g.addresses.is_empty());
     }
 
     #[test]

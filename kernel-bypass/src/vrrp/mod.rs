@@ -191,9 +191,10 @@ impl<A: VrrpFamily> FamilyRouters<A> {
             let addresses: Vec<String> = s.addresses.iter().map(|a| a.to_string()).collect();
             let interval_ms = u32::from(s.interval_cs) * 10;
             if brief {
+                // A space at least after the master: IPv6 ones are long.
                 let _ = writeln!(
                     out,
-                    "{name:<16}{:<5}{:<5}{:<5}{interval_ms:<7}{:<5}{state:<8}{master:<17}{}",
+                    "{name:<16}{:<5}{:<5}{:<5}{interval_ms:<7}{:<5}{state:<8}{master:<16} {}",
                     s.vrid,
                     A::NAME,
                     s.priority,
