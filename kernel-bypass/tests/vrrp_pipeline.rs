@@ -11,6 +11,7 @@ use kernel_bypass::features::Emitted;
 use kernel_bypass::pipeline::Verdict;
 use kernel_bypass::snapshot::mac_for;
 use kernel_bypass::wire::*;
+use proptest::prelude::*;
 use std::net::Ipv6Addr;
 use support::harness::{Harness, HOST_MACS};
 use support::packets::{echo6_request, ethernet, ipv6, neighbor_solicit};
@@ -162,4 +163,30 @@ fn a_new_master_advertises_announces_answers_with_the_virtual_mac_and_routes_unt
         1,
         "not a group it listens to"
     );
+}
+
+proptest! {
+    /// Adverts with any bytes changed, cut short or lengthened, fed to a
+    /// master and to a backup, then shown: never a panic.
+    #[test]
+    fn mangled_ipv6_adverts_never_panic_the_pipeline(
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+        cut in any::<usize>(),
+        tail in proptest::collection::vec(any::<u8>(), 0..24),
+    ) {
+        let mut frame = peer_advert(200);
+        for (at, byte) in edits {
+            // The Ethernet header stays: the pipeline must see IPv6.
+            let at = ETH_HEADER + at % (frame.len() - ETH_HEADER);
+            frame[at] = byte;
+        }
+        frame.truncate(ETH_HEADER + cut % (frame.len() - ETH_HEADER + 1));
+        frame.extend_from_slice(&tail);
+        let mut backup = Harness::new(CONFIG, &[]);
+        feed(&mut backup, std::slice::from_ref(&frame));
+        let mut master = Harness::new(CONFIG, &[]);
+        tick(&master, 1 << 40);
+        feed(&mut master, &[frame]);
+        let _ = master.show("vrrp");
+    }
 }
