@@ -39,7 +39,7 @@ pub trait VrrpFamily: Copy + Ord + Debug + Display + Into<IpAddr> + Send + Sync 
     /// 224.0.0.18, ff02::12.
     const GROUP: Self;
     const GROUP_MAC: Mac;
-    /// The fifth byte of the virtual MAC 00-00-5E-00-0F-{VRID}.
+    /// The fifth byte of the virtual MAC 00-00-5E-00-{01,02}-{VRID}.
     const MAC_FAMILY: u8;
 
     /// Writes the address into `out` (exactly `LEN` bytes).
