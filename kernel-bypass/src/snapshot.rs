@@ -101,7 +101,8 @@ pub struct Iface {
     /// interface's MAC for them.
     pub published: Vec<IpAddr>,
     /// VRRP virtual routers on it: while one is master, the interface
-    /// takes frames to its MAC and answers ARP for its addresses with it.
+    /// takes frames to its MAC and answers ARP or neighbour solicitations
+    /// for its addresses with it.
     pub virtual_routers: Vec<VirtualRouter>,
     /// The L2 domain it is a member of: its frames are bridged there,
     /// not routed.
@@ -112,7 +113,8 @@ pub struct Iface {
 #[derive(Clone, Debug)]
 pub struct VirtualRouter {
     pub mac: Mac,
-    pub addresses: Vec<Ipv4Addr>,
+    /// Of one family (a group runs one virtual router per family).
+    pub addresses: Vec<IpAddr>,
     pub master: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -136,6 +138,21 @@ impl VirtualRouter {
 impl Iface {
     pub fn is_up(&self) -> bool {
         self.down_reason.is_none()
+    }
+
+    /// The addresses of the virtual routers that are master here, each
+    /// with its router's MAC.
+    pub fn mastered_addresses(&self) -> impl Iterator<Item = (IpAddr, Mac)> + '_ {
+        (self.virtual_routers.iter())
+            .filter(|v| v.is_master())
+            .flat_map(|v| v.addresses.iter().map(|a| (*a, v.mac)))
+    }
+
+    /// The MAC of the master virtual router holding `address`, if one is.
+    pub fn virtual_mac_for(&self, address: IpAddr) -> Option<Mac> {
+        (self.mastered_addresses())
+            .find(|(a, _)| *a == address)
+            .map(|(_, mac)| mac)
     }
 
     /// The address to use as source when talking to `peer` from this interface.

@@ -135,9 +135,7 @@ impl Stage {
         let sender_ip = ipv4_at(d, ARP_SENDER_IP);
         let target_ip = ipv4_at(d, ARP_TARGET_IP);
         // A master virtual router answers for its addresses with its MAC.
-        let virtual_mac = (iface.virtual_routers.iter())
-            .find(|v| v.is_master() && v.addresses.contains(&target_ip))
-            .map(|v| v.mac);
+        let virtual_mac = iface.virtual_mac_for(target_ip.into());
         let for_us = iface.addresses.iter().any(|a| a.addr() == target_ip)
             || iface.published.contains(&target_ip.into())
             || virtual_mac.is_some();

@@ -39,16 +39,20 @@ fn off_the_wire(address: Ipv6Addr) -> bool {
 }
 
 /// True for the multicast groups an interface listens to: all-nodes and
-/// the solicited-node groups of its addresses and of those it publishes.
+/// the solicited-node groups of its addresses, of those it publishes and
+/// of its master virtual routers'.
 fn is_member(iface: &Iface, group: Ipv6Addr) -> bool {
-    let published = (iface.published.iter()).filter_map(|a| match a {
-        IpAddr::V6(a) => Some(*a),
-        IpAddr::V4(_) => None,
-    });
+    let virtual_addresses = iface.mastered_addresses().map(|(a, _)| a);
+    let answered_for = (iface.published.iter().copied())
+        .chain(virtual_addresses)
+        .filter_map(|a| match a {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        });
     group == IPV6_ALL_NODES
         || group == solicited_node(iface.link_local)
         || (iface.ipv6_addresses.iter().map(|a| a.addr()))
-            .chain(published)
+            .chain(answered_for)
             .any(|a| group == solicited_node(a))
 }
 
@@ -94,9 +98,13 @@ impl Stage {
                 false => self.count(iface.id, Counter::Ipv6NotRoutable),
             };
         }
-        // What pre-routing left for an address an element publishes
-        // (neighbour unreachability detection, echo) is the appliance's.
-        if iface.has_ipv6(dst) || iface.published.contains(&IpAddr::V6(dst)) {
+        // What pre-routing left for an address an element publishes or a
+        // master virtual router holds (neighbour unreachability
+        // detection, echo) is the appliance's.
+        if iface.has_ipv6(dst)
+            || iface.published.contains(&IpAddr::V6(dst))
+            || iface.virtual_mac_for(IpAddr::V6(dst)).is_some()
+        {
             return self.ip6_local(snap, frame, iface);
         }
         // Link-local packets never leave their link (RFC 4291 2.5.6).

@@ -16,6 +16,7 @@ mod input;
 mod ipv6;
 mod l2;
 mod nd;
+pub(crate) use nd::{write_unsolicited_advert, ND_PACKET};
 mod output;
 pub(crate) use output::source_towards;
 mod pending;

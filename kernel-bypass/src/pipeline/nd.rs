@@ -2,7 +2,10 @@
 //! solicitations for our addresses, learns neighbours from solicitations
 //! (their source link-layer option) and advertisements (target option), and
 //! builds the solicitations `pending` sends for unresolved next hops.
-//! Router advertisements and redirects are not spoken.
+//! A VRRP virtual router that is master here answers for its IPv6
+//! addresses with its virtual MAC, and announces them with the unsolicited
+//! advertisements built here. Router advertisements and redirects are not
+//! spoken.
 
 use super::icmp6::set_icmp6_checksum;
 use super::{neighbor6_key, Stage, Verdict};
@@ -13,7 +16,7 @@ use crate::wire::*;
 use std::net::Ipv6Addr;
 
 /// A solicitation or advertisement with one link-layer address option.
-const ND_PACKET: usize = IPV6_HEADER + ND_OPTIONS + ND_LINK_OPTION;
+pub(crate) const ND_PACKET: usize = IPV6_HEADER + ND_OPTIONS + ND_LINK_OPTION;
 
 /// A parsed solicitation or advertisement (ICMPv6 message after the IPv6
 /// header).
@@ -91,6 +94,15 @@ pub(super) fn write_solicitation(f: &mut Frame, out: &Iface, target: Ipv6Addr) {
     write_nd(p, ICMPV6_NEIGHBOR_SOLICIT, 0, addresses, target, &out.mac);
 }
 
+/// Fills `p` with an unsolicited advertisement of `target` at `mac` to
+/// all nodes, router and override flags set (RFC 4861 7.2.6): how a new
+/// VRRP master announces a virtual address (RFC 5798 6.4.1).
+pub(crate) fn write_unsolicited_advert(p: &mut [u8], target: Ipv6Addr, mac: &Mac) {
+    let flags = ND_FLAG_ROUTER | ND_FLAG_OVERRIDE;
+    let addresses = (target, IPV6_ALL_NODES);
+    write_nd(p, ICMPV6_NEIGHBOR_ADVERT, flags, addresses, target, mac);
+}
+
 impl Stage {
     /// A solicitation or advertisement received on `iface` (checksum
     /// already verified).
@@ -118,8 +130,13 @@ impl Stage {
             return Verdict::Done;
         }
         // Solicitations for other targets are discarded (RFC 4861 7.2.3);
-        // an element's address on the link is answered for.
-        if !iface.has_ipv6(message.target) && !iface.published.contains(&message.target.into()) {
+        // an element's address on the link is answered for, a master
+        // virtual router's with its MAC.
+        let virtual_mac = iface.virtual_mac_for(message.target.into());
+        if !iface.has_ipv6(message.target)
+            && !iface.published.contains(&message.target.into())
+            && virtual_mac.is_none()
+        {
             return self.count(iface.id, Counter::NdNotForUs);
         }
         // A duplicate address probe carries no link-layer address (7.1.1).
@@ -138,6 +155,7 @@ impl Stage {
             true => (IPV6_ALL_NODES, Some(multicast_mac(IPV6_ALL_NODES)), flags),
             false => (src, sender_mac, flags | ND_FLAG_SOLICITED),
         };
+        let mac = virtual_mac.unwrap_or(iface.mac);
         let reply = frame.reset(ND_PACKET);
         let addresses = (message.target, to);
         write_nd(
@@ -146,11 +164,11 @@ impl Stage {
             flags,
             addresses,
             message.target,
-            &iface.mac,
+            &mac,
         );
         self.counters.event(Counter::NdAdvertSent);
         match l2_dst {
-            Some(mac) => self.l2_output(snap, frame, iface, &mac, ETHERTYPE_IPV6, 0),
+            Some(dst) => self.l2_output_from(snap, frame, iface, (&dst, &mac), ETHERTYPE_IPV6),
             // A unicast solicitation may omit its link-layer address: the
             // answer goes through ordinary resolution.
             None => self.ip6_output(snap, frame, Some(iface)),

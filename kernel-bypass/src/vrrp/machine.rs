@@ -1,9 +1,10 @@
 //! One virtual router's state machine (RFC 5798 section 6.4), driven by
 //! time (`tick`) and received advertisements (`received`); it decides,
-//! the element sends. Times are the dataplane clock's milliseconds.
+//! the element sends. Times are the dataplane clock's milliseconds. One
+//! machine serves both families: it is generic over the address, which
+//! only names masters and breaks ties.
 
 use super::packet::Advert;
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -17,26 +18,28 @@ pub enum State {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Send {
     pub advert: bool,
-    /// Gratuitous ARP for the addresses (on becoming master).
-    pub garp: bool,
+    /// Announce the addresses (on becoming master): gratuitous ARP,
+    /// unsolicited Neighbor Advertisements.
+    pub announce: bool,
 }
 
 /// Settings from the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
+pub struct Settings<A> {
     pub vrid: u8,
     pub priority: u8,
     pub preempt: bool,
     pub preempt_delay_ms: u64,
     pub interval_cs: u16,
-    pub addresses: Vec<Ipv4Addr>,
-    /// The interface's primary address: adverts' source, and the tie
-    /// breaker between equal priorities.
-    pub primary: Ipv4Addr,
+    /// In advert order.
+    pub addresses: Vec<A>,
+    /// The interface's primary (IPv4) or link-local (IPv6) address:
+    /// adverts' source, and the tie breaker between equal priorities.
+    pub primary: A,
 }
 
-pub struct Router {
-    pub settings: Settings,
+pub struct Router<A> {
+    pub settings: Settings<A>,
     pub state: State,
     /// Read by the pipeline (frames to the virtual MAC, ARP for the
     /// addresses): set only while master.
@@ -47,19 +50,19 @@ pub struct Router {
     advert_at: u64,
     backup_since: u64,
     /// Announce the addresses with the next advert (just became master).
-    garp_due: bool,
+    announce_due: bool,
     /// The master seen last (itself while master).
-    pub master_address: Option<Ipv4Addr>,
+    pub master_address: Option<A>,
     pub master_priority: u8,
     pub transitions: u64,
     pub adverts_sent: u64,
     pub adverts_received: u64,
 }
 
-impl Router {
+impl<A: Copy + Ord> Router<A> {
     /// Initialize (6.4.1): the address owner (priority 255) becomes
     /// master at once, any other router backup.
-    pub fn new(settings: Settings, now: u64) -> Router {
+    pub fn new(settings: Settings<A>, now: u64) -> Router<A> {
         let interval = u64::from(settings.interval_cs) * 10;
         let mut r = Router {
             master: Arc::default(),
@@ -68,7 +71,7 @@ impl Router {
             master_down_at: 0,
             advert_at: 0,
             backup_since: now,
-            garp_due: false,
+            announce_due: false,
             master_address: None,
             master_priority: 0,
             transitions: 0,
@@ -94,8 +97,8 @@ impl Router {
     fn become_master(&mut self, now: u64) {
         self.state = State::Master;
         self.master.store(true, Ordering::Relaxed);
-        self.advert_at = now; // the first advert and the GARP go at once
-        self.garp_due = true;
+        self.advert_at = now; // the first advert and the announcements go at once
+        self.announce_due = true;
         self.master_address = Some(self.settings.primary);
         self.master_priority = self.settings.priority;
         self.transitions += 1;
@@ -119,12 +122,15 @@ impl Router {
         }
         self.advert_at = now + u64::from(self.settings.interval_cs) * 10;
         self.adverts_sent += 1;
-        let garp = std::mem::take(&mut self.garp_due);
-        Send { advert: true, garp }
+        let announce = std::mem::take(&mut self.announce_due);
+        Send {
+            advert: true,
+            announce,
+        }
     }
 
     /// An advertisement for this virtual router from `from` (6.4.2, 6.4.3).
-    pub fn received(&mut self, now: u64, from: Ipv4Addr, advert: &Advert) {
+    pub fn received(&mut self, now: u64, from: A, advert: &Advert) {
         self.adverts_received += 1;
         let ours = self.settings.priority;
         match self.state {
@@ -144,8 +150,7 @@ impl Router {
             State::Master if advert.priority == 0 => self.advert_at = now,
             State::Master => {
                 let better = advert.priority > ours
-                    || (advert.priority == ours
-                        && u32::from(from) > u32::from(self.settings.primary));
+                    || (advert.priority == ours && from > self.settings.primary);
                 if better {
                     self.master_interval_ms = u64::from(advert.interval_cs.max(1)) * 10;
                     self.master_address = Some(from);
@@ -162,7 +167,6 @@ impl Router {
             vrid: self.settings.vrid,
             priority: self.settings.priority,
             interval_cs: self.settings.interval_cs,
-            addresses: self.settings.addresses.clone(),
         }
     }
 }
@@ -170,8 +174,9 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
-    fn settings(priority: u8, primary: [u8; 4]) -> Settings {
+    fn settings(priority: u8, primary: [u8; 4]) -> Settings<Ipv4Addr> {
         Settings {
             vrid: 51,
             priority,
@@ -188,7 +193,6 @@ mod tests {
             vrid: 51,
             priority,
             interval_cs: 100,
-            addresses: vec![Ipv4Addr::new(10, 70, 1, 254)],
         }
     }
 
@@ -207,7 +211,7 @@ mod tests {
             r.tick(9000 + 3610),
             Send {
                 advert: true,
-                garp: true
+                announce: true
             }
         );
         assert_eq!(r.state, State::Master);
@@ -217,7 +221,7 @@ mod tests {
             r.tick(9000 + 4610),
             Send {
                 advert: true,
-                garp: false
+                announce: false
             }
         );
         // A better master returns: back to backup at once.
@@ -247,7 +251,7 @@ mod tests {
             r.tick(4000 + 3300),
             Send {
                 advert: true,
-                garp: true
+                announce: true
             }
         );
         let mut owner = Router::new(settings(255, [10, 70, 1, 254]), 0);
@@ -256,8 +260,32 @@ mod tests {
             owner.tick(0),
             Send {
                 advert: true,
-                garp: true
+                announce: true
             }
         );
+    }
+
+    #[test]
+    fn the_same_machine_elects_over_ipv6_with_the_higher_link_local_winning_ties() {
+        let own: Ipv6Addr = "fe80::5054:ff:fe00:2".parse().unwrap();
+        let settings = Settings {
+            vrid: 51,
+            priority: 100,
+            preempt: true,
+            preempt_delay_ms: 0,
+            interval_cs: 100,
+            addresses: vec!["fe80::1".parse().unwrap()],
+            primary: own,
+        };
+        let mut r = Router::new(settings, 0);
+        assert!(r.tick(3610).announce);
+        // Equal priority: a lower link-local address does not win...
+        r.received(4000, "fe80::1:2".parse().unwrap(), &advert(100));
+        assert_eq!(r.state, State::Master);
+        // ...a higher one does, and becomes the master seen.
+        let higher: Ipv6Addr = "fe80::5054:ff:fe00:3".parse().unwrap();
+        r.received(4100, higher, &advert(100));
+        assert_eq!(r.state, State::Backup);
+        assert_eq!(r.master_address, Some(higher));
     }
 }

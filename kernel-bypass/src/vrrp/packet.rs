@@ -1,107 +1,79 @@
-//! VRRP version 3 advertisements for IPv4 (RFC 5798 section 5): read
-//! through a checked view and written whole, with the IPv4 header they
-//! travel in (TTL 255, protocol 112, to 224.0.0.18) and the checksum over
-//! the IPv4 pseudo-header, as RFC 5798 5.2.8 and keepalived compute it.
+//! VRRP version 3 advertisements (RFC 5798 section 5) for either family:
+//! read in place (no allocation) and written whole, with the IP header
+//! they travel in and the checksum over the family's pseudo-header, as
+//! RFC 5798 5.2.8 and keepalived compute it.
 
-use crate::wire::{be16, checksum, put_be16, IPV4_HEADER};
-use std::net::Ipv4Addr;
+use super::family::{VrrpFamily, PROTO_VRRP};
+use crate::wire::{be16, fold, ones_sum, put_be16};
 
-pub const PROTO_VRRP: u8 = 112;
-pub const VRRP_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-/// The MAC of 224.0.0.18.
-pub const VRRP_GROUP_MAC: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
-/// Adverts are sent, and accepted, with this TTL only (RFC 5798 7.1).
-pub const VRRP_TTL: u8 = 255;
 /// Version 3, type 1 (advertisement).
 const VERSION_TYPE: u8 = 0x31;
 const HEADER: usize = 8;
+const CHECKSUM_AT: usize = 6;
 
-/// The virtual MAC of virtual router `vrid`: 00-00-5E-00-01-{VRID}.
-pub fn virtual_mac(vrid: u8) -> [u8; 6] {
-    [0x00, 0x00, 0x5e, 0x00, 0x01, vrid]
-}
-
-/// An advertisement's fields.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An advertisement's fields; the addresses it lists are checked by the
+/// checksum but not kept (RFC 5798 7.1 makes comparing them optional).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Advert {
     pub vrid: u8,
     pub priority: u8,
     /// Centiseconds.
     pub interval_cs: u16,
-    pub addresses: Vec<Ipv4Addr>,
 }
 
-fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, message: &[u8]) -> u16 {
-    let mut pseudo = Vec::with_capacity(12 + message.len());
-    pseudo.extend_from_slice(&src.octets());
-    pseudo.extend_from_slice(&dst.octets());
-    pseudo.extend_from_slice(&[0, PROTO_VRRP]);
-    pseudo.extend_from_slice(&(message.len() as u16).to_be_bytes());
-    pseudo.extend_from_slice(message);
-    checksum(&pseudo)
+/// The checksum of `message` (checksum field included) under the
+/// pseudo-header from `src` to the group: the same shape for both
+/// families (addresses, length, protocol).
+fn pseudo_sum<A: VrrpFamily>(src: A, message: &[u8]) -> u16 {
+    let mut addresses = [0u8; 32];
+    src.write(&mut addresses[..A::LEN]);
+    A::GROUP.write(&mut addresses[A::LEN..2 * A::LEN]);
+    let pseudo = u32::from(PROTO_VRRP) + message.len() as u32;
+    let sum = ones_sum(&addresses[..2 * A::LEN], pseudo);
+    !fold(ones_sum(message, sum))
 }
 
 impl Advert {
-    /// The advertisement in an IPv4 packet (header first, as the pipeline
-    /// holds packets) from `src`; None when the IPv4 header is not
-    /// VRRP's (protocol, TTL 255, the group) or the message is malformed
-    /// (version, type, length, checksum).
-    pub fn parse(packet: &[u8]) -> Option<(Ipv4Addr, Advert)> {
-        let ip = crate::headers::Ipv4View::new_checked(packet)?;
-        if ip.protocol() != PROTO_VRRP
-            || packet[crate::wire::IPV4_TTL] != VRRP_TTL
-            || ip.dst() != VRRP_GROUP
-        {
-            return None;
-        }
-        let m = ip.payload();
+    /// The advertisement in an IP packet of family `A` (header first, as
+    /// the pipeline holds packets) and its source; None when the header is
+    /// not VRRP's (protocol, TTL 255, the group) or the message is
+    /// malformed (version, type, length, checksum).
+    pub fn parse<A: VrrpFamily>(packet: &[u8]) -> Option<(A, Advert)> {
+        let (src, m) = A::advert_payload(packet)?;
         if m.len() < HEADER || m[0] != VERSION_TYPE {
             return None;
         }
-        let count = usize::from(m[3]);
-        if m.len() < HEADER + 4 * count
-            || pseudo_sum(ip.src(), ip.dst(), &m[..HEADER + 4 * count]) != 0
-        {
+        let len = HEADER + A::LEN * usize::from(m[3]);
+        if m.len() < len || pseudo_sum(src, &m[..len]) != 0 {
             return None;
         }
-        let addresses = (0..count)
-            .map(|i| {
-                let at = HEADER + 4 * i;
-                Ipv4Addr::new(m[at], m[at + 1], m[at + 2], m[at + 3])
-            })
-            .collect();
         let advert = Advert {
             vrid: m[1],
             priority: m[2],
             interval_cs: be16(m, 4) & 0x0fff,
-            addresses,
         };
-        Some((ip.src(), advert))
+        Some((src, advert))
     }
 
-    /// The IPv4 packet carrying it from `src`.
-    pub fn packet(&self, src: Ipv4Addr) -> Vec<u8> {
-        let mut m = vec![
+    /// The IP packet carrying it from `src` and listing `addresses` (at
+    /// most 255: the configuration holds fewer).
+    pub fn packet<A: VrrpFamily>(&self, src: A, addresses: &[A]) -> Vec<u8> {
+        let message_len = HEADER + A::LEN * addresses.len();
+        let mut p = vec![0; A::HEADER + message_len];
+        A::write_header(&mut p, src, message_len);
+        let m = &mut p[A::HEADER..];
+        m[..4].copy_from_slice(&[
             VERSION_TYPE,
             self.vrid,
             self.priority,
-            self.addresses.len() as u8,
-        ];
-        m.extend_from_slice(&(self.interval_cs & 0x0fff).to_be_bytes());
-        m.extend_from_slice(&[0, 0]);
-        for a in &self.addresses {
-            m.extend_from_slice(&a.octets());
+            addresses.len() as u8,
+        ]);
+        put_be16(m, 4, self.interval_cs & 0x0fff);
+        for (a, slot) in addresses.iter().zip(m[HEADER..].chunks_exact_mut(A::LEN)) {
+            a.write(slot);
         }
-        let sum = pseudo_sum(src, VRRP_GROUP, &m);
-        put_be16(&mut m, 6, sum);
-        let mut p = vec![0x45, 0xc0, 0, 0, 0, 0, 0, 0, VRRP_TTL, PROTO_VRRP, 0, 0];
-        p.extend_from_slice(&src.octets());
-        p.extend_from_slice(&VRRP_GROUP.octets());
-        p.extend_from_slice(&m);
-        let len = p.len() as u16;
-        put_be16(&mut p, 2, len);
-        let sum = checksum(&p[..IPV4_HEADER]);
-        put_be16(&mut p, crate::wire::IPV4_CHECKSUM, sum);
+        let sum = pseudo_sum(src, m);
+        put_be16(m, CHECKSUM_AT, sum);
         p
     }
 }
@@ -109,27 +81,90 @@ impl Advert {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{IPV4_CHECKSUM, IPV4_HEADER, IPV6_HEADER, IPV6_HOP_LIMIT};
     use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const ADVERT: Advert = Advert {
+        vrid: 51,
+        priority: 200,
+        interval_cs: 100,
+    };
 
     #[test]
-    fn an_advert_survives_its_own_encoding_and_a_flipped_bit_is_refused() {
-        let advert = Advert {
-            vrid: 51,
-            priority: 200,
-            interval_cs: 100,
-            addresses: vec![Ipv4Addr::new(10, 70, 1, 254)],
-        };
+    fn an_ipv4_advert_survives_its_own_encoding_and_a_flipped_bit_is_refused() {
         let src = Ipv4Addr::new(10, 70, 1, 2);
-        let mut p = advert.packet(src);
-        assert_eq!(Advert::parse(&p), Some((src, advert)));
-        p[22] ^= 1; // the priority
-        assert_eq!(Advert::parse(&p), None, "checksum");
+        let mut p = ADVERT.packet(src, &[Ipv4Addr::new(10, 70, 1, 254)]);
+        assert_eq!(crate::wire::checksum(&p[..IPV4_HEADER]), 0);
+        assert_eq!(Advert::parse(&p), Some((src, ADVERT)));
+        p[IPV4_HEADER + 2] ^= 1; // the priority
+        assert_eq!(Advert::parse::<Ipv4Addr>(&p), None, "checksum");
+        assert_ne!(p[IPV4_CHECKSUM], 0);
+    }
+
+    #[test]
+    fn an_ipv6_advert_matches_rfc_5798_and_its_checksum_covers_the_pseudo_header() {
+        let src: Ipv6Addr = "fe80::2".parse().unwrap();
+        let addresses: [Ipv6Addr; 2] = ["fe80::1".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+        let p = ADVERT.packet(src, &addresses);
+        assert_eq!(p.len(), IPV6_HEADER + 8 + 32);
+        assert_eq!((p[6], p[7]), (112, 255), "next header, hop limit");
+        assert_eq!(&p[24..40], &Ipv6Addr::GROUP.octets());
+        assert_eq!(&p[IPV6_HEADER..IPV6_HEADER + 4], &[0x31, 51, 200, 2]);
+        // The pipeline's own IPv6 upper-layer checksum agrees.
+        assert_eq!(crate::wire::ipv6_payload_checksum(&p), 0);
+        assert_eq!(Advert::parse(&p), Some((src, ADVERT)));
+        // Another source changes the pseudo-header: refused.
+        let mut moved = p.clone();
+        moved[23] ^= 1;
+        assert_eq!(Advert::parse::<Ipv6Addr>(&moved), None);
+        let mut hop = p.clone();
+        hop[IPV6_HOP_LIMIT] = 64;
+        assert_eq!(Advert::parse::<Ipv6Addr>(&hop), None, "hop limit");
+        // An IPv4 advert is not an IPv6 one, nor the reverse.
+        assert_eq!(Advert::parse::<Ipv4Addr>(&p), None);
+        let v4 = ADVERT.packet(Ipv4Addr::new(10, 0, 0, 1), &[]);
+        assert_eq!(Advert::parse::<Ipv6Addr>(&v4), None);
+    }
+
+    #[test]
+    fn an_ipv6_advert_listing_more_addresses_than_it_holds_is_refused() {
+        let src: Ipv6Addr = "fe80::2".parse().unwrap();
+        let mut p = ADVERT.packet(src, &["fe80::1".parse().unwrap()]);
+        p[IPV6_HEADER + 3] = 2;
+        assert_eq!(Advert::parse::<Ipv6Addr>(&p), None);
+        assert_eq!(Advert::parse::<Ipv6Addr>(&p[..IPV6_HEADER + 4]), None);
     }
 
     proptest! {
         #[test]
         fn no_bytes_make_the_parser_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
-            let _ = Advert::parse(&bytes);
+            let _ = Advert::parse::<Ipv4Addr>(&bytes);
+            let _ = Advert::parse::<Ipv6Addr>(&bytes);
+        }
+
+        /// A valid IPv6 advert with any bytes changed, cut or extended
+        /// (the payload length then disagrees): never a panic, and what
+        /// still parses is still VRRP from the group.
+        #[test]
+        fn mangled_ipv6_adverts_never_make_the_parser_panic(
+            count in 0usize..4,
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+            cut in any::<usize>(),
+            tail in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let addresses = vec![Ipv6Addr::LOCALHOST; count];
+            let mut p = ADVERT.packet("fe80::2".parse::<Ipv6Addr>().unwrap(), &addresses);
+            for (at, byte) in edits {
+                let at = at % p.len();
+                p[at] = byte;
+            }
+            p.truncate(cut % (p.len() + 1));
+            p.extend_from_slice(&tail);
+            if Advert::parse::<Ipv6Addr>(&p).is_some() {
+                prop_assert_eq!(p[6], 112);
+                prop_assert_eq!(&p[24..40], &Ipv6Addr::GROUP.octets()[..]);
+            }
         }
     }
 }
