@@ -13,8 +13,9 @@ use kernel_bypass::state_sync::SyncRecord;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Messages sent and not acknowledged at most: below the receive window.
-pub const MAX_IN_FLIGHT: usize = 48;
+/// Messages sent and not acknowledged at most: below the receive window,
+/// and within what the local stack's UDP socket buffers (64 KiB).
+pub const MAX_IN_FLIGHT: usize = 32;
 /// Sequence numbers behind the highest received that are still told apart.
 const WINDOW: u64 = 64;
 /// A message not acknowledged after this is sent again.
