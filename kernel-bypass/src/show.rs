@@ -431,6 +431,48 @@ pub fn vxlan(snap: &Snapshot, shared: &Shared) -> String {
     out
 }
 
+/// What part of a port's traffic each worker serves (see `spread`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Share {
+    /// A single worker serves everything.
+    Whole,
+    /// The kernel's flow hash picks the worker (AF_PACKET fanout).
+    Fanout,
+    /// Worker i serves rx queue i (AF_XDP).
+    RxQueue,
+}
+
+/// `show dataplane workers`: per worker (index, pinned CPU, counters), its
+/// share of each port and the packets it received and sent there.
+pub fn workers(
+    snap: &Snapshot,
+    workers: &[(Option<usize>, Arc<WorkerCounters>)],
+    share: Share,
+) -> String {
+    let mut out = String::new();
+    for (index, (cpu, counters)) in workers.iter().enumerate() {
+        let cpu = cpu.map_or_else(|| "not pinned".to_string(), |c| format!("CPU {c}"));
+        let _ = writeln!(out, "Worker {index}, {cpu}");
+        let ports = by_name(snap)
+            .into_iter()
+            .filter(|i| matches!(i.kind, Some(IfaceKind::Port { .. })));
+        for iface in ports {
+            let what = match share {
+                Share::Whole => "all traffic".to_string(),
+                Share::Fanout => "fanout by flow hash".to_string(),
+                Share::RxQueue => format!("rx queue {index}"),
+            };
+            let t = interface_totals(std::slice::from_ref(counters), iface.id);
+            let _ = writeln!(
+                out,
+                "  {}: {what}, {} packets input, {} packets output",
+                iface.name, t.rx_packets, t.tx_packets
+            );
+        }
+    }
+    out
+}
+
 pub fn counters(workers: &[Arc<WorkerCounters>]) -> String {
     let mut out = format!("{:<18} {:<22} {:>12}\n", "Node", "Counter", "Count");
     for c in Counter::ALL {
@@ -543,6 +585,45 @@ mod tests {
             "% Interface eth7 does not exist\n"
         );
         assert_eq!(interface_counts(&snap), "3 Ethernet interfaces\n");
+    }
+
+    #[test]
+    fn show_workers_gives_each_worker_its_queue_and_its_own_counts() {
+        let snap = snapshot();
+        let eth0 = snap.interfaces.iter().flatten().find(|i| i.name == "eth0");
+        let id = eth0.unwrap().id;
+        let (first, second) = (
+            Arc::new(WorkerCounters::default()),
+            Arc::new(WorkerCounters::default()),
+        );
+        first.rx(id, 100);
+        second.rx(id, 100);
+        second.rx(id, 100);
+        second.tx(id, 100);
+        let all = [(Some(0), first), (None, second)];
+        let text = workers(&snap, &all, Share::RxQueue);
+        assert!(
+            text.starts_with(
+                "Worker 0, CPU 0
+  eth0: rx queue 0, 1 packets input, 0 packets output
+"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Worker 1, not pinned
+  eth0: rx queue 1, 2 packets input, 1 packets output
+"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("eth2"),
+            "an interface without a port: {text}"
+        );
+        let one = workers(&snap, &all[..1], Share::Whole);
+        assert!(one.contains("eth0: all traffic,"), "{one}");
     }
 
     #[test]
