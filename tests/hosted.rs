@@ -3,6 +3,9 @@
 //! standard input shows and changes it, and the status page answers curl.
 
 // The namespace helpers of the dataplane tests, shared rather than copied.
+#[path = "../kernel-bypass/tests/support/dataplane.rs"]
+#[allow(dead_code)]
+mod dataplane;
 #[path = "../kernel-bypass/tests/support/netns.rs"]
 #[allow(dead_code)]
 mod netns;
@@ -48,10 +51,15 @@ impl Drop for ConfigFile {
 impl Site {
     /// `left` is 10.<net>.1.0/24, `right` 10.<net>.2.0/24; the appliance is .1 on both.
     fn new(net: u8) -> Site {
+        Site::with_queues(net, 1)
+    }
+
+    /// Like `new`, on veths with `queues` receive and transmit queues.
+    fn with_queues(net: u8, queues: u32) -> Site {
         let left = Netns::new();
         let right = Netns::new();
-        let left_link = Veth::into_ns(&left);
-        let right_link = Veth::into_ns(&right);
+        let left_link = Veth::into_ns_with_queues(&left, queues);
+        let right_link = Veth::into_ns_with_queues(&right, queues);
         left.configure(
             &left_link.inner,
             &format!("10.{net}.1.2/24"),
@@ -118,6 +126,78 @@ fn hosted_mode_with_two_workers_forwards_and_serves_its_status_page() {
         page.contains("hostname edge-hosted"),
         "status page: {page:?}"
     );
+}
+
+/// Two workers on veths with two queues, as on a multi-queue NIC: pings and
+/// four iperf3 TCP streams cross (so flows land on both queues), and
+/// `show dataplane workers` shows that both workers received packets.
+fn two_workers_forward_on_two_queue_veths(backend: &str, net: u8) {
+    let site = Site::with_queues(net, 2);
+    let mut appliance = Child(
+        site.run(&["--backend", backend, "--workers", "2"], Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (left, right) = (format!("10.{net}.1.2"), format!("10.{net}.2.2"));
+    assert!(site.left.ping_ok(&right), "{backend}: left to right");
+    assert!(site.right.ping_ok(&left), "{backend}: and back");
+    let _server = site.right.spawn(&["iperf3", "-s", "-B", &right, "-1"]);
+    let iperf = [
+        "timeout", "20", "iperf3", "-c", &right, "-P", "4", "-t", "2", "-J",
+    ];
+    let report = site
+        .left
+        .stdout_until(&iperf, |t| dataplane::received_bytes(t) > 0);
+    assert!(
+        dataplane::received_bytes(&report) > 0,
+        "{backend}: iperf3 across: {report}"
+    );
+    let mut cli = appliance.0.stdin.take().unwrap();
+    writeln!(
+        cli,
+        "show dataplane workers
+exit"
+    )
+    .unwrap();
+    drop(cli);
+    let mut text = String::new();
+    let mut stdout = appliance.0.stdout.take().unwrap();
+    std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+    let text = text.replace("\r\n", "\n");
+    for worker in 0..2 {
+        let section = text
+            .split(&format!("Worker {worker}, "))
+            .nth(1)
+            .and_then(|rest| rest.split("\nWorker ").next())
+            .unwrap_or_default();
+        let received: u64 = section
+            .lines()
+            .filter_map(|line| line.split(" packets input").next()?.rsplit(' ').next())
+            .filter_map(|n| n.parse::<u64>().ok())
+            .sum();
+        assert!(
+            received > 0,
+            "{backend}: worker {worker} received nothing:\n{text}"
+        );
+    }
+    if backend == "af-xdp" {
+        assert!(text.contains(": rx queue 1, "), "{text}");
+    }
+}
+
+#[test]
+fn two_af_xdp_workers_each_serve_a_queue_of_a_two_queue_veth() {
+    if is_root() {
+        two_workers_forward_on_two_queue_veths("af-xdp", 91);
+    }
+}
+
+#[test]
+fn two_af_packet_workers_share_two_queue_veths_by_flow_hash() {
+    if is_root() {
+        two_workers_forward_on_two_queue_veths("af-packet", 92);
+    }
 }
 
 #[test]
@@ -297,7 +377,7 @@ fn several_workers_on_a_backend_that_cannot_share_is_one_line_and_a_failure() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_one_line_failure(&out, "need the af-packet backend");
+    assert_one_line_failure(&out, "need the af-packet or af-xdp backend");
 }
 
 #[test]
