@@ -128,16 +128,21 @@ fn hosted_mode_with_two_workers_forwards_and_serves_its_status_page() {
     );
 }
 
-/// Two workers on veths with two queues, as on a multi-queue NIC: pings and
-/// four iperf3 TCP streams cross (so flows land on both queues), and
-/// `show dataplane workers` shows that both workers received packets.
-fn two_workers_forward_on_two_queue_veths(backend: &str, net: u8) {
+/// `workers` workers on veths with two queues, as on a multi-queue NIC:
+/// pings and four iperf3 TCP streams cross (so flows land on both queues)
+/// at full speed, and `show dataplane workers` shows that every worker
+/// received packets; returns what it showed.
+fn workers_forward_on_two_queue_veths(backend: &str, workers: usize, net: u8) -> String {
     let site = Site::with_queues(net, 2);
+    let workers_arg = workers.to_string();
     let mut appliance = Child(
-        site.run(&["--backend", backend, "--workers", "2"], Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+        site.run(
+            &["--backend", backend, "--workers", &workers_arg],
+            Stdio::piped(),
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap(),
     );
     let (left, right) = (format!("10.{net}.1.2"), format!("10.{net}.2.2"));
     assert!(site.left.ping_ok(&right), "{backend}: left to right");
@@ -149,23 +154,19 @@ fn two_workers_forward_on_two_queue_veths(backend: &str, net: u8) {
     let report = site
         .left
         .stdout_until(&iperf, |t| dataplane::received_bytes(t) > 0);
+    // A path that loses one queue's frames still delivers a trickle.
     assert!(
-        dataplane::received_bytes(&report) > 0,
-        "{backend}: iperf3 across: {report}"
+        dataplane::received_bytes(&report) > 10_000_000,
+        "{backend}: iperf3 across at speed: {report}"
     );
     let mut cli = appliance.0.stdin.take().unwrap();
-    writeln!(
-        cli,
-        "show dataplane workers
-exit"
-    )
-    .unwrap();
+    writeln!(cli, "show dataplane workers\nexit").unwrap();
     drop(cli);
     let mut text = String::new();
     let mut stdout = appliance.0.stdout.take().unwrap();
     std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
     let text = text.replace("\r\n", "\n");
-    for worker in 0..2 {
+    for worker in 0..workers {
         let section = text
             .split(&format!("Worker {worker}, "))
             .nth(1)
@@ -181,22 +182,30 @@ exit"
             "{backend}: worker {worker} received nothing:\n{text}"
         );
     }
-    if backend == "af-xdp" {
-        assert!(text.contains(": rx queue 1, "), "{text}");
-    }
+    text
 }
 
 #[test]
 fn two_af_xdp_workers_each_serve_a_queue_of_a_two_queue_veth() {
     if is_root() {
-        two_workers_forward_on_two_queue_veths("af-xdp", 91);
+        let shown = workers_forward_on_two_queue_veths("af-xdp", 2, 91);
+        assert!(shown.contains(": rx queue 1, "), "{shown}");
+    }
+}
+
+#[test]
+fn one_af_xdp_worker_serves_both_queues_of_a_two_queue_veth() {
+    if is_root() {
+        let shown = workers_forward_on_two_queue_veths("af-xdp", 1, 90);
+        assert!(shown.contains(": rx queues 0, 1, "), "{shown}");
     }
 }
 
 #[test]
 fn two_af_packet_workers_share_two_queue_veths_by_flow_hash() {
     if is_root() {
-        two_workers_forward_on_two_queue_veths("af-packet", 92);
+        let shown = workers_forward_on_two_queue_veths("af-packet", 2, 92);
+        assert!(shown.contains(": fanout by flow hash, "), "{shown}");
     }
 }
 

@@ -42,6 +42,8 @@ struct Control {
     ids: InterfaceIds,
     /// Attached physical interfaces and their port index (never reused).
     ports: BTreeMap<String, PortId>,
+    /// What part of each attached interface's traffic each worker serves.
+    shares: BTreeMap<String, Vec<String>>,
     next_port: usize,
     /// The configuration of the published snapshot (it passed the checks).
     applied: Config,
@@ -138,6 +140,7 @@ impl Dataplane {
             control: Mutex::new(Control {
                 ids: InterfaceIds::default(),
                 ports: BTreeMap::new(),
+                shares: BTreeMap::new(),
                 next_port: 0,
                 applied: Config::default(),
                 learned: Learned::default(),
@@ -207,10 +210,14 @@ impl Dataplane {
                 .map_err(|_| "too many ports opened".to_string())?;
             let spread = spread::open_ports(self.backend, name, self.workers.len())?;
             notes.extend(spread.notes);
-            opened.push((name.clone(), index, spread.ports));
+            opened.push((name.clone(), index, spread.ports, spread.shares));
         }
         let mut port_ids = control.ports.clone();
-        port_ids.extend(opened.iter().map(|(name, index, _)| (name.clone(), *index)));
+        port_ids.extend(
+            opened
+                .iter()
+                .map(|(name, index, ..)| (name.clone(), *index)),
+        );
         let port_of = |name: &str| port_ids.get(name).copied();
         let (snap, effective) = self.compile(control, config, &port_of)?;
         // Committed from here on: ports first, so a worker that sees the
@@ -222,6 +229,7 @@ impl Dataplane {
             .cloned()
             .collect();
         for name in stale {
+            control.shares.remove(&name);
             if let Some(index) = control.ports.remove(&name) {
                 self.workers
                     .iter()
@@ -229,7 +237,8 @@ impl Dataplane {
             }
         }
         control.next_port += opened.len();
-        for (name, index, ports) in opened {
+        for (name, index, ports, shares) in opened {
+            control.shares.insert(name.clone(), shares);
             control.ports.insert(name, index);
             for (w, port) in self.workers.iter().zip(ports) {
                 w.change_port((index, Some(port)));
@@ -399,17 +408,15 @@ impl Dataplane {
     /// `show dataplane workers`: each worker's CPU, and per interface the
     /// share of its traffic the worker serves and its packet counts.
     pub fn show_workers(&self) -> String {
-        let share = match (self.backend, self.workers.len()) {
-            (_, 1) => show::Share::Whole,
-            (Backend::AfXdp, _) => show::Share::RxQueue,
-            _ => show::Share::Fanout,
+        let Ok(control) = self.control.lock() else {
+            return "% dataplane control poisoned\n".to_string();
         };
         let workers: Vec<_> = self
             .workers
             .iter()
             .map(|w| (w.cpu, w.counters.clone()))
             .collect();
-        show::workers(&self.snapshots.load(), &workers, share)
+        show::workers(&self.snapshots.load(), &workers, &control.shares)
     }
 
     /// `show counters`: non-zero per-node counters summed over workers.

@@ -10,6 +10,7 @@ use crate::snapshot::{
 };
 use crate::wire::{format_mac, mac_from_u64, Mac};
 use grammar::config::InterfaceKind;
+use std::collections::BTreeMap;
 use std::fmt::{Display, Write};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -431,23 +432,13 @@ pub fn vxlan(snap: &Snapshot, shared: &Shared) -> String {
     out
 }
 
-/// What part of a port's traffic each worker serves (see `spread`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Share {
-    /// A single worker serves everything.
-    Whole,
-    /// The kernel's flow hash picks the worker (AF_PACKET fanout).
-    Fanout,
-    /// Worker i serves rx queue i (AF_XDP).
-    RxQueue,
-}
-
-/// `show dataplane workers`: per worker (index, pinned CPU, counters), its
-/// share of each port and the packets it received and sent there.
+/// `show dataplane workers`: per worker (pinned CPU, counters), its share
+/// of each port (`shares`: by interface name, per worker) and the packets
+/// it received and sent there.
 pub fn workers(
     snap: &Snapshot,
     workers: &[(Option<usize>, Arc<WorkerCounters>)],
-    share: Share,
+    shares: &BTreeMap<String, Vec<String>>,
 ) -> String {
     let mut out = String::new();
     for (index, (cpu, counters)) in workers.iter().enumerate() {
@@ -457,11 +448,10 @@ pub fn workers(
             .into_iter()
             .filter(|i| matches!(i.kind, Some(IfaceKind::Port { .. })));
         for iface in ports {
-            let what = match share {
-                Share::Whole => "all traffic".to_string(),
-                Share::Fanout => "fanout by flow hash".to_string(),
-                Share::RxQueue => format!("rx queue {index}"),
-            };
+            let what = shares
+                .get(&iface.name)
+                .and_then(|per_worker| per_worker.get(index))
+                .map_or("no port", String::as_str);
             let t = interface_totals(std::slice::from_ref(counters), iface.id);
             let _ = writeln!(
                 out,
@@ -601,20 +591,20 @@ mod tests {
         second.rx(id, 100);
         second.tx(id, 100);
         let all = [(Some(0), first), (None, second)];
-        let text = workers(&snap, &all, Share::RxQueue);
+        let shares = BTreeMap::from([(
+            "eth0".to_string(),
+            vec!["rx queues 0, 2".to_string(), "rx queue 1".to_string()],
+        )]);
+        let text = workers(&snap, &all, &shares);
         assert!(
             text.starts_with(
-                "Worker 0, CPU 0
-  eth0: rx queue 0, 1 packets input, 0 packets output
-"
+                "Worker 0, CPU 0\n  eth0: rx queues 0, 2, 1 packets input, 0 packets output\n"
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                "Worker 1, not pinned
-  eth0: rx queue 1, 2 packets input, 1 packets output
-"
+                "Worker 1, not pinned\n  eth0: rx queue 1, 2 packets input, 1 packets output\n"
             ),
             "{text}"
         );
@@ -622,8 +612,8 @@ mod tests {
             !text.contains("eth2"),
             "an interface without a port: {text}"
         );
-        let one = workers(&snap, &all[..1], Share::Whole);
-        assert!(one.contains("eth0: all traffic,"), "{one}");
+        let none = workers(&snap, &all[..1], &BTreeMap::new());
+        assert!(none.contains("eth0: no port,"), "{none}");
     }
 
     #[test]

@@ -8,12 +8,13 @@
 //!   workers, but on veth it is whichever CPU the sender runs on, so a
 //!   flow would move between workers (and be reordered) as its sender
 //!   moves. The hash keeps a flow on one worker on every NIC.
-//! - AF_XDP: a socket serves one rx queue, so the NIC is asked for one
-//!   queue per worker and worker i receives and transmits on queue i
-//!   (`AfXdpPort::open_queues`). A NIC that cannot have that many queues
-//!   is refused: a worker without a queue there could not send there
-//!   either. Queues the NIC keeps beyond the workers are left to the
-//!   kernel, and logged.
+//! - AF_XDP: a socket serves one rx queue, so every queue gets a socket
+//!   (`AfXdpPort::open_queues`) and worker i serves queues i, i + W,
+//!   i + 2W ... of W workers, transmitting on queue i: one queue each when
+//!   the NIC has as many queues as workers (the NIC is asked for more when
+//!   it has fewer, never for fewer). A NIC that cannot have a queue per
+//!   worker is refused: a worker without a queue there could not send
+//!   there either. What was opened is logged.
 //! - TAP: one worker.
 //!
 //! Which worker gets a packet is the NIC's or the kernel's choice, and the
@@ -23,7 +24,7 @@
 //! worker keeps to itself (its packets waiting for ARP, its ICMP error
 //! budget) looks only at those shared tables.
 
-use crate::io::{self, sys, AfXdpConfig, AfXdpPort, Backend, PacketPort};
+use crate::io::{self, sys, AfXdpConfig, AfXdpPort, Backend, PacketPort, QueueGroup};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 
@@ -31,10 +32,12 @@ use std::sync::atomic::{AtomicU16, Ordering};
 /// fragments reach the same worker.
 const FLAG_DEFRAG: u32 = 0x8000;
 
-/// One interface's ports, in worker order, and what is worth logging
+/// One interface's ports, in worker order, what part of the traffic
+/// each serves (`show dataplane workers`), and what is worth logging
 /// about how they share it.
 pub struct Spread {
     pub ports: Vec<Box<dyn PacketPort>>,
+    pub shares: Vec<String>,
     pub notes: Vec<String>,
 }
 
@@ -46,32 +49,59 @@ pub fn open_ports(backend: Backend, ifname: &str, workers: usize) -> Result<Spre
     }
 }
 
-/// An AF_XDP port per worker, each on its own rx queue.
+/// An AF_XDP port on every rx queue; each worker gets its queues'.
 fn per_queue(ifname: &str, workers: usize) -> Result<Spread, String> {
-    let queues = u32::try_from(workers).unwrap_or(u32::MAX);
-    let opened = AfXdpPort::open_queues(ifname, queues, AfXdpConfig::default())
+    let workers_u32 = u32::try_from(workers).unwrap_or(u32::MAX);
+    let opened = AfXdpPort::open_queues(ifname, workers_u32, AfXdpConfig::default())
         .map_err(|e| io::opening_error(Backend::AfXdp, ifname, e).to_string())?;
     let copy = match opened.ports.first().map(AfXdpPort::zero_copy) {
         Some(true) => "zero-copy",
         _ => "copy mode (the driver has no zero-copy)",
     };
+    let queues = opened.ports.len();
     let mut notes = vec![format!(
-        "%DATAPLANE-5-QUEUES: {ifname}: AF_XDP on {queues} rx queue(s), one per worker, {copy}"
+        "%DATAPLANE-5-QUEUES: {ifname}: AF_XDP on {queues} rx queue(s) for {workers} worker(s), {copy}"
     )];
-    if opened.nic_queues > queues {
+    if opened.nic_queues as usize > queues {
         notes.push(format!(
-            "%DATAPLANE-4-QUEUES: {ifname}: {} rx queues and {queues} worker(s); the NIC \
-             refused fewer queues, so queues {queues} to {} go to the kernel unserved",
-            opened.nic_queues,
-            opened.nic_queues - 1
+            "%DATAPLANE-4-QUEUES: {ifname}: queues {queues} to {} of {} go to the kernel unserved",
+            opened.nic_queues - 1,
+            opened.nic_queues
         ));
     }
-    let ports = opened
-        .ports
-        .into_iter()
-        .map(|p| Box::new(p) as Box<dyn PacketPort>)
-        .collect();
-    Ok(Spread { ports, notes })
+    // Worker w's ports: queues w, w + workers, ...; its first one sends.
+    let mut mine: Vec<Vec<Box<dyn PacketPort>>> = (0..workers).map(|_| Vec::new()).collect();
+    for (queue, port) in opened.ports.into_iter().enumerate() {
+        if let Some(ports) = mine.get_mut(queue % workers) {
+            ports.push(Box::new(port));
+        }
+    }
+    let mut ports = Vec::with_capacity(workers);
+    let mut shares = Vec::with_capacity(workers);
+    for (worker, own) in mine.into_iter().enumerate() {
+        let served: Vec<String> = (worker..queues)
+            .step_by(workers)
+            .map(|q| q.to_string())
+            .collect();
+        let mut own = own.into_iter();
+        // open_queues gave at least one queue per worker.
+        let Some(first) = own.next() else {
+            return Err(format!("{ifname}: no rx queue for worker {worker}"));
+        };
+        let others: Vec<_> = own.collect();
+        ports.push(if others.is_empty() {
+            first
+        } else {
+            Box::new(QueueGroup::new(first, others).map_err(|e| format!("{ifname}: {e}"))?)
+        });
+        let plural = if served.len() > 1 { "s" } else { "" };
+        shares.push(format!("rx queue{plural} {}", served.join(", ")));
+    }
+    Ok(Spread {
+        ports,
+        shares,
+        notes,
+    })
 }
 
 /// A port per worker in one fanout group (just the port for one worker).
@@ -86,8 +116,14 @@ fn fanout(backend: Backend, ifname: &str, workers: usize) -> Result<Spread, Stri
         }
         ports.push(port);
     }
+    let share = if workers > 1 {
+        "fanout by flow hash"
+    } else {
+        "all traffic"
+    };
     Ok(Spread {
         ports,
+        shares: vec![share.to_string(); workers],
         notes: Vec::new(),
     })
 }

@@ -4,9 +4,9 @@
 //! coming back). The port receives and transmits on its own queue.
 //!
 //! An interface has one XDP program, so its ports share one redirect
-//! program and socket map (`xdp_prog`): `open_queues` opens a port per
-//! queue for one worker each; the program is detached when the last of
-//! them closes.
+//! program and socket map (`xdp_prog`): `open_queues` opens a port on
+//! every queue, for the workers to share; the program is detached when
+//! the last of them closes.
 //!
 //! Zero-copy (the driver receives into and sends from the UMEM itself) is
 //! tried first and copy mode taken when the driver refuses; which one was
@@ -231,27 +231,29 @@ impl AfXdpPort {
         AfXdpPort::on_queue(ifname, ifindex, &Arc::new(xdp), config.queue, &config)
     }
 
-    /// Opens one port on each of `ifname`'s rx queues `0..queues`, for a
-    /// worker each, after asking the NIC for that many queues (as `open`
-    /// does for one). Refused if the NIC cannot have that many; where it
-    /// keeps more, the rest go to the kernel, unserved
-    /// (`QueuePorts::nic_queues` says how many there are).
-    pub fn open_queues(ifname: &str, queues: u32, config: AfXdpConfig) -> io::Result<QueuePorts> {
+    /// Opens a port on each of `ifname`'s rx queues (up to `MAX_QUEUES`),
+    /// for `workers` workers to share. A NIC with fewer queues than workers
+    /// is asked for more, and refused if it cannot have them; one with
+    /// more keeps them all (fewer could leave a veth peer's frames
+    /// unserved, see `nic::use_receive_queues`), so there may be more
+    /// ports than workers.
+    pub fn open_queues(ifname: &str, workers: u32, config: AfXdpConfig) -> io::Result<QueuePorts> {
         validate(&config)?;
-        if !(1..=MAX_QUEUES).contains(&queues) {
+        if !(1..=MAX_QUEUES).contains(&workers) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("AF_XDP serves 1 to {MAX_QUEUES} rx queues"),
+                format!("AF_XDP serves 1 to {MAX_QUEUES} workers"),
             ));
         }
         let ifindex = prepare(ifname)?;
-        let nic_queues = nic::use_receive_queues(ifname, queues)?;
-        if nic_queues < queues {
+        let nic_queues = nic::use_at_least_receive_queues(ifname, workers)?;
+        if nic_queues < workers {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("{nic_queues} rx queue(s), and AF_XDP needs one per worker ({queues})"),
+                format!("{nic_queues} rx queue(s), and AF_XDP needs one per worker ({workers})"),
             ));
         }
+        let queues = nic_queues.min(MAX_QUEUES);
         let xdp = Arc::new(XdpRedirect::attach(ifindex, program_mode(&config), queues)?);
         let ports = (0..queues)
             .map(|queue| AfXdpPort::on_queue(ifname, ifindex, &xdp, queue, &config))
@@ -374,8 +376,7 @@ impl AfXdpPort {
 /// An interface's ports, one per rx queue from 0 (see `open_queues`).
 pub struct QueuePorts {
     pub ports: Vec<AfXdpPort>,
-    /// The rx queues the NIC has: more than the ports where the driver
-    /// refused to reduce them.
+    /// The rx queues the NIC has: more than the ports beyond `MAX_QUEUES`.
     pub nic_queues: u32,
 }
 
@@ -646,8 +647,8 @@ mod tests {
             let err = AfXdpPort::open("lo", config).err().expect("refused");
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
         }
-        for queues in [0, MAX_QUEUES + 1] {
-            let err = AfXdpPort::open_queues("lo", queues, AfXdpConfig::default())
+        for workers in [0, MAX_QUEUES + 1] {
+            let err = AfXdpPort::open_queues("lo", workers, AfXdpConfig::default())
                 .err()
                 .expect("refused");
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");

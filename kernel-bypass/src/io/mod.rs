@@ -16,6 +16,7 @@ mod checksum;
 mod coalesce;
 mod nic;
 pub mod offload;
+mod queue_group;
 pub(crate) mod sys;
 mod tap;
 mod xdp_prog;
@@ -23,6 +24,7 @@ mod xdp_prog;
 pub use af_packet::{AfPacketConfig, AfPacketPort, TpacketVersion};
 pub use af_xdp::{AfXdpConfig, AfXdpPort, CopyMode, QueuePorts};
 pub use offload::OffloadCounters;
+pub use queue_group::QueueGroup;
 pub use tap::TapPort;
 pub use xdp_prog::XdpMode;
 

@@ -4,8 +4,8 @@
 //! GRO (in the kernel) and LRO/hardware GRO (in the NIC, or in the host for
 //! virtio guests) merge TCP segments into one large packet before packet
 //! sockets and generic XDP see it: ports switch them off. An AF_XDP socket
-//! serves one receive queue, so that port also sets the NIC's receive
-//! queues to the number of sockets it opens (one per worker).
+//! serves one receive queue, so that port also makes sure the NIC has a
+//! queue for each of the workers (or, alone, folds them into one).
 
 use super::sys;
 use std::io;
@@ -80,17 +80,33 @@ fn disable_features(ifname: &str, features: &[&str]) -> io::Result<()> {
     Ok(())
 }
 
-/// Asks the NIC for `wanted` receive queues (as `ethtool -L` does, within
-/// the driver's maximum) and returns how many queues an AF_XDP socket can
-/// now bind: as many as have both a receive and a transmit side, since a
-/// socket with both rings needs its queue id below both counts. The count
-/// stays as it was where the driver refuses the change; a driver without
-/// the channel commands is counted from `/sys/class/net/IF/queues`.
+/// Asks the NIC for exactly `wanted` receive queues (as `ethtool -L`
+/// does, within the driver's maximum) and returns how many queues an
+/// AF_XDP socket can now bind: as many as have both a receive and a
+/// transmit side, since a socket with both rings needs its queue id below
+/// both counts. The count stays as it was where the driver refuses the
+/// change; a driver without the channel commands is counted from
+/// `/sys/class/net/IF/queues`.
+///
+/// Fewer queues is not always fewer paths in: a veth's peer keeps its
+/// transmit queues, and what it sends on a queue beyond ours reaches the
+/// kernel's stack without meeting the XDP program.
 pub fn use_receive_queues(ifname: &str, wanted: u32) -> io::Result<u32> {
+    change_queues(ifname, wanted, |now| now != wanted)
+}
+
+/// Like `use_receive_queues`, but only ever raises the count: a NIC with
+/// `wanted` queues or more keeps them all.
+pub fn use_at_least_receive_queues(ifname: &str, wanted: u32) -> io::Result<u32> {
+    change_queues(ifname, wanted, |now| now < wanted)
+}
+
+/// Asks for `wanted` queues if `change` says so of the current count.
+fn change_queues(ifname: &str, wanted: u32, change: impl Fn(u32) -> bool) -> io::Result<u32> {
     let Some(mut channels) = Channels::read(ifname)? else {
         return Ok(queues_in_sysfs(ifname));
     };
-    if channels.bindable() != wanted {
+    if change(channels.bindable()) {
         // A refusal leaves the count as it was; the caller sees the count.
         if channels.ask(wanted).write(ifname).is_ok() {
             channels = Channels::read(ifname)?.unwrap_or(channels);
