@@ -78,6 +78,7 @@ pub struct AfXdpConfig {
     pub queue: u32,
     /// How the redirect program is attached.
     pub mode: XdpMode,
+    /// Zero-copy or copy; with the program in generic mode, `Auto` copies.
     pub copy: CopyMode,
     /// Entries per ring, a power of two. The UMEM holds twice this many
     /// buffers: one half lent for receiving, the other for sending.
@@ -286,7 +287,7 @@ impl AfXdpPort {
             fill.put(i, u64::from(i * FRAME_SIZE));
         }
         fill.submit(size);
-        let zero_copy = bind_queue(raw, ifindex, queue, config.copy)?;
+        let zero_copy = bind_queue(raw, ifindex, queue, copy_mode(config))?;
         xdp.register(queue, raw)?;
         // The second half of the UMEM is ours for sending.
         let mut tx_free = Vec::with_capacity(size as usize);
@@ -393,6 +394,15 @@ fn program_mode(config: &AfXdpConfig) -> XdpMode {
     match config.copy {
         CopyMode::ZeroCopy => XdpMode::Driver,
         CopyMode::Auto | CopyMode::Copy => config.mode,
+    }
+}
+
+/// A program asked to run generic (before the driver's buffers become
+/// the kernel's) has no use for zero-copy.
+fn copy_mode(config: &AfXdpConfig) -> CopyMode {
+    match (config.copy, config.mode) {
+        (CopyMode::Auto, XdpMode::Generic) => CopyMode::Copy,
+        (copy, _) => copy,
     }
 }
 
