@@ -15,8 +15,9 @@ pub struct RunArgs {
     /// Packet I/O backend for the interfaces: af-packet, af-xdp or tap.
     #[arg(long, default_value = "af-packet")]
     backend: Backend,
-    /// Forwarding threads, each busy-polling on a CPU of its own; more than
-    /// one needs af-packet (the kernel spreads flows over them by hash).
+    /// Forwarding threads, each busy-polling on a CPU of its own. More than
+    /// one: af-packet spreads flows over them by hash; af-xdp gives each a
+    /// receive queue of every interface (which must have one per worker).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: u16,
     /// Run without a CLI on this terminal, until killed (for services and tests).

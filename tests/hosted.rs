@@ -3,6 +3,9 @@
 //! standard input shows and changes it, and the status page answers curl.
 
 // The namespace helpers of the dataplane tests, shared rather than copied.
+#[path = "../kernel-bypass/tests/support/dataplane.rs"]
+#[allow(dead_code)]
+mod dataplane;
 #[path = "../kernel-bypass/tests/support/netns.rs"]
 #[allow(dead_code)]
 mod netns;
@@ -48,10 +51,15 @@ impl Drop for ConfigFile {
 impl Site {
     /// `left` is 10.<net>.1.0/24, `right` 10.<net>.2.0/24; the appliance is .1 on both.
     fn new(net: u8) -> Site {
+        Site::with_queues(net, 1)
+    }
+
+    /// Like `new`, on veths with `queues` receive and transmit queues.
+    fn with_queues(net: u8, queues: u32) -> Site {
         let left = Netns::new();
         let right = Netns::new();
-        let left_link = Veth::into_ns(&left);
-        let right_link = Veth::into_ns(&right);
+        let left_link = Veth::into_ns_with_queues(&left, queues);
+        let right_link = Veth::into_ns_with_queues(&right, queues);
         left.configure(
             &left_link.inner,
             &format!("10.{net}.1.2/24"),
@@ -118,6 +126,87 @@ fn hosted_mode_with_two_workers_forwards_and_serves_its_status_page() {
         page.contains("hostname edge-hosted"),
         "status page: {page:?}"
     );
+}
+
+/// `workers` workers on veths with two queues, as on a multi-queue NIC:
+/// pings and four iperf3 TCP streams cross (so flows land on both queues)
+/// at full speed, and `show dataplane workers` shows that every worker
+/// received packets; returns what it showed.
+fn workers_forward_on_two_queue_veths(backend: &str, workers: usize, net: u8) -> String {
+    let site = Site::with_queues(net, 2);
+    let workers_arg = workers.to_string();
+    let mut appliance = Child(
+        site.run(
+            &["--backend", backend, "--workers", &workers_arg],
+            Stdio::piped(),
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let (left, right) = (format!("10.{net}.1.2"), format!("10.{net}.2.2"));
+    assert!(site.left.ping_ok(&right), "{backend}: left to right");
+    assert!(site.right.ping_ok(&left), "{backend}: and back");
+    let _server = site.right.spawn(&["iperf3", "-s", "-B", &right, "-1"]);
+    let iperf = [
+        "timeout", "20", "iperf3", "-c", &right, "-P", "4", "-t", "2", "-J",
+    ];
+    let report = site
+        .left
+        .stdout_until(&iperf, |t| dataplane::received_bytes(t) > 0);
+    // A path that loses one queue's frames still delivers a trickle.
+    assert!(
+        dataplane::received_bytes(&report) > 10_000_000,
+        "{backend}: iperf3 across at speed: {report}"
+    );
+    let mut cli = appliance.0.stdin.take().unwrap();
+    writeln!(cli, "show dataplane workers\nexit").unwrap();
+    drop(cli);
+    let mut text = String::new();
+    let mut stdout = appliance.0.stdout.take().unwrap();
+    std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+    let text = text.replace("\r\n", "\n");
+    for worker in 0..workers {
+        let section = text
+            .split(&format!("Worker {worker}, "))
+            .nth(1)
+            .and_then(|rest| rest.split("\nWorker ").next())
+            .unwrap_or_default();
+        let received: u64 = section
+            .lines()
+            .filter_map(|line| line.split(" packets input").next()?.rsplit(' ').next())
+            .filter_map(|n| n.parse::<u64>().ok())
+            .sum();
+        assert!(
+            received > 0,
+            "{backend}: worker {worker} received nothing:\n{text}"
+        );
+    }
+    text
+}
+
+#[test]
+fn two_af_xdp_workers_each_serve_a_queue_of_a_two_queue_veth() {
+    if is_root() {
+        let shown = workers_forward_on_two_queue_veths("af-xdp", 2, 91);
+        assert!(shown.contains(": rx queue 1, "), "{shown}");
+    }
+}
+
+#[test]
+fn one_af_xdp_worker_serves_both_queues_of_a_two_queue_veth() {
+    if is_root() {
+        let shown = workers_forward_on_two_queue_veths("af-xdp", 1, 90);
+        assert!(shown.contains(": rx queues 0, 1, "), "{shown}");
+    }
+}
+
+#[test]
+fn two_af_packet_workers_share_two_queue_veths_by_flow_hash() {
+    if is_root() {
+        let shown = workers_forward_on_two_queue_veths("af-packet", 2, 92);
+        assert!(shown.contains(": fanout by flow hash, "), "{shown}");
+    }
 }
 
 #[test]
@@ -297,7 +386,7 @@ fn several_workers_on_a_backend_that_cannot_share_is_one_line_and_a_failure() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_one_line_failure(&out, "need the af-packet backend");
+    assert_one_line_failure(&out, "need the af-packet or af-xdp backend");
 }
 
 #[test]

@@ -10,7 +10,10 @@
 //!    this process; and the ceiling on the same veths at the same offered
 //!    load: dpdk-testpmd (Debian's dpdk-dev, no hugepages) forwarding IPv4
 //!    between them without routing, `io` and `macswap`, on its af_xdp and
-//!    af_packet drivers, with each backend's ratio to it.
+//!    af_packet drivers, with each backend's ratio to it;
+//! 3. multi-queue: veths with two queues, 64 IPv4 flows leaving the
+//!    sender by flow hash (so both queues carry traffic), one worker
+//!    against a worker per queue, with each worker's share.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -31,8 +34,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::dataplane::{config_of, interface, vxlan_interface};
-use support::load::{offered_and_forwarded, sender_and_sink};
-use support::netns::{is_root, run, Netns};
+use support::load::{
+    offered_and_forwarded, offered_and_forwarded_on, sender_and_sink, sender_and_sink_with_queues,
+    TxQueues,
+};
+use support::netns::{is_root, run, Netns, Veth};
 use support::packets::{ethernet, udp6_packet, udp_packet};
 
 const RUN: Duration = Duration::from_secs(3);
@@ -319,32 +325,83 @@ fn measure(
     offered_and_forwarded((sender, sender_if), (sink, sink_if), frames, RUN)
 }
 
-/// (offered, forwarded) per family, plus where the dataplane dropped packets.
-fn through_dataplane(backend: Backend) -> Result<(Vec<(f64, f64)>, String), String> {
-    let (sender, a, sink, b) = sender_and_sink();
+/// A dataplane on `backend` routing between the veths' outer ends, with
+/// the runtime it needs for as long as it runs.
+fn start_router(
+    backend: Backend,
+    workers: usize,
+    a: &Veth,
+    b: &Veth,
+) -> Result<(tokio::runtime::Runtime, Dataplane), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let options = DataplaneOptions {
-        backend,
-        workers: 1,
-    };
+    let options = DataplaneOptions { backend, workers };
     let dataplane = Dataplane::start(
         &router_config(&a.outer, &b.outer),
         options,
         runtime.handle().clone(),
     )?;
-    let ends = ((&sender, a.inner.as_str()), (&sink, b.inner.as_str()));
-    let rates = Family::ALL
-        .iter()
-        .map(|f| measure(ends.0, ends.1, mac_for(&a.outer), *f))
-        .collect();
+    Ok((runtime, dataplane))
+}
+
+/// The dataplane's drop counters, on one line.
+fn pipeline_drops(dataplane: &Dataplane) -> String {
     let drops: Vec<String> = dataplane
         .show_counters()
         .lines()
         .filter(|l| l.ends_with("(drop)"))
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
+    drops.join("; ")
+}
+
+/// (offered, forwarded) per family, plus where the dataplane dropped packets.
+fn through_dataplane(backend: Backend) -> Result<(Vec<(f64, f64)>, String), String> {
+    let (sender, a, sink, b) = sender_and_sink();
+    let (_runtime, dataplane) = start_router(backend, 1, &a, &b)?;
+    let ends = ((&sender, a.inner.as_str()), (&sink, b.inner.as_str()));
+    let rates = Family::ALL
+        .iter()
+        .map(|f| measure(ends.0, ends.1, mac_for(&a.outer), *f))
+        .collect();
+    let drops = pipeline_drops(&dataplane);
     dataplane.stop();
-    Ok((rates, drops.join("; ")))
+    Ok((rates, drops))
+}
+
+/// Queues of each veth in the multi-queue runs.
+const QUEUES: u32 = 2;
+/// IPv4 flows of the multi-queue runs, enough for the hash to fill both queues.
+const FLOWS: u16 = 64;
+
+/// (offered, forwarded) IPv4 through `backend` with `workers` workers on
+/// two-queue veths, `FLOWS` flows leaving the sender by flow hash; and
+/// each worker's packets in from the sender's link.
+fn through_dataplane_on_queues(
+    backend: Backend,
+    workers: usize,
+) -> Result<((f64, f64), String), String> {
+    let (sender, a, sink, b) = sender_and_sink_with_queues(QUEUES);
+    let (_runtime, dataplane) = start_router(backend, workers, &a, &b)?;
+    sink.ping_ok(Family::V4.router_on_sink_link());
+    let router_mac = mac_for(&a.outer);
+    let frames = (0..FLOWS)
+        .map(|i| frame(router_mac, SINK, 1000 + i))
+        .collect();
+    let rates = offered_and_forwarded_on(
+        (&sender, &a.inner),
+        (&sink, &b.inner),
+        frames,
+        RUN,
+        TxQueues::ByFlowHash,
+    );
+    let shares: Vec<String> = dataplane
+        .show_workers()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(&format!("{}: ", a.outer)))
+        .map(|l| format!("{} in", l.split(" packets input").next().unwrap_or(l)))
+        .collect();
+    dataplane.stop();
+    Ok((rates, shares.join("; ")))
 }
 
 /// (offered, forwarded) per family with a Linux router namespace.
@@ -585,4 +642,29 @@ fn main() {
             if drops.is_empty() { "none" } else { &drops }
         );
     }
+    for backend in [Backend::AfPacket, Backend::AfXdp] {
+        let mut one_worker = None;
+        for workers in [1, QUEUES as usize] {
+            match through_dataplane_on_queues(backend, workers) {
+                Ok(((offered, forwarded), shares)) => {
+                    let ratio = one_worker.map_or(String::new(), |one: f64| {
+                        format!(", {:.2}x one worker", forwarded / one.max(1.0))
+                    });
+                    one_worker.get_or_insert(forwarded);
+                    println!(
+                        "veth {backend}, IPv4, {FLOWS} flows over {QUEUES}-queue veths, {workers} worker(s): \
+                         {:.3} Mpps forwarded ({:.3} Mpps offered){ratio}; in from the sender: {shares}",
+                        forwarded / 1e6,
+                        offered / 1e6,
+                    );
+                }
+                Err(e) => {
+                    println!("veth {backend}, {workers} worker(s) on queues: not measured: {e}")
+                }
+            }
+        }
+    }
+    println!(
+        "  (multi-queue: the generator, the workers and the veths' softirqs share the 2 cores)"
+    );
 }

@@ -96,6 +96,14 @@ pub const SHOWS: &[ShowCommand] = &[
         render: |dp, _| dp.show_counters(),
     },
     ShowCommand {
+        syntax: "dataplane workers",
+        help: &[
+            "Dataplane",
+            "Forwarding workers: CPU, share of each port, packets",
+        ],
+        render: |dp, _| dp.show_workers(),
+    },
+    ShowCommand {
         syntax: "features",
         help: &["Network elements' nodes at each feature point"],
         render: |dp, _| dp.show_features(),

@@ -4,13 +4,13 @@
 
 use crate::counters::WorkerCounters;
 use crate::elements::{self, DataplaneElement, ElementCommand};
-use crate::fanout;
-use crate::io::{self, Backend, PacketPort};
+use crate::io::Backend;
 use crate::local::{self, LocalStack};
 use crate::pipeline::{LocalHandle, Pipeline, Shared};
 use crate::rates::{self, Rates};
 use crate::show;
 use crate::snapshot::{InterfaceIds, Learned, PortId, Route, Snapshot, GLOBAL_TABLE};
+use crate::spread;
 use crate::worker::{self, Worker};
 use arc_swap::ArcSwap;
 use grammar::config::Config;
@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex};
 pub struct DataplaneOptions {
     pub backend: Backend,
     /// Worker threads, each with its own port on every interface. More than
-    /// one needs the af-packet backend (the workers share an interface's
-    /// traffic through an AF_PACKET fanout group).
+    /// one needs af-packet (the workers share an interface's traffic
+    /// through a fanout group) or af-xdp (a worker per rx queue, so every
+    /// interface must offer a queue per worker); see `spread`.
     pub workers: usize,
 }
 
@@ -41,6 +42,8 @@ struct Control {
     ids: InterfaceIds,
     /// Attached physical interfaces and their port index (never reused).
     ports: BTreeMap<String, PortId>,
+    /// What part of each attached interface's traffic each worker serves.
+    shares: BTreeMap<String, Vec<String>>,
     next_port: usize,
     /// The configuration of the published snapshot (it passed the checks).
     applied: Config,
@@ -81,10 +84,10 @@ impl Dataplane {
         if options.workers == 0 {
             return Err("at least one worker is needed".to_string());
         }
-        if options.workers > 1 && options.backend != Backend::AfPacket {
+        if options.workers > 1 && options.backend == Backend::Tap {
             return Err(format!(
-                "{} workers need the af-packet backend ({} cannot share an interface)",
-                options.workers, options.backend
+                "{} workers need the af-packet or af-xdp backend (tap cannot share an interface)",
+                options.workers
             ));
         }
         let (local, local_port) = local::local_stack(runtime)
@@ -142,6 +145,7 @@ impl Dataplane {
             control: Mutex::new(Control {
                 ids: InterfaceIds::default(),
                 ports: BTreeMap::new(),
+                shares: BTreeMap::new(),
                 next_port: 0,
                 applied: Config::default(),
                 learned: Learned::default(),
@@ -207,13 +211,20 @@ impl Dataplane {
         }
         let wanted = Snapshot::attached_names(config);
         let mut opened = Vec::new();
+        let mut notes = Vec::new();
         for name in wanted.iter().filter(|n| !control.ports.contains_key(*n)) {
             let index = PortId::try_from(control.next_port + opened.len())
                 .map_err(|_| "too many ports opened".to_string())?;
-            opened.push((name.clone(), index, self.open_ports(name)?));
+            let spread = spread::open_ports(self.backend, name, self.workers.len())?;
+            notes.extend(spread.notes);
+            opened.push((name.clone(), index, spread.ports, spread.shares));
         }
         let mut port_ids = control.ports.clone();
-        port_ids.extend(opened.iter().map(|(name, index, _)| (name.clone(), *index)));
+        port_ids.extend(
+            opened
+                .iter()
+                .map(|(name, index, ..)| (name.clone(), *index)),
+        );
         let port_of = |name: &str| port_ids.get(name).copied();
         let (snap, effective) = self.compile(control, config, &port_of)?;
         // Committed from here on: ports first, so a worker that sees the
@@ -225,6 +236,7 @@ impl Dataplane {
             .cloned()
             .collect();
         for name in stale {
+            control.shares.remove(&name);
             if let Some(index) = control.ports.remove(&name) {
                 self.workers
                     .iter()
@@ -232,13 +244,15 @@ impl Dataplane {
             }
         }
         control.next_port += opened.len();
-        for (name, index, ports) in opened {
+        for (name, index, ports, shares) in opened {
+            control.shares.insert(name.clone(), shares);
             control.ports.insert(name, index);
             for (w, port) in self.workers.iter().zip(ports) {
                 w.change_port((index, Some(port)));
             }
         }
         self.publish(control, config, (snap, effective));
+        notes.into_iter().for_each(|line| self.log(line));
         Ok(())
     }
 
@@ -331,22 +345,6 @@ impl Dataplane {
         self.snapshots.store(Arc::new(snap));
         control.applied = config.clone();
         control.effective = effective;
-    }
-
-    /// One port on `name` per worker; with several workers they form a
-    /// fanout group so each frame reaches exactly one worker.
-    fn open_ports(&self, name: &str) -> Result<Vec<Box<dyn PacketPort>>, String> {
-        let mut ports = Vec::with_capacity(self.workers.len());
-        let group = fanout::new_group();
-        for _ in 0..self.workers.len() {
-            let port = io::open_port(self.backend, name).map_err(|e| e.to_string())?;
-            if self.workers.len() > 1 {
-                fanout::join(port.poll_fd(), group)
-                    .map_err(|e| format!("{name}: cannot share between workers: {e}"))?;
-            }
-            ports.push(port);
-        }
-        Ok(ports)
     }
 
     fn counters(&self) -> Vec<Arc<WorkerCounters>> {
@@ -448,6 +446,20 @@ impl Dataplane {
         self.shared.log.subscribe()
     }
 
+    /// `show dataplane workers`: each worker's CPU, and per interface the
+    /// share of its traffic the worker serves and its packet counts.
+    pub fn show_workers(&self) -> String {
+        let Ok(control) = self.control.lock() else {
+            return "% dataplane control poisoned\n".to_string();
+        };
+        let workers: Vec<_> = self
+            .workers
+            .iter()
+            .map(|w| (w.cpu, w.counters.clone()))
+            .collect();
+        show::workers(&self.snapshots.load(), &workers, &control.shares)
+    }
+
     /// `show counters`: non-zero per-node counters summed over workers.
     pub fn show_counters(&self) -> String {
         show::counters(&self.counters())
@@ -531,11 +543,10 @@ mod tests {
         };
         assert!(start(Backend::AfPacket, 0).is_some());
         let err = start(Backend::Tap, 2).expect("refused");
-        assert!(err.contains("af-packet"), "{err}");
-        assert!(
-            start(Backend::AfPacket, 2).is_none(),
-            "an empty config needs no port"
-        );
+        assert!(err.contains("af-packet or af-xdp"), "{err}");
+        for backend in [Backend::AfPacket, Backend::AfXdp] {
+            assert!(start(backend, 2).is_none(), "an empty config needs no port");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::snapshot::{
 };
 use crate::wire::{format_mac, mac_from_u64, Mac};
 use grammar::config::InterfaceKind;
+use std::collections::BTreeMap;
 use std::fmt::{Display, Write};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -431,6 +432,37 @@ pub fn vxlan(snap: &Snapshot, shared: &Shared) -> String {
     out
 }
 
+/// `show dataplane workers`: per worker (pinned CPU, counters), its share
+/// of each port (`shares`: by interface name, per worker) and the packets
+/// it received and sent there.
+pub fn workers(
+    snap: &Snapshot,
+    workers: &[(Option<usize>, Arc<WorkerCounters>)],
+    shares: &BTreeMap<String, Vec<String>>,
+) -> String {
+    let mut out = String::new();
+    for (index, (cpu, counters)) in workers.iter().enumerate() {
+        let cpu = cpu.map_or_else(|| "not pinned".to_string(), |c| format!("CPU {c}"));
+        let _ = writeln!(out, "Worker {index}, {cpu}");
+        let ports = by_name(snap)
+            .into_iter()
+            .filter(|i| matches!(i.kind, Some(IfaceKind::Port { .. })));
+        for iface in ports {
+            let what = shares
+                .get(&iface.name)
+                .and_then(|per_worker| per_worker.get(index))
+                .map_or("no port", String::as_str);
+            let t = interface_totals(std::slice::from_ref(counters), iface.id);
+            let _ = writeln!(
+                out,
+                "  {}: {what}, {} packets input, {} packets output",
+                iface.name, t.rx_packets, t.tx_packets
+            );
+        }
+    }
+    out
+}
+
 pub fn counters(workers: &[Arc<WorkerCounters>]) -> String {
     let mut out = format!("{:<18} {:<22} {:>12}\n", "Node", "Counter", "Count");
     for c in Counter::ALL {
@@ -543,6 +575,45 @@ mod tests {
             "% Interface eth7 does not exist\n"
         );
         assert_eq!(interface_counts(&snap), "3 Ethernet interfaces\n");
+    }
+
+    #[test]
+    fn show_workers_gives_each_worker_its_queue_and_its_own_counts() {
+        let snap = snapshot();
+        let eth0 = snap.interfaces.iter().flatten().find(|i| i.name == "eth0");
+        let id = eth0.unwrap().id;
+        let (first, second) = (
+            Arc::new(WorkerCounters::default()),
+            Arc::new(WorkerCounters::default()),
+        );
+        first.rx(id, 100);
+        second.rx(id, 100);
+        second.rx(id, 100);
+        second.tx(id, 100);
+        let all = [(Some(0), first), (None, second)];
+        let shares = BTreeMap::from([(
+            "eth0".to_string(),
+            vec!["rx queues 0, 2".to_string(), "rx queue 1".to_string()],
+        )]);
+        let text = workers(&snap, &all, &shares);
+        assert!(
+            text.starts_with(
+                "Worker 0, CPU 0\n  eth0: rx queues 0, 2, 1 packets input, 0 packets output\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Worker 1, not pinned\n  eth0: rx queue 1, 2 packets input, 1 packets output\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("eth2"),
+            "an interface without a port: {text}"
+        );
+        let none = workers(&snap, &all[..1], &BTreeMap::new());
+        assert!(none.contains("eth0: no port,"), "{none}");
     }
 
     #[test]

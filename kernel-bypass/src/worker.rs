@@ -22,6 +22,8 @@ pub struct Worker {
     thread: JoinHandle<()>,
     ports: Sender<PortChange>,
     pub counters: Arc<WorkerCounters>,
+    /// The CPU the thread is pinned to, if any.
+    pub cpu: Option<usize>,
 }
 
 impl Worker {
@@ -47,6 +49,7 @@ impl Worker {
             thread,
             ports: tx,
             counters,
+            cpu,
         })
     }
 

@@ -6,7 +6,8 @@ mod support;
 use kernel_bypass::frame::Batch;
 use kernel_bypass::io::offload::VnetHdr;
 use kernel_bypass::io::{
-    open_port, AfPacketConfig, AfXdpConfig, AfXdpPort, Backend, PacketPort, TpacketVersion,
+    open_port, AfPacketConfig, AfXdpConfig, AfXdpPort, Backend, CopyMode, PacketPort,
+    TpacketVersion,
 };
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Stdio;
@@ -633,9 +634,72 @@ fn af_xdp_on_a_multiqueue_nic_sees_all_frames() {
     exchange_numbered_frames(Backend::AfXdp, peer, port);
 }
 
-/// A second port cannot take the queue an open port serves, and says why.
+/// A port per queue: the interface's ports share its one program, each
+/// sends on its own queue and hears the host's answers on the queue the
+/// host picks, and the program stays until the last of them closes.
 #[test]
-fn af_xdp_queue_in_use_is_refused_clearly() {
+fn af_xdp_ports_per_queue_share_one_program() {
+    if !is_root() {
+        return;
+    }
+    let mut second = None;
+    let (peer, mut first) = peer_and_port_with(Backend::AfXdp, 2, |ifname| {
+        let mut opened = AfXdpPort::open_queues(ifname, 2, AfXdpConfig::default())?;
+        assert_eq!(opened.nic_queues, 2);
+        second = opened.ports.pop();
+        Ok(Box::new(opened.ports.remove(0)) as Box<dyn PacketPort>)
+    });
+    let mut second: Box<dyn PacketPort> = Box::new(second.expect("a port on queue 1"));
+    let shown = run(&["ip", "link", "show", "dev", &peer.port_if]);
+    assert_eq!(shown.matches("prog/xdp id").count(), 1, "{shown}");
+    let request = arp_request(PEER_IP);
+    for sender in 0..2 {
+        let mut ports = [first.as_mut(), second.as_mut()];
+        let sent = ports[sender].send(&mut std::iter::once(&request[..]));
+        assert_eq!(sent.expect("send"), 1, "from queue {sender}");
+        let deadline = Instant::now() + PATIENCE;
+        let answered = loop {
+            let heard = ports
+                .iter_mut()
+                .any(|p| recv_until(*p, IDLE, |f| is_arp_reply_from(f, PEER_IP)));
+            if heard || Instant::now() > deadline {
+                break heard;
+            }
+        };
+        assert!(answered, "no answer to the request from queue {sender}");
+    }
+    drop(first);
+    let shown = run(&["ip", "link", "show", "dev", &peer.port_if]);
+    assert!(shown.contains("prog/xdp id"), "detached too early: {shown}");
+    drop(second);
+    // The kernel releases the program's link in deferred work.
+    support::wait_until("the XDP program detached", || {
+        !run(&["ip", "link", "show", "dev", &peer.port_if]).contains("xdp")
+    });
+}
+
+/// A NIC with fewer queues than ports asked for is refused, saying so.
+#[test]
+fn af_xdp_ports_per_queue_need_the_queues() {
+    if !is_root() {
+        return;
+    }
+    // Only the fixture's one-queue veth wire is needed, not its port.
+    let (peer, port) = peer_and_port(Backend::AfPacket);
+    drop(port);
+    let err = AfXdpPort::open_queues(&peer.port_if, 2, AfXdpConfig::default())
+        .err()
+        .expect("two ports on one queue");
+    assert_eq!(
+        err.to_string(),
+        "1 rx queue(s), and AF_XDP needs one per worker (2)"
+    );
+}
+
+/// A second port cannot take an interface an open port serves (its XDP
+/// program is attached there), and says why.
+#[test]
+fn af_xdp_interface_in_use_is_refused_clearly() {
     if !is_root() {
         return;
     }
@@ -646,7 +710,7 @@ fn af_xdp_queue_in_use_is_refused_clearly() {
     assert_eq!(
         err.to_string(),
         format!(
-            "af-xdp on {}: binding an XDP socket to queue 0: in use by another AF_XDP socket",
+            "af-xdp on {}: attaching the XDP program: another XDP program is attached",
             peer.port_if
         )
     );
@@ -662,7 +726,7 @@ fn af_xdp_zero_copy_on_veth_is_refused_clearly() {
     let (peer, port) = peer_and_port(Backend::AfPacket);
     drop(port);
     let config = AfXdpConfig {
-        zero_copy: true,
+        copy: CopyMode::ZeroCopy,
         ..AfXdpConfig::default()
     };
     let err = AfXdpPort::open(&peer.port_if, config)

@@ -1,7 +1,17 @@
 //! AF_XDP port: one XDP socket on one rx queue of an interface, with its
 //! UMEM (packet memory shared with the kernel) and the four rings: fill
 //! (buffers we lend for receiving), rx, tx and completion (sent buffers
-//! coming back). The redirect program is loaded and attached by the port.
+//! coming back). The port receives and transmits on its own queue.
+//!
+//! An interface has one XDP program, so its ports share one redirect
+//! program and socket map (`xdp_prog`): `open_queues` opens a port on
+//! every queue, for the workers to share; the program is detached when
+//! the last of them closes.
+//!
+//! Zero-copy (the driver receives into and sends from the UMEM itself) is
+//! tried first and copy mode taken when the driver refuses; which one was
+//! taken is `zero_copy()`. veth, the only NIC of the tests here, has no
+//! zero-copy: that path is not tested on this machine kind.
 //!
 //! Offloads of a peer on a veth (a Linux host's defaults: TSO, GSO and
 //! transmit checksum offload on), found out on kernel 6.18:
@@ -43,20 +53,33 @@ use std::marker::PhantomData;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Bytes per UMEM buffer: one frame each.
 const FRAME_SIZE: u32 = 2048;
 
+/// How frames move between the driver and the UMEM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyMode {
+    /// Zero-copy where the driver offers it, else copy.
+    Auto,
+    /// Zero-copy or nothing: opening fails if the driver cannot.
+    ZeroCopy,
+    /// The kernel copies every frame; every driver can.
+    Copy,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct AfXdpConfig {
-    /// The rx queue the socket serves; frames of other queues go to the
+    /// The rx queue `open` serves; frames of other queues go to the
     /// kernel. On queue 0 the port reduces the NIC to one receive queue.
+    /// `open_queues` serves queues from 0 and ignores it.
     pub queue: u32,
     /// How the redirect program is attached.
     pub mode: XdpMode,
-    /// Ask for zero-copy (fails if the driver cannot); otherwise copy mode.
-    pub zero_copy: bool,
+    /// Zero-copy or copy; with the program in generic mode, `Auto` copies.
+    pub copy: CopyMode,
     /// Entries per ring, a power of two. The UMEM holds twice this many
     /// buffers: one half lent for receiving, the other for sending.
     pub ring_size: u32,
@@ -67,7 +90,7 @@ impl Default for AfXdpConfig {
         AfXdpConfig {
             queue: 0,
             mode: XdpMode::Auto,
-            zero_copy: false,
+            copy: CopyMode::Auto,
             ring_size: 2048,
         }
     }
@@ -168,9 +191,10 @@ impl<T: Copy> Ring<T> {
 
 pub struct AfXdpPort {
     name: String,
-    // Field order is drop order: detach the program, unmap the rings,
-    // close the socket, then free the packet memory.
-    _xdp: XdpRedirect,
+    // Field order is drop order: let go of the program (detached with the
+    // interface's last port), unmap the rings, close the socket, then
+    // free the packet memory.
+    _xdp: Arc<XdpRedirect>,
     fill: Ring<u64>,
     rx: Ring<libc::xdp_desc>,
     tx: Ring<libc::xdp_desc>,
@@ -179,8 +203,9 @@ pub struct AfXdpPort {
     umem: Mmap,
     /// UMEM buffers available for sending (preallocated, never grows).
     tx_free: Vec<u64>,
-    /// In copy mode the kernel sends only when asked.
-    always_kick_tx: bool,
+    /// The driver moves frames in and out of the UMEM itself; in copy
+    /// mode the kernel sends only when asked.
+    zero_copy: bool,
     offload: OffloadCounters,
     /// Descriptors put on the tx ring but not yet submitted.
     tx_pending: u32,
@@ -191,20 +216,60 @@ pub struct AfXdpPort {
 }
 
 impl AfXdpPort {
-    /// Opens the port on `ifname`, brings the interface up, turns its receive
-    /// coalescing (GRO, LRO) off (and, on queue 0, its receive queues down to
-    /// one) for good, and attaches the redirect program (detached again when
-    /// the port is dropped).
+    /// Opens the port on `ifname`'s queue `config.queue`, brings the
+    /// interface up, turns its receive coalescing (GRO, LRO) off (and, on
+    /// queue 0, its receive queues down to one) for good, and attaches the
+    /// redirect program (detached again when the port is dropped).
     pub fn open(ifname: &str, config: AfXdpConfig) -> io::Result<AfXdpPort> {
-        let ifindex = sys::ifindex(ifname)?;
         validate(&config)?;
-        sys::set_link_up(ifname)?;
-        nic::disable_receive_coalescing(ifname)?;
+        let ifindex = prepare(ifname)?;
         // On queue 0 (the default) the port wants all traffic; serving
         // another queue means the operator steers frames to it.
         if config.queue == 0 {
-            nic::use_one_receive_queue(ifname)?;
+            nic::use_receive_queues(ifname, 1)?;
         }
+        let xdp = XdpRedirect::attach(ifindex, program_mode(&config), config.queue + 1)?;
+        AfXdpPort::on_queue(ifname, ifindex, &Arc::new(xdp), config.queue, &config)
+    }
+
+    /// Opens a port on each of `ifname`'s rx queues (up to `MAX_QUEUES`),
+    /// for `workers` workers to share. A NIC with fewer queues than workers
+    /// is asked for more, and refused if it cannot have them; one with
+    /// more keeps them all (fewer could leave a veth peer's frames
+    /// unserved, see `nic::use_receive_queues`), so there may be more
+    /// ports than workers.
+    pub fn open_queues(ifname: &str, workers: u32, config: AfXdpConfig) -> io::Result<QueuePorts> {
+        validate(&config)?;
+        if !(1..=MAX_QUEUES).contains(&workers) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("AF_XDP serves 1 to {MAX_QUEUES} workers"),
+            ));
+        }
+        let ifindex = prepare(ifname)?;
+        let nic_queues = nic::use_at_least_receive_queues(ifname, workers)?;
+        if nic_queues < workers {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{nic_queues} rx queue(s), and AF_XDP needs one per worker ({workers})"),
+            ));
+        }
+        let queues = nic_queues.min(MAX_QUEUES);
+        let xdp = Arc::new(XdpRedirect::attach(ifindex, program_mode(&config), queues)?);
+        let ports = (0..queues)
+            .map(|queue| AfXdpPort::on_queue(ifname, ifindex, &xdp, queue, &config))
+            .collect::<io::Result<_>>()?;
+        Ok(QueuePorts { ports, nic_queues })
+    }
+
+    /// A port on `queue`, steered to by the interface's program `xdp`.
+    fn on_queue(
+        ifname: &str,
+        ifindex: u32,
+        xdp: &Arc<XdpRedirect>,
+        queue: u32,
+        config: &AfXdpConfig,
+    ) -> io::Result<AfXdpPort> {
         let size = config.ring_size;
         let (fd, umem) = socket_with_umem(size)?;
         let raw = fd.as_raw_fd();
@@ -222,21 +287,14 @@ impl AfXdpPort {
             fill.put(i, u64::from(i * FRAME_SIZE));
         }
         fill.submit(size);
-        bind_queue(raw, ifindex, &config)?;
-
-        let mode = if config.zero_copy {
-            XdpMode::Driver
-        } else {
-            config.mode
-        };
-        let xdp = XdpRedirect::attach(ifindex, mode)?;
-        xdp.register(config.queue, raw)?;
+        let zero_copy = bind_queue(raw, ifindex, queue, copy_mode(config))?;
+        xdp.register(queue, raw)?;
         // The second half of the UMEM is ours for sending.
         let mut tx_free = Vec::with_capacity(size as usize);
         tx_free.extend((size..2 * size).map(|i| u64::from(i * FRAME_SIZE)));
         Ok(AfXdpPort {
             name: ifname.to_owned(),
-            _xdp: xdp,
+            _xdp: xdp.clone(),
             fill,
             rx,
             tx,
@@ -244,12 +302,17 @@ impl AfXdpPort {
             fd,
             umem,
             tx_free,
-            always_kick_tx: !config.zero_copy,
+            zero_copy,
             offload: OffloadCounters::default(),
             tx_pending: 0,
             gso_fd: super_packet_socket(ifindex)?,
             gso_buf: vec![0; coalesce::MAX_SUPER].into_boxed_slice(),
         })
+    }
+
+    /// Whether the driver took the socket in zero-copy mode.
+    pub fn zero_copy(&self) -> bool {
+        self.zero_copy
     }
 
     /// The UMEM bytes a descriptor points at, or None if it points outside.
@@ -280,7 +343,7 @@ impl AfXdpPort {
     /// call sends only a small budget of frames, so it repeats while the
     /// kernel makes progress and frames are left.
     fn kick_tx(&self) -> io::Result<()> {
-        if !self.always_kick_tx && !self.tx.needs_wakeup() {
+        if self.zero_copy && !self.tx.needs_wakeup() {
             return Ok(());
         }
         let mut left = self.tx.size - self.tx.free();
@@ -308,6 +371,38 @@ impl AfXdpPort {
                 std::ptr::null_mut(),
             )
         };
+    }
+}
+
+/// An interface's ports, one per rx queue from 0 (see `open_queues`).
+pub struct QueuePorts {
+    pub ports: Vec<AfXdpPort>,
+    /// The rx queues the NIC has: more than the ports beyond `MAX_QUEUES`.
+    pub nic_queues: u32,
+}
+
+/// The interface's index, once it is up with receive coalescing off.
+fn prepare(ifname: &str) -> io::Result<u32> {
+    let ifindex = sys::ifindex(ifname)?;
+    sys::set_link_up(ifname)?;
+    nic::disable_receive_coalescing(ifname)?;
+    Ok(ifindex)
+}
+
+/// Zero-copy needs the program in the driver.
+fn program_mode(config: &AfXdpConfig) -> XdpMode {
+    match config.copy {
+        CopyMode::ZeroCopy => XdpMode::Driver,
+        CopyMode::Auto | CopyMode::Copy => config.mode,
+    }
+}
+
+/// A program asked to run generic (before the driver's buffers become
+/// the kernel's) has no use for zero-copy.
+fn copy_mode(config: &AfXdpConfig) -> CopyMode {
+    match (config.copy, config.mode) {
+        (CopyMode::Auto, XdpMode::Generic) => CopyMode::Copy,
+        (copy, _) => copy,
     }
 }
 
@@ -357,27 +452,50 @@ fn socket_with_umem(ring_size: u32) -> io::Result<(OwnedFd, Mmap)> {
     Ok((fd, umem))
 }
 
-/// How long `bind_queue` keeps retrying a busy queue.
+/// Binds the socket to its interface queue in the copy mode asked (Auto:
+/// zero-copy unless the driver refuses it); returns whether zero-copy was
+/// taken.
+fn bind_queue(fd: RawFd, ifindex: u32, queue: u32, copy: CopyMode) -> io::Result<bool> {
+    let bound = match copy {
+        CopyMode::Copy => bind_patiently(fd, ifindex, queue, libc::XDP_COPY).map(|()| false),
+        CopyMode::ZeroCopy => bind_patiently(fd, ifindex, queue, libc::XDP_ZEROCOPY).map(|()| true),
+        CopyMode::Auto => match bind_patiently(fd, ifindex, queue, libc::XDP_ZEROCOPY) {
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                bind_patiently(fd, ifindex, queue, libc::XDP_COPY).map(|()| false)
+            }
+            other => other.map(|()| true),
+        },
+    };
+    bound.map_err(|e| {
+        let why = match e.raw_os_error() {
+            Some(libc::EBUSY) => "in use by another AF_XDP socket".to_owned(),
+            Some(libc::EOPNOTSUPP) => "the driver does not support zero-copy".to_owned(),
+            _ => e.to_string(),
+        };
+        io::Error::new(
+            e.kind(),
+            format!("binding an XDP socket to queue {queue}: {why}"),
+        )
+    })
+}
+
+/// How long `bind_patiently` keeps retrying a busy queue.
 const BIND_PATIENCE: Duration = Duration::from_secs(1);
 
-/// Binds the socket to its interface queue. The kernel frees a closed
-/// socket's hold on a queue in deferred work, so a port reopened right after
-/// being dropped can find the queue busy for a moment: retry briefly.
-fn bind_queue(fd: RawFd, ifindex: u32, config: &AfXdpConfig) -> io::Result<()> {
-    let copy_flag = if config.zero_copy {
-        libc::XDP_ZEROCOPY
-    } else {
-        libc::XDP_COPY
-    };
+/// Binds with `copy_flag` (XDP_COPY or XDP_ZEROCOPY). The kernel frees a
+/// closed socket's hold on a queue in deferred work, so a port reopened
+/// right after being dropped can find the queue busy for a moment: retry
+/// briefly. A failed bind leaves the socket as it was, ready for another.
+fn bind_patiently(fd: RawFd, ifindex: u32, queue: u32, copy_flag: u16) -> io::Result<()> {
     let addr = libc::sockaddr_xdp {
         sxdp_family: libc::AF_XDP as u16,
         sxdp_flags: copy_flag | libc::XDP_USE_NEED_WAKEUP,
         sxdp_ifindex: ifindex,
-        sxdp_queue_id: config.queue,
+        sxdp_queue_id: queue,
         sxdp_shared_umem_fd: 0,
     };
     let deadline = Instant::now() + BIND_PATIENCE;
-    let bound = loop {
+    loop {
         // SAFETY: addr is a valid sockaddr_xdp of the stated length.
         let bound = sys::check(unsafe {
             libc::bind(
@@ -390,22 +508,9 @@ fn bind_queue(fd: RawFd, ifindex: u32, config: &AfXdpConfig) -> io::Result<()> {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            other => break other,
+            other => return other.map(drop),
         }
-    };
-    bound.map(drop).map_err(|e| {
-        let why = match e.raw_os_error() {
-            Some(libc::EBUSY) => "in use by another AF_XDP socket".to_owned(),
-            Some(libc::EOPNOTSUPP) if config.zero_copy => {
-                "the driver does not support zero-copy".to_owned()
-            }
-            _ => e.to_string(),
-        };
-        io::Error::new(
-            e.kind(),
-            format!("binding an XDP socket to queue {}: {why}", config.queue),
-        )
-    })
+    }
 }
 
 /// The start of the UMEM buffer holding `addr` (descriptors may carry an
@@ -550,6 +655,12 @@ mod tests {
             },
         ] {
             let err = AfXdpPort::open("lo", config).err().expect("refused");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        }
+        for workers in [0, MAX_QUEUES + 1] {
+            let err = AfXdpPort::open_queues("lo", workers, AfXdpConfig::default())
+                .err()
+                .expect("refused");
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
         }
     }

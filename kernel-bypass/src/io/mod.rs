@@ -16,13 +16,15 @@ mod checksum;
 mod coalesce;
 mod nic;
 pub mod offload;
+mod queue_group;
 pub(crate) mod sys;
 mod tap;
 mod xdp_prog;
 
 pub use af_packet::{AfPacketConfig, AfPacketPort, TpacketVersion};
-pub use af_xdp::{AfXdpConfig, AfXdpPort};
+pub use af_xdp::{AfXdpConfig, AfXdpPort, CopyMode, QueuePorts};
 pub use offload::OffloadCounters;
+pub use queue_group::QueueGroup;
 pub use tap::TapPort;
 pub use xdp_prog::XdpMode;
 
@@ -130,9 +132,10 @@ impl FromStr for Backend {
 
 /// Opens a port on `ifname` with the backend's default settings. The port
 /// brings the interface up and, for AF_PACKET and AF_XDP, turns receive
-/// coalescing off (AF_XDP also reduces the NIC to one receive queue); these
-/// settings stay after the port closes. Errors name the backend and
-/// interface, e.g. `af-xdp on eth9: no such interface`.
+/// coalescing off (AF_XDP also reduces the NIC to one receive queue; see
+/// `AfXdpPort::open_queues` for one per worker); these settings stay after
+/// the port closes. Errors name the backend and interface, e.g. `af-xdp on
+/// eth9: no such interface`.
 pub fn open_port(backend: Backend, ifname: &str) -> io::Result<Box<dyn PacketPort>> {
     let port: io::Result<Box<dyn PacketPort>> = match backend {
         Backend::AfPacket => {
@@ -141,7 +144,12 @@ pub fn open_port(backend: Backend, ifname: &str) -> io::Result<Box<dyn PacketPor
         Backend::AfXdp => AfXdpPort::open(ifname, AfXdpConfig::default()).map(|p| Box::new(p) as _),
         Backend::Tap => TapPort::open(ifname).map(|p| Box::new(p) as _),
     };
-    port.map_err(|e| io::Error::new(e.kind(), format!("{backend} on {ifname}: {e}")))
+    port.map_err(|e| opening_error(backend, ifname, e))
+}
+
+/// An error of opening a port, naming the backend and interface.
+pub(crate) fn opening_error(backend: Backend, ifname: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{backend} on {ifname}: {e}"))
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 //! GRO (in the kernel) and LRO/hardware GRO (in the NIC, or in the host for
 //! virtio guests) merge TCP segments into one large packet before packet
 //! sockets and generic XDP see it: ports switch them off. An AF_XDP socket
-//! serves one receive queue, so that port also folds the NIC's receive
-//! queues into one.
+//! serves one receive queue, so that port also makes sure the NIC has a
+//! queue for each of the workers (or, alone, folds them into one).
 
 use super::sys;
 use std::io;
@@ -80,34 +80,103 @@ fn disable_features(ifname: &str, features: &[&str]) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes the NIC deliver every received frame on queue 0, where an AF_XDP
-/// port's socket is, by reducing its receive queues to one. A driver
-/// without the channel commands is taken to have a single queue.
-pub fn use_one_receive_queue(ifname: &str) -> io::Result<()> {
-    // struct ethtool_channels: cmd, max rx/tx/other/combined, then the
-    // current rx, tx, other and combined counts.
+/// Asks the NIC for exactly `wanted` receive queues (as `ethtool -L`
+/// does, within the driver's maximum) and returns how many queues an
+/// AF_XDP socket can now bind: as many as have both a receive and a
+/// transmit side, since a socket with both rings needs its queue id below
+/// both counts. The count stays as it was where the driver refuses the
+/// change; a driver without the channel commands is counted from
+/// `/sys/class/net/IF/queues`.
+///
+/// Fewer queues is not always fewer paths in: a veth's peer keeps its
+/// transmit queues, and what it sends on a queue beyond ours reaches the
+/// kernel's stack without meeting the XDP program.
+pub fn use_receive_queues(ifname: &str, wanted: u32) -> io::Result<u32> {
+    change_queues(ifname, wanted, |now| now != wanted)
+}
+
+/// Like `use_receive_queues`, but only ever raises the count: a NIC with
+/// `wanted` queues or more keeps them all.
+pub fn use_at_least_receive_queues(ifname: &str, wanted: u32) -> io::Result<u32> {
+    change_queues(ifname, wanted, |now| now < wanted)
+}
+
+/// Asks for `wanted` queues if `change` says so of the current count.
+fn change_queues(ifname: &str, wanted: u32, change: impl Fn(u32) -> bool) -> io::Result<u32> {
+    let Some(mut channels) = Channels::read(ifname)? else {
+        return Ok(queues_in_sysfs(ifname));
+    };
+    if change(channels.bindable()) {
+        // A refusal leaves the count as it was; the caller sees the count.
+        if channels.ask(wanted).write(ifname).is_ok() {
+            channels = Channels::read(ifname)?.unwrap_or(channels);
+        }
+    }
+    Ok(channels.bindable())
+}
+
+/// `struct ethtool_channels`: the command, the maxima of rx, tx, other and
+/// combined channels, then their current counts.
+#[derive(Clone, Copy)]
+struct Channels([u32; 9]);
+
+impl Channels {
+    const MAX_RX: usize = 1;
+    const MAX_TX: usize = 2;
+    const MAX_COMBINED: usize = 4;
     const RX: usize = 5;
+    const TX: usize = 6;
     const COMBINED: usize = 8;
-    let mut channels = [ETHTOOL_GCHANNELS, 0, 0, 0, 0, 0, 0, 0, 0];
-    match ethtool(ifname, &mut channels) {
-        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => return Ok(()),
-        other => other?,
+
+    /// The current channels; None if the driver lacks the command.
+    fn read(ifname: &str) -> io::Result<Option<Channels>> {
+        let mut channels = Channels([ETHTOOL_GCHANNELS, 0, 0, 0, 0, 0, 0, 0, 0]);
+        match ethtool(ifname, &mut channels.0) {
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(None),
+            Err(e) => Err(e),
+            Ok(()) => Ok(Some(channels)),
+        }
     }
-    let queues = channels[RX] + channels[COMBINED];
-    if queues <= 1 {
-        return Ok(());
+
+    /// Queues with a receive and a transmit side.
+    fn bindable(&self) -> u32 {
+        let c = &self.0;
+        c[Self::RX].min(c[Self::TX]) + c[Self::COMBINED]
     }
-    channels[0] = ETHTOOL_SCHANNELS;
-    if channels[COMBINED] > 0 {
-        channels[COMBINED] = 1;
-        channels[RX] = 0;
-    } else {
-        channels[RX] = 1;
+
+    /// The request for `wanted` queues, within the maxima: combined
+    /// channels where the NIC has them (most hardware), else as many
+    /// receive and at least as many transmit channels (veth).
+    fn ask(mut self, wanted: u32) -> Channels {
+        let c = &mut self.0;
+        c[0] = ETHTOOL_SCHANNELS;
+        if c[Self::MAX_COMBINED] > 0 {
+            c[Self::COMBINED] = wanted.min(c[Self::MAX_COMBINED]);
+            c[Self::RX] = 0;
+        } else {
+            c[Self::RX] = wanted.min(c[Self::MAX_RX]);
+            c[Self::TX] = c[Self::TX].max(wanted).min(c[Self::MAX_TX]);
+        }
+        self
     }
-    ethtool(ifname, &mut channels).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("{queues} receive queues cannot be reduced to the one AF_XDP serves: {e}"),
-        )
-    })
+
+    fn write(mut self, ifname: &str) -> io::Result<()> {
+        ethtool(ifname, &mut self.0)
+    }
+}
+
+/// Queues with both sides as `/sys/class/net/IF/queues` lists them
+/// (`rx-N`, `tx-N`); 1 if it cannot be read.
+fn queues_in_sysfs(ifname: &str) -> u32 {
+    let Ok(entries) = std::fs::read_dir(format!("/sys/class/net/{ifname}/queues")) else {
+        return 1;
+    };
+    let (mut rx, mut tx) = (0, 0);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        rx += u32::from(name.starts_with("rx-"));
+        tx += u32::from(name.starts_with("tx-"));
+    }
+    rx.min(tx).max(1)
 }

@@ -139,6 +139,15 @@ pub struct OffloadCounters {
     pub dropped: u64,
 }
 
+impl std::ops::AddAssign for OffloadCounters {
+    fn add_assign(&mut self, other: OffloadCounters) {
+        self.super_packets += other.super_packets;
+        self.segments += other.segments;
+        self.checksums_completed += other.checksums_completed;
+        self.dropped += other.dropped;
+    }
+}
+
 /// The result of delivering one packet into a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {

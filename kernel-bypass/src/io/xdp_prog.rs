@@ -6,8 +6,11 @@
 //! return bpf_redirect_map(&xsks, r2, XDP_PASS)   // no socket: to the kernel
 //! ```
 //!
-//! It is attached through a BPF link, so the kernel detaches it when the
-//! link's descriptor closes, including when the process dies.
+//! One program and one socket map (XSKMAP, one entry per queue) serve all
+//! of an interface's AF_XDP sockets: an interface holds one XDP program,
+//! and the queue index picks the socket. It is attached through a BPF
+//! link, so the kernel detaches it when the link's descriptor closes,
+//! including when the process dies.
 
 use super::sys;
 use std::io;
@@ -29,7 +32,7 @@ const XDP_PASS: i32 = 2;
 /// Offset of `rx_queue_index` in `struct xdp_md`.
 const XDP_MD_RX_QUEUE_INDEX: i16 = 16;
 
-/// Queues the map can hold sockets for; queues beyond it go to the kernel.
+/// The most queues one interface's map holds sockets for.
 pub const MAX_QUEUES: u32 = 64;
 
 /// How the program is attached to the interface.
@@ -100,8 +103,8 @@ fn redirect_program(map_fd: RawFd) -> [[u8; 8]; 6] {
     ]
 }
 
-/// The program attached to one interface, with its socket map.
-/// Dropping it detaches the program.
+/// The program attached to one interface, with its socket map; the
+/// interface's ports share it. Dropping it detaches the program.
 pub struct XdpRedirect {
     // Declared first so the program is detached before the rest closes.
     _link: OwnedFd,
@@ -110,12 +113,14 @@ pub struct XdpRedirect {
 }
 
 impl XdpRedirect {
-    pub fn attach(ifindex: u32, mode: XdpMode) -> io::Result<XdpRedirect> {
+    /// Attaches the program with a map for rx queues `0..queues`; frames
+    /// of queues without a socket (or beyond the map) go to the kernel.
+    pub fn attach(ifindex: u32, mode: XdpMode, queues: u32) -> io::Result<XdpRedirect> {
         let map = Attr::new()
             .u32_at(0, BPF_MAP_TYPE_XSKMAP)
             .u32_at(4, 4)
             .u32_at(8, 4)
-            .u32_at(12, MAX_QUEUES)
+            .u32_at(12, queues)
             .name_at(28, "gatehouse_xsks")
             .call(BPF_MAP_CREATE);
         let map = sys::owned_fd(map.map_err(|e| context("creating the XSKMAP", e))?)?;

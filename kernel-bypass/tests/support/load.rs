@@ -6,9 +6,26 @@ use super::netns::{output, run, unique, Netns, Veth};
 use kernel_bypass::wire::Mac;
 use std::time::{Duration, Instant};
 
+/// Which transmit queues of the sender's veth the load leaves by.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TxQueues {
+    /// The qdisc layer is bypassed, and the queue is the sending CPU's
+    /// (`packet_pick_tx_queue`): one queue, the cheapest path.
+    Bypass,
+    /// Through the qdisc layer, which spreads flows over the queues by
+    /// their hash, as a host's stack does.
+    ByFlowHash,
+}
+
 /// Sends `frames` round and round out of `ifname` in `ns` for `run` with
-/// sendmmsg on an AF_PACKET socket (qdisc bypassed); returns frames sent.
-pub fn blast(ns: &Netns, ifname: &str, frames: Vec<Vec<u8>>, run: Duration) -> u64 {
+/// sendmmsg on an AF_PACKET socket; returns frames sent.
+pub fn blast(
+    ns: &Netns,
+    ifname: &str,
+    frames: Vec<Vec<u8>>,
+    run: Duration,
+    queues: TxQueues,
+) -> u64 {
     if frames.is_empty() {
         return 0;
     }
@@ -37,12 +54,12 @@ pub fn blast(ns: &Netns, ifname: &str, frames: Vec<Vec<u8>>, run: Duration) -> u
             if fd < 0 || bound != 0 {
                 return 0;
             }
-            let one: libc::c_int = 1;
+            let bypass = libc::c_int::from(queues == TxQueues::Bypass);
             libc::setsockopt(
                 fd,
                 libc::SOL_PACKET,
                 libc::PACKET_QDISC_BYPASS,
-                &one as *const _ as *const libc::c_void,
+                &bypass as *const _ as *const libc::c_void,
                 4,
             );
             // 64 messages a call, cycling over the frames (several may
@@ -77,15 +94,26 @@ pub fn rx_packets(ns: &Netns, ifname: &str) -> u64 {
 }
 
 /// (offered, forwarded) packets per second: `frames` blasted from the
-/// sender for `run`, counted at the sink.
+/// sender for `run` (qdisc bypassed), counted at the sink.
 pub fn offered_and_forwarded(
+    sender: (&Netns, &str),
+    sink: (&Netns, &str),
+    frames: Vec<Vec<u8>>,
+    run: Duration,
+) -> (f64, f64) {
+    offered_and_forwarded_on(sender, sink, frames, run, TxQueues::Bypass)
+}
+
+/// Like `offered_and_forwarded`, leaving by the transmit `queues` said.
+pub fn offered_and_forwarded_on(
     (sender, sender_if): (&Netns, &str),
     (sink, sink_if): (&Netns, &str),
     frames: Vec<Vec<u8>>,
     run: Duration,
+    queues: TxQueues,
 ) -> (f64, f64) {
     let before = rx_packets(sink, sink_if);
-    let sent = blast(sender, sender_if, frames, run);
+    let sent = blast(sender, sender_if, frames, run, queues);
     std::thread::sleep(Duration::from_millis(100));
     let received = rx_packets(sink, sink_if).saturating_sub(before);
     let secs = run.as_secs_f64();
@@ -96,8 +124,17 @@ pub fn offered_and_forwarded(
 /// 2001:db8:80:2::2) namespaces, each on a veth whose other end is
 /// returned, their gateways .1.
 pub fn sender_and_sink() -> (Netns, Veth, Netns, Veth) {
+    sender_and_sink_with_queues(1)
+}
+
+/// Like `sender_and_sink`, on veths with `queues` receive and transmit
+/// queues.
+pub fn sender_and_sink_with_queues(queues: u32) -> (Netns, Veth, Netns, Veth) {
     let (sender, sink) = (Netns::new(), Netns::new());
-    let (a, b) = (Veth::into_ns(&sender), Veth::into_ns(&sink));
+    let (a, b) = (
+        Veth::into_ns_with_queues(&sender, queues),
+        Veth::into_ns_with_queues(&sink, queues),
+    );
     sender.configure(&a.inner, "10.80.1.2/24", Some("10.80.1.1"));
     sink.configure(&b.inner, "10.80.2.2/24", Some("10.80.2.1"));
     sender.configure(&a.inner, "2001:db8:80:1::2/64", Some("2001:db8:80:1::1"));

@@ -225,11 +225,23 @@ pub struct Veth {
 
 impl Veth {
     pub fn into_ns(ns: &Netns) -> Veth {
+        Veth::into_ns_with_queues(ns, 1)
+    }
+
+    /// A pair whose ends both have `queues` receive and transmit queues,
+    /// as a multi-queue NIC has: the sending end spreads flows over its
+    /// transmit queues by hash, and each arrives on the same-numbered
+    /// receive queue of the other end.
+    pub fn into_ns_with_queues(ns: &Netns, queues: u32) -> Veth {
         let outer = unique("o");
         let inner = unique("i");
-        run(&[
-            "ip", "link", "add", &outer, "type", "veth", "peer", "name", &inner,
-        ]);
+        let q = queues.to_string();
+        let queue_args = ["numrxqueues", &q, "numtxqueues", &q];
+        let mut add = vec!["ip", "link", "add", &outer];
+        add.extend(queue_args);
+        add.extend(["type", "veth", "peer", "name", &inner]);
+        add.extend(queue_args);
+        run(&add);
         let veth = Veth { outer, inner };
         run(&["ip", "link", "set", &veth.inner, "netns", &ns.name]);
         run(&["ip", "link", "set", &veth.outer, "up"]);
