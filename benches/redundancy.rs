@@ -10,6 +10,7 @@
 //!   same run and the same way: two keepalived (VRRP version 3, the same
 //!   1-second advertisements, one sync group) with Linux routing in
 //!   namespaces of their own on LANs alike.
+//!
 //! One run; prints its figures.
 
 #[path = "../tests/support/appliance.rs"]

@@ -231,7 +231,7 @@ mod tests {
         // Box A translates a flow: its port is taken there.
         let tr = note(4000).translation::<Ipv4Addr>().unwrap();
         let public = Endpoint::new(Ipv4Addr::new(192, 0, 2, 1), 4000);
-        assert_eq!(nat_a.mappings.adopt((0, 17), tr.inside, public), true);
+        assert!(nat_a.mappings.adopt((0, 17), tr.inside, public));
         nat_a.table.create(&tr, (1, &t), &mut Vec::new()).unwrap();
 
         let sent = walk(&tables(&box_a), &t);
