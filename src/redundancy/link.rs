@@ -20,6 +20,10 @@ pub const MAX_IN_FLIGHT: usize = 32;
 const WINDOW: u64 = 64;
 /// A message not acknowledged after this is sent again.
 const RETRANSMIT_AFTER: Duration = Duration::from_millis(200);
+/// Acknowledgements that repeat while later messages arrive: the first
+/// message not acknowledged was lost, and is sent again at once (TCP's
+/// fast retransmit) rather than after [`RETRANSMIT_AFTER`].
+const REPEATED_ACKS: u32 = 3;
 
 /// Which sequence numbers of the peer's run were received.
 #[derive(Default)]
@@ -110,6 +114,8 @@ pub struct Link {
     peer: Option<Peer>,
     next_seq: u64,
     unacked: VecDeque<Unacked>,
+    /// The last acknowledgement heard, and how often in a row.
+    last_ack: (u64, u32),
     pub counters: LinkCounters,
 }
 
@@ -120,6 +126,7 @@ impl Link {
             peer: None,
             next_seq: 1,
             unacked: VecDeque::new(),
+            last_ack: (0, 0),
             counters: LinkCounters::default(),
         }
     }
@@ -198,6 +205,7 @@ impl Link {
             // The new run knows none of this one's numbers.
             self.next_seq = 1;
             self.unacked.clear();
+            self.last_ack = (0, 0);
             return Received::Hello { new_run: true };
         }
         let Some(peer) = self.peer.as_mut() else {
@@ -214,6 +222,15 @@ impl Link {
         }
         while self.unacked.front().is_some_and(|u| u.seq <= m.ack) {
             self.unacked.pop_front();
+        }
+        self.last_ack = match self.last_ack {
+            (ack, times) if ack == m.ack => (ack, times + 1),
+            _ => (m.ack, 1),
+        };
+        if self.last_ack.1 == REPEATED_ACKS {
+            if let Some(lost) = self.unacked.front_mut() {
+                lost.sent_at = now.checked_sub(RETRANSMIT_AFTER).unwrap_or(lost.sent_at);
+            }
         }
         match m.body {
             Body::Records(records) if peer.received.accept(m.seq) => {
@@ -284,6 +301,24 @@ mod tests {
         assert_eq!(b.ack().ack, 3);
         a.receive(b.ack(), now);
         assert_eq!(a.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_lost_message_goes_again_after_three_repeated_acknowledgements() {
+        let (mut a, mut b, now) = pair();
+        let sent: Vec<_> = (0..5).map(|_| a.send(Vec::new(), now)).collect();
+        b.receive(sent[0].clone(), now);
+        a.receive(b.ack(), now);
+        for m in &sent[2..] {
+            b.receive(m.clone(), now);
+            a.receive(b.ack(), now); // each says "up to 1"
+        }
+        let again = a.retransmit(now);
+        assert_eq!(
+            again.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            [2],
+            "at once, only the lost one"
+        );
     }
 
     #[test]

@@ -351,6 +351,9 @@ impl<'a> SyncRun<'a> {
             Received::Repeat => self.send(socket, peer, &self.link.ack()).await,
             Received::Hello { new_run: false } | Received::Nothing => {}
         }
+        for m in self.link.retransmit(Instant::now()) {
+            self.send(socket, peer, &m).await;
+        }
         self.pump(socket, peer).await;
     }
 
