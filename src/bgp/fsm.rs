@@ -347,7 +347,6 @@ mod tests {
         fsm.handle(Event::Received(Message::Keepalive));
         let update = |path: Vec<u32>| {
             Event::Received(Message::Update(Update {
-                withdrawn: Vec::new(),
                 attributes: Some(Attributes {
                     origin: Origin::Igp,
                     as_path: vec![Segment::Sequence(path)],
@@ -357,6 +356,7 @@ mod tests {
                     communities: Vec::new(),
                 }),
                 nlri: vec!["10.9.0.0/16".parse().unwrap()],
+                ..Update::default()
             }))
         };
         assert!(matches!(

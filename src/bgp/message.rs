@@ -179,6 +179,9 @@ pub struct Update {
     /// Present when `nlri` is (the message may carry them without NLRI too).
     pub attributes: Option<Attributes>,
     pub nlri: Vec<Ipv4Net>,
+    /// Its path attributes were malformed: its routes are withdrawn
+    /// instead (RFC 7606's treat-as-withdraw), for this reason.
+    pub treated_as_withdraw: Option<Notification>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -371,16 +374,26 @@ fn decode_update(body: &mut Reader<'_>, four_octet_as: bool) -> Result<Update, N
     let withdrawn = body.take(withdrawn_len.into()).ok_or_else(malformed)?;
     let attributes_len = body.u16().ok_or_else(malformed)?;
     let attributes = body.take(attributes_len.into()).ok_or_else(malformed)?;
+    // Malformed prefixes leave no safe reading of the message: the
+    // session is reset (RFC 7606 5.3).
     let update = Update {
         withdrawn: decode_prefixes(withdrawn)?,
         nlri: decode_prefixes(body.buf)?,
-        attributes: None,
+        ..Update::default()
     };
-    let attributes = decode_attributes(attributes, four_octet_as, !update.nlri.is_empty())?;
-    Ok(Update {
-        attributes,
-        ..update
-    })
+    match decode_attributes(attributes, four_octet_as, !update.nlri.is_empty()) {
+        Ok(attributes) => Ok(Update {
+            attributes,
+            ..update
+        }),
+        // A malformed attribute (its total length found the NLRI all the
+        // same): the routes are withdrawn, the session lives (RFC 7606 2).
+        Err(why) => Ok(Update {
+            withdrawn: [update.withdrawn, update.nlri].concat(),
+            treated_as_withdraw: Some(why),
+            ..Update::default()
+        }),
+    }
 }
 
 fn decode_prefixes(buf: &[u8]) -> Result<Vec<Ipv4Net>, Notification> {
@@ -431,8 +444,9 @@ fn decode_attributes(
         let value = reader
             .take(length)
             .ok_or_else(|| Notification::new(error::UPDATE, error::ATTRIBUTE_LENGTH))?;
+        // A repeated attribute: the first counts (RFC 7606 3g).
         if std::mem::replace(&mut seen[usize::from(kind)], true) {
-            return Err(malformed());
+            continue;
         }
         let well_known = matches!(kind, ATTR_ORIGIN | ATTR_AS_PATH | ATTR_NEXT_HOP);
         let expected_flags = match kind {
@@ -711,6 +725,7 @@ pub(crate) mod tests {
                     withdrawn,
                     attributes: Some(attributes),
                     nlri,
+                    treated_as_withdraw: None,
                 })
             });
         let open = (any::<u32>(), 3u16.., any::<u32>(), any::<bool>()).prop_map(
@@ -771,6 +786,32 @@ pub(crate) mod tests {
             }
         }
 
+        /// Any byte of a valid UPDATE's path attributes changed (the
+        /// message's and the sections' lengths kept): never a session
+        /// reset, and each route is either announced or withdrawn.
+        #[test]
+        fn a_damaged_attribute_withdraws_and_never_resets(
+            message in message(),
+            at in any::<usize>(),
+            byte in any::<u8>(),
+        ) {
+            let Message::Update(sent) = &message else { return Ok(()) };
+            let mut bytes = encode(&message, true);
+            let withdrawn_len = usize::from(u16::from_be_bytes([bytes[19], bytes[20]]));
+            let attributes_at = 21 + withdrawn_len + 2;
+            let attributes_len = usize::from(u16::from_be_bytes([bytes[attributes_at - 2], bytes[attributes_at - 1]]));
+            if attributes_len == 0 {
+                return Ok(());
+            }
+            bytes[attributes_at + at % attributes_len] = byte;
+            let Ok(Some((Message::Update(got), _))) = decode(&bytes, true) else {
+                panic!("a session reset for a damaged attribute");
+            };
+            for prefix in &sent.nlri {
+                prop_assert!(got.nlri.contains(prefix) || got.withdrawn.contains(prefix));
+            }
+        }
+
         #[test]
         fn random_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..200), kind in 0u8..7) {
             let mut bytes = vec![0xff; 16];
@@ -783,7 +824,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn an_update_without_next_hop_names_the_missing_attribute() {
+    fn an_update_without_next_hop_withdraws_its_routes_and_names_the_missing_attribute() {
         let mut update = encode(
             &Message::Update(Update {
                 withdrawn: vec![],
@@ -796,6 +837,7 @@ pub(crate) mod tests {
                     communities: Vec::new(),
                 }),
                 nlri: vec!["10.9.0.0/16".parse().unwrap()],
+                treated_as_withdraw: None,
             }),
             true,
         );
@@ -806,7 +848,12 @@ pub(crate) mod tests {
         update[21..23].copy_from_slice(&attributes_len.to_be_bytes());
         let len = update.len() as u16;
         update[16..18].copy_from_slice(&len.to_be_bytes());
-        let n = decode(&update, true).unwrap_err();
+        let Ok(Some((Message::Update(u), _))) = decode(&update, true) else {
+            panic!("RFC 7606: not a session reset");
+        };
+        assert_eq!(u.withdrawn, ["10.9.0.0/16".parse::<Ipv4Net>().unwrap()]);
+        assert!(u.nlri.is_empty() && u.attributes.is_none());
+        let n = u.treated_as_withdraw.unwrap();
         assert_eq!((n.code, n.subcode, n.data), (3, 3, vec![ATTR_NEXT_HOP]));
     }
 

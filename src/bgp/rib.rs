@@ -225,6 +225,7 @@ mod tests {
                 "10.9.0.0/16".parse().unwrap(),
                 "10.8.0.0/16".parse().unwrap(),
             ],
+            treated_as_withdraw: None,
         };
         let all = |_, a: &Arc<Attributes>| Some(a.clone());
         rib.apply(p.peer, &update, all);

@@ -392,6 +392,17 @@ impl Session {
                     Ok(Some((message, length))) => {
                         buf.drain(..length.min(buf.len()));
                         self.bgp.count(self.peer, true);
+                        if let Message::Update(Update {
+                            treated_as_withdraw: Some(why),
+                            ..
+                        }) = &message
+                        {
+                            self.bgp.log(format!(
+                                "%BGP-4-MALFORMED_ATTR: UPDATE from {}: {}; its routes are withdrawn (RFC 7606)",
+                                self.peer,
+                                why.describe()
+                            ));
+                        }
                         Event::Received(message)
                     }
                     Err(notification) => Event::Malformed(notification),
@@ -532,9 +543,9 @@ impl Session {
             .collect();
         for (attributes, prefixes) in by_attributes {
             updates.extend(prefixes.chunks(MAX_PREFIXES).map(|chunk| Update {
-                withdrawn: Vec::new(),
                 attributes: Some(attributes.clone()),
                 nlri: chunk.to_vec(),
+                ..Update::default()
             }));
         }
         self.sent = wanted;
