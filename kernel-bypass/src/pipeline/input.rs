@@ -211,13 +211,11 @@ impl Stage {
             Ok(Some(vrf)) => (vrf, ipv4_at(frame.data(), IPV4_DST)),
             Err(verdict) => return verdict,
         };
-        match snap.table(vrf).route(dst).map(|r| (&r.kind, r.prefix)) {
-            Some((RouteKind::Local { .. }, _)) => {
-                self.ip_local(snap, frame, iface, header_len, depth)
-            }
+        match snap.table(vrf).route(dst).map(|r| &r.kind) {
+            Some(RouteKind::Local { .. }) => self.ip_local(snap, frame, iface, header_len, depth),
             // Directed broadcasts are not forwarded (RFC 2644).
-            Some((RouteKind::Connected { .. }, net))
-                if net.prefix_len() < 31 && dst == net.broadcast() =>
+            Some(RouteKind::Connected { iface: out })
+                if snap.interface(*out).is_some_and(|o| o.is_subnet_broadcast(dst)) =>
             {
                 self.count(iface.id, Counter::Ipv4NotRoutable)
             }
