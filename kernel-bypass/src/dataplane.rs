@@ -255,7 +255,8 @@ impl Dataplane {
         if let Some(id) = published.vrf_id(vrf) {
             let mut table = published.table(id).clone();
             table.apply_learned(changes)?;
-            self.snapshots.store(Arc::new(published.with_table(id, table)));
+            self.snapshots
+                .store(Arc::new(published.with_table(id, table)));
         }
         control.learned.apply(vrf, changes);
         Ok(())

@@ -176,10 +176,11 @@ impl Rib {
     /// Marks the prefixes of `changes` changed again (they were not
     /// installed): the next `take_changes` gives their state then.
     pub fn retry(&mut self, changes: &[RouteChange]) {
-        self.changed.extend(changes.iter().map(|change| match change {
-            RouteChange::Announce(route) => route.prefix,
-            RouteChange::Withdraw(prefix) => *prefix,
-        }));
+        self.changed
+            .extend(changes.iter().map(|change| match change {
+                RouteChange::Announce(route) => route.prefix,
+                RouteChange::Withdraw(prefix) => *prefix,
+            }));
     }
 }
 
@@ -268,9 +269,16 @@ mod tests {
         rib.apply(p.peer, &withdraw, all);
         assert_eq!(rib.received_from(p.peer.address), 1);
         let withdrawn = rib.take_changes();
-        assert_eq!(withdrawn, [RouteChange::Withdraw("10.9.0.0/16".parse().unwrap())]);
+        assert_eq!(
+            withdrawn,
+            [RouteChange::Withdraw("10.9.0.0/16".parse().unwrap())]
+        );
         rib.retry(&withdrawn);
-        assert_eq!(rib.take_changes(), withdrawn, "a failed installation is retried");
+        assert_eq!(
+            rib.take_changes(),
+            withdrawn,
+            "a failed installation is retried"
+        );
         rib.drop_peer(p.peer.address);
         assert_eq!(rib.table().count(), 0);
         assert_eq!(rib.received_from(p.peer.address), 0);

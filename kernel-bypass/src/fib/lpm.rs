@@ -180,7 +180,11 @@ impl Lpm {
         &mut self,
         routes: impl IntoIterator<Item = (Ipv4Net, u32)>,
     ) -> Result<(), LpmError> {
-        self.update_many(routes.into_iter().map(|(prefix, value)| (prefix, Some(value))))
+        self.update_many(
+            routes
+                .into_iter()
+                .map(|(prefix, value)| (prefix, Some(value))),
+        )
     }
 
     /// Adds or replaces (`Some` value) and removes (`None`) routes in
@@ -334,14 +338,18 @@ impl Lpm {
             .iter()
             .enumerate()
             .flat_map(|(index, group)| {
-                let short = (group.short_routes.iter())
-                    .map(|(&(addr, len), &value)| ((addr, len), value));
-                let long = group.long_routes.iter().enumerate().flat_map(move |(block, routes)| {
-                    let base = ((index * GROUP_BLOCKS + block) as u32) << 16;
-                    routes
-                        .iter()
-                        .map(move |r| ((base | u32::from(r.low_bits()), r.prefix_len()), r.value))
-                });
+                let short =
+                    (group.short_routes.iter()).map(|(&(addr, len), &value)| ((addr, len), value));
+                let long = group
+                    .long_routes
+                    .iter()
+                    .enumerate()
+                    .flat_map(move |(block, routes)| {
+                        let base = ((index * GROUP_BLOCKS + block) as u32) << 16;
+                        routes.iter().map(move |r| {
+                            ((base | u32::from(r.low_bits()), r.prefix_len()), r.value)
+                        })
+                    });
                 MergeByKey {
                     left: short.peekable(),
                     right: long.peekable(),
@@ -378,7 +386,9 @@ impl Lpm {
         }
         let index = block_index(addr);
         let route = LongRoute::new(addr as u16, len, value);
-        let found = self.long_routes(index).binary_search_by_key(&route.key(), LongRoute::key);
+        let found = self
+            .long_routes(index)
+            .binary_search_by_key(&route.key(), LongRoute::key);
         if let Ok(position) = found {
             if self.long_routes(index)[position].value == value {
                 return Ok(None);
@@ -417,7 +427,9 @@ impl Lpm {
         }
         let index = block_index(addr);
         let key = LongRoute::new(addr as u16, len, 0).key();
-        let found = self.long_routes(index).binary_search_by_key(&key, LongRoute::key);
+        let found = self
+            .long_routes(index)
+            .binary_search_by_key(&key, LongRoute::key);
         let position = found.ok()?;
         let (group, block) = self.group_mut(index);
         group.long_routes[block].remove(position);

@@ -215,7 +215,9 @@ impl Stage {
             Some(RouteKind::Local { .. }) => self.ip_local(snap, frame, iface, header_len, depth),
             // Directed broadcasts are not forwarded (RFC 2644).
             Some(RouteKind::Connected { iface: out })
-                if snap.interface(*out).is_some_and(|o| o.is_subnet_broadcast(dst)) =>
+                if snap
+                    .interface(*out)
+                    .is_some_and(|o| o.is_subnet_broadcast(dst)) =>
             {
                 self.count(iface.id, Counter::Ipv4NotRoutable)
             }

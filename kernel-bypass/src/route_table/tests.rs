@@ -124,9 +124,16 @@ fn a_batch_changes_a_copy_and_shares_what_it_does_not_change() {
     let mut next = published.clone();
     next.apply_learned(&[announce("172.16.0.0/24", "10.0.0.2", 20)])
         .unwrap();
-    assert_eq!(taken(&published, "172.16.0.1"), None, "readers' table as it was");
+    assert_eq!(
+        taken(&published, "172.16.0.1"),
+        None,
+        "readers' table as it was"
+    );
     assert!(taken(&next, "172.16.0.1").is_some());
-    assert!(Arc::ptr_eq(&published.entries, &next.entries), "no new entry");
+    assert!(
+        Arc::ptr_eq(&published.entries, &next.entries),
+        "no new entry"
+    );
     assert!(Arc::ptr_eq(&published.configured, &next.configured));
 }
 
