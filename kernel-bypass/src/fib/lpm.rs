@@ -46,6 +46,13 @@ const UNCOVERED: u8 = u8::MAX;
 /// misses in flight to hide memory latency, few enough to stay in L1.
 const GROUP: usize = 16;
 
+/// A block no route covers.
+static EMPTY_BLOCK: Block = Block {
+    default: NO_VALUE,
+    cover_len: UNCOVERED,
+    tree: None,
+};
+
 /// Largest value a route can map to; `u32::MAX` is reserved for "no route".
 pub const MAX_ROUTE_VALUE: u32 = u32::MAX - 1;
 
@@ -104,20 +111,17 @@ struct Group {
     /// Routes /0-/16 whose network address lies in this /8, keyed by
     /// (network address, prefix length).
     short_routes: BTreeMap<(u32, u8), u32>,
-    /// Routes /17-/32 of each block, sorted by `LongRoute::key`.
-    long_routes: [Vec<LongRoute>; GROUP_BLOCKS],
+    /// Routes /17-/32 of each block, sorted by `LongRoute::key`; shared
+    /// too, so copying a group allocates nothing but the group.
+    long_routes: [Arc<Vec<LongRoute>>; GROUP_BLOCKS],
 }
 
 impl Group {
     fn empty() -> Group {
         Group {
-            blocks: std::array::from_fn(|_| Block {
-                default: NO_VALUE,
-                cover_len: UNCOVERED,
-                tree: None,
-            }),
+            blocks: std::array::from_fn(|_| EMPTY_BLOCK.clone()),
             short_routes: BTreeMap::new(),
-            long_routes: std::array::from_fn(|_| Vec::new()),
+            long_routes: std::array::from_fn(|_| Arc::default()),
         }
     }
 }
@@ -218,7 +222,7 @@ impl Lpm {
                 _ => {
                     let (group, block) = self.group_mut(run[0].0);
                     // Bulk loads leave doubling slack in the lists; give it back.
-                    group.long_routes[block].shrink_to_fit();
+                    Arc::make_mut(&mut group.long_routes[block]).shrink_to_fit();
                     group.blocks[block].tree = block::encode(&group.long_routes[block]);
                 }
             }
@@ -263,23 +267,25 @@ impl Lpm {
     }
 
     fn lookup_group(&self, addrs: &[u32], out: &mut [Option<u32>]) {
-        for &addr in addrs {
-            prefetch(self.block(addr));
+        // Each address's block, found once (the group pointer is a load).
+        let mut blocks = [&EMPTY_BLOCK; GROUP];
+        for (&addr, block) in addrs.iter().zip(&mut blocks) {
+            *block = self.block(addr);
+            prefetch(*block);
         }
-        for &addr in addrs {
-            if let Some(tree) = &self.block(addr).tree {
+        for (&addr, block) in addrs.iter().zip(&blocks) {
+            if let Some(tree) = &block.tree {
                 prefetch(block::root_group_ptr(tree, addr as u16));
             }
         }
         let mut leaves = [0usize; GROUP];
-        for (&addr, leaf) in addrs.iter().zip(&mut leaves) {
-            if let Some(tree) = &self.block(addr).tree {
+        for ((&addr, block), leaf) in addrs.iter().zip(&blocks).zip(&mut leaves) {
+            if let Some(tree) = &block.tree {
                 *leaf = block::leaf_index(tree, addr as u16);
                 prefetch(&tree[*leaf]);
             }
         }
-        for ((&addr, &leaf), result) in addrs.iter().zip(&leaves).zip(out) {
-            let block = self.block(addr);
+        for ((block, &leaf), result) in blocks.iter().zip(&leaves).zip(out) {
             *result = block.resolve(block.tree.as_ref().map(|tree| tree[leaf]));
         }
     }
@@ -321,7 +327,11 @@ impl Lpm {
                     .map(|tree| ARC_HEADER + std::mem::size_of_val::<[u32]>(tree))
                     .sum();
                 let route_lists: usize = (group.long_routes.iter())
-                    .map(|routes| routes.capacity() * std::mem::size_of::<LongRoute>())
+                    .map(|routes| {
+                        ARC_HEADER
+                            + std::mem::size_of::<Vec<LongRoute>>()
+                            + routes.capacity() * std::mem::size_of::<LongRoute>()
+                    })
                     .sum();
                 ARC_HEADER
                     + std::mem::size_of::<Group>()
@@ -398,7 +408,7 @@ impl Lpm {
             self.admit(true)?;
         }
         let (group, block) = self.group_mut(index);
-        let routes = &mut group.long_routes[block];
+        let routes = Arc::make_mut(&mut group.long_routes[block]);
         match found {
             Ok(position) => routes[position].value = value,
             Err(position) => routes.insert(position, route),
@@ -432,7 +442,7 @@ impl Lpm {
             .binary_search_by_key(&key, LongRoute::key);
         let position = found.ok()?;
         let (group, block) = self.group_mut(index);
-        group.long_routes[block].remove(position);
+        Arc::make_mut(&mut group.long_routes[block]).remove(position);
         self.len -= 1;
         Some(index)
     }
