@@ -326,7 +326,9 @@ impl Lpm {
                     .filter_map(|b| b.tree.as_ref())
                     .map(|tree| ARC_HEADER + std::mem::size_of_val::<[u32]>(tree))
                     .sum();
+                // Lists never filled are the empty group's, shared.
                 let route_lists: usize = (group.long_routes.iter())
+                    .filter(|routes| routes.capacity() > 0)
                     .map(|routes| {
                         ARC_HEADER
                             + std::mem::size_of::<Vec<LongRoute>>()
