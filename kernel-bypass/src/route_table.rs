@@ -129,7 +129,7 @@ impl RouteTable {
         let mut interned = Interner::new(&table);
         let mut fib_routes = Vec::with_capacity(routes.len());
         for (prefix, entry) in routes {
-            if let RouteKind::Connected { iface } = entry.kind {
+            if let RouteKind::Connected { iface, .. } = entry.kind {
                 (configured.connected)
                     .insert(prefix, u32::from(iface))
                     .map_err(|e| format!("connected routes: {e}"))?;

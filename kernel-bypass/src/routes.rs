@@ -23,16 +23,15 @@ pub struct Hop<A = Ipv4Addr> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RouteKind<A = Ipv4Addr> {
     /// One of the appliance's own addresses.
-    Local {
-        iface: IfaceId,
-    },
+    Local { iface: IfaceId },
     Connected {
         iface: IfaceId,
+        /// The subnet's prefix length (the entry holds no prefix): enough
+        /// to tell its broadcast address.
+        prefix_len: u8,
     },
     /// Static or learned route; several hops at the best distance mean ECMP.
-    Static {
-        hops: EcmpGroup<Hop<A>>,
-    },
+    Static { hops: EcmpGroup<Hop<A>> },
 }
 
 /// Where a route with next hops came from.
@@ -154,7 +153,10 @@ pub fn build<P: Prefix>(
         if let Some(net) = a.subnet() {
             table.entry(net).or_insert_with(|| {
                 connected.push((net, iface));
-                direct(RouteKind::Connected { iface })
+                direct(RouteKind::Connected {
+                    iface,
+                    prefix_len: net.length(),
+                })
             });
         }
     }

@@ -279,7 +279,7 @@ fn route_table<'t, P: Display, A: Display + 't>(
     let mut out = String::from("Codes: L - local, C - connected, S - static, B - BGP\n\n");
     for (prefix, r) in routes {
         match &r.kind {
-            RouteKind::Local { iface } | RouteKind::Connected { iface } => {
+            RouteKind::Local { iface } | RouteKind::Connected { iface, .. } => {
                 let code = if matches!(r.kind, RouteKind::Local { .. }) {
                     'L'
                 } else {

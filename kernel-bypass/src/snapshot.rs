@@ -158,12 +158,6 @@ impl Iface {
         v4.chain(v6).chain(link_local)
     }
 
-    /// True when `dst` is the broadcast address of one of its subnets
-    /// (not of a /31 or /32, which have none).
-    pub fn is_subnet_broadcast(&self, dst: Ipv4Addr) -> bool {
-        (self.addresses.iter()).any(|n| n.prefix_len() < 31 && n.broadcast() == dst)
-    }
-
     /// True when `addr` is one of this interface's IPv6 addresses.
     pub fn has_ipv6(&self, addr: Ipv6Addr) -> bool {
         addr == self.link_local || self.ipv6_addresses.iter().any(|a| a.addr() == addr)
