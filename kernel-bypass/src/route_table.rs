@@ -18,10 +18,11 @@
 //!
 //! At a prefix, the configured route wins over the learned one when it
 //! ranks (distance, then static before BGP) not worse; local and connected
-//! routes always win. The configured routes stay recorded beside the FIB
-//! (`Configured`), so withdrawing a learned route gives its prefix back to
-//! the configured one. Learned next hops resolve through the connected
-//! subnets as static ones do.
+//! routes always win. A configured route a learned one displaced is kept
+//! aside (`displaced`), so withdrawing the learned route gives its prefix
+//! back; every other configured route is in the FIB itself, so the
+//! configured routes are not stored twice. Learned next hops resolve
+//! through the connected subnets as static ones do.
 //!
 //! IPv6 tables are built at commit only: no routing protocol learns IPv6
 //! routes yet.
@@ -80,12 +81,11 @@ impl LearnedRoutes {
     }
 }
 
-/// The configured routes of an IPv4 table and what learned routes need to
-/// join it, as the commit built them.
+/// What the commit built that learned routes need to join the IPv4 table.
 #[derive(Default)]
 struct Configured {
-    /// The rank and entry of each prefix's configured route.
-    routes: HashMap<Ipv4Net, ((u8, Source), u32)>,
+    /// The prefixes of the configured routes, sorted.
+    prefixes: Vec<Ipv4Net>,
     /// Connected subnets to their interface: where next hops resolve.
     connected: Lpm,
     /// The up interfaces (of every table) by name, for next hops that
@@ -110,6 +110,8 @@ pub struct RouteTable {
     /// Where each entry is in `entries`.
     entry_index: Arc<HashMap<Entry, u32>>,
     configured: Arc<Configured>,
+    /// The entry of each configured route a learned one displaced.
+    displaced: Arc<HashMap<Ipv4Net, u32>>,
     ipv6: Arc<Ipv6Routes>,
 }
 
@@ -134,10 +136,8 @@ impl RouteTable {
                     .insert(prefix, u32::from(iface))
                     .map_err(|e| format!("connected routes: {e}"))?;
             }
-            let rank = entry.rank();
-            let index = interned.intern(entry);
-            configured.routes.insert(prefix, (rank, index));
-            fib_routes.push((prefix, index));
+            fib_routes.push((prefix, interned.intern(entry)));
+            configured.prefixes.push(prefix);
         }
         interned.finish(&mut table);
         // One bulk load: each touched block of the table is encoded once.
@@ -161,22 +161,29 @@ impl RouteTable {
         changes: impl IntoIterator<Item = impl Borrow<RouteChange>>,
     ) -> Result<(), String> {
         let mut interned = Interner::new(self);
-        let configured = &self.configured;
+        let mut displaced = self.displaced.clone();
         let mut fib_changes = Vec::new();
         for change in changes {
             let change = change.borrow();
             let learned = match change {
-                RouteChange::Announce(route) => learned_entry(configured, route),
+                RouteChange::Announce(route) => learned_entry(&self.configured, route),
                 RouteChange::Withdraw(_) => None,
             };
             let prefix = change.prefix();
-            let winner = match (configured.routes.get(&prefix), learned) {
-                (Some(&(rank, _)), Some(learned)) if rank > learned.rank() => {
+            // The tables before the batch tell, as the commit left it.
+            let configured = self.configured_at(prefix);
+            let winner = match (configured, learned) {
+                (Some((rank, index)), Some(learned)) if rank > learned.rank() => {
+                    Arc::make_mut(&mut displaced).insert(prefix, index);
                     Some(interned.intern(learned))
                 }
-                (Some(&(_, index)), _) => Some(index),
                 (None, Some(learned)) => Some(interned.intern(learned)),
-                (None, None) => None,
+                (configured, _) => {
+                    if displaced.contains_key(&prefix) {
+                        Arc::make_mut(&mut displaced).remove(&prefix);
+                    }
+                    configured.map(|(_, index)| index)
+                }
             };
             fib_changes.push((prefix, winner));
         }
@@ -184,7 +191,18 @@ impl RouteTable {
         (fib.update_many(fib_changes)).map_err(|e| format!("learned routes: {e}"))?;
         interned.finish(self);
         self.fib = fib;
+        self.displaced = displaced;
         Ok(())
+    }
+
+    /// The rank and entry of the configured route at `prefix`: in the
+    /// FIB unless a learned route displaced it.
+    fn configured_at(&self, prefix: Ipv4Net) -> Option<((u8, Source), u32)> {
+        let index = match self.fib.get(prefix) {
+            Some(index) if self.entries.get(index as usize)?.source != Source::Bgp => index,
+            _ => *self.displaced.get(&prefix)?,
+        };
+        Some((self.entries.get(index as usize)?.rank(), index))
     }
 
     /// Longest-prefix match.
@@ -209,12 +227,14 @@ impl RouteTable {
         (self.fib.iter()).filter_map(|(prefix, i)| Some((prefix, self.entries.get(i as usize)?)))
     }
 
-    /// The configured IPv4 routes that no learned route displaced, in no
-    /// particular order: what a routing protocol originates from.
+    /// The configured IPv4 routes that no learned route displaced, in
+    /// prefix order: what a routing protocol originates from.
     pub fn configured_routes(&self) -> impl Iterator<Item = (Ipv4Net, &Entry)> + '_ {
-        (self.configured.routes.iter())
-            .filter(|(prefix, (_, index))| self.fib.get(**prefix) == Some(*index))
-            .filter_map(|(prefix, (_, index))| Some((*prefix, self.entries.get(*index as usize)?)))
+        (self.configured.prefixes.iter())
+            .filter_map(|prefix| {
+                Some((*prefix, self.entries.get(self.fib.get(*prefix)? as usize)?))
+            })
+            .filter(|(_, entry)| entry.source != Source::Bgp)
     }
 
     /// Every IPv6 route in prefix order.
