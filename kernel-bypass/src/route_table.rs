@@ -276,6 +276,9 @@ struct Interner {
     index: Arc<HashMap<Entry, u32>>,
     known: usize,
     added: Vec<Entry>,
+    /// The entry interned last: routes in a row often share it, and
+    /// comparing is cheaper than hashing.
+    last: Option<(Entry, u32)>,
 }
 
 impl Interner {
@@ -284,17 +287,26 @@ impl Interner {
             index: table.entry_index.clone(),
             known: table.entries.len(),
             added: Vec::new(),
+            last: None,
         }
     }
 
     fn intern(&mut self, entry: Entry) -> u32 {
-        if let Some(&index) = self.index.get(&entry) {
-            return index;
+        match &self.last {
+            Some((last, index)) if *last == entry => return *index,
+            _ => {}
         }
-        // Past u32::MAX the FIB refuses the value: the batch fails whole.
-        let index = u32::try_from(self.known + self.added.len()).unwrap_or(u32::MAX);
-        Arc::make_mut(&mut self.index).insert(entry.clone(), index);
-        self.added.push(entry);
+        let index = match self.index.get(&entry) {
+            Some(&index) => index,
+            None => {
+                // Past u32::MAX the FIB refuses the value: the batch fails whole.
+                let index = u32::try_from(self.known + self.added.len()).unwrap_or(u32::MAX);
+                Arc::make_mut(&mut self.index).insert(entry.clone(), index);
+                self.added.push(entry.clone());
+                index
+            }
+        };
+        self.last = Some((entry, index));
         index
     }
 
