@@ -64,6 +64,7 @@ pub struct LearnedRoutes {
 }
 
 impl LearnedRoutes {
+    /// Records a batch of changes of table `vrf`'s learned routes.
     pub fn apply(&mut self, vrf: Option<&str>, changes: &[RouteChange]) {
         let table = self.tables.entry(vrf.map(str::to_string)).or_default();
         for change in changes {

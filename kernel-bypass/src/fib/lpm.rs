@@ -13,18 +13,20 @@
 //! and reports `LpmError::Full`. Changing a /17-/24 route re-encodes its /16
 //! from the /16's routes; changing a /25-/32 route re-encodes only its /24
 //! and copies the rest of the /16's encoding. Load large tables with
-//! `insert_many`, which encodes each touched /16 once.
+//! `insert_many`, and change many routes with `update_many`, which encode
+//! each touched /16 once.
 //!
 //! Cloning is cheap, so the control plane can clone the published table,
 //! change a few routes in the clone and publish it while the workers keep
 //! reading the old one: the blocks are held in 256 groups of 256 (one group
 //! per /8), each behind an `Arc` with its blocks' route lists, so a clone
 //! copies 256 pointers and a change copies only the group it touches (copy on
-//! write, as a persistent tree does at its top level); block encodings are
-//! shared through `Arc` too, replaced and never mutated. The lookup path
-//! reads a group pointer from the table itself where it used to read the
-//! block array's pointer, so it is no longer. A /0-/7 route spans several
-//! groups and copies each of them when it changes.
+//! write, as a persistent tree does at its top level); block encodings and
+//! route lists are shared through `Arc` too, replaced or copied on write.
+//! The lookup path reads a group pointer from the table itself where it
+//! used to read the block array's pointer, so a lookup makes as many loads
+//! as before. A /0-/7 route spans several groups and copies each of them
+//! when it changes.
 
 use std::collections::BTreeMap;
 use std::fmt;
