@@ -703,6 +703,48 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_changes_its_vrf_only_and_a_rebuild_applies_it_again() {
+        let mut c = Config::default();
+        let interfaces = c.interfaces_mut();
+        interfaces.insert("eth0".into(), with_addresses(&["10.0.0.1/24"]));
+        interfaces.insert("eth1".into(), with_addresses(&["10.0.0.1/24"]));
+        let vrfs = Arc::make_mut(&mut c.vrfs);
+        vrfs.definitions.insert("A".into(), Default::default());
+        vrfs.members.insert("eth1".into(), "A".into());
+        let port_of = |name: &str| ["eth0", "eth1"].iter().position(|n| *n == name);
+        let port_of = |name: &str| port_of(name).map(|p| p as PortId);
+        let mut ids = InterfaceIds::default();
+        let first = Snapshot::compile(&c, &mut ids, &port_of).unwrap();
+        let changes = [RouteChange::Announce(route("10.9.0.0/16", "10.0.0.2", 20))];
+        let a = first.vrf_id(Some("A")).unwrap();
+        let mut table = first.table(a).clone();
+        table.apply_learned(&changes).unwrap();
+        let second = first.with_table(a, table);
+        let dst: Ipv4Addr = "10.9.0.1".parse().unwrap();
+        assert!(
+            first.table(a).route(dst).is_none(),
+            "the published one unchanged"
+        );
+        assert!(second.table(a).route(dst).is_some());
+        assert!(second.route(dst).is_none(), "not in the global table");
+
+        let mut learned = LearnedRoutes::default();
+        learned.apply(Some("A"), &changes);
+        let mut routed = c.clone();
+        (routed.routes_mut()).add_ipv4(route("10.5.0.0/16", "10.0.0.3", 1));
+        let third =
+            Snapshot::compile_after(&routed, &mut ids, &port_of, Some((&c, &second)), &learned)
+                .unwrap();
+        assert!(!Arc::ptr_eq(
+            &second.tables[a as usize].routes,
+            &third.tables[a as usize].routes
+        ));
+        let bgp = third.table(a).route(dst).map(|r| r.source);
+        assert_eq!(bgp, Some(Source::Bgp), "applied again after the rebuild");
+        assert!(third.route("10.5.0.1".parse().unwrap()).is_some());
+    }
+
+    #[test]
     fn best_distance_wins_and_unresolvable_next_hops_are_ignored() {
         let mut c = Config::default();
         c.interfaces_mut()
