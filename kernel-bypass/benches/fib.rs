@@ -22,26 +22,9 @@ const TRIE_LOOKUPS: usize = 250_000;
 const BATCH: usize = 64;
 
 mod dpdk;
+mod route_mix;
 
-/// `count` distinct prefixes in a realistic length mix: 85% /24,
-/// 10% /16-/23, 5% /25-/32.
-fn random_routes(rng: &mut Rng, count: usize) -> Vec<(Ipv4Net, u32)> {
-    let mut seen = HashSet::with_capacity(count);
-    let mut routes = Vec::with_capacity(count);
-    while routes.len() < count {
-        let len = match rng.below(100) {
-            0..=84 => 24,
-            85..=94 => 16 + rng.below(8) as u8,
-            _ => 25 + rng.below(8) as u8,
-        };
-        let addr = Ipv4Addr::from(rng.next_u64() as u32);
-        let prefix = Ipv4Net::new(addr, len).expect("length below 33").trunc();
-        if seen.insert(prefix) {
-            routes.push((prefix, rng.below(1 << 16)));
-        }
-    }
-    routes
-}
+use route_mix::random_routes;
 
 /// The textbook baseline: one node per prefix bit.
 struct BinaryTrie {

@@ -9,7 +9,9 @@ use crate::local::{self, LocalStack};
 use crate::pipeline::{LocalHandle, Pipeline, Shared};
 use crate::rates::{self, Rates};
 use crate::show;
-use crate::snapshot::{InterfaceIds, Learned, PortId, Route, Snapshot, GLOBAL_TABLE};
+use crate::snapshot::{
+    InterfaceIds, LearnedRoutes, PortId, RouteChange, RouteTable, Snapshot, GLOBAL_TABLE,
+};
 use crate::spread;
 use crate::worker::{self, Worker};
 use arc_swap::ArcSwap;
@@ -47,8 +49,8 @@ struct Control {
     next_port: usize,
     /// The configuration of the published snapshot (it passed the checks).
     applied: Config,
-    /// The routes the control plane's protocols last handed over.
-    learned: Learned,
+    /// The routes the control plane's protocols handed over.
+    learned: LearnedRoutes,
     /// What the snapshot was compiled from: `applied` with the DHCP leases.
     effective: Config,
     /// Attached interfaces whose link (carrier) is down: down in the
@@ -148,7 +150,7 @@ impl Dataplane {
                 shares: BTreeMap::new(),
                 next_port: 0,
                 applied: Config::default(),
-                learned: Learned::default(),
+                learned: LearnedRoutes::default(),
                 effective: Config::default(),
                 links_down: BTreeSet::new(),
             }),
@@ -283,19 +285,28 @@ impl Dataplane {
         Ok(changes)
     }
 
-    /// Replaces the learned routes (BGP's best paths) of the global table
-    /// and publishes the tables rebuilt with them; the configuration stays
-    /// the applied one. Every call rebuilds the table: callers batch.
-    pub fn set_learned_routes(&self, learned: Learned) -> Result<(), String> {
+    /// Applies a batch of changes to the learned routes (BGP's best
+    /// paths) of table `vrf` (None: the global table) and publishes the
+    /// table changed, without a rebuild (`crate::route_table`): the cost
+    /// is that of the routes changed, not of the table. A VRF that does
+    /// not exist (yet) keeps them for when it does. On Err nothing changed.
+    pub fn change_learned_routes(
+        &self,
+        vrf: Option<&str>,
+        changes: &[RouteChange],
+    ) -> Result<(), String> {
         let mut control = self
             .control
             .lock()
             .map_err(|_| "dataplane control poisoned".to_string())?;
-        let control = &mut *control;
-        control.learned = learned;
-        let (config, ports) = (control.applied.clone(), control.ports.clone());
-        let compiled = self.compile(control, &config, &|name| ports.get(name).copied())?;
-        self.publish(control, &config, compiled);
+        let published = self.snapshots.load();
+        if let Some(id) = published.vrf_id(vrf) {
+            let mut table = published.table(id).clone();
+            table.apply_learned(changes)?;
+            self.snapshots
+                .store(Arc::new(published.with_table(id, table)));
+        }
+        control.learned.apply(vrf, changes);
         Ok(())
     }
 
@@ -317,7 +328,7 @@ impl Dataplane {
             &mut control.ids,
             &attached,
             Some((&control.effective, &previous)),
-            control.learned.clone(),
+            &control.learned,
         )?;
         for iface in snap.interfaces.iter_mut().flatten() {
             if links_down.contains(&iface.name) {
@@ -382,10 +393,10 @@ impl Dataplane {
         show::ip_route(&self.snapshots.load(), vrf)
     }
 
-    /// `f` of the published global table's IPv4 routes (BGP's `network`
-    /// and `redistribute` look there).
-    pub fn with_global_routes<R>(&self, f: impl FnOnce(&[Route]) -> R) -> R {
-        f(&self.snapshots.load().table(GLOBAL_TABLE).routes)
+    /// `f` of the published global table (BGP's `network` and
+    /// `redistribute` look there).
+    pub fn with_global_table<R>(&self, f: impl FnOnce(&RouteTable) -> R) -> R {
+        f(self.snapshots.load().table(GLOBAL_TABLE))
     }
 
     /// `show ipv6 route [vrf NAME]`.

@@ -36,6 +36,7 @@ pub mod nat;
 mod open_table;
 pub mod pipeline;
 mod rates;
+mod route_table;
 mod routes;
 pub mod sessions;
 mod show;

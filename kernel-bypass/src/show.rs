@@ -6,7 +6,7 @@ use crate::learned::Learned;
 use crate::pipeline::{split_neighbor6_key, split_neighbor_key, split_vtep_key, Shared};
 use crate::rates::Rates;
 use crate::snapshot::{
-    Iface, IfaceId, IfaceKind, Route, RouteKind, RouteTable, Snapshot, ADMIN_DOWN, GLOBAL_TABLE,
+    Entry, Iface, IfaceId, IfaceKind, RouteKind, RouteTable, Snapshot, ADMIN_DOWN, GLOBAL_TABLE,
 };
 use crate::wire::{format_mac, mac_from_u64, Mac};
 use grammar::config::InterfaceKind;
@@ -227,13 +227,15 @@ pub fn interface_counts(snap: &Snapshot) -> String {
 
 /// `show ip route [vrf NAME]`.
 pub fn ip_route(snap: &Snapshot, vrf: Option<&str>) -> String {
-    in_table(snap, vrf, |table| route_table(snap, &table.routes))
+    in_table(snap, vrf, |table| route_table(snap, table.routes()))
 }
 
 /// `show ipv6 route [vrf NAME]`: link-local subnets are per interface and
 /// not listed.
 pub fn ipv6_route(snap: &Snapshot, vrf: Option<&str>) -> String {
-    in_table(snap, vrf, |table| route_table(snap, &table.routes6))
+    in_table(snap, vrf, |table| {
+        route_table(snap, table.routes6().iter().map(|(p, e)| (*p, e)))
+    })
 }
 
 /// The text of `show` for the table of `vrf`, with IOS's header for a VRF.
@@ -271,11 +273,14 @@ pub fn vrfs(snap: &Snapshot) -> String {
     out
 }
 
-fn route_table<P: Display, A: Display>(snap: &Snapshot, routes: &[Route<P, A>]) -> String {
+fn route_table<'t, P: Display, A: Display + 't>(
+    snap: &Snapshot,
+    routes: impl Iterator<Item = (P, &'t Entry<A>)>,
+) -> String {
     let mut out = String::from("Codes: L - local, C - connected, S - static, B - BGP\n\n");
-    for r in routes {
+    for (prefix, r) in routes {
         match &r.kind {
-            RouteKind::Local { iface } | RouteKind::Connected { iface } => {
+            RouteKind::Local { iface } | RouteKind::Connected { iface, .. } => {
                 let code = if matches!(r.kind, RouteKind::Local { .. }) {
                     'L'
                 } else {
@@ -283,15 +288,14 @@ fn route_table<P: Display, A: Display>(snap: &Snapshot, routes: &[Route<P, A>]) 
                 };
                 let _ = writeln!(
                     out,
-                    "{code}    {} is directly connected, {}",
-                    r.prefix,
+                    "{code}    {prefix} is directly connected, {}",
                     interface_name(snap, *iface)
                 );
             }
             RouteKind::Static { hops } => {
                 for (i, hop) in hops.members().iter().enumerate() {
-                    let prefix = if i == 0 {
-                        format!("{}    {}", r.source.code(), r.prefix)
+                    let first = if i == 0 {
+                        format!("{}    {prefix}", r.source.code())
                     } else {
                         String::new()
                     };
@@ -301,7 +305,7 @@ fn route_table<P: Display, A: Display>(snap: &Snapshot, routes: &[Route<P, A>]) 
                         .map_or_else(|| "directly connected".to_string(), |g| format!("via {g}"));
                     let _ = writeln!(
                         out,
-                        "{prefix:<23} [{}/0] {via}, {}",
+                        "{first:<23} [{}/0] {via}, {}",
                         r.distance,
                         interface_name(snap, hop.iface)
                     );

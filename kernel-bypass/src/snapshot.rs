@@ -1,9 +1,11 @@
 //! Compiles a committed `Config` into the immutable tables the workers read:
 //! interfaces (with their ports, VLANs, tunnels and VRF), own addresses, and
 //! per routing table (the global one, then one per VRF) the IPv4 and IPv6
-//! FIBs with local, connected and static routes. A snapshot is never changed
-//! after it is built; a commit publishes a new one, sharing the route
-//! tables of the previous one when nothing they are built from changed.
+//! FIBs with local, connected, static and learned routes
+//! (`crate::route_table`). A snapshot is never changed after it is built; a
+//! commit publishes a new one, sharing the route tables of the previous one
+//! when nothing they are built from changed, and a batch of learned routes
+//! publishes a copy with one route table changed (`with_table`).
 //!
 //! Tenancy: an interface belongs to one table, and every learned entry
 //! (ARP and IPv6 neighbours, VXLAN MAC -> VTEP) is keyed by interface, so
@@ -17,9 +19,9 @@
 
 use crate::counters::MAX_INTERFACES;
 use crate::features::FeatureArcs;
-use crate::fib::{Lpm, Lpm6};
+pub use crate::route_table::{LearnedRoutes, RouteChange, RouteTable};
 use crate::routes;
-pub use crate::routes::{Hop, Learned, Route, Route6, RouteKind, Source};
+pub use crate::routes::{Entry, Entry6, Hop, RouteKind, Source};
 use crate::tunnel::TunnelRef;
 use crate::wire::{link_local_for, Mac};
 use grammar::config::{Config, InterfaceKind};
@@ -218,45 +220,9 @@ impl InterfaceIds {
     }
 }
 
-/// The routes of one routing table and their FIBs.
-pub struct RouteTable {
-    /// Indexed by the FIB's values.
-    pub routes: Vec<Route>,
-    fib: Lpm,
-    /// Indexed by the IPv6 FIB's values.
-    pub routes6: Vec<Route6>,
-    fib6: Lpm6,
-}
-
-impl RouteTable {
-    fn empty() -> RouteTable {
-        RouteTable {
-            routes: Vec::new(),
-            fib: Lpm::new(),
-            routes6: Vec::new(),
-            fib6: Lpm6::new(),
-        }
-    }
-
-    /// Longest-prefix match.
-    #[inline]
-    pub fn route(&self, dst: Ipv4Addr) -> Option<&Route> {
-        self.fib
-            .lookup(u32::from(dst))
-            .and_then(|i| self.routes.get(i as usize))
-    }
-
-    /// Longest-prefix match for IPv6 (link-local destinations are not in it).
-    #[inline]
-    pub fn route6(&self, dst: Ipv6Addr) -> Option<&Route6> {
-        self.fib6
-            .lookup(u128::from(dst))
-            .and_then(|i| self.routes6.get(i as usize))
-    }
-}
-
 /// A routing table of the snapshot: its VRF name (None for the global
 /// table) and its routes, shared between snapshots while unchanged.
+#[derive(Clone)]
 pub struct Table {
     pub vrf: Option<String>,
     /// The VRF's route distinguisher, for `show vrf`.
@@ -264,7 +230,9 @@ pub struct Table {
     pub routes: Arc<RouteTable>,
 }
 
-/// The immutable tables of one committed configuration.
+/// The immutable tables of one committed configuration. Cloning it is
+/// cheap but for the interfaces (the route tables are shared).
+#[derive(Clone)]
 pub struct Snapshot {
     /// Indexed by `IfaceId`; None for ids of interfaces no longer configured.
     pub interfaces: Vec<Option<Iface>>,
@@ -282,8 +250,6 @@ pub struct Snapshot {
     pub features: FeatureArcs,
     /// Indexed by `L2DomainId`.
     pub l2_domains: Vec<crate::bridge::Domain>,
-    /// The learned routes the global table was built with.
-    learned: Learned,
 }
 
 /// A locally administered MAC derived from the interface name, so it is
@@ -308,11 +274,10 @@ impl Snapshot {
             tables: vec![Table {
                 vrf: None,
                 rd: None,
-                routes: Arc::new(RouteTable::empty()),
+                routes: Arc::default(),
             }],
             features: FeatureArcs::default(),
             l2_domains: Vec::new(),
-            learned: Learned::default(),
         }
     }
 
@@ -323,23 +288,22 @@ impl Snapshot {
         ids: &mut InterfaceIds,
         port_of: &dyn Fn(&str) -> Option<PortId>,
     ) -> Result<Snapshot, String> {
-        Snapshot::compile_after(config, ids, port_of, None, Learned::default())
+        Snapshot::compile_after(config, ids, port_of, None, &LearnedRoutes::default())
     }
 
     /// Like `compile`, sharing the route tables of `previous` (the snapshot
     /// of the configuration before) when the interfaces came out the same
     /// and no section routes are built from changed: a commit that changes
-    /// only a hostname does not rebuild a million routes. `learned` goes
-    /// into the global table beside the static routes.
+    /// only a hostname does not rebuild a million routes. `learned` joins
+    /// the tables it builds (the tables of `previous` have it already).
     pub fn compile_after(
         config: &Config,
         ids: &mut InterfaceIds,
         port_of: &dyn Fn(&str) -> Option<PortId>,
         previous: Option<(&Config, &Snapshot)>,
-        learned: Learned,
+        learned: &LearnedRoutes,
     ) -> Result<Snapshot, String> {
         let mut snap = Snapshot::empty();
-        snap.learned = learned;
         let vrf_ids: HashMap<&str, VrfId> = config
             .vrfs
             .definitions
@@ -424,12 +388,11 @@ impl Snapshot {
             Arc::ptr_eq(&old.interfaces, &config.interfaces)
                 && Arc::ptr_eq(&old.vrfs, &config.vrfs)
                 && Arc::ptr_eq(&old.routes, &config.routes)
-                && Arc::ptr_eq(&old_snap.learned, &snap.learned)
                 && old_snap.configured_interfaces == snap.interfaces
         });
         snap.tables = match unchanged {
-            Some((_, old_snap)) => old_snap.tables.iter().map(Table::share).collect(),
-            None => snap.build_tables(config)?,
+            Some((_, old_snap)) => old_snap.tables.clone(),
+            None => snap.build_tables(config, learned)?,
         };
         snap.configured_interfaces = snap.interfaces.clone();
         Ok(snap)
@@ -471,8 +434,18 @@ impl Snapshot {
         self.up_interfaces().find(|i| i.name == name).map(|i| i.id)
     }
 
+    /// This snapshot with table `vrf`'s routes replaced (a batch of
+    /// learned routes applied); the same when there is no such table.
+    pub fn with_table(&self, vrf: VrfId, routes: RouteTable) -> Snapshot {
+        let mut snap = self.clone();
+        if let Some(table) = snap.tables.get_mut(usize::from(vrf)) {
+            table.routes = Arc::new(routes);
+        }
+        snap
+    }
+
     /// The global table and one per VRF, in `VrfId` order.
-    fn build_tables(&self, config: &Config) -> Result<Vec<Table>, String> {
+    fn build_tables(&self, config: &Config, learned: &LearnedRoutes) -> Result<Vec<Table>, String> {
         let names = std::iter::once(None).chain(config.vrfs.definitions.keys().map(Some));
         names
             .enumerate()
@@ -482,42 +455,36 @@ impl Snapshot {
                 Ok(Table {
                     vrf: vrf.cloned(),
                     rd,
-                    routes: Arc::new(self.build_routes(id as VrfId, routes)?),
+                    routes: Arc::new(self.build_routes(id as VrfId, vrf, routes, learned)?),
                 })
             })
             .collect()
     }
 
     /// The routes of table `vrf`: its interfaces' local and connected
-    /// routes and its static routes (whose interface next hops may be in
-    /// any table: that is how routes leak between tenants).
+    /// routes, its static routes (whose interface next hops may be in
+    /// any table: that is how routes leak between tenants) and its
+    /// learned routes.
     fn build_routes(
         &self,
         vrf: VrfId,
+        name: Option<&String>,
         statics: Option<&grammar::config::RouteTable>,
+        learned: &LearnedRoutes,
     ) -> Result<RouteTable, String> {
         let by_name = |n: &str| self.up_interface_named(n);
         let v4 = self.addresses_of(vrf, |i| &i.addresses);
         let static_v4 = statics.into_iter().flat_map(|t| t.ipv4());
-        let learned = (vrf == GLOBAL_TABLE).then_some(self.learned.iter());
-        let learned = learned.into_iter().flatten().cloned();
-        let routes = routes::build(&v4, static_v4, learned, &by_name);
+        let routes = routes::build(&v4, static_v4, &by_name);
         // Link-local subnets exist on every link: they are answered per
         // interface (ND, own addresses) and never routed (RFC 4291 2.5.6).
         let mut v6 = self.addresses_of(vrf, |i| &i.ipv6_addresses);
         v6.retain(|(_, a)| !a.addr().is_unicast_link_local());
         let static_v6 = statics.into_iter().flat_map(|t| t.ipv6());
-        let routes6 = routes::build(&v6, static_v6, std::iter::empty(), &by_name);
-        let mut table = RouteTable::empty();
-        // One bulk load: each touched block of the table is rebuilt once.
-        table
-            .fib
-            .insert_many(routes.iter().enumerate().map(|(i, r)| (r.prefix, i as u32)))
-            .map_err(|e| format!("routes: {e}"))?;
-        let indexed = routes6.iter().enumerate();
-        table.fib6 = Lpm6::from_routes(indexed.map(|(i, r)| (r.prefix, i as u32)));
-        table.routes = routes;
-        table.routes6 = routes6;
+        let routes6 = routes::build(&v6, static_v6, &by_name);
+        let interfaces = self.up_interfaces().map(|i| (i.name.clone(), i.id));
+        let mut table = RouteTable::new(routes, routes6, interfaces.collect())?;
+        table.apply_learned(learned.announcements(name.map(String::as_str)))?;
         Ok(table)
     }
 
@@ -615,12 +582,12 @@ impl Snapshot {
     }
 
     /// Longest-prefix match in the global table.
-    pub fn route(&self, dst: Ipv4Addr) -> Option<&Route> {
+    pub fn route(&self, dst: Ipv4Addr) -> Option<&Entry> {
         self.table(GLOBAL_TABLE).route(dst)
     }
 
     /// Longest-prefix match for IPv6 in the global table.
-    pub fn route6(&self, dst: Ipv6Addr) -> Option<&Route6> {
+    pub fn route6(&self, dst: Ipv6Addr) -> Option<&Entry6> {
         self.table(GLOBAL_TABLE).route6(dst)
     }
 
@@ -669,18 +636,7 @@ impl Snapshot {
     }
 }
 
-static EMPTY_TABLE: std::sync::LazyLock<RouteTable> = std::sync::LazyLock::new(RouteTable::empty);
-
-impl Table {
-    /// The same table for another snapshot.
-    fn share(&self) -> Table {
-        Table {
-            vrf: self.vrf.clone(),
-            rd: self.rd.clone(),
-            routes: self.routes.clone(),
-        }
-    }
-}
+static EMPTY_TABLE: std::sync::LazyLock<RouteTable> = std::sync::LazyLock::new(RouteTable::default);
 
 fn tunnel_of(
     config: &Config,
@@ -741,12 +697,17 @@ mod tests {
         c.interfaces_mut()
             .insert("eth0".into(), with_addresses(&["10.0.0.1/24"]));
         c.routes_mut().add_ipv4(route("10.7.0.0/16", "10.0.0.3", 1));
-        let learned = Arc::new(vec![
-            route("10.7.0.0/16", "10.0.0.2", 20),
-            route("10.8.0.0/16", "10.0.0.2", 20),
-        ]);
+        let mut learned = LearnedRoutes::default();
+        let announce = |prefix, via| RouteChange::Announce(route(prefix, via, 20));
+        learned.apply(
+            None,
+            &[
+                announce("10.7.0.0/16", "10.0.0.2"),
+                announce("10.8.0.0/16", "10.0.0.2"),
+            ],
+        );
         let port_of = |name: &str| (name == "eth0").then_some(0);
-        let s = Snapshot::compile_after(&c, &mut InterfaceIds::default(), &port_of, None, learned)
+        let s = Snapshot::compile_after(&c, &mut InterfaceIds::default(), &port_of, None, &learned)
             .unwrap();
         let bgp = s.route("10.8.1.1".parse().unwrap()).unwrap();
         assert_eq!((bgp.source, bgp.distance), (Source::Bgp, 20));
@@ -756,6 +717,48 @@ mod tests {
         assert_eq!(hops.members()[0].gateway, Some("10.0.0.2".parse().unwrap()));
         let stat = s.route("10.7.1.1".parse().unwrap()).unwrap();
         assert_eq!((stat.source, stat.distance), (Source::Static, 1));
+    }
+
+    #[test]
+    fn a_batch_changes_its_vrf_only_and_a_rebuild_applies_it_again() {
+        let mut c = Config::default();
+        let interfaces = c.interfaces_mut();
+        interfaces.insert("eth0".into(), with_addresses(&["10.0.0.1/24"]));
+        interfaces.insert("eth1".into(), with_addresses(&["10.0.0.1/24"]));
+        let vrfs = Arc::make_mut(&mut c.vrfs);
+        vrfs.definitions.insert("A".into(), Default::default());
+        vrfs.members.insert("eth1".into(), "A".into());
+        let port_of = |name: &str| ["eth0", "eth1"].iter().position(|n| *n == name);
+        let port_of = |name: &str| port_of(name).map(|p| p as PortId);
+        let mut ids = InterfaceIds::default();
+        let first = Snapshot::compile(&c, &mut ids, &port_of).unwrap();
+        let changes = [RouteChange::Announce(route("10.9.0.0/16", "10.0.0.2", 20))];
+        let a = first.vrf_id(Some("A")).unwrap();
+        let mut table = first.table(a).clone();
+        table.apply_learned(&changes).unwrap();
+        let second = first.with_table(a, table);
+        let dst: Ipv4Addr = "10.9.0.1".parse().unwrap();
+        assert!(
+            first.table(a).route(dst).is_none(),
+            "the published one unchanged"
+        );
+        assert!(second.table(a).route(dst).is_some());
+        assert!(second.route(dst).is_none(), "not in the global table");
+
+        let mut learned = LearnedRoutes::default();
+        learned.apply(Some("A"), &changes);
+        let mut routed = c.clone();
+        (routed.routes_mut()).add_ipv4(route("10.5.0.0/16", "10.0.0.3", 1));
+        let third =
+            Snapshot::compile_after(&routed, &mut ids, &port_of, Some((&c, &second)), &learned)
+                .unwrap();
+        assert!(!Arc::ptr_eq(
+            &second.tables[a as usize].routes,
+            &third.tables[a as usize].routes
+        ));
+        let bgp = third.table(a).route(dst).map(|r| r.source);
+        assert_eq!(bgp, Some(Source::Bgp), "applied again after the rebuild");
+        assert!(third.route("10.5.0.1".parse().unwrap()).is_some());
     }
 
     #[test]
@@ -894,7 +897,7 @@ mod tests {
             &mut ids,
             &port_of,
             Some((&c, &first)),
-            first.learned.clone(),
+            &LearnedRoutes::default(),
         )
         .unwrap();
         assert!(Arc::ptr_eq(
@@ -910,7 +913,7 @@ mod tests {
             &mut ids,
             &port_of,
             Some((&renamed, &second)),
-            second.learned.clone(),
+            &LearnedRoutes::default(),
         )
         .unwrap();
         assert!(!Arc::ptr_eq(
@@ -924,7 +927,7 @@ mod tests {
             &mut ids,
             &detached,
             Some((&routed, &third)),
-            third.learned.clone(),
+            &LearnedRoutes::default(),
         )
         .unwrap();
         assert!(

@@ -59,8 +59,8 @@ impl DataplaneStats {
         let routes = (snap.tables.iter())
             .map(|t| RouteTableSize {
                 vrf: t.vrf.clone(),
-                ipv4: t.routes.routes.len(),
-                ipv6: t.routes.routes6.len(),
+                ipv4: t.routes.len(),
+                ipv6: t.routes.routes6().len(),
             })
             .collect();
         DataplaneStats {

@@ -6,8 +6,10 @@
 //! the committed configuration: it starts, resets and stops sessions, works
 //! out what the speaker originates (`network` prefixes present in the
 //! routing table, `redistribute static|connected`) and installs the best
-//! paths in the dataplane's global table, at most every [`INSTALL_EVERY`]
-//! (each installation rebuilds that table).
+//! paths in the dataplane's global table: every [`INSTALL_EVERY`] at most,
+//! one batch of the prefixes whose best path changed since the last
+//! installation, which the dataplane applies to its published table
+//! without rebuilding it.
 
 mod fsm;
 mod message;
@@ -36,7 +38,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// The most often the best paths go to the dataplane.
+/// The most often the best paths go to the dataplane: what changes in
+/// between is coalesced into one batch.
 pub const INSTALL_EVERY: Duration = Duration::from_millis(100);
 /// How long a removed neighbour's session may take to say goodbye.
 const GOODBYE: Duration = Duration::from_secs(5);
@@ -81,8 +84,6 @@ struct Shared {
     originated: Arc<Originated>,
     /// The committed prefix lists and route maps.
     policy: Arc<Policy>,
-    /// The RIB changed since the last installation.
-    dirty: bool,
     /// Lines for the appliance's log, written at the next tick.
     logs: Vec<String>,
 }
@@ -152,7 +153,6 @@ impl Bgp {
             s.peer = None;
         }
         shared.rib.drop_peer(peer);
-        shared.dirty = true;
     }
 
     /// Applies an UPDATE of a configured neighbour's through `import`;
@@ -166,7 +166,6 @@ impl Bgp {
         let mut shared = self.lock();
         if shared.peers.contains_key(&peer.address) {
             shared.rib.apply(peer, update, import);
-            shared.dirty = true;
         }
         shared.rib.received_from(peer.address)
     }
@@ -205,7 +204,6 @@ pub async fn serve(
     let mut sessions: BTreeMap<Ipv4Addr, Running> = BTreeMap::new();
     let mut tick = tokio::time::interval(INSTALL_EVERY);
     let mut next_originate = Instant::now();
-    let mut installed = kernel_bypass::snapshot::Learned::default();
     loop {
         let changed = tokio::select! {
             changed = config.changed() => {
@@ -234,24 +232,22 @@ pub async fn serve(
                 differs
             });
         }
-        let (routes, logs) = {
+        let (changes, logs) = {
             let mut shared = bgp.lock();
-            let routes = std::mem::take(&mut shared.dirty).then(|| shared.rib.best_routes());
-            (routes, std::mem::take(&mut shared.logs))
+            (shared.rib.take_changes(), std::mem::take(&mut shared.logs))
         };
         logs.into_iter().for_each(|line| dataplane.log(line));
-        if let Some(routes) = routes.filter(|r| *r != **installed) {
-            let routes = Arc::new(routes);
-            let (to, learned) = (dataplane.clone(), routes.clone());
-            let install = move || to.set_learned_routes(learned);
-            match tokio::task::spawn_blocking(install).await {
-                Ok(Ok(())) => installed = routes,
-                Ok(Err(e)) => {
-                    // Tried again at the next tick.
-                    bgp.lock().dirty = true;
-                    dataplane_log(&dataplane, &e);
-                }
-                Err(_) => bgp.lock().dirty = true,
+        if !changes.is_empty() {
+            let changes = Arc::new(changes);
+            let (to, batch) = (dataplane.clone(), changes.clone());
+            let install = move || to.change_learned_routes(None, &batch);
+            let outcome = tokio::task::spawn_blocking(install).await;
+            if !matches!(outcome, Ok(Ok(()))) {
+                // Tried again at the next tick, as the RIB is then.
+                bgp.lock().rib.retry(&changes);
+            }
+            if let Ok(Err(e)) = outcome {
+                dataplane_log(&dataplane, &e);
             }
         }
     }
@@ -401,17 +397,17 @@ fn router_id(router: &BgpRouter, config: &Config) -> Ipv4Addr {
 fn originate(router: &BgpRouter, dataplane: &Dataplane) -> Originated {
     let af = &router.ipv4;
     let mut prefixes = BTreeMap::new();
-    dataplane.with_global_routes(|routes| {
-        for route in routes {
+    dataplane.with_global_table(|table| {
+        for (prefix, route) in table.configured_routes() {
             let redistributed = match (&route.kind, route.source) {
                 (RouteKind::Connected { .. }, _) => Some(Redistribute::Connected),
                 (RouteKind::Static { .. }, Source::Static) => Some(Redistribute::Static),
                 _ => None,
             };
-            if af.networks.contains(&route.prefix) && route.source != Source::Bgp {
-                prefixes.insert(route.prefix, Origin::Igp);
+            if af.networks.contains(&prefix) {
+                prefixes.insert(prefix, Origin::Igp);
             } else if redistributed.is_some_and(|r| af.redistribute.contains(&r)) {
-                prefixes.insert(route.prefix, Origin::Incomplete);
+                prefixes.insert(prefix, Origin::Incomplete);
             }
         }
     });

@@ -4,13 +4,15 @@
 //! paths from the same neighbouring AS, eBGP over iBGP, lowest peer router
 //! id, lowest peer address. No IGP cost (next hops are not resolved
 //! recursively: a path whose next hop is not on a connected subnet is
-//! kept here but not installed by the dataplane).
+//! kept here but not installed by the dataplane). It records which
+//! prefixes changed, so installation sends only their new best paths.
 
 use super::message::{Attributes, Update};
 use grammar::config::{NextHop, StaticRoute};
 use ipnet::Ipv4Net;
+use kernel_bypass::snapshot::RouteChange;
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -72,6 +74,8 @@ pub struct Rib {
     paths: BTreeMap<Ipv4Net, Vec<Path>>,
     /// Prefixes each peer has here.
     counts: BTreeMap<Ipv4Addr, usize>,
+    /// Prefixes whose paths changed since the last `take_changes`.
+    changed: BTreeSet<Ipv4Net>,
 }
 
 impl Rib {
@@ -98,6 +102,7 @@ impl Rib {
                 let path = Path { peer, attributes };
                 self.paths.entry(*prefix).or_default().push(path);
                 *self.counts.entry(peer.address).or_default() += 1;
+                self.changed.insert(*prefix);
             }
         }
     }
@@ -112,6 +117,7 @@ impl Rib {
             if let Some(count) = self.counts.get_mut(&peer) {
                 *count -= 1;
             }
+            self.changed.insert(prefix);
         }
         if paths.is_empty() {
             self.paths.remove(&prefix);
@@ -123,8 +129,13 @@ impl Rib {
         if self.counts.remove(&peer).is_none() {
             return;
         }
-        self.paths.retain(|_, paths| {
+        let changed = &mut self.changed;
+        self.paths.retain(|prefix, paths| {
+            let before = paths.len();
             paths.retain(|p| p.peer.address != peer);
+            if paths.len() < before {
+                changed.insert(*prefix);
+            }
             !paths.is_empty()
         });
     }
@@ -145,14 +156,31 @@ impl Rib {
         })
     }
 
-    /// The best path's route of every prefix, for the dataplane.
-    pub fn best_routes(&self) -> Vec<StaticRoute> {
-        (self.paths.iter())
-            .filter_map(|(prefix, paths)| {
-                let best = paths.iter().min_by(|a, b| compare(a, b))?;
-                Some(best.route(*prefix))
+    /// What the dataplane must change since the last call, in prefix
+    /// order: the best path's route of each prefix that changed, or its
+    /// withdrawal when it has no path left. A prefix that changed several
+    /// times gives one change.
+    pub fn take_changes(&mut self) -> Vec<RouteChange> {
+        let changed = std::mem::take(&mut self.changed);
+        (changed.into_iter())
+            .map(|prefix| {
+                let paths = self.paths.get(&prefix).into_iter().flatten();
+                match paths.min_by(|a, b| compare(a, b)) {
+                    Some(best) => RouteChange::Announce(best.route(prefix)),
+                    None => RouteChange::Withdraw(prefix),
+                }
             })
             .collect()
+    }
+
+    /// Marks the prefixes of `changes` changed again (they were not
+    /// installed): the next `take_changes` gives their state then.
+    pub fn retry(&mut self, changes: &[RouteChange]) {
+        self.changed
+            .extend(changes.iter().map(|change| match change {
+                RouteChange::Announce(route) => route.prefix,
+                RouteChange::Withdraw(prefix) => *prefix,
+            }));
     }
 }
 
@@ -231,15 +259,33 @@ mod tests {
         rib.apply(p.peer, &update, all);
         rib.apply(p.peer, &update, all);
         assert_eq!(rib.received_from(p.peer.address), 2);
-        assert_eq!(rib.best_routes()[0].distance, EBGP_DISTANCE);
+        let announced = rib.take_changes();
+        assert_eq!(announced.len(), 2, "one change a prefix: {announced:?}");
+        assert!(matches!(&announced[0], RouteChange::Announce(r) if r.distance == EBGP_DISTANCE));
+        assert!(rib.take_changes().is_empty(), "nothing new since");
         let withdraw = Update {
             withdrawn: vec!["10.9.0.0/16".parse().unwrap()],
             ..Update::default()
         };
         rib.apply(p.peer, &withdraw, all);
         assert_eq!(rib.received_from(p.peer.address), 1);
+        let withdrawn = rib.take_changes();
+        assert_eq!(
+            withdrawn,
+            [RouteChange::Withdraw("10.9.0.0/16".parse().unwrap())]
+        );
+        rib.retry(&withdrawn);
+        assert_eq!(
+            rib.take_changes(),
+            withdrawn,
+            "a failed installation is retried"
+        );
         rib.drop_peer(p.peer.address);
         assert_eq!(rib.table().count(), 0);
         assert_eq!(rib.received_from(p.peer.address), 0);
+        assert_eq!(
+            rib.take_changes(),
+            [RouteChange::Withdraw("10.8.0.0/16".parse().unwrap())]
+        );
     }
 }

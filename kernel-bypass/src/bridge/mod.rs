@@ -38,6 +38,7 @@ pub struct DomainStats {
 }
 
 /// One bridge domain as the path sees it.
+#[derive(Clone)]
 pub struct Domain {
     pub number: u32,
     /// Ports and sub-interfaces.

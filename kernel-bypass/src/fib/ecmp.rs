@@ -39,7 +39,7 @@ impl fmt::Display for EcmpError {
 impl std::error::Error for EcmpError {}
 
 /// A non-empty set of equal-cost next hops.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EcmpGroup<T> {
     members: Box<[T]>,
 }

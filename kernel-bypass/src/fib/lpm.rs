@@ -13,11 +13,20 @@
 //! and reports `LpmError::Full`. Changing a /17-/24 route re-encodes its /16
 //! from the /16's routes; changing a /25-/32 route re-encodes only its /24
 //! and copies the rest of the /16's encoding. Load large tables with
-//! `insert_many`, which encodes each touched /16 once.
+//! `insert_many`, and change many routes with `update_many`, which encode
+//! each touched /16 once.
 //!
-//! Cloning is cheap for the lookup part (block encodings are shared through
-//! `Arc` and replaced, never mutated), so the control plane can clone, update
-//! and publish a new snapshot behind an `Arc<Lpm>`.
+//! Cloning is cheap, so the control plane can clone the published table,
+//! change a few routes in the clone and publish it while the workers keep
+//! reading the old one: the blocks are held in 256 groups of 256 (one group
+//! per /8), each behind an `Arc` with its blocks' route lists, so a clone
+//! copies 256 pointers and a change copies only the group it touches (copy on
+//! write, as a persistent tree does at its top level); block encodings and
+//! route lists are shared through `Arc` too, replaced or copied on write.
+//! The lookup path reads a group pointer from the table itself where it
+//! used to read the block array's pointer, so a lookup makes as many loads
+//! as before. A /0-/7 route spans several groups and copies each of them
+//! when it changes.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,11 +39,21 @@ use ipnet::Ipv4Net;
 use super::block::{self, LongRoute, NO_VALUE};
 
 const BLOCKS: usize = 1 << 16;
+/// Blocks in a group: the /16s of one /8.
+const GROUP_BLOCKS: usize = 256;
+const GROUPS: usize = BLOCKS / GROUP_BLOCKS;
 /// `cover_len` of a block that no /0-/16 route covers.
 const UNCOVERED: u8 = u8::MAX;
 /// Addresses `lookup_batch` walks through a lookup step together: enough
 /// misses in flight to hide memory latency, few enough to stay in L1.
 const GROUP: usize = 16;
+
+/// A block no route covers.
+static EMPTY_BLOCK: Block = Block {
+    default: NO_VALUE,
+    cover_len: UNCOVERED,
+    tree: None,
+};
 
 /// Largest value a route can map to; `u32::MAX` is reserved for "no route".
 pub const MAX_ROUTE_VALUE: u32 = u32::MAX - 1;
@@ -87,15 +106,35 @@ impl Block {
     }
 }
 
+/// The blocks of one /8 and the routes they are encoded from.
+#[derive(Clone)]
+struct Group {
+    blocks: [Block; GROUP_BLOCKS],
+    /// Routes /0-/16 whose network address lies in this /8, keyed by
+    /// (network address, prefix length).
+    short_routes: BTreeMap<(u32, u8), u32>,
+    /// Routes /17-/32 of each block, sorted by `LongRoute::key`; shared
+    /// too, so copying a group allocates nothing but the group.
+    long_routes: [Arc<Vec<LongRoute>>; GROUP_BLOCKS],
+}
+
+impl Group {
+    fn empty() -> Group {
+        Group {
+            blocks: std::array::from_fn(|_| EMPTY_BLOCK.clone()),
+            short_routes: BTreeMap::new(),
+            long_routes: std::array::from_fn(|_| Arc::default()),
+        }
+    }
+}
+
 /// IPv4 longest-prefix-match table mapping prefixes to values in
 /// `0..=MAX_ROUTE_VALUE` (the pipeline's route or next-hop-group index).
 #[derive(Clone)]
 pub struct Lpm {
-    blocks: Box<[Block]>,
-    /// Routes /0-/16 keyed by (network address, prefix length).
-    short_routes: BTreeMap<(u32, u8), u32>,
-    /// Routes /17-/32 of each block, sorted by `LongRoute::key`.
-    long_routes: Box<[Vec<LongRoute>]>,
+    /// Indexed by the address's first octet. Held here rather than behind
+    /// a pointer: the lookup reads one entry as its first step.
+    groups: [Arc<Group>; GROUPS],
     len: usize,
     max_routes: usize,
 }
@@ -123,15 +162,10 @@ impl Lpm {
 
     /// An empty table that refuses to grow beyond `max_routes` routes.
     pub fn with_max_routes(max_routes: usize) -> Lpm {
-        let empty = Block {
-            default: NO_VALUE,
-            cover_len: UNCOVERED,
-            tree: None,
-        };
+        // Every group starts as the same empty one, copied on first change.
+        let empty = Arc::new(Group::empty());
         Lpm {
-            blocks: per_block(|| empty.clone()),
-            short_routes: BTreeMap::new(),
-            long_routes: per_block(Vec::new),
+            groups: std::array::from_fn(|_| empty.clone()),
             len: 0,
             max_routes,
         }
@@ -145,18 +179,37 @@ impl Lpm {
         Ok(())
     }
 
-    /// Adds or replaces many routes, rebuilding each touched block once:
-    /// the way to load a large table. On error the routes before the failing
+    /// Adds or replaces many routes, encoding each touched block once: the
+    /// way to load a large table. On error the routes before the failing
     /// one are in the table and it stays consistent.
     pub fn insert_many(
         &mut self,
         routes: impl IntoIterator<Item = (Ipv4Net, u32)>,
     ) -> Result<(), LpmError> {
-        let mut dirty = vec![false; BLOCKS];
+        self.update_many(
+            routes
+                .into_iter()
+                .map(|(prefix, value)| (prefix, Some(value))),
+        )
+    }
+
+    /// Adds or replaces (`Some` value) and removes (`None`) routes in
+    /// order, encoding each touched block once (a block touched by one
+    /// change only is patched as `insert` does). On error the changes
+    /// before the failing one are made and the table stays consistent.
+    pub fn update_many(
+        &mut self,
+        changes: impl IntoIterator<Item = (Ipv4Net, Option<u32>)>,
+    ) -> Result<(), LpmError> {
+        let mut touched: Vec<(usize, Ipv4Net)> = Vec::new();
         let mut outcome = Ok(());
-        for (prefix, value) in routes {
-            match self.stage(prefix, value) {
-                Ok(Some(block)) => dirty[block] = true,
+        for (prefix, value) in changes {
+            let staged = match value {
+                Some(value) => self.stage(prefix, value),
+                None => Ok(self.unstage(prefix)),
+            };
+            match staged {
+                Ok(Some(block)) => touched.push((block, prefix)),
                 Ok(None) => {}
                 Err(error) => {
                     outcome = Err(error);
@@ -164,10 +217,17 @@ impl Lpm {
                 }
             }
         }
-        for (block, _) in dirty.iter().enumerate().filter(|(_, &d)| d) {
-            // Bulk loads leave doubling slack in the lists; give it back.
-            self.long_routes[block].shrink_to_fit();
-            self.rebuild(block);
+        touched.sort_unstable_by_key(|&(block, _)| block);
+        for run in touched.chunk_by(|a, b| a.0 == b.0) {
+            match run {
+                [(index, prefix)] => self.refresh(*index, *prefix),
+                _ => {
+                    let (group, block) = self.group_mut(run[0].0);
+                    // Bulk loads leave doubling slack in the lists; give it back.
+                    Arc::make_mut(&mut group.long_routes[block]).shrink_to_fit();
+                    group.blocks[block].tree = block::encode(&group.long_routes[block]);
+                }
+            }
         }
         outcome
     }
@@ -175,36 +235,19 @@ impl Lpm {
     /// Removes `prefix` (host bits ignored); the addresses it covered fall back
     /// to the next longest route. Returns whether it was present.
     pub fn remove(&mut self, prefix: Ipv4Net) -> bool {
-        let (addr, len) = split(prefix);
-        if len <= 16 {
-            if self.short_routes.remove(&(addr, len)).is_none() {
-                return false;
-            }
-            let (fallback, fallback_len) = self.longest_short_route_above(addr, len);
-            for block in self.blocks_of(addr, len) {
-                if block.cover_len == len {
-                    block.default = fallback;
-                    block.cover_len = fallback_len;
-                }
-            }
-        } else {
-            let index = block_index(addr);
-            let key = LongRoute::new(addr as u16, len, 0).key();
-            let routes = &mut self.long_routes[index];
-            match routes.binary_search_by_key(&key, LongRoute::key) {
-                Ok(position) => routes.remove(position),
-                Err(_) => return false,
-            };
-            self.refresh(index, prefix);
+        if self.get(prefix).is_none() {
+            return false;
         }
-        self.len -= 1;
+        if let Some(block) = self.unstage(prefix) {
+            self.refresh(block, prefix);
+        }
         true
     }
 
     /// Value of the longest prefix containing `addr` (host byte order).
     #[inline]
     pub fn lookup(&self, addr: u32) -> Option<u32> {
-        let block = &self.blocks[block_index(addr)];
+        let block = self.block(addr);
         block.resolve(
             block
                 .tree
@@ -226,23 +269,25 @@ impl Lpm {
     }
 
     fn lookup_group(&self, addrs: &[u32], out: &mut [Option<u32>]) {
-        for &addr in addrs {
-            prefetch(&self.blocks[block_index(addr)]);
+        // Each address's block, found once (the group pointer is a load).
+        let mut blocks = [&EMPTY_BLOCK; GROUP];
+        for (&addr, block) in addrs.iter().zip(&mut blocks) {
+            *block = self.block(addr);
+            prefetch(*block);
         }
-        for &addr in addrs {
-            if let Some(tree) = &self.blocks[block_index(addr)].tree {
+        for (&addr, block) in addrs.iter().zip(&blocks) {
+            if let Some(tree) = &block.tree {
                 prefetch(block::root_group_ptr(tree, addr as u16));
             }
         }
         let mut leaves = [0usize; GROUP];
-        for (&addr, leaf) in addrs.iter().zip(&mut leaves) {
-            if let Some(tree) = &self.blocks[block_index(addr)].tree {
+        for ((&addr, block), leaf) in addrs.iter().zip(&blocks).zip(&mut leaves) {
+            if let Some(tree) = &block.tree {
                 *leaf = block::leaf_index(tree, addr as u16);
                 prefetch(&tree[*leaf]);
             }
         }
-        for ((&addr, &leaf), result) in addrs.iter().zip(&leaves).zip(out) {
-            let block = &self.blocks[block_index(addr)];
+        for ((block, &leaf), result) in blocks.iter().zip(&leaves).zip(out) {
             *result = block.resolve(block.tree.as_ref().map(|tree| tree[leaf]));
         }
     }
@@ -251,10 +296,10 @@ impl Lpm {
     pub fn get(&self, prefix: Ipv4Net) -> Option<u32> {
         let (addr, len) = split(prefix);
         if len <= 16 {
-            return self.short_routes.get(&(addr, len)).copied();
+            return self.group(addr).short_routes.get(&(addr, len)).copied();
         }
         let key = LongRoute::new(addr as u16, len, 0).key();
-        let routes = &self.long_routes[block_index(addr)];
+        let routes = self.long_routes(block_index(addr));
         let position = routes.binary_search_by_key(&key, LongRoute::key).ok()?;
         Some(routes[position].value)
     }
@@ -267,87 +312,143 @@ impl Lpm {
         self.len == 0
     }
 
-    /// Heap bytes owned by the table (route lists, direct blocks and block
-    /// encodings; B-tree node overhead estimated).
+    /// Heap bytes owned by the table (groups, block encodings and route
+    /// lists; B-tree node overhead estimated). Groups shared with other
+    /// tables are counted in full.
     pub fn memory_bytes(&self) -> usize {
         const ARC_HEADER: usize = 2 * std::mem::size_of::<usize>();
         const BTREE_BYTES_PER_ROUTE: usize = 32;
-        let encodings: usize = self
-            .blocks
+        let mut groups: Vec<&Arc<Group>> = self.groups.iter().collect();
+        groups.sort_by_key(|group| Arc::as_ptr(group));
+        groups.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        groups
             .iter()
-            .filter_map(|b| b.tree.as_ref())
-            .map(|tree| ARC_HEADER + std::mem::size_of_val::<[u32]>(tree))
-            .sum();
-        let route_lists: usize = self
-            .long_routes
-            .iter()
-            .map(|routes| routes.capacity() * std::mem::size_of::<LongRoute>())
-            .sum();
-        BLOCKS * (std::mem::size_of::<Block>() + std::mem::size_of::<Vec<LongRoute>>())
-            + encodings
-            + route_lists
-            + self.short_routes.len() * BTREE_BYTES_PER_ROUTE
+            .map(|group| {
+                let encodings: usize = (group.blocks.iter())
+                    .filter_map(|b| b.tree.as_ref())
+                    .map(|tree| ARC_HEADER + std::mem::size_of_val::<[u32]>(tree))
+                    .sum();
+                // Lists never filled are the empty group's, shared.
+                let route_lists: usize = (group.long_routes.iter())
+                    .filter(|routes| routes.capacity() > 0)
+                    .map(|routes| {
+                        ARC_HEADER
+                            + std::mem::size_of::<Vec<LongRoute>>()
+                            + routes.capacity() * std::mem::size_of::<LongRoute>()
+                    })
+                    .sum();
+                ARC_HEADER
+                    + std::mem::size_of::<Group>()
+                    + encodings
+                    + route_lists
+                    + group.short_routes.len() * BTREE_BYTES_PER_ROUTE
+            })
+            .sum()
     }
 
     /// All routes in prefix order (by network address, then prefix length).
     pub fn iter(&self) -> impl Iterator<Item = (Ipv4Net, u32)> + '_ {
-        let short = self
-            .short_routes
-            .iter()
-            .map(|(&(addr, len), &value)| ((addr, len), value));
-        let long = self
-            .long_routes
+        self.groups
             .iter()
             .enumerate()
-            .flat_map(|(index, routes)| {
-                let base = (index as u32) << 16;
-                routes
+            .flat_map(|(index, group)| {
+                let short =
+                    (group.short_routes.iter()).map(|(&(addr, len), &value)| ((addr, len), value));
+                let long = group
+                    .long_routes
                     .iter()
-                    .map(move |r| ((base | u32::from(r.low_bits()), r.prefix_len()), r.value))
-            });
-        MergeByKey {
-            left: short.peekable(),
-            right: long.peekable(),
-        }
-        .filter_map(|((addr, len), value)| {
-            Some((Ipv4Net::new(Ipv4Addr::from(addr), len).ok()?, value))
-        })
+                    .enumerate()
+                    .flat_map(move |(block, routes)| {
+                        let base = ((index * GROUP_BLOCKS + block) as u32) << 16;
+                        routes.iter().map(move |r| {
+                            ((base | u32::from(r.low_bits()), r.prefix_len()), r.value)
+                        })
+                    });
+                MergeByKey {
+                    left: short.peekable(),
+                    right: long.peekable(),
+                }
+            })
+            .filter_map(|((addr, len), value)| {
+                Some((Ipv4Net::new(Ipv4Addr::from(addr), len).ok()?, value))
+            })
     }
 
     /// Records the route; returns the block whose encoding must be rebuilt.
+    /// A route already there with this value changes nothing (and copies
+    /// no group).
     fn stage(&mut self, prefix: Ipv4Net, value: u32) -> Result<Option<usize>, LpmError> {
         if value > MAX_ROUTE_VALUE {
             return Err(LpmError::ValueOutOfRange(value));
         }
         let (addr, len) = split(prefix);
         if len <= 16 {
-            let is_new = !self.short_routes.contains_key(&(addr, len));
-            self.admit(is_new)?;
-            self.short_routes.insert((addr, len), value);
-            for block in self.blocks_of(addr, len) {
+            let before = self.get(prefix);
+            if before == Some(value) {
+                return Ok(None);
+            }
+            self.admit(before.is_none())?;
+            let (group, _) = self.group_mut(block_index(addr));
+            group.short_routes.insert((addr, len), value);
+            self.for_blocks_of(addr, len, |block| {
                 if block.cover_len == UNCOVERED || block.cover_len <= len {
                     block.default = value;
                     block.cover_len = len;
                 }
-            }
+            });
             return Ok(None);
         }
         let index = block_index(addr);
         let route = LongRoute::new(addr as u16, len, value);
-        match self.long_routes[index].binary_search_by_key(&route.key(), LongRoute::key) {
-            Ok(position) => {
-                let existing = &mut self.long_routes[index][position];
-                if existing.value == value {
-                    return Ok(None);
-                }
-                existing.value = value;
-            }
-            Err(position) => {
-                self.admit(true)?;
-                self.long_routes[index].insert(position, route);
+        let found = self
+            .long_routes(index)
+            .binary_search_by_key(&route.key(), LongRoute::key);
+        if let Ok(position) = found {
+            if self.long_routes(index)[position].value == value {
+                return Ok(None);
             }
         }
+        if found.is_err() {
+            self.admit(true)?;
+        }
+        let (group, block) = self.group_mut(index);
+        let routes = Arc::make_mut(&mut group.long_routes[block]);
+        match found {
+            Ok(position) => routes[position].value = value,
+            Err(position) => routes.insert(position, route),
+        }
         Ok(Some(index))
+    }
+
+    /// Forgets the route if present; returns the block whose encoding
+    /// must be rebuilt (None for /0-/16 routes: their blocks are changed
+    /// here).
+    fn unstage(&mut self, prefix: Ipv4Net) -> Option<usize> {
+        let (addr, len) = split(prefix);
+        if len <= 16 {
+            self.get(prefix)?;
+            let (group, _) = self.group_mut(block_index(addr));
+            group.short_routes.remove(&(addr, len));
+            self.len -= 1;
+            let (fallback, fallback_len) = self.longest_short_route_above(addr, len);
+            self.for_blocks_of(addr, len, |block| {
+                if block.cover_len == len {
+                    block.default = fallback;
+                    block.cover_len = fallback_len;
+                }
+            });
+            return None;
+        }
+        let index = block_index(addr);
+        let key = LongRoute::new(addr as u16, len, 0).key();
+        let found = self
+            .long_routes(index)
+            .binary_search_by_key(&key, LongRoute::key);
+        let position = found.ok()?;
+        let (group, block) = self.group_mut(index);
+        Arc::make_mut(&mut group.long_routes[block]).remove(position);
+        self.len -= 1;
+        Some(index)
     }
 
     /// Counts a route about to be added, refusing it when the table is full.
@@ -364,16 +465,37 @@ impl Lpm {
         Ok(())
     }
 
-    fn rebuild(&mut self, index: usize) {
-        self.blocks[index].tree = block::encode(&self.long_routes[index]);
+    /// The block holding `addr`.
+    #[inline(always)]
+    fn block(&self, addr: u32) -> &Block {
+        let group = &self.groups[(addr >> 24) as usize];
+        &group.blocks[block_index(addr) % GROUP_BLOCKS]
+    }
+
+    /// The group holding `addr`.
+    fn group(&self, addr: u32) -> &Group {
+        &self.groups[(addr >> 24) as usize]
+    }
+
+    /// The /17-/32 routes of block `index`.
+    fn long_routes(&self, index: usize) -> &[LongRoute] {
+        &self.groups[index / GROUP_BLOCKS].long_routes[index % GROUP_BLOCKS]
+    }
+
+    /// The group of block `index`, copied first if another table shares
+    /// it, and the block's index in it.
+    fn group_mut(&mut self, index: usize) -> (&mut Group, usize) {
+        let group = Arc::make_mut(&mut self.groups[index / GROUP_BLOCKS]);
+        (group, index % GROUP_BLOCKS)
     }
 
     /// Re-encodes block `index` after a change of `changed`'s route: only
     /// the affected /24's node when the route is a /25-/32, so that blocks
     /// dense with host routes stay cheap to update one route at a time.
     fn refresh(&mut self, index: usize, changed: Ipv4Net) {
-        let routes = &self.long_routes[index];
-        let tree = &mut self.blocks[index].tree;
+        let (group, block) = self.group_mut(index);
+        let routes = &group.long_routes[block];
+        let tree = &mut group.blocks[block].tree;
         let patched = match tree {
             Some(old) if changed.prefix_len() > 24 => {
                 block::reencode_child(old, routes, u32::from(changed.network()) as u16)
@@ -383,10 +505,17 @@ impl Lpm {
         *tree = patched.or_else(|| block::encode(routes));
     }
 
-    /// The blocks covered by a /0-/16 prefix.
-    fn blocks_of(&mut self, addr: u32, len: u8) -> impl Iterator<Item = &mut Block> {
+    /// Calls `change` on each block covered by a /0-/16 prefix.
+    fn for_blocks_of(&mut self, addr: u32, len: u8, mut change: impl FnMut(&mut Block)) {
         let first = block_index(addr);
-        self.blocks[first..first + (1 << (16 - len))].iter_mut()
+        let blocks = first..first + (1 << (16 - len));
+        for group in blocks.start / GROUP_BLOCKS..=(blocks.end - 1) / GROUP_BLOCKS {
+            let base = group * GROUP_BLOCKS;
+            let start = blocks.start.max(base) - base;
+            let end = blocks.end.min(base + GROUP_BLOCKS) - base;
+            let group = Arc::make_mut(&mut self.groups[group]);
+            group.blocks[start..end].iter_mut().for_each(&mut change);
+        }
     }
 
     /// Value and length of the longest /0-/16 route strictly shorter than
@@ -395,7 +524,8 @@ impl Lpm {
         (0..len)
             .rev()
             .find_map(|shorter| {
-                let value = self.short_routes.get(&(addr & netmask(shorter), shorter))?;
+                let key = (addr & netmask(shorter), shorter);
+                let value = self.group(key.0).short_routes.get(&key)?;
                 Some((*value, shorter))
             })
             .unwrap_or((NO_VALUE, UNCOVERED))
@@ -436,12 +566,6 @@ fn block_index(addr: u32) -> usize {
 
 fn netmask(len: u8) -> u32 {
     u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
-}
-
-/// One element per block; boxed slices rather than arrays because cloning a
-/// `Box<[T; N]>` goes through the stack.
-fn per_block<T>(make: impl FnMut() -> T) -> Box<[T]> {
-    std::iter::repeat_with(make).take(BLOCKS).collect()
 }
 
 #[inline(always)]

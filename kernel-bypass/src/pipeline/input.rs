@@ -10,6 +10,7 @@ use crate::frame::Frame;
 use crate::snapshot::{Iface, IfaceKind, PortId, RouteKind, Snapshot, GLOBAL_TABLE};
 use crate::tunnel::{Decapsulated, TunnelRef};
 use crate::wire::*;
+use std::net::Ipv4Addr;
 
 /// An Ethernet header as classified on input.
 pub(super) struct L2 {
@@ -209,13 +210,11 @@ impl Stage {
             Ok(Some(vrf)) => (vrf, ipv4_at(frame.data(), IPV4_DST)),
             Err(verdict) => return verdict,
         };
-        match snap.table(vrf).route(dst).map(|r| (&r.kind, r.prefix)) {
-            Some((RouteKind::Local { .. }, _)) => {
-                self.ip_local(snap, frame, iface, header_len, depth)
-            }
+        match snap.table(vrf).route(dst).map(|r| &r.kind) {
+            Some(RouteKind::Local { .. }) => self.ip_local(snap, frame, iface, header_len, depth),
             // Directed broadcasts are not forwarded (RFC 2644).
-            Some((RouteKind::Connected { .. }, net))
-                if net.prefix_len() < 31 && dst == net.broadcast() =>
+            Some(&RouteKind::Connected { prefix_len, .. })
+                if prefix_len < 31 && dst == subnet_broadcast(dst, prefix_len) =>
             {
                 self.count(iface.id, Counter::Ipv4NotRoutable)
             }
@@ -363,4 +362,10 @@ impl Stage {
         self.counters.rx(tunnel.id, frame.len());
         self.l2_input(snap, frame, tunnel, &l2, depth + 1)
     }
+}
+
+/// The broadcast address of the /`prefix_len` subnet holding `addr`.
+fn subnet_broadcast(addr: Ipv4Addr, prefix_len: u8) -> Ipv4Addr {
+    let host_bits = u32::MAX.checked_shr(u32::from(prefix_len)).unwrap_or(0);
+    Ipv4Addr::from(u32::from(addr) | host_bits)
 }

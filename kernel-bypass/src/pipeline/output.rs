@@ -75,7 +75,7 @@ pub(crate) fn source_towards(snap: &Snapshot, vrf: VrfId, dst: IpAddr) -> Option
 pub(super) fn egress<'s, A>(snap: &'s Snapshot, kind: &RouteKind<A>) -> Option<&'s Iface> {
     let iface = match kind {
         RouteKind::Local { .. } => return None,
-        RouteKind::Connected { iface } => *iface,
+        RouteKind::Connected { iface, .. } => *iface,
         RouteKind::Static { hops } => hops.members()[0].iface,
     };
     snap.interface(iface)
@@ -92,7 +92,7 @@ pub(super) fn next_hop<'s, A: Copy>(
 ) -> Option<(A, &'s Iface)> {
     let hop = match kind {
         RouteKind::Local { .. } => return None,
-        RouteKind::Connected { iface } => Hop {
+        RouteKind::Connected { iface, .. } => Hop {
             iface: *iface,
             gateway: None,
         },
