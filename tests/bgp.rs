@@ -185,8 +185,10 @@ fn an_ibgp_session_with_frr_installs_its_routes_at_ibgp_distance_until_removed()
 }
 
 /// A BGP peer that opens a session, sends one UPDATE whose ORIGIN is
-/// three bytes long, and writes the code and subcode of the NOTIFICATION
-/// it gets back to the file `argv[1]`.
+/// three bytes long (RFC 7606: its route is withdrawn, the session
+/// lives), waits for a KEEPALIVE, then one UPDATE whose NLRI is 40 bits
+/// long (no safe reading: a reset), and writes the code and subcode of the
+/// NOTIFICATION it gets back to the file `argv[1]`.
 const HOSTILE_PEER: &str = r#"
 import socket, struct, sys
 def message(kind, body):
@@ -219,13 +221,24 @@ while kind != 4:
 attributes = bytes([0x40, 1, 3, 0, 0, 0])
 update = struct.pack("!HH", 0, len(attributes)) + attributes + bytes([24, 10, 9, 9])
 c.sendall(message(2, update))
+kind = None
+while kind not in (3, 4):
+    kind, body = read(c)
+if kind == 3:
+    open(sys.argv[1], "w").write("NOTIFICATION %d/%d for the attribute\n" % (body[0], body[1]))
+    raise SystemExit
+origin = bytes([0x40, 1, 1, 0])
+path = bytes([0x40, 2, 6, 2, 1]) + struct.pack("!I", 65003)
+hop = bytes([0x40, 3, 4]) + socket.inet_aton("10.64.1.2")
+attributes = origin + path + hop
+c.sendall(message(2, struct.pack("!HH", 0, len(attributes)) + attributes + bytes([40, 10, 9, 9, 9, 9])))
 while kind != 3:
     kind, body = read(c)
 open(sys.argv[1], "w").write("NOTIFICATION %d/%d\n" % (body[0], body[1]))
 "#;
 
 #[test]
-fn a_malformed_update_gets_a_notification_and_the_appliance_carries_on() {
+fn a_malformed_attribute_withdraws_a_malformed_prefix_resets_and_the_appliance_carries_on() {
     if !is_root() {
         return;
     }
@@ -250,16 +263,18 @@ fn a_malformed_update_gets_a_notification_and_the_appliance_carries_on() {
         |t| t.contains("NOTIFICATION"),
     );
     assert_eq!(
-        answer, "NOTIFICATION 3/5\n",
-        "UPDATE error, attribute length"
+        answer, "NOTIFICATION 3/10\n",
+        "no reset for the attribute; UPDATE error, invalid network field for the NLRI"
     );
     let neighbor = cli.until("show ip bgp neighbors 10.64.1.2", |t| {
         t.contains("Last notification sent")
     });
     assert!(
-        neighbor.contains("Last notification sent: 3/5 (UPDATE message error)"),
+        neighbor.contains("Last notification sent: 3/10 (UPDATE message error)"),
         "{neighbor}"
     );
+    let log = cli.until("show logging", |t| t.contains("MALFORMED_ATTR"));
+    assert!(log.contains("its routes are withdrawn (RFC 7606)"), "{log}");
     // The other session is untouched.
     cli.until("show ip bgp summary", |t| established_with(t, 2));
 }
