@@ -16,7 +16,7 @@ mod ha_pair;
 #[allow(dead_code)]
 mod netns;
 
-use ha_pair::{dynamic, figure, udp_flows, Connection, Site};
+use ha_pair::{dynamic, figure, settled_translations, udp_flows, Connection, Site};
 use netns::is_root;
 
 #[test]
@@ -113,12 +113,7 @@ fn a_late_standby_gets_every_translation_and_the_pair_converges_after_a_split_br
         t.contains("this box is active") && t.contains("Peer: never heard")
     });
     udp_flows(&site.inside, 3000, 7001);
-    let shown = site
-        .a
-        .show_until("ip nat statistics", "A's translations", |t| {
-            dynamic(t) >= 3000
-        });
-    let made = dynamic(&shown);
+    let made = settled_translations(&mut site.a, 2000);
 
     // B starts after them: the bulk copy brings them all.
     site.b.start();
@@ -136,12 +131,7 @@ fn a_late_standby_gets_every_translation_and_the_pair_converges_after_a_split_br
     });
     // A makes more translations that B cannot hear of now.
     udp_flows(&site.inside, 500, 7002);
-    let shown = site
-        .a
-        .show_until("ip nat statistics", "A's new translations", |t| {
-            dynamic(t) >= made + 500
-        });
-    let made = dynamic(&shown);
+    let made = settled_translations(&mut site.a, made);
     let mut kept = Connection::open(&site.inside, "203.0.113.10", "7000");
     let public = kept.ask();
 

@@ -178,6 +178,24 @@ impl Member {
     }
 }
 
+/// The dynamic translations `member` holds once the count has settled
+/// (two readings alike) above `above`: datagrams lost on a loaded machine
+/// make fewer than were sent.
+pub fn settled_translations(member: &mut Member, above: u64) -> u64 {
+    let mut last = None;
+    loop {
+        let shown = member.show_until("ip nat statistics", "translations above a figure", |t| {
+            dynamic(t) > above
+        });
+        let now = dynamic(&shown);
+        if last == Some(now) {
+            return now;
+        }
+        last = Some(now);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// The figure after `label` in `text` ("Received: 3 records (2 adopted").
 pub fn figure(text: &str, label: &str) -> u64 {
     let after = text.split(label).nth(1).unwrap_or("");
