@@ -157,6 +157,7 @@ pub(crate) mod tests {
                 "nat",
                 "slb",
                 "vrrp",
+                "redundancy",
                 "tcp mss",
                 "wireguard",
                 "static routes",

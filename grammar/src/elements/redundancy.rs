@@ -189,23 +189,30 @@ impl super::NetworkElement for Element {
     #[cfg(test)]
     fn arbitrary_text(&self) -> proptest::strategy::BoxedStrategy<String> {
         use proptest::prelude::*;
-        let peer = proptest::option::of((any::<[u8; 4]>(), proptest::option::of(1u16..)));
+        // Unicast peers: multicast and broadcast ones are refused.
+        let peer =
+            proptest::option::of(((1u8..224, any::<[u8; 3]>()), proptest::option::of(1u16..)));
         let key = proptest::option::of("[A-Za-z0-9]{1,16}");
         let unsynced = proptest::collection::btree_set(0..3usize, 0..3);
-        (any::<bool>(), peer, key, unsynced)
-            .prop_map(|(configured, peer, key, unsynced)| {
+        let group = proptest::collection::btree_set(("eth[0-3]", 1u8..), 0..3);
+        (any::<bool>(), peer, key, unsynced, group)
+            .prop_map(|(configured, peer, key, unsynced, group)| {
                 if !configured {
                     return String::new();
                 }
                 let mut text = String::from("redundancy\n");
-                if let Some((a, port)) = peer {
-                    text += &format!(" peer {}", Ipv4Addr::from(a));
+                if let Some(((first, rest), port)) = peer {
+                    let [b, c, d] = rest;
+                    text += &format!(" peer {}", Ipv4Addr::new(first, b, c, d));
                     text.extend(port.map(|p| format!(" port {p}")));
                     text.push('\n');
                 }
                 text.extend(key.map(|k| format!(" authentication key {k}\n")));
                 for t in unsynced {
                     text += &format!(" no sync {}\n", SyncedTable::ALL[t].word());
+                }
+                for (interface, number) in group {
+                    text += &format!(" group vrrp {interface} {number}\n");
                 }
                 text
             })
