@@ -718,19 +718,9 @@ fn through_dataplane(backend: Backend, acl: &str) -> Result<((f64, f64), String)
     let config = config(&router_text(&a.outer, &b.outer, Some(acl)));
     let dataplane = Dataplane::start(&config, options, runtime.handle().clone())?;
     let rates = measure((&sender, &a.inner), (&sink, &b.inner), mac_for(&a.outer));
-    let drops: Vec<String> = dataplane
-        .show_counters()
-        .lines()
-        .filter(|l| l.ends_with("(drop)"))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
+    let drops = support::dataplane::drop_counters(&dataplane);
     let firewall = show_firewall(dataplane.element_commands().into_iter());
     dataplane.stop();
-    let drops = if drops.is_empty() {
-        "none".to_string()
-    } else {
-        drops.join("; ")
-    };
     Ok((rates, format!("drops: {drops}; firewall: {firewall}")))
 }
 

@@ -33,7 +33,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::dataplane::{config_of, interface, vxlan_interface};
+use support::dataplane::{config_of, drop_counters, interface, vxlan_interface};
 use support::load::{
     offered_and_forwarded, offered_and_forwarded_on, sender_and_sink, sender_and_sink_with_queues,
     TxQueues,
@@ -343,17 +343,6 @@ fn start_router(
     Ok((runtime, dataplane))
 }
 
-/// The dataplane's drop counters, on one line.
-fn pipeline_drops(dataplane: &Dataplane) -> String {
-    let drops: Vec<String> = dataplane
-        .show_counters()
-        .lines()
-        .filter(|l| l.ends_with("(drop)"))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
-    drops.join("; ")
-}
-
 /// (offered, forwarded) per family, plus where the dataplane dropped packets.
 fn through_dataplane(backend: Backend) -> Result<(Vec<(f64, f64)>, String), String> {
     let (sender, a, sink, b) = sender_and_sink();
@@ -363,7 +352,7 @@ fn through_dataplane(backend: Backend) -> Result<(Vec<(f64, f64)>, String), Stri
         .iter()
         .map(|f| measure(ends.0, ends.1, mac_for(&a.outer), *f))
         .collect();
-    let drops = pipeline_drops(&dataplane);
+    let drops = drop_counters(&dataplane);
     dataplane.stop();
     Ok((rates, drops))
 }
@@ -637,10 +626,7 @@ fn main() {
                 forwarded / kernel.max(1.0),
             );
         }
-        println!(
-            "  pipeline drops: {}",
-            if drops.is_empty() { "none" } else { &drops }
-        );
+        println!("  pipeline drops: {drops}");
     }
     for backend in [Backend::AfPacket, Backend::AfXdp] {
         let mut one_worker = None;

@@ -188,3 +188,15 @@ pub fn show(dataplane: &Dataplane, syntax: &str) -> String {
         })
         .unwrap_or_default()
 }
+
+/// The dataplane's drop counters on one line ("none" without drops).
+pub fn drop_counters(dataplane: &Dataplane) -> String {
+    let drops: Vec<String> = (dataplane.show_counters().lines())
+        .filter(|l| l.ends_with("(drop)"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    match drops.is_empty() {
+        true => "none".to_string(),
+        false => drops.join("; "),
+    }
+}
