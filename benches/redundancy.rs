@@ -26,7 +26,7 @@ use ha_pair::{dynamic, lan_port, Site};
 use netns::{is_root, Child, Netns, Scratch};
 use std::time::{Duration, Instant};
 
-const FLOWS: usize = 100_000;
+const FLOWS: usize = 200_000;
 /// How long the ping runs, and when the master goes.
 const PING_FOR: Duration = Duration::from_secs(10);
 const MASTER_GOES_AFTER: Duration = Duration::from_secs(2);

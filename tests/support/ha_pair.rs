@@ -173,7 +173,7 @@ impl Member {
                 appliance::console(&self.dir.0),
                 std::fs::read_to_string(self.dir.0.join("errors")).unwrap_or_default()
             );
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum CpClass {
     Ssh,
     /// Other TCP and UDP to own addresses.
     TcpUdp,
+    /// The HA pair's sync: UDP from the `redundancy` peer to its port.
+    Redundancy,
     /// Everything else.
     Other,
 }
@@ -53,11 +55,12 @@ pub struct ControlPlane {
 }
 
 impl CpClass {
-    pub const ALL: [CpClass; 5] = [
+    pub const ALL: [CpClass; 6] = [
         CpClass::ArpNd,
         CpClass::Icmp,
         CpClass::Ssh,
         CpClass::TcpUdp,
+        CpClass::Redundancy,
         CpClass::Other,
     ];
 
@@ -75,6 +78,7 @@ impl fmt::Display for CpClass {
             CpClass::Icmp => "icmp",
             CpClass::Ssh => "ssh",
             CpClass::TcpUdp => "tcp-udp",
+            CpClass::Redundancy => "redundancy",
             CpClass::Other => "other",
         })
     }
@@ -96,6 +100,9 @@ pub const fn default_policer(class: CpClass) -> Policer {
         // UDP flood filled it).
         CpClass::Ssh => (5000, 1000),
         CpClass::TcpUdp => (2000, 500),
+        // A bulk copy keeps 32 messages of 20 entries in flight: room for
+        // 200,000 entries a second.
+        CpClass::Redundancy => (10_000, 2_000),
         CpClass::Other => (500, 100),
     };
     Policer { pps, burst }
@@ -121,13 +128,14 @@ const COMMANDS: &[CommandDef] = &[
         mode: Mode::Sub(&CP_MODE),
         // The rate is optional in the syntax only so that `no police CLASS`
         // is complete; without `no` the handler asks for it.
-        syntax: "police (arp-nd|icmp|ssh|tcp-udp|other) [rate <1-10000000>$pps [burst <1-1000000>$burst]]",
+        syntax: "police (arp-nd|icmp|ssh|tcp-udp|redundancy|other) [rate <1-10000000>$pps [burst <1-1000000>$burst]]",
         help: &[
             "Police a class of traffic to the appliance",
             "ARP and IPv6 neighbour discovery (default 2000 pps, burst 500)",
             "ICMP and ICMPv6 (default 1000 pps, burst 200)",
             "SSH (default 5000 pps, burst 1000)",
             "Other TCP and UDP (default 2000 pps, burst 500)",
+            "The HA pair's sync from its peer (default 10000 pps, burst 2000)",
             "Everything else (default 500 pps, burst 100)",
             "Packets per second",
             "Packets per second",

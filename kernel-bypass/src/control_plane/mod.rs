@@ -18,22 +18,24 @@ use crate::snapshot::Snapshot;
 use grammar::config::{Config, CpClass, Family};
 use police::{class_of, Bucket, SSH_PORT};
 use std::fmt::Write;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use syn_guard::{Guard, SynGuard};
 
 /// Before the firewall's local-in node (100): protection comes first.
 const ORDER: u16 = 10;
-const CLASSES: [CpClass; 5] = [
-    CpClass::ArpNd,
-    CpClass::Icmp,
-    CpClass::Ssh,
-    CpClass::TcpUdp,
-    CpClass::Other,
-];
+const CLASSES: [CpClass; 6] = CpClass::ALL;
 
 /// The policers of the published configuration, by class.
-struct Policers([Arc<Bucket>; 5]);
+struct Policers([Arc<Bucket>; 6]);
+
+impl Policers {
+    fn of(&self, class: CpClass) -> &Bucket {
+        let at = CLASSES.iter().position(|c| *c == class);
+        &self.0[at.unwrap_or(CLASSES.len() - 1)]
+    }
+}
 
 pub struct ControlPlane {
     shared: Arc<Shared>,
@@ -64,7 +66,7 @@ impl ControlPlane {
                 let _ = writeln!(
                     out,
                     "{:<10} {:>6} {:>7} {:>11} {:>11}",
-                    class_name(*class),
+                    class.to_string(),
                     bucket.pps,
                     bucket.burst,
                     bucket.passed.load(Ordering::Relaxed),
@@ -85,16 +87,6 @@ impl ControlPlane {
     }
 }
 
-fn class_name(class: CpClass) -> &'static str {
-    match class {
-        CpClass::ArpNd => "arp-nd",
-        CpClass::Icmp => "icmp",
-        CpClass::Ssh => "ssh",
-        CpClass::TcpUdp => "tcp-udp",
-        CpClass::Other => "other",
-    }
-}
-
 /// The node at local-in of one family.
 struct ProtectNode {
     name: &'static str,
@@ -103,6 +95,8 @@ struct ProtectNode {
     guard: Arc<SynGuard>,
     policers: Arc<Policers>,
     refused: Arc<AtomicU64>,
+    /// The HA peer's address and sync port: its own class.
+    sync_peer: Option<(IpAddr, u16)>,
 }
 
 /// A compiled `access-class`: first match, implicit deny.
@@ -120,7 +114,13 @@ impl FeatureNode for ProtectNode {
         let Some(flow) = FlowInfo::parse(packet.data) else {
             return Action::Continue; // the IP path counts malformed packets
         };
-        let class = class_of(&flow);
+        let from_peer = |(peer, port)| flow.src == peer && flow.dst_port == port;
+        let class = match flow.protocol == crate::wire::PROTO_UDP
+            && self.sync_peer.is_some_and(from_peer)
+        {
+            true => CpClass::Redundancy,
+            false => class_of(&flow),
+        };
         if class == CpClass::Ssh && flow.dst_port == SSH_PORT {
             if let Some(acl) = &self.access_class {
                 let key = crate::firewall::flow_key(&flow);
@@ -144,8 +144,7 @@ impl FeatureNode for ProtectNode {
                 Guard::Drop => return Action::Drop,
             }
         }
-        let bucket = &self.policers.0[CLASSES.iter().position(|c| *c == class).unwrap_or(4)];
-        match bucket.take(packet.now_ms) {
+        match self.policers.of(class).take(packet.now_ms) {
             true => Action::Continue,
             false => Action::Drop,
         }
@@ -157,9 +156,7 @@ struct ArpPolicer(Arc<Policers>);
 
 impl ArpGuard for ArpPolicer {
     fn admit(&self, now_ms: u64) -> bool {
-        let at = CLASSES.iter().position(|c| *c == CpClass::ArpNd);
-        at.and_then(|i| self.0 .0.get(i))
-            .is_none_or(|b| b.take(now_ms))
+        self.0.of(CpClass::ArpNd).take(now_ms)
     }
 }
 
@@ -222,6 +219,8 @@ impl DataplaneElement for ControlPlane {
                 guard: self.guard.clone(),
                 policers: policers.clone(),
                 refused: self.refused_by_access_class.clone(),
+                sync_peer: (config.redundancy.peer)
+                    .map(|peer| (IpAddr::V4(peer), config.redundancy.port())),
             };
             snap.features
                 .register(path, Point::LocalIn, ORDER, Arc::new(node));
