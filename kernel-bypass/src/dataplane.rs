@@ -278,10 +278,12 @@ impl Dataplane {
         let changes = (down.symmetric_difference(&control.links_down))
             .map(|name| (name.clone(), !down.contains(name)))
             .collect();
-        control.links_down = down;
-        let (config, ports) = (control.applied.clone(), control.ports.clone());
-        let compiled = self.compile(control, &config, &|name| ports.get(name).copied())?;
-        self.publish(control, &config, compiled);
+        let before = std::mem::replace(&mut control.links_down, down);
+        let config = control.applied.clone();
+        if let Err(e) = self.apply_locked(control, &config) {
+            control.links_down = before; // tried again at the next call
+            return Err(e);
+        }
         Ok(changes)
     }
 

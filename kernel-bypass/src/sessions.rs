@@ -543,10 +543,8 @@ impl crate::state_sync::Synced for SessionTable {
         });
     }
 
+    /// Sessions hold both families: every record is this table's.
     fn adopt(&self, record: &SyncRecord, (now, t): (u32, &Timeouts)) -> Option<bool> {
-        if record.kind != Kind::Session {
-            return None;
-        }
         let (key, initiator_a) = record.session();
         Some(SessionTable::adopt(self, &key, initiator_a, record.tcp, now, t).is_ok())
     }

@@ -71,6 +71,11 @@ pub enum Refused {
     Malformed,
 }
 
+/// The big-endian word at `at` (the caller checked the length).
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap_or_default())
+}
+
 pub fn key(secret: &str) -> hmac::Key {
     hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes())
 }
@@ -121,15 +126,12 @@ impl Message {
         }
         let (signed, tag) = datagram.split_at(datagram.len() - TAG_LEN);
         hmac::verify(key, signed, tag).map_err(|_| Refused::NotAuthentic)?;
-        let word =
-            |at: usize| u64::from_be_bytes(signed[at..at + 8].try_into().unwrap_or_default());
+        let word = |at: usize| u64_at(signed, at);
         let count = usize::from(u16::from_be_bytes([signed[6], signed[7]]));
         let body = &signed[HEADER_LEN..];
         let body = match signed[5] {
             HELLO if body.len() == HELLO_LEN => {
-                let digest = |i: usize| {
-                    u64::from_be_bytes(body[1 + i * 8..9 + i * 8].try_into().unwrap_or_default())
-                };
+                let digest = |i: usize| u64_at(body, 1 + i * 8);
                 Body::Hello {
                     active: body[0] != 0,
                     digests: Digests {

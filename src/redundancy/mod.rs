@@ -38,7 +38,7 @@ use kernel_bypass::Dataplane;
 use link::{Link, LinkCounters, Received};
 use message::{Digests, Message, Refused, MAX_DATAGRAM, MAX_RECORDS};
 use shell::ShellBuilder;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -183,11 +183,11 @@ pub fn register_commands(
     )
 }
 
-/// What the sync link is made of: a change starts it over.
+/// What the sync link is made of: a change starts it over. Both boxes
+/// use the same port: the peer's is also the one bound here.
 #[derive(Clone, PartialEq, Eq)]
 struct LinkSettings {
     peer: SocketAddr,
-    port: u16,
     key: String,
 }
 
@@ -195,9 +195,29 @@ fn link_settings(config: &Config) -> Option<LinkSettings> {
     let r = &config.redundancy;
     Some(LinkSettings {
         peer: SocketAddr::from((r.peer?, r.port())),
-        port: r.port(),
         key: r.key.clone()?,
     })
+}
+
+/// What a run takes from the rest of the configuration, worked out when
+/// it changes rather than at every tick.
+struct FromConfig {
+    digests: Digests,
+    group: BTreeSet<(String, u8)>,
+    tables: Vec<SyncedTable>,
+}
+
+impl FromConfig {
+    fn of(config: &Config) -> FromConfig {
+        let r = &config.redundancy;
+        FromConfig {
+            digests: digests(config),
+            group: r.group.clone(),
+            tables: (SyncedTable::ALL.into_iter())
+                .filter(|t| r.syncs(*t))
+                .collect(),
+        }
+    }
 }
 
 /// Runs the sync while a peer is configured, until the configuration's
@@ -232,6 +252,16 @@ struct Walk {
     started: Option<Instant>,
     /// The whole walk at once, for a peer that (re)joined.
     bulk: bool,
+}
+
+impl Walk {
+    /// A walk of everything from the start, at once.
+    fn bulk() -> Walk {
+        Walk {
+            bulk: true,
+            ..Walk::default()
+        }
+    }
 }
 
 /// One run of the sync with one peer.
@@ -280,7 +310,7 @@ impl<'a> SyncRun<'a> {
         config: &mut watch::Receiver<Config>,
     ) -> bool {
         let socket = loop {
-            match stack.udp_bind(settings.port).await {
+            match stack.udp_bind(settings.peer.port()).await {
                 Ok(socket) => break socket,
                 Err(_) => {
                     tokio::select! {
@@ -290,7 +320,7 @@ impl<'a> SyncRun<'a> {
                 }
             }
         };
-        let mut current = config.borrow().clone();
+        let mut current = FromConfig::of(&config.borrow());
         let mut tick = tokio::time::interval(TICK);
         let mut buf = vec![0; MAX_DATAGRAM];
         loop {
@@ -307,10 +337,11 @@ impl<'a> SyncRun<'a> {
                     if changed.is_err() {
                         return true;
                     }
-                    current = config.borrow_and_update().clone();
-                    if link_settings(&current).as_ref() != Some(settings) {
+                    let changed = config.borrow_and_update();
+                    if link_settings(&changed).as_ref() != Some(settings) {
                         return false;
                     }
+                    current = FromConfig::of(&changed);
                 }
             }
         }
@@ -336,10 +367,7 @@ impl<'a> SyncRun<'a> {
             Received::Hello { new_run: true } => {
                 // A bulk copy for the new run, announced by a hello of ours
                 // so that it learns this run at once.
-                self.walk = Walk {
-                    bulk: true,
-                    ..Walk::default()
-                };
+                self.walk = Walk::bulk();
                 self.pending.clear();
                 self.redundancy.status().bulk_copies += 1;
                 self.last_hello = None;
@@ -380,7 +408,7 @@ impl<'a> SyncRun<'a> {
         }
     }
 
-    async fn tick(&mut self, socket: &UdpSocket, peer: SocketAddr, config: &Config) {
+    async fn tick(&mut self, socket: &UdpSocket, peer: SocketAddr, config: &FromConfig) {
         let now = Instant::now();
         if self.pending.len() < PENDING / 2 {
             let mut noted = Vec::new();
@@ -393,7 +421,7 @@ impl<'a> SyncRun<'a> {
         }
         self.pump(socket, peer).await;
         let members = self.dataplane.vrrp().masters();
-        let group = &config.redundancy.group;
+        let group = &config.group;
         let members: Vec<_> = match group.is_empty() {
             true => members,
             false => members
@@ -405,7 +433,7 @@ impl<'a> SyncRun<'a> {
             true => members.iter().any(|(_, master)| *master),
             false => !members.is_empty() && members.iter().all(|(_, master)| *master),
         };
-        let digests = digests(config);
+        let digests = config.digests;
         if self
             .last_hello
             .is_none_or(|at| now.duration_since(at) >= HELLO_EVERY)
@@ -417,10 +445,7 @@ impl<'a> SyncRun<'a> {
         self.follow_peer(peer, active, now);
         let mut s = self.redundancy.status();
         s.peer = Some(peer);
-        s.tables = SyncedTable::ALL
-            .into_iter()
-            .filter(|t| config.redundancy.syncs(*t))
-            .collect();
+        s.tables = config.tables.clone();
         (s.active, s.members, s.own_digests) = (active, members, digests);
         s.heard = self.link.peer(now);
         (s.link, s.in_flight) = (self.link.counters, self.link.in_flight());
@@ -478,10 +503,7 @@ impl<'a> SyncRun<'a> {
             if up && !self.walk.bulk {
                 // What this box noted while the peer was away is lost to
                 // it: a bulk copy brings it.
-                self.walk = Walk {
-                    bulk: true,
-                    ..Walk::default()
-                };
+                self.walk = Walk::bulk();
             }
         }
         let both = active && heard.is_some_and(|(peer_active, _, _)| peer_active);
